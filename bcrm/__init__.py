@@ -1,0 +1,1 @@
+"""bcrm — binary customer relationship management for project finance."""

@@ -1,0 +1,107 @@
+"""Who may do what. Services call these; templates only mirror them.
+
+- admin, lead, analyst, compliance, viewer see every organisation;
+  a relationship manager sees those of the teams they belong to and those they manage.
+- admin and lead edit everything; a relationship manager edits what they see;
+  compliance edits only KYC and sanctions fields; analyst and viewer read only.
+- only lead and admin delete.
+- only compliance, lead and admin see and edit KYC and sanctions fields.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from bcrm.accounts.choices import Role
+from bcrm.core.errors import PermissionDenied
+
+SEE_ALL = {Role.ADMIN, Role.LEAD, Role.ANALYST, Role.COMPLIANCE, Role.VIEWER}
+EDIT_ALL = {Role.ADMIN, Role.LEAD}
+DELETE = {Role.ADMIN, Role.LEAD}
+COMPLIANCE_FIELDS = {Role.ADMIN, Role.LEAD, Role.COMPLIANCE}
+WRITE_ROLES = {Role.ADMIN, Role.LEAD, Role.RELATIONSHIP_MANAGER}
+
+
+def user_roles(user) -> frozenset[str]:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return frozenset()
+    cached = getattr(user, "_bcrm_roles", None)
+    if cached is None:
+        names = set(user.groups.values_list("name", flat=True))
+        if user.is_superuser:
+            names.add(Role.ADMIN)
+        cached = frozenset(names)
+        user._bcrm_roles = cached
+    return cached
+
+
+def user_team_ids(user) -> list[int]:
+    cached = getattr(user, "_bcrm_team_ids", None)
+    if cached is None:
+        cached = list(user.memberships.values_list("team_id", flat=True))
+        user._bcrm_team_ids = cached
+    return cached
+
+
+def has_any(user, roles: set[str]) -> bool:
+    return bool(user_roles(user) & {str(r) for r in roles})
+
+
+def sees_all_organizations(user) -> bool:
+    return has_any(user, SEE_ALL)
+
+
+def organization_scope(user) -> Q | None:
+    """The filter restricting organisations to what ``user`` may see; None means no restriction."""
+    if sees_all_organizations(user):
+        return None
+    if has_any(user, {Role.RELATIONSHIP_MANAGER}):
+        return Q(team_id__in=user_team_ids(user)) | Q(relationship_manager_id=user.pk)
+    return Q(pk__in=[])
+
+
+def restrict_organizations(user, queryset: QuerySet, prefix: str = "") -> QuerySet:
+    scope = organization_scope(user)
+    if scope is None:
+        return queryset
+    if not prefix:
+        return queryset.filter(scope)
+    # Re-root the same rule on a related path, e.g. "organization__".
+    if not has_any(user, {Role.RELATIONSHIP_MANAGER}):
+        return queryset.none()
+    return queryset.filter(
+        Q(**{f"{prefix}team_id__in": user_team_ids(user)}) | Q(**{f"{prefix}relationship_manager_id": user.pk})
+    )
+
+
+def can_view_organization(user, organization) -> bool:
+    if sees_all_organizations(user):
+        return True
+    if has_any(user, {Role.RELATIONSHIP_MANAGER}):
+        return organization.team_id in user_team_ids(user) or organization.relationship_manager_id == user.pk
+    return False
+
+
+def can_edit_organization(user, organization) -> bool:
+    if has_any(user, EDIT_ALL):
+        return True
+    if has_any(user, {Role.RELATIONSHIP_MANAGER}):
+        return can_view_organization(user, organization)
+    return False
+
+
+def can_see_compliance(user) -> bool:
+    return has_any(user, COMPLIANCE_FIELDS)
+
+
+def can_delete(user) -> bool:
+    return has_any(user, DELETE)
+
+
+def can_write(user) -> bool:
+    return has_any(user, WRITE_ROLES)
+
+
+def require(condition: bool, message: str | None = None) -> None:
+    if not condition:
+        raise PermissionDenied(message)

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from bcrm.accounts.choices import Role
+from bcrm.accounts.models import ApiToken, Team, TeamMembership, token_digest
+from bcrm.accounts.permissions import has_any, require
+from bcrm.audit.services import audit_record
+from bcrm.core.errors import InvalidInput, NotFound
+from bcrm.core.services import create_instance
+
+TOKEN_PREFIX = "bcrm_"
+
+
+def roles_ensure() -> None:
+    for role in Role:
+        Group.objects.get_or_create(name=role.value)
+
+
+@transaction.atomic
+def user_create(
+    *,
+    actor=None,
+    username: str,
+    password: str,
+    email: str = "",
+    roles: list[str] | None = None,
+    first_name: str = "",
+    last_name: str = "",
+    validate: bool = True,
+):
+    """Create a user with roles. ``actor`` None means the command line (trusted operator)."""
+    if actor is not None:
+        require(has_any(actor, {Role.ADMIN}))
+    User = get_user_model()
+    roles = roles or []
+    unknown = [r for r in roles if r not in Role.values]
+    if unknown:
+        raise InvalidInput(fields={"roles": [f"Unknown role: {r}. Choose from {', '.join(Role.values)}." for r in unknown]})
+    if User.objects.filter(username=username).exists():
+        raise InvalidInput(fields={"username": [f"A user named {username!r} already exists."]})
+    user = User(username=username, email=email, first_name=first_name, last_name=last_name)
+    if validate:
+        try:
+            validate_password(password, user)
+        except DjangoValidationError as exc:
+            raise InvalidInput(fields={"password": list(exc.messages)})
+    user.set_password(password)
+    user.is_staff = Role.ADMIN in roles
+    user.is_superuser = Role.ADMIN in roles
+    create_instance(actor=actor, instance=user)
+    roles_ensure()
+    user.groups.set(Group.objects.filter(name__in=roles))
+    return user
+
+
+@transaction.atomic
+def team_create(*, actor=None, name: str, name_local: str = "") -> Team:
+    if actor is not None:
+        require(has_any(actor, {Role.ADMIN, Role.LEAD}))
+    return create_instance(actor=actor, instance=Team(name=name, name_local=name_local))
+
+
+@transaction.atomic
+def team_member_set(*, actor=None, team: Team, user, weekly_capacity_hours: Decimal | int = 40) -> TeamMembership:
+    if actor is not None:
+        require(has_any(actor, {Role.ADMIN, Role.LEAD}))
+    membership, _ = TeamMembership.objects.get_or_create(team=team, user=user)
+    membership.weekly_capacity_hours = Decimal(weekly_capacity_hours)
+    try:
+        membership.full_clean()
+    except DjangoValidationError as exc:
+        raise InvalidInput.from_django(exc)
+    membership.save()
+    return membership
+
+
+@transaction.atomic
+def token_create(*, actor=None, user, name: str = "api", expires_at=None) -> tuple[ApiToken, str]:
+    """Make a token for ``user``; returns the row and the raw token, which is never stored."""
+    if actor is not None and actor.pk != user.pk:
+        require(has_any(actor, {Role.ADMIN}))
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user, name=name, prefix=raw[: len(TOKEN_PREFIX) + 6], digest=token_digest(raw), expires_at=expires_at
+    )
+    audit_record(actor=actor, action="create", instance=token, changes={"user": [None, user.pk], "name": [None, name]})
+    return token, raw
+
+
+@transaction.atomic
+def token_revoke(*, actor=None, token: ApiToken) -> ApiToken:
+    if actor is not None and actor.pk != token.user_id:
+        require(has_any(actor, {Role.ADMIN}))
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit_record(actor=actor, action="update", instance=token, changes={"revoked_at": [None, token.revoked_at.isoformat()]})
+    return token
+
+
+def token_authenticate(raw: str):
+    """The active user a raw bearer token belongs to, or None."""
+    if not raw or not raw.startswith(TOKEN_PREFIX):
+        return None
+    token = ApiToken.objects.select_related("user").filter(digest=token_digest(raw)).first()
+    if token is None or not token.is_active or not token.user.is_active:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user
+
+
+def user_get_by_username(username: str):
+    User = get_user_model()
+    try:
+        return User.objects.get(username=username)
+    except User.DoesNotExist:
+        raise NotFound(f"No user named {username!r}.")

@@ -1,0 +1,30 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class InteractionKind(models.TextChoices):
+    MEETING = "meeting", _("Meeting")
+    CALL = "call", _("Call")
+    EMAIL = "email", _("E-mail")
+    VISIT = "visit", _("Site visit")
+    EVENT = "event", _("Event")
+    REPORT_SENT = "report_sent", _("Report sent")
+    SENIOR_MEETING = "senior_meeting", _("Senior-level meeting")
+
+
+class Priority(models.TextChoices):
+    LOW = "low", _("Low")
+    NORMAL = "normal", _("Normal")
+    HIGH = "high", _("High")
+    URGENT = "urgent", _("Urgent")
+
+
+class TaskStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    DONE = "done", _("Done")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class TaskSource(models.TextChoices):
+    MANUAL = "manual", _("Manual")
+    PLAYBOOK = "playbook", _("Playbook step")
