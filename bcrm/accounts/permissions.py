@@ -105,3 +105,12 @@ def can_write(user) -> bool:
 def require(condition: bool, message: str | None = None) -> None:
     if not condition:
         raise PermissionDenied(message)
+
+
+def require_organization_write(user, organization) -> None:
+    """Writes on an organisation's contacts, participations, interactions… follow the organisation."""
+    require(can_edit_organization(user, organization))
+
+
+def require_delete(user) -> None:
+    require(can_delete(user), "Only a team lead or an administrator may delete.")

@@ -111,6 +111,9 @@ class ParticipationStatusChange(models.Model):
         indexes = [models.Index(fields=["participation", "changed_at"], name="pstatus_idx")]
         constraints = [models.CheckConstraint(condition=~Q(from_status=F("to_status")), name="pstatus_changes")]
 
+    def __str__(self) -> str:
+        return f"{self.from_status or '—'} → {self.to_status} ({self.changed_at:%Y-%m-%d})"
+
 
 class ExchangeRate(models.Model):
     """Units of ``quote`` (the reporting currency) for one unit of ``currency``, as of a date."""

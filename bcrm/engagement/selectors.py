@@ -1,0 +1,84 @@
+"""Reads on interactions, service requests, tasks and surveys, restricted to what the actor may see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from bcrm.accounts.permissions import restrict_organizations, sees_all_organizations
+from bcrm.core.errors import InvalidInput, NotFound
+from bcrm.engagement.choices import TaskStatus
+from bcrm.engagement.models import Interaction, ServiceRequest, SurveyResponse, Task
+
+
+def _by_organization(queryset: QuerySet, filters: dict[str, Any]) -> QuerySet:
+    if filters.get("organization"):
+        queryset = queryset.filter(organization_id=filters["organization"])
+    return queryset
+
+
+def interaction_list(*, actor, filters: dict[str, Any] | None = None) -> QuerySet[Interaction]:
+    queryset = restrict_organizations(
+        actor, Interaction.objects.select_related("organization", "owner", "project"), prefix="organization__"
+    ).prefetch_related("contacts")
+    queryset = _by_organization(queryset, filters or {})
+    if (filters or {}).get("kind"):
+        queryset = queryset.filter(kind=filters["kind"])  # type: ignore[index]
+    return queryset.order_by("-occurred_at", "-id")
+
+
+def interaction_get_for_user(*, user, pk: int) -> Interaction:
+    obj = interaction_list(actor=user).filter(pk=pk).first()
+    if obj is None:
+        raise NotFound()
+    return obj
+
+
+def service_request_list(*, actor, filters: dict[str, Any] | None = None) -> QuerySet[ServiceRequest]:
+    filters = filters or {}
+    queryset = restrict_organizations(
+        actor, ServiceRequest.objects.select_related("organization", "contact", "owner"), prefix="organization__"
+    )
+    queryset = _by_organization(queryset, filters)
+    if "open" in filters and filters["open"] is not None:
+        queryset = queryset.filter(resolved_at__isnull=bool(filters["open"]))
+    return queryset.order_by("-opened_at", "-id")
+
+
+def service_request_get_for_user(*, user, pk: int) -> ServiceRequest:
+    obj = service_request_list(actor=user).filter(pk=pk).first()
+    if obj is None:
+        raise NotFound()
+    return obj
+
+
+def task_list(*, actor, filters: dict[str, Any] | None = None) -> QuerySet[Task]:
+    """Tasks on visible organisations, plus tasks without an organisation assigned to the actor."""
+    filters = filters or {}
+    queryset = Task.objects.select_related("organization", "assignee")
+    if not sees_all_organizations(actor):
+        visible = restrict_organizations(actor, queryset, prefix="organization__")
+        queryset = visible | queryset.filter(Q(organization__isnull=True) & Q(assignee_id=actor.pk))
+    queryset = _by_organization(queryset, filters)
+    if filters.get("status"):
+        if filters["status"] not in TaskStatus.values:
+            raise InvalidInput(fields={"status": [f"Unknown status {filters['status']!r}."]})
+        queryset = queryset.filter(status=filters["status"])
+    if filters.get("assignee"):
+        queryset = queryset.filter(assignee_id=filters["assignee"])
+    return queryset.order_by("due_at", "id")
+
+
+def task_get_for_user(*, user, pk: int) -> Task:
+    obj = task_list(actor=user).filter(pk=pk).first()
+    if obj is None:
+        raise NotFound()
+    return obj
+
+
+def survey_response_list(*, actor, filters: dict[str, Any] | None = None) -> QuerySet[SurveyResponse]:
+    queryset = restrict_organizations(
+        actor, SurveyResponse.objects.select_related("organization", "contact"), prefix="organization__"
+    )
+    return _by_organization(queryset, filters or {}).order_by("-responded_at", "-id")

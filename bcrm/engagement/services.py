@@ -1,0 +1,126 @@
+"""Use cases on interactions, service requests, tasks and survey responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from bcrm.accounts.permissions import can_write, require, require_delete, require_organization_write
+from bcrm.core.errors import InvalidInput
+from bcrm.core.fields import only_fields
+from bcrm.core.services import create_instance, delete_instance, update_instance
+from bcrm.engagement.choices import TaskSource, TaskStatus
+from bcrm.engagement.models import Interaction, ServiceRequest, SurveyResponse, Task
+
+INTERACTION_FIELDS = frozenset({"project", "kind", "occurred_at", "owner", "minutes_spent", "summary", "outcome"})
+REQUEST_FIELDS = frozenset({
+    "contact", "subject", "description", "priority", "opened_at", "first_response_at", "resolved_at", "owner",
+})
+TASK_FIELDS = frozenset({"title", "description", "organization", "assignee", "due_at", "status"})
+
+
+def _contacts_of(organization, contacts) -> list:
+    contacts = list(contacts or [])
+    strangers = [c for c in contacts if c.organization_id != organization.pk]
+    if strangers:
+        raise InvalidInput(fields={"contacts": [f"{c} does not work at {organization}." for c in strangers]})
+    return contacts
+
+
+@transaction.atomic
+def interaction_create(*, actor, organization, data: dict[str, Any], contacts=None) -> Interaction:
+    require_organization_write(actor, organization)
+    data = only_fields(data, INTERACTION_FIELDS)
+    data.setdefault("owner", actor if getattr(actor, "pk", None) else None)
+    data.setdefault("occurred_at", timezone.now())
+    interaction = Interaction(organization=organization, **data)
+    return create_instance(actor=actor, instance=interaction, m2m={"contacts": _contacts_of(organization, contacts)})
+
+
+@transaction.atomic
+def interaction_update(*, actor, interaction: Interaction, data: dict[str, Any], expected_version: int | None,
+                       contacts=None) -> Interaction:
+    require_organization_write(actor, interaction.organization)
+    data = only_fields(data, INTERACTION_FIELDS)
+    m2m = {"contacts": _contacts_of(interaction.organization, contacts)} if contacts is not None else None
+    return update_instance(actor=actor, instance=interaction, data=data, expected_version=expected_version, m2m=m2m)
+
+
+@transaction.atomic
+def interaction_delete(*, actor, interaction: Interaction) -> None:
+    require_delete(actor)
+    delete_instance(actor=actor, instance=interaction)
+
+
+def _request_contact(organization, data):
+    contact = data.get("contact")
+    if contact is not None:
+        _contacts_of(organization, [contact])
+
+
+@transaction.atomic
+def service_request_create(*, actor, organization, data: dict[str, Any]) -> ServiceRequest:
+    require_organization_write(actor, organization)
+    data = only_fields(data, REQUEST_FIELDS)
+    data.setdefault("opened_at", timezone.now())
+    _request_contact(organization, data)
+    return create_instance(actor=actor, instance=ServiceRequest(organization=organization, **data))
+
+
+@transaction.atomic
+def service_request_update(*, actor, service_request: ServiceRequest, data: dict[str, Any],
+                           expected_version: int | None) -> ServiceRequest:
+    require_organization_write(actor, service_request.organization)
+    data = only_fields(data, REQUEST_FIELDS)
+    _request_contact(service_request.organization, data)
+    return update_instance(actor=actor, instance=service_request, data=data, expected_version=expected_version)
+
+
+@transaction.atomic
+def service_request_delete(*, actor, service_request: ServiceRequest) -> None:
+    require_delete(actor)
+    delete_instance(actor=actor, instance=service_request)
+
+
+@transaction.atomic
+def task_create(*, actor, data: dict[str, Any]) -> Task:
+    data = only_fields(data, TASK_FIELDS)
+    organization = data.get("organization")
+    if organization is not None:
+        require_organization_write(actor, organization)
+    else:
+        require(can_write(actor))
+    if data.get("status") == TaskStatus.DONE:
+        data["completed_at"] = timezone.now()
+    return create_instance(actor=actor, instance=Task(source=TaskSource.MANUAL, **data))
+
+
+@transaction.atomic
+def task_update(*, actor, task: Task, data: dict[str, Any], expected_version: int | None) -> Task:
+    if task.organization is not None:
+        require_organization_write(actor, task.organization)
+    else:
+        require(can_write(actor) or task.assignee_id == getattr(actor, "pk", None))
+    data = only_fields(data, TASK_FIELDS)
+    if "status" in data:
+        data["completed_at"] = timezone.now() if data["status"] == TaskStatus.DONE else None
+    return update_instance(actor=actor, instance=task, data=data, expected_version=expected_version)
+
+
+@transaction.atomic
+def task_delete(*, actor, task: Task) -> None:
+    require_delete(actor)
+    delete_instance(actor=actor, instance=task)
+
+
+@transaction.atomic
+def survey_response_create(*, actor, contact, data: dict[str, Any]) -> SurveyResponse:
+    """Record a survey answer. ``actor`` None is the contact answering through their link."""
+    if actor is not None:
+        require_organization_write(actor, contact.organization)
+    data = only_fields(data, {"nps", "csat", "comment", "responded_at"})
+    data.setdefault("responded_at", timezone.now())
+    response = SurveyResponse(contact=contact, organization=contact.organization, **data)
+    return create_instance(actor=actor, instance=response)

@@ -1,0 +1,58 @@
+"""The one definition of the organisation list's filters: the page, the API list and exports use it."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
+from django_countries import countries
+
+from bcrm.accounts.models import Team
+from bcrm.parties.choices import OrganizationKind
+
+SORTS = {
+    "name": ("legal_name", "id"),
+    "-name": ("-legal_name", "-id"),
+    "country": ("country", "legal_name", "id"),
+    "kind": ("kind", "legal_name", "id"),
+    "-updated": ("-updated_at", "-id"),
+}
+SORT_CHOICES = [
+    ("name", _("Name A→Z")),
+    ("-name", _("Name Z→A")),
+    ("country", _("Country")),
+    ("kind", _("Kind")),
+    ("-updated", _("Recently updated")),
+]
+
+
+class OrganizationFilterForm(forms.Form):
+    q = forms.CharField(label=_("Search"), required=False, max_length=100, strip=True)
+    kind = forms.ChoiceField(label=_("Kind"), required=False, choices=[("", _("All kinds"))] + OrganizationKind.choices)
+    country = forms.ChoiceField(label=_("Country"), required=False)
+    team = forms.ModelChoiceField(label=_("Team"), required=False, queryset=Team.objects.all(), empty_label=_("All teams"))
+    relationship_manager = forms.ModelChoiceField(
+        label=_("Relationship manager"), required=False, empty_label=_("Anyone"),
+        queryset=get_user_model().objects.filter(groups__name="relationship_manager").order_by("username"),
+    )
+    sort = forms.ChoiceField(label=_("Sort"), required=False, choices=SORT_CHOICES)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["country"].choices = [("", _("All countries"))] + list(countries)
+
+    def filter(self, queryset: QuerySet) -> QuerySet:
+        """Apply the validated filters; call only after is_valid()."""
+        data = self.cleaned_data
+        if data.get("q"):
+            queryset = queryset.filter(search_text__contains=data["q"].lower())
+        if data.get("kind"):
+            queryset = queryset.filter(kind=data["kind"])
+        if data.get("country"):
+            queryset = queryset.filter(country=data["country"])
+        if data.get("team"):
+            queryset = queryset.filter(team=data["team"])
+        if data.get("relationship_manager"):
+            queryset = queryset.filter(relationship_manager=data["relationship_manager"])
+        return queryset.order_by(*SORTS[data.get("sort") or "name"])

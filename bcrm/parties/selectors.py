@@ -1,0 +1,77 @@
+"""Reads shared by the web pages, the API and the CLI, already restricted to what the actor may see."""
+
+from __future__ import annotations
+
+from itertools import islice
+from operator import itemgetter
+from typing import Any
+
+from django.db.models import QuerySet
+
+from bcrm.accounts.permissions import restrict_organizations
+from bcrm.core.errors import InvalidInput, NotFound
+from bcrm.parties.filters import OrganizationFilterForm
+from bcrm.parties.models import Contact, Organization
+
+
+def organization_base(*, actor) -> QuerySet[Organization]:
+    return restrict_organizations(actor, Organization.objects.all())
+
+
+def organization_list(*, actor, filters: dict[str, Any] | None = None) -> QuerySet[Organization]:
+    form = OrganizationFilterForm(filters or {})
+    if not form.is_valid():
+        raise InvalidInput(fields={k: list(v) for k, v in form.errors.items()})
+    queryset = organization_base(actor=actor).select_related("team", "relationship_manager")
+    return form.filter(queryset)
+
+
+def organization_get_for_user(*, user, pk: int, for_update: bool = False) -> Organization:
+    """The organisation ``pk`` if ``user`` may see it; NotFound otherwise (no hint that it exists)."""
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise NotFound()
+    queryset = organization_base(actor=user).select_related("team", "relationship_manager")
+    organization = queryset.filter(pk=pk).first()
+    if organization is None:
+        raise NotFound()
+    return organization
+
+
+def contact_list(*, actor, organization: Organization | None = None) -> QuerySet[Contact]:
+    queryset = restrict_organizations(actor, Contact.objects.select_related("organization"), prefix="organization__")
+    if organization is not None:
+        queryset = queryset.filter(organization=organization)
+    return queryset
+
+
+def contact_get_for_user(*, user, pk: int) -> Contact:
+    contact = contact_list(actor=user).filter(pk=pk).first()
+    if contact is None:
+        raise NotFound()
+    return contact
+
+
+def organization_timeline(*, organization: Organization, limit: int = 50) -> list[dict[str, Any]]:
+    """Interactions, requests, survey answers and commitment steps, newest first, as one list."""
+    from bcrm.engagement.models import Interaction, ServiceRequest, SurveyResponse
+    from bcrm.financing.models import ParticipationStatusChange
+
+    events: list[dict[str, Any]] = []
+    for i in (
+        Interaction.objects.filter(organization=organization)
+        .select_related("owner", "project").prefetch_related("contacts")[:limit]
+    ):
+        events.append({"type": "interaction", "at": i.occurred_at, "object": i})
+    for r in ServiceRequest.objects.filter(organization=organization).select_related("contact")[:limit]:
+        events.append({"type": "service_request", "at": r.opened_at, "object": r})
+    for s in SurveyResponse.objects.filter(organization=organization).select_related("contact")[:limit]:
+        events.append({"type": "survey", "at": s.responded_at, "object": s})
+    for c in (
+        ParticipationStatusChange.objects.filter(participation__organization=organization)
+        .select_related("participation__project").order_by("-changed_at")[:limit]
+    ):
+        events.append({"type": "status_change", "at": c.changed_at, "object": c})
+    events.sort(key=itemgetter("at"), reverse=True)
+    return list(islice(events, limit))
