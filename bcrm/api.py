@@ -1,0 +1,94 @@
+"""The REST API under /api/v1/: one NinjaAPI, one error shape, two ways to authenticate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpRequest
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import HttpBearer, SessionAuth
+
+from bcrm.accounts.services import token_authenticate
+from bcrm.core.errors import ServiceError
+
+
+class BearerToken(HttpBearer):
+    """``Authorization: Bearer bcrm_…`` — a personal token, stored hashed, revocable."""
+
+    def authenticate(self, request: HttpRequest, token: str):
+        user = token_authenticate(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="bcrm API",
+    version="1",
+    description=(
+        "Binary CRM for project finance. Authenticate with a personal token "
+        "(`bcrm token create USER`, then `Authorization: Bearer <token>`) or a browser session. "
+        "Every error has the shape `{\"error\": {\"code\", \"message\", \"fields\": [{\"path\", \"message\"}]}}`. "
+        "Updates carry the `version` they read; a stale version gets 409."
+    ),
+    auth=[BearerToken(), SessionAuth()],
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+
+
+def error_body(code: str, message: str, fields: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": fields or []}}
+
+
+@api.exception_handler(ServiceError)
+def on_service_error(request, exc: ServiceError):
+    return api.create_response(request, {"error": exc.as_dict()}, status=exc.status)
+
+
+@api.exception_handler(NinjaValidationError)
+def on_validation_error(request, exc: NinjaValidationError):
+    fields = []
+    for err in exc.errors:
+        loc = [str(p) for p in err.get("loc", [])]
+        # Drop ninja's wrapper names ("body", "payload", "query") so paths name the client's fields.
+        while loc and loc[0] in {"body", "query", "path", "payload", "filters", "data"}:
+            loc = loc[1:]
+        fields.append({"path": ".".join(loc) or "__all__", "message": err.get("msg", "invalid")})
+    return api.create_response(request, error_body("invalid", "Some fields are not valid.", fields), status=422)
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth_error(request, exc):
+    return api.create_response(
+        request, error_body("unauthenticated", "Authentication required: a valid bearer token or a session."),
+        status=401,
+    )
+
+
+@api.exception_handler(Http404)
+def on_not_found(request, exc):
+    return api.create_response(request, error_body("not_found", "Not found, or you may not see it."), status=404)
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request, exc: HttpError):
+    return api.create_response(request, error_body("http_error", str(exc)), status=exc.status_code)
+
+
+def register_routers() -> None:
+    from bcrm.accounts.api import router as accounts_router
+    from bcrm.engagement.api import router as engagement_router
+    from bcrm.financing.api import router as financing_router
+    from bcrm.parties.api import router as parties_router
+
+    api.add_router("", accounts_router)
+    api.add_router("", parties_router)
+    api.add_router("", financing_router)
+    api.add_router("", engagement_router)
+
+
+register_routers()

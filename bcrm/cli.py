@@ -1,0 +1,27 @@
+"""The `bcrm` console command: every Django management command, plus bcrm's own.
+
+    bcrm demo [--clients N] [--seed S] [--no-serve] [--port P]
+    bcrm serve [--host H] [--port P] [--workers N]
+    bcrm migrate
+    bcrm createuser USERNAME --role ROLE [--password-stdin]
+    bcrm token create USER | bcrm token list USER | bcrm token revoke ID
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bcrm.settings")
+    from django.core.management import execute_from_command_line
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        args = ["help"]
+    execute_from_command_line(["bcrm", *args])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Pieces every API router shares: the error and page schemas, and resolving ids to visible rows."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from django.db.models import Model, QuerySet
+from ninja import Schema
+from pydantic import Field
+
+from bcrm.core.errors import InvalidInput, NotFound
+from bcrm.core.pagination import paginate
+
+T = TypeVar("T")
+
+
+class FieldErrorOut(Schema):
+    path: str
+    message: str
+
+
+class ErrorDetail(Schema):
+    code: str
+    message: str
+    fields: list[FieldErrorOut] = []
+
+
+class ErrorOut(Schema):
+    error: ErrorDetail
+
+
+ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+class PageIn(Schema):
+    page: int = Field(1, ge=1)
+    page_size: int = Field(50, ge=1, le=500)
+
+
+class PageOut(Schema, Generic[T]):
+    items: list[T]
+    page: int
+    page_size: int
+    count: int
+    count_is_capped: bool
+    has_next: bool
+
+
+def page_response(queryset: QuerySet, page: PageIn) -> dict[str, Any]:
+    result = paginate(queryset, number=page.page, size=page.page_size)
+    return {
+        "items": result.items, "page": result.number, "page_size": result.size, "count": result.count,
+        "count_is_capped": result.count_is_capped, "has_next": result.has_next,
+    }
+
+
+def resolve(data: dict[str, Any], field: str, getter) -> None:
+    """Replace the id in ``data[field]`` by the row ``getter(pk)`` returns; an unknown id is a field error."""
+    if field not in data or data[field] is None:
+        return
+    try:
+        data[field] = getter(data[field])
+    except NotFound:
+        raise InvalidInput(fields={field: [f"No such {field.replace('_', ' ')} (id {data[field]}), or you may not see it."]})
+
+
+def resolve_model(data: dict[str, Any], field: str, model: type[Model]) -> None:
+    def get(pk):
+        obj = model._default_manager.filter(pk=pk).first()
+        if obj is None:
+            raise NotFound()
+        return obj
+
+    resolve(data, field, get)
