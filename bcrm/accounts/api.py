@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import AwareDatetime, Field
 
 from bcrm.accounts import services
@@ -61,7 +61,7 @@ def list_tokens(request):
 def create_token(request, payload: TokenIn):
     token, raw = services.token_create(actor=request.auth, user=request.auth, name=payload.name, expires_at=payload.expires_at)
     token.token = raw
-    return 201, token
+    return Status(201, token)
 
 
 @router.delete("/tokens/{int:pk}", response={204: None, **ERRORS}, summary="Revoke a token")
@@ -70,4 +70,4 @@ def revoke_token(request, pk: int):
     if token is None:
         raise NotFound()
     services.token_revoke(actor=request.auth, token=token)
-    return 204, None
+    return Status(204, None)

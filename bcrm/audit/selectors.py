@@ -4,6 +4,6 @@ from django.db import models
 from bcrm.audit.models import AuditEntry
 
 
-def audit_history(*, instance: models.Model, limit: int = 50):
+def audit_history(*, instance: models.Model):
     ct = ContentType.objects.get_for_model(type(instance))
-    return AuditEntry.objects.filter(content_type=ct, object_id=str(instance.pk)).select_related("actor")[:limit]
+    return AuditEntry.objects.filter(content_type=ct, object_id=str(instance.pk)).select_related("actor")

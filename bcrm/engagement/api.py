@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.auth import get_user_model
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from pydantic import AwareDatetime, Field
 
 from bcrm.core.errors import InvalidInput
@@ -183,7 +183,7 @@ def create_interaction(request, payload: InteractionIn):
     data = _clean(payload, partial=False)
     organization = _organization(request, data)
     contacts = _contacts(data.pop("contacts", []))
-    return 201, services.interaction_create(actor=request.auth, organization=organization, data=data, contacts=contacts)
+    return Status(201, services.interaction_create(actor=request.auth, organization=organization, data=data, contacts=contacts))
 
 
 @router.get("/interactions/{int:pk}", response={200: InteractionOut, **ERRORS}, summary="Read an interaction")
@@ -204,7 +204,7 @@ def update_interaction(request, pk: int, payload: InteractionPatch):
 @router.delete("/interactions/{int:pk}", response={204: None, **ERRORS}, summary="Delete an interaction")
 def delete_interaction(request, pk: int):
     services.interaction_delete(actor=request.auth, interaction=selectors.interaction_get_for_user(user=request.auth, pk=pk))
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/service-requests", response=PageOut[ServiceRequestOut], summary="List service requests")
@@ -217,7 +217,7 @@ def create_service_request(request, payload: ServiceRequestIn):
     data = _clean(payload, partial=False)
     organization = _organization(request, data)
     resolve_model(data, "contact", Contact)
-    return 201, services.service_request_create(actor=request.auth, organization=organization, data=data)
+    return Status(201, services.service_request_create(actor=request.auth, organization=organization, data=data))
 
 
 @router.get("/service-requests/{int:pk}", response={200: ServiceRequestOut, **ERRORS}, summary="Read a service request")
@@ -238,7 +238,7 @@ def delete_service_request(request, pk: int):
     services.service_request_delete(
         actor=request.auth, service_request=selectors.service_request_get_for_user(user=request.auth, pk=pk)
     )
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/tasks", response=PageOut[TaskOut], summary="List tasks")
@@ -250,7 +250,7 @@ def list_tasks(request, filters: Query[TaskFilter], page: Query[PageIn]):
 def create_task(request, payload: TaskIn):
     data = _clean(payload, partial=False)
     resolve(data, "organization", lambda pk: organization_get_for_user(user=request.auth, pk=pk))
-    return 201, services.task_create(actor=request.auth, data=data)
+    return Status(201, services.task_create(actor=request.auth, data=data))
 
 
 @router.get("/tasks/{int:pk}", response={200: TaskOut, **ERRORS}, summary="Read a task")
@@ -267,4 +267,4 @@ def update_task(request, pk: int, payload: TaskPatch):
 @router.delete("/tasks/{int:pk}", response={204: None, **ERRORS}, summary="Delete a task")
 def delete_task(request, pk: int):
     services.task_delete(actor=request.auth, task=selectors.task_get_for_user(user=request.auth, pk=pk))
-    return 204, None
+    return Status(204, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from bcrm.core.schemas import ERRORS, PageIn, PageOut, page_response, resolve
@@ -147,7 +147,7 @@ def list_projects(request, filters: Query[ProjectFilters], page: Query[PageIn]):
 
 @router.post("/projects", response={201: ProjectOut, **ERRORS}, summary="Create a project")
 def create_project(request, payload: ProjectIn):
-    return 201, services.project_create(actor=request.auth, data=_with_refs(request, _clean(payload, partial=False)))
+    return Status(201, services.project_create(actor=request.auth, data=_with_refs(request, _clean(payload, partial=False))))
 
 
 @router.get("/projects/{int:pk}", response={200: ProjectOut, **ERRORS}, summary="Read a project")
@@ -165,7 +165,7 @@ def update_project(request, pk: int, payload: ProjectPatch):
 @router.delete("/projects/{int:pk}", response={204: None, **ERRORS}, summary="Delete a project")
 def delete_project(request, pk: int):
     services.project_delete(actor=request.auth, project=selectors.project_get_for_user(user=request.auth, pk=pk))
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/participations", response=PageOut[ParticipationOut], summary="List participations")
@@ -176,7 +176,7 @@ def list_participations(request, filters: Query[ParticipationFilters], page: Que
 @router.post("/participations", response={201: ParticipationOut, **ERRORS}, summary="Add a participation")
 def create_participation(request, payload: ParticipationIn):
     data = _with_refs(request, _clean(payload, partial=False))
-    return 201, services.participation_create(actor=request.auth, data=data)
+    return Status(201, services.participation_create(actor=request.auth, data=data))
 
 
 @router.get("/participations/{int:pk}", response={200: ParticipationOut, **ERRORS}, summary="Read a participation")
@@ -199,4 +199,4 @@ def delete_participation(request, pk: int):
     services.participation_delete(
         actor=request.auth, participation=selectors.participation_get_for_user(user=request.auth, pk=pk)
     )
-    return 204, None
+    return Status(204, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.auth import get_user_model
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from pydantic import AwareDatetime, Field
 
 from bcrm.accounts.models import Team
@@ -192,7 +192,7 @@ def list_organizations(request, filters: Query[OrganizationFilters], page: Query
 @router.post("/organizations", response={201: OrganizationOut, **ERRORS}, summary="Create an organisation")
 def create_organization(request, payload: OrganizationIn):
     data, tags = organization_data(payload, partial=False)
-    return 201, services.organization_create(actor=request.auth, data=data, tags=tags)
+    return Status(201, services.organization_create(actor=request.auth, data=data, tags=tags))
 
 
 @router.get("/organizations/{int:pk}", response={200: OrganizationOut, **ERRORS}, summary="Read an organisation")
@@ -212,7 +212,7 @@ def update_organization(request, pk: int, payload: OrganizationPatch):
 @router.delete("/organizations/{int:pk}", response={204: None, **ERRORS}, summary="Delete an organisation")
 def delete_organization(request, pk: int):
     services.organization_delete(actor=request.auth, organization=selectors.organization_get_for_user(user=request.auth, pk=pk))
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/organizations/{int:pk}/contacts", response={200: list[ContactOut], **ERRORS}, summary="An organisation's contacts")
@@ -224,7 +224,7 @@ def list_contacts(request, pk: int):
 @router.post("/organizations/{int:pk}/contacts", response={201: ContactOut, **ERRORS}, summary="Add a contact")
 def create_contact(request, pk: int, payload: ContactIn):
     organization = selectors.organization_get_for_user(user=request.auth, pk=pk)
-    return 201, services.contact_create(actor=request.auth, organization=organization, data=contact_data(payload, partial=False))
+    return Status(201, services.contact_create(actor=request.auth, organization=organization, data=contact_data(payload, partial=False)))
 
 
 @router.get("/contacts/{int:pk}", response={200: ContactOut, **ERRORS}, summary="Read a contact")
@@ -243,4 +243,4 @@ def update_contact(request, pk: int, payload: ContactPatch):
 @router.delete("/contacts/{int:pk}", response={204: None, **ERRORS}, summary="Delete a contact")
 def delete_contact(request, pk: int):
     services.contact_delete(actor=request.auth, contact=selectors.contact_get_for_user(user=request.auth, pk=pk))
-    return 204, None
+    return Status(204, None)

@@ -1,0 +1,44 @@
+# bcrm — two commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+CLIENTS ?= 300
+PYTEST_ARGS ?=
+
+.PHONY: demo test install lint check pytest serve bench clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+## Create .venv, migrate the embedded SQLite database, load the demo portfolio and serve it.
+demo: install
+	$(BIN)/bcrm demo --clients $(CLIENTS) --port $(PORT)
+
+## Lint, type-check, Django checks, then the whole suite (DATABASE_URL picks the database).
+test: install lint check pytest
+
+lint:
+	$(BIN)/ruff check bcrm tests benchmarks
+	$(BIN)/mypy bcrm
+
+check:
+	$(BIN)/python manage.py check
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+pytest:
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+serve: install
+	$(BIN)/bcrm serve --port $(PORT)
+
+bench: install
+	$(BIN)/python benchmarks/bench_pages.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
