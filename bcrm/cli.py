@@ -20,7 +20,15 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         args = ["help"]
-    execute_from_command_line(["bcrm", *args])
+    from django.db import DatabaseError
+
+    try:
+        execute_from_command_line(["bcrm", *args])
+    except DatabaseError as exc:
+        # The commonest cause by far: a fresh data folder that was never migrated.
+        print(f"bcrm: database error: {exc}", file=sys.stderr)
+        print("bcrm: if this is a new database, run `bcrm migrate` first.", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,51 @@
+"""Settings come from the environment; secrets never from the repository."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def settings_value(tmp_path, expr: str, **env) -> str:
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "DATABASE_URL"}}
+    clean.update({"BCRM_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "bcrm.settings", **env})
+    code = f"import django; django.setup(); from django.conf import settings as s; print({expr})"
+    return subprocess.run([sys.executable, "-c", code], env=clean, capture_output=True, text=True, cwd=ROOT,
+                          check=True).stdout.strip()
+
+
+def test_secret_key_generated_once_into_data_folder(tmp_path):
+    first = settings_value(tmp_path, "s.SECRET_KEY")
+    assert (tmp_path / "secret_key").read_text().strip() == first
+    assert oct((tmp_path / "secret_key").stat().st_mode & 0o777) == "0o600"
+    assert settings_value(tmp_path, "s.SECRET_KEY") == first
+    assert len(first) >= 50
+
+
+def test_secret_key_from_environment_wins(tmp_path):
+    assert settings_value(tmp_path, "s.SECRET_KEY", SECRET_KEY="from-env") == "from-env"
+
+
+def test_debug_is_off_unless_asked(tmp_path):
+    assert settings_value(tmp_path, "s.DEBUG") == "False"
+    assert settings_value(tmp_path, "s.DEBUG", DEBUG="1") == "True"
+
+
+def test_default_database_is_sqlite_in_data_folder_with_wal(tmp_path):
+    name = settings_value(tmp_path, "s.DATABASES['default']['NAME']")
+    assert name == str(tmp_path / "bcrm.sqlite3")
+    init = settings_value(tmp_path, "s.DATABASES['default']['OPTIONS']['init_command']")
+    assert "journal_mode=WAL" in init and "busy_timeout" in init
+
+
+def test_database_url_selects_postgresql(tmp_path):
+    engine = settings_value(tmp_path, "s.DATABASES['default']['ENGINE']",
+                            DATABASE_URL="postgresql://postgres@127.0.0.1:5432/x")
+    assert engine == "django.db.backends.postgresql"
+
+
+def test_no_secret_in_repository():
+    tracked = subprocess.run(["git", "ls-files"], capture_output=True, text=True, cwd=ROOT).stdout.split()
+    assert not any(name.endswith("secret_key") for name in tracked)
