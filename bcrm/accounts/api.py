@@ -60,8 +60,7 @@ def list_tokens(request):
 @router.post("/tokens", response={201: TokenCreated, **ERRORS}, summary="Create a personal API token")
 def create_token(request, payload: TokenIn):
     token, raw = services.token_create(actor=request.auth, user=request.auth, name=payload.name, expires_at=payload.expires_at)
-    token.token = raw
-    return Status(201, token)
+    return Status(201, {**TokenOut.from_orm(token).dict(), "token": raw})
 
 
 @router.delete("/tokens/{int:pk}", response={204: None, **ERRORS}, summary="Revoke a token")

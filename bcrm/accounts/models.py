@@ -11,7 +11,7 @@ class Team(models.Model):
     name = models.CharField(_("name"), max_length=120, unique=True)
     name_local = models.CharField(_("local name"), max_length=120, blank=True)
     description = models.TextField(_("description"), blank=True)
-    members = models.ManyToManyField(
+    members: models.ManyToManyField = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="TeamMembership", related_name="teams", verbose_name=_("members")
     )
 

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db.models import Q, QuerySet
 
 from bcrm.accounts.choices import Role
@@ -43,7 +45,7 @@ def user_team_ids(user) -> list[int]:
     return cached
 
 
-def has_any(user, roles: set[str]) -> bool:
+def has_any(user, roles: Iterable[str]) -> bool:
     return bool(user_roles(user) & {str(r) for r in roles})
 
 

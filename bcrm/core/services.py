@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, models, transaction
 
 from bcrm.audit.services import audit_record
 from bcrm.core.errors import Conflict, InvalidInput
+
+M = TypeVar("M", bound=models.Model)
 
 
 def plain_value(value: Any) -> Any:
@@ -53,7 +55,7 @@ def validate_and_save(instance: models.Model, *, exclude: list[str] | None = Non
 
 
 @transaction.atomic
-def create_instance(*, actor, instance: models.Model, m2m: dict[str, Any] | None = None) -> models.Model:
+def create_instance(*, actor, instance: M, m2m: dict[str, Any] | None = None) -> M:
     validate_and_save(instance)
     for name, values in (m2m or {}).items():
         getattr(instance, name).set(values)
@@ -67,24 +69,24 @@ def create_instance(*, actor, instance: models.Model, m2m: dict[str, Any] | None
 def update_instance(
     *,
     actor,
-    instance: models.Model,
+    instance: M,
     data: dict[str, Any],
     expected_version: int | None,
     m2m: dict[str, Any] | None = None,
-) -> models.Model:
+) -> M:
     """Apply ``data`` to ``instance`` if nobody changed it since ``expected_version``.
 
     The row is locked and its version compared inside the transaction, so of two editors who opened
     the same version, the second save is refused with a Conflict and nothing is overwritten.
     """
     model = type(instance)
-    locked = model.objects.select_for_update().get(pk=instance.pk)
-    if expected_version is not None and locked.version != expected_version:
+    locked = model._default_manager.select_for_update().get(pk=instance.pk)
+    if expected_version is not None and getattr(locked, "version") != expected_version:
         raise Conflict()
     before = snapshot(locked)
     for key, value in data.items():
         setattr(locked, key, value)
-    locked.version = locked.version + 1
+    locked.version = locked.version + 1  # type: ignore[attr-defined]
     validate_and_save(locked)
     for name, values in (m2m or {}).items():
         getattr(locked, name).set(values)
@@ -104,5 +106,5 @@ def delete_instance(*, actor, instance: models.Model) -> None:
         with transaction.atomic():
             instance.delete()
     except ProtectedError as exc:
-        kinds = sorted({obj._meta.verbose_name_plural for obj in exc.protected_objects})
-        raise Conflict(f"Cannot delete: it still has {', '.join(str(k) for k in kinds)}.")
+        kinds = sorted({str(obj._meta.verbose_name_plural) for obj in exc.protected_objects})
+        raise Conflict(f"Cannot delete: it still has {', '.join(kinds)}.")

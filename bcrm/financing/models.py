@@ -10,7 +10,11 @@ from bcrm.core.models import VersionedModel
 from bcrm.financing.choices import CURRENCY_CHOICES, ParticipationRole, ParticipationStatus, ProjectStage
 from bcrm.parties.choices import Sector
 
-MONEY = {"max_digits": 20, "decimal_places": 2}
+
+
+def money_field(verbose_name, **kwargs) -> models.DecimalField:
+    """Amounts: Decimal with 2 places; the currency lives in a sibling field."""
+    return models.DecimalField(verbose_name, max_digits=20, decimal_places=2, **kwargs)
 
 
 class Project(VersionedModel):
@@ -23,8 +27,8 @@ class Project(VersionedModel):
     country = CountryField(_("country"))
     stage = models.CharField(_("stage"), max_length=20, choices=ProjectStage.choices, default=ProjectStage.ORIGINATION)
     currency = models.CharField(_("currency"), max_length=3, choices=CURRENCY_CHOICES, default="USD")
-    total_cost = models.DecimalField(_("total cost"), **MONEY, default=Decimal("0"))
-    financing_target = models.DecimalField(_("financing target"), **MONEY, default=Decimal("0"))
+    total_cost = money_field(_("total cost"), default=Decimal("0"))
+    financing_target = money_field(_("financing target"), default=Decimal("0"))
     expected_close = models.DateField(_("expected financial close"), null=True, blank=True)
     sponsor = models.ForeignKey(
         "parties.Organization", null=True, blank=True, on_delete=models.SET_NULL,
@@ -59,14 +63,14 @@ class Participation(VersionedModel):
     )
     role = models.CharField(_("role"), max_length=16, choices=ParticipationRole.choices)
     tranche = models.CharField(_("tranche"), max_length=60, blank=True)
-    amount = models.DecimalField(_("amount"), **MONEY)
+    amount = money_field(_("amount"))
     currency = models.CharField(_("currency"), max_length=3, choices=CURRENCY_CHOICES)
     status = models.CharField(_("status"), max_length=20, choices=ParticipationStatus.choices,
                               default=ParticipationStatus.PROSPECT)
     status_changed_at = models.DateTimeField(_("status changed at"))
     probability = models.DecimalField(_("probability"), max_digits=4, decimal_places=3, default=Decimal("0.1"),
                                       help_text=_("Between 0 and 1."))
-    fee_income = models.DecimalField(_("fee income"), **MONEY, default=Decimal("0"))
+    fee_income = money_field(_("fee income"), default=Decimal("0"))
     notes = models.TextField(_("notes"), blank=True)
 
     class Meta:

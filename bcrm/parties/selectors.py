@@ -21,7 +21,7 @@ def organization_base(*, actor) -> QuerySet[Organization]:
 def organization_list(*, actor, filters: dict[str, Any] | None = None) -> QuerySet[Organization]:
     form = OrganizationFilterForm(filters or {})
     if not form.is_valid():
-        raise InvalidInput(fields={k: list(v) for k, v in form.errors.items()})
+        raise InvalidInput(fields={k: [str(m) for m in v] for k, v in form.errors.items()})
     queryset = organization_base(actor=actor).select_related("team", "relationship_manager")
     return form.filter(queryset)
 

@@ -57,7 +57,7 @@ def _check_compliance_fields(actor, data: dict[str, Any], current: Organization 
     for field in Organization.COMPLIANCE_FIELDS:
         if field not in data:
             continue
-        now = getattr(current, field) if current else Organization._meta.get_field(field).get_default()
+        now = getattr(current, field) if current else Organization._meta.get_field(field).get_default()  # type: ignore[union-attr]
         if data[field] != now:
             raise PermissionDenied("Only compliance, a team lead or an administrator may change KYC and sanctions fields.")
         data.pop(field)
