@@ -1,0 +1,33 @@
+from django.contrib import admin
+
+from bcrm.financing.models import ExchangeRate, Participation, ParticipationStatusChange, Project
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "local_name", "sector", "country", "stage", "currency", "financing_target"]
+    list_filter = ["sector", "stage"]
+    search_fields = ["name", "local_name", "external_id"]
+    raw_id_fields = ["sponsor"]
+
+
+class StatusChangeInline(admin.TabularInline):
+    model = ParticipationStatusChange
+    extra = 0
+    readonly_fields = ["from_status", "to_status", "changed_at", "changed_by"]
+
+
+@admin.register(Participation)
+class ParticipationAdmin(admin.ModelAdmin):
+    list_display = ["organization", "project", "role", "tranche", "amount", "currency", "status"]
+    list_filter = ["status", "role", "currency"]
+    list_select_related = ["organization", "project"]
+    raw_id_fields = ["organization", "project"]
+    show_full_result_count = False
+    inlines = [StatusChangeInline]
+
+
+@admin.register(ExchangeRate)
+class ExchangeRateAdmin(admin.ModelAdmin):
+    list_display = ["currency", "quote", "as_of", "rate"]
+    list_filter = ["currency", "quote"]
