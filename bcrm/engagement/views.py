@@ -1,0 +1,221 @@
+"""Interaction, service request and task pages. Parse, call a selector or service, render."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST, require_safe
+
+from bcrm.accounts.permissions import can_write, require, require_organization_write
+from bcrm.core.errors import Conflict, InvalidInput
+from bcrm.core.pagination import paginate
+from bcrm.engagement import selectors, services
+from bcrm.engagement.choices import TaskStatus
+from bcrm.engagement.forms import (
+    InteractionForm,
+    ServiceRequestFilterForm,
+    ServiceRequestForm,
+    TaskFilterForm,
+    TaskForm,
+)
+from bcrm.financing.selectors import project_list
+from bcrm.parties.selectors import contact_list, organization_get_for_user
+from bcrm.web.shortcuts import page, page_number, redirect_back, render_page, safe_next, submit_form
+
+
+def organization_url(organization, anchor: str = "") -> str:
+    return reverse("parties:organization_detail", args=[organization.pk]) + (f"#{anchor}" if anchor else "")
+
+
+# Interactions ------------------------------------------------------------------------------------------
+
+
+@page
+def interaction_create(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record a meeting, call… with a client; afterwards it heads the client's timeline."""
+    user = request.user
+    organization = organization_get_for_user(user=user, pk=pk)
+    require_organization_write(user, organization)
+    form = InteractionForm(
+        request.POST or None, contacts=contact_list(actor=user, organization=organization),
+        projects=project_list(actor=user),
+    )
+    interaction = submit_form(request, form, lambda: services.interaction_create(
+        actor=user, organization=organization, data=form.service_data(), contacts=form.contacts_present,
+    ))
+    if interaction is not None:
+        messages.success(request, _("Interaction recorded."))
+        return redirect(organization_url(organization, f"interaction-{interaction.pk}"))
+    return render(request, "web/form_page.html", {
+        "form": form, "title": _("Record interaction"), "subtitle": str(organization),
+        "organization": organization, "submit_label": _("Save interaction"),
+        "cancel_url": organization_url(organization),
+    })
+
+
+@page
+def interaction_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    interaction = selectors.interaction_get_for_user(user=user, pk=pk)
+    organization = interaction.organization
+    require_organization_write(user, organization)
+    form = InteractionForm(
+        request.POST or None, instance=interaction, contacts=contact_list(actor=user, organization=organization),
+        projects=project_list(actor=user),
+    )
+    updated = submit_form(request, form, lambda: services.interaction_update(
+        actor=user, interaction=interaction, data=form.service_data(), expected_version=form.expected_version,
+        contacts=form.contacts_present,
+    ))
+    if updated is not None:
+        messages.success(request, _("Changes saved."))
+        return redirect(organization_url(organization, f"interaction-{updated.pk}"))
+    return render(request, "web/form_page.html", {
+        "form": form, "title": _("Edit interaction"), "subtitle": str(organization),
+        "organization": organization, "submit_label": _("Save changes"),
+        "cancel_url": organization_url(organization, "timeline"),
+    })
+
+
+# Service requests --------------------------------------------------------------------------------------
+
+
+@page
+@require_safe
+def service_request_list(request: HttpRequest) -> HttpResponse:
+    filter_form = ServiceRequestFilterForm({**ServiceRequestFilterForm.DEFAULTS, **request.GET.dict()})
+    filters = filter_form.selector_filters() if filter_form.is_valid() else {"open": True}
+    result = paginate(selectors.service_request_list(actor=request.user, filters=filters),
+                      number=page_number(request))
+    context = {"filter_form": filter_form, "page": result}
+    return render_page(request, "engagement/service_request_list.html", context,
+                       partial="engagement/_service_request_results.html", target="request-results")
+
+
+@page
+def service_request_create(request: HttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    organization = organization_get_for_user(user=user, pk=pk)
+    require_organization_write(user, organization)
+    form = ServiceRequestForm(
+        request.POST or None, contacts=contact_list(actor=user, organization=organization), initial={"owner": user},
+    )
+    service_request = submit_form(request, form, lambda: services.service_request_create(
+        actor=user, organization=organization, data=form.service_data(),
+    ))
+    if service_request is not None:
+        messages.success(request, _("Service request opened."))
+        return redirect(organization_url(organization, "requests"))
+    return render(request, "web/form_page.html", {
+        "form": form, "title": _("Open service request"), "subtitle": str(organization),
+        "organization": organization, "submit_label": _("Open request"), "cancel_url": organization_url(organization),
+    })
+
+
+@page
+def service_request_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    service_request = selectors.service_request_get_for_user(user=user, pk=pk)
+    organization = service_request.organization
+    require_organization_write(user, organization)
+    form = ServiceRequestForm(
+        request.POST or None, instance=service_request, contacts=contact_list(actor=user, organization=organization),
+    )
+    updated = submit_form(request, form, lambda: services.service_request_update(
+        actor=user, service_request=service_request, data=form.service_data(),
+        expected_version=form.expected_version,
+    ))
+    fallback = organization_url(organization, "requests")
+    if updated is not None:
+        messages.success(request, _("Changes saved."))
+        return redirect_back(request, fallback)
+    return render(request, "web/form_page.html", {
+        "form": form, "title": _("Edit service request"), "subtitle": str(organization),
+        "organization": organization, "submit_label": _("Save changes"),
+        "cancel_url": safe_next(request) or fallback, "next": safe_next(request),
+    })
+
+
+# Tasks -------------------------------------------------------------------------------------------------
+
+
+@page
+@require_safe
+def task_list(request: HttpRequest) -> HttpResponse:
+    filter_form = TaskFilterForm({**TaskFilterForm.DEFAULTS, **request.GET.dict()})
+    filters = (filter_form.selector_filters(request.user) if filter_form.is_valid()
+               else {"assignee": request.user.pk, "status": TaskStatus.OPEN})
+    result = paginate(selectors.task_list(actor=request.user, filters=filters), number=page_number(request))
+    context = {
+        "filter_form": filter_form, "page": result, "can_create": can_write(request.user), "now": timezone.now(),
+    }
+    return render_page(request, "engagement/task_list.html", context,
+                       partial="engagement/_task_results.html", target="task-results")
+
+
+@page
+def task_create(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """A task on a client (from its page) or a task of one's own (from the task list)."""
+    user = request.user
+    organization = None
+    if pk is not None:
+        organization = organization_get_for_user(user=user, pk=pk)
+        require_organization_write(user, organization)
+    else:
+        require(can_write(user))
+    form = TaskForm(request.POST or None, initial={"assignee": user})
+    task = submit_form(request, form, lambda: services.task_create(
+        actor=user, data={**form.service_data(), "organization": organization},
+    ))
+    fallback = organization_url(organization, "tasks") if organization else reverse("engagement:task_list")
+    if task is not None:
+        messages.success(request, _("Task added."))
+        return redirect(fallback)
+    return render(request, "web/form_page.html", {
+        "form": form, "title": _("New task"), "subtitle": str(organization) if organization else "",
+        "organization": organization, "submit_label": _("Add task"), "cancel_url": fallback,
+    })
+
+
+@page
+def task_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    task = selectors.task_get_for_user(user=user, pk=pk)
+    if task.organization is not None:
+        require_organization_write(user, task.organization)
+    form = TaskForm(request.POST or None, instance=task)
+    updated = submit_form(request, form, lambda: services.task_update(
+        actor=user, task=task, data=form.service_data(), expected_version=form.expected_version,
+    ))
+    fallback = organization_url(task.organization, "tasks") if task.organization else reverse("engagement:task_list")
+    if updated is not None:
+        messages.success(request, _("Changes saved."))
+        return redirect_back(request, fallback)
+    return render(request, "web/form_page.html", {
+        "form": form, "title": _("Edit task"), "subtitle": str(task.organization or ""),
+        "organization": task.organization, "submit_label": _("Save changes"),
+        "cancel_url": safe_next(request) or fallback, "next": safe_next(request),
+    })
+
+
+@page
+@require_POST
+def task_done(request: HttpRequest, pk: int) -> HttpResponse:
+    """The one-click "done" on a task list row; carries the version the row was shown at."""
+    user = request.user
+    task = selectors.task_get_for_user(user=user, pk=pk)
+    version = request.POST.get("version", "")
+    try:
+        services.task_update(
+            actor=user, task=task, data={"status": TaskStatus.DONE},
+            expected_version=int(version) if version.isdigit() else None,
+        )
+    except (InvalidInput, Conflict) as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Task %(title)s done.") % {"title": task.title})
+    return redirect_back(request, reverse("engagement:task_list"))

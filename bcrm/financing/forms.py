@@ -1,0 +1,64 @@
+"""Forms for project and participation pages: parse input, hand it to financing.services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from bcrm.financing.choices import ProjectStage
+from bcrm.financing.models import Participation, Project
+from bcrm.parties.choices import Sector
+from bcrm.web.forms import ServiceModelForm
+
+
+class ProjectFilterForm(forms.Form):
+    q = forms.CharField(label=_("Search"), required=False, max_length=100, strip=True)
+    sector = forms.ChoiceField(label=_("Sector"), required=False, choices=[("", _("All sectors"))] + Sector.choices)
+    stage = forms.ChoiceField(label=_("Stage"), required=False, choices=[("", _("All stages"))] + ProjectStage.choices)
+
+
+class ProjectForm(ServiceModelForm):
+    class Meta(ServiceModelForm.Meta):
+        model = Project
+        fields = [
+            "name", "local_name", "external_id", "sector", "country", "stage", "currency", "total_cost",
+            "financing_target", "expected_close", "description",
+        ]
+
+
+class ParticipationForm(ServiceModelForm):
+    """One form for three doors: from a client (pick the project), from a project (pick the client), edit.
+
+    The side that is fixed by the page is not a field; the view adds it to the service call.
+    """
+
+    class Meta(ServiceModelForm.Meta):
+        model = Participation
+        fields = [
+            "project", "organization", "role", "tranche", "amount", "currency", "status", "probability",
+            "fee_income", "notes",
+        ]
+        widgets = {"organization": forms.RadioSelect}
+
+    def __init__(
+        self, *args: Any, projects: QuerySet | None = None, organizations: QuerySet | None = None,
+        organization_options: list | None = None, **kwargs: Any,
+    ) -> None:
+        """``organizations`` validates the choice; ``organization_options`` are the few rows shown.
+
+        A client picker cannot list a million organisations, so it shows search matches only.
+        """
+        super().__init__(*args, **kwargs)
+        if projects is None:
+            del self.fields["project"]
+        else:
+            self.limit_choices("project", projects)
+        if organizations is None:
+            del self.fields["organization"]
+        else:
+            field = self.limit_choices("organization", organizations)
+            field.widget.choices = [(org.pk, str(org)) for org in organization_options or []]
+            field.help_text = _("Search above, then pick the client.")

@@ -1,0 +1,45 @@
+"""Presentation-only template tags: where am I, and how many rows is this."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django import template
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+
+from bcrm.core.pagination import Page
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def nav_current(context: template.Context, prefix: str) -> str:
+    """``aria-current="page"`` on the navigation link of the section the page belongs to."""
+    request = context.get("request")
+    if request is not None and request.path.startswith(prefix):
+        return mark_safe('aria-current="page"')
+    return ""
+
+
+@register.simple_tag
+def page_summary(page: Page) -> str:
+    """"51–100 of 10,000+": the count stops at the cap, so the page says so instead of counting on."""
+    if not page.items:
+        return _("No rows")
+    last = page.offset + len(page.items)
+    # Past the cap the rows shown are themselves the best lower bound.
+    total = f"{max(page.count, last):,}" + ("+" if page.count_is_capped else "")
+    return _("%(first)s–%(last)s of %(total)s") % {"first": f"{page.offset + 1:,}", "last": f"{last:,}", "total": total}
+
+
+@register.filter
+def money(value: object, places: int = 2) -> str:
+    """1,234,567.89 in every language: finance readers expect comma thousands in Chinese pages too
+    (Django's zh-Hans format would print 1234567.89)."""
+    if value is None or value == "":
+        return ""
+    try:
+        return f"{Decimal(str(value)):,.{int(places)}f}"
+    except (InvalidOperation, ValueError):
+        return str(value)
