@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "django_countries",
     "ninja",
     "bcrm.web",
     "bcrm.audit",

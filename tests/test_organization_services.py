@@ -145,3 +145,12 @@ def test_bad_filter_is_a_clear_error(rm):
     with pytest.raises(InvalidInput) as err:
         selectors.organization_list(actor=rm, filters={"kind": "pirate", "sort": "chaos"})
     assert {"kind", "sort"} <= set(err.value.fields)
+
+
+def test_kyc_check_reads_the_stored_row_not_the_callers_object(rm, org):
+    # A bound ModelForm has already written the new values onto the instance it hands over.
+    org.sanctions_flag = True
+    with pytest.raises(PermissionDenied):
+        services.organization_update(actor=rm, organization=org, data={"sanctions_flag": True},
+                                     expected_version=org.version)
+    assert Organization.objects.get(pk=org.pk).sanctions_flag is False

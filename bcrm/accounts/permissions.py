@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
 from bcrm.accounts.choices import Role
 from bcrm.core.errors import PermissionDenied
@@ -115,4 +116,4 @@ def require_organization_write(user, organization) -> None:
 
 
 def require_delete(user) -> None:
-    require(can_delete(user), "Only a team lead or an administrator may delete.")
+    require(can_delete(user), _("Only a team lead or an administrator may delete."))

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, models, transaction
+from django.utils.translation import gettext as _
 
 from bcrm.audit.services import audit_record
 from bcrm.core.errors import Conflict, InvalidInput
@@ -50,8 +51,9 @@ def validate_and_save(instance: models.Model, *, exclude: list[str] | None = Non
     try:
         with transaction.atomic():
             instance.save()
-    except IntegrityError as exc:
-        raise InvalidInput(f"The database refused this change: {exc}".splitlines()[0])
+    except IntegrityError:
+        # Constraints are mirrored in full_clean(); reaching here means a race with another writer.
+        raise InvalidInput(_("This change conflicts with data saved at the same moment. Reload and try again."))
 
 
 @transaction.atomic
@@ -81,7 +83,7 @@ def update_instance(
     """
     model = type(instance)
     locked = model._default_manager.select_for_update().get(pk=instance.pk)
-    if expected_version is not None and getattr(locked, "version") != expected_version:
+    if expected_version is not None and locked.version != expected_version:  # type: ignore[attr-defined]
         raise Conflict()
     before = snapshot(locked)
     for key, value in data.items():
@@ -107,4 +109,4 @@ def delete_instance(*, actor, instance: models.Model) -> None:
             instance.delete()
     except ProtectedError as exc:
         kinds = sorted({str(obj._meta.verbose_name_plural) for obj in exc.protected_objects})
-        raise Conflict(f"Cannot delete: it still has {', '.join(kinds)}.")
+        raise Conflict(_("Cannot delete: it still has %(kinds)s.") % {"kinds": ", ".join(kinds)})

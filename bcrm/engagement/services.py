@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from bcrm.accounts.permissions import can_write, require, require_delete, require_organization_write
 from bcrm.core.errors import InvalidInput
@@ -25,7 +26,10 @@ def _contacts_of(organization, contacts) -> list:
     contacts = list(contacts or [])
     strangers = [c for c in contacts if c.organization_id != organization.pk]
     if strangers:
-        raise InvalidInput(fields={"contacts": [f"{c} does not work at {organization}." for c in strangers]})
+        raise InvalidInput(fields={"contacts": [
+            _("%(contact)s does not work at %(organization)s.") % {"contact": c, "organization": organization}
+            for c in strangers
+        ]})
     return contacts
 
 

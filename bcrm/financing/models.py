@@ -11,7 +11,6 @@ from bcrm.financing.choices import CURRENCY_CHOICES, ParticipationRole, Particip
 from bcrm.parties.choices import Sector
 
 
-
 def money_field(verbose_name, **kwargs) -> models.DecimalField:
     """Amounts: Decimal with 2 places; the currency lives in a sibling field."""
     return models.DecimalField(verbose_name, max_digits=20, decimal_places=2, **kwargs)

@@ -77,15 +77,24 @@ def project_funding_summary(*, actor, project: Project) -> dict[str, Any]:
         .annotate(total=Sum("amount"), n=Count("id"))
     )
     today = dt.date.today()
+    rates: dict[str, Decimal | None] = {}
+
+    def rate(currency: str) -> Decimal | None:
+        if currency not in rates:
+            rates[currency] = rate_to_reporting(currency, today)
+        return rates[currency]
+
     by_status: dict[str, Decimal] = {s: Decimal(0) for s in ParticipationStatus.values}
     counts: dict[str, int] = {s: 0 for s in ParticipationStatus.values}
     unconverted: set[str] = set()
     for row in rows:
-        rate_from = rate_to_reporting(row["currency"], today)
-        rate_to = rate_to_reporting(project.currency, today)
         if row["currency"] == project.currency:
             amount = row["total"]
-        elif rate_from is None or rate_to is None:
+            by_status[row["status"]] += amount
+            counts[row["status"]] += row["n"]
+            continue
+        rate_from, rate_to = rate(row["currency"]), rate(project.currency)
+        if rate_from is None or rate_to is None:
             unconverted.add(row["currency"])
             continue
         else:

@@ -26,7 +26,7 @@ def organization_list(*, actor, filters: dict[str, Any] | None = None) -> QueryS
     return form.filter(queryset)
 
 
-def organization_get_for_user(*, user, pk: int, for_update: bool = False) -> Organization:
+def organization_get_for_user(*, user, pk: int) -> Organization:
     """The organisation ``pk`` if ``user`` may see it; NotFound otherwise (no hint that it exists)."""
     try:
         pk = int(pk)

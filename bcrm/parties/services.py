@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from bcrm.accounts.choices import Role
 from bcrm.accounts.permissions import (
@@ -59,7 +60,7 @@ def _check_compliance_fields(actor, data: dict[str, Any], current: Organization 
             continue
         now = getattr(current, field) if current else Organization._meta.get_field(field).get_default()  # type: ignore[union-attr]
         if data[field] != now:
-            raise PermissionDenied("Only compliance, a team lead or an administrator may change KYC and sanctions fields.")
+            raise PermissionDenied(_("Only compliance, a team lead or an administrator may change KYC and sanctions fields."))
         data.pop(field)
 
 
@@ -88,7 +89,8 @@ def organization_update(
     compliance_only = set(data) <= set(Organization.COMPLIANCE_FIELDS) and tags is None
     if not can_edit_organization(actor, organization):
         require(compliance_only and has_any(actor, {Role.COMPLIANCE}))
-    _check_compliance_fields(actor, data, organization)
+    # Compare with the stored row: the caller's object may already carry the new values (a bound ModelForm).
+    _check_compliance_fields(actor, data, Organization.objects.get(pk=organization.pk))
     m2m = {"tags": _tags(tags)} if tags is not None else None
     updated = update_instance(actor=actor, instance=organization, data=data, expected_version=expected_version, m2m=m2m)
     organization_search_refresh(updated)
