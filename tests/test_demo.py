@@ -1,0 +1,360 @@
+"""The demo portfolio: deterministic, valid row by row, and shaped like the book the product is for."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import random
+import re
+from collections import Counter, defaultdict
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Count, F, Q
+
+from bcrm.core.errors import Conflict
+from bcrm.demo import names
+from bcrm.demo.fx import USD_PER_UNIT
+from bcrm.demo.generator import generate_portfolio
+from bcrm.demo.pipeline import PROBABILITY
+from bcrm.demo.users import DEMO_PASSWORD, USERS, demo_users
+from bcrm.engagement.models import Interaction, ServiceRequest, SurveyResponse, Task
+from bcrm.financing.choices import COMMITMENT_LADDER, COMMITTED_STATUSES
+from bcrm.financing.models import ExchangeRate, Participation, ParticipationStatusChange, Project
+from bcrm.parties.choices import OrganizationKind
+from bcrm.parties.models import Contact, Organization, Tag
+from bcrm.parties.ratings import rating_score
+from bcrm.parties.services import organization_search_text
+
+AS_OF = dt.date(2026, 3, 2)
+CLIENTS = 60
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    """The demo users' passwords are hashed with the production hasher otherwise: seconds per test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def same_words(left: str, right: str) -> bool:
+    """Search reads substrings, so the order contacts are listed in (a database collation) does not matter."""
+    return sorted(left.split()) == sorted(right.split())
+
+
+@pytest.fixture
+def portfolio(db) -> dict[str, int]:
+    return generate_portfolio(clients=CLIENTS, seed=7, as_of=AS_OF)
+
+
+def wipe() -> None:
+    """Remove what the generator wrote (users and teams stay), so it can run again in the same test."""
+    for model in (Interaction, ServiceRequest, Task, SurveyResponse, ParticipationStatusChange, Participation,
+                  Project, Contact, Organization, Tag, ExchangeRate):
+        model.objects.all().delete()
+
+
+def snapshot() -> dict[str, list]:
+    return {
+        "orgs": sorted(Organization.objects.values_list(
+            "external_id", "legal_name", "local_name", "kind", "country", "rating_agency", "rating_grade",
+            "kyc_status", "kyc_expires_on", "relationship_manager__username", "search_text")),
+        "contacts": sorted(Contact.objects.values_list("organization__external_id", "full_name", "local_name",
+                                                       "email", "phone", "is_primary", "consent_given_at")),
+        "participations": sorted(Participation.objects.values_list(
+            "organization__external_id", "project__name", "role", "amount", "currency", "status",
+            "status_changed_at", "fee_income")),
+        "interactions": sorted(Interaction.objects.values_list(
+            "organization__external_id", "kind", "occurred_at", "minutes_spent", "summary")),
+        "rates": sorted(ExchangeRate.objects.values_list("currency", "as_of", "rate")),
+    }
+
+
+def committed_usd_by_org() -> dict[int, Decimal]:
+    latest = {}
+    for currency, rate in ExchangeRate.objects.filter(as_of__lte=AS_OF).order_by("as_of").values_list("currency", "rate"):
+        latest[currency] = rate
+    totals: dict[int, Decimal] = defaultdict(Decimal)
+    for org_id, amount, currency in Participation.objects.filter(status__in=COMMITTED_STATUSES).values_list(
+            "organization_id", "amount", "currency"):
+        totals[org_id] += amount * (Decimal(1) if currency == "USD" else latest[currency])
+    return totals
+
+
+# -- names (no database) --------------------------------------------------------------------------------
+
+
+def test_brand_syllables_romanise_uniquely():
+    pinyin = [p for p, _ in names.SYLLABLES]
+    assert len(pinyin) == len(set(pinyin))
+    assert len({c for _, c in names.SYLLABLES}) == len(names.SYLLABLES)
+
+
+def test_name_book_names_are_unique_and_bilingual():
+    book = names.NameBook(random.Random(3), surnames=["Carter", "Lowe", "Hughes"])
+    drawn = [book.organization(kind, country, "energy")
+             for kind in [*names.KIND_PHRASES, "government"] for country in names.COUNTRIES for _ in range(40)]
+    assert len({n.legal_name for n in drawn}) == len(drawn)
+    chinese = [n for n in drawn if n.local_name]
+    assert len(chinese) > 0.7 * len(drawn)
+    assert all(CJK.search(n.local_name) for n in chinese)
+    assert all(n.legal_name.isascii() or "São" in n.legal_name for n in drawn)
+
+
+def test_pinyin_apostrophe_separates_vowel_syllables():
+    assert names.join_pinyin(["Hua", "An"]) == "Hua'an"
+    assert names.join_pinyin(["Hua", "Rui"]) == "Huarui"
+
+
+# -- the rich demo --------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_same_seed_gives_the_same_portfolio():
+    generate_portfolio(clients=40, seed=11, as_of=AS_OF)
+    first = snapshot()
+    wipe()
+    generate_portfolio(clients=40, seed=11, as_of=AS_OF)
+    assert snapshot() == first
+    wipe()
+    generate_portfolio(clients=40, seed=12, as_of=AS_OF)
+    assert snapshot()["orgs"] != first["orgs"]
+
+
+def test_counts_are_in_the_expected_ranges(portfolio):
+    assert portfolio["parties.Organization"] == CLIENTS == Organization.objects.count()
+    for label, model in [("parties.Contact", Contact), ("financing.Project", Project),
+                         ("financing.Participation", Participation), ("engagement.Interaction", Interaction),
+                         ("engagement.ServiceRequest", ServiceRequest), ("engagement.Task", Task),
+                         ("engagement.SurveyResponse", SurveyResponse), ("financing.ExchangeRate", ExchangeRate)]:
+        assert portfolio[label] == model.objects.count(), label
+    assert CLIENTS <= portfolio["parties.Contact"] <= 4 * CLIENTS
+    assert portfolio["financing.Project"] == 12
+    assert 40 <= portfolio["financing.Participation"] <= 300
+    assert portfolio["financing.ParticipationStatusChange"] > portfolio["financing.Participation"]
+    assert 150 <= portfolio["engagement.Interaction"] <= 2000
+    assert portfolio["engagement.Interaction_contacts"] >= portfolio["engagement.Interaction"]
+    assert portfolio["engagement.ServiceRequest"] > 5 and portfolio["engagement.SurveyResponse"] > 5
+    assert portfolio["financing.ExchangeRate"] == 24 * (len(USD_PER_UNIT) - 1)
+
+
+def test_every_kind_and_many_countries_appear(portfolio):
+    kinds = set(Organization.objects.values_list("kind", flat=True))
+    assert kinds == set(OrganizationKind.values)
+    assert Organization.objects.values("country").distinct().count() >= 8
+    assert Organization.objects.exclude(team=None).exists() and Organization.objects.filter(team=None).exists()
+    assert Organization.objects.filter(external_id__regex=r"^ORG-\d{6}$").count() == CLIENTS
+    assert Organization.tags.through.objects.exists()
+
+
+def test_value_is_heavy_tailed(portfolio):
+    totals = sorted(committed_usd_by_org().values(), reverse=True)
+    assert len(totals) >= 10
+    top = totals[: max(1, len(totals) // 5)]
+    assert sum(top) > Decimal("0.5") * sum(totals)
+
+
+def test_mirrored_source_cases(portfolio):
+    wind = Project.objects.get(local_name="粤东2GW海上风电项目")
+    book = Project.objects.get(local_name="供应链金融平台融资簿")
+    assert wind.sector == "energy" and book.sector == "finance"
+    assert wind.sponsor is not None and wind.sponsor.kind == "sponsor"
+    amounts = sorted((p.amount for p in wind.participations.exclude(role="advisory")), reverse=True)
+    assert len(amounts) >= 8
+    assert sum(amounts[:4]) > Decimal("0.6") * sum(amounts)  # a few core tickets carry the project
+    assert book.participations.count() >= 8
+
+
+def test_some_clients_are_thin(portfolio):
+    thin = Organization.objects.annotate(p=Count("participations"), i=Count("interactions")).filter(p=0, i=0)
+    assert thin.count() >= 3
+    assert thin.filter(kyc_status="not_started", rating_grade="").exists()
+
+
+def test_names_are_bilingual(portfolio):
+    orgs = list(Organization.objects.values_list("legal_name", "local_name"))
+    assert len({legal for legal, _ in orgs}) == len(orgs)
+    assert sum(1 for _, local in orgs if CJK.search(local)) > len(orgs) / 2
+    assert Contact.objects.filter(language="zh-hans").exclude(local_name="").exists()
+    assert Contact.objects.filter(language="en").exists()
+    assert Project.objects.exclude(local_name="").count() == Project.objects.count()
+
+
+def test_kyc_and_ratings_are_consistent(portfolio):
+    assert not Organization.objects.filter(kyc_status="verified", kyc_expires_on=None).exists()
+    assert not Organization.objects.filter(kyc_status="expired", kyc_expires_on__gte=AS_OF).exists()
+    statuses = set(Organization.objects.values_list("kyc_status", flat=True))
+    assert {"verified", "not_started"} <= statuses and statuses & {"expired", "pending"}
+    assert Organization.objects.filter(sanctions_flag=True).exists()
+    assert Organization.objects.filter(rating_grade="").exists()
+    for agency, grade, score in Organization.objects.exclude(rating_grade="").values_list(
+            "rating_agency", "rating_grade", "rating_score"):
+        assert score is not None and score == rating_score(agency, grade)
+
+
+def test_contacts_respect_consent_and_one_primary(portfolio):
+    assert not Contact.objects.filter(report_consent=True, consent_given_at=None).exists()
+    assert Contact.objects.filter(report_consent=True).exists()
+    assert not Contact.objects.values("organization").annotate(
+        n=Count("id", filter=Q(is_primary=True))).filter(n__gt=1).exists()
+    assert not Organization.objects.annotate(n=Count("contacts")).filter(Q(n=0) | Q(n__gt=4)).exists()
+
+
+def test_every_row_passes_model_validation(portfolio):
+    for model in (Organization, Contact, Project, Participation, Interaction, ServiceRequest, Task, SurveyResponse):
+        for row in model.objects.all()[:400]:
+            row.full_clean()
+
+
+def test_search_text_matches_the_services(portfolio):
+    for org in Organization.objects.prefetch_related("contacts"):
+        assert same_words(org.search_text, organization_search_text(org))
+
+
+def test_participation_history_walks_the_ladder(portfolio):
+    ladder = [str(s) for s in COMMITMENT_LADDER]
+    changes = defaultdict(list)
+    for change in ParticipationStatusChange.objects.order_by("changed_at", "id"):
+        changes[change.participation_id].append(change)
+    statuses = Counter()
+    for p in Participation.objects.all():
+        history = changes[p.pk]
+        statuses[p.status] += 1
+        assert history[0].from_status == "" and history[0].to_status == "prospect"
+        for before, after in zip(history, history[1:], strict=False):
+            assert before.to_status == after.from_status
+            assert before.changed_at < after.changed_at
+            if after.to_status in ladder:
+                assert ladder.index(after.to_status) == ladder.index(after.from_status) + 1
+        assert history[-1].to_status == p.status
+        assert history[-1].changed_at == p.status_changed_at
+        assert p.probability == PROBABILITY[p.status]
+        assert p.status_changed_at.tzinfo is not None
+        if p.status not in COMMITTED_STATUSES:
+            assert p.fee_income == 0
+    assert statuses["declined"] + statuses["withdrawn"] > 0
+    assert sum(statuses[s] for s in COMMITTED_STATUSES) > 0
+    currencies = Counter(Participation.objects.values_list("currency", flat=True))
+    assert sum(currencies[c] for c in ("USD", "CNY", "EUR")) > 0.7 * sum(currencies.values())
+
+
+def test_engagement_history(portfolio):
+    reference = dt.datetime.combine(AS_OF, dt.time(0), tzinfo=dt.UTC)
+    assert not Interaction.objects.filter(occurred_at__gte=reference + dt.timedelta(days=1)).exists()
+    assert Interaction.objects.filter(kind="senior_meeting").exists()
+    for interaction in Interaction.objects.prefetch_related("contacts")[:300]:
+        people = list(interaction.contacts.all())
+        assert 1 <= len(people) <= 2
+        assert all(c.organization_id == interaction.organization_id for c in people)
+    assert not ServiceRequest.objects.filter(first_response_at__lt=F("opened_at")).exists()
+    assert not ServiceRequest.objects.filter(resolved_at__lt=F("opened_at")).exists()
+    assert ServiceRequest.objects.filter(resolved_at=None).exists()
+    assert ServiceRequest.objects.exclude(resolved_at=None).exists()
+    assert not Task.objects.filter(status="done", completed_at=None).exists()
+    assert Task.objects.filter(status="open").exists() and Task.objects.filter(status="done").exists()
+    assert not Task.objects.exclude(source="manual").exists()
+    assert not SurveyResponse.objects.filter(Q(nps__gt=10) | Q(csat__gt=5) | Q(csat__lt=1)).exists()
+    assert not SurveyResponse.objects.exclude(contact=None).exclude(
+        contact__organization=F("organization")).exists()
+
+
+def test_big_clients_get_more_and_more_senior_attention(portfolio):
+    totals = committed_usd_by_org()
+    ranked = sorted(totals, key=totals.get, reverse=True)
+    big = set(ranked[: max(3, len(ranked) // 10)])
+    per_org = dict(Organization.objects.annotate(n=Count("interactions")).values_list("id", "n"))
+    senior = dict(Organization.objects.annotate(
+        n=Count("interactions", filter=Q(interactions__kind="senior_meeting"))).values_list("id", "n"))
+    others = [o for o in per_org if o not in big and per_org[o]]
+
+    def mean(values):
+        return sum(values) / len(values)
+
+    assert mean([per_org[o] for o in big]) > 2 * mean([per_org[o] for o in others])
+    assert mean([senior[o] for o in big]) > 2 * mean([senior[o] for o in others])
+
+
+def test_exchange_rates_cover_every_currency_used(portfolio):
+    used = set(Participation.objects.values_list("currency", flat=True)) | set(
+        Project.objects.values_list("currency", flat=True))
+    rated = set(ExchangeRate.objects.values_list("currency", flat=True)) | {"USD"}
+    assert used <= rated
+    assert ExchangeRate.objects.filter(currency="CNY").count() == 24
+    assert set(ExchangeRate.objects.values_list("quote", flat=True)) == {"USD"}
+
+
+def test_refuses_to_load_twice(portfolio):
+    with pytest.raises(Conflict):
+        generate_portfolio(clients=5, seed=1, as_of=AS_OF)
+
+
+@pytest.mark.django_db
+def test_demo_users_can_be_created_again():
+    first = demo_users()
+    again = demo_users()
+    assert [u for u, _r, _p in first.logins] == [u for u, _r, _p in again.logins] == [u[0] for u in USERS]
+    assert {p for _u, _r, p in first.logins} == {DEMO_PASSWORD}
+    rm = again.users["rm.wang"]
+    assert rm.check_password(DEMO_PASSWORD)
+    assert rm.groups.filter(name="relationship_manager").exists()
+    assert rm.memberships.filter(team__name="Core Investors", weekly_capacity_hours__gt=0).exists()
+    assert again.users["admin"].is_superuser
+
+
+# -- the scale data set ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_scale_mode_loads_lean_valid_rows():
+    calls = []
+    counts = generate_portfolio(clients=400, seed=5, as_of=AS_OF, scale=True,
+                                progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (400, 400)
+    assert counts["parties.Organization"] == Organization.objects.count() == 400
+    assert counts["engagement.Interaction"] == Interaction.objects.count()
+    assert not Interaction.contacts.through.objects.exists()
+    per_client = sum(v for k, v in counts.items() if k != "financing.ExchangeRate") / 400
+    assert 8 <= per_client <= 18
+    assert Participation.objects.count() == ParticipationStatusChange.objects.count()
+    for model in (Organization, Contact, Project, Participation, Interaction, ServiceRequest, SurveyResponse,
+                  ParticipationStatusChange):
+        for row in model.objects.all()[:300]:
+            row.full_clean()
+    for org in Organization.objects.prefetch_related("contacts")[:300]:
+        assert same_words(org.search_text, organization_search_text(org))
+    for p in Participation.objects.select_related("project")[:300]:
+        change = p.status_changes.get()
+        assert change.to_status == p.status and change.changed_at == p.status_changed_at
+    assert Organization.objects.annotate(p=Count("participations"), i=Count("interactions")).filter(p=0, i=0).exists()
+    assert not Contact.objects.filter(report_consent=True, consent_given_at=None).exists()
+    assert Organization.objects.exclude(local_name="").count() > 200
+    # The loader assigned ids itself; ordinary inserts afterwards must not collide with them.
+    Organization.objects.create(legal_name="After the load", kind="fund", country="CN")
+    Contact.objects.create(organization=Organization.objects.first(), full_name="After the load")
+
+
+@pytest.mark.django_db
+def test_scale_mode_is_deterministic():
+    generate_portfolio(clients=120, seed=5, as_of=AS_OF, scale=True)
+    first = snapshot()
+    wipe()
+    generate_portfolio(clients=120, seed=5, as_of=AS_OF, scale=True)
+    assert snapshot() == first
+
+
+# -- the command ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_demo_command_prints_logins_loads_and_skips_a_second_load():
+    out = io.StringIO()
+    call_command("demo", clients=25, no_serve=True, stdout=out, verbosity=0)
+    text = out.getvalue()
+    assert "rm.wang" in text and DEMO_PASSWORD in text and "relationship_manager" in text
+    assert Organization.objects.count() == 25
+    assert "http://127.0.0.1:8000/" in text
+    out = io.StringIO()
+    call_command("demo", clients=25, no_serve=True, stdout=out, verbosity=0)
+    assert "already holds 25 organisations" in out.getvalue()
+    assert Organization.objects.count() == 25
