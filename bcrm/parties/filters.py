@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
+from django.utils import translation
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 
 from bcrm.accounts.models import Team
 from bcrm.parties.choices import OrganizationKind
+from bcrm.web.widgets import PlainSelect
 
 SORTS = {
     "name": ("legal_name", "id"),
@@ -27,6 +32,13 @@ SORT_CHOICES = [
 ]
 
 
+@functools.cache
+def country_choices(language: str | None) -> list[tuple[str, str]]:
+    """Countries sorted by their name in ``language``: sorting 250 translated names costs ~10 ms a page."""
+    with translation.override(language):
+        return [("", str(_("All countries")))] + [(code, str(name)) for code, name in countries]
+
+
 class OrganizationFilterForm(forms.Form):
     q = forms.CharField(label=_("Search"), required=False, max_length=100, strip=True)
     kind = forms.ChoiceField(label=_("Kind"), required=False, choices=[("", _("All kinds"))] + OrganizationKind.choices)
@@ -40,7 +52,10 @@ class OrganizationFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["country"].choices = [("", _("All countries"))] + list(countries)
+        self.fields["country"].choices = country_choices(get_language())
+        for field in self.fields.values():
+            if type(field.widget) is forms.Select:
+                field.widget = PlainSelect(attrs=field.widget.attrs, choices=field.widget.choices)
 
     def filter(self, queryset: QuerySet) -> QuerySet:
         """Apply the validated filters; call only after is_valid()."""
