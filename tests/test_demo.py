@@ -343,6 +343,43 @@ def test_scale_mode_is_deterministic():
     assert snapshot() == first
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_scale_mode_outside_a_transaction_streams_batches(monkeypatch):
+    """The way `bcrm demo --clients 1000000` runs: batches committed one by one (PostgreSQL: on a writer thread)."""
+    from django.db import connection
+
+    from bcrm.demo import loader, scale
+
+    monkeypatch.setattr(scale, "CLIENT_BATCH", 50)
+    seen = []
+    original = loader.BatchWriter.__init__
+
+    def spy(self):
+        original(self)
+        seen.append(self.threaded)
+
+    monkeypatch.setattr(loader.BatchWriter, "__init__", spy)
+    counts = generate_portfolio(clients=180, seed=3, as_of=AS_OF, scale=True)
+    assert seen == [connection.vendor == "postgresql"]
+    assert Organization.objects.count() == 180
+    assert counts["engagement.Interaction"] == Interaction.objects.count()
+    assert counts["financing.Participation"] == ParticipationStatusChange.objects.count()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_failed_batch_write_stops_the_load(monkeypatch):
+    from bcrm.demo import loader, scale
+
+    monkeypatch.setattr(scale, "CLIENT_BATCH", 50)
+
+    def fail(batch):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(loader.BatchWriter, "_write", staticmethod(fail))
+    with pytest.raises(RuntimeError, match="disk full"):
+        generate_portfolio(clients=180, seed=3, as_of=AS_OF, scale=True)
+
+
 # -- the command ----------------------------------------------------------------------------------------
 
 

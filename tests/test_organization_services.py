@@ -154,3 +154,14 @@ def test_kyc_check_reads_the_stored_row_not_the_callers_object(rm, org):
         services.organization_update(actor=rm, organization=org, data={"sanctions_flag": True},
                                      expected_version=org.version)
     assert Organization.objects.get(pk=org.pk).sanctions_flag is False
+
+
+def test_search_follows_renames_and_odd_input(rm, org):
+    updated = services.organization_update(actor=rm, organization=org, data={"legal_name": "Yangtze Power Partners"},
+                                           expected_version=org.version)
+    found = lambda q: list(selectors.organization_list(actor=rm, filters={"q": q}))  # noqa: E731
+    assert found("tze pow") == [updated]       # substring inside a word, 3+ characters (trigram index)
+    assert found("huaneng capital") == []      # the old name is gone from the index
+    assert found("华能") == [updated]            # two characters: scanned, still found
+    for odd in ('"', 'a"b', "%", "_", "' OR 1=1 --", "NEAR(", "*"):
+        assert found(odd) == [], odd

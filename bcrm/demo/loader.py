@@ -85,18 +85,18 @@ class TableLoader:
         return pk
 
     def take(self) -> list[list[Any]]:
-        """Hand over the buffered rows (to ``write``, possibly on another thread) and start a new buffer."""
+        """Hand over the buffered rows, ready for ``write`` (possibly on another thread), and start anew."""
         rows, self.rows = self.rows, []
         self.count += len(rows)
-        return rows
-
-    def write(self, rows: list[list[Any]]) -> None:
-        """Insert ``rows`` through the calling thread's database connection."""
-        if not rows:
-            return
         for row in rows:
             for index, convert in self.converters:
                 row[index] = convert(row[index])
+        return rows
+
+    def write(self, rows: list[list[Any]]) -> None:
+        """Insert what ``take`` handed over, through the calling thread's database connection."""
+        if not rows:
+            return
         with connection.cursor() as cursor:
             if self.vendor == "postgresql":
                 with cursor.cursor.copy(f"COPY {self.table} ({self.columns}) FROM STDIN") as copy:
@@ -110,17 +110,19 @@ Batch = list[tuple[TableLoader, list[list[Any]]]]
 
 
 class BatchWriter:
-    """Writes each batch in its own transaction, on a second thread and connection when it can.
+    """Writes each batch in its own transaction; on PostgreSQL on a second thread and connection.
 
-    Generating rows is Python work; inserting them is mostly the database's (sqlite3 and psycopg
-    release the GIL while it runs), so writing batch k while batch k+1 is generated nearly halves
-    the load time on two cores. That needs the rows' parents (users, teams, tags) committed where a
-    second connection can see them, so inside an open transaction (a test, a caller's atomic
-    block) batches are written in line instead. At most one batch waits, which bounds memory.
+    Generating rows is Python work and PostgreSQL's share (index upkeep, the trigram index above
+    all) runs in the server process, so streaming batch k while batch k+1 is generated overlaps the
+    two. SQLite works inside this process and its driver takes the GIL for every row, so a writer
+    thread there made loading slower (measured: 31.6 s against 23.7 s for 60,000 clients) and
+    batches are written in line. A second connection only sees committed parents (users, teams,
+    tags), so inside an open transaction (a test, a caller's atomic block) batches are written in
+    line as well. At most one batch waits for the writer, which bounds memory.
     """
 
     def __init__(self) -> None:
-        self.threaded = not connection.in_atomic_block and connection.vendor in {"sqlite", "postgresql"}
+        self.threaded = not connection.in_atomic_block and connection.vendor == "postgresql"
         self.error: BaseException | None = None
         self.queue: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
         self.thread: threading.Thread | None = None

@@ -6,7 +6,9 @@ import functools
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import translation
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -30,6 +32,22 @@ SORT_CHOICES = [
     ("kind", _("Kind")),
     ("-updated", _("Recently updated")),
 ]
+
+
+TRIGRAM = 3
+
+
+def search_filter(text: str) -> Q:
+    """Substring match on names, contact names and e-mails.
+
+    3+ characters use the trigram index (FTS5 on SQLite, pg_trgm on PostgreSQL); shorter queries,
+    such as a two-character Chinese name, can only be scanned.
+    """
+    needle = text.lower()
+    if connection.vendor == "sqlite" and len(needle) >= TRIGRAM:
+        phrase = '"' + needle.replace('"', '""') + '"'
+        return Q(pk__in=RawSQL("SELECT rowid FROM org_search WHERE org_search MATCH %s", [phrase]))
+    return Q(search_text__contains=needle)
 
 
 @functools.cache
@@ -61,7 +79,7 @@ class OrganizationFilterForm(forms.Form):
         """Apply the validated filters; call only after is_valid()."""
         data = self.cleaned_data
         if data.get("q"):
-            queryset = queryset.filter(search_text__contains=data["q"].lower())
+            queryset = queryset.filter(search_filter(data["q"]))
         if data.get("kind"):
             queryset = queryset.filter(kind=data["kind"])
         if data.get("country"):
