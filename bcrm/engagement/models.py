@@ -74,7 +74,7 @@ class ServiceRequest(VersionedModel):
             models.CheckConstraint(condition=~Q(subject=""), name="request_subject_not_empty"),
         ]
         indexes = [
-            models.Index(fields=["organization", "resolved_at"], name="request_org_idx"),
+            models.Index(fields=["organization", "resolved_at", "opened_at"], name="request_org_open_idx"),
             models.Index(fields=["resolved_at", "opened_at"], name="request_open_idx"),
         ]
 

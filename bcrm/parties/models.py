@@ -81,6 +81,7 @@ class Organization(VersionedModel):
         ]
         indexes = [
             models.Index(fields=["kind", "legal_name"], name="org_kind_name_idx"),
+            models.Index(fields=["kind", "country", "legal_name"], name="org_kind_country_idx"),
             models.Index(fields=["country", "legal_name"], name="org_country_name_idx"),
             models.Index(fields=["team", "legal_name"], name="org_team_name_idx"),
             models.Index(fields=["relationship_manager", "legal_name"], name="org_rm_name_idx"),
