@@ -6,8 +6,8 @@ import sys
 import time
 
 from django.core.management import call_command, get_commands
-from django.db import connection
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 from tqdm import tqdm
 
 from bcrm.core.commands import command_error
