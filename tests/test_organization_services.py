@@ -162,6 +162,8 @@ def test_search_follows_renames_and_odd_input(rm, org):
     found = lambda q: list(selectors.organization_list(actor=rm, filters={"q": q}))  # noqa: E731
     assert found("tze pow") == [updated]       # substring inside a word, 3+ characters (trigram index)
     assert found("huaneng capital") == []      # the old name is gone from the index
-    assert found("华能") == [updated]            # two characters: scanned, still found
+    assert found("华能") == [updated]            # two characters: the start of the local name
+    assert found("YA") == [updated]             # ... or of the legal name, in any case
+    assert found("po") == []                    # short queries match name starts only (index range)
     for odd in ('"', 'a"b', "%", "_", "' OR 1=1 --", "NEAR(", "*"):
         assert found(odd) == [], odd

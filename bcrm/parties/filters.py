@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Lower
 from django.utils import translation
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -38,13 +39,19 @@ TRIGRAM = 3
 
 
 def search_filter(text: str) -> Q:
-    """Substring match on names, contact names and e-mails.
+    """Substring match on names, contact names and e-mails for 3+ characters, through the trigram
+    index (FTS5 on SQLite, pg_trgm on PostgreSQL).
 
-    3+ characters use the trigram index (FTS5 on SQLite, pg_trgm on PostgreSQL); shorter queries,
-    such as a two-character Chinese name, can only be scanned.
+    One or two characters (a two-character Chinese name, say) match the start of the legal or local
+    name instead: no index serves a substring that short, and a scan of a million clients takes
+    seconds, while a prefix is an index range.
     """
     needle = text.lower()
-    if connection.vendor == "sqlite" and len(needle) >= TRIGRAM:
+    if len(needle) < TRIGRAM:
+        upper = needle + "\U0010ffff"
+        return (Q(legal_name_lower__gte=needle, legal_name_lower__lt=upper)
+                | Q(local_name_lower__gte=needle, local_name_lower__lt=upper))
+    if connection.vendor == "sqlite":
         phrase = '"' + needle.replace('"', '""') + '"'
         return Q(pk__in=RawSQL("SELECT rowid FROM org_search WHERE org_search MATCH %s", [phrase]))
     return Q(search_text__contains=needle)
@@ -79,7 +86,9 @@ class OrganizationFilterForm(forms.Form):
         """Apply the validated filters; call only after is_valid()."""
         data = self.cleaned_data
         if data.get("q"):
-            queryset = queryset.filter(search_filter(data["q"]))
+            queryset = queryset.alias(
+                legal_name_lower=Lower("legal_name"), local_name_lower=Lower("local_name")
+            ).filter(search_filter(data["q"]))
         if data.get("kind"):
             queryset = queryset.filter(kind=data["kind"])
         if data.get("country"):

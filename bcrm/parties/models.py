@@ -87,6 +87,7 @@ class Organization(VersionedModel):
             models.Index(fields=["relationship_manager", "legal_name"], name="org_rm_name_idx"),
             models.Index(fields=["legal_name", "id"], name="org_name_idx"),
             models.Index(Lower("local_name"), name="org_local_name_idx"),
+            models.Index(Lower("legal_name"), name="org_legal_name_lower_idx"),
             models.Index(fields=["updated_at"], name="org_updated_idx"),
         ]
 
