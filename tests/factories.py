@@ -29,7 +29,7 @@ def make_team(name: str | None = None):
 
 def make_org(**fields) -> Organization:
     n = next(_seq)
-    defaults = {"legal_name": f"Org {n} Capital", "kind": "fund", "country": "CN"}
+    defaults = {"legal_name": f"Org {n:05d} Capital", "kind": "fund", "country": "CN"}
     defaults.update(fields)
     org = Organization.objects.create(**defaults)
     from bcrm.parties.services import organization_search_refresh

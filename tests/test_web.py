@@ -11,11 +11,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from bcrm.accounts.services import team_create, team_member_set, user_create
+from bcrm.accounts.services import team_member_set, user_create
 from bcrm.engagement.models import Interaction, ServiceRequest, Task
-from bcrm.financing.models import Participation, Project
+from bcrm.financing.models import Participation
 from bcrm.parties.models import Contact, Organization
-from bcrm.parties.services import organization_search_refresh
+from tests.factories import make_contact, make_org, make_participation, make_project, make_team
 
 pytestmark = pytest.mark.django_db
 
@@ -42,43 +42,6 @@ def make_user(*roles: str, team=None, username: str | None = None):
     if team is not None:
         team_member_set(team=team, user=user)
     return user
-
-
-def make_team(name: str | None = None):
-    return team_create(name=name or f"Web desk {next(_seq)}")
-
-
-def make_org(**fields) -> Organization:
-    n = next(_seq)
-    defaults = {"legal_name": f"Web Org {n:03d} Capital", "kind": "fund", "country": "CN"}
-    defaults.update(fields)
-    organization = Organization.objects.create(**defaults)
-    organization_search_refresh(organization)
-    organization.refresh_from_db()
-    return organization
-
-
-def make_contact(organization: Organization, **fields) -> Contact:
-    n = next(_seq)
-    defaults = {"full_name": f"Contact {n}", "email": f"contact{n}@example.com"}
-    defaults.update(fields)
-    contact = Contact.objects.create(organization=organization, **defaults)
-    organization_search_refresh(organization)
-    return contact
-
-
-def make_project(**fields) -> Project:
-    n = next(_seq)
-    defaults = {"name": f"Web Project {n}", "sector": "energy", "country": "CN", "currency": "USD",
-                "financing_target": Decimal("1000000")}
-    defaults.update(fields)
-    return Project.objects.create(**defaults)
-
-
-def make_participation(project: Project, organization: Organization, **fields) -> Participation:
-    defaults = {"role": "equity", "amount": Decimal("250000"), "currency": "USD", "status_changed_at": timezone.now()}
-    defaults.update(fields)
-    return Participation.objects.create(project=project, organization=organization, **defaults)
 
 
 def make_interaction(organization: Organization, *, contacts=(), **fields) -> Interaction:
