@@ -343,7 +343,7 @@ def test_scale_mode_is_deterministic():
     assert snapshot() == first
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_scale_mode_outside_a_transaction_streams_batches(monkeypatch):
     """The way `bcrm demo --clients 1000000` runs: batches committed one by one (PostgreSQL: on a writer thread)."""
     from django.db import connection
@@ -366,7 +366,7 @@ def test_scale_mode_outside_a_transaction_streams_batches(monkeypatch):
     assert counts["financing.Participation"] == ParticipationStatusChange.objects.count()
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_failed_batch_write_stops_the_load(monkeypatch):
     from bcrm.demo import loader, scale
 
