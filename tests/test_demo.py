@@ -335,6 +335,25 @@ def test_scale_mode_loads_lean_valid_rows():
 
 
 @pytest.mark.django_db
+def test_client_search_finds_loaded_and_later_clients_after_a_scale_load():
+    """The loader pauses the SQLite search index's triggers and rebuilds it; both must hold afterwards."""
+    from django.contrib.auth import get_user_model
+
+    from bcrm.parties.selectors import organization_list
+    from bcrm.parties.services import organization_create
+
+    generate_portfolio(clients=150, seed=5, as_of=AS_OF, scale=True)
+    lead = get_user_model().objects.get(username="lead")
+    for org in Organization.objects.order_by("id")[10:150:35]:
+        assert org in organization_list(actor=lead, filters={"q": org.legal_name[:14]})
+        email = org.contacts.order_by("id").first().email
+        assert org in organization_list(actor=lead, filters={"q": email})
+    later = organization_create(actor=lead, data={"legal_name": "Zzyzx Harbour Capital", "kind": "fund",
+                                                  "country": "SG"})
+    assert list(organization_list(actor=lead, filters={"q": "zzyzx harb"})) == [later]
+
+
+@pytest.mark.django_db
 def test_scale_mode_is_deterministic():
     generate_portfolio(clients=120, seed=5, as_of=AS_OF, scale=True)
     first = snapshot()

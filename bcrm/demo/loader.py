@@ -172,6 +172,58 @@ class BatchWriter:
             connection.close()
 
 
+class SearchIndexPause:
+    """On SQLite, suspend the insert triggers that feed FTS5 indexes over ``model``'s table during a bulk
+    load, then recreate them from their own stored SQL and rebuild each index once.
+
+    Kept in step row by row, the client-search index cost about 40% of a scale load (60,000
+    clients: 35.8 s against 25.3 s without it; a million went from under ten minutes to fifteen);
+    one rebuild at the end costs 2.5 s for those 60,000. The triggers and indexes are found in
+    ``sqlite_master`` (external-content FTS5 tables over the table, and the AFTER INSERT triggers that
+    write to them), so whoever owns them can rename or extend them without touching the loader.
+    They are restored whatever happens in the load, short of the process being killed outright, and
+    a load killed that way leaves a half-loaded database that has to be discarded anyway.
+    """
+
+    def __init__(self, model: type[models.Model]):
+        self.table = model._meta.db_table
+        self.indexes: list[str] = []
+        self.triggers: list[tuple[str, str]] = []
+
+    def __enter__(self) -> SearchIndexPause:
+        if connection.vendor != "sqlite":
+            return self
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND lower(sql) LIKE '%%using fts5%%' "
+                "AND (sql LIKE %s OR sql LIKE %s)",
+                [f"%content='{self.table}'%", f'%content="{self.table}"%'],
+            )
+            self.indexes = [name for (name,) in cursor.fetchall()]
+            if not self.indexes:
+                return self
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s "
+                "AND upper(sql) LIKE '%%AFTER INSERT%%'", [self.table],
+            )
+            self.triggers = [(name, sql) for name, sql in cursor.fetchall()
+                             if any(index in sql for index in self.indexes)]
+            with transaction.atomic():
+                for name, _sql in self.triggers:
+                    cursor.execute(f"DROP TRIGGER {connection.ops.quote_name(name)}")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self.indexes:
+            return
+        with transaction.atomic(), connection.cursor() as cursor:
+            for _name, sql in self.triggers:
+                cursor.execute(sql)
+            for index in self.indexes:
+                quoted = connection.ops.quote_name(index)
+                cursor.execute(f"INSERT INTO {quoted}({quoted}) VALUES ('rebuild')")
+
+
 def reset_sequences(model_list: list[type[models.Model]]) -> None:
     """Move PostgreSQL id sequences past the ids the loader assigned (SQLite tracks them itself)."""
     statements = connection.ops.sequence_reset_sql(no_style(), model_list)
