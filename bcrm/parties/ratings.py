@@ -26,7 +26,10 @@ def rating_score(agency: str, grade: str) -> int | None:
         lookup = {g.upper(): i + 1 for i, g in enumerate(MOODYS_SCALE)}
         return lookup.get(grade.upper())
     if agency == "internal":
-        return int(grade) if grade.isdigit() and 1 <= int(grade) <= len(LETTER_SCALE) else None
+        # isdigit() accepts "²"; only ASCII digits are a grade.
+        if not (grade.isascii() and grade.isdigit()):
+            return None
+        return int(grade) if 1 <= int(grade) <= len(LETTER_SCALE) else None
     lookup = {g: i + 1 for i, g in enumerate(LETTER_SCALE)}
     return lookup.get(grade.upper())
 
