@@ -1,6 +1,6 @@
 """Property-based tests of the pure pieces: rating scale and page arithmetic."""
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bcrm.core.pagination import Page
@@ -19,6 +19,7 @@ def test_moodys_and_sp_agree_on_the_same_notch(i):
 
 
 @given(st.text(max_size=6))
+@example("²")  # a digit to str.isdigit(), not to int()
 def test_unknown_grades_score_none_or_on_scale(grade):
     for agency in ("sp", "moodys", "internal"):
         score = rating_score(agency, grade)
