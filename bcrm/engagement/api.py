@@ -156,11 +156,8 @@ def _clean(payload: Schema, *, partial: bool) -> dict:
 
 
 def _organization(request, data: dict):
-    organization_id = data.pop("organization")
-    try:
-        return organization_get_for_user(user=request.auth, pk=organization_id)
-    except Exception:
-        raise InvalidInput(fields={"organization": [f"No such organisation (id {organization_id}), or you may not see it."]})
+    resolve(data, "organization", lambda pk: organization_get_for_user(user=request.auth, pk=pk))
+    return data.pop("organization")
 
 
 def _contacts(ids: list[int] | None):
