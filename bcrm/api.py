@@ -81,14 +81,22 @@ def on_http_error(request, exc: HttpError):
 
 def register_routers() -> None:
     from bcrm.accounts.api import router as accounts_router
+    from bcrm.dataio.api import router as dataio_router
+    from bcrm.dedupe.api import router as dedupe_router
     from bcrm.engagement.api import router as engagement_router
     from bcrm.financing.api import router as financing_router
     from bcrm.parties.api import router as parties_router
+    from bcrm.segmentation.api import router as segmentation_router
+    from bcrm.surveys.api import router as surveys_router
 
     api.add_router("", accounts_router)
     api.add_router("", parties_router)
     api.add_router("", financing_router)
     api.add_router("", engagement_router)
+    api.add_router("", segmentation_router)
+    api.add_router("", dataio_router)
+    api.add_router("", surveys_router)
+    api.add_router("", dedupe_router)
 
 
 register_routers()

@@ -73,7 +73,14 @@ INSTALLED_APPS = [
     "bcrm.parties",
     "bcrm.financing",
     "bcrm.engagement",
+    "bcrm.segmentation",
+    "bcrm.dataio",
+    "bcrm.surveys",
+    "bcrm.dedupe",
+    "bcrm.analysis",
     "bcrm.demo",
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -173,6 +180,32 @@ BCRM_PAGE_SIZE = 50
 # Lists count at most this many rows; beyond it the page says "10,000+" (counting a million rows
 # on every page view is what makes lists slow).
 BCRM_COUNT_CAP = 10_000
+
+# Background work (DESIGN.md section 4): Django's task API with the database backend, so no extra
+# server is needed; `bcrm worker` runs the queue and the schedules. BCRM_TASKS_IMMEDIATE=1 runs
+# tasks inline (tests, one-off scripts).
+TASKS = {
+    "default": {
+        "BACKEND": (
+            "django_tasks.backends.immediate.ImmediateBackend"
+            if env_bool("BCRM_TASKS_IMMEDIATE")
+            else "django_tasks_db.DatabaseBackend"
+        ),
+    }
+}
+
+# E-mail (survey invitations, progress reports): SMTP, configured from the environment.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "bcrm <noreply@localhost>")
+# The address users reach the app at, for links in e-mails (survey links, reports).
+BCRM_BASE_URL = os.environ.get("BCRM_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 LOGGING = {
     "version": 1,

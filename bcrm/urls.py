@@ -11,4 +11,8 @@ urlpatterns = [
     path("", include("bcrm.parties.urls")),
     path("", include("bcrm.financing.urls")),
     path("", include("bcrm.engagement.urls")),
+    path("", include("bcrm.segmentation.urls")),
+    path("", include("bcrm.dataio.urls")),
+    path("", include("bcrm.surveys.urls")),
+    path("", include("bcrm.dedupe.urls")),
 ]

@@ -56,3 +56,51 @@ def org(db, team):
 @pytest.fixture
 def foreign_org(db, other_team):
     return make_org(legal_name="Platform Ventures", local_name="平台创投", team=other_team)
+
+
+@pytest.fixture(autouse=True)
+def _tasks_run_inline(settings):
+    """Background tasks run inline in tests, unless a test sets TASKS itself."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+
+
+class SmtpSink:
+    """What a real SMTP server on loopback received: one ``email.message.EmailMessage`` per message."""
+
+    def __init__(self):
+        self.messages: list = []
+        self.envelopes: list = []
+
+    async def handle_DATA(self, server, session, envelope):
+        from email import message_from_bytes, policy
+
+        self.envelopes.append(envelope)
+        self.messages.append(message_from_bytes(envelope.original_content or envelope.content,
+                                                policy=policy.default))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 with a free port; Django's SMTP backend points at it."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    try:
+        yield sink
+    finally:
+        controller.stop()
