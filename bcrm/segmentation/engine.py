@@ -1,0 +1,295 @@
+"""One classification of the whole population: features → scores → evidence → split → hysteresis →
+overrides → explanations. Reads the database in bulk and computes with NumPy; writes nothing (the
+service persists what this returns, or a dry run reports it)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.utils import timezone
+
+from bcrm.segmentation import splits
+from bcrm.segmentation.choices import INSUFFICIENT, lower_label, upper_label
+from bcrm.segmentation.features import FEATURES, FeatureMatrix, Population, compute_features, load_population
+from bcrm.segmentation.scoring import all_contributions, evidence, rule_mask, score
+from bcrm.segmentation.stability import label_stability
+
+VALUE_MEASURE = "committed_amount"  # "how much of the portfolio's value sits above the line"
+NEAR_LINE = 50  # clients listed on each side of the line
+
+
+@dataclass
+class Outcome:
+    """Everything a run found, aligned with ``population.ids``."""
+
+    dimension: str
+    criterion: Any
+    population: Population
+    method: str
+    params: dict[str, Any]
+    threshold: float | None
+    diagnostics: dict[str, Any]
+    score: np.ndarray
+    completeness: np.ndarray
+    engine_label: np.ndarray      # object array of label codes, before overrides
+    label: np.ndarray             # after overrides
+    overridden: np.ndarray
+    held: np.ndarray              # kept on its side by hysteresis
+    ruled: np.ndarray             # decided by a knock-out rule (index into criterion.rules, −1 none)
+    stability: np.ndarray
+    previous: np.ndarray          # object array: the current label before this run ("" none)
+    reasons: dict[str, np.ndarray]
+    contrib_index: np.ndarray
+    contrib_value: np.ndarray
+    feature_names: list[str]
+    matrix: FeatureMatrix
+    comparison: list[dict[str, Any]]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        up, low = upper_label(self.dimension), lower_label(self.dimension)
+        counts = {code: int(np.count_nonzero(self.label == code)) for code in (up, low, INSUFFICIENT)}
+        counts["overridden"] = int(self.overridden.sum())
+        counts["total"] = int(self.population.size)
+        return counts
+
+    def migrations(self) -> dict[str, dict[str, int]]:
+        """{from: {to: clients}} against the labels before this run ("" = no label yet)."""
+        out: dict[str, dict[str, int]] = {}
+        if self.population.size == 0:
+            return out
+        pairs = np.char.add(np.char.add(self.previous.astype(str), "→"), self.label.astype(str))
+        keys, counts = np.unique(pairs, return_counts=True)
+        for key, count in zip(keys.tolist(), counts.tolist(), strict=True):
+            before, after = key.split("→")
+            out.setdefault(before, {})[after] = int(count)
+        return out
+
+    def moved(self, limit: int = 200) -> dict[str, Any]:
+        """Who would change label, in each direction, for the preview."""
+        up, low = upper_label(self.dimension), lower_label(self.dimension)
+        result: dict[str, Any] = {}
+        for name, before, after in (("up", low, up), ("down", up, low)):
+            mask = (self.previous == before) & (self.label == after)
+            idx = np.flatnonzero(mask)
+            order = idx[np.argsort(-np.nan_to_num(self.score[idx], nan=-np.inf), kind="stable")][:limit]
+            result[name] = {"count": int(mask.sum()), "ids": self.population.ids[order].tolist(),
+                            "scores": [_f(self.score[i]) for i in order]}
+        for name, target in (("to_insufficient", INSUFFICIENT),):
+            mask = (self.previous != "") & (self.previous != INSUFFICIENT) & (self.label == target)
+            result[name] = {"count": int(mask.sum()), "ids": self.population.ids[np.flatnonzero(mask)[:limit]].tolist()}
+        return result
+
+    def near_line(self, limit: int = NEAR_LINE) -> dict[str, list[tuple[int, float]]]:
+        """The clients closest to the line on each side (the ones a small change would move)."""
+        if self.threshold is None:
+            return {"above": [], "below": []}
+        classifiable = ~np.isnan(self.score) & (self.engine_label != INSUFFICIENT) & (self.ruled < 0)
+        margin = self.score - self.threshold
+        out = {}
+        for side, mask in (("above", classifiable & (margin >= 0)), ("below", classifiable & (margin < 0))):
+            idx = np.flatnonzero(mask)
+            idx = idx[np.argsort(np.abs(margin[idx]), kind="stable")][:limit]
+            out[side] = [(int(self.population.ids[i]), float(margin[i])) for i in idx]
+        return out
+
+    def explanation(self, index: int) -> dict[str, Any]:
+        parts = []
+        for j, value in zip(self.contrib_index[index], self.contrib_value[index], strict=True):
+            if j < 0:
+                continue
+            name = self.feature_names[j]
+            raw = self.matrix.columns[name]
+            parts.append([name, None if raw.missing[index] else round(float(raw.values[index]), 4),
+                          round(float(value), 4)])
+        data: dict[str, Any] = {"c": parts}
+        missing = [reason for reason, mask in self.reasons.items() if mask[index]]
+        if missing:
+            data["m"] = missing
+            if "history" in missing:
+                months = self.matrix.columns.get("history_months")
+                data["h"] = None if months is None or months.missing[index] else round(float(months.values[index]), 1)
+            if "completeness" in missing:
+                data["p"] = round(float(self.completeness[index]), 3)
+        if self.ruled[index] >= 0:
+            data["r"] = int(self.ruled[index])
+        if self.held[index]:
+            data["k"] = 1
+        return data
+
+
+def _f(value: float) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def feature_names_for(criterion) -> list[str]:
+    names = [t["feature"] for t in criterion.features]
+    names += list(criterion.required_features)
+    names += [r["feature"] for r in criterion.rules]
+    names += ["history_months", VALUE_MEASURE]
+    if criterion.outcome_feature:
+        names.append(criterion.outcome_feature)
+    return list(dict.fromkeys(names))
+
+
+def classify(
+    criterion,
+    *,
+    as_of: dt.date,
+    previous_engine: dict[int, str] | None = None,
+    previous_current: dict[int, str] | None = None,
+    overrides: dict[int, str] | None = None,
+    method: str | None = None,
+    params: dict[str, Any] | None = None,
+    population: Population | None = None,
+    with_stability: bool = True,
+    with_comparison: bool = True,
+) -> Outcome:
+    """Classify every client on ``criterion``'s dimension as of ``as_of``.
+
+    ``previous_engine`` (org id → the engine label of the last run) feeds hysteresis;
+    ``previous_current`` (org id → the label users saw) is what migrations are counted against;
+    ``overrides`` (org id → label) win over the engine.
+    """
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    dimension = criterion.dimension
+    method = method or criterion.method
+    params = dict(criterion.params if params is None else params)
+    pop = population if population is not None else load_population(as_of)
+    n = pop.size
+    names = feature_names_for(criterion)
+    matrix = compute_features(names, pop)
+    timings["features"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    columns = {name: (fv.values, fv.missing) for name, fv in matrix.columns.items()}
+    scored = score(columns, criterion.features)
+    history = matrix.columns["history_months"]
+    ok, reasons = evidence(
+        columns, required=criterion.required_features, completeness=scored.completeness,
+        min_completeness=criterion.min_completeness,
+        history_months=np.where(history.missing, np.nan, history.values),
+        min_history_months=criterion.min_history_months,
+    )
+    ruled = np.full(n, -1, dtype=np.int64)
+    rule_upper = np.zeros(n, dtype=bool)
+    for i, rule in enumerate(criterion.rules):
+        values, missing = columns[rule["feature"]]
+        hit = rule_mask(values, missing, rule["op"], float(rule["value"])) & (ruled < 0)
+        ruled[hit] = i
+        if rule["label"] == "upper":
+            rule_upper |= hit
+    classifiable = ok & (ruled < 0) & ~np.isnan(scored.score)
+    sub_scores = scored.score[classifiable]
+    outcome_arr = None
+    if criterion.outcome_feature:
+        out_fv = matrix.columns[criterion.outcome_feature]
+        outcome_arr = (np.nan_to_num(out_fv.values[classifiable]) > 0).astype(np.int8)
+    costs = None
+    result = splits.split(method, sub_scores, outcome=outcome_arr if method == "information_gain" else None,
+                          costs=costs, **params)
+    timings["split"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    previous_engine = previous_engine or {}
+    prev = np.full(n, -1, dtype=np.int8)
+    up, low = upper_label(dimension), lower_label(dimension)
+    if previous_engine:
+        prev_ids = np.fromiter(previous_engine.keys(), dtype=np.int64, count=len(previous_engine))
+        prev_codes = np.array(list(previous_engine.values()), dtype=object)
+        inside = np.isin(prev_ids, pop.ids)
+        pos = np.searchsorted(pop.ids, prev_ids[inside])
+        codes = prev_codes[inside]
+        prev[pos] = np.where(codes == up, 1, np.where(codes == low, 0, -1))
+    sub_prev = prev[classifiable]
+    margin = float(criterion.hysteresis_margin or 0.0)
+    held_sub = np.zeros(sub_scores.size, dtype=bool)
+    sub_upper = result.upper
+    if margin > 0 and result.threshold is not None:
+        sub_upper = splits.apply_hysteresis(sub_scores, result.upper, result.threshold, margin, sub_prev)
+        held_sub = sub_upper != result.upper
+    engine = np.full(n, INSUFFICIENT, dtype=object)
+    engine[classifiable] = np.where(sub_upper, up, low)
+    engine[ruled >= 0] = np.where(rule_upper[ruled >= 0], up, low)
+    held = np.zeros(n, dtype=bool)
+    held[classifiable] = held_sub
+
+    label = engine.copy()
+    overridden = np.zeros(n, dtype=bool)
+    if overrides:
+        o_ids = np.fromiter(overrides.keys(), dtype=np.int64, count=len(overrides))
+        o_codes = np.array(list(overrides.values()), dtype=object)
+        inside = np.isin(o_ids, pop.ids)
+        pos = np.searchsorted(pop.ids, o_ids[inside])
+        label[pos] = o_codes[inside]
+        overridden[pos] = True
+
+    previous = np.full(n, "", dtype=object)
+    if previous_current:
+        c_ids = np.fromiter(previous_current.keys(), dtype=np.int64, count=len(previous_current))
+        c_codes = np.array(list(previous_current.values()), dtype=object)
+        inside = np.isin(c_ids, pop.ids)
+        previous[np.searchsorted(pop.ids, c_ids[inside])] = c_codes[inside]
+    timings["labels"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    stability = np.full(n, np.nan)
+    if with_stability and sub_scores.size:
+        try:
+            stability[classifiable] = label_stability(sub_scores, method, params=params, outcome=outcome_arr,
+                                                      costs=costs)
+        except splits.SplitError:
+            pass
+    timings["stability"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    contrib_index, contrib_value = all_contributions(scored, top=3)
+    feature_names = list(scored.transformed)
+    diagnostics = dict(result.diagnostics)
+    value = matrix.columns[VALUE_MEASURE]
+    known_value = np.where(value.missing, 0.0, value.values)
+    total_value = float(known_value.sum())
+    diagnostics["portfolio_value"] = total_value
+    diagnostics["portfolio_value_upper"] = float(known_value[label == up].sum())
+    diagnostics["portfolio_value_share_upper"] = (
+        diagnostics["portfolio_value_upper"] / total_value if total_value > 0 else None)
+    diagnostics["insufficient_reasons"] = {reason: int(mask.sum()) for reason, mask in reasons.items()}
+    diagnostics["ruled"] = int((ruled >= 0).sum())
+    diagnostics["held_by_hysteresis"] = int(held.sum())
+    diagnostics["classified_by_method"] = int(classifiable.sum())
+    comparison: list[dict[str, Any]] = []
+    if with_comparison and sub_scores.size:
+        for other in splits.compare_methods(sub_scores, outcome=outcome_arr):
+            comparison.append({
+                "method": other.method, "threshold": other.threshold,
+                "n_upper": other.diagnostics.get("n_upper"),
+                "share_upper": other.diagnostics.get("share_upper"),
+                "value_share_upper": other.diagnostics.get("value_share_upper"),
+                "portfolio_value_share_upper": (
+                    float(known_value[classifiable][other.upper].sum()) / total_value if total_value > 0 else None),
+                "params": {k: v for k, v in other.diagnostics.items() if k in ("q", "k", "p", "threshold")},
+            })
+    timings["explain"] = time.perf_counter() - clock
+    return Outcome(
+        dimension=dimension, criterion=criterion, population=pop, method=method, params=params,
+        threshold=_f(result.threshold) if result.threshold is not None else None, diagnostics=diagnostics,
+        score=scored.score, completeness=scored.completeness, engine_label=engine, label=label,
+        overridden=overridden, held=held, ruled=ruled, stability=stability, previous=previous, reasons=reasons,
+        contrib_index=contrib_index, contrib_value=contrib_value, feature_names=feature_names, matrix=matrix,
+        comparison=comparison, timings=timings,
+    )
+
+
+def today() -> dt.date:
+    return timezone.localdate()
+
+
+def feature_label(name: str) -> str:
+    spec = FEATURES.get(name)
+    return str(spec.label) if spec else name

@@ -1,0 +1,455 @@
+"""The feature registry: named per-client numbers the criteria score with.
+
+Each feature belongs to a *family*: one aggregate query over one table, grouped by client, that
+computes every feature of the family for the whole population at once (never a query per client).
+A family returns, per feature, a float64 array aligned with the population's ids and a boolean
+``missing`` mask: missing means "we do not know", which is not the same as zero. A client with no
+participations has a committed amount of 0 (known); a client without a credit rating has a missing
+rating score.
+
+Time: ``as_of`` bounds the windows (trailing 12 months end on ``as_of``) and excludes events dated
+after it. Statuses are the current ones: the participation's date of reaching its status
+(``status_changed_at``) dates a commitment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db.models import Count, Max, Min, Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from bcrm.engagement.choices import InteractionKind
+from bcrm.financing.choices import COMMITTED_STATUSES, ParticipationStatus
+from bcrm.parties.choices import KycStatus, Seniority
+
+SENIOR = [Seniority.BOARD, Seniority.C_LEVEL, Seniority.SENIOR]
+CLOSED = [ParticipationStatus.DECLINED, ParticipationStatus.WITHDRAWN]
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    family: str
+    label: object  # lazy translation
+    unit: str = ""  # "money", "count", "years", "share", "flag", "grade", "score", "months"
+    description: object = ""
+    higher_is_better: bool = True
+
+
+@dataclass
+class Population:
+    """The clients being classified: ids ascending, and the date the features are computed as of."""
+
+    ids: np.ndarray
+    as_of: dt.date
+
+    @property
+    def size(self) -> int:
+        return int(self.ids.size)
+
+    @property
+    def end(self) -> dt.datetime:
+        """The first instant after ``as_of`` in the display time zone: events before it count."""
+        midnight = dt.datetime.combine(self.as_of + dt.timedelta(days=1), dt.time())
+        return timezone.make_aware(midnight)
+
+    @property
+    def year_ago(self) -> dt.datetime:
+        return self.end - dt.timedelta(days=365)
+
+    def positions(self, ids: Iterable[int] | np.ndarray) -> np.ndarray:
+        arr = np.asarray(ids, dtype=np.int64)
+        pos = np.searchsorted(self.ids, arr)
+        pos = np.clip(pos, 0, max(self.size - 1, 0))
+        if self.size and not np.array_equal(self.ids[pos], arr):
+            raise ValueError("ids outside the population")
+        return pos
+
+
+@dataclass
+class FeatureValues:
+    values: np.ndarray
+    missing: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int, *, missing: bool = True, fill: float = np.nan) -> FeatureValues:
+        return cls(np.full(n, fill, dtype=np.float64), np.full(n, missing, dtype=bool))
+
+
+@dataclass
+class FeatureMatrix:
+    population: Population
+    columns: dict[str, FeatureValues] = field(default_factory=dict)
+    queries: int = 0
+
+    def __getitem__(self, name: str) -> FeatureValues:
+        return self.columns[name]
+
+    def row(self, index: int) -> dict[str, float | None]:
+        return {name: (None if fv.missing[index] else float(fv.values[index])) for name, fv in self.columns.items()}
+
+
+FEATURES: dict[str, Feature] = {}
+FAMILIES: dict[str, Callable[[Population], dict[str, FeatureValues]]] = {}
+
+
+def feature(*specs: Feature):
+    def register(func):
+        FAMILIES[specs[0].family] = func
+        for spec in specs:
+            FEATURES[spec.name] = spec
+        return func
+    return register
+
+
+def _scatter(pop: Population, rows: list[tuple], columns: int, *, fill: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of (org_id, v1, v2, …) → a (columns × n) float array aligned with the population, and the
+    mask of clients that had a row."""
+    out = np.full((columns, pop.size), fill, dtype=np.float64)
+    present = np.zeros(pop.size, dtype=bool)
+    if rows:
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        inside = np.isin(ids, pop.ids, assume_unique=False)
+        pos = np.searchsorted(pop.ids, ids[inside])
+        for c in range(columns):
+            col = np.array([float(r[c + 1]) if r[c + 1] is not None else np.nan for r in rows], dtype=np.float64)
+            out[c, pos] = col[inside]
+        present[pos] = True
+    return out, present
+
+
+# --- profile: the organisation row itself -----------------------------------------------------
+
+@cache
+def country_risk_table() -> dict[str, int]:
+    path = os.environ.get("BCRM_COUNTRY_RISK_FILE") or str(Path(__file__).parent / "data" / "country_risk.json")
+    with open(path, encoding="utf-8") as fh:
+        return {k.upper(): int(v) for k, v in json.load(fh)["categories"].items()}
+
+
+@feature(
+    Feature("rating_score", "profile", _("Credit rating grade"), "grade",
+            _("Rating on one scale: 1 = AAA … 22 = D (lower is better)."), higher_is_better=False),
+    Feature("kyc_valid", "profile", _("KYC valid"), "flag", _("1 when KYC is verified and not expired.")),
+    Feature("sanctions_flag", "profile", _("Sanctions hit"), "flag", _("1 when screening found a sanctions hit."),
+            higher_is_better=False),
+    Feature("country_risk", "profile", _("Country risk"), "score",
+            _("OECD-style country risk category, 0 (lowest) to 7."), higher_is_better=False),
+    Feature("relationship_years", "profile", _("Years of relationship"), "years",
+            _("Years since the relationship began.")),
+)
+def profile_family(pop: Population) -> dict[str, FeatureValues]:
+    from bcrm.parties.models import Organization
+
+    n = pop.size
+    rating = FeatureValues.empty(n)
+    kyc = FeatureValues.empty(n, missing=False, fill=0.0)
+    sanctions = FeatureValues.empty(n, missing=False, fill=0.0)
+    country = FeatureValues.empty(n)
+    years = FeatureValues.empty(n)
+    risk_table = country_risk_table()
+    qs = Organization.objects.order_by().values_list(
+        "id", "rating_score", "kyc_status", "kyc_expires_on", "sanctions_flag", "country", "relationship_since")
+    as_of = pop.as_of
+    verified = KycStatus.VERIFIED.value
+    ids = pop.ids
+    # The population is ids ascending; walk the rows in id order with one cursor.
+    index = 0
+    for oid, score, kyc_status, expires, hit, code, since in qs.order_by("id").iterator(chunk_size=20_000):
+        while index < n and ids[index] < oid:
+            index += 1
+        if index >= n:
+            break
+        if ids[index] != oid:
+            continue
+        if score is not None:
+            rating.values[index] = score
+            rating.missing[index] = False
+        if kyc_status == verified and (expires is None or expires >= as_of):
+            kyc.values[index] = 1.0
+        if hit:
+            sanctions.values[index] = 1.0
+        category = risk_table.get(str(code).upper()) if code else None
+        if category is not None:
+            country.values[index] = category
+            country.missing[index] = False
+        if since is not None and since <= as_of:
+            years.values[index] = (as_of - since).days / 365.25
+            years.missing[index] = False
+    return {"rating_score": rating, "kyc_valid": kyc, "sanctions_flag": sanctions,
+            "country_risk": country, "relationship_years": years}
+
+
+# --- commitments: money, converted into the reporting currency --------------------------------
+
+@feature(
+    Feature("committed_amount", "commitments", _("Committed amount"), "money",
+            _("Sum of firm commitments, allocations and funded amounts, in the reporting currency.")),
+    Feature("committed_amount_12m", "commitments", _("Committed in the last 12 months"), "money",
+            _("Commitments that reached their status in the 12 months to the as-of date.")),
+    Feature("fee_income", "commitments", _("Fee income"), "money",
+            _("Fee income on committed participations, in the reporting currency.")),
+    Feature("average_ticket", "commitments", _("Average ticket"), "money",
+            _("Committed amount per committed participation, in the reporting currency.")),
+)
+def commitments_family(pop: Population) -> dict[str, FeatureValues]:
+    from bcrm.financing.models import Participation
+    from bcrm.financing.selectors import rate_to_reporting
+
+    committed = Q(status__in=COMMITTED_STATUSES)
+    rows = list(
+        Participation.objects.filter(status_changed_at__lt=pop.end)
+        .order_by().values("organization_id", "currency")
+        .annotate(
+            c_amount=Sum("amount", filter=committed),
+            c_recent=Sum("amount", filter=committed & Q(status_changed_at__gte=pop.year_ago)),
+            c_fees=Sum("fee_income", filter=committed),
+            c_tickets=Count("id", filter=committed),
+        )
+        .values_list("organization_id", "currency", "c_amount", "c_recent", "c_fees", "c_tickets")
+    )
+    n = pop.size
+    total = np.zeros((3, n))
+    tickets = np.zeros(n)
+    missing = np.zeros(n, dtype=bool)
+    rates: dict[str, Decimal | None] = {}
+    for currency in {r[1] for r in rows}:
+        rates[currency] = rate_to_reporting(currency, pop.as_of)
+    by_currency: dict[str, list[tuple]] = {}
+    for row in rows:
+        by_currency.setdefault(row[1], []).append((row[0], row[2] or 0, row[3] or 0, row[4] or 0, row[5]))
+    for currency, part in by_currency.items():
+        values, present = _scatter(pop, part, 4)
+        tickets += values[3]
+        rate = rates[currency]
+        if rate is None:
+            missing |= present  # cannot convert: the amount is unknown, not zero
+            continue
+        total += values[:3] * float(rate)
+    no_ticket = missing | (tickets <= 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        average = np.where(no_ticket, np.nan, total[0] / np.maximum(tickets, 1))
+    return {
+        "average_ticket": FeatureValues(average, no_ticket),
+        "committed_amount": FeatureValues(np.where(missing, np.nan, total[0]), missing.copy()),
+        "committed_amount_12m": FeatureValues(np.where(missing, np.nan, total[1]), missing.copy()),
+        "fee_income": FeatureValues(np.where(missing, np.nan, total[2]), missing.copy()),
+    }
+
+
+# --- participation counts ----------------------------------------------------------------------
+
+@feature(
+    Feature("participations", "participation_counts", _("Participations"), "count",
+            _("Participations past the prospect stage.")),
+    Feature("projects", "participation_counts", _("Distinct projects"), "count",
+            _("Projects the client took part in (past prospect).")),
+    Feature("joint_deals", "participation_counts", _("Joint deals"), "count",
+            _("Projects in which the client committed alongside us.")),
+    Feature("repeat_rate", "participation_counts", _("Repeat rate"), "share",
+            _("Share of the client's committed projects that came after the first: (deals − 1) / deals.")),
+    Feature("withdrawn_share", "participation_counts", _("Declined or withdrawn share"), "share",
+            _("Share of participations past prospect that ended declined or withdrawn."), higher_is_better=False),
+    Feature("repeat_client", "participation_counts", _("Repeat client"), "flag",
+            _("1 when the client committed to two projects or more (an outcome for information gain).")),
+)
+def participation_counts_family(pop: Population) -> dict[str, FeatureValues]:
+    from bcrm.financing.models import Participation
+
+    committed = Q(status__in=COMMITTED_STATUSES)
+    rows = list(
+        Participation.objects.filter(status_changed_at__lt=pop.end).exclude(status=ParticipationStatus.PROSPECT)
+        .order_by().values("organization_id")
+        .annotate(
+            c_n=Count("id"),
+            c_projects=Count("project_id", distinct=True),
+            c_deals=Count("project_id", distinct=True, filter=committed),
+            c_closed=Count("id", filter=Q(status__in=CLOSED)),
+        )
+        .values_list("organization_id", "c_n", "c_projects", "c_deals", "c_closed")
+    )
+    values, present = _scatter(pop, rows, 4)
+    n_part, projects, deals, closed = values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        repeat = np.where(deals > 0, (deals - 1) / np.maximum(deals, 1), 0.0)
+        withdrawn = np.where(n_part > 0, closed / np.maximum(n_part, 1), np.nan)
+    zero = np.zeros(pop.size, dtype=bool)
+    return {
+        "participations": FeatureValues(n_part, zero.copy()),
+        "projects": FeatureValues(projects, zero.copy()),
+        "joint_deals": FeatureValues(deals, zero.copy()),
+        "repeat_rate": FeatureValues(repeat, zero.copy()),
+        "withdrawn_share": FeatureValues(withdrawn, ~(n_part > 0)),
+        "repeat_client": FeatureValues((deals >= 2).astype(np.float64), zero.copy()),
+    }
+
+
+# --- contacts --------------------------------------------------------------------------------
+
+@feature(
+    Feature("contacts", "contacts", _("Contacts"), "count", _("People we know at the client.")),
+    Feature("senior_contacts", "contacts", _("Senior contacts"), "count",
+            _("Contacts at board, C-level or senior management level.")),
+)
+def contacts_family(pop: Population) -> dict[str, FeatureValues]:
+    from bcrm.parties.models import Contact
+
+    rows = list(
+        Contact.objects.order_by().values("organization_id")
+        .annotate(n=Count("id"), senior=Count("id", filter=Q(seniority__in=SENIOR)))
+        .values_list("organization_id", "n", "senior")
+    )
+    values, _present = _scatter(pop, rows, 2)
+    zero = np.zeros(pop.size, dtype=bool)
+    return {"contacts": FeatureValues(values[0], zero.copy()), "senior_contacts": FeatureValues(values[1], zero.copy())}
+
+
+# --- interactions ------------------------------------------------------------------------------
+
+@feature(
+    Feature("interactions_12m", "interactions", _("Interactions, last 12 months"), "count",
+            _("Meetings, calls, e-mails, visits and reports in the 12 months to the as-of date.")),
+    Feature("senior_meetings_12m", "interactions", _("Senior-level meetings, last 12 months"), "count",
+            _("Senior-level meetings in the 12 months to the as-of date.")),
+    Feature("hours_12m", "interactions", _("Hours spent, last 12 months"), "count",
+            _("Time logged on the client's interactions (cost to serve)."), higher_is_better=False),
+    Feature("months_since_contact", "interactions", _("Months since last contact"), "months",
+            _("Months since the latest interaction."), higher_is_better=False),
+)
+def interactions_family(pop: Population) -> dict[str, FeatureValues]:
+    from bcrm.engagement.models import Interaction
+
+    recent = Q(occurred_at__gte=pop.year_ago)
+    rows = list(
+        Interaction.objects.filter(occurred_at__lt=pop.end).order_by().values("organization_id")
+        .annotate(
+            n=Count("id", filter=recent),
+            senior=Count("id", filter=recent & Q(kind=InteractionKind.SENIOR_MEETING)),
+            minutes=Sum("minutes_spent", filter=recent),
+            last=Max("occurred_at"),
+        )
+        .values_list("organization_id", "n", "senior", "minutes", "last")
+    )
+    end = pop.end
+    prepared = [(r[0], r[1], r[2], (r[3] or 0) / 60.0, (end - r[4]).days / 30.4375 if r[4] else None) for r in rows]
+    values, present = _scatter(pop, prepared, 4)
+    zero = np.zeros(pop.size, dtype=bool)
+    return {
+        "interactions_12m": FeatureValues(values[0], zero.copy()),
+        "senior_meetings_12m": FeatureValues(values[1], zero.copy()),
+        "hours_12m": FeatureValues(values[2], zero.copy()),
+        "months_since_contact": FeatureValues(np.where(present, values[3], np.nan), ~present),
+    }
+
+
+# --- satisfaction --------------------------------------------------------------------------------
+
+@feature(
+    Feature("latest_nps", "surveys", _("Latest NPS answer"), "score", _("The client's latest NPS answer, 0–10.")),
+    Feature("latest_csat", "surveys", _("Latest CSAT answer"), "score", _("The client's latest CSAT answer, 1–5.")),
+)
+def surveys_family(pop: Population) -> dict[str, FeatureValues]:
+    from bcrm.engagement.models import SurveyResponse
+
+    n = pop.size
+    out = {"latest_nps": FeatureValues.empty(n), "latest_csat": FeatureValues.empty(n)}
+    for name, column in (("latest_nps", "nps"), ("latest_csat", "csat")):
+        rows = list(
+            SurveyResponse.objects.filter(responded_at__lt=pop.end, **{f"{column}__isnull": False})
+            .order_by("organization_id", "responded_at", "id").values_list("organization_id", column)
+        )
+        if not rows:
+            continue
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vals = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
+        last = np.r_[ids[1:] != ids[:-1], True]  # rows are ordered: the last row per client is its latest
+        ids, vals = ids[last], vals[last]
+        inside = np.isin(ids, pop.ids)
+        pos = np.searchsorted(pop.ids, ids[inside])
+        out[name].values[pos] = vals[inside]
+        out[name].missing[pos] = False
+    return out
+
+
+# --- history: how long we have known the client --------------------------------------------------
+
+@feature(
+    Feature("history_months", "history", _("Months of history"), "months",
+            _("Months since the earliest dated evidence: relationship start, first commitment step or interaction.")),
+)
+def history_family(pop: Population) -> dict[str, FeatureValues]:
+    from bcrm.engagement.models import Interaction
+    from bcrm.financing.models import ParticipationStatusChange
+    from bcrm.parties.models import Organization
+
+    n = pop.size
+    first = np.full(n, np.inf)
+    end = pop.end
+
+    def fold(rows: list[tuple]) -> None:
+        prepared = [(oid, (end - when).days / 30.4375) for oid, when in rows if when is not None]
+        values, present = _scatter(pop, prepared, 1, fill=-np.inf)
+        np.minimum(first, np.where(present, -values[0], np.inf), out=first)
+
+    fold(list(
+        ParticipationStatusChange.objects.filter(changed_at__lt=end).order_by()
+        .values("participation__organization_id").annotate(first=Min("changed_at"))
+        .values_list("participation__organization_id", "first")
+    ))
+    fold(list(
+        Interaction.objects.filter(occurred_at__lt=end).order_by().values("organization_id")
+        .annotate(first=Min("occurred_at")).values_list("organization_id", "first")
+    ))
+    since_rows = list(
+        Organization.objects.filter(relationship_since__isnull=False, relationship_since__lte=pop.as_of)
+        .order_by().values_list("id", "relationship_since")
+    )
+    fold([(oid, timezone.make_aware(dt.datetime.combine(d, dt.time()))) for oid, d in since_rows])
+    months = -first  # first holds −months
+    missing = ~np.isfinite(months)
+    return {"history_months": FeatureValues(np.where(missing, np.nan, np.maximum(months, 0.0)), missing)}
+
+
+def families_for(names: Iterable[str]) -> list[str]:
+    unknown = sorted(set(names) - set(FEATURES))
+    if unknown:
+        raise KeyError(", ".join(unknown))
+    wanted: list[str] = []
+    for name in names:
+        if FEATURES[name].family not in wanted:
+            wanted.append(FEATURES[name].family)
+    return wanted
+
+
+def compute_features(names: Iterable[str], population: Population) -> FeatureMatrix:
+    """Every named feature for the whole population: one aggregate query per family."""
+    names = list(dict.fromkeys(names))
+    matrix = FeatureMatrix(population)
+    for family in families_for(names):
+        matrix.columns.update(FAMILIES[family](population))
+        matrix.queries += 1
+    return FeatureMatrix(population, {n: matrix.columns[n] for n in names}, matrix.queries)
+
+
+def load_population(as_of: dt.date) -> Population:
+    """Every client, ids ascending."""
+    from bcrm.parties.models import Organization
+
+    ids = np.fromiter(Organization.objects.order_by("id").values_list("id", flat=True).iterator(chunk_size=50_000),
+                      dtype=np.int64)
+    return Population(ids=ids, as_of=as_of)
+
+
+def reporting_currency() -> str:
+    return settings.BCRM_REPORTING_CURRENCY

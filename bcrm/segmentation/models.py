@@ -1,0 +1,183 @@
+"""Criterion → run → assignment (DESIGN.md section 2), overrides, and the current labels.
+
+Criteria are versioned: a change makes a new row and old runs keep the version they used. Runs and
+their assignments are immutable snapshots, written once by ``services.run_segmentation``.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from bcrm.segmentation.choices import ALL_LABEL_CODES, Dimension, RunStatus, RunTrigger, Schedule
+
+LABEL_CHOICES = [(code, code) for code in ALL_LABEL_CODES]
+
+
+class Criterion(models.Model):
+    """One version of the classification rule of one dimension (分类标准)."""
+
+    dimension = models.CharField(_("dimension"), max_length=16, choices=Dimension.choices)
+    version = models.PositiveIntegerField(_("version"))
+    is_active = models.BooleanField(_("active"), default=True)
+    # [{"feature": name, "transform": raw|log1p|pct_rank|minmax, "direction": higher|lower, "weight": w}]
+    features = models.JSONField(_("score formula"))
+    method = models.CharField(_("split method"), max_length=32)
+    params = models.JSONField(_("method parameters"), default=dict, blank=True)
+    # Knock-out rules that decide a label whatever the score: [{"feature", "op", "value", "label": upper|lower}]
+    rules = models.JSONField(_("rules"), default=list, blank=True)
+    required_features = models.JSONField(_("required features"), default=list, blank=True)
+    min_history_months = models.PositiveSmallIntegerField(_("minimum months of history"), default=0)
+    min_completeness = models.FloatField(_("minimum evidence completeness"), default=0.0)
+    hysteresis_margin = models.FloatField(_("hysteresis margin"), default=0.0)
+    upper_name = models.CharField(_("upper class name"), max_length=60, blank=True)
+    lower_name = models.CharField(_("lower class name"), max_length=60, blank=True)
+    outcome_feature = models.CharField(_("outcome feature"), max_length=64, blank=True,
+                                       help_text=_("For the information-gain method: a 0/1 feature."))
+    schedule = models.CharField(_("re-run schedule"), max_length=16, choices=Schedule.choices, blank=True, default="")
+    note = models.CharField(_("what changed"), max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("criterion")
+        verbose_name_plural = _("criteria")
+        ordering = ["dimension", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["dimension", "version"], name="criterion_version_unique"),
+            models.UniqueConstraint(fields=["dimension"], condition=Q(is_active=True), name="criterion_one_active"),
+            models.CheckConstraint(condition=Q(min_completeness__gte=0) & Q(min_completeness__lte=1),
+                                   name="criterion_completeness_range"),
+            models.CheckConstraint(condition=Q(hysteresis_margin__gte=0), name="criterion_margin_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dimension} v{self.version}"
+
+
+class Run(models.Model):
+    """One classification of the whole population on one dimension, as of a date. Immutable."""
+
+    criterion = models.ForeignKey(Criterion, on_delete=models.PROTECT, related_name="runs",
+                                  verbose_name=_("criterion"))
+    dimension = models.CharField(_("dimension"), max_length=16, choices=Dimension.choices)
+    as_of = models.DateField(_("as of"))
+    method = models.CharField(_("split method"), max_length=32)
+    params = models.JSONField(_("method parameters"), default=dict)
+    threshold = models.FloatField(_("threshold"), null=True)
+    diagnostics = models.JSONField(_("diagnostics"), default=dict)
+    counts = models.JSONField(_("counts"), default=dict)
+    migrations = models.JSONField(_("migrations"), default=dict)
+    comparison = models.JSONField(_("method comparison"), default=list)
+    trigger = models.CharField(_("trigger"), max_length=16, choices=RunTrigger.choices, default=RunTrigger.MANUAL)
+    status = models.CharField(_("status"), max_length=16, choices=RunStatus.choices, default=RunStatus.DONE)
+    previous_run = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    started_at = models.DateTimeField(_("started"))
+    finished_at = models.DateTimeField(_("finished"))
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"))
+    timings = models.JSONField(_("timings"), default=dict)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    class Meta:
+        verbose_name = _("segmentation run")
+        verbose_name_plural = _("segmentation runs")
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["dimension", "-started_at"], name="segrun_dim_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.dimension} run {self.pk} ({self.as_of})"
+
+
+class Assignment(models.Model):
+    """One client's result in one run: the label and why."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="assignments")
+    organization = models.ForeignKey("parties.Organization", on_delete=models.CASCADE,
+                                     related_name="segment_assignments")
+    label = models.CharField(_("label"), max_length=16, choices=LABEL_CHOICES)
+    engine_label = models.CharField(_("engine label"), max_length=16, choices=LABEL_CHOICES,
+                                    help_text=_("What the engine said, before any override."))
+    previous_label = models.CharField(_("previous label"), max_length=16, blank=True)
+    score = models.FloatField(_("score"), null=True)
+    margin = models.FloatField(_("margin to the line"), null=True)
+    completeness = models.FloatField(_("evidence completeness"))
+    stability = models.FloatField(_("stability"), null=True)
+    overridden = models.BooleanField(_("overridden"), default=False)
+    held_by_hysteresis = models.BooleanField(_("kept by hysteresis"), default=False)
+    # {"c": [[feature, value, contribution], …] top contributions, "m": [missing evidence], "r": rule}
+    explanation = models.JSONField(_("explanation"), default=dict)
+
+    class Meta:
+        verbose_name = _("assignment")
+        verbose_name_plural = _("assignments")
+        constraints = [models.UniqueConstraint(fields=["run", "organization"], name="assignment_unique")]
+        indexes = [
+            models.Index(fields=["run", "label", "score"], name="assignment_run_label_idx"),
+            models.Index(fields=["organization", "run"], name="assignment_org_idx"),
+        ]
+
+
+class ClientLabels(models.Model):
+    """The current label of each client per dimension, denormalised for fast filtering of lists."""
+
+    organization = models.OneToOneField("parties.Organization", primary_key=True, on_delete=models.CASCADE,
+                                        related_name="labels")
+    value = models.CharField(_("value"), max_length=16, blank=True, default="")
+    risk = models.CharField(_("risk"), max_length=16, blank=True, default="")
+    relationship = models.CharField(_("relationship"), max_length=16, blank=True, default="")
+    value_run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    risk_run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    relationship_run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name = _("current labels")
+        verbose_name_plural = _("current labels")
+        indexes = [
+            models.Index(fields=["value"], name="labels_value_idx"),
+            models.Index(fields=["risk"], name="labels_risk_idx"),
+            models.Index(fields=["relationship"], name="labels_relationship_idx"),
+        ]
+
+
+class Override(models.Model):
+    """A label set by hand (人工调整): wins over runs until it expires or is revoked."""
+
+    organization = models.ForeignKey("parties.Organization", on_delete=models.CASCADE, related_name="label_overrides")
+    dimension = models.CharField(_("dimension"), max_length=16, choices=Dimension.choices)
+    label = models.CharField(_("label"), max_length=16, choices=LABEL_CHOICES)
+    reason = models.TextField(_("reason"))
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
+                               verbose_name=_("author"))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    class Meta:
+        verbose_name = _("override")
+        verbose_name_plural = _("overrides")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["dimension", "expires_at"], name="override_dim_idx")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="override_reason_required",
+                                   violation_error_message=_("An override needs a reason.")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization_id} {self.dimension}={self.label}"
+
+
+class ScheduleState(models.Model):
+    """When the scheduler last enqueued a run per dimension: the row two workers lock to agree."""
+
+    dimension = models.CharField(max_length=16, choices=Dimension.choices, primary_key=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("schedule state")
+        verbose_name_plural = _("schedule states")

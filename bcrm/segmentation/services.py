@@ -1,0 +1,430 @@
+"""Segmentation use cases: criterion versions, runs (dry and real), overrides, schedules.
+
+The only code that writes segmentation data. A real run writes its snapshot (the run row and one
+assignment per client) and moves the current labels in one transaction; a dry run computes the
+same and writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from bcrm.accounts.choices import Role
+from bcrm.accounts.permissions import can_view_organization, has_any, require
+from bcrm.audit.services import audit_record
+from bcrm.core.errors import InvalidInput, NotFound
+from bcrm.segmentation import engine, splits
+from bcrm.segmentation.choices import INSUFFICIENT, Dimension, RunStatus, RunTrigger, labels_for
+from bcrm.segmentation.criteria import DEFAULTS, spec_of, validate_spec
+from bcrm.segmentation.models import Assignment, ClientLabels, Criterion, Override, Run
+
+CONFIGURE_ROLES = {Role.ADMIN, Role.LEAD, Role.ANALYST}
+OVERRIDE_ROLES = {Role.ADMIN, Role.LEAD}
+RISK_OVERRIDE_ROLES = {Role.ADMIN, Role.LEAD, Role.COMPLIANCE}
+
+
+# --- permissions (one place) ---------------------------------------------------------------------
+
+def can_configure(user) -> bool:
+    """Change criteria and run the engine: analysts, leads, administrators."""
+    return user is None or has_any(user, CONFIGURE_ROLES)
+
+
+def can_override(user, dimension: str) -> bool:
+    """Overrides: leads and administrators; compliance too on the risk dimension."""
+    if user is None:
+        return True
+    return has_any(user, RISK_OVERRIDE_ROLES if dimension == Dimension.RISK else OVERRIDE_ROLES)
+
+
+def check_dimension(dimension: str) -> str:
+    if dimension not in Dimension.values:
+        raise InvalidInput(_("Unknown dimension: %(d)s.") % {"d": dimension},
+                           fields={"dimension": [_("Choose value, risk or relationship.")]})
+    return dimension
+
+
+# --- criteria ------------------------------------------------------------------------------------
+
+def criterion_active(dimension: str) -> Criterion:
+    """The criterion in force for ``dimension``; version 1 from the defaults when there is none yet."""
+    check_dimension(dimension)
+    criterion = Criterion.objects.filter(dimension=dimension, is_active=True).first()
+    if criterion is None:
+        with transaction.atomic():
+            criterion = Criterion.objects.select_for_update().filter(dimension=dimension, is_active=True).first()
+            if criterion is None:
+                spec = validate_spec(DEFAULTS[dimension])
+                criterion = Criterion.objects.create(dimension=dimension, version=1, is_active=True,
+                                                     note=_("Default shipped with bcrm"), **spec)
+    return criterion
+
+
+@transaction.atomic
+def criterion_create_version(*, actor, dimension: str, spec: dict[str, Any], note: str = "",
+                             base_version: int | None = None) -> Criterion:
+    """Save a changed criterion as a new version and make it the active one.
+
+    ``base_version`` is the version the editor started from: if someone saved another version since,
+    the save is refused (409) rather than silently replacing their change.
+    """
+    require(can_configure(actor), _("Only analysts, team leads and administrators change criteria."))
+    check_dimension(dimension)
+    current = criterion_active(dimension)
+    current = Criterion.objects.select_for_update().get(pk=current.pk)
+    if base_version is not None and base_version != current.version:
+        from bcrm.core.errors import Conflict
+
+        raise Conflict(_("Someone saved version %(v)s of this criterion since you opened it. Reload and try again.")
+                       % {"v": current.version})
+    merged = {**spec_of(current), **spec}
+    clean = validate_spec(merged)
+    if clean == validate_spec(spec_of(current)):
+        raise InvalidInput(_("Nothing changed: the criterion is the same as version %(v)s.") % {"v": current.version})
+    top = Criterion.objects.filter(dimension=dimension).aggregate(top=Max("version"))["top"] or 0
+    Criterion.objects.filter(pk=current.pk).update(is_active=False)
+    created = Criterion.objects.create(dimension=dimension, version=top + 1, is_active=True,
+                                       note=str(note)[:300], created_by=actor if getattr(actor, "pk", None) else None,
+                                       **clean)
+    before = spec_of(current)
+    audit_record(actor=actor, action="update", instance=created, changes={
+        k: [before.get(k), v] for k, v in clean.items() if before.get(k) != v})
+    return created
+
+
+def criterion_get(dimension: str, version: int | None = None) -> Criterion:
+    if version is None:
+        return criterion_active(dimension)
+    criterion = Criterion.objects.filter(dimension=check_dimension(dimension), version=version).first()
+    if criterion is None:
+        raise NotFound()
+    return criterion
+
+
+# --- runs ----------------------------------------------------------------------------------------
+
+@dataclass
+class RunReport:
+    """What a run (dry or real) found, ready for any door to show."""
+
+    outcome: engine.Outcome
+    run: Run | None
+    duration_ms: int
+
+    @property
+    def dry_run(self) -> bool:
+        return self.run is None
+
+    def as_dict(self) -> dict[str, Any]:
+        o = self.outcome
+        return {
+            "run_id": self.run.pk if self.run else None,
+            "dry_run": self.dry_run,
+            "dimension": o.dimension,
+            "criterion_version": o.criterion.version,
+            "as_of": o.population.as_of.isoformat(),
+            "method": o.method,
+            "params": o.params,
+            "threshold": o.threshold,
+            "counts": o.counts,
+            "diagnostics": o.diagnostics,
+            "migrations": o.migrations(),
+            "moved": o.moved(limit=50),
+            "comparison": o.comparison,
+            "duration_ms": self.duration_ms,
+            "timings": {k: round(v, 3) for k, v in o.timings.items()},
+        }
+
+
+def _latest_run(dimension: str) -> Run | None:
+    return Run.objects.filter(dimension=dimension, status=RunStatus.DONE).order_by("-started_at", "-id").first()
+
+
+def _engine_labels_of(run: Run | None) -> dict[int, str]:
+    if run is None:
+        return {}
+    return dict(Assignment.objects.filter(run=run).values_list("organization_id", "engine_label").iterator(
+        chunk_size=50_000))
+
+
+def _current_labels(dimension: str) -> dict[int, str]:
+    return {oid: code for oid, code in ClientLabels.objects.exclude(**{dimension: ""})
+            .values_list("organization_id", dimension).iterator(chunk_size=50_000)}
+
+
+def active_overrides(dimension: str, now: dt.datetime | None = None) -> dict[int, str]:
+    now = now or timezone.now()
+    rows = (Override.objects.filter(dimension=dimension, revoked_at__isnull=True, expires_at__gt=now)
+            .order_by("organization_id", "created_at", "id").values_list("organization_id", "label"))
+    return dict(rows)  # the newest wins: later rows overwrite earlier ones
+
+
+def run_segmentation(
+    *,
+    actor,
+    dimension: str,
+    as_of: dt.date | None = None,
+    method: str | None = None,
+    params: dict[str, Any] | None = None,
+    dry_run: bool = False,
+    criterion: Criterion | None = None,
+    trigger: str = RunTrigger.MANUAL,
+    with_stability: bool = True,
+) -> RunReport:
+    """Classify every client on one dimension; with ``dry_run`` nothing is written.
+
+    ``method``/``params`` try another split on the active criterion (a what-if); a real run with
+    them records them on the run, the criterion stays as it is.
+    """
+    require(can_configure(actor), _("Only analysts, team leads and administrators run the segmentation."))
+    check_dimension(dimension)
+    criterion = criterion or criterion_active(dimension)
+    if method is not None and method not in splits.METHODS:
+        raise InvalidInput(_("Method must be one of %(choices)s.") % {"choices": ", ".join(splits.METHODS)},
+                           fields={"method": [_("Unknown method.")]})
+    if params is not None:
+        try:
+            params = splits.parse_params(method or criterion.method, {str(k): str(v) for k, v in params.items()})
+        except splits.SplitError as exc:
+            raise InvalidInput(str(exc), fields={"params": [str(exc)]})
+    elif method is not None and method != criterion.method:
+        params = {}
+    as_of = as_of or engine.today()
+    started = timezone.now()
+    clock = time.perf_counter()
+    previous_run = _latest_run(dimension)
+    try:
+        outcome = engine.classify(
+            criterion, as_of=as_of, previous_engine=_engine_labels_of(previous_run),
+            previous_current=_current_labels(dimension), overrides=active_overrides(dimension),
+            method=method, params=params, with_stability=with_stability,
+        )
+    except splits.SplitError as exc:
+        raise InvalidInput(str(exc), fields={"params": [str(exc)]})
+    if dry_run:
+        return RunReport(outcome, None, int((time.perf_counter() - clock) * 1000))
+    write_clock = time.perf_counter()
+    with transaction.atomic():
+        run = Run.objects.create(
+            criterion=criterion, dimension=dimension, as_of=as_of, method=outcome.method, params=outcome.params,
+            threshold=outcome.threshold, diagnostics=outcome.diagnostics, counts=outcome.counts,
+            migrations=outcome.migrations(), comparison=outcome.comparison, trigger=trigger,
+            previous_run=previous_run, started_at=started, finished_at=started, duration_ms=0,
+            timings={}, created_by=actor if getattr(actor, "pk", None) else None,
+        )
+        _write_assignments(run, outcome)
+        _move_current_labels(run)
+        outcome.timings["write"] = time.perf_counter() - write_clock
+        duration = int((time.perf_counter() - clock) * 1000)
+        Run.objects.filter(pk=run.pk).update(
+            finished_at=timezone.now(), duration_ms=duration,
+            timings={k: round(v, 3) for k, v in outcome.timings.items()})
+        run.refresh_from_db()
+        audit_record(actor=actor, action="create", instance=run, changes={
+            "dimension": [None, dimension], "criterion_version": [None, criterion.version],
+            "threshold": [None, run.threshold], "counts": [None, run.counts]})
+    return RunReport(outcome, run, duration)
+
+
+def _write_assignments(run: Run, outcome: engine.Outcome) -> None:
+    """One row per client, straight into the table (executemany on SQLite, COPY on PostgreSQL): the
+    ORM's insert compiler would spend longer than the whole classification at a million clients."""
+    table = connection.ops.quote_name(Assignment._meta.db_table)
+    cols = ["run_id", "organization_id", "label", "engine_label", "previous_label", "score", "margin",
+            "completeness", "stability", "overridden", "held_by_hysteresis", "explanation"]
+    quoted = ", ".join(connection.ops.quote_name(c) for c in cols)
+    threshold = outcome.threshold
+    ids = outcome.population.ids.tolist()
+    score = outcome.score
+    margin = score - threshold if threshold is not None else np.full(score.size, np.nan)
+    score_l = [None if not np.isfinite(v) else float(v) for v in score.tolist()]
+    margin_l = [None if not np.isfinite(v) else float(v) for v in margin.tolist()]
+    stab_l = [None if not np.isfinite(v) else float(v) for v in outcome.stability.tolist()]
+    comp_l = [float(v) for v in np.nan_to_num(outcome.completeness).tolist()]
+    label_l = outcome.label.tolist()
+    engine_l = outcome.engine_label.tolist()
+    prev_l = outcome.previous.tolist()
+    over_l = outcome.overridden.tolist()
+    held_l = outcome.held.tolist()
+    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    batch = 20_000
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), batch):
+            stop = min(start + batch, len(ids))
+            rows = [
+                (run.pk, ids[i], label_l[i], engine_l[i], prev_l[i], score_l[i], margin_l[i], comp_l[i], stab_l[i],
+                 over_l[i], held_l[i], dumps(outcome.explanation(i)))
+                for i in range(start, stop)
+            ]
+            if connection.vendor == "postgresql":
+                with cursor.cursor.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({', '.join(['%s'] * len(cols))})", rows)
+
+
+def _move_current_labels(run: Run) -> None:
+    """Point each client's current label for the run's dimension at this run, in one statement."""
+    dim = run.dimension
+    qn = connection.ops.quote_name
+    labels = qn(ClientLabels._meta.db_table)
+    assignments = qn(Assignment._meta.db_table)
+    other = [d for d in Dimension.values if d != dim]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {labels} (organization_id, {qn(dim)}, {qn(dim + '_run_id')}, {qn(other[0])}, {qn(other[1])}) "
+            f"SELECT organization_id, label, run_id, '', '' FROM {assignments} WHERE run_id = %s "
+            f"ON CONFLICT (organization_id) DO UPDATE SET {qn(dim)} = excluded.{qn(dim)}, "
+            f"{qn(dim + '_run_id')} = excluded.{qn(dim + '_run_id')}",
+            [run.pk],
+        )
+
+
+# --- overrides -----------------------------------------------------------------------------------
+
+def _set_current_label(organization_id: int, dimension: str, label: str) -> None:
+    ClientLabels.objects.update_or_create(organization_id=organization_id, defaults={dimension: label})
+
+
+def _engine_label_now(organization_id: int, dimension: str) -> str:
+    run = _latest_run(dimension)
+    if run is None:
+        return ""
+    return (Assignment.objects.filter(run=run, organization_id=organization_id)
+            .values_list("engine_label", flat=True).first() or "")
+
+
+@transaction.atomic
+def override_create(*, actor, organization, dimension: str, label: str, reason: str,
+                    expires_at: dt.datetime) -> Override:
+    """Set a label by hand until ``expires_at``; replaces the client's earlier override on that dimension."""
+    check_dimension(dimension)
+    require(can_override(actor, dimension) and can_view_organization(actor, organization),
+            _("Only team leads and administrators (and compliance, on risk) override labels."))
+    errors: dict[str, list[str]] = {}
+    if label not in labels_for(dimension) or label == INSUFFICIENT:
+        errors["label"] = [_("Choose one of the two classes of this dimension.")]
+    if not (reason or "").strip():
+        errors["reason"] = [_("An override needs a reason.")]
+    if expires_at is None or timezone.is_naive(expires_at):
+        errors["expires_at"] = [_("Give an expiry date and time with its time zone.")]
+    elif expires_at <= timezone.now():
+        errors["expires_at"] = [_("The expiry must be in the future.")]
+    elif expires_at > timezone.now() + dt.timedelta(days=366 * 2):
+        errors["expires_at"] = [_("An override lasts at most two years; renew it if it still holds.")]
+    if errors:
+        raise InvalidInput(fields=errors)
+    now = timezone.now()
+    for old in Override.objects.select_for_update().filter(
+            organization=organization, dimension=dimension, revoked_at__isnull=True, expires_at__gt=now):
+        old.revoked_at = now
+        old.revoked_by = actor if getattr(actor, "pk", None) else None
+        old.save(update_fields=["revoked_at", "revoked_by"])
+        audit_record(actor=actor, action="update", instance=old, changes={"revoked_at": [None, now.isoformat()]})
+    override = Override(organization=organization, dimension=dimension, label=label, reason=reason.strip(),
+                        author=actor if getattr(actor, "pk", None) else None, expires_at=expires_at)
+    override.full_clean()
+    override.save()
+    _set_current_label(organization.pk, dimension, label)
+    audit_record(actor=actor, action="create", instance=override, changes={
+        "organization": [None, organization.pk], "dimension": [None, dimension], "label": [None, label],
+        "reason": [None, override.reason], "expires_at": [None, expires_at.isoformat()]})
+    return override
+
+
+@transaction.atomic
+def override_expire(*, actor, override: Override) -> Override:
+    """End an override now; the client goes back to what the latest run said."""
+    require(can_override(actor, override.dimension) and can_view_organization(actor, override.organization),
+            _("Only team leads and administrators (and compliance, on risk) override labels."))
+    locked = Override.objects.select_for_update().get(pk=override.pk)
+    if locked.revoked_at is not None or locked.expires_at <= timezone.now():
+        raise InvalidInput(_("This override has already ended."))
+    locked.revoked_at = timezone.now()
+    locked.revoked_by = actor if getattr(actor, "pk", None) else None
+    locked.save(update_fields=["revoked_at", "revoked_by"])
+    _restore_engine_label(locked)
+    audit_record(actor=actor, action="update", instance=locked, changes={
+        "revoked_at": [None, locked.revoked_at.isoformat()]})
+    return locked
+
+
+def _restore_engine_label(override: Override) -> None:
+    still = active_overrides(override.dimension)
+    if override.organization_id in still:
+        _set_current_label(override.organization_id, override.dimension, still[override.organization_id])
+    else:
+        _set_current_label(override.organization_id, override.dimension,
+                           _engine_label_now(override.organization_id, override.dimension))
+
+
+def overrides_sweep(now: dt.datetime | None = None) -> int:
+    """Put clients whose override expired back on the label the latest run gave them. Idempotent."""
+    now = now or timezone.now()
+    ended = 0
+    recently = Override.objects.filter(revoked_at__isnull=True, expires_at__lte=now,
+                                       expires_at__gt=now - dt.timedelta(days=30))
+    for override in recently.select_related("organization"):
+        with transaction.atomic():
+            current = ClientLabels.objects.filter(organization_id=override.organization_id).values_list(
+                override.dimension, flat=True).first()
+            engine_label = _engine_label_now(override.organization_id, override.dimension)
+            still = active_overrides(override.dimension, now)
+            target = still.get(override.organization_id, engine_label)
+            if current != target:
+                _set_current_label(override.organization_id, override.dimension, target)
+                audit_record(actor=None, action="update", instance=override,
+                             changes={"expired": [None, now.isoformat()], "label": [current, target]})
+                ended += 1
+    return ended
+
+
+# --- schedules -----------------------------------------------------------------------------------
+
+PERIODS = {"daily": dt.timedelta(days=1), "weekly": dt.timedelta(days=7), "monthly": dt.timedelta(days=30)}
+
+
+def schedules_due(now: dt.datetime | None = None) -> list[str]:
+    """Dimensions whose active criterion is scheduled and whose last run is older than its period."""
+    now = now or timezone.now()
+    due = []
+    for criterion in Criterion.objects.filter(is_active=True).exclude(schedule=""):
+        last = (Run.objects.filter(dimension=criterion.dimension, status=RunStatus.DONE)
+                .aggregate(last=Max("started_at"))["last"])
+        if last is None or now - last >= PERIODS[criterion.schedule]:
+            due.append(criterion.dimension)
+    return due
+
+
+def schedule_tick(now: dt.datetime | None = None) -> list[str]:
+    """Enqueue a run for each dimension that is due, at most once per period even with several
+    workers ticking at once: the claim is a row lock on the dimension's schedule state."""
+    from bcrm.segmentation.models import ScheduleState
+    from bcrm.segmentation.tasks import scheduled_run
+
+    now = now or timezone.now()
+    overrides_sweep(now)
+    enqueued = []
+    for dimension in schedules_due(now):
+        criterion = criterion_active(dimension)
+        with transaction.atomic():
+            ScheduleState.objects.get_or_create(dimension=dimension)
+            state = ScheduleState.objects.select_for_update().get(dimension=dimension)
+            if state.enqueued_at is not None and now - state.enqueued_at < PERIODS[criterion.schedule]:
+                continue
+            state.enqueued_at = now
+            state.save(update_fields=["enqueued_at"])
+            transaction.on_commit(lambda d=dimension: scheduled_run.enqueue(d))
+            enqueued.append(dimension)
+    return enqueued

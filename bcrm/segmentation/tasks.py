@@ -1,0 +1,23 @@
+"""Background work for the segmentation engine (django-tasks; `bcrm worker` runs it)."""
+
+from __future__ import annotations
+
+from django_tasks import task
+
+from bcrm.segmentation.choices import RunTrigger
+
+
+@task()
+def scheduled_run(dimension: str) -> dict:
+    """The scheduled re-run of one dimension with its active criterion."""
+    from bcrm.segmentation.services import run_segmentation
+
+    report = run_segmentation(actor=None, dimension=dimension, trigger=RunTrigger.SCHEDULE)
+    return {"run_id": report.run.pk if report.run else None, "counts": report.outcome.counts}
+
+
+@task()
+def schedule_tick() -> list[str]:
+    from bcrm.segmentation.services import schedule_tick as tick
+
+    return tick()
