@@ -1,3 +1,350 @@
-from ninja import Router
+"""REST endpoints of the segmentation engine: features, criteria, runs, assignments, labels, overrides."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from ninja import Query, Router, Schema, Status
+from pydantic import AwareDatetime, Field
+
+from bcrm.core.errors import NotFound
+from bcrm.core.schemas import ERRORS, PageIn, PageOut, page_response
+from bcrm.parties.selectors import organization_get_for_user
+from bcrm.segmentation import selectors, services
+from bcrm.segmentation.features import FEATURES
+from bcrm.segmentation.models import Override
 
 router = Router(tags=["segmentation"])
+DimensionName = Literal["value", "risk", "relationship"]
+
+
+class FeatureOut(Schema):
+    name: str
+    family: str
+    label: str
+    unit: str
+    description: str
+    higher_is_better: bool
+
+
+class TermIn(Schema):
+    feature: str
+    transform: Literal["raw", "log1p", "pct_rank", "minmax"] = "pct_rank"
+    direction: Literal["higher", "lower"] = "higher"
+    weight: float = Field(1.0, ge=0)
+
+
+class RuleIn(Schema):
+    feature: str
+    op: Literal[">=", "<=", ">", "<", "=="]
+    value: float
+    label: Literal["upper", "lower"]
+
+
+class CriterionOut(Schema):
+    id: int
+    dimension: str
+    version: int
+    is_active: bool
+    features: list[dict[str, Any]]
+    method: str
+    params: dict[str, Any]
+    rules: list[dict[str, Any]]
+    required_features: list[str]
+    min_history_months: int
+    min_completeness: float
+    hysteresis_margin: float
+    upper_name: str
+    lower_name: str
+    outcome_feature: str
+    schedule: str
+    note: str
+    created_by: str | None
+    created_at: dt.datetime
+
+    @staticmethod
+    def resolve_created_by(obj) -> str | None:
+        return obj.created_by.get_username() if obj.created_by_id else None
+
+
+class CriterionIn(Schema):
+    dimension: DimensionName
+    base_version: int | None = Field(None, description="the version you edited; a newer one gets 409")
+    note: str = ""
+    features: list[TermIn] | None = None
+    method: str | None = None
+    params: dict[str, Any] | None = None
+    rules: list[RuleIn] | None = None
+    required_features: list[str] | None = None
+    min_history_months: int | None = Field(None, ge=0, le=600)
+    min_completeness: float | None = Field(None, ge=0, le=1)
+    hysteresis_margin: float | None = Field(None, ge=0)
+    upper_name: str | None = None
+    lower_name: str | None = None
+    outcome_feature: str | None = None
+    schedule: Literal["", "daily", "weekly", "monthly"] | None = None
+
+
+class RunIn(Schema):
+    dimension: DimensionName
+    as_of: dt.date | None = None
+    method: str | None = None
+    params: dict[str, Any] | None = None
+    dry_run: bool = False
+
+
+class RunOut(Schema):
+    id: int
+    dimension: str
+    criterion_version: int
+    as_of: dt.date
+    method: str
+    params: dict[str, Any]
+    threshold: float | None
+    counts: dict[str, int]
+    migrations: dict[str, dict[str, int]]
+    trigger: str
+    started_at: dt.datetime
+    duration_ms: int
+
+    @staticmethod
+    def resolve_criterion_version(obj) -> int:
+        return obj.criterion.version
+
+
+class RunDetailOut(RunOut):
+    diagnostics: dict[str, Any]
+    comparison: list[dict[str, Any]]
+    timings: dict[str, float]
+    previous_run_id: int | None
+
+
+class AssignmentOut(Schema):
+    organization_id: int
+    organization: str
+    label: str
+    engine_label: str
+    previous_label: str
+    score: float | None
+    margin: float | None
+    completeness: float
+    stability: float | None
+    overridden: bool
+    why: list[str]
+
+    @staticmethod
+    def resolve_organization(obj) -> str:
+        return obj.organization.legal_name
+
+    @staticmethod
+    def resolve_why(obj) -> list[str]:
+        return selectors.explain(obj)
+
+
+class AssignmentFilter(Schema):
+    label: str | None = None
+    order: Literal["-score", "score", "margin"] = "-score"
+
+
+class LabelOut(Schema):
+    dimension: str
+    label: str
+    label_display: str
+    run_id: int | None
+    score: float | None
+    margin: float | None
+    completeness: float | None
+    stability: float | None
+    overridden: bool
+    override_id: int | None
+    why: list[str]
+
+
+class OverrideIn(Schema):
+    organization: int
+    dimension: DimensionName
+    label: str
+    reason: str = Field(..., min_length=1)
+    expires_at: AwareDatetime
+
+
+class OverrideOut(Schema):
+    id: int
+    organization_id: int
+    dimension: str
+    label: str
+    reason: str
+    author: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+    active: bool
+
+    @staticmethod
+    def resolve_author(obj) -> str | None:
+        return obj.author.get_username() if obj.author_id else None
+
+    @staticmethod
+    def resolve_active(obj) -> bool:
+        from django.utils import timezone
+
+        return obj.revoked_at is None and obj.expires_at > timezone.now()
+
+
+class CompareOut(Schema):
+    dimension: str
+    run_a: int
+    run_b: int
+    labels: list[str]
+    label_names: list[str]
+    matrix: list[list[int]]
+    moved: int
+    total: int
+
+
+@router.get("/segmentation/features", response=list[FeatureOut], summary="The feature registry")
+def list_features(request):
+    return [
+        {"name": f.name, "family": f.family, "label": str(f.label), "unit": f.unit,
+         "description": str(f.description), "higher_is_better": f.higher_is_better}
+        for f in FEATURES.values()
+    ]
+
+
+@router.get("/segmentation/criteria", response={200: list[CriterionOut], **ERRORS}, summary="Criterion versions")
+def list_criteria(request, dimension: DimensionName | None = None):
+    for dim in ([dimension] if dimension else ["value", "risk", "relationship"]):
+        services.criterion_active(dim)  # version 1 exists once anyone asks
+    return list(selectors.criterion_list(actor=request.user, dimension=dimension))
+
+
+@router.get("/segmentation/criteria/{dimension}", response={200: CriterionOut, **ERRORS},
+            summary="The active criterion of a dimension")
+def get_active_criterion(request, dimension: DimensionName):
+    selectors.require_portfolio_view(request.user)
+    return services.criterion_active(dimension)
+
+
+@router.get("/segmentation/criteria/{dimension}/{version}", response={200: CriterionOut, **ERRORS})
+def get_criterion(request, dimension: DimensionName, version: int):
+    selectors.require_portfolio_view(request.user)
+    return services.criterion_get(dimension, version)
+
+
+@router.post("/segmentation/criteria", response={201: CriterionOut, **ERRORS},
+             summary="Save a new criterion version (fields left out keep the active version's values)")
+def create_criterion(request, payload: CriterionIn):
+    data = payload.dict(exclude_unset=True)
+    dimension = data.pop("dimension")
+    note = data.pop("note", "")
+    base = data.pop("base_version", None)
+    spec = {k: v for k, v in data.items() if v is not None}
+    criterion = services.criterion_create_version(actor=request.user, dimension=dimension, spec=spec, note=note,
+                                                  base_version=base)
+    return Status(201, criterion)
+
+
+@router.post("/segmentation/runs", response={200: dict[str, Any], 201: dict[str, Any], **ERRORS},
+             summary="Run the classification (dry_run: compute and report, write nothing)")
+def create_run(request, payload: RunIn):
+    report = services.run_segmentation(actor=request.user, dimension=payload.dimension, as_of=payload.as_of,
+                                       method=payload.method, params=payload.params, dry_run=payload.dry_run)
+    return Status(200 if report.dry_run else 201, report.as_dict())
+
+
+@router.get("/segmentation/runs", response={200: PageOut[RunOut], **ERRORS})
+def list_runs(request, dimension: DimensionName | None = None, page: Query[PageIn] = None):  # type: ignore[assignment]
+    return page_response(selectors.run_list(actor=request.user, dimension=dimension), page or PageIn(page=1, page_size=50))
+
+
+@router.get("/segmentation/runs/compare", response={200: CompareOut, **ERRORS},
+            summary="Migration matrix between two runs of one dimension")
+def compare_runs(request, a: int, b: int):
+    run_a = selectors.run_get(actor=request.user, pk=a)
+    run_b = selectors.run_get(actor=request.user, pk=b)
+    return selectors.migration_matrix(actor=request.user, run_a=run_a, run_b=run_b)
+
+
+@router.get("/segmentation/runs/{run_id}", response={200: RunDetailOut, **ERRORS})
+def get_run(request, run_id: int):
+    return selectors.run_get(actor=request.user, pk=run_id)
+
+
+@router.get("/segmentation/runs/{run_id}/assignments", response={200: PageOut[AssignmentOut], **ERRORS},
+            summary="One row per client of a run (restricted to the clients you may see)")
+def list_assignments(request, run_id: int, filters: Query[AssignmentFilter], page: Query[PageIn]):
+    run = selectors.run_get(actor=request.user, pk=run_id)
+    qs = selectors.assignment_list(actor=request.user, run=run, label=filters.label, order=filters.order)
+    result = page_response(qs, page)
+    for item in result["items"]:
+        item.run = run  # explanations read the run's criterion: one run, not one query per row
+    return result
+
+
+@router.get("/organizations/{org_id}/labels", response={200: list[LabelOut], **ERRORS},
+            summary="The client's current label per dimension, with why")
+def organization_labels(request, org_id: int):
+    organization = organization_get_for_user(user=request.user, pk=org_id)
+    out = []
+    for item in selectors.organization_labels(actor=request.user, organization=organization):
+        a = item["assignment"]
+        override = item["override"]
+        out.append({
+            "dimension": item["dimension"], "label": item["label"], "label_display": item["label_display"],
+            "run_id": a.run_id if a else None, "score": a.score if a else None, "margin": a.margin if a else None,
+            "completeness": a.completeness if a else None, "stability": a.stability if a else None,
+            "overridden": override is not None, "override_id": override.pk if override else None,
+            "why": item["why"],
+        })
+    return out
+
+
+@router.get("/segmentation/overrides", response={200: PageOut[OverrideOut], **ERRORS})
+def list_overrides(request, dimension: DimensionName | None = None, active: bool | None = None,
+                   organization: int | None = None, page: Query[PageIn] = None):  # type: ignore[assignment]
+    from django.utils import timezone
+
+    from bcrm.accounts.permissions import restrict_organizations
+
+    qs = restrict_organizations(request.user, Override.objects.select_related("author"), prefix="organization__")
+    if dimension:
+        qs = qs.filter(dimension=dimension)
+    if organization:
+        qs = qs.filter(organization_id=organization)
+    if active is True:
+        qs = qs.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+    elif active is False:
+        from django.db.models import Q
+
+        qs = qs.filter(Q(revoked_at__isnull=False) | Q(expires_at__lte=timezone.now()))
+    return page_response(qs.order_by("-created_at", "-id"), page or PageIn(page=1, page_size=50))
+
+
+@router.post("/segmentation/overrides", response={201: OverrideOut, **ERRORS}, summary="Set a label by hand")
+def create_override(request, payload: OverrideIn):
+    from bcrm.core.errors import InvalidInput
+
+    try:
+        organization = organization_get_for_user(user=request.user, pk=payload.organization)
+    except NotFound:
+        raise InvalidInput(fields={"organization": [f"No such organization (id {payload.organization}), "
+                                                    "or you may not see it."]})
+    override = services.override_create(actor=request.user, organization=organization, dimension=payload.dimension,
+                                        label=payload.label, reason=payload.reason, expires_at=payload.expires_at)
+    return Status(201, override)
+
+
+@router.post("/segmentation/overrides/{override_id}/expire", response={200: OverrideOut, **ERRORS},
+             summary="End an override now")
+def expire_override(request, override_id: int):
+    from bcrm.accounts.permissions import restrict_organizations
+
+    override = restrict_organizations(request.user, Override.objects.all(), prefix="organization__").filter(
+        pk=override_id).select_related("organization").first()
+    if override is None:
+        raise NotFound()
+    return services.override_expire(actor=request.user, override=override)
+
+
+

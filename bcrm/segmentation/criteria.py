@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 from django.utils.translation import gettext as _
 
 from bcrm.core.errors import InvalidInput
@@ -121,6 +122,10 @@ def validate_spec(spec: dict[str, Any]) -> dict[str, Any]:
             raw_params = {}
         try:
             clean["params"] = splits.parse_params(method, {str(k): str(v) for k, v in raw_params.items()})
+            # Ranges (q in (0, 1], k ≥ 0 …) are the split method's to check: try it on two scores.
+            probe = np.array([0.0, 1.0])
+            splits.split(method, probe, outcome=np.array([0, 1]) if method == "information_gain" else None,
+                         **clean["params"])
         except splits.SplitError as exc:
             errors["params"] = str(exc)
             clean["params"] = {}

@@ -263,6 +263,8 @@ def classify(
     diagnostics["ruled"] = int((ruled >= 0).sum())
     diagnostics["held_by_hysteresis"] = int(held.sum())
     diagnostics["classified_by_method"] = int(classifiable.sum())
+    diagnostics["histogram"] = _histogram(scored.score, label, up, low)
+    diagnostics["lorenz"] = _lorenz(scored.score, known_value, classifiable | (ruled >= 0))
     comparison: list[dict[str, Any]] = []
     if with_comparison and sub_scores.size:
         for other in splits.compare_methods(sub_scores, outcome=outcome_arr):
@@ -276,7 +278,7 @@ def classify(
                 "params": {k: v for k, v in other.diagnostics.items() if k in ("q", "k", "p", "threshold")},
             })
     timings["explain"] = time.perf_counter() - clock
-    return Outcome(
+    outcome = Outcome(
         dimension=dimension, criterion=criterion, population=pop, method=method, params=params,
         threshold=_f(result.threshold) if result.threshold is not None else None, diagnostics=diagnostics,
         score=scored.score, completeness=scored.completeness, engine_label=engine, label=label,
@@ -284,6 +286,35 @@ def classify(
         contrib_index=contrib_index, contrib_value=contrib_value, feature_names=feature_names, matrix=matrix,
         comparison=comparison, timings=timings,
     )
+    outcome.diagnostics["near_line"] = outcome.near_line(20)
+    return outcome
+
+
+def _histogram(score: np.ndarray, label: np.ndarray, up: str, low: str, bins: int = 30) -> dict[str, Any]:
+    """Score distribution by label, stored on the run so pages never re-read a million scores."""
+    known = ~np.isnan(score)
+    if not known.any():
+        return {"edges": [], "upper": [], "lower": []}
+    lo, hi = float(score[known].min()), float(score[known].max())
+    if hi == lo:
+        hi = lo + 1.0
+    edges = np.linspace(lo, hi, bins + 1)
+    upper, _ = np.histogram(score[known & (label == up)], bins=edges)
+    lower, _ = np.histogram(score[known & (label == low)], bins=edges)
+    return {"edges": [round(float(e), 6) for e in edges], "upper": upper.tolist(), "lower": lower.tolist()}
+
+
+def _lorenz(score: np.ndarray, value: np.ndarray, mask: np.ndarray, points: int = 50) -> list[list[float]]:
+    """Share of clients (best scores first) against the share of portfolio value they hold."""
+    s = np.nan_to_num(score[mask], nan=-np.inf)
+    v = value[mask]
+    total = float(v.sum())
+    if s.size == 0 or total <= 0:
+        return []
+    order = np.argsort(-s, kind="stable")
+    cum = np.cumsum(v[order]) / total
+    idx = np.unique(np.linspace(0, s.size - 1, min(points, s.size)).round().astype(int))
+    return [[0.0, 0.0]] + [[round(float((i + 1) / s.size), 4), round(float(cum[i]), 4)] for i in idx]
 
 
 def today() -> dt.date:

@@ -415,7 +415,7 @@ def history_family(pop: Population) -> dict[str, FeatureValues]:
         Organization.objects.filter(relationship_since__isnull=False, relationship_since__lte=pop.as_of)
         .order_by().values_list("id", "relationship_since")
     )
-    fold([(oid, timezone.make_aware(dt.datetime.combine(d, dt.time()))) for oid, d in since_rows])
+    fold([(oid, timezone.make_aware(dt.datetime.combine(d, dt.time()))) for oid, d in since_rows if d is not None])
     months = -first  # first holds −months
     missing = ~np.isfinite(months)
     return {"history_months": FeatureValues(np.where(missing, np.nan, np.maximum(months, 0.0)), missing)}

@@ -120,6 +120,9 @@ class Assignment(models.Model):
             models.Index(fields=["organization", "run"], name="assignment_org_idx"),
         ]
 
+    def __str__(self) -> str:
+        return f"run {self.run_id}: {self.organization_id} → {self.label}"
+
 
 class ClientLabels(models.Model):
     """The current label of each client per dimension, denormalised for fast filtering of lists."""
@@ -141,6 +144,9 @@ class ClientLabels(models.Model):
             models.Index(fields=["risk"], name="labels_risk_idx"),
             models.Index(fields=["relationship"], name="labels_relationship_idx"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.organization_id}: {self.value or '-'}/{self.risk or '-'}/{self.relationship or '-'}"
 
 
 class Override(models.Model):
@@ -181,3 +187,6 @@ class ScheduleState(models.Model):
     class Meta:
         verbose_name = _("schedule state")
         verbose_name_plural = _("schedule states")
+
+    def __str__(self) -> str:
+        return f"{self.dimension}: {self.enqueued_at}"

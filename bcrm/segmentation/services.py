@@ -47,6 +47,14 @@ def can_override(user, dimension: str) -> bool:
     return has_any(user, RISK_OVERRIDE_ROLES if dimension == Dimension.RISK else OVERRIDE_ROLES)
 
 
+def split_message(exc: splits.SplitError) -> str:
+    """A split method's complaint in the user's language (splits.py is Django-free; it marks them)."""
+    try:
+        return _(exc.template) % exc.params
+    except (TypeError, KeyError, ValueError):
+        return str(exc)
+
+
 def check_dimension(dimension: str) -> str:
     if dimension not in Dimension.values:
         raise InvalidInput(_("Unknown dimension: %(d)s.") % {"d": dimension},
@@ -196,7 +204,7 @@ def run_segmentation(
         try:
             params = splits.parse_params(method or criterion.method, {str(k): str(v) for k, v in params.items()})
         except splits.SplitError as exc:
-            raise InvalidInput(str(exc), fields={"params": [str(exc)]})
+            raise InvalidInput(split_message(exc), fields={"params": [split_message(exc)]})
     elif method is not None and method != criterion.method:
         params = {}
     as_of = as_of or engine.today()
@@ -210,7 +218,7 @@ def run_segmentation(
             method=method, params=params, with_stability=with_stability,
         )
     except splits.SplitError as exc:
-        raise InvalidInput(str(exc), fields={"params": [str(exc)]})
+        raise InvalidInput(split_message(exc), fields={"params": [split_message(exc)]})
     if dry_run:
         return RunReport(outcome, None, int((time.perf_counter() - clock) * 1000))
     write_clock = time.perf_counter()
@@ -425,6 +433,7 @@ def schedule_tick(now: dt.datetime | None = None) -> list[str]:
                 continue
             state.enqueued_at = now
             state.save(update_fields=["enqueued_at"])
-            transaction.on_commit(lambda d=dimension: scheduled_run.enqueue(d))
             enqueued.append(dimension)
+        # Enqueued after the claim committed: a database-backed queue row is then visible to workers.
+        scheduled_run.enqueue(dimension)
     return enqueued

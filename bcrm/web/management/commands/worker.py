@@ -1,0 +1,55 @@
+"""`bcrm worker`: background work — the task queue and the schedules (DESIGN.md section 4).
+
+The queue is django-tasks' database backend, so a worker needs nothing but the database. Every
+``--tick`` seconds the worker asks each app's scheduler what is due (scheduled segmentation
+re-runs, ended overrides) and enqueues it; the claim is a row lock, so several workers can run at
+once without doing anything twice. ``--once`` ticks, drains the queue and exits (for cron).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+
+
+def tick() -> list[str]:
+    from bcrm.segmentation.services import schedule_tick
+
+    return schedule_tick()
+
+
+class Command(BaseCommand):
+    help = "Run the background task queue and the schedules (`--once` for cron)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--tick", type=float, default=60.0, help="seconds between schedule checks")
+        parser.add_argument("--once", action="store_true", help="check schedules, run what is queued, exit")
+        parser.add_argument("--interval", type=float, default=1.0, help="queue polling interval (seconds)")
+
+    def handle(self, *args, **options):
+        if options["once"]:
+            due = tick()
+            self.stdout.write(f"scheduled: {', '.join(due) or 'nothing due'}")
+            call_command("db_worker", batch=True, no_startup_delay=True, interval=options["interval"])
+            return
+        stop = threading.Event()
+
+        def schedules():
+            while not stop.is_set():
+                try:
+                    tick()
+                except Exception as exc:  # keep ticking; the error is logged, the queue keeps working
+                    self.stderr.write(f"schedule tick failed: {exc}")
+                finally:
+                    close_old_connections()
+                stop.wait(options["tick"])
+
+        thread = threading.Thread(target=schedules, name="bcrm-schedules", daemon=True)
+        thread.start()
+        try:
+            call_command("db_worker", interval=options["interval"])
+        finally:
+            stop.set()
