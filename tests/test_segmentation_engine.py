@@ -428,3 +428,25 @@ def test_scheduled_runs_are_enqueued_once_per_period(portfolio, analyst):
     assert Run.objects.filter(dimension="value", trigger="schedule").count() == 1
     assert services.schedule_tick() == []
     assert services.schedules_due() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_runs_scheduled_work_from_the_database_queue(settings, team):
+    """Through the real database backend: the tick enqueues a row, `bcrm worker --once` runs it."""
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    project = make_project(name="Queue test")
+    for i in range(5):
+        org = make_org(legal_name=f"Queued {i}", team=team, relationship_since=TODAY - dt.timedelta(days=900))
+        make_participation(project, org, amount=Decimal(1000 * (i + 1)), status="funded", status_changed_at=aware(40))
+    criterion = services.criterion_active("value")
+    Criterion.objects.filter(pk=criterion.pk).update(schedule="weekly")
+    assert services.schedule_tick() == ["value"]
+    assert services.schedule_tick() == []  # claimed: a second worker ticking now enqueues nothing
+    assert DBTaskResult.objects.count() == 1 and Run.objects.count() == 0
+    out = io.StringIO()
+    call_command("worker", "--once", "--interval", "0.1", stdout=out)
+    run = Run.objects.get()
+    assert run.trigger == "schedule" and run.assignments.count() == 5
+    assert DBTaskResult.objects.get().status == "SUCCESSFUL"

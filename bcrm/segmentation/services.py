@@ -252,28 +252,27 @@ def _write_assignments(run: Run, outcome: engine.Outcome) -> None:
             "completeness", "stability", "overridden", "held_by_hysteresis", "explanation"]
     quoted = ", ".join(connection.ops.quote_name(c) for c in cols)
     threshold = outcome.threshold
-    ids = outcome.population.ids.tolist()
+    ids = outcome.population.ids
     score = outcome.score
     margin = score - threshold if threshold is not None else np.full(score.size, np.nan)
-    score_l = [None if not np.isfinite(v) else float(v) for v in score.tolist()]
-    margin_l = [None if not np.isfinite(v) else float(v) for v in margin.tolist()]
-    stab_l = [None if not np.isfinite(v) else float(v) for v in outcome.stability.tolist()]
-    comp_l = [float(v) for v in np.nan_to_num(outcome.completeness).tolist()]
-    label_l = outcome.label.tolist()
-    engine_l = outcome.engine_label.tolist()
-    prev_l = outcome.previous.tolist()
-    over_l = outcome.overridden.tolist()
-    held_l = outcome.held.tolist()
+    completeness = np.nan_to_num(outcome.completeness)
     dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-    batch = 20_000
+
+    def floats(values: np.ndarray) -> list[float | None]:
+        return [v if v == v and v not in (np.inf, -np.inf) else None for v in values.tolist()]
+
+    batch = 20_000  # converted slice by slice: a million Python rows at once would cost gigabytes
     with connection.cursor() as cursor:
-        for start in range(0, len(ids), batch):
-            stop = min(start + batch, len(ids))
-            rows = [
-                (run.pk, ids[i], label_l[i], engine_l[i], prev_l[i], score_l[i], margin_l[i], comp_l[i], stab_l[i],
-                 over_l[i], held_l[i], dumps(outcome.explanation(i)))
-                for i in range(start, stop)
-            ]
+        for start in range(0, ids.size, batch):
+            stop = min(start + batch, ids.size)
+            rows = list(zip(
+                [run.pk] * (stop - start), ids[start:stop].tolist(), outcome.label[start:stop].tolist(),
+                outcome.engine_label[start:stop].tolist(), outcome.previous[start:stop].tolist(),
+                floats(score[start:stop]), floats(margin[start:stop]), completeness[start:stop].tolist(),
+                floats(outcome.stability[start:stop]), outcome.overridden[start:stop].tolist(),
+                outcome.held[start:stop].tolist(), [dumps(outcome.explanation(i)) for i in range(start, stop)],
+                strict=True,
+            ))
             if connection.vendor == "postgresql":
                 with cursor.cursor.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
                     for row in rows:
