@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("bcrm.financing.urls")),
     path("", include("bcrm.engagement.urls")),
     path("", include("bcrm.segmentation.urls")),
+    path("", include("bcrm.segmentation.quality_urls")),
     path("", include("bcrm.dataio.urls")),
     path("", include("bcrm.surveys.urls")),
     path("", include("bcrm.dedupe.urls")),

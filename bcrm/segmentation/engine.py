@@ -260,6 +260,9 @@ def classify(
     diagnostics["portfolio_value_share_upper"] = (
         diagnostics["portfolio_value_upper"] / total_value if total_value > 0 else None)
     diagnostics["insufficient_reasons"] = {reason: int(mask.sum()) for reason, mask in reasons.items()}
+    used = dict.fromkeys([t["feature"] for t in criterion.features] + list(criterion.required_features))
+    diagnostics["missing_by_feature"] = {name: int(matrix.columns[name].missing.sum()) for name in used}
+    diagnostics["mean_completeness"] = float(np.nan_to_num(scored.completeness).mean()) if n else None
     diagnostics["ruled"] = int((ruled >= 0).sum())
     diagnostics["held_by_hysteresis"] = int(held.sum())
     diagnostics["classified_by_method"] = int(classifiable.sum())
