@@ -48,6 +48,7 @@ class Command(BaseCommand):
             self.stdout.write(f"The database already holds {existing:,} organisations; not loading the demo portfolio.")
         else:
             self._load(clients, seed)
+        self._classify()
 
         url = f"http://127.0.0.1:{port}/"
         if no_serve:
@@ -57,7 +58,23 @@ class Command(BaseCommand):
             raise CommandError(f"The `serve` command is not available in this installation; the data is loaded. "
                                f"Serve the app another way and open {url}")
         self.stdout.write(f"\nOpen {url} and log in with one of the users above.")
-        call_command("serve", port=port)
+        call_command("serve", port=port, with_worker=True)
+
+    def _classify(self) -> None:
+        """Run the segmentation once, so the demo opens with labels, explanations and a first run."""
+        from bcrm.segmentation.choices import Dimension, label_display
+        from bcrm.segmentation.models import Run
+        from bcrm.segmentation.services import run_segmentation
+
+        if Run.objects.exists():
+            return
+        self.stdout.write("Classifying the portfolio (value, risk, relationship)…")
+        for dimension in Dimension.values:
+            report = run_segmentation(actor=None, dimension=dimension)
+            counts = report.outcome.counts
+            parts = ", ".join(f"{label_display(dimension, code)} {counts[code]:,}" for code in counts
+                              if code not in ("total", "overridden"))
+            self.stdout.write(f"  {Dimension(dimension).label:<14}{parts}  ({report.duration_ms:,} ms)")
 
     def _load(self, clients: int, seed: int) -> None:
         self.stdout.write(f"Loading the demo portfolio: {clients:,} clients, seed {seed}…")

@@ -12,8 +12,25 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--workers", type=int, default=2)
         parser.add_argument("--threads", type=int, default=4)
+        parser.add_argument("--with-worker", action="store_true",
+                            help="also run `bcrm worker` (task queue and schedules) beside the web server")
 
-    def handle(self, *args, host, port, workers, threads, **options):
+    def handle(self, *args, host, port, workers, threads, with_worker=False, **options):
+        if with_worker:
+            import atexit
+            import os
+            import subprocess
+            import sys
+
+            worker = subprocess.Popen([sys.executable, "-c", "from bcrm.cli import main; main()", "worker"])
+            master = os.getpid()
+
+            def stop_worker() -> None:
+                if os.getpid() == master:  # gunicorn's forked web workers run atexit too
+                    worker.terminate()
+
+            atexit.register(stop_worker)
+            self.stdout.write(f"bcrm worker started (pid {worker.pid}): task queue and schedules")
         from gunicorn.app.base import BaseApplication
 
         from bcrm.wsgi import application
