@@ -1,5 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from bcrm.dedupe import views
 
 app_name = "dedupe"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("duplicates/", views.candidate_list, name="candidate_list"),
+    path("duplicates/merge/", views.merge, name="merge"),
+    path("duplicates/dismiss/", views.dismiss, name="dismiss"),
+    path("duplicates/scan/", views.scan, name="scan"),
+]

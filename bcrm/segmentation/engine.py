@@ -211,8 +211,11 @@ def classify(
     margin = float(criterion.hysteresis_margin or 0.0)
     held_sub = np.zeros(sub_scores.size, dtype=bool)
     sub_upper = result.upper
-    if margin > 0 and result.threshold is not None:
-        sub_upper = splits.apply_hysteresis(sub_scores, result.upper, result.threshold, margin, sub_prev)
+    # For `fixed` the line is given even when nobody reaches it: hysteresis still holds clients near it.
+    line = result.threshold if result.threshold is not None else (
+        float(params["threshold"]) if method == "fixed" and "threshold" in params else None)
+    if margin > 0 and line is not None:
+        sub_upper = splits.apply_hysteresis(sub_scores, result.upper, line, margin, sub_prev)
         held_sub = sub_upper != result.upper
     engine = np.full(n, INSUFFICIENT, dtype=object)
     engine[classifiable] = np.where(sub_upper, up, low)
