@@ -29,7 +29,9 @@ _seq = itertools.count(1)
 # open requests, open tasks.
 LIST_PAGE_QUERIES = 7
 LIST_PARTIAL_QUERIES = 5
-DETAIL_PAGE_QUERIES = 15
+# 360°: +1 for the segmentation card's current labels (a classified client adds its latest assignments and
+# active overrides: 2 more, pinned in tests/test_segmentation_web.py).
+DETAIL_PAGE_QUERIES = 16
 
 
 # Factories: real services for people and teams, plain rows for background data. -------------------------

@@ -45,7 +45,7 @@ class MemberOut(Schema):
 
 
 class GroupOut(Schema):
-    id: int
+    id: int = Field(description="the group's key: the smallest record id in it")
     score: int
     size: int
     found_at: dt.datetime
@@ -136,7 +136,7 @@ class ScanOut(Schema):
 
 def _group(view: selectors.GroupView) -> dict:
     return {
-        "id": view.group.pk, "score": view.score, "size": len(view.members), "found_at": view.group.found_at,
+        "id": view.group.key, "score": view.score, "size": len(view.members), "found_at": view.group.found_at,
         "members": [{"id": m.record.pk, "label": str(m.record), "version": m.record.version, "url": m.url,
                      "fields": selectors.member_fields(view.entity, m.record), "counts": m.counts}
                     for m in view.members],

@@ -17,6 +17,7 @@ from django_countries import countries
 
 from bcrm.accounts.models import Team
 from bcrm.parties.choices import OrganizationKind
+from bcrm.segmentation.choices import Dimension, label_choices
 from bcrm.web.widgets import PlainSelect
 
 SORTS = {
@@ -36,6 +37,7 @@ SORT_CHOICES = [
 
 
 TRIGRAM = 3
+LABEL_FILTERS = ("value", "risk", "relationship")
 
 
 def search_filter(text: str) -> Q:
@@ -73,11 +75,18 @@ class OrganizationFilterForm(forms.Form):
         label=_("Relationship manager"), required=False, empty_label=_("Anyone"),
         queryset=get_user_model().objects.filter(groups__name="relationship_manager").order_by("username"),
     )
+    value = forms.ChoiceField(label=_("Value"), required=False)
+    risk = forms.ChoiceField(label=_("Risk"), required=False)
+    relationship = forms.ChoiceField(label=_("Relationship"), required=False)
     sort = forms.ChoiceField(label=_("Sort"), required=False, choices=SORT_CHOICES)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["country"].choices = country_choices(get_language())
+        # The current label per dimension (segmentation's ClientLabels, the `labels` one-to-one).
+        for dimension in LABEL_FILTERS:
+            self.fields[dimension].label = Dimension(dimension).label
+            self.fields[dimension].choices = [("", _("Any label"))] + label_choices(dimension)
         for field in self.fields.values():
             if type(field.widget) is forms.Select:
                 field.widget = PlainSelect(attrs=field.widget.attrs, choices=field.widget.choices)
@@ -97,4 +106,7 @@ class OrganizationFilterForm(forms.Form):
             queryset = queryset.filter(team=data["team"])
         if data.get("relationship_manager"):
             queryset = queryset.filter(relationship_manager=data["relationship_manager"])
+        for dimension in LABEL_FILTERS:
+            if data.get(dimension):
+                queryset = queryset.filter(**{f"labels__{dimension}": data[dimension]})
         return queryset.order_by(*SORTS[data.get("sort") or "name"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import ObjectDoesNotExist
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -15,6 +16,7 @@ from bcrm.accounts.permissions import (
     can_write,
     require,
     require_organization_write,
+    sees_all_organizations,
 )
 from bcrm.core.errors import InvalidInput
 from bcrm.core.pagination import paginate
@@ -24,6 +26,10 @@ from bcrm.financing.selectors import participation_list
 from bcrm.parties import selectors, services
 from bcrm.parties.filters import OrganizationFilterForm
 from bcrm.parties.forms import ContactForm, OrganizationForm
+from bcrm.segmentation import services as segmentation_services
+from bcrm.segmentation import ui_selectors as segmentation_selectors
+from bcrm.segmentation.choices import Dimension, label_display, upper_label
+from bcrm.segmentation.forms import OverrideForm, override_choices
 from bcrm.web.shortcuts import page, page_number, render_page, submit_form
 
 # The 360° page shows the newest of each; the full lists are one click away.
@@ -35,16 +41,35 @@ DETAIL_LIMIT = 20
 def organization_list(request: HttpRequest) -> HttpResponse:
     filter_form = OrganizationFilterForm(request.GET)
     try:
-        queryset = selectors.organization_list(actor=request.user, filters=request.GET)
+        # The current labels come in the same query (a join on the one-to-one), for the labels column.
+        queryset = selectors.organization_list(actor=request.user, filters=request.GET).select_related("labels")
     except InvalidInput:
         result = None  # the filter form shows what is wrong with the filters
     else:
         result = paginate(queryset, number=page_number(request))
+        for org in result.items:
+            org.label_badges = label_badges(org)
     context = {"filter_form": filter_form, "page": result, "can_create": can_write(request.user)}
     return render_page(
         request, "parties/organization_list.html", context,
         partial="parties/_organization_results.html", target="org-results",
     )
+
+
+def label_badges(org) -> list[dict[str, str]]:
+    """The client's current label per dimension, for the list's badges ("" when not classified)."""
+    try:
+        labels = org.labels
+    except ObjectDoesNotExist:
+        labels = None
+    badges = []
+    for dimension in Dimension.values:
+        code = getattr(labels, dimension, "") if labels is not None else ""
+        if code:
+            tone = "upper" if code == upper_label(dimension) else ("insufficient" if code == "insufficient" else "lower")
+            badges.append({"dimension": dimension, "dimension_label": str(Dimension(dimension).label),
+                           "code": code, "name": label_display(dimension, code), "tone": tone})
+    return badges
 
 
 @page
@@ -69,7 +94,13 @@ def organization_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "open_tasks": list(
             task_list(actor=user, filters={"organization": organization.pk, "status": TaskStatus.OPEN})[:DETAIL_LIMIT]
         ),
+        # Segmentation: the three labels with the "why", overrides, and the override form for who may.
+        "segment_labels": segmentation_selectors.organization_labels(actor=user, organization=organization),
+        "override_form": OverrideForm(user=user) if override_choices(user) else None,
+        "seg_portfolio": sees_all_organizations(user),
     }
+    for item in context["segment_labels"]:
+        item["can_override"] = segmentation_services.can_override(user, item["dimension"])
     return render(request, "parties/organization_detail.html", context)
 
 

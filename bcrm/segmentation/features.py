@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -33,6 +34,7 @@ from bcrm.engagement.choices import InteractionKind
 from bcrm.financing.choices import COMMITTED_STATUSES, ParticipationStatus
 from bcrm.parties.choices import KycStatus, Seniority
 
+SECONDS_PER_MONTH = 30.4375 * 86400
 SENIOR = [Seniority.BOARD, Seniority.C_LEVEL, Seniority.SENIOR]
 CLOSED = [ParticipationStatus.DECLINED, ParticipationStatus.WITHDRAWN]
 
@@ -113,20 +115,66 @@ def feature(*specs: Feature):
     return register
 
 
-def _scatter(pop: Population, rows: list[tuple], columns: int, *, fill: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of (org_id, v1, v2, …) → a (columns × n) float array aligned with the population, and the
-    mask of clients that had a row."""
-    out = np.full((columns, pop.size), fill, dtype=np.float64)
+def fetch(queryset) -> list[tuple]:
+    """The queryset's rows straight from the database cursor: the SQL Django compiled, without its
+    per-value converters (Decimal, aware datetimes), which cost more than the query at a million rows.
+    Numbers come back as int/float/Decimal/str, dates and times as the driver gives them; the
+    ``to_float``/``to_epoch`` helpers below turn whole columns into arrays."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def column(rows: list[tuple], index: int) -> list:
+    return [r[index] for r in rows]
+
+
+def to_float(values: list) -> np.ndarray:
+    """Numbers (int, float, Decimal, numeric text) and None → float64 with NaN for None."""
+    try:
+        return np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+
+
+def to_epoch(values: list) -> np.ndarray:
+    """Datetimes (aware, from PostgreSQL) or ``YYYY-MM-DD HH:MM:SS`` text in UTC (SQLite) or dates →
+    seconds since the epoch as float64, NaN for None."""
+    out = np.full(len(values), np.nan)
+    present = [i for i, v in enumerate(values) if v is not None]
+    if not present:
+        return out
+    sample = values[present[0]]
+    picked = [values[i] for i in present]
+    if isinstance(sample, str):
+        stamps = np.array([v.replace(" ", "T")[:26].rstrip("Z").split("+")[0] for v in picked],
+                          dtype="datetime64[us]")
+        out[present] = stamps.astype("int64") / 1e6
+    elif isinstance(sample, dt.datetime):
+        out[present] = [v.timestamp() for v in picked]
+    else:  # dates
+        out[present] = np.array(picked, dtype="datetime64[D]").astype("int64") * 86400.0
+    return out
+
+
+def _scatter(pop: Population, ids: np.ndarray, columns: list[np.ndarray], *, fill: float = 0.0
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-client rows (ids, one array per column) → a (columns × n) array aligned with the population,
+    and the mask of clients that had a row."""
+    out = np.full((len(columns), pop.size), fill, dtype=np.float64)
     present = np.zeros(pop.size, dtype=bool)
-    if rows:
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        inside = np.isin(ids, pop.ids, assume_unique=False)
+    if ids.size:
+        inside = np.isin(ids, pop.ids)
         pos = np.searchsorted(pop.ids, ids[inside])
-        for c in range(columns):
-            col = np.array([float(r[c + 1]) if r[c + 1] is not None else np.nan for r in rows], dtype=np.float64)
+        for c, col in enumerate(columns):
             out[c, pos] = col[inside]
         present[pos] = True
     return out, present
+
+
+def _ids(rows: list[tuple], index: int = 0) -> np.ndarray:
+    return np.fromiter((r[index] for r in rows), dtype=np.int64, count=len(rows))
 
 
 # --- profile: the organisation row itself -----------------------------------------------------
@@ -153,40 +201,39 @@ def profile_family(pop: Population) -> dict[str, FeatureValues]:
     from bcrm.parties.models import Organization
 
     n = pop.size
-    rating = FeatureValues.empty(n)
-    kyc = FeatureValues.empty(n, missing=False, fill=0.0)
-    sanctions = FeatureValues.empty(n, missing=False, fill=0.0)
-    country = FeatureValues.empty(n)
-    years = FeatureValues.empty(n)
-    risk_table = country_risk_table()
-    qs = Organization.objects.order_by().values_list(
-        "id", "rating_score", "kyc_status", "kyc_expires_on", "sanctions_flag", "country", "relationship_since")
+    rows = fetch(Organization.objects.order_by().values_list(
+        "id", "rating_score", "kyc_status", "kyc_expires_on", "sanctions_flag", "country", "relationship_since"))
+    ids = _ids(rows)
+    inside = np.isin(ids, pop.ids)
+    pos = np.searchsorted(pop.ids, ids[inside])
+
+    def aligned(values: np.ndarray, fill) -> np.ndarray:
+        out = np.full(n, fill, dtype=values.dtype)
+        out[pos] = values[inside]
+        return out
+
     as_of = pop.as_of
-    verified = KycStatus.VERIFIED.value
-    ids = pop.ids
-    # The population is ids ascending; walk the rows in id order with one cursor.
-    index = 0
-    for oid, score, kyc_status, expires, hit, code, since in qs.order_by("id").iterator(chunk_size=20_000):
-        while index < n and ids[index] < oid:
-            index += 1
-        if index >= n:
-            break
-        if ids[index] != oid:
-            continue
-        if score is not None:
-            rating.values[index] = score
-            rating.missing[index] = False
-        if kyc_status == verified and (expires is None or expires >= as_of):
-            kyc.values[index] = 1.0
-        if hit:
-            sanctions.values[index] = 1.0
-        category = risk_table.get(str(code).upper()) if code else None
-        if category is not None:
-            country.values[index] = category
-            country.missing[index] = False
-        if since is not None and since <= as_of:
-            years.values[index] = (as_of - since).days / 365.25
-            years.missing[index] = False
+    day = 86400.0
+    as_of_epoch = (as_of - dt.date(1970, 1, 1)).days * day
+    score = aligned(to_float(column(rows, 1)), np.nan)
+    rating = FeatureValues(score, np.isnan(score))
+    status = np.array(column(rows, 2), dtype=object)
+    expires = to_epoch(column(rows, 3))
+    with np.errstate(invalid="ignore"):
+        valid = (status == KycStatus.VERIFIED.value) & (np.isnan(expires) | (expires >= as_of_epoch))
+    kyc = FeatureValues(aligned(valid.astype(np.float64), 0.0), np.zeros(n, dtype=bool))
+    hit = np.array([bool(v) for v in column(rows, 4)], dtype=np.float64)
+    sanctions = FeatureValues(aligned(hit, 0.0), np.zeros(n, dtype=bool))
+    risk_table = country_risk_table()
+    category = np.array([risk_table.get(str(c).upper(), np.nan) if c else np.nan for c in column(rows, 5)],
+                        dtype=np.float64)
+    category = aligned(category, np.nan)
+    country = FeatureValues(category, np.isnan(category))
+    since = to_epoch(column(rows, 6))
+    with np.errstate(invalid="ignore"):
+        years_raw = np.where(since <= as_of_epoch, (as_of_epoch - since) / day / 365.25, np.nan)
+    years_arr = aligned(years_raw, np.nan)
+    years = FeatureValues(years_arr, np.isnan(years_arr))
     return {"rating_score": rating, "kyc_valid": kyc, "sanctions_flag": sanctions,
             "country_risk": country, "relationship_years": years}
 
@@ -208,7 +255,7 @@ def commitments_family(pop: Population) -> dict[str, FeatureValues]:
     from bcrm.financing.selectors import rate_to_reporting
 
     committed = Q(status__in=COMMITTED_STATUSES)
-    rows = list(
+    rows = fetch(
         Participation.objects.filter(status_changed_at__lt=pop.end)
         .order_by().values("organization_id", "currency")
         .annotate(
@@ -224,19 +271,20 @@ def commitments_family(pop: Population) -> dict[str, FeatureValues]:
     tickets = np.zeros(n)
     missing = np.zeros(n, dtype=bool)
     rates: dict[str, Decimal | None] = {}
-    for currency in {r[1] for r in rows}:
+    for currency in sorted({r[1] for r in rows}):
         rates[currency] = rate_to_reporting(currency, pop.as_of)
-    by_currency: dict[str, list[tuple]] = {}
-    for row in rows:
-        by_currency.setdefault(row[1], []).append((row[0], row[2] or 0, row[3] or 0, row[4] or 0, row[5]))
-    for currency, part in by_currency.items():
-        values, present = _scatter(pop, part, 4)
-        tickets += values[3]
+    currencies = np.array(column(rows, 1), dtype=object)
+    ids = _ids(rows)
+    values = [to_float(column(rows, i)) for i in (2, 3, 4, 5)]
+    for currency in rates:
+        sel = currencies == currency
+        part, present = _scatter(pop, ids[sel], [np.nan_to_num(v[sel]) for v in values])
+        tickets += part[3]
         rate = rates[currency]
         if rate is None:
             missing |= present  # cannot convert: the amount is unknown, not zero
             continue
-        total += values[:3] * float(rate)
+        total += part[:3] * float(rate)
     no_ticket = missing | (tickets <= 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         average = np.where(no_ticket, np.nan, total[0] / np.maximum(tickets, 1))
@@ -268,7 +316,7 @@ def participation_counts_family(pop: Population) -> dict[str, FeatureValues]:
     from bcrm.financing.models import Participation
 
     committed = Q(status__in=COMMITTED_STATUSES)
-    rows = list(
+    rows = fetch(
         Participation.objects.filter(status_changed_at__lt=pop.end).exclude(status=ParticipationStatus.PROSPECT)
         .order_by().values("organization_id")
         .annotate(
@@ -279,7 +327,7 @@ def participation_counts_family(pop: Population) -> dict[str, FeatureValues]:
         )
         .values_list("organization_id", "c_n", "c_projects", "c_deals", "c_closed")
     )
-    values, present = _scatter(pop, rows, 4)
+    values, present = _scatter(pop, _ids(rows), [to_float(column(rows, i)) for i in (1, 2, 3, 4)])
     n_part, projects, deals, closed = values
     with np.errstate(divide="ignore", invalid="ignore"):
         repeat = np.where(deals > 0, (deals - 1) / np.maximum(deals, 1), 0.0)
@@ -305,12 +353,12 @@ def participation_counts_family(pop: Population) -> dict[str, FeatureValues]:
 def contacts_family(pop: Population) -> dict[str, FeatureValues]:
     from bcrm.parties.models import Contact
 
-    rows = list(
+    rows = fetch(
         Contact.objects.order_by().values("organization_id")
         .annotate(n=Count("id"), senior=Count("id", filter=Q(seniority__in=SENIOR)))
         .values_list("organization_id", "n", "senior")
     )
-    values, _present = _scatter(pop, rows, 2)
+    values, _present = _scatter(pop, _ids(rows), [to_float(column(rows, 1)), to_float(column(rows, 2))])
     zero = np.zeros(pop.size, dtype=bool)
     return {"contacts": FeatureValues(values[0], zero.copy()), "senior_contacts": FeatureValues(values[1], zero.copy())}
 
@@ -331,7 +379,7 @@ def interactions_family(pop: Population) -> dict[str, FeatureValues]:
     from bcrm.engagement.models import Interaction
 
     recent = Q(occurred_at__gte=pop.year_ago)
-    rows = list(
+    rows = fetch(
         Interaction.objects.filter(occurred_at__lt=pop.end).order_by().values("organization_id")
         .annotate(
             n=Count("id", filter=recent),
@@ -341,9 +389,10 @@ def interactions_family(pop: Population) -> dict[str, FeatureValues]:
         )
         .values_list("organization_id", "n", "senior", "minutes", "last")
     )
-    end = pop.end
-    prepared = [(r[0], r[1], r[2], (r[3] or 0) / 60.0, (end - r[4]).days / 30.4375 if r[4] else None) for r in rows]
-    values, present = _scatter(pop, prepared, 4)
+    end = pop.end.timestamp()
+    months = (end - to_epoch(column(rows, 4))) / SECONDS_PER_MONTH
+    values, present = _scatter(pop, _ids(rows), [
+        to_float(column(rows, 1)), to_float(column(rows, 2)), np.nan_to_num(to_float(column(rows, 3))) / 60.0, months])
     zero = np.zeros(pop.size, dtype=bool)
     return {
         "interactions_12m": FeatureValues(values[0], zero.copy()),
@@ -364,10 +413,10 @@ def surveys_family(pop: Population) -> dict[str, FeatureValues]:
 
     n = pop.size
     out = {"latest_nps": FeatureValues.empty(n), "latest_csat": FeatureValues.empty(n)}
-    for name, column in (("latest_nps", "nps"), ("latest_csat", "csat")):
-        rows = list(
-            SurveyResponse.objects.filter(responded_at__lt=pop.end, **{f"{column}__isnull": False})
-            .order_by("organization_id", "responded_at", "id").values_list("organization_id", column)
+    for name, field_name in (("latest_nps", "nps"), ("latest_csat", "csat")):
+        rows = fetch(
+            SurveyResponse.objects.filter(responded_at__lt=pop.end, **{f"{field_name}__isnull": False})
+            .order_by("organization_id", "responded_at", "id").values_list("organization_id", field_name)
         )
         if not rows:
             continue
@@ -394,29 +443,27 @@ def history_family(pop: Population) -> dict[str, FeatureValues]:
     from bcrm.parties.models import Organization
 
     n = pop.size
-    first = np.full(n, np.inf)
-    end = pop.end
+    first = np.full(n, np.inf)  # the earliest evidence, seconds since the epoch
+    end = pop.end.timestamp()
 
     def fold(rows: list[tuple]) -> None:
-        prepared = [(oid, (end - when).days / 30.4375) for oid, when in rows if when is not None]
-        values, present = _scatter(pop, prepared, 1, fill=-np.inf)
-        np.minimum(first, np.where(present, -values[0], np.inf), out=first)
+        values, present = _scatter(pop, _ids(rows), [to_epoch(column(rows, 1))], fill=np.inf)
+        np.fmin(first, np.where(present, values[0], np.inf), out=first)
 
-    fold(list(
-        ParticipationStatusChange.objects.filter(changed_at__lt=end).order_by()
+    fold(fetch(
+        ParticipationStatusChange.objects.filter(changed_at__lt=pop.end).order_by()
         .values("participation__organization_id").annotate(first=Min("changed_at"))
         .values_list("participation__organization_id", "first")
     ))
-    fold(list(
-        Interaction.objects.filter(occurred_at__lt=end).order_by().values("organization_id")
+    fold(fetch(
+        Interaction.objects.filter(occurred_at__lt=pop.end).order_by().values("organization_id")
         .annotate(first=Min("occurred_at")).values_list("organization_id", "first")
     ))
-    since_rows = list(
+    fold(fetch(
         Organization.objects.filter(relationship_since__isnull=False, relationship_since__lte=pop.as_of)
         .order_by().values_list("id", "relationship_since")
-    )
-    fold([(oid, timezone.make_aware(dt.datetime.combine(d, dt.time()))) for oid, d in since_rows if d is not None])
-    months = -first  # first holds −months
+    ))
+    months = np.where(np.isfinite(first), (end - first) / SECONDS_PER_MONTH, np.nan)
     missing = ~np.isfinite(months)
     return {"history_months": FeatureValues(np.where(missing, np.nan, np.maximum(months, 0.0)), missing)}
 
