@@ -69,6 +69,17 @@ def rate_to_reporting(currency: str, on: dt.date, reporting: str | None = None) 
     return row
 
 
+def rates_to_reporting(on: dt.date, reporting: str | None = None) -> dict[str, Decimal]:
+    """Every currency's latest rate on or before ``on``, in one query (currencies without one are absent)."""
+    reporting = reporting or settings.BCRM_REPORTING_CURRENCY
+    rates: dict[str, Decimal] = {}
+    for currency, rate in (ExchangeRate.objects.filter(quote=reporting, as_of__lte=on)
+                           .order_by("currency", "as_of").values_list("currency", "rate")):
+        rates[currency] = rate  # ordered by date: the last one per currency wins
+    rates[reporting] = Decimal(1)
+    return rates
+
+
 def project_funding_summary(*, actor, project: Project) -> dict[str, Any]:
     """Target versus amounts by ladder status, in the project's currency."""
     rows = (

@@ -19,14 +19,13 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, Max, Min, Q, Sum, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -252,39 +251,34 @@ def profile_family(pop: Population) -> dict[str, FeatureValues]:
 )
 def commitments_family(pop: Population) -> dict[str, FeatureValues]:
     from bcrm.financing.models import Participation
-    from bcrm.financing.selectors import rate_to_reporting
+    from bcrm.financing.selectors import rates_to_reporting
 
     committed = Q(status__in=COMMITTED_STATUSES)
+    # Convert in the query: one row per client instead of one per client and currency. The rates are
+    # the dated ones as of ``as_of``; a currency without a rate makes the client's amounts unknown.
+    known = {code: float(rate) for code, rate in rates_to_reporting(pop.as_of).items()}
+    fx = Case(*[When(currency=code, then=Value(rate)) for code, rate in known.items()],
+              default=Value(None), output_field=FloatField())
+
+    def converted(field: str) -> ExpressionWrapper:
+        return ExpressionWrapper(F(field) * fx, output_field=FloatField())
+
     rows = fetch(
         Participation.objects.filter(status_changed_at__lt=pop.end)
-        .order_by().values("organization_id", "currency")
+        .order_by().values("organization_id")
         .annotate(
-            c_amount=Sum("amount", filter=committed),
-            c_recent=Sum("amount", filter=committed & Q(status_changed_at__gte=pop.year_ago)),
-            c_fees=Sum("fee_income", filter=committed),
+            c_amount=Sum(converted("amount"), filter=committed),
+            c_recent=Sum(converted("amount"), filter=committed & Q(status_changed_at__gte=pop.year_ago)),
+            c_fees=Sum(converted("fee_income"), filter=committed),
             c_tickets=Count("id", filter=committed),
+            c_unconvertible=Count("id", filter=committed & ~Q(currency__in=list(known))),
         )
-        .values_list("organization_id", "currency", "c_amount", "c_recent", "c_fees", "c_tickets")
+        .values_list("organization_id", "c_amount", "c_recent", "c_fees", "c_tickets", "c_unconvertible")
     )
-    n = pop.size
-    total = np.zeros((3, n))
-    tickets = np.zeros(n)
-    missing = np.zeros(n, dtype=bool)
-    rates: dict[str, Decimal | None] = {}
-    for currency in sorted({r[1] for r in rows}):
-        rates[currency] = rate_to_reporting(currency, pop.as_of)
-    currencies = np.array(column(rows, 1), dtype=object)
-    ids = _ids(rows)
-    values = [to_float(column(rows, i)) for i in (2, 3, 4, 5)]
-    for currency in rates:
-        sel = currencies == currency
-        part, present = _scatter(pop, ids[sel], [np.nan_to_num(v[sel]) for v in values])
-        tickets += part[3]
-        rate = rates[currency]
-        if rate is None:
-            missing |= present  # cannot convert: the amount is unknown, not zero
-            continue
-        total += part[:3] * float(rate)
+    values, _present = _scatter(pop, _ids(rows), [np.nan_to_num(to_float(column(rows, i))) for i in range(1, 6)])
+    total = values[:3]
+    tickets = values[3]
+    missing = values[4] > 0
     no_ticket = missing | (tickets <= 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         average = np.where(no_ticket, np.nan, total[0] / np.maximum(tickets, 1))
