@@ -75,9 +75,9 @@ class OrganizationFilterForm(forms.Form):
         label=_("Relationship manager"), required=False, empty_label=_("Anyone"),
         queryset=get_user_model().objects.filter(groups__name="relationship_manager").order_by("username"),
     )
-    value = forms.ChoiceField(label=_("Value"), required=False)
-    risk = forms.ChoiceField(label=_("Risk"), required=False)
-    relationship = forms.ChoiceField(label=_("Relationship"), required=False)
+    value = forms.ChoiceField(label=Dimension.VALUE.label, required=False)
+    risk = forms.ChoiceField(label=Dimension.RISK.label, required=False)
+    relationship = forms.ChoiceField(label=Dimension.RELATIONSHIP.label, required=False)
     sort = forms.ChoiceField(label=_("Sort"), required=False, choices=SORT_CHOICES)
 
     def __init__(self, *args, **kwargs):
@@ -85,7 +85,6 @@ class OrganizationFilterForm(forms.Form):
         self.fields["country"].choices = country_choices(get_language())
         # The current label per dimension (segmentation's ClientLabels, the `labels` one-to-one).
         for dimension in LABEL_FILTERS:
-            self.fields[dimension].label = Dimension(dimension).label
             self.fields[dimension].choices = [("", _("Any label"))] + label_choices(dimension)
         for field in self.fields.values():
             if type(field.widget) is forms.Select:

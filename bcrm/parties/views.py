@@ -79,6 +79,9 @@ def organization_detail(request: HttpRequest, pk: int) -> HttpResponse:
     organization = selectors.organization_get_for_user(user=user, pk=pk)
     can_edit = can_edit_organization(user, organization)
     show_compliance = can_see_compliance(user)
+    segment_labels = segmentation_selectors.organization_labels(actor=user, organization=organization)
+    for item in segment_labels:
+        item["can_override"] = segmentation_services.can_override(user, item["dimension"])
     context = {
         "organization": organization,
         "can_edit": can_edit,
@@ -95,12 +98,10 @@ def organization_detail(request: HttpRequest, pk: int) -> HttpResponse:
             task_list(actor=user, filters={"organization": organization.pk, "status": TaskStatus.OPEN})[:DETAIL_LIMIT]
         ),
         # Segmentation: the three labels with the "why", overrides, and the override form for who may.
-        "segment_labels": segmentation_selectors.organization_labels(actor=user, organization=organization),
+        "segment_labels": segment_labels,
         "override_form": OverrideForm(user=user) if override_choices(user) else None,
         "seg_portfolio": sees_all_organizations(user),
     }
-    for item in context["segment_labels"]:
-        item["can_override"] = segmentation_services.can_override(user, item["dimension"])
     return render(request, "parties/organization_detail.html", context)
 
 
