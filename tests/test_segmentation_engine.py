@@ -450,3 +450,14 @@ def test_the_worker_runs_scheduled_work_from_the_database_queue(settings, team):
     run = Run.objects.get()
     assert run.trigger == "schedule" and run.assignments.count() == 5
     assert DBTaskResult.objects.get().status == "SUCCESSFUL"
+
+
+def test_a_run_asked_for_on_a_large_portfolio_goes_to_the_queue(portfolio, analyst, settings):
+    from django_tasks_db.models import DBTaskResult
+
+    assert services.run_requested(actor=analyst, dimension="value").run is not None  # small: inline
+    settings.BCRM_INLINE_RUN_LIMIT = 10
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    assert services.run_requested(actor=analyst, dimension="value") is None
+    assert DBTaskResult.objects.filter(task_path__endswith="requested_run").count() == 1
+    assert Run.objects.count() == 1

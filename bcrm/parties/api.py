@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from django.contrib.auth import get_user_model
 from ninja import Query, Router, Schema, Status
@@ -24,6 +25,10 @@ class OrganizationFilters(Schema):
     team: int | None = None
     relationship_manager: int | None = None
     sort: str | None = Field(None, description="name, -name, country, kind, -updated")
+    value: Literal["high", "general", "insufficient"] | None = Field(None, description="current value label")
+    risk: Literal["low", "high", "insufficient"] | None = Field(None, description="current risk label")
+    relationship: Literal["strategic", "ordinary", "insufficient"] | None = Field(
+        None, description="current relationship label")
 
 
 class OrganizationOut(Schema):

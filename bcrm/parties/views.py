@@ -26,8 +26,8 @@ from bcrm.financing.selectors import participation_list
 from bcrm.parties import selectors, services
 from bcrm.parties.filters import OrganizationFilterForm
 from bcrm.parties.forms import ContactForm, OrganizationForm
+from bcrm.segmentation import selectors as segmentation_selectors
 from bcrm.segmentation import services as segmentation_services
-from bcrm.segmentation import ui_selectors as segmentation_selectors
 from bcrm.segmentation.choices import Dimension, label_display, upper_label
 from bcrm.segmentation.forms import OverrideForm, override_choices
 from bcrm.web.shortcuts import page, page_number, render_page, submit_form

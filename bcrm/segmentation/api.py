@@ -13,7 +13,6 @@ from bcrm.core.schemas import ERRORS, PageIn, PageOut, page_response
 from bcrm.parties.selectors import organization_get_for_user
 from bcrm.segmentation import selectors, services
 from bcrm.segmentation.features import FEATURES
-from bcrm.segmentation.models import Override
 
 router = Router(tags=["segmentation"])
 DimensionName = Literal["value", "risk", "relationship"]
@@ -301,24 +300,9 @@ def organization_labels(request, org_id: int):
 
 
 @router.get("/segmentation/overrides", response={200: PageOut[OverrideOut], **ERRORS})
-def list_overrides(request, dimension: DimensionName | None = None, active: bool | None = None,
-                   organization: int | None = None, page: Query[PageIn] = None):  # type: ignore[assignment]
-    from django.utils import timezone
-
-    from bcrm.accounts.permissions import restrict_organizations
-
-    qs = restrict_organizations(request.user, Override.objects.select_related("author"), prefix="organization__")
-    if dimension:
-        qs = qs.filter(dimension=dimension)
-    if organization:
-        qs = qs.filter(organization_id=organization)
-    if active is True:
-        qs = qs.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
-    elif active is False:
-        from django.db.models import Q
-
-        qs = qs.filter(Q(revoked_at__isnull=False) | Q(expires_at__lte=timezone.now()))
-    return page_response(qs.order_by("-created_at", "-id"), page or PageIn(page=1, page_size=50))
+def list_overrides(request, dimension: DimensionName, active: bool = True, page: Query[PageIn] = None):  # type: ignore[assignment]
+    qs = selectors.override_list(actor=request.user, dimension=dimension, active=active)
+    return page_response(qs, page or PageIn(page=1, page_size=50))
 
 
 @router.post("/segmentation/overrides", response={201: OverrideOut, **ERRORS}, summary="Set a label by hand")
@@ -338,16 +322,8 @@ def create_override(request, payload: OverrideIn):
 @router.post("/segmentation/overrides/{override_id}/expire", response={200: OverrideOut, **ERRORS},
              summary="End an override now")
 def expire_override(request, override_id: int):
-    from bcrm.accounts.permissions import restrict_organizations
-
-    override = restrict_organizations(request.user, Override.objects.all(), prefix="organization__").filter(
-        pk=override_id).select_related("organization").first()
-    if override is None:
-        raise NotFound()
+    override = selectors.override_get(actor=request.user, pk=override_id)
     return services.override_expire(actor=request.user, override=override)
-
-
-
 
 
 class QualityDimensionOut(Schema):

@@ -273,7 +273,8 @@ def classify(
     diagnostics["lorenz"] = _lorenz(scored.score, known_value, classifiable | (ruled >= 0))
     comparison: list[dict[str, Any]] = []
     if with_comparison and sub_scores.size:
-        for other in splits.compare_methods(sub_scores, outcome=outcome_arr):
+        # the method in use with its own parameters, beside the others at their usual ones
+        for other in splits.compare_methods(sub_scores, outcome=outcome_arr, params_by_method={method: params}):
             comparison.append({
                 "method": other.method, "threshold": other.threshold,
                 "n_upper": other.diagnostics.get("n_upper"),
@@ -281,7 +282,8 @@ def classify(
                 "value_share_upper": other.diagnostics.get("value_share_upper"),
                 "portfolio_value_share_upper": (
                     float(known_value[classifiable][other.upper].sum()) / total_value if total_value > 0 else None),
-                "params": {k: v for k, v in other.diagnostics.items() if k in ("q", "k", "p", "threshold")},
+                "params": params if other.method == method else dict(splits.DEFAULT_PARAMS.get(other.method, {})),
+                "in_use": other.method == method,
             })
     timings["explain"] = time.perf_counter() - clock
     outcome = Outcome(

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from bcrm.accounts.permissions import can_view_organization, restrict_organizations, sees_all_organizations
 from bcrm.core.errors import NotFound, PermissionDenied
+from bcrm.parties.models import Organization
 from bcrm.segmentation.choices import INSUFFICIENT, Dimension, label_display, lower_label, upper_label
 from bcrm.segmentation.features import FEATURES
 from bcrm.segmentation.models import Assignment, ClientLabels, Criterion, Override, Run
@@ -72,34 +73,74 @@ def insufficient_queue(*, actor, dimension: str) -> QuerySet[Assignment]:
 
 
 def organization_labels(*, actor, organization) -> list[dict[str, Any]]:
-    """Each dimension's current label for one client, with the latest assignment and any override."""
+    """Each dimension's current label of one client, its latest assignment, "why" and active override."""
     if not can_view_organization(actor, organization):
         raise NotFound()
     current = ClientLabels.objects.filter(organization=organization).first()
-    now = timezone.now()
-    overrides = {
-        o.dimension: o for o in Override.objects.filter(
-            organization=organization, revoked_at__isnull=True, expires_at__gt=now).select_related("author")
-    }
+    assignments: dict[int, Assignment] = {}
+    overrides: dict[str, Override] = {}
+    if current is not None:  # an override always writes the current labels, so none means no override
+        run_ids = [rid for rid in (getattr(current, f"{d}_run_id") for d in Dimension.values) if rid]
+        if run_ids:
+            assignments = {a.run_id: a for a in Assignment.objects.filter(
+                organization=organization, run_id__in=run_ids).select_related("run", "run__criterion")}
+        overrides = {o.dimension: o for o in Override.objects.filter(
+            organization=organization, revoked_at__isnull=True, expires_at__gt=timezone.now(),
+        ).select_related("author").order_by("created_at", "id")}
     out = []
     for dimension in Dimension.values:
-        run_id = getattr(current, f"{dimension}_run_id", None) if current else None
-        assignment = None
-        if run_id:
-            assignment = Assignment.objects.filter(run_id=run_id, organization=organization).select_related(
-                "run", "run__criterion").first()
         code = getattr(current, dimension, "") if current else ""
+        run_id = getattr(current, f"{dimension}_run_id", None) if current else None
+        assignment = assignments.get(run_id) if run_id else None
         out.append({
             "dimension": dimension,
             "dimension_label": str(Dimension(dimension).label),
             "label": code,
             "label_display": label_display(dimension, code),
             "is_upper": code == upper_label(dimension),
+            "is_insufficient": code == INSUFFICIENT,
             "assignment": assignment,
             "override": overrides.get(dimension),
             "why": explain(assignment) if assignment else [],
         })
     return out
+
+
+def organizations_by_id(*, actor, ids) -> dict[int, Organization]:
+    """Names for lists of client ids (near the line, who would move), in one query."""
+    wanted = list(dict.fromkeys(int(i) for i in ids))
+    if not wanted:
+        return {}
+    qs = restrict_organizations(actor, Organization.objects.filter(pk__in=wanted)).only(
+        "id", "legal_name", "local_name")
+    return {o.pk: o for o in qs}
+
+
+def override_list(*, actor, dimension: str, active: bool = True) -> QuerySet[Override]:
+    """Overrides of one dimension, newest first: those in force, or those that ended."""
+    qs = restrict_organizations(actor, Override.objects.filter(dimension=dimension), prefix="organization__")
+    now = timezone.now()
+    if active:
+        qs = qs.filter(revoked_at__isnull=True, expires_at__gt=now)
+    else:
+        qs = qs.exclude(revoked_at__isnull=True, expires_at__gt=now)
+    return qs.select_related("organization", "author", "revoked_by").order_by("-created_at", "-id")
+
+
+def override_get(*, actor, pk: int) -> Override:
+    override = restrict_organizations(actor, Override.objects.all(), prefix="organization__").select_related(
+        "organization").filter(pk=pk).first()
+    if override is None:
+        raise NotFound()
+    return override
+
+
+def run_options(*, actor, dimension: str, limit: int = 200) -> list[Run]:
+    """Recent runs of a dimension for the compare form, newest first."""
+    require_portfolio_view(actor)
+    return list(Run.objects.filter(dimension=dimension).select_related("criterion").only(
+        "id", "dimension", "as_of", "started_at", "method", "criterion__version").order_by(
+        "-started_at", "-id")[:limit])
 
 
 def migration_matrix(*, actor, run_a: Run, run_b: Run) -> dict[str, Any]:

@@ -21,3 +21,15 @@ def schedule_tick() -> list[str]:
     from bcrm.segmentation.services import schedule_tick as tick
 
     return tick()
+
+
+@task()
+def requested_run(dimension: str, user_id: int | None) -> dict:
+    """A run somebody asked for in the web UI, too big to compute inside the request."""
+    from django.contrib.auth import get_user_model
+
+    from bcrm.segmentation.services import run_segmentation
+
+    actor = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    report = run_segmentation(actor=actor, dimension=dimension, trigger=RunTrigger.MANUAL)
+    return {"run_id": report.run.pk if report.run else None, "counts": report.outcome.counts}
