@@ -9,3 +9,19 @@ class DataioConfig(AppConfig):
     name = "bcrm.dataio"
     label = "dataio"
     verbose_name = _("Data import and export")
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_delete
+
+        from bcrm.dataio.models import ImportJob
+
+        post_delete.connect(_remove_job_files, sender=ImportJob, dispatch_uid="dataio_remove_job_files")
+
+
+def _remove_job_files(sender, instance, **kwargs) -> None:
+    """However a job is deleted (service, admin, cascade), its stored upload and error file go with it."""
+    import shutil
+
+    from bcrm.dataio.services import job_directory
+
+    shutil.rmtree(job_directory(instance), ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Helpers and sample files for the data import/export tests."""

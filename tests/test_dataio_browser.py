@@ -1,0 +1,92 @@
+"""End to end in real Chromium: upload a Chinese-headed GB18030 sheet, read the preview, commit the valid rows,
+download the rejected ones."""
+
+import os
+import shutil
+
+import pytest
+
+from bcrm.parties.models import Organization
+from tests.factories import make_team, make_user
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not shutil.which("chromium") and not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
+        reason="Debian chromium is not installed (CI installs it; there this test never skips)",
+    ),
+]
+PASSWORD = "browser-test-pass-2026"
+SHEET = ("客户编号,机构名称,中文名称,类型,国家/地区,建立关系日期,备注\r\n"
+         "C-001,Huaneng Capital Services,华能资本服务有限公司,股权投资人,中国,2019/3/5,老客户\r\n"
+         "C-002,Silk Road Fund,丝路基金,基金,CN,2020年1月2日,\r\n"
+         "C-003,Broken Holdings,,基金,Atlantis,,\r\n")
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def analyst_lead(transactional_db, settings, tmp_path):
+    settings.BCRM_IMPORT_DIR = tmp_path / "imports"
+    team = make_team("Energy Desk")
+    return make_user("wei.li", "lead", team=team, password=PASSWORD)
+
+
+def test_upload_preview_commit_download(live_server, browser, analyst_lead, tmp_path):
+    sheet = tmp_path / "客户清单.csv"
+    sheet.write_bytes(SHEET.encode("gb18030"))
+    page = browser.new_page(locale="en-US", accept_downloads=True)
+    page.set_default_timeout(20_000)
+    page.goto(f"{live_server.url}/data/")
+    page.fill("input[name=username]", "wei.li")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Sign in')")
+    page.wait_for_selector("#upload-form")
+
+    page.select_option("select[name=entity]", "organizations")
+    page.set_input_files("input[name=file]", str(sheet))
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_selector(".job-status[data-status=done]")
+    status = page.inner_text("#job-status")
+    assert "Preview: nothing has been saved yet." in status
+    assert page.inner_text("[data-count=created]") == "2" and page.inner_text("[data-count=rejected]") == "1"
+    assert "“Atlantis” is not a country" in status
+    assert "华能资本服务有限公司" in status
+    assert not Organization.objects.exists()
+
+    # Only the rejected rows, through htmx, without leaving the page.
+    page.click("#job-status a.tag:has-text('Rejected')")
+    page.wait_for_function("() => document.querySelectorAll('#job-status tbody tr.outcome-rejected').length === 1 "
+                           "&& !document.querySelector('#job-status tbody tr.outcome-created')")
+
+    page.click("button:has-text('Import the 2 valid rows')")
+    page.wait_for_selector(".job-status[data-status=done]")
+    assert "The valid rows are saved." in page.inner_text("#job-status")
+    assert sorted(Organization.objects.values_list("external_id", flat=True)) == ["C-001", "C-002"]
+
+    with page.expect_download() as info:
+        page.click("text=Download rejected rows with reasons")
+    content = open(info.value.path(), encoding="utf-8-sig").read()
+    assert content.splitlines()[0].endswith(",原因") and "Broken Holdings" in content
+
+    # The client list finds what was imported, by its Chinese name.
+    page.goto(f"{live_server.url}/clients/?q=丝路")
+    assert "Silk Road Fund" in page.inner_text("#org-results")
+    # Both runs are in the import history.
+    page.goto(f"{live_server.url}/data/")
+    assert page.locator("#job-list tbody tr").count() == 2
