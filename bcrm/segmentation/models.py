@@ -125,16 +125,16 @@ class Assignment(models.Model):
 
 
 class ClientLabels(models.Model):
-    """The current label of each client per dimension, denormalised for fast filtering of lists."""
+    """The current label of each client per dimension, denormalised for fast filtering of lists.
+
+    Only labels: a run rewrites just the rows whose label changed (a re-run on a million clients moves
+    few), and the assignment behind a label is the client's row in the dimension's latest run."""
 
     organization = models.OneToOneField("parties.Organization", primary_key=True, on_delete=models.CASCADE,
                                         related_name="labels")
     value = models.CharField(_("value"), max_length=16, blank=True, default="")
     risk = models.CharField(_("risk"), max_length=16, blank=True, default="")
     relationship = models.CharField(_("relationship"), max_length=16, blank=True, default="")
-    value_run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    risk_run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    relationship_run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         verbose_name = _("current labels")
