@@ -461,3 +461,16 @@ def test_a_run_asked_for_on_a_large_portfolio_goes_to_the_queue(portfolio, analy
     assert services.run_requested(actor=analyst, dimension="value") is None
     assert DBTaskResult.objects.filter(task_path__endswith="requested_run").count() == 1
     assert Run.objects.count() == 1
+
+
+def test_batch_explanations_are_the_same_json_as_one_by_one(portfolio, analyst, lead):
+    """The fast writer's JSON equals ``explanation(i)`` for every client: classified, insufficient,
+    ruled (sanctions) and held by hysteresis alike."""
+    type(portfolio["orgs"][0]).objects.filter(pk=portfolio["orgs"][0].pk).update(sanctions_flag=True)
+    for dimension in ("value", "risk"):
+        report = services.run_segmentation(actor=analyst, dimension=dimension, dry_run=True)
+        o = report.outcome
+        n = o.population.size
+        batch = o.explanations_json(0, n)
+        assert [json.loads(text) for text in batch] == [o.explanation(i) for i in range(n)]
+        assert o.explanations_json(5, 9) == batch[5:9]

@@ -483,6 +483,55 @@ def compute_features(names: Iterable[str], population: Population) -> FeatureMat
     return FeatureMatrix(population, {n: matrix.columns[n] for n in names}, matrix.queries)
 
 
+CACHE_SECONDS = 15 * 60
+
+
+def _cache_path(names: list[str], as_of: dt.date):
+    import hashlib
+
+    key = hashlib.sha256(("|".join(sorted(names)) + f"|{as_of.isoformat()}|{connection.vendor}|"
+                          f"{connection.settings_dict.get('NAME')}").encode()).hexdigest()[:20]
+    return Path(settings.DATA_DIR) / "cache" / f"features-{key}.npz"
+
+
+def compute_features_cached(names: Iterable[str], population: Population, *, refresh: bool = False,
+                            max_age: float = CACHE_SECONDS) -> tuple[FeatureMatrix, float | None]:
+    """``compute_features`` through a file cache in the data folder, for previews.
+
+    An analyst trying weights and methods asks for the same features again and again; at a million
+    clients they take tens of seconds to aggregate and a second to load. The cache holds for
+    ``max_age`` seconds and for the same population only; a real run always recomputes (``refresh``)
+    and leaves its features here for the previews that follow. Returns the matrix and, when it came
+    from the cache, its age in seconds.
+    """
+    import time as _time
+
+    names = list(dict.fromkeys(names))
+    path = _cache_path(names, population.as_of)
+    if not refresh and path.exists() and _time.time() - path.stat().st_mtime < max_age:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if np.array_equal(data["__ids__"], population.ids):
+                    matrix = FeatureMatrix(population, {
+                        name: FeatureValues(data[f"v:{name}"], data[f"m:{name}"]) for name in names})
+                    return matrix, _time.time() - path.stat().st_mtime
+        except (OSError, KeyError, ValueError):
+            pass  # a damaged or older cache file is recomputed below
+    matrix = compute_features(names, population)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {"__ids__": population.ids}
+        for name, fv in matrix.columns.items():
+            arrays[f"v:{name}"] = fv.values
+            arrays[f"m:{name}"] = fv.missing
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(path)  # atomic: a reader never sees half a file
+    except OSError:
+        pass  # no cache is only slower
+    return matrix, None
+
+
 def load_population(as_of: dt.date) -> Population:
     """Every client, ids ascending."""
     from bcrm.parties.models import Organization

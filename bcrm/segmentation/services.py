@@ -8,7 +8,6 @@ same and writes nothing.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -215,7 +214,7 @@ def run_segmentation(
         outcome = engine.classify(
             criterion, as_of=as_of, previous_engine=_engine_labels_of(previous_run),
             previous_current=_current_labels(dimension), overrides=active_overrides(dimension),
-            method=method, params=params, with_stability=with_stability,
+            method=method, params=params, with_stability=with_stability, cached_features=dry_run,
         )
     except splits.SplitError as exc:
         raise InvalidInput(split_message(exc), fields={"params": [split_message(exc)]})
@@ -256,7 +255,6 @@ def _write_assignments(run: Run, outcome: engine.Outcome) -> None:
     score = outcome.score
     margin = score - threshold if threshold is not None else np.full(score.size, np.nan)
     completeness = np.nan_to_num(outcome.completeness)
-    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
     def floats(values: np.ndarray) -> list[float | None]:
         return [v if v == v and v not in (np.inf, -np.inf) else None for v in values.tolist()]
@@ -270,7 +268,7 @@ def _write_assignments(run: Run, outcome: engine.Outcome) -> None:
                 outcome.engine_label[start:stop].tolist(), outcome.previous[start:stop].tolist(),
                 floats(score[start:stop]), floats(margin[start:stop]), completeness[start:stop].tolist(),
                 floats(outcome.stability[start:stop]), outcome.overridden[start:stop].tolist(),
-                outcome.held[start:stop].tolist(), [dumps(outcome.explanation(i)) for i in range(start, stop)],
+                outcome.held[start:stop].tolist(), outcome.explanations_json(start, stop),
                 strict=True,
             ))
             if connection.vendor == "postgresql":
