@@ -60,8 +60,10 @@ def foreign_org(db, other_team):
 
 @pytest.fixture(autouse=True)
 def _tasks_run_inline(settings):
-    """Background tasks run inline in tests, unless a test sets TASKS itself."""
+    """Background tasks run inline in tests, unless a test sets TASKS itself; previews recompute their
+    features (the feature cache is tested on its own)."""
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    settings.BCRM_FEATURE_CACHE_SECONDS = 0
 
 
 class SmtpSink:

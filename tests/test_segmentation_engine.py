@@ -474,3 +474,28 @@ def test_batch_explanations_are_the_same_json_as_one_by_one(portfolio, analyst, 
         batch = o.explanations_json(0, n)
         assert [json.loads(text) for text in batch] == [o.explanation(i) for i in range(n)]
         assert o.explanations_json(5, 9) == batch[5:9]
+
+
+def test_previews_reuse_recent_features_and_a_real_run_refreshes_them(portfolio, analyst, settings, tmp_path):
+    settings.BCRM_FEATURE_CACHE_SECONDS = 600
+    settings.DATA_DIR = tmp_path
+    first = services.run_segmentation(actor=analyst, dimension="value", dry_run=True).outcome
+    assert first.diagnostics["features_cached_seconds_ago"] is None  # computed, then cached
+    again = services.run_segmentation(actor=analyst, dimension="value", dry_run=True).outcome
+    assert again.diagnostics["features_cached_seconds_ago"] is not None
+    assert np.array_equal(again.score, first.score, equal_nan=True)
+    # new evidence: a preview within the cache window still shows the old numbers (documented) …
+    top = portfolio["orgs"][0]
+    make_participation(make_project(name="Second"), top, amount=Decimal("99000000"), status="funded",
+                       status_changed_at=aware(5))
+    stale = services.run_segmentation(actor=analyst, dimension="value", dry_run=True).outcome
+    assert stale.counts == first.counts
+    # … a real run recomputes and refreshes the cache for the previews after it
+    real = services.run_segmentation(actor=analyst, dimension="value").run
+    assert real.assignments.get(organization=top).label == "high"
+    fresh = services.run_segmentation(actor=analyst, dimension="value", dry_run=True).outcome
+    at = fresh.population.ids.tolist().index(top.pk)
+    assert fresh.label[at] == "high"
+    settings.BCRM_FEATURE_CACHE_SECONDS = 0
+    assert services.run_segmentation(actor=analyst, dimension="value",
+                                     dry_run=True).outcome.diagnostics["features_cached_seconds_ago"] is None

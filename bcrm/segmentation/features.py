@@ -495,7 +495,7 @@ def _cache_path(names: list[str], as_of: dt.date):
 
 
 def compute_features_cached(names: Iterable[str], population: Population, *, refresh: bool = False,
-                            max_age: float = CACHE_SECONDS) -> tuple[FeatureMatrix, float | None]:
+                            max_age: float | None = None) -> tuple[FeatureMatrix, float | None]:
     """``compute_features`` through a file cache in the data folder, for previews.
 
     An analyst trying weights and methods asks for the same features again and again; at a million
@@ -507,6 +507,10 @@ def compute_features_cached(names: Iterable[str], population: Population, *, ref
     import time as _time
 
     names = list(dict.fromkeys(names))
+    if max_age is None:
+        max_age = float(getattr(settings, "BCRM_FEATURE_CACHE_SECONDS", CACHE_SECONDS))
+    if max_age <= 0:
+        return compute_features(names, population), None
     path = _cache_path(names, population.as_of)
     if not refresh and path.exists() and _time.time() - path.stat().st_mtime < max_age:
         try:
