@@ -8,6 +8,9 @@ class AuditAction(models.TextChoices):
     CREATE = "create", _("created")
     UPDATE = "update", _("updated")
     DELETE = "delete", _("deleted")
+    IMPORT_CREATE = "import.create", _("created by import")
+    IMPORT_UPDATE = "import.update", _("updated by import")
+    MERGE = "merge", _("merged")
 
 
 class AuditEntry(models.Model):

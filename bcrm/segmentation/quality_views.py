@@ -10,7 +10,7 @@ from bcrm.core.pagination import Page
 from bcrm.parties.models import Organization
 from bcrm.segmentation.choices import Dimension
 from bcrm.segmentation.quality import data_quality, export_csv
-from bcrm.segmentation.selectors import feature_name, latest_run
+from bcrm.segmentation.selectors import feature_name, latest_run, reason_label
 from bcrm.web.shortcuts import page
 
 
@@ -31,6 +31,7 @@ def quality_page(request: HttpRequest) -> HttpResponse:
             for name, count in item["missing_by_feature"].items()
         ]
         item["latest_run"] = latest_run(item["dimension"])
+        item["reasons"] = [(reason_label(reason), count) for reason, count in item["insufficient_reasons"].items()]
     dq = next(d for d in report.dimensions if d.dimension == dimension)
     # worst first: not classifiable, then by completeness
     order = np.lexsort((dq.completeness, dq.ok))

@@ -211,6 +211,17 @@ def format_feature_value(name: str, value: float | None) -> str:
     return f"{value:.2f}"
 
 
+def reason_label(reason: str) -> str:
+    """An evidence rule a client fails, in words: "feature:x", "history" or "completeness"."""
+    if reason.startswith("feature:"):
+        return _("required %(feature)s missing") % {"feature": feature_name(reason[8:])}
+    if reason == "history":
+        return _("too little history")
+    if reason == "completeness":
+        return _("evidence too incomplete")
+    return reason
+
+
 def explain(assignment: Assignment) -> list[str]:
     """Sentences saying why the client got its label: rule, evidence, the line, what lifted or lowered it."""
     run = assignment.run

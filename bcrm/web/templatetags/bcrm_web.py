@@ -14,10 +14,10 @@ register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
-def nav_current(context: template.Context, prefix: str) -> str:
+def nav_current(context: template.Context, *prefixes: str) -> str:
     """``aria-current="page"`` on the navigation link of the section the page belongs to."""
     request = context.get("request")
-    if request is not None and request.path.startswith(prefix):
+    if request is not None and any(request.path.startswith(prefix) for prefix in prefixes):
         return mark_safe('aria-current="page"')
     return ""
 
