@@ -1,31 +1,25 @@
 """``bcrm analyse split FILE.csv --column C``: where would each split method draw the line through a
 column of any CSV file?
 
-Two parts: reading the columns of a CSV file (:func:`read_columns`: any of UTF-8, UTF-8 with BOM, UTF-16
-with BOM or GB18030; the delimiter sniffed; thousands separators accepted; only the named columns kept
-in memory) and the ``split`` subcommand of ``bcrm analyse`` (:func:`add_arguments`, :func:`handle`),
-a thin door onto :mod:`bcrm.segmentation.splits`.
+The ``split`` subcommand of ``bcrm analyse`` (:func:`add_arguments`, :func:`handle`), a thin door onto
+:mod:`bcrm.segmentation.splits`; the CSV file is read by :func:`bcrm.analysis.csvread.read_columns` (any of
+UTF-8, UTF-8 with BOM, UTF-16 with BOM or GB18030; the delimiter sniffed; thousands separators accepted;
+only the named columns kept in memory).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import math
-import re
-from array import array
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
+from bcrm.analysis.csvread import ColumnData, CsvError, parse_flag, parse_number, read_columns
 from bcrm.segmentation import splits
+
+__all__ = ["ColumnData", "CsvError", "parse_flag", "parse_number", "read_columns", "add_arguments", "handle"]
 
 HELP = "Split a column of scores from a CSV file in two and compare the split methods."
 DESCRIPTION = """\
@@ -45,208 +39,6 @@ Without --method: natural_break, and a table comparing the methods that need no 
 Exit status: 0 done, 1 bad arguments or file, 2 a cell that is not a number (its line is named).
 """
 DEFAULT_METHOD = "natural_break"
-SAMPLE_BYTES = 64 * 1024
-DELIMITERS = ",;\t|"
-TRUE_WORDS = frozenset({"1", "1.0", "true", "t", "yes", "y", "是", "真"})
-FALSE_WORDS = frozenset({"0", "0.0", "false", "f", "no", "n", "否", "假"})
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?([eE][+-]?\d+)?$")
-EXIT_BAD_CELL = 2
-
-
-class CsvError(ValueError):
-    """A file that cannot be read as asked; ``returncode`` 2 for a bad cell, 1 otherwise."""
-
-    def __init__(self, message: str, returncode: int = 1) -> None:
-        super().__init__(message)
-        self.returncode = returncode
-
-
-@dataclass
-class ColumnData:
-    """The wanted columns of a CSV file, aligned: one entry per row that has every wanted value."""
-
-    column: str                      # the score column's name as written in the header
-    scores: np.ndarray               # float64
-    outcome_column: str | None
-    outcome: np.ndarray | None       # bool
-    costs_column: str | None
-    costs: np.ndarray | None         # float64, > 0
-    rows: int                        # data rows read (blank lines not counted)
-    skipped: int                     # rows left out because a wanted cell was empty
-    encoding: str
-    delimiter: str
-
-
-# --------------------------------------------------------------------------------------------------
-# Reading
-
-
-def parse_number(text: str) -> float | None:
-    """A cell as a number: ``None`` when empty; ``"1,234.5"`` (thousands separators) accepted.
-
-    Raises ``ValueError`` for anything else, including NaN and infinity."""
-    cell = text.strip().replace("\u2212", "-")
-    if not cell:
-        return None
-    if "," in cell:
-        if not _THOUSANDS.match(cell):
-            raise ValueError(cell)
-        cell = cell.replace(",", "")
-    number = float(cell)
-    if not math.isfinite(number):
-        raise ValueError(cell)
-    return number
-
-
-def parse_flag(text: str) -> bool | None:
-    """A 0/1 cell: 1/0, true/false, yes/no, y/n, 是/否 (any case); ``None`` when empty."""
-    cell = text.strip().lower()
-    if not cell:
-        return None
-    if cell in TRUE_WORDS:
-        return True
-    if cell in FALSE_WORDS:
-        return False
-    raise ValueError(cell)
-
-
-def _encodings(path: Path) -> list[str]:
-    with path.open("rb") as handle:
-        head = handle.read(4)
-    if head.startswith(b"\xef\xbb\xbf"):
-        return ["utf-8-sig"]
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return ["utf-16"]
-    return ["utf-8-sig", "gb18030"]
-
-
-def _sniff(sample: str) -> str:
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
-    except csv.Error:
-        return ","
-
-
-def _find(header: list[str], name: str) -> int | None:
-    cleaned = [cell.strip().lstrip("\ufeff").strip() for cell in header]
-    wanted = name.strip()
-    if wanted in cleaned:
-        return cleaned.index(wanted)
-    folded = [i for i, cell in enumerate(cleaned) if cell.casefold() == wanted.casefold()]
-    return folded[0] if len(folded) == 1 else None
-
-
-def _rows(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    with path.open(encoding=encoding, newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        for row in reader:
-            yield reader.line_num, row
-
-
-def read_columns(path: str | Path, column: str, *, outcome: str | None = None,
-                 costs: str | None = None) -> ColumnData:
-    """Read the score column (and the outcome and cost columns, if named) of a CSV file.
-
-    Rows whose score — or outcome or cost, when asked for — is empty are counted in ``skipped``; a cell
-    that is not a number (or not 0/1 for the outcome, or not above zero for a cost) raises
-    :class:`CsvError` with ``returncode`` 2 naming its line and value. Nothing but the named columns is
-    kept, so memory grows with the number of rows only.
-    """
-    file = Path(path)
-    if not file.is_file():
-        raise CsvError(_("No such file: %(path)s") % {"path": str(path)})
-    failure: UnicodeDecodeError | None = None
-    for encoding in _encodings(file):
-        try:
-            return _read(file, encoding, column, outcome, costs)
-        except UnicodeDecodeError as exc:
-            failure = exc
-    raise CsvError(_("%(path)s is not UTF-8, UTF-16 or GB18030 text (%(reason)s).")
-                   % {"path": str(path), "reason": str(failure)})
-
-
-def _read(file: Path, encoding: str, column: str, outcome: str | None, costs: str | None) -> ColumnData:
-    with file.open(encoding=encoding, newline="") as handle:
-        sample = handle.read(SAMPLE_BYTES)
-    if not sample.strip():
-        raise CsvError(_("The file is empty: it needs a header row naming the columns."))
-    wanted = [name for name in (column, outcome, costs) if name]
-    # The sniffed delimiter first; if the header does not name the columns with it, any that does.
-    tried = list(dict.fromkeys([_sniff(sample), *DELIMITERS]))
-    headers = {candidate: next(csv.reader(io.StringIO(sample), delimiter=candidate), [])
-               for candidate in tried}
-    delimiter = next((candidate for candidate in tried
-                      if all(_find(headers[candidate], name) is not None for name in wanted)), tried[0])
-    header = headers[delimiter]
-    positions: dict[str, int] = {}
-    for name in wanted:
-        index = _find(header, name)
-        if index is None:
-            shown = ", ".join(cell.strip().lstrip("\ufeff") for cell in header[:30])
-            raise CsvError(_("No column %(name)s in the header; the columns are: %(columns)s")
-                           % {"name": repr(name), "columns": shown})
-        positions[name] = index
-    score_at = positions[column]
-    outcome_at = positions[outcome] if outcome else None
-    cost_at = positions[costs] if costs else None
-    names = [cell.strip().lstrip("\ufeff").strip() for cell in header]
-
-    score_values = array("d")
-    flag_values = array("b")
-    cost_values = array("d")
-    rows = skipped = 0
-    rows_iter = _rows(file, encoding, delimiter)
-    next(rows_iter, None)                                   # the header
-    for line, row in rows_iter:
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue                                        # a blank line is not a row
-        rows += 1
-        score_text = row[score_at] if score_at < len(row) else ""
-        try:
-            score = parse_number(score_text)
-        except ValueError:
-            raise _bad_cell(line, names[score_at], score_text, _("a number"))
-        flag: bool | None = True
-        if outcome_at is not None:
-            flag_text = row[outcome_at] if outcome_at < len(row) else ""
-            try:
-                flag = parse_flag(flag_text)
-            except ValueError:
-                raise _bad_cell(line, names[outcome_at], flag_text, _("0/1, true/false, yes/no or 是/否"))
-        cost: float | None = 1.0
-        if cost_at is not None:
-            cost_text = row[cost_at] if cost_at < len(row) else ""
-            try:
-                cost = parse_number(cost_text)
-            except ValueError:
-                raise _bad_cell(line, names[cost_at], cost_text, _("a number of hours"))
-            if cost is not None and cost <= 0:
-                raise _bad_cell(line, names[cost_at], cost_text, _("a number of hours above zero"))
-        if score is None or flag is None or cost is None:
-            skipped += 1
-            continue
-        score_values.append(score)
-        if outcome_at is not None:
-            flag_values.append(1 if flag else 0)
-        if cost_at is not None:
-            cost_values.append(cost)
-    return ColumnData(
-        column=names[score_at],
-        scores=np.frombuffer(score_values, dtype=np.float64).copy() if score_values else np.zeros(0),
-        outcome_column=names[outcome_at] if outcome_at is not None else None,
-        outcome=(np.frombuffer(flag_values, dtype=np.int8) == 1) if outcome_at is not None else None,
-        costs_column=names[cost_at] if cost_at is not None else None,
-        costs=(np.frombuffer(cost_values, dtype=np.float64).copy() if cost_values else np.zeros(0))
-        if cost_at is not None else None,
-        rows=rows, skipped=skipped, encoding=encoding, delimiter=delimiter,
-    )
-
-
-def _bad_cell(line: int, column: str, value: str, expected: str) -> CsvError:
-    return CsvError(_("Line %(line)d, column %(column)s: %(value)s is not %(expected)s. "
-                      "Fix the cell, or leave it empty to skip the row.")
-                    % {"line": line, "column": repr(column), "value": repr(value), "expected": expected},
-                    returncode=EXIT_BAD_CELL)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -529,7 +529,7 @@ def compute_features_cached(names: Iterable[str], population: Population, *, ref
             arrays[f"v:{name}"] = fv.values
             arrays[f"m:{name}"] = fv.missing
         tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]
         tmp.replace(path)  # atomic: a reader never sees half a file
     except OSError:
         pass  # no cache is only slower

@@ -17,6 +17,8 @@ from django.core.management.base import BaseCommand, CommandParser
 #: subcommand → module implementing it
 SUBCOMMANDS: dict[str, str] = {
     "split": "bcrm.analysis.splitfile",
+    "clv": "bcrm.analysis.clvfile",
+    "scorecard": "bcrm.analysis.scorecardfile",
 }
 
 
