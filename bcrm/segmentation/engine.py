@@ -151,7 +151,7 @@ class Outcome:
         reason_names = list(self.reasons)
         reason_mask = (np.column_stack([self.reasons[r][start:stop] for r in reason_names])
                        if reason_names else np.zeros((b, 0), dtype=bool))
-        any_reason = [bool(v) for v in reason_mask.any(axis=1)] if reason_names else [False] * b
+        any_reason = [bool(v) for v in np.asarray(reason_mask.any(axis=1)).ravel()] if reason_names else [False] * b
         ruled = self.ruled[start:stop].tolist()
         held = self.held[start:stop].tolist()
         out = []
