@@ -25,6 +25,7 @@ from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.segmentation import engine, splits
 from bcrm.segmentation.choices import INSUFFICIENT, Dimension, RunStatus, RunTrigger, labels_for
 from bcrm.segmentation.criteria import DEFAULTS, spec_of, validate_spec
+from bcrm.segmentation.features import fetch
 from bcrm.segmentation.models import Assignment, ClientLabels, Criterion, Override, Run
 
 CONFIGURE_ROLES = {Role.ADMIN, Role.LEAD, Role.ANALYST}
@@ -158,15 +159,14 @@ def _latest_run(dimension: str) -> Run | None:
 
 
 def _engine_labels_of(run: Run | None) -> dict[int, str]:
+    """What the engine said for each client in ``run`` (a million rows: read raw, see features.fetch)."""
     if run is None:
         return {}
-    return dict(Assignment.objects.filter(run=run).values_list("organization_id", "engine_label").iterator(
-        chunk_size=50_000))
+    return dict(fetch(Assignment.objects.filter(run=run).values_list("organization_id", "engine_label")))
 
 
 def _current_labels(dimension: str) -> dict[int, str]:
-    return {oid: code for oid, code in ClientLabels.objects.exclude(**{dimension: ""})
-            .values_list("organization_id", dimension).iterator(chunk_size=50_000)}
+    return dict(fetch(ClientLabels.objects.exclude(**{dimension: ""}).values_list("organization_id", dimension)))
 
 
 def active_overrides(dimension: str, now: dt.datetime | None = None) -> dict[int, str]:
@@ -210,14 +210,18 @@ def run_segmentation(
     started = timezone.now()
     clock = time.perf_counter()
     previous_run = _latest_run(dimension)
+    previous_engine, previous_current = _engine_labels_of(previous_run), _current_labels(dimension)
+    overrides = active_overrides(dimension)
+    read_previous = time.perf_counter() - clock
     try:
         outcome = engine.classify(
-            criterion, as_of=as_of, previous_engine=_engine_labels_of(previous_run),
-            previous_current=_current_labels(dimension), overrides=active_overrides(dimension),
-            method=method, params=params, with_stability=with_stability, cached_features=dry_run,
+            criterion, as_of=as_of, previous_engine=previous_engine, previous_current=previous_current,
+            overrides=overrides, method=method, params=params, with_stability=with_stability,
+            cached_features=dry_run,
         )
     except splits.SplitError as exc:
         raise InvalidInput(split_message(exc), fields={"params": [split_message(exc)]})
+    outcome.timings = {"previous": read_previous, **outcome.timings}
     if dry_run:
         return RunReport(outcome, None, int((time.perf_counter() - clock) * 1000))
     write_clock = time.perf_counter()
