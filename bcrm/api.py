@@ -87,6 +87,7 @@ def register_routers() -> None:
     from bcrm.financing.api import router as financing_router
     from bcrm.parties.api import router as parties_router
     from bcrm.segmentation.api import router as segmentation_router
+    from bcrm.segmentation.model_api import router as model_router
     from bcrm.surveys.api import router as surveys_router
 
     api.add_router("", accounts_router)
@@ -94,6 +95,7 @@ def register_routers() -> None:
     api.add_router("", financing_router)
     api.add_router("", engagement_router)
     api.add_router("", segmentation_router)
+    api.add_router("", model_router)
     api.add_router("", dataio_router)
     api.add_router("", surveys_router)
     api.add_router("", dedupe_router)

@@ -273,7 +273,8 @@ def test_rows_are_added_without_script_and_old_versions_load_into_the_editor(cli
     active = Criterion.objects.get(dimension="value", is_active=True)
     data = editor_data(active, action="add_feature", q="0.3")
     page = html(client.post("/segmentation/value/criterion/", data))
-    assert 'name="features-TOTAL_FORMS" value="8"' in page and 'name="features-7-feature"' in page
+    # six default features (with predicted_clv) + the spare rows + the one added
+    assert 'name="features-TOTAL_FORMS" value="9"' in page and 'name="features-8-feature"' in page
     assert 'name="q" value="0.3"' in page and 'id="preview"' not in page
     page = html(client.post("/segmentation/value/criterion/", editor_data(active, action="add_rule")))
     assert 'name="rules-1-feature"' in page
@@ -356,7 +357,7 @@ def test_client_list_label_column_costs_no_query(client, ran, analyst, django_as
 def test_360_card_shows_three_labels_why_and_overrides(client, ran, lead, portfolio, django_assert_max_num_queries):
     big = portfolio["orgs"][-1]
     client.force_login(lead)
-    with django_assert_max_num_queries(18):  # the 16 of an unclassified client + assignments + overrides
+    with django_assert_max_num_queries(21):  # the 19 of an unclassified client + assignments + overrides
         page = html(client.get(f"/clients/{big.pk}/"))
     card = page.split('id="segmentation"')[1].split("</section>")[0]
     assert 'data-dimension="value" data-label="high"' in card

@@ -30,6 +30,7 @@ from bcrm.segmentation import selectors as segmentation_selectors
 from bcrm.segmentation import services as segmentation_services
 from bcrm.segmentation.choices import Dimension, label_display, upper_label
 from bcrm.segmentation.forms import OverrideForm, override_choices
+from bcrm.segmentation.model_selectors import client_model_figures
 from bcrm.web.shortcuts import page, page_number, render_page, submit_form
 
 # The 360° page shows the newest of each; the full lists are one click away.
@@ -101,6 +102,7 @@ def organization_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "segment_labels": segment_labels,
         "override_form": OverrideForm(user=user) if override_choices(user) else None,
         "seg_portfolio": sees_all_organizations(user),
+        "model_figures": client_model_figures(actor=user, organization=organization),  # 3 queries, one client
     }
     return render(request, "parties/organization_detail.html", context)
 

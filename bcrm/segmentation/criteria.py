@@ -16,11 +16,14 @@ from bcrm.segmentation.scoring import DIRECTIONS, OPS, TRANSFORMS
 
 # Defaults for project finance (see README "Segmentation"). Percentile ranks keep features with
 # different units comparable; the value line is drawn at the top fifth (the 80/20 practice), the
-# relationship line at the top 15 %, and the risk line where the scores break naturally in two.
+# relationship line at the top 15 %, and the risk line where the scores break naturally in two. Each
+# dimension also uses its model (bcrm.segmentation.model_features): predicted lifetime value, the expert
+# risk scorecard and the relationship-strength formula, with modest weights beside the raw evidence.
 DEFAULTS: dict[str, dict[str, Any]] = {
     Dimension.VALUE: {
         "features": [
-            {"feature": "committed_amount", "transform": "pct_rank", "direction": "higher", "weight": 0.45},
+            {"feature": "committed_amount", "transform": "pct_rank", "direction": "higher", "weight": 0.3},
+            {"feature": "predicted_clv", "transform": "pct_rank", "direction": "higher", "weight": 0.15},
             {"feature": "fee_income", "transform": "pct_rank", "direction": "higher", "weight": 0.2},
             {"feature": "committed_amount_12m", "transform": "pct_rank", "direction": "higher", "weight": 0.15},
             {"feature": "joint_deals", "transform": "pct_rank", "direction": "higher", "weight": 0.1},
@@ -33,10 +36,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     Dimension.RISK: {
         "features": [
-            {"feature": "rating_score", "transform": "minmax", "direction": "lower", "weight": 0.35},
-            {"feature": "kyc_valid", "transform": "raw", "direction": "higher", "weight": 0.2},
-            {"feature": "withdrawn_share", "transform": "minmax", "direction": "lower", "weight": 0.15},
-            {"feature": "country_risk", "transform": "minmax", "direction": "lower", "weight": 0.3},
+            {"feature": "expert_risk_score", "transform": "minmax", "direction": "higher", "weight": 0.3},
+            {"feature": "rating_score", "transform": "minmax", "direction": "lower", "weight": 0.25},
+            {"feature": "kyc_valid", "transform": "raw", "direction": "higher", "weight": 0.1},
+            {"feature": "withdrawn_share", "transform": "minmax", "direction": "lower", "weight": 0.1},
+            {"feature": "country_risk", "transform": "minmax", "direction": "lower", "weight": 0.25},
         ],
         "method": "natural_break", "params": {},
         "rules": [{"feature": "sanctions_flag", "op": "==", "value": 1, "label": "lower"}],
@@ -45,10 +49,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     Dimension.RELATIONSHIP: {
         "features": [
-            {"feature": "relationship_years", "transform": "pct_rank", "direction": "higher", "weight": 0.25},
-            {"feature": "joint_deals", "transform": "pct_rank", "direction": "higher", "weight": 0.2},
-            {"feature": "senior_contacts", "transform": "pct_rank", "direction": "higher", "weight": 0.15},
-            {"feature": "senior_meetings_12m", "transform": "pct_rank", "direction": "higher", "weight": 0.2},
+            {"feature": "relationship_strength", "transform": "minmax", "direction": "higher", "weight": 0.2},
+            {"feature": "relationship_years", "transform": "pct_rank", "direction": "higher", "weight": 0.2},
+            {"feature": "joint_deals", "transform": "pct_rank", "direction": "higher", "weight": 0.15},
+            {"feature": "senior_contacts", "transform": "pct_rank", "direction": "higher", "weight": 0.1},
+            {"feature": "senior_meetings_12m", "transform": "pct_rank", "direction": "higher", "weight": 0.15},
             {"feature": "interactions_12m", "transform": "pct_rank", "direction": "higher", "weight": 0.1},
             {"feature": "latest_nps", "transform": "minmax", "direction": "higher", "weight": 0.1},
         ],

@@ -321,6 +321,12 @@ def classify(
     diagnostics["held_by_hysteresis"] = int(held.sum())
     diagnostics["classified_by_method"] = int(classifiable.sum())
     diagnostics["features_cached_seconds_ago"] = None if cache_age is None else round(cache_age)
+    from bcrm.segmentation.model_features import LAST_NOTES
+
+    notes = {family: note for family, note in LAST_NOTES.items()
+             if any(FEATURES[name].family == family for name in names)}
+    if notes:
+        diagnostics["model_notes"] = {family: str(note.get("message", "")) for family, note in notes.items()}
     diagnostics["histogram"] = _histogram(scored.score, label, up, low)
     diagnostics["lorenz"] = _lorenz(scored.score, known_value, classifiable | (ruled >= 0))
     comparison: list[dict[str, Any]] = []

@@ -547,3 +547,4 @@ def load_population(as_of: dt.date) -> Population:
 
 def reporting_currency() -> str:
     return settings.BCRM_REPORTING_CURRENCY
+from bcrm.segmentation import model_features  # noqa: E402,F401  (registers the model families)
