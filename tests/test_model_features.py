@@ -145,7 +145,7 @@ def test_expert_score_orders_a_sanctioned_poorly_rated_client_below_a_clean_aaa_
     for k in range(3):
         make_participation(make_project(), withdrawn, status="withdrawn", status_changed_at=aware(30 + k))
     pop = load_population(TODAY)
-    with django_assert_max_num_queries(2):  # organisations and participation counts
+    with django_assert_max_num_queries(3):  # organisations, participation counts, the scorecard version in force
         fv = compute_features(["expert_risk_score"], pop)["expert_risk_score"]
     score = dict(zip(pop.ids.tolist(), fv.values.tolist(), strict=True))
     assert not fv.missing.any() and ((fv.values >= 0) & (fv.values <= 100)).all()
@@ -187,7 +187,7 @@ def test_family_queries_do_not_grow_with_clients(history, team, django_assert_ma
         Interaction.objects.create(organization=org, kind="meeting", occurred_at=aware(i + 1), summary="m")
         make_contact(org, seniority="senior")
     pop = load_population(TODAY)
-    with django_assert_max_num_queries(8):  # 2 (clv) + 2 (risk) + 4 (relationship)
+    with django_assert_max_num_queries(9):  # 2 (clv) + 3 (risk, with the scorecard in force) + 4 (relationship)
         matrix = compute_features(MODEL_FEATURES, pop)
     assert matrix.queries == 3  # one call per family
 

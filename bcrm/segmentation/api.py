@@ -379,3 +379,31 @@ def data_quality_export(request):
     response = StreamingHttpResponse(export_csv(report), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="data-quality.csv"'
     return response
+
+
+class ExpertScorecardOut(Schema):
+    version: int
+    config: dict[str, Any]
+    can_edit: bool
+
+
+class ExpertScorecardIn(Schema):
+    config: dict[str, Any]
+    note: str = ""
+    base_version: int | None = Field(None, description="the version you edited; a newer one gets 409")
+
+
+@router.get("/segmentation/expert-scorecard", response={200: ExpertScorecardOut, **ERRORS},
+            summary="The expert risk scorecard's points in force (version 0 = the default)")
+def get_expert_scorecard(request):
+    selectors.require_portfolio_view(request.user)
+    config, version = services.expert_scorecard_active()
+    return {"version": version, "config": config, "can_edit": services.can_edit_scorecard(request.user)}
+
+
+@router.post("/segmentation/expert-scorecard", response={201: ExpertScorecardOut, **ERRORS},
+             summary="Save a new version of the expert scorecard (compliance, lead, admin)")
+def save_expert_scorecard(request, payload: ExpertScorecardIn):
+    row = services.expert_scorecard_save(actor=request.user, config=payload.config, note=payload.note,
+                                         base_version=payload.base_version)
+    return Status(201, {"version": row.version, "config": row.config, "can_edit": True})

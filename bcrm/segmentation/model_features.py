@@ -324,7 +324,10 @@ def risk_scorecard_family(pop: Population) -> dict[str, FeatureValues]:
 
 
 def expert_score(pop: Population, org: dict[str, np.ndarray], part: dict[str, np.ndarray]) -> FeatureValues:
-    result = expert_points(None, {
+    from bcrm.segmentation.services import expert_scorecard_active
+
+    config, _version = expert_scorecard_active()
+    result = expert_points(config, {
         "rating_score": org["rating_score"], "kyc_state": org["kyc_state"], "kyc_age_months": org["kyc_age_months"],
         "sanctions_flag": org["sanctions_flag"], "withdrawn_share": part["withdrawn_share"],
         "country_risk": org["country_risk"],

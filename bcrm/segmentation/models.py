@@ -193,3 +193,25 @@ class ScheduleState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dimension}: {self.enqueued_at}"
+
+
+class ExpertScorecard(models.Model):
+    """One version of the expert risk scorecard's points table, set by compliance (专家评分卡)."""
+
+    version = models.PositiveIntegerField(_("version"), unique=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    config = models.JSONField(_("points table"))
+    note = models.CharField(_("what changed"), max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("expert scorecard")
+        verbose_name_plural = _("expert scorecards")
+        ordering = ["-version"]
+        constraints = [models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True),
+                                               name="expert_scorecard_one_active")]
+
+    def __str__(self) -> str:
+        return f"expert scorecard v{self.version}"

@@ -321,6 +321,58 @@ def run_requested(*, actor, dimension: str) -> RunReport | None:
     return None
 
 
+# --- the expert risk scorecard ------------------------------------------------------------------
+
+SCORECARD_ROLES = {Role.ADMIN, Role.LEAD, Role.COMPLIANCE}
+
+
+def can_edit_scorecard(user) -> bool:
+    """The expert scorecard's points are compliance's to set (leads and administrators too)."""
+    return user is None or has_any(user, SCORECARD_ROLES)
+
+
+def expert_scorecard_active() -> tuple[dict[str, Any], int]:
+    """The points table in force and its version (0 = the default bcrm ships)."""
+    from bcrm.analytics.scorecard import DEFAULT_EXPERT_CONFIG
+    from bcrm.segmentation.models import ExpertScorecard
+
+    row = ExpertScorecard.objects.filter(is_active=True).first()
+    if row is None:
+        return DEFAULT_EXPERT_CONFIG, 0
+    return row.config, row.version
+
+
+@transaction.atomic
+def expert_scorecard_save(*, actor, config: Any, note: str = "", base_version: int | None = None):
+    """Save a new version of the expert scorecard; it scores every client from the next run on."""
+    from bcrm.analytics import ModelError
+    from bcrm.analytics.scorecard import validate_expert_config
+    from bcrm.core.errors import Conflict
+    from bcrm.segmentation.models import ExpertScorecard
+
+    require(can_edit_scorecard(actor), _("Only compliance, team leads and administrators set the expert scorecard."))
+    current = ExpertScorecard.objects.select_for_update().filter(is_active=True).first()
+    current_version = current.version if current else 0
+    if base_version is not None and base_version != current_version:
+        raise Conflict(_("Someone saved version %(v)s of the scorecard since you opened it. Reload and try again.")
+                       % {"v": current_version})
+    try:
+        clean = validate_expert_config(config)
+    except ModelError as exc:
+        message = _(exc.template) % exc.params if exc.params else _(exc.template)
+        raise InvalidInput(message, fields={"config": [message]})
+    before, _version = expert_scorecard_active()
+    if clean == validate_expert_config(before):
+        raise InvalidInput(_("Nothing changed: the points are the same as the version in force."))
+    top = ExpertScorecard.objects.aggregate(top=Max("version"))["top"] or 0
+    ExpertScorecard.objects.filter(is_active=True).update(is_active=False)
+    # stored as given (JSON): the normalised form may hold infinities for open-ended bands
+    row = ExpertScorecard.objects.create(version=top + 1, config=config, note=str(note)[:300],
+                                         created_by=actor if getattr(actor, "pk", None) else None)
+    audit_record(actor=actor, action="update", instance=row, changes={"config": [before, config]})
+    return row
+
+
 # --- overrides -----------------------------------------------------------------------------------
 
 def _set_current_label(organization_id: int, dimension: str, label: str) -> None:
