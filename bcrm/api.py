@@ -81,6 +81,7 @@ def on_http_error(request, exc: HttpError):
 
 def register_routers() -> None:
     from bcrm.accounts.api import router as accounts_router
+    from bcrm.analysis.api import router as analysis_router
     from bcrm.dataio.api import router as dataio_router
     from bcrm.dedupe.api import router as dedupe_router
     from bcrm.engagement.api import router as engagement_router
@@ -99,6 +100,7 @@ def register_routers() -> None:
     api.add_router("", dataio_router)
     api.add_router("", surveys_router)
     api.add_router("", dedupe_router)
+    api.add_router("", analysis_router)
 
 
 register_routers()

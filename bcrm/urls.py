@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("bcrm.dataio.urls")),
     path("", include("bcrm.surveys.urls")),
     path("", include("bcrm.dedupe.urls")),
+    path("", include("bcrm.analysis.urls")),
 ]

@@ -193,21 +193,24 @@ def _model_error(exc: ModelError) -> CommandError:
     return CommandError(_(exc.template) % exc.params)
 
 
-def handle(command: BaseCommand, options: dict[str, Any]) -> None:
-    """Run ``bcrm analyse clv`` with parsed ``options``; output to ``command.stdout``."""
-    mapping = _mapping(options["map"])
-    horizon = options["horizon"]
+def run(path: str, *, summary: bool = False, transactions: bool = False, map: list[str] | tuple[str, ...] = (),
+        horizon: int = 12, discount: float = 0.01, unit: str = "week", period: str = "day",
+        calibration_end: str | None = None, out: str | None = None) -> dict[str, Any]:
+    """The report ``bcrm analyse clv --json`` prints, for the file at ``path`` (per-customer predictions
+    written to ``out`` when given): the one function the CLI, the API and the page call. Bad options, file
+    or data → :class:`CommandError` (its message is for the user)."""
+    mapping = _mapping(list(map))
     if horizon < 1:
         raise CommandError(_("--horizon must be a whole number of months, 1 or more."))
-    discount = options["discount"]
     if not (math.isfinite(discount) and 0 <= discount < 1):
         raise CommandError(_("--discount must be a monthly rate from 0 to 1, e.g. 0.01."))
-    path = options["file"]
+    if unit not in clv.DAYS_PER_UNIT or period not in clv.DAYS_PER_UNIT:
+        raise CommandError(_("--unit and --period take one of %(units)s.") % {"units": ", ".join(clv.DAYS_PER_UNIT)})
+    options = {"period": period, "unit": unit, "calibration_end": calibration_end}
     try:
-        mode = "summary" if options["summary"] else "transactions" if options["transactions"] else \
-            _detect_mode(path, mapping)
+        mode = "summary" if summary else "transactions" if transactions else _detect_mode(path, mapping)
         if mode == "summary":
-            if options["calibration_end"]:
+            if calibration_end:
                 raise CommandError(_("--calibration-end applies to a transaction log (--transactions)."))
             table, resolved = _read_summary(path, mapping)
             data = _summary_data(table, resolved)
@@ -218,7 +221,6 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
         raise CommandError(str(exc), returncode=exc.returncode)
     except ModelError as exc:
         raise _model_error(exc)
-    unit = options["unit"]
     units_per_month = clv.UNITS_PER_MONTH[unit]
     try:
         result = clv.predict_clv(data["frequency"], data["recency"], data["T"], data.get("monetary_value"),
@@ -226,11 +228,19 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     except ModelError as exc:
         raise _model_error(exc)
     report = _report(path, mode, unit, horizon, discount, table, resolved, data, result)
-    if options["out"]:
-        _write_predictions(options["out"], data, result)
-        report["out"] = options["out"]
+    if out:
+        _write_predictions(out, data, result)
+        report["out"] = out
+    return _clean(report)
+
+
+def handle(command: BaseCommand, options: dict[str, Any]) -> None:
+    """Run ``bcrm analyse clv`` with parsed ``options``; output to ``command.stdout``."""
+    report = run(options["file"], summary=options["summary"], transactions=options["transactions"],
+                 map=options["map"], horizon=options["horizon"], discount=options["discount"], unit=options["unit"],
+                 period=options["period"], calibration_end=options["calibration_end"], out=options["out"])
     if options["json"]:
-        command.stdout.write(json.dumps(_clean(report), ensure_ascii=False, indent=2, allow_nan=False))
+        command.stdout.write(json.dumps(report, ensure_ascii=False, indent=2, allow_nan=False))
     else:
         command.stdout.write(_render(report))
 

@@ -66,8 +66,17 @@ def _names(items: list[str]) -> list[str]:
     return [name.strip() for item in items for name in item.split(",") if name.strip()]
 
 
-def handle(command: BaseCommand, options: dict[str, Any]) -> None:
-    """Run ``bcrm analyse scorecard`` with parsed ``options``; output to ``command.stdout``."""
+def run(path: str, *, target: str, folds: int = 5, seed: int = 0, min_iv: float = scorecard.DEFAULT_MIN_IV,
+        columns: list[str] | tuple[str, ...] = (), exclude: list[str] | tuple[str, ...] = (),
+        base_score: float = scorecard.DEFAULT_SCALING["base_score"],
+        base_odds: float = scorecard.DEFAULT_SCALING["base_odds"], pdo: float = scorecard.DEFAULT_SCALING["pdo"],
+        out: str | None = None) -> dict[str, Any]:
+    """The report ``bcrm analyse scorecard --json`` prints, for the CSV file at ``path`` (the points table
+    written to ``out`` when given): the one function the CLI, the API and the page call. Bad options, file
+    or data → :class:`CommandError` (its message is for the user)."""
+    options: dict[str, Any] = {"file": path, "target": target, "folds": folds, "seed": seed, "min_iv": min_iv,
+               "columns": list(columns), "exclude": list(exclude), "base_score": base_score,
+               "base_odds": base_odds, "pdo": pdo, "out": out}
     if options["folds"] < 2:
         raise CommandError(_("--folds must be 2 or more."))
     if not (options["pdo"] > 0 and options["base_odds"] > 0 and math.isfinite(options["base_score"])):
@@ -129,10 +138,19 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     if options["out"]:
         _write_points(options["out"], fit.points_table)
         report["out"] = options["out"]
+    return _clean(report)
+
+
+def handle(command: BaseCommand, options: dict[str, Any]) -> None:
+    """Run ``bcrm analyse scorecard`` with parsed ``options``; output to ``command.stdout``."""
+    report = run(options["file"], target=options["target"], folds=options["folds"], seed=options["seed"],
+                 min_iv=options["min_iv"], columns=options["columns"], exclude=options["exclude"],
+                 base_score=options["base_score"], base_odds=options["base_odds"], pdo=options["pdo"],
+                 out=options["out"])
     if options["json"]:
-        command.stdout.write(json.dumps(_clean(report), ensure_ascii=False, indent=2, allow_nan=False))
+        command.stdout.write(json.dumps(report, ensure_ascii=False, indent=2, allow_nan=False))
     else:
-        command.stdout.write(_render(report, fit))
+        command.stdout.write(_render(report, scorecard.PointsTable.from_dict(report["points_table"])))
 
 
 def _variable(cells: list[str]) -> np.ndarray:
@@ -177,7 +195,7 @@ def _metric(cv: dict[str, Any], name: str) -> str:
     return f"{cv[name]:.3f} ± {cv[name + '_sd']:.3f}"
 
 
-def _render(report: dict[str, Any], fit: scorecard.ScorecardFit) -> str:
+def _render(report: dict[str, Any], table: scorecard.PointsTable) -> str:
     cv = report["cross_validation"]
     lines = [
         f"{pgettext('scorecard report', 'File'):<14}{report['file']}",
@@ -193,7 +211,7 @@ def _render(report: dict[str, Any], fit: scorecard.ScorecardFit) -> str:
         "",
         pgettext("scorecard report", "Information value"),
     ]
-    used = {v.name for v in fit.points_table.variables}
+    used = {v.name for v in table.variables}
     reasons = {"constant": pgettext("scorecard report", "constant"), "low_iv": pgettext("scorecard report", "IV too low"),
                "not_binnable": pgettext("scorecard report", "not binnable")}
     for name, iv in sorted(report["information_value"].items(), key=lambda item: -item[1]):
@@ -202,7 +220,6 @@ def _render(report: dict[str, Any], fit: scorecard.ScorecardFit) -> str:
     for name, reason in report["dropped"].items():
         if name not in report["information_value"]:
             lines.append(f"  {name:<28}{'—':>10}  {reasons.get(reason, reason)}")
-    table = fit.points_table
     lines += ["", pgettext("scorecard report", "Points (%(base)g at odds %(odds)g:1, %(pdo)g points double the odds)")
               % {"base": table.base_score, "odds": table.base_odds, "pdo": table.pdo},
               f"  {pgettext('scorecard report', 'variable'):<20}{pgettext('scorecard report', 'bin'):<28}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
@@ -19,7 +20,7 @@ from django.utils.translation import pgettext
 from bcrm.analysis.csvread import ColumnData, CsvError, parse_flag, parse_number, read_columns
 from bcrm.segmentation import splits
 
-__all__ = ["ColumnData", "CsvError", "parse_flag", "parse_number", "read_columns", "add_arguments", "handle"]
+__all__ = ["ColumnData", "CsvError", "parse_flag", "parse_number", "read_columns", "add_arguments", "handle", "run"]
 
 HELP = "Split a column of scores from a CSV file in two and compare the split methods."
 DESCRIPTION = """\
@@ -73,32 +74,57 @@ def _split_error(exc: splits.SplitError) -> CommandError:
     return CommandError(_(exc.template) % exc.params)
 
 
-def handle(command: BaseCommand, options: dict[str, Any]) -> None:
-    """Run ``bcrm analyse split`` with parsed ``options``; output to ``command.stdout``."""
-    method = options["method"] or DEFAULT_METHOD
+def run(path: str, *, column: str, method: str | None = None, param: list[str] | tuple[str, ...] = (),
+        outcome: str | None = None, costs: str | None = None) -> dict[str, Any]:
+    """The report ``bcrm analyse split --json`` prints, for the CSV file at ``path``: the one function the
+    CLI, the API and the page call. Bad options or file → :class:`CommandError` (its message is for the user)."""
+    chosen = method or DEFAULT_METHOD
     try:
-        params = splits.parse_params(method, _params(options["param"]))
+        params = splits.parse_params(chosen, _params(list(param)))
     except splits.SplitError as exc:
         raise _split_error(exc)
     try:
-        data = read_columns(options["file"], options["column"], outcome=options["outcome"],
-                            costs=options["costs"])
+        data = read_columns(path, column, outcome=outcome, costs=costs)
     except CsvError as exc:
         raise CommandError(str(exc), returncode=exc.returncode)
     if data.scores.size == 0:
         raise CommandError(_("Column %(column)s has no numbers (%(rows)d rows, %(skipped)d skipped as empty).")
                            % {"column": repr(data.column), "rows": data.rows, "skipped": data.skipped})
     try:
-        result = splits.split(method, data.scores, outcome=data.outcome, costs=data.costs, **params)
-        comparison = [] if options["method"] else splits.compare_methods(
+        result = splits.split(chosen, data.scores, outcome=data.outcome, costs=data.costs, **params)
+        comparison = [] if method else splits.compare_methods(
             data.scores, outcome=data.outcome, costs=data.costs)
     except splits.SplitError as exc:
         raise _split_error(exc)
-    report = _report(options["file"], data, method, params, result, comparison)
+    report = _report(path, data, chosen, params, result, comparison)
+    report["histogram"] = _histogram(data.scores, result.upper)
+    return report
+
+
+def handle(command: BaseCommand, options: dict[str, Any]) -> None:
+    """Run ``bcrm analyse split`` with parsed ``options``; output to ``command.stdout``."""
+    report = run(options["file"], column=options["column"], method=options["method"], param=options["param"],
+                 outcome=options["outcome"], costs=options["costs"])
     if options["json"]:
         command.stdout.write(json.dumps(report, ensure_ascii=False, indent=2, allow_nan=False))
     else:
         command.stdout.write(_render(report))
+
+
+def _histogram(scores: Any, upper: Any, bins: int = 30) -> dict[str, Any]:
+    """The score distribution by class (30 equal bins): the chart beside the line."""
+    scores = np.asarray(scores, dtype=np.float64)
+    upper = np.asarray(upper, dtype=bool)
+    known = np.isfinite(scores)
+    if not known.any():
+        return {"edges": [], "upper": [], "lower": []}
+    lo, hi = float(scores[known].min()), float(scores[known].max())
+    if hi == lo:
+        hi = lo + 1.0
+    edges = np.linspace(lo, hi, bins + 1)
+    up, _edges = np.histogram(scores[known & upper], bins=edges)
+    low, _edges = np.histogram(scores[known & ~upper], bins=edges)
+    return {"edges": [round(float(e), 6) for e in edges], "upper": up.tolist(), "lower": low.tolist()}
 
 
 def _params_of(result: splits.SplitResult) -> dict[str, Any]:

@@ -374,3 +374,79 @@ def validated(chart: Chart) -> dict[str, Any]:
     spec = copy.deepcopy(chart.spec)
     validate_jsonschema(spec, load_schema())
     return spec
+
+
+# --- grouped bars (observed vs model, actual vs predicted) ----------------------------------------------
+
+SERIES_COLORS = [UPPER_COLOR, "#e08a00", LOWER_COLOR, "#2f9e44"]
+
+
+@functools.lru_cache(maxsize=128)
+def _grouped_skeleton(x_title: str, y_title: str, value_format: str, order: tuple[str, ...],
+                      series: tuple[str, ...]) -> dict[str, Any]:
+    alt = _alt()
+    bars = alt.Chart(alt.NamedData("bars")).mark_bar(cornerRadiusEnd=2).encode(
+        x=alt.X("category:N", title=x_title, sort=list(order), axis=alt.Axis(labelAngle=0)),
+        xOffset=alt.XOffset("series:N", sort=list(series)),
+        y=alt.Y("value:Q", title=y_title, axis=alt.Axis(format=value_format) if value_format else alt.Axis()),
+        color=alt.Color("series:N", sort=list(series),
+                        scale=alt.Scale(domain=list(series), range=SERIES_COLORS[:len(series)])),
+        tooltip=[alt.Tooltip("category:N", title=x_title), alt.Tooltip("series:N", title=" "),
+                 alt.Tooltip("value:Q", title=y_title, format=value_format or ",.2f")],
+    )
+    return _finish(bars)
+
+
+def grouped_bars(categories: Sequence[str], series: dict[str, Sequence[float | None]], *, key: str = "grouped",
+                 title: str = "", x_title: str = "", y_title: str = "", value_format: str = "",
+                 digits: int = 2) -> Chart:
+    """Vertical bars side by side, one group per category and one bar per series (in the order given),
+    e.g. customers observed and predicted by number of repeat purchases. ``value_format`` is a d3 format."""
+    cats = [str(c) for c in categories]
+    names = [str(s) for s in series]
+    rows, table = [], []
+    for i, category in enumerate(cats):
+        line: list[Any] = [category]
+        for name, values in zip(names, series.values(), strict=True):
+            number = _num(values[i]) if i < len(values) else None
+            rows.append({"category": category, "series": name, "value": number})
+            line.append("" if number is None else f"{number:,.{digits}f}")
+        table.append(line)
+    skeleton = _grouped_skeleton(x_title, y_title, value_format, tuple(cats), tuple(names))
+    return Chart(key=key, title=title, spec=_with_data(skeleton, bars=rows), columns=[x_title or " ", *names],
+                 rows=table, description=title or y_title)
+
+
+# --- ROC curve -------------------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=32)
+def _roc_skeleton(x_title: str, y_title: str, chance_title: str) -> dict[str, Any]:
+    alt = _alt()
+    axis_pct = alt.Axis(format="%")
+    chance = alt.Chart(alt.NamedData("chance")).mark_line(color=LOWER_COLOR, strokeDash=[4, 4]).encode(
+        x=alt.X("fpr:Q", title=x_title, axis=axis_pct, scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("tpr:Q", title=y_title, axis=axis_pct, scale=alt.Scale(domain=[0, 1])),
+        tooltip=[alt.Tooltip("label:N", title=chance_title)],
+    )
+    curve = alt.Chart(alt.NamedData("curve")).mark_line(color=UPPER_COLOR, strokeWidth=2.5).encode(
+        x="fpr:Q", y="tpr:Q",
+        tooltip=[alt.Tooltip("fpr:Q", format=".1%", title=x_title), alt.Tooltip("tpr:Q", format=".1%", title=y_title)],
+    )
+    return _finish(alt.layer(chance, curve), height=HEIGHT + 60)
+
+
+def roc(fpr: Sequence[float], tpr: Sequence[float], *, auc: float | None = None, key: str = "roc", title: str = "",
+        x_title: str | None = None, y_title: str | None = None) -> Chart:
+    """The ROC curve: share of goods wrongly flagged (false positive rate) against the share of bads caught
+    (true positive rate), with the diagonal of a score that knows nothing."""
+    x_title = x_title or _("False positive rate (goods flagged)")
+    y_title = y_title or _("True positive rate (bads caught)")
+    chance_title = _("No skill")
+    curve = [{"fpr": _num(x, 4), "tpr": _num(y, 4)} for x, y in zip(fpr, tpr, strict=True)]
+    spec = _with_data(_roc_skeleton(x_title, y_title, chance_title), curve=curve,
+                      chance=[{"fpr": 0, "tpr": 0, "label": chance_title}, {"fpr": 1, "tpr": 1, "label": chance_title}])
+    description = title or _("ROC curve")
+    if auc is not None and math.isfinite(auc):
+        description = f"{description}: AUC {auc:.3f}"
+    return Chart(key=key, title=title, spec=spec, columns=[x_title, y_title],
+                 rows=[[_pct(p["fpr"]), _pct(p["tpr"])] for p in curve], description=description)
