@@ -499,3 +499,12 @@ def test_previews_reuse_recent_features_and_a_real_run_refreshes_them(portfolio,
     settings.BCRM_FEATURE_CACHE_SECONDS = 0
     assert services.run_segmentation(actor=analyst, dimension="value",
                                      dry_run=True).outcome.diagnostics["features_cached_seconds_ago"] is None
+
+
+def test_a_client_with_neither_rating_nor_history_is_not_silently_given_a_risk_class(portfolio, analyst, team):
+    """The expert score always has points (it scores missing evidence too), so the default risk
+    criterion's completeness rule must still send a client known only by its country to the work queue."""
+    bare = make_org(legal_name="Only A Country", team=team, country="SG")
+    run = services.run_segmentation(actor=analyst, dimension="risk").run
+    a = run.assignments.get(organization=bare)
+    assert a.label == "insufficient" and "completeness" in a.explanation["m"]

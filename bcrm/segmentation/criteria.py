@@ -44,7 +44,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         ],
         "method": "natural_break", "params": {},
         "rules": [{"feature": "sanctions_flag", "op": "==", "value": 1, "label": "lower"}],
-        "required_features": ["country_risk"], "min_history_months": 0, "min_completeness": 0.6,
+        # 0.7: the expert score is never missing (its table has points for missing evidence), so without
+        # this a client with neither a rating nor any commitment history would still be classified.
+        "required_features": ["country_risk"], "min_history_months": 0, "min_completeness": 0.7,
         "hysteresis_margin": 0.03, "outcome_feature": "",
     },
     Dimension.RELATIONSHIP: {
