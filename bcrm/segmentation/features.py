@@ -125,6 +125,16 @@ def fetch(queryset) -> list[tuple]:
         return cursor.fetchall()
 
 
+def fetch_chunks(queryset, size: int = 200_000):
+    """``fetch`` in pieces of at most ``size`` rows (``fetchmany``), for results too big to hold at once."""
+    sql, params = queryset.query.sql_with_params()
+    # a server-side cursor on PostgreSQL (psycopg's plain cursor would load the whole result)
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(size):
+            yield rows
+
+
 def column(rows: list[tuple], index: int) -> list:
     return [r[index] for r in rows]
 

@@ -53,6 +53,7 @@ from bcrm.segmentation.features import (
     country_risk_table,
     feature,
     fetch,
+    fetch_chunks,
     to_epoch,
     to_float,
 )
@@ -167,19 +168,19 @@ def interaction_depths(pop: Population) -> np.ndarray:
     month resolution, without a million-row expansion."""
     from bcrm.engagement.models import Interaction
 
-    rows = fetch(_restrict(Interaction.objects.filter(occurred_at__lt=pop.end), pop).order_by()
-                 .annotate(month=MonthIndex("occurred_at")).values("organization_id", "kind", "month")
-                 .annotate(n=Count("id")).values_list("organization_id", "kind", "month", "n"))
-    if not rows:
-        return np.zeros(pop.size)
-    ids = _ids(rows)
+    queryset = (_restrict(Interaction.objects.filter(occurred_at__lt=pop.end), pop).order_by()
+                .annotate(month=MonthIndex("occurred_at")).values("organization_id", "kind", "month")
+                .annotate(n=Count("id")).values_list("organization_id", "kind", "month", "n"))
     now_month = pop.as_of.year * 12 + pop.as_of.month - 1
-    months_ago = np.maximum(now_month - to_float(column(rows, 2)), 0).astype(np.float64)
-    groups = np.arange(len(rows))
-    one_each = interaction_depth(groups, months_ago, np.array(column(rows, 1), dtype=object), len(rows))
-    weights = one_each * to_float(column(rows, 3))
-    values, _none = _sum_by_client(pop, ids, weights)
-    return values
+    total = np.zeros(pop.size)
+    # Millions of (client, kind, month) groups at scale: summed chunk by chunk, so memory stays flat.
+    for rows in fetch_chunks(queryset):
+        months_ago = np.maximum(now_month - to_float(column(rows, 2)), 0).astype(np.float64)
+        one_each = interaction_depth(np.arange(len(rows)), months_ago, np.array(column(rows, 1), dtype=object),
+                                     len(rows))
+        values, _none = _sum_by_client(pop, _ids(rows), one_each * to_float(column(rows, 3)))
+        total += values
+    return total
 
 
 def _sum_by_client(pop: Population, ids: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, None]:
