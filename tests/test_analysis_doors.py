@@ -370,6 +370,11 @@ def test_browser_pages_draw_calibration_roc_iv_and_histogram(live_server, transa
             page.wait_for_selector("#analyse-form")
             page.set_input_files("input[name=file]", str(SUMMARY))
             page.check("input[name=tool][value=clv]")
+            # only the chosen tool's options show
+            assert page.is_visible("input[name=horizon]") and not page.is_visible("input[name=target]")
+            page.check("input[name=tool][value=scorecard]")
+            assert page.is_visible("input[name=target]") and not page.is_visible("input[name=horizon]")
+            page.check("input[name=tool][value=clv]")
             page.click("#analyse-form button[type=submit]")
             page.wait_for_selector("#chart-clv-calibration svg")
             page.screenshot(path=str(tmp_path / "clv.png"), full_page=True)

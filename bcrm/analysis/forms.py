@@ -63,6 +63,20 @@ class AnalyseForm(forms.Form):
             raise forms.ValidationError(_("The file is larger than %(limit)s MiB.") % {"limit": f"{limit / 1024 / 1024:g}"})
         return upload
 
+    # Which tool each option belongs to: the page shows only the chosen tool's options (CSS :has(), so
+    # without it, or without a modern browser, every option is simply shown).
+    TOOL_FIELDS = {
+        "split": ("column", "method", "param", "outcome"),
+        "clv": ("mode", "map", "horizon", "discount", "unit", "period", "calibration_end"),
+        "scorecard": ("target", "folds", "min_iv", "exclude"),
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for tool, names in self.TOOL_FIELDS.items():
+            for name in names:
+                self.fields[name].widget.attrs["data-tool"] = tool
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         tool = data.get("tool")
