@@ -1,5 +1,6 @@
 import pytest
 
+from tests.browsing import browser  # noqa: F401  (the real-Chromium fixture every browser test uses)
 from tests.factories import make_org, make_team, make_user
 
 

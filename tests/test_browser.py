@@ -1,39 +1,13 @@
 """End to end in real Chromium: log in, find a client by its Chinese name, record a meeting, switch language."""
 
-import os
-import shutil
 
 import pytest
 
+from tests.browsing import BROWSER_MARKS
 from tests.factories import make_contact, make_org, make_team, make_user
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls below run before it starts
-# or in the live server's own thread, so Django's async guard has nothing to protect here.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not shutil.which("chromium") and not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
-        reason="Debian chromium is not installed (CI installs it; there this test never skips)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 PASSWORD = "browser-test-pass-2026"
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

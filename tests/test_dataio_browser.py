@@ -1,43 +1,19 @@
 """End to end in real Chromium: upload a Chinese-headed GB18030 sheet, read the preview, commit the valid rows,
 download the rejected ones."""
 
-import os
-import shutil
 
 import pytest
 
 from bcrm.parties.models import Organization
+from tests.browsing import BROWSER_MARKS
 from tests.factories import make_team, make_user
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not shutil.which("chromium") and not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
-        reason="Debian chromium is not installed (CI installs it; there this test never skips)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 PASSWORD = "browser-test-pass-2026"
 SHEET = ("客户编号,机构名称,中文名称,类型,国家/地区,建立关系日期,备注\r\n"
          "C-001,Huaneng Capital Services,华能资本服务有限公司,股权投资人,中国,2019/3/5,老客户\r\n"
          "C-002,Silk Road Fund,丝路基金,基金,CN,2020年1月2日,\r\n"
          "C-003,Broken Holdings,,基金,Atlantis,,\r\n")
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -1,41 +1,17 @@
 """End to end in real Chromium: a lead finds a probable duplicate, previews the merge, confirms it and lands
 on the survivor's 360° page with the duplicate's contacts and meetings."""
 
-import os
-import shutil
 
 import pytest
 
 from bcrm.dedupe.services import duplicate_scan
 from bcrm.engagement.models import Interaction
 from bcrm.parties.models import Organization
+from tests.browsing import BROWSER_MARKS
 from tests.factories import make_contact, make_org, make_team, make_user
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not shutil.which("chromium") and not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
-        reason="Debian chromium is not installed (CI installs it; there this test never skips)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 PASSWORD = "browser-test-pass-2026"
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
-import subprocess
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,35 +14,12 @@ from django.utils import timezone
 
 from bcrm.segmentation import services
 from bcrm.segmentation.models import Criterion, Run
+from tests.browsing import BROWSER_MARKS
 from tests.factories import make_org, make_participation, make_project, make_team, make_user
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not shutil.which("chromium") and not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
-        reason="Debian chromium is not installed (CI installs it; there this test never skips)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 PASSWORD = "browser-test-pass-2026"
 SHOTS = Path(os.environ.get("BCRM_SHOTS", "/tmp/seg_shots"))
-PENDING_PO = Path(__file__).resolve().parents[1] / "bcrm" / "locale" / "pending" / "segmentation_ui.po"
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -66,16 +41,6 @@ def segmented(transactional_db):
     return analyst, orgs
 
 
-@pytest.fixture
-def chinese_catalog(settings, tmp_path):
-    """This helper's pending Chinese strings, compiled beside the main catalog (until the integrator
-    merges them into bcrm/locale/zh_Hans; then the main catalog alone has them)."""
-    if PENDING_PO.exists() and shutil.which("msgfmt"):
-        target = tmp_path / "locale" / "zh_Hans" / "LC_MESSAGES"
-        target.mkdir(parents=True)
-        subprocess.run(["msgfmt", "-o", str(target / "django.mo"), str(PENDING_PO)], check=True)
-        settings.LOCALE_PATHS = [tmp_path / "locale", *settings.LOCALE_PATHS]
-    return settings
 
 
 def shot(page, name: str) -> None:
@@ -83,7 +48,7 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def test_preview_then_save_then_run_and_the_why_on_the_360_page(live_server, browser, segmented, chinese_catalog):
+def test_preview_then_save_then_run_and_the_why_on_the_360_page(live_server, browser, segmented):
     analyst, orgs = segmented
     first = Run.objects.get()  # run ids are not reset between tests on PostgreSQL
     page = browser.new_page(locale="en-US", viewport={"width": 1360, "height": 900})

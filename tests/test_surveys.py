@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import threading
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -27,22 +24,12 @@ from tests.factories import make_contact, make_project
 
 pytestmark = pytest.mark.django_db
 
-PENDING_PO = Path(__file__).resolve().parent.parent / "bcrm" / "locale" / "pending" / "surveys.po"
 LINK = re.compile(r"https?://[^/\s]+(/s/([A-Za-z0-9_-]{20,})/)")
 
 
 # Fixtures and helpers --------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def zh_catalogue(settings, tmp_path):
-    """The surveys' Chinese strings: until the integrator merges bcrm/locale/pending/surveys.po into the
-    zh_Hans catalogue, compile it and put it first on LOCALE_PATHS (once merged, the main catalogue answers)."""
-    if PENDING_PO.exists() and shutil.which("msgfmt"):
-        target = tmp_path / "locale" / "zh_Hans" / "LC_MESSAGES"
-        target.mkdir(parents=True)
-        subprocess.run(["msgfmt", "-o", str(target / "django.mo"), str(PENDING_PO)], check=True)
-        settings.LOCALE_PATHS = [str(tmp_path / "locale"), *settings.LOCALE_PATHS]
 
 
 @pytest.fixture
@@ -92,7 +79,7 @@ def post_answer(client, token, **data):
 
 
 def test_invitation_arrives_in_each_contacts_language_and_its_link_records_the_answer(
-        smtp_server, zh_catalogue, rm, org, zh_contact, en_contact):
+        smtp_server, rm, org, zh_contact, en_contact):
     project = make_project(name="Ningxia Solar 200 MW", local_name="宁夏光伏")
     rm.email = "rm.user@bank.example"
     rm.save()
@@ -153,7 +140,7 @@ def test_invitation_arrives_in_each_contacts_language_and_its_link_records_the_a
     assert SurveyResponse.objects.filter(contact=en_contact, nps=6, csat__isnull=True).exists()
 
 
-def test_language_switch_keeps_the_token(zh_catalogue, rm, zh_contact, mailoutbox):
+def test_language_switch_keeps_the_token(rm, zh_contact, mailoutbox):
     _, token = send_one(rm, zh_contact, mailoutbox)
     client = Client()
     body = answer_page(client, token).content.decode()
@@ -172,7 +159,7 @@ def test_language_switch_keeps_the_token(zh_catalogue, rm, zh_contact, mailoutbo
 # Closed, unknown and bad links ----------------------------------------------------------------------------
 
 
-def test_a_reused_token_is_refused_and_creates_nothing(zh_catalogue, rm, zh_contact, mailoutbox):
+def test_a_reused_token_is_refused_and_creates_nothing(rm, zh_contact, mailoutbox):
     invitation, token = send_one(rm, zh_contact, mailoutbox)
     client = Client()
     assert post_answer(client, token, nps="10").status_code == 302
@@ -185,7 +172,7 @@ def test_a_reused_token_is_refused_and_creates_nothing(zh_catalogue, rm, zh_cont
     assert SurveyResponse.objects.count() == 1 and SurveyResponse.objects.get().nps == 10
 
 
-def test_an_expired_token_shows_the_expired_page_and_records_nothing(zh_catalogue, rm, en_contact, mailoutbox):
+def test_an_expired_token_shows_the_expired_page_and_records_nothing(rm, en_contact, mailoutbox):
     invitation, token = send_one(rm, en_contact, mailoutbox, expires_in_days=1)
     SurveyInvitation.objects.filter(pk=invitation.pk).update(expires_at=timezone.now() - timezone.timedelta(seconds=1))
     client = Client()

@@ -1,40 +1,15 @@
 """The survey link on a phone, in real Chromium: open it, switch to 中文, answer, see the thank-you page."""
 
-import os
 import re
-import shutil
 
 import pytest
 
 from bcrm.engagement.models import SurveyResponse
 from bcrm.surveys import services
+from tests.browsing import BROWSER_MARKS
 from tests.factories import make_contact, make_org, make_team, make_user
-from tests.test_surveys import zh_catalogue  # noqa: F401  (fixture: the pending Chinese strings)
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not shutil.which("chromium") and not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
-        reason="Debian chromium is not installed (CI installs it; there this test never skips)",
-    ),
-]
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )
-        yield chromium
-        chromium.close()
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
@@ -49,7 +24,7 @@ def invitation_link(transactional_db, mailoutbox):
     return contact, path
 
 
-def test_answer_the_survey_on_a_phone_in_chinese(live_server, browser, invitation_link, zh_catalogue, tmp_path):  # noqa: F811
+def test_answer_the_survey_on_a_phone_in_chinese(live_server, browser, invitation_link, tmp_path):
     contact, path = invitation_link
     context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
                                   has_touch=True, locale="en-US")

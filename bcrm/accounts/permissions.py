@@ -117,3 +117,28 @@ def require_organization_write(user, organization) -> None:
 
 def require_delete(user) -> None:
     require(can_delete(user), _("Only a team lead or an administrator may delete."))
+
+
+class SystemOperator:
+    """The actor of a command run without ``--as``: whoever runs ``bcrm`` on the server already holds
+    the database, so permission checks would protect nothing; it acts as an administrator and the
+    audit trail records "system", as it does for ``bcrm createuser``."""
+
+    pk = None
+    id = None
+    is_authenticated = True
+    is_active = True
+    is_superuser = True
+    is_staff = True
+    username = "system"
+    _bcrm_roles = frozenset({str(Role.ADMIN)})
+    _bcrm_team_ids: list[int] = []
+
+    def get_username(self) -> str:
+        return "system"
+
+    def get_full_name(self) -> str:
+        return "system"
+
+    def __str__(self) -> str:
+        return "system"

@@ -53,6 +53,7 @@ from django.utils.translation import gettext as _
 
 from bcrm.accounts.choices import Role
 from bcrm.accounts.models import Team
+from bcrm.accounts.permissions import SystemOperator as SystemOperator  # re-exported for the dataio doors
 from bcrm.accounts.permissions import (
     can_edit_organization,
     can_see_compliance,
@@ -82,31 +83,6 @@ REF_CACHE = 50_000
 
 def batch_rows() -> int:
     return int(getattr(settings, "BCRM_IMPORT_BATCH_ROWS", 2000))
-
-
-class SystemOperator:
-    """The actor of a command-line import or export run without ``--as``: whoever runs ``bcrm`` on the
-    server already holds the database, so permission checks would protect nothing; the audit trail
-    records "system", as it does for ``bcrm createuser``."""
-
-    pk = None
-    id = None
-    is_authenticated = True
-    is_active = True
-    is_superuser = True
-    is_staff = True
-    username = "system"
-    _bcrm_roles = frozenset({str(Role.ADMIN)})
-    _bcrm_team_ids: list[int] = []
-
-    def get_username(self) -> str:
-        return "system"
-
-    def get_full_name(self) -> str:
-        return "system"
-
-    def __str__(self) -> str:
-        return "system"
 
 
 def actor_label(actor) -> str:

@@ -7,15 +7,9 @@ import json
 
 from django.core.management.base import BaseCommand
 
+from bcrm.accounts.permissions import SystemOperator
 from bcrm.segmentation.choices import Dimension
 from bcrm.segmentation.selectors import feature_name
-
-
-class _Operator:
-    is_authenticated = True
-    is_superuser = True
-    pk = None
-    _bcrm_roles = frozenset({"admin"})
 
 
 class Command(BaseCommand):
@@ -28,7 +22,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         from bcrm.segmentation.quality import data_quality, export_csv
 
-        report = data_quality(actor=_Operator())
+        report = data_quality(actor=SystemOperator())
         summary = report.summary()
         if options["export"]:
             with open(options["export"], "w", encoding="utf-8", newline="") as fh:

@@ -13,6 +13,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from bcrm.accounts.permissions import SystemOperator
 from bcrm.core.commands import command_error
 from bcrm.core.errors import ServiceError
 from bcrm.segmentation.choices import Dimension, label_display
@@ -104,11 +105,11 @@ class Command(BaseCommand):
         from bcrm.segmentation import selectors
 
         try:
-            run_a = selectors.run_get(actor=actor or _Operator(), pk=int(a))
-            run_b = selectors.run_get(actor=actor or _Operator(), pk=int(b))
+            run_a = selectors.run_get(actor=actor or SystemOperator(), pk=int(a))
+            run_b = selectors.run_get(actor=actor or SystemOperator(), pk=int(b))
         except ValueError:
             raise CommandError("run ids are numbers")
-        result = selectors.migration_matrix(actor=actor or _Operator(), run_a=run_a, run_b=run_b)
+        result = selectors.migration_matrix(actor=actor or SystemOperator(), run_a=run_a, run_b=run_b)
         if as_json:
             self.stdout.write(json.dumps(result, ensure_ascii=False, indent=2))
             return
@@ -119,12 +120,3 @@ class Command(BaseCommand):
         self.stdout.write(" " * width + "".join(f"{n:>{width}}" for n in names))
         for name, row in zip(names, result["matrix"], strict=True):
             self.stdout.write(f"{name:<{width}}" + "".join(f"{v:>{width},}" for v in row))
-
-
-class _Operator:
-    """The CLI's operator: sees the whole portfolio (like the admin role), for read-only reports."""
-
-    is_authenticated = True
-    is_superuser = True
-    pk = None
-    _bcrm_roles = frozenset({"admin"})
