@@ -89,6 +89,8 @@ def register_routers() -> None:
     from bcrm.parties.api import router as parties_router
     from bcrm.segmentation.api import router as segmentation_router
     from bcrm.segmentation.model_api import router as model_router
+    from bcrm.playbooks.api import router as playbooks_router
+    from bcrm.progress.api import router as progress_router
     from bcrm.surveys.api import router as surveys_router
 
     api.add_router("", accounts_router)
@@ -101,6 +103,8 @@ def register_routers() -> None:
     api.add_router("", surveys_router)
     api.add_router("", dedupe_router)
     api.add_router("", analysis_router)
+    api.add_router("", playbooks_router)
+    api.add_router("", progress_router)
 
 
 register_routers()

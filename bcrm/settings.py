@@ -78,6 +78,8 @@ INSTALLED_APPS = [
     "bcrm.surveys",
     "bcrm.dedupe",
     "bcrm.analysis",
+    "bcrm.playbooks",
+    "bcrm.progress",
     "bcrm.demo",
     "django_tasks",
     "django_tasks_db",

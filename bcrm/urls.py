@@ -17,4 +17,6 @@ urlpatterns = [
     path("", include("bcrm.surveys.urls")),
     path("", include("bcrm.dedupe.urls")),
     path("", include("bcrm.analysis.urls")),
+    path("", include("bcrm.playbooks.urls")),
+    path("", include("bcrm.progress.urls")),
 ]

@@ -10,6 +10,11 @@ class InteractionKind(models.TextChoices):
     EVENT = "event", _("Event")
     REPORT_SENT = "report_sent", _("Report sent")
     SENIOR_MEETING = "senior_meeting", _("Senior-level meeting")
+    PLAN_REVIEW = "plan_review", _("Financing-plan review")
+    KYC_REVIEW = "kyc_review", _("KYC review")
+    DUE_DILIGENCE = "due_diligence", _("Due-diligence review")
+    SURVEY_SENT = "survey_sent", _("Survey sent")
+    DATA_REQUEST = "data_request", _("Data request")
 
 
 class Priority(models.TextChoices):

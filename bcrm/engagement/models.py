@@ -55,6 +55,10 @@ class ServiceRequest(VersionedModel):
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="service_requests", verbose_name=_("owner"))
+    # The tier's SLA on the team's working calendar, set when the request is opened or by the automation.
+    response_due_at = models.DateTimeField(_("first response due"), null=True, blank=True)
+    resolution_due_at = models.DateTimeField(_("resolution due"), null=True, blank=True)
+    escalated_at = models.DateTimeField(_("escalated"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("service request")
@@ -76,6 +80,7 @@ class ServiceRequest(VersionedModel):
         indexes = [
             models.Index(fields=["organization", "resolved_at", "opened_at"], name="request_org_open_idx"),
             models.Index(fields=["resolved_at", "opened_at"], name="request_open_idx"),
+            models.Index(fields=["resolved_at", "response_due_at"], name="request_due_idx"),
         ]
 
     def __str__(self) -> str:
@@ -101,6 +106,21 @@ class Task(VersionedModel):
     source = models.CharField(_("source"), max_length=10, choices=TaskSource.choices, default=TaskSource.MANUAL)
     # A generator (a playbook step) names each task it makes, so running it twice makes nothing twice.
     source_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    # What a playbook task stands for, who it was meant for and what it costs (cost to serve).
+    action = models.CharField(_("action"), max_length=20, blank=True)
+    step = models.ForeignKey("playbooks.PlaybookStep", null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="tasks", verbose_name=_("playbook step"))
+    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="tasks", verbose_name=_("team"))
+    planned_hours = models.DecimalField(_("planned hours"), max_digits=5, decimal_places=2, null=True, blank=True)
+    # The last matching interaction when the task was made: a newer one fulfils the task.
+    basis_at = models.DateTimeField(null=True, blank=True)
+    service_request = models.ForeignKey(ServiceRequest, null=True, blank=True, on_delete=models.CASCADE,
+                                        related_name="tasks", verbose_name=_("service request"))
+    participation = models.ForeignKey("financing.Participation", null=True, blank=True, on_delete=models.CASCADE,
+                                      related_name="tasks", verbose_name=_("participation"))
+    interaction = models.OneToOneField(Interaction, null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="task", verbose_name=_("logged as"))
 
     class Meta:
         verbose_name = _("task")
@@ -120,6 +140,8 @@ class Task(VersionedModel):
         indexes = [
             models.Index(fields=["assignee", "status", "due_at"], name="task_assignee_idx"),
             models.Index(fields=["organization", "status"], name="task_org_idx"),
+            models.Index(fields=["team", "status", "due_at"], name="task_team_idx"),
+            models.Index(fields=["status", "source", "step"], name="task_open_step_idx"),
         ]
 
     def __str__(self) -> str:

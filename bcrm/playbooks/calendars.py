@@ -1,0 +1,89 @@
+"""Working calendars from the database: the pure :class:`BusinessCalendar` of a team, public holidays
+loaded from the maintained `holidays` package (as data the team can then edit)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from bcrm.core.errors import InvalidInput
+from bcrm.playbooks.calendar import BusinessCalendar
+from bcrm.playbooks.choices import DayKind
+from bcrm.playbooks.models import CalendarDay, TeamCalendar, WorkCalendar
+
+
+def parse_weekend(text: str) -> frozenset[int]:
+    try:
+        days = frozenset(int(x) for x in str(text).replace(" ", "").split(",") if x)
+    except ValueError:
+        raise InvalidInput(_("Weekend days are ISO weekday numbers, like 6,7."), fields={"weekend": [
+            _("Weekend days are ISO weekday numbers, like 6,7.")]})
+    if any(d < 1 or d > 7 for d in days) or len(days) >= 7:
+        raise InvalidInput(_("Weekend days are ISO weekday numbers, like 6,7."), fields={"weekend": [
+            _("Weekend days are ISO weekday numbers, like 6,7.")]})
+    return days
+
+
+def business_calendar(calendar: WorkCalendar) -> BusinessCalendar:
+    try:
+        tz = ZoneInfo(calendar.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(_("Unknown time zone: %(tz)s.") % {"tz": calendar.timezone})
+    holidays, workdays = set(), set()
+    for day, kind in calendar.days.values_list("date", "kind"):
+        (holidays if kind == DayKind.HOLIDAY else workdays).add(day)
+    return BusinessCalendar(tz=tz, day_start=calendar.day_start, day_end=calendar.day_end,
+                            weekend=parse_weekend(calendar.weekend), holidays=frozenset(holidays),
+                            workdays=frozenset(workdays))
+
+
+def default_calendar() -> BusinessCalendar:
+    from bcrm.playbooks.defaults import ensure_defaults
+
+    ensure_defaults()
+    row = WorkCalendar.objects.filter(is_default=True).first() or WorkCalendar.objects.first()
+    return business_calendar(row) if row else BusinessCalendar()
+
+
+def team_calendars() -> tuple[BusinessCalendar, dict[int, BusinessCalendar]]:
+    """The default calendar and each team's own, loaded once per automation run."""
+    default = default_calendar()
+    by_calendar: dict[int, BusinessCalendar] = {}
+    teams: dict[int, BusinessCalendar] = {}
+    for link in TeamCalendar.objects.select_related("calendar"):
+        if link.calendar_id not in by_calendar:
+            by_calendar[link.calendar_id] = business_calendar(link.calendar)
+        teams[link.team_id] = by_calendar[link.calendar_id]
+    return default, teams
+
+
+@transaction.atomic
+def load_public_holidays(calendar: WorkCalendar, country: str, years: Iterable[int]) -> dict[str, int]:
+    """Public holidays and make-up working days (调休) of ``country`` for ``years``, from the `holidays`
+    package, written as calendar days (existing days of those dates are replaced)."""
+    import holidays as holidays_lib
+
+    years = sorted(set(years))
+    try:
+        source = holidays_lib.country_holidays(country.upper(), years=years,
+                                               language="zh_CN" if country.upper() == "CN" else None)
+    except NotImplementedError:
+        raise InvalidInput(_("No public holidays are known for country %(code)s.") % {"code": country})
+    rows: dict[dt.date, CalendarDay] = {}
+    for day, name in sorted(source.items()):
+        rows[day] = CalendarDay(calendar=calendar, date=day, kind=DayKind.HOLIDAY, name=str(name)[:120])
+    for day in sorted(getattr(source, "weekend_workdays", ()) or ()):
+        if day.year in years:
+            rows[day] = CalendarDay(calendar=calendar, date=day, kind=DayKind.WORKDAY, name=_("Make-up working day"))
+    CalendarDay.objects.filter(calendar=calendar, date__in=list(rows)).delete()
+    CalendarDay.objects.bulk_create(list(rows.values()))
+    if not calendar.country:
+        calendar.country = country.upper()
+        calendar.save(update_fields=["country"])
+    counts = {"holidays": sum(1 for r in rows.values() if r.kind == DayKind.HOLIDAY),
+              "workdays": sum(1 for r in rows.values() if r.kind == DayKind.WORKDAY)}
+    return counts
