@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.db import transaction
@@ -70,7 +71,12 @@ def service_request_create(*, actor, organization, data: dict[str, Any]) -> Serv
     data = only_fields(data, REQUEST_FIELDS)
     data.setdefault("opened_at", timezone.now())
     _request_contact(organization, data)
-    return create_instance(actor=actor, instance=ServiceRequest(organization=organization, **data))
+    request = ServiceRequest(organization=organization, **data)
+    if isinstance(request.opened_at, dt.datetime) and timezone.is_aware(request.opened_at):
+        from bcrm.playbooks.sla import sla_due_dates
+
+        request.response_due_at, request.resolution_due_at = sla_due_dates(organization, request.opened_at)
+    return create_instance(actor=actor, instance=request)
 
 
 @transaction.atomic

@@ -33,7 +33,8 @@ def business_calendar(calendar: WorkCalendar) -> BusinessCalendar:
         tz = ZoneInfo(calendar.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidInput(_("Unknown time zone: %(tz)s.") % {"tz": calendar.timezone})
-    holidays, workdays = set(), set()
+    holidays: set[dt.date] = set()
+    workdays: set[dt.date] = set()
     for day, kind in calendar.days.values_list("date", "kind"):
         (holidays if kind == DayKind.HOLIDAY else workdays).add(day)
     return BusinessCalendar(tz=tz, day_start=calendar.day_start, day_end=calendar.day_end,

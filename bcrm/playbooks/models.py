@@ -12,7 +12,15 @@ from django.utils.translation import gettext_lazy as _
 
 from bcrm.core.models import VersionedModel
 from bcrm.playbooks.choices import (
-    STEP_ACTIONS, Action, AddOn, CadenceUnit, Channel, DayKind, OwnerRule, RunStatus, Tier, Trigger,
+    STEP_ACTIONS,
+    AddOn,
+    CadenceUnit,
+    Channel,
+    DayKind,
+    OwnerRule,
+    RunStatus,
+    Tier,
+    Trigger,
 )
 from bcrm.segmentation.choices import ALL_LABEL_CODES, Dimension
 

@@ -127,9 +127,9 @@ LABEL_STATES: dict[str, list[str]] = {d: ["", *labels_for(d)] for d in Dimension
 def tier_table(rules: Mapping[str, Any]) -> dict[tuple[str, str, str], tuple[str, tuple[str, ...]]]:
     """The tier of every combination of (value, risk, relationship) labels, "" meaning never classified:
     64 entries, so the engine classifies a million clients with one lookup each."""
-    table = {}
+    table: dict[tuple[str, str, str], tuple[str, tuple[str, ...]]] = {}
     for combo in itertools.product(*(LABEL_STATES[d] for d in Dimension.values)):
-        table[combo] = tier_for(dict(zip(Dimension.values, combo, strict=True)), rules)
+        table[(combo[0], combo[1], combo[2])] = tier_for(dict(zip(Dimension.values, combo, strict=True)), rules)
     return table
 
 

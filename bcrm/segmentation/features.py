@@ -148,7 +148,8 @@ def to_float(values: list) -> np.ndarray:
 
 
 def to_epoch(values: list) -> np.ndarray:
-    """Datetimes (aware, from PostgreSQL) or ``YYYY-MM-DD HH:MM:SS`` text in UTC (SQLite) or dates →
+    """Datetimes (aware from PostgreSQL, naive UTC from SQLite columns) or ``YYYY-MM-DD HH:MM:SS`` text in
+    UTC (SQLite expressions) or dates →
     seconds since the epoch as float64, NaN for None."""
     out = np.full(len(values), np.nan)
     present = [i for i, v in enumerate(values) if v is not None]
@@ -161,7 +162,8 @@ def to_epoch(values: list) -> np.ndarray:
                           dtype="datetime64[us]")
         out[present] = stamps.astype("int64") / 1e6
     elif isinstance(sample, dt.datetime):
-        out[present] = [v.timestamp() for v in picked]
+        # SQLite's converter gives naive datetimes for plain columns: Django stores them in UTC.
+        out[present] = [(v if v.tzinfo else v.replace(tzinfo=dt.UTC)).timestamp() for v in picked]
     else:  # dates
         out[present] = np.array(picked, dtype="datetime64[D]").astype("int64") * 86400.0
     return out
