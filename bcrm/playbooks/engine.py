@@ -343,37 +343,46 @@ class _Engine:
         ids: list[int] = []
         teams: list[int] = []
         rms: list[int] = []
-        tiers: list[str] = []
-        addons: list[str] = []
-        labels: dict[str, list[str]] = {d: [] for d in Dimension.values}
+        # Tiers, add-on sets and labels come as a handful of distinct strings: kept as small integer codes.
+        codes: list[dict[str, int]] = [{} for _ in range(5)]
+        coded: list[list[int]] = [[] for _ in range(5)]
         with connection.chunked_cursor() as cursor:
             cursor.execute(sql)
             while rows := cursor.fetchmany(100_000):
                 ids.extend(column(rows, 0))
                 teams.extend(-1 if r[1] is None else r[1] for r in rows)
                 rms.extend(-1 if r[2] is None else r[2] for r in rows)
-                tiers.extend(column(rows, 3))
-                addons.extend(column(rows, 4))
-                for i, d in enumerate(Dimension.values):
-                    labels[d].extend(column(rows, 5 + i))
+                for k in range(5):
+                    table = codes[k]
+                    coded[k].extend(table.setdefault(v, len(table)) for v in column(rows, 3 + k))
         self.ids = np.array(ids, dtype=np.int64)
         self.teams = np.array(teams, dtype=np.int64)
         self.rms = np.array(rms, dtype=np.int64)
-        self.tier = np.array(tiers, dtype=object)
-        self.addons = np.array(addons, dtype=object)
-        self.labels = {d: np.array(v, dtype=object) for d, v in labels.items()}
+        self.codes = codes
+        self.coded = [np.array(c, dtype=np.int16) for c in coded]
+        names = sorted(codes[0], key=codes[0].__getitem__)
+        self.tier_rank = np.array([TIER_RANK.get(n, 1) for n in names] or [1], dtype=np.int8)[self.coded[0]] \
+            if self.ids.size else np.zeros(0, dtype=np.int8)
         self.counts["clients"] = int(self.ids.size)
+
+    def _is(self, k: int, wanted) -> np.ndarray:
+        """Clients whose coded column ``k`` satisfies ``wanted(text)``."""
+        names = sorted(self.codes[k], key=self.codes[k].__getitem__)
+        table = np.array([bool(wanted(n)) for n in names] or [False], dtype=bool)
+        return table[self.coded[k]] if self.ids.size else np.zeros(0, dtype=bool)
 
     def _members_of(self, playbook_code: str) -> np.ndarray:
         if playbook_code in Tier.values:
-            return self.tier == playbook_code
-        return np.array([playbook_code in a.split(",") for a in self.addons], dtype=bool) \
-            if self.addons.size < 1000 else np.char.find(self.addons.astype(str), playbook_code) >= 0
+            return self._is(0, lambda name: name == playbook_code)
+        return self._is(1, lambda name: playbook_code in name.split(","))
+
+    def _has_label(self, dimension: str, label: str) -> np.ndarray:
+        return self._is(2 + Dimension.values.index(dimension), lambda name: name == label)
 
     def _applies(self, step: PlaybookStep) -> np.ndarray:
         mask = self._members_of(step.playbook.code)
         if step.only_dimension:
-            mask &= self.labels[step.only_dimension] == step.only_label
+            mask &= self._has_label(step.only_dimension, step.only_label)
         return mask
 
     # --- 2. last interactions and open tasks -------------------------------------------------------------
@@ -443,20 +452,19 @@ class _Engine:
         last = self._last_for(step.action)
         open_tasks = self.open_by_step.get(step.pk, {})
         # Open tasks of this step that a newer interaction has fulfilled are closed.
-        fulfilled: list[int] = []
         if open_tasks:
             task_orgs = np.fromiter(open_tasks.keys(), dtype=np.int64, count=len(open_tasks))
+            task_ids = np.array([v[0] for v in open_tasks.values()], dtype=np.int64)
+            bases = np.array([v[1] for v in open_tasks.values()], dtype=np.float64)
             pos = np.searchsorted(self.ids, task_orgs).clip(0, max(self.ids.size - 1, 0))
-            for org, p in zip(task_orgs.tolist(), pos.tolist(), strict=True):
-                pk, basis = open_tasks[org]
-                if self.ids.size and self.ids[p] == org:
-                    seen = last[p]
-                    if seen == seen and (basis != basis or seen > basis + 0.5):
-                        fulfilled.append(pk)
+            known = self.ids[pos] == task_orgs if self.ids.size else np.zeros(task_orgs.size, dtype=bool)
+            seen = np.where(known, last[pos] if self.ids.size else np.nan, np.nan)
+            newer = ~np.isnan(seen) & (np.isnan(bases) | (seen > bases + 0.5))
+            fulfilled = task_ids[newer].tolist()
             if fulfilled:
                 self._close_fulfilled(fulfilled)
-                done = set(fulfilled)
-                open_tasks = {o: v for o, v in open_tasks.items() if v[0] not in done}
+                for org in task_orgs[newer].tolist():
+                    open_tasks.pop(org, None)
         idx = np.nonzero(mask)[0]
         if idx.size == 0:
             return []
@@ -466,14 +474,12 @@ class _Engine:
         due = np.where(never, self.today_n, _add_cadence_days(last_days, step.cadence_count, step.cadence_unit))
         due = self._forward(due, self.teams[idx])
         ready = due <= self.today_n + step.lead_days
+        due_counts[step.action] += int(ready.sum())
         created: list[_NewTask] = []
         title = _english(step.get_action_display)
-        for i, due_day, basis, is_ready in zip(idx.tolist(), due.tolist(), last_sel.tolist(), ready.tolist(),
-                                               strict=True):
-            if not is_ready:
-                continue
+        picked = idx[ready]
+        for i, due_day, basis in zip(picked.tolist(), due[ready].tolist(), last_sel[ready].tolist(), strict=True):
             org = int(self.ids[i])
-            due_counts[step.action] += 1
             if org in open_tasks:
                 continue
             team = int(self.teams[i])
@@ -483,7 +489,7 @@ class _Engine:
                 step=step, action=step.action, org=org, team=team if team >= 0 else None,
                 rm=rm if rm >= 0 else None, due_day=int(due_day), hours=step.hours,
                 key=f"pb:{step.pk}:{org}:{basis_key}", basis=None if basis != basis else basis,
-                tier_rank=TIER_RANK.get(self.tier[i], 1), title=title))
+                tier_rank=int(self.tier_rank[i]), title=title))
         return created
 
     def _forward(self, days: np.ndarray, teams: np.ndarray) -> np.ndarray:
@@ -543,7 +549,7 @@ class _Engine:
         known = self.ids[pos] == org_ids
         ok = known & mask[pos]
         if step.only_dimension:
-            ok &= self.labels[step.only_dimension][pos] == step.only_label
+            ok &= self._has_label(step.only_dimension, step.only_label)[pos]
         due = _add_cadence_days(created_days, step.cadence_count, step.cadence_unit)
         due = self._forward(due, self.teams[pos])
         title = _english(step.get_action_display)
@@ -560,7 +566,7 @@ class _Engine:
             out.append(_NewTask(step=step, action=step.action, org=int(org), team=team if team >= 0 else None,
                                 rm=rm if rm >= 0 else None, due_day=int(due_day), hours=step.hours,
                                 key=f"pb:{step.pk}:p{pid}", participation=int(pid), project=int(project),
-                                tier_rank=TIER_RANK.get(self.tier[p], 1), title=title))
+                                tier_rank=int(self.tier_rank[p]), title=title))
         return out
 
     # --- 4. assignment within capacity -------------------------------------------------------------------
