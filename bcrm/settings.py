@@ -205,6 +205,9 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
+# The file back end (EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend, as `bcrm demo` uses
+# when no mail server is configured) writes each message here as an .eml file.
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(DATA_DIR / "outbox"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "bcrm <noreply@localhost>")
 # The address users reach the app at, for links in e-mails (survey links, reports).
 BCRM_BASE_URL = os.environ.get("BCRM_BASE_URL", "http://127.0.0.1:8000").rstrip("/")

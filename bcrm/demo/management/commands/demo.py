@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -49,11 +50,20 @@ class Command(BaseCommand):
         else:
             self._load(clients, seed)
         self._classify()
+        self._playbooks(seed)
 
         url = f"http://127.0.0.1:{port}/"
         if no_serve:
             self.stdout.write(f"\nReady. Start the server with `bcrm serve --port {port}` and open {url}")
             return
+        if "EMAIL_BACKEND" not in os.environ and "EMAIL_HOST" not in os.environ:
+            # No mail server configured: the worker writes the progress-report e-mails to the outbox folder.
+            from django.conf import settings
+
+            os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.filebased.EmailBackend"
+            os.environ["EMAIL_FILE_PATH"] = settings.EMAIL_FILE_PATH
+            self.stdout.write(f"E-mails (progress reports, surveys) are written to {settings.EMAIL_FILE_PATH} "
+                              f"as .eml files; set EMAIL_HOST to send them.")
         if "serve" not in get_commands():
             raise CommandError(f"The `serve` command is not available in this installation; the data is loaded. "
                                f"Serve the app another way and open {url}")
@@ -75,6 +85,32 @@ class Command(BaseCommand):
             parts = ", ".join(f"{label_display(dimension, code)} {counts[code]:,}" for code in counts
                               if code not in ("total", "overridden"))
             self.stdout.write(f"  {Dimension(dimension).label:<14}{parts}  ({report.duration_ms:,} ms)")
+
+    def _playbooks(self, seed: int) -> None:
+        """Default playbooks and calendar, project milestones and team updates, and a first automation run,
+        so "My day", the team board and the progress reports have something to show."""
+        from django.utils import timezone
+
+        from bcrm.playbooks.defaults import ensure_defaults
+        from bcrm.playbooks.engine import run_automation
+        from bcrm.playbooks.models import AutomationRun
+        from bcrm.progress.demo import demo_progress
+        from bcrm.progress.models import Milestone
+
+        ensure_defaults()
+        if not Milestone.objects.exists():
+            counts = demo_progress(as_of=timezone.localdate(), seed=seed)
+            self.stdout.write("Project milestones and updates: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+        if AutomationRun.objects.exists():
+            return
+        report = run_automation(actor=None, trigger="demo")
+        c = report.counts
+        self.stdout.write(
+            f"Automation: {c.get('tiers', {}).get('dedicated', 0):,} dedicated and "
+            f"{c.get('tiers', {}).get('standard', 0):,} standard clients; "
+            f"{sum(c.get('created', {}).values()):,} tasks, {c.get('assigned', 0):,} within capacity, "
+            f"{c.get('overflow', 0):,} over it (reported to the leads); "
+            f"{c.get('deliveries_queued', 0):,} progress reports queued  ({report.duration_ms:,} ms)")
 
     def _load(self, clients: int, seed: int) -> None:
         self.stdout.write(f"Loading the demo portfolio: {clients:,} clients, seed {seed}…")
