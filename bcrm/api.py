@@ -87,10 +87,10 @@ def register_routers() -> None:
     from bcrm.engagement.api import router as engagement_router
     from bcrm.financing.api import router as financing_router
     from bcrm.parties.api import router as parties_router
-    from bcrm.segmentation.api import router as segmentation_router
-    from bcrm.segmentation.model_api import router as model_router
     from bcrm.playbooks.api import router as playbooks_router
     from bcrm.progress.api import router as progress_router
+    from bcrm.segmentation.api import router as segmentation_router
+    from bcrm.segmentation.model_api import router as model_router
     from bcrm.surveys.api import router as surveys_router
 
     api.add_router("", accounts_router)

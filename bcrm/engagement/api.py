@@ -70,6 +70,9 @@ class ServiceRequestOut(Schema):
     first_response_at: dt.datetime | None
     resolved_at: dt.datetime | None
     owner_id: int | None
+    response_due_at: dt.datetime | None
+    resolution_due_at: dt.datetime | None
+    escalated_at: dt.datetime | None
     version: int
 
 

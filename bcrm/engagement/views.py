@@ -14,7 +14,7 @@ from bcrm.accounts.permissions import can_write, require, require_organization_w
 from bcrm.core.errors import Conflict, InvalidInput
 from bcrm.core.pagination import paginate
 from bcrm.engagement import selectors, services
-from bcrm.engagement.choices import TaskStatus
+from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.engagement.forms import (
     InteractionForm,
     ServiceRequestFilterForm,
@@ -91,7 +91,7 @@ def service_request_list(request: HttpRequest) -> HttpResponse:
     filters = filter_form.selector_filters() if filter_form.is_valid() else {"open": True}
     result = paginate(selectors.service_request_list(actor=request.user, filters=filters),
                       number=page_number(request))
-    context = {"filter_form": filter_form, "page": result}
+    context = {"filter_form": filter_form, "page": result, "now": timezone.now()}
     return render_page(request, "engagement/service_request_list.html", context,
                        partial="engagement/_service_request_results.html", target="request-results")
 
@@ -209,11 +209,15 @@ def task_done(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
     task = selectors.task_get_for_user(user=user, pk=pk)
     version = request.POST.get("version", "")
+    expected = int(version) if version.isdigit() else None
     try:
-        services.task_update(
-            actor=user, task=task, data={"status": TaskStatus.DONE},
-            expected_version=int(version) if version.isdigit() else None,
-        )
+        if task.source == TaskSource.PLAYBOOK:
+            # a playbook task logs the interaction it stands for (My day asks for the details first)
+            from bcrm.playbooks.services import task_complete
+
+            task_complete(actor=user, task=task, expected_version=expected)
+        else:
+            services.task_update(actor=user, task=task, data={"status": TaskStatus.DONE}, expected_version=expected)
     except (InvalidInput, Conflict) as exc:
         messages.error(request, exc.message)
     else:
