@@ -412,3 +412,37 @@ def test_business_day_lookup_matches_the_calendar(holidays, workdays, days):
 
 def test_tier_enum_is_what_the_task_rank_knows():
     assert set(engine.TIER_RANK) == set(Tier.values)
+
+
+# --- automated deliverables ---------------------------------------------------------------------------------
+
+def test_the_monthly_report_is_queued_once_for_consenting_standard_tier_contacts(cn, team):
+    from bcrm.progress.models import ReportDelivery
+    from bcrm.progress.services import queue_progress_reports
+    from tests.factories import make_contact
+
+    only_steps(Action.PROGRESS_REPORT)
+    standard = labelled(team=team)
+    dedicated = labelled(value="high", team=team)
+    yes = make_contact(standard, report_consent=True, consent_given_at=at(2026, 1, 5), language="zh-hans")
+    make_contact(standard, report_consent=False)
+    make_contact(dedicated, report_consent=True, consent_given_at=at(2026, 1, 5))
+    project = make_project(name="Qinghai Solar", local_name="青海光伏电站")
+    make_participation(project, standard, status="firm_commitment")
+    make_participation(project, dedicated, status="firm_commitment")
+    make_participation(make_project(), standard, status="withdrawn")
+
+    report = run_automation(actor=None, as_of=at(2026, 12, 1))
+    assert report.counts["report_period"] == "2026-11" and report.counts["deliveries_queued"] == 1
+    delivery = ReportDelivery.objects.get()
+    assert (delivery.project, delivery.contact, delivery.period, delivery.language) == \
+        (project, yes, "2026-11", "zh-hans")
+    assert delivery.run_id == report.run.pk
+    # The careful path (used by "send now") finds exactly what the automation's lean path queued.
+    again = queue_progress_reports(period="2026-11", organization_ids=ClientTier.objects.filter(
+        tier="standard").values_list("organization_id", flat=True))
+    assert again.created == 0 and again.already_queued == 1 and again.skipped_no_consent == 1
+    # Later runs in the month do not queue the period again.
+    later = run_automation(actor=None, as_of=at(2026, 12, 2))
+    assert later.counts["deliveries_queued"] == 0 and later.counts["deliveries_skipped"]
+    assert ReportDelivery.objects.count() == 1

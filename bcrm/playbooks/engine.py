@@ -218,7 +218,7 @@ class _BusinessDays:
         return self.table[days - self.first]
 
 
-@dataclass
+@dataclass(slots=True)
 class _NewTask:
     step: PlaybookStep | None
     action: str
@@ -799,15 +799,23 @@ class _Engine:
             return
         period_day = add_months(self.today.replace(day=1), -1)
         period = f"{period_day:%Y-%m}"
+        self.counts["report_period"] = period
+        # The month's report is queued once, by the first automation run of the month that completes;
+        # later runs (daily) do not re-scan a million contacts to find nothing new.
+        done = AutomationRun.objects.filter(status=RunStatus.DONE, counts__report_period=period) \
+            .exclude(counts__deliveries_queued=None).exists()
+        if done:
+            self.counts["deliveries_skipped"] = "period already queued"
+            return
         from django.db.models import Q
 
         cond = Q()
         for code in codes:
             cond |= Q(tier=code) if code in Tier.values else Q(addons__contains=code)
         org_ids = ClientTier.objects.filter(cond).values_list("organization_id", flat=True)
-        result = queue_progress_reports(period=period, organization_ids=org_ids, now=self.now, run_id=self.run_id)
+        result = queue_progress_reports(period=period, organization_ids=org_ids, now=self.now, run_id=self.run_id,
+                                        count_skipped=False)
         self.counts["deliveries_queued"] = int(getattr(result, "created", 0))
-        self.counts["report_period"] = period
 
 
 def _insert_ignoring_conflicts(cursor, table: str, cols: list[str], quoted: str, rows: list[tuple]) -> int:

@@ -209,7 +209,6 @@ class ClientTier(models.Model):
     class Meta:
         verbose_name = _("client tier")
         verbose_name_plural = _("client tiers")
-        indexes = [models.Index(fields=["tier", "addons"], name="client_tier_idx")]
 
     def __str__(self) -> str:
         return f"{self.organization_id}: {self.tier} {self.addons}"

@@ -41,7 +41,7 @@ from bcrm.core.fields import only_fields
 from bcrm.core.services import create_instance, delete_instance, update_instance
 from bcrm.engagement.choices import InteractionKind
 from bcrm.financing.choices import CLOSED_STATUSES, ParticipationStatus
-from bcrm.financing.models import Project
+from bcrm.financing.models import Participation, Project
 from bcrm.parties.models import Contact
 from bcrm.progress import selectors
 from bcrm.progress.models import DeliveryStatus, Milestone, ProjectUpdate, ReportDelivery
@@ -245,15 +245,50 @@ def _enqueue_sending() -> None:
         log.exception("could not enqueue send_deliveries")
 
 
+def _queue_lean(*, period: str, now: dt.datetime, run_id: int | None, organization_ids) -> QueueResult:
+    """The automation's path: the same deliveries as :func:`_queue`, in one INSERT … SELECT straight over
+    contacts and participations (no join through the organisations, no separate pass counting the
+    contacts skipped), which is what a million clients can afford every month."""
+    result = QueueResult(period=period)
+    ids_sql, ids_params = organization_ids.query.sql_with_params()
+    quote = connection.ops.quote_name
+    meta = ReportDelivery._meta
+    column_of = {f.attname: quote(f.column) for f in meta.concrete_fields}
+    columns = ["project_id", "period", "organization_id", "contact_id", "email", "language", "key", "status",
+               "attempts", "next_attempt_at", "last_error", "queued_at", "run_id"]
+    statuses = ", ".join(["%s"] * len(OPEN_STATUSES))
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(column_of[c] for c in columns)}) "
+        f"SELECT DISTINCT p.project_id, %s, c.organization_id, c.id, c.email, c.language, "
+        f"CAST(p.project_id AS TEXT) || ':' || %s || ':' || CAST(c.id AS TEXT), %s, 0, %s, '', %s, "
+        f"CAST(%s AS BIGINT) "
+        f"FROM {quote(Contact._meta.db_table)} c "
+        f"JOIN {quote(Participation._meta.db_table)} p ON p.organization_id = c.organization_id "
+        f"WHERE c.organization_id IN ({ids_sql}) AND c.report_consent = %s AND c.email <> '' "
+        f"AND p.status IN ({statuses}) "
+        f"ON CONFLICT ({quote(meta.get_field('key').column)}) DO NOTHING"
+    )
+    params = (period, period, DeliveryStatus.PENDING.value, stamp, stamp, run_id, *ids_params, True,
+              *OPEN_STATUSES)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        result.created = max(cursor.rowcount, 0)
+    return result
+
+
 def queue_progress_reports(*, period: str, organization_ids, now: dt.datetime | None = None,
-                           run_id: int | None = None) -> QueueResult:
+                           run_id: int | None = None, count_skipped: bool = True) -> QueueResult:
     """Queue the month's report for every project the organisations ``organization_ids`` (a lazy
     queryset of ids, run as a subquery) take part in; the automation engine calls this. Sending
     happens in a task enqueued after the commit."""
     period = _clean_period(period)
     now = now or timezone.now()
     with transaction.atomic():
-        result = _queue(organization_ids=organization_ids, period=period, now=now, run_id=run_id)
+        if count_skipped or not hasattr(organization_ids, "query"):
+            result = _queue(organization_ids=organization_ids, period=period, now=now, run_id=run_id)
+        else:
+            result = _queue_lean(organization_ids=organization_ids, period=period, now=now, run_id=run_id)
         if result.created:
             transaction.on_commit(_enqueue_sending)
     return result
