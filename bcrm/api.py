@@ -86,8 +86,10 @@ def register_routers() -> None:
     from bcrm.dedupe.api import router as dedupe_router
     from bcrm.engagement.api import router as engagement_router
     from bcrm.financing.api import router as financing_router
+    from bcrm.monitoring.api import router as monitoring_router
     from bcrm.parties.api import router as parties_router
     from bcrm.playbooks.api import router as playbooks_router
+    from bcrm.playbooks.resource_api import router as resource_router
     from bcrm.progress.api import router as progress_router
     from bcrm.segmentation.api import router as segmentation_router
     from bcrm.segmentation.model_api import router as model_router
@@ -104,7 +106,9 @@ def register_routers() -> None:
     api.add_router("", dedupe_router)
     api.add_router("", analysis_router)
     api.add_router("", playbooks_router)
+    api.add_router("", resource_router)
     api.add_router("", progress_router)
+    api.add_router("", monitoring_router)
 
 
 register_routers()

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "bcrm.analysis",
     "bcrm.playbooks",
     "bcrm.progress",
+    "bcrm.monitoring",
     "bcrm.demo",
     "django_tasks",
     "django_tasks_db",

@@ -18,5 +18,7 @@ urlpatterns = [
     path("", include("bcrm.dedupe.urls")),
     path("", include("bcrm.analysis.urls")),
     path("", include("bcrm.playbooks.urls")),
+    path("", include("bcrm.playbooks.resource_urls")),
     path("", include("bcrm.progress.urls")),
+    path("", include("bcrm.monitoring.urls")),
 ]

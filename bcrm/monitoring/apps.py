@@ -1,0 +1,11 @@
+"""监控看板: KPI snapshots per period, class and tier; the effect estimate of the dedicated tier."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class MonitoringConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "bcrm.monitoring"
+    label = "monitoring"
+    verbose_name = _("Monitoring")

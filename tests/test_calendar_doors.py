@@ -1,0 +1,148 @@
+"""The working-calendar doors: `bcrm calendar list | show | load | set-team`, the read-only /calendars/ page
+and the Django admin where calendars and their days are edited."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from bcrm.audit.models import AuditEntry
+from bcrm.playbooks.models import CalendarDay, TeamCalendar, WorkCalendar
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args) -> str:
+    out = io.StringIO()
+    call_command("calendar", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+@pytest.fixture
+def beijing(db):
+    run("load", "CN", "--years", "2025-2027", "--calendar", "Beijing")
+    return WorkCalendar.objects.get(name="Beijing")
+
+
+def test_load_creates_the_calendar_with_holidays_and_make_up_days(beijing):
+    assert beijing.country == "CN" and beijing.timezone == "Asia/Shanghai" and beijing.is_default
+    days = dict(CalendarDay.objects.filter(calendar=beijing).values_list("date", "kind"))
+    assert days[dt.date(2026, 10, 1)] == "holiday"
+    assert days[dt.date(2026, 10, 10)] == "workday"
+    assert days[dt.date(2027, 1, 1)] == "holiday"
+    entry = AuditEntry.objects.get(action="create", object_id=str(beijing.pk), content_type__model="workcalendar")
+    assert entry.changes["public_holidays"]["years"] == [2025, 2026, 2027]
+
+
+def test_loading_again_replaces_the_days_without_duplicates(beijing):
+    before = CalendarDay.objects.filter(calendar=beijing).count()
+    out = run("load", "CN", "--years", "2026", "--calendar", "Beijing")
+    assert "loaded" in out and "created" not in out
+    assert CalendarDay.objects.filter(calendar=beijing).count() == before
+
+
+def test_load_without_a_name_uses_the_country_calendar_or_makes_one(db):
+    out = run("load", "SG", "--years", "2026")
+    assert "SG working calendar: created and loaded" in out
+    cal = WorkCalendar.objects.get(country="SG")
+    assert cal.timezone == "Asia/Singapore"
+    run("load", "SG", "--years", "2027")
+    assert WorkCalendar.objects.filter(country="SG").count() == 1
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["load", "XX", "--years", "2026"], "No public holidays are known for country XX"),
+    (["load", "CHN", "--years", "2026"], "not an ISO 3166 country code"),
+    (["load", "CN", "--years", "2027-2025"], "ends before it starts"),
+    (["load", "CN", "--years", "next year"], "give a year"),
+    (["load", "CN", "--years", "1800"], "between 1950 and 2100"),
+    (["load", "CN", "--years", "2000-2050"], "at most 30 years"),
+    (["load", "CN", "--years", "2026", "--timezone", "Mars/Olympus"], "not a known time zone"),
+])
+def test_load_refuses_bad_input_and_writes_nothing(db, args, message):
+    with pytest.raises(CommandError, match=message):
+        run(*args)
+    assert not WorkCalendar.objects.exists()
+
+
+def test_list_and_show(beijing, team):
+    TeamCalendar.objects.create(team=team, calendar=beijing)
+    listing = run("list")
+    assert "Beijing (default)" in listing and "1 team(s)" in listing
+    data = json.loads(run("list", "--json"))
+    assert data[0]["name"] == "Beijing" and data[0]["holidays"] > 20 and data[0]["workdays"] >= 6
+    shown = run("show", "Beijing", "--year", "2026")
+    assert "2026-10-10 Sat\tWORKDAY" in shown
+    assert "2026-10-01 Thu\tholiday" in shown
+    assert "Energy Desk" in shown
+    as_json = json.loads(run("show", str(beijing.pk), "--year", "2026", "--json"))
+    assert {"date": "2026-09-20", "kind": "workday", "name": "Make-up working day"} in as_json["days"]
+
+
+def test_list_says_how_to_start_when_empty(db):
+    assert "bcrm calendar load CN" in run("list")
+
+
+def test_show_refuses_unknown_calendars_and_years(beijing):
+    with pytest.raises(CommandError, match="No working calendar named 'Shanghai'"):
+        run("show", "Shanghai")
+    with pytest.raises(CommandError, match="between 1950 and 2100"):
+        run("show", "Beijing", "--year", "20260")
+
+
+def test_set_team(beijing, team):
+    run("load", "SG", "--years", "2026")
+    assert "now use Beijing" in run("set-team", "Energy Desk", "Beijing")
+    assert TeamCalendar.objects.get(team=team).calendar == beijing
+    out = run("set-team", str(team.pk), "SG working calendar")
+    assert "(was Beijing)" in out
+    assert TeamCalendar.objects.get(team=team).calendar.name == "SG working calendar"
+    changes = list(AuditEntry.objects.filter(content_type__model="teamcalendar").order_by("at", "id")
+                   .values_list("action", "changes"))
+    assert changes == [("create", {"calendar": [None, "Beijing"]}),
+                       ("update", {"calendar": ["Beijing", "SG working calendar"]})]
+    with pytest.raises(CommandError, match="No team"):
+        run("set-team", "Nobody's Desk", "Beijing")
+    with pytest.raises(CommandError, match="No working calendar"):
+        run("set-team", "Energy Desk", "Atlantis")
+
+
+# --- the page and the admin --------------------------------------------------------------------------------
+
+def test_the_calendars_page_lists_holidays_and_make_up_days(client, beijing, viewer):
+    client.force_login(viewer)
+    response = client.get("/calendars/?year=2026")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-calendar="Beijing"' in html
+    assert 'data-date="2026-10-01"' in html and 'data-date="2026-10-10"' in html
+    assert 'data-date="2025-10-01"' not in html
+    assert "/admin/playbooks/workcalendar/" not in html          # a viewer cannot edit
+
+
+def test_admins_get_a_link_to_edit(client, beijing, admin):
+    client.force_login(admin)
+    html = client.get("/calendars/").content.decode()
+    assert f"/admin/playbooks/workcalendar/{beijing.pk}/change/" in html
+
+
+def test_the_calendars_page_asks_strangers_to_sign_in_and_survives_bad_years(client, beijing, viewer):
+    assert client.get("/calendars/").status_code == 302
+    client.force_login(viewer)
+    assert client.get("/calendars/?year=soon").status_code == 200
+    assert client.get("/calendars/?year=99999").status_code == 422
+
+
+def test_the_admin_edits_calendar_days_inline(client, beijing, admin):
+    client.force_login(admin)
+    page = client.get(f"/admin/playbooks/workcalendar/{beijing.pk}/change/")
+    assert page.status_code == 200
+    assert "days-TOTAL_FORMS" in page.content.decode()
+    for url in ("/admin/playbooks/tierpolicy/", "/admin/playbooks/playbook/", "/admin/playbooks/playbookstep/",
+                "/admin/playbooks/calendarday/", "/admin/playbooks/teamcalendar/", "/admin/playbooks/clienttier/",
+                "/admin/playbooks/automationrun/", "/admin/playbooks/automationschedule/"):
+        assert client.get(url).status_code == 200, url
