@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,19 +20,6 @@ from tests.factories import make_org, make_team, make_user
 pytestmark = BROWSER_MARKS
 PASSWORD = "browser-test-pass-2026"
 SHOTS = Path(os.environ.get("BCRM_SHOTS", "/tmp/myday_shots"))
-PENDING_PO = Path(__file__).resolve().parents[1] / "bcrm" / "locale" / "pending" / "playbooks.po"
-
-
-@pytest.fixture
-def chinese_catalog(settings, tmp_path):
-    """The playbooks' pending Chinese strings compiled beside the main catalogue (until the integrator merges
-    bcrm/locale/pending/playbooks.po into bcrm/locale/zh_Hans; then the main catalogue alone answers)."""
-    if PENDING_PO.exists() and shutil.which("msgfmt"):
-        target = tmp_path / "locale" / "zh_Hans" / "LC_MESSAGES"
-        target.mkdir(parents=True)
-        subprocess.run(["msgfmt", "-o", str(target / "django.mo"), str(PENDING_PO)], check=True)
-        settings.LOCALE_PATHS = [str(tmp_path / "locale"), *settings.LOCALE_PATHS]
-    return settings
 
 
 @pytest.fixture
@@ -78,7 +63,7 @@ def complete(page, task: Task, *, minutes: str, summary: str) -> None:
     page.wait_for_selector(row, state="detached")
 
 
-def test_an_rm_completes_tasks_from_my_day_in_english_and_chinese(live_server, browser, morning, chinese_catalog):
+def test_an_rm_completes_tasks_from_my_day_in_english_and_chinese(live_server, browser, morning):
     rm, (first, second, review) = morning
     page = browser.new_page(locale="en-US", viewport={"width": 1360, "height": 900})
     page.set_default_timeout(20_000)
