@@ -459,3 +459,13 @@ def test_the_monthly_report_is_queued_once_for_consenting_standard_tier_contacts
     later = run_automation(actor=None, as_of=at(2026, 12, 2))
     assert later.counts["deliveries_queued"] == 0 and later.counts["deliveries_skipped"]
     assert ReportDelivery.objects.count() == 1
+
+
+def test_a_cycle_missed_long_ago_is_due_now_not_on_its_old_date(cn, team, rm):
+    only_steps(Action.CONTACT)
+    org = labelled(value="high", team=team, relationship_manager=rm)
+    log(org, "call", at(2025, 1, 10, 15))
+    run_automation(actor=None, as_of=at(2026, 11, 28, 12))  # a Saturday
+    task = playbook_tasks().get()
+    assert task.due_at == at(2026, 11, 30, 18)  # the next business day, not 24 January 2025
+    assert task.basis_at == at(2025, 1, 10, 15)  # when the client was last served is kept

@@ -474,6 +474,9 @@ class _Engine:
         due = np.where(never, self.today_n, _add_cadence_days(last_days, step.cadence_count, step.cadence_unit))
         due = self._forward(due, self.teams[idx])
         ready = due <= self.today_n + step.lead_days
+        # A cycle missed long ago is due now, not on its old date: the task is work for this week (its basis
+        # still says when the client was last served).
+        due = self._forward(np.maximum(due, self.today_n), self.teams[idx])
         due_counts[step.action] += int(ready.sum())
         created: list[_NewTask] = []
         title = _english(step.get_action_display)
