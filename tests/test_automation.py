@@ -469,3 +469,14 @@ def test_a_cycle_missed_long_ago_is_due_now_not_on_its_old_date(cn, team, rm):
     task = playbook_tasks().get()
     assert task.due_at == at(2026, 11, 30, 18)  # the next business day, not 24 January 2025
     assert task.basis_at == at(2025, 1, 10, 15)  # when the client was last served is kept
+
+
+def test_the_interaction_a_task_was_based_on_does_not_fulfil_it(cn, team, rm):
+    only_steps(Action.CONTACT)
+    org = labelled(value="high", team=team, relationship_manager=rm)
+    log(org, "call", at(2026, 11, 10, 15) + dt.timedelta(microseconds=700_000))
+    run_automation(actor=None, as_of=at(2026, 11, 23))
+    task = playbook_tasks().get()
+    again = run_automation(actor=None, as_of=at(2026, 11, 24))
+    task.refresh_from_db()
+    assert task.status == "open" and again.counts.get("fulfilled", 0) == 0 and again.counts["created"] == {}

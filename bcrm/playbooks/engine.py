@@ -66,7 +66,7 @@ from bcrm.playbooks.models import (
 )
 from bcrm.playbooks.policy import tier_table, validate_rules
 from bcrm.segmentation.choices import Dimension
-from bcrm.segmentation.features import column, fetch, to_epoch
+from bcrm.segmentation.features import column, to_epoch
 
 RUN_ROLES = {Role.ADMIN, Role.LEAD}
 DAY = 86_400
@@ -271,10 +271,10 @@ class _Engine:
         self.report.policy_version = policy.version
         self.rules = validate_rules(policy.rules)
         self.policy_version = policy.version
-        self._tiers()
-        self._stage("tiers")
         self._load_population()
         self._stage("population")
+        self._tiers()
+        self._stage("tiers")
         self.playbooks = {p.code: p for p in Playbook.objects.filter(is_active=True)}
         steps = list(PlaybookStep.objects.filter(is_active=True, playbook__is_active=True)
                      .select_related("playbook").order_by("playbook_id", "position", "id"))
@@ -306,31 +306,59 @@ class _Engine:
 
     # --- 1. tiers ----------------------------------------------------------------------------------------
     def _tiers(self) -> None:
+        """Each client's tier and add-ons from its labels by the policy's 64-entry table, computed on the
+        population's label codes; only the clients whose tier or add-ons changed (or who have none yet) are
+        written, so the daily run on an unchanged book writes nothing."""
         table = tier_table(self.rules)
-        key = (" || '|' || ".join(f"COALESCE(l.{_qn(d)}, '')" for d in Dimension.values))
-        tier_cases = " ".join(f"WHEN '{'|'.join(combo)}' THEN '{tier}'"
-                              for combo, (tier, _a) in table.items() if tier != Tier.STANDARD)
-        addon_cases = " ".join(f"WHEN '{'|'.join(combo)}' THEN '{','.join(addons)}'"
-                               for combo, (_t, addons) in table.items() if addons)
-        tier_sql = f"CASE {key} {tier_cases} ELSE '{Tier.STANDARD.value}' END" if tier_cases else \
-            f"'{Tier.STANDARD.value}'"
-        addon_sql = f"CASE {key} {addon_cases} ELSE '' END" if addon_cases else "''"
-        tiers, orgs, labels = _table(ClientTier), _table(ClientTier._meta.get_field("organization").related_model), \
-            _qn("segmentation_clientlabels")
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {tiers} (organization_id, tier, addons, policy_version, since) "
-                f"SELECT o.id, {tier_sql}, {addon_sql}, %s, %s FROM {orgs} o "
-                f"LEFT JOIN {labels} l ON l.organization_id = o.id WHERE true "
-                f"ON CONFLICT (organization_id) DO UPDATE SET tier = excluded.tier, addons = excluded.addons, "
-                f"policy_version = excluded.policy_version, "
-                f"since = CASE WHEN {tiers}.tier <> excluded.tier THEN excluded.since ELSE {tiers}.since END "
-                f"WHERE {tiers}.tier <> excluded.tier OR {tiers}.addons <> excluded.addons",
-                [self.policy_version, self.now],
-            )
-            self.counts["tiers_changed"] = max(cursor.rowcount, 0)
-        rows = _rows(f"SELECT tier, COUNT(*) FROM {tiers} GROUP BY tier")
-        self.counts["tiers"] = {tier: count for tier, count in rows}
+        label_names = [sorted(self.codes[k], key=self.codes[k].__getitem__) for k in (2, 3, 4)]
+        sizes = [max(len(n), 1) for n in label_names]
+        new_codes: dict[Any, int] = {}
+        new_addon_codes: dict[Any, int] = {}
+        combo_tier = np.zeros(sizes[0] * sizes[1] * sizes[2], dtype=np.int16)
+        combo_addons = np.zeros(combo_tier.size, dtype=np.int16)
+        for i, v in enumerate(label_names[0] or [""]):
+            for j, r in enumerate(label_names[1] or [""]):
+                for k, rel in enumerate(label_names[2] or [""]):
+                    tier, addons = table.get((v, r, rel), (Tier.STANDARD.value, ()))
+                    cell = (i * sizes[1] + j) * sizes[2] + k
+                    combo_tier[cell] = new_codes.setdefault(tier, len(new_codes))
+                    combo_addons[cell] = new_addon_codes.setdefault(",".join(addons), len(new_addon_codes))
+        if self.ids.size:
+            flat = (self.coded[2].astype(np.int64) * sizes[1] + self.coded[3]) * sizes[2] + self.coded[4]
+            tier_now, addons_now = combo_tier[flat], combo_addons[flat]
+        else:
+            tier_now = addons_now = np.zeros(0, dtype=np.int16)
+        # Compare with what is stored: the stored strings mapped into the new codes (None = no row yet).
+        stored_tier = np.array([new_codes.get(n, -1) for n in sorted(self.codes[0], key=self.codes[0].__getitem__)]
+                               or [-1], dtype=np.int16)[self.coded[0]] if self.ids.size else tier_now
+        stored_addons = np.array([new_addon_codes.get(n, -1) if n is not None else -1
+                                  for n in sorted(self.codes[1], key=self.codes[1].__getitem__)]
+                                 or [-1], dtype=np.int16)[self.coded[1]] if self.ids.size else addons_now
+        changed = (stored_tier != tier_now) | (stored_addons != addons_now)
+        tier_names = sorted(new_codes, key=new_codes.__getitem__)
+        addon_names = sorted(new_addon_codes, key=new_addon_codes.__getitem__)
+        idx = np.nonzero(changed)[0]
+        if idx.size:
+            rows = [(int(self.ids[i]), tier_names[t], addon_names[a], self.policy_version, self.now)
+                    for i, t, a in zip(idx.tolist(), tier_now[idx].tolist(), addons_now[idx].tolist(), strict=True)]
+            tiers = _table(ClientTier)
+            cols = ["organization_id", "tier", "addons", "policy_version", "since"]
+            with connection.cursor() as cursor:
+                for start in range(0, len(rows), INSERT_BATCH * 5):
+                    _upsert(cursor, tiers, cols, rows[start:start + INSERT_BATCH * 5], conflict=(
+                        f"ON CONFLICT (organization_id) DO UPDATE SET tier = excluded.tier, "
+                        f"addons = excluded.addons, policy_version = excluded.policy_version, "
+                        f"since = CASE WHEN {tiers}.tier <> excluded.tier THEN excluded.since ELSE {tiers}.since END"))
+        self.counts["tiers_changed"] = int(idx.size)
+        # From here on the population carries the new tiers.
+        self.codes[0] = {name: code for code, name in enumerate(tier_names)}
+        self.codes[1] = {name: code for code, name in enumerate(addon_names)}
+        self.coded[0], self.coded[1] = tier_now, addons_now
+        counts: Any = np.bincount(tier_now, minlength=len(tier_names)) if self.ids.size else []
+        self.counts["tiers"] = {name: int(counts[code]) for code, name in enumerate(tier_names) if len(counts)
+                                and counts[code]}
+        self.tier_rank = np.array([TIER_RANK.get(n or "", 1) for n in tier_names] or [1], dtype=np.int8)[tier_now] \
+            if self.ids.size else np.zeros(0, dtype=np.int8)
 
     # --- the population ----------------------------------------------------------------------------------
     def _load_population(self) -> None:
@@ -338,13 +366,13 @@ class _Engine:
         orgs = _table(ClientTier._meta.get_field("organization").related_model)
         sql = (f"SELECT o.id, o.team_id, o.relationship_manager_id, t.tier, t.addons, "
                f"COALESCE(l.value, ''), COALESCE(l.risk, ''), COALESCE(l.relationship, '') "
-               f"FROM {orgs} o JOIN {_table(ClientTier)} t ON t.organization_id = o.id "
+               f"FROM {orgs} o LEFT JOIN {_table(ClientTier)} t ON t.organization_id = o.id "
                f"LEFT JOIN {_qn('segmentation_clientlabels')} l ON l.organization_id = o.id ORDER BY o.id")
         ids: list[int] = []
         teams: list[int] = []
         rms: list[int] = []
         # Tiers, add-on sets and labels come as a handful of distinct strings: kept as small integer codes.
-        codes: list[dict[str, int]] = [{} for _ in range(5)]
+        codes: list[dict[Any, int]] = [{} for _ in range(5)]
         coded: list[list[int]] = [[] for _ in range(5)]
         with connection.chunked_cursor() as cursor:
             cursor.execute(sql)
@@ -360,9 +388,6 @@ class _Engine:
         self.rms = np.array(rms, dtype=np.int64)
         self.codes = codes
         self.coded = [np.array(c, dtype=np.int16) for c in coded]
-        names = sorted(codes[0], key=codes[0].__getitem__)
-        self.tier_rank = np.array([TIER_RANK.get(n, 1) for n in names] or [1], dtype=np.int8)[self.coded[0]] \
-            if self.ids.size else np.zeros(0, dtype=np.int8)
         self.counts["clients"] = int(self.ids.size)
 
     def _is(self, k: int, wanted) -> np.ndarray:
@@ -434,37 +459,48 @@ class _Engine:
         return out
 
     def _open_tasks(self) -> None:
-        """Open playbook tasks per step: client → (task id, basis)."""
-        rows = fetch(Task.objects.filter(status=TaskStatus.OPEN, source=TaskSource.PLAYBOOK, step__isnull=False)
-                     .order_by().values_list("step_id", "organization_id", "participation_id", "basis_at", "id"))
-        self.open_by_step: dict[int, dict[int, tuple[int, float]]] = defaultdict(dict)
+        """Open playbook tasks per step, as arrays: clients (sorted), task ids, bases (epoch, NaN = none)."""
+        if connection.vendor == "postgresql":
+            epoch = "EXTRACT(EPOCH FROM basis_at)"
+        else:
+            epoch = "(julianday(basis_at) - 2440587.5) * 86400.0"  # keeps the fraction of a second
+        sql = (f"SELECT step_id, COALESCE(organization_id, 0), COALESCE(participation_id, -1), {epoch}, id "
+               f"FROM {_table(Task)} WHERE status = %s AND source = %s AND step_id IS NOT NULL")
+        parts: list[np.ndarray] = []
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(sql, [TaskStatus.OPEN.value, TaskSource.PLAYBOOK.value])
+            while rows := cursor.fetchmany(200_000):
+                parts.append(np.array([(r[0], r[1], r[2], np.nan if r[3] is None else float(r[3]), r[4])
+                                       for r in rows], dtype=np.float64))
+        data = np.concatenate(parts) if parts else np.zeros((0, 5))
+        self.open_by_step: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.open_participations: dict[int, set[int]] = defaultdict(set)
-        basis = to_epoch(column(rows, 3)) if rows else np.zeros(0)
-        for (step, org, participation, _b, pk), b in zip(rows, basis.tolist(), strict=True):
-            if participation is not None:
-                self.open_participations[step].add(participation)
-            else:
-                self.open_by_step[step][org] = (pk, b)
+        steps = data[:, 0].astype(np.int64)
+        for step in np.unique(steps).tolist():
+            rows_of = data[steps == step]
+            by_participation = rows_of[:, 2] >= 0
+            if by_participation.any():
+                self.open_participations[step] = set(rows_of[by_participation, 2].astype(np.int64).tolist())
+            rest = rows_of[~by_participation]
+            order = np.argsort(rest[:, 1], kind="stable")
+            rest = rest[order]
+            self.open_by_step[step] = (rest[:, 1].astype(np.int64), rest[:, 4].astype(np.int64), rest[:, 3])
 
     # --- 3. due steps ------------------------------------------------------------------------------------
     def _cadence_step(self, step: PlaybookStep, due_counts: dict[str, int]) -> list[_NewTask]:
         mask = self._applies(step)
         last = self._last_for(step.action)
-        open_tasks = self.open_by_step.get(step.pk, {})
+        empty = np.zeros(0, dtype=np.int64)
+        task_orgs, task_ids, bases = self.open_by_step.get(step.pk, (empty, empty, np.zeros(0)))
         # Open tasks of this step that a newer interaction has fulfilled are closed.
-        if open_tasks:
-            task_orgs = np.fromiter(open_tasks.keys(), dtype=np.int64, count=len(open_tasks))
-            task_ids = np.array([v[0] for v in open_tasks.values()], dtype=np.int64)
-            bases = np.array([v[1] for v in open_tasks.values()], dtype=np.float64)
-            pos = np.searchsorted(self.ids, task_orgs).clip(0, max(self.ids.size - 1, 0))
-            known = self.ids[pos] == task_orgs if self.ids.size else np.zeros(task_orgs.size, dtype=bool)
-            seen = np.where(known, last[pos] if self.ids.size else np.nan, np.nan)
+        if task_orgs.size and self.ids.size:
+            pos = np.searchsorted(self.ids, task_orgs).clip(0, self.ids.size - 1)
+            known = self.ids[pos] == task_orgs
+            seen = np.where(known, last[pos], np.nan)
             newer = ~np.isnan(seen) & (np.isnan(bases) | (seen > bases + 0.5))
-            fulfilled = task_ids[newer].tolist()
-            if fulfilled:
-                self._close_fulfilled(fulfilled)
-                for org in task_orgs[newer].tolist():
-                    open_tasks.pop(org, None)
+            if newer.any():
+                self._close_fulfilled(task_ids[newer].tolist())
+                task_orgs = task_orgs[~newer]
         idx = np.nonzero(mask)[0]
         if idx.size == 0:
             return []
@@ -480,11 +516,11 @@ class _Engine:
         due_counts[step.action] += int(ready.sum())
         created: list[_NewTask] = []
         title = _english(step.get_action_display)
+        # Clients with an open task for this step get nothing new.
+        ready &= ~np.isin(self.ids[idx], task_orgs, assume_unique=False)
         picked = idx[ready]
         for i, due_day, basis in zip(picked.tolist(), due[ready].tolist(), last_sel[ready].tolist(), strict=True):
             org = int(self.ids[i])
-            if org in open_tasks:
-                continue
             team = int(self.teams[i])
             rm = int(self.rms[i])
             basis_key = "new" if basis != basis else str(int(round(basis)))
@@ -819,6 +855,23 @@ class _Engine:
         result = queue_progress_reports(period=period, organization_ids=org_ids, now=self.now, run_id=self.run_id,
                                         count_skipped=False)
         self.counts["deliveries_queued"] = int(getattr(result, "created", 0))
+
+
+def _upsert(cursor, table: str, cols: list[str], rows: list[tuple], *, conflict: str) -> int:
+    """Insert ``rows`` with an ON CONFLICT clause: COPY into a scratch table then one INSERT … SELECT on
+    PostgreSQL, executemany on SQLite."""
+    quoted = ", ".join(_qn(c) for c in cols)
+    if connection.vendor == "postgresql":
+        cursor.execute("DROP TABLE IF EXISTS bcrm_upsert")
+        cursor.execute(f"CREATE TEMP TABLE bcrm_upsert ON COMMIT DROP AS SELECT {quoted} FROM {table} WITH NO DATA")
+        with cursor.cursor.copy(f"COPY bcrm_upsert ({quoted}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM bcrm_upsert WHERE true {conflict}")
+        return max(cursor.rowcount, 0)
+    before = connection.connection.total_changes
+    cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({', '.join(['%s'] * len(cols))}) {conflict}", rows)
+    return connection.connection.total_changes - before
 
 
 def _insert_ignoring_conflicts(cursor, table: str, cols: list[str], quoted: str, rows: list[tuple]) -> int:
