@@ -1,3 +1,111 @@
-from ninja import Router
+"""REST endpoints of the KPI snapshot and the effect estimate (the dashboard's figures)."""
 
-router = Router()
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.http import HttpResponse
+from django.utils import timezone
+from ninja import Query, Router, Schema, Status
+from pydantic import Field
+
+from bcrm.core.schemas import ERRORS
+from bcrm.monitoring import selectors, services
+from bcrm.progress.periods import previous_period
+
+router = Router(tags=["monitoring"])
+
+
+def _period(value: str | None) -> str:
+    return value or previous_period(timezone.localdate())
+
+
+class KpiQuery(Schema):
+    period: str | None = Field(None, description="YYYY-MM; default the previous calendar month")
+    breakdown: str = Field("tier", description="value, risk, relationship or tier")
+    team: int | None = Field(None, description="a team id; omitted: all teams")
+
+
+class KpiRowOut(Schema):
+    segment: str
+    segment_name: str
+    figures: dict[str, Any]
+
+
+class KpisOut(Schema):
+    period: str
+    breakdown: str
+    team: int | None
+    computed_at: dt.datetime | None
+    rows: list[KpiRowOut]
+
+
+class SnapshotIn(Schema):
+    period: str
+
+
+class SnapshotRunOut(Schema):
+    id: int
+    period: str
+    started_at: dt.datetime
+    duration_ms: int
+    rows: int
+    status: str
+    errors: list[Any]
+    timings: dict[str, Any]
+
+
+class XlsxQuery(Schema):
+    period: str | None = None
+    team: int | None = None
+
+
+class EffectQuery(Schema):
+    dimension: str = "value"
+    outcome: str = "nps"
+
+
+@router.get("/kpis", response={200: KpisOut, **ERRORS},
+            summary="The stored KPI figures of a month, by class or tier, for a team or all teams")
+def get_kpis(request, query: Query[KpiQuery]):
+    return selectors.kpis(request.auth, _period(query.period), query.breakdown, query.team)
+
+
+@router.post("/kpis/snapshots", response={201: SnapshotRunOut, **ERRORS},
+             summary="Compute a month's KPI snapshot now, replacing its stored figures")
+def post_snapshot(request, payload: SnapshotIn):
+    return Status(201, services.compute_snapshot(actor=request.auth, period=payload.period))
+
+
+class LorenzQuery(Schema):
+    period: str | None = None
+
+
+@router.get("/kpis/lorenz", response={200: dict[str, Any], **ERRORS},
+            summary="The stored Lorenz curve of commitments of a month (all clients), with Gini and top-20% share")
+def get_lorenz(request, query: Query[LorenzQuery]):
+    from bcrm.core.errors import NotFound
+
+    curve = selectors.lorenz_curve(request.auth, _period(query.period))
+    if curve is None:
+        raise NotFound()
+    return curve
+
+
+@router.get("/kpis.xlsx", response={200: None, **ERRORS},
+            summary="The stored KPI figures of a month as XLSX, one sheet per breakdown")
+def get_kpis_xlsx(request, query: Query[XlsxQuery]):
+    from bcrm.monitoring.exports import kpis_workbook
+
+    period = _period(query.period)
+    data = kpis_workbook(request.auth, period, query.team)
+    response = HttpResponse(data, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response["Content-Disposition"] = f'attachment; filename="kpis-{period}.xlsx"'
+    return response
+
+
+@router.get("/effect", response={200: dict[str, Any], **ERRORS},
+            summary="The dedicated tier's effect at a dimension's line (regression discontinuity) and before/after")
+def get_effect(request, query: Query[EffectQuery]):
+    return services.effect_estimate(actor=request.auth, dimension=query.dimension, outcome=query.outcome)

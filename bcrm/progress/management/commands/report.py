@@ -59,7 +59,8 @@ def _write(path: str, data: bytes) -> None:
 
 
 class Command(BaseCommand):
-    help = "Reports: `report progress PROJECT` (HTML, PDF, e-mail to consenting contacts)."
+    help = ("Reports: `report progress PROJECT` (HTML, PDF, e-mail to consenting contacts); `report kpis` "
+            "(the KPI snapshot); `report effect` (the dedicated tier's effect).")
 
     def add_arguments(self, parser):
         subparsers = parser.add_subparsers(dest="report", metavar="REPORT", required=True,
@@ -74,11 +75,21 @@ class Command(BaseCommand):
         progress.add_argument("--send", action="store_true",
                               help="e-mail it now to every consenting contact of the project's participants")
         progress.add_argument("--json", action="store_true", help="machine-readable output")
+        from bcrm.monitoring.commands import add_parsers as add_monitoring_parsers
+
+        add_monitoring_parsers(subparsers, parser)  # kpis, effect
 
     def handle(self, *args, **options):
         if options["report"] == "progress":
             try:
                 return self.progress(options)
+            except ServiceError as exc:
+                raise command_error(exc)
+        if options["report"] in ("kpis", "effect"):
+            from bcrm.monitoring import commands as monitoring_commands
+
+            try:
+                return getattr(monitoring_commands, options["report"])(self, options)
             except ServiceError as exc:
                 raise command_error(exc)
         raise CommandError(f"unknown report {options['report']!r}")

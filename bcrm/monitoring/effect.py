@@ -1,0 +1,166 @@
+"""What the dedicated tier achieves, estimated on the portfolio's own data (reads only).
+
+* **Regression discontinuity** (:func:`bcrm.analytics.rdd.estimate`): the running variable is each client's
+  score in the dimension's latest run (``Assignment.score``), the line is that run's threshold. The outcome
+  is measured after the run's as-of date (from the first instant of the next day, in the display time zone,
+  up to now): the client's mean NPS or CSAT answer in that window (no answer: left out), or its
+  commitments that reached firm commitment or later in that window, in the reporting currency at the
+  latest rates (none: 0). ``treated`` is 1 for clients whose current tier is "dedicated" (the fuzzy
+  design); when no client has a tier yet, the sharp design (the effect of being above the line).
+* **Before/after** (:func:`bcrm.analytics.rdd.before_after`): clients who migrated upward between the last
+  two runs (lower class in the previous run, upper class in the latest), their outcome in a window of the
+  same length before the latest run's as-of as after it.
+
+Too little data is a result (verdict "too_few" with notes), not an error; an unknown dimension or outcome
+is :class:`InvalidInput`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+from django.db.models import Avg, Case, ExpressionWrapper, F, FloatField, Sum, Value, When
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from bcrm.analytics import ModelError, rdd
+from bcrm.core.errors import InvalidInput
+from bcrm.monitoring.choices import Outcome
+from bcrm.segmentation.choices import Dimension, lower_label, upper_label
+
+BINS = 20
+
+
+def _translated(details: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for note in details:
+        try:
+            out.append(_(note["template"]) % note["params"])
+        except (KeyError, TypeError, ValueError):
+            out.append(note.get("message", ""))
+    return out
+
+
+def _day_end(day: dt.date) -> dt.datetime:
+    midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
+    return timezone.make_aware(midnight, timezone.get_default_timezone())
+
+
+def _aligned(ids: np.ndarray, rows: list[tuple], fill: float) -> np.ndarray:
+    from bcrm.segmentation.features import to_float
+
+    out = np.full(ids.size, fill, dtype=np.float64)
+    if rows and ids.size:
+        got = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        values = to_float([r[1] for r in rows])
+        inside = np.isin(got, ids)
+        out[np.searchsorted(ids, got[inside])] = values[inside]
+    return out
+
+
+def outcome_values(outcome: str, ids: np.ndarray, start: dt.datetime, end: dt.datetime) -> np.ndarray:
+    """Each client's outcome in [start, end), aligned with ``ids`` (ascending); NaN where unknown."""
+    from bcrm.engagement.models import SurveyResponse
+    from bcrm.financing.choices import COMMITTED_STATUSES
+    from bcrm.financing.models import Participation
+    from bcrm.financing.selectors import rates_to_reporting
+    from bcrm.segmentation.features import fetch
+
+    if end <= start:
+        return np.full(ids.size, np.nan)
+    if outcome in (Outcome.NPS, Outcome.CSAT):
+        rows = fetch(SurveyResponse.objects.filter(responded_at__gte=start, responded_at__lt=end,
+                                                   **{f"{outcome}__isnull": False})
+                     .order_by().values("organization_id").annotate(mean=Avg(outcome))
+                     .values_list("organization_id", "mean"))
+        return _aligned(ids, rows, np.nan)
+    rates = rates_to_reporting(timezone.localtime(end, timezone.get_default_timezone()).date())
+    fx = Case(*[When(currency=code, then=Value(float(rate))) for code, rate in rates.items()],
+              default=Value(None), output_field=FloatField())
+    rows = fetch(Participation.objects.filter(status__in=COMMITTED_STATUSES, status_changed_at__gte=start,
+                                              status_changed_at__lt=end)
+                 .order_by().values("organization_id")
+                 .annotate(total=Sum(ExpressionWrapper(F("amount") * fx, output_field=FloatField())))
+                 .values_list("organization_id", "total"))
+    return np.nan_to_num(_aligned(ids, rows, 0.0))
+
+
+def _check(dimension: Any, outcome: Any) -> None:
+    fields = {}
+    if dimension not in Dimension.values:
+        fields["dimension"] = [_("Unknown dimension %(value)r: choose one of %(choices)s.")
+                               % {"value": dimension, "choices": ", ".join(Dimension.values)}]
+    if outcome not in Outcome.values:
+        fields["outcome"] = [_("Unknown outcome %(value)r: choose one of %(choices)s.")
+                             % {"value": outcome, "choices": ", ".join(Outcome.values)}]
+    if fields:
+        raise InvalidInput(fields=fields)
+
+
+def estimate_effect(*, dimension: str, outcome: str, now: dt.datetime, alpha: float = 0.05) -> dict[str, Any]:
+    from bcrm.playbooks.choices import Tier
+    from bcrm.playbooks.models import ClientTier
+    from bcrm.segmentation.features import fetch
+    from bcrm.segmentation.models import Assignment, Run
+
+    _check(dimension, outcome)
+    runs = list(Run.objects.filter(dimension=dimension, status="done").order_by("-started_at", "-id")[:2])
+    result: dict[str, Any] = {"dimension": dimension, "outcome": outcome, "run": None, "previous_run": None,
+                              "estimate": None, "bins": [], "before_after": None, "window": None}
+    if not runs or runs[0].threshold is None:
+        empty = rdd.estimate(np.zeros(0), np.zeros(0), 0.0, alpha=alpha).as_dict()
+        empty.update(threshold=None, notes=[_("There is no classification run with a line on this dimension yet, "
+                                              "so there is nothing to compare.")])
+        result["estimate"] = empty
+        return result
+    run = runs[0]
+    threshold = float(run.threshold)  # type: ignore[arg-type]
+    start = _day_end(run.as_of)
+    result["run"] = {"id": run.pk, "as_of": run.as_of.isoformat(), "threshold": threshold, "method": run.method}
+    result["window"] = {"after_from": start.isoformat(), "after_to": now.isoformat()}
+
+    rows = fetch(Assignment.objects.filter(run=run).order_by("organization_id")
+                 .values_list("organization_id", "score", "label"))
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    scores = np.array([np.nan if r[1] is None else float(r[1]) for r in rows], dtype=np.float64)
+    labels = np.array([r[2] for r in rows], dtype=object)
+    y = outcome_values(outcome, ids, start, now)
+
+    dedicated = np.fromiter(ClientTier.objects.filter(tier=Tier.DEDICATED).values_list("organization_id", flat=True),
+                            dtype=np.int64)
+    has_tiers = ClientTier.objects.exists()
+    treated = np.isin(ids, dedicated).astype(np.float64) if has_tiers else None
+    try:
+        rd = rdd.estimate(scores, y, threshold, treated=treated, alpha=alpha)
+        known = np.isfinite(scores) & np.isfinite(y)
+        bins = rdd.binned_means(scores[known], y[known], threshold, bins=BINS).as_rows()
+    except ModelError as exc:
+        raise InvalidInput(_(exc.template) % exc.params)
+    estimate = rd.as_dict()
+    estimate["notes"] = _translated(rd.note_details)
+    if now <= start:
+        estimate["notes"].append(_("The latest run is as of %(as_of)s: outcomes after it cannot be measured yet.")
+                                 % {"as_of": run.as_of.isoformat()})
+    if treated is None:
+        estimate["notes"].append(_("No client has a service tier yet: this is the effect of being above the line."))
+    result["estimate"] = estimate
+    result["bins"] = bins
+
+    if len(runs) > 1:
+        previous = runs[1]
+        result["previous_run"] = {"id": previous.pk, "as_of": previous.as_of.isoformat()}
+        was_lower = np.fromiter(Assignment.objects.filter(run=previous, label=lower_label(dimension))
+                                .values_list("organization_id", flat=True), dtype=np.int64)
+        moved = ids[(labels == upper_label(dimension)) & np.isin(ids, was_lower)]
+        width = now - start
+        after = outcome_values(outcome, moved, start, now)
+        before = outcome_values(outcome, moved, start - width, start)
+        pairs = rdd.before_after(before, after, alpha)
+        view = pairs.as_dict()
+        view["notes"] = _translated(pairs.note_details)
+        view["migrated"] = int(moved.size)
+        view["before_from"] = (start - width).isoformat()
+        result["before_after"] = view
+    return result

@@ -1,0 +1,119 @@
+"""Reads of the stored KPI snapshot, shared by the API, the CLI and (later) the dashboard.
+
+These read stored rows only, never the history: a fixed number of queries whatever the portfolio's size.
+
+Who sees what: roles that see every client (admin, lead, analyst, compliance, viewer) read every team's
+rows and the all-teams rows. A relationship manager reads only the rows of the teams they belong to: the
+all-teams rows and other teams' rows add up clients they may not see, so asking for them is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from bcrm.accounts.choices import Role
+from bcrm.accounts.models import Team
+from bcrm.accounts.permissions import has_any, sees_all_organizations, user_team_ids
+from bcrm.core.errors import InvalidInput, PermissionDenied
+from bcrm.monitoring.choices import ALL, UNCLASSIFIED, Breakdown
+from bcrm.monitoring.models import KpiCurve, KpiSnapshot, SnapshotRun
+from bcrm.monitoring.services import LORENZ, parse_kpi_period
+from bcrm.playbooks.choices import Tier
+from bcrm.segmentation.choices import INSUFFICIENT, label_display, labels_for
+
+
+def require_portfolio(actor) -> None:
+    """Portfolio-wide figures (all teams, the effect estimate) are for roles that see every client."""
+    if not sees_all_organizations(actor):
+        raise PermissionDenied(_("Portfolio-wide figures are for roles that see every client."))
+
+
+def _breakdown(value: Any) -> str:
+    if value not in Breakdown.values:
+        raise InvalidInput(fields={"breakdown": [_("Unknown breakdown %(value)r: choose one of %(choices)s.")
+                                                 % {"value": value, "choices": ", ".join(Breakdown.values)}]})
+    return str(value)
+
+
+def _team_id(user, team: Any) -> int | None:
+    """The team asked for (an id or a Team), checked against what ``user`` may read."""
+    team_id: int | None
+    if team is None or team == "":
+        team_id = None
+    elif isinstance(team, Team):
+        team_id = team.pk
+    else:
+        try:
+            team_id = int(team)
+        except (TypeError, ValueError):
+            raise InvalidInput(fields={"team": [_("A team is given by its id, a whole number.")]})
+    if sees_all_organizations(user):
+        if team_id is not None and not Team.objects.filter(pk=team_id).exists():
+            raise InvalidInput(fields={"team": [_("There is no team with id %(id)s.") % {"id": team_id}]})
+        return team_id
+    if has_any(user, {Role.RELATIONSHIP_MANAGER}):
+        if team_id is None:
+            raise PermissionDenied(_("A relationship manager reads the figures of their own teams: choose one."))
+        if team_id not in user_team_ids(user):
+            raise PermissionDenied(_("You may read the figures of your own teams only."))
+        return team_id
+    raise PermissionDenied()
+
+
+def segment_name(breakdown: str, segment: str) -> str:
+    if segment == ALL:
+        return _("All clients")
+    if segment == UNCLASSIFIED:
+        return _("Unclassified")
+    if breakdown == Breakdown.TIER:
+        return str(dict(Tier.choices).get(segment, segment))
+    return label_display(breakdown, segment)
+
+
+def segment_order(breakdown: str) -> list[str]:
+    codes = labels_for(breakdown) if breakdown != Breakdown.TIER else list(Tier.values)
+    return [c for c in codes if c != INSUFFICIENT] + [INSUFFICIENT, UNCLASSIFIED, ALL]
+
+
+def kpis(user, period: str, breakdown: str, team: Any = None) -> dict[str, Any]:
+    """The stored figures of one period and breakdown for one team (``None``: all teams), one row per
+    segment in display order. ``computed_at`` is ``None`` when the period has no snapshot yet."""
+    first, _last = parse_kpi_period(period)
+    period = f"{first:%Y-%m}"
+    breakdown = _breakdown(breakdown)
+    team_id = _team_id(user, team)
+    scope: dict[str, Any] = {"team__isnull": True} if team_id is None else {"team_id": team_id}
+    rows = list(KpiSnapshot.objects.filter(period=period, breakdown=breakdown, **scope)
+                .values("segment", "computed_at", "figures"))
+    order = {code: i for i, code in enumerate(segment_order(breakdown))}
+    rows.sort(key=lambda r: (order.get(r["segment"], len(order)), r["segment"]))
+    return {
+        "period": period,
+        "breakdown": breakdown,
+        "team": team_id,
+        "computed_at": rows[0]["computed_at"] if rows else None,
+        "rows": [{"segment": r["segment"], "segment_name": segment_name(breakdown, r["segment"]),
+                  "figures": r["figures"]} for r in rows],
+    }
+
+
+def lorenz_curve(user, period: str) -> dict[str, Any] | None:
+    """The stored Lorenz curve of commitments of ``period`` (all clients), or ``None`` if not computed."""
+    require_portfolio(user)
+    first, _last = parse_kpi_period(period)
+    row = KpiCurve.objects.filter(period=f"{first:%Y-%m}", name=LORENZ).values("points", "computed_at").first()
+    return None if row is None else {**row["points"], "computed_at": row["computed_at"]}
+
+
+def snapshot_runs(user, period: str | None = None, limit: int = 20) -> list[SnapshotRun]:
+    require_portfolio(user)
+    qs = SnapshotRun.objects.select_related("created_by")
+    if period:
+        qs = qs.filter(period=period)
+    return list(qs[:limit])
+
+
+def has_snapshot(period: str) -> bool:
+    return KpiSnapshot.objects.filter(period=period).exists()

@@ -1,0 +1,132 @@
+"""The effect estimate on simulated portfolios: a known jump at the value line is recovered (its interval
+covers it), no jump gives no detected effect, a tiny portfolio gives "too_few", and bad input is refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from django.utils import timezone
+
+from bcrm.core.errors import InvalidInput, PermissionDenied
+from bcrm.financing.models import Participation
+from bcrm.monitoring import services
+from bcrm.parties.models import Organization
+from bcrm.playbooks.models import ClientTier
+from bcrm.segmentation.models import Assignment, Criterion, Run
+from tests import test_monitoring_snapshot as shared
+from tests.factories import make_project
+from tests.test_monitoring_snapshot import local
+
+_fast_passwords = shared._fast_passwords
+
+pytestmark = pytest.mark.django_db
+AS_OF = dt.date(2026, 3, 31)
+NOW = local(2026, 6, 30)
+JUMP = 300_000.0
+
+
+def make_run(dimension: str, as_of: dt.date, threshold: float, started: dt.datetime) -> Run:
+    criterion = Criterion.objects.filter(dimension=dimension).first() or Criterion.objects.create(
+        dimension=dimension, version=1, features=[], method="fixed", params={"threshold": threshold})
+    return Run.objects.create(criterion=criterion, dimension=dimension, as_of=as_of, method="fixed",
+                              threshold=threshold, started_at=started, finished_at=started, duration_ms=1)
+
+
+def population(n: int, jump: float, seed: int = 7, previous: bool = False) -> dict:
+    """n clients with scores uniform on [-1, 1], the line at 0; clients at or above it get the dedicated tier
+    and commit 1,000,000 + 500,000·score + jump (+ noise) after the run."""
+    rng = np.random.default_rng(seed)
+    orgs = Organization.objects.bulk_create(
+        [Organization(legal_name=f"Sim {seed}-{i}", kind="fund", country="CN") for i in range(n)])
+    scores = rng.uniform(-1, 1, n)
+    above = scores >= 0
+    run = make_run("value", AS_OF, 0.0, local(2026, 4, 1))
+    Assignment.objects.bulk_create([
+        Assignment(run=run, organization=o, score=float(s), label="high" if a else "general",
+                   engine_label="high" if a else "general", completeness=1.0)
+        for o, s, a in zip(orgs, scores, above, strict=True)])
+    ClientTier.objects.bulk_create([
+        ClientTier(organization=o, tier="dedicated" if a else "standard", policy_version=1, since=local(2026, 4, 1))
+        for o, a in zip(orgs, above, strict=True)])
+    project = make_project()
+    amounts = 1_000_000 + 500_000 * scores + jump * above + rng.normal(0, 100_000, n)
+    when = timezone.make_aware(dt.datetime(2026, 5, 10, 12), timezone.get_default_timezone())
+    Participation.objects.bulk_create([
+        Participation(project=project, organization=o, role="equity", amount=Decimal(f"{a:.2f}"), currency="USD",
+                      status="firm_commitment", status_changed_at=when)
+        for o, a in zip(orgs, amounts, strict=True)])
+    if previous:  # an earlier run in which the clients just above the line were still general
+        earlier = make_run("value", dt.date(2025, 12, 31), 0.2, local(2026, 1, 1))
+        Assignment.objects.bulk_create([
+            Assignment(run=earlier, organization=o, score=float(s), label="high" if s >= 0.2 else "general",
+                       engine_label="high" if s >= 0.2 else "general", completeness=1.0)
+            for o, s in zip(orgs, scores, strict=True)])
+    return {"orgs": orgs, "scores": scores, "run": run}
+
+
+def test_a_known_jump_is_recovered(analyst):
+    population(400, JUMP)
+    result = services.effect_estimate(actor=analyst, dimension="value", outcome="commitments_after", now=NOW)
+    est = result["estimate"]
+    assert est["verdict"] == "effect" and est["design"] == "fuzzy"
+    assert est["ci_low"] < JUMP < est["ci_high"]
+    assert est["ci_high"] - est["ci_low"] < JUMP  # an informative interval, not just a wide one
+    assert result["run"]["threshold"] == 0.0 and result["bins"]
+    assert any("dedicated tier" in note for note in est["notes"])
+
+
+def test_no_jump_is_not_reported_as_an_effect(analyst):
+    population(400, 0.0, seed=11)
+    est = services.effect_estimate(actor=analyst, outcome="commitments_after", now=NOW)["estimate"]
+    assert est["verdict"] == "no_detectable_effect"
+    assert est["ci_low"] < 0 < est["ci_high"]
+
+
+def test_a_tiny_portfolio_is_too_few_not_an_error(analyst):
+    population(8, JUMP)
+    result = services.effect_estimate(actor=analyst, outcome="commitments_after", now=NOW)
+    assert result["estimate"]["verdict"] == "too_few"
+    assert result["estimate"]["notes"]
+
+
+def test_no_answers_after_the_run_is_too_few(analyst):
+    population(30, JUMP)
+    est = services.effect_estimate(actor=analyst, outcome="nps", now=NOW)["estimate"]
+    assert est["verdict"] == "too_few" and est["n_no_outcome"] == 30
+
+
+def test_before_after_for_clients_who_moved_up(analyst):
+    data = population(200, JUMP, previous=True)
+    result = services.effect_estimate(actor=analyst, outcome="commitments_after", now=NOW)
+    pairs = result["before_after"]
+    moved = int(((data["scores"] >= 0) & (data["scores"] < 0.2)).sum())
+    assert pairs["migrated"] == moved and pairs["n"] == moved
+    assert pairs["mean_before"] == 0.0 and pairs["mean_after"] > 1_000_000   # nothing committed before the run
+    assert pairs["verdict"] == "effect"
+    assert result["previous_run"]["as_of"] == "2025-12-31"
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"dimension": "size"}, "dimension"),
+    ({"outcome": "happiness"}, "outcome"),
+    ({"dimension": ""}, "dimension"),
+])
+def test_unknown_dimension_or_outcome_is_invalid(analyst, kwargs, field):
+    with pytest.raises(InvalidInput) as caught:
+        services.effect_estimate(actor=analyst, **kwargs)
+    assert field in caught.value.fields
+
+
+def test_only_portfolio_roles_estimate(rm):
+    with pytest.raises(PermissionDenied):
+        services.effect_estimate(actor=rm)
+
+
+def test_a_run_as_of_today_has_nothing_after_it_yet(analyst):
+    population(50, JUMP)
+    est = services.effect_estimate(actor=analyst, outcome="commitments_after", now=local(2026, 3, 31, 18))["estimate"]
+    assert est["verdict"] == "too_few"
+    assert any("cannot be measured yet" in note for note in est["notes"])
