@@ -480,3 +480,17 @@ def test_the_interaction_a_task_was_based_on_does_not_fulfil_it(cn, team, rm):
     again = run_automation(actor=None, as_of=at(2026, 11, 24))
     task.refresh_from_db()
     assert task.status == "open" and again.counts.get("fulfilled", 0) == 0 and again.counts["created"] == {}
+
+
+def test_times_written_by_the_engine_compare_like_the_orms(cn, team, rm):
+    """Raw SQL writes must store times as the ORM does (on SQLite: naive UTC text), or filters and ordering
+    on them go wrong by the time-zone offset."""
+    only_steps(Action.DATA_COLLECTION)
+    labelled(value="insufficient", team=team, relationship_manager=rm)
+    run_automation(actor=None, as_of=at(2026, 11, 30))
+    task = playbook_tasks().get()
+    assert task.due_at == at(2026, 11, 30, 18)
+    assert playbook_tasks(due_at__lt=at(2026, 11, 30, 18, 30)).count() == 1
+    assert playbook_tasks(due_at__lt=at(2026, 11, 30, 17, 30)).count() == 0
+    assert ClientTier.objects.filter(since__lt=at(2026, 11, 30, 10, 30)).count() == 1
+    assert ClientTier.objects.filter(since__lt=at(2026, 11, 30, 9, 30)).count() == 0

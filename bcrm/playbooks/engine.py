@@ -339,7 +339,8 @@ class _Engine:
         addon_names = sorted(new_addon_codes, key=new_addon_codes.__getitem__)
         idx = np.nonzero(changed)[0]
         if idx.size:
-            rows = [(int(self.ids[i]), tier_names[t], addon_names[a], self.policy_version, self.now)
+            since = _db_datetime(self.now)
+            rows = [(int(self.ids[i]), tier_names[t], addon_names[a], self.policy_version, since)
                     for i, t, a in zip(idx.tolist(), tier_now[idx].tolist(), addons_now[idx].tolist(), strict=True)]
             tiers = _table(ClientTier)
             cols = ["organization_id", "tier", "addons", "policy_version", "since"]
@@ -745,9 +746,10 @@ class _Engine:
                 escalate.append((pk, "response", team, rm, owner, org))
             if reso == reso and reso < now_epoch:
                 escalate.append((pk, "resolution", team, rm, owner, org))
-        ServiceRequest.objects.bulk_update(
-            [ServiceRequest(pk=pk, response_due_at=resp_at, resolution_due_at=reso_at) for pk, resp_at, reso_at in stamps],
-            ["response_due_at", "resolution_due_at"], batch_size=500)
+        if stamps:
+            with connection.cursor() as cursor:
+                _bulk_set(cursor, _table(ServiceRequest), ["response_due_at", "resolution_due_at"],
+                          [(pk, _db_datetime(resp_at), _db_datetime(reso_at)) for pk, resp_at, reso_at in stamps])
         self.counts["sla_stamped"] = len(stamps)
         out: list[_NewTask] = []
         escalated_ids: list[int] = []
@@ -794,7 +796,7 @@ class _Engine:
                 "source_key", "action", "step_id", "team_id", "planned_hours", "basis_at", "service_request_id",
                 "participation_id", "version", "created_at", "updated_at"]
         quoted = ", ".join(_qn(c) for c in cols)
-        now = self.now
+        now = _db_datetime(self.now)
         by_action: dict[str, list[_NewTask]] = defaultdict(list)
         for t in tasks:
             by_action[t.action].append(t)
@@ -803,7 +805,7 @@ class _Engine:
         def due_at(task: _NewTask) -> dt.datetime:
             key = (task.due_day, task.team)
             if key not in due_cache:
-                due_cache[key] = self.calendar_of(task.team).closes(_day(task.due_day))
+                due_cache[key] = _db_datetime(self.calendar_of(task.team).closes(_day(task.due_day)))
             return due_cache[key]
 
         with connection.cursor() as cursor:
@@ -812,7 +814,7 @@ class _Engine:
                     chunk = items[start:start + INSERT_BATCH]
                     rows = [(t.title, t.description, t.org or None, t.assignee, due_at(t), TaskStatus.OPEN.value,
                              TaskSource.PLAYBOOK.value, t.key, t.action, t.step.pk if t.step else None, t.team,
-                             t.hours, dt.datetime.fromtimestamp(t.basis, dt.UTC) if t.basis is not None else None,
+                             t.hours, _db_datetime(dt.datetime.fromtimestamp(t.basis, dt.UTC)) if t.basis is not None else None,
                              t.service_request, t.participation, 1, now, now) for t in chunk]
                     created[action] += _insert_ignoring_conflicts(cursor, table, cols, quoted, rows)
         return {action: n for action, n in created.items() if n}
@@ -855,6 +857,29 @@ class _Engine:
         result = queue_progress_reports(period=period, organization_ids=org_ids, now=self.now, run_id=self.run_id,
                                         count_skipped=False)
         self.counts["deliveries_queued"] = int(getattr(result, "created", 0))
+
+
+def _db_datetime(value: dt.datetime | None):
+    """A datetime as the ORM would store it: raw SQL must not hand SQLite an aware datetime (its adapter
+    keeps the offset, and text with an offset does not compare with the ORM's naive UTC text)."""
+    return None if value is None else connection.ops.adapt_datetimefield_value(value)
+
+
+def _bulk_set(cursor, table: str, cols: list[str], rows: list[tuple]) -> None:
+    """Set ``cols`` of many rows by id (rows are (id, *values)): executemany on SQLite; on PostgreSQL a COPY
+    into a scratch table and one UPDATE … FROM."""
+    if connection.vendor == "postgresql":
+        quoted = ", ".join(_qn(c) for c in ["id", *cols])
+        cursor.execute("DROP TABLE IF EXISTS bcrm_bulk_set")
+        cursor.execute(f"CREATE TEMP TABLE bcrm_bulk_set ON COMMIT DROP AS SELECT {quoted} FROM {table} WITH NO DATA")
+        with cursor.cursor.copy(f"COPY bcrm_bulk_set ({quoted}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        sets = ", ".join(f"{_qn(c)} = s.{_qn(c)}" for c in cols)
+        cursor.execute(f"UPDATE {table} SET {sets} FROM bcrm_bulk_set s WHERE {table}.id = s.id")
+        return
+    sets = ", ".join(f"{_qn(c)} = %s" for c in cols)
+    cursor.executemany(f"UPDATE {table} SET {sets} WHERE id = %s", [(*row[1:], row[0]) for row in rows])
 
 
 def _upsert(cursor, table: str, cols: list[str], rows: list[tuple], *, conflict: str) -> int:
