@@ -1,4 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from bcrm.monitoring import views
 
 app_name = "monitoring"
-urlpatterns: list = []
+
+urlpatterns = [
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/compute/", views.compute, name="compute"),
+    path("dashboard/effect/", views.effect, name="effect"),
+]
