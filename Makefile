@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 CLIENTS ?= 300
-PYTEST_ARGS ?=
+# Two workers (pytest-xdist, one per core of the CI machine); each gets its own test database.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: demo test install lint check pytest serve bench clean
 

@@ -449,7 +449,9 @@ def test_the_worker_runs_scheduled_work_from_the_database_queue(settings, team):
     call_command("worker", "--once", "--interval", "0.1", stdout=out)
     run = Run.objects.get()
     assert run.trigger == "schedule" and run.assignments.count() == 5
-    assert DBTaskResult.objects.get().status == "SUCCESSFUL"
+    assert DBTaskResult.objects.get(task_path__endswith="scheduled_run").status == "SUCCESSFUL"
+    # The same tick may also have queued the daily automation and the monthly KPI snapshot: all ran well.
+    assert set(DBTaskResult.objects.values_list("status", flat=True)) == {"SUCCESSFUL"}
 
 
 def test_a_run_asked_for_on_a_large_portfolio_goes_to_the_queue(portfolio, analyst, settings):
