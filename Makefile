@@ -4,8 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 CLIENTS ?= 300
-# Two workers (pytest-xdist, one per core of the CI machine); each gets its own test database.
-PYTEST_ARGS ?= -n 2 --dist loadfile
+# Three pytest-xdist workers on the two cores (tests wait on the database, browser and subprocesses);
+# each worker gets its own test database.
+PYTEST_ARGS ?= -n 3
 
 .PHONY: demo test install lint check pytest serve bench clean
 

@@ -67,6 +67,18 @@ def _tasks_run_inline(settings):
     settings.BCRM_FEATURE_CACHE_SECONDS = 0
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language: a test that switched to Chinese (a request through the
+    locale middleware, ``translation.activate``) must not leak it into the next test on the same worker."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
+
+
 class SmtpSink:
     """What a real SMTP server on loopback received: one ``email.message.EmailMessage`` per message."""
 
