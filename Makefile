@@ -4,9 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 CLIENTS ?= 300
-# Three pytest-xdist workers on the two cores (tests wait on the database, browser and subprocesses);
+# Two pytest-xdist workers (one per core), by file;
 # each worker gets its own test database.
-PYTEST_ARGS ?= -n 3
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: demo test install lint check pytest serve bench clean
 
