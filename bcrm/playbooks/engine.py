@@ -795,7 +795,6 @@ class _Engine:
         cols = ["title", "description", "organization_id", "assignee_id", "due_at", "status", "source",
                 "source_key", "action", "step_id", "team_id", "planned_hours", "basis_at", "service_request_id",
                 "participation_id", "version", "created_at", "updated_at"]
-        quoted = ", ".join(_qn(c) for c in cols)
         now = _db_datetime(self.now)
         by_action: dict[str, list[_NewTask]] = defaultdict(list)
         for t in tasks:
@@ -816,7 +815,8 @@ class _Engine:
                              TaskSource.PLAYBOOK.value, t.key, t.action, t.step.pk if t.step else None, t.team,
                              t.hours, _db_datetime(dt.datetime.fromtimestamp(t.basis, dt.UTC)) if t.basis is not None else None,
                              t.service_request, t.participation, 1, now, now) for t in chunk]
-                    created[action] += _insert_ignoring_conflicts(cursor, table, cols, quoted, rows)
+                    created[action] += _upsert(cursor, table, cols, rows,
+                                               conflict="ON CONFLICT (source_key) DO NOTHING")
         return {action: n for action, n in created.items() if n}
 
     # --- 6. deliverables ---------------------------------------------------------------------------------
@@ -896,25 +896,6 @@ def _upsert(cursor, table: str, cols: list[str], rows: list[tuple], *, conflict:
         return max(cursor.rowcount, 0)
     before = connection.connection.total_changes
     cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({', '.join(['%s'] * len(cols))}) {conflict}", rows)
-    return connection.connection.total_changes - before
-
-
-def _insert_ignoring_conflicts(cursor, table: str, cols: list[str], quoted: str, rows: list[tuple]) -> int:
-    if not rows:
-        return 0
-    if connection.vendor == "postgresql":
-        # COPY into a scratch table, then one INSERT … SELECT that skips existing keys.
-        cursor.execute("DROP TABLE IF EXISTS bcrm_new_tasks")
-        cursor.execute(f"CREATE TEMP TABLE bcrm_new_tasks ON COMMIT DROP AS SELECT {quoted} FROM {table} WITH NO DATA")
-        with cursor.cursor.copy(f"COPY bcrm_new_tasks ({quoted}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM bcrm_new_tasks "
-                       f"ON CONFLICT (source_key) DO NOTHING")
-        return max(cursor.rowcount, 0)
-    before = connection.connection.total_changes
-    cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({', '.join(['%s'] * len(cols))}) "
-                       f"ON CONFLICT (source_key) DO NOTHING", rows)
     return connection.connection.total_changes - before
 
 
