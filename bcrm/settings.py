@@ -180,6 +180,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 BCRM_REPORTING_CURRENCY = os.environ.get("BCRM_REPORTING_CURRENCY", "USD")
 BCRM_PAGE_SIZE = 50
+# After the monthly KPI snapshot, the worker e-mails the management report (PDF, English and Chinese) to the
+# active team leads and administrators; BCRM_MANAGEMENT_REPORT_EMAIL=0 turns that off.
+BCRM_MANAGEMENT_REPORT_EMAIL = env_bool("BCRM_MANAGEMENT_REPORT_EMAIL", True)
 # Lists count at most this many rows; beyond it the page says "10,000+" (counting a million rows
 # on every page view is what makes lists slow).
 BCRM_COUNT_CAP = 10_000

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from bcrm.monitoring import charts as monitoring_charts
 from bcrm.monitoring import services
 from bcrm.monitoring.models import KpiSnapshot, SnapshotRun
-from bcrm.monitoring.views import shortfalls
+from bcrm.monitoring.presenters import shortfalls
 from bcrm.web import charts
 from tests import test_monitoring_snapshot as shared
 from tests.factories import make_user

@@ -109,3 +109,47 @@ def get_kpis_xlsx(request, query: Query[XlsxQuery]):
             summary="The dedicated tier's effect at a dimension's line (regression discontinuity) and before/after")
 def get_effect(request, query: Query[EffectQuery]):
     return services.effect_estimate(actor=request.auth, dimension=query.dimension, outcome=query.outcome)
+
+
+class ManagementReportQuery(Schema):
+    period: str | None = Field(None, description="YYYY-MM; default the previous calendar month")
+    language: str = Field("en", description="en or zh-hans")
+    format: str = Field("pdf", description="pdf or html")
+
+
+class ManagementSendIn(Schema):
+    period: str
+    to: list[str] | None = Field(None, description="addresses; omitted: the active team leads and administrators")
+    languages: list[str] | None = Field(None, description="en and/or zh-hans; omitted: both, one PDF each")
+
+
+class ManagementSendOut(Schema):
+    period: str
+    sent: list[str]
+    failed: dict[str, str]
+    skipped: list[str]
+
+
+@router.get("/kpis/management-report", response={200: None, **ERRORS},
+            summary="The month's management report (the dashboard's content) as PDF or HTML, in English or Chinese")
+def get_management_report(request, query: Query[ManagementReportQuery]):
+    from bcrm.core.errors import InvalidInput
+    from bcrm.monitoring import report
+
+    if query.format not in ("pdf", "html"):
+        raise InvalidInput(fields={"format": ["pdf or html"]})
+    built = report.build(request.auth, _period(query.period), query.language)
+    if query.format == "html":
+        return HttpResponse(report.render_html(built), content_type="text/html; charset=utf-8")
+    response = HttpResponse(report.render_pdf(built), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{report.pdf_filename(built.period, built.language)}"'
+    return response
+
+
+@router.post("/kpis/management-report/send", response={200: ManagementSendOut, **ERRORS},
+             summary="E-mail the month's management report now (leads and administrators)")
+def post_management_send(request, payload: ManagementSendIn):
+    from bcrm.monitoring import report
+
+    return report.send(actor=request.auth, period=payload.period, recipients=payload.to,
+                       languages=payload.languages).as_dict()

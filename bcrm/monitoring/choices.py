@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -39,3 +41,17 @@ class Outcome(models.TextChoices):
     NPS = "nps", _("NPS")
     CSAT = "csat", _("CSAT")
     COMMITMENTS_AFTER = "commitments_after", _("Commitments after the run")
+
+
+#: Figures the trend chart can follow: key → (label, path into the stored figures, is a share).
+TREND_FIGURES: dict[str, tuple[Any, tuple[str, ...], bool]] = {
+    "committed_share": (_("Share of commitments"), ("committed_share",), True),
+    "fee_income_share": (_("Share of fee income"), ("fee_income_share",), True),
+    "cadence": (_("Cadence adherence"), ("cadence", "share"), True),
+    "sla_response": (_("First response within SLA"), ("sla_response", "share"), True),
+    "sla_resolution": (_("Resolution within SLA"), ("sla_resolution", "share"), True),
+    "hours_per_million": (_("Hours per million committed"), ("hours_per_million",), False),
+    "nps": (_("NPS"), ("nps", "nps"), False),
+    "csat": (_("CSAT"), ("csat", "mean"), False),
+    "clients": (_("Clients"), ("clients",), False),
+}

@@ -3,6 +3,8 @@
     bcrm report kpis [--period YYYY-MM] [--breakdown tier|value|risk|relationship] [--team ID] [--json]
                      [--recompute] [--xlsx OUT]
     bcrm report effect [--dimension value|risk|relationship] [--outcome nps|csat|commitments_after] [--json]
+    bcrm report management [--period YYYY-MM] [--language en|zh-hans] [--pdf OUT] [--html OUT] [--send]
+                           [--to ADDRESS ...] [--json]
 
 They act as the system operator (whoever runs `bcrm` holds the database). `kpis` prints the stored snapshot;
 it computes the period's snapshot first when none is stored yet, or when asked with --recompute.
@@ -36,6 +38,17 @@ def add_parsers(subparsers, parser) -> None:
     effect.add_argument("--dimension", default="value", help="value (default), risk or relationship")
     effect.add_argument("--outcome", default="nps", help="nps (default), csat or commitments_after")
     effect.add_argument("--json", action="store_true", help="machine-readable output")
+    management = subparsers.add_parser("management", help="the month's management report (PDF, e-mail)",
+                                       called_from_command_line=called)
+    management.add_argument("--period", help="YYYY-MM; default the previous calendar month")
+    management.add_argument("--language", default="en", help="en (default) or zh-hans, for --pdf and --html")
+    management.add_argument("--pdf", metavar="OUT", help="write the PDF here")
+    management.add_argument("--html", metavar="OUT", help="write the HTML here")
+    management.add_argument("--send", action="store_true",
+                            help="e-mail it now (a PDF in English and one in Chinese) to the active team leads "
+                                 "and administrators, or to --to")
+    management.add_argument("--to", action="append", metavar="ADDRESS", help="send to this address (repeatable)")
+    management.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def _pct(value: Any) -> str:
@@ -121,3 +134,54 @@ def effect(command, options: dict[str, Any]) -> None:
                              f"{result['previous_run']['id']}: verdict {pairs['verdict']}")
         for note in pairs["notes"]:
             command.stdout.write(f"  · {note}")
+
+
+def _write(path: str, data: bytes) -> None:
+    try:
+        Path(path).write_bytes(data)
+    except OSError as exc:
+        raise CommandError(f"Cannot write {path}: {exc.strerror or exc}")
+
+
+def management(command, options: dict[str, Any]) -> None:
+    from bcrm.monitoring import report, selectors, services
+
+    actor = SystemOperator()
+    period = options["period"] or previous_period(timezone.localdate())
+    if not options["pdf"] and not options["html"] and not options["send"]:
+        raise CommandError("Say what to do: --pdf OUT, --html OUT and/or --send.")
+    first, _last = services.parse_kpi_period(period)
+    period = f"{first:%Y-%m}"
+    computed = None
+    if not selectors.has_snapshot(period):
+        computed = services.compute_snapshot(actor=None, period=period)
+    out: dict[str, Any] = {"period": period}
+    if computed is not None:
+        out["computed_run"] = {"id": computed.pk, "duration_ms": computed.duration_ms, "rows": computed.rows}
+    if options["pdf"] or options["html"]:
+        built = report.build(actor, period, options["language"])
+        out["language"] = built.language
+        if options["html"]:
+            _write(options["html"], report.render_html(built).encode("utf-8"))
+            out["html"] = options["html"]
+        if options["pdf"]:
+            _write(options["pdf"], report.render_pdf(built))
+            out["pdf"] = options["pdf"]
+    if options["send"]:
+        out["send"] = report.send(actor=None, period=period, recipients=options["to"]).as_dict()
+    if options["json"]:
+        command.stdout.write(json.dumps(out, ensure_ascii=False, indent=2, default=str))
+        return
+    if computed is not None:
+        command.stdout.write(f"computed the {period} snapshot: {computed.rows} rows in {computed.duration_ms} ms")
+    for kind in ("html", "pdf"):
+        if kind in out:
+            command.stdout.write(f"wrote the {period} management report ({out['language']}) as {kind.upper()} to "
+                                 f"{out[kind]}")
+    if "send" in out:
+        sent = out["send"]
+        command.stdout.write(f"sent to {len(sent['sent'])}: {', '.join(sent['sent']) or '-'}")
+        for address, error in sent["failed"].items():
+            command.stdout.write(f"NOT sent to {address}: {error}")
+        if sent["failed"]:
+            raise CommandError(f"{len(sent['failed'])} address(es) failed; see above.")

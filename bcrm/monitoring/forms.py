@@ -8,22 +8,9 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from bcrm.core.errors import InvalidInput
-from bcrm.monitoring.choices import Breakdown, Outcome
+from bcrm.monitoring.choices import TREND_FIGURES, Breakdown, Outcome
 from bcrm.monitoring.services import parse_kpi_period
 from bcrm.segmentation.choices import Dimension
-
-#: Figures the trend chart can follow: key → (label, path into the stored figures, is a share).
-TREND_FIGURES: dict[str, tuple[Any, tuple[str, ...], bool]] = {
-    "committed_share": (_("Share of commitments"), ("committed_share",), True),
-    "fee_income_share": (_("Share of fee income"), ("fee_income_share",), True),
-    "cadence": (_("Cadence adherence"), ("cadence", "share"), True),
-    "sla_response": (_("First response within SLA"), ("sla_response", "share"), True),
-    "sla_resolution": (_("Resolution within SLA"), ("sla_resolution", "share"), True),
-    "hours_per_million": (_("Hours per million committed"), ("hours_per_million",), False),
-    "nps": (_("NPS"), ("nps", "nps"), False),
-    "csat": (_("CSAT"), ("csat", "mean"), False),
-    "clients": (_("Clients"), ("clients",), False),
-}
 
 
 class DashboardFilter(forms.Form):

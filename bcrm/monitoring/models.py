@@ -93,3 +93,37 @@ class SnapshotSchedule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.last_period or '-'}"
+
+
+class ManagementReportDelivery(models.Model):
+    """One e-mail of a month's management report to one address: the log, and what makes the monthly send
+    happen once. ``(period, email)`` is unique, and a delivery is claimed with a conditional UPDATE before it
+    is sent, so two workers never send the same month's report twice; "send again" is an explicit act."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    period = models.CharField(_("period"), max_length=7)
+    email = models.EmailField(_("e-mail"))
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+", verbose_name=_("recipient"))
+    languages = models.CharField(_("languages"), max_length=32, default="en")
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    trigger = models.CharField(_("trigger"), max_length=8, choices=SnapshotTrigger.choices,
+                               default=SnapshotTrigger.MANUAL)
+    queued_at = models.DateTimeField(_("queued"))
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        verbose_name = _("management report delivery")
+        verbose_name_plural = _("management report deliveries")
+        ordering = ["-queued_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["period", "email"], name="mgmt_delivery_unique")]
+
+    def __str__(self) -> str:
+        return f"management report {self.period} → {self.email} ({self.status})"

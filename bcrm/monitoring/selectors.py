@@ -117,3 +117,55 @@ def snapshot_runs(user, period: str | None = None, limit: int = 20) -> list[Snap
 
 def has_snapshot(period: str) -> bool:
     return KpiSnapshot.objects.filter(period=period).exists()
+
+
+def snapshot_periods(limit: int = 36) -> list[str]:
+    """The periods that have a stored snapshot, newest first (one indexed query on stored rows)."""
+    return list(KpiSnapshot.objects.filter(breakdown=Breakdown.TIER, segment=ALL, team__isnull=True)
+                .order_by("-period").values_list("period", flat=True)[:limit])
+
+
+def trend_series(user, breakdown: str, team: Any, periods: list[str], figure: str) -> dict[str, list[Any]]:
+    """One stored figure of each segment over ``periods`` (oldest first): segment name → value per period,
+    ``None`` where a period has no value. One query on stored rows; the same permission as :func:`kpis`."""
+    from bcrm.monitoring.choices import TREND_FIGURES
+
+    breakdown = _breakdown(breakdown)
+    if figure not in TREND_FIGURES:
+        raise InvalidInput(fields={"figure": [_("Unknown figure %(value)r.") % {"value": figure}]})
+    team_id = _team_id(user, team)
+    path = TREND_FIGURES[figure][1]
+    scope: dict[str, Any] = {"team__isnull": True} if team_id is None else {"team_id": team_id}
+    stored = (KpiSnapshot.objects.filter(period__in=periods, breakdown=breakdown, **scope)
+              .values_list("period", "segment", "figures"))
+    by_segment: dict[str, dict[str, Any]] = {}
+    for period, segment, figures in stored:
+        if segment in (UNCLASSIFIED, INSUFFICIENT) and not figures.get("clients"):
+            continue
+        value: Any = figures
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        by_segment.setdefault(segment, {})[period] = value
+    order = segment_order(breakdown)
+    segments = sorted(by_segment, key=lambda s: order.index(s) if s in order else len(order))
+    return {segment_name(breakdown, s): [by_segment[s].get(p) for p in periods] for s in segments}
+
+
+def latest_migrations(user, before=None) -> list[dict[str, Any]]:
+    """Per dimension, the latest finished classification run (started before ``before`` when given) with the
+    migrations it stored against the labels before it: portfolio-wide, so for roles that see every client.
+    One query per dimension on the run table (indexed on dimension, started)."""
+    from bcrm.segmentation.choices import Dimension, RunStatus
+    from bcrm.segmentation.models import Run
+
+    require_portfolio(user)
+    out = []
+    for dimension in Dimension.values:
+        runs = Run.objects.filter(dimension=dimension, status=RunStatus.DONE)
+        if before is not None:
+            runs = runs.filter(started_at__lt=before)
+        run = runs.order_by("-started_at", "-id").values("id", "as_of", "migrations", "previous_run_id").first()
+        if run is not None:
+            out.append({"dimension": dimension, "id": run["id"], "as_of": run["as_of"],
+                        "migrations": run["migrations"], "previous_run": run["previous_run_id"]})
+    return out

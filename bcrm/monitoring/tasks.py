@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
@@ -11,12 +12,19 @@ from django_tasks import task
 
 @task()
 def scheduled_snapshot(period: str) -> dict:
-    """The snapshot of the month the worker's schedule claimed."""
+    """The snapshot of the month the worker's schedule claimed, then the month's management report e-mailed to
+    the team leads and administrators (once per address: see :func:`bcrm.monitoring.report.send`)."""
     from bcrm.monitoring.choices import SnapshotTrigger
     from bcrm.monitoring.services import compute_snapshot
 
     run = compute_snapshot(actor=None, period=period, trigger=SnapshotTrigger.SCHEDULE)
-    return {"run": run.pk, "period": run.period, "rows": run.rows, "status": run.status}
+    out = {"run": run.pk, "period": run.period, "rows": run.rows, "status": run.status}
+    if settings.BCRM_MANAGEMENT_REPORT_EMAIL:
+        from bcrm.monitoring.report import send
+
+        sent = send(actor=None, period=period, trigger=SnapshotTrigger.SCHEDULE, resend=False)
+        out["management_report"] = {"sent": len(sent.sent), "failed": len(sent.failed)}
+    return out
 
 
 def tick(now: dt.datetime | None = None) -> str | None:

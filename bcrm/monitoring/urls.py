@@ -8,4 +8,5 @@ urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/compute/", views.compute, name="compute"),
     path("dashboard/effect/", views.effect, name="effect"),
+    path("dashboard/report/", views.management_report, name="management_report"),
 ]

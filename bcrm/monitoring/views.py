@@ -2,11 +2,10 @@
 read or compute what is decided in :mod:`bcrm.monitoring.selectors` and :mod:`bcrm.monitoring.services`.
 
 The dashboard reads stored snapshot rows only (a fixed number of queries whatever the history's size); the
-sentences that say where service falls short are computed here from those stored figures."""
+sentences that say where service falls short come from :mod:`bcrm.monitoring.presenters`."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,6 +13,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
@@ -22,195 +22,15 @@ from bcrm.accounts.models import Team
 from bcrm.accounts.permissions import has_any, sees_all_organizations, user_team_ids
 from bcrm.core.errors import InvalidInput, PermissionDenied
 from bcrm.monitoring import charts as monitoring_charts
-from bcrm.monitoring import selectors, services
-from bcrm.monitoring.choices import ALL, UNCLASSIFIED, Breakdown, Outcome
-from bcrm.monitoring.forms import TREND_FIGURES, DashboardFilter, EffectForm
-from bcrm.monitoring.models import KpiSnapshot
-from bcrm.segmentation.choices import INSUFFICIENT, Dimension, label_display, lower_label, upper_label
+from bcrm.monitoring import presenters, selectors, services
+from bcrm.monitoring.choices import ALL, TREND_FIGURES, Breakdown, Outcome
+from bcrm.monitoring.forms import DashboardFilter, EffectForm
+from bcrm.segmentation.choices import Dimension, label_display, lower_label, upper_label
 from bcrm.web import charts
 from bcrm.web.shortcuts import page, render_page
 
 TREND_LENGTH = 12
 PERIOD_CHOICES = 36
-
-
-# --- small readers of the stored figures ------------------------------------------------------------------
-
-def _path(figures: dict[str, Any], keys: tuple[str, ...]) -> Any:
-    value: Any = figures
-    for key in keys:
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
-
-
-def _pct(value: Any, digits: int = 1) -> str:
-    return "—" if value is None else f"{100 * float(value):.{digits}f}%"
-
-
-def _num(value: Any, digits: int = 1) -> str:
-    return "—" if value is None else f"{float(value):,.{digits}f}"
-
-
-def _money(value: Any) -> str:
-    try:
-        return f"{Decimal(str(value)):,.2f}"
-    except (InvalidOperation, TypeError, ValueError):
-        return "—"
-
-
-def _interval(low: Any, high: Any, digits: int = 1) -> str:
-    if low is None or high is None:
-        return ""
-    return f"[{float(low):,.{digits}f}, {float(high):,.{digits}f}]"
-
-
-def _share_interval(low: Any, high: Any) -> str:
-    if low is None or high is None:
-        return ""
-    return f"[{100 * float(low):.0f}%, {100 * float(high):.0f}%]"
-
-
-def _display_row(row: dict[str, Any]) -> dict[str, Any]:
-    """One segment's stored figures, formatted for the table (the numbers are the stored ones)."""
-    f = row["figures"]
-    nps, csat, repeat = f.get("nps") or {}, f.get("csat") or {}, f.get("repeat") or {}
-    cadence, response, resolution = f.get("cadence") or {}, f.get("sla_response") or {}, f.get("sla_resolution") or {}
-    return {
-        "segment": row["segment"], "name": row["segment_name"], "is_total": row["segment"] == ALL,
-        "clients": f.get("clients", 0),
-        "committed": _money(f.get("committed")), "committed_share": _pct(f.get("committed_share")),
-        "fee_income": _money(f.get("fee_income")), "fee_income_share": _pct(f.get("fee_income_share")),
-        "cadence": _pct(cadence.get("share")), "cadence_judged": cadence.get("judged", 0),
-        "response": _pct(response.get("share")), "response_judged": response.get("judged", 0),
-        "resolution": _pct(resolution.get("share")), "resolution_judged": resolution.get("judged", 0),
-        "hours": _num(f.get("hours")), "hours_per_million": _num(f.get("hours_per_million"), 2),
-        "nps": _num(nps.get("nps")), "nps_interval": _interval(nps.get("ci_low"), nps.get("ci_high")),
-        "nps_n": nps.get("n", 0),
-        "csat": _num(csat.get("mean"), 2), "csat_interval": _interval(csat.get("ci_low"), csat.get("ci_high"), 2),
-        "csat_n": csat.get("n", 0),
-        "repeat": _pct(repeat.get("share")),
-        "repeat_interval": _share_interval(repeat.get("ci_low"), repeat.get("ci_high")),
-        "repeat_of": repeat.get("committed_clients", 0),
-        "insufficient": "—" if f.get("insufficient") is None else f["insufficient"],
-    }
-
-
-def _segments(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The segments a chart compares: every class or tier, and the insufficient / unclassified clients when
-    there are any; never the all-clients row."""
-    return [r for r in rows if r["segment"] != ALL
-            and (r["figures"].get("clients") or r["segment"] not in (UNCLASSIFIED, INSUFFICIENT))]
-
-
-# --- where service falls short, in words -------------------------------------------------------------------
-
-def shortfalls(breakdown: str, rows: list[dict[str, Any]]) -> list[str]:
-    """Sentences about the weakest segment on each service figure, from the stored figures only."""
-    total = next((r["figures"] for r in rows if r["segment"] == ALL), None)
-    segments = _segments(rows)
-    out: list[str] = []
-    measures = (
-        ("cadence", lambda: _("%(segment)s has the lowest cadence adherence: %(share)s of %(n)s playbook contacts "
-                              "done on time (all clients: %(all)s).")),
-        ("sla_response", lambda: _("%(segment)s has the lowest first-response SLA compliance: %(share)s of %(n)s "
-                                   "requests answered within the SLA (all clients: %(all)s).")),
-        ("sla_resolution", lambda: _("%(segment)s has the lowest resolution SLA compliance: %(share)s of %(n)s "
-                                     "requests resolved within the SLA (all clients: %(all)s).")),
-    )
-    for key, template in measures:
-        judged = [r for r in segments if (r["figures"].get(key) or {}).get("share") is not None]
-        if not judged:
-            continue
-        worst = min(judged, key=lambda r: r["figures"][key]["share"])
-        figure = worst["figures"][key]
-        if figure["share"] >= 1:  # everything on time: nothing falls short
-            continue
-        overall = (total or {}).get(key) or {}
-        out.append(template() % {"segment": worst["segment_name"], "share": _pct(figure["share"]),
-                                 "n": figure["judged"], "all": _pct(overall.get("share"))})
-    with_nps = [r for r in segments if (r["figures"].get("nps") or {}).get("nps") is not None]
-    if len(with_nps) >= 2:
-        worst = min(with_nps, key=lambda r: r["figures"]["nps"]["nps"])
-        best = max(with_nps, key=lambda r: r["figures"]["nps"]["nps"])
-        nps = worst["figures"]["nps"]
-        sentence = _("%(segment)s has the lowest NPS, %(nps)s (%(n)s responses).") % {
-            "segment": worst["segment_name"], "nps": _num(nps["nps"]), "n": nps["n"]}
-        best_low, worst_high = best["figures"]["nps"].get("ci_low"), nps.get("ci_high")
-        if worst is not best and (best_low is None or worst_high is None or worst_high >= best_low):
-            sentence += " " + _("Its interval overlaps that of %(best)s, so the gap may be chance.") % {
-                "best": best["segment_name"]}
-        out.append(sentence)
-    costly = [r for r in segments if r["figures"].get("hours_per_million") is not None]
-    if len(costly) >= 2:
-        top = max(costly, key=lambda r: r["figures"]["hours_per_million"])
-        out.append(_("Serving %(segment)s costs the most per unit of value: %(hours)s hours logged per million "
-                     "committed.") % {"segment": top["segment_name"], "hours": _num(top["figures"]["hours_per_million"],
-                                                                                     2)})
-    if total:
-        if total.get("insufficient"):
-            out.append(_("%(n)s clients lack the data to be classified on this dimension: they wait in the "
-                         "data-collection queue.") % {"n": total["insufficient"]})
-        if total.get("unconverted"):
-            out.append(_("%(n)s participations in %(currencies)s have no exchange rate and are left out of the "
-                         "amounts.") % {"n": total["unconverted"],
-                                        "currencies": ", ".join(total.get("unconverted_currencies") or [])})
-    return out
-
-
-# --- charts --------------------------------------------------------------------------------------------------
-
-def _dashboard_charts(rows: list[dict[str, Any]], lorenz: dict[str, Any] | None) -> dict[str, charts.Chart]:
-    segments = _segments(rows)
-    names = [r["segment_name"] for r in segments]
-    figures = [r["figures"] for r in segments]
-    out: dict[str, charts.Chart] = {}
-    if segments:
-        out["commitments"] = charts.bar(
-            names, [f.get("committed_share") for f in figures], key="commitments-share",
-            title=_("Share of commitments by segment"), x_title=_("Share of commitments"), value_format=".0%")
-        out["nps"] = monitoring_charts.interval_points(
-            names, [(f.get("nps") or {}).get("nps") for f in figures],
-            [(f.get("nps") or {}).get("ci_low") for f in figures], [(f.get("nps") or {}).get("ci_high") for f in figures],
-            [(f.get("nps") or {}).get("n", 0) for f in figures], key="nps-interval",
-            title=_("NPS by segment, with its interval (95%)"), x_title=_("NPS"), domain=(-100.0, 100.0))
-        out["service"] = charts.grouped_bars(
-            names, {_("Cadence adherence"): [(f.get("cadence") or {}).get("share") for f in figures],
-                    _("First response within SLA"): [(f.get("sla_response") or {}).get("share") for f in figures],
-                    _("Resolution within SLA"): [(f.get("sla_resolution") or {}).get("share") for f in figures]},
-            key="service-levels", title=_("Cadence and SLA compliance by segment"), x_title=_("Segment"),
-            y_title=_("Share on time"), value_format=".0%", digits=3)
-    if lorenz and lorenz.get("x"):
-        top = lorenz.get("top_20_share")
-        # stored smallest first; drawn largest first (as the segmentation pages do), so the marker reads
-        # "the largest fifth of clients hold this share"
-        points = [(round(1 - x, 6), round(1 - y, 6)) for x, y in reversed(list(zip(lorenz["x"], lorenz["y"],
-                                                                                  strict=True)))]
-        out["lorenz"] = charts.lorenz(points,
-                                      marker=(0.2, top) if top is not None else None, key="lorenz-commitments",
-                                      title=_("Lorenz curve of commitments"), x_title=_("Share of clients, largest first"),
-                                      y_title=_("Share of commitments"))
-    return out
-
-
-def _trend(user_team: int | None, breakdown: str, periods: list[str], figure: str) -> charts.Chart | None:
-    """The chosen figure over the last stored snapshots up to the chosen period (one query on stored rows;
-    the caller has checked through :func:`selectors.kpis` that the user may read this team's rows)."""
-    if len(periods) < 2:
-        return None
-    label, path, share = TREND_FIGURES[figure]
-    scope: dict[str, Any] = {"team__isnull": True} if user_team is None else {"team_id": user_team}
-    stored = (KpiSnapshot.objects.filter(period__in=periods, breakdown=breakdown, **scope)
-              .values_list("period", "segment", "figures"))
-    by_segment: dict[str, dict[str, Any]] = {}
-    for period, segment, figures in stored:
-        if segment in (UNCLASSIFIED, INSUFFICIENT) and not figures.get("clients"):
-            continue
-        by_segment.setdefault(segment, {})[period] = _path(figures, path)
-    order = selectors.segment_order(breakdown)
-    segments = sorted(by_segment, key=lambda s: order.index(s) if s in order else len(order))
-    series = {selectors.segment_name(breakdown, s): [by_segment[s].get(p) for p in periods] for s in segments}
-    return monitoring_charts.trend(periods, series, key="trend", title=_("%(figure)s over the last snapshots") % {
-        "figure": label}, y_title=str(label), value_format=".0%" if share else "", percent=share)
 
 
 def _render(request: HttpRequest, template: str, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
@@ -234,8 +54,7 @@ def _dashboard_teams(user) -> tuple[list[Team], bool]:
 def dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user
     teams, all_teams = _dashboard_teams(user)
-    periods = list(KpiSnapshot.objects.filter(breakdown=Breakdown.TIER, segment=ALL, team__isnull=True)
-                   .order_by("-period").values_list("period", flat=True)[:PERIOD_CHOICES])
+    periods = selectors.snapshot_periods(PERIOD_CHOICES)
     form = DashboardFilter(request.GET, teams=teams, all_teams=all_teams, periods=periods)
     context: dict[str, Any] = {"form": form, "periods": periods, "teams": teams, "all_teams": all_teams,
                                "can_compute": has_any(user, services.COMPUTE_ROLES), "data": None,
@@ -260,15 +79,32 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     lorenz = selectors.lorenz_curve(user, period) if all_teams and team is None and rows else None
     trend_periods = sorted(p for p in periods if p <= period)[-TREND_LENGTH:]
     total = next((r for r in rows if r["segment"] == ALL), None)
+    chart_set = presenters.dashboard_charts(rows, lorenz) if rows else {}
+    if total:
+        pipeline = presenters.pipeline_chart(total["figures"], total["figures"].get("currency", ""))
+        if pipeline is not None:
+            chart_set["pipeline"] = pipeline
+    trend = None
+    if rows and len(trend_periods) >= 2:
+        label, _path, share = TREND_FIGURES[figure]
+        trend = presenters.trend_chart(trend_periods, selectors.trend_series(user, breakdown, team, trend_periods,
+                                                                            figure), label, share)
+    migrations = (presenters.migration_rows(selectors.latest_migrations(user))
+                  if all_teams and team is None and rows else [])
     context.update(
-        data=data, rows=[_display_row(r) for r in rows], total=_display_row(total) if total else None,
+        data=data, rows=[presenters.display_row(r) for r in rows],
+        total=presenters.display_row(total) if total else None,
         total_figures=total["figures"] if total else None,
-        sentences=shortfalls(breakdown, rows) if rows else [],
-        charts=_dashboard_charts(rows, lorenz) if rows else {},
+        pipeline=presenters.pipeline_rows(total["figures"]) if total else [],
+        migrations=migrations,
+        sentences=presenters.shortfalls(breakdown, rows) if rows else [],
+        charts=chart_set,
         lorenz=lorenz,
-        lorenz_top=_pct(lorenz.get("top_20_share")) if lorenz and lorenz.get("top_20_share") is not None else "",
-        lorenz_gini=_num(lorenz.get("gini"), 3) if lorenz else "",
-        trend=_trend(team, breakdown, trend_periods, figure) if rows else None,
+        lorenz_top=(presenters.pct(lorenz.get("top_20_share"))
+                    if lorenz and lorenz.get("top_20_share") is not None else ""),
+        lorenz_gini=presenters.num(lorenz.get("gini"), 3) if lorenz else "",
+        trend=trend,
+        report_url=reverse("monitoring:management_report") + "?" + urlencode({"period": period}),
         xlsx_url=reverse("api:get_kpis_xlsx") + "?" + urlencode(
             {"period": period, **({"team": team} if team is not None else {})}),
     )
@@ -289,6 +125,25 @@ def compute(request: HttpRequest) -> HttpResponse:
     messages.success(request, _("The %(period)s snapshot is computed: %(rows)s rows in %(ms)s ms.") % {
         "period": run.period, "rows": run.rows, "ms": run.duration_ms})
     return redirect(reverse("monitoring:dashboard") + "?" + urlencode({"period": run.period, **query}))
+
+
+@page
+@require_safe
+def management_report(request: HttpRequest) -> HttpResponse:
+    """The month's management report: the PDF (a download) or, with ``format=html``, the same document in the
+    browser. Who may read it is decided by :func:`bcrm.monitoring.report.build` (portfolio-wide figures)."""
+    from bcrm.monitoring import report
+
+    period = (request.GET.get("period") or "").strip()
+    fmt = request.GET.get("format") or "pdf"
+    if fmt not in ("pdf", "html"):
+        raise InvalidInput(fields={"format": [_("Choose pdf or html.")]})
+    built = report.build(request.user, period, request.GET.get("language") or translation.get_language())
+    if fmt == "html":
+        return HttpResponse(report.render_html(built))
+    response = HttpResponse(report.render_pdf(built), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{report.pdf_filename(built.period, built.language)}"'
+    return response
 
 
 # --- the effect page ----------------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ class Command(BaseCommand):
             self._load(clients, seed)
         self._classify()
         self._playbooks(seed)
+        self._monitoring(seed)
 
         url = f"http://127.0.0.1:{port}/"
         if no_serve:
@@ -85,6 +86,26 @@ class Command(BaseCommand):
             parts = ", ".join(f"{label_display(dimension, code)} {counts[code]:,}" for code in counts
                               if code not in ("total", "overridden"))
             self.stdout.write(f"  {Dimension(dimension).label:<14}{parts}  ({report.duration_ms:,} ms)")
+
+    def _monitoring(self, seed: int) -> None:
+        """A few months of service history and the KPI snapshots of those months, so the monitoring dashboard
+        opens with figures and a trend."""
+        import time
+
+        from bcrm.monitoring.demo import demo_service_history, demo_snapshots
+        from bcrm.monitoring.models import KpiSnapshot
+
+        started = time.perf_counter()
+        counts = demo_service_history(seed=seed)
+        if counts:
+            self.stdout.write(
+                f"Service history: {counts['tasks']:,} playbook tasks of the last months ({counts['on_time']:,} on "
+                f"time, {counts['late']:,} late, {counts['missed']:,} missed); SLA times on "
+                f"{counts['sla_stamped']:,} requests  ({time.perf_counter() - started:.1f} s)")
+        if not KpiSnapshot.objects.exists():
+            started = time.perf_counter()
+            periods = demo_snapshots()
+            self.stdout.write(f"KPI snapshots: {', '.join(periods)}  ({time.perf_counter() - started:.1f} s)")
 
     def _playbooks(self, seed: int) -> None:
         """Default playbooks and calendar, project milestones and team updates, and a first automation run,

@@ -60,7 +60,8 @@ def _write(path: str, data: bytes) -> None:
 
 class Command(BaseCommand):
     help = ("Reports: `report progress PROJECT` (HTML, PDF, e-mail to consenting contacts); `report kpis` "
-            "(the KPI snapshot); `report effect` (the dedicated tier's effect).")
+            "(the KPI snapshot); `report effect` (the dedicated tier's effect); `report management` (the monthly "
+            "management report as PDF, optionally e-mailed).")
 
     def add_arguments(self, parser):
         subparsers = parser.add_subparsers(dest="report", metavar="REPORT", required=True,
@@ -77,7 +78,7 @@ class Command(BaseCommand):
         progress.add_argument("--json", action="store_true", help="machine-readable output")
         from bcrm.monitoring.commands import add_parsers as add_monitoring_parsers
 
-        add_monitoring_parsers(subparsers, parser)  # kpis, effect
+        add_monitoring_parsers(subparsers, parser)  # kpis, effect, management
 
     def handle(self, *args, **options):
         if options["report"] == "progress":
@@ -85,7 +86,7 @@ class Command(BaseCommand):
                 return self.progress(options)
             except ServiceError as exc:
                 raise command_error(exc)
-        if options["report"] in ("kpis", "effect"):
+        if options["report"] in ("kpis", "effect", "management"):
             from bcrm.monitoring import commands as monitoring_commands
 
             try:
