@@ -202,6 +202,46 @@ class CompareOut(Schema):
     total: int
 
 
+class MigrationCellIn(Schema):
+    a: int = Field(..., description="run A (the earlier run)")
+    b: int = Field(..., description="run B, of the same dimension")
+    from_label: str = Field(..., alias="from", description="the client's label in run A (a label of the dimension)")
+    to_label: str = Field(..., alias="to", description="the client's label in run B")
+
+
+class MigrationDeltaOut(Schema):
+    feature: str
+    feature_name: str
+    in_top_a: bool = Field(..., description="among run A's top contributions (else no value is known there)")
+    in_top_b: bool
+    value_a: float | None
+    value_b: float | None
+    value_a_text: str
+    value_b_text: str
+    contribution_a: float | None
+    contribution_b: float | None
+    contribution_change: float | None = Field(..., description="B − A; null unless in both runs' top list")
+    magnitude: float = Field(..., description="the sort key: |contribution_change|, or the size of the one "
+                                              "contribution known when the feature is in one run's list only")
+
+
+class MigrationClientOut(Schema):
+    organization_id: int
+    organization: str
+    label_a: str
+    label_b: str
+    score_a: float | None
+    score_b: float | None
+    score_change: float | None
+    margin_a: float | None
+    margin_b: float | None
+    line_a: float | None
+    line_b: float | None
+    line_moved: bool
+    deltas: list[MigrationDeltaOut]
+    sentences: list[str]
+
+
 @router.get("/segmentation/features", response=list[FeatureOut], summary="The feature registry")
 def list_features(request):
     return [
@@ -263,6 +303,22 @@ def compare_runs(request, a: int, b: int):
     run_a = selectors.run_get(actor=request.user, pk=a)
     run_b = selectors.run_get(actor=request.user, pk=b)
     return selectors.migration_matrix(actor=request.user, run_a=run_a, run_b=run_b)
+
+
+@router.get("/segmentation/runs/compare/clients", response={200: PageOut[MigrationClientOut], **ERRORS},
+            summary="The clients of one cell of the migration matrix, and why they moved (feature deltas)")
+def compare_runs_clients(request, cell: Query[MigrationCellIn], page: Query[PageIn]):
+    run_a = selectors.run_get(actor=request.user, pk=cell.a)
+    run_b = selectors.run_get(actor=request.user, pk=cell.b)
+    selectors.migration_cell_check(run_a=run_a, run_b=run_b, from_label=cell.from_label, to_label=cell.to_label)
+    qs = selectors.migration_clients(actor=request.user, run_a=run_a, run_b=run_b, from_label=cell.from_label,
+                                     to_label=cell.to_label)
+    result = page_response(qs, page)
+    reasons = selectors.migration_reasons(actor=request.user, run_a=run_a, run_b=run_b,
+                                          assignments_b=result["items"])
+    result["items"] = [{"organization": b.organization.legal_name, **reasons[b.organization_id]}
+                       for b in result["items"] if b.organization_id in reasons]
+    return result
 
 
 @router.get("/segmentation/runs/{run_id}", response={200: RunDetailOut, **ERRORS})

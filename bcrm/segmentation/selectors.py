@@ -10,9 +10,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.permissions import can_view_organization, restrict_organizations, sees_all_organizations
-from bcrm.core.errors import NotFound, PermissionDenied
+from bcrm.core.errors import InvalidInput, NotFound, PermissionDenied
 from bcrm.parties.models import Organization
-from bcrm.segmentation.choices import INSUFFICIENT, Dimension, label_display, lower_label, upper_label
+from bcrm.segmentation.choices import (
+    INSUFFICIENT,
+    Dimension,
+    label_display,
+    labels_for,
+    lower_label,
+    upper_label,
+)
 from bcrm.segmentation.features import FEATURES
 from bcrm.segmentation.models import Assignment, ClientLabels, Criterion, Override, Run
 
@@ -154,8 +161,6 @@ def migration_matrix(*, actor, run_a: Run, run_b: Run) -> dict[str, Any]:
     """How many clients went from each label in run A to each label in run B (same dimension)."""
     require_portfolio_view(actor)
     if run_a.dimension != run_b.dimension:
-        from bcrm.core.errors import InvalidInput
-
         raise InvalidInput(_("Compare two runs of the same dimension."))
     table = connection.ops.quote_name(Assignment._meta.db_table)
     with connection.cursor() as cursor:
@@ -222,6 +227,28 @@ def reason_label(reason: str) -> str:
     return reason
 
 
+def _override_text(dimension: str, assignment: Assignment) -> str:
+    return _("Set by hand (override); the engine said: %(label)s.") % {
+        "label": label_display(dimension, assignment.engine_label)}
+
+
+def _rule_text(run: Run, index: int) -> str:
+    """The knock-out rule number ``index`` of the run's criterion, in words ("" if it no longer exists)."""
+    rules = run.criterion.rules
+    rule = rules[index] if 0 <= index < len(rules) else None
+    if not rule:
+        return ""
+    dimension = run.dimension
+    side = upper_label(dimension) if rule["label"] == "upper" else lower_label(dimension)
+    return _("Rule: %(feature)s %(op)s %(value)s puts the client in “%(label)s” whatever its score.") % {
+        "feature": feature_name(rule["feature"]), "op": rule["op"],
+        "value": format_feature_value(rule["feature"], rule["value"]), "label": label_display(dimension, side)}
+
+
+def _hysteresis_text(run: Run) -> str:
+    return _("Kept on its previous side by the hysteresis margin of %(m)s.") % {"m": run.criterion.hysteresis_margin}
+
+
 def explain(assignment: Assignment) -> list[str]:
     """Sentences saying why the client got its label: rule, evidence, the line, what lifted or lowered it."""
     run = assignment.run
@@ -229,16 +256,11 @@ def explain(assignment: Assignment) -> list[str]:
     data = assignment.explanation or {}
     lines: list[str] = []
     if assignment.overridden:
-        lines.append(_("Set by hand (override); the engine said: %(label)s.") % {
-            "label": label_display(dimension, assignment.engine_label)})
+        lines.append(_override_text(dimension, assignment))
     if "r" in data:
-        rules = run.criterion.rules
-        rule = rules[data["r"]] if data["r"] < len(rules) else None
-        if rule:
-            side = upper_label(dimension) if rule["label"] == "upper" else lower_label(dimension)
-            lines.append(_("Rule: %(feature)s %(op)s %(value)s puts the client in “%(label)s” whatever its score.") % {
-                "feature": feature_name(rule["feature"]), "op": rule["op"],
-                "value": format_feature_value(rule["feature"], rule["value"]), "label": label_display(dimension, side)})
+        rule_text = _rule_text(run, data["r"])
+        if rule_text:
+            lines.append(rule_text)
     if assignment.engine_label == INSUFFICIENT:
         for reason in data.get("m", []):
             if reason.startswith("feature:"):
@@ -261,8 +283,7 @@ def explain(assignment: Assignment) -> list[str]:
             lines.append(_("Score %(score).3f is %(margin).3f below the line at %(line).3f.") % {
                 "score": assignment.score, "margin": -assignment.margin, "line": run.threshold})
     if data.get("k"):
-        lines.append(_("Kept on its previous side by the hysteresis margin of %(m)s.") % {
-            "m": run.criterion.hysteresis_margin})
+        lines.append(_hysteresis_text(run))
     for name, value, contribution in data.get("c", []):
         if contribution >= 0:
             text = _("%(feature)s (%(value)s) lifts the score by %(delta).3f against a typical client.")
@@ -274,3 +295,221 @@ def explain(assignment: Assignment) -> list[str]:
         lines.append(_("Stability: the label held in %(pct)s%% of resampled populations.") % {
             "pct": f"{assignment.stability * 100:.0f}"})
     return lines
+
+
+# --- why clients moved between two runs -----------------------------------------------------------
+
+MAX_DELTAS = 3  # features shown per client: the ones whose contribution changed most
+MINUS = "\u2212"
+
+
+def migration_cell_check(*, run_a: Run, run_b: Run, from_label: str, to_label: str) -> None:
+    """A cell of the migration matrix: two runs of one dimension and two of its labels."""
+    if run_a.dimension != run_b.dimension:
+        raise InvalidInput(_("Compare two runs of the same dimension."),
+                           fields={"b": [_("Run #%(id)s is of another dimension.") % {"id": run_b.pk}]})
+    labels = labels_for(run_a.dimension)
+    allowed = ", ".join(labels)
+    fields = {name: [_("Choose one of the labels of the dimension: %(labels)s.") % {"labels": allowed}]
+              for name, value in (("from", from_label), ("to", to_label)) if value not in labels}
+    if fields:
+        raise InvalidInput(_("“from” and “to” must be labels of the %(dimension)s dimension: %(labels)s.") % {
+            "dimension": Dimension(run_a.dimension).label, "labels": allowed}, fields=fields)
+
+
+def migration_reasons(*, actor, run_a: Run, run_b: Run, assignments_b) -> dict[int, dict[str, Any]]:
+    """Why each client of one page of a migration cell is where it is in run B: ``describe_move`` of its
+    assignments in the two runs. ``assignments_b`` are run B's rows (from ``migration_clients``, a page of
+    them); run A's rows of the same clients come in one query. Clients the actor may not see are left out."""
+    if run_a.dimension != run_b.dimension:
+        raise InvalidInput(_("Compare two runs of the same dimension."))
+    sees_all = sees_all_organizations(actor)
+    rows = [b for b in assignments_b if sees_all or can_view_organization(actor, b.organization)]
+    if not rows:
+        return {}
+    before = {a.organization_id: a for a in Assignment.objects.filter(
+        run=run_a, organization_id__in=[b.organization_id for b in rows]).only(
+        "organization_id", "label", "engine_label", "score", "margin", "overridden", "held_by_hysteresis",
+        "explanation")}
+    return {b.organization_id: describe_move(before.get(b.organization_id), b, run_a, run_b) for b in rows}
+
+
+def run_line(run: Run) -> float | None:
+    """The run's dividing line: the threshold found, or the fixed line when nobody reached it."""
+    if run.threshold is not None:
+        return float(run.threshold)
+    fixed = (run.params or {}).get("threshold") if run.method == "fixed" else None
+    return float(fixed) if isinstance(fixed, int | float) else None
+
+
+def _fixed(value: float | None) -> str:
+    return _("unknown") if value is None else f"{value:.3f}"
+
+
+def signed(value: float, digits: int = 3) -> str:
+    """+0.020, −0.114 (a true minus sign), 0.000 when the change rounds to nothing."""
+    rounded = round(value, digits)
+    if rounded > 0:
+        return f"+{rounded:.{digits}f}"
+    if rounded < 0:
+        return f"{MINUS}{-rounded:.{digits}f}"
+    return f"{0:.{digits}f}"
+
+
+def _top_contributions(explanation: dict[str, Any] | None) -> dict[str, tuple[float | None, float]]:
+    out: dict[str, tuple[float | None, float]] = {}
+    for item in (explanation or {}).get("c", []):
+        name, value, contribution = item[0], item[1], item[2]
+        out[name] = (None if value is None else float(value), float(contribution))
+    return out
+
+
+def feature_deltas(explanation_a: dict[str, Any] | None, explanation_b: dict[str, Any] | None,
+                   limit: int = MAX_DELTAS) -> list[dict[str, Any]]:
+    """The features in either run's top contributions, with value and contribution in each run, the
+    largest change first (at most ``limit``).
+
+    A run records only its top contributions: a feature missing from one run's list has no value or
+    contribution there (None, never a guess) and no ``contribution_change``; it is ranked by the size of
+    the contribution it had in the run that lists it (``magnitude``)."""
+    top_a, top_b = _top_contributions(explanation_a), _top_contributions(explanation_b)
+    rows = []
+    for name in dict.fromkeys([*top_a, *top_b]):
+        in_a, in_b = name in top_a, name in top_b
+        value_a, contribution_a = top_a[name] if in_a else (None, None)
+        value_b, contribution_b = top_b[name] if in_b else (None, None)
+        if contribution_a is not None and contribution_b is not None:
+            change: float | None = round(contribution_b - contribution_a, 6)
+            magnitude = abs(change)
+        else:
+            change = None
+            magnitude = abs(contribution_a if contribution_a is not None else contribution_b or 0.0)
+        rows.append({
+            "feature": name, "feature_name": feature_name(name),
+            "in_top_a": in_a, "in_top_b": in_b, "value_a": value_a, "value_b": value_b,
+            "value_a_text": format_feature_value(name, value_a) if in_a else _("not among the top contributions"),
+            "value_b_text": format_feature_value(name, value_b) if in_b else _("not among the top contributions"),
+            "contribution_a": contribution_a, "contribution_b": contribution_b, "contribution_change": change,
+            "magnitude": magnitude,
+        })
+    rows.sort(key=lambda r: (-r["magnitude"], r["feature"]))
+    return rows[:limit]
+
+
+def _delta_sentence(delta: dict[str, Any], run_a: Run, run_b: Run) -> str:
+    args = {"feature": delta["feature_name"], "a": delta["value_a_text"], "b": delta["value_b_text"]}
+    if delta["in_top_a"] and delta["in_top_b"]:
+        return _("%(feature)s: %(a)s → %(b)s (contribution %(ca)s → %(cb)s).") % {
+            **args, "ca": signed(delta["contribution_a"]), "cb": signed(delta["contribution_b"])}
+    if delta["in_top_a"]:
+        return _("%(feature)s: %(a)s → not among the top contributions (contribution %(ca)s in run #%(id)s).") % {
+            **args, "ca": signed(delta["contribution_a"]), "id": run_a.pk}
+    return _("%(feature)s: not among the top contributions → %(b)s (contribution %(cb)s in run #%(id)s).") % {
+        **args, "cb": signed(delta["contribution_b"]), "id": run_b.pk}
+
+
+def _insufficient_sentence(run: Run, explanation: dict[str, Any]) -> str:
+    reasons = [reason_label(r) for r in explanation.get("m", [])]
+    if not reasons:
+        return _("Run #%(id)s: insufficient data.") % {"id": run.pk}
+    return _("Run #%(id)s: insufficient data (%(reasons)s).") % {"id": run.pk, "reasons": "; ".join(reasons)}
+
+
+def _in_run(run: Run, text: str) -> str:
+    return _("Run #%(id)s: %(text)s") % {"id": run.pk, "text": text}
+
+
+def describe_move(a: Assignment | None, b: Assignment, run_a: Run, run_b: Run) -> dict[str, Any]:
+    """Why a client is where it is in run B compared with run A, from its two assignments and the two runs
+    alone (no query): scores, margins and lines, the feature deltas, and short sentences saying it.
+
+    ``a`` is None when the client was not in run A. Sentences come in the active language; decisive
+    causes first (insufficient data, an override, a rule, hysteresis), then the score against the line,
+    then the features whose contribution changed most."""
+    dimension = run_b.dimension
+    exp_a = (a.explanation or {}) if a is not None else {}
+    exp_b = b.explanation or {}
+    line_a, line_b = run_line(run_a), run_line(run_b)
+    score_a = a.score if a is not None else None
+    score_b = b.score
+    score_change = round(score_b - score_a, 6) if score_a is not None and score_b is not None else None
+    line_moved = line_a is not None and line_b is not None and round(line_a, 3) != round(line_b, 3)
+    deltas = feature_deltas(exp_a, exp_b)
+    label_a = a.label if a is not None else ""
+    engine_a = a.engine_label if a is not None else ""
+    moved = label_a != b.label
+    sentences: list[str] = []
+
+    # decisive causes: evidence, overrides, rules, hysteresis
+    if a is None:
+        sentences.append(_("Not in run #%(id)s.") % {"id": run_a.pk})
+    elif engine_a == INSUFFICIENT:
+        sentences.append(_insufficient_sentence(run_a, exp_a))
+    if b.engine_label == INSUFFICIENT:
+        sentences.append(_insufficient_sentence(run_b, exp_b))
+    elif engine_a == INSUFFICIENT:
+        sentences.append(_("Run #%(id)s had enough evidence to classify the client.") % {"id": run_b.pk})
+    for run, assignment, data in ((run_a, a, exp_a), (run_b, b, exp_b)):
+        if assignment is None:
+            continue
+        if assignment.overridden:
+            sentences.append(_in_run(run, _override_text(dimension, assignment)))
+        if "r" in data:
+            rule_text = _rule_text(run, data["r"])
+            if rule_text:
+                sentences.append(_in_run(run, rule_text))
+        if assignment.held_by_hysteresis or data.get("k"):
+            sentences.append(_in_run(run, _hysteresis_text(run)))
+
+    # the score against the line
+    if score_change is not None:
+        args = {"a": _fixed(score_a), "b": _fixed(score_b), "change": signed(score_change)}
+        if line_moved:
+            sentences.append(_("Score %(a)s → %(b)s (%(change)s); the line moved %(la)s → %(lb)s.") % {
+                **args, "la": _fixed(line_a), "lb": _fixed(line_b)})
+        elif line_b is not None:
+            sentences.append(_("Score %(a)s → %(b)s (%(change)s); the line stayed at %(line)s.") % {
+                **args, "line": _fixed(line_b)})
+        else:
+            sentences.append(_("Score %(a)s → %(b)s (%(change)s).") % args)
+    elif score_a is not None or score_b is not None:
+        sentences.append(_("Score %(a)s → %(b)s.") % {"a": _fixed(score_a), "b": _fixed(score_b)})
+    cause = _line_or_score(a, b, exp_a, exp_b, line_a, line_b, dimension) if moved else ""
+    if cause:
+        sentences.append(cause)
+    if moved and a is not None and run_a.criterion_id != run_b.criterion_id:
+        sentences.append(_("The criterion changed between the runs: version %(a)s → %(b)s.") % {
+            "a": run_a.criterion.version, "b": run_b.criterion.version})
+
+    # the features whose contribution changed most (one whose change rounds to nothing explains nothing)
+    sentences.extend(_delta_sentence(delta, run_a, run_b) for delta in deltas if delta["magnitude"] >= 0.0005)
+    return {
+        "organization_id": b.organization_id, "label_a": label_a, "label_b": b.label,
+        "score_a": score_a, "score_b": score_b, "score_change": score_change,
+        "margin_a": a.margin if a is not None else None, "margin_b": b.margin,
+        "line_a": line_a, "line_b": line_b, "line_moved": line_moved,
+        "deltas": deltas, "sentences": sentences,
+    }
+
+
+def _line_or_score(a: Assignment | None, b: Assignment, exp_a: dict[str, Any], exp_b: dict[str, Any],
+                   line_a: float | None, line_b: float | None, dimension: str) -> str:
+    """For a client the engine moved across the line (no override, rule or hysteresis on either side):
+    did the line move past it, or did its score cross the line?"""
+    up, low = upper_label(dimension), lower_label(dimension)
+    if a is None or {a.engine_label, b.engine_label} != {up, low}:
+        return ""
+    if a.overridden or b.overridden or "r" in exp_a or "r" in exp_b:
+        return ""
+    if a.held_by_hysteresis or b.held_by_hysteresis or exp_a.get("k") or exp_b.get("k"):
+        return ""
+    if a.score is None or b.score is None or line_a is None or line_b is None:
+        return ""
+    was_upper = a.engine_label == up
+    score_alone = (b.score >= line_a) != was_upper  # the new score against the old line: across
+    line_alone = (a.score >= line_b) != was_upper  # the old score against the new line: across
+    if line_alone and not score_alone:
+        return _("Its score alone would not have moved it: the line moved, not the client.")
+    if score_alone and not line_alone:
+        return _("The line alone would not have moved it: its score crossed the line.")
+    return _("Both its score and the line moved it across.")

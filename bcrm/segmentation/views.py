@@ -484,10 +484,15 @@ def compare(request: HttpRequest, dimension: str) -> HttpResponse:
         if source in labels and target in labels:
             clients = selectors.migration_clients(actor=user, run_a=run_a, run_b=run_b, from_label=source,
                                                   to_label=target)
+            cell_page = paginate(clients, number=page_number(request), size=ASSIGNMENT_PAGE)
+            reasons = selectors.migration_reasons(actor=user, run_a=run_a, run_b=run_b,
+                                                  assignments_b=cell_page.items)  # this page only
             context.update({"cell": {"from": source, "to": target,
                                      "from_name": label_display(dimension, source),
                                      "to_name": label_display(dimension, target)},
-                            "page": paginate(clients, number=page_number(request), size=ASSIGNMENT_PAGE)})
+                            "page": cell_page,
+                            "cell_rows": [{"assignment": a, "why": reasons.get(a.organization_id)}
+                                          for a in cell_page.items]})
     return render_page(request, "segmentation/compare.html", context,
                        partial="segmentation/_cell_clients.html", target="cell-clients")
 
