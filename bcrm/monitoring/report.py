@@ -114,9 +114,8 @@ def build(actor, period: str, language: str) -> ManagementReport:
                                            label, share)
             if chart is not None:
                 chart_set[f"trend_{name}"] = chart
-        # migrations: the latest runs up to the end of the period
-        end = timezone.make_aware(dt.datetime.combine(last + dt.timedelta(days=1), dt.time()))
-        migrations = presenters.migration_rows(selectors.latest_migrations(actor, before=end))
+        # migrations: the latest runs as of the end of the period
+        migrations = presenters.migration_rows(selectors.latest_migrations(actor, as_of=last))
         return ManagementReport(
             period=period, language=language, computed_at=computed_at, currency=currency,
             total=presenters.display_row(total) if total else {}, sections=sections,

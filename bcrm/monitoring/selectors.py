@@ -151,10 +151,10 @@ def trend_series(user, breakdown: str, team: Any, periods: list[str], figure: st
     return {segment_name(breakdown, s): [by_segment[s].get(p) for p in periods] for s in segments}
 
 
-def latest_migrations(user, before=None) -> list[dict[str, Any]]:
-    """Per dimension, the latest finished classification run (started before ``before`` when given) with the
+def latest_migrations(user, as_of=None) -> list[dict[str, Any]]:
+    """Per dimension, the latest finished classification run (as of ``as_of`` or earlier when given) with the
     migrations it stored against the labels before it: portfolio-wide, so for roles that see every client.
-    One query per dimension on the run table (indexed on dimension, started)."""
+    One query per dimension on the run table."""
     from bcrm.segmentation.choices import Dimension, RunStatus
     from bcrm.segmentation.models import Run
 
@@ -162,9 +162,10 @@ def latest_migrations(user, before=None) -> list[dict[str, Any]]:
     out = []
     for dimension in Dimension.values:
         runs = Run.objects.filter(dimension=dimension, status=RunStatus.DONE)
-        if before is not None:
-            runs = runs.filter(started_at__lt=before)
-        run = runs.order_by("-started_at", "-id").values("id", "as_of", "migrations", "previous_run_id").first()
+        if as_of is not None:
+            runs = runs.filter(as_of__lte=as_of)
+        run = runs.order_by("-as_of", "-started_at", "-id").values("id", "as_of", "migrations",
+                                                                    "previous_run_id").first()
         if run is not None:
             out.append({"dimension": dimension, "id": run["id"], "as_of": run["as_of"],
                         "migrations": run["migrations"], "previous_run": run["previous_run_id"]})

@@ -89,7 +89,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         label, _path, share = TREND_FIGURES[figure]
         trend = presenters.trend_chart(trend_periods, selectors.trend_series(user, breakdown, team, trend_periods,
                                                                             figure), label, share)
-    migrations = (presenters.migration_rows(selectors.latest_migrations(user))
+    migrations = (presenters.migration_rows(selectors.latest_migrations(user, as_of=services.parse_kpi_period(period)[1]))
                   if all_teams and team is None and rows else [])
     context.update(
         data=data, rows=[presenters.display_row(r) for r in rows],

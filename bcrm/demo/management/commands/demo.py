@@ -72,20 +72,30 @@ class Command(BaseCommand):
         call_command("serve", port=port, with_worker=True)
 
     def _classify(self) -> None:
-        """Run the segmentation once, so the demo opens with labels, explanations and a first run."""
+        """Run the segmentation twice, as of a quarter ago and as of today, so the demo opens with labels,
+        explanations and two runs whose class migrations the dashboard and the compare page show."""
+        import datetime as dt
+
+        from django.utils import timezone
+
         from bcrm.segmentation.choices import Dimension, label_display
         from bcrm.segmentation.models import Run
         from bcrm.segmentation.services import run_segmentation
 
         if Run.objects.exists():
             return
-        self.stdout.write("Classifying the portfolio (value, risk, relationship)…")
+        self.stdout.write("Classifying the portfolio (value, risk, relationship), as of a quarter ago and today…")
+        today = timezone.localdate()
         for dimension in Dimension.values:
-            report = run_segmentation(actor=None, dimension=dimension)
+            earlier = run_segmentation(actor=None, dimension=dimension, as_of=today - dt.timedelta(days=91))
+            report = run_segmentation(actor=None, dimension=dimension, as_of=today)
             counts = report.outcome.counts
             parts = ", ".join(f"{label_display(dimension, code)} {counts[code]:,}" for code in counts
                               if code not in ("total", "overridden"))
-            self.stdout.write(f"  {Dimension(dimension).label:<14}{parts}  ({report.duration_ms:,} ms)")
+            moved = sum(n for before, after in report.outcome.migrations().items() if before
+                        for label, n in after.items() if label != before)
+            self.stdout.write(f"  {Dimension(dimension).label:<14}{parts}; {moved:,} moved since a quarter ago  "
+                              f"({earlier.duration_ms + report.duration_ms:,} ms)")
 
     def _monitoring(self, seed: int) -> None:
         """A few months of service history and the KPI snapshots of those months, so the monitoring dashboard
