@@ -15,12 +15,14 @@ from pypdf import PdfReader
 
 from bcrm.monitoring import presenters, report
 from bcrm.monitoring.models import ManagementReportDelivery
+from tests import test_migration_why as why
 from tests import test_monitoring_snapshot as shared
 from tests.factories import make_user
 from tests.test_monitoring_doors import Api
 from tests.test_monitoring_snapshot import PERIOD
 
 portfolio = shared.portfolio
+moves = why.moves
 computed = shared.computed
 _fast_passwords = shared._fast_passwords
 
@@ -192,11 +194,43 @@ def test_the_worker_snapshot_task_sends_the_report(portfolio, lead, smtp_server,
 @given(st.dictionaries(st.sampled_from(["", "high", "general", "insufficient"]),
                        st.dictionaries(st.sampled_from(["high", "general", "insufficient"]),
                                        st.integers(0, 10_000)), max_size=4))
-def test_migration_rows_add_up(moves):
+def test_migration_rows_add_up(table):
     [row] = presenters.migration_rows([{"dimension": "value", "id": 2, "previous_run": 1, "as_of": None,
-                                        "migrations": moves}])
-    get = lambda a, b: (moves.get(a) or {}).get(b, 0)  # noqa: E731
+                                        "migrations": table}])
+    get = lambda a, b: (table.get(a) or {}).get(b, 0)  # noqa: E731
     assert row["up"] == get("general", "high") and row["down"] == get("high", "general")
     assert row["to_insufficient"] == get("high", "insufficient") + get("general", "insufficient")
     assert row["from_insufficient"] == get("insufficient", "high") + get("insufficient", "general")
-    assert row["new"] == sum((moves.get("") or {}).values())
+    assert row["new"] == sum((table.get("") or {}).values())
+
+
+# --- migrations on the dashboard and in the report ---------------------------------------------------------------
+
+
+def test_dashboard_and_report_show_the_latest_migrations_with_a_drill_down(moves, lead):
+    import re
+
+    from django.utils import timezone
+
+    from bcrm.monitoring import services
+
+    period = f"{timezone.localdate():%Y-%m}"
+    services.compute_snapshot(actor=lead, period=period)
+    run_b = moves["b"]
+    down = run_b.migrations["high"]["general"]
+    assert down >= 2  # Client 19 and Client 14 (see the fixture)
+    browser = Client()
+    browser.force_login(lead)
+    html = browser.get(f"/dashboard/?period={period}").content.decode()
+    row = re.search(r'<tr data-dimension="value">(.*?)</tr>', html, re.S).group(1)
+    link = f"/segmentation/value/compare/?a={moves['a'].pk}&amp;b={run_b.pk}&amp;from=high&amp;to=general"
+    assert f'{link}#cell-clients">{down}</a>' in row
+    cell = browser.get(link.replace("&amp;", "&")).content.decode()
+    assert "Client 19" in cell and "Committed amount" in cell
+    built = report.build(lead, period, "en")
+    value = next(m for m in built.migrations if m["dimension"] == "value")
+    assert (value["run"], value["down"]) == (run_b.pk, down)
+    assert f"#{run_b.pk}" in flat(pdf_text(report.render_pdf(built)))
+
+
+

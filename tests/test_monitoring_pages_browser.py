@@ -4,20 +4,22 @@ Screenshots go to /tmp/monitoring_shots/."""
 
 from __future__ import annotations
 
+import io
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from bcrm.monitoring import services
 from tests.browsing import BROWSER_MARKS
-from tests.factories import make_team, make_user
+from tests.factories import make_participation, make_project, make_team, make_user
 from tests.test_monitoring_snapshot import NOW, PERIOD, answer, client, local, request, talk, task
 
 pytestmark = BROWSER_MARKS
 PASSWORD = "browser-test-pass-2026"
 SHOTS = Path(os.environ.get("BCRM_SHOTS", "/tmp/monitoring_shots"))
-CHARTS = ("commitments-share", "lorenz-commitments", "nps-interval", "service-levels", "trend")
+CHARTS = ("commitments-share", "lorenz-commitments", "nps-interval", "service-levels", "pipeline-status", "trend")
 
 
 @pytest.fixture
@@ -25,10 +27,13 @@ def snapshots(transactional_db, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     team = make_team("Energy Desk")
     lead = make_user("lead.person", "lead", password=PASSWORD)
+    project = make_project(name="Qinghai Solar")
     for i in range(8):
         dedicated = i % 3 == 0
         org = client(team, "high" if dedicated else "general", "low", "ordinary",
                      "dedicated" if dedicated else "standard")
+        make_participation(project, org, amount=Decimal(100_000 * (i + 1)), currency="USD",
+                           status="funded" if dedicated else "term_sheet", status_changed_at=local(2026, 3, 2))
         for month in (3, 4):
             answer(org, local(2026, month, 5 + i), nps=(9 if dedicated else 4 + i % 6), csat=3 + i % 3)
             talk(org, local(2026, month, 6 + i), 30 + 10 * i)
@@ -67,7 +72,15 @@ def test_the_dashboard_draws_its_charts_in_english_and_chinese(live_server, brow
         page.wait_for_selector(f"#chart-{key} .chart-canvas svg")
     assert "专属服务" in page.inner_text("#chart-commitments-share .chart-canvas")
     assert "专属服务" in page.inner_text("#kpi-table")
+    assert "已放款" in page.inner_text("#pipeline-table")  # funded
     page.screenshot(path=str(SHOTS / "dashboard_zh.png"), full_page=True)
+    with page.expect_download() as download:  # the management report, in the reader's language
+        page.click("#report-link")
+    from pypdf import PdfReader
+
+    assert download.value.suggested_filename == "management-report-2026-04-zh-hans.pdf"
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(Path(download.value.path()).read_bytes())).pages)
+    assert "管理报告" in text and "专属服务" in text
     assert not errors, errors
     assert not outside, outside
     page.close()
