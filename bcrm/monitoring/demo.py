@@ -75,9 +75,11 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1,
             "updated_at"]
     counts = {"on_time": 0, "late": 0, "missed": 0}
     with transaction.atomic(), connection.cursor() as cursor:
-        for org_id, rm_id, team_id in (Organization.objects.filter(pk__in=list(tiers)).order_by("pk")
+        for org_id, rm_id, team_id in (Organization.objects.order_by("pk")
                                        .values_list("pk", "relationship_manager_id", "team_id").iterator(chunk_size=BATCH)):
-            tier = tiers[org_id]
+            tier = tiers.get(org_id)
+            if tier is None:
+                continue
             if rm_id not in quality:
                 quality[rm_id] = rng.choice((0.62, 0.85, 0.95, 1.0, 1.0, 1.05))
             for step in steps.get(tier, ()):
