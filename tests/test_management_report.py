@@ -234,3 +234,16 @@ def test_dashboard_and_report_show_the_latest_migrations_with_a_drill_down(moves
 
 
 
+
+
+def test_the_admin_lists_deliveries_read_only(computed, smtp_server):
+    from django.contrib.auth import get_user_model
+
+    cli("--period", PERIOD, "--send", "--to", "board@bank.example")
+    admin = get_user_model().objects.create_superuser("root", "root@bank.example", "pw-for-tests-2026")
+    browser = Client()
+    browser.force_login(admin)
+    page = browser.get("/admin/monitoring/managementreportdelivery/")
+    assert page.status_code == 200 and b"board@bank.example" in page.content
+    assert browser.get("/admin/monitoring/managementreportdelivery/add/").status_code == 403
+    assert browser.get("/admin/monitoring/snapshotrun/").status_code == 200
