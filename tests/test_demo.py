@@ -410,7 +410,19 @@ def test_demo_command_prints_logins_loads_and_skips_a_second_load():
     assert "rm.wang" in text and DEMO_PASSWORD in text and "relationship_manager" in text
     assert Organization.objects.count() == 25
     assert "http://127.0.0.1:8000/" in text
+    # the monitoring dashboard opens with two runs per dimension, service history and four monthly snapshots
+    from bcrm.monitoring.models import KpiSnapshot
+    from bcrm.segmentation.models import Run
+
+    assert Run.objects.count() == 6 and Run.objects.filter(previous_run__isnull=False).count() == 3
+    history = Task.objects.filter(source_key__startswith="hist:").count()
+    assert history > 0 and "Service history:" in text
+    assert KpiSnapshot.objects.values("period").distinct().count() == 4
+    judged = KpiSnapshot.objects.filter(breakdown="tier", segment="all", team__isnull=True).values_list("figures",
+                                                                                                          flat=True)
+    assert any(f["cadence"]["judged"] for f in judged)
     out = io.StringIO()
     call_command("demo", clients=25, no_serve=True, stdout=out, verbosity=0)
     assert "already holds 25 organisations" in out.getvalue()
     assert Organization.objects.count() == 25
+    assert Task.objects.filter(source_key__startswith="hist:").count() == history  # written once
