@@ -14,6 +14,7 @@ Figures:
   ``GET /api/v1/kpis``, p50 and p95 over ``--repeat`` requests after warm-up, beside the **bare query of the
   stored snapshot** (the one SELECT of the period's rows for the breakdown and team, run raw) and all the
   page's SELECTs replayed raw. Aim: p95 under 300 ms.
+* **effect estimate** — the regression discontinuity at the value line on NPS, once (it reads the history).
 * **management report** — the month's PDF (one language), built from the stored snapshot, once.
 
 ``--build N`` loads ``bcrm demo --clients N`` when the database holds no organisations.
@@ -156,6 +157,12 @@ def main() -> None:
     page_row("API /kpis, by risk", api, f"/api/v1/kpis?period={period}&breakdown=risk",
              stored_query(period, "risk", None), args.repeat)
     ApiToken.objects.filter(name="bench").delete()
+
+    start = time.perf_counter()
+    effect = services.effect_estimate(actor=user, dimension="value", outcome="nps")
+    estimate = effect["estimate"] or {}
+    print(f"\n## effect estimate (value line, NPS; reads the history, not stored): {time.perf_counter() - start:.2f} s, "
+          f"verdict {estimate.get('verdict')}, {estimate.get('n_used')} clients used")
 
     start = time.perf_counter()
     built = management.build(user, period, "zh-hans")

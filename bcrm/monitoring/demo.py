@@ -27,7 +27,7 @@ from bcrm.playbooks.models import ClientTier, Playbook, PlaybookStep
 
 HISTORY_MONTHS = 3
 #: The share of a tier's playbook tasks done on or before the due date, before the manager's own factor.
-ON_TIME = {Tier.DEDICATED: 0.86, Tier.STANDARD: 0.7}
+ON_TIME: dict[str, float] = {Tier.DEDICATED.value: 0.86, Tier.STANDARD.value: 0.7}
 CADENCE_DAYS = {"day": 1, "week": 7, "month": 30, "quarter": 91, "year": 365}
 BATCH = 20_000
 

@@ -99,6 +99,7 @@ def build(actor, period: str, language: str) -> ManagementReport:
             sections.append(BreakdownSection(
                 breakdown=str(breakdown), label=str(Breakdown(breakdown).label),
                 rows=[presenters.display_row(r) for r in rows], sentences=presenters.shortfalls(breakdown, rows)))
+        assert computed_at is not None  # every breakdown above has a snapshot
         total = next((r for r in tier_rows if r["segment"] == ALL), None)
         figures = total["figures"] if total else {}
         currency = figures.get("currency") or settings.BCRM_REPORTING_CURRENCY

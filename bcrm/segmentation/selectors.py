@@ -373,14 +373,14 @@ def feature_deltas(explanation_a: dict[str, Any] | None, explanation_b: dict[str
     contribution there (None, never a guess) and no ``contribution_change``; it is ranked by the size of
     the contribution it had in the run that lists it (``magnitude``)."""
     top_a, top_b = _top_contributions(explanation_a), _top_contributions(explanation_b)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in dict.fromkeys([*top_a, *top_b]):
         in_a, in_b = name in top_a, name in top_b
         value_a, contribution_a = top_a[name] if in_a else (None, None)
         value_b, contribution_b = top_b[name] if in_b else (None, None)
         if contribution_a is not None and contribution_b is not None:
             change: float | None = round(contribution_b - contribution_a, 6)
-            magnitude = abs(change)
+            magnitude = abs(contribution_b - contribution_a)
         else:
             change = None
             magnitude = abs(contribution_a if contribution_a is not None else contribution_b or 0.0)
