@@ -379,8 +379,9 @@ def feature_deltas(explanation_a: dict[str, Any] | None, explanation_b: dict[str
         value_a, contribution_a = top_a[name] if in_a else (None, None)
         value_b, contribution_b = top_b[name] if in_b else (None, None)
         if contribution_a is not None and contribution_b is not None:
-            change: float | None = round(contribution_b - contribution_a, 6)
-            magnitude = abs(contribution_b - contribution_a)
+            rounded = round(contribution_b - contribution_a, 6)
+            change: float | None = rounded
+            magnitude = abs(rounded)
         else:
             change = None
             magnitude = abs(contribution_a if contribution_a is not None else contribution_b or 0.0)
