@@ -357,8 +357,10 @@ def _serial_or_none(value: Any) -> float | None:
         return None
     if isinstance(value, int | float):
         return float(value)
-    if isinstance(value, str) and _SERIAL.fullmatch(value.strip()) and float(value) >= 10_000:
-        return float(value)
+    if isinstance(value, str):
+        text = value.strip()  # str.strip() also drops control characters float() refuses (e.g. "\x1f")
+        if _SERIAL.fullmatch(text) and float(text) >= 10_000:
+            return float(text)
     return None
 
 

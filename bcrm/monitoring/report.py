@@ -258,7 +258,7 @@ def send(*, actor, period: str, recipients: list[str] | None = None, languages: 
                 continue
             ManagementReportDelivery.objects.filter(pk=delivery.pk).update(
                 status=ManagementReportDelivery.Status.SENT, sent_at=timezone.now(), last_error="")
-            audit_record(actor=actor, action="management_report_sent", instance=delivery,
+            audit_record(actor=actor, action="report_sent", instance=delivery,
                          changes={"period": period, "email": email, "languages": langs})
             result.sent.append(email)
     finally:
