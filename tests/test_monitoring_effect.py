@@ -130,3 +130,31 @@ def test_a_run_as_of_today_has_nothing_after_it_yet(analyst):
     est = services.effect_estimate(actor=analyst, outcome="commitments_after", now=local(2026, 3, 31, 18))["estimate"]
     assert est["verdict"] == "too_few"
     assert any("cannot be measured yet" in note for note in est["notes"])
+
+
+def test_a_run_as_of_today_does_not_hide_the_run_outcomes_can_follow(analyst):
+    data = population(300, JUMP)
+    today = make_run("value", NOW.date(), 0.0, NOW)  # a fresh run: nothing can have happened after it
+    result = services.effect_estimate(actor=analyst, outcome="commitments_after", now=NOW)
+    assert result["run"]["id"] == data["run"].pk and result["estimate"]["verdict"] == "effect"
+    fresh = services.effect_estimate(actor=analyst, outcome="commitments_after", now=NOW, run=today.pk)
+    assert fresh["run"]["id"] == today.pk and fresh["estimate"]["verdict"] == "too_few"
+    assert result["previous_run"] is None and fresh["previous_run"]["id"] == data["run"].pk
+
+
+def test_a_run_must_be_a_finished_run_of_the_dimension(analyst):
+    data = population(20, JUMP)
+    risk = make_run("risk", AS_OF, 0.5, local(2026, 4, 1))
+    for bad in (risk.pk, 999_999, "x"):
+        with pytest.raises(InvalidInput) as caught:
+            services.effect_estimate(actor=analyst, outcome="nps", now=NOW, run=bad)
+        assert "run" in caught.value.fields
+    assert services.effect_estimate(actor=analyst, outcome="nps", now=NOW, run=data["run"].pk)["run"]
+
+
+def test_the_page_says_when_a_run_is_of_another_dimension(analyst, client):
+    population(20, JUMP)
+    risk = make_run("risk", AS_OF, 0.5, local(2026, 4, 1))
+    client.force_login(analyst)
+    page = client.get(f"/dashboard/effect/?dimension=value&outcome=nps&run={risk.pk}")
+    assert page.status_code == 422 and b"effect-error" in page.content and b'name="run"' in page.content

@@ -64,6 +64,8 @@ class XlsxQuery(Schema):
 class EffectQuery(Schema):
     dimension: str = "value"
     outcome: str = "nps"
+    run: int | None = Field(None, description="the run whose line and scores to use; default the latest run at "
+                                              "least 30 days old (outcomes need time), else the latest")
 
 
 @router.get("/kpis", response={200: KpisOut, **ERRORS},
@@ -108,7 +110,8 @@ def get_kpis_xlsx(request, query: Query[XlsxQuery]):
 @router.get("/effect", response={200: dict[str, Any], **ERRORS},
             summary="The dedicated tier's effect at a dimension's line (regression discontinuity) and before/after")
 def get_effect(request, query: Query[EffectQuery]):
-    return services.effect_estimate(actor=request.auth, dimension=query.dimension, outcome=query.outcome)
+    return services.effect_estimate(actor=request.auth, dimension=query.dimension, outcome=query.outcome,
+                                    run=query.run)
 
 
 class ManagementReportQuery(Schema):

@@ -2,7 +2,8 @@
 
     bcrm report kpis [--period YYYY-MM] [--breakdown tier|value|risk|relationship] [--team ID] [--json]
                      [--recompute] [--xlsx OUT]
-    bcrm report effect [--dimension value|risk|relationship] [--outcome nps|csat|commitments_after] [--json]
+    bcrm report effect [--dimension value|risk|relationship] [--outcome nps|csat|commitments_after] [--run ID]
+                       [--json]
     bcrm report management [--period YYYY-MM] [--language en|zh-hans] [--pdf OUT] [--html OUT] [--send]
                            [--to ADDRESS ...] [--json]
 
@@ -37,6 +38,8 @@ def add_parsers(subparsers, parser) -> None:
                                    called_from_command_line=called)
     effect.add_argument("--dimension", default="value", help="value (default), risk or relationship")
     effect.add_argument("--outcome", default="nps", help="nps (default), csat or commitments_after")
+    effect.add_argument("--run", type=int, help="the run whose line to use; default the latest run at least 30 days "
+                                                "old (outcomes need time), else the latest")
     effect.add_argument("--json", action="store_true", help="machine-readable output")
     management = subparsers.add_parser("management", help="the month's management report (PDF, e-mail)",
                                        called_from_command_line=called)
@@ -111,7 +114,7 @@ def effect(command, options: dict[str, Any]) -> None:
     from bcrm.monitoring import services
 
     result = services.effect_estimate(actor=SystemOperator(), dimension=options["dimension"],
-                                      outcome=options["outcome"])
+                                      outcome=options["outcome"], run=options.get("run"))
     if options["json"]:
         command.stdout.write(json.dumps(result, ensure_ascii=False, indent=2, default=str))
         return

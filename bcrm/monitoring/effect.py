@@ -1,15 +1,17 @@
 """What the dedicated tier achieves, estimated on the portfolio's own data (reads only).
 
 * **Regression discontinuity** (:func:`bcrm.analytics.rdd.estimate`): the running variable is each client's
-  score in the dimension's latest run (``Assignment.score``), the line is that run's threshold. The outcome
+  score in one run of the dimension (``Assignment.score``), the line is that run's threshold. The run is the
+  one asked for, or by default the latest whose as-of date is at least :data:`MIN_OUTCOME_DAYS` days old, so
+  there has been time for outcomes (the latest run when none is that old). The outcome
   is measured after the run's as-of date (from the first instant of the next day, in the display time zone,
   up to now): the client's mean NPS or CSAT answer in that window (no answer: left out), or its
   commitments that reached firm commitment or later in that window, in the reporting currency at the
   latest rates (none: 0). ``treated`` is 1 for clients whose current tier is "dedicated" (the fuzzy
   design); when no client has a tier yet, the sharp design (the effect of being above the line).
-* **Before/after** (:func:`bcrm.analytics.rdd.before_after`): clients who migrated upward between the last
-  two runs (lower class in the previous run, upper class in the latest), their outcome in a window of the
-  same length before the latest run's as-of as after it.
+* **Before/after** (:func:`bcrm.analytics.rdd.before_after`): clients who migrated upward between the run
+  before it and the run (lower class then, upper class in the run), their outcome in a window of the same
+  length before the run's as-of as after it.
 
 Too little data is a result (verdict "too_few" with notes), not an error; an unknown dimension or outcome
 is :class:`InvalidInput`.
@@ -31,6 +33,9 @@ from bcrm.monitoring.choices import Outcome
 from bcrm.segmentation.choices import Dimension, lower_label, upper_label
 
 BINS = 20
+#: By default the estimate uses the latest run at least this many days old: a run as of today has no
+#: outcomes after it yet.
+MIN_OUTCOME_DAYS = 30
 
 
 def _translated(details: list[dict[str, Any]]) -> list[str]:
@@ -99,14 +104,51 @@ def _check(dimension: Any, outcome: Any) -> None:
         raise InvalidInput(fields=fields)
 
 
-def estimate_effect(*, dimension: str, outcome: str, now: dt.datetime, alpha: float = 0.05) -> dict[str, Any]:
+def pick_runs(dimension: str, now: dt.datetime, run_id: Any = None) -> list[Any]:
+    """[the run the estimate uses, the run before it] (either may be missing): ``run_id`` when given (a run of
+    ``dimension``), else the latest run as of :data:`MIN_OUTCOME_DAYS` days ago or earlier, else the latest."""
+    from django.db.models import Q
+
+    from bcrm.segmentation.models import Run
+
+    done = Run.objects.filter(dimension=dimension, status="done")
+    if run_id not in (None, ""):
+        try:
+            run = done.filter(pk=int(run_id)).first()
+        except (TypeError, ValueError):
+            run = None
+        if run is None:
+            raise InvalidInput(fields={"run": [_("There is no finished %(dimension)s run with id %(id)s.") % {
+                "dimension": dimension, "id": run_id}]})
+    else:
+        today = timezone.localtime(now, timezone.get_default_timezone()).date()
+        run = (done.filter(as_of__lte=today - dt.timedelta(days=MIN_OUTCOME_DAYS))
+               .order_by("-as_of", "-started_at", "-id").first()
+               or done.order_by("-started_at", "-id").first())
+    if run is None:
+        return []
+    previous = (done.filter(Q(as_of__lt=run.as_of) | Q(as_of=run.as_of, started_at__lt=run.started_at))
+                .order_by("-as_of", "-started_at", "-id").first())
+    return [run] if previous is None else [run, previous]
+
+
+def run_choices(dimension: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The dimension's finished runs with a line, newest first, for the effect page's run select."""
+    from bcrm.segmentation.models import Run
+
+    return list(Run.objects.filter(dimension=dimension, status="done", threshold__isnull=False)
+                .order_by("-as_of", "-started_at", "-id").values("id", "as_of", "method")[:limit])
+
+
+def estimate_effect(*, dimension: str, outcome: str, now: dt.datetime, alpha: float = 0.05,
+                    run_id: Any = None) -> dict[str, Any]:
     from bcrm.playbooks.choices import Tier
     from bcrm.playbooks.models import ClientTier
     from bcrm.segmentation.features import fetch
-    from bcrm.segmentation.models import Assignment, Run
+    from bcrm.segmentation.models import Assignment
 
     _check(dimension, outcome)
-    runs = list(Run.objects.filter(dimension=dimension, status="done").order_by("-started_at", "-id")[:2])
+    runs = pick_runs(dimension, now, run_id)
     result: dict[str, Any] = {"dimension": dimension, "outcome": outcome, "run": None, "previous_run": None,
                               "estimate": None, "bins": [], "before_after": None, "window": None}
     if not runs or runs[0].threshold is None:
@@ -141,7 +183,7 @@ def estimate_effect(*, dimension: str, outcome: str, now: dt.datetime, alpha: fl
     estimate = rd.as_dict()
     estimate["notes"] = _translated(rd.note_details)
     if now <= start:
-        estimate["notes"].append(_("The latest run is as of %(as_of)s: outcomes after it cannot be measured yet.")
+        estimate["notes"].append(_("The run is as of %(as_of)s: outcomes after it cannot be measured yet.")
                                  % {"as_of": run.as_of.isoformat()})
     if treated is None:
         estimate["notes"].append(_("No client has a service tier yet: this is the effect of being above the line."))

@@ -60,6 +60,7 @@ class DashboardFilter(forms.Form):
 class EffectForm(forms.Form):
     dimension = forms.ChoiceField(label=_("Dimension"), choices=Dimension.choices, required=False)
     outcome = forms.ChoiceField(label=_("Outcome"), choices=Outcome.choices, required=False)
+    run = forms.IntegerField(label=_("Run"), required=False, min_value=1)
 
     def clean_dimension(self) -> str:
         return self.cleaned_data.get("dimension") or Dimension.VALUE.value

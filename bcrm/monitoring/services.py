@@ -91,11 +91,12 @@ def compute_snapshot(*, actor, period: str, now: dt.datetime | None = None,
 
 
 def effect_estimate(*, actor, dimension: str = "value", outcome: str = "nps", now: dt.datetime | None = None,
-                    alpha: float = 0.05) -> dict[str, Any]:
+                    alpha: float = 0.05, run: Any = None) -> dict[str, Any]:
     """The regression-discontinuity estimate of the dedicated tier's effect at the dimension's line, with the
-    before/after view of clients who migrated upward; see :mod:`bcrm.monitoring.effect`. Reads only."""
+    before/after view of clients who migrated upward; see :mod:`bcrm.monitoring.effect`. Reads only.
+    ``run``: the id of the run whose line and scores to use (default: see :func:`effect.pick_runs`)."""
     from bcrm.monitoring.effect import estimate_effect
     from bcrm.monitoring.selectors import require_portfolio
 
     require_portfolio(actor)
-    return estimate_effect(dimension=dimension, outcome=outcome, now=now or timezone.now(), alpha=alpha)
+    return estimate_effect(dimension=dimension, outcome=outcome, now=now or timezone.now(), alpha=alpha, run_id=run)

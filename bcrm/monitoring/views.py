@@ -184,8 +184,15 @@ def effect(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"form": form, "result": None}
     if not form.is_valid():
         return _render(request, "monitoring/effect.html", context, status=400)
+    from bcrm.monitoring.effect import run_choices
+
     dimension, outcome = form.cleaned_data["dimension"], form.cleaned_data["outcome"]
-    result = services.effect_estimate(actor=request.user, dimension=dimension, outcome=outcome)
+    try:
+        result = services.effect_estimate(actor=request.user, dimension=dimension, outcome=outcome,
+                                          run=form.cleaned_data["run"])
+    except InvalidInput as exc:  # e.g. a run of another dimension: say so beside the filters
+        context.update(error=exc, dimension=dimension, outcome=outcome, runs=run_choices(dimension))
+        return _render(request, "monitoring/effect.html", context, status=422)
     estimate = result["estimate"] or {}
     pairs = result.get("before_after")
     outcome_label = str(Outcome(outcome).label)
@@ -198,5 +205,6 @@ def effect(request: HttpRequest) -> HttpResponse:
         pairs_verdict=PAIRED_VERDICTS.get(str((pairs or {}).get("verdict")), lambda: "")(),
         level=round(100 * (1 - float(estimate.get("alpha") or 0.05))),
         charts=_effect_charts(result, outcome_label),
+        runs=run_choices(dimension), chosen_run=(result.get("run") or {}).get("id"),
     )
     return render_page(request, "monitoring/effect.html", context)
