@@ -119,7 +119,7 @@ def pick_runs(dimension: str, now: dt.datetime, run_id: Any = None) -> list[Any]
             run = None
         if run is None:
             raise InvalidInput(fields={"run": [_("There is no finished %(dimension)s run with id %(id)s.") % {
-                "dimension": dimension, "id": run_id}]})
+                "dimension": Dimension(dimension).label, "id": run_id}]})
     else:
         today = timezone.localtime(now, timezone.get_default_timezone()).date()
         run = (done.filter(as_of__lte=today - dt.timedelta(days=MIN_OUTCOME_DAYS))
