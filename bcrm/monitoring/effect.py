@@ -136,8 +136,8 @@ def run_choices(dimension: str, limit: int = 50) -> list[dict[str, Any]]:
     """The dimension's finished runs with a line, newest first, for the effect page's run select."""
     from bcrm.segmentation.models import Run
 
-    return list(Run.objects.filter(dimension=dimension, status="done", threshold__isnull=False)
-                .order_by("-as_of", "-started_at", "-id").values("id", "as_of", "method")[:limit])
+    return [dict(row) for row in Run.objects.filter(dimension=dimension, status="done", threshold__isnull=False)
+            .order_by("-as_of", "-started_at", "-id").values("id", "as_of", "method")[:limit]]
 
 
 def estimate_effect(*, dimension: str, outcome: str, now: dt.datetime, alpha: float = 0.05,
