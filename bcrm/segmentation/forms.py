@@ -350,6 +350,7 @@ class CompareForm(forms.Form):
 
 
 def run_option_label(run) -> str:
-    return _("#%(id)s · %(date)s · %(method)s · v%(version)s") % {
-        "id": run.pk, "date": timezone.localtime(run.started_at).strftime("%Y-%m-%d %H:%M"),
+    return _("#%(id)s · as of %(as_of)s · run %(date)s · %(method)s · v%(version)s") % {
+        "id": run.pk, "as_of": run.as_of.isoformat(),
+        "date": timezone.localtime(run.started_at).strftime("%Y-%m-%d %H:%M"),
         "method": run.method, "version": run.criterion.version}
