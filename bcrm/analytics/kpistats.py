@@ -89,17 +89,24 @@ class NPSResult(NamedTuple):
     ci_high: float | None
 
 
+def _whole_scores(scores: Any, low: int, high: int, not_numbers: str, out_of_range: str) -> np.ndarray:
+    """The answered scores (``None``/NaN left out), each a whole number from ``low`` to ``high``, or
+    :class:`ModelError` naming the first that is not."""
+    arr = _numbers(scores, not_numbers)
+    arr = arr[~np.isnan(arr)]
+    bad = (arr < low) | (arr > high) | (arr != np.round(arr))
+    if bad.any():
+        raise ModelError(out_of_range, value=float(arr[bad][0]))
+    return arr
+
+
 def nps(scores: Any, alpha: float = 0.05) -> NPSResult:
     """Net promoter score of 0–10 answers (``None``/NaN = no answer, left out).
 
     Raises :class:`ModelError` for a score outside 0–10 or not a whole number."""
     alpha = _check_alpha(alpha)
-    arr = _numbers(scores, gettext_noop("A recommendation score must be a whole number from 0 to 10."))
-    arr = arr[~np.isnan(arr)]
-    bad = (arr < 0) | (arr > 10) | (arr != np.round(arr))
-    if bad.any():
-        raise ModelError(gettext_noop("A recommendation score must be a whole number from 0 to 10, not "
-                                      "%(value)s."), value=float(arr[bad][0]))
+    arr = _whole_scores(scores, 0, 10, gettext_noop("A recommendation score must be a whole number from 0 to 10."),
+                        gettext_noop("A recommendation score must be a whole number from 0 to 10, not %(value)s."))
     promoters = int((arr >= PROMOTER_MIN).sum())
     detractors = int((arr < PASSIVE_MIN).sum())
     return nps_from_counts(promoters, int(arr.size) - promoters - detractors, detractors, alpha)
@@ -198,12 +205,8 @@ def csat(scores: Any, alpha: float = 0.05) -> CSATResult:
 
     Raises :class:`ModelError` for a score outside 1–5 or not a whole number."""
     alpha = _check_alpha(alpha)
-    arr = _numbers(scores, gettext_noop("A satisfaction score must be a whole number from 1 to 5."))
-    arr = arr[~np.isnan(arr)]
-    bad = (arr < 1) | (arr > 5) | (arr != np.round(arr))
-    if bad.any():
-        raise ModelError(gettext_noop("A satisfaction score must be a whole number from 1 to 5, not "
-                                      "%(value)s."), value=float(arr[bad][0]))
+    arr = _whole_scores(scores, 1, 5, gettext_noop("A satisfaction score must be a whole number from 1 to 5."),
+                        gettext_noop("A satisfaction score must be a whole number from 1 to 5, not %(value)s."))
     mean = mean_ci(arr, alpha)
     share = proportion_ci(int((arr >= SATISFIED_MIN).sum()), int(arr.size), alpha)
     return CSATResult(mean=mean.mean, mean_ci_low=mean.ci_low, mean_ci_high=mean.ci_high,

@@ -136,16 +136,13 @@ class ManagementSendOut(Schema):
 @router.get("/kpis/management-report", response={200: None, **ERRORS},
             summary="The month's management report (the dashboard's content) as PDF or HTML, in English or Chinese")
 def get_management_report(request, query: Query[ManagementReportQuery]):
-    from bcrm.core.errors import InvalidInput
     from bcrm.monitoring import report
 
-    if query.format not in ("pdf", "html"):
-        raise InvalidInput(fields={"format": ["pdf or html"]})
-    built = report.build(request.auth, _period(query.period), query.language)
-    if query.format == "html":
-        return HttpResponse(report.render_html(built), content_type="text/html; charset=utf-8")
-    response = HttpResponse(report.render_pdf(built), content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{report.pdf_filename(built.period, built.language)}"'
+    content, content_type, filename = report.document(request.auth, _period(query.period), query.language,
+                                                      query.format)
+    response = HttpResponse(content, content_type=content_type)
+    if filename:
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 

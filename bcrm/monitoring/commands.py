@@ -14,13 +14,13 @@ it computes the period's snapshot first when none is stored yet, or when asked w
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError
 from django.utils import timezone
 
 from bcrm.accounts.permissions import SystemOperator
+from bcrm.core.commands import write_output
 from bcrm.progress.periods import previous_period
 
 
@@ -75,10 +75,7 @@ def kpis(command, options: dict[str, Any]) -> None:
     if options["xlsx"]:
         from bcrm.monitoring.exports import kpis_workbook
 
-        try:
-            Path(options["xlsx"]).write_bytes(kpis_workbook(actor, period, options["team"]))
-        except OSError as exc:
-            raise CommandError(f"Cannot write {options['xlsx']}: {exc.strerror or exc}")
+        write_output(options["xlsx"], kpis_workbook(actor, period, options["team"]))
     if options["json"]:
         out = dict(data)
         if computed is not None:
@@ -139,13 +136,6 @@ def effect(command, options: dict[str, Any]) -> None:
             command.stdout.write(f"  · {note}")
 
 
-def _write(path: str, data: bytes) -> None:
-    try:
-        Path(path).write_bytes(data)
-    except OSError as exc:
-        raise CommandError(f"Cannot write {path}: {exc.strerror or exc}")
-
-
 def management(command, options: dict[str, Any]) -> None:
     from bcrm.monitoring import report, selectors, services
 
@@ -165,10 +155,10 @@ def management(command, options: dict[str, Any]) -> None:
         built = report.build(actor, period, options["language"])
         out["language"] = built.language
         if options["html"]:
-            _write(options["html"], report.render_html(built).encode("utf-8"))
+            write_output(options["html"], report.render_html(built).encode("utf-8"))
             out["html"] = options["html"]
         if options["pdf"]:
-            _write(options["pdf"], report.render_pdf(built))
+            write_output(options["pdf"], report.render_pdf(built))
             out["pdf"] = options["pdf"]
     if options["send"]:
         out["send"] = report.send(actor=None, period=period, recipients=options["to"]).as_dict()

@@ -21,19 +21,19 @@ from django.utils import timezone, translation
 from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.engagement.models import ServiceRequest, Task
 from bcrm.parties.models import Organization
-from bcrm.playbooks.calendar import add_months
+from bcrm.playbooks.calendar import add_cadence, add_months
 from bcrm.playbooks.choices import OwnerRule, Tier, Trigger
 from bcrm.playbooks.models import ClientTier, Playbook, PlaybookStep
 
 HISTORY_MONTHS = 3
 #: The share of a tier's playbook tasks done on or before the due date, before the manager's own factor.
 ON_TIME: dict[str, float] = {Tier.DEDICATED.value: 0.86, Tier.STANDARD.value: 0.7}
-CADENCE_DAYS = {"day": 1, "week": 7, "month": 30, "quarter": 91, "year": 365}
 BATCH = 20_000
 
 
-def _cadence_days(step: PlaybookStep) -> int:
-    return max(1, step.cadence_count * CADENCE_DAYS.get(step.cadence_unit, 30))
+def _back(day: dt.date, step: PlaybookStep) -> dt.date:
+    """One cadence before ``day``."""
+    return add_cadence(day, -step.cadence_count, step.cadence_unit)
 
 
 def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1,
@@ -83,9 +83,11 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1,
             if rm_id not in quality:
                 quality[rm_id] = rng.choice((0.62, 0.85, 0.95, 1.0, 1.0, 1.05))
             for step in steps.get(tier, ()):
-                every = _cadence_days(step)
-                day = start + dt.timedelta(days=rng.randrange(every))
+                first = add_cadence(start, step.cadence_count, step.cadence_unit)
+                day = start + dt.timedelta(days=rng.randrange(max(1, (first - start).days)))
                 while day < today:
+                    # the cycle's basis: the previous due day, as the engine counts a cadence from it
+                    basis = due_time(_back(day, step))
                     due = due_time(calendar.next_business_day(day))
                     on_time = min(0.98, ON_TIME.get(tier, 0.7) * quality[rm_id])
                     roll = rng.random()
@@ -103,8 +105,8 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1,
                     rows.append((titles[step.pk], "", org_id, assignee, _db_datetime(due), status.value,
                                  _db_datetime(done), TaskSource.PLAYBOOK.value,
                                  f"hist:{step.pk}:{org_id}:{day:%Y%m%d}", step.action, step.pk, team_id, step.hours,
-                                 _db_datetime(due - dt.timedelta(days=every)), 1, stamp, stamp))
-                    day += dt.timedelta(days=every)
+                                 _db_datetime(basis), 1, stamp, stamp))
+                    day = add_cadence(day, step.cadence_count, step.cadence_unit)
             if len(rows) >= BATCH:
                 written += _upsert(cursor, table, cols, rows, conflict="ON CONFLICT (source_key) DO NOTHING")
                 rows = []

@@ -8,7 +8,6 @@ fetches nothing from outside: charts are embedded as data: URIs (see :func:`bcrm
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from bcrm.monitoring import presenters, selectors
 from bcrm.monitoring.choices import ALL, TREND_FIGURES, Breakdown, SnapshotTrigger
 from bcrm.monitoring.models import ManagementReportDelivery
 from bcrm.monitoring.services import parse_kpi_period
+from bcrm.progress.selectors import clean_language
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +38,6 @@ TREND_LENGTH = 12
 #: The figures whose trend the report draws (by tier), from :data:`TREND_FIGURES`.
 REPORT_TRENDS = ("cadence", "nps")
 RECIPIENT_ROLES = (Role.LEAD, Role.ADMIN)
-
-
-def clean_language(language: Any) -> str:
-    text = str(language or "").strip().lower().replace("_", "-")
-    if text in ("zh", "zh-cn", "zh-hans"):
-        return "zh-hans"
-    if text in ("en", "en-us", "en-gb"):
-        return "en"
-    raise InvalidInput(fields={"language": [_("Choose the language en or zh-hans, not %(value)r.") % {
-        "value": str(language or "")}]})
 
 
 @dataclass
@@ -127,14 +117,10 @@ def build(actor, period: str, language: str) -> ManagementReport:
             charts=chart_set)
 
 
-def _svg_uri(chart) -> str:
-    return "data:image/svg+xml;base64," + base64.b64encode(chart.svg().encode("utf-8")).decode("ascii")
-
-
 def render_html(report: ManagementReport, *, for_pdf: bool = False) -> str:
     """The whole report as one HTML document; each chart a static SVG image followed by its table."""
     with translation.override(report.language):
-        charts = {key: {"chart": chart, "uri": _svg_uri(chart)} for key, chart in report.charts.items()}
+        charts = {key: {"chart": chart, "uri": chart.svg_data_uri()} for key, chart in report.charts.items()}
         return render_to_string("monitoring/management_report.html", {
             "report": report, "charts": charts, "for_pdf": for_pdf, "generated_at": timezone.localtime(),
             "html_lang": "zh-Hans" if report.language == "zh-hans" else "en"})
@@ -156,6 +142,20 @@ def pdf_filename(period: str, language: str) -> str:
 def management_pdf(*, actor, period: str, language: str) -> tuple[ManagementReport, bytes]:
     report = build(actor, period, language)
     return report, render_pdf(report)
+
+
+FORMATS = ("pdf", "html")
+
+
+def document(actor, period: str, language: str, fmt: str) -> tuple[bytes, str, str | None]:
+    """The report as the page and the API serve it: (content, content type, attachment file name or None for
+    HTML shown in the browser). ``fmt`` is "pdf" or "html"; anything else is InvalidInput on "format"."""
+    if fmt not in FORMATS:
+        raise InvalidInput(fields={"format": [_("Choose pdf or html.")]})
+    report = build(actor, period, language)
+    if fmt == "html":
+        return render_html(report).encode("utf-8"), "text/html; charset=utf-8", None
+    return render_pdf(report), "application/pdf", pdf_filename(report.period, report.language)
 
 
 # --- sending ------------------------------------------------------------------------------------------------

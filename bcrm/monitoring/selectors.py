@@ -129,6 +129,7 @@ def trend_series(user, breakdown: str, team: Any, periods: list[str], figure: st
     """One stored figure of each segment over ``periods`` (oldest first): segment name → value per period,
     ``None`` where a period has no value. One query on stored rows; the same permission as :func:`kpis`."""
     from bcrm.monitoring.choices import TREND_FIGURES
+    from bcrm.monitoring.presenters import path as figure_at
 
     breakdown = _breakdown(breakdown)
     if figure not in TREND_FIGURES:
@@ -142,10 +143,7 @@ def trend_series(user, breakdown: str, team: Any, periods: list[str], figure: st
     for period, segment, figures in stored:
         if segment in (UNCLASSIFIED, INSUFFICIENT) and not figures.get("clients"):
             continue
-        value: Any = figures
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        by_segment.setdefault(segment, {})[period] = value
+        by_segment.setdefault(segment, {})[period] = figure_at(figures, path)
     order = segment_order(breakdown)
     segments = sorted(by_segment, key=lambda s: order.index(s) if s in order else len(order))
     return {segment_name(breakdown, s): [by_segment[s].get(p) for p in periods] for s in segments}

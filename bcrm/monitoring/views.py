@@ -134,15 +134,12 @@ def management_report(request: HttpRequest) -> HttpResponse:
     browser. Who may read it is decided by :func:`bcrm.monitoring.report.build` (portfolio-wide figures)."""
     from bcrm.monitoring import report
 
-    period = (request.GET.get("period") or "").strip()
-    fmt = request.GET.get("format") or "pdf"
-    if fmt not in ("pdf", "html"):
-        raise InvalidInput(fields={"format": [_("Choose pdf or html.")]})
-    built = report.build(request.user, period, request.GET.get("language") or translation.get_language())
-    if fmt == "html":
-        return HttpResponse(report.render_html(built))
-    response = HttpResponse(report.render_pdf(built), content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{report.pdf_filename(built.period, built.language)}"'
+    content, content_type, filename = report.document(
+        request.user, (request.GET.get("period") or "").strip(),
+        request.GET.get("language") or translation.get_language(), request.GET.get("format") or "pdf")
+    response = HttpResponse(content, content_type=content_type)
+    if filename:
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 

@@ -6,7 +6,6 @@ refuses every other scheme, so a report renders the same on an offline server.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from django.template.loader import render_to_string
@@ -36,8 +35,7 @@ def report_url_fetcher():
 
 def chart_svg_uri(report: ProgressReport, language: str) -> str:
     with translation.override(language):
-        svg = financing_chart(report.financing).svg()
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+        return financing_chart(report.financing).svg_data_uri()
 
 
 def _context(report: ProgressReport, language: str, **extra: Any) -> dict[str, Any]:

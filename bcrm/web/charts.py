@@ -18,6 +18,7 @@ half a second), never at start-up.
 
 from __future__ import annotations
 
+import base64
 import copy
 import csv
 import functools
@@ -90,6 +91,10 @@ class Chart:
 
     def svg(self, width: int = STATIC_WIDTH) -> str:
         return _vlc().vegalite_to_svg(self.static_spec(width), vl_version=vl_version())
+
+    def svg_data_uri(self, width: int = STATIC_WIDTH) -> str:
+        """The static SVG as a data: URI, for documents rendered without network access (report PDFs)."""
+        return "data:image/svg+xml;base64," + base64.b64encode(self.svg(width).encode("utf-8")).decode("ascii")
 
     def png(self, width: int = STATIC_WIDTH, scale: float = 2.0) -> bytes:
         return _vlc().vegalite_to_png(self.static_spec(width), vl_version=vl_version(), scale=scale)

@@ -11,14 +11,13 @@ own sub-command to the same parser.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 from django.utils import timezone
 
 from bcrm.accounts.permissions import SystemOperator
-from bcrm.core.commands import command_error
+from bcrm.core.commands import command_error, write_output
 from bcrm.core.errors import ServiceError
 from bcrm.financing.models import Project
 from bcrm.parties.choices import Language
@@ -48,14 +47,6 @@ def find_project(text: str) -> Project:
     listed = "\n".join(f"  {p.pk}\t{p.external_id or '-'}\t{p}" for p in matches[:MAX_CANDIDATES])
     more = "\n  …" if len(matches) > MAX_CANDIDATES else ""
     raise CommandError(f"{text!r} names several projects; give the id or external id:\n{listed}{more}")
-
-
-def _write(path: str, data: bytes) -> None:
-    target = Path(path)
-    try:
-        target.write_bytes(data)
-    except OSError as exc:
-        raise CommandError(f"Cannot write {path}: {exc.strerror or exc}")
 
 
 class Command(BaseCommand):
@@ -107,10 +98,10 @@ class Command(BaseCommand):
         report = selectors.progress_report(project, period, language)
         out: dict = {"project_id": project.pk, "period": period, "language": language}
         if options["html"]:
-            _write(options["html"], render_html(report, language).encode("utf-8"))
+            write_output(options["html"], render_html(report, language).encode("utf-8"))
             out["html"] = options["html"]
         if options["pdf"]:
-            _write(options["pdf"], render_pdf(report, language))
+            write_output(options["pdf"], render_pdf(report, language))
             out["pdf"] = options["pdf"]
         if options["send"]:
             result = services.report_send(actor=SystemOperator(), project=project, period=period)
