@@ -8,15 +8,25 @@ CLIENTS ?= 300
 # each worker gets its own test database.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: demo test install lint check pytest serve bench clean
+.PHONY: demo test install lock lint check pytest serve bench clean
 
-$(BIN)/.installed: pyproject.toml
+# Installs come from the lock file (every package of the tree, pinned with its hashes), so a fresh clone
+# resolves the versions the tests passed with; pyproject.toml keeps the lower bounds.
+$(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --upgrade 'pip>=24'
+	$(BIN)/python -m pip install -q --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $@
 
 install: $(BIN)/.installed
+
+## Re-resolve the lock file from pyproject.toml (newest versions within its bounds), then `make test`.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q 'uv>=0.5'
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --universal --python-version 3.11 \
+		--upgrade -q -o requirements.lock
 
 ## Create .venv, migrate the embedded SQLite database, load the demo portfolio and serve it.
 demo: install

@@ -16,13 +16,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from bcrm.analysis.csvread import NO_DATE, parse_date, read_table
+from tests.datafiles import LOG, SPEND, SUMMARY
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = Path("/work/shared/data")
-SUMMARY = DATA / "cdnow_customers_summary.csv"
-SPEND = DATA / "cdnow_customers_summary_with_transactions.csv"
-LOG = DATA / "cdnow_sample_transactions.txt"
-needs_data = pytest.mark.skipif(not SUMMARY.exists(), reason="shared CDNOW data not present")
 
 
 def run(sub: str, *args: str) -> str:
@@ -68,7 +64,6 @@ def scorecard_file(path: Path, n: int = 1500, seed: int = 0) -> Path:
 # clv on the CDNOW files
 
 
-@needs_data
 def test_clv_summary_reproduces_the_published_fit():
     report = run_json("clv", str(SUMMARY))
     assert report["mode"] == "summary" and report["customers"] == 2357 and report["repeat_buyers"] == 946
@@ -82,7 +77,6 @@ def test_clv_summary_reproduces_the_published_fit():
     assert sum(report["frequency_fit"]["expected"]) == pytest.approx(2357)
 
 
-@needs_data
 def test_clv_with_spend_fits_gamma_gamma_and_writes_predictions(tmp_path):
     out = tmp_path / "pred.csv"
     report = run_json("clv", str(SPEND), "--out", str(out), "--horizon", "6", "--discount", "0.02")
@@ -104,7 +98,6 @@ def test_clv_with_spend_fits_gamma_gamma_and_writes_predictions(tmp_path):
     assert sum(float(r["clv"]) for r in rows) == pytest.approx(report["totals"]["clv"], rel=1e-6)
 
 
-@needs_data
 def test_clv_transaction_log_builds_the_summary_and_checks_the_holdout(tmp_path):
     out = tmp_path / "pred.csv"
     report = run_json("clv", str(LOG), "--calibration-end", "1997-09-30", "--out", str(out))
@@ -215,7 +208,6 @@ def test_clv_bad_input_is_a_one_line_error(tmp_path):
         run("clv", str(later), "--summary", "--calibration-end", "2024-01-01")
 
 
-@needs_data
 def test_clv_console_script(tmp_path):
     result = bcrm(tmp_path, "clv", str(SUMMARY), "--json")
     assert result.returncode == 0, result.stderr

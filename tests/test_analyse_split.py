@@ -15,12 +15,9 @@ from django.core.management import CommandError, call_command
 
 from bcrm.analysis.splitfile import parse_flag, parse_number, read_columns
 from bcrm.segmentation import splits
+from tests.datafiles import SPEND, SUMMARY
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = Path("/work/shared/data")
-SUMMARY = DATA / "cdnow_customers_summary.csv"
-SPEND = DATA / "cdnow_customers_summary_with_transactions.csv"
-needs_data = pytest.mark.skipif(not SUMMARY.exists(), reason="shared CDNOW data not present")
 
 
 def run(*args: str) -> str:
@@ -48,7 +45,6 @@ def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
 # the CDNOW data
 
 
-@needs_data
 def test_cdnow_frequency_default_method_with_comparison():
     report = run_json(str(SUMMARY), "--column", "frequency")
     frequency = np.loadtxt(SUMMARY, delimiter=",", skiprows=1, usecols=1)
@@ -67,7 +63,6 @@ def test_cdnow_frequency_default_method_with_comparison():
         assert set(row) >= {"method", "threshold", "n_upper", "share_upper", "value_share_upper"}
 
 
-@needs_data
 def test_cdnow_spend_pareto_json():
     report = run_json(str(SPEND), "--column", "zbar", "--method", "pareto", "--param", "p=0.8")
     d = report["diagnostics"]
@@ -79,14 +74,12 @@ def test_cdnow_spend_pareto_json():
     assert top.sum() >= 0.8 * zbar.sum() > top[:-1].sum()
 
 
-@needs_data
 def test_cdnow_human_readable_table():
     text = run(str(SUMMARY), "--column", "frequency")
     assert "Threshold" in text and "Comparison" in text and "natural_break *" in text
     assert "within_ss" in text
 
 
-@needs_data
 def test_cdnow_capacity_and_top_k(tmp_path):
     report = run_json(str(SPEND), "--column", "zbar", "--method", "capacity", "--param", "budget=100",
                       "--param", "cost=2.5")
@@ -95,7 +88,6 @@ def test_cdnow_capacity_and_top_k(tmp_path):
     assert report["counts"]["upper"] <= 100 and report["diagnostics"]["requested"] == 100
 
 
-@needs_data
 def test_cdnow_with_an_outcome_column(tmp_path):
     # Outcome: did the customer come back at all (x > 0)? Scored by recency.
     rows = np.loadtxt(SUMMARY, delimiter=",", skiprows=1)

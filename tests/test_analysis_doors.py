@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -25,15 +24,12 @@ from bcrm.analysis.forms import _pairs
 from bcrm.api import api
 from bcrm.core.errors import InvalidInput, PermissionDenied
 from bcrm.web import charts
+from tests.browsing import TIMEOUT_MS, launch
+from tests.datafiles import LOG, SPEND, SUMMARY
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
-DATA = Path("/work/shared/data")
-SUMMARY = DATA / "cdnow_customers_summary.csv"
-SPEND = DATA / "cdnow_customers_summary_with_transactions.csv"
-LOG = DATA / "cdnow_sample_transactions.txt"
-needs_data = pytest.mark.skipif(not SUMMARY.exists(), reason="shared CDNOW data not present")
 
 # Until the integrator registers the router in bcrm/api.py and includes the page in bcrm/urls.py, these tests
 # mount them on an API like the app's (same authentication, same error handlers); afterwards they use the app's.
@@ -92,7 +88,6 @@ def rounded(params: dict, digits: int) -> dict:
 # API
 
 
-@needs_data
 def test_api_clv_on_cdnow_summary_gives_the_published_fit_and_the_cli_document(api_client):
     with SUMMARY.open("rb") as handle:
         response = api_client.post("/api/v1/analyse/clv", {"file": handle})
@@ -107,7 +102,6 @@ def test_api_clv_on_cdnow_summary_gives_the_published_fit_and_the_cli_document(a
     assert report == cli                                     # one function behind both doors
 
 
-@needs_data
 def test_api_clv_with_spend_and_options(api_client):
     with SPEND.open("rb") as handle:
         response = api_client.post("/api/v1/analyse/clv", {"file": handle, "horizon": "6", "discount": "0.02",
@@ -119,7 +113,6 @@ def test_api_clv_with_spend_and_options(api_client):
     assert report["horizon_months"] == 6 and report["discount_rate"] == 0.02
 
 
-@needs_data
 def test_api_split_on_cdnow_summary(api_client):
     with SUMMARY.open("rb") as handle:
         response = api_client.post("/api/v1/analyse/split", {"file": handle, "column": "frequency",
@@ -262,7 +255,6 @@ def test_page_needs_sign_in_and_a_role(client):
     assert client.get("/analyse/").status_code == 403
 
 
-@needs_data
 def test_page_clv_on_cdnow_summary_shows_parameters_chart_and_predictions(page_client):
     response = page_client.post("/analyse/", {"file": upload(SUMMARY), "tool": "clv", "mode": "auto",
                                               "horizon": "12", "discount": "0.01", "unit": "week", "period": "day"})
@@ -275,7 +267,6 @@ def test_page_clv_on_cdnow_summary_shows_parameters_chart_and_predictions(page_c
     assert "Traceback" not in html
 
 
-@needs_data
 def test_page_clv_on_a_transaction_log_shows_the_holdout(page_client):
     response = page_client.post("/analyse/", {"file": upload(LOG), "tool": "clv", "mode": "transactions",
                                               "horizon": "12", "discount": "0.01", "unit": "week", "period": "day",
@@ -347,22 +338,16 @@ def test_new_charts_are_valid_vega_lite_with_their_table():
 # In real Chromium: the charts draw from the vendored bundle
 
 
-CHROMIUM = "/usr/bin/chromium"
-
-
 @pytest.mark.browser
-@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="Debian chromium is not installed")
-@needs_data
 def test_browser_pages_draw_calibration_roc_iv_and_histogram(live_server, transactional_db, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     make_user("ana.lyst", "analyst", password="browser-test-pass-2026")
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        chromium = launch(p)
         try:
             page = chromium.new_page(locale="en-US")
-            page.set_default_timeout(20_000)
+            page.set_default_timeout(TIMEOUT_MS)
             page.goto(f"{live_server.url}/analyse/")
             page.fill("input[name=username]", "ana.lyst")
             page.fill("input[name=password]", "browser-test-pass-2026")

@@ -3,7 +3,7 @@
 
 import pytest
 
-from tests.browsing import BROWSER_MARKS
+from tests.browsing import BROWSER_MARKS, TIMEOUT_MS
 from tests.factories import make_contact, make_org, make_team, make_user
 
 pytestmark = BROWSER_MARKS
@@ -24,7 +24,7 @@ def portfolio(transactional_db):
 def test_find_client_record_meeting_switch_language(live_server, browser, portfolio, tmp_path):
     user, org = portfolio
     page = browser.new_page(locale="en-US")
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(TIMEOUT_MS)
 
     page.goto(f"{live_server.url}/clients/")
     assert "/login/" in page.url  # every page needs a login

@@ -5,7 +5,7 @@ download the rejected ones."""
 import pytest
 
 from bcrm.parties.models import Organization
-from tests.browsing import BROWSER_MARKS
+from tests.browsing import BROWSER_MARKS, TIMEOUT_MS
 from tests.factories import make_team, make_user
 
 pytestmark = BROWSER_MARKS
@@ -27,7 +27,7 @@ def test_upload_preview_commit_download(live_server, browser, analyst_lead, tmp_
     sheet = tmp_path / "客户清单.csv"
     sheet.write_bytes(SHEET.encode("gb18030"))
     page = browser.new_page(locale="en-US", accept_downloads=True)
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(TIMEOUT_MS)
     page.goto(f"{live_server.url}/data/")
     page.fill("input[name=username]", "wei.li")
     page.fill("input[name=password]", PASSWORD)

@@ -7,7 +7,7 @@ import pytest
 from bcrm.dedupe.services import duplicate_scan
 from bcrm.engagement.models import Interaction
 from bcrm.parties.models import Organization
-from tests.browsing import BROWSER_MARKS
+from tests.browsing import BROWSER_MARKS, TIMEOUT_MS
 from tests.factories import make_contact, make_org, make_team, make_user
 
 pytestmark = BROWSER_MARKS
@@ -35,7 +35,7 @@ def book(transactional_db):
 def test_find_preview_and_merge(live_server, browser, book, tmp_path):
     survivor, duplicate = book
     page = browser.new_page(locale="en-US")
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(TIMEOUT_MS)
     page.goto(f"{live_server.url}/duplicates/")
     page.fill("input[name=username]", "lead.chen")
     page.fill("input[name=password]", PASSWORD)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bcrm.monitoring import services
-from tests.browsing import BROWSER_MARKS
+from tests.browsing import BROWSER_MARKS, TIMEOUT_MS
 from tests.factories import make_participation, make_project, make_team, make_user
 from tests.test_monitoring_snapshot import NOW, PERIOD, answer, client, local, request, talk, task
 
@@ -47,7 +47,7 @@ def snapshots(transactional_db, settings):
 
 def test_the_dashboard_draws_its_charts_in_english_and_chinese(live_server, browser, snapshots):
     page = browser.new_page(locale="en-US", viewport={"width": 1360, "height": 900})
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(TIMEOUT_MS)
     outside, errors = [], []
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((live_server.url, "data:")) else None)
     page.on("pageerror", lambda e: errors.append(str(e)))

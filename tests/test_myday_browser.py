@@ -14,7 +14,7 @@ from django.utils import timezone
 from bcrm.engagement.models import Interaction, Task
 from bcrm.playbooks.defaults import ensure_defaults
 from bcrm.playbooks.models import PlaybookStep
-from tests.browsing import BROWSER_MARKS
+from tests.browsing import BROWSER_MARKS, TIMEOUT_MS
 from tests.factories import make_org, make_team, make_user
 
 pytestmark = BROWSER_MARKS
@@ -66,7 +66,7 @@ def complete(page, task: Task, *, minutes: str, summary: str) -> None:
 def test_an_rm_completes_tasks_from_my_day_in_english_and_chinese(live_server, browser, morning):
     rm, (first, second, review) = morning
     page = browser.new_page(locale="en-US", viewport={"width": 1360, "height": 900})
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(TIMEOUT_MS)
     outside = []
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((live_server.url, "data:")) else None)
     errors = []

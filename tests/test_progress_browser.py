@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browsing import BROWSER_MARKS
+from tests.browsing import BROWSER_MARKS, TIMEOUT_MS
 from tests.factories import make_team, make_user
 from tests.progress_fixtures import PERIOD, solar_project
 
@@ -24,7 +24,7 @@ def seeded(transactional_db):
 def test_progress_page_shows_the_preview_and_the_chart(live_server, browser, seeded, tmp_path):
     rm, project = seeded
     page = browser.new_page(locale="en-US", viewport={"width": 1360, "height": 900})
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(TIMEOUT_MS)
     outside, errors = [], []
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((live_server.url, "data:")) else None)
     page.on("pageerror", lambda e: errors.append(str(e)))

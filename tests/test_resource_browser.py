@@ -12,7 +12,7 @@ import pytest
 
 from bcrm.accounts.models import TeamMembership
 from bcrm.playbooks.resource_selectors import resource_plan
-from tests.browsing import BROWSER_MARKS
+from tests.browsing import BROWSER_MARKS, TIMEOUT_MS
 from tests.factories import make_team, make_user
 from tests.test_resource_doors import client_row, value_run
 
@@ -41,7 +41,7 @@ def test_a_lead_reads_the_plan_and_both_charts(live_server, browser, desk):
     lead, team = desk
     plan = resource_plan(lead, team=team.pk).get(team.pk)
     page = browser.new_page(locale="en-US", viewport={"width": 1360, "height": 900})
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(TIMEOUT_MS)
     outside, errors = [], []
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((live_server.url, "data:")) else None)
     page.on("pageerror", lambda e: errors.append(str(e)))

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from bcrm.segmentation import services
 from bcrm.segmentation.models import Criterion, Run
-from tests.browsing import BROWSER_MARKS
+from tests.browsing import BROWSER_MARKS, TIMEOUT_MS
 from tests.factories import make_org, make_participation, make_project, make_team, make_user
 
 pytestmark = BROWSER_MARKS
@@ -52,7 +52,7 @@ def test_preview_then_save_then_run_and_the_why_on_the_360_page(live_server, bro
     analyst, orgs = segmented
     first = Run.objects.get()  # run ids are not reset between tests on PostgreSQL
     page = browser.new_page(locale="en-US", viewport={"width": 1360, "height": 900})
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(TIMEOUT_MS)
     outside = []
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((live_server.url, "data:")) else None)
     errors = []

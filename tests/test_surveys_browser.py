@@ -6,7 +6,7 @@ import pytest
 
 from bcrm.engagement.models import SurveyResponse
 from bcrm.surveys import services
-from tests.browsing import BROWSER_MARKS
+from tests.browsing import BROWSER_MARKS, TIMEOUT_MS
 from tests.factories import make_contact, make_org, make_team, make_user
 
 pytestmark = BROWSER_MARKS
@@ -29,7 +29,7 @@ def test_answer_the_survey_on_a_phone_in_chinese(live_server, browser, invitatio
     context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
                                   has_touch=True, locale="en-US")
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(TIMEOUT_MS)
     page.goto(live_server.url + path)
     assert "How likely are you to recommend us" in page.inner_text("main")  # the invitation's language
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
