@@ -142,11 +142,11 @@ def test_column_names_match_case_insensitively_and_header_only(tmp_path):
 
 
 def test_bad_cell_is_exit_status_2_naming_line_and_value(tmp_path):
-    path = write(tmp_path / "bad.csv", "id,score\n1,3\n2,n/a\n3,4\n")
+    path = write(tmp_path / "bad.csv", "id,score\n1,3\n2,three\n3,4\n")
     with pytest.raises(CommandError) as info:
         run(str(path), "--column", "score")
     assert info.value.returncode == 2
-    assert "Line 3" in str(info.value) and "'n/a'" in str(info.value)
+    assert "Line 3" in str(info.value) and "'three'" in str(info.value)
     result = bcrm(tmp_path, str(path), "--column", "score")
     assert result.returncode == 2
     assert "Line 3" in result.stderr and "Traceback" not in result.stderr
@@ -160,7 +160,7 @@ def test_bad_outcome_cell_is_exit_status_2(tmp_path):
     assert info.value.returncode == 2 and "'maybe'" in str(info.value) and "Line 3" in str(info.value)
 
 
-@pytest.mark.parametrize("cell", ["nan", "inf", "1,2,3", "12abc", "¥12"])
+@pytest.mark.parametrize("cell", ["inf", "1,2,3", "12abc", "¥12", "N/A/B"])
 def test_non_numbers_are_refused(tmp_path, cell):
     path = write(tmp_path / "bad.csv", f'score\n3\n"{cell}"\n')
     with pytest.raises(CommandError) as info:
@@ -209,9 +209,16 @@ def test_costs_column_for_capacity(tmp_path):
 def test_parse_helpers():
     assert parse_number(" 1,234,567.25 ") == 1234567.25
     assert parse_number("−3") == -3.0 and parse_number("") is None and parse_number("1e3") == 1000
-    for bad in ("1,23", "abc", "nan", "1.234,5"):
+    for bad in ("1,23", "abc", "inf", "1.234,5"):
         with pytest.raises(ValueError):
             parse_number(bad)
+    # missing-value markers are empty cells, whatever wrote them (R, Excel, SQL, a person)
+    assert [parse_number(x) for x in ("NA", "n/a", "#N/A", "NULL", "-", "—", "nan", "None")] == [None] * 8
+    assert parse_number("1,5", ",") == 1.5 and parse_number("1.234,5", ",") == 1234.5
+    assert parse_number("1 234,5", ",") == 1234.5 and parse_number("-0,25", ",") == -0.25
+    for bad in ("1.5", "1,2,3", "1.23,4"):
+        with pytest.raises(ValueError):
+            parse_number(bad, ",")
     assert [parse_flag(x) for x in ("1", "TRUE", "yes", "是", "0", "False", "no", "否", "")] == [
         True, True, True, True, False, False, False, False, None]
     with pytest.raises(ValueError):

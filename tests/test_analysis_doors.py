@@ -269,6 +269,7 @@ def test_page_clv_on_cdnow_summary_shows_parameters_chart_and_predictions(page_c
 
 def test_page_clv_on_a_transaction_log_shows_the_holdout(page_client):
     response = page_client.post("/analyse/", {"file": upload(LOG), "tool": "clv", "mode": "transactions",
+                                              "map": "customer=1, date=3, amount=5",
                                               "horizon": "12", "discount": "0.01", "unit": "week", "period": "day",
                                               "calibration_end": "1997-09-30"})
     assert response.status_code == 200
@@ -393,3 +394,36 @@ def test_api_documents_the_three_endpoints(api_client):
         assert f"/api/v1/analyse/{tool}" in schema["paths"]
     form = schema["paths"]["/api/v1/analyse/clv"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in form
+
+
+# --------------------------------------------------------------------------------------------------
+# What the file cannot tell, settled through every door: CLI (tests/test_analysis_readers.py), API, page
+
+
+def test_api_refuses_an_ambiguous_decimal_mark_and_takes_the_one_named(api_client, tmp_path):
+    path = tmp_path / "eu.csv"
+    path.write_text("score;x\n1,500;a\n2,750;b\n9,250;c\n", encoding="utf-8")
+    with path.open("rb") as handle:
+        response = api_client.post("/api/v1/analyse/split", {"file": handle, "column": "score"})
+    assert response.status_code == 422 and "--decimal" in response.json()["error"]["message"]
+    with path.open("rb") as handle:
+        response = api_client.post("/api/v1/analyse/split", {"file": handle, "column": "score", "method": "fixed",
+                                                            "param": "threshold=2", "decimal": ","})
+    assert response.status_code == 200, response.content
+    assert response.json()["counts"]["upper"] == 2 and response.json()["warnings"]
+
+
+def test_page_reads_ambiguous_dates_in_the_order_the_analyst_chose(page_client, tmp_path):
+    rows = []
+    for line in LOG.read_text().splitlines()[:3000]:
+        _master, customer, date, _cds, dollars = line.split()
+        rows.append(f"{customer},{date[6:8]}/{date[4:6]}/{date[:4]},{dollars}")
+    ambiguous = [r for r in rows if int(r.split(",")[1][:2]) <= 12]   # every day 12 or below: cannot tell
+    path = tmp_path / "log.csv"
+    path.write_text("customer,date,amount\n" + "\n".join(ambiguous) + "\n", encoding="utf-8")
+    fields = {"tool": "clv", "mode": "transactions", "horizon": "12", "discount": "0.01", "unit": "week",
+              "period": "day"}
+    html = page_client.post("/analyse/", {"file": upload(path), **fields}).content.decode()
+    assert "--dayfirst or --monthfirst" in html
+    html = page_client.post("/analyse/", {"file": upload(path), **fields, "date_order": "dmy"}).content.decode()
+    assert 'id="chart-clv-calibration"' in html and "Traceback" not in html

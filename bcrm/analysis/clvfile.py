@@ -18,7 +18,15 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
-from bcrm.analysis.csvread import NO_DATE, CsvError, Table, find_column, read_table
+from bcrm.analysis.csvread import (
+    NO_DATE,
+    CsvError,
+    Table,
+    add_reading_arguments,
+    find_column,
+    read_table,
+    reading_options,
+)
 from bcrm.analytics import ModelError, clv
 
 HELP = "Fit the lifetime-value models (BG/NBD + Gamma-Gamma) to a customer summary or a transaction log."
@@ -82,6 +90,7 @@ def add_arguments(parser: CommandParser) -> None:
     parser.add_argument("--calibration-end", default=None, metavar="DATE",
                         help=_("transactions: fit on purchases up to this date (YYYY-MM-DD); later ones are the hold-out"))
     parser.add_argument("--out", default=None, metavar="PRED.csv", help=_("write per-customer predictions to this CSV file"))
+    add_reading_arguments(parser)
     parser.add_argument("--json", action="store_true", help=_("print one JSON document"))
 
 
@@ -143,7 +152,7 @@ def _detect_mode(path: str, mapping: dict[str, str]) -> str:
     return "summary" if any(find_column(table.header, c) for c in candidates) else "transactions"
 
 
-def _read_summary(path: str, mapping: dict[str, str]) -> tuple[Table, dict[str, str]]:
+def _read_summary(path: str, mapping: dict[str, str], reading: dict[str, Any]) -> tuple[Table, dict[str, str]]:
     resolved: dict[str, str] = {}
 
     def choose(header: list[str]) -> dict[str, str]:
@@ -151,11 +160,11 @@ def _read_summary(path: str, mapping: dict[str, str]) -> tuple[Table, dict[str, 
         resolved.update(_resolve(header, SUMMARY_COLUMNS, mapping, REQUIRED["summary"]))
         return {column: ("text" if name == "id" else "number") for name, column in resolved.items()}
 
-    table = read_table(path, choose, header=True)
+    table = read_table(path, choose, header=True, **reading)
     return table, dict(resolved)
 
 
-def _read_transactions(path: str, mapping: dict[str, str]) -> tuple[Table, dict[str, str]]:
+def _read_transactions(path: str, mapping: dict[str, str], reading: dict[str, Any]) -> tuple[Table, dict[str, str]]:
     resolved: dict[str, str] = {}
     kinds = {"customer": "text", "date": "date", "amount": "number"}
 
@@ -163,16 +172,24 @@ def _read_transactions(path: str, mapping: dict[str, str]) -> tuple[Table, dict[
         resolved.clear()
         if header and header[0] == "1":                        # no header: positions
             width = len(header)
-            defaults = {"customer": "1", "date": "3", "amount": "5"} if width >= 5 else \
-                {"customer": "1", "date": "2", "amount": "3"} if width >= 3 else {"customer": "1", "date": "2"}
-            for name, column in {**defaults, **mapping}.items():
+            for name, column in mapping.items():
                 if name not in kinds:
                     raise CsvError(_("--map: %(name)s is not a column of a transaction log (customer, date, amount).")
                                    % {"name": name})
                 if not column.isdigit() or not 1 <= int(column) <= width:
                     raise CsvError(_("The file has no header: name its columns by position, 1 to %(width)d "
                                      "(got %(column)s).") % {"width": width, "column": repr(column)})
-                resolved[name] = column
+            # Only the documented two- or three-column layout (customer, date[, amount]) is read without a
+            # mapping; any other width would be a guess (a column of quantities taken as the amount).
+            if width <= 3:
+                defaults = dict(zip(("customer", "date", "amount"), ("1", "2", "3"), strict=False))
+                resolved.update({name: column for name, column in defaults.items() if int(column) <= width})
+            missing = [name for name in ("customer", "date") if name not in mapping and name not in resolved]
+            if missing or (width > 3 and "amount" not in mapping):
+                raise CsvError(_("The file has no header and %(width)d columns: say which is which with --map "
+                                 "by position, e.g. --map customer=1 --map date=3 --map amount=5 (a column is "
+                                 "never taken by its position silently).") % {"width": width})
+            resolved.update(mapping)
         else:
             extra = set(mapping) - set(kinds)
             if extra:
@@ -181,7 +198,7 @@ def _read_transactions(path: str, mapping: dict[str, str]) -> tuple[Table, dict[
             resolved.update(_resolve(header, TRANSACTION_COLUMNS, mapping, REQUIRED["transactions"]))
         return {column: kinds[name] for name, column in resolved.items()}
 
-    table = read_table(path, choose, header=None)
+    table = read_table(path, choose, header=None, **reading)
     return table, dict(resolved)
 
 
@@ -195,7 +212,8 @@ def _model_error(exc: ModelError) -> CommandError:
 
 def run(path: str, *, summary: bool = False, transactions: bool = False, map: list[str] | tuple[str, ...] = (),
         horizon: int = 12, discount: float = 0.01, unit: str = "week", period: str = "day",
-        calibration_end: str | None = None, out: str | None = None) -> dict[str, Any]:
+        calibration_end: str | None = None, out: str | None = None, decimal: str | None = None,
+        dayfirst: bool | None = None, date_format: str | None = None) -> dict[str, Any]:
     """The report ``bcrm analyse clv --json`` prints, for the file at ``path`` (per-customer predictions
     written to ``out`` when given): the one function the CLI, the API and the page call. Bad options, file
     or data → :class:`CommandError` (its message is for the user)."""
@@ -207,15 +225,16 @@ def run(path: str, *, summary: bool = False, transactions: bool = False, map: li
     if unit not in clv.DAYS_PER_UNIT or period not in clv.DAYS_PER_UNIT:
         raise CommandError(_("--unit and --period take one of %(units)s.") % {"units": ", ".join(clv.DAYS_PER_UNIT)})
     options = {"period": period, "unit": unit, "calibration_end": calibration_end}
+    reading = {"decimal": decimal, "dayfirst": dayfirst, "date_format": date_format}
     try:
         mode = "summary" if summary else "transactions" if transactions else _detect_mode(path, mapping)
         if mode == "summary":
             if calibration_end:
                 raise CommandError(_("--calibration-end applies to a transaction log (--transactions)."))
-            table, resolved = _read_summary(path, mapping)
+            table, resolved = _read_summary(path, mapping, reading)
             data = _summary_data(table, resolved)
         else:
-            table, resolved = _read_transactions(path, mapping)
+            table, resolved = _read_transactions(path, mapping, reading)
             data = _transaction_data(table, resolved, options)
     except CsvError as exc:
         raise CommandError(str(exc), returncode=exc.returncode)
@@ -238,7 +257,8 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     """Run ``bcrm analyse clv`` with parsed ``options``; output to ``command.stdout``."""
     report = run(options["file"], summary=options["summary"], transactions=options["transactions"],
                  map=options["map"], horizon=options["horizon"], discount=options["discount"], unit=options["unit"],
-                 period=options["period"], calibration_end=options["calibration_end"], out=options["out"])
+                 period=options["period"], calibration_end=options["calibration_end"], out=options["out"],
+                 **reading_options(options))
     if options["json"]:
         command.stdout.write(json.dumps(report, ensure_ascii=False, indent=2, allow_nan=False))
     else:
@@ -285,6 +305,18 @@ def _transaction_data(table: Table, resolved: dict[str, str], options: dict[str,
     return data
 
 
+def _warnings(table: Table) -> list[str]:
+    """What the reader decided or left out (missing cells, decimal comma, date order, columns by position)."""
+    warnings = list(table.warnings)
+    for column, order in table.date_orders.items():
+        warnings.append((_("Column %(column)s: dates read day first (DD/MM/YYYY), as its values show.") if order == "dmy"
+                         else _("Column %(column)s: dates read month first (MM/DD/YYYY), as its values show."))
+                        % {"column": repr(column)})
+    if not table.has_header:
+        warnings.append(_("The file has no header: its columns were taken by position as shown under columns."))
+    return warnings
+
+
 def _report(path: str, mode: str, unit: str, horizon: int, discount: float, table: Table,
             resolved: dict[str, str], data: dict[str, Any], result: clv.CLVResult) -> dict[str, Any]:
     bg = result.bgnbd
@@ -307,6 +339,7 @@ def _report(path: str, mode: str, unit: str, horizon: int, discount: float, tabl
             "clv": None if result.clv is None else float(np.nansum(result.clv)),
         },
         "notes": [_(n["template"]) % n["params"] for n in result.notes],
+        "warnings": _warnings(table),
     }
     for name in ("covariance",):
         report["bgnbd"].pop(name, None)
@@ -469,6 +502,8 @@ def _render(report: dict[str, Any]) -> str:
                   f"  {pgettext('clv report', 'total lifetime value'):<28}{_num(totals['clv'], 2)}"]
     for note in report["notes"]:
         lines.append(f"{pgettext('clv report', 'Note')}: {note}")
+    for warning in report.get("warnings", []):
+        lines.append(f"{pgettext('clv report', 'Warning')}: {warning}")
     if report.get("out"):
         lines += ["", pgettext("clv report", "Predictions written to %(path)s") % {"path": report["out"]}]
     return "\n".join(lines) + "\n"

@@ -55,6 +55,12 @@ class AnalyseForm(forms.Form):
                               required=False)
     exclude = forms.CharField(label=_("Leave out columns"), required=False, max_length=500,
                               help_text=_("Comma separated"))
+    # reading: what the file cannot tell by itself
+    decimal = forms.ChoiceField(label=_("Decimal mark"), required=False, initial="", choices=[
+        ("", _("Decide from the file")), (".", _("Point (1.5)")), (",", _("Comma (1,5)"))])
+    date_order = forms.ChoiceField(label=_("Dates like 01/02/2024"), required=False, initial="auto", choices=[
+        ("auto", _("Decide from each column")), ("dmy", _("Day first (1 February)")),
+        ("mdy", _("Month first (2 January)"))])
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
@@ -67,7 +73,7 @@ class AnalyseForm(forms.Form):
     # without it, or without a modern browser, every option is simply shown).
     TOOL_FIELDS = {
         "split": ("column", "method", "param", "outcome"),
-        "clv": ("mode", "map", "horizon", "discount", "unit", "period", "calibration_end"),
+        "clv": ("mode", "map", "horizon", "discount", "unit", "period", "calibration_end", "date_order"),
         "scorecard": ("target", "folds", "min_iv", "exclude"),
     }
 
@@ -92,9 +98,10 @@ class AnalyseForm(forms.Form):
         """The cleaned options of the chosen tool, as :func:`bcrm.analysis.services.analyse_upload` takes them."""
         d = self.cleaned_data
         tool = d["tool"]
+        decimal = d.get("decimal") or None
         if tool == "split":
             return {"column": d["column"], "method": d.get("method") or None, "param": _pairs(d.get("param", "")),
-                    "outcome": d.get("outcome") or None}
+                    "outcome": d.get("outcome") or None, "decimal": decimal}
         if tool == "clv":
             end = d.get("calibration_end")
             mode = d.get("mode") or "auto"
@@ -103,7 +110,8 @@ class AnalyseForm(forms.Form):
                     "horizon": d["horizon"] if d.get("horizon") is not None else 12,
                     "discount": d["discount"] if d.get("discount") is not None else 0.01,
                     "unit": d.get("unit") or "week", "period": d.get("period") or "day",
-                    "calibration_end": end.isoformat() if end else None}
+                    "calibration_end": end.isoformat() if end else None, "decimal": decimal,
+                    "dayfirst": None if d.get("date_order") in (None, "", "auto") else d["date_order"] == "dmy"}
         return {"target": d["target"], "folds": d.get("folds") or 5,
                 "min_iv": d["min_iv"] if d.get("min_iv") is not None else 0.02,
-                "exclude": _pairs(d.get("exclude", ""))}
+                "exclude": _pairs(d.get("exclude", "")), "decimal": decimal}

@@ -19,7 +19,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
-from bcrm.analysis.csvread import EXIT_BAD_CELL, CsvError, find_column, parse_flag, parse_number, read_table
+from bcrm.analysis.csvread import (
+    EXIT_BAD_CELL,
+    CsvError,
+    add_reading_arguments,
+    decimal_mark,
+    find_column,
+    parse_flag,
+    parse_number,
+    read_table,
+)
 from bcrm.analytics import ModelError, scorecard
 
 HELP = "Fit a credit-risk points scorecard (optimal binning, WoE, logistic regression) to a CSV file."
@@ -59,6 +68,7 @@ def add_arguments(parser: CommandParser) -> None:
     parser.add_argument("--pdo", type=float, default=scorecard.DEFAULT_SCALING["pdo"],
                         help=_("points to double the odds (default 20)"))
     parser.add_argument("--out", default=None, metavar="POINTS.csv", help=_("write the points table to this CSV file"))
+    add_reading_arguments(parser, dates=False)
     parser.add_argument("--json", action="store_true", help=_("print one JSON document"))
 
 
@@ -70,7 +80,7 @@ def run(path: str, *, target: str, folds: int = 5, seed: int = 0, min_iv: float 
         columns: list[str] | tuple[str, ...] = (), exclude: list[str] | tuple[str, ...] = (),
         base_score: float = scorecard.DEFAULT_SCALING["base_score"],
         base_odds: float = scorecard.DEFAULT_SCALING["base_odds"], pdo: float = scorecard.DEFAULT_SCALING["pdo"],
-        out: str | None = None) -> dict[str, Any]:
+        out: str | None = None, decimal: str | None = None) -> dict[str, Any]:
     """The report ``bcrm analyse scorecard --json`` prints, for the CSV file at ``path`` (the points table
     written to ``out`` when given): the one function the CLI, the API and the page call. Bad options, file
     or data → :class:`CommandError` (its message is for the user)."""
@@ -104,7 +114,7 @@ def run(path: str, *, target: str, folds: int = 5, seed: int = 0, min_iv: float 
         return {target: "text", **{c: "text" for c in variables}}
 
     try:
-        table = read_table(options["file"], choose, header=True)
+        table = read_table(options["file"], choose, header=True, decimal=decimal)
     except CsvError as exc:
         raise CommandError(str(exc), returncode=exc.returncode)
     if not chosen["variables"]:
@@ -124,7 +134,14 @@ def run(path: str, *, target: str, folds: int = 5, seed: int = 0, min_iv: float 
             keep[i] = False
         else:
             outcome[i] = int(flag)
-    X = {name: _variable(table.columns[name])[keep] for name in chosen["variables"]}
+    warnings = list(table.warnings)
+    try:
+        mark = decimal or decimal_mark([table.columns[name] for name in chosen["variables"]], table.delimiter, table.lines,
+                            list(chosen["variables"]))
+    except CsvError as exc:
+        raise CommandError(str(exc), returncode=exc.returncode)
+    X = {name: _variable(table.columns[name], name, mark, table.lines, warnings)[keep]
+         for name in chosen["variables"]}
     try:
         fit = scorecard.fit_scorecard(X, outcome[keep], folds=options["folds"], seed=options["seed"],
                                       min_iv=options["min_iv"],
@@ -135,6 +152,7 @@ def run(path: str, *, target: str, folds: int = 5, seed: int = 0, min_iv: float 
     report = {"file": str(options["file"]), "target": chosen["target"], "rows": table.rows,
               "skipped": int((~keep).sum()), "ignored_columns": chosen["ignored"], **fit.as_dict()}
     report["notes"] = [_(n["template"]) % n["params"] for n in fit.notes]
+    report["warnings"] = warnings
     if options["out"]:
         _write_points(options["out"], fit.points_table)
         report["out"] = options["out"]
@@ -146,23 +164,42 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     report = run(options["file"], target=options["target"], folds=options["folds"], seed=options["seed"],
                  min_iv=options["min_iv"], columns=options["columns"], exclude=options["exclude"],
                  base_score=options["base_score"], base_odds=options["base_odds"], pdo=options["pdo"],
-                 out=options["out"])
+                 out=options["out"], decimal=options.get("decimal"))
     if options["json"]:
         command.stdout.write(json.dumps(report, ensure_ascii=False, indent=2, allow_nan=False))
     else:
         command.stdout.write(_render(report, scorecard.PointsTable.from_dict(report["points_table"])))
 
 
-def _variable(cells: list[str]) -> np.ndarray:
-    """A column as numbers (NaN when empty; thousands separators accepted) when every filled cell is one,
-    otherwise as text (None when empty): a categorical variable."""
-    numbers = np.empty(len(cells))
+def _variable(cells: list[str], name: str, mark: str, lines: np.ndarray, warnings: list[str]) -> np.ndarray:
+    """A column as numbers (NaN when empty or marked missing) when most of its filled cells are numbers —
+    the few that are not are read as missing and named in ``warnings`` — otherwise as text (None when
+    empty): a categorical variable, which ``warnings`` says too when some of its cells are numbers."""
+    numbers = np.full(len(cells), np.nan)
+    odd: list[int] = []
+    filled = 0
     for i, cell in enumerate(cells):
+        if not cell:
+            continue
+        filled += 1
         try:
-            value = parse_number(cell)
+            value = parse_number(cell, mark)
         except ValueError:
-            return np.array([cell or None for cell in cells], dtype=object)
-        numbers[i] = np.nan if value is None else value
+            odd.append(i)
+            continue
+        if value is not None:
+            numbers[i] = value
+    if filled and len(odd) * 2 > filled:
+        numeric = filled - len(odd)
+        if numeric:
+            warnings.append(_("Column %(column)s is read as categories: %(odd)d of its %(filled)d filled cells are "
+                              "not numbers (%(numeric)d are).")
+                            % {"column": repr(name), "odd": len(odd), "filled": filled, "numeric": numeric})
+        return np.array([cell or None for cell in cells], dtype=object)
+    if odd:
+        examples = ", ".join(f"{cells[i]!r} (line {int(lines[i])})" for i in odd[:3])
+        warnings.append(_("Column %(column)s is read as numbers; %(count)d cell(s) that are not numbers are read as "
+                          "missing: %(examples)s.") % {"column": repr(name), "count": len(odd), "examples": examples})
     return numbers
 
 
@@ -233,6 +270,8 @@ def _render(report: dict[str, Any], table: scorecard.PointsTable) -> str:
                      f"{row['points']:>9.1f}")
     for note in report["notes"]:
         lines.append(f"{pgettext('scorecard report', 'Note')}: {note}")
+    for warning in report.get("warnings", []):
+        lines.append(f"{pgettext('scorecard report', 'Warning')}: {warning}")
     if report.get("out"):
         lines += ["", pgettext("scorecard report", "Points table written to %(path)s") % {"path": report["out"]}]
     return "\n".join(lines) + "\n"

@@ -17,7 +17,14 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
-from bcrm.analysis.csvread import ColumnData, CsvError, parse_flag, parse_number, read_columns
+from bcrm.analysis.csvread import (
+    ColumnData,
+    CsvError,
+    add_reading_arguments,
+    parse_flag,
+    parse_number,
+    read_columns,
+)
 from bcrm.segmentation import splits
 
 __all__ = ["ColumnData", "CsvError", "parse_flag", "parse_number", "read_columns", "add_arguments", "handle", "run"]
@@ -57,6 +64,7 @@ def add_arguments(parser: CommandParser) -> None:
                         help=_("a 0/1 column: the information gain of the split against it is reported"))
     parser.add_argument("--costs", default=None,
                         help=_("a column of hours per client, for the capacity method"))
+    add_reading_arguments(parser, dates=False)
     parser.add_argument("--json", action="store_true", help=_("print one JSON document"))
 
 
@@ -75,7 +83,7 @@ def _split_error(exc: splits.SplitError) -> CommandError:
 
 
 def run(path: str, *, column: str, method: str | None = None, param: list[str] | tuple[str, ...] = (),
-        outcome: str | None = None, costs: str | None = None) -> dict[str, Any]:
+        outcome: str | None = None, costs: str | None = None, decimal: str | None = None) -> dict[str, Any]:
     """The report ``bcrm analyse split --json`` prints, for the CSV file at ``path``: the one function the
     CLI, the API and the page call. Bad options or file → :class:`CommandError` (its message is for the user)."""
     chosen = method or DEFAULT_METHOD
@@ -84,7 +92,7 @@ def run(path: str, *, column: str, method: str | None = None, param: list[str] |
     except splits.SplitError as exc:
         raise _split_error(exc)
     try:
-        data = read_columns(path, column, outcome=outcome, costs=costs)
+        data = read_columns(path, column, outcome=outcome, costs=costs, decimal=decimal)
     except CsvError as exc:
         raise CommandError(str(exc), returncode=exc.returncode)
     if data.scores.size == 0:
@@ -104,7 +112,7 @@ def run(path: str, *, column: str, method: str | None = None, param: list[str] |
 def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     """Run ``bcrm analyse split`` with parsed ``options``; output to ``command.stdout``."""
     report = run(options["file"], column=options["column"], method=options["method"], param=options["param"],
-                 outcome=options["outcome"], costs=options["costs"])
+                 outcome=options["outcome"], costs=options["costs"], decimal=options.get("decimal"))
     if options["json"]:
         command.stdout.write(json.dumps(report, ensure_ascii=False, indent=2, allow_nan=False))
     else:
@@ -152,6 +160,7 @@ def _report(file: str, data: ColumnData, method: str, params: dict[str, Any], re
         "counts": {"upper": result.diagnostics["n_upper"], "lower": result.diagnostics["n_lower"],
                    "skipped": data.skipped, "rows": data.rows},
         "diagnostics": result.diagnostics, "comparison": rows,
+        "warnings": [_("Numbers read with a decimal comma (1,5 is one and a half).")] if data.decimal == "," else [],
     }
 
 
