@@ -25,7 +25,7 @@ from bcrm.analysis.csvread import (
     read_columns,
     read_table,
 )
-from tests.datafiles import LOG
+from tests.datafiles import LOG, SPEND
 
 EPOCH = dt.date(1970, 1, 1)
 
@@ -241,3 +241,31 @@ def test_empty_and_marked_date_cells_are_missing(tmp_path):
     path = write(tmp_path / "d.csv", "date\n2024-01-05\nNA\n\n-\n")
     table = read_table(path, lambda header: {"date": "date"})
     assert table.columns["date"].tolist()[1:] == [NO_DATE, NO_DATE] and table.missing == {"date": 2}
+
+
+# --------------------------------------------------------------------------------------------------
+# 5. One zero-spend repeat buyer does not disable the spend model; messages cite file lines and ids
+
+
+def test_a_zero_spend_repeat_buyer_is_left_out_of_the_spend_model_not_everyone(tmp_path):
+    lines = SPEND.read_text().splitlines()
+    header, rows = lines[0], lines[1:]
+    repeat = next(i for i, row in enumerate(rows) if int(row.split(",")[1]) > 0)
+    cells = rows[repeat].split(",")
+    cells[4] = "0"
+    rows[repeat] = ",".join(cells)
+    path = write(tmp_path / "spend.csv", "\n".join([header, *rows]) + "\n")
+    report = run_json("clv", str(path))
+    gg = report["gamma_gamma"]
+    assert gg is not None and gg["n_zero_spend"] == 1 and gg["n_customers"] == 945
+    assert report["totals"]["clv"] is not None and report["totals"]["clv"] > 0
+    note = next(n for n in report["notes"] if "spend 0" in n)
+    assert f"line {repeat + 2} of the file, customer {cells[0]}" in note
+
+
+def test_a_model_error_names_the_file_line_and_the_customer(tmp_path):
+    text = "id,frequency,recency,T\n" + "".join(f"c{i},1,5,10\n" for i in range(15)) + "c99,2,12,10\n"
+    path = write(tmp_path / "late.csv", text)
+    with pytest.raises(CommandError, match="recency cannot exceed T") as info:
+        run_json("clv", str(path))
+    assert "line 17 of the file, customer c99" in str(info.value)

@@ -414,7 +414,22 @@ def test_recency_above_T_negative_nan_and_fractions():
     assert_model_error(lambda: clv.fit_bgnbd([0.0] * 12, [1.0] * 12, [5.0] * 12), "recency of")
     assert_model_error(lambda: clv.fit_bgnbd([1.0] * 12, [1.0] * 11, [5.0] * 12), "lengths differ")
     assert_model_error(lambda: clv.fit_bgnbd(["a"] * 12, [1.0] * 12, [5.0] * 12), "must be numbers")
-    assert_model_error(lambda: clv.fit_gamma_gamma([1, 2, 3] * 4, [10.0, 0.0, 5.0] * 4), "spend above 0", "row 2")
+    assert_model_error(lambda: clv.fit_gamma_gamma([1, 2, 3] * 4, [10.0, -1.0, 5.0] * 4), "cannot be negative", "row 2")
+    assert_model_error(lambda: clv.fit_gamma_gamma([1, 2] * 8, [0.0] * 16), "No repeat buyer has a spend above 0")
+
+
+def test_zero_spend_repeat_buyers_are_left_out_of_the_spend_fit_and_get_the_population_mean():
+    data = np.loadtxt(SPEND, delimiter=",", skiprows=1)
+    x, z = data[:, 1], data[:, 4]
+    first = int(np.argmax(x > 0))
+    z_with_zero = z.copy()
+    z_with_zero[first] = 0.0
+    keep = np.arange(x.size) != first
+    clean, with_zero = clv.fit_gamma_gamma(x[keep], z[keep]), clv.fit_gamma_gamma(x, z_with_zero)
+    assert with_zero.n_zero_spend == 1 and with_zero.first_zero_spend == first + 1
+    assert with_zero.params == pytest.approx(clean.params, rel=1e-6)     # the same fit as without that row
+    spend = with_zero.conditional_expected_spend(x, z_with_zero)
+    assert spend[first] == pytest.approx(with_zero.population_mean_spend)
 
 
 def test_a_likelihood_rising_without_end_names_the_parameter_at_the_edge():

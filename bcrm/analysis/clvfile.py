@@ -206,8 +206,28 @@ def _read_transactions(path: str, mapping: dict[str, str], reading: dict[str, An
 # The subcommand
 
 
-def _model_error(exc: ModelError) -> CommandError:
-    return CommandError(_(exc.template) % exc.params)
+def _where(params: dict[str, Any], data: dict[str, Any] | None) -> str:
+    """Where the model's ``row`` (1-based, over the customers it was given) is in the user's file: the line
+    and the customer id (a summary file), or the customer id (a transaction log); "" without a row."""
+    row = params.get("row")
+    if not data or not isinstance(row, int) or not 1 <= row <= len(data.get("id", ())):
+        return ""
+    customer = data["id"][row - 1]
+    if "lines" in data:
+        return _("Row %(row)d is line %(line)d of the file, customer %(id)s.") % {
+            "row": row, "line": int(data["lines"][row - 1]), "id": customer}
+    return _("Row %(row)d is customer %(id)s.") % {"row": row, "id": customer}
+
+
+def _message(item: Any, data: dict[str, Any] | None) -> str:
+    """A model's error or note in the reader's language, followed by where its row is in the file."""
+    template, params = (item.template, item.params) if isinstance(item, ModelError) else \
+        (item["template"], item["params"])
+    return " ".join(part for part in (_(template) % params, _where(params, data)) if part)
+
+
+def _model_error(exc: ModelError, data: dict[str, Any] | None = None) -> CommandError:
+    return CommandError(_message(exc, data))
 
 
 def run(path: str, *, summary: bool = False, transactions: bool = False, map: list[str] | tuple[str, ...] = (),
@@ -245,7 +265,7 @@ def run(path: str, *, summary: bool = False, transactions: bool = False, map: li
         result = clv.predict_clv(data["frequency"], data["recency"], data["T"], data.get("monetary_value"),
                                  horizon_months=horizon, discount_rate=discount, units_per_month=units_per_month)
     except ModelError as exc:
-        raise _model_error(exc)
+        raise _model_error(exc, data)
     report = _report(path, mode, unit, horizon, discount, table, resolved, data, result)
     if out:
         _write_predictions(out, data, result)
@@ -338,7 +358,7 @@ def _report(path: str, mode: str, unit: str, horizon: int, discount: float, tabl
             "expected_spend_mean": _mean(result.expected_spend),
             "clv": None if result.clv is None else float(np.nansum(result.clv)),
         },
-        "notes": [_(n["template"]) % n["params"] for n in result.notes],
+        "notes": [_message(n, data) for n in result.notes],
         "warnings": _warnings(table),
     }
     for name in ("covariance",):

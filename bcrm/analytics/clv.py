@@ -754,6 +754,8 @@ class GammaGammaFit:
     iterations: int
     evaluations: int
     message: str
+    n_zero_spend: int = 0              # repeat buyers with spend 0, left out of the fit (in n_excluded)
+    first_zero_spend: int | None = None  # the row (1-based) of the first of them
 
     @property
     def params(self) -> dict[str, float]:
@@ -768,18 +770,20 @@ class GammaGammaFit:
         return {
             "model": "gamma_gamma", "params": self.params, "se": dict(self.se),
             "log_likelihood": self.log_likelihood, "n_customers": _count(self.n_customers),
-            "n_excluded": self.n_excluded, "population_mean_spend": _finite(self.population_mean_spend),
+            "n_excluded": self.n_excluded, "n_zero_spend": self.n_zero_spend,
+            "population_mean_spend": _finite(self.population_mean_spend),
             "frequency_spend_correlation": _finite(self.frequency_spend_correlation),
             "converged": self.converged, "iterations": self.iterations, "evaluations": self.evaluations,
             "message": self.message, "covariance": [[_finite(v) for v in row] for row in self.covariance.tolist()],
         }
 
     def conditional_expected_spend(self, frequency: Any, monetary_value: Any) -> np.ndarray:
-        """E[M | x, z̄] = p(γ + x·z̄)/(px + q − 1); customers with x = 0 get the population mean."""
+        """E[M | x, z̄] = p(γ + x·z̄)/(px + q − 1); customers with x = 0, or whose repeat purchases had
+        spend 0 (left out of the fit), get the population mean."""
         x, z, _ = _check_spend(frequency, monetary_value)
         with np.errstate(all="ignore"):
             own = self.p * (self.gamma + x * z) / (self.p * x + self.q - 1)
-        return np.where(x > 0, own, self.population_mean_spend)
+        return np.where((x > 0) & (z > 0), own, self.population_mean_spend)
 
 
 def fit_gamma_gamma(frequency: Any, monetary_value: Any, *, weights: Any = None) -> GammaGammaFit:
@@ -791,11 +795,19 @@ def fit_gamma_gamma(frequency: Any, monetary_value: Any, *, weights: Any = None)
     if not pos.any():
         raise ModelError(gettext_noop("No customer made a repeat purchase (every frequency is 0): the "
                                       "Gamma-Gamma spend model needs customers with frequency above 0."))
-    bad = pos & (z <= 0)
-    if bad.any():
-        raise ModelError(gettext_noop("The Gamma-Gamma model needs a spend above 0 for every repeat buyer; row "
-                                      "%(row)d has frequency %(frequency)s and spend %(value)s."),
-                         row=_first(bad), frequency=f"{x[bad][0]:g}", value=f"{z[bad][0]:g}")
+    negative = pos & (z < 0)
+    if negative.any():
+        raise ModelError(gettext_noop("Spend cannot be negative: row %(row)d has frequency %(frequency)s and "
+                                      "spend %(value)s."),
+                         row=_first(negative), frequency=f"{x[negative][0]:g}", value=f"{z[negative][0]:g}")
+    # A repeat buyer whose repeat purchases were free (or refunded) says nothing about spend per purchase
+    # that the model can use (its likelihood is zero there): left out of the fit and counted, never a
+    # reason to give up the spend model for everyone.
+    zero = pos & (z == 0)
+    pos &= ~zero
+    if not pos.any():
+        raise ModelError(gettext_noop("No repeat buyer has a spend above 0 (%(count)d have spend 0): the "
+                                      "Gamma-Gamma spend model needs some."), count=int(zero.sum()))
     xp, zp, wp = x[pos], z[pos], w[pos]
     n = float(wp.sum())
     if n < MIN_CUSTOMERS:
@@ -822,7 +834,8 @@ def fit_gamma_gamma(frequency: Any, monetary_value: Any, *, weights: Any = None)
     se = {name: _se(cov, i) for i, name in enumerate(GG_PARAMS)}
     return GammaGammaFit(p=float(params[0]), q=float(params[1]), gamma=float(params[2]), se=se, covariance=cov,
                          log_likelihood=float(ll), n_customers=n, n_excluded=int((~pos).sum()),
-                         frequency_spend_correlation=corr, **_info_fields(info))
+                         frequency_spend_correlation=corr, n_zero_spend=int(zero.sum()),
+                         first_zero_spend=_first(zero) if zero.any() else None, **_info_fields(info))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -922,6 +935,10 @@ def predict_clv(frequency: Any, recency: Any, T: Any, monetary_value: Any = None
             notes.append({"template": exc.template, "params": exc.params, "message": exc.message})
         if gg is not None:
             spend = gg.conditional_expected_spend(x, monetary_value)
+            if gg.n_zero_spend:
+                notes.append(_note(gettext_noop("%(count)d repeat buyer(s) with spend 0 (the first at row %(row)d) "
+                                                "were left out of the spend model and given the population's "
+                                                "mean spend."), count=gg.n_zero_spend, row=gg.first_zero_spend))
             if gg.q <= 1:
                 notes.append(_note(gettext_noop("q ≤ 1: the population mean spend is infinite, so customers "
                                                 "without a repeat purchase get no expected spend.")))
