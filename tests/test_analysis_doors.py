@@ -427,3 +427,20 @@ def test_page_reads_ambiguous_dates_in_the_order_the_analyst_chose(page_client, 
     assert "--dayfirst or --monthfirst" in html
     html = page_client.post("/analyse/", {"file": upload(path), **fields, "date_order": "dmy"}).content.decode()
     assert 'id="chart-clv-calibration"' in html and "Traceback" not in html
+
+
+def test_api_scorecard_takes_a_word_target_and_leaves_leakage_out(api_client, tmp_path):
+    rng = np.random.default_rng(8)
+    lines = ["income,copy,result"]
+    for _ in range(500):
+        income = rng.normal(50, 15)
+        bad = int(rng.random() < 1 / (1 + np.exp((income - 45) / 6)))
+        lines.append(f"{income:.1f},{bad},{'lost' if bad else 'kept'}")
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with path.open("rb") as handle:
+        response = api_client.post("/api/v1/analyse/scorecard", {"file": handle, "target": "result", "folds": "3",
+                                                                "bad": "lost"})
+    assert response.status_code == 200, response.content
+    report = response.json()
+    assert report["bad_value"] == "lost" and report["dropped"]["copy"] == "leakage"

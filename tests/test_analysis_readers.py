@@ -269,3 +269,52 @@ def test_a_model_error_names_the_file_line_and_the_customer(tmp_path):
     with pytest.raises(CommandError, match="recency cannot exceed T") as info:
         run_json("clv", str(path))
     assert "line 17 of the file, customer c99" in str(info.value)
+
+
+# --------------------------------------------------------------------------------------------------
+# 2. Leakage and identifiers; 10. any two-valued target
+
+
+def leaky_rows(n: int = 800, seed: int = 4) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        income = rng.normal(50, 15)
+        bad = int(rng.random() < 1 / (1 + np.exp((income - 45) / 6)))
+        noisy = bad if rng.random() < 0.97 else 1 - bad                     # a 97 % accurate copy
+        rows.append({"Unnamed: 0": i, "loan_ref": f"L{i:05d}", "income": f"{income:.1f}",
+                     "copy": bad, "recovered": noisy, "outcome": "defaulted" if bad else "repaid"})
+    return rows
+
+
+def write_rows(path: Path, rows: list[dict]) -> Path:
+    header = list(rows[0])
+    return write(path, "\n".join([",".join(header)] + [",".join(str(r[h]) for h in header) for r in rows]) + "\n")
+
+
+def test_leaky_columns_and_identifiers_are_left_out_and_the_report_says_why(tmp_path):
+    path = write_rows(tmp_path / "loans.csv", leaky_rows())
+    report = run_json("scorecard", str(path), "--target", "outcome", "--folds", "3")
+    assert report["dropped"]["copy"] == "leakage" and report["dropped"]["recovered"] == "leakage"
+    assert report["dropped"]["loan_ref"] == "identifier" and "Unnamed: 0" in report["ignored_columns"]
+    assert any("equals the target" in n for n in report["notes"])
+    assert any("recovered left out as probable leakage" in n and "AUC" in n for n in report["notes"])
+    assert [v["name"] for v in report["points_table"]["variables"]] == ["income"]
+    assert report["cross_validation"]["auc"] < 0.95                        # an honest AUC, not a leaked one
+    assert report["bad_value"] == "defaulted" and any("'defaulted' is read as bad" in w for w in report["warnings"])
+    kept = run_json("scorecard", str(path), "--target", "outcome", "--folds", "3", "--allow-leakage", "recovered")
+    assert "recovered" in [v["name"] for v in kept["points_table"]["variables"]]
+
+
+def test_a_two_word_target_without_a_bad_word_needs_bad(tmp_path):
+    rows = leaky_rows(300)
+    for r in rows:
+        r["outcome"] = "north" if r["copy"] else "south"
+        del r["copy"], r["recovered"]
+    path = write_rows(tmp_path / "t.csv", rows)
+    with pytest.raises(CommandError, match="--bad VALUE"):
+        run_json("scorecard", str(path), "--target", "outcome", "--folds", "3")
+    report = run_json("scorecard", str(path), "--target", "outcome", "--folds", "3", "--bad", "north")
+    assert report["bad_value"] == "north" and report["n_events"] == sum(r["outcome"] == "north" for r in rows)
+    with pytest.raises(CommandError, match="is not a value of the target"):
+        run_json("scorecard", str(path), "--target", "outcome", "--bad", "east")

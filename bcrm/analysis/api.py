@@ -65,10 +65,11 @@ def analyse_scorecard(request, file: File[UploadedFile], target: Form[str], fold
                       min_iv: Form[float] = 0.02, columns: Form[list[str]] = [],  # noqa: B006
                       exclude: Form[list[str]] = [],  # noqa: B006
                       base_score: Form[float] = 600.0, base_odds: Form[float] = 50.0, pdo: Form[float] = 20.0,
-                      decimal: Form[Decimal | None] = None):
+                      decimal: Form[Decimal | None] = None, bad: Form[str | None] = None,
+                      allow_leakage: Form[list[str]] = []):  # noqa: B006
     """As ``bcrm analyse scorecard FILE --target COL [--folds K] --json``: cross-validated AUC, KS and Gini
     with the ROC curve, the information value per variable and the points table."""
     return services.analyse_upload(actor=request.auth, tool="scorecard", upload=file, options={
         "target": target, "folds": folds, "seed": seed, "min_iv": min_iv, "columns": list(columns),
         "exclude": list(exclude), "base_score": base_score, "base_odds": base_odds, "pdo": pdo,
-        "decimal": decimal})
+        "decimal": decimal, "bad": bad or None, "allow_leakage": list(allow_leakage)})

@@ -55,6 +55,8 @@ class AnalyseForm(forms.Form):
                               required=False)
     exclude = forms.CharField(label=_("Leave out columns"), required=False, max_length=500,
                               help_text=_("Comma separated"))
+    bad = forms.CharField(label=_("Value of the target that means bad"), required=False, max_length=200,
+                          help_text=_("Only when the target is not 0/1, e.g. defaulted"))
     # reading: what the file cannot tell by itself
     decimal = forms.ChoiceField(label=_("Decimal mark"), required=False, initial="", choices=[
         ("", _("Decide from the file")), (".", _("Point (1.5)")), (",", _("Comma (1,5)"))])
@@ -74,7 +76,7 @@ class AnalyseForm(forms.Form):
     TOOL_FIELDS = {
         "split": ("column", "method", "param", "outcome"),
         "clv": ("mode", "map", "horizon", "discount", "unit", "period", "calibration_end", "date_order"),
-        "scorecard": ("target", "folds", "min_iv", "exclude"),
+        "scorecard": ("target", "folds", "min_iv", "exclude", "bad"),
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -114,4 +116,4 @@ class AnalyseForm(forms.Form):
                     "dayfirst": None if d.get("date_order") in (None, "", "auto") else d["date_order"] == "dmy"}
         return {"target": d["target"], "folds": d.get("folds") or 5,
                 "min_iv": d["min_iv"] if d.get("min_iv") is not None else 0.02,
-                "exclude": _pairs(d.get("exclude", "")), "decimal": decimal}
+                "exclude": _pairs(d.get("exclude", "")), "decimal": decimal, "bad": d.get("bad") or None}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from bcrm.analysis.csvread import (
     add_reading_arguments,
     decimal_mark,
     find_column,
+    is_missing,
     parse_flag,
     parse_number,
     read_table,
@@ -47,7 +49,12 @@ cross-validation (--folds, default 5): AUC, KS and Gini. Points: --base-score po
 of --base-odds (50:1), and every --pdo points (20) double the odds; higher points = lower risk.
 Exit status: 0 done, 1 bad arguments, file or data, 2 a target cell that is not 0/1 (its line is named).
 """
-ID_COLUMNS = ("id", "customer_id", "client_id")
+#: Column names that identify a row rather than describe it (``id``, ``client_id``, R's row names written
+#: as an unnamed first column, pandas' ``Unnamed: 0``): left out unless named with ``--columns``.
+ID_COLUMN = re.compile(r"^(|id|.+[_ .-]id|rownames|row[._ ]?names|row|index|unnamed: ?\d+|\.\.\.1)$", re.IGNORECASE)
+#: Target values read as "bad" when the target is not 0/1.
+BAD_WORDS = frozenset({"bad", "default", "defaulted", "delinquent", "churn", "churned", "lost", "fraud", "坏",
+                       "违约", "逾期", "流失"})
 
 
 def add_arguments(parser: CommandParser) -> None:
@@ -68,6 +75,10 @@ def add_arguments(parser: CommandParser) -> None:
     parser.add_argument("--pdo", type=float, default=scorecard.DEFAULT_SCALING["pdo"],
                         help=_("points to double the odds (default 20)"))
     parser.add_argument("--out", default=None, metavar="POINTS.csv", help=_("write the points table to this CSV file"))
+    parser.add_argument("--bad", default=None, metavar="VALUE",
+                        help=_("the target's value that means bad (default, churned …) when it is not 0/1"))
+    parser.add_argument("--allow-leakage", action="append", default=[], metavar="COL",
+                        help=_("keep this column even though it looks like leakage (repeatable)"))
     add_reading_arguments(parser, dates=False)
     parser.add_argument("--json", action="store_true", help=_("print one JSON document"))
 
@@ -80,7 +91,8 @@ def run(path: str, *, target: str, folds: int = 5, seed: int = 0, min_iv: float 
         columns: list[str] | tuple[str, ...] = (), exclude: list[str] | tuple[str, ...] = (),
         base_score: float = scorecard.DEFAULT_SCALING["base_score"],
         base_odds: float = scorecard.DEFAULT_SCALING["base_odds"], pdo: float = scorecard.DEFAULT_SCALING["pdo"],
-        out: str | None = None, decimal: str | None = None) -> dict[str, Any]:
+        out: str | None = None, decimal: str | None = None,
+        allow_leakage: list[str] | tuple[str, ...] = (), bad: str | None = None) -> dict[str, Any]:
     """The report ``bcrm analyse scorecard --json`` prints, for the CSV file at ``path`` (the points table
     written to ``out`` when given): the one function the CLI, the API and the page call. Bad options, file
     or data → :class:`CommandError` (its message is for the user)."""
@@ -106,7 +118,7 @@ def run(path: str, *, target: str, folds: int = 5, seed: int = 0, min_iv: float 
                 raise CsvError(_("No column %(name)s in the header; the columns are: %(columns)s")
                                % {"name": repr(name), "columns": ", ".join(header[:30])})
         picked = [find_column(header, name) for name in only] if only else \
-            [c for c in header if c != target and c.casefold() not in ID_COLUMNS]
+            [c for c in header if c != target and not ID_COLUMN.match(c)]
         dropped = {find_column(header, name) for name in exclude}
         variables = [c for c in picked if c and c != target and c not in dropped]
         chosen["target"], chosen["variables"] = target, variables
@@ -120,21 +132,8 @@ def run(path: str, *, target: str, folds: int = 5, seed: int = 0, min_iv: float 
     if not chosen["variables"]:
         raise CommandError(_("No variable columns left besides the target %(target)s.") % {"target": repr(chosen["target"])})
     target_cells: list[str] = table.columns[chosen["target"]]
-    outcome = np.zeros(table.rows, dtype=np.int8)
-    keep = np.ones(table.rows, dtype=bool)
-    for i, cell in enumerate(target_cells):
-        try:
-            flag = parse_flag(cell)
-        except ValueError:
-            raise CommandError(_("Line %(line)d, column %(column)s: %(value)s is not 0/1 (1 = default / bad). "
-                                 "The target must be binary; leave the cell empty to skip the row.")
-                               % {"line": int(table.lines[i]), "column": repr(chosen["target"]), "value": repr(cell)},
-                               returncode=EXIT_BAD_CELL)
-        if flag is None:
-            keep[i] = False
-        else:
-            outcome[i] = int(flag)
     warnings = list(table.warnings)
+    outcome, keep, bad_value = _outcome(target_cells, table.lines, chosen["target"], bad, warnings)
     try:
         mark = decimal or decimal_mark([table.columns[name] for name in chosen["variables"]], table.delimiter, table.lines,
                             list(chosen["variables"]))
@@ -144,7 +143,7 @@ def run(path: str, *, target: str, folds: int = 5, seed: int = 0, min_iv: float 
          for name in chosen["variables"]}
     try:
         fit = scorecard.fit_scorecard(X, outcome[keep], folds=options["folds"], seed=options["seed"],
-                                      min_iv=options["min_iv"],
+                                      min_iv=options["min_iv"], allow_leakage=_names(list(allow_leakage)),
                                       scaling={"base_score": options["base_score"], "base_odds": options["base_odds"],
                                                "pdo": options["pdo"]})
     except ModelError as exc:
@@ -153,6 +152,7 @@ def run(path: str, *, target: str, folds: int = 5, seed: int = 0, min_iv: float 
               "skipped": int((~keep).sum()), "ignored_columns": chosen["ignored"], **fit.as_dict()}
     report["notes"] = [_(n["template"]) % n["params"] for n in fit.notes]
     report["warnings"] = warnings
+    report["bad_value"] = bad_value
     if options["out"]:
         _write_points(options["out"], fit.points_table)
         report["out"] = options["out"]
@@ -164,11 +164,50 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     report = run(options["file"], target=options["target"], folds=options["folds"], seed=options["seed"],
                  min_iv=options["min_iv"], columns=options["columns"], exclude=options["exclude"],
                  base_score=options["base_score"], base_odds=options["base_odds"], pdo=options["pdo"],
-                 out=options["out"], decimal=options.get("decimal"))
+                 out=options["out"], decimal=options.get("decimal"),
+                 allow_leakage=options.get("allow_leakage") or (), bad=options.get("bad"))
     if options["json"]:
         command.stdout.write(json.dumps(report, ensure_ascii=False, indent=2, allow_nan=False))
     else:
         command.stdout.write(_render(report, scorecard.PointsTable.from_dict(report["points_table"])))
+
+
+def _outcome(cells: list[str], lines: np.ndarray, column: str, bad: str | None,
+             warnings: list[str]) -> tuple[np.ndarray, np.ndarray, str]:
+    """The target as 1 = bad, 0 = good, with the rows to keep (an empty cell is skipped) and the value read
+    as bad. A 0/1 (true/false, yes/no, 是/否) target as it is; any other two-valued target by ``bad``, else
+    by a word that means bad (default, churned, 违约 …), and the report says which value it took."""
+    present = [cell for cell in cells if not is_missing(cell)]
+    values = sorted(set(present))
+    try:
+        flags = [parse_flag(cell) for cell in cells]
+        if bad is None:
+            keep = np.array([f is not None for f in flags], dtype=bool)
+            return np.array([1 if f else 0 for f in flags], dtype=np.int8), keep, "1"
+    except ValueError:
+        pass
+    if bad is not None and bad not in values:
+        raise CommandError(_("--bad %(bad)s is not a value of the target %(column)s (its values: %(values)s).")
+                           % {"bad": repr(bad), "column": repr(column), "values": ", ".join(values[:10])})
+    if len(values) != 2:
+        odd = next((i for i, cell in enumerate(cells) if not is_missing(cell) and cell not in values[:2]), 0)
+        raise CommandError(_("Line %(line)d, column %(column)s: the target is not 0/1 and has %(count)d values: "
+                             "%(values)s. It needs two: 1 = default / bad and 0 = good, or two words with --bad "
+                             "naming the bad one; leave a cell empty to skip its row.")
+                           % {"line": int(lines[odd]) if len(lines) else 0, "column": repr(column),
+                              "count": len(values), "values": ", ".join(repr(v) for v in values[:10])},
+                           returncode=EXIT_BAD_CELL)
+    if bad is None:
+        words = [v for v in values if v.casefold() in BAD_WORDS]
+        if len(words) != 1:
+            raise CommandError(_("The target %(column)s has the values %(values)s: say which one means bad with "
+                                 "--bad VALUE.") % {"column": repr(column),
+                                                    "values": " and ".join(repr(v) for v in values)})
+        bad = words[0]
+    warnings.append(_("Target %(column)s: %(bad)s is read as bad (1), %(good)s as good (0).")
+                    % {"column": repr(column), "bad": repr(bad), "good": repr(next(v for v in values if v != bad))})
+    keep = np.array([not is_missing(cell) for cell in cells], dtype=bool)
+    return np.array([1 if cell == bad else 0 for cell in cells], dtype=np.int8), keep, bad
 
 
 def _variable(cells: list[str], name: str, mark: str, lines: np.ndarray, warnings: list[str]) -> np.ndarray:

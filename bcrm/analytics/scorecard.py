@@ -407,16 +407,84 @@ class ScorecardFit:
                 "points_table": self.points_table.as_dict(), "notes": [n["message"] for n in self.notes]}
 
 
+#: A variable that on its own separates the outcomes at least this well (AUC, or 1 − AUC) is probable
+#: leakage — a copy of the outcome or something recorded after it — rather than a predictor.
+LEAKAGE_AUC = 0.95
+
+
+def single_variable_auc(col: _Column, target: np.ndarray) -> float | None:
+    """How well ``col`` alone separates the outcomes, as max(AUC, 1 − AUC) over its non-missing rows:
+    the values themselves for a number, each category's bad rate for text. ``None`` when the present
+    rows hold one outcome only."""
+    if col.kind == "numerical":
+        present = ~np.isnan(col.values)
+        score = col.values[present]
+    else:
+        present = np.array([v is not None for v in col.values], dtype=bool)
+        labels = col.values[present]
+        outcome = target[present]
+        rates: dict[Any, list[int]] = {}
+        for label, bad in zip(labels, outcome, strict=True):
+            rates.setdefault(label, [0, 0])
+            rates[label][0] += int(bad)
+            rates[label][1] += 1
+        score = np.array([rates[label][0] / rates[label][1] for label in labels])
+    y = target[present]
+    if y.size == 0 or y.min() == y.max():
+        return None
+    auc = classification_metrics(y, score)["auc"]
+    return max(auc, 1 - auc)
+
+
+def _screen(columns: Sequence[_Column], target: np.ndarray, allow: set[str], dropped: dict[str, str],
+            notes: list[dict[str, Any]]) -> list[_Column]:
+    """The columns worth fitting: not constant, not an identifier (text unique on every row), and not
+    probable leakage (equal to the target, or separating it almost perfectly on its own) unless named in
+    ``allow``. Each left out is in ``dropped`` with its reason and in ``notes`` in words."""
+    usable = []
+    n = target.size
+    for col in columns:
+        if _distinct(col) < 2:
+            dropped[col.name] = "constant"
+            notes.append(_note(gettext_noop("%(name)s left out: it has the same value on every row."),
+                               name=col.name))
+            continue
+        if col.kind == "categorical" and n > MIN_ROWS and _distinct(col) == n:
+            dropped[col.name] = "identifier"
+            notes.append(_note(gettext_noop("%(name)s left out: it has a different value on every row, like an "
+                                            "identifier, so it cannot generalise."), name=col.name))
+            continue
+        if col.name not in allow:
+            auc = single_variable_auc(col, target)
+            if auc is not None and auc >= LEAKAGE_AUC:
+                copy = col.kind == "numerical" and np.array_equal(col.values, target.astype(np.float64))
+                dropped[col.name] = "leakage"
+                notes.append(_note(gettext_noop("%(name)s left out as probable leakage: it equals the target.")
+                                   if copy else
+                                   gettext_noop("%(name)s left out as probable leakage: on its own it separates "
+                                                "the outcomes with an AUC of %(auc)s, which a real predictor "
+                                                "rarely does (a copy of the outcome, or something recorded after "
+                                                "it). Name it to keep it."),
+                                   name=col.name, auc=f"{auc:.3f}"))
+                continue
+        usable.append(col)
+    return usable
+
+
 def fit_scorecard(X: Mapping[str, Any], y: Any, *, folds: int = 5, seed: int = 0, min_iv: float = DEFAULT_MIN_IV,
                   C: float = 1.0, scaling: Mapping[str, float] | None = None,
-                  binning_options: Mapping[str, Any] | None = None) -> ScorecardFit:
+                  binning_options: Mapping[str, Any] | None = None,
+                  allow_leakage: Sequence[str] = ()) -> ScorecardFit:
     """Fit a points scorecard on named columns ``X`` (name → values: numbers, or text for a categorical
     variable; ``None``/NaN/empty = missing) against ``y`` (1 = default / bad, 0 = good).
 
     Returns the points table fitted on all rows, the information value of each variable and the
     stratified ``folds``-fold cross-validated AUC, KS and Gini (shuffled with ``seed``). Raises
     :class:`ModelError` when the target is not binary, has one class only or too few of either class for
-    the folds, when the columns have different lengths, or when no variable is left."""
+    the folds, when the columns have different lengths, or when no variable is left.
+
+    Constant columns, identifiers and probable leakage (see :func:`_screen`) are left out first, each with
+    a note; ``allow_leakage`` names columns to keep even so."""
     scale = dict(DEFAULT_SCALING)
     scale.update(scaling or {})
     if not (scale["pdo"] > 0 and scale["base_odds"] > 0 and math.isfinite(scale["base_score"])):
@@ -444,16 +512,12 @@ def fit_scorecard(X: Mapping[str, Any], y: Any, *, folds: int = 5, seed: int = 0
                          count=min(events, n - events), folds=folds)
     dropped: dict[str, str] = {}
     notes: list[dict[str, Any]] = []
-    usable = []
-    for col in columns:
-        if _distinct(col) < 2:
-            dropped[col.name] = "constant"
-            notes.append(_note(gettext_noop("%(name)s left out: it has the same value on every row."),
-                               name=col.name))
-        else:
-            usable.append(col)
+    usable = _screen(columns, target, set(allow_leakage), dropped, notes)
     if not usable:
-        raise ModelError(gettext_noop("Every variable is constant: nothing can predict the target."))
+        if set(dropped.values()) == {"constant"}:
+            raise ModelError(gettext_noop("Every variable is constant: nothing can predict the target."))
+        raise ModelError(gettext_noop("No variable is left to fit (left out: %(dropped)s)."),
+                         dropped=", ".join(f"{name} ({why})" for name, why in dropped.items()))
 
     from sklearn.model_selection import StratifiedKFold
 
