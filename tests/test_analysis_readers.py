@@ -318,3 +318,10 @@ def test_a_two_word_target_without_a_bad_word_needs_bad(tmp_path):
     assert report["bad_value"] == "north" and report["n_events"] == sum(r["outcome"] == "north" for r in rows)
     with pytest.raises(CommandError, match="is not a value of the target"):
         run_json("scorecard", str(path), "--target", "outcome", "--bad", "east")
+
+
+def test_top_share_on_equal_scores_says_why_the_upper_class_is_empty(tmp_path):
+    path = write(tmp_path / "flat.csv", "score\n" + "5\n" * 20)
+    report = run_json("split", str(path), "--column", "score", "--method", "top_share", "--param", "q=0.2")
+    assert report["counts"]["upper"] == 0
+    assert any("20 clients share the score 5" in w and "0 of the 4 asked for" in w for w in report["warnings"])

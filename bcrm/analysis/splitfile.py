@@ -160,8 +160,21 @@ def _report(file: str, data: ColumnData, method: str, params: dict[str, Any], re
         "counts": {"upper": result.diagnostics["n_upper"], "lower": result.diagnostics["n_lower"],
                    "skipped": data.skipped, "rows": data.rows},
         "diagnostics": result.diagnostics, "comparison": rows,
-        "warnings": [_("Numbers read with a decimal comma (1,5 is one and a half).")] if data.decimal == "," else [],
+        "warnings": _warnings(data, result),
     }
+
+
+def _warnings(data: ColumnData, result: splits.SplitResult) -> list[str]:
+    """What the reader decided, and a class left smaller than asked because of ties, in words."""
+    warnings = [_("Numbers read with a decimal comma (1,5 is one and a half).")] if data.decimal == "," else []
+    d = result.diagnostics
+    if d.get("excluded_by_ties"):
+        warnings.append(_("%(tied)d clients share the score %(score)s at the line, so all of them stay below it: "
+                          "the upper class has %(upper)d of the %(requested)d asked for. Scores that do not "
+                          "separate the clients cannot draw this line.")
+                        % {"tied": d["tied_at_boundary"], "score": f"{d['boundary_score']:g}",
+                           "upper": d["n_upper"], "requested": d["requested"]})
+    return warnings
 
 
 def _fmt(value: Any) -> str:
