@@ -14,3 +14,6 @@ LOG = CDNOW / "cdnow_sample_transactions.txt"
 for _path in (SUMMARY, SPEND, LOG):
     if not _path.is_file():
         raise FileNotFoundError(f"test data missing from the repository: {_path}")
+DONATIONS = DATA / "donations" / "donations.csv"
+if not DONATIONS.is_file():
+    raise FileNotFoundError(f"test data missing from the repository: {DONATIONS}")

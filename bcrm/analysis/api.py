@@ -73,3 +73,14 @@ def analyse_scorecard(request, file: File[UploadedFile], target: Form[str], fold
         "target": target, "folds": folds, "seed": seed, "min_iv": min_iv, "columns": list(columns),
         "exclude": list(exclude), "base_score": base_score, "base_odds": base_odds, "pdo": pdo,
         "decimal": decimal, "bad": bad or None, "allow_leakage": list(allow_leakage)})
+
+
+@router.post("/analyse/bgbb", response={200: dict[str, Any], **ERRORS},
+             summary="Fit the discrete-time BG/BB model to a file of (x, t_x, n) histories")
+def analyse_bgbb(request, file: File[UploadedFile], weights: Form[str | None] = None, horizon: Form[int] = 5,
+                 decimal: Form[Decimal | None] = None):
+    """As ``bcrm analyse bgbb FILE [--weights COL] [--horizon K] --json``: the parameters with standard errors
+    and log-likelihood, P(alive) and expected transactions over the next ``horizon`` opportunities."""
+    return services.analyse_upload(actor=request.auth, tool="bgbb", upload=file, options={
+        "weights": weights or None, "horizon": horizon, "decimal": decimal})
+

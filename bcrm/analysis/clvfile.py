@@ -42,9 +42,9 @@ of still being active, expected spend per purchase and discounted lifetime value
     monetary_value (or zbar)  optional: mean value of the repeat purchases
     ID (or id, customer_id, customer)  optional: copied to --out
 --transactions: one row per purchase: customer, date, amount (amount optional). A file without a header
-    whose first line has no letters is read as the CDNOW log (master_id id date cds dollars, columns split
-    by spaces: customer = column 1, date = 3, amount = 5), or as customer, date, amount when it has 2-3
-    columns. --period collects purchases (several in one period count once), --unit measures time;
+    (a first line without letters) is read as customer, date[, amount] when it has 2-3 columns; a wider one
+    needs --map by position (CDNOW's log: --map customer=1 --map date=3 --map amount=5): a column is never
+    taken by its position silently. --period collects purchases (several in one period count once), --unit measures time;
     --calibration-end fits on purchases up to that date and compares the rest with the predictions.
 Without either, a file with a frequency (or x) column is a summary, anything else a transaction log.
 

@@ -26,6 +26,7 @@ class AnalyseForm(forms.Form):
         ("clv", _("Lifetime value (BG/NBD + Gamma-Gamma)")),
         ("scorecard", _("Credit-risk scorecard")),
         ("split", _("Split a column in two")),
+        ("bgbb", _("Repeat business at fixed opportunities (BG/BB)")),
     ])
     # split
     column = forms.CharField(label=_("Score column (split)"), required=False, max_length=200)
@@ -57,6 +58,11 @@ class AnalyseForm(forms.Form):
                               help_text=_("Comma separated"))
     bad = forms.CharField(label=_("Value of the target that means bad"), required=False, max_length=200,
                           help_text=_("Only when the target is not 0/1, e.g. defaulted"))
+    # bgbb
+    weights = forms.CharField(label=_("Column of counts (BG/BB, optional)"), required=False, max_length=200,
+                              help_text=_("How many clients have each row's history"))
+    opportunities = forms.IntegerField(label=_("Opportunities ahead (BG/BB)"), initial=5, min_value=0,
+                                       max_value=1000, required=False)
     # reading: what the file cannot tell by itself
     decimal = forms.ChoiceField(label=_("Decimal mark"), required=False, initial="", choices=[
         ("", _("Decide from the file")), (".", _("Point (1.5)")), (",", _("Comma (1,5)"))])
@@ -77,6 +83,7 @@ class AnalyseForm(forms.Form):
         "split": ("column", "method", "param", "outcome"),
         "clv": ("mode", "map", "horizon", "discount", "unit", "period", "calibration_end", "date_order"),
         "scorecard": ("target", "folds", "min_iv", "exclude", "bad"),
+        "bgbb": ("weights", "opportunities"),
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -104,6 +111,9 @@ class AnalyseForm(forms.Form):
         if tool == "split":
             return {"column": d["column"], "method": d.get("method") or None, "param": _pairs(d.get("param", "")),
                     "outcome": d.get("outcome") or None, "decimal": decimal}
+        if tool == "bgbb":
+            return {"weights": d.get("weights") or None, "decimal": decimal,
+                    "horizon": d["opportunities"] if d.get("opportunities") is not None else 5}
         if tool == "clv":
             end = d.get("calibration_end")
             mode = d.get("mode") or "auto"

@@ -26,7 +26,7 @@ from bcrm.accounts.permissions import user_roles
 from bcrm.core.errors import InvalidInput, PermissionDenied
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
-TOOLS = ("split", "clv", "scorecard")
+TOOLS = ("split", "clv", "scorecard", "bgbb")
 #: the largest predictions file the page offers as a download link (larger: use the CLI or the API)
 MAX_PREDICTIONS_BYTES = 20 * 1024 * 1024
 
@@ -42,10 +42,10 @@ def require_analyst(user: Any) -> None:
 
 
 def _runner(tool: str) -> Callable[..., dict[str, Any]]:
-    from bcrm.analysis import clvfile, scorecardfile, splitfile
+    from bcrm.analysis import bgbbfile, clvfile, scorecardfile, splitfile
 
     runners: dict[str, Callable[..., dict[str, Any]]] = {
-        "split": splitfile.run, "clv": clvfile.run, "scorecard": scorecardfile.run}
+        "split": splitfile.run, "clv": clvfile.run, "scorecard": scorecardfile.run, "bgbb": bgbbfile.run}
     return runners[tool]
 
 

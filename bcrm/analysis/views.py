@@ -109,4 +109,8 @@ def _split(report: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_RESULTS = {"clv": _clv, "scorecard": _scorecard, "split": _split}
+def _bgbb(report: dict[str, Any]) -> dict[str, Any]:
+    return {"fit_rows": _fit_rows(report["bgbb"], ("alpha", "beta", "gamma", "delta"))}
+
+
+_RESULTS = {"clv": _clv, "scorecard": _scorecard, "split": _split, "bgbb": _bgbb}

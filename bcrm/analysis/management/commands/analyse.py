@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, str] = {
     "split": "bcrm.analysis.splitfile",
     "clv": "bcrm.analysis.clvfile",
     "scorecard": "bcrm.analysis.scorecardfile",
+    "bgbb": "bcrm.analysis.bgbbfile",
 }
 
 
