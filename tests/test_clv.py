@@ -468,3 +468,46 @@ def test_too_few_rows_and_non_convergence():
     assert_model_error(lambda: clv.customer_lifetime_value(fit, [1], [1.0], [2.0], [5.0], months=0), "months")
     assert_model_error(lambda: clv.customer_lifetime_value(fit, [1], [1.0], [2.0], [5.0], discount_rate=2.0),
                        "discount rate")
+
+
+def test_degenerate_fit_predicts_without_quadrature_and_matches_the_posterior_mean():
+    """When the BG/NBD degenerates (a, b without bound: one drop-out probability for all), the expected
+    transactions come from the concentrated Beta posterior in one vectorised step (issue 18, item 8): it
+    agrees with a Monte Carlo average over the posterior, where the per-customer quadrature returned 0 for
+    very active customers (the integrand is a spike it steps over)."""
+    params = {"r": 0.38, "alpha": 0.18, "a": 2.8e6, "b": 5.5e7}
+    x = np.array([49.0, 3.0, 0.0, 12.0])
+    T = np.array([21.4, 40.0, 30.0, 60.0])
+    s_base = params["alpha"] + T
+    got = clv._expected_given_alive(params, 52.0, x, s_base)
+    rng = np.random.default_rng(0)
+    for i in range(x.size):
+        p = rng.beta(params["a"], params["b"] + x[i], size=400_000)
+        big_a = params["r"] + x[i]
+        monte_carlo = np.mean(-np.expm1(-big_a * np.log1p(p * 52.0 / s_base[i])) / p)
+        assert got[i] == pytest.approx(monte_carlo, rel=1e-5)
+    assert got[0] > 10                                      # a frequent buyer keeps buying
+
+
+def test_degenerate_fit_says_so(monkeypatch):
+    rng = np.random.default_rng(0)
+    n = 3000
+    lam, T = rng.gamma(0.5, 5.0, n), rng.uniform(20, 80, n)
+    x, tx = np.zeros(n), np.zeros(n)
+    for i in range(n):                                     # every customer drops out with p = 0.05 after a purchase
+        t = last = 0.0
+        k = 0
+        while True:
+            t += rng.exponential(1 / lam[i])
+            if t > T[i]:
+                break
+            k, last = k + 1, t
+            if rng.random() < 0.05:
+                break
+        x[i], tx[i] = max(k - 1, 0), last if k > 1 else 0.0
+    fit = clv.fit_bgnbd(x, tx, T)
+    assert any("very large" in w["message"] for w in fit.warnings)
+    calls = []
+    monkeypatch.setattr(clv, "_expected_quadrature", lambda *args: calls.append(args) or 0.0)
+    expected = fit.expected_transactions(52, x, tx, T)
+    assert not calls and np.all(np.isfinite(expected)) and expected.max() > 1
