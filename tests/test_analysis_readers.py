@@ -325,3 +325,20 @@ def test_top_share_on_equal_scores_says_why_the_upper_class_is_empty(tmp_path):
     report = run_json("split", str(path), "--column", "score", "--method", "top_share", "--param", "q=0.2")
     assert report["counts"]["upper"] == 0
     assert any("20 clients share the score 5" in w and "0 of the 4 asked for" in w for w in report["warnings"])
+
+
+def test_the_fast_paths_read_what_the_checked_paths_read(tmp_path):
+    """Plain numbers and ISO dates are parsed in C; the result equals the cell-by-cell reading, and an odd
+    cell anywhere sends the column through the checks (here: an impossible date is refused with its line)."""
+    rows = [f"c{i % 7},2024-{1 + i % 12:02d}-{1 + i % 28:02d},{i * 1.25:.2f}" for i in range(200)]
+    fast = read_table(write(tmp_path / "a.csv", "customer,date,amount\n" + "\n".join(rows) + "\n"),
+                      lambda header: {"customer": "text", "date": "date", "amount": "number"})
+    slow_rows = rows + ["c9,2024-01-05,NA"]                       # a marker: the checked path for amount
+    slow = read_table(write(tmp_path / "b.csv", "customer,date,amount\n" + "\n".join(slow_rows) + "\n"),
+                      lambda header: {"customer": "text", "date": "date", "amount": "number"})
+    assert fast.columns["amount"].tolist() == slow.columns["amount"].tolist()[:200]
+    assert fast.columns["date"].tolist() == slow.columns["date"].tolist()[:200]
+    assert day(fast.columns["date"][1]) == dt.date(2024, 2, 2) and slow.missing["amount"] == 1
+    bad = write(tmp_path / "c.csv", "date\n2024-01-05\n2024-02-30\n")
+    with pytest.raises(CsvError, match="Line 3"):
+        read_table(bad, lambda header: {"date": "date"})

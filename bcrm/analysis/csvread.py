@@ -537,13 +537,27 @@ def _read_table(file: Path, encoding: str, choose: Callable[[list[str]], dict[st
             values.append(row[at].strip() if at < len(row) else "")
     line_numbers = np.frombuffer(lines, dtype=np.int64).copy() if lines else np.zeros(0, dtype=np.int64)
     number_columns = [name for name, kind in wanted.items() if kind == "number"]
-    mark = decimal or decimal_mark([cells[name] for name in number_columns], delimiter, line_numbers,
-                                    [shown[name] for name in number_columns])
+    # Fast paths (C-level parsing) for what nearly every file holds: plain numbers with a decimal point and
+    # no empty cell, ISO dates. Anything else takes the cell-by-cell path with its checks and messages.
+    plain = {name: _plain_numbers(cells[name]) for name in number_columns} if decimal in (None, ".") else {}
+    if decimal:
+        mark = decimal
+    elif number_columns and all(plain[name] is not None for name in number_columns) and delimiter != ";":
+        mark = "."                                          # no comma in any number: nothing to decide
+    else:
+        mark = decimal_mark([cells[name] for name in number_columns], delimiter, line_numbers,
+                            [shown[name] for name in number_columns])
     columns: dict[str, Any] = {}
     missing: dict[str, int] = {}
     orders: dict[str, str] = {}
     for name, kind in wanted.items():
         values = cells[name]
+        fast = plain.get(name) if kind == "number" and mark == "." else \
+            _iso_dates(values) if kind == "date" and not date_format else None
+        if fast is not None:
+            missing[shown[name]] = 0
+            columns[name] = fast
+            continue
         missing[shown[name]] = sum(1 for cell in values if not cell or cell.casefold() in MISSING_MARKERS)
         if kind == "number":
             columns[name] = _numbers(values, line_numbers, shown[name], mark)
@@ -561,6 +575,27 @@ def _read_table(file: Path, encoding: str, choose: Callable[[list[str]], dict[st
     return Table(header=names, columns=columns, kinds=dict(wanted), lines=line_numbers, rows=len(lines),
                  encoding=encoding, delimiter=delimiter, has_header=has_header, names=shown, missing=missing,
                  decimal=mark, date_orders=orders, warnings=warnings)
+
+
+def _plain_numbers(values: list[str]) -> np.ndarray | None:
+    """The cells as float64 when every one is a plain finite number with a decimal point (NumPy parses
+    them in C); ``None`` when any is not (empty, a marker, a comma, inf or nan): the checked path then."""
+    try:
+        out = np.array(values, dtype=np.float64)
+    except ValueError:
+        return None
+    return out if np.isfinite(out).all() else None
+
+
+def _iso_dates(values: list[str]) -> np.ndarray | None:
+    """Days since 1970-01-01 when every cell is an ISO date ``YYYY-MM-DD`` (NumPy parses them in C);
+    ``None`` otherwise (empty cells, other formats, impossible dates): the checked path then."""
+    if not values or not all(len(v) == 10 and v[4] == "-" and v[7] == "-" for v in values):
+        return None
+    try:
+        return np.array(values, dtype="datetime64[D]").astype(np.int64)
+    except ValueError:
+        return None
 
 
 def decimal_mark(columns: list[list[str]], delimiter: str, lines: np.ndarray, names: list[str]) -> str:
