@@ -511,3 +511,23 @@ def test_degenerate_fit_says_so(monkeypatch):
     monkeypatch.setattr(clv, "_expected_quadrature", lambda *args: calls.append(args) or 0.0)
     expected = fit.expected_transactions(52, x, tx, T)
     assert not calls and np.all(np.isfinite(expected)) and expected.max() > 1
+
+
+def test_an_early_stop_of_the_quasi_newton_search_is_reported_not_hidden(monkeypatch):
+    """L-BFGS-B can end with ABNORMAL_TERMINATION_IN_LNSRCH near the optimum (it did on the Gamma-Gamma fit
+    at a million customers); the Newton polish finishes the job, and the fit says what happened."""
+    real = clv.optimize.minimize
+
+    def abnormal(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result.success, result.message = False, "ABNORMAL_TERMINATION_IN_LNSRCH"
+        return result
+
+    monkeypatch.setattr(clv.optimize, "minimize", abnormal)
+    data = np.loadtxt(SPEND, delimiter=",", skiprows=1)
+    gg = clv.fit_gamma_gamma(data[:, 1], data[:, 4])
+    assert gg.converged and gg.message == "ABNORMAL_TERMINATION_IN_LNSRCH"
+    assert any("stopped early (ABNORMAL_TERMINATION_IN_LNSRCH)" in w["message"] for w in gg.warnings)
+    assert gg.params == pytest.approx(PUBLISHED_GG, rel=2e-3)
+    result = clv.predict_clv(data[:, 1], data[:, 2], data[:, 3], data[:, 4])
+    assert sum("stopped early" in n["message"] for n in result.notes) == 2        # both fits

@@ -78,8 +78,8 @@ from typing import Any
 
 import numpy as np
 from scipy import integrate, optimize
-from threadpoolctl import threadpool_limits
 from scipy.special import betainc, betaln, digamma, gammaln, hyp2f1
+from threadpoolctl import threadpool_limits
 
 from bcrm.analytics import ModelError, gettext_noop
 
@@ -413,7 +413,11 @@ def _maximise(value_grad, start: np.ndarray, names: Sequence[str], model: str,
                                       "so the data do not identify the model (too few customers, or too "
                                       "little variation)."), model=model)
     info = {"converged": True, "iterations": int(res.nit), "evaluations": evaluations,
-            "message": str(res.message), "gradient_norm": gnorm, "degenerate": degenerate}
+            "message": str(res.message), "gradient_norm": gnorm, "degenerate": degenerate,
+            "notes": [] if res.success else [_note(
+                gettext_noop("The %(model)s fit's quasi-Newton search stopped early (%(reason)s); Newton steps then "
+                             "brought the gradient to %(gradient)s, so the estimates are at the maximum."),
+                model=model, reason=str(res.message), gradient=f"{gnorm:.1e}")]}
     return theta, cov, info
 
 
@@ -687,7 +691,7 @@ def _fit_bgnbd_groups(ux: np.ndarray, utx: np.ndarray, uT: np.ndarray, uw: np.nd
     with np.errstate(all="ignore"):
         ll = _bgnbd_value_grad(params, _BGNBDData(ux, utx, uT, uw), False)[0]
     se = {name: _se(cov, i) for i, name in enumerate(BGNBD_PARAMS)}
-    notes = []
+    notes = list(info["notes"])
     if info["degenerate"]:
         notes.append(_note(gettext_noop("a and b are very large: the data show the same drop-out probability "
                                            "for every customer (about %(p)s after each purchase), so a and b "
@@ -793,6 +797,7 @@ class GammaGammaFit:
     evaluations: int
     message: str
     n_zero_spend: int = 0              # repeat buyers with spend 0, left out of the fit (in n_excluded)
+    warnings: list[dict[str, Any]] = field(default_factory=list)   # {"template", "params", "message"}
     first_zero_spend: int | None = None  # the row (1-based) of the first of them
 
     @property
@@ -874,7 +879,8 @@ def fit_gamma_gamma(frequency: Any, monetary_value: Any, *, weights: Any = None)
     return GammaGammaFit(p=float(params[0]), q=float(params[1]), gamma=float(params[2]), se=se, covariance=cov,
                          log_likelihood=float(ll), n_customers=n, n_excluded=int((~pos).sum()),
                          frequency_spend_correlation=corr, n_zero_spend=int(zero.sum()),
-                         first_zero_spend=_first(zero) if zero.any() else None, **_info_fields(info))
+                         first_zero_spend=_first(zero) if zero.any() else None, warnings=list(info["notes"]),
+                         **_info_fields(info))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -974,6 +980,7 @@ def predict_clv(frequency: Any, recency: Any, T: Any, monetary_value: Any = None
         except ModelError as exc:
             notes.append({"template": exc.template, "params": exc.params, "message": exc.message})
         if gg is not None:
+            notes += gg.warnings
             spend = gg.conditional_expected_spend(x, monetary_value)
             if gg.n_zero_spend:
                 notes.append(_note(gettext_noop("%(count)d repeat buyer(s) with spend 0 (the first at row %(row)d) "
