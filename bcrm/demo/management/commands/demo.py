@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
@@ -16,6 +15,16 @@ from bcrm.core.errors import ServiceError
 from bcrm.demo.generator import generate_portfolio
 from bcrm.demo.users import demo_users
 from bcrm.parties.models import Organization
+
+
+def mail_destination() -> str:
+    """Where e-mails go, for the demo's closing lines (one configuration for every process: bcrm/settings.py)."""
+    from django.conf import settings
+
+    if settings.EMAIL_BACKEND == "bcrm.core.mailbox.EmlFileBackend":
+        return (f"E-mails (progress reports, surveys) are written to {settings.EMAIL_FILE_PATH}, one .eml file each; "
+                f"set EMAIL_HOST to send them.")
+    return f"E-mails are sent through {settings.EMAIL_HOST}:{settings.EMAIL_PORT}."
 
 
 class Command(BaseCommand):
@@ -55,16 +64,10 @@ class Command(BaseCommand):
 
         url = f"http://127.0.0.1:{port}/"
         if no_serve:
+            self.stdout.write(mail_destination())
             self.stdout.write(f"\nReady. Start the server with `bcrm serve --port {port}` and open {url}")
             return
-        if "EMAIL_BACKEND" not in os.environ and "EMAIL_HOST" not in os.environ:
-            # No mail server configured: the worker writes the progress-report e-mails to the outbox folder.
-            from django.conf import settings
-
-            os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.filebased.EmailBackend"
-            os.environ["EMAIL_FILE_PATH"] = settings.EMAIL_FILE_PATH
-            self.stdout.write(f"E-mails (progress reports, surveys) are written to {settings.EMAIL_FILE_PATH} "
-                              f"as .eml files; set EMAIL_HOST to send them.")
+        self.stdout.write(mail_destination())
         if "serve" not in get_commands():
             raise CommandError(f"The `serve` command is not available in this installation; the data is loaded. "
                                f"Serve the app another way and open {url}")
