@@ -60,7 +60,8 @@ class Command(BaseCommand):
             self._load(clients, seed)
         self._classify()
         self._playbooks(seed)
-        self._monitoring(seed)
+        self._monitoring()
+        self._duplicates()
 
         url = f"http://127.0.0.1:{port}/"
         if no_serve:
@@ -100,25 +101,49 @@ class Command(BaseCommand):
             self.stdout.write(f"  {Dimension(dimension).label:<14}{parts}; {moved:,} moved since a quarter ago  "
                               f"({earlier.duration_ms + report.duration_ms:,} ms)")
 
-    def _monitoring(self, seed: int) -> None:
-        """A few months of service history and the KPI snapshots of those months, so the monitoring dashboard
-        opens with figures and a trend."""
+    def _history(self, seed: int) -> None:
+        """The last months' service history: what the team did for each client, logged as the interactions the
+        playbook tasks stand for, so the first automation run counts each client's next cycle from it."""
         import time
 
-        from bcrm.monitoring.demo import demo_service_history, demo_snapshots
-        from bcrm.monitoring.models import KpiSnapshot
+        from bcrm.monitoring.demo import demo_service_history
 
         started = time.perf_counter()
         counts = demo_service_history(seed=seed)
         if counts:
             self.stdout.write(
                 f"Service history: {counts['tasks']:,} playbook tasks of the last months ({counts['on_time']:,} on "
-                f"time, {counts['late']:,} late, {counts['missed']:,} missed); SLA times on "
-                f"{counts['sla_stamped']:,} requests  ({time.perf_counter() - started:.1f} s)")
+                f"time, {counts['late']:,} late, {counts['missed']:,} missed), {counts['interactions']:,} "
+                f"interactions logged; SLA times on {counts['sla_stamped']:,} requests  "
+                f"({time.perf_counter() - started:.1f} s)")
+
+    def _monitoring(self) -> None:
+        """The KPI snapshots of the history's months, so the monitoring dashboard opens with figures and a trend."""
+        import time
+
+        from bcrm.monitoring.demo import demo_snapshots
+        from bcrm.monitoring.models import KpiSnapshot
+
         if not KpiSnapshot.objects.exists():
             started = time.perf_counter()
             periods = demo_snapshots()
             self.stdout.write(f"KPI snapshots: {', '.join(periods)}  ({time.perf_counter() - started:.1f} s)")
+
+    def _duplicates(self) -> None:
+        """The duplicate scan, as the worker runs it, so the duplicates page opens with the planted ones."""
+        import time
+
+        from bcrm.dedupe.models import DuplicateScan
+        from bcrm.dedupe.services import duplicate_scan
+
+        if DuplicateScan.objects.exists():
+            return
+        started = time.perf_counter()
+        found = [duplicate_scan(entity=entity) for entity in ("organizations", "contacts")]
+        self.stdout.write("Duplicate scan: " + ", ".join(
+            f"{scan.groups:,} groups of possible duplicate {scan.entity}" for scan in
+            DuplicateScan.objects.filter(pk__in=[s.pk for s in found]).order_by("pk"))
+            + f"  ({time.perf_counter() - started:.1f} s)")
 
     def _playbooks(self, seed: int) -> None:
         """Default playbooks and calendar, project milestones and team updates, and a first automation run,
@@ -135,6 +160,7 @@ class Command(BaseCommand):
         if not Milestone.objects.exists():
             counts = demo_progress(as_of=timezone.localdate(), seed=seed)
             self.stdout.write("Project milestones and updates: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+        self._history(seed)
         if AutomationRun.objects.exists():
             return
         report = run_automation(actor=None, trigger="demo")
