@@ -393,6 +393,9 @@ def test_the_dashboard_opens_on_the_last_complete_month_not_the_current_partial_
     ({"verdict": "effect", "ci_low": -3.0, "ci_high": -0.5}, "lowers the outcome at the line", "chance"),
     ({"verdict": "no_detectable_effect", "ci_low": -1.0, "ci_high": 2.0}, "contains zero", "makes a difference"),
     ({"verdict": "too_few", "ci_low": -1.0, "ci_high": 2.0}, "Too few clients near the line", "effect"),
+    # a weak first stage is not "too few clients": the sentence says what is wrong
+    ({"verdict": "too_few", "ci_low": -1.0, "ci_high": 2.0, "first_stage": {"f_stat": 2.5}},
+     "hardly changes who is served by the dedicated tier", "Too few"),
     # an "effect" whose interval is unknown is not presented as one
     ({"verdict": "effect", "ci_low": None, "ci_high": None}, "Too few clients near the line", "raises"),
 ])

@@ -66,11 +66,11 @@ SENIORITY_RANK = {"board": 0, "c_level": 1, "senior": 2, "middle": 3, "staff": 4
 TRANCHE_MONTHS = 24
 TRANCHE_R, TRANCHE_ALPHA = 2.0, 2.5   # purchase rate λ ~ Gamma(r, α): about 0.8 tranches a month on average
 TRANCHE_A, TRANCHE_B = 2.0, 6.0       # drop-out after each purchase p ~ Beta(a, b): about one in four
-TRANCHE_TICKET_USD = 1_200_000.0
+TRANCHE_TICKET_USD = 250_000.0     # small beside project tickets: the notes do not reshuffle the value ranking
 TRANCHE_OTHER_INVESTORS = 0.8         # the share of investors outside the book's syndicate who buy its notes too
 # The monthly pulse survey: months back from the reference date, and the chance a client answers in a month.
 SURVEY_PULSE_MONTHS = 12
-SURVEY_PULSE, SURVEY_PULSE_BIG = 0.3, 0.65
+SURVEY_PULSE, SURVEY_PULSE_BIG = 0.5, 0.9
 OVERDUE_TASK_STATUS = profiles.Picker({"done": 82, "cancelled": 13, "open": 5})
 OVERDUE_OPEN_DAYS = 14
 

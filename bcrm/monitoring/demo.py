@@ -165,7 +165,9 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1,
                         elif roll < on_time + (1 - on_time) * 0.7 or due < recent:
                             # late: made within the cycle (a contact missed long ago was made late, not never)
                             done, status, kind = due + dt.timedelta(days=rng.randint(1, 18)), TaskStatus.DONE, "late"
-                            if done >= now:
+                            if done >= now and due < now - dt.timedelta(days=2):
+                                done = due + (now - due) * rng.uniform(0.3, 0.9)  # made late, but made
+                            elif done >= now:
                                 done, status, kind = None, TaskStatus.OPEN, "missed"
                         else:
                             done, status, kind = None, TaskStatus.OPEN, "missed"

@@ -155,8 +155,15 @@ def effect_verdict(estimate: dict[str, Any]) -> str:
     """The page's headline, in words that match its numbers: an effect (and its direction) only when the whole
     interval lies on one side of zero, "cannot be told apart from chance" when it contains zero, and nothing
     but "too few" when the sample is too small (the figures are then not shown)."""
+    from bcrm.analytics.rdd import MIN_FIRST_STAGE_F
+
     verdict = str(estimate.get("verdict") or "")
     low, high = estimate.get("ci_low"), estimate.get("ci_high")
+    first_stage = estimate.get("first_stage") or {}
+    weak = first_stage.get("f_stat") is not None and float(first_stage["f_stat"]) < MIN_FIRST_STAGE_F
+    if verdict == "too_few" and weak:
+        return _("Crossing the line hardly changes who is served by the dedicated tier, so its effect cannot be "
+                 "told apart from chance.")
     if verdict == "too_few" or (verdict and (low is None or high is None)):
         return _("Too few clients near the line to say anything.")
     if not verdict:

@@ -24,7 +24,9 @@ def mail_destination() -> str:
     if settings.EMAIL_BACKEND == "bcrm.core.mailbox.EmlFileBackend":
         return (f"E-mails (progress reports, surveys) are written to {settings.EMAIL_FILE_PATH}, one .eml file each; "
                 f"set EMAIL_HOST to send them.")
-    return f"E-mails are sent through {settings.EMAIL_HOST}:{settings.EMAIL_PORT}."
+    if settings.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend":
+        return f"E-mails are sent through {settings.EMAIL_HOST}:{settings.EMAIL_PORT}."
+    return f"E-mails go through {settings.EMAIL_BACKEND}."
 
 
 class Command(BaseCommand):
