@@ -239,8 +239,8 @@ class PortfolioBuilder:
             agency, grade, score = profiles.rating_for(rng, kind, country, sanctioned=sanctioned)
             kyc, kyc_expires = profiles.kyc_for(rng, self.as_of, sanctioned=sanctioned)
             since = profiles.relationship_since(rng, self.as_of, big=size > 5)
-        team_key = profiles.team_for(rng, kind) or profiles.default_team(kind)
-        manager = rng.choice(self.staff.team_managers(team_key))
+        team_key: str | None = profiles.team_for(rng, kind) or profiles.default_team(kind)
+        manager = rng.choice(self.staff.team_managers(team_key)) if team_key else None
         if i in self.unassigned:
             team_key, manager = None, None
         org = Organization(

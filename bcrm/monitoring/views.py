@@ -164,10 +164,10 @@ def effect_verdict(estimate: dict[str, Any]) -> str:
     if verdict == "too_few" and weak:
         return _("Crossing the line hardly changes who is served by the dedicated tier, so its effect cannot be "
                  "told apart from chance.")
-    if verdict == "too_few" or (verdict and (low is None or high is None)):
-        return _("Too few clients near the line to say anything.")
     if not verdict:
         return ""
+    if verdict == "too_few" or low is None or high is None:
+        return _("Too few clients near the line to say anything.")
     bounds = {"low": figure(low), "high": figure(high)}
     if float(low) > 0:
         return _("The dedicated tier raises the outcome at the line: the whole interval (%(low)s to %(high)s) "
