@@ -30,6 +30,8 @@ HISTORY_MONTHS = 3
 ON_TIME: dict[str, float] = {Tier.DEDICATED.value: 0.86, Tier.STANDARD.value: 0.7}
 #: A contact not made by its due date is made late, within a cycle; only those of the last weeks are still open.
 MISSED_OPEN_DAYS = 10
+#: The rich demo logs the interactions of its history; the lean scale data set (from 50,000 clients) does not.
+LOG_INTERACTIONS_BELOW = 50_000
 BATCH = 20_000
 
 
@@ -70,15 +72,17 @@ def _kind_for(step: PlaybookStep) -> str | None:
     return channel if channel in kinds else kinds[0]
 
 
-def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1,
-                         months: int = HISTORY_MONTHS) -> dict[str, int]:
+def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1, months: int = HISTORY_MONTHS,
+                         log_interactions: bool | None = None) -> dict[str, int]:
     """Write the history once (a second call finds it and writes nothing). Returns what it wrote.
 
     Every cadence step of the client's tier and add-on playbooks (senior-level meetings for strategic partners
     only, as the step says) falls due each cycle since the start of the history; a cycle done logs the
     interaction it stands for, as completing the task in the app does, so the automation that runs afterwards
     counts the next cycle from it; the cycle before the history is the interaction the first one counts from.
-    Pipeline participations of clients with enhanced due diligence got their review when they were recorded."""
+    Pipeline participations of clients with enhanced due diligence got their review when they were recorded.
+    ``log_interactions`` (default: below :data:`LOG_INTERACTIONS_BELOW` clients) writes those interactions; the
+    1,000,000-client data set writes only the tasks, as it always has."""
     from bcrm.engagement.models import Interaction
     from bcrm.playbooks.calendars import default_calendar
     from bcrm.playbooks.choices import AddOn
@@ -119,9 +123,12 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1,
     counts = {"on_time": 0, "late": 0, "missed": 0}
     recent = now - dt.timedelta(days=MISSED_OPEN_DAYS)
 
+    if log_interactions is None:
+        log_interactions = Organization.objects.count() < LOG_INTERACTIONS_BELOW
+
     def interaction(org_id: int, owner: int | None, step: PlaybookStep, at: dt.datetime) -> Interaction | None:
         kind = kinds[step.pk]
-        if kind is None:
+        if kind is None or not log_interactions:
             return None
         return Interaction(organization_id=org_id, owner_id=owner, kind=kind, occurred_at=at, summary=titles[step.pk],
                            minutes_spent=max(5, int(step.hours * 60)))
@@ -185,7 +192,7 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1,
                 written += flush(cursor)
         interactions += sum(1 for _r, i in pending if i is not None)
         written += flush(cursor)
-        reviews = _due_diligence_reviews(rng, addons, AddOn.ENHANCED_DD.value, now)
+        reviews = _due_diligence_reviews(rng, addons, AddOn.ENHANCED_DD.value, now) if log_interactions else 0
         stamped = _stamp_sla(cursor, tiers, now, calendar)
     return {"tasks": written, **counts, "interactions": interactions + reviews, "sla_stamped": stamped}
 
