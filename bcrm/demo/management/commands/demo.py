@@ -29,6 +29,11 @@ def mail_destination() -> str:
     return f"E-mails go through {settings.EMAIL_BACKEND}."
 
 
+#: The earlier classification is this many days old: old enough for the effect estimate (which uses the latest run
+#: at least 30 days old) to have outcomes after it, recent enough that few clients near the line changed tier since.
+EARLIER_DAYS = 60
+
+
 class Command(BaseCommand):
     help = ("Migrate the database, create the demo logins, load the fictional demo portfolio "
             "(unless the database already holds organisations) and serve the app.")
@@ -78,7 +83,7 @@ class Command(BaseCommand):
         call_command("serve", port=port, with_worker=True)
 
     def _classify(self) -> None:
-        """Run the segmentation twice, as of a quarter ago and as of today, so the demo opens with labels,
+        """Run the segmentation twice, as of two months ago and as of today, so the demo opens with labels,
         explanations and two runs whose class migrations the dashboard and the compare page show."""
         import datetime as dt
 
@@ -90,17 +95,17 @@ class Command(BaseCommand):
 
         if Run.objects.exists():
             return
-        self.stdout.write("Classifying the portfolio (value, risk, relationship), as of a quarter ago and today…")
+        self.stdout.write("Classifying the portfolio (value, risk, relationship), as of two months ago and today…")
         today = timezone.localdate()
         for dimension in Dimension.values:
-            earlier = run_segmentation(actor=None, dimension=dimension, as_of=today - dt.timedelta(days=91))
+            earlier = run_segmentation(actor=None, dimension=dimension, as_of=today - dt.timedelta(days=EARLIER_DAYS))
             report = run_segmentation(actor=None, dimension=dimension, as_of=today)
             counts = report.outcome.counts
             parts = ", ".join(f"{label_display(dimension, code)} {counts[code]:,}" for code in counts
                               if code not in ("total", "overridden"))
             moved = sum(n for before, after in report.outcome.migrations().items() if before
                         for label, n in after.items() if label != before)
-            self.stdout.write(f"  {Dimension(dimension).label:<14}{parts}; {moved:,} moved since a quarter ago  "
+            self.stdout.write(f"  {Dimension(dimension).label:<14}{parts}; {moved:,} moved in the last two months  "
                               f"({earlier.duration_ms + report.duration_ms:,} ms)")
 
     def _history(self, seed: int) -> None:
