@@ -61,16 +61,16 @@ PARTICIPATION_CURRENCY = profiles.Picker({"USD": 50, "CNY": 25, "EUR": 15, None:
 REQUEST_SUBJECTS = [bilingual(s) for s in catalogue.REQUEST_SUBJECTS]
 SURVEY_COMMENTS = {mood: [bilingual(c) for c in comments] for mood, comments in catalogue.SURVEY_COMMENTS.items()}
 SENIORITY_RANK = {"board": 0, "c_level": 1, "senior": 2, "middle": 3, "staff": 4}
-# A team that works: past-due tasks are done or dropped; the few still open fell due in the last fortnight.
 # The platform book's monthly note tranches (see PortfolioBuilder._platform_tranches): BG/NBD parameters per month.
 TRANCHE_MONTHS = 24
 TRANCHE_R, TRANCHE_ALPHA = 2.0, 2.5   # purchase rate λ ~ Gamma(r, α): about 0.8 tranches a month on average
 TRANCHE_A, TRANCHE_B = 2.0, 6.0       # drop-out after each purchase p ~ Beta(a, b): about one in four
-TRANCHE_TICKET_USD = 250_000.0     # small beside project tickets: the notes do not reshuffle the value ranking
+TRANCHE_TICKET_USD = 250_000.0        # small beside project tickets: the notes do not reshuffle the value ranking
 TRANCHE_OTHER_INVESTORS = 0.8         # the share of investors outside the book's syndicate who buy its notes too
 # The monthly pulse survey: months back from the reference date, and the chance a client answers in a month.
 SURVEY_PULSE_MONTHS = 12
 SURVEY_PULSE, SURVEY_PULSE_BIG = 0.5, 0.9
+# A team that works: past-due tasks are done or dropped; the few still open fell due in the last fortnight.
 OVERDUE_TASK_STATUS = profiles.Picker({"done": 82, "cancelled": 13, "open": 5})
 OVERDUE_OPEN_DAYS = 14
 
@@ -164,7 +164,6 @@ class PortfolioBuilder:
         self.clients: list[Client] = []
         self.rms = [u for name, u in staff.users.items() if name.startswith("rm.")]
         self.unassigned: set[int] = set()
-        self.duplicates: list[tuple[Client, Client]] = []
 
     def run(self) -> dict[str, int]:
         rng = self.rng
@@ -270,7 +269,6 @@ class PortfolioBuilder:
             full_name=source.full_name, local_name=source.local_name, title=source.title, seniority=source.seniority,
             email=source.email, phone=source.phone, language=source.language, report_consent=False,
             is_primary=True)]
-        self.duplicates.append((original, client))
         return client
 
     def _person(self, country: str) -> Person:
@@ -469,7 +467,7 @@ class PortfolioBuilder:
         out = []
         window = dt.date(self.as_of.year, self.as_of.month, 1)
         for month in bought:
-            first_day = pipeline_add_months(window, month - months)
+            first_day = month_start(window, month - months)
             committed = self.ref.replace(year=first_day.year, month=first_day.month, day=rng.randint(3, 26))
             if committed >= self.ref:
                 continue
@@ -616,7 +614,7 @@ class PortfolioBuilder:
         bulk(SurveyResponse, rows, self.counts)
 
 
-def pipeline_add_months(day: dt.date, months: int) -> dt.date:
+def month_start(day: dt.date, months: int) -> dt.date:
     """The first of the month ``months`` after ``day``'s month (negative: before)."""
     index = day.year * 12 + day.month - 1 + months
     return dt.date(index // 12, index % 12 + 1, 1)
