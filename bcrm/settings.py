@@ -200,20 +200,23 @@ TASKS = {
     }
 }
 
-# E-mail (survey invitations, progress reports): SMTP, configured from the environment.
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+# E-mail (survey invitations, progress reports, management reports): one configuration for the web server,
+# the worker and the CLI, decided here from the environment. With EMAIL_HOST set, SMTP through that server;
+# without it, every process writes each message as one .eml file into EMAIL_FILE_PATH (<data>/outbox), so
+# nothing is lost and nothing fails for want of a mail server (bcrm.core.mailbox).
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "").strip()
+EMAIL_BACKEND = ("django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST
+                 else "bcrm.core.mailbox.EmlFileBackend")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
-# The file back end (EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend, as `bcrm demo` uses
-# when no mail server is configured) writes each message here as an .eml file.
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(DATA_DIR / "outbox"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "bcrm <noreply@localhost>")
-# The address users reach the app at, for links in e-mails (survey links, reports).
+# The address users reach the app at, for links in e-mails (survey links, reports, unsubscribe). When it is not
+# set, `bcrm serve` (and so `bcrm demo`) sets it to the host and port it serves on, for itself and its worker.
 BCRM_BASE_URL = os.environ.get("BCRM_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 LOGGING = {

@@ -426,3 +426,113 @@ def test_demo_command_prints_logins_loads_and_skips_a_second_load():
     assert "already holds 25 organisations" in out.getvalue()
     assert Organization.objects.count() == 25
     assert Task.objects.filter(source_key__startswith="hist:").count() == history  # written once
+
+
+# -- the story the demo tells (issue 13): a team that works, figures that speak --------------------------------
+
+STORY_CLIENTS = 300  # the size `make demo` loads: the story is told at that size
+
+
+@pytest.fixture
+def served(monkeypatch, settings):
+    """`bcrm serve` without gunicorn and without starting a worker: records what would have run."""
+    import os
+    import subprocess
+
+    import gunicorn.app.base
+
+    seen: dict[str, object] = {}
+
+    class Worker:
+        pid = 1
+
+        def terminate(self):
+            pass
+
+    def popen(args, **kwargs):
+        seen["worker_env"] = dict(kwargs.get("env") or os.environ)
+        return Worker()
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    monkeypatch.setattr(gunicorn.app.base.BaseApplication, "run", lambda self: seen.setdefault("served", True))
+    monkeypatch.setenv("BCRM_BASE_URL", "")  # not set explicitly: derived from the served port
+    settings.BCRM_BASE_URL = "http://127.0.0.1:8000"  # restored after the test
+    settings.EMAIL_BACKEND = "bcrm.core.mailbox.EmlFileBackend"  # what settings choose without EMAIL_HOST
+    return seen
+
+
+@pytest.mark.django_db
+def test_the_demo_tells_the_story_of_a_team_that_works(served):
+    """One small `bcrm demo` (STORY_CLIENTS clients, served on another port), then each part of the story."""
+    from django.conf import settings as live
+    from django.utils import timezone
+
+    from bcrm.dedupe.models import DuplicateCandidate, DuplicateScan
+    from bcrm.demo.generator import duplicate_count
+    from bcrm.monitoring.effect import estimate_effect
+    from bcrm.monitoring.forms import default_period
+    from bcrm.monitoring.models import KpiSnapshot
+    from bcrm.monitoring.selectors import snapshot_periods
+    from bcrm.playbooks.models import AutomationRun
+    from bcrm.segmentation.model_features import fit_portfolio_clv
+    from bcrm.segmentation.models import ClientLabels
+
+    out = io.StringIO()
+    call_command("demo", clients=STORY_CLIENTS, port=8123, stdout=out, verbosity=0)
+    text = out.getvalue()
+    now = timezone.now()
+
+    # links in e-mails name the port the demo serves on, in the web server and in its worker
+    assert served["served"] and "Open http://127.0.0.1:8123/" in text
+    assert live.BCRM_BASE_URL == "http://127.0.0.1:8123"
+    assert served["worker_env"]["BCRM_BASE_URL"] == "http://127.0.0.1:8123"
+    assert "EMAIL_BACKEND" not in served["worker_env"] and ".eml" in text
+
+    # relationship managers with a realistic load: a handful of overdue tasks each, a small overflow queue
+    overdue = Counter(Task.objects.filter(status="open", due_at__lt=now, assignee__groups__name="relationship_manager")
+                      .values_list("assignee__username", flat=True))
+    assert overdue and max(overdue.values()) <= 6, overdue
+    run = AutomationRun.objects.get()
+    assert run.counts["assigned"] >= 20
+    assert run.counts["overflow"] <= max(3, run.counts["assigned"] // 10), run.counts
+    assert Task.objects.filter(status="open", source="playbook", assignee=None,
+                               action__in=["contact", "plan_review", "senior_meeting", "kyc_refresh",
+                                           "due_diligence", "data_collection"]).count() <= 10
+
+    # every high-value client has a team and a relationship manager
+    high = Organization.objects.filter(pk__in=ClientLabels.objects.filter(value="high").values("organization_id"))
+    assert high.count() >= 20
+    assert not high.filter(Q(team=None) | Q(relationship_manager=None)).exists()
+
+    # the lifetime-value model fits: predicted CLV (15 % of the value score) exists for the repeat clients
+    fit = fit_portfolio_clv(timezone.localdate(), end=now)
+    assert fit["predicted_clv"] is not None
+    import numpy as np
+    assert int(np.isfinite(fit["predicted_clv"]).sum()) >= 50
+
+    # the duplicate scan has run and found every planted duplicate next to its original
+    scan = DuplicateScan.objects.get(entity="organizations")
+    assert scan.status == "done" and "Duplicate scan:" in text
+    planted = Organization.objects.order_by("-external_id")[:duplicate_count(STORY_CLIENTS)]
+    assert len(planted) == duplicate_count(STORY_CLIENTS) == 3
+    for duplicate in planted:
+        original = Organization.objects.exclude(pk=duplicate.pk).get(local_name=duplicate.local_name,
+                                                                      website=duplicate.website)
+        low, high_id = sorted((original.pk, duplicate.pk))
+        assert DuplicateCandidate.objects.filter(entity="organizations", low_id=low, high_id=high_id).exists()
+
+    # enough clients near the value line for the effect estimate: not "too few clients near the line"
+    estimate = estimate_effect(dimension="value", outcome="nps", now=now)["estimate"]
+    assert estimate["n_left"] >= 20 and estimate["n_right"] >= 20, estimate["notes"]
+    assert not any("clients near the line" in n and "Only" in n for n in estimate["notes"])
+    assert not any(n.startswith("Too few clients near the line") for n in estimate["notes"])
+    assert estimate["verdict"] in ("effect", "no_detectable_effect"), estimate["notes"]  # it says something
+
+    # NPS per class rests on dozens of answers in the month the dashboard opens on
+    period = default_period(snapshot_periods())
+    assert period < f"{timezone.localdate():%Y-%m}"
+    for breakdown, segments in (("tier", ("dedicated", "standard")), ("value", ("high", "general"))):
+        for segment in segments:
+            figures = KpiSnapshot.objects.get(period=period, breakdown=breakdown, segment=segment,
+                                              team__isnull=True).figures
+            assert figures["nps"]["n"] >= 24, (breakdown, segment, figures["nps"])

@@ -247,3 +247,15 @@ def test_the_admin_lists_deliveries_read_only(computed, smtp_server):
     assert page.status_code == 200 and b"board@bank.example" in page.content
     assert browser.get("/admin/monitoring/managementreportdelivery/add/").status_code == 403
     assert browser.get("/admin/monitoring/snapshotrun/").status_code == 200
+
+
+def test_the_report_draws_no_conclusion_from_a_handful_of_observations(computed, lead):
+    """The hand-computed portfolio has a few answers and contacts per segment: below presenters.MIN_COMPARED the
+    report ranks no segment ("Standard service has the lowest NPS, -100.0 (1 responses)" was wrong twice)."""
+    for language, too_few in (("en", "too few responses to compare"), ("zh-hans", "答卷太少,无法比较各分组")):
+        built = report.build(lead, PERIOD, language)
+        said = [s for section in built.sections for s in section.sentences]
+        assert not any("lowest" in s or "最低" in s for s in said), said
+        assert any(too_few in s for s in said), said
+        html = report.render_html(built)
+        assert "1 responses" not in html and too_few in html

@@ -78,8 +78,9 @@ def test_the_dashboard_shows_the_stored_figures(computed, viewer):
         assert key != "trend" or "chart-trend" not in body  # one period only: no trend yet
         if key != "trend":
             assert f'id="chart-{key}"' in body
-    assert "Where service falls short" in body and "has the lowest cadence adherence" in body
-    assert "Standard service has the lowest cadence adherence" in body
+    # 5 contacts judged: too few to rank a segment (presenters.MIN_COMPARED), so no segment is called the weakest
+    assert "Where service falls short" in body and "has the lowest cadence adherence" not in body
+    assert "Cadence adherence: too few playbook contacts judged to compare segments" in body
     assert f"/api/v1/kpis.xlsx?period={PERIOD}" in body
     assert "/segmentation/value/compare/" in body
 
@@ -288,18 +289,62 @@ def _row(segment, name, share=None, judged=0, nps=None, low=None, high=None, n=0
 
 def test_shortfalls_name_the_weakest_segment():
     rows = [_row("dedicated", "Dedicated", 0.9, 10, 50.0, 30.0, 70.0, 20, 1.0),
-            _row("standard", "Standard", 0.5, 8, -10.0, -40.0, 20.0, 15, 4.0),
-            _row("all", "All clients", 0.72, 18)]
+            _row("standard", "Standard", 0.5, 12, -10.0, -40.0, 20.0, 15, 4.0),
+            _row("all", "All clients", 0.72, 22)]
     said = shortfalls("tier", rows)
-    assert ("Standard has the lowest first-response SLA compliance: 50.0% of 8 requests answered within the SLA "
+    assert ("Standard has the lowest first-response SLA compliance: 50.0% of 12 requests answered within the SLA "
             "(all clients: 72.0%).") in said
     assert any(s.startswith("Standard has the lowest NPS, -10.0 (15 responses).") and "may be chance" not in s
                for s in said)
     assert any("Serving Standard costs the most" in s for s in said)
-    overlapping = [_row("a", "A", nps=10.0, low=-20.0, high=40.0, n=9), _row("b", "B", nps=20.0, low=0.0, high=40.0,
-                                                                             n=9)]
+    overlapping = [_row("a", "A", nps=10.0, low=-20.0, high=40.0, n=19), _row("b", "B", nps=20.0, low=0.0, high=40.0,
+                                                                              n=19)]
     assert any("may be chance" in s for s in shortfalls("tier", overlapping))
-    assert shortfalls("tier", [_row("a", "A", 1.0, 3), _row("b", "B", 1.0, 4)]) == []
+    assert shortfalls("tier", [_row("a", "A", 1.0, 13), _row("b", "B", 1.0, 14)]) == []
+
+
+def test_shortfalls_draw_no_conclusion_from_too_few_observations():
+    """"Standard service has the lowest NPS, -100.0 (1 responses)" was wrong twice: a conclusion from one answer,
+    and "1 responses". Below MIN_COMPARED a segment is not ranked; the sentence says why."""
+    from bcrm.monitoring.presenters import MIN_COMPARED
+
+    assert MIN_COMPARED == 10
+    few = [_row("dedicated", "Dedicated service", 0.9, 9, 80.0, 60.0, 100.0, 9),
+           _row("standard", "Standard service", 0.2, 3, -100.0, -100.0, -100.0, 1),
+           _row("all", "All clients", 0.7, 12)]
+    said = shortfalls("tier", few)
+    assert not any("lowest" in s for s in said)
+    assert not any("1 responses" in s for s in said)
+    assert "NPS: too few responses to compare segments (fewer than 10 in all but one segment)." in said
+    assert ("Cadence adherence: too few playbook contacts judged to compare segments (fewer than 10 in all but one "
+            "segment).") in said
+    # two segments with enough answers are ranked; a third with too few is named as not ranked, not ranked last
+    mixed = [_row("a", "A", 0.9, 30, 40.0, 20.0, 60.0, 25), _row("b", "B", 0.8, 20, 10.0, -10.0, 30.0, 12),
+             _row("c", "C", 0.1, 2, -100.0, -100.0, -100.0, 1)]
+    said = shortfalls("tier", mixed)
+    nps = next(s for s in said if "NPS" in s)
+    assert nps.startswith("B has the lowest NPS, 10.0 (12 responses).")
+    assert nps.endswith("Not ranked, with fewer than 10 observations each: C.")
+    cadence = next(s for s in said if "cadence" in s)
+    assert cadence.startswith("B has the lowest cadence adherence: 80.0% of 20 playbook contacts")
+    # plural forms come from ngettext: one client, one participation
+    one = shortfalls("value", [{"segment": "all", "segment_name": "All", "figures": {
+        "clients": 1, "insufficient": 1, "unconverted": 1, "unconverted_currencies": ["XOF"]}}])
+    assert ("1 client lacks the data to be classified on this dimension: it waits in the data-collection queue."
+            in one)
+    assert "1 participation in XOF has no exchange rate and is left out of the amounts." in one
+
+
+def test_shortfalls_in_chinese_have_no_english_plural():
+    from django.utils import translation
+
+    rows = [_row("a", "A", 0.9, 30, 40.0, 20.0, 60.0, 25), _row("b", "B", 0.8, 20, 10.0, -10.0, 30.0, 12),
+            _row("c", "C", 0.1, 2, None, None, None, 0)]
+    with translation.override("zh-hans"):
+        said = shortfalls("tier", rows) + shortfalls("tier", rows[2:] + [_row("d", "D", 0.5, 3, 5.0, 0.0, 9.0, 2),
+                                                                         _row("e", "E", 0.4, 4, 1.0, 0.0, 9.0, 1)])
+    assert said and all(re.search(r"[\u4e00-\u9fff]", s) for s in said)
+    assert not any(re.search(r"responses|lowest|too few", s) for s in said)
 
 
 shares = st.one_of(st.none(), st.floats(min_value=0, max_value=1))
@@ -313,12 +358,71 @@ def test_shortfalls_never_fail_and_name_the_minimum(items):
                  None if nps is None else nps + 5, 3) for i, (share, judged, nps) in enumerate(items)]
     said = shortfalls("tier", rows)
     judged = [(r["figures"]["cadence"]["share"], r["segment_name"]) for r in rows
-              if r["figures"]["cadence"]["share"] is not None]
-    cadence = [s for s in said if "cadence adherence" in s]
-    if judged and min(judged)[0] < 1:
+              if r["figures"]["cadence"]["share"] is not None and r["figures"]["cadence"]["judged"] >= 10]
+    cadence = [s for s in said if "has the lowest cadence adherence" in s]
+    if len(judged) >= 2 and min(judged)[0] < 1:
         worst = min(judged)
         assert len(cadence) == 1
         # the segment named has the lowest share (ties: any of them)
         assert any(cadence[0].startswith(name + " ") for share, name in judged if share == worst[0])
     else:
         assert cadence == []
+
+
+def test_the_dashboard_opens_on_the_last_complete_month_not_the_current_partial_one(portfolio, lead, analyst):
+    from django.utils import timezone
+
+    from bcrm.monitoring.forms import default_period
+    from bcrm.playbooks.calendar import add_months
+
+    today = timezone.localdate()
+    current, previous = f"{today:%Y-%m}", f"{add_months(today.replace(day=1), -1):%Y-%m}"
+    for period in (previous, current):
+        services.compute_snapshot(actor=lead, period=period, now=timezone.now())
+    body = text(browse(analyst).get(URL))
+    assert f'<option value="{previous}" selected>' in body and f'<option value="{current}">' in body
+    # the current month stays one click away, and is what opens when it is the only one stored
+    assert f'<option value="{current}" selected>' in text(browse(analyst).get(URL, {"period": current}))
+    assert default_period([current]) == current
+    assert default_period([]) is None
+    assert default_period([current, previous, "2020-01"]) == previous
+
+
+@pytest.mark.parametrize("estimate, says, never", [
+    ({"verdict": "effect", "ci_low": 0.4, "ci_high": 2.0}, "raises the outcome at the line", "chance"),
+    ({"verdict": "effect", "ci_low": -3.0, "ci_high": -0.5}, "lowers the outcome at the line", "chance"),
+    ({"verdict": "no_detectable_effect", "ci_low": -1.0, "ci_high": 2.0}, "contains zero", "makes a difference"),
+    ({"verdict": "too_few", "ci_low": -1.0, "ci_high": 2.0}, "Too few clients near the line", "effect"),
+    # a weak first stage is not "too few clients": the sentence says what is wrong
+    ({"verdict": "too_few", "ci_low": -1.0, "ci_high": 2.0, "first_stage": {"f_stat": 2.5}},
+     "hardly changes who is served by the dedicated tier", "Too few"),
+    # an "effect" whose interval is unknown is not presented as one
+    ({"verdict": "effect", "ci_low": None, "ci_high": None}, "Too few clients near the line", "raises"),
+])
+def test_the_effect_verdict_matches_its_numbers(estimate, says, never):
+    from bcrm.monitoring.views import effect_verdict, figure
+
+    sentence = effect_verdict(estimate)
+    assert says in sentence and never not in sentence
+    if estimate["verdict"] != "too_few" and estimate["ci_low"] is not None:
+        assert f"({figure(estimate['ci_low'])} to {figure(estimate['ci_high'])})" in sentence
+    assert figure(223456.7) == "223,457" and figure(-0.04567) == "-0.0457"
+
+
+def test_the_effect_page_shows_no_figures_it_draws_no_conclusion_from(analyst):
+    from tests.test_monitoring_effect import population
+
+    population(8, 300_000.0)
+    body = text(browse(analyst).get("/dashboard/effect/", {"dimension": "value", "outcome": "commitments_after"}))
+    assert 'data-verdict="too_few"' in body
+    for kpi in ("effect", "interval", "p"):
+        assert f'data-kpi="{kpi}">—<' in body
+
+
+def test_the_effect_page_in_chinese_says_the_verdict_in_chinese(analyst):
+    from tests.test_monitoring_effect import population
+
+    population(200, 300_000.0, previous=True)
+    body = text(browse(analyst, "zh-hans").get("/dashboard/effect/", {"outcome": "commitments_after"}))
+    verdict = re.search(r'<h2 id="h-verdict">(.*?)</h2>', body, re.S).group(1)
+    assert re.search(r"[\u4e00-\u9fff]", verdict) and "interval" not in verdict

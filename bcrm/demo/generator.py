@@ -61,7 +61,18 @@ PARTICIPATION_CURRENCY = profiles.Picker({"USD": 50, "CNY": 25, "EUR": 15, None:
 REQUEST_SUBJECTS = [bilingual(s) for s in catalogue.REQUEST_SUBJECTS]
 SURVEY_COMMENTS = {mood: [bilingual(c) for c in comments] for mood, comments in catalogue.SURVEY_COMMENTS.items()}
 SENIORITY_RANK = {"board": 0, "c_level": 1, "senior": 2, "middle": 3, "staff": 4}
-OVERDUE_TASK_STATUS = profiles.Picker({"done": 75, "cancelled": 10, "open": 15})
+# The platform book's monthly note tranches (see PortfolioBuilder._platform_tranches): BG/NBD parameters per month.
+TRANCHE_MONTHS = 24
+TRANCHE_R, TRANCHE_ALPHA = 2.0, 2.5   # purchase rate λ ~ Gamma(r, α): about 0.8 tranches a month on average
+TRANCHE_A, TRANCHE_B = 2.0, 6.0       # drop-out after each purchase p ~ Beta(a, b): about one in four
+TRANCHE_TICKET_USD = 250_000.0        # small beside project tickets: the notes do not reshuffle the value ranking
+TRANCHE_OTHER_INVESTORS = 0.8         # the share of investors outside the book's syndicate who buy its notes too
+# The monthly pulse survey: months back from the reference date, and the chance a client answers in a month.
+SURVEY_PULSE_MONTHS = 12
+SURVEY_PULSE, SURVEY_PULSE_BIG = 0.5, 0.9
+# A team that works: past-due tasks are done or dropped; the few still open fell due in the last fortnight.
+OVERDUE_TASK_STATUS = profiles.Picker({"done": 82, "cancelled": 13, "open": 5})
+OVERDUE_OPEN_DAYS = 14
 
 
 def generate_portfolio(
@@ -152,6 +163,7 @@ class PortfolioBuilder:
         self.counts: dict[str, int] = {}
         self.clients: list[Client] = []
         self.rms = [u for name, u in staff.users.items() if name.startswith("rm.")]
+        self.unassigned: set[int] = set()
 
     def run(self) -> dict[str, int]:
         rng = self.rng
@@ -186,8 +198,18 @@ class PortfolioBuilder:
         thin = set(rng.sample(ordinary, min(len(ordinary), max(2, round(n * 0.08)))))
         sanctioned = set(rng.sample([i for i in ordinary if i not in thin],
                                     min(len(ordinary) - len(thin), max(1, n // 100))))
+        # A few new prospects (thin) are not yet assigned to a team; every other client has a team and a
+        # relationship manager (a high-value client without an owner is not a team that works).
+        thin_order = sorted(thin)
+        self.unassigned = set(rng.sample(thin_order, max(1, len(thin_order) // 4))) if thin_order else set()
+        # The last few records are duplicates of earlier clients, as a second import leaves them: the
+        # duplicate scan at the end of `bcrm demo` finds them.
+        duplicates = duplicate_count(n)
         for i, kind in enumerate(kinds):
-            self.clients.append(self._client(i, kind, i in thin, i in sanctioned))
+            if i >= n - duplicates:
+                self.clients.append(self._duplicate(i, self.clients[rng.randrange(n - duplicates)]))
+            else:
+                self.clients.append(self._client(i, kind, i in thin, i in sanctioned))
             if i % 100 == 99:
                 self._report(i + 1)
         for client in self.clients:
@@ -216,11 +238,10 @@ class PortfolioBuilder:
             agency, grade, score = profiles.rating_for(rng, kind, country, sanctioned=sanctioned)
             kyc, kyc_expires = profiles.kyc_for(rng, self.as_of, sanctioned=sanctioned)
             since = profiles.relationship_since(rng, self.as_of, big=size > 5)
-        team_key = profiles.team_for(rng, kind)
-        if team_key is not None:
-            manager = rng.choice(self.staff.team_managers(team_key)) if rng.random() < 0.92 else None
-        else:
-            manager = rng.choice(self.rms) if rng.random() < 0.3 else None
+        team_key: str | None = profiles.team_for(rng, kind) or profiles.default_team(kind)
+        manager = rng.choice(self.staff.team_managers(team_key)) if team_key else None
+        if i in self.unassigned:
+            team_key, manager = None, None
         org = Organization(
             legal_name=name.legal_name, local_name=name.local_name, kind=kind, country=country, sector=sector,
             website=f"https://www.{name.domain}", rating_agency=agency, rating_grade=grade, rating_score=score,
@@ -231,6 +252,23 @@ class PortfolioBuilder:
         client = Client(org=org, size=size, thin=thin, sanctioned=sanctioned)
         count = 1 if thin else CONTACT_COUNT(rng)
         client.contacts = [self._contact(client, country, name.domain, j, big=size > 5) for j in range(count)]
+        return client
+
+    def _duplicate(self, i: int, original: Client) -> Client:
+        """A second record of ``original``: the legal name typed another way, the same local name, website and
+        primary contact, no history of its own (the kind of duplicate an import of another desk's list leaves)."""
+        first = original.org
+        org = Organization(
+            legal_name=duplicate_name(first.legal_name), local_name=first.local_name, kind=first.kind,
+            country=first.country, sector=first.sector, website=first.website, kyc_status="not_started",
+            team=first.team, relationship_manager=first.relationship_manager, external_id=f"ORG-{i + 1:06d}",
+        )
+        client = Client(org=org, size=1.0, thin=True, sanctioned=False)
+        source = min(original.contacts, key=lambda c: (not c.is_primary, c.full_name))
+        client.contacts = [Contact(
+            full_name=source.full_name, local_name=source.local_name, title=source.title, seniority=source.seniority,
+            email=source.email, phone=source.phone, language=source.language, report_consent=False,
+            is_primary=True)]
         return client
 
     def _person(self, country: str) -> Person:
@@ -372,15 +410,84 @@ class PortfolioBuilder:
             histories.append(history)
             if project not in client.projects:
                 client.projects.append(project)
+        # The platform book's funders buy its monthly note tranches: its participants, and most other investors.
+        book = next(((spec, project) for spec, project in projects if spec.key == catalogue.PLATFORM_BOOK), None)
+        if book is not None:
+            roles = {id(client): role for client, spec, _p, role, _u, _a in planned if spec is book[0]}
+            for client in investors:
+                if id(client) not in roles and rng.random() > TRANCHE_OTHER_INVESTORS:
+                    continue
+                role = roles.get(id(client)) or profiles.ROLES_BY_KIND[client.org.kind](rng)
+                if role == "advisory":
+                    continue
+                for participation, history, tranche_usd in self._platform_tranches(client, book[1], role):
+                    client.committed_usd += tranche_usd
+                    rows.append(participation)
+                    histories.append(history)
+                if book[1] not in client.projects:
+                    client.projects.append(book[1])
         sponsors = [c for c in self.clients if any(c.org is p.sponsor for _s, p in projects)]
         self._mark_big(core + strategic + sponsors)
         bulk(Participation, rows, self.counts)
+        # A participation was recorded when its first status was: the enhanced due diligence the playbooks ask
+        # for "since it was created" is then the review the team did back then, not one due on the load day.
+        for participation, history in zip(rows, histories, strict=True):
+            participation.created_at = history[0][2]
+        Participation.objects.bulk_update(rows, ["created_at"], batch_size=BATCH_SIZE)
         changes = [
             ParticipationStatusChange(participation_id=p.pk, from_status=f, to_status=t, changed_at=at,
                                       changed_by=p.organization.relationship_manager)
             for p, history in zip(rows, histories, strict=True) for f, t, at in history
         ]
         bulk(ParticipationStatusChange, changes, self.counts)
+
+    def _platform_tranches(self, client: Client, project: Project, role: str
+                           ) -> list[tuple[Participation, list[tuple[str, str, dt.datetime]], float]]:
+        """The platform book's monthly note tranches this funder bought over the last two years.
+
+        Repeat buying follows the assumptions of the lifetime-value model (BG/NBD with Gamma-Gamma spend), so the
+        model has something to fit: while active, a funder buys at its own Poisson rate λ ~ Gamma(r, α) a month;
+        after each purchase it stops for good with its own probability p ~ Beta(a, b); each ticket is drawn
+        around the funder's own mean spend, independent of how often it buys. One tranche a month at most."""
+        rng = self.rng
+        months = TRANCHE_MONTHS
+        rate = rng.gammavariate(TRANCHE_R, 1 / TRANCHE_ALPHA)
+        drop = rng.betavariate(TRANCHE_A, TRANCHE_B)
+        mean_ticket = TRANCHE_TICKET_USD * min(client.size, 8.0) ** 0.5 * rng.gammavariate(3.0, 1 / 3.0)
+        at = rng.uniform(0, months - 0.5)  # months after the start of the window: the first purchase
+        bought: list[int] = []
+        while at < months:
+            month = int(at)
+            if not bought or month != bought[-1]:
+                bought.append(month)
+            if rng.random() < drop:
+                break
+            at += rng.expovariate(max(rate, 1e-6))
+        currency = project.currency
+        out = []
+        window = dt.date(self.as_of.year, self.as_of.month, 1)
+        for month in bought:
+            first_day = month_start(window, month - months)
+            committed = self.ref.replace(year=first_day.year, month=first_day.month, day=rng.randint(3, 26))
+            if committed >= self.ref:
+                continue
+            usd = mean_ticket * rng.gammavariate(6.0, 1 / 6.0)
+            path = pipeline.status_path(rng, "funded")
+            dates = pipeline.path_dates(rng, len(path), committed - dt.timedelta(days=21), committed)
+            dates[-1] = committed
+            dates = sorted(set(dates))
+            if len(dates) < len(path):
+                continue
+            participation = Participation(
+                project=project, organization=client.org, role=role, tranche=f"{first_day:%Y-%m} notes",
+                amount=amount_in(usd, currency), currency=currency, status="funded", status_changed_at=dates[-1],
+                probability=pipeline.PROBABILITY["funded"],
+                fee_income=pipeline.money(pipeline.fee_for(rng, "funded", float(amount_in(usd, currency))), step=100),
+            )
+            history = [("" if k == 0 else path[k - 1], status, when)
+                       for k, (status, when) in enumerate(zip(path, dates, strict=True))]
+            out.append((participation, history, usd))
+        return out
 
     def _participation(self, client: Client, spec: ProjectSpec, project: Project, role: str, usd: float,
                        anchor: bool) -> tuple[Participation, list[tuple[str, str, dt.datetime]]]:
@@ -471,6 +578,8 @@ class PortfolioBuilder:
                 status, completed = "open", None
                 if due < self.ref:
                     status = OVERDUE_TASK_STATUS(rng)
+                    if status == "open" and due < self.ref - dt.timedelta(days=OVERDUE_OPEN_DAYS):
+                        status = "done"
                 elif rng.random() < 0.15:
                     status = "done"
                 if status == "done":
@@ -492,7 +601,34 @@ class PortfolioBuilder:
             for _ in range(rng.randint(1, 3)):
                 rows.append(SurveyResponse(organization=client.org, contact=rng.choice(client.contacts),
                                            **survey_response(rng, self.ref, happy=client.big)))
+        # The monthly pulse survey of the last year: a share of the clients answer each month, so the monthly
+        # NPS of each class rests on dozens of answers (and the effect estimate has outcomes after a run).
+        for month in range(SURVEY_PULSE_MONTHS):
+            lo, hi = 30 * month + 1, 30 * (month + 1)
+            for client in self.clients:
+                if client.thin or rng.random() > (SURVEY_PULSE_BIG if client.big else SURVEY_PULSE):
+                    continue
+                answer = survey_response(rng, self.ref, happy=client.big)
+                answer["responded_at"] = profiles.business_time(rng, self.ref, hi, lo)
+                rows.append(SurveyResponse(organization=client.org, contact=rng.choice(client.contacts), **answer))
         bulk(SurveyResponse, rows, self.counts)
+
+
+def month_start(day: dt.date, months: int) -> dt.date:
+    """The first of the month ``months`` after ``day``'s month (negative: before)."""
+    index = day.year * 12 + day.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def duplicate_count(clients: int) -> int:
+    """How many of the demo's records are planted duplicates of others (none in a very small demo)."""
+    return 0 if clients < 20 else max(2, round(clients * 0.01))
+
+
+def duplicate_name(legal_name: str) -> str:
+    """The same legal name as another desk typed it: capitals, no punctuation (``Huarui Capital Co., Ltd.`` →
+    ``HUARUI CAPITAL CO LTD``); the duplicate scan's strict name key treats both alike."""
+    return " ".join("".join(ch for ch in legal_name.upper() if ch.isalnum() or ch in " '-").split())
 
 
 def service_request(rng: random.Random, ref: dt.datetime, *, fast: bool) -> dict[str, Any]:

@@ -77,6 +77,15 @@ TEAM_BY_KIND: dict[str, Picker] = {
 }
 OTHER_TEAMS = Picker({"platform": 50, "core": 20, None: 30})
 
+
+def default_team(kind: str) -> str:
+    """The team that looks after a client of ``kind`` when no other team took it on."""
+    if kind in ("commercial_bank", "dfi", "eca"):
+        return "fi"
+    if kind in ("equity_investor", "fund", "institutional_investor", "sponsor", "strategic_partner"):
+        return "core"
+    return "platform"
+
 # Typical credit quality on the 1 (AAA) … 22 (D) scale.
 RATING_CENTRE: dict[str, tuple[float, float]] = {
     "dfi": (2.0, 1.2), "eca": (3.0, 1.5), "commercial_bank": (6.5, 2.5), "institutional_investor": (6.0, 2.5),

@@ -27,6 +27,7 @@ USERS: list[tuple[str, str, str, str, dict[str, int]]] = [
     ("lead", "lead", "Jing", "Chen", {CORE: 10, FI: 10, PLATFORM: 5}),
     ("rm.wang", "relationship_manager", "Lei", "Wang", {CORE: 32, PLATFORM: 8}),
     ("rm.smith", "relationship_manager", "Emily", "Smith", {FI: 32, PLATFORM: 8}),
+    ("rm.zhao", "relationship_manager", "Hui", "Zhao", {CORE: 32, FI: 8}),
     ("analyst", "analyst", "Yang", "Liu", {CORE: 10, FI: 10, PLATFORM: 10}),
     ("compliance", "compliance", "Sarah", "Green", {}),
     ("viewer", "viewer", "Na", "Li", {}),

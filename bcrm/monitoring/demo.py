@@ -28,6 +28,10 @@ from bcrm.playbooks.models import ClientTier, Playbook, PlaybookStep
 HISTORY_MONTHS = 3
 #: The share of a tier's playbook tasks done on or before the due date, before the manager's own factor.
 ON_TIME: dict[str, float] = {Tier.DEDICATED.value: 0.86, Tier.STANDARD.value: 0.7}
+#: A contact not made by its due date is made late, within a cycle; only those of the last weeks are still open.
+MISSED_OPEN_DAYS = 10
+#: The rich demo logs the interactions of its history; the lean scale data set (from 50,000 clients) does not.
+LOG_INTERACTIONS_BELOW = 50_000
 BATCH = 20_000
 
 
@@ -36,11 +40,53 @@ def _back(day: dt.date, step: PlaybookStep) -> dt.date:
     return add_cadence(day, -step.cadence_count, step.cadence_unit)
 
 
-def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1,
-                         months: int = HISTORY_MONTHS) -> dict[str, int]:
-    """Write the history once (a second call finds it and writes nothing). Returns what it wrote."""
+def _tiers_and_addons() -> tuple[dict[int, str], dict[int, tuple[str, ...]], dict[int, dict[str, str]]]:
+    """Each client's tier and add-ons: the stored ones, or (before the first automation run, as in `bcrm demo`)
+    the active policy applied to the current labels, as the automation will; and the labels themselves."""
+    from bcrm.playbooks.models import TierPolicy
+    from bcrm.playbooks.policy import tier_for, validate_rules
+    from bcrm.segmentation.models import ClientLabels
+
+    labels = {org: {"value": v, "risk": r, "relationship": rel} for org, v, r, rel in
+              ClientLabels.objects.values_list("organization_id", "value", "risk", "relationship").iterator(
+                  chunk_size=BATCH)}
+    stored = {org: (tier, tuple(a for a in (addons or "").split(",") if a)) for org, tier, addons in
+              ClientTier.objects.values_list("organization_id", "tier", "addons").iterator(chunk_size=BATCH)}
+    if not stored:
+        policy = TierPolicy.objects.filter(is_active=True).order_by("-version").first()
+        if policy is not None:
+            rules = validate_rules(policy.rules)
+            stored = {org: tier_for(held, rules) for org, held in labels.items()}
+    return ({org: t for org, (t, _a) in stored.items()}, {org: a for org, (_t, a) in stored.items()}, labels)
+
+
+def _kind_for(step: PlaybookStep) -> str | None:
+    """The kind of interaction that fulfils ``step`` (the one completing its task logs), None for none."""
+    from bcrm.playbooks.choices import ACTION_KINDS
+    from bcrm.playbooks.services import CHANNEL_KINDS
+
+    kinds = ACTION_KINDS.get(step.action, ())
+    if not kinds:
+        return None
+    channel = CHANNEL_KINDS.get(step.channel)
+    return channel if channel in kinds else kinds[0]
+
+
+def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1, months: int = HISTORY_MONTHS,
+                         log_interactions: bool | None = None) -> dict[str, int]:
+    """Write the history once (a second call finds it and writes nothing). Returns what it wrote.
+
+    Every cadence step of the client's tier and add-on playbooks (senior-level meetings for strategic partners
+    only, as the step says) falls due each cycle since the start of the history; a cycle done logs the
+    interaction it stands for, as completing the task in the app does, so the automation that runs afterwards
+    counts the next cycle from it; the cycle before the history is the interaction the first one counts from.
+    Pipeline participations of clients with enhanced due diligence got their review when they were recorded.
+    ``log_interactions`` (default: below :data:`LOG_INTERACTIONS_BELOW` clients) writes those interactions; the
+    1,000,000-client data set writes only the tasks, as it always has."""
+    from bcrm.engagement.models import Interaction
     from bcrm.playbooks.calendars import default_calendar
-    from bcrm.playbooks.engine import _bulk_set, _db_datetime, _upsert
+    from bcrm.playbooks.choices import AddOn
+    from bcrm.playbooks.engine import _db_datetime, _upsert
 
     now = now or timezone.now()
     if Task.objects.filter(source_key__startswith="hist:").exists():
@@ -50,11 +96,11 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1,
     today = timezone.localtime(now, tz).date()
     start = add_months(today.replace(day=1), -months)
     steps: dict[str, list[PlaybookStep]] = defaultdict(list)
-    for step in (PlaybookStep.objects.filter(playbook__code__in=[Tier.DEDICATED, Tier.STANDARD], is_active=True,
-                                             playbook__is_active=True, trigger=Trigger.CADENCE, only_dimension="")
-                 .exclude(owner_rule=OwnerRule.AUTOMATION).select_related("playbook")):
+    for step in (PlaybookStep.objects.filter(is_active=True, playbook__is_active=True, trigger=Trigger.CADENCE)
+                 .exclude(owner_rule=OwnerRule.AUTOMATION).select_related("playbook").order_by("playbook_id",
+                                                                                               "position", "pk")):
         steps[step.playbook.code].append(step)
-    tiers = dict(ClientTier.objects.values_list("organization_id", "tier"))
+    tiers, addons, labels = _tiers_and_addons()
     calendar = default_calendar()
     closes = {}
 
@@ -65,15 +111,35 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1,
 
     with translation.override("en"):  # task titles are stored in English, as the automation does
         titles = {step.pk: str(step.get_action_display()) for items in steps.values() for step in items}
+    kinds = {step.pk: _kind_for(step) for items in steps.values() for step in items}
     quality: dict[int | None, float] = {}
-    rows: list[tuple] = []
-    written = 0
+    pending: list[tuple[tuple, Interaction | None]] = []
+    written = interactions = 0
     stamp = _db_datetime(now)
     table = connection.ops.quote_name(Task._meta.db_table)
     cols = ["title", "description", "organization_id", "assignee_id", "due_at", "status", "completed_at", "source",
             "source_key", "action", "step_id", "team_id", "planned_hours", "basis_at", "version", "created_at",
-            "updated_at"]
+            "updated_at", "interaction_id"]
     counts = {"on_time": 0, "late": 0, "missed": 0}
+    recent = now - dt.timedelta(days=MISSED_OPEN_DAYS)
+
+    if log_interactions is None:
+        log_interactions = Organization.objects.count() < LOG_INTERACTIONS_BELOW
+
+    def interaction(org_id: int, owner: int | None, step: PlaybookStep, at: dt.datetime) -> Interaction | None:
+        kind = kinds[step.pk]
+        if kind is None or not log_interactions:
+            return None
+        return Interaction(organization_id=org_id, owner_id=owner, kind=kind, occurred_at=at, summary=titles[step.pk],
+                           minutes_spent=max(5, int(step.hours * 60)))
+
+    def flush(cursor) -> int:
+        made = [i for _row, i in pending if i is not None]
+        Interaction.objects.bulk_create(made, batch_size=BATCH)
+        rows = [(*row, i.pk if i is not None else None) for row, i in pending if row]
+        pending.clear()
+        return _upsert(cursor, table, cols, rows, conflict="ON CONFLICT (source_key) DO NOTHING") if rows else 0
+
     with transaction.atomic(), connection.cursor() as cursor:
         for org_id, rm_id, team_id in (Organization.objects.order_by("pk")
                                        .values_list("pk", "relationship_manager_id", "team_id").iterator(chunk_size=BATCH)):
@@ -82,42 +148,87 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1,
                 continue
             if rm_id not in quality:
                 quality[rm_id] = rng.choice((0.62, 0.85, 0.95, 1.0, 1.0, 1.05))
-            for step in steps.get(tier, ()):
-                first = add_cadence(start, step.cadence_count, step.cadence_unit)
-                day = start + dt.timedelta(days=rng.randrange(max(1, (first - start).days)))
-                while day < today:
-                    # the cycle's basis: the previous due day, as the engine counts a cadence from it
-                    basis = due_time(_back(day, step))
-                    due = due_time(calendar.next_business_day(day))
-                    on_time = min(0.98, ON_TIME.get(tier, 0.7) * quality[rm_id])
-                    roll = rng.random()
-                    if roll < on_time:
-                        done, status, kind = due - dt.timedelta(days=rng.randint(0, 4), hours=rng.randint(0, 5)), \
-                            TaskStatus.DONE, "on_time"
-                    elif roll < on_time + (1 - on_time) * 0.7:
-                        done, status, kind = due + dt.timedelta(days=rng.randint(1, 18)), TaskStatus.DONE, "late"
-                        if done >= now:
-                            done, status, kind = None, TaskStatus.OPEN, "missed"
-                    else:
-                        done, status, kind = None, TaskStatus.OPEN, "missed"
-                    counts[kind] += 1
+            held = labels.get(org_id, {})
+            for code in (tier, *addons.get(org_id, ())):
+                for step in steps.get(code, ()):
+                    if step.only_dimension and held.get(step.only_dimension) != step.only_label:
+                        continue
                     assignee = rm_id if step.owner_rule == OwnerRule.RELATIONSHIP_MANAGER else None
-                    rows.append((titles[step.pk], "", org_id, assignee, _db_datetime(due), status.value,
-                                 _db_datetime(done), TaskSource.PLAYBOOK.value,
-                                 f"hist:{step.pk}:{org_id}:{day:%Y%m%d}", step.action, step.pk, team_id, step.hours,
-                                 _db_datetime(basis), 1, stamp, stamp))
-                    day = add_cadence(day, step.cadence_count, step.cadence_unit)
-            if len(rows) >= BATCH:
-                written += _upsert(cursor, table, cols, rows, conflict="ON CONFLICT (source_key) DO NOTHING")
-                rows = []
-        if rows:
-            written += _upsert(cursor, table, cols, rows, conflict="ON CONFLICT (source_key) DO NOTHING")
-        stamped = _stamp_sla(cursor, tiers, now, calendar, _bulk_set, _db_datetime)
-    return {"tasks": written, **counts, "sla_stamped": stamped}
+                    first = add_cadence(start, step.cadence_count, step.cadence_unit)
+                    day = start + dt.timedelta(days=rng.randrange(max(1, (first - start).days)))
+                    # the cycle before the history: the contact the first due date counts from
+                    basis = due_time(_back(day, step)) - dt.timedelta(days=rng.randint(0, 3), hours=rng.randint(1, 5))
+                    before = interaction(org_id, rm_id, step, basis)
+                    if before is not None:
+                        pending.append(((), before))
+                    while day < today:
+                        due = due_time(calendar.next_business_day(day))
+                        on_time = min(0.98, ON_TIME.get(tier, 0.7) * quality[rm_id])
+                        roll = rng.random()
+                        if roll < on_time:
+                            done = min(due - dt.timedelta(days=rng.randint(0, 4), hours=rng.randint(0, 5)),
+                                       now - dt.timedelta(hours=1))
+                            status, kind = TaskStatus.DONE, "on_time"
+                        elif roll < on_time + (1 - on_time) * 0.7 or due < recent:
+                            # late: made within the cycle (a contact missed long ago was made late, not never)
+                            done, status, kind = due + dt.timedelta(days=rng.randint(1, 18)), TaskStatus.DONE, "late"
+                            if done >= now and due < now - dt.timedelta(days=2):
+                                done = due + (now - due) * rng.uniform(0.3, 0.9)  # made late, but made
+                            elif done >= now:
+                                done, status, kind = None, TaskStatus.OPEN, "missed"
+                        else:
+                            done, status, kind = None, TaskStatus.OPEN, "missed"
+                        counts[kind] += 1
+                        made = interaction(org_id, assignee or rm_id, step, done) if done is not None else None
+                        pending.append(((titles[step.pk], "", org_id, assignee, _db_datetime(due), status.value,
+                                         _db_datetime(done), TaskSource.PLAYBOOK.value,
+                                         f"hist:{step.pk}:{org_id}:{day:%Y%m%d}", step.action, step.pk, team_id,
+                                         step.hours, _db_datetime(basis), 1, stamp, stamp), made))
+                        if done is not None:
+                            basis = done
+                        day = add_cadence(day, step.cadence_count, step.cadence_unit)
+            if len(pending) >= BATCH:
+                interactions += sum(1 for _r, i in pending if i is not None)
+                written += flush(cursor)
+        interactions += sum(1 for _r, i in pending if i is not None)
+        written += flush(cursor)
+        reviews = _due_diligence_reviews(rng, addons, AddOn.ENHANCED_DD.value, now) if log_interactions else 0
+        stamped = _stamp_sla(cursor, tiers, now, calendar)
+    return {"tasks": written, **counts, "interactions": interactions + reviews, "sla_stamped": stamped}
 
 
-def _stamp_sla(cursor, tiers: dict[int, str], now: dt.datetime, calendar, bulk_set, db_datetime) -> int:
+def _due_diligence_reviews(rng: random.Random, addons: dict[int, tuple[str, ...]], addon: str,
+                           now: dt.datetime) -> int:
+    """The enhanced due diligence the team did on each pipeline participation of the clients that need it, a few
+    days after it was recorded (the newest ones are still waiting for theirs: the automation makes those tasks)."""
+    from bcrm.engagement.models import Interaction
+    from bcrm.financing.choices import ParticipationStatus
+    from bcrm.financing.models import Participation
+
+    orgs = [org for org, held in addons.items() if addon in held]
+    if not orgs:
+        return 0
+    closed = [ParticipationStatus.DECLINED, ParticipationStatus.WITHDRAWN, ParticipationStatus.FUNDED]
+    rows = []
+    for start in range(0, len(orgs), BATCH):
+        for org, project, created, rm in (Participation.objects.filter(organization_id__in=orgs[start:start + BATCH])
+                                          .exclude(status__in=closed).order_by("pk")
+                                          .values_list("organization_id", "project_id", "created_at",
+                                                       "organization__relationship_manager_id")):
+            at = created + dt.timedelta(days=rng.randint(2, 9), hours=rng.randint(0, 6))
+            if at < now - dt.timedelta(days=1):
+                rows.append(Interaction(organization_id=org, project_id=project, owner_id=rm, kind="due_diligence",
+                                        occurred_at=at, summary="Enhanced due diligence",
+                                        minutes_spent=360))
+    Interaction.objects.bulk_create(rows, batch_size=BATCH)
+    return len(rows)
+
+
+def _stamp_sla(cursor, tiers: dict[int, str], now: dt.datetime, calendar) -> int:
     """SLA due times of the requests opened in the last year that have none, from their tier's playbook."""
+    from bcrm.playbooks.engine import _bulk_set as bulk_set
+    from bcrm.playbooks.engine import _db_datetime as db_datetime
+
     hours: dict[str, tuple[Any, Any]] = {code: (resp, reso) for code, resp, reso in Playbook.objects.values_list(
         "code", "response_sla_hours", "resolution_sla_hours")}
     rows = []

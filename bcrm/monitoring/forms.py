@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from bcrm.core.errors import InvalidInput
@@ -49,12 +50,20 @@ class DashboardFilter(forms.Form):
     def clean_period(self) -> str | None:
         value = (self.cleaned_data.get("period") or "").strip()
         if not value:
-            return self.periods[0] if self.periods else None
+            return default_period(self.periods)
         try:
             first, _last = parse_kpi_period(value)
         except InvalidInput as exc:
             raise forms.ValidationError([m for messages in exc.fields.values() for m in messages])
         return f"{first:%Y-%m}"
+
+
+def default_period(periods: list[str]) -> str | None:
+    """The period the dashboard opens on: the newest stored period that is over (the previous month, usually),
+    not the current month, whose figures are partial; the newest stored one when no complete period is stored.
+    ``periods`` newest first."""
+    current = f"{timezone.localdate():%Y-%m}"
+    return next((p for p in periods if p < current), periods[0] if periods else None)
 
 
 class EffectForm(forms.Form):

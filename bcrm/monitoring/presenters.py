@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from bcrm.financing.choices import ParticipationStatus
 from bcrm.monitoring import charts as monitoring_charts
@@ -85,42 +86,89 @@ def compared_segments(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 # --- where service falls short, in words -------------------------------------------------------------------
 
+#: The fewest observations a segment needs before the sentences rank it: survey responses for NPS, contacts or
+#: requests judged for cadence and SLA compliance. Below it a figure is shown in the table but no conclusion is
+#: drawn from it (an NPS of -100 from one answer says nothing about a class of clients).
+MIN_COMPARED = 10
+
+
+def _names(rows: list[dict[str, Any]]) -> str:
+    return ", ".join(str(r["segment_name"]) for r in rows)
+
+
+def _unranked(rows: list[dict[str, Any]]) -> str:
+    """The sentence naming the segments left out of a ranking for too few observations ("" when none)."""
+    if not rows:
+        return ""
+    return " " + _("Not ranked, with fewer than %(min)d observations each: %(segments)s.") % {
+        "min": MIN_COMPARED, "segments": _names(rows)}
+
+
 def shortfalls(breakdown: str, rows: list[dict[str, Any]]) -> list[str]:
-    """Sentences about the weakest segment on each service figure, from the stored figures only."""
+    """Sentences about the weakest segment on each service figure, from the stored figures only.
+
+    A segment is ranked only with at least :data:`MIN_COMPARED` observations behind its figure, and a ranking
+    needs two such segments; otherwise the sentence says there are too few to compare."""
     total = next((r["figures"] for r in rows if r["segment"] == ALL), None)
     segments = compared_segments(rows)
     out: list[str] = []
     measures = (
-        ("cadence", lambda: _("%(segment)s has the lowest cadence adherence: %(share)s of %(n)s playbook contacts "
-                              "done on time (all clients: %(all)s).")),
-        ("sla_response", lambda: _("%(segment)s has the lowest first-response SLA compliance: %(share)s of %(n)s "
-                                   "requests answered within the SLA (all clients: %(all)s).")),
-        ("sla_resolution", lambda: _("%(segment)s has the lowest resolution SLA compliance: %(share)s of %(n)s "
-                                     "requests resolved within the SLA (all clients: %(all)s).")),
+        ("cadence",
+         lambda n: ngettext("%(segment)s has the lowest cadence adherence: %(share)s of %(n)s playbook contact "
+                            "done on time (all clients: %(all)s).",
+                            "%(segment)s has the lowest cadence adherence: %(share)s of %(n)s playbook contacts "
+                            "done on time (all clients: %(all)s).", n),
+         lambda: _("Cadence adherence: too few playbook contacts judged to compare segments (fewer than %(min)d "
+                   "in all but one segment).")),
+        ("sla_response",
+         lambda n: ngettext("%(segment)s has the lowest first-response SLA compliance: %(share)s of %(n)s request "
+                            "answered within the SLA (all clients: %(all)s).",
+                            "%(segment)s has the lowest first-response SLA compliance: %(share)s of %(n)s requests "
+                            "answered within the SLA (all clients: %(all)s).", n),
+         lambda: _("First-response SLA: too few requests judged to compare segments (fewer than %(min)d in all "
+                   "but one segment).")),
+        ("sla_resolution",
+         lambda n: ngettext("%(segment)s has the lowest resolution SLA compliance: %(share)s of %(n)s request "
+                            "resolved within the SLA (all clients: %(all)s).",
+                            "%(segment)s has the lowest resolution SLA compliance: %(share)s of %(n)s requests "
+                            "resolved within the SLA (all clients: %(all)s).", n),
+         lambda: _("Resolution SLA: too few requests judged to compare segments (fewer than %(min)d in all but "
+                   "one segment).")),
     )
-    for key, template in measures:
+    for key, template, too_few in measures:
         judged = [r for r in segments if (r["figures"].get(key) or {}).get("share") is not None]
         if not judged:
             continue
-        worst = min(judged, key=lambda r: r["figures"][key]["share"])
+        ranked = [r for r in judged if (r["figures"][key].get("judged") or 0) >= MIN_COMPARED]
+        if len(ranked) < 2:
+            if len(judged) >= 2:
+                out.append(too_few() % {"min": MIN_COMPARED})
+            continue
+        worst = min(ranked, key=lambda r: r["figures"][key]["share"])
         figure = worst["figures"][key]
         if figure["share"] >= 1:  # everything on time: nothing falls short
             continue
         overall = (total or {}).get(key) or {}
-        out.append(template() % {"segment": worst["segment_name"], "share": pct(figure["share"]),
-                                 "n": figure["judged"], "all": pct(overall.get("share"))})
+        out.append(template(figure["judged"]) % {"segment": worst["segment_name"], "share": pct(figure["share"]),
+                                                 "n": figure["judged"], "all": pct(overall.get("share"))}
+                   + _unranked([r for r in judged if r not in ranked]))
     with_nps = [r for r in segments if (r["figures"].get("nps") or {}).get("nps") is not None]
-    if len(with_nps) >= 2:
-        worst = min(with_nps, key=lambda r: r["figures"]["nps"]["nps"])
-        best = max(with_nps, key=lambda r: r["figures"]["nps"]["nps"])
+    ranked = [r for r in with_nps if (r["figures"]["nps"].get("n") or 0) >= MIN_COMPARED]
+    if len(ranked) >= 2:
+        worst = min(ranked, key=lambda r: r["figures"]["nps"]["nps"])
+        best = max(ranked, key=lambda r: r["figures"]["nps"]["nps"])
         nps = worst["figures"]["nps"]
-        sentence = _("%(segment)s has the lowest NPS, %(nps)s (%(n)s responses).") % {
+        sentence = ngettext("%(segment)s has the lowest NPS, %(nps)s (%(n)s response).",
+                            "%(segment)s has the lowest NPS, %(nps)s (%(n)s responses).", nps["n"]) % {
             "segment": worst["segment_name"], "nps": num(nps["nps"]), "n": nps["n"]}
         best_low, worst_high = best["figures"]["nps"].get("ci_low"), nps.get("ci_high")
         if worst is not best and (best_low is None or worst_high is None or worst_high >= best_low):
             sentence += " " + _("Its interval overlaps that of %(best)s, so the gap may be chance.") % {
                 "best": best["segment_name"]}
-        out.append(sentence)
+        out.append(sentence + _unranked([r for r in with_nps if r not in ranked]))
+    elif len(with_nps) >= 2:
+        out.append(_("NPS: too few responses to compare segments (fewer than %(min)d in all but one segment).")
+                   % {"min": MIN_COMPARED})
     costly = [r for r in segments if r["figures"].get("hours_per_million") is not None]
     if len(costly) >= 2:
         top = max(costly, key=lambda r: r["figures"]["hours_per_million"])
@@ -129,12 +177,18 @@ def shortfalls(breakdown: str, rows: list[dict[str, Any]]) -> list[str]:
                                                                                      2)})
     if total:
         if total.get("insufficient"):
-            out.append(_("%(n)s clients lack the data to be classified on this dimension: they wait in the "
-                         "data-collection queue.") % {"n": total["insufficient"]})
+            n = total["insufficient"]
+            out.append(ngettext("%(n)s client lacks the data to be classified on this dimension: it waits in the "
+                                "data-collection queue.",
+                                "%(n)s clients lack the data to be classified on this dimension: they wait in the "
+                                "data-collection queue.", n) % {"n": n})
         if total.get("unconverted"):
-            out.append(_("%(n)s participations in %(currencies)s have no exchange rate and are left out of the "
-                         "amounts.") % {"n": total["unconverted"],
-                                        "currencies": ", ".join(total.get("unconverted_currencies") or [])})
+            n = total["unconverted"]
+            out.append(ngettext("%(n)s participation in %(currencies)s has no exchange rate and is left out of the "
+                                "amounts.",
+                                "%(n)s participations in %(currencies)s have no exchange rate and are left out of "
+                                "the amounts.", n) % {"n": n,
+                                                      "currencies": ", ".join(total.get("unconverted_currencies") or [])})
     return out
 
 

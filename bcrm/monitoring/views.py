@@ -145,11 +145,39 @@ def management_report(request: HttpRequest) -> HttpResponse:
 
 # --- the effect page ----------------------------------------------------------------------------------------------
 
-VERDICTS = {
-    "effect": lambda: _("The dedicated tier makes a difference at the line: the interval excludes no effect."),
-    "no_detectable_effect": lambda: _("No effect can be told apart from chance: the interval includes no effect."),
-    "too_few": lambda: _("Too few clients near the line to say anything."),
-}
+def figure(value: Any) -> str:
+    """A number for a sentence: three significant digits, whole numbers with thousands separators from 1,000."""
+    number = float(value)
+    return f"{number:,.0f}" if abs(number) >= 1000 else f"{number:.3g}"
+
+
+def effect_verdict(estimate: dict[str, Any]) -> str:
+    """The page's headline, in words that match its numbers: an effect (and its direction) only when the whole
+    interval lies on one side of zero, "cannot be told apart from chance" when it contains zero, and nothing
+    but "too few" when the sample is too small (the figures are then not shown)."""
+    from bcrm.analytics.rdd import MIN_FIRST_STAGE_F
+
+    verdict = str(estimate.get("verdict") or "")
+    low, high = estimate.get("ci_low"), estimate.get("ci_high")
+    first_stage = estimate.get("first_stage") or {}
+    weak = first_stage.get("f_stat") is not None and float(first_stage["f_stat"]) < MIN_FIRST_STAGE_F
+    if verdict == "too_few" and weak:
+        return _("Crossing the line hardly changes who is served by the dedicated tier, so its effect cannot be "
+                 "told apart from chance.")
+    if not verdict:
+        return ""
+    if verdict == "too_few" or low is None or high is None:
+        return _("Too few clients near the line to say anything.")
+    bounds = {"low": figure(low), "high": figure(high)}
+    if float(low) > 0:
+        return _("The dedicated tier raises the outcome at the line: the whole interval (%(low)s to %(high)s) "
+                 "lies above zero.") % bounds
+    if float(high) < 0:
+        return _("The dedicated tier lowers the outcome at the line: the whole interval (%(low)s to %(high)s) "
+                 "lies below zero.") % bounds
+    return _("No effect can be told apart from chance: the interval (%(low)s to %(high)s) contains zero.") % bounds
+
+
 PAIRED_VERDICTS = {
     "effect": lambda: _("The clients who moved up changed after migrating."),
     "no_detectable_effect": lambda: _("The change of the clients who moved up cannot be told apart from chance."),
@@ -198,7 +226,8 @@ def effect(request: HttpRequest) -> HttpResponse:
         dimension_label=Dimension(dimension).label, outcome_label=outcome_label,
         upper_name=label_display(dimension, upper_label(dimension)),
         lower_name=label_display(dimension, lower_label(dimension)),
-        verdict=VERDICTS.get(str(estimate.get("verdict")), lambda: "")(),
+        verdict=effect_verdict(estimate),
+        reliable=estimate.get("verdict") in ("effect", "no_detectable_effect"),
         pairs_verdict=PAIRED_VERDICTS.get(str((pairs or {}).get("verdict")), lambda: "")(),
         level=round(100 * (1 - float(estimate.get("alpha") or 0.05))),
         charts=_effect_charts(result, outcome_label),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
@@ -16,6 +15,23 @@ from bcrm.core.errors import ServiceError
 from bcrm.demo.generator import generate_portfolio
 from bcrm.demo.users import demo_users
 from bcrm.parties.models import Organization
+
+
+def mail_destination() -> str:
+    """Where e-mails go, for the demo's closing lines (one configuration for every process: bcrm/settings.py)."""
+    from django.conf import settings
+
+    if settings.EMAIL_BACKEND == "bcrm.core.mailbox.EmlFileBackend":
+        return (f"E-mails (progress reports, surveys) are written to {settings.EMAIL_FILE_PATH}, one .eml file each; "
+                f"set EMAIL_HOST to send them.")
+    if settings.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend":
+        return f"E-mails are sent through {settings.EMAIL_HOST}:{settings.EMAIL_PORT}."
+    return f"E-mails go through {settings.EMAIL_BACKEND}."
+
+
+#: The earlier classification is this many days old: old enough for the effect estimate (which uses the latest run
+#: at least 30 days old) to have outcomes after it, recent enough that few clients near the line changed tier since.
+EARLIER_DAYS = 60
 
 
 class Command(BaseCommand):
@@ -51,20 +67,15 @@ class Command(BaseCommand):
             self._load(clients, seed)
         self._classify()
         self._playbooks(seed)
-        self._monitoring(seed)
+        self._monitoring()
+        self._duplicates()
 
         url = f"http://127.0.0.1:{port}/"
         if no_serve:
+            self.stdout.write(mail_destination())
             self.stdout.write(f"\nReady. Start the server with `bcrm serve --port {port}` and open {url}")
             return
-        if "EMAIL_BACKEND" not in os.environ and "EMAIL_HOST" not in os.environ:
-            # No mail server configured: the worker writes the progress-report e-mails to the outbox folder.
-            from django.conf import settings
-
-            os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.filebased.EmailBackend"
-            os.environ["EMAIL_FILE_PATH"] = settings.EMAIL_FILE_PATH
-            self.stdout.write(f"E-mails (progress reports, surveys) are written to {settings.EMAIL_FILE_PATH} "
-                              f"as .eml files; set EMAIL_HOST to send them.")
+        self.stdout.write(mail_destination())
         if "serve" not in get_commands():
             raise CommandError(f"The `serve` command is not available in this installation; the data is loaded. "
                                f"Serve the app another way and open {url}")
@@ -72,7 +83,7 @@ class Command(BaseCommand):
         call_command("serve", port=port, with_worker=True)
 
     def _classify(self) -> None:
-        """Run the segmentation twice, as of a quarter ago and as of today, so the demo opens with labels,
+        """Run the segmentation twice, as of two months ago and as of today, so the demo opens with labels,
         explanations and two runs whose class migrations the dashboard and the compare page show."""
         import datetime as dt
 
@@ -84,38 +95,62 @@ class Command(BaseCommand):
 
         if Run.objects.exists():
             return
-        self.stdout.write("Classifying the portfolio (value, risk, relationship), as of a quarter ago and today…")
+        self.stdout.write("Classifying the portfolio (value, risk, relationship), as of two months ago and today…")
         today = timezone.localdate()
         for dimension in Dimension.values:
-            earlier = run_segmentation(actor=None, dimension=dimension, as_of=today - dt.timedelta(days=91))
+            earlier = run_segmentation(actor=None, dimension=dimension, as_of=today - dt.timedelta(days=EARLIER_DAYS))
             report = run_segmentation(actor=None, dimension=dimension, as_of=today)
             counts = report.outcome.counts
             parts = ", ".join(f"{label_display(dimension, code)} {counts[code]:,}" for code in counts
                               if code not in ("total", "overridden"))
             moved = sum(n for before, after in report.outcome.migrations().items() if before
                         for label, n in after.items() if label != before)
-            self.stdout.write(f"  {Dimension(dimension).label:<14}{parts}; {moved:,} moved since a quarter ago  "
+            self.stdout.write(f"  {Dimension(dimension).label:<14}{parts}; {moved:,} moved in the last two months  "
                               f"({earlier.duration_ms + report.duration_ms:,} ms)")
 
-    def _monitoring(self, seed: int) -> None:
-        """A few months of service history and the KPI snapshots of those months, so the monitoring dashboard
-        opens with figures and a trend."""
+    def _history(self, seed: int) -> None:
+        """The last months' service history: what the team did for each client, logged as the interactions the
+        playbook tasks stand for, so the first automation run counts each client's next cycle from it."""
         import time
 
-        from bcrm.monitoring.demo import demo_service_history, demo_snapshots
-        from bcrm.monitoring.models import KpiSnapshot
+        from bcrm.monitoring.demo import demo_service_history
 
         started = time.perf_counter()
         counts = demo_service_history(seed=seed)
         if counts:
             self.stdout.write(
                 f"Service history: {counts['tasks']:,} playbook tasks of the last months ({counts['on_time']:,} on "
-                f"time, {counts['late']:,} late, {counts['missed']:,} missed); SLA times on "
-                f"{counts['sla_stamped']:,} requests  ({time.perf_counter() - started:.1f} s)")
+                f"time, {counts['late']:,} late, {counts['missed']:,} missed), {counts['interactions']:,} "
+                f"interactions logged; SLA times on {counts['sla_stamped']:,} requests  "
+                f"({time.perf_counter() - started:.1f} s)")
+
+    def _monitoring(self) -> None:
+        """The KPI snapshots of the history's months, so the monitoring dashboard opens with figures and a trend."""
+        import time
+
+        from bcrm.monitoring.demo import demo_snapshots
+        from bcrm.monitoring.models import KpiSnapshot
+
         if not KpiSnapshot.objects.exists():
             started = time.perf_counter()
             periods = demo_snapshots()
             self.stdout.write(f"KPI snapshots: {', '.join(periods)}  ({time.perf_counter() - started:.1f} s)")
+
+    def _duplicates(self) -> None:
+        """The duplicate scan, as the worker runs it, so the duplicates page opens with the planted ones."""
+        import time
+
+        from bcrm.dedupe.models import DuplicateScan
+        from bcrm.dedupe.services import duplicate_scan
+
+        if DuplicateScan.objects.exists():
+            return
+        started = time.perf_counter()
+        found = [duplicate_scan(entity=entity) for entity in ("organizations", "contacts")]
+        self.stdout.write("Duplicate scan: " + ", ".join(
+            f"{scan.groups:,} groups of possible duplicate {scan.entity}" for scan in
+            DuplicateScan.objects.filter(pk__in=[s.pk for s in found]).order_by("pk"))
+            + f"  ({time.perf_counter() - started:.1f} s)")
 
     def _playbooks(self, seed: int) -> None:
         """Default playbooks and calendar, project milestones and team updates, and a first automation run,
@@ -132,6 +167,7 @@ class Command(BaseCommand):
         if not Milestone.objects.exists():
             counts = demo_progress(as_of=timezone.localdate(), seed=seed)
             self.stdout.write("Project milestones and updates: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+        self._history(seed)
         if AutomationRun.objects.exists():
             return
         report = run_automation(actor=None, trigger="demo")

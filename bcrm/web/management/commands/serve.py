@@ -1,7 +1,30 @@
 """Serve bcrm with gunicorn (a production WSGI server), static files through WhiteNoise."""
 
+import os
+
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+#: Addresses a server listens on but a browser cannot open: links then name the loopback address.
+WILDCARD_HOSTS = {"0.0.0.0", "::", "[::]", ""}
+
+
+def served_base_url(host: str, port: int) -> str:
+    """The address links in e-mails point at when the app is served on ``host:port`` (``BCRM_BASE_URL`` unset)."""
+    if host in WILDCARD_HOSTS:
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address
+    return f"http://{host}:{port}"
+
+
+def use_served_base_url(host: str, port: int) -> str:
+    """Unless ``BCRM_BASE_URL`` is set explicitly, make links in e-mails point at the served host and port: in
+    this process (the web server) and, through the environment, in the worker it starts. Returns the base URL."""
+    if not os.environ.get("BCRM_BASE_URL"):
+        settings.BCRM_BASE_URL = served_base_url(host, port)
+        os.environ["BCRM_BASE_URL"] = settings.BCRM_BASE_URL
+    return settings.BCRM_BASE_URL
 
 
 class Command(BaseCommand):
@@ -16,9 +39,9 @@ class Command(BaseCommand):
                             help="also run `bcrm worker` (task queue and schedules) beside the web server")
 
     def handle(self, *args, host, port, workers, threads, with_worker=False, **options):
+        base_url = use_served_base_url(host, port)
         if with_worker:
             import atexit
-            import os
             import subprocess
             import sys
 
@@ -47,4 +70,5 @@ class Command(BaseCommand):
                 return application
 
         self.stdout.write(f"bcrm serving on http://{host}:{port}/  (database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}; Ctrl-C stops)")
+        self.stdout.write(f"Links in e-mails point at {base_url}/ (BCRM_BASE_URL).")
         Server().run()
