@@ -9,3 +9,9 @@ class PlaybooksConfig(AppConfig):
     name = "bcrm.playbooks"
     label = "playbooks"
     verbose_name = _("Service playbooks")
+
+    def ready(self) -> None:
+        from bcrm.playbooks.services import tiers_after_run
+        from bcrm.segmentation.services import on_run_finished
+
+        on_run_finished(tiers_after_run)

@@ -176,6 +176,17 @@ def active_overrides(dimension: str, now: dt.datetime | None = None) -> dict[int
     return dict(rows)  # the newest wins: later rows overwrite earlier ones
 
 
+# Called with each real run, inside its transaction, once the current labels moved. Higher apps register
+# here (the playbooks app recomputes the tiers of the clients whose label changed), so segmentation never
+# imports them.
+RUN_LISTENERS: list = []
+
+
+def on_run_finished(listener) -> None:
+    if listener not in RUN_LISTENERS:
+        RUN_LISTENERS.append(listener)
+
+
 def run_segmentation(
     *,
     actor,
@@ -235,6 +246,8 @@ def run_segmentation(
         )
         _write_assignments(run, outcome)
         _move_current_labels(run)
+        for listener in RUN_LISTENERS:
+            listener(run)
         outcome.timings["write"] = time.perf_counter() - write_clock
         duration = int((time.perf_counter() - clock) * 1000)
         Run.objects.filter(pk=run.pk).update(
