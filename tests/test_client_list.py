@@ -24,7 +24,7 @@ from bcrm.playbooks.policy import tier_for
 from bcrm.playbooks.selectors import active_policy
 from bcrm.segmentation import services as segmentation_services
 from bcrm.segmentation.models import ClientLabels
-from tests.factories import make_org, make_participation, make_project, make_team, make_user
+from tests.factories import make_org, make_participation, make_project, make_user
 
 pytestmark = pytest.mark.django_db
 TODAY = dt.date.today()

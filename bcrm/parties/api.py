@@ -13,8 +13,8 @@ from bcrm.accounts.models import Team
 from bcrm.accounts.permissions import can_see_compliance
 from bcrm.core.schemas import ERRORS, PageIn, PageOut, page_response, resolve_model
 from bcrm.parties import selectors, services
-from bcrm.parties.filters import SORT_COLUMNS
 from bcrm.parties.choices import KycStatus, Language, OrganizationKind, RatingAgency, Sector, Seniority
+from bcrm.parties.filters import SORT_COLUMNS
 
 router = Router(tags=["clients"])
 

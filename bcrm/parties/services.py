@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -157,9 +158,9 @@ BULK_LIMIT = 500  # rows per request: the list's largest page
 class BulkResult:
     """What a bulk edit did: rows changed, rows that already had the value, rows refused with the reason."""
 
-    changed: list[int] = field(default_factory=list)
-    unchanged: list[int] = field(default_factory=list)
-    refused: list[dict[str, Any]] = field(default_factory=list)
+    changed: list[int] = dataclasses.field(default_factory=list)
+    unchanged: list[int] = dataclasses.field(default_factory=list)
+    refused: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def _bulk_value(actor, action: str, value: Any) -> tuple[dict[str, Any], str | None]:
@@ -186,7 +187,7 @@ def _bulk_value(actor, action: str, value: Any) -> tuple[dict[str, Any], str | N
     raise InvalidInput(fields={"action": [_("Choose one of: %(actions)s.") % {"actions": ", ".join(BULK_ACTIONS)}]})
 
 
-def organization_bulk_update(*, actor, ids: list[int], action: str, value: Any) -> BulkResult:
+def organization_bulk_update(*, actor, ids: list[int] | list[str], action: str, value: Any) -> BulkResult:
     """Assign a team or a relationship manager, or add a tag, to many clients at once, row by row through
     ``organization_update`` (the single edit's service): the same permission checks, optimistic version,
     audit entry and search refresh per row.

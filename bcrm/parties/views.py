@@ -21,9 +21,9 @@ from bcrm.accounts.permissions import (
     can_edit_organization,
     can_see_compliance,
     can_write,
+    has_any,
     require,
     require_organization_write,
-    has_any,
     sees_all_organizations,
     user_team_ids,
 )
