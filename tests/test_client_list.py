@@ -119,6 +119,35 @@ def test_a_classification_run_moves_the_tiers_of_the_clients_it_relabels(analyst
     assert len(names(page)) == len(high)
 
 
+def test_an_override_moves_the_tier_at_once(lead, book):
+    delta = book["delta"]
+    assert ClientTier.objects.get(organization=delta).tier == "standard"
+    segmentation_services.override_create(actor=lead, organization=delta, dimension="value", label="high",
+                                          reason="Anchor investor", expires_at=timezone.now() + dt.timedelta(days=30))
+    assert ClientTier.objects.get(organization=delta).tier == "dedicated"
+
+
+def test_a_large_run_leaves_tiers_to_the_automation_and_the_list_says_when(analyst, lead, portfolio, client,
+                                                                           settings):
+    from bcrm.playbooks.engine import run_automation
+    from bcrm.playbooks.models import AutomationSchedule
+
+    settings.BCRM_TIER_INLINE_LIMIT = 5
+    segmentation_services.run_segmentation(actor=analyst, dimension="value")
+    assert not ClientTier.objects.exists()
+    hour = AutomationSchedule.objects.get(key="daily").hour
+    client.force_login(lead)
+    page = html(client.get("/clients/"))
+    assert 'id="tiers-pending"' in page and f"{hour:02d}:00" in page
+    assert "at the next automation run" in page
+    page = html(client.get("/clients/", HTTP_ACCEPT_LANGUAGE="zh-hans"))
+    assert "下次自动化运行" in page
+    run_automation(actor=None)
+    assert ClientTier.objects.count() == len(portfolio)
+    assert AutomationSchedule.objects.get(key="daily").tiers_stale_since is None
+    assert 'id="tiers-pending"' not in html(client.get("/clients/"))
+
+
 # --- 2. exports keep every filter, through htmx too, and carry the classes -------------------------------
 
 def test_htmx_swap_carries_export_links_with_the_current_filters(client, lead, book):

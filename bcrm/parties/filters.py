@@ -36,11 +36,18 @@ SORT_COLUMNS = {
 }
 
 
+NULLABLE_SORTS = frozenset({"value", "risk", "relationship", "tier"})  # joined rows a client may not have yet
+
+
 def sort_order(key: str) -> list:
-    """The ORDER BY of a whitelisted sort key ("name", "-tier", ...), ending with id as the tie-break."""
+    """The ORDER BY of a whitelisted sort key ("name", "-tier", ...), ending with id as the tie-break.
+
+    Only the joined (nullable) columns say NULLS LAST: on the client's own NOT NULL columns a plain
+    ASC/DESC is what the (column, legal_name, id) indexes serve, both ways."""
     descending = key.startswith("-")
-    columns = SORT_COLUMNS[key.lstrip("-")]
-    order = [c.desc(nulls_last=True) if descending else c.asc(nulls_last=True) for c in columns]
+    column = key.lstrip("-")
+    nulls = {"nulls_last": True} if column in NULLABLE_SORTS else {}
+    order = [c.desc(**nulls) if descending else c.asc(**nulls) for c in SORT_COLUMNS[column]]
     return [*order, F("id").desc() if descending else F("id").asc()]
 
 

@@ -32,6 +32,7 @@ from bcrm.core.pagination import paginate
 from bcrm.engagement.choices import TaskStatus
 from bcrm.engagement.selectors import service_request_list, task_list
 from bcrm.financing.selectors import participation_list
+from bcrm.playbooks.selectors import tiers_pending
 from bcrm.parties import selectors, services
 from bcrm.parties.filters import FILTER_NAMES, HEADER_SORTS, OrganizationFilterForm
 from bcrm.parties.forms import ContactForm, OrganizationForm
@@ -94,6 +95,9 @@ def organization_list(request: HttpRequest) -> HttpResponse:
         "sort_links": sort_links(request.GET, filter_form),
         "saved_views": list(selectors.saved_view_list(actor=user, page=SavedView.Page.CLIENTS)),
         "bulk": bulk_choices(user) if can_write(user) else None,
+        # A classification run re-tiers the clients it relabels at once; a very large one leaves it to the
+        # next automation run, and the list says when that is.
+        "tiers_pending": tiers_pending(),
         "oob": partial,
     }
     return render_page(

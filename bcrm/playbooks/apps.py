@@ -11,7 +11,14 @@ class PlaybooksConfig(AppConfig):
     verbose_name = _("Service playbooks")
 
     def ready(self) -> None:
-        from bcrm.playbooks.services import tiers_after_run
-        from bcrm.segmentation.services import on_run_finished
+        from bcrm.segmentation.services import on_labels_changed
 
-        on_run_finished(tiers_after_run)
+        on_labels_changed(tiers_after_labels)
+
+
+def tiers_after_labels(organization_ids) -> None:
+    """Segmentation's label listener: the clients whose label moved get their tier now, not at the next
+    automation run (beyond a limit, the run does it and the client list says when)."""
+    from bcrm.playbooks.services import tiers_after_labels as refresh
+
+    refresh(organization_ids)

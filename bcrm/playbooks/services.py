@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -333,8 +333,8 @@ def tiers_refresh(*, organization_ids, now: dt.datetime | None = None) -> int:
     """Recompute the tier and add-ons of these clients from their current labels with the active policy
     (the automation's own 64-entry table), writing only the rows that changed. Returns how many changed.
 
-    The daily automation does this for the whole book; a classification run calls it for the clients
-    whose label it moved, so the client list shows their new tier at once."""
+    The daily automation does this for the whole book; segmentation calls it (a label listener) for the
+    clients whose label a run, an override or an override's end moved, so lists show the new tier at once."""
     from bcrm.playbooks.selectors import active_policy
     from bcrm.segmentation.models import ClientLabels
 
@@ -369,10 +369,22 @@ def tiers_refresh(*, organization_ids, now: dt.datetime | None = None) -> int:
     return changed
 
 
-def tiers_after_run(run) -> None:
-    """Segmentation's run listener: the clients whose label the run moved get their new tier now."""
-    from bcrm.segmentation.models import Assignment
+TIER_INLINE_LIMIT = 50_000  # moved clients re-tiered inside the classification; more wait for the automation
 
-    moved = (Assignment.objects.filter(run=run).exclude(label=models.F("previous_label"))
-             .values_list("organization_id", flat=True))
-    tiers_refresh(organization_ids=moved)
+
+def tiers_after_labels(organization_ids) -> None:
+    """The clients whose label moved get their tier at once; when a classification moved more than
+    ``BCRM_TIER_INLINE_LIMIT`` (a first run over a large book), the next automation run re-tiers the whole
+    book in bulk instead and the schedule row records that tiers are waiting for it."""
+    from django.conf import settings
+
+    from bcrm.playbooks.models import AutomationSchedule
+
+    limit = getattr(settings, "BCRM_TIER_INLINE_LIMIT", TIER_INLINE_LIMIT)
+    ids = list(organization_ids[: limit + 1]) if hasattr(organization_ids, "query") else list(organization_ids)
+    if len(ids) <= limit:
+        tiers_refresh(organization_ids=ids)
+        return
+    AutomationSchedule.objects.get_or_create(key="daily")
+    AutomationSchedule.objects.filter(key="daily", tiers_stale_since__isnull=True).update(
+        tiers_stale_since=timezone.now())
