@@ -190,6 +190,20 @@ def test_export_carries_class_codes_and_names_in_the_readers_language(client, le
     assert rows[0]["value_label"] == "" and rows[0]["Service tier"] == ""
 
 
+def test_api_and_cli_exports_take_the_same_filters(lead, book, tmp_path):
+    from django.core.management import call_command
+
+    api = Api(lead)
+    response = api.client.get("/api/v1/exports/organizations", {"tier": "dedicated", "headers": "name"},
+                              **api.headers)
+    assert sorted(r["legal_name"] for r in export_rows(response)) == ["Alpha Capital", "Charlie Fund"]
+    target = tmp_path / "out.csv"
+    call_command("export", "organizations", str(target), "--value", "general", "--risk", "high",
+                 "--as", lead.username, stdout=io.StringIO(), stderr=io.StringIO())
+    rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8-sig"))))
+    assert [r["legal_name"] for r in rows] == ["Bravo Bank"] and rows[0]["risk_label"] == "high"
+
+
 def export_rows(response) -> list[dict[str, str]]:
     assert response.status_code == 200, response.content[:300]
     text = b"".join(response.streaming_content).decode("utf-8-sig")

@@ -35,7 +35,7 @@ from bcrm.accounts.permissions import can_see_compliance
 from bcrm.core.errors import InvalidInput
 from bcrm.dataio.choices import Entity, entity_from
 from bcrm.dataio.parsers import neutralise, time_zone
-from bcrm.dataio.specs import BCRM_ID, FIELD, PRESENT, REF, TAGS, Column, EntitySpec, spec_for
+from bcrm.dataio.specs import BCRM_ID, CLASS_COLUMNS, FIELD, PRESENT, REF, TAGS, Column, EntitySpec, spec_for
 from bcrm.parties.filters import FILTER_NAMES
 
 # The client list's filters, sort included: the one definition in parties.filters (labels and tier too).
@@ -186,14 +186,6 @@ def export_rows(*, actor, entity: str, filters: dict[str, Any] | None = None,
             yield row
 
     return head, rows()
-
-
-CLASS_COLUMNS = (  # (code column, name column's English label, its Chinese label)
-    ("value_label", "Value class", "价值分类"),
-    ("risk_label", "Risk class", "风险分类"),
-    ("relationship_label", "Relationship class", "关系分类"),
-    ("tier", "Service tier", "服务层级"),
-)
 
 
 def class_header(mode: str) -> list[str]:
