@@ -2,6 +2,7 @@
 view, export with the filter (the file has exactly the filtered rows) and tag the filtered rows in bulk."""
 
 import csv
+import os
 
 import pytest
 
@@ -13,6 +14,7 @@ from tests.factories import make_org, make_team, make_user
 pytestmark = BROWSER_MARKS
 PASSWORD = "browser-test-pass-2026"
 WAIT = 30_000
+SCREENSHOT = os.environ.get("BCRM_SCREENSHOT")  # a path: keep a picture of the list for review
 
 
 @pytest.fixture
@@ -71,11 +73,14 @@ def test_filter_sort_save_export_and_bulk_tag(live_server, browser, lead_with_bo
     assert [r["legal name"] for r in exported] == filtered[::-1]  # in the list's order (Z→A)
     assert all(r["value_label"] == "high" for r in exported)
 
+    if SCREENSHOT:
+        page.screenshot(path=SCREENSHOT, full_page=True)
+
     # Bulk: select all on the page, add a tag; the result message counts them.
     page.check("#select-all")
     page.wait_for_function("() => document.getElementById('bulk-count').textContent === '5'", timeout=WAIT)
     page.fill("#bulk-form input[name=tag]", "priority")
     page.click("#bulk-form button[value=add_tag]")
-    page.wait_for_selector(".messages .alert:has-text('5 clients changed')", timeout=WAIT)
+    page.wait_for_selector(".messages .alert:has-text('5 clients changed')", state="attached", timeout=WAIT)
     tagged = Organization.objects.filter(tags__name="priority")
     assert sorted(tagged.values_list("legal_name", flat=True)) == filtered

@@ -32,11 +32,11 @@ from bcrm.core.pagination import paginate
 from bcrm.engagement.choices import TaskStatus
 from bcrm.engagement.selectors import service_request_list, task_list
 from bcrm.financing.selectors import participation_list
-from bcrm.playbooks.selectors import tiers_pending
 from bcrm.parties import selectors, services
 from bcrm.parties.filters import FILTER_NAMES, HEADER_SORTS, OrganizationFilterForm
 from bcrm.parties.forms import ContactForm, OrganizationForm
 from bcrm.parties.models import SavedView
+from bcrm.playbooks.selectors import tiers_pending
 from bcrm.segmentation import selectors as segmentation_selectors
 from bcrm.segmentation import services as segmentation_services
 from bcrm.segmentation.choices import Dimension, label_display, upper_label
