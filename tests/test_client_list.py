@@ -235,8 +235,11 @@ def test_sort_by_class_and_tier_puts_unclassified_last_and_breaks_ties_by_id(cli
     by_tier = names(page)
     assert by_tier[:2] == ["Alpha Capital", "Charlie Fund"]  # dedicated, by id
     assert by_tier[2:4] == ["Bravo Bank", "Delta Partners"] and by_tier[-1] == "Echo Infra"
+    # Classes sort by meaning: high value first, then general, then the never classified.
+    page = html(client.get("/clients/", {"team": team, "sort": "value"}))
+    assert names(page) == ["Alpha Capital", "Charlie Fund", "Bravo Bank", "Delta Partners", "Echo Infra"]
     page = html(client.get("/clients/", {"team": team, "sort": "-value"}))
-    assert names(page) == ["Charlie Fund", "Alpha Capital", "Delta Partners", "Bravo Bank", "Echo Infra"]
+    assert names(page) == ["Delta Partners", "Bravo Bank", "Charlie Fund", "Alpha Capital", "Echo Infra"]
 
 
 def test_equal_names_keep_one_order_by_id(lead, team):
@@ -271,6 +274,7 @@ def test_bare_list_restores_the_last_filters_until_cleared(client, lead, book):
     # Filters changed through htmx are remembered too.
     client.get("/clients/", {"country": "SG"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="org-results")
     assert client.get("/clients/")["Location"] == "/clients/?country=SG"
+    assert 'id="reset-filters" href="/clients/?clear=1"' in page  # the form's Reset forgets them too
     response = client.get("/clients/", {"clear": "1"})
     assert response.status_code == 302 and response["Location"] == "/clients/"
     page = html(client.get("/clients/"))

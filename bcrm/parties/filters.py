@@ -7,7 +7,7 @@ import functools
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import F, Q, QuerySet
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 from django.utils import translation
@@ -18,20 +18,29 @@ from django_countries import countries
 from bcrm.accounts.models import Team
 from bcrm.parties.choices import OrganizationKind
 from bcrm.playbooks.choices import Tier
-from bcrm.segmentation.choices import Dimension, label_choices
+from bcrm.segmentation.choices import Dimension, label_choices, labels_for
 from bcrm.web.widgets import PlainSelect
+
+
+def _rank(path: str, codes: list[str]) -> Case:
+    """A class column ordered by meaning, not spelling: the upper class first, then the lower, then
+    insufficient data; never classified is NULL (last either way)."""
+    return Case(*(When(**{path: code}, then=Value(i)) for i, code in enumerate(codes)), default=None,
+                output_field=IntegerField())
+
 
 # The whitelist of sort keys: each orders by its column, then by id so equal values keep one stable order
 # (a page boundary never shows a row twice or skips one). "-key" is the descending order of "key".
-# Label and tier columns sort empty (never classified) last either way.
+# Class columns sort by meaning (upper class, lower class, insufficient data; dedicated before standard) and
+# put empty (never classified) last either way.
 SORT_COLUMNS = {
     "name": (F("legal_name"),),
     "country": (F("country"), F("legal_name")),
     "kind": (F("kind"), F("legal_name")),
-    "value": (F("labels__value"),),
-    "risk": (F("labels__risk"),),
-    "relationship": (F("labels__relationship"),),
-    "tier": (F("service_tier__tier"),),
+    "value": (_rank("labels__value", labels_for("value")),),
+    "risk": (_rank("labels__risk", labels_for("risk")),),
+    "relationship": (_rank("labels__relationship", labels_for("relationship")),),
+    "tier": (_rank("service_tier__tier", Tier.values),),
     "updated": (F("updated_at"),),
 }
 
