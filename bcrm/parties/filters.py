@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -33,7 +34,7 @@ def _rank(path: str, codes: list[str]) -> Case:
 # (a page boundary never shows a row twice or skips one). "-key" is the descending order of "key".
 # Class columns sort by meaning (upper class, lower class, insufficient data; dedicated before standard) and
 # put empty (never classified) last either way.
-SORT_COLUMNS = {
+SORT_COLUMNS: dict[str, tuple[Any, ...]] = {
     "name": (F("legal_name"),),
     "country": (F("country"), F("legal_name")),
     "kind": (F("kind"), F("legal_name")),
