@@ -402,6 +402,17 @@ def test_relationship_manager_assigns_only_their_own_teams(client, rm, team, oth
     assert f'<option value="{team.pk}">' in bar and f'<option value="{other_team.pk}">' not in bar
 
 
+def test_single_edit_form_offers_a_relationship_manager_only_their_teams(client, rm, team, other_team, book):
+    foreign_managed = make_org(legal_name="Golf Partners", team=other_team, relationship_manager=rm)
+    client.force_login(rm)
+    teams = client.get(f"/clients/{book['alpha'].pk}/edit/").context["form"].fields["team"].queryset
+    assert list(teams) == [team]
+    # A client of another team they manage keeps its team on an unchanged save.
+    teams = client.get(f"/clients/{foreign_managed.pk}/edit/").context["form"].fields["team"].queryset
+    assert set(teams) == {team, other_team}
+    assert set(client.get("/clients/new/").context["form"].fields["team"].queryset) == {team}
+
+
 def test_viewer_cannot_bulk_edit_nor_sees_the_bar(client, viewer, book):
     client.force_login(viewer)
     assert 'id="bulk-form"' not in html(client.get("/clients/"))

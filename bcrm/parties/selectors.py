@@ -8,7 +8,8 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from bcrm.accounts.permissions import restrict_organizations, user_team_ids
+from bcrm.accounts.models import Team
+from bcrm.accounts.permissions import EDIT_ALL, has_any, restrict_organizations, user_team_ids
 from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.parties.filters import OrganizationFilterForm
 from bcrm.parties.models import Contact, Organization, SavedView
@@ -24,6 +25,15 @@ def organization_list(*, actor, filters: dict[str, Any] | None = None) -> QueryS
         raise InvalidInput(fields={k: [str(m) for m in v] for k, v in form.errors.items()})
     queryset = organization_base(actor=actor).select_related("team", "relationship_manager")
     return form.filter(queryset)
+
+
+def assignable_teams(*, actor, current_team_id: int | None = None) -> QuerySet[Team]:
+    """The teams ``actor`` may give a client: any for a lead or administrator, else their own (and the
+    client's current team, which keeping is no change)."""
+    teams = Team.objects.order_by("name")
+    if has_any(actor, EDIT_ALL):
+        return teams
+    return teams.filter(Q(pk__in=user_team_ids(actor)) | Q(pk=current_team_id))
 
 
 def organization_get_for_user(*, user, pk: int) -> Organization:

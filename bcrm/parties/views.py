@@ -15,17 +15,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from bcrm.accounts.choices import Role
-from bcrm.accounts.models import Team
 from bcrm.accounts.permissions import (
-    EDIT_ALL,
     can_edit_organization,
     can_see_compliance,
     can_write,
-    has_any,
     require,
     require_organization_write,
     sees_all_organizations,
-    user_team_ids,
 )
 from bcrm.core.errors import InvalidInput, ServiceError
 from bcrm.core.pagination import paginate
@@ -123,9 +119,7 @@ def sort_links(params, filter_form: OrganizationFilterForm) -> dict[str, dict[st
 def bulk_choices(user) -> dict[str, Any]:
     """What the bulk bar offers: the teams the user may assign (their own, unless lead or admin) and the
     relationship managers."""
-    teams = Team.objects.order_by("name")
-    if not has_any(user, EDIT_ALL):
-        teams = teams.filter(pk__in=user_team_ids(user))
+    teams = selectors.assignable_teams(actor=user)
     managers = (get_user_model().objects.filter(groups__name=Role.RELATIONSHIP_MANAGER, is_active=True)
                 .order_by("username"))
     return {"teams": list(teams), "managers": list(managers)}
@@ -243,6 +237,7 @@ def organization_create(request: HttpRequest) -> HttpResponse:
     user = request.user
     require(can_write(user))
     form = OrganizationForm(request.POST or None, show_compliance=can_see_compliance(user))
+    form.fields["team"].queryset = selectors.assignable_teams(actor=user)  # type: ignore[attr-defined]
     organization = submit_form(request, form, lambda: services.organization_create(
         actor=user, data=form.service_data(), tags=form.tag_names(),
     ))
@@ -265,6 +260,9 @@ def organization_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = OrganizationForm(
         request.POST or None, instance=organization, show_compliance=show_compliance, compliance_only=not can_edit,
     )
+    if "team" in form.fields:
+        form.fields["team"].queryset = selectors.assignable_teams(  # type: ignore[attr-defined]
+            actor=user, current_team_id=organization.team_id)
     updated = submit_form(request, form, lambda: services.organization_update(
         actor=user, organization=organization, data=form.service_data(),
         expected_version=form.expected_version, tags=form.tag_names(),
