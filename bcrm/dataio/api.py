@@ -115,7 +115,11 @@ class ExportQuery(Schema):
     country: str | None = None
     team: int | None = None
     relationship_manager: int | None = None
-    sort: str | None = None
+    value: str | None = Field(None, description="current value class: high, general, insufficient")
+    risk: str | None = Field(None, description="current risk class: low, high, insufficient")
+    relationship: str | None = Field(None, description="current relationship class: strategic, ordinary, insufficient")
+    tier: str | None = Field(None, description="current service tier: dedicated, standard")
+    sort: str | None = Field(None, description="as GET /organizations")
     sector: str | None = Field(None, description="projects only")
     stage: str | None = Field(None, description="projects only")
 

@@ -11,6 +11,9 @@ What a cell holds:
   (naive local datetime cells in XLSX, which import reads back in the same zone);
 - choices as their stored value (``equity_investor``), countries as ISO codes, booleans true/false;
 - references as the name, the external id and the bcrm ID of the row referred to.
+Organisations also carry their classes and tier, export only (import never reads them): per dimension the
+code (``value_label``: ``high``) and its name in the reader's language (``Value class`` / ``价值分类``:
+高价值客户), then ``tier`` and its name (``Service tier`` / ``服务层级``).
 KYC and sanctions columns are left out for users who may not see them.
 """
 
@@ -25,15 +28,18 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.permissions import can_see_compliance
 from bcrm.core.errors import InvalidInput
 from bcrm.dataio.choices import Entity, entity_from
 from bcrm.dataio.parsers import neutralise, time_zone
-from bcrm.dataio.specs import BCRM_ID, FIELD, PRESENT, REF, TAGS, Column, EntitySpec, spec_for
+from bcrm.dataio.specs import BCRM_ID, CLASS_COLUMNS, FIELD, PRESENT, REF, TAGS, Column, EntitySpec, spec_for
+from bcrm.parties.filters import FILTER_NAMES
 
-ORG_FILTERS = ("q", "kind", "country", "team", "relationship_manager", "sort")
+# The client list's filters, sort included: the one definition in parties.filters (labels and tier too).
+ORG_FILTERS = FILTER_NAMES
 PROJECT_FILTERS = ("q", "sector", "stage")
 HEADER_MODES = ("name", "en", "zh")
 CHUNK_ROWS = 2000
@@ -75,7 +81,7 @@ def export_queryset(*, actor, entity: str, filters: dict[str, Any] | None = None
     filters = {k: v for k, v in (filters or {}).items() if v not in (None, "")}
     if found == Entity.ORGANIZATIONS:
         clients = organization_list(actor=actor, filters={k: filters[k] for k in ORG_FILTERS if k in filters})
-        return clients.prefetch_related("tags")
+        return clients.select_related("labels", "service_tier").prefetch_related("tags")
     if found == Entity.PROJECTS:
         return project_list(actor=actor, filters={k: filters[k] for k in PROJECT_FILTERS if k in filters}).order_by("pk")
     queryset: QuerySet[Any]
@@ -165,12 +171,58 @@ def export_rows(*, actor, entity: str, filters: dict[str, Any] | None = None,
         raise InvalidInput(fields={"headers": [_("Choose one of: %(modes)s.") % {"modes": ", ".join(HEADER_MODES)}]})
     columns = export_columns(spec, actor)
     queryset = export_queryset(actor=actor, entity=spec.entity, filters=filters)
+    classes = spec.entity == Entity.ORGANIZATIONS
+    head = header_row(columns, headers) + (class_header(headers) if classes else [])
+    # Class names in the reader's language: the headers' language, else the page's (captured now: the rows
+    # are read while the response streams).
+    language = {"zh": "zh-hans", "en": "en"}.get(headers) or translation.get_language()
 
     def rows() -> Iterator[list[Any]]:
         for obj in queryset.iterator(chunk_size=CHUNK_ROWS):
-            yield [cell_value(c, obj) for c in columns]
+            row = [cell_value(c, obj) for c in columns]
+            if classes:
+                with translation.override(language):
+                    row += class_cells(obj)
+            yield row
 
-    return header_row(columns, headers), rows()
+    return head, rows()
+
+
+def class_header(mode: str) -> list[str]:
+    """The class and tier columns' headers: the code column keeps its machine name, the name column is
+    headed in the reader's language (``zh`` headers in Chinese, ``en`` in English, ``name`` in the page's)."""
+    head: list[str] = []
+    for code, english, chinese in CLASS_COLUMNS:
+        if mode == "zh":
+            name = chinese
+        elif mode == "en":
+            name = english
+        else:
+            name = chinese if (translation.get_language() or "").startswith("zh") else english
+        head += [code, name]
+    return head
+
+
+def class_cells(org: Any) -> list[Any]:
+    """Per dimension the label code and its name in the active language, then the tier code and name."""
+    from django.core.exceptions import ObjectDoesNotExist
+
+    from bcrm.segmentation.choices import label_display
+
+    try:
+        labels = org.labels
+    except ObjectDoesNotExist:
+        labels = None
+    try:
+        tier = org.service_tier
+    except ObjectDoesNotExist:
+        tier = None
+    cells: list[Any] = []
+    for dimension in ("value", "risk", "relationship"):
+        code = getattr(labels, dimension, "") or ""
+        cells += [code or None, label_display(dimension, code) or None]
+    cells += [tier.tier if tier else None, str(tier.get_tier_display()) if tier else None]
+    return cells
 
 
 def csv_chunks(head: list[str], rows: Iterable[list[Any]]) -> Iterator[bytes]:

@@ -16,7 +16,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from bcrm.dataio.readers import ImportFileError
-from bcrm.dataio.specs import REASON_HEADERS, SPECS, Column, EntitySpec
+from bcrm.dataio.specs import EXPORT_ONLY_HEADERS, REASON_HEADERS, SPECS, Column, EntitySpec
 
 HEADER_SCAN_ROWS = 10
 
@@ -28,6 +28,11 @@ def normalize_header(text: Any) -> str:
     text = re.sub(r"[_\-–—]+", " ", text)
     text = re.sub(r"\s+", " ", text).strip().strip("*:： ").strip()
     return text
+
+
+@functools.cache
+def _export_only() -> frozenset[str]:
+    return frozenset(normalize_header(h) for h in EXPORT_ONLY_HEADERS)
 
 
 def _without_unit(key: str) -> str:
@@ -96,7 +101,8 @@ def match_headers(spec: EntitySpec, headers: list[Any], mapping: dict[str, str] 
         if name is None or name not in valid:
             key = normalize_header(header)
             deliberately_ignored = mapping and any(normalize_header(s) == key and not t for s, t in mapping.items())
-            if key not in REASON_HEADERS and not deliberately_ignored:
+            export_only = spec.entity == "organizations" and key in _export_only()
+            if key not in REASON_HEADERS and not deliberately_ignored and not export_only:
                 result.ignored.append(str(header))
             continue
         if name in seen:

@@ -251,6 +251,16 @@ SPECS: dict[str, EntitySpec] = {s.entity: s for s in (ORGANIZATIONS, CONTACTS, P
 
 # Headers an import never reads and never complains about beyond listing them: the error file's reason column.
 REASON_HEADERS = ("reason", "原因")
+# The organisation export's class and tier columns (code column, English name column, Chinese name column):
+# computed by the segmentation and the automation, so an import reads them never and lists them as ignored never
+# (export then import changes nothing and says nothing).
+CLASS_COLUMNS = (
+    ("value_label", "Value class", "价值分类"),
+    ("risk_label", "Risk class", "风险分类"),
+    ("relationship_label", "Relationship class", "关系分类"),
+    ("tier", "Service tier", "服务层级"),
+)
+EXPORT_ONLY_HEADERS = tuple(h for triple in CLASS_COLUMNS for h in triple)
 
 
 def spec_for(entity: str) -> EntitySpec:

@@ -14,6 +14,7 @@ from bcrm.accounts.permissions import can_see_compliance
 from bcrm.core.schemas import ERRORS, PageIn, PageOut, page_response, resolve_model
 from bcrm.parties import selectors, services
 from bcrm.parties.choices import KycStatus, Language, OrganizationKind, RatingAgency, Sector, Seniority
+from bcrm.parties.filters import SORT_COLUMNS
 
 router = Router(tags=["clients"])
 
@@ -24,7 +25,9 @@ class OrganizationFilters(Schema):
     country: str | None = Field(None, min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
     team: int | None = None
     relationship_manager: int | None = None
-    sort: str | None = Field(None, description="name, -name, country, kind, -updated")
+    tier: Literal["dedicated", "standard"] | None = Field(None, description="current service tier")
+    sort: str | None = Field(None, description=(
+        "one of " + ", ".join(f"{k}, -{k}" for k in SORT_COLUMNS) + "; ties are broken by id; an unknown key is a 422"))
     value: Literal["high", "general", "insufficient"] | None = Field(None, description="current value label")
     risk: Literal["low", "high", "insufficient"] | None = Field(None, description="current risk label")
     relationship: Literal["strategic", "ordinary", "insufficient"] | None = Field(
@@ -192,6 +195,38 @@ def list_organizations(request, filters: Query[OrganizationFilters], page: Query
         actor=request.auth, filters=filters.dict(exclude_none=True)
     ).prefetch_related("tags")
     return page_response(queryset, page)
+
+
+class BulkIn(Schema):
+    ids: list[int] = Field(..., min_length=1, max_length=services.BULK_LIMIT, description="organisation ids")
+    action: Literal["assign_team", "assign_relationship_manager", "add_tag"]
+    team: int | None = Field(None, description="for assign_team")
+    relationship_manager: int | None = Field(None, description="for assign_relationship_manager")
+    tag: str | None = Field(None, max_length=60, description="for add_tag")
+
+
+class BulkRefusalOut(Schema):
+    id: int
+    code: str
+    message: str
+
+
+class BulkOut(Schema):
+    changed: list[int]
+    unchanged: list[int] = Field(..., description="already had the value; not written")
+    refused: list[BulkRefusalOut]
+
+
+@router.post("/organizations/bulk", response={200: BulkOut, **ERRORS}, summary="Edit many organisations at once")
+def bulk_organizations(request, payload: BulkIn):
+    """Assign a team or a relationship manager, or add a tag, row by row through the single edit's service
+    (same permissions, audit and versioning). Not all or nothing: rows you may not edit or see are listed
+    in ``refused`` with the reason and the others are saved. A viewer gets 403; a relationship manager
+    assigning a team that is not theirs gets 403 and nothing changes."""
+    value = {"assign_team": payload.team, "assign_relationship_manager": payload.relationship_manager,
+             "add_tag": payload.tag}[payload.action]
+    result = services.organization_bulk_update(actor=request.auth, ids=payload.ids, action=payload.action, value=value)
+    return {"changed": result.changed, "unchanged": result.unchanged, "refused": result.refused}
 
 
 @router.post("/organizations", response={201: OrganizationOut, **ERRORS}, summary="Create an organisation")

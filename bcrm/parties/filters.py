@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 from django.utils import translation
@@ -17,23 +18,69 @@ from django_countries import countries
 
 from bcrm.accounts.models import Team
 from bcrm.parties.choices import OrganizationKind
-from bcrm.segmentation.choices import Dimension, label_choices
+from bcrm.playbooks.choices import Tier
+from bcrm.segmentation.choices import Dimension, label_choices, labels_for
 from bcrm.web.widgets import PlainSelect
 
-SORTS = {
-    "name": ("legal_name", "id"),
-    "-name": ("-legal_name", "-id"),
-    "country": ("country", "legal_name", "id"),
-    "kind": ("kind", "legal_name", "id"),
-    "-updated": ("-updated_at", "-id"),
+
+def _rank(path: str, codes: list[str]) -> Case:
+    """A class column ordered by meaning, not spelling: the upper class first, then the lower, then
+    insufficient data; never classified is NULL (last either way)."""
+    return Case(*(When(**{path: code}, then=Value(i)) for i, code in enumerate(codes)), default=None,
+                output_field=IntegerField())
+
+
+# The whitelist of sort keys: each orders by its column, then by id so equal values keep one stable order
+# (a page boundary never shows a row twice or skips one). "-key" is the descending order of "key".
+# Class columns sort by meaning (upper class, lower class, insufficient data; dedicated before standard) and
+# put empty (never classified) last either way.
+SORT_COLUMNS: dict[str, tuple[Any, ...]] = {
+    "name": (F("legal_name"),),
+    "country": (F("country"), F("legal_name")),
+    "kind": (F("kind"), F("legal_name")),
+    "value": (_rank("labels__value", labels_for("value")),),
+    "risk": (_rank("labels__risk", labels_for("risk")),),
+    "relationship": (_rank("labels__relationship", labels_for("relationship")),),
+    "tier": (_rank("service_tier__tier", Tier.values),),
+    "updated": (F("updated_at"),),
 }
+
+
+NULLABLE_SORTS = frozenset({"value", "risk", "relationship", "tier"})  # joined rows a client may not have yet
+
+
+def sort_order(key: str) -> list:
+    """The ORDER BY of a whitelisted sort key ("name", "-tier", ...), ending with id as the tie-break.
+
+    Only the joined (nullable) columns say NULLS LAST: on the client's own NOT NULL columns a plain
+    ASC/DESC is what the (column, legal_name, id) indexes serve, both ways."""
+    descending = key.startswith("-")
+    column = key.lstrip("-")
+    nulls = {"nulls_last": True} if column in NULLABLE_SORTS else {}
+    order = [c.desc(**nulls) if descending else c.asc(**nulls) for c in SORT_COLUMNS[column]]
+    return [*order, F("id").desc() if descending else F("id").asc()]
+
+
 SORT_CHOICES = [
     ("name", _("Name A→Z")),
     ("-name", _("Name Z→A")),
     ("country", _("Country")),
+    ("-country", _("Country (descending)")),
     ("kind", _("Kind")),
+    ("-kind", _("Kind (descending)")),
+    ("value", _("Value class")),
+    ("-value", _("Value class (descending)")),
+    ("risk", _("Risk class")),
+    ("-risk", _("Risk class (descending)")),
+    ("relationship", _("Relationship class")),
+    ("-relationship", _("Relationship class (descending)")),
+    ("tier", _("Service tier")),
+    ("-tier", _("Service tier (descending)")),
+    ("updated", _("Least recently updated")),
     ("-updated", _("Recently updated")),
 ]
+# The columns whose header sorts the list (the page's table headers).
+HEADER_SORTS = ("name", "country", "value", "tier", "updated")
 
 
 TRIGRAM = 3
@@ -78,6 +125,8 @@ class OrganizationFilterForm(forms.Form):
     value = forms.ChoiceField(label=Dimension.VALUE.label, required=False)
     risk = forms.ChoiceField(label=Dimension.RISK.label, required=False)
     relationship = forms.ChoiceField(label=Dimension.RELATIONSHIP.label, required=False)
+    tier = forms.ChoiceField(label=_("Service tier"), required=False,
+                             choices=[("", _("Any tier")), *Tier.choices])
     sort = forms.ChoiceField(label=_("Sort"), required=False, choices=SORT_CHOICES)
 
     def __init__(self, *args, **kwargs):
@@ -108,4 +157,10 @@ class OrganizationFilterForm(forms.Form):
         for dimension in LABEL_FILTERS:
             if data.get(dimension):
                 queryset = queryset.filter(**{f"labels__{dimension}": data[dimension]})
-        return queryset.order_by(*SORTS[data.get("sort") or "name"])
+        if data.get("tier"):
+            queryset = queryset.filter(service_tier__tier=data["tier"])
+        return queryset.order_by(*sort_order(data.get("sort") or "name"))
+
+
+# Every filter the list takes, sort included: what an export, a saved view and "last used filters" keep.
+FILTER_NAMES = tuple(OrganizationFilterForm.base_fields)

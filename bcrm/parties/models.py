@@ -156,3 +156,33 @@ class Contact(VersionedModel):
 
     def __str__(self) -> str:
         return f"{self.full_name} ({self.local_name})" if self.local_name else self.full_name
+
+
+class SavedView(models.Model):
+    """A named set of list filters and sort (保存的视图) a user keeps for a list page, optionally shared with
+    the members of their teams. ``query`` is the list's query string, normalised (only known filters)."""
+
+    class Page(models.TextChoices):
+        CLIENTS = "clients", _("Clients")
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views",
+                              verbose_name=_("owner"))
+    page = models.CharField(_("page"), max_length=20, choices=Page.choices, default=Page.CLIENTS)
+    name = models.CharField(_("name"), max_length=80)
+    query = models.CharField(_("filters"), max_length=1000, blank=True, default="")
+    shared = models.BooleanField(_("shared with my teams"), default=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("saved view")
+        verbose_name_plural = _("saved views")
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "page", "name"], name="saved_view_name_unique",
+                                    violation_error_message=_("You already have a view with this name.")),
+            models.CheckConstraint(condition=~Q(name=""), name="saved_view_name_not_empty",
+                                   violation_error_message=_("Give the view a name.")),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -6,12 +6,13 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from bcrm.accounts.permissions import restrict_organizations
+from bcrm.accounts.models import Team
+from bcrm.accounts.permissions import EDIT_ALL, has_any, restrict_organizations, user_team_ids
 from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.parties.filters import OrganizationFilterForm
-from bcrm.parties.models import Contact, Organization
+from bcrm.parties.models import Contact, Organization, SavedView
 
 
 def organization_base(*, actor) -> QuerySet[Organization]:
@@ -24,6 +25,15 @@ def organization_list(*, actor, filters: dict[str, Any] | None = None) -> QueryS
         raise InvalidInput(fields={k: [str(m) for m in v] for k, v in form.errors.items()})
     queryset = organization_base(actor=actor).select_related("team", "relationship_manager")
     return form.filter(queryset)
+
+
+def assignable_teams(*, actor, current_team_id: int | None = None) -> QuerySet[Team]:
+    """The teams ``actor`` may give a client: any for a lead or administrator, else their own (and the
+    client's current team, which keeping is no change)."""
+    teams = Team.objects.order_by("name")
+    if has_any(actor, EDIT_ALL):
+        return teams
+    return teams.filter(Q(pk__in=user_team_ids(actor)) | Q(pk=current_team_id))
 
 
 def organization_get_for_user(*, user, pk: int) -> Organization:
@@ -75,3 +85,23 @@ def organization_timeline(*, organization: Organization, limit: int = 50) -> lis
         events.append({"type": "status_change", "at": c.changed_at, "object": c})
     events.sort(key=itemgetter("at"), reverse=True)
     return list(islice(events, limit))
+
+
+def saved_view_list(*, actor, page: str) -> QuerySet[SavedView]:
+    """The actor's own views of ``page`` and those shared by the members of the actor's teams."""
+    teams = user_team_ids(actor)
+    mine = Q(owner_id=actor.pk)
+    if teams:
+        mine |= Q(shared=True, owner__memberships__team_id__in=teams)
+    return SavedView.objects.filter(mine, page=page).select_related("owner").distinct().order_by("name", "id")
+
+
+def saved_view_get_for_user(*, user, pk: int) -> SavedView:
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise NotFound()
+    view = SavedView.objects.filter(pk=pk).first()
+    if view is None or not saved_view_list(actor=user, page=view.page).filter(pk=pk).exists():
+        raise NotFound()
+    return view

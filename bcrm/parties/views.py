@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import urlencode
+
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 
+from bcrm.accounts.choices import Role
 from bcrm.accounts.permissions import (
     can_edit_organization,
     can_see_compliance,
@@ -18,43 +23,163 @@ from bcrm.accounts.permissions import (
     require_organization_write,
     sees_all_organizations,
 )
-from bcrm.core.errors import InvalidInput
+from bcrm.core.errors import InvalidInput, ServiceError
 from bcrm.core.pagination import paginate
 from bcrm.engagement.choices import TaskStatus
 from bcrm.engagement.selectors import service_request_list, task_list
 from bcrm.financing.selectors import participation_list
 from bcrm.parties import selectors, services
-from bcrm.parties.filters import OrganizationFilterForm
+from bcrm.parties.filters import FILTER_NAMES, HEADER_SORTS, OrganizationFilterForm
 from bcrm.parties.forms import ContactForm, OrganizationForm
+from bcrm.parties.models import SavedView
+from bcrm.playbooks.selectors import tiers_pending
 from bcrm.segmentation import selectors as segmentation_selectors
 from bcrm.segmentation import services as segmentation_services
 from bcrm.segmentation.choices import Dimension, label_display, upper_label
 from bcrm.segmentation.forms import OverrideForm, override_choices
 from bcrm.segmentation.model_selectors import client_model_figures
-from bcrm.web.shortcuts import page, page_number, render_page, submit_form
+from bcrm.web.shortcuts import page, page_number, render_page, safe_next, submit_form
 
 # The 360° page shows the newest of each; the full lists are one click away.
 DETAIL_LIMIT = 20
 
 
+LAST_FILTERS = "clients.last_filters"  # the session key of the user's last used list filters
+
+
+def _list_url(query: str) -> str:
+    return f"{reverse('parties:organization_list')}?{query}" if query else reverse("parties:organization_list")
+
+
 @page
 @require_safe
 def organization_list(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    htmx = getattr(request, "htmx", None)
+    if "clear" in request.GET:
+        request.session.pop(LAST_FILTERS, None)
+        return redirect("parties:organization_list")
+    if not request.GET and not htmx:
+        # Opening the list bare brings back the filters the user used last (the "clear filters" link forgets them).
+        last = request.session.get(LAST_FILTERS)
+        if last:
+            return redirect(_list_url(last))
     filter_form = OrganizationFilterForm(request.GET)
+    query = services.saved_view_query(request.GET)
     try:
-        # The current labels come in the same query (a join on the one-to-one), for the labels column.
-        queryset = selectors.organization_list(actor=request.user, filters=request.GET).select_related("labels")
+        # The current labels and tier come in the same query (joins on the one-to-ones).
+        queryset = (selectors.organization_list(actor=user, filters=request.GET)
+                    .select_related("labels", "service_tier"))
     except InvalidInput:
         result = None  # the filter form shows what is wrong with the filters
     else:
         result = paginate(queryset, number=page_number(request))
         for org in result.items:
             org.label_badges = label_badges(org)
-    context = {"filter_form": filter_form, "page": result, "can_create": can_write(request.user)}
+            org.tier_badge = tier_badge(org)
+        if request.session.get(LAST_FILTERS, "") != query:
+            if query:
+                request.session[LAST_FILTERS] = query
+            else:
+                request.session.pop(LAST_FILTERS, None)
+    partial = bool(htmx and not htmx.history_restore_request and htmx.target == "org-results")
+    export_url = reverse("dataio:export", args=["organizations"])
+    context = {
+        "filter_form": filter_form, "page": result, "can_create": can_write(user),
+        "query": query, "has_filters": bool(query),
+        "export_csv": f"{export_url}?{query}", "export_xlsx": f"{export_url}?{query}{'&' if query else ''}format=xlsx",
+        "sort_links": sort_links(request.GET, filter_form),
+        "saved_views": list(selectors.saved_view_list(actor=user, page=SavedView.Page.CLIENTS)),
+        "bulk": bulk_choices(user) if can_write(user) else None,
+        # A classification run re-tiers the clients it relabels at once; a very large one leaves it to the
+        # next automation run, and the list says when that is.
+        "tiers_pending": tiers_pending(),
+        "oob": partial,
+    }
     return render_page(
         request, "parties/organization_list.html", context,
         partial="parties/_organization_results.html", target="org-results",
     )
+
+
+def sort_links(params, filter_form: OrganizationFilterForm) -> dict[str, dict[str, str]]:
+    """Per sortable header: the query string that sorts by it (ascending, or descending when it already
+    sorts ascending), keeping the other filters, and the current direction ("asc", "desc" or "")."""
+    current = filter_form.cleaned_data.get("sort") if filter_form.is_valid() else params.get("sort")
+    current = current or "name"
+    links = {}
+    for key in HEADER_SORTS:
+        state = "asc" if current == key else ("desc" if current == f"-{key}" else "")
+        wanted = f"-{key}" if state == "asc" else key
+        others = {k: v for k, v in ((n, params.get(n)) for n in FILTER_NAMES if n != "sort") if v not in (None, "")}
+        links[key] = {"query": urlencode({**others, "sort": wanted}), "state": state}
+    return links
+
+
+def bulk_choices(user) -> dict[str, Any]:
+    """What the bulk bar offers: the teams the user may assign (their own, unless lead or admin) and the
+    relationship managers."""
+    teams = selectors.assignable_teams(actor=user)
+    managers = (get_user_model().objects.filter(groups__name=Role.RELATIONSHIP_MANAGER, is_active=True)
+                .order_by("username"))
+    return {"teams": list(teams), "managers": list(managers)}
+
+
+def tier_badge(org) -> dict[str, str] | None:
+    """The client's current service tier for the list (None before the first automation or run)."""
+    try:
+        tier = org.service_tier
+    except ObjectDoesNotExist:
+        return None
+    return {"code": tier.tier, "name": str(tier.get_tier_display())}
+
+
+@page
+@require_POST
+def organization_bulk(request: HttpRequest) -> HttpResponse:
+    """Bulk edit from the list: the selected rows, one action; back to the list with what happened."""
+    user = request.user
+    require(can_write(user))
+    back = safe_next(request) or reverse("parties:organization_list")
+    action = request.POST.get("action", "")
+    value = {"assign_team": request.POST.get("team"), "assign_relationship_manager":
+             request.POST.get("relationship_manager"), "add_tag": request.POST.get("tag")}.get(action)
+    try:
+        result = services.organization_bulk_update(actor=user, ids=request.POST.getlist("ids"), action=action,
+                                                   value=value)
+    except ServiceError as exc:
+        messages.error(request, " ".join([exc.message, *(m for ms in exc.fields.values() for m in ms)]))
+        return redirect(back)
+    messages.success(request, _("%(changed)s clients changed, %(unchanged)s already had it, %(refused)s refused.") % {
+        "changed": len(result.changed), "unchanged": len(result.unchanged), "refused": len(result.refused)})
+    for refusal in result.refused:
+        messages.warning(request, _("Refused: %(name)s (#%(id)s): %(reason)s") % {
+            "name": refusal["name"] or "—", "id": refusal["id"], "reason": refusal["message"]})
+    return redirect(back)
+
+
+@page
+@require_POST
+def saved_view_create(request: HttpRequest) -> HttpResponse:
+    query = request.POST.get("query", "")
+    try:
+        view = services.saved_view_create(actor=request.user, page=SavedView.Page.CLIENTS,
+                                          name=request.POST.get("name", ""), query=query,
+                                          shared=request.POST.get("shared") == "on")
+    except InvalidInput as exc:
+        messages.error(request, " ".join(m for ms in exc.fields.values() for m in ms) or exc.message)
+        return redirect(_list_url(services.saved_view_query(QueryDict(query))))
+    messages.success(request, _("View “%(name)s” saved.") % {"name": view.name})
+    return redirect(_list_url(view.query) if view.query else f"{reverse('parties:organization_list')}?clear=1")
+
+
+@page
+@require_POST
+def saved_view_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    view = selectors.saved_view_get_for_user(user=request.user, pk=pk)
+    services.saved_view_delete(actor=request.user, view=view)
+    messages.success(request, _("View “%(name)s” deleted.") % {"name": view.name})
+    return redirect(safe_next(request) or reverse("parties:organization_list"))
 
 
 def label_badges(org) -> list[dict[str, str]]:
@@ -112,6 +237,7 @@ def organization_create(request: HttpRequest) -> HttpResponse:
     user = request.user
     require(can_write(user))
     form = OrganizationForm(request.POST or None, show_compliance=can_see_compliance(user))
+    form.fields["team"].queryset = selectors.assignable_teams(actor=user)  # type: ignore[attr-defined]
     organization = submit_form(request, form, lambda: services.organization_create(
         actor=user, data=form.service_data(), tags=form.tag_names(),
     ))
@@ -134,6 +260,9 @@ def organization_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = OrganizationForm(
         request.POST or None, instance=organization, show_compliance=show_compliance, compliance_only=not can_edit,
     )
+    if "team" in form.fields:
+        form.fields["team"].queryset = selectors.assignable_teams(  # type: ignore[attr-defined]
+            actor=user, current_team_id=organization.team_id)
     updated = submit_form(request, form, lambda: services.organization_update(
         actor=user, organization=organization, data=form.service_data(),
         expected_version=form.expected_version, tags=form.tag_names(),

@@ -131,7 +131,11 @@ def run_automation(*, actor, as_of: dt.datetime | None = None, dry_run: bool = F
         with transaction.atomic():
             # Runs take turns: a second worker waits here, then finds everything already done.
             list(AutomationSchedule.objects.select_for_update().filter(key=LOCK_KEY))
+            population_read = timezone.now()
             _Engine(now=now, report=report, run_id=run.pk if run else None).run()
+            # Every client's tier now follows its labels: lists stop saying "tiers update at the next run".
+            AutomationSchedule.objects.filter(key="daily", tiers_stale_since__lte=population_read).update(
+                tiers_stale_since=None)
             if dry_run:
                 raise _DryRunRollback
     except _DryRunRollback:

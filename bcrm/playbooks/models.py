@@ -256,6 +256,9 @@ class AutomationSchedule(models.Model):
     last_day = models.DateField(null=True, blank=True)
     hour = models.PositiveSmallIntegerField(_("run at hour (local)"), default=7)
     enabled = models.BooleanField(_("enabled"), default=True)
+    # Set when a classification moved more labels than are re-tiered at once: the next run brings the tiers
+    # up to date and clears it; until then the client list says when.
+    tiers_stale_since = models.DateTimeField(_("tiers wait for the next run since"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("automation schedule")

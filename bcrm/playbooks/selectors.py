@@ -457,3 +457,26 @@ def automation_run_get(user, pk: int) -> AutomationRun:
     if run is None:
         raise NotFound()
     return run
+
+
+def tiers_pending(now: dt.datetime | None = None) -> dict[str, Any] | None:
+    """None when every client's tier follows its labels; otherwise when the automation run that brings
+    them up to date is due (``at``: local time, None when the daily run is switched off)."""
+    from bcrm.playbooks.calendars import default_calendar
+    from bcrm.playbooks.models import AutomationSchedule
+
+    row = AutomationSchedule.objects.filter(key="daily").first()
+    if row is None or row.tiers_stale_since is None:
+        return None
+    if not row.enabled:
+        return {"at": None}
+    cal = default_calendar()
+    local = (now or timezone.now()).astimezone(cal.tz)
+    day = local.date()
+    if not cal.is_business_day(day) or local.hour >= row.hour or row.last_day == day:
+        day += dt.timedelta(days=1)
+        for _ in range(366):
+            if cal.is_business_day(day):
+                break
+            day += dt.timedelta(days=1)
+    return {"at": dt.datetime.combine(day, dt.time(row.hour), tzinfo=cal.tz)}

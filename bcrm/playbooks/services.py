@@ -27,9 +27,9 @@ from bcrm.core.fields import only_fields
 from bcrm.core.services import create_instance, delete_instance, update_instance
 from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.engagement.models import Task
-from bcrm.playbooks.choices import ACTION_KINDS, Action, CadenceUnit, Channel, OwnerRule, Trigger
-from bcrm.playbooks.models import Playbook, PlaybookStep, TierPolicy
-from bcrm.playbooks.policy import validate_rules
+from bcrm.playbooks.choices import ACTION_KINDS, Action, CadenceUnit, Channel, OwnerRule, Tier, Trigger
+from bcrm.playbooks.models import ClientTier, Playbook, PlaybookStep, TierPolicy
+from bcrm.playbooks.policy import tier_table, validate_rules
 from bcrm.segmentation.choices import Dimension, labels_for
 
 PLAYBOOK_FIELDS = frozenset({"description", "response_sla_hours", "resolution_sla_hours", "is_active"})
@@ -322,3 +322,69 @@ def automation_run(*, actor, as_of: dt.datetime | None = None, dry_run: bool = F
     if as_of is not None and timezone.is_naive(as_of):
         raise InvalidInput(fields={"as_of": [_("Give the time with its time zone.")]})
     return engine.run_automation(actor=actor, as_of=as_of, dry_run=dry_run, trigger=trigger)
+
+
+# --- tiers between automation runs ---------------------------------------------------------------------
+
+TIER_BATCH = 5000
+
+
+def tiers_refresh(*, organization_ids, now: dt.datetime | None = None) -> int:
+    """Recompute the tier and add-ons of these clients from their current labels with the active policy
+    (the automation's own 64-entry table), writing only the rows that changed. Returns how many changed.
+
+    The daily automation does this for the whole book; segmentation calls it (a label listener) for the
+    clients whose label a run, an override or an override's end moved, so lists show the new tier at once."""
+    from bcrm.playbooks.selectors import active_policy
+    from bcrm.segmentation.models import ClientLabels
+
+    ids = sorted({int(i) for i in organization_ids})
+    if not ids:
+        return 0
+    policy = active_policy()
+    table = tier_table(policy.rules)
+    now = now or timezone.now()
+    changed = 0
+    for start in range(0, len(ids), TIER_BATCH):
+        chunk = ids[start:start + TIER_BATCH]
+        labels = {pk: (v or "", r or "", rel or "") for pk, v, r, rel in ClientLabels.objects.filter(
+            organization_id__in=chunk).values_list("organization_id", "value", "risk", "relationship")}
+        stored = {row.organization_id: row for row in ClientTier.objects.filter(organization_id__in=chunk)}
+        create, update = [], []
+        for pk in chunk:
+            tier, addons = table.get(labels.get(pk, ("", "", "")), (Tier.STANDARD.value, ()))
+            addon_text = ",".join(addons)
+            row = stored.get(pk)
+            if row is None:
+                create.append(ClientTier(organization_id=pk, tier=tier, addons=addon_text,
+                                         policy_version=policy.version, since=now))
+            elif row.tier != tier or row.addons != addon_text:
+                if row.tier != tier:
+                    row.since = now
+                row.tier, row.addons, row.policy_version = tier, addon_text, policy.version
+                update.append(row)
+        ClientTier.objects.bulk_create(create, batch_size=1000)
+        ClientTier.objects.bulk_update(update, ["tier", "addons", "policy_version", "since"], batch_size=1000)
+        changed += len(create) + len(update)
+    return changed
+
+
+TIER_INLINE_LIMIT = 50_000  # moved clients re-tiered inside the classification; more wait for the automation
+
+
+def tiers_after_labels(organization_ids) -> None:
+    """The clients whose label moved get their tier at once; when a classification moved more than
+    ``BCRM_TIER_INLINE_LIMIT`` (a first run over a large book), the next automation run re-tiers the whole
+    book in bulk instead and the schedule row records that tiers are waiting for it."""
+    from django.conf import settings
+
+    from bcrm.playbooks.models import AutomationSchedule
+
+    limit = getattr(settings, "BCRM_TIER_INLINE_LIMIT", TIER_INLINE_LIMIT)
+    ids = list(organization_ids[: limit + 1]) if hasattr(organization_ids, "query") else list(organization_ids)
+    if len(ids) <= limit:
+        tiers_refresh(organization_ids=ids)
+        return
+    AutomationSchedule.objects.get_or_create(key="daily")
+    AutomationSchedule.objects.filter(key="daily", tiers_stale_since__isnull=True).update(
+        tiers_stale_since=timezone.now())

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -176,6 +176,22 @@ def active_overrides(dimension: str, now: dt.datetime | None = None) -> dict[int
     return dict(rows)  # the newest wins: later rows overwrite earlier ones
 
 
+# Called with the ids of the clients whose current label moved (by a real run, an override or its end),
+# inside the same transaction. Higher apps register here (the playbooks app recomputes those clients'
+# tiers), so segmentation never imports them.
+LABEL_LISTENERS: list = []
+
+
+def on_labels_changed(listener) -> None:
+    if listener not in LABEL_LISTENERS:
+        LABEL_LISTENERS.append(listener)
+
+
+def _labels_changed(organization_ids) -> None:
+    for listener in LABEL_LISTENERS:
+        listener(organization_ids)
+
+
 def run_segmentation(
     *,
     actor,
@@ -235,6 +251,9 @@ def run_segmentation(
         )
         _write_assignments(run, outcome)
         _move_current_labels(run)
+        if LABEL_LISTENERS:
+            _labels_changed(Assignment.objects.filter(run=run).exclude(label=F("previous_label"))
+                            .values_list("organization_id", flat=True))
         outcome.timings["write"] = time.perf_counter() - write_clock
         duration = int((time.perf_counter() - clock) * 1000)
         Run.objects.filter(pk=run.pk).update(
@@ -377,6 +396,7 @@ def expert_scorecard_save(*, actor, config: Any, note: str = "", base_version: i
 
 def _set_current_label(organization_id: int, dimension: str, label: str) -> None:
     ClientLabels.objects.update_or_create(organization_id=organization_id, defaults={dimension: label})
+    _labels_changed([organization_id])
 
 
 def _engine_label_now(organization_id: int, dimension: str) -> str:

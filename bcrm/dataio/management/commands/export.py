@@ -16,6 +16,7 @@ from bcrm.dataio.choices import Entity
 from bcrm.dataio.cli import resolve_actor
 from bcrm.dataio.engine import SystemOperator
 from bcrm.dataio.exporters import HEADER_MODES, export_to_file
+from bcrm.parties.filters import FILTER_NAMES
 
 
 class Command(BaseCommand):
@@ -28,15 +29,14 @@ class Command(BaseCommand):
         parser.add_argument("--headers", choices=HEADER_MODES, default="name",
                             help="header row: field names (default), English or Chinese labels")
         parser.add_argument("--as", dest="as_user", metavar="USER", help="export what this user may see")
-        for name in ("q", "kind", "country", "team", "relationship-manager", "sector", "stage", "sort"):
-            parser.add_argument(f"--{name}", help="filter, as on the list page")
+        for name in (*FILTER_NAMES, "sector", "stage"):  # the client list's filters (one definition), projects'
+            parser.add_argument(f"--{name.replace('_', '-')}", help="filter, as on the list page")
 
     def handle(self, *args, entity, file, format, headers, as_user, **options):
         actor = resolve_actor(as_user) or SystemOperator()
         path = Path(file)
         file_format = format or ("xlsx" if path.suffix.lower() in {".xlsx", ".xlsm"} else "csv")
-        filters = {k: options.get(k) for k in ("q", "kind", "country", "team", "relationship_manager", "sector",
-                                               "stage", "sort") if options.get(k)}
+        filters = {k: options.get(k) for k in (*FILTER_NAMES, "sector", "stage") if options.get(k)}
         try:
             n = export_to_file(actor=actor, entity=entity, path=path, file_format=file_format, filters=filters,
                                headers=headers)
