@@ -35,13 +35,13 @@ def make_run(dimension: str, as_of: dt.date, threshold: float, started: dt.datet
                               threshold=threshold, started_at=started, finished_at=started, duration_ms=1)
 
 
-def population(n: int, jump: float, seed: int = 7, previous: bool = False) -> dict:
+def population(n: int, jump: float, seed: int = 7, previous: bool = False, scores: np.ndarray | None = None) -> dict:
     """n clients with scores uniform on [-1, 1], the line at 0; clients at or above it get the dedicated tier
     and commit 1,000,000 + 500,000·score + jump (+ noise) after the run."""
     rng = np.random.default_rng(seed)
     orgs = Organization.objects.bulk_create(
         [Organization(legal_name=f"Sim {seed}-{i}", kind="fund", country="CN") for i in range(n)])
-    scores = rng.uniform(-1, 1, n)
+    scores = rng.uniform(-1, 1, n) if scores is None else scores
     above = scores >= 0
     run = make_run("value", AS_OF, 0.0, local(2026, 4, 1))
     Assignment.objects.bulk_create([
@@ -158,3 +158,54 @@ def test_the_page_says_when_a_run_is_of_another_dimension(analyst, client):
     client.force_login(analyst)
     page = client.get(f"/dashboard/effect/?dimension=value&outcome=nps&run={risk.pk}")
     assert page.status_code == 422 and b"effect-error" in page.content and b'name="run"' in page.content
+
+
+# --------------------------------------------------------------------------------------------------
+# Manipulation at the line (issue 18, item 9)
+
+
+def nudged_scores(n: int, seed: int = 3) -> np.ndarray:
+    """Uniform scores on [-1, 1], but half the clients just below the line pushed just over it."""
+    rng = np.random.default_rng(seed)
+    scores = rng.uniform(-1, 1, n)
+    near = (scores > -0.15) & (scores < 0) & (rng.random(n) < 0.6)
+    scores[near] = rng.uniform(0, 0.03, int(near.sum()))
+    return scores
+
+
+def test_bunching_at_the_line_is_flagged_on_the_estimate(analyst):
+    population(1500, JUMP, scores=nudged_scores(1500))
+    result = services.effect_estimate(actor=analyst, outcome="commitments_after", now=NOW)
+    check = result["manipulation"]
+    assert check["available"] and check["rejects"] and check["log_difference"] > 0
+    assert check["warning"] in result["estimate"]["notes"][0] and "nudged over the line" in check["warning"]
+    assert len(check["placebos"]) == 2 and check["bins"]["midpoints"]
+
+
+def test_no_bunching_no_warning(analyst):
+    population(1500, JUMP, seed=21)
+    check = services.effect_estimate(actor=analyst, outcome="commitments_after", now=NOW)["manipulation"]
+    assert check["available"] and not check["rejects"] and "warning" not in check
+
+
+def test_too_few_clients_for_the_density_test_says_why(analyst):
+    population(12, JUMP)
+    check = services.effect_estimate(actor=analyst, outcome="commitments_after", now=NOW)["manipulation"]
+    assert not check["available"] and "Too few scores" in check["reason"]
+
+
+def test_the_page_and_the_management_report_warn_in_both_languages(analyst, client, admin):
+    from bcrm.monitoring import report as management
+
+    population(1500, JUMP, scores=nudged_scores(1500))
+    client.force_login(analyst)
+    html = client.get("/dashboard/effect/?dimension=value&outcome=commitments_after").content.decode()
+    assert 'id="manipulation-warning"' in html and "nudged over the line" in html and 'id="chart-density"' in html
+    html = client.get("/dashboard/effect/?dimension=value&outcome=commitments_after",
+                      HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert 'id="manipulation-warning"' in html
+    services.compute_snapshot(actor=admin, period="2026-06", now=NOW)
+    for language, words in (("en", "nudged over the line"), ("zh-hans", "分界线")):
+        built = management.build(admin, "2026-06", language)
+        assert built.manipulation and built.manipulation[0]["dimension"] == "value"
+        assert words in management.render_html(built)

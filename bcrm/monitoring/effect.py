@@ -27,7 +27,7 @@ from django.db.models import Avg, Case, ExpressionWrapper, F, FloatField, Sum, V
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from bcrm.analytics import ModelError, rdd
+from bcrm.analytics import ModelError, density, rdd
 from bcrm.core.errors import InvalidInput
 from bcrm.monitoring.choices import Outcome
 from bcrm.segmentation.choices import Dimension, lower_label, upper_label
@@ -140,6 +140,32 @@ def run_choices(dimension: str, limit: int = 50) -> list[dict[str, Any]]:
             .order_by("-as_of", "-started_at", "-id").values("id", "as_of", "method")[:limit]]
 
 
+def manipulation_check(scores: np.ndarray, threshold: float, alpha: float = 0.05) -> dict[str, Any]:
+    """McCrary's density test at the line (are clients bunched just above it?) and at two placebo lines,
+    for the effect page and the management report. ``available`` is False, with the reason, when too few
+    clients lie on a side."""
+    finite = scores[np.isfinite(scores)]
+    try:
+        test = density.density_test(finite, threshold)
+    except ModelError as exc:
+        return {"available": False, "reason": _(exc.template) % exc.params}
+    placebos = [{"threshold": t.threshold, "log_difference": t.log_difference, "p_value": t.p_value,
+                 "rejects": t.rejects(alpha)} for t in density.placebo_tests(finite, threshold)]
+    check = {"available": True, "alpha": alpha, "rejects": test.rejects(alpha), "placebos": placebos,
+             **test.as_dict()}
+    if test.rejects(alpha):
+        check["warning"] = (_("More clients lie just above the line than the scores below it would lead one to "
+                              "expect (density test p = %(p)s): scores may have been nudged over the line, which "
+                              "biases the estimate.") if test.log_difference > 0 else
+                            _("Fewer clients lie just above the line than the scores below it would lead one to "
+                              "expect (density test p = %(p)s): scores may have been held under the line, which "
+                              "biases the estimate.")) % {"p": f"{test.p_value:.3f}"}
+        if any(p["rejects"] for p in placebos):
+            check["warning"] += " " + _("The test also rejects at a placebo line, so the shape of the scores, not "
+                                        "the line, may be what it reacts to.")
+    return check
+
+
 def estimate_effect(*, dimension: str, outcome: str, now: dt.datetime, alpha: float = 0.05,
                     run_id: Any = None) -> dict[str, Any]:
     from bcrm.playbooks.choices import Tier
@@ -150,7 +176,8 @@ def estimate_effect(*, dimension: str, outcome: str, now: dt.datetime, alpha: fl
     _check(dimension, outcome)
     runs = pick_runs(dimension, now, run_id)
     result: dict[str, Any] = {"dimension": dimension, "outcome": outcome, "run": None, "previous_run": None,
-                              "estimate": None, "bins": [], "before_after": None, "window": None}
+                              "estimate": None, "bins": [], "before_after": None, "window": None,
+                              "manipulation": None}
     if not runs or runs[0].threshold is None:
         empty = rdd.estimate(np.zeros(0), np.zeros(0), 0.0, alpha=alpha).as_dict()
         empty.update(threshold=None, notes=[_("There is no classification run with a line on this dimension yet, "
@@ -187,6 +214,9 @@ def estimate_effect(*, dimension: str, outcome: str, now: dt.datetime, alpha: fl
                                  % {"as_of": run.as_of.isoformat()})
     if treated is None:
         estimate["notes"].append(_("No client has a service tier yet: this is the effect of being above the line."))
+    result["manipulation"] = manipulation_check(scores, threshold, alpha)
+    if result["manipulation"].get("warning"):
+        estimate["notes"].insert(0, result["manipulation"]["warning"])
     result["estimate"] = estimate
     result["bins"] = bins
 

@@ -30,6 +30,7 @@ from bcrm.monitoring.choices import ALL, TREND_FIGURES, Breakdown, SnapshotTrigg
 from bcrm.monitoring.models import ManagementReportDelivery
 from bcrm.monitoring.services import parse_kpi_period
 from bcrm.progress.selectors import clean_language
+from bcrm.segmentation.choices import Dimension
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class ManagementReport:
     migrations: list[dict[str, Any]]
     lorenz: dict[str, Any] | None
     charts: dict[str, Any] = field(default_factory=dict)
+    manipulation: list[dict[str, Any]] = field(default_factory=list)   # density tests that reject
 
     @property
     def tier(self) -> BreakdownSection:
@@ -107,6 +109,8 @@ def build(actor, period: str, language: str) -> ManagementReport:
                 chart_set[f"trend_{name}"] = chart
         # migrations: the latest runs as of the end of the period
         migrations = presenters.migration_rows(selectors.latest_migrations(actor, as_of=last))
+        manipulation = [dict(check, dimension_label=str(Dimension(check["dimension"]).label))
+                        for check in selectors.manipulation_checks(actor, as_of=last) if check.get("rejects")]
         return ManagementReport(
             period=period, language=language, computed_at=computed_at, currency=currency,
             total=presenters.display_row(total) if total else {}, sections=sections,
@@ -114,7 +118,7 @@ def build(actor, period: str, language: str) -> ManagementReport:
             lorenz=None if lorenz is None else {
                 "top": presenters.pct(lorenz.get("top_20_share")) if lorenz.get("top_20_share") is not None else "",
                 "gini": presenters.num(lorenz.get("gini"), 3)},
-            charts=chart_set)
+            charts=chart_set, manipulation=manipulation)
 
 
 def render_html(report: ManagementReport, *, for_pdf: bool = False) -> str:

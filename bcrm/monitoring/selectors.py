@@ -168,3 +168,32 @@ def latest_migrations(user, as_of=None) -> list[dict[str, Any]]:
             out.append({"dimension": dimension, "id": run["id"], "as_of": run["as_of"],
                         "migrations": run["migrations"], "previous_run": run["previous_run_id"]})
     return out
+
+
+def manipulation_checks(user, as_of=None) -> list[dict[str, Any]]:
+    """Per dimension, the density test at the line of the latest finished run with a line (as of ``as_of`` or
+    earlier): portfolio-wide, for roles that see every client. One query for the run and one for its
+    scores per dimension."""
+    import numpy as np
+
+    from bcrm.monitoring.effect import manipulation_check
+    from bcrm.segmentation.choices import Dimension, RunStatus
+    from bcrm.segmentation.models import Assignment, Run
+
+    require_portfolio(user)
+    out = []
+    for dimension in Dimension.values:
+        runs = Run.objects.filter(dimension=dimension, status=RunStatus.DONE, threshold__isnull=False)
+        if as_of is not None:
+            runs = runs.filter(as_of__lte=as_of)
+        run = runs.order_by("-as_of", "-started_at", "-id").values("id", "as_of", "threshold").first()
+        if run is None:
+            continue
+        scores = np.array(list(Assignment.objects.filter(run_id=run["id"], score__isnull=False)
+                               .values_list("score", flat=True)), dtype=np.float64)
+        threshold = run["threshold"]
+        assert threshold is not None                       # filtered above
+        out.append({"dimension": dimension, "run": run["id"], "as_of": run["as_of"],
+                    **manipulation_check(scores, float(threshold))})
+    return out
+

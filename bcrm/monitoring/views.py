@@ -193,6 +193,12 @@ def _effect_charts(result: dict[str, Any], outcome_label: str) -> dict[str, char
         out["rd"] = monitoring_charts.rd_plot(
             result["bins"], run["threshold"], estimate.get("fit"), estimate.get("bandwidth"),
             outcome_title=outcome_label, title=_("Mean outcome by score, with the fitted lines at the dividing line"))
+    check = result.get("manipulation") or {}
+    if check.get("available") and check.get("bins", {}).get("midpoints"):
+        bins = check["bins"]
+        out["density"] = charts.bar(
+            [f"{m:.3f}" for m in bins["midpoints"]], bins["heights"], key="density",
+            title=_("Density of the scores around the line (histogram)"), x_title=_("Score (bin midpoint)"))
     pairs = result.get("before_after")
     if pairs and pairs.get("n"):
         out["before_after"] = charts.bar(
