@@ -10,8 +10,9 @@ CDNOW = DATA / "cdnow"
 SUMMARY = CDNOW / "cdnow_customers_summary.csv"
 SPEND = CDNOW / "cdnow_customers_summary_with_transactions.csv"
 LOG = CDNOW / "cdnow_sample_transactions.txt"
+MASTER = CDNOW / "CDNOW_master.txt"
 
-for _path in (SUMMARY, SPEND, LOG):
+for _path in (SUMMARY, SPEND, LOG, MASTER):
     if not _path.is_file():
         raise FileNotFoundError(f"test data missing from the repository: {_path}")
 DONATIONS = DATA / "donations" / "donations.csv"

@@ -25,7 +25,7 @@ from bcrm.analysis.csvread import (
     read_columns,
     read_table,
 )
-from tests.datafiles import LOG, SPEND
+from tests.datafiles import LOG, MASTER, SPEND
 
 EPOCH = dt.date(1970, 1, 1)
 
@@ -342,3 +342,12 @@ def test_the_fast_paths_read_what_the_checked_paths_read(tmp_path):
     bad = write(tmp_path / "c.csv", "date\n2024-01-05\n2024-02-30\n")
     with pytest.raises(CsvError, match="Line 3"):
         read_table(bad, lambda header: {"date": "date"})
+
+
+def test_cdnow_master_file_is_read_as_shipped_and_its_spend_model_fits():
+    """CDNOW's master file (whitespace separated, with a header) as the lifetimes package ships it: read by
+    column name, and its zero-spend repeat buyers do not disable the spend model (issue 18, items 5 and 6)."""
+    report = run_json("clv", str(MASTER), "--transactions", "--calibration-end", "1997-09-30")
+    assert report["columns"] == {"customer": "customer_id", "date": "date", "amount": "dollar_value"}
+    assert report["customers"] == 23570 and report["transactions"] == 69659
+    assert report["gamma_gamma"] is not None and report["totals"]["clv"] > 0

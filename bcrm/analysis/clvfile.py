@@ -66,7 +66,7 @@ SUMMARY_COLUMNS: dict[str, tuple[str, ...]] = {
 TRANSACTION_COLUMNS: dict[str, tuple[str, ...]] = {
     "customer": ("customer", "customer_id", "client", "client_id", "master_id", "id"),
     "date": ("date", "transaction_date", "order_date", "purchase_date", "datetime", "timestamp"),
-    "amount": ("amount", "value", "dollars", "revenue", "spend", "sales", "monetary_value"),
+    "amount": ("amount", "value", "dollars", "dollar_value", "revenue", "spend", "sales", "monetary_value"),
 }
 REQUIRED = {"summary": ("frequency", "recency", "T"), "transactions": ("customer", "date")}
 FREQUENCY_BINS = 7          # calibration histogram: 0 … 6 repeat purchases and 7 or more
