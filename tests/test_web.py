@@ -128,9 +128,9 @@ def test_htmx_request_without_session_redirects_the_whole_page(client):
     assert response["HX-Redirect"].startswith(reverse("login"))
 
 
-def test_sign_in_lands_on_the_client_list(client, web_rm):
+def test_sign_in_lands_a_relationship_manager_on_my_day(client, web_rm):
     response = client.post(reverse("login"), {"username": "web_rm", "password": PASSWORD}, follow=True)
-    assert response.redirect_chain[-1][0] == reverse("parties:organization_list")
+    assert response.redirect_chain[-1][0] == reverse("playbooks:my_day")
     assert b'name="csrf-token"' in response.content
     assert b"X-CSRFToken" in response.content
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
+from bcrm.web.navigation import landing_url
 from bcrm.web.shortcuts import page
 
 
 @page
 def home(request: HttpRequest) -> HttpResponse:
-    """The client list is where a relationship manager's day starts."""
-    return redirect("parties:organization_list")
+    """Where the day starts, by role (also where sign-in lands): ``navigation.LANDING``."""
+    return redirect(landing_url(request))

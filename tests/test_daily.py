@@ -1,0 +1,124 @@
+"""Issue 13, "the daily hour": role-aware navigation, the start page by role, the 360° page's tier and next
+step, the task list's sorting and bulk actions, the global search, the cached OpenAPI document."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from bcrm.accounts.choices import Role
+from bcrm.web.navigation import visible_urls
+from tests.factories import make_org, make_team, make_user
+
+pytestmark = pytest.mark.django_db
+
+ROLES = [str(r) for r in Role.values]
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def role_user(role: str, team):
+    return make_user(f"daily_{role}", role, team=team if role == Role.RELATIONSHIP_MANAGER else None)
+
+
+# 1. Role-aware navigation ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_clients", [False, True], ids=["empty", "with-clients"])
+@pytest.mark.parametrize("role", ROLES)
+def test_every_navigation_link_opens_for_its_role(role, with_clients):
+    team = make_team("Energy desk")
+    if with_clients:
+        make_org(legal_name="Huaneng Capital", team=team)
+    user = role_user(role, team)
+    client = signed_in(user)
+    response = client.get(reverse("playbooks:my_day"))
+    urls = visible_urls(response.wsgi_request)
+    assert len(urls) >= 5
+    html = response.content.decode()
+    for url in urls:
+        assert f'href="{url}"' in html
+        answer = client.get(url, follow=True)
+        assert answer.status_code == 200, (role, url, answer.status_code)
+
+
+def test_relationship_manager_has_no_segmentation_link_and_the_page_is_403():
+    team = make_team("Energy desk")
+    rm = role_user(Role.RELATIONSHIP_MANAGER, team)
+    client = signed_in(rm)
+    html = client.get(reverse("playbooks:my_day")).content.decode()
+    assert 'href="/segmentation/"' not in html
+    assert 'href="/clients/"' in html
+    assert client.get("/segmentation/").status_code == 403
+    analyst = signed_in(role_user(Role.ANALYST, team))
+    assert 'href="/segmentation/"' in analyst.get(reverse("playbooks:my_day")).content.decode()
+
+
+def test_compliance_has_no_resource_plan_link():
+    client = signed_in(role_user(Role.COMPLIANCE, None))
+    html = client.get(reverse("parties:organization_list")).content.decode()
+    assert 'href="/resource-plan/"' not in html
+    assert client.get("/resource-plan/").status_code == 403
+
+
+def test_admin_link_follows_the_admin_sites_own_check():
+    lead = signed_in(role_user(Role.LEAD, None))
+    assert 'href="/admin/"' not in lead.get("/clients/").content.decode()
+    admin = signed_in(role_user(Role.ADMIN, None))
+    assert 'href="/admin/"' in admin.get("/clients/").content.decode()
+
+
+def test_a_403_is_logged_in_one_line_without_a_traceback(caplog):
+    team = make_team("Energy desk")
+    client = signed_in(role_user(Role.RELATIONSHIP_MANAGER, team))
+    # the handler Django's logging config installs, with its filters (caplog's own handler sees raw records)
+    handler = logging.getLogger().handlers[0]
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        assert client.get("/segmentation/value/").status_code == 403
+    records = [r for r in caplog.records if r.name == "django.request"]
+    assert records and all(getattr(r, "status_code", None) == 403 for r in records)
+    for record in records:
+        assert record.exc_info is None
+        assert "Traceback" not in handler.format(record)
+        assert "Forbidden" in record.getMessage()
+
+
+# 2. Start page by role -----------------------------------------------------------------------------------------
+
+LANDING = {
+    Role.RELATIONSHIP_MANAGER: "playbooks:my_day",
+    Role.LEAD: "playbooks:team_board",
+    Role.VIEWER: "parties:organization_list",
+    Role.ANALYST: "monitoring:dashboard",
+    Role.ADMIN: "monitoring:dashboard",
+    Role.COMPLIANCE: "parties:organization_list",
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_start_page_by_role_at_root_and_after_sign_in(role):
+    team = make_team("Energy desk")
+    user = make_user(f"start_{role}", role, team=team if role == Role.RELATIONSHIP_MANAGER else None,
+                     password="pw-for-tests-2026")
+    expected = reverse(LANDING[role])
+    client = Client()
+    response = client.post(reverse("login"), {"username": user.username, "password": "pw-for-tests-2026"},
+                           follow=True)
+    assert response.redirect_chain[-1][0] == expected
+    assert response.status_code == 200
+    root = client.get("/")
+    assert root.status_code == 302 and root["Location"] == expected
+    assert client.get(expected).status_code == 200
+
+
+def test_a_lead_who_is_also_a_relationship_manager_starts_on_the_team_board():
+    team = make_team("Energy desk")
+    user = make_user("both", Role.LEAD, Role.RELATIONSHIP_MANAGER, team=team)
+    assert signed_in(user).get("/")["Location"] == reverse("playbooks:team_board")
