@@ -122,3 +122,80 @@ def test_a_lead_who_is_also_a_relationship_manager_starts_on_the_team_board():
     team = make_team("Energy desk")
     user = make_user("both", Role.LEAD, Role.RELATIONSHIP_MANAGER, team=team)
     assert signed_in(user).get("/")["Location"] == reverse("playbooks:team_board")
+
+
+# 7. The OpenAPI document is built once per process; the docs load nothing from outside --------------------------
+
+
+def test_openapi_document_is_built_once_and_served_from_memory(monkeypatch):
+    import re
+
+    from bcrm.api import api
+
+    api.clear_schema_cache()
+    builds = []
+    real_build = api.build_openapi_schema
+
+    def counting_build(**kwargs):
+        builds.append(kwargs)
+        return real_build(**kwargs)
+
+    monkeypatch.setattr(api, "build_openapi_schema", counting_build)
+    client = Client()
+    first = client.get("/api/v1/openapi.json")
+    second = client.get("/api/v1/openapi.json")
+    assert first.status_code == second.status_code == 200
+    assert first.json() == second.json()
+    assert "/api/v1/search" in first.json()["paths"] and "/api/v1/tasks/bulk" in first.json()["paths"]
+    assert len(builds) == 1
+    docs = client.get("/api/v1/docs")
+    assert docs.status_code == 200 and len(builds) == 1
+    html = docs.content.decode()
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets and all(url.startswith("/") and not url.startswith("//") for url in assets), assets
+    for url in assets:
+        if url.startswith("/static/"):
+            assert client.get(url).status_code == 200, url
+
+
+# 8. The README's curl example works as written ---------------------------------------------------------------
+
+
+def test_readme_curl_example_finds_a_demo_client(settings):
+    """Run the README's example the way curl does: ``-G --data-urlencode`` percent-encodes each pair into the
+    query string, with rm.wang's token, on the portfolio ``bcrm demo`` loads by default (300 clients, seed 1)."""
+    import re
+    import shlex
+    from pathlib import Path
+    from urllib.parse import quote, urlsplit
+
+    from django.contrib.auth import get_user_model
+
+    from bcrm.accounts.services import token_create
+    from bcrm.demo.generator import generate_portfolio
+    from bcrm.demo.management.commands.demo import Command
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = re.search(r"TOKEN=\$\(bcrm token create (\S+)\)\n(curl .*?)\n```", readme, re.S)
+    assert block, "the README's curl example"
+    username, command = block.group(1), block.group(2).replace("\\\n", " ")
+    words = shlex.split(command)
+    assert words[0] == "curl" and "-G" in words
+    url = next(w for w in words if w.startswith("http://"))
+    pairs = [words[i + 1] for i, w in enumerate(words) if w == "--data-urlencode"]
+    assert any(re.search(r"[\u4e00-\u9fff]", p) for p in pairs), "the example searches a Chinese name"
+    # curl --data-urlencode "name=content": the content is percent-encoded, the name is kept as given
+    query = "&".join(f"{p.split('=', 1)[0]}={quote(p.split('=', 1)[1], safe='')}" for p in pairs)
+
+    parser = Command().create_parser("manage.py", "demo")
+    defaults = parser.parse_args([])
+    generate_portfolio(clients=defaults.clients, seed=defaults.seed)
+    user = get_user_model().objects.get(username=username)
+    _, raw = token_create(user=user)
+    response = Client().get(f"{urlsplit(url).path}?{query}", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    wanted = dict(p.split("=", 1) for p in pairs)["q"]
+    assert body["count"] >= 1
+    assert any(wanted in (item.get("local_name") or "") for item in body["items"])
