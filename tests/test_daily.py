@@ -199,3 +199,79 @@ def test_readme_curl_example_finds_a_demo_client(settings):
     wanted = dict(p.split("=", 1) for p in pairs)["q"]
     assert body["count"] >= 1
     assert any(wanted in (item.get("local_name") or "") for item in body["items"])
+
+
+# 3. The 360° page: service tier and next playbook step ----------------------------------------------------------
+
+
+def _tier(org, tier, addons=""):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from bcrm.playbooks.defaults import ensure_defaults
+    from bcrm.playbooks.models import ClientTier
+
+    ensure_defaults()
+    return ClientTier.objects.create(organization=org, tier=tier, addons=addons, policy_version=1,
+                                     since=timezone.now() - dt.timedelta(days=30))
+
+
+def test_360_page_shows_tier_and_the_open_playbook_task_as_next_step():
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from bcrm.engagement.models import Task
+    from bcrm.playbooks.models import PlaybookStep
+
+    team = make_team("Energy desk")
+    rm = make_user("rm_li", Role.RELATIONSHIP_MANAGER, team=team)
+    rm.first_name, rm.last_name = "Li", "Na"
+    rm.save()
+    org = make_org(legal_name="Huaneng Capital", local_name="华能资本", team=team, relationship_manager=rm)
+    _tier(org, "dedicated")
+    step = PlaybookStep.objects.get(playbook__code="dedicated", action="plan_review")
+    due = timezone.now() + dt.timedelta(days=5)
+    Task.objects.create(organization=org, title="Financing-plan review", due_at=due, assignee=rm, source="playbook",
+                        step=step, action=step.action, team=team, source_key=f"pb:{step.pk}:{org.pk}:new")
+    client = signed_in(rm)
+    html = client.get(f"/clients/{org.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    strip = html[html.index('id="service"'):html.index("</section>", html.index('id="service"'))]
+    assert 'data-tier="dedicated"' in strip and "Dedicated service" in strip
+    assert "Financing-plan review" in strip
+    assert timezone.localdate(due).isoformat() in strip
+    assert "Li Na" in strip
+    zh = client.get(f"/clients/{org.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "专属服务" in zh
+
+
+def test_360_page_plans_the_next_step_from_the_playbook_when_no_task_is_open():
+    team = make_team("Energy desk")
+    rm = make_user("rm_li", Role.RELATIONSHIP_MANAGER, team=team)
+    org = make_org(legal_name="Platform Ventures", team=team, relationship_manager=rm)
+    _tier(org, "standard")
+    html = signed_in(rm).get(f"/clients/{org.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    strip = html[html.index('id="service"'):html.index("</section>", html.index('id="service"'))]
+    assert 'data-tier="standard"' in strip and "Standard service" in strip
+    # never reported: the monthly progress report is due now, sent by the automation
+    assert "Progress report" in strip and "Automation" in strip and "planned by the playbook" in strip
+
+
+def test_360_page_of_an_unclassified_client_says_standard_and_not_classified():
+    team = make_team("Energy desk")
+    rm = make_user("rm_li", Role.RELATIONSHIP_MANAGER, team=team)
+    org = make_org(legal_name="Fresh Capital", team=team)
+    html = signed_in(rm).get(f"/clients/{org.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'data-tier="standard"' in html and "not classified yet" in html
+    assert "No playbook step is planned" in html
+
+
+def test_client_service_selector_refuses_a_client_outside_the_actors_teams():
+    from bcrm.core.errors import NotFound
+    from bcrm.playbooks.selectors import client_service
+
+    rm = make_user("rm_li", Role.RELATIONSHIP_MANAGER, team=make_team("Energy desk"))
+    foreign = make_org(legal_name="Elsewhere Capital", team=make_team("Platform desk"))
+    with pytest.raises(NotFound):
+        client_service(actor=rm, organization=foreign)

@@ -31,8 +31,8 @@ LIST_PAGE_QUERIES = 7
 LIST_PARTIAL_QUERIES = 5
 # 360°: +1 for the segmentation card's current labels (a classified client adds its latest assignments and
 # active overrides: 2 more, pinned in tests/test_segmentation_web.py).
-DETAIL_PAGE_QUERIES = 20  # +4: the Models section (participations, interactions, contacts of this one client,
-# and the expert scorecard version in force)
+DETAIL_PAGE_QUERIES = 22  # +4: the Models section (participations, interactions, contacts of this one client,
+# and the expert scorecard version in force); +2: the service tier and the next open playbook task
 
 
 # Factories: real services for people and teams, plain rows for background data. -------------------------
