@@ -275,3 +275,187 @@ def test_client_service_selector_refuses_a_client_outside_the_actors_teams():
     foreign = make_org(legal_name="Elsewhere Capital", team=make_team("Platform desk"))
     with pytest.raises(NotFound):
         client_service(actor=rm, organization=foreign)
+
+
+# 4. Task list: sort by column, bulk complete and reassign -------------------------------------------------------
+
+
+def _task(org=None, *, title, due_days=1, assignee=None, status="open", **fields):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from bcrm.engagement.models import Task
+
+    if status == "done":
+        fields.setdefault("completed_at", timezone.now())
+    return Task.objects.create(organization=org, title=title, assignee=assignee, status=status,
+                               due_at=timezone.now() + dt.timedelta(days=due_days), **fields)
+
+
+def _titles(response) -> list[str]:
+    import re
+
+    return re.findall(r'class="strong" href="/tasks/\d+/edit/[^"]*">([^<]+)</a>', response.content.decode())
+
+
+@pytest.fixture
+def desk():
+    team = make_team("Energy desk")
+    rm = make_user("rm_li", Role.RELATIONSHIP_MANAGER, team=team)
+    rm.first_name, rm.last_name = "Li", "Na"
+    rm.save()
+    colleague = make_user("rm_zhao", Role.RELATIONSHIP_MANAGER, team=team)
+    colleague.first_name, colleague.last_name = "Zhao", "Min"
+    colleague.save()
+    alpha = make_org(legal_name="Alpha Capital", team=team)
+    beta = make_org(legal_name="Beta Bank", team=team)
+    return {"team": team, "rm": rm, "colleague": colleague, "alpha": alpha, "beta": beta}
+
+
+def test_task_list_sorts_by_each_column_with_a_stable_tie_break(desk):
+    rm, colleague, alpha, beta = desk["rm"], desk["colleague"], desk["alpha"], desk["beta"]
+    _task(beta, title="Call B", due_days=3, assignee=rm)
+    _task(alpha, title="Report A", due_days=1, assignee=colleague)
+    _task(None, title="Agenda", due_days=2, assignee=rm)
+    _task(alpha, title="Same title", due_days=5, assignee=rm)
+    _task(beta, title="Same title", due_days=4, assignee=rm, status="done")
+    client = signed_in(rm)
+
+    def order(sort):
+        response = client.get("/tasks/", {"who": "all", "status": "", "sort": sort})
+        assert response.status_code == 200
+        return _titles(response)
+
+    assert order("due") == ["Report A", "Agenda", "Call B", "Same title", "Same title"]
+    assert order("-due") == ["Same title", "Same title", "Call B", "Agenda", "Report A"]
+    assert order("title") == ["Agenda", "Call B", "Report A", "Same title", "Same title"]
+    assert order("-title") == ["Same title", "Same title", "Report A", "Call B", "Agenda"]
+    # equal keys keep one order (then due, then id): the page never reshuffles between requests
+    assert order("title") == order("title")
+    assert order("client") == ["Report A", "Same title", "Call B", "Same title", "Agenda"]  # no client last
+    assert order("-client") == ["Call B", "Same title", "Report A", "Same title", "Agenda"]
+    assert order("owner") == ["Agenda", "Call B", "Same title", "Same title", "Report A"]  # Li Na, then Zhao Min
+    assert order("status")[:1] == ["Same title"]  # done before open
+    html = client.get("/tasks/", {"who": "all", "sort": "title"}).content.decode()
+    assert 'aria-sort="ascending"' in html and "sort=-title" in html
+    # an unknown key is not an error page: the default order
+    assert client.get("/tasks/", {"who": "all", "sort": "password"}).status_code == 200
+
+
+def test_task_list_sort_in_the_api_is_whitelisted(desk):
+    client = signed_in(desk["rm"])
+    _task(desk["alpha"], title="B", assignee=desk["rm"])
+    _task(desk["alpha"], title="A", assignee=desk["rm"])
+    body = client.get("/api/v1/tasks", {"sort": "title"}).json()
+    assert [t["title"] for t in body["items"]] == ["A", "B"]
+    bad = client.get("/api/v1/tasks", {"sort": "organization__relationship_manager__password"})
+    assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["path"] == "sort"
+
+
+def test_bulk_complete_goes_through_the_task_services_and_counts_changed_and_refused(desk):
+    from bcrm.audit.models import AuditEntry
+    from bcrm.engagement.models import Task
+
+    rm = desk["rm"]
+    mine = _task(desk["alpha"], title="Mine", assignee=rm)
+    stale = _task(desk["beta"], title="Stale", assignee=rm)
+    already = _task(desk["alpha"], title="Already", assignee=rm, status="done")
+    foreign = _task(make_org(legal_name="Elsewhere", team=make_team("Platform desk")), title="Foreign")
+    client = signed_in(rm)
+    response = client.post("/tasks/bulk/", {
+        "action": "complete", "task": [mine.pk, stale.pk, already.pk, foreign.pk],
+        f"version_{mine.pk}": mine.version, f"version_{stale.pk}": stale.version + 7,
+        "next": "/tasks/?who=all"}, follow=True)
+    assert response.status_code == 200
+    text = [str(m) for m in response.context["messages"]]
+    assert any("1 task completed" in m for m in text), text
+    assert any("3 tasks refused" in m for m in text), text
+    mine.refresh_from_db()
+    stale.refresh_from_db()
+    foreign.refresh_from_db()
+    assert mine.status == "done" and mine.version == 2 and mine.completed_at is not None
+    assert stale.status == "open" and foreign.status == "open"
+    assert AuditEntry.objects.filter(object_id=str(mine.pk), actor=rm).exists()
+    assert not AuditEntry.objects.filter(object_id=str(stale.pk), action="update").exists()
+    assert Task.objects.get(pk=already.pk).status == "done"
+
+
+def test_bulk_complete_of_a_playbook_task_logs_its_interaction(desk):
+    from bcrm.playbooks.defaults import ensure_defaults
+    from bcrm.playbooks.models import PlaybookStep
+
+    ensure_defaults()
+    step = PlaybookStep.objects.get(playbook__code="dedicated", action="contact")
+    org = desk["alpha"]
+    task = _task(org, title="Contact the client", assignee=desk["rm"], source="playbook", step=step,
+                 action="contact", team=desk["team"], source_key=f"pb:{step.pk}:{org.pk}:new")
+    response = signed_in(desk["rm"]).post("/tasks/bulk/", {"action": "complete", "task": [task.pk]})
+    assert response.status_code == 302
+    task.refresh_from_db()
+    assert task.status == "done" and task.interaction is not None
+    assert task.interaction.organization_id == org.pk
+
+
+def test_bulk_reassign_follows_the_single_edit_rules(desk):
+    from bcrm.playbooks.defaults import ensure_defaults
+    from bcrm.playbooks.models import PlaybookStep
+
+    ensure_defaults()
+    rm, colleague, org = desk["rm"], desk["colleague"], desk["alpha"]
+    manual = _task(org, title="Manual", assignee=rm)
+    step = PlaybookStep.objects.get(playbook__code="dedicated", action="contact")
+    playbook = _task(org, title="Playbook", assignee=rm, source="playbook", step=step, action="contact",
+                     team=desk["team"], source_key=f"pb:{step.pk}:{org.pk}:new")
+    # a relationship manager may hand over a manual task, not place a playbook task (a lead's job)
+    response = signed_in(rm).post("/tasks/bulk/", {"action": "reassign", "assignee": colleague.pk,
+                                                    "task": [manual.pk, playbook.pk]}, follow=True)
+    text = [str(m) for m in response.context["messages"]]
+    assert any("1 task reassigned" in m for m in text) and any("1 task refused" in m for m in text), text
+    manual.refresh_from_db()
+    playbook.refresh_from_db()
+    assert manual.assignee_id == colleague.pk and playbook.assignee_id == rm.pk
+    lead = make_user("lead_wu", Role.LEAD, team=desk["team"])
+    signed_in(lead).post("/tasks/bulk/", {"action": "reassign", "assignee": colleague.pk, "task": [playbook.pk]})
+    playbook.refresh_from_db()
+    assert playbook.assignee_id == colleague.pk and playbook.version == 2
+    # reassign without a colleague: nothing happens, the form says why
+    response = signed_in(lead).post("/tasks/bulk/", {"action": "reassign", "task": [manual.pk]}, follow=True)
+    assert any("Choose a colleague" in str(m) for m in response.context["messages"])
+
+
+def test_viewer_bulk_actions_are_refused_row_by_row(desk):
+    viewer = make_user("viewer_q", Role.VIEWER)
+    task = _task(desk["alpha"], title="Mine", assignee=desk["rm"])
+    response = signed_in(viewer).post("/tasks/bulk/", {"action": "complete", "task": [task.pk]}, follow=True)
+    assert any("1 task refused" in str(m) for m in response.context["messages"])
+    task.refresh_from_db()
+    assert task.status == "open"
+
+
+def test_bulk_api(desk):
+    from bcrm.accounts.services import token_create
+
+    rm = desk["rm"]
+    one = _task(desk["alpha"], title="One", assignee=rm)
+    two = _task(desk["beta"], title="Two", assignee=rm)
+    foreign = _task(make_org(legal_name="Elsewhere", team=make_team("Platform desk")), title="Foreign")
+    _, raw = token_create(user=rm)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    response = Client().post("/api/v1/tasks/bulk", {"action": "complete", "tasks": [one.pk, two.pk, foreign.pk],
+                                                    "versions": {str(one.pk): one.version}},
+                             content_type="application/json", **auth)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["changed"] == [one.pk, two.pk] and body["changed_count"] == 2
+    assert body["refused"] == [{"id": foreign.pk, "code": "not_found", "message": body["refused"][0]["message"]}]
+    again = Client().post("/api/v1/tasks/bulk", {"action": "reassign", "tasks": [one.pk],
+                                                 "assignee": desk["colleague"].pk},
+                          content_type="application/json", **auth).json()
+    assert again["refused_count"] == 0  # a done manual task can still be handed over, as in its edit form
+    bad = Client().post("/api/v1/tasks/bulk", {"action": "delete", "tasks": [one.pk]},
+                        content_type="application/json", **auth)
+    assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["path"] == "action"
+    empty = Client().post("/api/v1/tasks/bulk", {"action": "complete", "tasks": []},
+                          content_type="application/json", **auth)
+    assert empty.status_code == 422
