@@ -125,6 +125,7 @@ def register_routers() -> None:
     from bcrm.segmentation.api import router as segmentation_router
     from bcrm.segmentation.model_api import router as model_router
     from bcrm.surveys.api import router as surveys_router
+    from bcrm.web.api import router as web_router
 
     api.add_router("", accounts_router)
     api.add_router("", parties_router)
@@ -140,6 +141,7 @@ def register_routers() -> None:
     api.add_router("", resource_router)
     api.add_router("", progress_router)
     api.add_router("", monitoring_router)
+    api.add_router("", web_router)
 
 
 register_routers()

@@ -459,3 +459,81 @@ def test_bulk_api(desk):
     empty = Client().post("/api/v1/tasks/bulk", {"action": "complete", "tasks": []},
                           content_type="application/json", **auth)
     assert empty.status_code == 422
+
+
+# 5. Global search ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def searchable():
+    from tests.factories import make_contact, make_project
+
+    energy, platform = make_team("Energy desk"), make_team("Platform desk")
+    rm = make_user("rm_li", Role.RELATIONSHIP_MANAGER, team=energy)
+    own = make_org(legal_name="Huaneng Capital", local_name="华能资本", team=energy)
+    foreign = make_org(legal_name="Huaneng Platform Ventures", local_name="华能创投", team=platform)
+    make_contact(own, full_name="Wang Huaneng", email="wang@huaneng.example")
+    make_contact(foreign, full_name="Zhao Huaneng", email="zhao@huaneng.example")
+    make_contact(own, full_name="Someone Else", email="else@example.com")
+    make_project(name="Huaneng Offshore Wind", local_name="华能海上风电")
+    return {"rm": rm, "own": own, "foreign": foreign}
+
+
+def _names(body, kind):
+    return [item["name"] for group in body["groups"] if group["kind"] == kind for item in group["items"]]
+
+
+def test_search_api_groups_results_and_scopes_them_to_what_the_user_sees(searchable):
+    rm = searchable["rm"]
+    body = signed_in(rm).get("/api/v1/search", {"q": "huaneng"}).json()
+    assert [g["kind"] for g in body["groups"]] == ["clients", "contacts", "projects"]
+    assert _names(body, "clients") == ["Huaneng Capital"]
+    assert _names(body, "contacts") == ["Wang Huaneng"]  # not the other team's client's contact
+    assert _names(body, "projects") == ["Huaneng Offshore Wind"]
+    viewer = make_user("viewer_q", Role.VIEWER)
+    everything = signed_in(viewer).get("/api/v1/search", {"q": "huaneng"}).json()
+    assert sorted(_names(everything, "clients")) == ["Huaneng Capital", "Huaneng Platform Ventures"]
+    assert sorted(_names(everything, "contacts")) == ["Wang Huaneng", "Zhao Huaneng"]
+    # e-mail and Chinese names are found too
+    assert _names(signed_in(rm).get("/api/v1/search", {"q": "wang@hua"}).json(), "contacts") == ["Wang Huaneng"]
+    assert _names(signed_in(rm).get("/api/v1/search", {"q": "华能资本"}).json(), "clients") == ["Huaneng Capital"]
+
+
+def test_search_two_characters_match_the_start_of_client_names(searchable):
+    body = signed_in(searchable["rm"]).get("/api/v1/search", {"q": "华能"}).json()
+    assert _names(body, "clients") == ["Huaneng Capital"]
+    contacts = next(g for g in body["groups"] if g["kind"] == "contacts")
+    assert contacts["items"] == [] and "3" in contacts["note"]
+
+
+@pytest.mark.parametrize("q", ["", "h", " x ", "x" * 101])
+def test_search_refuses_a_too_short_or_too_long_query(searchable, q):
+    client = signed_in(searchable["rm"])
+    response = client.get("/api/v1/search", {"q": q})
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"][0]["path"] == "q"
+    page = client.get("/search/", {"q": q})
+    assert page.status_code == 200
+    assert "at least 2 characters" in page.content.decode() or "at most 100" in page.content.decode()
+
+
+def test_search_page_and_htmx_dropdown(searchable):
+    client = signed_in(searchable["rm"])
+    page = client.get("/search/", {"q": "huaneng"}).content.decode()
+    assert "Huaneng Capital" in page and "Wang Huaneng" in page and "Huaneng Offshore Wind" in page
+    assert "Huaneng Platform Ventures" not in page and "Zhao Huaneng" not in page
+    assert f'href="/clients/{searchable["own"].pk}/"' in page
+    dropdown = client.get("/search/", {"q": "huaneng"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="search-dropdown")
+    html = dropdown.content.decode()
+    assert "<html" not in html and "Huaneng Capital" in html and "/search/?q=huaneng" in html
+    nothing = client.get("/search/", {"q": "nothing-like-this"}).content.decode()
+    assert "Nothing found" in nothing
+    # the top bar carries the box on every page, wired to the dropdown and focusable with / and Ctrl+K
+    home = client.get(reverse("playbooks:my_day")).content.decode()
+    assert 'id="global-search-q"' in home and 'hx-target="#search-dropdown"' in home
+    assert 'aria-keyshortcuts="/ Control+K"' in home
+
+
+def test_search_needs_sign_in():
+    assert Client().get("/api/v1/search", {"q": "huaneng"}).status_code == 401
+    assert Client().get("/search/", {"q": "huaneng"}).status_code == 302
