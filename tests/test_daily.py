@@ -537,3 +537,15 @@ def test_search_page_and_htmx_dropdown(searchable):
 def test_search_needs_sign_in():
     assert Client().get("/api/v1/search", {"q": "huaneng"}).status_code == 401
     assert Client().get("/search/", {"q": "huaneng"}).status_code == 302
+
+
+def test_the_new_words_are_in_chinese(desk):
+    client = signed_in(desk["rm"])
+    short = client.get("/search/", {"q": "h"}, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "请至少输入 2 个字符再搜索" in short and "打开菜单" in short and "搜索客户、联系人和项目" in short
+    tasks = signed_in(desk["rm"]).get("/tasks/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "对所选待办" in tasks and "转派" in tasks
+    task = _task(desk["alpha"], title="Mine", assignee=desk["rm"])
+    response = signed_in(desk["rm"]).post("/tasks/bulk/", {"action": "complete", "task": [task.pk]},
+                                          HTTP_ACCEPT_LANGUAGE="zh-hans", follow=True)
+    assert any("已完成 1 项待办" in str(m) for m in response.context["messages"])

@@ -194,7 +194,7 @@ def task_bulk(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
-                messages.error(request, error)
+                messages.error(request, str(error))
         return back
     data = form.cleaned_data
     try:

@@ -110,7 +110,7 @@ def main_nav(request) -> list[dict[str, Any]]:
 
 def visible_urls(request) -> list[str]:
     """Every URL the navigation shows ``request.user`` (tests walk them all)."""
-    urls = []
+    urls: list[str] = []
     for item in main_nav(request):
         urls.extend(link["url"] for link in item.get("links", [item]))
     return urls
