@@ -448,8 +448,12 @@ def team_members(team: Team):
 # --- automation runs -------------------------------------------------------------------------------
 
 
+def may_see_automation_runs(user) -> bool:
+    return sees_all_organizations(user) or has_any(user, {Role.RELATIONSHIP_MANAGER})
+
+
 def automation_runs(user) -> QuerySet[AutomationRun]:
-    require(sees_all_organizations(user) or has_any(user, {Role.RELATIONSHIP_MANAGER}))
+    require(may_see_automation_runs(user))
     return AutomationRun.objects.select_related("started_by").order_by("-started_at", "-id")
 
 
