@@ -123,6 +123,16 @@ def test_phone_menu_long_names_and_search(live_server, browser, desk):
     page.keyboard.press("Escape")
     page.wait_for_selector("#search-dropdown", state="hidden")
 
+    # The task list's "select all" ticks the rows; the bulk action completes them and says how many.
+    page.goto(f"{live_server.url}/tasks/")
+    page.wait_for_selector("#task-results input[name=task]")
+    page.check("input[data-select-all=task]")
+    page.wait_for_function("[...document.querySelectorAll('input[name=task]')].every(box => box.checked)")
+    page.click("#task-bulk button[value=complete]")
+    page.wait_for_selector(".messages .alert:has-text('1 task completed')")
+    shot(page, "06-bulk-done")
+    assert Task.objects.get(title=LONG).status == "done"
+
     assert outside == [], outside
     assert errors == [], errors
     page.close()
