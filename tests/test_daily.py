@@ -551,3 +551,10 @@ def test_the_new_words_are_in_chinese(desk):
     response = signed_in(desk["rm"]).post("/tasks/bulk/", {"action": "complete", "task": [task.pk]},
                                           HTTP_ACCEPT_LANGUAGE="zh-hans", follow=True)
     assert any("已完成 1 项待办" in str(m) for m in response.context["messages"])
+
+
+def test_the_done_button_on_a_task_already_done_says_so(desk):
+    task = _task(desk["alpha"], title="Finished", assignee=desk["rm"], status="done")
+    response = signed_in(desk["rm"]).post(f"/tasks/{task.pk}/done/", {"version": task.version}, follow=True)
+    assert response.status_code == 200
+    assert any("already done" in str(m) for m in response.context["messages"])

@@ -304,6 +304,7 @@ def task_cancel(*, actor, task: Task, expected_version: int | None = None) -> Ta
                            data={"status": TaskStatus.CANCELLED, "completed_at": None}, expected_version=None)
 
 
+@transaction.atomic
 def task_done(*, actor, task: Task, expected_version: int | None = None) -> Task:
     """The one-click "done" (the task list's button and its bulk action): a playbook task is completed with
     its defaults (logging the interaction it stands for), any other task is set done through its edit."""
@@ -316,6 +317,7 @@ def task_done(*, actor, task: Task, expected_version: int | None = None) -> Task
     return task_update(actor=actor, task=task, data={"status": TaskStatus.DONE}, expected_version=expected_version)
 
 
+@transaction.atomic
 def task_reassign(*, actor, task: Task, assignee, expected_version: int | None = None) -> Task:
     """Give a task to someone else: a playbook task is placed by a lead (``task_assign``: within its team),
     any other task through its edit, as its edit form does."""
