@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpRequest
-from ninja import NinjaAPI
+from django.utils.translation import get_language
+from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer, SessionAuth
@@ -24,7 +25,34 @@ class BearerToken(HttpBearer):
         return user
 
 
-api = NinjaAPI(
+class CachedSchemaAPI(NinjaAPI):
+    """The NinjaAPI whose OpenAPI document is built once per process (per path prefix and language).
+
+    Building it walks every endpoint's schemas, which takes seconds; the routes cannot change while the
+    process runs, so ``/api/v1/openapi.json`` and the docs page answer from memory after the first time.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._schema_cache: dict[tuple[str | None, str | None, str], Any] = {}
+
+    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None):
+        if path_prefix is None:
+            path_prefix = self.get_root_path(path_params or {})
+        key = (path_prefix, get_language(), repr(sorted((path_params or {}).items())))
+        schema = self._schema_cache.get(key)
+        if schema is None:
+            schema = self._schema_cache[key] = self.build_openapi_schema(path_prefix=path_prefix)
+        return schema
+
+    def build_openapi_schema(self, *, path_prefix: str):
+        return super().get_openapi_schema(path_prefix=path_prefix)
+
+    def clear_schema_cache(self) -> None:
+        self._schema_cache.clear()
+
+
+api = CachedSchemaAPI(
     title="bcrm API",
     version="1",
     description=(
@@ -36,6 +64,9 @@ api = NinjaAPI(
     auth=[BearerToken(), SessionAuth()],
     urls_namespace="api",
     docs_url="/docs",
+    # Swagger UI from the app's own static files (ninja is an installed app: no CDN); operations and models
+    # start collapsed, so the browser renders a long document in a moment.
+    docs=Swagger(settings={"docExpansion": "none", "defaultModelsExpandDepth": -1}),
     openapi_url="/openapi.json",
 )
 
@@ -94,6 +125,7 @@ def register_routers() -> None:
     from bcrm.segmentation.api import router as segmentation_router
     from bcrm.segmentation.model_api import router as model_router
     from bcrm.surveys.api import router as surveys_router
+    from bcrm.web.api import router as web_router
 
     api.add_router("", accounts_router)
     api.add_router("", parties_router)
@@ -109,6 +141,7 @@ def register_routers() -> None:
     api.add_router("", resource_router)
     api.add_router("", progress_router)
     api.add_router("", monitoring_router)
+    api.add_router("", web_router)
 
 
 register_routers()

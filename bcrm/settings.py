@@ -222,6 +222,9 @@ BCRM_BASE_URL = os.environ.get("BCRM_BASE_URL", "http://127.0.0.1:8000").rstrip(
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"expected_refusals": {"()": "bcrm.web.log_filters.ExpectedRefusals"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    # a 403 is an expected answer: one line, no traceback
+    "loggers": {"django.request": {"filters": ["expected_refusals"]}},
 }

@@ -31,11 +31,11 @@ def test_find_client_record_meeting_switch_language(live_server, browser, portfo
     page.fill("input[name=username]", "wei.li")
     page.fill("input[name=password]", PASSWORD)
     page.click("button:has-text('Sign in')")
-    page.wait_for_selector("input[name=q]")
+    page.wait_for_selector("main input[name=q]")  # main: the top bar has the global search
     assert "/login/" not in page.url
 
     # Search by the Chinese name: htmx swaps only the results.
-    page.fill("input[name=q]", "华能资本")
+    page.fill("main input[name=q]", "华能资本")
     page.wait_for_function("() => document.querySelectorAll('#org-results tbody tr').length === 1")
     assert "Other Fund" not in page.inner_text("#org-results")
     page.click("#org-results a:has-text('Huaneng Capital')")

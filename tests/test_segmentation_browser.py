@@ -76,8 +76,8 @@ def test_preview_then_save_then_run_and_the_why_on_the_360_page(live_server, bro
     # Edit the criterion: top share q 0.2 → 0.3, then preview (htmx swaps the editor in place).
     page.click(".seg-subnav >> text=Criterion")
     page.wait_for_selector("#criterion-form")
-    assert page.is_visible("input[name=q]") and not page.is_visible("input[name=threshold]")
-    page.fill("input[name=q]", "0.3")
+    assert page.is_visible("#criterion-form input[name=q]") and not page.is_visible("input[name=threshold]")
+    page.fill("#criterion-form input[name=q]", "0.3")
     page.fill("input[name=note]", "Top 30 % for the new fund cycle")
     page.click("button[data-action=preview]")
     page.wait_for_selector("#preview")

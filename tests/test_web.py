@@ -34,8 +34,8 @@ LIST_PAGE_QUERIES = 11
 LIST_PARTIAL_QUERIES = 12
 # 360°: +1 for the segmentation card's current labels (a classified client adds its latest assignments and
 # active overrides: 2 more, pinned in tests/test_segmentation_web.py).
-DETAIL_PAGE_QUERIES = 20  # +4: the Models section (participations, interactions, contacts of this one client,
-# and the expert scorecard version in force)
+DETAIL_PAGE_QUERIES = 22  # +4: the Models section (participations, interactions, contacts of this one client,
+# and the expert scorecard version in force); +2: the service tier and the next open playbook task
 
 
 # Factories: real services for people and teams, plain rows for background data. -------------------------
@@ -131,9 +131,9 @@ def test_htmx_request_without_session_redirects_the_whole_page(client):
     assert response["HX-Redirect"].startswith(reverse("login"))
 
 
-def test_sign_in_lands_on_the_client_list(client, web_rm):
+def test_sign_in_lands_a_relationship_manager_on_my_day(client, web_rm):
     response = client.post(reverse("login"), {"username": "web_rm", "password": PASSWORD}, follow=True)
-    assert response.redirect_chain[-1][0] == reverse("parties:organization_list")
+    assert response.redirect_chain[-1][0] == reverse("playbooks:my_day")
     assert b'name="csrf-token"' in response.content
     assert b"X-CSRFToken" in response.content
 

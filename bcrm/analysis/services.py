@@ -35,9 +35,14 @@ def max_bytes() -> int:
     return int(getattr(settings, "BCRM_ANALYSE_MAX_BYTES", DEFAULT_MAX_BYTES))
 
 
+def may_analyse(user: Any) -> bool:
+    """Any signed-in user with a role may analyse a file (it touches no client data); no role, no tools."""
+    return bool(user_roles(user) & set(Role.values))
+
+
 def require_analyst(user: Any) -> None:
     """Any signed-in user with a role may analyse a file (it touches no client data); no role, no tools."""
-    if not user_roles(user) & set(Role.values):
+    if not may_analyse(user):
         raise PermissionDenied(_("You need a role in bcrm to use the analyst tools."))
 
 

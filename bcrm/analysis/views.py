@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from bcrm.analysis.forms import AnalyseForm
-from bcrm.analysis.services import analyse_upload, require_analyst
+from bcrm.analysis.services import analyse_upload, may_analyse, require_analyst
 from bcrm.analytics.scorecard import PointsTable
 from bcrm.core.errors import InvalidInput
 from bcrm.web import charts
@@ -21,7 +21,7 @@ BGNBD_PARAMS = ("r", "alpha", "a", "b")
 GAMMA_GAMMA_PARAMS = ("p", "q", "gamma")
 
 
-@page
+@page(access=may_analyse)
 def analyse(request: HttpRequest) -> HttpResponse:
     require_analyst(request.user)
     form = AnalyseForm(request.POST or None, request.FILES or None)

@@ -142,6 +142,7 @@ class RequestFilter(OrganizationFilter):
 class TaskFilter(OrganizationFilter):
     status: TaskStatus | None = None
     assignee: int | None = None
+    sort: str | None = Field(None, description="due, title, client, owner or status; a leading - reverses")
 
 
 def _clean(payload: Schema, *, partial: bool) -> dict:

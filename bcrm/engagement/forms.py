@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from bcrm.engagement.choices import InteractionKind, TaskStatus
 from bcrm.engagement.models import Interaction, ServiceRequest, Task
+from bcrm.engagement.selectors import TASK_SORTS
 from bcrm.web.forms import PersonChoiceField, ServiceModelForm, active_users
 
 
@@ -96,12 +97,45 @@ class TaskFilterForm(forms.Form):
     status = forms.ChoiceField(label=_("Status"), required=False,
                                choices=[("", _("Any status"))] + TaskStatus.choices)
 
+    sort = forms.ChoiceField(required=False, choices=[(key, key) for key in TASK_SORTS])
+
     def selector_filters(self, user: Any) -> dict[str, Any]:
         data = self.cleaned_data
-        filters: dict[str, Any] = {"status": data.get("status") or None}
+        filters: dict[str, Any] = {"status": data.get("status") or None, "sort": data.get("sort") or None}
         if data.get("who", self.MINE) != self.EVERYONE:
             filters["assignee"] = user.pk
         return filters
+
+
+class TaskBulkForm(forms.Form):
+    """The task list's bulk actions: complete the selected tasks, or give them to a colleague."""
+
+    task = forms.TypedMultipleChoiceField(coerce=int, required=True, choices=())
+    action = forms.ChoiceField(choices=[("complete", _("Complete")), ("reassign", _("Reassign"))])
+    assignee = PersonChoiceField(label=_("Reassign to"), queryset=active_users(), required=False,
+                                 empty_label=_("Choose a colleague"))
+
+    def __init__(self, data=None, **kwargs):
+        super().__init__(data, **kwargs)
+        # any id parses; which tasks the user may change is the service's business
+        self.fields["task"].choices = [(v, v) for v in (data.getlist("task") if data is not None else [])
+                                       if str(v).isdigit()]
+        self.fields["task"].error_messages["required"] = _("Select at least one task.")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action") == "reassign" and not data.get("assignee"):
+            self.add_error("assignee", _("Choose a colleague to reassign the tasks to."))
+        return data
+
+    def versions(self) -> dict[int, int]:
+        """The version each selected row was shown at (``version_<id>``), so a stale row is refused."""
+        out = {}
+        for pk in self.cleaned_data.get("task", []):
+            value = self.data.get(f"version_{pk}", "")
+            if str(value).isdigit():
+                out[pk] = int(value)
+        return out
 
 
 class ServiceRequestFilterForm(forms.Form):

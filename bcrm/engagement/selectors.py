@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
+from django.db.models.expressions import OrderBy
 
 from bcrm.accounts.permissions import restrict_organizations, sees_all_organizations
 from bcrm.core.errors import InvalidInput, NotFound
@@ -53,8 +54,37 @@ def service_request_get_for_user(*, user, pk: int) -> ServiceRequest:
     return obj
 
 
+def _asc(name: str) -> OrderBy:
+    return F(name).asc(nulls_last=True)
+
+
+def _desc(name: str) -> OrderBy:
+    return F(name).desc(nulls_last=True)
+
+
+# The task list's sort keys (the column headers), each ending in the id so equal values keep one order;
+# rows without a client or an assignee go last either way, on every database.
+TASK_SORTS: dict[str, tuple[Any, ...]] = {
+    "due": (_asc("due_at"), _asc("id")),
+    "-due": (_desc("due_at"), _desc("id")),
+    "title": (_asc("title"), _asc("id")),
+    "-title": (_desc("title"), _desc("id")),
+    "client": (_asc("organization__legal_name"), _asc("due_at"), _asc("id")),
+    "-client": (_desc("organization__legal_name"), _asc("due_at"), _asc("id")),
+    "owner": (_asc("assignee__first_name"), _asc("assignee__last_name"), _asc("assignee__username"),
+              _asc("due_at"), _asc("id")),
+    "-owner": (_desc("assignee__first_name"), _desc("assignee__last_name"), _desc("assignee__username"),
+               _asc("due_at"), _asc("id")),
+    "status": (_asc("status"), _asc("due_at"), _asc("id")),
+    "-status": (_desc("status"), _asc("due_at"), _asc("id")),
+}
+TASK_SORT_DEFAULT = "due"
+
+
 def task_list(*, actor, filters: dict[str, Any] | None = None) -> QuerySet[Task]:
-    """Tasks on visible organisations, plus tasks without an organisation assigned to the actor."""
+    """Tasks on visible organisations, plus tasks without an organisation assigned to the actor.
+
+    ``filters["sort"]`` is one of ``TASK_SORTS`` (default: due date, soonest first)."""
     filters = filters or {}
     queryset = Task.objects.select_related("organization", "assignee")
     if not sees_all_organizations(actor):
@@ -67,7 +97,10 @@ def task_list(*, actor, filters: dict[str, Any] | None = None) -> QuerySet[Task]
         queryset = queryset.filter(status=filters["status"])
     if filters.get("assignee"):
         queryset = queryset.filter(assignee_id=filters["assignee"])
-    return queryset.order_by("due_at", "id")
+    sort = filters.get("sort") or TASK_SORT_DEFAULT
+    if sort not in TASK_SORTS:
+        raise InvalidInput(fields={"sort": [f"Unknown sort {sort!r}: choose one of {', '.join(TASK_SORTS)}."]})
+    return queryset.order_by(*TASK_SORTS[sort])
 
 
 def task_get_for_user(*, user, pk: int) -> Task:

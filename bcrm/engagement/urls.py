@@ -12,6 +12,7 @@ urlpatterns = [
     path("requests/<int:pk>/edit/", views.service_request_edit, name="service_request_edit"),
     path("tasks/", views.task_list, name="task_list"),
     path("tasks/new/", views.task_create, name="task_create"),
+    path("tasks/bulk/", views.task_bulk, name="task_bulk"),
     path("clients/<int:pk>/tasks/new/", views.task_create, name="task_create_for_organization"),
     path("tasks/<int:pk>/edit/", views.task_edit, name="task_edit"),
     path("tasks/<int:pk>/done/", views.task_done, name="task_done"),

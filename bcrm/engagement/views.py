@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST, require_safe
 
 from bcrm.accounts.permissions import can_write, require, require_organization_write
 from bcrm.core.errors import Conflict, InvalidInput
 from bcrm.core.pagination import paginate
 from bcrm.engagement import selectors, services
-from bcrm.engagement.choices import TaskSource, TaskStatus
+from bcrm.engagement.choices import TaskStatus
 from bcrm.engagement.forms import (
     InteractionForm,
     ServiceRequestFilterForm,
     ServiceRequestForm,
+    TaskBulkForm,
     TaskFilterForm,
     TaskForm,
 )
@@ -143,6 +148,24 @@ def service_request_edit(request: HttpRequest, pk: int) -> HttpResponse:
 # Tasks -------------------------------------------------------------------------------------------------
 
 
+# The task list's sortable columns: (sort key, header); a second click on a header reverses it.
+TASK_COLUMNS = (("title", _lazy("Task")), ("client", _lazy("Client")), ("owner", _lazy("Assignee")),
+                ("due", _lazy("Due")), ("status", _lazy("Status")))
+
+
+def _sort_headers(request: HttpRequest, current: str) -> list[dict[str, Any]]:
+    headers = []
+    for key, label in TASK_COLUMNS:
+        ascending = current == key
+        descending = current == f"-{key}"
+        query = request.GET.copy()
+        query.pop("page", None)
+        query["sort"] = f"-{key}" if ascending else key
+        headers.append({"key": key, "label": label, "url": f"?{query.urlencode()}",
+                        "aria_sort": "ascending" if ascending else "descending" if descending else "none"})
+    return headers
+
+
 @page
 @require_safe
 def task_list(request: HttpRequest) -> HttpResponse:
@@ -152,9 +175,43 @@ def task_list(request: HttpRequest) -> HttpResponse:
     result = paginate(selectors.task_list(actor=request.user, filters=filters), number=page_number(request))
     context = {
         "filter_form": filter_form, "page": result, "can_create": can_write(request.user), "now": timezone.now(),
+        "sort_headers": _sort_headers(request, filters.get("sort") or selectors.TASK_SORT_DEFAULT),
+        "bulk_form": TaskBulkForm(),
     }
     return render_page(request, "engagement/task_list.html", context,
                        partial="engagement/_task_results.html", target="task-results")
+
+
+@page
+@require_POST
+def task_bulk(request: HttpRequest) -> HttpResponse:
+    """Complete or reassign the selected tasks, each through the single-task service; says how many changed
+    and which were refused, and why."""
+    from bcrm.playbooks.services import task_bulk as bulk
+
+    form = TaskBulkForm(request.POST)
+    back = redirect_back(request, reverse("engagement:task_list"))
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, str(error))
+        return back
+    data = form.cleaned_data
+    try:
+        outcome = bulk(actor=request.user, action=data["action"], task_ids=data["task"],
+                       assignee=data.get("assignee"), versions=form.versions())
+    except InvalidInput as exc:
+        messages.error(request, exc.message)
+        return back
+    changed, refused = len(outcome.changed), len(outcome.refused)
+    done = (ngettext("%(n)s task completed.", "%(n)s tasks completed.", changed) if data["action"] == "complete"
+            else ngettext("%(n)s task reassigned.", "%(n)s tasks reassigned.", changed)) % {"n": changed}
+    (messages.success if changed else messages.info)(request, done)
+    if refused:
+        reasons = "; ".join(f"#{row['id']}: {row['message']}" for row in outcome.refused[:10])
+        messages.warning(request, ngettext("%(n)s task refused: %(reasons)s", "%(n)s tasks refused: %(reasons)s",
+                                           refused) % {"n": refused, "reasons": reasons})
+    return back
 
 
 @page
@@ -210,14 +267,11 @@ def task_done(request: HttpRequest, pk: int) -> HttpResponse:
     task = selectors.task_get_for_user(user=user, pk=pk)
     version = request.POST.get("version", "")
     expected = int(version) if version.isdigit() else None
-    try:
-        if task.source == TaskSource.PLAYBOOK:
-            # a playbook task logs the interaction it stands for (My day asks for the details first)
-            from bcrm.playbooks.services import task_complete
+    # a playbook task logs the interaction it stands for (My day asks for the details first)
+    from bcrm.playbooks.services import task_done as mark_done
 
-            task_complete(actor=user, task=task, expected_version=expected)
-        else:
-            services.task_update(actor=user, task=task, data={"status": TaskStatus.DONE}, expected_version=expected)
+    try:
+        mark_done(actor=user, task=task, expected_version=expected)
     except (InvalidInput, Conflict) as exc:
         messages.error(request, exc.message)
     else:

@@ -41,15 +41,20 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any], *, sta
 
 # --- the dashboard ---------------------------------------------------------------------------------------------
 
+def may_see_dashboard(user) -> bool:
+    """Roles that see every client read every team's rows; a relationship manager their own teams'."""
+    return sees_all_organizations(user) or has_any(user, {Role.RELATIONSHIP_MANAGER})
+
+
 def _dashboard_teams(user) -> tuple[list[Team], bool]:
+    if not may_see_dashboard(user):
+        raise PermissionDenied(_("The dashboard is for roles that read the portfolio's figures."))
     if sees_all_organizations(user):
         return list(Team.objects.order_by("name")), True
-    if has_any(user, {Role.RELATIONSHIP_MANAGER}):
-        return list(Team.objects.filter(pk__in=user_team_ids(user)).order_by("name")), False
-    raise PermissionDenied(_("The dashboard is for roles that read the portfolio's figures."))
+    return list(Team.objects.filter(pk__in=user_team_ids(user)).order_by("name")), False
 
 
-@page
+@page(access=may_see_dashboard)
 @require_safe
 def dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user

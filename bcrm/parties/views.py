@@ -32,7 +32,7 @@ from bcrm.parties import selectors, services
 from bcrm.parties.filters import FILTER_NAMES, HEADER_SORTS, OrganizationFilterForm
 from bcrm.parties.forms import ContactForm, OrganizationForm
 from bcrm.parties.models import SavedView
-from bcrm.playbooks.selectors import tiers_pending
+from bcrm.playbooks.selectors import client_service, tiers_pending
 from bcrm.segmentation import selectors as segmentation_selectors
 from bcrm.segmentation import services as segmentation_services
 from bcrm.segmentation.choices import Dimension, label_display, upper_label
@@ -228,6 +228,8 @@ def organization_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "override_form": OverrideForm(user=user) if override_choices(user) else None,
         "seg_portfolio": sees_all_organizations(user),
         "model_figures": client_model_figures(actor=user, organization=organization),  # 3 queries, one client
+        # the service tier and the next playbook step, at the top of the page
+        "service": client_service(actor=user, organization=organization),
     }
     return render(request, "parties/organization_detail.html", context)
 

@@ -333,6 +333,39 @@ def assign_task(request, task_id: int, payload: TaskAssignIn):
     return services.task_assign(actor=request.auth, task=task, assignee=assignee, expected_version=payload.version)
 
 
+class TaskBulkIn(Schema):
+    action: str = Field(..., description="complete or reassign")
+    tasks: list[int] = Field(..., description="task ids (at most 500)")
+    assignee: int | None = Field(None, description="the colleague's user id, for reassign")
+    versions: dict[int, int] | None = Field(None, description="task id → the version you read; stale rows are refused")
+
+
+class TaskBulkRefusedOut(Schema):
+    id: int
+    code: str
+    message: str
+
+
+class TaskBulkOut(Schema):
+    action: str
+    changed: list[int]
+    refused: list[TaskBulkRefusedOut]
+    changed_count: int
+    refused_count: int
+
+
+@router.post("/tasks/bulk", response={200: TaskBulkOut, **ERRORS},
+             summary="Complete or reassign many tasks; each row through the single-task service")
+def bulk_tasks(request, payload: TaskBulkIn):
+    assignee = None
+    if payload.assignee is not None:
+        assignee = get_user_model().objects.filter(pk=payload.assignee).first()
+        if assignee is None:
+            raise InvalidInput(fields={"assignee": [f"No such user (id {payload.assignee})."]})
+    return services.task_bulk(actor=request.auth, action=payload.action, task_ids=payload.tasks, assignee=assignee,
+                              versions=payload.versions).as_dict()
+
+
 # --- automation ------------------------------------------------------------------------------------
 
 

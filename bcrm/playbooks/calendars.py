@@ -50,6 +50,14 @@ def default_calendar() -> BusinessCalendar:
     return business_calendar(row) if row else BusinessCalendar()
 
 
+def team_calendar(team_id: int | None) -> BusinessCalendar:
+    """One team's calendar (its own, else the default), for a page about one client: two queries."""
+    link = TeamCalendar.objects.filter(team_id=team_id).select_related("calendar").first() if team_id else None
+    row = link.calendar if link is not None else (
+        WorkCalendar.objects.filter(is_default=True).first() or WorkCalendar.objects.first())
+    return business_calendar(row) if row is not None else BusinessCalendar()
+
+
 def team_calendars() -> tuple[BusinessCalendar, dict[int, BusinessCalendar]]:
     """The default calendar and each team's own, loaded once per automation run."""
     default = default_calendar()

@@ -53,13 +53,18 @@ COMBOS: list[tuple[str, str, str]] = [
 
 # --- who sees which teams --------------------------------------------------------------------------------
 
+def may_see_resource_plan(user) -> bool:
+    """Who may open the resource plan at all (the page's access rule and this module's)."""
+    return has_any(user, SEE_ALL_TEAMS | {Role.RELATIONSHIP_MANAGER})
+
+
 def resource_team_ids(user) -> list[int] | None:
     """Teams whose plan ``user`` may see: None = every team (lead, admin, analyst, viewer); an RM their own."""
+    if not may_see_resource_plan(user):
+        raise PermissionDenied(_("The resource plan is for team leads, relationship managers, analysts and viewers."))
     if has_any(user, SEE_ALL_TEAMS):
         return None
-    if has_any(user, {Role.RELATIONSHIP_MANAGER}):
-        return list(user_team_ids(user))
-    raise PermissionDenied(_("The resource plan is for team leads, relationship managers, analysts and viewers."))
+    return list(user_team_ids(user))
 
 
 def resource_teams(user) -> list[Team]:

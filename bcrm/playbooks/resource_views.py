@@ -11,7 +11,7 @@ from bcrm.playbooks import resource_charts, resource_selectors
 from bcrm.web.shortcuts import page, render_page
 
 
-@page
+@page(access=resource_selectors.may_see_resource_plan)
 @require_safe
 def resource_plan(request: HttpRequest) -> HttpResponse:
     plan = resource_selectors.resource_plan(request.user, team=request.GET.get("team") or None)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Case, Count, DateTimeField, F, Prefetch, Q, QuerySet, Sum, When
+from django.db.models import Case, Count, DateTimeField, F, Max, Prefetch, Q, QuerySet, Sum, When
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from bcrm.accounts.choices import Role
 from bcrm.accounts.models import Team, TeamMembership
 from bcrm.accounts.permissions import (
+    can_view_organization,
     has_any,
     require,
     restrict_organizations,
@@ -447,8 +448,12 @@ def team_members(team: Team):
 # --- automation runs -------------------------------------------------------------------------------
 
 
+def may_see_automation_runs(user) -> bool:
+    return sees_all_organizations(user) or has_any(user, {Role.RELATIONSHIP_MANAGER})
+
+
 def automation_runs(user) -> QuerySet[AutomationRun]:
-    require(sees_all_organizations(user) or has_any(user, {Role.RELATIONSHIP_MANAGER}))
+    require(may_see_automation_runs(user))
     return AutomationRun.objects.select_related("started_by").order_by("-started_at", "-id")
 
 
@@ -480,3 +485,92 @@ def tiers_pending(now: dt.datetime | None = None) -> dict[str, Any] | None:
                 break
             day += dt.timedelta(days=1)
     return {"at": dt.datetime.combine(day, dt.time(row.hour), tzinfo=cal.tz)}
+
+
+# --- a client's service: tier and next playbook step (the 360° page) --------------------------------
+
+
+@dataclass
+class NextStep:
+    what: str
+    when: dt.date
+    who: str
+    #: "task": an open task exists; "planned": the playbook's cadence says when the next one falls due
+    source: str
+    overdue: bool = False
+    task: Task | None = None
+    channel: str = ""
+
+
+@dataclass
+class ClientService:
+    tier: str
+    tier_label: str
+    classified: bool
+    addons: list[str] = field(default_factory=list)
+    next_step: NextStep | None = None
+
+
+def _person(user) -> str:
+    return (user.get_full_name() or user.get_username()) if user is not None else ""
+
+
+def client_service(*, actor, organization, today: dt.date | None = None) -> ClientService:
+    """The client's service tier (专属服务 / 标准服务) and its next playbook step: what, when, who.
+
+    The next step is the client's earliest open playbook task when there is one (the automation made it,
+    so its due date and owner are the real ones); otherwise the earliest of the cadence steps its tier
+    and add-ons apply, a cadence after the last matching interaction (``calendar.next_due``, the rule
+    the automation applies), with the owner the step's owner rule names. Two queries when a task is open."""
+    from bcrm.playbooks.calendar import next_due
+    from bcrm.playbooks.calendars import team_calendar
+    from bcrm.playbooks.choices import ACTION_KINDS, OwnerRule, Trigger
+    from bcrm.segmentation.models import ClientLabels
+
+    if not can_view_organization(actor, organization):
+        raise NotFound()
+    today = today or timezone.localdate()
+    row = ClientTier.objects.filter(organization_id=organization.pk).first()
+    tier = row.tier if row is not None else Tier.STANDARD
+    addons = [code for code in (row.addons.split(",") if row is not None and row.addons else []) if code]
+    service = ClientService(tier=tier, tier_label=str(Tier(tier).label), classified=row is not None,
+                            addons=[str(AddOn(code).label) if code in AddOn.values else code for code in addons])
+
+    task = (Task.objects.filter(organization_id=organization.pk, status=TaskStatus.OPEN, source=TaskSource.PLAYBOOK)
+            .select_related("assignee", "team", "step").order_by("due_at", "id").first())
+    if task is not None:
+        due = timezone.localdate(task.due_at) if task.due_at else today
+        who = _person(task.assignee) or (_("%(team)s overflow queue") % {"team": task.team} if task.team else "")
+        service.next_step = NextStep(what=task.title, when=due, who=who or _("Unassigned"), source="task",
+                                     overdue=due < today, task=task,
+                                     channel=task.step.get_channel_display() if task.step else "")
+        return service
+    if row is None:
+        return service  # never classified: automation plans nothing for it until its first run
+
+    labels = ClientLabels.objects.filter(organization_id=organization.pk).first()
+    steps = [step for step in PlaybookStep.objects.filter(
+        is_active=True, playbook__is_active=True, trigger=Trigger.CADENCE,
+        playbook__code__in=[tier, *addons]).select_related("playbook").order_by("position", "id")
+        if not step.only_dimension or (labels is not None
+                                       and getattr(labels, step.only_dimension, "") == step.only_label)]
+    if not steps:
+        return service
+    last_by_kind = dict(organization.interactions.order_by().values_list("kind").annotate(last=Max("occurred_at")))
+    calendar = team_calendar(organization.team_id)
+    planned = []
+    for step in steps:
+        times = [last_by_kind[k] for k in ACTION_KINDS.get(step.action, ()) if last_by_kind.get(k)]
+        last = timezone.localdate(max(times)) if times else None
+        planned.append((next_due(last, count=step.cadence_count, unit=step.cadence_unit, today=today,
+                                 calendar=calendar), step.position, step.pk, step))
+    when, _position, _pk, step = min(planned, key=lambda p: p[:3])
+    if step.owner_rule == OwnerRule.AUTOMATION:
+        who = str(OwnerRule.AUTOMATION.label)
+    elif step.owner_rule == OwnerRule.TEAM_POOL and organization.team_id:
+        who = _("%(team)s team pool") % {"team": organization.team}
+    else:
+        who = _person(organization.relationship_manager) or _("No relationship manager")
+    service.next_step = NextStep(what=step.get_action_display(), when=when, who=who, source="planned",
+                                 overdue=False, channel=step.get_channel_display())
+    return service

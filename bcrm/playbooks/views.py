@@ -295,7 +295,7 @@ def overflow_rows(overflow: list[dict[str, Any]] | None) -> list[str]:
 
 
 
-@page
+@page(access=selectors.may_see_automation_runs)
 def automation(request: HttpRequest) -> HttpResponse:
     user = request.user
     can_run = services.can_configure_playbooks(user)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, Max, Min, Q, Sum, Value, When
 from django.utils import timezone
@@ -119,7 +120,10 @@ def fetch(queryset) -> list[tuple]:
     per-value converters (Decimal, aware datetimes), which cost more than the query at a million rows.
     Numbers come back as int/float/Decimal/str, dates and times as the driver gives them; the
     ``to_float``/``to_epoch`` helpers below turn whole columns into arrays."""
-    sql, params = queryset.query.sql_with_params()
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:  # e.g. ``id IN ()`` for an empty population: no rows, not a server error
+        return []
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
@@ -127,7 +131,10 @@ def fetch(queryset) -> list[tuple]:
 
 def fetch_chunks(queryset, size: int = 200_000):
     """``fetch`` in pieces of at most ``size`` rows (``fetchmany``), for results too big to hold at once."""
-    sql, params = queryset.query.sql_with_params()
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:
+        return
     # a server-side cursor on PostgreSQL (psycopg's plain cursor would load the whole result)
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)

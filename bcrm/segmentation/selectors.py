@@ -24,9 +24,14 @@ from bcrm.segmentation.features import FEATURES
 from bcrm.segmentation.models import Assignment, ClientLabels, Criterion, Override, Run
 
 
+def can_view_portfolio(actor) -> bool:
+    """Portfolio-wide figures (distributions, runs, migrations) are for roles that see every client."""
+    return sees_all_organizations(actor)
+
+
 def require_portfolio_view(actor) -> None:
     """Portfolio-wide figures (distributions, runs, migrations) are for roles that see every client."""
-    if not sees_all_organizations(actor):
+    if not can_view_portfolio(actor):
         raise PermissionDenied(_("Portfolio-wide segmentation figures are for roles that see every client."))
 
 

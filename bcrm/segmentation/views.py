@@ -235,13 +235,13 @@ def _queue(request: HttpRequest, dimension: str):
 
 # --- overview ---------------------------------------------------------------------------------------
 
-@page
+@page(access=selectors.can_view_portfolio)
 @require_safe
 def index(request: HttpRequest) -> HttpResponse:
     return redirect("segmentation:overview", dimension=Dimension.VALUE)
 
 
-@page
+@page(access=selectors.can_view_portfolio)
 @require_safe
 def overview(request: HttpRequest, dimension: str) -> HttpResponse:
     user = request.user

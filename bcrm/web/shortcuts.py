@@ -21,12 +21,20 @@ from bcrm.web.forms import add_service_error
 View = Callable[..., HttpResponse]
 
 
-def page(view: View) -> View:
+def page(view: View | None = None, *, access: Callable[[Any], bool] | None = None,
+         denied: str | None = None) -> Any:
     """Require a signed-in user and turn NotFound/PermissionDenied from services into 404/403 pages.
 
     Views call services and selectors without their own try/except for these two, so a page can never
     show what the service layer refused.
+
+    ``access`` is who may open the page at all (a predicate on the user, the same one the page's
+    selector or service enforces); it answers 403 otherwise, and the main navigation reads it off the
+    view to show the page's link only to those users (``bcrm.web.navigation``). Use as ``@page`` or
+    ``@page(access=sees_all_organizations)``.
     """
+    if view is None:
+        return lambda inner: page(inner, access=access, denied=denied)
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -36,6 +44,8 @@ def page(view: View) -> View:
                 return HttpResponseClientRedirect(f"{resolve_url('login')}?next={quote(request.get_full_path())}")
             return redirect_to_login(request.get_full_path())
         try:
+            if access is not None and not access(request.user):
+                raise PermissionDenied(denied)
             return view(request, *args, **kwargs)
         except NotFound as exc:
             raise Http404(exc.message)
@@ -44,6 +54,7 @@ def page(view: View) -> View:
         except ServiceError as exc:
             return render(request, "web/error.html", {"error": exc}, status=exc.status)
 
+    wrapped.access = access  # type: ignore[attr-defined]
     return wrapped
 
 

@@ -6,6 +6,7 @@ from bcrm.web import views
 # No namespace: settings name these directly (LOGIN_URL, LOGIN_REDIRECT_URL, LOGOUT_REDIRECT_URL).
 urlpatterns = [
     path("", views.home, name="home"),
+    path("search/", views.search, name="search"),
     path(
         "login/",
         auth_views.LoginView.as_view(template_name="web/login.html", redirect_authenticated_user=True),

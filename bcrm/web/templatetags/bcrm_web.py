@@ -22,6 +22,15 @@ def nav_current(context: template.Context, *prefixes: str) -> str:
     return ""
 
 
+@register.simple_tag(takes_context=True)
+def main_nav(context: template.Context) -> list:
+    """The main navigation entries the signed-in user may open (``bcrm.web.navigation``)."""
+    from bcrm.web.navigation import main_nav as entries
+
+    request = context.get("request")
+    return entries(request) if request is not None else []
+
+
 @register.simple_tag
 def page_summary(page: Page) -> str:
     """"51–100 of 10,000+": the count stops at the cap, so the page says so instead of counting on."""
