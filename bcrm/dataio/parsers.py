@@ -25,14 +25,25 @@ from typing import Any
 from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from bcrm.core import texts
 
 from bcrm.financing.choices import CURRENCIES
 
 
 class ParseError(ValueError):
-    def __init__(self, message: str):
+    """``message`` in the language active now; ``text`` (optional) the same as a code and parameters
+    (bcrm.core.texts), so the import report can show it in each reader's language later."""
+
+    def __init__(self, message: str, text: dict[str, Any] | None = None):
         self.message = str(message)
+        self.text = text
         super().__init__(self.message)
+
+
+CHOICE_ERROR = gettext_noop("“%(value)s” is not one of: %(options)s.")
+CHOICE_OPTION = gettext_noop("%(label)s [%(code)s]")
 
 
 # --------------------------------------------------------------------------------------------- text
@@ -470,20 +481,52 @@ def choice_lookup(choices, extra: dict[str, str] | None = None) -> dict[str, str
     return lookup
 
 
+def label_words(choices) -> list[tuple[str, str]]:
+    """(value, label key) for every label in English and Chinese, for matching a part of a label."""
+    out: list[tuple[str, str]] = []
+    for language in ("en", "zh-hans"):
+        with translation.override(language):
+            out.extend((str(value), label_key(str(label))) for value, label in choices)
+    return out
+
+
+def partial_choice(key: str, words: list[tuple[str, str]]) -> str | None:
+    """The one choice whose label contains ``key`` as whole words (English) or as a run of at least two
+    characters (Chinese): "bank" and "银行" are the commercial bank. None when no choice or several match."""
+    if not key:
+        return None
+    chinese = any("\u4e00" <= ch <= "\u9fff" for ch in key)
+    if chinese and len(key) < 2:
+        return None
+    pattern = None if chinese else re.compile(r"(?:^|\s)" + re.escape(key) + r"(?:$|\s)")
+    found = {value for value, label in words if (key in label if chinese else pattern.search(label))}  # type: ignore[union-attr]
+    return found.pop() if len(found) == 1 else None
+
+
+def choice_error(value: Any, choices_class) -> ParseError:
+    """"…is not one of": the allowed choices by label, code in brackets, in the reader's language."""
+    with translation.override("en"):
+        options = [{"template": CHOICE_OPTION, "params": {"label": {"template": str(label)}, "code": str(code)}}
+                   for code, label in choices_class.choices]
+    text = {"template": CHOICE_ERROR, "params": {"value": cell_text(value), "options": options}}
+    return ParseError(texts.render(text), text=text)
+
+
 def choice_parser(choices_class, extra: dict[str, str] | None = None) -> Callable[[Any], str]:
-    """A parser for one TextChoices class: its value or its English or Chinese label, any case.
-    The lookup is built on first use (translations are loaded by then) and kept for the process."""
-    cache: list[dict[str, str]] = []
+    """A parser for one TextChoices class: its value or its English or Chinese label, any case, or a part of
+    one label that names it alone ("bank", "银行"). The lookup is built on first use (translations are loaded by
+    then) and kept for the process."""
+    cache: list[Any] = []
 
     def parse(value: Any) -> str:
         if not cache:
-            cache.append(choice_lookup(choices_class.choices, extra))
+            cache.extend([choice_lookup(choices_class.choices, extra), label_words(choices_class.choices)])
         found = cache[0].get(value) if type(value) is str else None
         if found is None:
-            found = cache[0].get(label_key(cell_text(value)))
+            key = label_key(cell_text(value))
+            found = cache[0].get(key) or partial_choice(key, cache[1])
         if found is None:
-            options = ", ".join(str(v) for v in choices_class.values)
-            raise ParseError(_("“%(value)s” is not one of: %(options)s.") % {"value": value, "options": options})
+            raise choice_error(value, choices_class)
         return found
 
     return parse

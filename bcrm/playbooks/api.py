@@ -141,6 +141,8 @@ class StepPatch(Schema):
 class TaskOut(Schema):
     id: int
     title: str
+    title_code: str = Field("", description="a generated title's code (its English message id); empty if typed")
+    title_params: dict[str, Any] = Field(default_factory=dict)
     organization_id: int | None
     organization: str | None
     assignee_id: int | None
@@ -160,6 +162,11 @@ class TaskOut(Schema):
     @staticmethod
     def resolve_organization(obj) -> str | None:
         return obj.organization.legal_name if obj.organization_id else None
+
+    @staticmethod
+    def resolve_title(obj) -> str:
+        """A generated title in the request's language (Accept-Language / the session's)."""
+        return obj.display_title
 
 
 class TaskCompleteIn(Schema):

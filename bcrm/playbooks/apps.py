@@ -9,3 +9,6 @@ class PlaybooksConfig(AppConfig):
     name = "bcrm.playbooks"
     label = "playbooks"
     verbose_name = _("Service playbooks")
+
+    def ready(self) -> None:
+        from bcrm.playbooks import defaults  # noqa: F401  (registers the shipped texts with bcrm.core.texts)

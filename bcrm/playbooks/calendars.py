@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from bcrm.core.errors import InvalidInput
 from bcrm.playbooks.calendar import BusinessCalendar
-from bcrm.playbooks.choices import DayKind
+from bcrm.playbooks.choices import MAKEUP_WORKDAY, DayKind
 from bcrm.playbooks.models import CalendarDay, TeamCalendar, WorkCalendar
 
 
@@ -79,7 +79,7 @@ def load_public_holidays(calendar: WorkCalendar, country: str, years: Iterable[i
         rows[day] = CalendarDay(calendar=calendar, date=day, kind=DayKind.HOLIDAY, name=str(name)[:120])
     for day in sorted(getattr(source, "weekend_workdays", ()) or ()):
         if day.year in years:
-            rows[day] = CalendarDay(calendar=calendar, date=day, kind=DayKind.WORKDAY, name=_("Make-up working day"))
+            rows[day] = CalendarDay(calendar=calendar, date=day, kind=DayKind.WORKDAY, name=MAKEUP_WORKDAY)
     CalendarDay.objects.filter(calendar=calendar, date__in=list(rows)).delete()
     CalendarDay.objects.bulk_create(list(rows.values()))
     if not calendar.country:

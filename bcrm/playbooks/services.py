@@ -262,7 +262,7 @@ def task_complete(*, actor, task: Task, minutes: int | None = None, summary: str
         interaction = interaction_create(actor=actor, organization=locked.organization, data={
             "kind": chosen,
             "minutes_spent": default_minutes(locked) if minutes is None else int(minutes),
-            "summary": (summary or "").strip() or locked.title,
+            "summary": (summary or "").strip() or locked.display_title,
             "outcome": (outcome or "").strip(),
             "occurred_at": occurred_at or timezone.now(),
             "project": project,

@@ -92,6 +92,7 @@ def diagnostic_labels() -> dict[str, str]:
         "ruled": _("Decided by a rule"),
         "mean_completeness": _("Mean evidence completeness"),
         "classified_by_method": _("Classified by the method"),
+        "features_cached_seconds_ago": _("Features read from the cache (seconds ago)"),
     }
 
 
@@ -539,7 +540,7 @@ def override_create(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect(back)
     return render(request, "web/form_page.html", {
         "form": form, "organization": organization, "cancel_url": back,
-        "title": _("Override a label of %(name)s") % {"name": organization.legal_name},
+        "title": _("Override a label of %(name)s") % {"name": organization.display_name},
         "subtitle": _("The label you set wins over every run until it ends; each run still records what the "
                       "engine would have said."),
         "submit_label": _("Set label"),

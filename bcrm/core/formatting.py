@@ -1,0 +1,39 @@
+"""Numbers and money for people, in the reader's locale: the one place pages, reports, the API's display
+strings and the CLI format them (thousand separators in every language: ``bcrm/formats`` gives Chinese the
+comma grouping of three that finance readers expect)."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.utils import formats
+
+
+def number(value: Any, places: int | None = None) -> str:
+    """``1,234,567.89``: grouped, ``places`` decimals (None: as many as the value has, floats to 2 at most)."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "—"
+        value = Decimal(str(round(value, 2 if places is None else places)))
+        if places is None:
+            value = value.normalize() if value == value.to_integral() else value
+    try:
+        value = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except (InvalidOperation, ValueError):
+        return str(value)
+    if places is not None:
+        value = value.quantize(Decimal(1).scaleb(-int(places))) if value.is_finite() else value
+    elif value == value.to_integral_value():
+        value = value.quantize(Decimal(1))
+    return formats.number_format(value, decimal_pos=places, use_l10n=True, force_grouping=True)
+
+
+def money(value: Any, places: int = 2, currency: str | None = None) -> str:
+    """An amount with ``places`` decimals, grouped; with ``currency`` the ISO code follows it."""
+    if value is None or value == "":
+        return ""
+    shown = number(value, places)
+    return f"{shown} {currency}" if currency else shown
