@@ -30,6 +30,8 @@ pytestmark = pytest.mark.django_db
 
 ROLES = ["admin", "lead", "relationship_manager", "analyst", "compliance", "viewer"]
 PAGES_PER_ROLE = 90
+# Pages that cost seconds each and read the same for every role that may open them: visited once.
+ONCE = {"/dashboard/report/"}
 TIMES: dict[str, float] = defaultdict(float)
 
 # Words that are the same in both languages: codes, abbreviations, units, product and standard names.
@@ -78,6 +80,8 @@ class VisibleText(HTMLParser):
                 self.runs.append(str(a["value"]))
         if tag == "a" and a.get("href") and "download" not in a:
             self.links.append(str(a["href"]))
+        if a.get("hx-get"):  # a part of the page loaded when it opens or on a click
+            self.links.append(str(a["hx-get"]))
         if tag not in VOID:
             self.stack.append((tag, hides))
 
@@ -135,7 +139,7 @@ def data_strings() -> dict[str, set[str]]:
 def offending_words(run: str, data: dict[str, set[str]], allowed_upper: set[str]) -> list[str]:
     if run.lstrip().startswith(("{", "[")):  # a JSON document in an editor
         return []
-    text = CODE_LIKE.sub(" ", URLISH.sub(" ", EMAIL.sub(" ", run)))
+    text = URLISH.sub(" ", CODE_LIKE.sub(" ", EMAIL.sub(" ", run)))
     words = [w for w in LATIN_WORD.findall(text) if not allowed(w, allowed_upper)]
     if not words:
         return []
@@ -166,16 +170,19 @@ def followable(href: str) -> bool:
                 or re.search(r"\.(csv|xlsx|pdf|json|eml)$|/(export|download|errors|pdf|csv|xlsx)/?$", path))
 
 
-def crawl(client: Client, data: dict[str, set[str]], allowed_upper: set[str]) -> tuple[dict[str, list[str]], int]:
+def crawl(client: Client, data: dict[str, set[str]], allowed_upper: set[str],
+          done_once: set[str]) -> tuple[dict[str, list[str]], int]:
     """Breadth first from the home page: the navigation, then one page of each kind linked from there."""
     findings: dict[str, list[str]] = {}
-    queue, seen_shapes, visited = ["/"], set(), 0
+    queue, seen_shapes, visited = ["/"], set(done_once), 0
     global TIMES
     while queue and visited < PAGES_PER_ROLE:
         url = queue.pop(0)
         if shape(url) in seen_shapes:
             continue
         seen_shapes.add(shape(url))
+        if shape(url) in ONCE:
+            done_once.add(shape(url))
         started = time.perf_counter()
         response = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans")
         TIMES[shape(url)] += time.perf_counter() - started
@@ -212,6 +219,7 @@ def portfolio(settings):
     from bcrm.segmentation.services import run_segmentation
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    started = time.perf_counter()
     today = timezone.localdate()
     generate_portfolio(clients=24, seed=5, as_of=today)
     for dimension in Dimension.values:
@@ -222,6 +230,7 @@ def portfolio(settings):
     demo_service_history(seed=5)
     run_automation(actor=None, trigger="demo")
     demo_snapshots()
+    return time.perf_counter() - started
 
 
 def test_the_chinese_ui_has_no_untranslated_words(portfolio):
@@ -231,16 +240,18 @@ def test_the_chinese_ui_has_no_untranslated_words(portfolio):
     from bcrm.financing.choices import CURRENCIES
 
     started = time.perf_counter()
+    print(f"portfolio built in {portfolio:.1f} s")
     data = data_strings()
     allowed_upper = {str(c) for c in CURRENCIES} | {code for code, _name in countries}
     users = {role: username for username, role, *_rest in USERS}
     report: list[str] = []
     pages = 0
+    done_once: set[str] = set()
     for role in ROLES:
         client = Client()
         client.force_login(get_user_model().objects.get(username=users[role]))
         client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
-        findings, visited = crawl(client, data, allowed_upper)
+        findings, visited = crawl(client, data, allowed_upper, done_once)
         pages += visited
         for url, runs in findings.items():
             report.append(f"[{role}] {url}\n    " + "\n    ".join(runs))

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.utils.translation import gettext, gettext_noop
 
-__all__ = ["text", "render", "render_params", "register_shipped", "shipped", "gettext_noop"]
+__all__ = ["text", "render", "render_params", "register_shipped", "shipped", "shown_as", "gettext_noop"]
 
 #: Codes the system writes into editable fields (see :func:`shipped`).
 SHIPPED: set[str] = set()
@@ -105,3 +105,22 @@ def shipped(value: str | None) -> str:
         return value or ""
     code = _code_of(value)
     return gettext(code) if code is not None else value
+
+
+def shown_as(value: str | None, submitted: str | None) -> bool:
+    """Whether ``submitted`` is the stored ``value`` as some reader saw it (a form sent back unchanged in any
+    language), so a shipped code is not replaced by one language's rendering of it."""
+    from django.conf import settings
+    from django.utils import translation
+
+    submitted = (submitted or "").strip()
+    if submitted == (value or ""):
+        return True
+    code = _code_of(value or "")
+    if code is None:
+        return False
+    for language, _name in settings.LANGUAGES:
+        with translation.override(language):
+            if gettext(code) == submitted:
+                return True
+    return False

@@ -28,7 +28,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from bcrm.core import texts
-
 from bcrm.financing.choices import CURRENCIES
 
 

@@ -272,7 +272,7 @@ def field_label(entity: str, name: str) -> str:
         if name in (column.name, column.target):
             return column.zh if chinese else str(column.label)
     try:
-        return str(spec.model._meta.get_field(name).verbose_name)
+        return str(getattr(spec.model._meta.get_field(name), "verbose_name", name))
     except FieldDoesNotExist:
         return name
 

@@ -160,6 +160,17 @@ class Task(VersionedModel):
             return render(self.title_code, self.title_params)
         return self.title
 
+    def titles_shown(self) -> set[str]:
+        """The title as any reader sees it: every language's rendering, and the stored English."""
+        from django.utils import translation
+
+        shown = {self.title}
+        if self.title_code:
+            for language, _name in settings.LANGUAGES:
+                with translation.override(language):
+                    shown.add(self.display_title)
+        return shown
+
 
 class SurveyResponse(TimestampedModel):
     """NPS (0–10) and CSAT (1–5) from a client contact (满意度调查)."""

@@ -10,7 +10,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from bcrm.core.texts import gettext_noop, register_shipped
-from bcrm.playbooks.choices import MAKEUP_WORKDAY, Action, AddOn, CadenceUnit, Channel, OwnerRule, Tier, Trigger
+from bcrm.playbooks.choices import (
+    MAKEUP_WORKDAY,
+    Action,
+    AddOn,
+    CadenceUnit,
+    Channel,
+    OwnerRule,
+    Tier,
+    Trigger,
+)
 from bcrm.playbooks.models import Playbook, PlaybookStep, TierPolicy, WorkCalendar
 from bcrm.playbooks.policy import DEFAULT_RULES
 

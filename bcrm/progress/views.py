@@ -208,10 +208,10 @@ def delivery_list(request: HttpRequest) -> HttpResponse:
             project = selectors.project_get_for_user(user=request.user, pk=filters["project"])
         except NotFound:
             project = None
-    context = {"filter_form": form, "page": paginate(queryset, number=page_number(request)), "project": project,
-               "counts": selectors.delivery_counts(queryset)}
+    counts = selectors.delivery_counts(queryset)
     labels = dict(DeliveryStatus.choices)
-    context["count_chips"] = [(code, labels.get(code, code), n) for code, n in context["counts"].items()]
+    context = {"filter_form": form, "page": paginate(queryset, number=page_number(request)), "project": project,
+               "counts": counts, "count_chips": [(code, labels.get(code, code), n) for code, n in counts.items()]}
     return render_page(request, "progress/delivery_list.html", context, partial="progress/_delivery_results.html",
                        target="delivery-results")
 

@@ -24,6 +24,8 @@ from bcrm.segmentation import selectors, services
 from bcrm.segmentation.choices import (
     INSUFFICIENT,
     Dimension,
+    Direction,
+    Transform,
     label_display,
     labels_for,
     lower_label,
@@ -347,7 +349,10 @@ def _preview(actor, dimension: str, report: services.RunReport) -> dict[str, Any
 def _criterion_summary(criterion: Criterion) -> dict[str, Any]:
     return {
         "criterion": criterion,
-        "features": [{**t, "label": selectors.feature_name(t["feature"])} for t in criterion.features],
+        "features": [{**t, "label": selectors.feature_name(t["feature"]),
+                      "direction_label": dict(Direction.choices).get(t.get("direction"), t.get("direction")),
+                      "transform_label": dict(Transform.choices).get(t.get("transform"), t.get("transform"))}
+                     for t in criterion.features],
         "rules": [{**r, "label_name": label_display(criterion.dimension, upper_label(criterion.dimension)
                                                     if r["label"] == "upper" else lower_label(criterion.dimension)),
                    "feature_label": selectors.feature_name(r["feature"])} for r in criterion.rules],
