@@ -11,24 +11,28 @@ from django.utils import formats
 
 
 def number(value: Any, places: int | None = None) -> str:
-    """``1,234,567.89``: grouped, ``places`` decimals (None: as many as the value has, floats to 2 at most)."""
+    """``1,234,567.89``: grouped, ``places`` decimals (None: as many as the value has: a Decimal or numeric text
+    keeps its own, ``"3.0"`` stays ``3.0``; a float at most 2)."""
     if value is None or value == "":
         return ""
+    if isinstance(value, bool):
+        return str(value)
     if isinstance(value, float):
-        if value != value:  # NaN
+        if value != value or value in (float("inf"), float("-inf")):
             return "—"
         value = Decimal(str(round(value, 2 if places is None else places)))
-        if places is None:
-            value = value.normalize() if value == value.to_integral() else value
+        if places is None and value == value.to_integral_value():
+            value = value.quantize(Decimal(1))
     try:
-        value = Decimal(str(value)) if not isinstance(value, Decimal) else value
+        value = value if isinstance(value, Decimal) else Decimal(str(value))
     except (InvalidOperation, ValueError):
         return str(value)
-    if places is not None:
-        value = value.quantize(Decimal(1).scaleb(-int(places))) if value.is_finite() else value
-    elif value == value.to_integral_value():
-        value = value.quantize(Decimal(1))
-    return formats.number_format(value, decimal_pos=places, use_l10n=True, force_grouping=True)
+    if not value.is_finite():
+        return str(value)
+    if places is None:
+        exponent = value.as_tuple().exponent
+        places = max(0, -exponent) if isinstance(exponent, int) else 0
+    return formats.number_format(value, decimal_pos=int(places), use_l10n=True, force_grouping=True)
 
 
 def money(value: Any, places: int = 2, currency: str | None = None) -> str:

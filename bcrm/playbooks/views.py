@@ -291,7 +291,8 @@ def overflow_rows(overflow: list[dict[str, Any]] | None) -> list[str]:
     rows = []
     for item in overflow or []:
         # The team's name as stored; a run records "No team" in English, shown in the reader's language.
-        team = (item.get("team") or item.get("team_id") or "—") if item.get("team_id") is not None else _("No team")
+        no_team = "team_id" in item and item["team_id"] is None
+        team = _("No team") if no_team else (item.get("team") or item.get("team_id") or "—")
         rows.append(_("%(team)s: %(tasks)s tasks, %(hours)s h") % {
             "team": team, "tasks": formatting.number(item.get("tasks", 0)),
             "hours": formatting.number(item.get("hours", 0))})
