@@ -268,3 +268,16 @@ def test_a_shipped_description_sent_back_in_chinese_stays_shipped(cn, admin):
     playbook = playbook_update(actor=admin, playbook=playbook, data={"description": "每月报告"},
                                expected_version=playbook.version)
     assert in_language("en", lambda: playbook.display_description) == "每月报告"
+
+
+def test_the_api_shows_shipped_texts_in_the_requests_language(cn, lead):
+    _token, raw = token_create(user=lead)
+    client = Client()
+    for language, description, note in (("zh-hans", "专属客户经理", "默认服务层级规则"),
+                                         ("en", "A dedicated relationship manager", "Default policy")):
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}", "HTTP_ACCEPT_LANGUAGE": language}
+        playbooks = client.get("/api/v1/playbooks", **headers).json()
+        dedicated = next(p for p in playbooks if p["code"] == "dedicated")
+        assert dedicated["description"].startswith(description)
+        policy = client.get("/api/v1/tier-policy", **headers).json()
+        assert policy["note"] == note

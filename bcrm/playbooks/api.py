@@ -39,6 +39,10 @@ class TierPolicyOut(Schema):
     def resolve_created_by(obj) -> str | None:
         return obj.created_by.get_username() if obj.created_by_id else None
 
+    @staticmethod
+    def resolve_note(obj) -> str:
+        return obj.display_note
+
 
 class TierPolicyDetailOut(Schema):
     version: int
@@ -93,6 +97,11 @@ class PlaybookOut(Schema):
     @staticmethod
     def resolve_name(obj) -> str:
         return str(obj.get_code_display())
+
+    @staticmethod
+    def resolve_description(obj) -> str:
+        """The shipped description in the request's language until someone rewrites it."""
+        return obj.display_description
 
     @staticmethod
     def resolve_steps(obj) -> list:
@@ -225,7 +234,7 @@ class AutomationReportOut(Schema):
 
 
 def _policy_detail(request, policy) -> dict[str, Any]:
-    return {"version": policy.version, "is_active": policy.is_active, "rules": policy.rules, "note": policy.note,
+    return {"version": policy.version, "is_active": policy.is_active, "rules": policy.rules, "note": policy.display_note,
             "created_by": policy.created_by.get_username() if policy.created_by_id else None,
             "created_at": policy.created_at, "description": describe(policy.rules),
             "counts": selectors.tier_counts(request.auth)}
