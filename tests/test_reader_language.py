@@ -281,3 +281,19 @@ def test_the_api_shows_shipped_texts_in_the_requests_language(cn, lead):
         assert dedicated["description"].startswith(description)
         policy = client.get("/api/v1/tier-policy", **headers).json()
         assert policy["note"] == note
+
+
+def test_public_holidays_read_in_the_readers_language_unless_renamed(cn, lead, client):
+    new_year = CalendarDay.objects.get(calendar=cn, date=dt.date(2026, 1, 1))
+    assert new_year.name == "元旦"  # loaded in Chinese
+    with translation.override("en"):
+        assert new_year.display_name == "New Year's Day"
+    with translation.override("zh-hans"):
+        assert new_year.display_name == "元旦"
+    new_year.name = "公司年会"  # renamed by a person
+    with translation.override("en"):
+        assert new_year.display_name == "公司年会"
+    client.force_login(lead)
+    client.cookies["django_language"] = "en"
+    page = client.get("/calendars/?year=2026").content.decode()
+    assert "New Year&#x27;s Day" in page or "New Year's Day" in page

@@ -195,6 +195,12 @@ class CalendarDay(models.Model):
 
     @property
     def display_name(self) -> str:
+        """In the reader's language: the make-up working day, and a public holiday as the `holidays` package
+        names it (its calendar's country); a name a person typed as typed."""
+        if self.kind == DayKind.HOLIDAY:
+            from bcrm.playbooks.calendars import holiday_name
+
+            return holiday_name(self, self.calendar.country)
         return shipped(self.name)
 
 
