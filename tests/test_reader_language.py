@@ -297,3 +297,12 @@ def test_public_holidays_read_in_the_readers_language_unless_renamed(cn, lead, c
     client.cookies["django_language"] = "en"
     page = client.get("/calendars/?year=2026").content.decode()
     assert "New Year&#x27;s Day" in page or "New Year's Day" in page
+
+
+def test_amounts_are_rounded_not_cut():
+    from bcrm.core.formatting import number
+
+    for language in ("en", "zh-hans"):
+        with translation.override(language):
+            assert number(Decimal("657142.857"), 0) == "657,143"
+            assert number(Decimal("0.125"), 2) == "0.12" and number(Decimal("0.135"), 2) == "0.14"

@@ -32,6 +32,8 @@ def number(value: Any, places: int | None = None) -> str:
     if places is None:
         exponent = value.as_tuple().exponent
         places = max(0, -exponent) if isinstance(exponent, int) else 0
+    # Rounded here (half to even, as Python's format did): Django's number_format cuts extra digits off.
+    value = value.quantize(Decimal(1).scaleb(-int(places)))
     return formats.number_format(value, decimal_pos=int(places), use_l10n=True, force_grouping=True)
 
 
