@@ -306,3 +306,16 @@ def test_amounts_are_rounded_not_cut():
         with translation.override(language):
             assert number(Decimal("657142.857"), 0) == "657,143"
             assert number(Decimal("0.125"), 2) == "0.12" and number(Decimal("0.135"), 2) == "0.14"
+
+
+def test_every_cell_error_reads_in_the_readers_language_after_the_import(import_dir, tmp_path, lead):
+    # The import runs in English (as the background worker does); the report is read in Chinese later.
+    with translation.override("en"):
+        job = run_import(lead, "organizations",
+                         write_csv(tmp_path / "o.csv", [ORG_HEADER, ["X Capital", "fund", "Atlantis"], ["", "fund", "CN"]]))
+    rows = {r.number: r for r in job.row_reports.filter(outcome="rejected")}
+    with translation.override("zh-hans"):
+        assert rows[2].reason_text == "国家/地区 [country]: “Atlantis”不是可识别的国家/地区（请使用 CN 等 ISO 代码或名称）。"
+        assert rows[3].reason_text.endswith("[legal_name]: 此字段为必填项。")
+    with translation.override("en"):
+        assert rows[2].reason_text.startswith("country: “Atlantis” is not a country bcrm knows")

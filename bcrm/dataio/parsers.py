@@ -24,7 +24,6 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import translation
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from bcrm.core import texts
@@ -39,6 +38,12 @@ class ParseError(ValueError):
         self.message = str(message)
         self.text = text
         super().__init__(self.message)
+
+    @classmethod
+    def of(cls, template: str, params: dict[str, Any]) -> ParseError:
+        """From a message's code (marked with gettext_noop) and its parameters, shown as the cell held them."""
+        text = {"template": template, "params": {k: v if isinstance(v, str) else str(v) for k, v in params.items()}}
+        return cls(texts.render(text), text=text)
 
 
 CHOICE_ERROR = gettext_noop("“%(value)s” is not one of: %(options)s.")
@@ -117,7 +122,8 @@ def parse_bool(value: Any) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise ParseError(_("“%(value)s” is not yes or no (use true/false, yes/no, 是/否 or 1/0).") % {"value": value})
+    raise ParseError.of(gettext_noop(
+        "“%(value)s” is not yes or no (use true/false, yes/no, 是/否 or 1/0)."), {"value": value})
 
 
 # ------------------------------------------------------------------------------------------- numbers
@@ -155,7 +161,7 @@ def _strip_currency(text: str) -> tuple[str, str | None]:
             code = (match.group(1) or match.group(2)).upper()
             stripped = stripped[: match.start()] + stripped[match.end():]
         if found is not None and found != code:
-            raise ParseError(_("“%(value)s” names two currencies.") % {"value": text})
+            raise ParseError.of(gettext_noop("“%(value)s” names two currencies."), {"value": text})
         found, text = code, stripped
     return text.strip(), found
 
@@ -167,12 +173,12 @@ def parse_decimal_and_currency(value: Any) -> tuple[Decimal, str | None]:
     """A number with optional thousands separators, currency code or symbol, 万/亿 multiplier,
     percent sign or accounting parentheses; returns the number and the currency it named, if any."""
     if isinstance(value, bool):
-        raise ParseError(_("“%(value)s” is not a number.") % {"value": value})
+        raise ParseError.of(gettext_noop("“%(value)s” is not a number."), {"value": value})
     if isinstance(value, int):
         return Decimal(value), None
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
-            raise ParseError(_("“%(value)s” is not a number.") % {"value": value})
+            raise ParseError.of(gettext_noop("“%(value)s” is not a number."), {"value": value})
         return Decimal(repr(value)), None
     raw = cell_text(value)
     if _PLAIN_NUMBER.fullmatch(raw):  # the common case, fast: 1234 or 1234.56
@@ -187,7 +193,7 @@ def parse_decimal_and_currency(value: Any) -> tuple[Decimal, str | None]:
     elif text.startswith("+"):
         text = text[1:].strip()
     if text.startswith(("(", "-")):
-        raise ParseError(_("“%(value)s” is not a number.") % {"value": raw})
+        raise ParseError.of(gettext_noop("“%(value)s” is not a number."), {"value": raw})
     # A currency mark may also sit after the sign: "-$1,000".
     if currency is None:
         text, currency = _strip_currency(text)
@@ -198,11 +204,11 @@ def parse_decimal_and_currency(value: Any) -> tuple[Decimal, str | None]:
         factor, text = _MULTIPLIERS[text[-1]], text[:-1].strip()
     digits = _SEPARATORS.sub("", text)
     if not re.fullmatch(r"\d+(\.\d*)?|\.\d+", digits):
-        raise ParseError(_("“%(value)s” is not a number.") % {"value": raw})
+        raise ParseError.of(gettext_noop("“%(value)s” is not a number."), {"value": raw})
     try:
         number = Decimal(digits) * factor
     except InvalidOperation:
-        raise ParseError(_("“%(value)s” is not a number.") % {"value": raw})
+        raise ParseError.of(gettext_noop("“%(value)s” is not a number."), {"value": raw})
     if factor != 1:
         number = number.normalize()
         if number == number.to_integral_value():
@@ -213,7 +219,8 @@ def parse_decimal_and_currency(value: Any) -> tuple[Decimal, str | None]:
 def parse_decimal(value: Any) -> Decimal:
     number, currency = parse_decimal_and_currency(value)
     if currency is not None:
-        raise ParseError(_("“%(value)s”: a currency does not belong in this column.") % {"value": value})
+        raise ParseError.of(gettext_noop(
+            "“%(value)s”: a currency does not belong in this column."), {"value": value})
     return number
 
 
@@ -227,7 +234,7 @@ def parse_int(value: Any) -> int:
         return int(value)
     number = parse_decimal(value)
     if number != number.to_integral_value():
-        raise ParseError(_("“%(value)s” is not a whole number.") % {"value": value})
+        raise ParseError.of(gettext_noop("“%(value)s” is not a whole number."), {"value": value})
     return int(number)
 
 
@@ -249,8 +256,8 @@ def parse_currency(value: Any) -> str:
     text = nfkc(cell_text(value)).strip()
     code = CURRENCY_WORDS.get(text) or CURRENCY_WORDS.get(text.upper()) or text.upper()
     if code not in _CURRENCY_SET:
-        raise ParseError(_("“%(value)s” is not a currency bcrm deals in (ISO 4217 code such as USD, CNY, EUR).")
-                         % {"value": value})
+        raise ParseError.of(gettext_noop(
+            "“%(value)s” is not a currency bcrm deals in (ISO 4217 code such as USD, CNY, EUR)."), {"value": value})
     return code
 
 
@@ -320,8 +327,8 @@ def country_lookup() -> dict[str, str]:
 def parse_country(value: Any) -> str:
     code = country_lookup().get(country_key(cell_text(value)))
     if code is None:
-        raise ParseError(_("“%(value)s” is not a country bcrm knows (use an ISO code such as CN or a name).")
-                         % {"value": value})
+        raise ParseError.of(gettext_noop(
+            "“%(value)s” is not a country bcrm knows (use an ISO code such as CN or a name)."), {"value": value})
     return code
 
 
@@ -350,7 +357,7 @@ def _zone(name: str) -> dt.tzinfo:
 def from_excel_serial(serial: float) -> dt.datetime:
     """Excel's 1900 date system (with its phantom 1900-02-29: serials below 61 are one day off)."""
     if not 0 < serial <= EXCEL_MAX_SERIAL:
-        raise ParseError(_("%(value)s is not an Excel date number.") % {"value": serial})
+        raise ParseError.of(gettext_noop("%(value)s is not an Excel date number."), {"value": serial})
     days = serial if serial >= 61 else serial + 1
     moment = _EXCEL_EPOCH + dt.timedelta(days=days)
     # Serials carry floating-point noise: round to the millisecond.
@@ -392,7 +399,7 @@ def _naive_or_aware(text: str) -> dt.datetime | dt.date | None:
     try:
         date = dt.date(year, month, day)
     except ValueError:
-        raise ParseError(_("“%(value)s” is not a real date.") % {"value": text})
+        raise ParseError.of(gettext_noop("“%(value)s” is not a real date."), {"value": text})
     rest = text[match.end():].strip()
     if not rest:
         return date
@@ -415,7 +422,7 @@ def _naive_or_aware(text: str) -> dt.datetime | dt.date | None:
     try:
         return dt.datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
     except ValueError:
-        raise ParseError(_("“%(value)s” is not a real time.") % {"value": text})
+        raise ParseError.of(gettext_noop("“%(value)s” is not a real time."), {"value": text})
 
 
 def _moment(value: Any) -> dt.datetime | dt.date:
@@ -433,8 +440,8 @@ def _moment(value: Any) -> dt.datetime | dt.date:
     text = nfkc(cell_text(value)).strip()
     parsed = _naive_or_aware(text)
     if parsed is None:
-        raise ParseError(_("“%(value)s” is not a date bcrm can read (use 2026-03-05, 2026/3/5 or 2026年3月5日).")
-                         % {"value": value})
+        raise ParseError.of(gettext_noop(
+            "“%(value)s” is not a date bcrm can read (use 2026-03-05, 2026/3/5 or 2026年3月5日)."), {"value": value})
     return parsed
 
 
@@ -444,7 +451,8 @@ def parse_date(value: Any) -> dt.date:
         if moment.tzinfo is not None:
             moment = moment.astimezone(time_zone())
         if moment.time() != dt.time(0):
-            raise ParseError(_("“%(value)s” is a date and time; this column takes a date.") % {"value": value})
+            raise ParseError.of(gettext_noop(
+                "“%(value)s” is a date and time; this column takes a date."), {"value": value})
         return moment.date()
     return moment
 
