@@ -151,6 +151,9 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("简体中文"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Comma thousands in both languages (bcrm/formats); applied where a number is formatted for people
+# (bcrm.core.formatting, the |money filter, intcomma), not to every {{ number }} (ids in links stay plain).
+FORMAT_MODULE_PATH = ["bcrm.formats"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True

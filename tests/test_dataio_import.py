@@ -269,7 +269,7 @@ def test_bad_participation_rows(tmp_path, lead, deal, cells, field, fragment):
     job = run_import(lead, "participations", write_csv(tmp_path / "p.csv", [PART_HEADER, cells]))
     assert job.status == JobStatus.ROLLED_BACK
     reason = reasons(job)[2]
-    assert fragment in reason and (not field or reason.startswith(field)), reason
+    assert fragment in reason and (not field or f"[{field}]: " in reason or reason.startswith(f"{field}: ")), reason
     assert not Participation.objects.exists() and not AuditEntry.objects.filter(action__startswith="import").exists()
 
 

@@ -9,6 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from bcrm.analysis.services import max_bytes
+from bcrm.segmentation.forms import METHOD_SHORT_NAMES
 from bcrm.segmentation.splits import METHODS
 from bcrm.web.forms import DateInput
 
@@ -31,7 +32,8 @@ class AnalyseForm(forms.Form):
     # split
     column = forms.CharField(label=_("Score column (split)"), required=False, max_length=200)
     method = forms.ChoiceField(label=_("Split method"), required=False,
-                               choices=[("", _("natural_break, compared with the others"))] + [(m, m) for m in METHODS])
+                               choices=[("", _("Natural break, compared with the others"))]
+                               + [(m, METHOD_SHORT_NAMES.get(m, m)) for m in METHODS])
     param = forms.CharField(label=_("Method parameters"), required=False, max_length=500,
                             help_text=_("NAME=VALUE, comma separated, e.g. q=0.2 or budget=400, cost=2.5"))
     outcome = forms.CharField(label=_("Outcome column (0/1, optional)"), required=False, max_length=200)

@@ -24,7 +24,8 @@ FIRST_ROWS = 50
 
 class RowErrorOut(Schema):
     field: str
-    message: str
+    label: str = Field("", description="the field's label in the request's language")
+    message: str = Field(..., description="in the request's language where the reason was stored with its code")
 
 
 class ImportRowOut(Schema):
@@ -34,6 +35,10 @@ class ImportRowOut(Schema):
     label: str
     errors: list[RowErrorOut]
     changes: dict[str, Any] = Field(..., description="field → [before, after] for updated rows")
+
+    @staticmethod
+    def resolve_errors(obj) -> list[dict[str, str]]:
+        return obj.reasons
 
 
 class ImportJobOut(Schema):

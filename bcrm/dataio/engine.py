@@ -50,6 +50,7 @@ from django.db import DatabaseError, models, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from bcrm.accounts.choices import Role
 from bcrm.accounts.models import Team
@@ -79,6 +80,7 @@ logger = logging.getLogger(__name__)
 
 
 REF_CACHE = 50_000
+REQUIRED = gettext_noop("This field is required.")
 
 
 def batch_rows() -> int:
@@ -92,7 +94,8 @@ def actor_label(actor) -> str:
 class Row:
     """One file row on its way through the engine (a slots class: a million of them are made)."""
 
-    __slots__ = ("number", "raw", "values", "errors", "data", "obj", "outcome", "changes", "pk", "label", "m2m", "extra")
+    __slots__ = ("number", "raw", "values", "errors", "data", "obj", "outcome", "changes", "pk", "label", "m2m", "extra",
+                 "texts")
 
     def __init__(self, number: int, raw: list[Any]):
         self.number = number
@@ -107,8 +110,14 @@ class Row:
         self.label = ""
         self.m2m: dict[str, list[Any]] = {}
         self.extra: dict[str, Any] = {}
+        self.texts: dict[int, dict[str, Any]] | None = None  # error index → its code and parameters
 
-    def reject(self, column: str, message: Any) -> None:
+    def reject(self, column: str, message: Any, text: dict[str, Any] | None = None) -> None:
+        """``text``: the message as a code and parameters (bcrm.core.texts), to show in each reader's language."""
+        if text is not None:
+            if self.texts is None:
+                self.texts = {}
+            self.texts[len(self.errors)] = text
         self.errors.append((column, str(message)))
 
 
@@ -224,14 +233,14 @@ class Importer:
                 if is_blank(cell):
                     values[column.name] = None
                     if column.required:
-                        row.reject(column.name, _("This field is required."))
+                        row.reject(column.name, _(REQUIRED), {"template": REQUIRED, "params": {}})
                     continue
                 if type(cell) is str:
                     cell = unneutralise(cell)
                 try:
                     values[column.name] = column.parse(cell)  # type: ignore[misc]
                 except ParseError as exc:
-                    row.reject(column.name, exc.message)
+                    row.reject(column.name, exc.message, exc.text)
             for column in self.money:
                 value = values.get(column.name)
                 if isinstance(value, tuple):

@@ -122,5 +122,14 @@ class ImportRow(models.Model):
         return f"{self.job_id}:{self.number} {self.outcome}"
 
     @property
+    def reasons(self) -> list[dict[str, str]]:
+        """The reasons in the reader's language, each field named by its label (and its code)."""
+        from bcrm.dataio.specs import reason_items
+
+        return reason_items(self.job.entity, self.errors)
+
+    @property
     def reason_text(self) -> str:
-        return "; ".join(f"{e['field']}: {e['message']}" if e.get("field") else e["message"] for e in self.errors)
+        from bcrm.dataio.specs import reason_text
+
+        return reason_text(self.job.entity, self.errors)

@@ -24,15 +24,30 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import translation
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
+from bcrm.core import texts
 from bcrm.financing.choices import CURRENCIES
 
 
 class ParseError(ValueError):
-    def __init__(self, message: str):
+    """``message`` in the language active now; ``text`` (optional) the same as a code and parameters
+    (bcrm.core.texts), so the import report can show it in each reader's language later."""
+
+    def __init__(self, message: str, text: dict[str, Any] | None = None):
         self.message = str(message)
+        self.text = text
         super().__init__(self.message)
+
+    @classmethod
+    def of(cls, template: str, params: dict[str, Any]) -> ParseError:
+        """From a message's code (marked with gettext_noop) and its parameters, shown as the cell held them."""
+        text = {"template": template, "params": {k: v if isinstance(v, str) else str(v) for k, v in params.items()}}
+        return cls(texts.render(text), text=text)
+
+
+CHOICE_ERROR = gettext_noop("“%(value)s” is not one of: %(options)s.")
+CHOICE_OPTION = gettext_noop("%(label)s [%(code)s]")
 
 
 # --------------------------------------------------------------------------------------------- text
@@ -107,7 +122,8 @@ def parse_bool(value: Any) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise ParseError(_("“%(value)s” is not yes or no (use true/false, yes/no, 是/否 or 1/0).") % {"value": value})
+    raise ParseError.of(gettext_noop(
+        "“%(value)s” is not yes or no (use true/false, yes/no, 是/否 or 1/0)."), {"value": value})
 
 
 # ------------------------------------------------------------------------------------------- numbers
@@ -145,7 +161,7 @@ def _strip_currency(text: str) -> tuple[str, str | None]:
             code = (match.group(1) or match.group(2)).upper()
             stripped = stripped[: match.start()] + stripped[match.end():]
         if found is not None and found != code:
-            raise ParseError(_("“%(value)s” names two currencies.") % {"value": text})
+            raise ParseError.of(gettext_noop("“%(value)s” names two currencies."), {"value": text})
         found, text = code, stripped
     return text.strip(), found
 
@@ -157,12 +173,12 @@ def parse_decimal_and_currency(value: Any) -> tuple[Decimal, str | None]:
     """A number with optional thousands separators, currency code or symbol, 万/亿 multiplier,
     percent sign or accounting parentheses; returns the number and the currency it named, if any."""
     if isinstance(value, bool):
-        raise ParseError(_("“%(value)s” is not a number.") % {"value": value})
+        raise ParseError.of(gettext_noop("“%(value)s” is not a number."), {"value": value})
     if isinstance(value, int):
         return Decimal(value), None
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
-            raise ParseError(_("“%(value)s” is not a number.") % {"value": value})
+            raise ParseError.of(gettext_noop("“%(value)s” is not a number."), {"value": value})
         return Decimal(repr(value)), None
     raw = cell_text(value)
     if _PLAIN_NUMBER.fullmatch(raw):  # the common case, fast: 1234 or 1234.56
@@ -177,7 +193,7 @@ def parse_decimal_and_currency(value: Any) -> tuple[Decimal, str | None]:
     elif text.startswith("+"):
         text = text[1:].strip()
     if text.startswith(("(", "-")):
-        raise ParseError(_("“%(value)s” is not a number.") % {"value": raw})
+        raise ParseError.of(gettext_noop("“%(value)s” is not a number."), {"value": raw})
     # A currency mark may also sit after the sign: "-$1,000".
     if currency is None:
         text, currency = _strip_currency(text)
@@ -188,11 +204,11 @@ def parse_decimal_and_currency(value: Any) -> tuple[Decimal, str | None]:
         factor, text = _MULTIPLIERS[text[-1]], text[:-1].strip()
     digits = _SEPARATORS.sub("", text)
     if not re.fullmatch(r"\d+(\.\d*)?|\.\d+", digits):
-        raise ParseError(_("“%(value)s” is not a number.") % {"value": raw})
+        raise ParseError.of(gettext_noop("“%(value)s” is not a number."), {"value": raw})
     try:
         number = Decimal(digits) * factor
     except InvalidOperation:
-        raise ParseError(_("“%(value)s” is not a number.") % {"value": raw})
+        raise ParseError.of(gettext_noop("“%(value)s” is not a number."), {"value": raw})
     if factor != 1:
         number = number.normalize()
         if number == number.to_integral_value():
@@ -203,7 +219,8 @@ def parse_decimal_and_currency(value: Any) -> tuple[Decimal, str | None]:
 def parse_decimal(value: Any) -> Decimal:
     number, currency = parse_decimal_and_currency(value)
     if currency is not None:
-        raise ParseError(_("“%(value)s”: a currency does not belong in this column.") % {"value": value})
+        raise ParseError.of(gettext_noop(
+            "“%(value)s”: a currency does not belong in this column."), {"value": value})
     return number
 
 
@@ -217,7 +234,7 @@ def parse_int(value: Any) -> int:
         return int(value)
     number = parse_decimal(value)
     if number != number.to_integral_value():
-        raise ParseError(_("“%(value)s” is not a whole number.") % {"value": value})
+        raise ParseError.of(gettext_noop("“%(value)s” is not a whole number."), {"value": value})
     return int(number)
 
 
@@ -239,8 +256,8 @@ def parse_currency(value: Any) -> str:
     text = nfkc(cell_text(value)).strip()
     code = CURRENCY_WORDS.get(text) or CURRENCY_WORDS.get(text.upper()) or text.upper()
     if code not in _CURRENCY_SET:
-        raise ParseError(_("“%(value)s” is not a currency bcrm deals in (ISO 4217 code such as USD, CNY, EUR).")
-                         % {"value": value})
+        raise ParseError.of(gettext_noop(
+            "“%(value)s” is not a currency bcrm deals in (ISO 4217 code such as USD, CNY, EUR)."), {"value": value})
     return code
 
 
@@ -310,8 +327,8 @@ def country_lookup() -> dict[str, str]:
 def parse_country(value: Any) -> str:
     code = country_lookup().get(country_key(cell_text(value)))
     if code is None:
-        raise ParseError(_("“%(value)s” is not a country bcrm knows (use an ISO code such as CN or a name).")
-                         % {"value": value})
+        raise ParseError.of(gettext_noop(
+            "“%(value)s” is not a country bcrm knows (use an ISO code such as CN or a name)."), {"value": value})
     return code
 
 
@@ -340,7 +357,7 @@ def _zone(name: str) -> dt.tzinfo:
 def from_excel_serial(serial: float) -> dt.datetime:
     """Excel's 1900 date system (with its phantom 1900-02-29: serials below 61 are one day off)."""
     if not 0 < serial <= EXCEL_MAX_SERIAL:
-        raise ParseError(_("%(value)s is not an Excel date number.") % {"value": serial})
+        raise ParseError.of(gettext_noop("%(value)s is not an Excel date number."), {"value": serial})
     days = serial if serial >= 61 else serial + 1
     moment = _EXCEL_EPOCH + dt.timedelta(days=days)
     # Serials carry floating-point noise: round to the millisecond.
@@ -382,7 +399,7 @@ def _naive_or_aware(text: str) -> dt.datetime | dt.date | None:
     try:
         date = dt.date(year, month, day)
     except ValueError:
-        raise ParseError(_("“%(value)s” is not a real date.") % {"value": text})
+        raise ParseError.of(gettext_noop("“%(value)s” is not a real date."), {"value": text})
     rest = text[match.end():].strip()
     if not rest:
         return date
@@ -405,7 +422,7 @@ def _naive_or_aware(text: str) -> dt.datetime | dt.date | None:
     try:
         return dt.datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
     except ValueError:
-        raise ParseError(_("“%(value)s” is not a real time.") % {"value": text})
+        raise ParseError.of(gettext_noop("“%(value)s” is not a real time."), {"value": text})
 
 
 def _moment(value: Any) -> dt.datetime | dt.date:
@@ -423,8 +440,8 @@ def _moment(value: Any) -> dt.datetime | dt.date:
     text = nfkc(cell_text(value)).strip()
     parsed = _naive_or_aware(text)
     if parsed is None:
-        raise ParseError(_("“%(value)s” is not a date bcrm can read (use 2026-03-05, 2026/3/5 or 2026年3月5日).")
-                         % {"value": value})
+        raise ParseError.of(gettext_noop(
+            "“%(value)s” is not a date bcrm can read (use 2026-03-05, 2026/3/5 or 2026年3月5日)."), {"value": value})
     return parsed
 
 
@@ -434,7 +451,8 @@ def parse_date(value: Any) -> dt.date:
         if moment.tzinfo is not None:
             moment = moment.astimezone(time_zone())
         if moment.time() != dt.time(0):
-            raise ParseError(_("“%(value)s” is a date and time; this column takes a date.") % {"value": value})
+            raise ParseError.of(gettext_noop(
+                "“%(value)s” is a date and time; this column takes a date."), {"value": value})
         return moment.date()
     return moment
 
@@ -470,20 +488,52 @@ def choice_lookup(choices, extra: dict[str, str] | None = None) -> dict[str, str
     return lookup
 
 
+def label_words(choices) -> list[tuple[str, str]]:
+    """(value, label key) for every label in English and Chinese, for matching a part of a label."""
+    out: list[tuple[str, str]] = []
+    for language in ("en", "zh-hans"):
+        with translation.override(language):
+            out.extend((str(value), label_key(str(label))) for value, label in choices)
+    return out
+
+
+def partial_choice(key: str, words: list[tuple[str, str]]) -> str | None:
+    """The one choice whose label contains ``key`` as whole words (English) or as a run of at least two
+    characters (Chinese): "bank" and "银行" are the commercial bank. None when no choice or several match."""
+    if not key:
+        return None
+    chinese = any("\u4e00" <= ch <= "\u9fff" for ch in key)
+    if chinese and len(key) < 2:
+        return None
+    pattern = None if chinese else re.compile(r"(?:^|\s)" + re.escape(key) + r"(?:$|\s)")
+    found = {value for value, label in words if (key in label if chinese else pattern.search(label))}  # type: ignore[union-attr]
+    return found.pop() if len(found) == 1 else None
+
+
+def choice_error(value: Any, choices_class) -> ParseError:
+    """"…is not one of": the allowed choices by label, code in brackets, in the reader's language."""
+    with translation.override("en"):
+        options = [{"template": CHOICE_OPTION, "params": {"label": {"template": str(label)}, "code": str(code)}}
+                   for code, label in choices_class.choices]
+    text = {"template": CHOICE_ERROR, "params": {"value": cell_text(value), "options": options}}
+    return ParseError(texts.render(text), text=text)
+
+
 def choice_parser(choices_class, extra: dict[str, str] | None = None) -> Callable[[Any], str]:
-    """A parser for one TextChoices class: its value or its English or Chinese label, any case.
-    The lookup is built on first use (translations are loaded by then) and kept for the process."""
-    cache: list[dict[str, str]] = []
+    """A parser for one TextChoices class: its value or its English or Chinese label, any case, or a part of
+    one label that names it alone ("bank", "银行"). The lookup is built on first use (translations are loaded by
+    then) and kept for the process."""
+    cache: list[Any] = []
 
     def parse(value: Any) -> str:
         if not cache:
-            cache.append(choice_lookup(choices_class.choices, extra))
+            cache.extend([choice_lookup(choices_class.choices, extra), label_words(choices_class.choices)])
         found = cache[0].get(value) if type(value) is str else None
         if found is None:
-            found = cache[0].get(label_key(cell_text(value)))
+            key = label_key(cell_text(value))
+            found = cache[0].get(key) or partial_choice(key, cache[1])
         if found is None:
-            options = ", ".join(str(v) for v in choices_class.values)
-            raise ParseError(_("“%(value)s” is not one of: %(options)s.") % {"value": value, "options": options})
+            raise choice_error(value, choices_class)
         return found
 
     return parse

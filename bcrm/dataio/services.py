@@ -29,7 +29,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.permissions import EDIT_ALL, can_see_compliance, can_write, has_any, require
@@ -40,7 +40,7 @@ from bcrm.dataio.headers import HEADER_SCAN_ROWS, find_header_row, match_headers
 from bcrm.dataio.models import ColumnMapping, ImportJob, ImportRow
 from bcrm.dataio.parsers import neutralise
 from bcrm.dataio.readers import ImportFileError, detect_format, open_table
-from bcrm.dataio.specs import spec_for
+from bcrm.dataio.specs import reason_text, spec_for
 
 logger = logging.getLogger(__name__)
 
@@ -307,7 +307,7 @@ def import_job_run(job: ImportJob | int, *, on_progress: ProgressHook | None = N
             job.ignored_columns = match.ignored
             job.header_row = header_number
             job.save(update_fields=["columns", "ignored_columns", "header_row"])
-            errors = ErrorFile(folder, table.format, list(headers), table.delimiter)
+            errors = ErrorFile(folder, table.format, list(headers), table.delimiter, entity=job.entity)
             ctx = Context(actor=actor, job=job, spec=spec, columns=sorted(match.columns.items()),
                           present=match.present, now=now)
 
@@ -431,7 +431,7 @@ class RowSpool:
             self.file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - closed in load()
         object_id = None if (dry_run and row.outcome == Outcome.CREATED) or rejected else row.pk
         record = {"n": row.number, "o": row.outcome, "id": object_id, "l": row.label[:255],
-                  "e": [{"field": f, "message": m} for f, m in row.errors],
+                  "e": row_reasons(row),
                   "c": row.changes if row.outcome == Outcome.UPDATED else {}}
         self.file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
 
@@ -449,10 +449,22 @@ class RowSpool:
         _remove_file(self.path)
 
 
+def row_reasons(row: Row) -> list[dict[str, Any]]:
+    """A row's errors as stored in the report: field, message as written, and its code and parameters when it
+    has them (so the report renders it in each reader's language)."""
+    out = []
+    for i, (name, message) in enumerate(row.errors):
+        text = (row.texts or {}).get(i)
+        out.append({"field": name, "message": message,
+                    **({"template": text["template"], "params": text.get("params") or {}} if text else {})})
+    return out
+
+
 class ErrorFile:
     """Rejected rows as they were read (original headers, same format) plus a reason column."""
 
-    def __init__(self, folder: Path, file_format: str, headers: list[Any], delimiter: str):
+    def __init__(self, folder: Path, file_format: str, headers: list[Any], delimiter: str, entity: str = ""):
+        self.entity = entity
         self.folder = folder
         self.format = file_format
         self.headers = headers
@@ -466,7 +478,9 @@ class ErrorFile:
         self._sheet: Any = None
 
     def add(self, row: Row) -> None:
-        reason = "; ".join(f"{f}: {m}" if f else m for f, m in row.errors)
+        # The reasons in the language of the file's headers, fields named by their label.
+        with translation.override("zh-hans" if self.reason_header == "原因" else "en"):
+            reason = reason_text(self.entity, row_reasons(row))
         cells = list(row.raw)
         if len(cells) < len(self.headers):
             cells += [None] * (len(self.headers) - len(cells))

@@ -265,3 +265,44 @@ EXPORT_ONLY_HEADERS = tuple(h for triple in CLASS_COLUMNS for h in triple)
 
 def spec_for(entity: str) -> EntitySpec:
     return SPECS[entity]
+
+
+# --- the import report in the reader's language -------------------------------------------------------------
+
+def field_label(entity: str, name: str) -> str:
+    """A column or field of ``entity`` by its label in the active language (the code itself if unknown)."""
+    from django.core.exceptions import FieldDoesNotExist
+    from django.utils import translation
+
+    spec = SPECS.get(entity)
+    if spec is None or not name:
+        return name
+    chinese = (translation.get_language() or "").lower().startswith("zh")
+    for column in spec.columns:
+        if name in (column.name, column.target):
+            return column.zh if chinese else str(column.label)
+    try:
+        return str(getattr(spec.model._meta.get_field(name), "verbose_name", name))
+    except FieldDoesNotExist:
+        return name
+
+
+def reason_items(entity: str, errors: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """A rejected row's reasons, each with its field's label and the message in the active language (a
+    message stored with its code is rendered again; older ones are shown as they were written)."""
+    from bcrm.core.texts import render
+
+    out = []
+    for error in errors or []:
+        name = str(error.get("field") or "")
+        message = render(error["template"], error.get("params")) if error.get("template") else str(
+            error.get("message") or "")
+        out.append({"field": name, "label": field_label(entity, name) if name else "", "message": message})
+    return out
+
+
+def reason_text(entity: str, errors: list[dict[str, Any]]) -> str:
+    """The reasons on one line: "Kind [kind]: “银行” is not one of: …; …"."""
+    return "; ".join(f"{e['label']} [{e['field']}]: {e['message']}" if e["field"] and e["label"] != e["field"]
+                     else f"{e['field']}: {e['message']}" if e["field"] else e["message"]
+                     for e in reason_items(entity, errors))

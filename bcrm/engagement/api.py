@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from ninja import Query, Router, Schema, Status
@@ -102,6 +103,8 @@ class ServiceRequestPatch(Schema):
 class TaskOut(Schema):
     id: int
     title: str
+    title_code: str = Field("", description="a generated title's code (its English message id); empty if typed")
+    title_params: dict[str, Any] = Field(default_factory=dict)
     description: str
     organization_id: int | None
     assignee_id: int | None
@@ -111,6 +114,11 @@ class TaskOut(Schema):
     source: str
     source_key: str | None
     version: int
+
+    @staticmethod
+    def resolve_title(obj) -> str:
+        """A generated title in the request's language (Accept-Language / the session's)."""
+        return obj.display_title
 
 
 class TaskIn(Schema):

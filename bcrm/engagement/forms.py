@@ -80,6 +80,8 @@ class TaskForm(ServiceModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.limit_choices("assignee", active_users())
+        if self.instance.pk and self.instance.title_code:  # a generated title, shown in the reader's language
+            self.initial["title"] = self.instance.display_title
         if not self.instance.pk:
             del self.fields["status"]
             tomorrow = timezone.localtime() + dt.timedelta(days=1)

@@ -4,6 +4,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from bcrm.core.models import TimestampedModel, VersionedModel
+from bcrm.core.texts import render
 from bcrm.engagement.choices import InteractionKind, Priority, TaskSource, TaskStatus
 
 
@@ -95,6 +96,11 @@ class Task(VersionedModel):
     """A unit of work for a person (待办), by hand or from a playbook step."""
 
     title = models.CharField(_("title"), max_length=200)
+    # A title the system wrote (a playbook step, an escalation) is also kept as its code, the English message
+    # id, and parameters (bcrm.core.texts), so it reads in each reader's language; ``title`` holds the English
+    # rendering (search, exports). Empty for a title a person typed.
+    title_code = models.CharField(max_length=200, blank=True, default="")
+    title_params = models.JSONField(default=dict, blank=True)
     description = models.TextField(_("description"), blank=True)
     organization = models.ForeignKey("parties.Organization", null=True, blank=True, on_delete=models.CASCADE,
                                      related_name="tasks", verbose_name=_("organisation"))
@@ -145,7 +151,25 @@ class Task(VersionedModel):
         ]
 
     def __str__(self) -> str:
+        return self.display_title
+
+    @property
+    def display_title(self) -> str:
+        """The title in the active language: a generated title rendered from its code, a typed one as typed."""
+        if self.title_code:
+            return render(self.title_code, self.title_params)
         return self.title
+
+    def titles_shown(self) -> set[str]:
+        """The title as any reader sees it: every language's rendering, and the stored English."""
+        from django.utils import translation
+
+        shown = {self.title}
+        if self.title_code:
+            for language, _name in settings.LANGUAGES:
+                with translation.override(language):
+                    shown.add(self.display_title)
+        return shown
 
 
 class SurveyResponse(TimestampedModel):

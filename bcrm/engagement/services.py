@@ -116,6 +116,12 @@ def task_update(*, actor, task: Task, data: dict[str, Any], expected_version: in
     data = only_fields(data, TASK_FIELDS)
     if "status" in data:
         data["completed_at"] = timezone.now() if data["status"] == TaskStatus.DONE else None
+    if "title" in data and task.title_code:
+        # A generated title sent back as shown (in any language) stays generated; a new one is the person's.
+        if str(data["title"]).strip() in task.titles_shown():
+            data.pop("title")
+        else:
+            data["title_code"], data["title_params"] = "", {}
     return update_instance(actor=actor, instance=task, data=data, expected_version=expected_version)
 
 

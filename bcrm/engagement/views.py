@@ -275,5 +275,5 @@ def task_done(request: HttpRequest, pk: int) -> HttpResponse:
     except (InvalidInput, Conflict) as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, _("Task %(title)s done.") % {"title": task.title})
+        messages.success(request, _("Task %(title)s done.") % {"title": task.display_title})
     return redirect_back(request, reverse("engagement:task_list"))

@@ -109,7 +109,8 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1, month
             closes[day] = calendar.closes(day)
         return closes[day]
 
-    with translation.override("en"):  # task titles are stored in English, as the automation does
+    # task titles are stored in English with the action's label as their code, as the automation does
+    with translation.override("en"):
         titles = {step.pk: str(step.get_action_display()) for items in steps.values() for step in items}
     kinds = {step.pk: _kind_for(step) for items in steps.values() for step in items}
     quality: dict[int | None, float] = {}
@@ -117,7 +118,7 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1, month
     written = interactions = 0
     stamp = _db_datetime(now)
     table = connection.ops.quote_name(Task._meta.db_table)
-    cols = ["title", "description", "organization_id", "assignee_id", "due_at", "status", "completed_at", "source",
+    cols = ["title", "title_code", "title_params", "description", "organization_id", "assignee_id", "due_at", "status", "completed_at", "source",
             "source_key", "action", "step_id", "team_id", "planned_hours", "basis_at", "version", "created_at",
             "updated_at", "interaction_id"]
     counts = {"on_time": 0, "late": 0, "missed": 0}
@@ -180,7 +181,7 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1, month
                             done, status, kind = None, TaskStatus.OPEN, "missed"
                         counts[kind] += 1
                         made = interaction(org_id, assignee or rm_id, step, done) if done is not None else None
-                        pending.append(((titles[step.pk], "", org_id, assignee, _db_datetime(due), status.value,
+                        pending.append(((titles[step.pk], titles[step.pk], "{}", "", org_id, assignee, _db_datetime(due), status.value,
                                          _db_datetime(done), TaskSource.PLAYBOOK.value,
                                          f"hist:{step.pk}:{org_id}:{day:%Y%m%d}", step.action, step.pk, team_id,
                                          step.hours, _db_datetime(basis), 1, stamp, stamp), made))

@@ -10,6 +10,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from bcrm.core import formatting
 from bcrm.financing.choices import ParticipationStatus
 from bcrm.monitoring import charts as monitoring_charts
 from bcrm.monitoring.choices import ALL, UNCLASSIFIED
@@ -35,9 +36,10 @@ def num(value: Any, digits: int = 1) -> str:
 
 def money(value: Any) -> str:
     try:
-        return f"{Decimal(str(value)):,.2f}"
+        Decimal(str(value))
     except (InvalidOperation, TypeError, ValueError):
         return "—"
+    return formatting.money(value)
 
 
 def interval(low: Any, high: Any, digits: int = 1) -> str:

@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
@@ -21,6 +22,11 @@ class Tag(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+def prefers_local_names() -> bool:
+    """Readers of the Chinese UI know their clients by the local name; others by the legal name."""
+    return (translation.get_language() or "").lower().startswith("zh")
 
 
 class Organization(VersionedModel):
@@ -92,7 +98,21 @@ class Organization(VersionedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.legal_name} ({self.local_name})" if self.local_name else self.legal_name
+        return f"{self.display_name} ({self.other_name})" if self.local_name else self.legal_name
+
+    @property
+    def display_name(self) -> str:
+        """The name a reader knows it by: the local (Chinese) name first in the Chinese UI, where there is one."""
+        if self.local_name and prefers_local_names():
+            return self.local_name
+        return self.legal_name
+
+    @property
+    def other_name(self) -> str:
+        """The name shown second, under or after :attr:`display_name` ("" when there is only one)."""
+        if not self.local_name:
+            return ""
+        return self.legal_name if prefers_local_names() else self.local_name
 
     def clean(self) -> None:
         if self.external_id == "":

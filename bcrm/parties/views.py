@@ -244,7 +244,7 @@ def organization_create(request: HttpRequest) -> HttpResponse:
         actor=user, data=form.service_data(), tags=form.tag_names(),
     ))
     if organization is not None:
-        messages.success(request, _("Client %(name)s created.") % {"name": organization.legal_name})
+        messages.success(request, _("Client %(name)s created.") % {"name": organization.display_name})
         return redirect("parties:organization_detail", pk=organization.pk)
     return render(request, "web/form_page.html", {
         "form": form, "title": _("New client"), "submit_label": _("Create client"),
@@ -273,7 +273,7 @@ def organization_edit(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, _("Changes saved."))
         return redirect("parties:organization_detail", pk=organization.pk)
     return render(request, "web/form_page.html", {
-        "form": form, "title": _("Edit %(name)s") % {"name": organization.legal_name},
+        "form": form, "title": _("Edit %(name)s") % {"name": organization.display_name},
         "submit_label": _("Save changes"), "organization": organization,
         "cancel_url": reverse("parties:organization_detail", args=[organization.pk]),
     })

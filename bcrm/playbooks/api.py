@@ -39,6 +39,10 @@ class TierPolicyOut(Schema):
     def resolve_created_by(obj) -> str | None:
         return obj.created_by.get_username() if obj.created_by_id else None
 
+    @staticmethod
+    def resolve_note(obj) -> str:
+        return obj.display_note
+
 
 class TierPolicyDetailOut(Schema):
     version: int
@@ -95,6 +99,11 @@ class PlaybookOut(Schema):
         return str(obj.get_code_display())
 
     @staticmethod
+    def resolve_description(obj) -> str:
+        """The shipped description in the request's language until someone rewrites it."""
+        return obj.display_description
+
+    @staticmethod
     def resolve_steps(obj) -> list:
         return list(obj.steps.all())
 
@@ -141,6 +150,8 @@ class StepPatch(Schema):
 class TaskOut(Schema):
     id: int
     title: str
+    title_code: str = Field("", description="a generated title's code (its English message id); empty if typed")
+    title_params: dict[str, Any] = Field(default_factory=dict)
     organization_id: int | None
     organization: str | None
     assignee_id: int | None
@@ -160,6 +171,11 @@ class TaskOut(Schema):
     @staticmethod
     def resolve_organization(obj) -> str | None:
         return obj.organization.legal_name if obj.organization_id else None
+
+    @staticmethod
+    def resolve_title(obj) -> str:
+        """A generated title in the request's language (Accept-Language / the session's)."""
+        return obj.display_title
 
 
 class TaskCompleteIn(Schema):
@@ -218,7 +234,7 @@ class AutomationReportOut(Schema):
 
 
 def _policy_detail(request, policy) -> dict[str, Any]:
-    return {"version": policy.version, "is_active": policy.is_active, "rules": policy.rules, "note": policy.note,
+    return {"version": policy.version, "is_active": policy.is_active, "rules": policy.rules, "note": policy.display_note,
             "created_by": policy.created_by.get_username() if policy.created_by_id else None,
             "created_at": policy.created_at, "description": describe(policy.rules),
             "counts": selectors.tier_counts(request.auth)}

@@ -11,6 +11,7 @@ class PlaybooksConfig(AppConfig):
     verbose_name = _("Service playbooks")
 
     def ready(self) -> None:
+        from bcrm.playbooks import defaults  # noqa: F401  (registers the shipped texts with bcrm.core.texts)
         from bcrm.segmentation.services import on_labels_changed
 
         on_labels_changed(tiers_after_labels)

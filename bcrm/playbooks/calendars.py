@@ -4,15 +4,17 @@ loaded from the maintained `holidays` package (as data the team can then edit)."
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from bcrm.core.errors import InvalidInput
 from bcrm.playbooks.calendar import BusinessCalendar
-from bcrm.playbooks.choices import DayKind
+from bcrm.playbooks.choices import MAKEUP_WORKDAY, DayKind
 from bcrm.playbooks.models import CalendarDay, TeamCalendar, WorkCalendar
 
 
@@ -70,6 +72,29 @@ def team_calendars() -> tuple[BusinessCalendar, dict[int, BusinessCalendar]]:
     return default, teams
 
 
+@functools.lru_cache(maxsize=128)
+def _library_names(country: str, year: int, language: str) -> dict[dt.date, str]:
+    import holidays as holidays_lib
+
+    try:
+        source = holidays_lib.country_holidays(country.upper(), years=[year], language=language)
+    except (NotImplementedError, KeyError):
+        return {}
+    return {day: str(name)[:120] for day, name in source.items()}
+
+
+def holiday_name(day: CalendarDay, country: str) -> str:
+    """A public holiday's name in the reader's language: a name as loaded from the `holidays` package (in any
+    of its languages) is shown in the reader's; a name a person typed is shown as typed."""
+    if day.kind != DayKind.HOLIDAY or not country or not day.name:
+        return day.name
+    wanted = "zh_CN" if (translation.get_language() or "").lower().startswith("zh") else "en_US"
+    loaded = {_library_names(country, day.date.year, language).get(day.date) for language in ("zh_CN", "en_US")}
+    if day.name in loaded:
+        return _library_names(country, day.date.year, wanted).get(day.date) or day.name
+    return day.name
+
+
 @transaction.atomic
 def load_public_holidays(calendar: WorkCalendar, country: str, years: Iterable[int]) -> dict[str, int]:
     """Public holidays and make-up working days (调休) of ``country`` for ``years``, from the `holidays`
@@ -87,7 +112,7 @@ def load_public_holidays(calendar: WorkCalendar, country: str, years: Iterable[i
         rows[day] = CalendarDay(calendar=calendar, date=day, kind=DayKind.HOLIDAY, name=str(name)[:120])
     for day in sorted(getattr(source, "weekend_workdays", ()) or ()):
         if day.year in years:
-            rows[day] = CalendarDay(calendar=calendar, date=day, kind=DayKind.WORKDAY, name=_("Make-up working day"))
+            rows[day] = CalendarDay(calendar=calendar, date=day, kind=DayKind.WORKDAY, name=MAKEUP_WORKDAY)
     CalendarDay.objects.filter(calendar=calendar, date__in=list(rows)).delete()
     CalendarDay.objects.bulk_create(list(rows.values()))
     if not calendar.country:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
+
+# The name the system gives a weekend day that is worked (调休): a code, shown in the reader's language.
+MAKEUP_WORKDAY = gettext_noop("Make-up working day")
 
 
 class Tier(models.TextChoices):

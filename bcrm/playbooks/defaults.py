@@ -9,7 +9,17 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bcrm.playbooks.choices import Action, AddOn, CadenceUnit, Channel, OwnerRule, Tier, Trigger
+from bcrm.core.texts import gettext_noop, register_shipped
+from bcrm.playbooks.choices import (
+    MAKEUP_WORKDAY,
+    Action,
+    AddOn,
+    CadenceUnit,
+    Channel,
+    OwnerRule,
+    Tier,
+    Trigger,
+)
 from bcrm.playbooks.models import Playbook, PlaybookStep, TierPolicy, WorkCalendar
 from bcrm.playbooks.policy import DEFAULT_RULES
 
@@ -18,7 +28,7 @@ H = Decimal
 # step: (action, trigger, every, unit, channel, owner, hours, lead days, only (dimension, label) or None)
 DEFAULT_PLAYBOOKS: dict[str, tuple[str, Decimal | None, Decimal | None, list[tuple]]] = {
     Tier.DEDICATED: (
-        "A dedicated relationship manager, personalised financing plans, fast response, senior-level meetings.",
+        gettext_noop("A dedicated relationship manager, personalised financing plans, fast response, senior-level meetings."),
         H("4"), H("24"), [
             (Action.CONTACT, Trigger.CADENCE, 2, CadenceUnit.WEEK, Channel.ANY, OwnerRule.RELATIONSHIP_MANAGER,
              H("1.5"), 3, None),
@@ -28,7 +38,7 @@ DEFAULT_PLAYBOOKS: dict[str, tuple[str, Decimal | None, Decimal | None, list[tup
              OwnerRule.RELATIONSHIP_MANAGER, H("3"), 14, ("relationship", "strategic")),
         ]),
     Tier.STANDARD: (
-        "Standardised, automated service: a monthly project progress report and a personal contact each quarter.",
+        gettext_noop("Standardised, automated service: a monthly project progress report and a personal contact each quarter."),
         H("16"), H("40"), [
             (Action.PROGRESS_REPORT, Trigger.CADENCE, 1, CadenceUnit.MONTH, Channel.AUTOMATED_EMAIL,
              OwnerRule.AUTOMATION, H("0"), 0, None),
@@ -36,23 +46,27 @@ DEFAULT_PLAYBOOKS: dict[str, tuple[str, Decimal | None, Decimal | None, list[tup
              H("0.5"), 7, None),
         ]),
     AddOn.ENHANCED_DD: (
-        "High risk: enhanced due diligence on each new participation.", None, None, [
+        gettext_noop("High risk: enhanced due diligence on each new participation."), None, None, [
             (Action.DUE_DILIGENCE, Trigger.NEW_PARTICIPATION, 10, CadenceUnit.DAY, Channel.ANY,
              OwnerRule.RELATIONSHIP_MANAGER, H("6"), 10, None),
         ]),
     AddOn.KYC_REFRESH: (
-        "High risk: KYC refreshed every six months.", None, None, [
+        gettext_noop("High risk: KYC refreshed every six months."), None, None, [
             (Action.KYC_REFRESH, Trigger.CADENCE, 6, CadenceUnit.MONTH, Channel.EMAIL,
              OwnerRule.RELATIONSHIP_MANAGER, H("2"), 14, None),
         ]),
     AddOn.DATA_COLLECTION: (
-        "Insufficient data: the owner collects what the classification lacks.", None, None, [
+        gettext_noop("Insufficient data: the owner collects what the classification lacks."), None, None, [
             (Action.DATA_COLLECTION, Trigger.CADENCE, 1, CadenceUnit.MONTH, Channel.EMAIL,
              OwnerRule.RELATIONSHIP_MANAGER, H("0.5"), 0, None),
         ]),
 }
 
-DEFAULT_CALENDAR = "Mainland China (Beijing time)"
+DEFAULT_CALENDAR = gettext_noop("Mainland China (Beijing time)")
+DEFAULT_POLICY_NOTE = gettext_noop("Default policy")
+# The shipped texts stay codes while nobody edits them: pages show them in the reader's language.
+register_shipped([DEFAULT_CALENDAR, DEFAULT_POLICY_NOTE, MAKEUP_WORKDAY,
+                  *(description for description, *_rest in DEFAULT_PLAYBOOKS.values())])
 
 
 def ensure_defaults() -> None:
@@ -61,7 +75,7 @@ def ensure_defaults() -> None:
         try:
             with transaction.atomic():
                 TierPolicy.objects.create(version=1, is_active=True, rules=DEFAULT_RULES,
-                                          note="Default policy")
+                                          note=DEFAULT_POLICY_NOTE)
         except IntegrityError:
             pass
     if not Playbook.objects.exists():

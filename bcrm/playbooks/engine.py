@@ -27,6 +27,7 @@ Everything reads in bulk (one query per kind of fact, never one per client) and 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -41,6 +42,7 @@ from django.utils.translation import gettext as _
 
 from bcrm.accounts.choices import Role
 from bcrm.accounts.permissions import has_any
+from bcrm.core import texts
 from bcrm.core.errors import PermissionDenied
 from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.engagement.models import Interaction, ServiceRequest, Task
@@ -73,6 +75,13 @@ DAY = 86_400
 TIER_RANK = {Tier.DEDICATED.value: 0, Tier.STANDARD.value: 1}
 ESCALATION_HOURS = Decimal("0.5")
 LOCK_KEY = "lock"
+# The titles the engine writes (codes of bcrm.core.texts: rendered in each reader's language).
+SLA_RESPONSE = texts.gettext_noop("SLA breached: first response overdue on request #%(request)s")
+SLA_RESOLUTION = texts.gettext_noop("SLA breached: resolution overdue on request #%(request)s")
+OVERFLOW_IN_TEAM = texts.gettext_noop(
+    "Capacity overflow: %(tasks)s tasks (%(hours)s h) without an owner in %(team)s")
+OVERFLOW_NO_TEAM = texts.gettext_noop(
+    "Capacity overflow: %(tasks)s tasks (%(hours)s h) without an owner and without a team")
 INSERT_BATCH = 20_000
 
 
@@ -240,6 +249,8 @@ class _NewTask:
     assignee: int | None = None
     title: str = ""
     description: str = ""
+    title_code: str = ""
+    title_params: dict[str, Any] = field(default_factory=dict)
 
 
 class _Engine:
@@ -521,6 +532,7 @@ class _Engine:
         due_counts[step.action] += int(ready.sum())
         created: list[_NewTask] = []
         title = _english(step.get_action_display)
+        code = _action_code(step.action)
         # Clients with an open task for this step get nothing new.
         ready &= ~np.isin(self.ids[idx], task_orgs, assume_unique=False)
         picked = idx[ready]
@@ -533,7 +545,7 @@ class _Engine:
                 step=step, action=step.action, org=org, team=team if team >= 0 else None,
                 rm=rm if rm >= 0 else None, due_day=int(due_day), hours=step.hours,
                 key=f"pb:{step.pk}:{org}:{basis_key}", basis=None if basis != basis else basis,
-                tier_rank=int(self.tier_rank[i]), title=title))
+                tier_rank=int(self.tier_rank[i]), title=title, title_code=code))
         return created
 
     def _forward(self, days: np.ndarray, teams: np.ndarray) -> np.ndarray:
@@ -597,6 +609,7 @@ class _Engine:
         due = _add_cadence_days(created_days, step.cadence_count, step.cadence_unit)
         due = self._forward(due, self.teams[pos])
         title = _english(step.get_action_display)
+        code = _action_code(step.action)
         out: list[_NewTask] = []
         open_parts = self.open_participations.get(step.pk, set())
         for (pid, org, project, _c), p, good, due_day in zip(rows, pos.tolist(), ok.tolist(), due.tolist(),
@@ -610,7 +623,7 @@ class _Engine:
             out.append(_NewTask(step=step, action=step.action, org=int(org), team=team if team >= 0 else None,
                                 rm=rm if rm >= 0 else None, due_day=int(due_day), hours=step.hours,
                                 key=f"pb:{step.pk}:p{pid}", participation=int(pid), project=int(project),
-                                tier_rank=int(self.tier_rank[p]), title=title))
+                                tier_rank=int(self.tier_rank[p]), title=title, title_code=code))
         return out
 
     # --- 4. assignment within capacity -------------------------------------------------------------------
@@ -704,12 +717,16 @@ class _Engine:
             team_name = names.get(team, "—") if team is not None else _english(lambda: _("No team"))
             summary.append({"team_id": team, "team": team_name, "tasks": len(items), "hours": str(hours),
                             "leads": leads})
-            title = f"Capacity overflow: {len(items)} tasks ({hours} h) without an owner in {team_name}"
+            if team is not None:
+                message = texts.text(OVERFLOW_IN_TEAM, tasks=len(items), hours=float(hours), team=team_name)
+            else:
+                message = texts.text(OVERFLOW_NO_TEAM, tasks=len(items), hours=float(hours))
             for lead in leads:
                 out.append(_NewTask(step=None, action=Action.CAPACITY_OVERFLOW, org=0, team=team, rm=None,
                                     due_day=self.today_n, hours=Decimal("0.5"),
                                     key=f"overflow:{team or 0}:{year}-W{week:02d}:{lead}", assignee=lead,
-                                    title=title[:200]))
+                                    title=message["message"][:200], title_code=message["template"],
+                                    title_params=message["params"]))
         self.report.overflow = summary
         return out
 
@@ -761,11 +778,11 @@ class _Engine:
         for pk, which, team, rm, owner, org in escalate:
             leads = (self.esc_team_leads.get(team) if team is not None else None) or self.esc_all_leads
             assignee = leads[0] if leads else (rm or owner)
-            title = (f"SLA breached: first response overdue on request #{pk}" if which == "response"
-                     else f"SLA breached: resolution overdue on request #{pk}")
+            message = texts.text(SLA_RESPONSE if which == "response" else SLA_RESOLUTION, request=str(pk))
             out.append(_NewTask(step=None, action=Action.SLA_ESCALATION, org=org, team=team, rm=rm,
                                 due_day=self.today_n, hours=ESCALATION_HOURS, key=f"sla:{pk}:{which}",
-                                service_request=pk, assignee=assignee, title=title))
+                                service_request=pk, assignee=assignee, title=message["message"],
+                                title_code=message["template"], title_params=message["params"]))
             escalated_ids.append(pk)
         if escalated_ids:
             for start in range(0, len(escalated_ids), 5000):
@@ -796,7 +813,7 @@ class _Engine:
         if not tasks:
             return {}
         table = _table(Task)
-        cols = ["title", "description", "organization_id", "assignee_id", "due_at", "status", "source",
+        cols = ["title", "title_code", "title_params", "description", "organization_id", "assignee_id", "due_at", "status", "source",
                 "source_key", "action", "step_id", "team_id", "planned_hours", "basis_at", "service_request_id",
                 "participation_id", "version", "created_at", "updated_at"]
         now = _db_datetime(self.now)
@@ -815,7 +832,7 @@ class _Engine:
             for action, items in by_action.items():
                 for start in range(0, len(items), INSERT_BATCH):
                     chunk = items[start:start + INSERT_BATCH]
-                    rows = [(t.title, t.description, t.org or None, t.assignee, due_at(t), TaskStatus.OPEN.value,
+                    rows = [(t.title, t.title_code, json.dumps(t.title_params), t.description, t.org or None, t.assignee, due_at(t), TaskStatus.OPEN.value,
                              TaskSource.PLAYBOOK.value, t.key, t.action, t.step.pk if t.step else None, t.team,
                              t.hours, _db_datetime(dt.datetime.fromtimestamp(t.basis, dt.UTC)) if t.basis is not None else None,
                              t.service_request, t.participation, 1, now, now) for t in chunk]
@@ -901,6 +918,11 @@ def _upsert(cursor, table: str, cols: list[str], rows: list[tuple], *, conflict:
     before = connection.connection.total_changes
     cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({', '.join(['%s'] * len(cols))}) {conflict}", rows)
     return connection.connection.total_changes - before
+
+
+def _action_code(action: str) -> str:
+    """A playbook task's title code: its action's English label, which is the label's message id."""
+    return _english(lambda: Action(action).label)
 
 
 def _english(label) -> str:

@@ -63,6 +63,8 @@ class PlaybookForm(ServiceModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.instance.pk:  # a shipped description in the reader's language (kept as shipped unless edited)
+            self.initial["description"] = self.instance.display_description
         if not self.instance.is_tier:
             del self.fields["response_sla_hours"]
             del self.fields["resolution_sla_hours"]

@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from bcrm.core.models import VersionedModel
+from bcrm.core.texts import shipped
 from bcrm.playbooks.choices import (
     STEP_ACTIONS,
     AddOn,
@@ -50,6 +51,10 @@ class TierPolicy(models.Model):
     def __str__(self) -> str:
         return f"tier policy v{self.version}"
 
+    @property
+    def display_note(self) -> str:
+        return shipped(self.note)
+
 
 class Playbook(VersionedModel):
     """What a tier or an add-on gets (服务策略): its steps and, for a tier, its service-request SLAs."""
@@ -82,6 +87,11 @@ class Playbook(VersionedModel):
     @property
     def is_tier(self) -> bool:
         return self.code in Tier.values
+
+    @property
+    def display_description(self) -> str:
+        """The shipped description in the reader's language until someone rewrites it."""
+        return shipped(self.description)
 
 
 class PlaybookStep(VersionedModel):
@@ -159,7 +169,11 @@ class WorkCalendar(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.name
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return shipped(self.name)
 
 
 class CalendarDay(models.Model):
@@ -177,7 +191,17 @@ class CalendarDay(models.Model):
         constraints = [models.UniqueConstraint(fields=["calendar", "date"], name="calendar_day_unique")]
 
     def __str__(self) -> str:
-        return f"{self.date} {self.get_kind_display()} {self.name}"
+        return f"{self.date} {self.get_kind_display()} {self.display_name}"
+
+    @property
+    def display_name(self) -> str:
+        """In the reader's language: the make-up working day, and a public holiday as the `holidays` package
+        names it (its calendar's country); a name a person typed as typed."""
+        if self.kind == DayKind.HOLIDAY:
+            from bcrm.playbooks.calendars import holiday_name
+
+            return holiday_name(self, self.calendar.country)
+        return shipped(self.name)
 
 
 class TeamCalendar(models.Model):

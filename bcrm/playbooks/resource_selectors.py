@@ -415,6 +415,8 @@ def calendar_overview(*, year: int) -> list[dict[str, Any]]:
         except InvalidInput:
             weekend = []
         mine = days.get(cal.pk, [])
+        for day in mine:
+            day.calendar = cal  # the holiday names read its country (no query per day)
         out.append({
             "calendar": cal,
             "weekend": weekend,

@@ -26,6 +26,7 @@ from bcrm.audit.services import audit_record
 from bcrm.core.errors import Conflict, InvalidInput, PermissionDenied, ServiceError
 from bcrm.core.fields import only_fields
 from bcrm.core.services import create_instance, delete_instance, update_instance
+from bcrm.core.texts import shown_as
 from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.engagement.models import Task
 from bcrm.playbooks.choices import ACTION_KINDS, Action, CadenceUnit, Channel, OwnerRule, Tier, Trigger
@@ -95,6 +96,8 @@ def playbook_update(*, actor, playbook: Playbook, data: dict[str, Any], expected
     """Description, SLAs (business hours) and whether the playbook is in use."""
     _require_configure(actor)
     data = only_fields(data, PLAYBOOK_FIELDS)
+    if "description" in data and shown_as(playbook.description, data["description"]):
+        data.pop("description")  # the shipped description sent back as shown stays the shipped one (its code)
     if not playbook.is_tier:
         for name in ("response_sla_hours", "resolution_sla_hours"):
             if data.get(name) is not None:
@@ -263,7 +266,7 @@ def task_complete(*, actor, task: Task, minutes: int | None = None, summary: str
         interaction = interaction_create(actor=actor, organization=locked.organization, data={
             "kind": chosen,
             "minutes_spent": default_minutes(locked) if minutes is None else int(minutes),
-            "summary": (summary or "").strip() or locked.title,
+            "summary": (summary or "").strip() or locked.display_title,
             "outcome": (outcome or "").strip(),
             "occurred_at": occurred_at or timezone.now(),
             "project": project,

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from bcrm.accounts.permissions import require
+from bcrm.core import formatting
 from bcrm.core.errors import Conflict, InvalidInput, ServiceError
 from bcrm.core.pagination import paginate
 from bcrm.playbooks import selectors, services
@@ -62,9 +63,9 @@ def task_complete(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             if done.interaction is not None:
                 note = _("Done: %(title)s, logged as %(kind)s.") % {
-                    "title": done.title, "kind": done.interaction.get_kind_display()}
+                    "title": done.display_title, "kind": done.interaction.get_kind_display()}
             else:
-                note = _("Done: %(title)s.") % {"title": done.title}
+                note = _("Done: %(title)s.") % {"title": done.display_title}
             if htmx:
                 return render(request, "playbooks/_task_done.html", {"task": done, "note": note})
             messages.success(request, note)
@@ -123,7 +124,7 @@ def task_assign(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         assignee = form.cleaned_data["assignee"]
         messages.success(request, _("%(task)s assigned to %(name)s.") % {
-            "task": task.title, "name": assignee.get_full_name() or assignee.get_username()})
+            "task": task.display_title, "name": assignee.get_full_name() or assignee.get_username()})
     return redirect_back(request, fallback)
 
 
@@ -270,14 +271,15 @@ def count_labels() -> dict[str, str]:
         "assigned": _("Tasks assigned"), "overflow": _("Tasks left for the lead (overflow)"),
         "sla_stamped": _("Requests given SLA due dates"), "breaches": _("SLA breaches escalated"),
         "deliveries_queued": _("Progress reports queued"), "report_period": _("Report period"),
+        "escalated": _("Requests escalated"),
     }
 
 
 def _value_text(value: Any) -> str:
     if isinstance(value, dict):
         names = {**dict(Action.choices), **dict(Tier.choices), **dict(AddOn.choices)}
-        return ", ".join(f"{names.get(k, k)}: {v}" for k, v in value.items()) or "0"
-    return str(value)
+        return ", ".join(f"{names.get(k, k)}: {formatting.number(v)}" for k, v in value.items()) or "0"
+    return formatting.number(value) if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
 
 
 def count_rows(counts: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -288,9 +290,12 @@ def count_rows(counts: dict[str, Any] | None) -> list[tuple[str, str]]:
 def overflow_rows(overflow: list[dict[str, Any]] | None) -> list[str]:
     rows = []
     for item in overflow or []:
-        team = item.get("team") or item.get("team_id") or "—"
+        # The team's name as stored; a run records "No team" in English, shown in the reader's language.
+        no_team = "team_id" in item and item["team_id"] is None
+        team = _("No team") if no_team else (item.get("team") or item.get("team_id") or "—")
         rows.append(_("%(team)s: %(tasks)s tasks, %(hours)s h") % {
-            "team": team, "tasks": item.get("tasks", "?"), "hours": item.get("hours", "?")})
+            "team": team, "tasks": formatting.number(item.get("tasks", 0)),
+            "hours": formatting.number(item.get("hours", 0))})
     return rows
 
 

@@ -20,6 +20,7 @@ from bcrm.parties.choices import Language
 from bcrm.progress import selectors, services
 from bcrm.progress.charts import financing_chart
 from bcrm.progress.forms import DeliveryFilterForm, MilestoneForm, ReportForm, SendForm, UpdateForm
+from bcrm.progress.models import DeliveryStatus
 from bcrm.progress.periods import previous_period
 from bcrm.progress.render import pdf_filename, render_pdf
 from bcrm.web.forms import add_service_error
@@ -207,8 +208,10 @@ def delivery_list(request: HttpRequest) -> HttpResponse:
             project = selectors.project_get_for_user(user=request.user, pk=filters["project"])
         except NotFound:
             project = None
+    counts = selectors.delivery_counts(queryset)
+    labels = dict(DeliveryStatus.choices)
     context = {"filter_form": form, "page": paginate(queryset, number=page_number(request)), "project": project,
-               "counts": selectors.delivery_counts(queryset)}
+               "counts": counts, "count_chips": [(code, labels.get(code, code), n) for code, n in counts.items()]}
     return render_page(request, "progress/delivery_list.html", context, partial="progress/_delivery_results.html",
                        target="delivery-results")
 

@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 
 from bcrm.core.errors import Conflict, InvalidInput
+from bcrm.parties.choices import KycStatus
 from bcrm.segmentation import services
 from bcrm.segmentation.models import ExpertScorecard
 from bcrm.segmentation.selectors import require_portfolio_view
@@ -41,16 +42,19 @@ class ScorecardForm(forms.Form):
 def _rows(config: dict) -> list[dict]:
     """The points table as rows a person reads: part, condition, points."""
     rows = []
+    # The conditions' codes in words (KYC states, a sanctions hit or not); the JSON keeps the codes.
+    when = {**{code: str(label) for code, label in KycStatus.choices},
+            "hit": _("sanctions hit"), "clear": _("no sanctions hit")}
     for part, spec in config.items():
         name = PART_NAMES.get(part, part)
         for band in spec.get("bands", []):
             upper = "…" if band.get("to") is None else band["to"]
             rows.append({"part": name, "when": f"{band['from']} – {upper}", "points": band["points"]})
         for key, points in (spec.get("points") or {}).items():
-            rows.append({"part": name, "when": key, "points": points})
+            rows.append({"part": name, "when": when.get(key, key), "points": points})
         for key in ("hit", "clear"):
             if key in spec:
-                rows.append({"part": name, "when": key, "points": spec[key]})
+                rows.append({"part": name, "when": when.get(key, key), "points": spec[key]})
         rows.append({"part": name, "when": _("missing"), "points": spec.get("missing", 0)})
     return rows
 

@@ -203,13 +203,14 @@ def feature_name(name: str) -> str:
 
 def format_feature_value(name: str, value: float | None) -> str:
     from django.conf import settings
-    from django.contrib.humanize.templatetags.humanize import intcomma
+
+    from bcrm.core.formatting import number
 
     if value is None:
         return _("unknown")
     unit = FEATURES[name].unit if name in FEATURES else ""
     if unit == "money":
-        return f"{settings.BCRM_REPORTING_CURRENCY} {intcomma(round(value))}"
+        return f"{settings.BCRM_REPORTING_CURRENCY} {number(round(value))}"
     if unit == "share":
         return f"{value * 100:.0f}%"
     if unit == "flag":

@@ -24,6 +24,8 @@ from bcrm.segmentation import selectors, services
 from bcrm.segmentation.choices import (
     INSUFFICIENT,
     Dimension,
+    Direction,
+    Transform,
     label_display,
     labels_for,
     lower_label,
@@ -92,6 +94,7 @@ def diagnostic_labels() -> dict[str, str]:
         "ruled": _("Decided by a rule"),
         "mean_completeness": _("Mean evidence completeness"),
         "classified_by_method": _("Classified by the method"),
+        "features_cached_seconds_ago": _("Features read from the cache (seconds ago)"),
     }
 
 
@@ -346,7 +349,10 @@ def _preview(actor, dimension: str, report: services.RunReport) -> dict[str, Any
 def _criterion_summary(criterion: Criterion) -> dict[str, Any]:
     return {
         "criterion": criterion,
-        "features": [{**t, "label": selectors.feature_name(t["feature"])} for t in criterion.features],
+        "features": [{**t, "label": selectors.feature_name(t["feature"]),
+                      "direction_label": dict(Direction.choices).get(t.get("direction"), t.get("direction")),
+                      "transform_label": dict(Transform.choices).get(t.get("transform"), t.get("transform"))}
+                     for t in criterion.features],
         "rules": [{**r, "label_name": label_display(criterion.dimension, upper_label(criterion.dimension)
                                                     if r["label"] == "upper" else lower_label(criterion.dimension)),
                    "feature_label": selectors.feature_name(r["feature"])} for r in criterion.rules],
@@ -539,7 +545,7 @@ def override_create(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect(back)
     return render(request, "web/form_page.html", {
         "form": form, "organization": organization, "cancel_url": back,
-        "title": _("Override a label of %(name)s") % {"name": organization.legal_name},
+        "title": _("Override a label of %(name)s") % {"name": organization.display_name},
         "subtitle": _("The label you set wins over every run until it ends; each run still records what the "
                       "engine would have said."),
         "submit_label": _("Set label"),

@@ -87,7 +87,7 @@ def global_search(*, actor, q: Any, limit: int = GROUP_LIMIT) -> SearchResults:
     orgs, more_orgs = _first(organization_list(actor=actor, filters={"q": q}), limit)
     clients = Group("clients", _("Clients"), more=more_orgs,
                     more_url=f"{reverse('parties:organization_list')}?{_encode(q)}", hits=[
-                        Hit(o.pk, o.legal_name, " · ".join(p for p in (o.local_name, o.country.code) if p),
+                        Hit(o.pk, o.display_name, " · ".join(p for p in (o.other_name, o.country.code) if p),
                             reverse("parties:organization_detail", args=[o.pk])) for o in orgs])
 
     contacts = Group("contacts", _("Contacts"))
@@ -101,7 +101,7 @@ def global_search(*, actor, q: Any, limit: int = GROUP_LIMIT) -> SearchResults:
             ).order_by("full_name", "id"), limit)
         contacts.hits = [
             Hit(c.pk, c.full_name + (f" ({c.local_name})" if c.local_name else ""),
-                " · ".join(p for p in (c.organization.legal_name, c.email) if p),
+                " · ".join(p for p in (c.organization.display_name, c.email) if p),
                 reverse("parties:organization_detail", args=[c.organization_id]) + "#contacts")
             for c in people]
     else:

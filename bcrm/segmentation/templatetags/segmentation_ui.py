@@ -43,6 +43,14 @@ def feature_label(name: str) -> str:
 
 
 @register.filter
+def method_name(code: str | None) -> str:
+    """A split method's name in the reader's language (``top_share`` → "Top share"); unknown codes as they are."""
+    from bcrm.segmentation.forms import METHOD_SHORT_NAMES
+
+    return str(METHOD_SHORT_NAMES.get(code or "", code or ""))
+
+
+@register.filter
 def pct(value, digits: int = 1) -> str:
     """0.2 → "20.0%"; empty for None."""
     try:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 from django import template
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
+from bcrm.core import formatting, texts
 from bcrm.core.pagination import Page
 
 register = template.Library()
@@ -45,10 +44,19 @@ def page_summary(page: Page) -> str:
 @register.filter
 def money(value: object, places: int = 2) -> str:
     """1,234,567.89 in every language: finance readers expect comma thousands in Chinese pages too
-    (Django's zh-Hans format would print 1234567.89)."""
-    if value is None or value == "":
-        return ""
-    try:
-        return f"{Decimal(str(value)):,.{int(places)}f}"
-    except (InvalidOperation, ValueError):
-        return str(value)
+    (formatted by :func:`bcrm.core.formatting.money`, the one place amounts are formatted)."""
+    return formatting.money(value, int(places))
+
+
+@register.filter
+def grouped(value: object, places: int | None = None) -> str:
+    """A count or figure with thousand separators in the reader's locale (``None``: the value's own decimals)."""
+    return formatting.number(value, None if places is None else int(places))
+
+
+@register.filter
+def rendered(value: object) -> str:
+    """A stored ``{"template", "params"}`` text (or a plain string) in the reader's language."""
+    if isinstance(value, dict):
+        return texts.render(value)
+    return texts.shipped(str(value)) if value is not None else ""

@@ -20,7 +20,8 @@ from tqdm import tqdm
 from bcrm.core.errors import ServiceError
 from bcrm.dataio.choices import Entity, ImportMode, JobSource, JobStatus
 from bcrm.dataio.cli import resolve_actor
-from bcrm.dataio.services import error_file_path, import_job_create_from_path, import_job_run
+from bcrm.dataio.services import error_file_path, import_job_create_from_path, import_job_run, row_reasons
+from bcrm.dataio.specs import reason_text
 
 
 class Command(BaseCommand):
@@ -55,7 +56,7 @@ class Command(BaseCommand):
             bar.set_postfix(rows=f"{rows:,}")
 
         def rejected(row) -> None:
-            reason = "; ".join(f"{f}: {m}" if f else m for f, m in row.errors)
+            reason = reason_text(job.entity, row_reasons(row))
             bar.write(f"row {row.number}: {reason}", file=sys.stderr)
 
         if job.status == JobStatus.PENDING:

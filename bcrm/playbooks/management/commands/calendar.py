@@ -130,7 +130,7 @@ class Command(BaseCommand):
         data = {"name": cal.name, "timezone": cal.timezone, "day_start": f"{cal.day_start:%H:%M}",
                 "day_end": f"{cal.day_end:%H:%M}", "weekend": cal.weekend, "country": cal.country,
                 "default": cal.is_default, "teams": teams, "year": year,
-                "days": [{"date": d.date.isoformat(), "kind": d.kind, "name": d.name} for d in days]}
+                "days": [{"date": d.date.isoformat(), "kind": d.kind, "name": d.display_name} for d in days]}
         if as_json:
             return self._json(data)
         self.stdout.write(f"{cal.name}{' (default)' if cal.is_default else ''}: {data['day_start']}-{data['day_end']} "
@@ -138,7 +138,7 @@ class Command(BaseCommand):
         self.stdout.write(f"teams: {', '.join(teams) or '-'}")
         for d in days:
             kind = "holiday" if d.kind == DayKind.HOLIDAY else "WORKDAY"
-            self.stdout.write(f"{d.date:%Y-%m-%d %a}\t{kind}\t{d.name}")
+            self.stdout.write(f"{d.date:%Y-%m-%d %a}\t{kind}\t{d.display_name}")
         if not days:
             self.stdout.write(f"No holidays or make-up days loaded for {year}.")
 
