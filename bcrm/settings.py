@@ -187,6 +187,17 @@ BCRM_MANAGEMENT_REPORT_EMAIL = env_bool("BCRM_MANAGEMENT_REPORT_EMAIL", True)
 # on every page view is what makes lists slow).
 BCRM_COUNT_CAP = 10_000
 
+# Import bounds (README "Security"): the upload's size, and how much a file may hold once read, so a zip bomb
+# or a million-column row is refused before it fills memory. Each is an environment variable of the same name.
+BCRM_IMPORT_MAX_BYTES = int(os.environ.get("BCRM_IMPORT_MAX_BYTES", str(512 * 1024 * 1024)))
+BCRM_IMPORT_MAX_UNPACKED_BYTES = int(os.environ.get("BCRM_IMPORT_MAX_UNPACKED_BYTES", str(1024 * 1024 * 1024)))
+BCRM_IMPORT_MAX_SHARED_STRINGS_BYTES = int(os.environ.get("BCRM_IMPORT_MAX_SHARED_STRINGS_BYTES",
+                                                          str(128 * 1024 * 1024)))
+BCRM_IMPORT_MAX_RATIO = int(os.environ.get("BCRM_IMPORT_MAX_RATIO", "100"))
+BCRM_IMPORT_MAX_ROWS = int(os.environ.get("BCRM_IMPORT_MAX_ROWS", "1048576"))
+BCRM_IMPORT_MAX_COLUMNS = int(os.environ.get("BCRM_IMPORT_MAX_COLUMNS", "1000"))
+BCRM_IMPORT_MAX_CELL_CHARS = int(os.environ.get("BCRM_IMPORT_MAX_CELL_CHARS", "32767"))
+
 # Background work (DESIGN.md section 4): Django's task API with the database backend, so no extra
 # server is needed; `bcrm worker` runs the queue and the schedules. BCRM_TASKS_IMMEDIATE=1 runs
 # tasks inline (tests, one-off scripts).
