@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -84,6 +85,7 @@ INSTALLED_APPS = [
     "bcrm.demo",
     "django_tasks",
     "django_tasks_db",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -95,8 +97,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "bcrm.accounts.security.SessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the sign-in page with its message
 ]
 
 ROOT_URLCONF = "bcrm.urls"
@@ -146,7 +150,29 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Sign-in protection (README "Security"): django-axes locks an account, and separately an address, after
+# BCRM_LOGIN_FAILURE_LIMIT failed sign-ins within BCRM_LOGIN_COOLOFF_MINUTES, for that long (each failure
+# during the lock restarts it). `bcrm unlock USER` or the admin's "Unlock" action ends it early. API
+# tokens are not passwords and are not counted. Behind a reverse proxy, set AXES_IPWARE_PROXY_COUNT /
+# AXES_IPWARE_META_PRECEDENCE_ORDER (django-axes docs) so the client's address is the one locked.
+AUTHENTICATION_BACKENDS = [
+    "bcrm.accounts.security.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("BCRM_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("BCRM_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "bcrm.accounts.security.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+# Sessions end after BCRM_SESSION_IDLE_MINUTES without a request, and BCRM_SESSION_MAX_HOURS after sign-in
+# however active (bcrm.accounts.security.SessionTimeoutMiddleware).
+BCRM_SESSION_IDLE_MINUTES = int(os.environ.get("BCRM_SESSION_IDLE_MINUTES", "30"))
+BCRM_SESSION_MAX_HOURS = int(os.environ.get("BCRM_SESSION_MAX_HOURS", "12"))
+SESSION_COOKIE_AGE = BCRM_SESSION_MAX_HOURS * 3600
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("简体中文"))]
