@@ -10,6 +10,7 @@ idle/absolute session timeout.
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 from axes.backends import AxesStandaloneBackend
@@ -49,7 +50,7 @@ def lockout_response(request: HttpRequest, original_response: HttpResponse | Non
                      credentials: dict | None = None) -> HttpResponse:
     """The sign-in page again, with the lockout message (HTTP 429), for /login/ and /admin/login/ alike."""
     return render(request, "web/login.html", {"form": AuthenticationForm(request), "lockout": lockout_message()},
-                  status=settings.AXES_HTTP_RESPONSE_CODE)
+                  status=getattr(settings, "AXES_HTTP_RESPONSE_CODE", 429))
 
 
 def on_locked_out(sender, request=None, username: str | None = None, ip_address: str | None = None,
@@ -63,7 +64,7 @@ def on_locked_out(sender, request=None, username: str | None = None, ip_address:
         return
     from django.contrib.contenttypes.models import ContentType
 
-    since = timezone.now() - (settings.AXES_COOLOFF_TIME or timezone.timedelta(minutes=15))
+    since = timezone.now() - (settings.AXES_COOLOFF_TIME or timedelta(minutes=15))
     if AuditEntry.objects.filter(action=AuditAction.LOCKOUT, at__gte=since, object_id=str(instance.pk),
                                  content_type=ContentType.objects.get_for_model(type(instance))).exists():
         return

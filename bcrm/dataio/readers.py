@@ -230,16 +230,6 @@ class CsvTable(Table):
         self.text.close()
 
 
-_MERGE = re.compile(rb'<(?:\w+:)?mergeCell\s[^>]*?ref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
-
-
-def _column_index(letters: bytes) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + (ch - 64)
-    return n
-
-
 def _mb_text(n: int) -> str:
     return f"{n / MB:,.0f}" if n >= 10 * MB else f"{n / MB:,.1f}"
 
