@@ -16,8 +16,9 @@ from bcrm.accounts.permissions import (
     require,
     require_delete,
     require_organization_write,
+    user_team_ids,
 )
-from bcrm.core.errors import PermissionDenied
+from bcrm.core.errors import InvalidInput, PermissionDenied
 from bcrm.core.fields import only_fields
 from bcrm.core.services import create_instance, delete_instance, update_instance
 from bcrm.parties.models import Contact, Organization, Tag
@@ -65,10 +66,23 @@ def _check_compliance_fields(actor, data: dict[str, Any], current: Organization 
 
 
 @transaction.atomic
+def _check_team(actor, data: dict[str, Any], current: Organization | None) -> None:
+    """A relationship manager (not a lead or administrator) places clients only in his own teams."""
+    if "team" not in data or not has_any(actor, {Role.RELATIONSHIP_MANAGER}) or has_any(actor, {Role.ADMIN, Role.LEAD}):
+        return
+    team = data["team"]
+    team_id = getattr(team, "pk", team)
+    if current is not None and team_id == current.team_id:
+        return
+    if team_id is not None and int(team_id) not in user_team_ids(actor):
+        raise InvalidInput(fields={"team": [_("You can only put clients in a team you belong to.")]})
+
+
 def organization_create(*, actor, data: dict[str, Any], tags: list[str] | None = None) -> Organization:
     require(can_write(actor))
     data = only_fields(data, ORGANIZATION_FIELDS)
     _check_compliance_fields(actor, data, None)
+    _check_team(actor, data, None)
     organization = Organization(**data)
     if has_any(actor, {Role.RELATIONSHIP_MANAGER}) and not has_any(actor, {Role.ADMIN, Role.LEAD}):
         # A relationship manager's new client must stay within their reach.
@@ -90,7 +104,9 @@ def organization_update(
     if not can_edit_organization(actor, organization):
         require(compliance_only and has_any(actor, {Role.COMPLIANCE}))
     # Compare with the stored row: the caller's object may already carry the new values (a bound ModelForm).
-    _check_compliance_fields(actor, data, Organization.objects.get(pk=organization.pk))
+    stored = Organization.objects.get(pk=organization.pk)
+    _check_compliance_fields(actor, data, stored)
+    _check_team(actor, data, stored)
     m2m = {"tags": _tags(tags)} if tags is not None else None
     updated = update_instance(actor=actor, instance=organization, data=data, expected_version=expected_version, m2m=m2m)
     organization_search_refresh(updated)
