@@ -31,8 +31,17 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+# Files bcrm creates (the SQLite database and its WAL, the secret key, imports and their error files,
+# e-mails written to the outbox) are the owner's only: umask 077 gives 0600 files and 0700 folders.
+# BCRM_UMASK changes it (octal, e.g. 027 to let the group read).
+os.umask(int(os.environ.get("BCRM_UMASK", "077"), 8))
 DATA_DIR = Path(os.environ.get("BCRM_DATA_DIR", "var")).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+try:  # a folder from an older version, or made by hand: tighten it too
+    if DATA_DIR.stat().st_mode & 0o077 and DATA_DIR.stat().st_uid == os.getuid():
+        DATA_DIR.chmod(0o700)
+except OSError:
+    pass
 
 
 def load_secret_key() -> str:
@@ -200,6 +209,15 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the meta tag, not the cookie
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES")
 CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES")
+# HTTPS in production (README "Security"): HSTS and the redirect to HTTPS are set from the environment;
+# behind a proxy that terminates TLS, SECURE_PROXY_SSL_HEADER names the header it sets to "https"
+# (e.g. HTTP_X_FORWARDED_PROTO).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT")
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD")
+SECURE_PROXY_SSL_HEADER = ((os.environ["SECURE_PROXY_SSL_HEADER"], "https")
+                           if os.environ.get("SECURE_PROXY_SSL_HEADER") else None)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
