@@ -1,7 +1,7 @@
 """Import files that would exhaust memory are refused with a clear message, and memory stays bounded.
 
 The bombs are real (honest sizes and CRCs) and small on disk (``tests/fixtures_dataio/bombs.py``). The
-memory checks read the file in a subprocess (``ru_maxrss`` is per process), under an address-space limit
+memory checks read the file in a subprocess (its own peak resident memory), under an address-space limit
 so a regression fails the test instead of the machine.
 """
 
@@ -42,8 +42,19 @@ except ImportFileError as exc:
     error = exc.message
 except MemoryError:
     error = "out of memory"
-print(json.dumps({"error": error, "rows": rows,
-                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so it would report the parent's
+# (a long pytest session's) peak; VmHWM is this program's own high-water mark.
+peak = None
+try:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) / 1024
+except OSError:
+    pass
+if peak is None:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"error": error, "rows": rows, "peak_mib": peak}))
 """
 
 
