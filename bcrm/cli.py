@@ -5,6 +5,7 @@
     bcrm migrate
     bcrm createuser USERNAME --role ROLE [--password-stdin]
     bcrm token create USER | bcrm token list USER | bcrm token revoke ID
+    bcrm unlock USER
 """
 
 from __future__ import annotations

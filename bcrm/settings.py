@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -30,8 +31,17 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+# Files bcrm creates (the SQLite database and its WAL, the secret key, imports and their error files,
+# e-mails written to the outbox) are the owner's only: umask 077 gives 0600 files and 0700 folders.
+# BCRM_UMASK changes it (octal, e.g. 027 to let the group read).
+os.umask(int(os.environ.get("BCRM_UMASK", "077"), 8))
 DATA_DIR = Path(os.environ.get("BCRM_DATA_DIR", "var")).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+try:  # a folder from an older version, or made by hand: tighten it too
+    if DATA_DIR.stat().st_mode & 0o077 and DATA_DIR.stat().st_uid == os.getuid():
+        DATA_DIR.chmod(0o700)
+except OSError:
+    pass
 
 
 def load_secret_key() -> str:
@@ -84,6 +94,7 @@ INSTALLED_APPS = [
     "bcrm.demo",
     "django_tasks",
     "django_tasks_db",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -95,8 +106,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "bcrm.accounts.security.SessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the sign-in page with its message
 ]
 
 ROOT_URLCONF = "bcrm.urls"
@@ -146,7 +159,29 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Sign-in protection (README "Security"): django-axes locks an account, and separately an address, after
+# BCRM_LOGIN_FAILURE_LIMIT failed sign-ins within BCRM_LOGIN_COOLOFF_MINUTES, for that long (each failure
+# during the lock restarts it). `bcrm unlock USER` or the admin's "Unlock" action ends it early. API
+# tokens are not passwords and are not counted. Behind a reverse proxy, set AXES_IPWARE_PROXY_COUNT /
+# AXES_IPWARE_META_PRECEDENCE_ORDER (django-axes docs) so the client's address is the one locked.
+AUTHENTICATION_BACKENDS = [
+    "bcrm.accounts.security.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("BCRM_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("BCRM_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "bcrm.accounts.security.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+# Sessions end after BCRM_SESSION_IDLE_MINUTES without a request, and BCRM_SESSION_MAX_HOURS after sign-in
+# however active (bcrm.accounts.security.SessionTimeoutMiddleware).
+BCRM_SESSION_IDLE_MINUTES = int(os.environ.get("BCRM_SESSION_IDLE_MINUTES", "30"))
+BCRM_SESSION_MAX_HOURS = int(os.environ.get("BCRM_SESSION_MAX_HOURS", "12"))
+SESSION_COOKIE_AGE = BCRM_SESSION_MAX_HOURS * 3600
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("简体中文"))]
@@ -177,6 +212,15 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the meta tag, not the cookie
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES")
 CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES")
+# HTTPS in production (README "Security"): HSTS and the redirect to HTTPS are set from the environment;
+# behind a proxy that terminates TLS, SECURE_PROXY_SSL_HEADER names the header it sets to "https"
+# (e.g. HTTP_X_FORWARDED_PROTO).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT")
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD")
+SECURE_PROXY_SSL_HEADER = ((os.environ["SECURE_PROXY_SSL_HEADER"], "https")
+                           if os.environ.get("SECURE_PROXY_SSL_HEADER") else None)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -189,6 +233,17 @@ BCRM_MANAGEMENT_REPORT_EMAIL = env_bool("BCRM_MANAGEMENT_REPORT_EMAIL", True)
 # Lists count at most this many rows; beyond it the page says "10,000+" (counting a million rows
 # on every page view is what makes lists slow).
 BCRM_COUNT_CAP = 10_000
+
+# Import bounds (README "Security"): the upload's size, and how much a file may hold once read, so a zip bomb
+# or a million-column row is refused before it fills memory. Each is an environment variable of the same name.
+BCRM_IMPORT_MAX_BYTES = int(os.environ.get("BCRM_IMPORT_MAX_BYTES", str(512 * 1024 * 1024)))
+BCRM_IMPORT_MAX_UNPACKED_BYTES = int(os.environ.get("BCRM_IMPORT_MAX_UNPACKED_BYTES", str(1024 * 1024 * 1024)))
+BCRM_IMPORT_MAX_SHARED_STRINGS_BYTES = int(os.environ.get("BCRM_IMPORT_MAX_SHARED_STRINGS_BYTES",
+                                                          str(128 * 1024 * 1024)))
+BCRM_IMPORT_MAX_RATIO = int(os.environ.get("BCRM_IMPORT_MAX_RATIO", "100"))
+BCRM_IMPORT_MAX_ROWS = int(os.environ.get("BCRM_IMPORT_MAX_ROWS", "1048576"))
+BCRM_IMPORT_MAX_COLUMNS = int(os.environ.get("BCRM_IMPORT_MAX_COLUMNS", "1000"))
+BCRM_IMPORT_MAX_CELL_CHARS = int(os.environ.get("BCRM_IMPORT_MAX_CELL_CHARS", "32767"))
 
 # Background work (DESIGN.md section 4): Django's task API with the database backend, so no extra
 # server is needed; `bcrm worker` runs the queue and the schedules. BCRM_TASKS_IMMEDIATE=1 runs

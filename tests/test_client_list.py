@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from bcrm.accounts.services import token_create
 from bcrm.audit.models import AuditEntry
-from bcrm.core.errors import InvalidInput, PermissionDenied
+from bcrm.core.errors import InvalidInput
 from bcrm.parties import services
 from bcrm.parties.models import Organization, SavedView
 from bcrm.playbooks.models import ClientTier
@@ -394,7 +394,7 @@ def test_relationship_manager_assigns_only_their_own_teams(client, rm, team, oth
     assert "You may only assign one of your own teams." in html(response)
     assert Organization.objects.get(pk=book["alpha"].pk).team == team
     # The same rule holds for the single edit: one service.
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(InvalidInput):
         services.organization_update(actor=rm, organization=book["alpha"], data={"team": other_team},
                                      expected_version=None)
     page = html(client.get("/clients/", {"q": "Alpha"}))

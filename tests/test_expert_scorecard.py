@@ -35,7 +35,7 @@ def test_a_new_version_changes_the_scores_from_then_on(clients, compliance):
     sanctioned, clean = clients
     before = score_of(sanctioned)
     config = copy.deepcopy(DEFAULT_EXPERT_CONFIG)
-    config["sanctions"]["hit"] = 0  # (a silly table, to see the effect)
+    config["sanctions"]["hit"] = -50  # (a milder table, to see the effect)
     row = services.expert_scorecard_save(actor=compliance, config=config, note="test", base_version=0)
     assert row.version == 1 and services.expert_scorecard_active()[1] == 1
     assert score_of(sanctioned) > before

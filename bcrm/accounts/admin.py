@@ -1,6 +1,30 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from bcrm.accounts.models import ApiToken, Team, TeamMembership
+from bcrm.accounts.security import user_unlock
+
+User = get_user_model()
+
+
+@admin.action(description=_("Unlock the selected users (clear failed sign-ins)"))
+def unlock_users(modeladmin, request, queryset):
+    for user in queryset:
+        user_unlock(actor=request.user, username=user.get_username())
+    count = queryset.count()
+    modeladmin.message_user(request, ngettext("%(count)d user unlocked.", "%(count)d users unlocked.", count)
+                            % {"count": count}, messages.SUCCESS)
+
+
+class BcrmUserAdmin(UserAdmin):
+    actions = [unlock_users]
+
+
+admin.site.unregister(User)
+admin.site.register(User, BcrmUserAdmin)
 
 
 class MembershipInline(admin.TabularInline):

@@ -5,3 +5,12 @@ from django.utils.translation import gettext_lazy as _
 class AccountsConfig(AppConfig):
     name = "bcrm.accounts"
     verbose_name = _("Accounts and teams")
+
+    def ready(self) -> None:
+        from axes.signals import user_locked_out
+        from django.contrib.auth.signals import user_logged_in
+
+        from bcrm.accounts.security import on_locked_out, on_logged_in
+
+        user_locked_out.connect(on_locked_out, dispatch_uid="bcrm.accounts.lockout_audit")
+        user_logged_in.connect(on_logged_in, dispatch_uid="bcrm.accounts.session_clock")

@@ -648,74 +648,97 @@ EXPERT_INPUTS: dict[str, str] = {
 }
 
 
-def _points_value(value: Any, where: str) -> float:
+def _points_value(value: Any, where: str, path: str = "config") -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(float(value)):
-        raise ModelError(gettext_noop("%(where)s must be a number of points."), where=where)
+        raise ModelError(gettext_noop("%(where)s must be a number of points."), where=where, path=path)
     return float(value)
 
 
-def _numeric_bands(bands: Any, where: str, *, integer: bool = False) -> list[tuple[float, float, float]]:
+def _numeric_bands(bands: Any, where: str, *, integer: bool = False,
+                   path: str = "config") -> list[tuple[float, float, float]]:
     if not isinstance(bands, list) or not bands:
-        raise ModelError(gettext_noop("%(where)s needs a list of bands with from, to and points."), where=where)
+        raise ModelError(gettext_noop("%(where)s needs a list of bands with from, to and points."), where=where,
+                         path=path)
     out = []
     for i, band in enumerate(bands):
         if not isinstance(band, Mapping) or set(band) != {"from", "to", "points"}:
             raise ModelError(gettext_noop("%(where)s band %(index)d needs exactly from, to and points."),
-                             where=where, index=i + 1)
-        lo = _points_value(band["from"], f"{where} band {i + 1} from")
-        hi = math.inf if band["to"] is None else _points_value(band["to"], f"{where} band {i + 1} to")
+                             where=where, index=i + 1, path=f"{path}.{i}")
+        lo = _points_value(band["from"], f"{where} band {i + 1} from", f"{path}.{i}.from")
+        hi = math.inf if band["to"] is None else _points_value(band["to"], f"{where} band {i + 1} to",
+                                                               f"{path}.{i}.to")
         if not hi > lo and not (integer and hi == lo):
             raise ModelError(gettext_noop("%(where)s band %(index)d must end after it starts."),
-                             where=where, index=i + 1)
-        out.append((lo, hi, _points_value(band["points"], f"{where} band {i + 1} points")))
+                             where=where, index=i + 1, path=f"{path}.{i}")
+        out.append((lo, hi, _points_value(band["points"], f"{where} band {i + 1} points", f"{path}.{i}.points")))
     out.sort()
     for (_lo1, hi1, _), (lo2, _hi2, _) in zip(out, out[1:], strict=False):
         if (integer and lo2 != hi1 + 1) or (not integer and lo2 != hi1):
             raise ModelError(gettext_noop("%(where)s bands must follow each other without gaps or overlaps "
                                           "(one ends at %(end)s, the next starts at %(start)s)."),
-                             where=where, end=f"{hi1:g}", start=f"{lo2:g}")
+                             where=where, end=f"{hi1:g}", start=f"{lo2:g}", path=path)
     return out
 
 
 def validate_expert_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Check an expert configuration; returns it normalised (bands sorted) or raises :class:`ModelError`."""
+    """Check an expert configuration; returns it normalised (bands sorted) or raises :class:`ModelError`,
+    whose ``params["path"]`` names the field at fault (``config.rating.bands.2.points``).
+
+    A table that cannot tell clients apart is refused: it needs at least one part, and sanctions screening
+    in which a hit scores below a clear result (an empty table scored everyone, sanctioned or not, 50/100).
+    """
     if not isinstance(config, Mapping):
-        raise ModelError(gettext_noop("The expert scorecard configuration must be a mapping."))
+        raise ModelError(gettext_noop("The expert scorecard configuration must be a mapping."), path="config")
+    if not config:
+        raise ModelError(gettext_noop("The expert scorecard needs at least one part (known: %(known)s)."),
+                         known=", ".join(EXPERT_INPUTS), path="config")
     unknown = set(config) - set(EXPERT_INPUTS)
     if unknown:
         raise ModelError(gettext_noop("Unknown parts of the expert scorecard: %(names)s (known: %(known)s)."),
-                         names=", ".join(sorted(unknown)), known=", ".join(EXPERT_INPUTS))
+                         names=", ".join(sorted(unknown)), known=", ".join(EXPERT_INPUTS),
+                         path=f"config.{sorted(unknown)[0]}")
     out: dict[str, Any] = {}
     for part, spec in config.items():
+        at = f"config.{part}"
         if not isinstance(spec, Mapping):
-            raise ModelError(gettext_noop("%(where)s must be a mapping."), where=part)
-        missing = _points_value(spec.get("missing", 0), f"{part} missing")
+            raise ModelError(gettext_noop("%(where)s must be a mapping."), where=part, path=at)
+        missing = _points_value(spec.get("missing", 0), f"{part} missing", f"{at}.missing")
         if part == "rating":
-            bands = _numeric_bands(spec.get("bands"), part, integer=True)
+            bands = _numeric_bands(spec.get("bands"), part, integer=True, path=f"{at}.bands")
             if bands[0][0] != 1 or bands[-1][1] != 22 or any(not float(v).is_integer()
                                                              for lo, hi, _ in bands for v in (lo, hi)):
-                raise ModelError(gettext_noop("Rating bands must cover the whole grades 1 (AAA) to 22 (D)."))
+                raise ModelError(gettext_noop("Rating bands must cover the whole grades 1 (AAA) to 22 (D)."),
+                                 path=f"{at}.bands")
             out[part] = {"bands": bands, "missing": missing}
         elif part in ("kyc_age_months", "withdrawn_share"):
-            bands = _numeric_bands(spec.get("bands"), part)
+            bands = _numeric_bands(spec.get("bands"), part, path=f"{at}.bands")
             out[part] = {"bands": bands, "missing": missing}
         elif part == "sanctions":
-            out[part] = {"hit": _points_value(spec.get("hit"), "sanctions hit"),
-                         "clear": _points_value(spec.get("clear", 0), "sanctions clear"), "missing": missing}
+            hit = _points_value(spec.get("hit"), "sanctions hit", f"{at}.hit")
+            clear = _points_value(spec.get("clear", 0), "sanctions clear", f"{at}.clear")
+            if not hit < clear:
+                raise ModelError(gettext_noop("A sanctions hit must score fewer points (more risk) than a clear "
+                                              "screening."), path=f"{at}.hit")
+            out[part] = {"hit": hit, "clear": clear, "missing": missing}
         else:
             table = spec.get("points")
             if not isinstance(table, Mapping) or not table:
-                raise ModelError(gettext_noop("%(where)s needs points per value."), where=part)
+                raise ModelError(gettext_noop("%(where)s needs points per value."), where=part, path=f"{at}.points")
             if part == "kyc_state":
                 bad = set(table) - set(KYC_STATES)
                 if bad:
                     raise ModelError(gettext_noop("Unknown KYC states: %(names)s (known: %(known)s)."),
-                                     names=", ".join(sorted(bad)), known=", ".join(KYC_STATES))
+                                     names=", ".join(sorted(bad)), known=", ".join(KYC_STATES), path=f"{at}.points")
             else:
                 if set(map(str, table)) != {str(i) for i in range(8)}:
-                    raise ModelError(gettext_noop("Country risk points must be given for each category 0 to 7."))
-            out[part] = {"points": {str(k): _points_value(v, f"{part} {k}") for k, v in table.items()},
+                    raise ModelError(gettext_noop("Country risk points must be given for each category 0 to 7."),
+                                     path=f"{at}.points")
+            out[part] = {"points": {str(k): _points_value(v, f"{part} {k}", f"{at}.points.{k}")
+                                    for k, v in table.items()},
                          "missing": missing}
+    if "sanctions" not in out:
+        raise ModelError(gettext_noop("The expert scorecard must score sanctions screening (the sanctions part)."),
+                         path="config.sanctions")
     return out
 
 

@@ -11,6 +11,8 @@ class AuditAction(models.TextChoices):
     IMPORT_CREATE = "import.create", _("created by import")
     IMPORT_UPDATE = "import.update", _("updated by import")
     MERGE = "merge", _("merged")
+    LOCKOUT = "lockout", _("locked out after failed sign-ins")
+    UNLOCK = "unlock", _("unlocked")
 
 
 class AuditEntry(models.Model):

@@ -9,7 +9,7 @@ from ninja import Schema
 from pydantic import Field
 
 from bcrm.core.errors import InvalidInput, NotFound
-from bcrm.core.pagination import paginate
+from bcrm.core.pagination import MAX_PAGE, MAX_PAGE_SIZE, paginate
 
 T = TypeVar("T")
 
@@ -33,8 +33,8 @@ ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: Error
 
 
 class PageIn(Schema):
-    page: int = Field(1, ge=1)
-    page_size: int = Field(50, ge=1, le=500)
+    page: int = Field(1, ge=1, le=MAX_PAGE)
+    page_size: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
 
 
 class PageOut(Schema, Generic[T]):
@@ -47,7 +47,7 @@ class PageOut(Schema, Generic[T]):
 
 
 def page_response(queryset: QuerySet, page: PageIn) -> dict[str, Any]:
-    result = paginate(queryset, number=page.page, size=page.page_size)
+    result = paginate(queryset, number=page.page, size=page.page_size, strict=True)
     return {
         "items": result.items, "page": result.number, "page_size": result.size, "count": result.count,
         "count_is_capped": result.count_is_capped, "has_next": result.has_next,

@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from bcrm.core.admin import ServiceOwnedAdmin
 from bcrm.dataio.models import ColumnMapping, ImportJob
 
 
 @admin.register(ImportJob)
-class ImportJobAdmin(admin.ModelAdmin):
+class ImportJobAdmin(ServiceOwnedAdmin):
+    real_page = "dataio:home"
     """Read-only: imports are recorded by the importer, not edited by hand."""
 
     list_display = ("id", "entity", "mode", "status", "file_name", "rows", "created", "updated", "rejected",
@@ -20,6 +22,7 @@ class ImportJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(ColumnMapping)
-class ColumnMappingAdmin(admin.ModelAdmin):
+class ColumnMappingAdmin(ServiceOwnedAdmin):
+    real_page = "dataio:mapping_list"
     list_display = ("name", "entity", "owner", "updated_at")
     list_filter = ("entity",)

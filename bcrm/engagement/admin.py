@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from bcrm.core.admin import ServiceOwnedAdmin
 from bcrm.engagement.models import Interaction, ServiceRequest, SurveyResponse, Task
 
 
 @admin.register(Interaction)
-class InteractionAdmin(admin.ModelAdmin):
+class InteractionAdmin(ServiceOwnedAdmin):
+    real_page = "parties:organization_list"
     list_display = ["occurred_at", "kind", "organization", "owner", "minutes_spent"]
     list_filter = ["kind"]
     list_select_related = ["organization", "owner"]
@@ -13,7 +15,8 @@ class InteractionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ServiceRequest)
-class ServiceRequestAdmin(admin.ModelAdmin):
+class ServiceRequestAdmin(ServiceOwnedAdmin):
+    real_page = "engagement:service_request_list"
     list_display = ["subject", "organization", "priority", "opened_at", "first_response_at", "resolved_at"]
     list_filter = ["priority"]
     list_select_related = ["organization"]
@@ -22,7 +25,8 @@ class ServiceRequestAdmin(admin.ModelAdmin):
 
 
 @admin.register(Task)
-class TaskAdmin(admin.ModelAdmin):
+class TaskAdmin(ServiceOwnedAdmin):
+    real_page = "engagement:task_list"
     list_display = ["title", "assignee", "organization", "due_at", "status", "source"]
     list_filter = ["status", "source"]
     list_select_related = ["organization", "assignee"]
@@ -31,7 +35,8 @@ class TaskAdmin(admin.ModelAdmin):
 
 
 @admin.register(SurveyResponse)
-class SurveyResponseAdmin(admin.ModelAdmin):
+class SurveyResponseAdmin(ServiceOwnedAdmin):
+    real_page = "surveys:invitation_list"
     list_display = ["responded_at", "organization", "contact", "nps", "csat"]
     list_select_related = ["organization", "contact"]
     raw_id_fields = ["organization", "contact"]

@@ -1,24 +1,27 @@
 from django.contrib import admin
 
+from bcrm.core.admin import ServiceOwnedAdmin, ServiceOwnedInline
 from bcrm.financing.models import ExchangeRate, Participation, ParticipationStatusChange, Project
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(ServiceOwnedAdmin):
+    real_page = "financing:project_list"
     list_display = ["name", "local_name", "sector", "country", "stage", "currency", "financing_target"]
     list_filter = ["sector", "stage"]
     search_fields = ["name", "local_name", "external_id"]
     raw_id_fields = ["sponsor"]
 
 
-class StatusChangeInline(admin.TabularInline):
+class StatusChangeInline(ServiceOwnedInline):
     model = ParticipationStatusChange
     extra = 0
     readonly_fields = ["from_status", "to_status", "changed_at", "changed_by"]
 
 
 @admin.register(Participation)
-class ParticipationAdmin(admin.ModelAdmin):
+class ParticipationAdmin(ServiceOwnedAdmin):
+    real_page = "financing:project_list"
     list_display = ["organization", "project", "role", "tranche", "amount", "currency", "status"]
     list_filter = ["status", "role", "currency"]
     list_select_related = ["organization", "project"]

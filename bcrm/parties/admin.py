@@ -1,16 +1,18 @@
 from django.contrib import admin
 
+from bcrm.core.admin import ServiceOwnedAdmin, ServiceOwnedInline
 from bcrm.parties.models import Contact, Organization, Tag
 
 
-class ContactInline(admin.TabularInline):
+class ContactInline(ServiceOwnedInline):
     model = Contact
     extra = 0
     fields = ["full_name", "local_name", "title", "seniority", "email", "is_primary"]
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(ServiceOwnedAdmin):
+    real_page = "parties:organization_list"
     list_display = ["legal_name", "local_name", "kind", "country", "team", "relationship_manager", "kyc_status"]
     list_filter = ["kind", "kyc_status", "sanctions_flag", "team"]
     search_fields = ["legal_name", "local_name", "external_id"]
@@ -22,7 +24,8 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(ServiceOwnedAdmin):
+    real_page = "parties:organization_list"
     list_display = ["full_name", "local_name", "organization", "seniority", "email", "is_primary"]
     search_fields = ["full_name", "local_name", "email"]
     list_select_related = ["organization"]

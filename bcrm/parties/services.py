@@ -69,15 +69,16 @@ def _check_compliance_fields(actor, data: dict[str, Any], current: Organization 
 
 
 def _check_team(actor, data: dict[str, Any], current: Organization | None) -> None:
-    """A relationship manager (not a lead or administrator) may only give a client one of their own teams."""
-    if "team" not in data or has_any(actor, {Role.ADMIN, Role.LEAD}):
+    """A relationship manager (not a lead or administrator) places clients only in their own teams: on create,
+    on update and in bulk (the same rule for every door); an unchanged team is always fine."""
+    if "team" not in data or not has_any(actor, {Role.RELATIONSHIP_MANAGER}) or has_any(actor, {Role.ADMIN, Role.LEAD}):
         return
     team = data["team"]
     team_id = getattr(team, "pk", team)
     if current is not None and team_id == current.team_id:
         return
-    if team_id is not None and team_id not in user_team_ids(actor):
-        raise PermissionDenied(_("You may only assign one of your own teams."))
+    if team_id is not None and int(team_id) not in user_team_ids(actor):
+        raise InvalidInput(fields={"team": [_("You may only assign one of your own teams.")]})
 
 
 @transaction.atomic

@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from bcrm.core.admin import ServiceOwnedAdmin, ServiceOwnedInline
 from bcrm.playbooks.models import (
     AutomationRun,
     AutomationSchedule,
@@ -16,13 +17,14 @@ from bcrm.playbooks.models import (
 
 
 @admin.register(TierPolicy)
-class TierPolicyAdmin(admin.ModelAdmin):
+class TierPolicyAdmin(ServiceOwnedAdmin):
+    real_page = "playbooks:tier_policy"
     list_display = ["version", "is_active", "note", "created_by", "created_at"]
     list_filter = ["is_active"]
     readonly_fields = ["created_at"]
 
 
-class PlaybookStepInline(admin.TabularInline):
+class PlaybookStepInline(ServiceOwnedInline):
     model = PlaybookStep
     extra = 0
     fields = ["position", "action", "trigger", "cadence_count", "cadence_unit", "channel", "owner_rule", "hours",
@@ -30,13 +32,15 @@ class PlaybookStepInline(admin.TabularInline):
 
 
 @admin.register(Playbook)
-class PlaybookAdmin(admin.ModelAdmin):
+class PlaybookAdmin(ServiceOwnedAdmin):
+    real_page = "playbooks:playbook_list"
     list_display = ["code", "response_sla_hours", "resolution_sla_hours", "is_active"]
     inlines = [PlaybookStepInline]
 
 
 @admin.register(PlaybookStep)
-class PlaybookStepAdmin(admin.ModelAdmin):
+class PlaybookStepAdmin(ServiceOwnedAdmin):
+    real_page = "playbooks:playbook_list"
     list_display = ["playbook", "position", "action", "trigger", "cadence_count", "cadence_unit", "hours",
                     "owner_rule", "is_active"]
     list_filter = ["playbook", "action", "is_active"]
@@ -71,7 +75,8 @@ class TeamCalendarAdmin(admin.ModelAdmin):
 
 
 @admin.register(ClientTier)
-class ClientTierAdmin(admin.ModelAdmin):
+class ClientTierAdmin(ServiceOwnedAdmin):
+    real_page = "playbooks:tier_policy"
     list_display = ["organization", "tier", "addons", "policy_version", "since"]
     list_filter = ["tier"]
     list_select_related = ["organization"]
@@ -80,7 +85,8 @@ class ClientTierAdmin(admin.ModelAdmin):
 
 
 @admin.register(AutomationRun)
-class AutomationRunAdmin(admin.ModelAdmin):
+class AutomationRunAdmin(ServiceOwnedAdmin):
+    real_page = "playbooks:automation"
     list_display = ["started_at", "as_of", "status", "dry_run", "trigger", "duration_ms"]
     list_filter = ["status", "dry_run"]
     readonly_fields = [f.name for f in AutomationRun._meta.fields]

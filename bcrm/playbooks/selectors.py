@@ -280,8 +280,8 @@ def my_day(user, now: dt.datetime | None = None, *, limit: int = MY_DAY_LIMIT) -
     for a lead the overflow and escalations of their teams. A fixed number of queries at any size."""
     now = now or timezone.now()
     end_of_today, end_of_week = day_bounds(now)
-    mine = (Task.objects.select_related(*TASK_RELATED)
-            .filter(assignee_id=user.pk, status=TaskStatus.OPEN))
+    # only tasks on clients the user still sees (moved to another team: the old clients' tasks drop out)
+    mine = _visible_tasks(user).filter(assignee_id=user.pk, status=TaskStatus.OPEN)
     counts = mine.aggregate(
         overdue=Count("pk", filter=Q(due_at__lt=now)),
         today=Count("pk", filter=Q(due_at__gte=now, due_at__lt=end_of_today)),

@@ -24,6 +24,7 @@ from bcrm.financing.models import Participation, Project
 from bcrm.financing.selectors import rates_to_reporting
 from bcrm.parties.choices import Language
 from bcrm.parties.models import Organization
+from bcrm.parties.selectors import organization_base
 from bcrm.progress.models import DeliveryStatus, Milestone, ProjectUpdate, ReportDelivery
 from bcrm.progress.periods import parse_period
 
@@ -292,13 +293,22 @@ def update_get_for_user(*, user, pk: Any) -> ProjectUpdate:
 # The delivery log ---------------------------------------------------------------------------------------
 
 
+def visible_recipient_organizations(user):
+    """Ids of the organisations whose report recipients ``user`` may see and mail: the client list's rule
+    (None: all of them)."""
+    if organization_scope(user) is None:
+        return None
+    return organization_base(actor=user).values("pk")
+
+
 def deliveries(user, filters: dict[str, Any] | None = None) -> QuerySet[ReportDelivery]:
-    """Deliveries of the projects ``user`` sees, newest first; filters: project, period, status,
-    organization."""
+    """Deliveries to the organisations ``user`` sees (the client list's rule), on projects he sees, newest
+    first; filters: project, period, status, organization."""
     filters = filters or {}
     queryset = ReportDelivery.objects.select_related("project", "organization", "contact")
-    if organization_scope(user) is not None:
-        queryset = queryset.filter(project__in=visible_projects(user).values("pk"))
+    visible = visible_recipient_organizations(user)
+    if visible is not None:
+        queryset = queryset.filter(project__in=visible_projects(user).values("pk"), organization__in=visible)
     errors: dict[str, list[str]] = {}
     if filters.get("project"):
         try:

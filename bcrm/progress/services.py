@@ -296,18 +296,21 @@ def queue_progress_reports(*, period: str, organization_ids, now: dt.datetime | 
 
 def report_send(*, actor, project: Project, period: str, now: dt.datetime | None = None,
                 connection=None) -> QueueResult:
-    """"Send now": queue the report for all consenting contacts of the project's participants, then send
-    what is due for this project and period."""
+    """"Send now": queue the report for the consenting contacts of the project's participants that ``actor``
+    may see (the client list's rule: a manager mails his teams' clients, not another team's), then send
+    what is due for this project and period among them."""
     period = _clean_period(period)
     require_project_progress(actor, project)
     now = now or timezone.now()
+    visible = selectors.visible_recipient_organizations(actor)
     with transaction.atomic():
-        result = _queue(project=project, period=period, now=now, run_id=None)
+        result = _queue(project=project, period=period, now=now, run_id=None, organization_ids=visible)
         audit_record(actor=actor, action="update", instance=project, changes={
             "progress_report_sent": [None, {"period": period, "queued": result.created,
                                             "already_queued": result.already_queued}],
         })
-    result.sent = send_pending_deliveries(now=now, connection=connection, project=project, period=period)
+    result.sent = send_pending_deliveries(now=now, connection=connection, project=project, period=period,
+                                          organization_ids=visible)
     return result
 
 
@@ -393,11 +396,15 @@ def _record_failure(delivery: ReportDelivery, attempts: int, error: str, now: dt
 
 
 def send_pending_deliveries(*, now: dt.datetime | None = None, limit: int | None = None, connection=None,
-                            project: Project | None = None, period: str | None = None) -> SendSummary:
-    """E-mail every due pending delivery (optionally of one project and period), each at most once."""
+                            project: Project | None = None, period: str | None = None,
+                            organization_ids=None) -> SendSummary:
+    """E-mail every due pending delivery (optionally of one project and period, to ``organization_ids``),
+    each at most once."""
     now = now or timezone.now()
     summary = SendSummary()
     due = ReportDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+    if organization_ids is not None:
+        due = due.filter(organization_id__in=organization_ids)
     if project is not None:
         due = due.filter(project=project)
     if period is not None:

@@ -11,7 +11,7 @@ from bcrm.parties.models import Organization
 from bcrm.segmentation.choices import Dimension
 from bcrm.segmentation.quality import data_quality, export_csv
 from bcrm.segmentation.selectors import feature_name, latest_run, reason_label
-from bcrm.web.shortcuts import page
+from bcrm.web.shortcuts import page, page_number
 
 
 @page
@@ -36,9 +36,8 @@ def quality_page(request: HttpRequest) -> HttpResponse:
     # worst first: not classifiable, then by completeness
     order = np.lexsort((dq.completeness, dq.ok))
     lacking = [int(i) for i in order if not dq.ok[i] or dq.completeness[i] < 1.0]
-    raw_page = str(request.GET.get("page") or "1")
-    number = max(1, int(raw_page)) if raw_page.isdigit() else 1
     size = 50
+    number = min(page_number(request), max(1, -(-len(lacking) // size)))  # past the end: the last page
     pager = Page(items=lacking[(number - 1) * size: number * size], number=number, size=size, count=len(lacking),
                  count_is_capped=False)
     ids = [int(report.population.ids[i]) for i in pager.items]

@@ -379,7 +379,7 @@ def expert_scorecard_save(*, actor, config: Any, note: str = "", base_version: i
         clean = validate_expert_config(config)
     except ModelError as exc:
         message = _(exc.template) % exc.params if exc.params else _(exc.template)
-        raise InvalidInput(message, fields={"config": [message]})
+        raise InvalidInput(message, fields={str(exc.params.get("path") or "config"): [message]})
     before, _version = expert_scorecard_active()
     if clean == validate_expert_config(before):
         raise InvalidInput(_("Nothing changed: the points are the same as the version in force."))

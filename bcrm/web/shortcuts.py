@@ -16,6 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
 
 from bcrm.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceError
+from bcrm.core.pagination import clamp_page
 from bcrm.web.forms import add_service_error
 
 View = Callable[..., HttpResponse]
@@ -77,8 +78,9 @@ def render_page(
 
 
 def page_number(request: HttpRequest) -> int:
+    """The ``page`` query parameter, brought into bounds: garbage is page 1, a huge number the last page."""
     try:
-        return max(1, int(request.GET.get("page", "1")))
+        return clamp_page(int(request.GET.get("page", "1")))
     except ValueError:
         return 1
 
