@@ -134,3 +134,12 @@ def test_partial_config_overrides_merge_with_defaults():
     cfg = validate_relationship_config({"weights": {"frameworks": 0.5}})
     assert cfg["weights"]["frameworks"] == 0.5 and cfg["weights"]["depth"] == 0.30
     assert cfg["kind_weights"] == DEFAULT_RELATIONSHIP_CONFIG["kind_weights"]
+
+
+def test_the_default_configuration_weighs_every_interaction_kind():
+    """A completed playbook step logs a plan review, a KYC review, a due-diligence review or a data request;
+    a kind without a weight stopped the relationship features (and the data-quality page) for everyone."""
+    from bcrm.analytics.relationship import DEFAULT_RELATIONSHIP_CONFIG
+    from bcrm.engagement.choices import InteractionKind
+
+    assert set(InteractionKind.values) <= set(DEFAULT_RELATIONSHIP_CONFIG["kind_weights"])

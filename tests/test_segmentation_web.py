@@ -357,7 +357,10 @@ def test_client_list_label_column_costs_no_query(client, ran, analyst, django_as
 def test_360_card_shows_three_labels_why_and_overrides(client, ran, lead, portfolio, django_assert_max_num_queries):
     big = portfolio["orgs"][-1]
     client.force_login(lead)
-    with django_assert_max_num_queries(23):  # the 21 of an unclassified client + assignments + overrides
+    # the 360° page's queries + assignments + overrides; a classified client without an open task also has its
+    # next step planned from the playbook: its steps, its last interaction of each kind and its team's
+    # working calendar (calendar, assignment and days) — the labels and tier come joined to the client
+    with django_assert_max_num_queries(27):
         page = html(client.get(f"/clients/{big.pk}/"))
     card = page.split('id="segmentation"')[1].split("</section>")[0]
     assert 'data-dimension="value" data-label="high"' in card

@@ -46,8 +46,11 @@ DEFAULT_RELATIONSHIP_CONFIG: dict[str, Any] = {
     # an interaction this many months ago counts half as much as one today
     "half_life_months": 12.0,
     # depth points of one interaction of each kind (bcrm.engagement InteractionKind values)
-    "kind_weights": {"senior_meeting": 5.0, "meeting": 2.0, "visit": 2.0, "event": 1.0, "call": 1.0,
-                     "report_sent": 0.5, "email": 0.25},
+    # (every kind: a playbook's completed step logs a plan review, a KYC or due-diligence review, a data
+    # request; an unknown kind would stop the whole relationship dimension)
+    "kind_weights": {"senior_meeting": 5.0, "plan_review": 3.0, "meeting": 2.0, "visit": 2.0,
+                     "due_diligence": 1.0, "event": 1.0, "call": 1.0, "report_sent": 0.5, "kyc_review": 0.5,
+                     "data_request": 0.5, "email": 0.25, "survey_sent": 0.25},
     # points of one contact at each level (bcrm.parties Seniority values)
     "seniority_weights": {"board": 3.0, "c_level": 2.0, "senior": 1.0, "middle": 0.3, "staff": 0.1},
     # the value of each component that scores 1 − 1/e ≈ 0.63 of its maximum

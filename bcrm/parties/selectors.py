@@ -42,7 +42,8 @@ def organization_get_for_user(*, user, pk: int) -> Organization:
         pk = int(pk)
     except (TypeError, ValueError):
         raise NotFound()
-    queryset = organization_base(actor=user).select_related("team", "relationship_manager")
+    # the labels and the service tier (one-to-ones) come in the same query: the 360° page reads both
+    queryset = organization_base(actor=user).select_related("team", "relationship_manager", "labels", "service_tier")
     organization = queryset.filter(pk=pk).first()
     if organization is None:
         raise NotFound()

@@ -515,6 +515,15 @@ def _person(user) -> str:
     return (user.get_full_name() or user.get_username()) if user is not None else ""
 
 
+def _one_to_one(organization, name: str, model):
+    """The organisation's one-to-one row ``name`` (None when it has none): from the instance when the query
+    that loaded it joined it (select_related), else one query."""
+    cache = organization._state.fields_cache
+    if name in cache:
+        return cache[name]
+    return model.objects.filter(organization_id=organization.pk).first()
+
+
 def client_service(*, actor, organization, today: dt.date | None = None) -> ClientService:
     """The client's service tier (专属服务 / 标准服务) and its next playbook step: what, when, who.
 
@@ -530,7 +539,7 @@ def client_service(*, actor, organization, today: dt.date | None = None) -> Clie
     if not can_view_organization(actor, organization):
         raise NotFound()
     today = today or timezone.localdate()
-    row = ClientTier.objects.filter(organization_id=organization.pk).first()
+    row = _one_to_one(organization, "service_tier", ClientTier)
     tier = row.tier if row is not None else Tier.STANDARD
     addons = [code for code in (row.addons.split(",") if row is not None and row.addons else []) if code]
     service = ClientService(tier=tier, tier_label=str(Tier(tier).label), classified=row is not None,
@@ -541,14 +550,14 @@ def client_service(*, actor, organization, today: dt.date | None = None) -> Clie
     if task is not None:
         due = timezone.localdate(task.due_at) if task.due_at else today
         who = _person(task.assignee) or (_("%(team)s overflow queue") % {"team": task.team} if task.team else "")
-        service.next_step = NextStep(what=task.title, when=due, who=who or _("Unassigned"), source="task",
+        service.next_step = NextStep(what=task.display_title, when=due, who=who or _("Unassigned"), source="task",
                                      overdue=due < today, task=task,
                                      channel=task.step.get_channel_display() if task.step else "")
         return service
     if row is None:
         return service  # never classified: automation plans nothing for it until its first run
 
-    labels = ClientLabels.objects.filter(organization_id=organization.pk).first()
+    labels = _one_to_one(organization, "labels", ClientLabels)
     steps = [step for step in PlaybookStep.objects.filter(
         is_active=True, playbook__is_active=True, trigger=Trigger.CADENCE,
         playbook__code__in=[tier, *addons]).select_related("playbook").order_by("position", "id")
