@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from bcrm.analysis.csvread import CsvError, Table, add_reading_arguments, find_column, read_table
+from bcrm.analysis.jsonable import clean as _clean
 from bcrm.analytics import ModelError, bgbb
 
 HELP = "Fit the discrete-time BG/BB model (repeat business at fixed opportunities) to a file of histories."
@@ -137,16 +137,6 @@ def _write(out: str, table: Table, keep: np.ndarray, resolved: dict[str, str], d
         raise CommandError(_("Cannot write %(path)s: %(reason)s") % {"path": out, "reason": exc.strerror or str(exc)})
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _render(report: dict[str, Any]) -> str:

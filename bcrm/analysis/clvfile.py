@@ -27,6 +27,7 @@ from bcrm.analysis.csvread import (
     read_table,
     reading_options,
 )
+from bcrm.analysis.jsonable import clean as _clean
 from bcrm.analytics import ModelError, clv
 
 HELP = "Fit the lifetime-value models (BG/NBD + Gamma-Gamma) to a customer summary or a transaction log."
@@ -401,17 +402,6 @@ def _finite(v: Any) -> float | None:
     return float(v) if v is not None and math.isfinite(float(v)) else None
 
 
-def _clean(value: Any) -> Any:
-    """NaN/inf → None, NumPy scalars → Python, for JSON."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _write_predictions(out: str, data: dict[str, Any], result: clv.CLVResult) -> None:

@@ -31,6 +31,7 @@ from bcrm.analysis.csvread import (
     parse_number,
     read_table,
 )
+from bcrm.analysis.jsonable import clean as _clean
 from bcrm.analytics import ModelError, scorecard
 
 HELP = "Fit a credit-risk points scorecard (optimal binning, WoE, logistic regression) to a CSV file."
@@ -242,16 +243,6 @@ def _variable(cells: list[str], name: str, mark: str, lines: np.ndarray, warning
     return numbers
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _write_points(out: str, table: scorecard.PointsTable) -> None:

@@ -28,7 +28,7 @@ from django.utils.translation import gettext_noop
 from scipy.special import betaln, gammaln
 
 from bcrm.analytics import ModelError
-from bcrm.analytics.clv import MIN_CUSTOMERS, _maximise, _se
+from bcrm.analytics.clv import MIN_CUSTOMERS, _array, _maximise, _se
 
 PARAMS = ("alpha", "beta", "gamma", "delta")
 #: Opportunities one history may span: the likelihood sums over the opportunities after the last
@@ -37,17 +37,7 @@ MAX_OPPORTUNITIES = 1000
 
 
 def _ints(values: Any, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ModelError(gettext_noop("%(name)s must be numbers."), name=name)
-    if arr.ndim != 1:
-        raise ModelError(gettext_noop("%(name)s must be a flat list of numbers, one per customer."), name=name)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise ModelError(gettext_noop("%(name)s has %(count)d missing or infinite values (the first at row "
-                                      "%(row)d); fill or remove those customers first."),
-                         name=name, count=int(bad.sum()), row=int(np.argmax(bad)) + 1)
+    arr = _array(values, name)          # numbers, one flat list, no missing or infinite value
     if (arr < 0).any():
         raise ModelError(gettext_noop("%(name)s must not be negative (row %(row)d is %(value)s)."),
                          name=name, row=int(np.argmax(arr < 0)) + 1, value=f"{arr[arr < 0][0]:g}")
