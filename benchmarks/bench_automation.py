@@ -12,8 +12,8 @@
 ``ratio`` = run / baseline. Aims (issue 6): the first run within 2x of its baseline and under 60 s; the
 second run creates nothing and takes under 30 s.
 
-    BCRM_DATA_DIR=/work/bench/sqlite1m .venv/bin/python benchmarks/bench_automation.py
-    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bcrm_bench1m BCRM_DATA_DIR=/work/bench/pg1m \\
+    BCRM_DATA_DIR=var/bench1m .venv/bin/python benchmarks/bench_automation.py
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bcrm_bench1m BCRM_DATA_DIR=var/bench1m-pg \\
         .venv/bin/python benchmarks/bench_automation.py
 """
 

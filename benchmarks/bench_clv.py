@@ -192,7 +192,7 @@ def main() -> None:
         note = "lifetimes: skipped (--no-lifetimes)"
     elif not python.exists():
         note = (f"lifetimes: not run — no interpreter at {python}; install it with\n"
-                f"  python3 -m venv /work/bench/lifetimes-venv && /work/bench/lifetimes-venv/bin/pip install "
+                f"  python3 -m venv benchmarks/.lifetimes-venv && benchmarks/.lifetimes-venv/bin/pip install "
                 f"lifetimes 'setuptools<82' numpy scipy pandas")
     else:
         with tempfile.TemporaryDirectory() as tmp:

@@ -1,7 +1,7 @@
 """The monitoring dashboard, the KPI API and the KPI snapshot on the scale data set, each beside a baseline
 measured in the same run.
 
-    BCRM_DATA_DIR=/work/bench/sqlite1m .venv/bin/python benchmarks/bench_dashboard.py
+    BCRM_DATA_DIR=var/bench1m .venv/bin/python benchmarks/bench_dashboard.py
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bcrm_bench1m .venv/bin/python benchmarks/bench_dashboard.py
 
 Figures:

@@ -14,7 +14,7 @@ For each dimension, in a fresh child process (so peak memory is the run's own):
 ``ratio`` = real run / baseline. Aims (issue 4): within 2x of the baseline, under 60 s per dimension,
 under 2 GiB peak memory; a dry run under 15 s (the criterion editor's preview is the warm case).
 
-    BCRM_DATA_DIR=/work/bench/sqlite1m .venv/bin/python benchmarks/bench_segmentation.py
+    BCRM_DATA_DIR=var/bench1m .venv/bin/python benchmarks/bench_segmentation.py
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bcrm_bench1m .venv/bin/python benchmarks/bench_segmentation.py
 """
 
