@@ -112,16 +112,16 @@ def on_http_error(request, exc: HttpError):
 
 def register_routers() -> None:
     from bcrm.accounts.api import router as accounts_router
-    from bcrm.analysis.api import router as analysis_router
     from bcrm.dataio.api import router as dataio_router
     from bcrm.dedupe.api import router as dedupe_router
     from bcrm.engagement.api import router as engagement_router
+    from bcrm.fileanalysis.api import router as analysis_router
     from bcrm.financing.api import router as financing_router
     from bcrm.monitoring.api import router as monitoring_router
     from bcrm.parties.api import router as parties_router
     from bcrm.playbooks.api import router as playbooks_router
-    from bcrm.playbooks.resource_api import router as resource_router
     from bcrm.progress.api import router as progress_router
+    from bcrm.resources.api import router as resource_router
     from bcrm.segmentation.api import router as segmentation_router
     from bcrm.segmentation.model_api import router as model_router
     from bcrm.surveys.api import router as surveys_router

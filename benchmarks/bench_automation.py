@@ -97,7 +97,7 @@ def child(mode: str) -> dict:
     from django.db import connection
 
     from bcrm.engagement.models import Task
-    from bcrm.playbooks.engine import run_automation
+    from bcrm.playbooks.automation import run_automation
     from bcrm.playbooks.models import ClientTier
 
     if mode == "reset":

@@ -29,7 +29,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from bcrm.analytics import clv  # noqa: E402
+from bcrm.stats import clv  # noqa: E402
 
 
 def customers(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

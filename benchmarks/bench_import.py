@@ -159,7 +159,7 @@ def main() -> None:
 
     from bcrm.accounts.services import user_create
     from bcrm.dataio.choices import JobSource
-    from bcrm.dataio.engine import batch_rows
+    from bcrm.dataio.importer import batch_rows
     from bcrm.dataio.services import import_job_create_from_path, import_job_run
     from bcrm.engagement.models import Interaction
     from bcrm.parties.models import Organization

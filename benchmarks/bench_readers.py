@@ -4,7 +4,7 @@ in the same run (issue 18).
     .venv/bin/python benchmarks/bench_readers.py [--rows 1000000] [--repeat 3] [--seed 0]
 
 The file is a transaction log as a spreadsheet exports it: ``customer,date,amount`` with ISO dates and
-amounts with two decimals. Timed: :func:`bcrm.analysis.csvread.read_table` reading the three columns as
+amounts with two decimals. Timed: :func:`bcrm.fileanalysis.csvread.read_table` reading the three columns as
 text, date and number — with every check it makes (missing-value markers, the decimal mark decided from
 all the numbers, the date order decided per column) — and ``pandas.read_csv`` reading the same columns
 (C engine, the date column parsed with its format). Prints the median of ``--repeat`` runs after a
@@ -31,7 +31,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from bcrm.analysis.csvread import read_table  # noqa: E402
+from bcrm.fileanalysis.csvread import read_table  # noqa: E402
 
 
 def write_log(path: Path, rows: int, seed: int) -> None:

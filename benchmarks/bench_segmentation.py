@@ -59,7 +59,7 @@ def child(dimension: str, mode: str) -> dict:
         return {"seconds": seconds, "n": report.outcome.population.size, "timings": report.outcome.timings,
                 "counts": report.outcome.counts, "run_id": report.run.pk}
     # baseline: capture the aggregate SQL of this dimension's features, replay it raw, then bulk-write
-    from bcrm.segmentation.engine import feature_names_for
+    from bcrm.segmentation.classify import feature_names_for
     from bcrm.segmentation.features import compute_features, load_population
 
     captured: list[tuple[str, tuple]] = []

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from bcrm.analysis.csvread import NO_DATE, parse_date, read_table
+from bcrm.fileanalysis.csvread import NO_DATE, parse_date, read_table
 from tests.datafiles import LOG, SPEND, SUMMARY
 
 ROOT = Path(__file__).resolve().parent.parent

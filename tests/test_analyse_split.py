@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from bcrm.analysis.splitfile import parse_flag, parse_number, read_columns
+from bcrm.fileanalysis.splitfile import parse_flag, parse_number, read_columns
 from bcrm.segmentation import splits
 from tests.datafiles import SPEND, SUMMARY
 

@@ -18,11 +18,11 @@ from ninja import NinjaAPI
 
 import bcrm.urls
 from bcrm.accounts.services import token_create
-from bcrm.analysis import services
-from bcrm.analysis.api import router
-from bcrm.analysis.forms import _pairs
 from bcrm.api import api
 from bcrm.core.errors import InvalidInput, PermissionDenied
+from bcrm.fileanalysis import services
+from bcrm.fileanalysis.api import router
+from bcrm.fileanalysis.forms import _pairs
 from bcrm.web import charts
 from tests.browsing import TIMEOUT_MS, launch
 from tests.datafiles import LOG, SPEND, SUMMARY
@@ -42,7 +42,7 @@ else:
 _registered = any(getattr(p, "app_name", None) == "analysis" or getattr(p, "namespace", None) == "analysis"
                   for p in bcrm.urls.urlpatterns)
 urlpatterns = [path("api/v1/", analysis_api.urls)] + \
-    ([] if _registered else [path("", include("bcrm.analysis.urls"))]) + list(bcrm.urls.urlpatterns)
+    ([] if _registered else [path("", include("bcrm.fileanalysis.urls"))]) + list(bcrm.urls.urlpatterns)
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bcrm.analysis.csvread import (
+from bcrm.fileanalysis.csvread import (
     NO_DATE,
     CsvError,
     date_order,

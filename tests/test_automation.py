@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from bcrm.accounts.services import team_member_set
 from bcrm.core.errors import PermissionDenied
 from bcrm.engagement.models import Interaction, ServiceRequest, Task
-from bcrm.playbooks import engine
-from bcrm.playbooks.calendar import BusinessCalendar, add_cadence
+from bcrm.playbooks import automation as engine
+from bcrm.playbooks.automation import automation_tick, run_automation
+from bcrm.playbooks.businesstime import BusinessCalendar, add_cadence
 from bcrm.playbooks.calendars import load_public_holidays
 from bcrm.playbooks.choices import Action, Tier
 from bcrm.playbooks.defaults import DEFAULT_CALENDAR, ensure_defaults
-from bcrm.playbooks.engine import automation_tick, run_automation
 from bcrm.playbooks.models import AutomationRun, AutomationSchedule, ClientTier, PlaybookStep, WorkCalendar
 from bcrm.segmentation.models import ClientLabels
 from tests.factories import make_org, make_participation, make_project, make_team, make_user

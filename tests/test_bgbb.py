@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from scipy import integrate
 
 from bcrm.accounts.services import token_create
-from bcrm.analytics import ModelError, bgbb
+from bcrm.stats import ModelError, bgbb
 from tests.datafiles import DONATIONS
 from tests.factories import make_user
 

@@ -1,4 +1,4 @@
-"""Properties of business time (bcrm/playbooks/calendar.py) on random calendars, and hand-checked deadlines
+"""Properties of business time (bcrm/playbooks/businesstime.py) on random calendars, and hand-checked deadlines
 on the Chinese calendar loaded from the `holidays` data (National Day week, make-up working days 调休)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bcrm.playbooks.calendar import BusinessCalendar, CalendarError, add_cadence, add_months, next_due
+from bcrm.playbooks.businesstime import BusinessCalendar, CalendarError, add_cadence, add_months, next_due
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 START = dt.date(2026, 1, 1)

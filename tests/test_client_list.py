@@ -129,7 +129,7 @@ def test_an_override_moves_the_tier_at_once(lead, book):
 
 def test_a_large_run_leaves_tiers_to_the_automation_and_the_list_says_when(analyst, lead, portfolio, client,
                                                                            settings):
-    from bcrm.playbooks.engine import run_automation
+    from bcrm.playbooks.automation import run_automation
     from bcrm.playbooks.models import AutomationSchedule
 
     settings.BCRM_TIER_INLINE_LIMIT = 5

@@ -1,4 +1,4 @@
-"""Lifetime-value models (bcrm.analytics.clv): the published CDNOW results, the likelihood and its
+"""Lifetime-value models (bcrm.stats.clv): the published CDNOW results, the likelihood and its
 gradient, the prediction formulas, the RFM summary of a transaction log, and bad input."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import betaln, gammaln, hyp2f1
 
-from bcrm.analytics import ModelError, clv
+from bcrm.stats import ModelError, clv
 from tests.datafiles import LOG, SPEND, SUMMARY
 
 # Fader, Hardie & Lee (2005), see tests/data/cdnow/README.md

@@ -284,7 +284,7 @@ def test_ambiguous_name_asks_for_the_external_id(tmp_path, lead, deal):
 def test_database_constraints_are_the_last_line(tmp_path, lead, deal, monkeypatch):
     """Were a check missing in Python, the database refuses the row; the batch is retried row by row,
     so only that row is rejected, with the constraint's own message."""
-    monkeypatch.setattr("bcrm.dataio.engine.constraint_errors", lambda model, row: [])
+    monkeypatch.setattr("bcrm.dataio.importer.constraint_errors", lambda model, row: [])
     rows = [PART_HEADER, ["戈壁光伏", "华能资本", "equity", "", "-100", "USD", "", ""],
             ["戈壁光伏", "华能资本", "mezzanine", "", "100", "USD", "", ""]]
     job = run_import(lead, "participations", write_csv(tmp_path / "p.csv", rows), mode="skip_invalid")
@@ -443,7 +443,7 @@ def test_unexpected_errors_fail_the_job_and_leave_nothing(tmp_path, lead, monkey
     def boom(self, creates, updates):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("bcrm.dataio.engine.Importer.write_audit", boom)
+    monkeypatch.setattr("bcrm.dataio.importer.Importer.write_audit", boom)
     job = run_import(lead, "organizations", write_csv(tmp_path / "a.csv", org_rows()))
     assert job.status == JobStatus.FAILED and "disk on fire" in job.message
     assert not Organization.objects.exists()

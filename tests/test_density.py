@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bcrm.analytics import ModelError
-from bcrm.analytics.density import density_test, placebo_tests
+from bcrm.stats import ModelError
+from bcrm.stats.density import density_test, placebo_tests
 
 
 def smooth_scores(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -9,11 +9,11 @@ import pytest
 from django.test import Client
 
 from bcrm.accounts.services import token_create
-from bcrm.analytics.scorecard import DEFAULT_EXPERT_CONFIG
 from bcrm.core.errors import Conflict, InvalidInput, PermissionDenied
 from bcrm.segmentation import services
 from bcrm.segmentation.features import compute_features, load_population
 from bcrm.segmentation.models import ExpertScorecard
+from bcrm.stats.scorecard import DEFAULT_EXPERT_CONFIG
 from tests.factories import make_org
 
 

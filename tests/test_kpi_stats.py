@@ -1,4 +1,4 @@
-"""KPI statistics (bcrm.analytics.kpistats) against hand-computed values, with properties and bad input."""
+"""KPI statistics (bcrm.stats.kpistats) against hand-computed values, with properties and bad input."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from bcrm.analytics import ModelError, kpistats
+from bcrm.stats import ModelError, kpistats
 
 Z95 = 1.959963984540054
 

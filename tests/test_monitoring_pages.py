@@ -373,7 +373,7 @@ def test_the_dashboard_opens_on_the_last_complete_month_not_the_current_partial_
     from django.utils import timezone
 
     from bcrm.monitoring.forms import default_period
-    from bcrm.playbooks.calendar import add_months
+    from bcrm.playbooks.businesstime import add_months
 
     today = timezone.localdate()
     current, previous = f"{today:%Y-%m}", f"{add_months(today.replace(day=1), -1):%Y-%m}"

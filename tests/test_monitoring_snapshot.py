@@ -242,7 +242,7 @@ def test_repeat_participation_and_insufficient_queue(computed, other_team):
 
 
 def test_lorenz_curve_stored_once(computed, portfolio):
-    from bcrm.analytics import kpistats
+    from bcrm.stats import kpistats
 
     curve = KpiCurve.objects.get(period=PERIOD)
     assert len(curve.points["x"]) == 101 and curve.points["clients"] == 5

@@ -600,11 +600,11 @@ def test_api_tasks_lists_complete_and_assign(rm, other_rm, lead, team, managed_o
 
 @pytest.fixture
 def fake_engine(monkeypatch):
-    """A stand-in for bcrm.playbooks.engine with its published signature, recording its calls."""
+    """A stand-in for bcrm.playbooks.automation with its published signature, recording its calls."""
     from bcrm.accounts.permissions import has_any
 
     calls = []
-    module = types.ModuleType("bcrm.playbooks.engine")
+    module = types.ModuleType("bcrm.playbooks.automation")
 
     class Report:
         def __init__(self, run, dry_run):
@@ -620,10 +620,10 @@ def fake_engine(monkeypatch):
 
     module.run_automation = run_automation  # type: ignore[attr-defined]
     module.can_run_automation = lambda user: has_any(user, {"lead", "admin"})  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "bcrm.playbooks.engine", module)
+    monkeypatch.setitem(sys.modules, "bcrm.playbooks.automation", module)
     import bcrm.playbooks
 
-    monkeypatch.setattr(bcrm.playbooks, "engine", module, raising=False)
+    monkeypatch.setattr(bcrm.playbooks, "automation", module, raising=False)
     return calls
 
 
@@ -647,7 +647,7 @@ def test_api_automation_runs(lead, rm, fake_engine):
 
 
 def test_api_automation_run_with_the_real_engine_when_it_is_installed(lead, rm):
-    pytest.importorskip("bcrm.playbooks.engine")
+    pytest.importorskip("bcrm.playbooks.automation")
     assert signed_in(rm).post("/api/v1/automation/runs", {"dry_run": True},
                               content_type="application/json").status_code == 403
     dry = signed_in(lead).post("/api/v1/automation/runs", {"dry_run": True}, content_type="application/json")

@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from bcrm.accounts.services import token_create
-from bcrm.segmentation.quality import data_quality
+from bcrm.dataquality.selectors import data_quality
 from tests.factories import make_org, make_participation, make_project
 
 TODAY = timezone.localdate()

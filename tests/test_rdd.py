@@ -1,4 +1,4 @@
-"""The effect estimate (bcrm.analytics.rdd): a sharp regression discontinuity at the value line with the
+"""The effect estimate (bcrm.stats.rdd): a sharp regression discontinuity at the value line with the
 Imbens–Kalyanaraman bandwidth and HC1 standard errors, the before/after view and the RD plot bins."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from scipy import integrate
 from scipy import stats as sps
 
-from bcrm.analytics import ModelError, rdd
+from bcrm.stats import ModelError, rdd
 
 
 def simulate(n: int, seed: int, *, jump: float = 2.0, threshold: float = 0.0, hetero: bool = False,
@@ -563,7 +563,7 @@ def test_every_marked_message_is_translated():
         if po.exists():
             known.update({k: v for k, v in _po_entries(po).items() if v})
     marked = []
-    for module in ("analytics/rdd.py", "analytics/kpistats.py"):
+    for module in ("stats/rdd.py", "stats/kpistats.py"):
         for node in ast.walk(ast.parse((root / module).read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "gettext_noop":
                 marked.append(node.args[0].value)

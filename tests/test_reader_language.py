@@ -19,10 +19,10 @@ from bcrm.dataio.choices import JobStatus
 from bcrm.engagement.models import Task
 from bcrm.engagement.services import service_request_create, task_update
 from bcrm.parties.models import Organization
+from bcrm.playbooks.automation import run_automation
 from bcrm.playbooks.calendars import load_public_holidays
 from bcrm.playbooks.choices import Action
 from bcrm.playbooks.defaults import DEFAULT_CALENDAR, ensure_defaults
-from bcrm.playbooks.engine import run_automation
 from bcrm.playbooks.models import CalendarDay, Playbook, PlaybookStep, TierPolicy, WorkCalendar
 from bcrm.segmentation.models import ClientLabels
 from tests.factories import make_org

@@ -1,4 +1,4 @@
-"""Relationship strength (bcrm.analytics.relationship): the documented formula, its aggregation from one
+"""Relationship strength (bcrm.stats.relationship): the documented formula, its aggregation from one
 row per interaction or contact, its monotonicity (hypothesis) and bad configuration."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bcrm.analytics import ModelError
-from bcrm.analytics.relationship import (
+from bcrm.stats import ModelError
+from bcrm.stats.relationship import (
     COMPONENTS,
     DEFAULT_RELATIONSHIP_CONFIG,
     contact_seniority,
@@ -139,7 +139,7 @@ def test_partial_config_overrides_merge_with_defaults():
 def test_the_default_configuration_weighs_every_interaction_kind():
     """A completed playbook step logs a plan review, a KYC review, a due-diligence review or a data request;
     a kind without a weight stopped the relationship features (and the data-quality page) for everyone."""
-    from bcrm.analytics.relationship import DEFAULT_RELATIONSHIP_CONFIG
     from bcrm.engagement.choices import InteractionKind
+    from bcrm.stats.relationship import DEFAULT_RELATIONSHIP_CONFIG
 
     assert set(InteractionKind.values) <= set(DEFAULT_RELATIONSHIP_CONFIG["kind_weights"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bcrm.accounts.models import TeamMembership
-from bcrm.playbooks.resource_selectors import resource_plan
+from bcrm.resources.selectors import resource_plan
 from tests.browsing import BROWSER_MARKS, TIMEOUT_MS
 from tests.factories import make_team, make_user
 from tests.test_resource_doors import client_row, value_run

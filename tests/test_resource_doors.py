@@ -18,7 +18,7 @@ from bcrm.accounts.models import TeamMembership
 from bcrm.core.errors import InvalidInput, NotFound, PermissionDenied
 from bcrm.financing.models import Participation
 from bcrm.playbooks.models import ClientTier
-from bcrm.playbooks.resource_selectors import resource_plan
+from bcrm.resources.selectors import resource_plan
 from bcrm.segmentation.models import Assignment, ClientLabels, Run
 from bcrm.segmentation.services import criterion_active
 from tests.factories import make_org, make_participation, make_project, make_user
@@ -240,7 +240,7 @@ def test_an_empty_portfolio_gives_an_empty_plan(client, lead, team):
 
 
 def test_both_charts_are_valid_vega_lite(portfolio, lead, team):
-    from bcrm.playbooks import resource_charts
+    from bcrm.resources import charts as resource_charts
     from bcrm.web.charts import validated
 
     plan = resource_plan(lead)

@@ -1,4 +1,4 @@
-"""The resource plan's pure arithmetic (bcrm/playbooks/resource.py): monthly hours of a step, demand per
+"""The resource plan's pure arithmetic (bcrm/resources/planning.py): monthly hours of a step, demand per
 team against hand computations, capacity, and the dedicated-tier what-if against brute force."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bcrm.playbooks.resource import (
+from bcrm.resources.planning import (
     DAYS_PER_MONTH,
     ClientGroup,
     ResourceError,

@@ -1,4 +1,4 @@
-"""Credit-risk scorecards (bcrm.analytics.scorecard): the fitted scorecard on data with a known signal,
+"""Credit-risk scorecards (bcrm.stats.scorecard): the fitted scorecard on data with a known signal,
 its points arithmetic and bad input; the expert points scorecard and its configuration."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bcrm.analytics import ModelError, scorecard
+from bcrm.stats import ModelError, scorecard
 
 
 def synthetic(n: int = 5000, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:

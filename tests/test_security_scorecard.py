@@ -9,8 +9,8 @@ import pytest
 from django.test import Client
 
 from bcrm.accounts.services import token_create
-from bcrm.analytics.scorecard import DEFAULT_EXPERT_CONFIG
 from bcrm.segmentation.models import ExpertScorecard
+from bcrm.stats.scorecard import DEFAULT_EXPERT_CONFIG
 from tests.factories import make_org
 
 pytestmark = pytest.mark.django_db

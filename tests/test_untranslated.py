@@ -225,8 +225,8 @@ def test_the_detector_flags_english_and_excuses_names_codes_and_hidden_text():
 @pytest.fixture
 def portfolio(settings):
     from bcrm.monitoring.demo import demo_service_history, demo_snapshots
+    from bcrm.playbooks.automation import run_automation
     from bcrm.playbooks.defaults import ensure_defaults
-    from bcrm.playbooks.engine import run_automation
     from bcrm.progress.demo import demo_progress
     from bcrm.segmentation.choices import Dimension
     from bcrm.segmentation.services import run_segmentation

@@ -1,6 +1,6 @@
 """What the dedicated tier achieves, estimated on the portfolio's own data (reads only).
 
-* **Regression discontinuity** (:func:`bcrm.analytics.rdd.estimate`): the running variable is each client's
+* **Regression discontinuity** (:func:`bcrm.stats.rdd.estimate`): the running variable is each client's
   score in one run of the dimension (``Assignment.score``), the line is that run's threshold. The run is the
   one asked for, or by default the latest whose as-of date is at least :data:`MIN_OUTCOME_DAYS` days old, so
   there has been time for outcomes (the latest run when none is that old). The outcome
@@ -9,7 +9,7 @@
   commitments that reached firm commitment or later in that window, in the reporting currency at the
   latest rates (none: 0). ``treated`` is 1 for clients whose current tier is "dedicated" (the fuzzy
   design); when no client has a tier yet, the sharp design (the effect of being above the line).
-* **Before/after** (:func:`bcrm.analytics.rdd.before_after`): clients who migrated upward between the run
+* **Before/after** (:func:`bcrm.stats.rdd.before_after`): clients who migrated upward between the run
   before it and the run (lower class then, upper class in the run), their outcome in a window of the same
   length before the run's as-of as after it.
 
@@ -27,10 +27,10 @@ from django.db.models import Avg, Case, ExpressionWrapper, F, FloatField, Sum, V
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from bcrm.analytics import ModelError, density, rdd
 from bcrm.core.errors import InvalidInput
 from bcrm.monitoring.choices import Outcome
 from bcrm.segmentation.choices import Dimension, lower_label, upper_label
+from bcrm.stats import ModelError, density, rdd
 
 BINS = 20
 #: By default the estimate uses the latest run at least this many days old: a run as of today has no

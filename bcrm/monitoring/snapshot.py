@@ -49,11 +49,11 @@ from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, Q, S
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from bcrm.analytics import kpistats
 from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.financing.choices import COMMITTED_STATUSES, ParticipationStatus
 from bcrm.monitoring.choices import ALL, LABEL_BREAKDOWNS, UNCLASSIFIED, Breakdown
 from bcrm.segmentation.choices import INSUFFICIENT
+from bcrm.stats import kpistats
 
 #: Days after the due date a playbook contact still counts as on time.
 CADENCE_GRACE_DAYS = 0

@@ -160,7 +160,7 @@ def effect_verdict(estimate: dict[str, Any]) -> str:
     """The page's headline, in words that match its numbers: an effect (and its direction) only when the whole
     interval lies on one side of zero, "cannot be told apart from chance" when it contains zero, and nothing
     but "too few" when the sample is too small (the figures are then not shown)."""
-    from bcrm.analytics.rdd import MIN_FIRST_STAGE_F
+    from bcrm.stats.rdd import MIN_FIRST_STAGE_F
 
     verdict = str(estimate.get("verdict") or "")
     low, high = estimate.get("ci_low"), estimate.get("ci_high")

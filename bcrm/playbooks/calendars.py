@@ -13,7 +13,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from bcrm.core.errors import InvalidInput
-from bcrm.playbooks.calendar import BusinessCalendar
+from bcrm.playbooks.businesstime import BusinessCalendar
 from bcrm.playbooks.choices import MAKEUP_WORKDAY, DayKind
 from bcrm.playbooks.models import CalendarDay, TeamCalendar, WorkCalendar
 

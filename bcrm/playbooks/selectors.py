@@ -531,7 +531,7 @@ def client_service(*, actor, organization, today: dt.date | None = None) -> Clie
     so its due date and owner are the real ones); otherwise the earliest of the cadence steps its tier
     and add-ons apply, a cadence after the last matching interaction (``calendar.next_due``, the rule
     the automation applies), with the owner the step's owner rule names. Two queries when a task is open."""
-    from bcrm.playbooks.calendar import next_due
+    from bcrm.playbooks.businesstime import next_due
     from bcrm.playbooks.calendars import team_calendar
     from bcrm.playbooks.choices import ACTION_KINDS, OwnerRule, Trigger
     from bcrm.segmentation.models import ClientLabels

@@ -402,7 +402,7 @@ class EngineUnavailable(ServiceError):
 def automation_run(*, actor, as_of: dt.datetime | None = None, dry_run: bool = False, trigger: str = "manual"):
     """Run the automation engine now (a lead or an administrator); the pages, the API and the CLI call this."""
     try:
-        from bcrm.playbooks import engine
+        from bcrm.playbooks import automation as engine
     except ImportError:  # the engine ships separately; until then the doors say so
         raise EngineUnavailable(_("The automation engine is not installed yet."))
     if not engine.can_run_automation(actor):

@@ -10,7 +10,7 @@ from django_tasks import task
 @task()
 def scheduled_automation(as_of: str) -> dict:
     """The daily automation run the worker's schedule claimed."""
-    from bcrm.playbooks.engine import run_automation
+    from bcrm.playbooks.automation import run_automation
 
     report = run_automation(actor=None, as_of=dt.datetime.fromisoformat(as_of), trigger="schedule")
     return report.as_dict()

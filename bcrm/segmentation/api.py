@@ -410,7 +410,7 @@ class ClientQualityOut(Schema):
 @router.get("/data-quality", response={200: QualityOut, **ERRORS},
             summary="Evidence completeness per dimension over the clients you may see")
 def data_quality_summary(request, as_of: dt.date | None = None):
-    from bcrm.segmentation.quality import data_quality
+    from bcrm.dataquality.selectors import data_quality
 
     return data_quality(actor=request.user, as_of=as_of).summary()
 
@@ -418,7 +418,7 @@ def data_quality_summary(request, as_of: dt.date | None = None):
 @router.get("/data-quality/organizations/{org_id}", response={200: list[ClientQualityOut], **ERRORS},
             summary="What evidence one client lacks, per dimension")
 def data_quality_client(request, org_id: int):
-    from bcrm.segmentation.quality import data_quality
+    from bcrm.dataquality.selectors import data_quality
 
     organization = organization_get_for_user(user=request.user, pk=org_id)
     report = data_quality(actor=request.user, organization_ids=[organization.pk])
@@ -429,7 +429,7 @@ def data_quality_client(request, org_id: int):
 def data_quality_export(request):
     from django.http import StreamingHttpResponse
 
-    from bcrm.segmentation.quality import data_quality, export_csv
+    from bcrm.dataquality.selectors import data_quality, export_csv
 
     report = data_quality(actor=request.user)
     response = StreamingHttpResponse(export_csv(report), content_type="text/csv; charset=utf-8")

@@ -1,4 +1,4 @@
-"""The value, risk and relationship models (bcrm.analytics) as features of the registry.
+"""The value, risk and relationship models (bcrm.stats) as features of the registry.
 
 Three families, each computed for the whole population with a fixed number of bulk queries (never one
 per client):
@@ -10,10 +10,10 @@ per client):
   few repeat clients on a small portfolio) leaves all three missing for everyone and says why in
   :data:`LAST_NOTES`. A fit of the whole portfolio is kept in the data folder (when the feature file
   cache is on) so the 360° page can show one client's figures without refitting.
-* ``risk_scorecard`` — the expert scorecard (:func:`bcrm.analytics.scorecard.expert_points`, default
+* ``risk_scorecard`` — the expert scorecard (:func:`bcrm.stats.scorecard.expert_points`, default
   configuration) scaled to 0–100, higher = safer. Queries: the organisation rows and the participation
   counts.
-* ``relationship_model`` — :func:`bcrm.analytics.relationship.relationship_strength` (0–100) from
+* ``relationship_model`` — :func:`bcrm.stats.relationship.relationship_strength` (0–100) from
   interaction depth, joint deals, years of relationship and contact seniority (framework agreements are
   not recorded yet: missing). Queries: the organisation rows, the participation counts, interactions
   grouped by (client, kind, calendar month) and contacts grouped by (client, seniority).
@@ -36,10 +36,6 @@ from django.db import connection
 from django.db.models import Count, Func, IntegerField, Q
 from django.utils.translation import gettext_lazy as _
 
-from bcrm.analytics import ModelError, gettext_noop
-from bcrm.analytics.clv import predict_clv, rfm_summary
-from bcrm.analytics.relationship import contact_seniority, interaction_depth, relationship_strength
-from bcrm.analytics.scorecard import expert_points
 from bcrm.financing.choices import COMMITTED_STATUSES, ParticipationStatus
 from bcrm.parties.choices import KycStatus
 from bcrm.segmentation.features import (
@@ -57,6 +53,10 @@ from bcrm.segmentation.features import (
     to_epoch,
     to_float,
 )
+from bcrm.stats import ModelError, gettext_noop
+from bcrm.stats.clv import predict_clv, rfm_summary
+from bcrm.stats.relationship import contact_seniority, interaction_depth, relationship_strength
+from bcrm.stats.scorecard import expert_points
 
 log = logging.getLogger(__name__)
 
@@ -191,8 +191,8 @@ def _sum_by_client(pop: Population, ids: np.ndarray, weights: np.ndarray) -> tup
 
 def contact_seniorities(pop: Population) -> np.ndarray:
     """Seniority of the contacts reached per client: contacts counted by (client, level) in SQL."""
-    from bcrm.analytics.relationship import DEFAULT_RELATIONSHIP_CONFIG
     from bcrm.parties.models import Contact
+    from bcrm.stats.relationship import DEFAULT_RELATIONSHIP_CONFIG
 
     rows = fetch(_restrict(Contact.objects.filter(
         seniority__in=list(DEFAULT_RELATIONSHIP_CONFIG["seniority_weights"])), pop).order_by()

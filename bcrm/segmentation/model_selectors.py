@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from bcrm.accounts.permissions import can_view_organization
 from bcrm.core.errors import NotFound
 from bcrm.segmentation import model_features
-from bcrm.segmentation.engine import today
+from bcrm.segmentation.classify import today
 from bcrm.segmentation.features import Population
 
 

@@ -22,7 +22,8 @@ from bcrm.accounts.choices import Role
 from bcrm.accounts.permissions import can_view_organization, has_any, require
 from bcrm.audit.services import audit_record
 from bcrm.core.errors import InvalidInput, NotFound
-from bcrm.segmentation import engine, splits
+from bcrm.segmentation import classify as engine
+from bcrm.segmentation import splits
 from bcrm.segmentation.choices import INSUFFICIENT, Dimension, RunStatus, RunTrigger, labels_for
 from bcrm.segmentation.criteria import DEFAULTS, spec_of, validate_spec
 from bcrm.segmentation.features import fetch
@@ -352,8 +353,8 @@ def can_edit_scorecard(user) -> bool:
 
 def expert_scorecard_active() -> tuple[dict[str, Any], int]:
     """The points table in force and its version (0 = the default bcrm ships)."""
-    from bcrm.analytics.scorecard import DEFAULT_EXPERT_CONFIG
     from bcrm.segmentation.models import ExpertScorecard
+    from bcrm.stats.scorecard import DEFAULT_EXPERT_CONFIG
 
     row = ExpertScorecard.objects.filter(is_active=True).first()
     if row is None:
@@ -364,10 +365,10 @@ def expert_scorecard_active() -> tuple[dict[str, Any], int]:
 @transaction.atomic
 def expert_scorecard_save(*, actor, config: Any, note: str = "", base_version: int | None = None):
     """Save a new version of the expert scorecard; it scores every client from the next run on."""
-    from bcrm.analytics import ModelError
-    from bcrm.analytics.scorecard import validate_expert_config
     from bcrm.core.errors import Conflict
     from bcrm.segmentation.models import ExpertScorecard
+    from bcrm.stats import ModelError
+    from bcrm.stats.scorecard import validate_expert_config
 
     require(can_edit_scorecard(actor), _("Only compliance, team leads and administrators set the expert scorecard."))
     current = ExpertScorecard.objects.select_for_update().filter(is_active=True).first()

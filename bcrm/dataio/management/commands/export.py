@@ -14,8 +14,8 @@ from django.core.management.base import BaseCommand
 from bcrm.core.errors import ServiceError
 from bcrm.dataio.choices import Entity
 from bcrm.dataio.cli import resolve_actor
-from bcrm.dataio.engine import SystemOperator
 from bcrm.dataio.exporters import HEADER_MODES, export_to_file
+from bcrm.dataio.importer import SystemOperator
 from bcrm.parties.filters import FILTER_NAMES
 
 

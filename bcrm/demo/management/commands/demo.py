@@ -157,8 +157,8 @@ class Command(BaseCommand):
         so "My day", the team board and the progress reports have something to show."""
         from django.utils import timezone
 
+        from bcrm.playbooks.automation import run_automation
         from bcrm.playbooks.defaults import ensure_defaults
-        from bcrm.playbooks.engine import run_automation
         from bcrm.playbooks.models import AutomationRun
         from bcrm.progress.demo import demo_progress
         from bcrm.progress.models import Milestone

@@ -33,7 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--as", dest="as_user", help="act as this user (default: the system operator)")
 
     def handle(self, *args, **options):
-        from bcrm.playbooks.engine import as_of_moment, run_automation
+        from bcrm.playbooks.automation import as_of_moment, run_automation
 
         actor = SystemOperator()
         try:

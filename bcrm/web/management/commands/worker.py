@@ -17,7 +17,7 @@ from django.db import close_old_connections
 
 def tick() -> list[str]:
     from bcrm.monitoring.tasks import tick as monitoring_tick
-    from bcrm.playbooks.engine import automation_tick
+    from bcrm.playbooks.automation import automation_tick
     from bcrm.progress.tasks import tick as progress_tick
     from bcrm.segmentation.services import schedule_tick
 

@@ -1,9 +1,0 @@
-from django.urls import path
-
-from bcrm.analysis import views
-
-app_name = "analysis"
-
-urlpatterns = [
-    path("analyse/", views.analyse, name="analyse"),
-]
