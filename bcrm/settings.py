@@ -3,6 +3,7 @@
 DATABASE_URL   default: SQLite file ``bcrm.sqlite3`` in the data folder
 BCRM_DATA_DIR  data folder, default ``./var``
 SECRET_KEY     default: generated once into ``<data folder>/secret_key``
+BCRM_AUDIT_KEY default: generated once into ``<data folder>/audit_key`` (signs the audit checkpoints)
 DEBUG          off unless set to 1/true/yes
 ALLOWED_HOSTS  comma separated, default ``localhost,127.0.0.1,[::1]``
 """
@@ -44,11 +45,12 @@ except OSError:
     pass
 
 
-def load_secret_key() -> str:
-    from_env = os.environ.get("SECRET_KEY")
+def load_key(env_name: str, file_name: str) -> str:
+    """A secret from the environment, else from a file in the data folder generated once (mode 0600)."""
+    from_env = os.environ.get(env_name)
     if from_env:
         return from_env
-    key_file = DATA_DIR / "secret_key"
+    key_file = DATA_DIR / file_name
     if not key_file.exists():
         # O_EXCL so two processes starting at once cannot write different keys.
         try:
@@ -61,7 +63,15 @@ def load_secret_key() -> str:
     return key_file.read_text().strip()
 
 
+def load_secret_key() -> str:
+    return load_key("SECRET_KEY", "secret_key")
+
+
 SECRET_KEY = load_secret_key()
+# The key that signs the audit trail's checkpoints: kept apart from the database (environment, or a file in the
+# data folder; in production keep it off the database host, and keep the checkpoint file too).
+BCRM_AUDIT_KEY = load_key("BCRM_AUDIT_KEY", "audit_key")
+BCRM_AUDIT_CHECKPOINTS = Path(os.environ.get("BCRM_AUDIT_CHECKPOINTS", DATA_DIR / "audit-checkpoints.jsonl"))
 DEBUG = env_bool("DEBUG")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")

@@ -19,8 +19,10 @@ class AuditEntry(models.Model):
     """Who changed which object when, with each field before and after. Written only by services."""
 
     at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+    # The actor's id stays when the user is deleted (the trail is append-only; actor_label keeps the name).
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        related_name="+",
     )
     actor_label = models.CharField(_("actor"), max_length=150, blank=True)
     action = models.CharField(_("action"), max_length=16, choices=AuditAction.choices)
@@ -37,3 +39,55 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.object_repr}"
+
+
+class AuditSeal(models.Model):
+    """An entry's place in the hash chain (see :mod:`bcrm.audit.chain`). Written once, by the sealer only.
+
+    Kept beside the entry rather than in it, so the entry is never updated; the link to the entry has no
+    database constraint, so an entry deleted behind bcrm's back leaves its seal and is named by the check."""
+
+    position = models.BigIntegerField(primary_key=True)
+    entry = models.OneToOneField(AuditEntry, on_delete=models.DO_NOTHING, db_constraint=False, related_name="seal")
+    digest = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = _("audit seal")
+        verbose_name_plural = _("audit seals")
+
+    def __str__(self) -> str:
+        return f"#{self.position} {self.digest[:12]}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement that the chain had ``digest`` at ``position`` (HMAC with the audit key)."""
+
+    position = models.BigIntegerField()
+    digest = models.CharField(max_length=64)
+    at = models.DateTimeField()
+    mac = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = _("audit checkpoint")
+        verbose_name_plural = _("audit checkpoints")
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return f"#{self.position} {self.digest[:12]} {self.at:%Y-%m-%d %H:%M}"
+
+
+class AuditCheck(models.Model):
+    """The result of one scheduled check of the chain (shown to administrators)."""
+
+    at = models.DateTimeField(db_index=True)
+    ok = models.BooleanField()
+    checked = models.BigIntegerField(default=0)
+    findings = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("audit check")
+        verbose_name_plural = _("audit checks")
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {'ok' if self.ok else 'broken'} ({self.checked})"

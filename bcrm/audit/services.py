@@ -6,6 +6,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
 from bcrm.audit.models import AuditEntry
+from bcrm.audit.trail import seal_after_commit
 
 
 def audit_record(*, actor, action: str, instance: models.Model, changes: dict[str, Any]) -> AuditEntry:
@@ -14,6 +15,7 @@ def audit_record(*, actor, action: str, instance: models.Model, changes: dict[st
         label = actor.get_username()
     elif actor is None:
         label = "system"
+    seal_after_commit()
     return AuditEntry.objects.create(
         actor=actor if getattr(actor, "pk", None) else None,
         actor_label=label,

@@ -65,6 +65,7 @@ from bcrm.accounts.permissions import (
     sees_all_organizations,
 )
 from bcrm.audit.models import AuditEntry
+from bcrm.audit.trail import seal_after_commit
 from bcrm.core.services import plain_value
 from bcrm.dataio.bulk import PkSet, RowInserter, fetch_by_tuples
 from bcrm.dataio.checks import constraint_errors, database_error_message, field_checker
@@ -685,6 +686,7 @@ class Importer:
             entry[changes_at] = dumps(changes, ensure_ascii=False, default=str)
             entries.append(entry)
         audit.insert_prepared(entries)
+        seal_after_commit()
 
     def describe(self, row: Row) -> str:
         if row.obj is not None:

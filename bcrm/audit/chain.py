@@ -1,0 +1,65 @@
+"""The audit trail's hash chain: pure functions, no database (the offline verifier in
+``tools/verify_audit_export.py`` repeats them with the standard library only).
+
+Each sealed entry gets a position in the chain and a digest::
+
+    digest(n) = SHA-256( digest(n-1) as 64 hex characters  ||  canonical(entry n) )
+
+with ``digest(0)`` = 64 zeros. ``canonical`` is the entry's fields as compact JSON with sorted keys, the time in
+UTC with microseconds, so the same entry gives the same bytes on SQLite, PostgreSQL and in an export. Changing,
+deleting, inserting or reordering any sealed entry changes every digest from there on. A checkpoint is an
+HMAC-SHA-256, with a key kept apart from the database, over a position and its digest: it proves the chain up to
+that position existed as it is, so a trail cut short at its end is caught too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+GENESIS = "0" * 64
+FIELDS = ("id", "at", "actor_id", "actor_label", "action", "content_type_id", "object_id", "object_repr",
+          "changes")
+
+
+def utc_text(at: dt.datetime) -> str:
+    if at.tzinfo is None:
+        raise ValueError("audit times are timezone-aware")
+    if at.utcoffset():
+        at = at.astimezone(dt.UTC)
+    return at.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def canonical(entry: Mapping[str, Any]) -> bytes:
+    """The bytes that are hashed for one entry (a mapping with :data:`FIELDS`; ``at`` a datetime or its
+    :func:`utc_text`)."""
+    values = {name: entry[name] for name in FIELDS}
+    if isinstance(values["at"], dt.datetime):
+        values["at"] = utc_text(values["at"])
+    return json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def link(previous: str, entry: Mapping[str, Any]) -> str:
+    return hashlib.sha256(previous.encode("ascii") + canonical(entry)).hexdigest()
+
+
+def first_break(entries: Iterable[Mapping[str, Any]], digests: Iterable[str], previous: str = GENESIS) -> int | None:
+    """The index of the first entry whose stored digest does not follow from the one before, or None."""
+    for index, (entry, stored) in enumerate(zip(entries, digests, strict=True)):
+        if link(previous, entry) != stored:
+            return index
+        previous = stored
+    return None
+
+
+def checkpoint_mac(key: bytes, position: int, digest: str, at: str) -> str:
+    message = f"bcrm-audit-checkpoint:{position}:{digest}:{at}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def mac_matches(key: bytes, position: int, digest: str, at: str, mac: str) -> bool:
+    return hmac.compare_digest(checkpoint_mac(key, position, digest, at), mac)

@@ -1,0 +1,296 @@
+"""Sealing, signing, checking and exporting the audit trail (the hash chain of :mod:`bcrm.audit.chain`).
+
+- :func:`seal_pending` gives each entry not yet in the chain its position and digest, in id order, under one
+  lock (a PostgreSQL advisory lock; SQLite serialises writers itself). It runs after every commit that wrote
+  audit entries (bounded work; the worker's schedule seals the rest) and before every check.
+- :func:`checkpoint` signs the chain's end with the audit key (``settings.BCRM_AUDIT_KEY``, kept apart from the
+  database) and appends the checkpoint to a file outside the database too.
+- :func:`verify` walks the chain and names the first entry that is changed, deleted, inserted or out of order,
+  or a checkpoint the chain no longer matches (a trail cut short, a forged signature).
+- :func:`export` writes the entries with their positions and digests (JSON lines or CSV) for a regulator, who
+  can check them with ``tools/verify_audit_export.py`` and nothing but Python.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from bcrm.audit import chain
+from bcrm.audit.models import AuditCheck, AuditCheckpoint, AuditEntry, AuditSeal
+
+log = logging.getLogger(__name__)
+
+ADVISORY_LOCK = 0x6263726D_61756474 & 0x7FFFFFFFFFFFFFFF  # "bcrmaudt"
+CHUNK = 5_000
+AFTER_COMMIT_LIMIT = 5_000  # a commit seals at most this many; the worker seals what is left
+
+
+ENTRY = AuditEntry._meta.db_table
+SEAL = AuditSeal._meta.db_table
+COLUMNS = ", ".join(f"e.{name}" for name in chain.FIELDS)
+RESCAN = 100_000  # a commit's sealer looks this many ids back from the chain's end for entries committed late
+
+
+def _entry(row: tuple) -> dict[str, Any]:
+    """An entry read raw (no ORM: checking a million entries is mostly this) in the chain's canonical form."""
+    entry = dict(zip(chain.FIELDS, row, strict=True))
+    at = entry["at"]
+    if isinstance(at, dt.datetime):  # SQLite gives UTC without its zone, PostgreSQL an aware time
+        entry["at"] = (at.isoformat(timespec="microseconds") + "Z") if at.tzinfo is None else chain.utc_text(at)
+    else:  # UTC as text: "YYYY-MM-DD HH:MM:SS[.ffffff]"
+        at = at.replace(" ", "T")
+        entry["at"] = (at if "." in at else at + ".000000") + "Z"
+    changes = entry["changes"]
+    entry["changes"] = json.loads(changes) if isinstance(changes, str | bytes) else changes
+    return entry
+
+
+def _unsealed(after_id: int, limit: int) -> list[dict[str, Any]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {COLUMNS} FROM {ENTRY} e WHERE e.id > %s AND NOT EXISTS "
+            f"(SELECT 1 FROM {SEAL} s WHERE s.entry_id = e.id) ORDER BY e.id LIMIT %s", [after_id, limit])
+        return [_entry(row) for row in cursor.fetchall()]
+
+
+def _tail() -> tuple[int, str]:
+    last = AuditSeal.objects.order_by("-position").values_list("position", "digest").first()
+    return last if last else (0, chain.GENESIS)
+
+
+def seal_pending(*, limit: int | None = None) -> int:
+    """Seal entries not yet in the chain (at most ``limit``, looking back only :data:`RESCAN` ids from the
+    chain's end when limited; all of them otherwise); the number sealed."""
+    sealed = 0
+    after_id = 0
+    if limit is not None:
+        newest = AuditSeal.objects.order_by("-position").values_list("entry_id", flat=True).first()
+        after_id = max(0, (newest or 0) - RESCAN)
+    while limit is None or sealed < limit:
+        batch = CHUNK if limit is None else min(CHUNK, limit - sealed)
+        try:
+            with transaction.atomic():
+                if connection.vendor == "postgresql":
+                    with connection.cursor() as cursor:
+                        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK])
+                position, digest = _tail()
+                pending = _unsealed(after_id, batch)
+                rows = []
+                for entry in pending:
+                    position += 1
+                    digest = chain.link(digest, entry)
+                    rows.append((position, entry["id"], digest))
+                with connection.cursor() as cursor:
+                    cursor.executemany(f"INSERT INTO {SEAL} (position, entry_id, digest) VALUES (%s, %s, %s)", rows)
+        except IntegrityError:  # another sealer got there first (SQLite has no advisory lock): it did the work
+            log.info("audit sealing raced with another sealer; leaving it the work")
+            return sealed
+        sealed += len(rows)
+        if len(rows) < batch:
+            break
+        after_id = pending[-1]["id"]
+    return sealed
+
+
+def _seal_after_commit() -> None:
+    seal_pending(limit=AFTER_COMMIT_LIMIT)
+
+
+def seal_after_commit() -> None:
+    """Ask for the entries just written to be sealed once the transaction commits (once per transaction)."""
+    conn = transaction.get_connection()
+    if conn.in_atomic_block and any(item[1] is _seal_after_commit for item in conn.run_on_commit):
+        return
+    transaction.on_commit(_seal_after_commit, robust=True)
+
+
+def _key() -> bytes:
+    return settings.BCRM_AUDIT_KEY.encode()
+
+
+def checkpoint() -> AuditCheckpoint | None:
+    """Seal what is pending, then sign the chain's end (None while the trail is empty)."""
+    seal_pending()
+    position, digest = _tail()
+    if position == 0:
+        return None
+    at = timezone.now()
+    mac = chain.checkpoint_mac(_key(), position, digest, chain.utc_text(at))
+    point = AuditCheckpoint.objects.create(position=position, digest=digest, at=at, mac=mac)
+    path = Path(settings.BCRM_AUDIT_CHECKPOINTS)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"position": position, "digest": digest, "at": chain.utc_text(at), "mac": mac}) + "\n")
+    return point
+
+
+@dataclass
+class Finding:
+    kind: str  # deleted | mismatch | checkpoint | signature | unsealed
+    position: int | None = None
+    entry_id: int | None = None
+
+    @property
+    def message(self) -> str:
+        texts = {
+            "deleted": _("Entry #%(entry)s at position %(position)s is missing: it was deleted."),
+            "mismatch": _("Entry #%(entry)s at position %(position)s does not match the chain: it was changed, "
+                          "inserted or moved."),
+            "gap": _("Position %(position)s is missing from the chain: an entry and its seal were deleted."),
+            "checkpoint": _("The signed checkpoint at position %(position)s no longer matches the chain: entries "
+                            "were deleted or changed up to there."),
+            "signature": _("The checkpoint at position %(position)s has a signature that does not verify with "
+                           "the audit key."),
+        }
+        return texts[self.kind] % {"entry": self.entry_id, "position": self.position}
+
+
+@dataclass
+class Verification:
+    checked: int = 0
+    first_position: int = 1
+    last_position: int = 0
+    checkpoints: int = 0
+    sealed_now: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        data["findings"] = [{**asdict(f), "message": f.message} for f in self.findings]
+        return data
+
+
+def _chain_from(position: int) -> Iterator[list[tuple[int, int, str, dict[str, Any] | None]]]:
+    """The seals from ``position`` on in chain order, in chunks, each with its entry (None if deleted)."""
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT s.position, s.entry_id, s.digest, {COLUMNS} FROM {SEAL} s LEFT JOIN {ENTRY} e "
+                f"ON e.id = s.entry_id WHERE s.position >= %s ORDER BY s.position LIMIT %s", [position, CHUNK])
+            chunk = [(row[0], row[1], row[2], _entry(row[3:]) if row[3] is not None else None)
+                     for row in cursor.fetchall()]
+        if not chunk:
+            return
+        yield chunk
+        position = chunk[-1][0] + 1
+
+
+def verify(*, since: dt.datetime | None = None, seal: bool = True) -> Verification:
+    """Walk the chain (from the first entry at or after ``since``) and report the first break, and every
+    checkpoint that does not hold."""
+    result = Verification()
+    if seal:
+        result.sealed_now = seal_pending()
+    start = 1
+    previous = chain.GENESIS
+    if since is not None:
+        first = (AuditSeal.objects.filter(entry__at__gte=since).order_by("position")
+                 .values_list("position", flat=True).first())
+        if first is None:
+            return result
+        start = first
+        if start > 1:
+            previous = AuditSeal.objects.values_list("digest", flat=True).get(position=start - 1)
+    result.first_position = start
+    expected = start
+    digests: dict[int, str] = {}
+    checkpoints = list(AuditCheckpoint.objects.filter(position__gte=start).values_list(
+        "position", "digest", "at", "mac"))
+    wanted = {cp[0] for cp in checkpoints}
+    for chunk in _chain_from(start):
+        for position, entry_id, stored, entry in chunk:
+            if not result.findings:
+                if position != expected:
+                    result.findings.append(Finding("gap", position=expected))
+                elif entry is None:
+                    result.findings.append(Finding("deleted", position=position, entry_id=entry_id))
+                elif chain.link(previous, entry) != stored:
+                    result.findings.append(Finding("mismatch", position=position, entry_id=entry_id))
+            previous = stored
+            expected = position + 1
+            result.checked += 1
+            result.last_position = position
+            if position in wanted:
+                digests[position] = stored
+    key = _key()
+    for position, digest, at, mac in checkpoints:
+        result.checkpoints += 1
+        if not chain.mac_matches(key, position, digest, chain.utc_text(at), mac):
+            result.findings.append(Finding("signature", position=position))
+        elif digests.get(position) != digest:
+            result.findings.append(Finding("checkpoint", position=position))
+    return result
+
+
+EXPORT_COLUMNS = ("position", "digest", *chain.FIELDS)
+
+
+def export_rows(*, start: dt.datetime | None = None, end: dt.datetime | None = None) -> Iterator[dict[str, Any]]:
+    """The sealed entries between two times, in chain order, each with its position and digest, plus
+    ``previous``: the digest before the first exported entry (so an export that starts mid-chain verifies)."""
+    seal_pending()
+    seals = AuditSeal.objects.order_by("position")
+    if start is not None:
+        seals = seals.filter(entry__at__gte=start)
+    if end is not None:
+        seals = seals.filter(entry__at__lt=end)
+    first = seals.values_list("position", flat=True).first()
+    if first is None:
+        return
+    previous = (chain.GENESIS if first == 1 else
+                AuditSeal.objects.values_list("digest", flat=True).get(position=first - 1))
+    low, high = (chain.utc_text(start) if start else None), (chain.utc_text(end) if end else None)
+    for chunk in _chain_from(first):
+        for position, _entry_id, digest, entry in chunk:
+            inside = entry is not None and (low is None or entry["at"] >= low) and (
+                high is None or entry["at"] < high)
+            if inside:  # a deleted entry leaves a gap in the positions: verify names it
+                yield {"position": position, "digest": digest, "previous": previous, **entry}
+            previous = digest
+
+
+def export(path: Path, *, start: dt.datetime | None = None, end: dt.datetime | None = None,
+           fmt: str = "jsonl") -> int:
+    """Write the export file (``jsonl`` or ``csv``); the number of entries written."""
+    count = 0
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        if fmt == "csv":
+            writer = csv.DictWriter(fh, fieldnames=["previous", *EXPORT_COLUMNS])
+            writer.writeheader()
+            for row in export_rows(start=start, end=end):
+                writer.writerow({**row, "changes": json.dumps(row["changes"], sort_keys=True, ensure_ascii=False)})
+                count += 1
+        else:
+            for row in export_rows(start=start, end=end):
+                fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+                count += 1
+    return count
+
+
+def scheduled_check() -> AuditCheck:
+    """The worker's daily job: seal, check the whole chain, sign its end when it holds, and record the result
+    (administrators see the last one; a broken chain is logged as an error)."""
+    result = verify()
+    if result.ok:
+        checkpoint()
+    else:
+        for finding in result.findings:
+            log.error("audit trail check failed: %s", finding.message)
+    return AuditCheck.objects.create(at=timezone.now(), ok=result.ok, checked=result.checked,
+                                     findings=result.as_dict()["findings"])
