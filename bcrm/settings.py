@@ -71,6 +71,9 @@ SECRET_KEY = load_secret_key()
 # The key that signs the audit trail's checkpoints: kept apart from the database (environment, or a file in the
 # data folder; in production keep it off the database host, and keep the checkpoint file too).
 BCRM_AUDIT_KEY = load_key("BCRM_AUDIT_KEY", "audit_key")
+# Scheduled backups (`bcrm worker`): where, and how many to keep.
+BCRM_BACKUP_DIR = Path(os.environ.get("BCRM_BACKUP_DIR", DATA_DIR / "backups"))
+BCRM_BACKUP_KEEP = int(os.environ.get("BCRM_BACKUP_KEEP", "7"))
 BCRM_AUDIT_CHECKPOINTS = Path(os.environ.get("BCRM_AUDIT_CHECKPOINTS", DATA_DIR / "audit-checkpoints.jsonl"))
 DEBUG = env_bool("DEBUG")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
@@ -104,6 +107,7 @@ INSTALLED_APPS = [
     "bcrm.progress",
     "bcrm.monitoring",
     "bcrm.demo",
+    "bcrm.backup",
     "django_tasks",
     "django_tasks_db",
     "axes",

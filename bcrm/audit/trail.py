@@ -260,7 +260,7 @@ def export_rows(*, start: dt.datetime | None = None, end: dt.datetime | None = N
         for position, _entry_id, digest, entry in chunk:
             inside = entry is not None and (low is None or entry["at"] >= low) and (
                 high is None or entry["at"] < high)
-            if inside:  # a deleted entry leaves a gap in the positions: verify names it
+            if inside and entry is not None:  # a deleted entry leaves a gap in the positions: verify names it
                 yield {"position": position, "digest": digest, "previous": previous, **entry}
             previous = digest
 
