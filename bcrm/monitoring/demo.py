@@ -84,7 +84,7 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1, month
     ``log_interactions`` (default: below :data:`LOG_INTERACTIONS_BELOW` clients) writes those interactions; the
     1,000,000-client data set writes only the tasks, as it always has."""
     from bcrm.engagement.models import Interaction
-    from bcrm.playbooks.automation import _db_datetime, _upsert
+    from bcrm.playbooks.bulksql import _db_datetime, _upsert
     from bcrm.playbooks.calendars import default_calendar
     from bcrm.playbooks.choices import AddOn
 
@@ -227,8 +227,8 @@ def _due_diligence_reviews(rng: random.Random, addons: dict[int, tuple[str, ...]
 
 def _stamp_sla(cursor, tiers: dict[int, str], now: dt.datetime, calendar) -> int:
     """SLA due times of the requests opened in the last year that have none, from their tier's playbook."""
-    from bcrm.playbooks.automation import _bulk_set as bulk_set
-    from bcrm.playbooks.automation import _db_datetime as db_datetime
+    from bcrm.playbooks.bulksql import _bulk_set as bulk_set
+    from bcrm.playbooks.bulksql import _db_datetime as db_datetime
 
     hours: dict[str, tuple[Any, Any]] = {code: (resp, reso) for code, resp, reso in Playbook.objects.values_list(
         "code", "response_sla_hours", "resolution_sla_hours")}
