@@ -406,19 +406,7 @@ def estimate(running: Any, outcome: Any, threshold: float, *, treated: Any = Non
     Wald estimator, the IV estimate with 1[x ≥ θ] as instrument): the effect of the tier for the clients
     whom crossing the line moves into it. Its HC1 variance is the delta-method one, with the residuals
     êᵢ = ê_y,ᵢ − τ·ê_t,ᵢ in the sandwich; a first-stage F below 10 gives "too_few"."""
-    kernel = _check_kernel(kernel)
-    alpha = _check_alpha(alpha)
-    threshold = _check_threshold(threshold)
-    if isinstance(min_per_side, bool) or not isinstance(min_per_side, int) or min_per_side < 3:
-        raise ModelError(gettext_noop("The minimum number of clients per side must be a whole number of at "
-                                      "least 3."))
-    if bandwidth is not None:
-        try:
-            bandwidth = float(bandwidth)
-        except (TypeError, ValueError):
-            bandwidth = math.nan
-        if not (math.isfinite(bandwidth) and bandwidth > 0):
-            raise ModelError(gettext_noop("The bandwidth must be a positive number."))
+    kernel, alpha, threshold, bandwidth = _estimate_settings(kernel, alpha, threshold, min_per_side, bandwidth)
     fuzzy = treated is not None
     x, y, t, no_score, no_outcome = _paired_input(running, outcome, treated)
     notes: list[dict[str, Any]] = []
@@ -445,18 +433,10 @@ def estimate(running: Any, outcome: Any, threshold: float, *, treated: Any = Non
                            gettext_noop("No client with an outcome is at or above the line, so there is nothing "
                                         "to compare.")))
         return result(TOO_FEW, n_left=below, n_right=above)
-
-    steps: dict[str, float | None] = {}
-    if bandwidth is None:
-        try:
-            found = ik_bandwidth(x, y, threshold, kernel=kernel)
-        except ModelError as exc:                  # cannot happen with clients on both sides; kept as a guard
-            notes.append({"template": exc.template, "params": exc.params, "message": exc.message})
-            return result(TOO_FEW, n_left=below, n_right=above)
-        h, method, steps = found.value, found.method, dict(found.steps)
-        notes.extend(found.note_details)
-    else:
-        h, method = bandwidth, "given"
+    chosen = _estimate_bandwidth(x, y, threshold, kernel, bandwidth, notes)
+    if chosen is None:
+        return result(TOO_FEW, n_left=below, n_right=above)
+    h, method, steps = chosen
 
     u = x - threshold
     w = kernel_weights(u / h, kernel)
@@ -490,12 +470,62 @@ def estimate(running: Any, outcome: Any, threshold: float, *, treated: Any = Non
            "intercept_right": float(fit_right.coef[0, 0]), "slope_right": float(fit_right.coef[1, 0])}
     if n <= k:
         return result(TOO_FEW, fit=fit, **common)
-    correction = n / (n - k)
+    effect, variance, rounding, first_stage, weak = _jump(fit_left, fit_right, y, t, n / (n - k), notes)
+    if weak:
+        return result(TOO_FEW, fit=fit, first_stage=first_stage, **common)
+    figures = {**_inference(effect, variance, rounding, alpha), "fit": fit, "first_stage": first_stage, **common}
+    if few:
+        return result(TOO_FEW, **figures)
+    return result(_conclusion(figures, alpha, n, fuzzy, notes), **figures)
+
+
+def _estimate_settings(kernel: str, alpha: float, threshold: float, min_per_side: int, bandwidth: Any
+                       ) -> tuple[str, float, float, float | None]:
+    """:func:`estimate`'s settings checked: (kernel, alpha, threshold, bandwidth or None)."""
+    kernel = _check_kernel(kernel)
+    alpha = _check_alpha(alpha)
+    threshold = _check_threshold(threshold)
+    if isinstance(min_per_side, bool) or not isinstance(min_per_side, int) or min_per_side < 3:
+        raise ModelError(gettext_noop("The minimum number of clients per side must be a whole number of at "
+                                      "least 3."))
+    if bandwidth is not None:
+        try:
+            bandwidth = float(bandwidth)
+        except (TypeError, ValueError):
+            bandwidth = math.nan
+        if not (math.isfinite(bandwidth) and bandwidth > 0):
+            raise ModelError(gettext_noop("The bandwidth must be a positive number."))
+    return kernel, alpha, threshold, bandwidth
+
+
+def _estimate_bandwidth(x: np.ndarray, y: np.ndarray, threshold: float, kernel: str, bandwidth: float | None,
+                        notes: list[dict[str, Any]]) -> tuple[float, str, dict[str, float | None]] | None:
+    """(h, how it was chosen, the IK steps): the given bandwidth, or the IK bandwidth of the outcome; ``None``
+    when none can be found (the reason is in ``notes``)."""
+    steps: dict[str, float | None] = {}
+    if bandwidth is None:
+        try:
+            found = ik_bandwidth(x, y, threshold, kernel=kernel)
+        except ModelError as exc:                  # cannot happen with clients on both sides; kept as a guard
+            notes.append({"template": exc.template, "params": exc.params, "message": exc.message})
+            return None
+        h, method, steps = found.value, found.method, dict(found.steps)
+        notes.extend(found.note_details)
+    else:
+        h, method = bandwidth, "given"
+    return h, method, steps
+
+
+def _jump(fit_left: _SideFit, fit_right: _SideFit, y: np.ndarray, t: np.ndarray | None, correction: float,
+          notes: list[dict[str, Any]]
+          ) -> tuple[float, float, float, dict[str, float | None] | None, bool]:
+    """(effect, its HC1 variance, the float noise at the outcome's scale, the first stage of a fuzzy design,
+    whether that first stage is too weak): the outcome's jump at the line (sharp), or that jump over the jump
+    of the share served (fuzzy; a weak first stage is noted, and gives no effect)."""
     sides = (fit_left, fit_right)
     jump_y = fit_right.coef[0, 0] - fit_left.coef[0, 0]
     rounding = 1e-9 * max(float(np.ptp(y)), float(np.max(np.abs(y))))   # float noise at this scale
     first_stage: dict[str, float | None] | None = None
-    weak = False
     if t is None:
         effect = float(jump_y)
         variance = correction * sum(s.variance(np.array([1.0])) for s in sides)
@@ -506,15 +536,20 @@ def estimate(running: Any, outcome: Any, threshold: float, *, treated: Any = Non
         first_stage = {"jump": jump_t, "se": se_t, "f_stat": _finite_or_none(f_stat),
                        "share_left": float(fit_left.coef[0, 1]), "share_right": float(fit_right.coef[0, 1])}
         if abs(jump_t) <= 1e-12 or f_stat < MIN_FIRST_STAGE_F:
-            weak = True
             notes.append(_note(gettext_noop("Crossing the line hardly changes who gets the dedicated tier (the "
                                             "share served jumps by %(jump).2g, F = %(f).3g, below %(min)g): the "
                                             "data cannot separate the tier's effect from chance."),
                                jump=jump_t, f=f_stat, min=MIN_FIRST_STAGE_F))
-            return result(TOO_FEW, fit=fit, first_stage=first_stage, **common)
+            return math.nan, math.nan, rounding, first_stage, True
         effect = float(jump_y) / jump_t
         variance = correction * sum(s.variance(np.array([1.0, -effect])) for s in sides) / jump_t ** 2
         rounding /= abs(jump_t)
+    return effect, variance, rounding, first_stage, False
+
+
+def _inference(effect: float, variance: float, rounding: float, alpha: float) -> dict[str, float]:
+    """Effect, standard error, confidence interval and p-value; an exact fit (a standard error within float
+    noise) knows its jump without error."""
     se = math.sqrt(max(variance, 0.0))
     z = float(stats.norm.ppf(1.0 - alpha / 2.0))
     if se > rounding:
@@ -523,10 +558,12 @@ def estimate(running: Any, outcome: Any, threshold: float, *, treated: Any = Non
         se = 0.0
         effect = 0.0 if abs(effect) <= rounding else effect
         p_value = 1.0 if effect == 0 else 0.0
-    figures = {"effect": effect, "se": se, "ci_low": effect - z * se, "ci_high": effect + z * se,
-               "p_value": p_value, "fit": fit, "first_stage": first_stage, **common}
-    if few or weak:
-        return result(TOO_FEW, **figures)
+    return {"effect": effect, "se": se, "ci_low": effect - z * se, "ci_high": effect + z * se, "p_value": p_value}
+
+
+def _conclusion(figures: dict[str, Any], alpha: float, n: int, fuzzy: bool, notes: list[dict[str, Any]]) -> str:
+    """The verdict of an estimate with enough clients on both sides, and the sentences that say it."""
+    effect, p_value, first_stage = figures["effect"], figures["p_value"], figures["first_stage"]
     level = round(100 * (1 - alpha), 1)
     params = {"effect": effect, "low": figures["ci_low"], "high": figures["ci_high"], "level": level,
               "p": p_value, "n": n}
@@ -548,12 +585,12 @@ def estimate(running: Any, outcome: Any, threshold: float, *, treated: Any = Non
         notes.append(_note(gettext_noop("This is the effect of the dedicated tier for clients near the line, "
                                         "provided nothing else changes at the line and scores are not steered "
                                         "across it.")))
-        return result(EFFECT, **figures)
+        return EFFECT
     notes.append(_note(gettext_noop("No jump at the line can be told apart from chance (estimate %(effect).3g, "
                                     "%(level)g%% confidence interval %(low).3g to %(high).3g, p = %(p).3g, %(n)d "
                                     "clients near the line). Effects within that interval are consistent with "
                                     "the data."), **params))
-    return result(NO_DETECTABLE_EFFECT, **figures)
+    return NO_DETECTABLE_EFFECT
 
 
 # --------------------------------------------------------------------------------------------------
