@@ -478,44 +478,7 @@ def _read_table(file: Path, encoding: str, choose: Callable[[list[str]], dict[st
     if not sample.strip():
         raise CsvError(_("The file is empty: it needs a header row naming the columns.") if header else
                        _("The file is empty."))
-    first = next((line for line in sample.splitlines() if line.strip()), "")
-    has_header = (not _looks_headerless(first)) if header is None else header
-    # columns separated by runs of spaces (no , ; tab or | on the first line), with or without a header
-    spaces = not any(d in first for d in DELIMITERS) and len(first.split()) > 1
-    delimiter = " " if spaces else _sniff(sample)
-    if not has_header:
-        width = len(first.split()) if spaces else len(next(csv.reader(io.StringIO(first), delimiter=delimiter)))
-        names = [str(i) for i in range(1, width + 1)]
-        wanted = choose(names)
-        positions = {name: int(name) - 1 for name in wanted}
-    else:
-        tried = [" "] if spaces else list(dict.fromkeys([delimiter, *DELIMITERS]))
-        headers = {candidate: first.split() if candidate == " " else
-                   next(csv.reader(io.StringIO(sample), delimiter=candidate), []) for candidate in tried}
-        chosen: dict[str, str] | None = None
-        error: CsvError | None = None
-        for candidate in tried:
-            cleaned = [cell.strip().lstrip("\ufeff").strip() for cell in headers[candidate]]
-            try:
-                chosen = choose(cleaned)
-            except CsvError as exc:
-                error = error or exc
-                continue
-            delimiter = candidate
-            break
-        if chosen is None:
-            assert error is not None
-            raise error
-        wanted = chosen
-        names = [cell.strip().lstrip("\ufeff").strip() for cell in headers[delimiter]]
-        positions = {}
-        for name in wanted:
-            index = _find(names, name)
-            if index is None:
-                raise CsvError(_("No column %(name)s in the header; the columns are: %(columns)s")
-                               % {"name": repr(name), "columns": ", ".join(names[:30])})
-            _refuse_duplicate(names, index)
-            positions[name] = index
+    has_header, spaces, delimiter, names, wanted, positions = _layout(sample, choose, header)
     if not wanted:                                          # only the header was wanted
         return Table(header=names, columns={}, kinds={}, lines=np.zeros(0, dtype=np.int64), rows=0,
                      encoding=encoding, delimiter=delimiter, has_header=has_header)
@@ -523,18 +486,7 @@ def _read_table(file: Path, encoding: str, choose: Callable[[list[str]], dict[st
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r} for {name!r}")
     shown = {name: names[positions[name]] for name in wanted}
-    cells: dict[str, list[str]] = {name: [] for name in wanted}
-    lines = array("q")
-    rows_iter = _split_spaces(file, encoding) if spaces else _rows(file, encoding, delimiter)
-    if has_header:
-        next(rows_iter, None)
-    for line, row in rows_iter:
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue
-        lines.append(line)
-        for name, values in cells.items():
-            at = positions[name]
-            values.append(row[at].strip() if at < len(row) else "")
+    cells, lines = _cells(file, encoding, spaces, delimiter, has_header, positions, wanted)
     line_numbers = np.frombuffer(lines, dtype=np.int64).copy() if lines else np.zeros(0, dtype=np.int64)
     number_columns = [name for name, kind in wanted.items() if kind == "number"]
     # Fast paths (C-level parsing) for what nearly every file holds: plain numbers with a decimal point and
@@ -547,6 +499,85 @@ def _read_table(file: Path, encoding: str, choose: Callable[[list[str]], dict[st
     else:
         mark = decimal_mark([cells[name] for name in number_columns], delimiter, line_numbers,
                             [shown[name] for name in number_columns])
+    columns, missing, orders = _typed_columns(wanted, cells, plain, mark, line_numbers, shown, date_order_option,
+                                              date_format)
+    warnings = [_("Column %(column)s: %(count)d cell(s) empty or marked missing (NA, n/a, NULL, -, #N/A …).")
+                % {"column": repr(column), "count": count} for column, count in missing.items() if count]
+    if mark == "," and number_columns:
+        warnings.append(_("Numbers read with a decimal comma (1,5 is one and a half)."))
+    return Table(header=names, columns=columns, kinds=dict(wanted), lines=line_numbers, rows=len(lines),
+                 encoding=encoding, delimiter=delimiter, has_header=has_header, names=shown, missing=missing,
+                 decimal=mark, date_orders=orders, warnings=warnings)
+
+
+def _layout(sample: str, choose: Callable[[list[str]], dict[str, str]], header: bool | None
+            ) -> tuple[bool, bool, str, list[str], dict[str, str], dict[str, int]]:
+    """How the file is laid out, from its first bytes: (has a header, columns separated by runs of spaces,
+    delimiter, column names, the columns wanted with their kinds, their positions)."""
+    first = next((line for line in sample.splitlines() if line.strip()), "")
+    has_header = (not _looks_headerless(first)) if header is None else header
+    # columns separated by runs of spaces (no , ; tab or | on the first line), with or without a header
+    spaces = not any(d in first for d in DELIMITERS) and len(first.split()) > 1
+    delimiter = " " if spaces else _sniff(sample)
+    if not has_header:
+        width = len(first.split()) if spaces else len(next(csv.reader(io.StringIO(first), delimiter=delimiter)))
+        names = [str(i) for i in range(1, width + 1)]
+        wanted = choose(names)
+        positions = {name: int(name) - 1 for name in wanted}
+        return has_header, spaces, delimiter, names, wanted, positions
+    tried = [" "] if spaces else list(dict.fromkeys([delimiter, *DELIMITERS]))
+    headers = {candidate: first.split() if candidate == " " else
+               next(csv.reader(io.StringIO(sample), delimiter=candidate), []) for candidate in tried}
+    chosen: dict[str, str] | None = None
+    error: CsvError | None = None
+    for candidate in tried:
+        cleaned = [cell.strip().lstrip("\ufeff").strip() for cell in headers[candidate]]
+        try:
+            chosen = choose(cleaned)
+        except CsvError as exc:
+            error = error or exc
+            continue
+        delimiter = candidate
+        break
+    if chosen is None:
+        assert error is not None
+        raise error
+    wanted = chosen
+    names = [cell.strip().lstrip("\ufeff").strip() for cell in headers[delimiter]]
+    positions = {}
+    for name in wanted:
+        index = _find(names, name)
+        if index is None:
+            raise CsvError(_("No column %(name)s in the header; the columns are: %(columns)s")
+                           % {"name": repr(name), "columns": ", ".join(names[:30])})
+        _refuse_duplicate(names, index)
+        positions[name] = index
+    return has_header, spaces, delimiter, names, wanted, positions
+
+
+def _cells(file: Path, encoding: str, spaces: bool, delimiter: str, has_header: bool, positions: dict[str, int],
+           wanted: dict[str, str]) -> tuple[dict[str, list[str]], array]:
+    """The wanted columns' cells as text, and the line number of each row (blank rows skipped)."""
+    cells: dict[str, list[str]] = {name: [] for name in wanted}
+    lines = array("q")
+    rows_iter = _split_spaces(file, encoding) if spaces else _rows(file, encoding, delimiter)
+    if has_header:
+        next(rows_iter, None)
+    for line, row in rows_iter:
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        lines.append(line)
+        for name, values in cells.items():
+            at = positions[name]
+            values.append(row[at].strip() if at < len(row) else "")
+    return cells, lines
+
+
+def _typed_columns(wanted: dict[str, str], cells: dict[str, list[str]], plain: dict[str, np.ndarray | None],
+                   mark: str, line_numbers: np.ndarray, shown: dict[str, str], date_order_option: str | None,
+                   date_format: str | None) -> tuple[dict[str, Any], dict[str, int], dict[str, str]]:
+    """Each wanted column parsed by its kind: (columns, missing cells per shown name, date order per shown
+    name)."""
     columns: dict[str, Any] = {}
     missing: dict[str, int] = {}
     orders: dict[str, str] = {}
@@ -568,13 +599,7 @@ def _read_table(file: Path, encoding: str, choose: Callable[[list[str]], dict[st
             columns[name] = _dates(values, line_numbers, shown[name], order, date_format)
         else:
             columns[name] = ["" if cell.casefold() in MISSING_MARKERS else cell for cell in values]
-    warnings = [_("Column %(column)s: %(count)d cell(s) empty or marked missing (NA, n/a, NULL, -, #N/A …).")
-                % {"column": repr(column), "count": count} for column, count in missing.items() if count]
-    if mark == "," and number_columns:
-        warnings.append(_("Numbers read with a decimal comma (1,5 is one and a half)."))
-    return Table(header=names, columns=columns, kinds=dict(wanted), lines=line_numbers, rows=len(lines),
-                 encoding=encoding, delimiter=delimiter, has_header=has_header, names=shown, missing=missing,
-                 decimal=mark, date_orders=orders, warnings=warnings)
+    return columns, missing, orders
 
 
 def _plain_numbers(values: list[str]) -> np.ndarray | None:

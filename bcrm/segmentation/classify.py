@@ -248,13 +248,8 @@ def classify(
     timings["labels"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    stability = np.full(n, np.nan)
-    if with_stability and sub_scores.size:
-        try:
-            stability[classifiable] = label_stability(sub_scores, method, params=params, outcome=outcome_arr,
-                                                      costs=costs)
-        except splits.SplitError:
-            pass
+    stability = _stability(n, classifiable, sub_scores, method, params, outcome_arr, costs) if with_stability \
+        else np.full(n, np.nan)
     timings["stability"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -293,6 +288,20 @@ def _rules(criterion, columns: dict[str, tuple[np.ndarray, np.ndarray]], n: int)
         if rule["label"] == "upper":
             rule_upper |= hit
     return ruled, rule_upper
+
+
+def _stability(n: int, classifiable: np.ndarray, sub_scores: np.ndarray, method: str, params: dict[str, Any],
+               outcome_arr: np.ndarray | None, costs: Any) -> np.ndarray:
+    """How stable each classified client's label is under resampling (NaN for the others, or when the method
+    cannot run on the resamples)."""
+    stability = np.full(n, np.nan)
+    if sub_scores.size:
+        try:
+            stability[classifiable] = label_stability(sub_scores, method, params=params, outcome=outcome_arr,
+                                                      costs=costs)
+        except splits.SplitError:
+            pass
+    return stability
 
 
 def _positions(mapping: dict[int, str], ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
