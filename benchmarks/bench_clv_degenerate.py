@@ -30,6 +30,7 @@ import django  # noqa: E402
 django.setup()
 
 from bcrm.stats import clv  # noqa: E402
+from bcrm.stats.clv import expectations  # noqa: E402
 
 
 def customers(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -79,7 +80,7 @@ def main() -> None:
     sample = rows[: args.quadrature_sample]
     start = time.perf_counter()
     for i in sample:
-        clv._expected_quadrature(float(big_a[i]), float(s[i]), params["a"], float(params["b"] + x[i]))
+        expectations._expected_quadrature(float(big_a[i]), float(s[i]), params["a"], float(params["b"] + x[i]))
     per_row = (time.perf_counter() - start) / max(sample.size, 1)
     quadrature = per_row * rows.size
     print(f"customers needing the fallback: {rows.size:,} ({rows.size / args.n:.1%})")

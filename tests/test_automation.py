@@ -19,6 +19,7 @@ from bcrm.accounts.services import team_member_set
 from bcrm.core.errors import PermissionDenied
 from bcrm.engagement.models import Interaction, ServiceRequest, Task
 from bcrm.playbooks import automation as engine
+from bcrm.playbooks import cadence
 from bcrm.playbooks.automation import automation_tick, run_automation
 from bcrm.playbooks.businesstime import BusinessCalendar, add_cadence
 from bcrm.playbooks.calendars import load_public_holidays
@@ -407,8 +408,8 @@ def test_two_concurrent_runs_create_no_duplicate(lead):
        st.sampled_from(["day", "week", "month"]))
 def test_vectorised_cadence_matches_the_calendar(day, count, unit):
     number = (day - dt.date(1970, 1, 1)).days
-    got = engine._add_cadence_days(np.array([number], dtype=np.int64), count, unit)[0]
-    assert engine._day(int(got)) == add_cadence(day, count, unit)
+    got = cadence._add_cadence_days(np.array([number], dtype=np.int64), count, unit)[0]
+    assert cadence._day(int(got)) == add_cadence(day, count, unit)
 
 
 @settings(max_examples=60, deadline=None)
@@ -418,8 +419,8 @@ def test_vectorised_cadence_matches_the_calendar(day, count, unit):
 def test_business_day_lookup_matches_the_calendar(holidays, workdays, days):
     cal = BusinessCalendar(holidays=frozenset(holidays), workdays=frozenset(workdays))
     numbers = np.array([(d - dt.date(1970, 1, 1)).days for d in days], dtype=np.int64)
-    lookup = engine._BusinessDays(cal, int(numbers.min()), int(numbers.max()) + 40)
-    got = [engine._day(int(n)) for n in lookup.forward(numbers)]
+    lookup = cadence._BusinessDays(cal, int(numbers.min()), int(numbers.max()) + 40)
+    got = [cadence._day(int(n)) for n in lookup.forward(numbers)]
     assert got == [cal.next_business_day(d) for d in days]
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from scipy.special import betaln, gammaln, hyp2f1
 
 from bcrm.stats import ModelError, clv
+from bcrm.stats.clv import expectations, optimiser
 from tests.datafiles import LOG, SPEND, SUMMARY
 
 # Fader, Hardie & Lee (2005), see tests/data/cdnow/README.md
@@ -258,8 +259,8 @@ def test_hypergeometric_path_is_stable_over_cdnow_ranges():
         for T in (1.0, 10.0, 27.0, 38.86, 78.0):
             for t in (1.0, 4.35, 13.0, 52.0, 104.0, 260.0):
                 base = np.array([params["alpha"] + T])
-                fast = clv._expected_given_alive(params, t, np.array([float(x)]), base)[0]
-                slow = clv._expected_quadrature(params["r"] + x, t / base[0], params["a"], params["b"] + x)
+                fast = expectations._expected_given_alive(params, t, np.array([float(x)]), base)[0]
+                slow = expectations._expected_quadrature(params["r"] + x, t / base[0], params["a"], params["b"] + x)
                 worst = max(worst, abs(fast - slow) / slow)
     assert worst < 1e-8
     fit = fitted()
@@ -282,7 +283,7 @@ def test_expected_new_customer_transactions_match_simulation():
 
 def test_count_distribution_is_a_distribution():
     fit = fitted()
-    probs = clv._prob_count(fit.params, np.array([0.5, 10.0, 38.86]), np.arange(400))
+    probs = expectations._prob_count(fit.params, np.array([0.5, 10.0, 38.86]), np.arange(400))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
     assert np.all(probs >= 0)
     # P(X(t)=0) by hand: B(a,b)/B(a,b)·(α/(α+t))^r  (nobody drops out before a first repeat purchase)
@@ -439,7 +440,7 @@ def test_a_likelihood_rising_without_end_names_the_parameter_at_the_edge():
         a, b = params
         return -(np.log(a) ** 2) + np.log(b), np.array([-2 * np.log(a) / a, 1 / b])
 
-    exc = assert_model_error(lambda: clv._maximise(rising, np.zeros(2), ["a", "b"], "Test"),
+    exc = assert_model_error(lambda: optimiser._maximise(rising, np.zeros(2), ["a", "b"], "Test"),
                              "did not converge", "ran to the edge")
     assert exc.params["params"] == "b"
 
@@ -452,7 +453,7 @@ def test_a_likelihood_with_a_ridge_has_no_clear_maximum():
         d = np.log(a) - np.log(b)
         return -(d ** 2), np.array([-2 * d / a, 2 * d / b])
 
-    assert_model_error(lambda: clv._maximise(ridge, np.array([0.0, 1.0]), ["a", "b"], "Test"),
+    assert_model_error(lambda: optimiser._maximise(ridge, np.array([0.0, 1.0]), ["a", "b"], "Test"),
                        "did not converge", "no clear maximum")
 
 
@@ -479,7 +480,7 @@ def test_degenerate_fit_predicts_without_quadrature_and_matches_the_posterior_me
     x = np.array([49.0, 3.0, 0.0, 12.0])
     T = np.array([21.4, 40.0, 30.0, 60.0])
     s_base = params["alpha"] + T
-    got = clv._expected_given_alive(params, 52.0, x, s_base)
+    got = expectations._expected_given_alive(params, 52.0, x, s_base)
     rng = np.random.default_rng(0)
     for i in range(x.size):
         p = rng.beta(params["a"], params["b"] + x[i], size=400_000)
@@ -508,7 +509,7 @@ def test_degenerate_fit_says_so(monkeypatch):
     fit = clv.fit_bgnbd(x, tx, T)
     assert any("very large" in w["message"] for w in fit.warnings)
     calls = []
-    monkeypatch.setattr(clv, "_expected_quadrature", lambda *args: calls.append(args) or 0.0)
+    monkeypatch.setattr(expectations, "_expected_quadrature", lambda *args: calls.append(args) or 0.0)
     expected = fit.expected_transactions(52, x, tx, T)
     assert not calls and np.all(np.isfinite(expected)) and expected.max() > 1
 
@@ -516,14 +517,14 @@ def test_degenerate_fit_says_so(monkeypatch):
 def test_an_early_stop_of_the_quasi_newton_search_is_reported_not_hidden(monkeypatch):
     """L-BFGS-B can end with ABNORMAL_TERMINATION_IN_LNSRCH near the optimum (it did on the Gamma-Gamma fit
     at a million customers); the Newton polish finishes the job, and the fit says what happened."""
-    real = clv.optimize.minimize
+    real = optimiser.optimize.minimize
 
     def abnormal(*args, **kwargs):
         result = real(*args, **kwargs)
         result.success, result.message = False, "ABNORMAL_TERMINATION_IN_LNSRCH"
         return result
 
-    monkeypatch.setattr(clv.optimize, "minimize", abnormal)
+    monkeypatch.setattr(optimiser.optimize, "minimize", abnormal)
     data = np.loadtxt(SPEND, delimiter=",", skiprows=1)
     gg = clv.fit_gamma_gamma(data[:, 1], data[:, 4])
     assert gg.converged and gg.message == "ABNORMAL_TERMINATION_IN_LNSRCH"

@@ -8,6 +8,7 @@ import pytest
 from bcrm.core.errors import InvalidInput, NotFound, PermissionDenied
 from bcrm.dedupe import selectors, services
 from bcrm.dedupe.models import DuplicateCandidate, DuplicateDismissal, DuplicateGroup, DuplicateScan
+from bcrm.dedupe.services import scan as scan_services
 from tests.factories import make_contact, make_org
 
 pytestmark = pytest.mark.django_db
@@ -266,7 +267,7 @@ def test_a_failed_scan_is_recorded_and_keeps_the_old_candidates(book, monkeypatc
     def broken(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(services, "_insert", broken)
+    monkeypatch.setattr(scan_services, "_insert", broken)
     with pytest.raises(RuntimeError):
         services.duplicate_scan(entity="organizations")
     assert DuplicateScan.objects.order_by("-id").first().status == "failed"

@@ -16,6 +16,7 @@ from bcrm.audit.selectors import audit_history
 from bcrm.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from bcrm.dedupe import services
 from bcrm.dedupe.merging import KEEP_SURVIVOR, REFUSE, merge_relations, policy_for, unique_rules
+from bcrm.dedupe.services import merges
 from bcrm.engagement.models import Interaction, ServiceRequest, SurveyResponse, Task
 from bcrm.financing.models import Participation, Project
 from bcrm.parties.models import Contact, Organization, Tag
@@ -375,7 +376,7 @@ def test_a_failure_half_way_leaves_the_database_as_it_was(lead, pair, monkeypatc
         assert not Organization.objects.filter(pk=b.pk).exists()
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(services, "organization_search_refresh", fail)
+    monkeypatch.setattr(merges, "organization_search_refresh", fail)
     with pytest.raises(RuntimeError):
         services.organization_merge(actor=lead, survivor=a, others=[b])
     assert table_counts() == before

@@ -84,7 +84,7 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1, month
     ``log_interactions`` (default: below :data:`LOG_INTERACTIONS_BELOW` clients) writes those interactions; the
     1,000,000-client data set writes only the tasks, as it always has."""
     from bcrm.engagement.models import Interaction
-    from bcrm.playbooks.automation import _db_datetime, _upsert
+    from bcrm.playbooks.bulksql import _upsert
     from bcrm.playbooks.calendars import default_calendar
     from bcrm.playbooks.choices import AddOn
 
@@ -94,7 +94,6 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1, month
     rng = random.Random(seed * 7919 + 17)
     tz = timezone.get_default_timezone()
     today = timezone.localtime(now, tz).date()
-    start = add_months(today.replace(day=1), -months)
     steps: dict[str, list[PlaybookStep]] = defaultdict(list)
     for step in (PlaybookStep.objects.filter(is_active=True, playbook__is_active=True, trigger=Trigger.CADENCE)
                  .exclude(owner_rule=OwnerRule.AUTOMATION).select_related("playbook").order_by("playbook_id",
@@ -102,37 +101,17 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1, month
         steps[step.playbook.code].append(step)
     tiers, addons, labels = _tiers_and_addons()
     calendar = default_calendar()
-    closes = {}
-
-    def due_time(day: dt.date) -> dt.datetime:
-        if day not in closes:
-            closes[day] = calendar.closes(day)
-        return closes[day]
-
-    # task titles are stored in English with the action's label as their code, as the automation does
-    with translation.override("en"):
-        titles = {step.pk: str(step.get_action_display()) for items in steps.values() for step in items}
-    kinds = {step.pk: _kind_for(step) for items in steps.values() for step in items}
-    quality: dict[int | None, float] = {}
-    pending: list[tuple[tuple, Interaction | None]] = []
+    if log_interactions is None:
+        log_interactions = Organization.objects.count() < LOG_INTERACTIONS_BELOW
+    history = _History(now=now, rng=rng, today=today, start=add_months(today.replace(day=1), -months),
+                       calendar=calendar, steps=[step for items in steps.values() for step in items],
+                       log_interactions=log_interactions)
+    pending = history.pending
     written = interactions = 0
-    stamp = _db_datetime(now)
     table = connection.ops.quote_name(Task._meta.db_table)
     cols = ["title", "title_code", "title_params", "description", "organization_id", "assignee_id", "due_at", "status", "completed_at", "source",
             "source_key", "action", "step_id", "team_id", "planned_hours", "basis_at", "version", "created_at",
             "updated_at", "interaction_id"]
-    counts = {"on_time": 0, "late": 0, "missed": 0}
-    recent = now - dt.timedelta(days=MISSED_OPEN_DAYS)
-
-    if log_interactions is None:
-        log_interactions = Organization.objects.count() < LOG_INTERACTIONS_BELOW
-
-    def interaction(org_id: int, owner: int | None, step: PlaybookStep, at: dt.datetime) -> Interaction | None:
-        kind = kinds[step.pk]
-        if kind is None or not log_interactions:
-            return None
-        return Interaction(organization_id=org_id, owner_id=owner, kind=kind, occurred_at=at, summary=titles[step.pk],
-                           minutes_spent=max(5, int(step.hours * 60)))
 
     def flush(cursor) -> int:
         made = [i for _row, i in pending if i is not None]
@@ -147,47 +126,14 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1, month
             tier = tiers.get(org_id)
             if tier is None:
                 continue
-            if rm_id not in quality:
-                quality[rm_id] = rng.choice((0.62, 0.85, 0.95, 1.0, 1.0, 1.05))
+            if rm_id not in history.quality:
+                history.quality[rm_id] = rng.choice((0.62, 0.85, 0.95, 1.0, 1.0, 1.05))
             held = labels.get(org_id, {})
             for code in (tier, *addons.get(org_id, ())):
                 for step in steps.get(code, ()):
                     if step.only_dimension and held.get(step.only_dimension) != step.only_label:
                         continue
-                    assignee = rm_id if step.owner_rule == OwnerRule.RELATIONSHIP_MANAGER else None
-                    first = add_cadence(start, step.cadence_count, step.cadence_unit)
-                    day = start + dt.timedelta(days=rng.randrange(max(1, (first - start).days)))
-                    # the cycle before the history: the contact the first due date counts from
-                    basis = due_time(_back(day, step)) - dt.timedelta(days=rng.randint(0, 3), hours=rng.randint(1, 5))
-                    before = interaction(org_id, rm_id, step, basis)
-                    if before is not None:
-                        pending.append(((), before))
-                    while day < today:
-                        due = due_time(calendar.next_business_day(day))
-                        on_time = min(0.98, ON_TIME.get(tier, 0.7) * quality[rm_id])
-                        roll = rng.random()
-                        if roll < on_time:
-                            done = min(due - dt.timedelta(days=rng.randint(0, 4), hours=rng.randint(0, 5)),
-                                       now - dt.timedelta(hours=1))
-                            status, kind = TaskStatus.DONE, "on_time"
-                        elif roll < on_time + (1 - on_time) * 0.7 or due < recent:
-                            # late: made within the cycle (a contact missed long ago was made late, not never)
-                            done, status, kind = due + dt.timedelta(days=rng.randint(1, 18)), TaskStatus.DONE, "late"
-                            if done >= now and due < now - dt.timedelta(days=2):
-                                done = due + (now - due) * rng.uniform(0.3, 0.9)  # made late, but made
-                            elif done >= now:
-                                done, status, kind = None, TaskStatus.OPEN, "missed"
-                        else:
-                            done, status, kind = None, TaskStatus.OPEN, "missed"
-                        counts[kind] += 1
-                        made = interaction(org_id, assignee or rm_id, step, done) if done is not None else None
-                        pending.append(((titles[step.pk], titles[step.pk], "{}", "", org_id, assignee, _db_datetime(due), status.value,
-                                         _db_datetime(done), TaskSource.PLAYBOOK.value,
-                                         f"hist:{step.pk}:{org_id}:{day:%Y%m%d}", step.action, step.pk, team_id,
-                                         step.hours, _db_datetime(basis), 1, stamp, stamp), made))
-                        if done is not None:
-                            basis = done
-                        day = add_cadence(day, step.cadence_count, step.cadence_unit)
+                    history.cycles(org_id, rm_id, team_id, tier, step)
             if len(pending) >= BATCH:
                 interactions += sum(1 for _r, i in pending if i is not None)
                 written += flush(cursor)
@@ -195,7 +141,84 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1, month
         written += flush(cursor)
         reviews = _due_diligence_reviews(rng, addons, AddOn.ENHANCED_DD.value, now) if log_interactions else 0
         stamped = _stamp_sla(cursor, tiers, now, calendar)
-    return {"tasks": written, **counts, "interactions": interactions + reviews, "sla_stamped": stamped}
+    return {"tasks": written, **history.counts, "interactions": interactions + reviews, "sla_stamped": stamped}
+
+
+class _History:
+    """One write of the history: the cycles of each client's steps, as task rows (and the interactions they
+    stand for) waiting in ``pending`` to be written in bulk."""
+
+    def __init__(self, *, now: dt.datetime, rng: random.Random, today: dt.date, start: dt.date, calendar,
+                 steps: list[PlaybookStep], log_interactions: bool) -> None:
+        from bcrm.playbooks.bulksql import _db_datetime
+
+        self.now, self.rng, self.today, self.start, self.calendar = now, rng, today, start, calendar
+        self.log_interactions = log_interactions
+        self.closes: dict[dt.date, dt.datetime] = {}
+        # task titles are stored in English with the action's label as their code, as the automation does
+        with translation.override("en"):
+            self.titles = {step.pk: str(step.get_action_display()) for step in steps}
+        self.kinds = {step.pk: _kind_for(step) for step in steps}
+        self.quality: dict[int | None, float] = {}
+        self.pending: list[tuple[tuple, Any]] = []
+        self.stamp = _db_datetime(now)
+        self.counts = {"on_time": 0, "late": 0, "missed": 0}
+        self.recent = now - dt.timedelta(days=MISSED_OPEN_DAYS)
+
+    def due_time(self, day: dt.date) -> dt.datetime:
+        if day not in self.closes:
+            self.closes[day] = self.calendar.closes(day)
+        return self.closes[day]
+
+    def interaction(self, org_id: int, owner: int | None, step: PlaybookStep, at: dt.datetime):
+        from bcrm.engagement.models import Interaction
+
+        kind = self.kinds[step.pk]
+        if kind is None or not self.log_interactions:
+            return None
+        return Interaction(organization_id=org_id, owner_id=owner, kind=kind, occurred_at=at,
+                           summary=self.titles[step.pk], minutes_spent=max(5, int(step.hours * 60)))
+
+    def cycles(self, org_id: int, rm_id: int | None, team_id: int | None, tier: str, step: PlaybookStep) -> None:
+        """Every cycle of ``step`` for one client since the start of the history: done on time, late, or
+        missed."""
+        from bcrm.playbooks.bulksql import _db_datetime
+
+        rng, now, stamp, titles, pending = self.rng, self.now, self.stamp, self.titles, self.pending
+        assignee = rm_id if step.owner_rule == OwnerRule.RELATIONSHIP_MANAGER else None
+        first = add_cadence(self.start, step.cadence_count, step.cadence_unit)
+        day = self.start + dt.timedelta(days=rng.randrange(max(1, (first - self.start).days)))
+        # the cycle before the history: the contact the first due date counts from
+        basis = self.due_time(_back(day, step)) - dt.timedelta(days=rng.randint(0, 3), hours=rng.randint(1, 5))
+        before = self.interaction(org_id, rm_id, step, basis)
+        if before is not None:
+            pending.append(((), before))
+        while day < self.today:
+            due = self.due_time(self.calendar.next_business_day(day))
+            on_time = min(0.98, ON_TIME.get(tier, 0.7) * self.quality[rm_id])
+            roll = rng.random()
+            if roll < on_time:
+                done = min(due - dt.timedelta(days=rng.randint(0, 4), hours=rng.randint(0, 5)),
+                           now - dt.timedelta(hours=1))
+                status, kind = TaskStatus.DONE, "on_time"
+            elif roll < on_time + (1 - on_time) * 0.7 or due < self.recent:
+                # late: made within the cycle (a contact missed long ago was made late, not never)
+                done, status, kind = due + dt.timedelta(days=rng.randint(1, 18)), TaskStatus.DONE, "late"
+                if done >= now and due < now - dt.timedelta(days=2):
+                    done = due + (now - due) * rng.uniform(0.3, 0.9)  # made late, but made
+                elif done >= now:
+                    done, status, kind = None, TaskStatus.OPEN, "missed"
+            else:
+                done, status, kind = None, TaskStatus.OPEN, "missed"
+            self.counts[kind] += 1
+            made = self.interaction(org_id, assignee or rm_id, step, done) if done is not None else None
+            pending.append(((titles[step.pk], titles[step.pk], "{}", "", org_id, assignee, _db_datetime(due), status.value,
+                             _db_datetime(done), TaskSource.PLAYBOOK.value,
+                             f"hist:{step.pk}:{org_id}:{day:%Y%m%d}", step.action, step.pk, team_id,
+                             step.hours, _db_datetime(basis), 1, stamp, stamp), made))
+            if done is not None:
+                basis = done
+            day = add_cadence(day, step.cadence_count, step.cadence_unit)
 
 
 def _due_diligence_reviews(rng: random.Random, addons: dict[int, tuple[str, ...]], addon: str,
@@ -227,8 +250,8 @@ def _due_diligence_reviews(rng: random.Random, addons: dict[int, tuple[str, ...]
 
 def _stamp_sla(cursor, tiers: dict[int, str], now: dt.datetime, calendar) -> int:
     """SLA due times of the requests opened in the last year that have none, from their tier's playbook."""
-    from bcrm.playbooks.automation import _bulk_set as bulk_set
-    from bcrm.playbooks.automation import _db_datetime as db_datetime
+    from bcrm.playbooks.bulksql import _bulk_set as bulk_set
+    from bcrm.playbooks.bulksql import _db_datetime as db_datetime
 
     hours: dict[str, tuple[Any, Any]] = {code: (resp, reso) for code, resp, reso in Playbook.objects.values_list(
         "code", "response_sla_hours", "resolution_sla_hours")}

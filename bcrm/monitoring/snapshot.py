@@ -148,51 +148,84 @@ def _ratio(part: Any, whole: Any) -> float | None:
     return float(Decimal(part) / Decimal(whole)) if whole else None
 
 
+class _Reads:
+    """The snapshot's reads: grouped aggregates by cell (one query each, counted), timed section by section."""
+
+    def __init__(self) -> None:
+        self.queries = 0
+        self.timings: dict[str, int] = {}
+        self.clock = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        t = time.perf_counter()
+        self.timings[name] = int((t - self.clock) * 1000)
+        self.clock = t
+
+    def cube(self, queryset, names: list[str], extra: tuple[str, ...] = (), **aggregates):
+        self.queries += 1
+        return [(_cell(row, names), row) for row in queryset.order_by().values(*names, *extra).annotate(**aggregates)]
+
+
 def compute(period_code: str, first: dt.date, last: dt.date, now: dt.datetime) -> Snapshot:
     """Every figure of the period for every stored row; see the module's docstring for definitions."""
-    from bcrm.accounts.models import Team
-    from bcrm.engagement.models import Interaction, ServiceRequest, SurveyResponse, Task
-    from bcrm.financing.models import Participation
     from bcrm.financing.selectors import rates_to_reporting
-    from bcrm.parties.models import Organization
-    from bcrm.segmentation.choices import labels_for
 
     period = Period.of(period_code, first, last)
     tally = _Tally()
-    timings: dict[str, int] = {}
-    clock = time.perf_counter()
-    queries = 0
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        t = time.perf_counter()
-        timings[name] = int((t - clock) * 1000)
-        clock = t
-
+    reads = _Reads()
     own = cell_fields()
     via = cell_fields("organization__")
+    total_clients = _read_clients(reads, tally, own)
+    reads.lap("clients")
+    rates = rates_to_reporting(period.last)
+    unconverted = _read_commitments(reads, tally, via, period, rates)
+    reads.lap("commitments")
+    _read_repeat(reads, tally, own, period)
+    reads.lap("repeat")
+    _read_cadence(reads, tally, via, period, now)
+    reads.lap("cadence")
+    _read_sla(reads, tally, via, period, now)
+    reads.lap("sla")
+    _read_hours(reads, tally, via, period)
+    reads.lap("hours")
+    _read_satisfaction(reads, tally, via, period)
+    reads.lap("surveys")
 
-    def cube(queryset, names: list[str], extra: tuple[str, ...] = (), **aggregates):
-        nonlocal queries
-        queries += 1
-        return [(_cell(row, names), row) for row in queryset.order_by().values(*names, *extra).annotate(**aggregates)]
+    lorenz = _lorenz(period, rates, total_clients)
+    reads.queries += 1
+    reads.lap("lorenz")
 
-    # clients and the insufficient-data queue
+    rows = _every_row(tally, unconverted)
+    reads.queries += 1
+    reads.lap("rollup")
+    return Snapshot(period=period.code, rows=rows, lorenz=lorenz, timings=reads.timings, queries=reads.queries)
+
+
+def _read_clients(reads: _Reads, tally: _Tally, own: list[str]) -> int:
+    """Clients and the insufficient-data queue; returns the number of clients."""
+    from bcrm.parties.models import Organization
+
     total_clients = 0
-    for cell, row in cube(Organization.objects.all(), own, clients=Count("id")):
+    for cell, row in reads.cube(Organization.objects.all(), own, clients=Count("id")):
         tally.add(cell, "clients", row["clients"])
         total_clients += row["clients"]
         for index, name in enumerate(BREAKDOWNS[:3]):
             if cell[1 + index] == INSUFFICIENT:
                 tally.add(cell, "insufficient", row["clients"], breakdown=name)
-    lap("clients")
+    return total_clients
 
-    # commitments, fee income, pipeline — exact sums per currency, converted once per cell
-    rates = rates_to_reporting(period.last)
+
+def _read_commitments(reads: _Reads, tally: _Tally, via: list[str], period: Period,
+                      rates: dict[str, Decimal]) -> set[str]:
+    """Commitments, fee income, pipeline — exact sums per currency, converted once per cell; returns the
+    currencies without a rate."""
+    from bcrm.financing.models import Participation
+
     unconverted: set[str] = set()
-    for cell, row in cube(Participation.objects.filter(status_changed_at__lt=period.end), via, ("currency", "status"),
-                          n=Count("id"), c_amount=Sum("amount"), c_fees=Sum("fee_income"),
-                          c_recent=Sum("amount", filter=Q(status_changed_at__gte=period.start))):
+    for cell, row in reads.cube(Participation.objects.filter(status_changed_at__lt=period.end), via,
+                                ("currency", "status"), n=Count("id"), c_amount=Sum("amount"),
+                                c_fees=Sum("fee_income"),
+                                c_recent=Sum("amount", filter=Q(status_changed_at__gte=period.start))):
         rate = rates.get(row["currency"])
         if rate is None:
             unconverted.add(row["currency"])
@@ -207,25 +240,33 @@ def compute(period_code: str, first: dt.date, last: dt.date, now: dt.datetime) -
             tally.add(cell, "commitments", row["n"])
             tally.add(cell, "fee_income", Decimal(row["c_fees"] or 0) * rate)
             tally.add(cell, "committed_in_period", Decimal(row["c_recent"] or 0) * rate)
-    lap("commitments")
+    return unconverted
 
-    # repeat participation
+
+def _read_repeat(reads: _Reads, tally: _Tally, own: list[str], period: Period) -> None:
+    """Repeat participation: clients with at least one, and at least two, committed projects."""
+    from bcrm.financing.models import Participation
+    from bcrm.parties.models import Organization
+
     committed = Participation.objects.filter(status__in=COMMITTED_STATUSES, status_changed_at__lt=period.end)
     for minimum, name in ((1, "committed_clients"), (2, "repeat_clients")):
         ids = (committed.order_by().values("organization_id").annotate(deals=Count("project_id", distinct=True))
                .filter(deals__gte=minimum).values("organization_id"))
-        for cell, row in cube(Organization.objects.filter(pk__in=ids), own, n=Count("id")):
+        for cell, row in reads.cube(Organization.objects.filter(pk__in=ids), own, n=Count("id")):
             tally.add(cell, name, row["n"])
-    lap("repeat")
 
-    # cadence adherence: playbook tasks due in the period, judged on local calendar dates
+
+def _read_cadence(reads: _Reads, tally: _Tally, via: list[str], period: Period, now: dt.datetime) -> None:
+    """Cadence adherence: playbook tasks due in the period, judged on local calendar dates."""
+    from bcrm.engagement.models import Task
+
     tz = timezone.get_default_timezone()
     today = timezone.localtime(now, tz).date()
     due_rows: dict[Cell, list[tuple[dt.date, dt.date | None, int]]] = defaultdict(list)
     tasks = (Task.objects.filter(period.within("due_at"), source=TaskSource.PLAYBOOK, organization__isnull=False)
              .exclude(status=TaskStatus.CANCELLED))
-    for cell, row in cube(tasks, via, ("status",), due=TruncDate("due_at", tzinfo=tz),
-                          done=TruncDate("completed_at", tzinfo=tz), n=Count("id")):
+    for cell, row in reads.cube(tasks, via, ("status",), due=TruncDate("due_at", tzinfo=tz),
+                                done=TruncDate("completed_at", tzinfo=tz), n=Count("id")):
         done = row["done"] if row["status"] == TaskStatus.DONE else None
         due_rows[cell].append((row["due"], done, row["n"]))
     for cell, items in due_rows.items():
@@ -236,9 +277,12 @@ def compute(period_code: str, first: dt.date, last: dt.date, now: dt.datetime) -
         result = kpistats.cadence_adherence(due, done, CADENCE_GRACE_DAYS, as_of=today)
         for key in ("on_time", "late", "missed", "pending"):
             tally.add(cell, f"cadence_{key}", getattr(result, key))
-    lap("cadence")
 
-    # SLA compliance of requests opened in the period
+
+def _read_sla(reads: _Reads, tally: _Tally, via: list[str], period: Period, now: dt.datetime) -> None:
+    """SLA compliance of requests opened in the period."""
+    from bcrm.engagement.models import ServiceRequest
+
     def sla(done: str, due: str) -> dict[str, Any]:
         has_due = Q(**{f"{due}__isnull": False})
         return {
@@ -253,20 +297,26 @@ def compute(period_code: str, first: dt.date, last: dt.date, now: dt.datetime) -
     for prefix, (done_at, due_at) in (("response", ("first_response_at", "response_due_at")),
                                       ("resolution", ("resolved_at", "resolution_due_at"))):
         aggregates.update({f"{prefix}_{k}": v for k, v in sla(done_at, due_at).items()})
-    for cell, row in cube(ServiceRequest.objects.filter(period.within("opened_at")), via, **aggregates):
+    for cell, row in reads.cube(ServiceRequest.objects.filter(period.within("opened_at")), via, **aggregates):
         for key in aggregates:
             tally.add(cell, key, row[key])
-    lap("sla")
 
-    # hours logged
-    for cell, row in cube(Interaction.objects.filter(period.within("occurred_at")), via,
-                          interactions=Count("id"), minutes=Sum("minutes_spent")):
+
+def _read_hours(reads: _Reads, tally: _Tally, via: list[str], period: Period) -> None:
+    """Interactions and hours logged in the period."""
+    from bcrm.engagement.models import Interaction
+
+    for cell, row in reads.cube(Interaction.objects.filter(period.within("occurred_at")), via,
+                                interactions=Count("id"), minutes=Sum("minutes_spent")):
         tally.add(cell, "interactions", row["interactions"])
         tally.add(cell, "minutes", row["minutes"] or 0)
-    lap("hours")
 
-    # satisfaction
-    for cell, row in cube(
+
+def _read_satisfaction(reads: _Reads, tally: _Tally, via: list[str], period: Period) -> None:
+    """Survey answers of the period: NPS classes and CSAT sums."""
+    from bcrm.engagement.models import SurveyResponse
+
+    for cell, row in reads.cube(
         SurveyResponse.objects.filter(period.within("responded_at")), via,
         promoters=Count("id", filter=Q(nps__gte=kpistats.PROMOTER_MIN)),
         passives=Count("id", filter=Q(nps__gte=kpistats.PASSIVE_MIN, nps__lt=kpistats.PROMOTER_MIN)),
@@ -279,22 +329,19 @@ def compute(period_code: str, first: dt.date, last: dt.date, now: dt.datetime) -
             tally.add(cell, key, row[key])
         tally.add(cell, "csat_sum", float(row["csat_sum"] or 0))
         tally.add(cell, "csat_squares", float(row["csat_squares"] or 0))
-    lap("surveys")
 
-    lorenz = _lorenz(period, rates, total_clients)
-    queries += 1
-    lap("lorenz")
 
-    # every segment a breakdown can have gets a row (0 clients shows as 0, not as a missing row)
+def _every_row(tally: _Tally, unconverted: set[str]) -> dict[Target, dict[str, Any]]:
+    """Every segment a breakdown can have gets a row (0 clients shows as 0, not as a missing row)."""
+    from bcrm.accounts.models import Team
+    from bcrm.segmentation.choices import labels_for
+
     team_ids: list[int | None] = [None, *Team.objects.order_by("id").values_list("id", flat=True)]
-    queries += 1
     wanted: set[Target] = set(tally.sums)
     for name in BREAKDOWNS:
         segments = [*labels_for(name), ALL] if name != Breakdown.TIER else ["dedicated", "standard", ALL]
         wanted.update((name, segment, team) for segment in segments for team in team_ids)
-    rows = {target: _figures(target, tally, unconverted) for target in wanted}
-    lap("rollup")
-    return Snapshot(period=period.code, rows=rows, lorenz=lorenz, timings=timings, queries=queries)
+    return {target: _figures(target, tally, unconverted) for target in wanted}
 
 
 def _figures(target: Target, tally: _Tally, unconverted: set[str]) -> dict[str, Any]:

@@ -22,6 +22,12 @@ rolls it back, so its counts are exactly what a real run would do):
    automation (sent by the worker, each delivery once).
 
 Everything reads in bulk (one query per kind of fact, never one per client) and writes in bulk.
+
+This module is the run itself (the order of the stages, the tiers, the insert, the deliverables) and the
+daily schedule; its pieces: :mod:`~bcrm.playbooks.population` (the clients as arrays, the run's clock and
+calendars), :mod:`~bcrm.playbooks.duesteps` (stages 2–3), :mod:`~bcrm.playbooks.capacity` (stage 4),
+:mod:`~bcrm.playbooks.escalation` (stage 5), :mod:`~bcrm.playbooks.cadence` (vectorised day arithmetic) and
+:mod:`~bcrm.playbooks.bulksql` (raw SQL in bulk).
 """
 
 from __future__ import annotations
@@ -30,26 +36,24 @@ import datetime as dt
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.choices import Role
 from bcrm.accounts.permissions import has_any
-from bcrm.core import texts
 from bcrm.core.errors import PermissionDenied
 from bcrm.engagement.choices import TaskSource, TaskStatus
-from bcrm.engagement.models import Interaction, ServiceRequest, Task
-from bcrm.playbooks.businesstime import BusinessCalendar, add_months
-from bcrm.playbooks.calendars import team_calendars
+from bcrm.engagement.models import Task
+from bcrm.playbooks.bulksql import _db_datetime, _table, _upsert
+from bcrm.playbooks.businesstime import add_months
+from bcrm.playbooks.cadence import _day
+from bcrm.playbooks.capacity import _Capacity
 from bcrm.playbooks.choices import (
-    ACTION_KINDS,
     Action,
     CadenceUnit,
     OwnerRule,
@@ -58,6 +62,8 @@ from bcrm.playbooks.choices import (
     Trigger,
 )
 from bcrm.playbooks.defaults import ensure_defaults
+from bcrm.playbooks.duesteps import _DueSteps, _NewTask
+from bcrm.playbooks.escalation import _Escalations
 from bcrm.playbooks.models import (
     AutomationRun,
     AutomationSchedule,
@@ -67,21 +73,10 @@ from bcrm.playbooks.models import (
     TierPolicy,
 )
 from bcrm.playbooks.policy import tier_table, validate_rules
-from bcrm.segmentation.choices import Dimension
-from bcrm.segmentation.features import column, to_epoch
 
 RUN_ROLES = {Role.ADMIN, Role.LEAD}
-DAY = 86_400
 TIER_RANK = {Tier.DEDICATED.value: 0, Tier.STANDARD.value: 1}
-ESCALATION_HOURS = Decimal("0.5")
 LOCK_KEY = "lock"
-# The titles the engine writes (codes of bcrm.core.texts: rendered in each reader's language).
-SLA_RESPONSE = texts.gettext_noop("SLA breached: first response overdue on request #%(request)s")
-SLA_RESOLUTION = texts.gettext_noop("SLA breached: resolution overdue on request #%(request)s")
-OVERFLOW_IN_TEAM = texts.gettext_noop(
-    "Capacity overflow: %(tasks)s tasks (%(hours)s h) without an owner in %(team)s")
-OVERFLOW_NO_TEAM = texts.gettext_noop(
-    "Capacity overflow: %(tasks)s tasks (%(hours)s h) without an owner and without a team")
 INSERT_BATCH = 20_000
 
 
@@ -168,115 +163,9 @@ def run_automation(*, actor, as_of: dt.datetime | None = None, dry_run: bool = F
     return report
 
 
-# --- reading in bulk -----------------------------------------------------------------------------------
-
-def _qn(name: str) -> str:
-    return connection.ops.quote_name(name)
-
-
-def _table(model) -> str:
-    return _qn(model._meta.db_table)
-
-
-def _rows(sql: str, params: Iterable[Any] = ()) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, list(params))
-        return cursor.fetchall()
-
-
-def _epoch_days(epochs: np.ndarray, offset_seconds: int) -> np.ndarray:
-    """Seconds since the epoch (UTC) → local calendar day numbers (days since 1970-01-01)."""
-    return np.floor((epochs + offset_seconds) / DAY).astype(np.int64)
-
-
-def _day(number: int) -> dt.date:
-    return dt.date(1970, 1, 1) + dt.timedelta(days=int(number))
-
-
-def _day_number(day: dt.date) -> int:
-    return (day - dt.date(1970, 1, 1)).days
-
-
-def _add_cadence_days(days: np.ndarray, count: int, unit: str) -> np.ndarray:
-    """Day numbers plus a cadence, months as calendar months (clamped to the month's length)."""
-    if unit == CadenceUnit.DAY:
-        return days + count
-    if unit == CadenceUnit.WEEK:
-        return days + 7 * count
-    as_dates = days.astype("datetime64[D]")
-    month = as_dates.astype("datetime64[M]")
-    offset = (as_dates - month.astype("datetime64[D]")).astype(np.int64)
-    target = month + count
-    last = ((target + 1).astype("datetime64[D]") - 1)
-    out = np.minimum(target.astype("datetime64[D]") + offset, last)
-    return out.astype(np.int64)
-
-
-class _BusinessDays:
-    """Next-business-day lookup over a range of day numbers, built once per calendar per run."""
-
-    def __init__(self, calendar: BusinessCalendar, first: int, last: int):
-        self.first = first
-        size = max(0, last - first) + 1
-        table = np.empty(size, dtype=np.int64)
-        following: int | None = None
-        for i in range(size - 1, -1, -1):
-            day = _day(first + i)
-            if calendar.is_business_day(day):
-                following = first + i
-            table[i] = following if following is not None else _day_number(calendar.next_business_day(day))
-        self.table = table
-
-    def forward(self, days: np.ndarray) -> np.ndarray:
-        return self.table[days - self.first]
-
-
-@dataclass(slots=True)
-class _NewTask:
-    step: PlaybookStep | None
-    action: str
-    org: int
-    team: int | None
-    rm: int | None
-    due_day: int
-    hours: Decimal
-    key: str
-    basis: float | None = None
-    participation: int | None = None
-    project: int | None = None
-    service_request: int | None = None
-    tier_rank: int = 1
-    assignee: int | None = None
-    title: str = ""
-    description: str = ""
-    title_code: str = ""
-    title_params: dict[str, Any] = field(default_factory=dict)
-
-
-class _Engine:
-    def __init__(self, *, now: dt.datetime, report: AutomationReport, run_id: int | None):
-        self.now = now
-        self.report = report
-        self.run_id = run_id
-        self.counts: dict[str, Any] = report.counts
-        self.default_cal, self.team_cal = team_calendars()
-        self.tz = self.default_cal.tz
-        local_now = now.astimezone(self.tz)
-        self.today = local_now.date()
-        self.today_n = _day_number(self.today)
-        offset = local_now.utcoffset()
-        self.offset = int(offset.total_seconds()) if offset else 0
-        self.stage_started = time.perf_counter()
-
-    def _stage(self, name: str) -> None:
-        now = time.perf_counter()
-        self.report.timings[name] = int((now - self.stage_started) * 1000)
-        self.stage_started = now
-
-    def calendar_of(self, team: int | None) -> BusinessCalendar:
-        if team is not None and team in self.team_cal:
-            return self.team_cal[team]
-        return self.default_cal
+class _Engine(_DueSteps, _Capacity, _Escalations):
+    """One run: the stages in order (population and label masks in :class:`_Population`, the other stages in
+    the mixins), each timed."""
 
     # ------------------------------------------------------------------------------------------------
     def run(self) -> None:
@@ -376,435 +265,6 @@ class _Engine:
         self.tier_rank = np.array([TIER_RANK.get(n or "", 1) for n in tier_names] or [1], dtype=np.int8)[tier_now] \
             if self.ids.size else np.zeros(0, dtype=np.int8)
 
-    # --- the population ----------------------------------------------------------------------------------
-    def _load_population(self) -> None:
-        """Every client's id, team, relationship manager, tier and add-ons, and its labels: arrays by id."""
-        orgs = _table(ClientTier._meta.get_field("organization").related_model)
-        sql = (f"SELECT o.id, o.team_id, o.relationship_manager_id, t.tier, t.addons, "
-               f"COALESCE(l.value, ''), COALESCE(l.risk, ''), COALESCE(l.relationship, '') "
-               f"FROM {orgs} o LEFT JOIN {_table(ClientTier)} t ON t.organization_id = o.id "
-               f"LEFT JOIN {_qn('segmentation_clientlabels')} l ON l.organization_id = o.id ORDER BY o.id")
-        ids: list[int] = []
-        teams: list[int] = []
-        rms: list[int] = []
-        # Tiers, add-on sets and labels come as a handful of distinct strings: kept as small integer codes.
-        codes: list[dict[Any, int]] = [{} for _ in range(5)]
-        coded: list[list[int]] = [[] for _ in range(5)]
-        with connection.chunked_cursor() as cursor:
-            cursor.execute(sql)
-            while rows := cursor.fetchmany(100_000):
-                ids.extend(column(rows, 0))
-                teams.extend(-1 if r[1] is None else r[1] for r in rows)
-                rms.extend(-1 if r[2] is None else r[2] for r in rows)
-                for k in range(5):
-                    table = codes[k]
-                    coded[k].extend(table.setdefault(v, len(table)) for v in column(rows, 3 + k))
-        self.ids = np.array(ids, dtype=np.int64)
-        self.teams = np.array(teams, dtype=np.int64)
-        self.rms = np.array(rms, dtype=np.int64)
-        self.codes = codes
-        self.coded = [np.array(c, dtype=np.int16) for c in coded]
-        self.counts["clients"] = int(self.ids.size)
-
-    def _is(self, k: int, wanted) -> np.ndarray:
-        """Clients whose coded column ``k`` satisfies ``wanted(text)``."""
-        names = sorted(self.codes[k], key=self.codes[k].__getitem__)
-        table = np.array([bool(wanted(n)) for n in names] or [False], dtype=bool)
-        return table[self.coded[k]] if self.ids.size else np.zeros(0, dtype=bool)
-
-    def _members_of(self, playbook_code: str) -> np.ndarray:
-        if playbook_code in Tier.values:
-            return self._is(0, lambda name: name == playbook_code)
-        return self._is(1, lambda name: playbook_code in name.split(","))
-
-    def _has_label(self, dimension: str, label: str) -> np.ndarray:
-        return self._is(2 + Dimension.values.index(dimension), lambda name: name == label)
-
-    def _applies(self, step: PlaybookStep) -> np.ndarray:
-        mask = self._members_of(step.playbook.code)
-        if step.only_dimension:
-            mask &= self._has_label(step.only_dimension, step.only_label)
-        return mask
-
-    # --- 2. last interactions and open tasks -------------------------------------------------------------
-    def _last_interactions(self) -> None:
-        """The last interaction per client and group of kinds, one aggregate over the interactions."""
-        groups: dict[str, int] = {}
-        for kinds in ACTION_KINDS.values():
-            for kind in kinds:
-                groups.setdefault(kind, len(groups))
-        self.kind_group = groups
-        case = "CASE kind " + " ".join(f"WHEN '{k}' THEN {g}" for k, g in groups.items()) + " ELSE -1 END"
-        qs_sql = (f"SELECT organization_id, {case} AS g, MAX(occurred_at) FROM {_table(Interaction)} "
-                  f"GROUP BY organization_id, {case}")
-        by_group: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        org_parts: dict[int, list] = defaultdict(list)
-        at_parts: dict[int, list] = defaultdict(list)
-        with connection.chunked_cursor() as cursor:
-            cursor.execute(qs_sql)
-            while rows := cursor.fetchmany(200_000):
-                orgs = np.array(column(rows, 0), dtype=np.int64)
-                g = np.array(column(rows, 1), dtype=np.int64)
-                at = to_epoch(column(rows, 2))
-                for group in np.unique(g):
-                    if group < 0:
-                        continue
-                    sel = g == group
-                    org_parts[int(group)].append(orgs[sel])
-                    at_parts[int(group)].append(at[sel])
-        for group in org_parts:
-            by_group[group] = (np.concatenate(org_parts[group]), np.concatenate(at_parts[group]))
-        self.last_by_group = by_group
-
-    def _last_for(self, action: str) -> np.ndarray:
-        """Seconds since the epoch of each client's last interaction fulfilling ``action`` (NaN: never)."""
-        out = np.full(self.ids.size, np.nan)
-        for kind in ACTION_KINDS[action]:
-            group = self.kind_group[kind]
-            if group not in self.last_by_group:
-                continue
-            orgs, at = self.last_by_group[group]
-            pos = np.searchsorted(self.ids, orgs)
-            pos = np.clip(pos, 0, max(self.ids.size - 1, 0))
-            hit = (self.ids.size > 0) & (self.ids[pos] == orgs) if self.ids.size else np.zeros(0, bool)
-            if not np.any(hit):
-                continue
-            idx = pos[hit]
-            current = out[idx]
-            out[idx] = np.where(np.isnan(current), at[hit], np.fmax(current, at[hit]))
-        return out
-
-    def _open_tasks(self) -> None:
-        """Open playbook tasks per step, as arrays: clients (sorted), task ids, bases (epoch, NaN = none)."""
-        if connection.vendor == "postgresql":
-            epoch = "EXTRACT(EPOCH FROM basis_at)"
-        else:
-            epoch = "(julianday(basis_at) - 2440587.5) * 86400.0"  # keeps the fraction of a second
-        sql = (f"SELECT step_id, COALESCE(organization_id, 0), COALESCE(participation_id, -1), {epoch}, id "
-               f"FROM {_table(Task)} WHERE status = %s AND source = %s AND step_id IS NOT NULL")
-        parts: list[np.ndarray] = []
-        with connection.chunked_cursor() as cursor:
-            cursor.execute(sql, [TaskStatus.OPEN.value, TaskSource.PLAYBOOK.value])
-            while rows := cursor.fetchmany(200_000):
-                parts.append(np.array([(r[0], r[1], r[2], np.nan if r[3] is None else float(r[3]), r[4])
-                                       for r in rows], dtype=np.float64))
-        data = np.concatenate(parts) if parts else np.zeros((0, 5))
-        self.open_by_step: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self.open_participations: dict[int, set[int]] = defaultdict(set)
-        steps = data[:, 0].astype(np.int64)
-        for step in np.unique(steps).tolist():
-            rows_of = data[steps == step]
-            by_participation = rows_of[:, 2] >= 0
-            if by_participation.any():
-                self.open_participations[step] = set(rows_of[by_participation, 2].astype(np.int64).tolist())
-            rest = rows_of[~by_participation]
-            order = np.argsort(rest[:, 1], kind="stable")
-            rest = rest[order]
-            self.open_by_step[step] = (rest[:, 1].astype(np.int64), rest[:, 4].astype(np.int64), rest[:, 3])
-
-    # --- 3. due steps ------------------------------------------------------------------------------------
-    def _cadence_step(self, step: PlaybookStep, due_counts: dict[str, int]) -> list[_NewTask]:
-        mask = self._applies(step)
-        last = self._last_for(step.action)
-        empty = np.zeros(0, dtype=np.int64)
-        task_orgs, task_ids, bases = self.open_by_step.get(step.pk, (empty, empty, np.zeros(0)))
-        # Open tasks of this step that a newer interaction has fulfilled are closed.
-        if task_orgs.size and self.ids.size:
-            pos = np.searchsorted(self.ids, task_orgs).clip(0, self.ids.size - 1)
-            known = self.ids[pos] == task_orgs
-            seen = np.where(known, last[pos], np.nan)
-            newer = ~np.isnan(seen) & (np.isnan(bases) | (seen > bases + 0.5))
-            if newer.any():
-                self._close_fulfilled(task_ids[newer].tolist())
-                task_orgs = task_orgs[~newer]
-        idx = np.nonzero(mask)[0]
-        if idx.size == 0:
-            return []
-        last_sel = last[idx]
-        never = np.isnan(last_sel)
-        last_days = np.where(never, self.today_n, _epoch_days(np.nan_to_num(last_sel), self.offset))
-        due = np.where(never, self.today_n, _add_cadence_days(last_days, step.cadence_count, step.cadence_unit))
-        due = self._forward(due, self.teams[idx])
-        ready = due <= self.today_n + step.lead_days
-        # A cycle missed long ago is due now, not on its old date: the task is work for this week (its basis
-        # still says when the client was last served).
-        due = self._forward(np.maximum(due, self.today_n), self.teams[idx])
-        due_counts[step.action] += int(ready.sum())
-        created: list[_NewTask] = []
-        title = _english(step.get_action_display)
-        code = _action_code(step.action)
-        # Clients with an open task for this step get nothing new.
-        ready &= ~np.isin(self.ids[idx], task_orgs, assume_unique=False)
-        picked = idx[ready]
-        for i, due_day, basis in zip(picked.tolist(), due[ready].tolist(), last_sel[ready].tolist(), strict=True):
-            org = int(self.ids[i])
-            team = int(self.teams[i])
-            rm = int(self.rms[i])
-            basis_key = "new" if basis != basis else str(int(round(basis)))
-            created.append(_NewTask(
-                step=step, action=step.action, org=org, team=team if team >= 0 else None,
-                rm=rm if rm >= 0 else None, due_day=int(due_day), hours=step.hours,
-                key=f"pb:{step.pk}:{org}:{basis_key}", basis=None if basis != basis else basis,
-                tier_rank=int(self.tier_rank[i]), title=title, title_code=code))
-        return created
-
-    def _forward(self, days: np.ndarray, teams: np.ndarray) -> np.ndarray:
-        """Due days moved forward to business days of each client's team calendar."""
-        if days.size == 0:
-            return days
-        out = days.copy()
-        first, last = int(days.min()), int(days.max()) + 40
-        cal_ids: dict[int, BusinessCalendar] = {}
-        for team in np.unique(teams).tolist():
-            cal_ids[team] = self.calendar_of(team if team >= 0 else None)
-        by_cal: dict[int, list[int]] = defaultdict(list)
-        for team, cal in cal_ids.items():
-            by_cal[id(cal)].append(team)
-        for teams_of_cal in by_cal.values():
-            cal = cal_ids[teams_of_cal[0]]
-            lookup = _BusinessDays(cal, first, last)
-            sel = np.isin(teams, teams_of_cal)
-            out[sel] = lookup.forward(days[sel])
-        return out
-
-    def _close_fulfilled(self, ids: list[int]) -> None:
-        for start in range(0, len(ids), 5000):
-            Task.objects.filter(pk__in=ids[start:start + 5000], status=TaskStatus.OPEN).update(
-                status=TaskStatus.DONE, completed_at=self.now, updated_at=self.now)
-        self.counts["fulfilled"] = self.counts.get("fulfilled", 0) + len(ids)
-
-    def _participation_step(self, step: PlaybookStep, due_counts: dict[str, int]) -> list[_NewTask]:
-        """A review of each new participation of the clients the step applies to (enhanced due diligence):
-        every participation still in the pipeline without a review of its project since it was created."""
-        from bcrm.financing.choices import ParticipationStatus
-        from bcrm.financing.models import Participation
-
-        mask = self._applies(step)
-        if not mask.any():
-            return []
-        closed = [ParticipationStatus.DECLINED, ParticipationStatus.WITHDRAWN, ParticipationStatus.FUNDED]
-        tiers = _table(ClientTier)
-        parts = _table(Participation)
-        code = step.playbook.code
-        member_sql = ("t.tier = %s" if code in Tier.values else "t.addons LIKE %s")
-        member_param = code if code in Tier.values else f"%{code}%"
-        placeholders = ", ".join(["%s"] * len(closed))
-        rows = _rows(
-            f"SELECT p.id, p.organization_id, p.project_id, p.created_at FROM {parts} p "
-            f"JOIN {tiers} t ON t.organization_id = p.organization_id "
-            f"WHERE {member_sql} AND p.status NOT IN ({placeholders}) "
-            f"AND NOT EXISTS (SELECT 1 FROM {_table(Interaction)} i WHERE i.organization_id = p.organization_id "
-            f"AND i.project_id = p.project_id AND i.kind IN ({', '.join(['%s'] * len(ACTION_KINDS[step.action]))}) "
-            f"AND i.occurred_at >= p.created_at) ORDER BY p.id",
-            [member_param, *[str(c) for c in closed], *ACTION_KINDS[step.action]])
-        if not rows:
-            return []
-        created_days = _epoch_days(to_epoch(column(rows, 3)), self.offset)
-        org_ids = np.array(column(rows, 1), dtype=np.int64)
-        pos = np.searchsorted(self.ids, org_ids).clip(0, max(self.ids.size - 1, 0))
-        known = self.ids[pos] == org_ids
-        ok = known & mask[pos]
-        if step.only_dimension:
-            ok &= self._has_label(step.only_dimension, step.only_label)[pos]
-        due = _add_cadence_days(created_days, step.cadence_count, step.cadence_unit)
-        due = self._forward(due, self.teams[pos])
-        title = _english(step.get_action_display)
-        code = _action_code(step.action)
-        out: list[_NewTask] = []
-        open_parts = self.open_participations.get(step.pk, set())
-        for (pid, org, project, _c), p, good, due_day in zip(rows, pos.tolist(), ok.tolist(), due.tolist(),
-                                                             strict=True):
-            if not good or due_day > self.today_n + step.lead_days:
-                continue
-            due_counts[step.action] += 1
-            if pid in open_parts:
-                continue
-            team, rm = int(self.teams[p]), int(self.rms[p])
-            out.append(_NewTask(step=step, action=step.action, org=int(org), team=team if team >= 0 else None,
-                                rm=rm if rm >= 0 else None, due_day=int(due_day), hours=step.hours,
-                                key=f"pb:{step.pk}:p{pid}", participation=int(pid), project=int(project),
-                                tier_rank=int(self.tier_rank[p]), title=title, title_code=code))
-        return out
-
-    # --- 4. assignment within capacity -------------------------------------------------------------------
-    def _staff(self) -> None:
-        from django.contrib.auth import get_user_model
-
-        from bcrm.accounts.models import TeamMembership
-
-        User = get_user_model()
-        active = set(User.objects.filter(is_active=True).values_list("pk", flat=True))
-        rms = set(User.objects.filter(is_active=True, groups__name=Role.RELATIONSHIP_MANAGER)
-                  .values_list("pk", flat=True))
-        leads = set(User.objects.filter(is_active=True, groups__name=Role.LEAD).values_list("pk", flat=True))
-        leads |= set(User.objects.filter(is_active=True, is_superuser=True).values_list("pk", flat=True)) \
-            if not leads else set()
-        self.capacity: dict[int, Decimal] = defaultdict(Decimal)
-        self.pool: dict[int, list[int]] = defaultdict(list)
-        self.team_leads: dict[int, list[int]] = defaultdict(list)
-        for team, user, hours in TeamMembership.objects.order_by("team_id", "user_id").values_list(
-                "team_id", "user_id", "weekly_capacity_hours"):
-            if user not in active:
-                continue
-            self.capacity[user] += hours or Decimal(0)
-            if user in rms and hours and hours > 0:
-                self.pool[team].append(user)
-            if user in leads:
-                self.team_leads[team].append(user)
-        self.all_leads = sorted(leads)
-        self.active = active
-        # The hours already planned per person and week: open tasks assigned to them.
-        self.load: dict[tuple[int, tuple[int, int]], Decimal] = defaultdict(Decimal)
-        this_week = self.today.isocalendar()[:2]
-        for user, due_at, planned in Task.objects.filter(status=TaskStatus.OPEN, assignee__isnull=False,
-                                                       planned_hours__isnull=False).order_by().values_list(
-                "assignee_id", "due_at", "planned_hours"):
-            week = max(due_at.astimezone(self.tz).date().isocalendar()[:2], this_week)
-            self.load[(user, week)] += planned or Decimal(0)
-
-    def _room(self, user: int, week: tuple[int, int], hours: Decimal) -> bool:
-        return self.load[(user, week)] + hours <= self.capacity.get(user, Decimal(0))
-
-    def _assign(self, tasks: list[_NewTask]) -> None:
-        self._staff()
-        this_week = self.today.isocalendar()[:2]
-        tasks.sort(key=lambda t: (t.due_day, t.tier_rank, t.org, t.step.position if t.step else 0, t.key))
-        assigned = overflow = 0
-        for task in tasks:
-            week = max(_day(task.due_day).isocalendar()[:2], this_week)
-            rule = task.step.owner_rule if task.step else OwnerRule.RELATIONSHIP_MANAGER
-            candidate = None
-            if rule == OwnerRule.RELATIONSHIP_MANAGER and task.rm is not None and task.rm in self.active:
-                if self._room(task.rm, week, task.hours):
-                    candidate = task.rm
-            elif task.team is not None:  # the team pool, or a client without a relationship manager
-                best = None
-                for user in self.pool.get(task.team, ()):
-                    cap = self.capacity.get(user, Decimal(0))
-                    if cap <= 0 or not self._room(user, week, task.hours):
-                        continue
-                    ratio = (self.load[(user, week)] + task.hours) / cap
-                    if best is None or ratio < best[0]:
-                        best = (ratio, user)
-                candidate = best[1] if best else None
-            if candidate is not None:
-                self.load[(candidate, week)] += task.hours
-                task.assignee = candidate
-                assigned += 1
-            else:
-                overflow += 1
-        self.counts["assigned"] = assigned
-        self.counts["overflow"] = overflow
-
-    def _overflow_tasks(self, tasks: list[_NewTask]) -> list[_NewTask]:
-        """One task per team lead naming the work their team has no capacity for this week."""
-        from bcrm.accounts.models import Team
-
-        by_team: dict[int | None, list[_NewTask]] = defaultdict(list)
-        for task in tasks:
-            if task.assignee is None:
-                by_team[task.team].append(task)
-        if not by_team:
-            return []
-        names = dict(Team.objects.filter(pk__in=[t for t in by_team if t is not None]).values_list("pk", "name"))
-        year, week, _weekday = self.today.isocalendar()
-        out: list[_NewTask] = []
-        summary = []
-        for team, items in sorted(by_team.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
-            hours = sum((t.hours for t in items), Decimal(0))
-            leads = self.team_leads.get(team, []) if team is not None else []
-            leads = leads or self.all_leads
-            team_name = names.get(team, "—") if team is not None else _english(lambda: _("No team"))
-            summary.append({"team_id": team, "team": team_name, "tasks": len(items), "hours": str(hours),
-                            "leads": leads})
-            if team is not None:
-                message = texts.text(OVERFLOW_IN_TEAM, tasks=len(items), hours=float(hours), team=team_name)
-            else:
-                message = texts.text(OVERFLOW_NO_TEAM, tasks=len(items), hours=float(hours))
-            for lead in leads:
-                out.append(_NewTask(step=None, action=Action.CAPACITY_OVERFLOW, org=0, team=team, rm=None,
-                                    due_day=self.today_n, hours=Decimal("0.5"),
-                                    key=f"overflow:{team or 0}:{year}-W{week:02d}:{lead}", assignee=lead,
-                                    title=message["message"][:200], title_code=message["template"],
-                                    title_params=message["params"]))
-        self.report.overflow = summary
-        return out
-
-    # --- 5. service requests -----------------------------------------------------------------------------
-    def _service_requests(self) -> list[_NewTask]:
-        """SLA due dates for open requests that lack them; one escalation per breached promise."""
-        orgs = _table(ClientTier._meta.get_field("organization").related_model)
-        rows = _rows(
-            f"SELECT r.id, r.organization_id, r.opened_at, r.first_response_at, r.response_due_at, "
-            f"r.resolution_due_at, r.escalated_at, r.owner_id, o.team_id, o.relationship_manager_id, t.tier "
-            f"FROM {_table(ServiceRequest)} r JOIN {orgs} o ON o.id = r.organization_id "
-            f"LEFT JOIN {_table(ClientTier)} t ON t.organization_id = r.organization_id "
-            f"WHERE r.resolved_at IS NULL ORDER BY r.id")
-        if not rows:
-            self.counts["sla_stamped"] = 0
-            self.counts["escalated"] = 0
-            return []
-        opened = to_epoch(column(rows, 2))
-        response_due = to_epoch(column(rows, 4))
-        resolution_due = to_epoch(column(rows, 5))
-        now_epoch = self.now.timestamp()
-        stamps: list[tuple[int, dt.datetime | None, dt.datetime | None]] = []
-        escalate: list[tuple[int, str, int | None, int | None, int | None, int]] = []
-        for i, (pk, org, _o, first_response, _rd, _sd, _escalated, owner, team, rm, tier) in enumerate(rows):
-            playbook = self.playbooks.get(tier or Tier.STANDARD)
-            cal = self.calendar_of(team)
-            resp, reso = response_due[i], resolution_due[i]
-            if resp != resp or reso != reso:
-                opened_at = dt.datetime.fromtimestamp(opened[i], dt.UTC)
-                new_resp = cal.add_business_hours(opened_at, playbook.response_sla_hours) \
-                    if playbook and playbook.response_sla_hours else None
-                new_reso = cal.add_business_hours(opened_at, playbook.resolution_sla_hours) \
-                    if playbook and playbook.resolution_sla_hours else None
-                stamps.append((pk, new_resp, new_reso))
-                resp = new_resp.timestamp() if new_resp else np.nan
-                reso = new_reso.timestamp() if new_reso else np.nan
-            if first_response is None and resp == resp and resp < now_epoch:
-                escalate.append((pk, "response", team, rm, owner, org))
-            if reso == reso and reso < now_epoch:
-                escalate.append((pk, "resolution", team, rm, owner, org))
-        if stamps:
-            with connection.cursor() as cursor:
-                _bulk_set(cursor, _table(ServiceRequest), ["response_due_at", "resolution_due_at"],
-                          [(pk, _db_datetime(resp_at), _db_datetime(reso_at)) for pk, resp_at, reso_at in stamps])
-        self.counts["sla_stamped"] = len(stamps)
-        out: list[_NewTask] = []
-        escalated_ids: list[int] = []
-        self._staff_for_escalation()
-        for pk, which, team, rm, owner, org in escalate:
-            leads = (self.esc_team_leads.get(team) if team is not None else None) or self.esc_all_leads
-            assignee = leads[0] if leads else (rm or owner)
-            message = texts.text(SLA_RESPONSE if which == "response" else SLA_RESOLUTION, request=str(pk))
-            out.append(_NewTask(step=None, action=Action.SLA_ESCALATION, org=org, team=team, rm=rm,
-                                due_day=self.today_n, hours=ESCALATION_HOURS, key=f"sla:{pk}:{which}",
-                                service_request=pk, assignee=assignee, title=message["message"],
-                                title_code=message["template"], title_params=message["params"]))
-            escalated_ids.append(pk)
-        if escalated_ids:
-            for start in range(0, len(escalated_ids), 5000):
-                ServiceRequest.objects.filter(pk__in=escalated_ids[start:start + 5000],
-                                              escalated_at__isnull=True).update(escalated_at=self.now)
-        self.counts["breaches"] = len(out)
-        return out
-
-    def _staff_for_escalation(self) -> None:
-        from django.contrib.auth import get_user_model
-
-        from bcrm.accounts.models import TeamMembership
-
-        User = get_user_model()
-        leads = list(User.objects.filter(is_active=True, groups__name=Role.LEAD).order_by("pk")
-                     .values_list("pk", flat=True))
-        self.esc_all_leads = leads
-        self.esc_team_leads: dict[int, list[int]] = defaultdict(list)
-        for team, user in TeamMembership.objects.filter(user_id__in=leads).order_by("team_id", "user_id") \
-                .values_list("team_id", "user_id"):
-            self.esc_team_leads[team].append(user)
-
     # --- writing -----------------------------------------------------------------------------------------
     def _insert(self, tasks: list[_NewTask]) -> dict[str, int]:
         """Insert the tasks; a key that exists already (a cycle done or cancelled, or another worker) is
@@ -878,57 +338,6 @@ class _Engine:
         result = queue_progress_reports(period=period, organization_ids=org_ids, now=self.now, run_id=self.run_id,
                                         count_skipped=False)
         self.counts["deliveries_queued"] = int(getattr(result, "created", 0))
-
-
-def _db_datetime(value: dt.datetime | None):
-    """A datetime as the ORM would store it: raw SQL must not hand SQLite an aware datetime (its adapter
-    keeps the offset, and text with an offset does not compare with the ORM's naive UTC text)."""
-    return None if value is None else connection.ops.adapt_datetimefield_value(value)
-
-
-def _bulk_set(cursor, table: str, cols: list[str], rows: list[tuple]) -> None:
-    """Set ``cols`` of many rows by id (rows are (id, *values)): executemany on SQLite; on PostgreSQL a COPY
-    into a scratch table and one UPDATE … FROM."""
-    if connection.vendor == "postgresql":
-        quoted = ", ".join(_qn(c) for c in ["id", *cols])
-        cursor.execute("DROP TABLE IF EXISTS bcrm_bulk_set")
-        cursor.execute(f"CREATE TEMP TABLE bcrm_bulk_set ON COMMIT DROP AS SELECT {quoted} FROM {table} WITH NO DATA")
-        with cursor.cursor.copy(f"COPY bcrm_bulk_set ({quoted}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        sets = ", ".join(f"{_qn(c)} = s.{_qn(c)}" for c in cols)
-        cursor.execute(f"UPDATE {table} SET {sets} FROM bcrm_bulk_set s WHERE {table}.id = s.id")
-        return
-    sets = ", ".join(f"{_qn(c)} = %s" for c in cols)
-    cursor.executemany(f"UPDATE {table} SET {sets} WHERE id = %s", [(*row[1:], row[0]) for row in rows])
-
-
-def _upsert(cursor, table: str, cols: list[str], rows: list[tuple], *, conflict: str) -> int:
-    """Insert ``rows`` with an ON CONFLICT clause: COPY into a scratch table then one INSERT … SELECT on
-    PostgreSQL, executemany on SQLite."""
-    quoted = ", ".join(_qn(c) for c in cols)
-    if connection.vendor == "postgresql":
-        cursor.execute("DROP TABLE IF EXISTS bcrm_upsert")
-        cursor.execute(f"CREATE TEMP TABLE bcrm_upsert ON COMMIT DROP AS SELECT {quoted} FROM {table} WITH NO DATA")
-        with cursor.cursor.copy(f"COPY bcrm_upsert ({quoted}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM bcrm_upsert WHERE true {conflict}")
-        return max(cursor.rowcount, 0)
-    before = connection.connection.total_changes
-    cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({', '.join(['%s'] * len(cols))}) {conflict}", rows)
-    return connection.connection.total_changes - before
-
-
-def _action_code(action: str) -> str:
-    """A playbook task's title code: its action's English label, which is the label's message id."""
-    return _english(lambda: Action(action).label)
-
-
-def _english(label) -> str:
-    """Task titles are stored in English; pages show the action in the reader's language."""
-    with translation.override("en"):
-        return str(label())
 
 
 def automation_tick(now: dt.datetime | None = None) -> bool:

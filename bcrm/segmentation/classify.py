@@ -228,14 +228,7 @@ def classify(
         history_months=np.where(history.missing, np.nan, history.values),
         min_history_months=criterion.min_history_months,
     )
-    ruled = np.full(n, -1, dtype=np.int64)
-    rule_upper = np.zeros(n, dtype=bool)
-    for i, rule in enumerate(criterion.rules):
-        values, missing = columns[rule["feature"]]
-        hit = rule_mask(values, missing, rule["op"], float(rule["value"])) & (ruled < 0)
-        ruled[hit] = i
-        if rule["label"] == "upper":
-            rule_upper |= hit
+    ruled, rule_upper = _rules(criterion, columns, n)
     classifiable = ok & (ruled < 0) & ~np.isnan(scored.score)
     sub_scores = scored.score[classifiable]
     outcome_arr = None
@@ -248,15 +241,88 @@ def classify(
     timings["split"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
+    up, low = upper_label(dimension), lower_label(dimension)
+    engine, held = _engine_labels(criterion, pop, previous_engine, method, params, result, sub_scores,
+                                  classifiable, ruled, rule_upper, up, low)
+    label, overridden, previous = _labels_seen(engine, pop, overrides, previous_current)
+    timings["labels"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    stability = _stability(n, classifiable, sub_scores, method, params, outcome_arr, costs) if with_stability \
+        else np.full(n, np.nan)
+    timings["stability"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    contrib_index, contrib_value = all_contributions(scored, top=3)
+    feature_names = list(scored.transformed)
+    value = matrix.columns[VALUE_MEASURE]
+    known_value = np.where(value.missing, 0.0, value.values)
+    diagnostics = _diagnostics(criterion, result, matrix, names, scored, reasons, label, up, low, known_value,
+                               ruled, held, classifiable, cache_age)
+    comparison: list[dict[str, Any]] = []
+    if with_comparison and sub_scores.size:
+        comparison = _comparison(method, params, sub_scores, outcome_arr, known_value[classifiable],
+                                 diagnostics["portfolio_value"])
+    timings["explain"] = time.perf_counter() - clock
+    outcome = Outcome(
+        dimension=dimension, criterion=criterion, population=pop, method=method, params=params,
+        threshold=_f(result.threshold) if result.threshold is not None else None, diagnostics=diagnostics,
+        score=scored.score, completeness=scored.completeness, engine_label=engine, label=label,
+        overridden=overridden, held=held, ruled=ruled, stability=stability, previous=previous, reasons=reasons,
+        contrib_index=contrib_index, contrib_value=contrib_value, feature_names=feature_names, matrix=matrix,
+        comparison=comparison, timings=timings,
+    )
+    outcome.diagnostics["near_line"] = outcome.near_line(20)
+    return outcome
+
+
+def _rules(criterion, columns: dict[str, tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The criterion's rules, first match wins: (index of the rule that placed each client, −1 for none;
+    placed in the upper class by its rule)."""
+    ruled = np.full(n, -1, dtype=np.int64)
+    rule_upper = np.zeros(n, dtype=bool)
+    for i, rule in enumerate(criterion.rules):
+        values, missing = columns[rule["feature"]]
+        hit = rule_mask(values, missing, rule["op"], float(rule["value"])) & (ruled < 0)
+        ruled[hit] = i
+        if rule["label"] == "upper":
+            rule_upper |= hit
+    return ruled, rule_upper
+
+
+def _stability(n: int, classifiable: np.ndarray, sub_scores: np.ndarray, method: str, params: dict[str, Any],
+               outcome_arr: np.ndarray | None, costs: Any) -> np.ndarray:
+    """How stable each classified client's label is under resampling (NaN for the others, or when the method
+    cannot run on the resamples)."""
+    stability = np.full(n, np.nan)
+    if sub_scores.size:
+        try:
+            stability[classifiable] = label_stability(sub_scores, method, params=params, outcome=outcome_arr,
+                                                      costs=costs)
+        except splits.SplitError:
+            pass
+    return stability
+
+
+def _positions(mapping: dict[int, str], ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions in ``ids``, labels) of the entries of ``mapping`` (org id → label) whose client is in ``ids``."""
+    m_ids = np.fromiter(mapping.keys(), dtype=np.int64, count=len(mapping))
+    m_codes = np.array(list(mapping.values()), dtype=object)
+    inside = np.isin(m_ids, ids)
+    return np.searchsorted(ids, m_ids[inside]), m_codes[inside]
+
+
+def _engine_labels(criterion, pop: Population, previous_engine: dict[int, str] | None, method: str,
+                   params: dict[str, Any], result: splits.SplitResult, sub_scores: np.ndarray,
+                   classifiable: np.ndarray, ruled: np.ndarray, rule_upper: np.ndarray, up: str, low: str
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The engine's label of every client (the split, held by hysteresis against the last run's labels, the
+    rules, insufficient evidence) and whether hysteresis held it."""
+    n = pop.size
     previous_engine = previous_engine or {}
     prev = np.full(n, -1, dtype=np.int8)
-    up, low = upper_label(dimension), lower_label(dimension)
     if previous_engine:
-        prev_ids = np.fromiter(previous_engine.keys(), dtype=np.int64, count=len(previous_engine))
-        prev_codes = np.array(list(previous_engine.values()), dtype=object)
-        inside = np.isin(prev_ids, pop.ids)
-        pos = np.searchsorted(pop.ids, prev_ids[inside])
-        codes = prev_codes[inside]
+        pos, codes = _positions(previous_engine, pop.ids)
         prev[pos] = np.where(codes == up, 1, np.where(codes == low, 0, -1))
     sub_prev = prev[classifiable]
     margin = float(criterion.hysteresis_margin or 0.0)
@@ -273,41 +339,36 @@ def classify(
     engine[ruled >= 0] = np.where(rule_upper[ruled >= 0], up, low)
     held = np.zeros(n, dtype=bool)
     held[classifiable] = held_sub
+    return engine, held
 
+
+def _labels_seen(engine: np.ndarray, pop: Population, overrides: dict[int, str] | None,
+                 previous_current: dict[int, str] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the label users see: the engine's unless overridden; overridden; the label they saw before, "" for
+    none)."""
+    n = pop.size
     label = engine.copy()
     overridden = np.zeros(n, dtype=bool)
     if overrides:
-        o_ids = np.fromiter(overrides.keys(), dtype=np.int64, count=len(overrides))
-        o_codes = np.array(list(overrides.values()), dtype=object)
-        inside = np.isin(o_ids, pop.ids)
-        pos = np.searchsorted(pop.ids, o_ids[inside])
-        label[pos] = o_codes[inside]
+        pos, codes = _positions(overrides, pop.ids)
+        label[pos] = codes
         overridden[pos] = True
 
     previous = np.full(n, "", dtype=object)
     if previous_current:
-        c_ids = np.fromiter(previous_current.keys(), dtype=np.int64, count=len(previous_current))
-        c_codes = np.array(list(previous_current.values()), dtype=object)
-        inside = np.isin(c_ids, pop.ids)
-        previous[np.searchsorted(pop.ids, c_ids[inside])] = c_codes[inside]
-    timings["labels"] = time.perf_counter() - clock
+        pos, codes = _positions(previous_current, pop.ids)
+        previous[pos] = codes
+    return label, overridden, previous
 
-    clock = time.perf_counter()
-    stability = np.full(n, np.nan)
-    if with_stability and sub_scores.size:
-        try:
-            stability[classifiable] = label_stability(sub_scores, method, params=params, outcome=outcome_arr,
-                                                      costs=costs)
-        except splits.SplitError:
-            pass
-    timings["stability"] = time.perf_counter() - clock
 
-    clock = time.perf_counter()
-    contrib_index, contrib_value = all_contributions(scored, top=3)
-    feature_names = list(scored.transformed)
+def _diagnostics(criterion, result: splits.SplitResult, matrix: FeatureMatrix, names: list[str], scored,
+                 reasons: dict[str, np.ndarray], label: np.ndarray, up: str, low: str, known_value: np.ndarray,
+                 ruled: np.ndarray, held: np.ndarray, classifiable: np.ndarray, cache_age: float | None
+                 ) -> dict[str, Any]:
+    """The split's diagnostics and the run's own: portfolio value above the line, why clients are
+    insufficient, missing features, the models' notes, the histogram and the Lorenz curve."""
+    n = label.size
     diagnostics = dict(result.diagnostics)
-    value = matrix.columns[VALUE_MEASURE]
-    known_value = np.where(value.missing, 0.0, value.values)
     total_value = float(known_value.sum())
     diagnostics["portfolio_value"] = total_value
     diagnostics["portfolio_value_upper"] = float(known_value[label == up].sum())
@@ -329,31 +390,25 @@ def classify(
         diagnostics["model_notes"] = {family: str(note.get("message", "")) for family, note in notes.items()}
     diagnostics["histogram"] = _histogram(scored.score, label, up, low)
     diagnostics["lorenz"] = _lorenz(scored.score, known_value, classifiable | (ruled >= 0))
+    return diagnostics
+
+
+def _comparison(method: str, params: dict[str, Any], sub_scores: np.ndarray, outcome_arr: np.ndarray | None,
+                classified_value: np.ndarray, total_value: float) -> list[dict[str, Any]]:
+    """The method in use with its own parameters, beside the others at their usual ones."""
     comparison: list[dict[str, Any]] = []
-    if with_comparison and sub_scores.size:
-        # the method in use with its own parameters, beside the others at their usual ones
-        for other in splits.compare_methods(sub_scores, outcome=outcome_arr, params_by_method={method: params}):
-            comparison.append({
-                "method": other.method, "threshold": other.threshold,
-                "n_upper": other.diagnostics.get("n_upper"),
-                "share_upper": other.diagnostics.get("share_upper"),
-                "value_share_upper": other.diagnostics.get("value_share_upper"),
-                "portfolio_value_share_upper": (
-                    float(known_value[classifiable][other.upper].sum()) / total_value if total_value > 0 else None),
-                "params": params if other.method == method else dict(splits.DEFAULT_PARAMS.get(other.method, {})),
-                "in_use": other.method == method,
-            })
-    timings["explain"] = time.perf_counter() - clock
-    outcome = Outcome(
-        dimension=dimension, criterion=criterion, population=pop, method=method, params=params,
-        threshold=_f(result.threshold) if result.threshold is not None else None, diagnostics=diagnostics,
-        score=scored.score, completeness=scored.completeness, engine_label=engine, label=label,
-        overridden=overridden, held=held, ruled=ruled, stability=stability, previous=previous, reasons=reasons,
-        contrib_index=contrib_index, contrib_value=contrib_value, feature_names=feature_names, matrix=matrix,
-        comparison=comparison, timings=timings,
-    )
-    outcome.diagnostics["near_line"] = outcome.near_line(20)
-    return outcome
+    for other in splits.compare_methods(sub_scores, outcome=outcome_arr, params_by_method={method: params}):
+        comparison.append({
+            "method": other.method, "threshold": other.threshold,
+            "n_upper": other.diagnostics.get("n_upper"),
+            "share_upper": other.diagnostics.get("share_upper"),
+            "value_share_upper": other.diagnostics.get("value_share_upper"),
+            "portfolio_value_share_upper": (
+                float(classified_value[other.upper].sum()) / total_value if total_value > 0 else None),
+            "params": params if other.method == method else dict(splits.DEFAULT_PARAMS.get(other.method, {})),
+            "in_use": other.method == method,
+        })
+    return comparison
 
 
 def _histogram(score: np.ndarray, label: np.ndarray, up: str, low: str, bins: int = 30) -> dict[str, Any]:

@@ -90,6 +90,44 @@ def validate_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """A criterion specification, checked and normalised; InvalidInput naming each bad field."""
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
+    clean["features"] = _clean_features(spec, errors)
+    method = spec.get("method")
+    clean["params"] = _clean_params(spec, method, errors)
+    clean["method"] = method
+
+    outcome = spec.get("outcome_feature") or ""
+    if outcome and outcome not in FEATURES:
+        errors["outcome_feature"] = _("Unknown feature: %(name)s.") % {"name": outcome}
+    if method == "information_gain" and not outcome:
+        errors["outcome_feature"] = _("The information-gain method needs an outcome feature.")
+    clean["outcome_feature"] = outcome
+    clean["rules"] = _clean_rules(spec, errors)
+
+    required = spec.get("required_features") or []
+    if not isinstance(required, list) or any(name not in FEATURES for name in required):
+        errors["required_features"] = _("Required features must be known feature names.")
+        required = []
+    clean["required_features"] = list(dict.fromkeys(required))
+    months = _number(spec.get("min_history_months", 0), "min_history_months", errors, low=0, high=600)
+    clean["min_history_months"] = int(months) if months is not None else 0
+    clean["min_completeness"] = _number(spec.get("min_completeness", 0), "min_completeness", errors, low=0, high=1)
+    clean["hysteresis_margin"] = _number(spec.get("hysteresis_margin", 0), "hysteresis_margin", errors, low=0, high=1e12)
+    for name in ("upper_name", "lower_name"):
+        text = str(spec.get(name) or "").strip()
+        if len(text) > 60:
+            errors[name] = _("At most 60 characters.")
+        clean[name] = text
+    schedule = spec.get("schedule") or ""
+    if schedule not in Schedule.values:
+        errors["schedule"] = _("Schedule must be daily, weekly, monthly or empty.")
+    clean["schedule"] = schedule
+    if errors:
+        raise InvalidInput(_("The criterion is not valid."), fields={k: [v] for k, v in errors.items()})
+    return clean
+
+
+def _clean_features(spec: dict[str, Any], errors: dict[str, str]) -> list[dict[str, Any]]:
+    """The weighted feature terms, checked; problems go to ``errors``."""
     terms = spec.get("features")
     if not isinstance(terms, list) or not terms:
         errors["features"] = _("Give at least one feature with a weight.")
@@ -116,35 +154,32 @@ def validate_spec(spec: dict[str, Any]) -> dict[str, Any]:
     names = [t["feature"] for t in clean_terms]
     if len(set(names)) != len(names):
         errors["features"] = _("Each feature may appear once.")
-    clean["features"] = clean_terms
+    return clean_terms
 
-    method = spec.get("method")
+
+def _clean_params(spec: dict[str, Any], method: Any, errors: dict[str, str]) -> dict[str, Any]:
+    """The split method's parameters, parsed and tried on two scores (the method checks its ranges)."""
     if method not in splits.METHODS:
         errors["method"] = _("Method must be one of %(choices)s.") % {"choices": ", ".join(splits.METHODS)}
-        clean["params"] = {}
-    else:
-        raw_params = spec.get("params") or {}
-        if not isinstance(raw_params, dict):
-            errors["params"] = _("Parameters are name/value pairs.")
-            raw_params = {}
-        try:
-            clean["params"] = splits.parse_params(method, {str(k): str(v) for k, v in raw_params.items()})
-            # Ranges (q in (0, 1], k ≥ 0 …) are the split method's to check: try it on two scores.
-            probe = np.array([0.0, 1.0])
-            splits.split(method, probe, outcome=np.array([0, 1]) if method == "information_gain" else None,
-                         **clean["params"])
-        except splits.SplitError as exc:
-            errors["params"] = str(exc)
-            clean["params"] = {}
-    clean["method"] = method
+        return {}
+    raw_params = spec.get("params") or {}
+    if not isinstance(raw_params, dict):
+        errors["params"] = _("Parameters are name/value pairs.")
+        raw_params = {}
+    try:
+        params = splits.parse_params(method, {str(k): str(v) for k, v in raw_params.items()})
+        # Ranges (q in (0, 1], k ≥ 0 …) are the split method's to check: try it on two scores.
+        probe = np.array([0.0, 1.0])
+        splits.split(method, probe, outcome=np.array([0, 1]) if method == "information_gain" else None,
+                     **params)
+    except splits.SplitError as exc:
+        errors["params"] = str(exc)
+        return {}
+    return params
 
-    outcome = spec.get("outcome_feature") or ""
-    if outcome and outcome not in FEATURES:
-        errors["outcome_feature"] = _("Unknown feature: %(name)s.") % {"name": outcome}
-    if method == "information_gain" and not outcome:
-        errors["outcome_feature"] = _("The information-gain method needs an outcome feature.")
-    clean["outcome_feature"] = outcome
 
+def _clean_rules(spec: dict[str, Any], errors: dict[str, str]) -> list[dict[str, Any]]:
+    """The rules that place clients whatever their score, checked."""
     rules = spec.get("rules") or []
     clean_rules = []
     if not isinstance(rules, list):
@@ -162,29 +197,7 @@ def validate_spec(spec: dict[str, Any]) -> dict[str, Any]:
             errors[f"{path}.label"] = _("A rule sends clients to the upper or the lower class.")
         value = _number(rule.get("value"), f"{path}.value", errors)
         clean_rules.append({"feature": rule["feature"], "op": rule.get("op"), "value": value, "label": rule.get("label")})
-    clean["rules"] = clean_rules
-
-    required = spec.get("required_features") or []
-    if not isinstance(required, list) or any(name not in FEATURES for name in required):
-        errors["required_features"] = _("Required features must be known feature names.")
-        required = []
-    clean["required_features"] = list(dict.fromkeys(required))
-    months = _number(spec.get("min_history_months", 0), "min_history_months", errors, low=0, high=600)
-    clean["min_history_months"] = int(months) if months is not None else 0
-    clean["min_completeness"] = _number(spec.get("min_completeness", 0), "min_completeness", errors, low=0, high=1)
-    clean["hysteresis_margin"] = _number(spec.get("hysteresis_margin", 0), "hysteresis_margin", errors, low=0, high=1e12)
-    for name in ("upper_name", "lower_name"):
-        text = str(spec.get(name) or "").strip()
-        if len(text) > 60:
-            errors[name] = _("At most 60 characters.")
-        clean[name] = text
-    schedule = spec.get("schedule") or ""
-    if schedule not in Schedule.values:
-        errors["schedule"] = _("Schedule must be daily, weekly, monthly or empty.")
-    clean["schedule"] = schedule
-    if errors:
-        raise InvalidInput(_("The criterion is not valid."), fields={k: [v] for k, v in errors.items()})
-    return clean
+    return clean_rules
 
 
 def spec_of(criterion) -> dict[str, Any]:

@@ -14,7 +14,7 @@ compressed into one row with a weight (a count), as the paper's data are publish
 likelihood on the weighted rows.
 
 Pure NumPy/SciPy; the maximiser, its convergence guards and the standard errors are the ones the
-lifetime-value models use (:func:`bcrm.stats.clv._maximise`).
+lifetime-value models use (:func:`bcrm.stats.clv.optimiser._maximise`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from django.utils.translation import gettext_noop
 from scipy.special import betaln, gammaln
 
 from bcrm.stats import ModelError
-from bcrm.stats.clv import MIN_CUSTOMERS, _array, _maximise, _se
+from bcrm.stats.clv.data import MIN_CUSTOMERS, _array
+from bcrm.stats.clv.optimiser import _maximise, _se
 
 PARAMS = ("alpha", "beta", "gamma", "delta")
 #: Opportunities one history may span: the likelihood sums over the opportunities after the last

@@ -1,0 +1,187 @@
+"""Lifetime-value data: the time units, the input checks of an RFM summary and of spend, and the grouping of
+identical rows (customers with the same (x, t_x, T) count once, with a weight)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from bcrm.stats import ModelError, gettext_noop
+
+#: Model time units in one month, for the lifetime-value discretisation (a month is 365.25/12 days).
+UNITS_PER_MONTH: dict[str, float] = {"day": 365.25 / 12, "week": 365.25 / 12 / 7, "month": 1.0}
+#: Length in days of each time unit / period of :func:`rfm_summary`.
+DAYS_PER_UNIT: dict[str, float] = {"day": 1.0, "week": 7.0, "month": 365.25 / 12}
+#: Fewest customers a fit accepts (the BG/NBD has four parameters, the Gamma-Gamma three).
+MIN_CUSTOMERS = 10
+#: Relative tolerance below which a rescaled quantity counts as a whole number.
+_INTEGER_TOL = 1e-9
+
+
+# --------------------------------------------------------------------------------------------------
+# Input checks
+
+
+def _array(values: Any, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ModelError(gettext_noop("%(name)s must be numbers."), name=name)
+    if arr.ndim != 1:
+        raise ModelError(gettext_noop("%(name)s must be a flat list of numbers, one per customer."), name=name)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise ModelError(gettext_noop("%(name)s has %(count)d missing or infinite values (the first at row "
+                                      "%(row)d); fill or remove those customers first."),
+                         name=name, count=int(bad.sum()), row=int(np.argmax(bad)) + 1)
+    return arr
+
+
+def _same_length(**arrays: np.ndarray) -> int:
+    sizes = {name: arr.size for name, arr in arrays.items()}
+    if len(set(sizes.values())) > 1:
+        shown = ", ".join(f"{name}={size}" for name, size in sizes.items())
+        raise ModelError(gettext_noop("The columns must have one value per customer; their lengths differ "
+                                      "(%(lengths)s)."), lengths=shown)
+    return next(iter(sizes.values()))
+
+
+def _weights(weights: Any, n: int) -> np.ndarray:
+    if weights is None:
+        return np.ones(n)
+    w = _array(weights, "weights")
+    if w.size != n:
+        raise ModelError(gettext_noop("weights must have one value per customer (%(n)d), not %(got)d."),
+                         n=n, got=int(w.size))
+    if (w < 0).any():
+        raise ModelError(gettext_noop("weights must not be negative."))
+    return w
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.argmax(mask)) + 1
+
+
+def check_rfm(frequency: Any, recency: Any, T: Any, weights: Any = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Validate an RFM summary; returns float64 arrays ``(x, t_x, T, weights)``.
+
+    Raises :class:`ModelError` for missing or infinite values, different lengths, negative values, a
+    frequency that is not a whole number, a recency above T, or a recency for a customer with no repeat
+    purchase (it must be 0: the age at the last *repeat* purchase)."""
+    x = _array(frequency, "frequency")
+    tx = _array(recency, "recency")
+    age = _array(T, "T")
+    n = _same_length(frequency=x, recency=tx, T=age)
+    w = _weights(weights, n)
+    for name, arr in (("frequency", x), ("recency", tx), ("T", age)):
+        if (arr < 0).any():
+            raise ModelError(gettext_noop("%(name)s must not be negative (row %(row)d is %(value)s)."),
+                             name=name, row=_first(arr < 0), value=f"{arr[arr < 0][0]:g}")
+    fractional = np.abs(x - np.round(x)) > _INTEGER_TOL
+    if fractional.any():
+        raise ModelError(gettext_noop("frequency counts repeat purchases and must be a whole number (row "
+                                      "%(row)d is %(value)s)."), row=_first(fractional),
+                         value=f"{x[fractional][0]:g}")
+    x = np.round(x)
+    late = tx > age * (1 + 1e-9) + 1e-12
+    if late.any():
+        i = int(np.argmax(late))
+        raise ModelError(gettext_noop("recency cannot exceed T: row %(row)d has recency %(recency)s and T "
+                                      "%(T)s (recency is the age at the last purchase, T the age at the end "
+                                      "of the period)."), row=i + 1, recency=f"{tx[i]:g}", T=f"{age[i]:g}")
+    tx = np.minimum(tx, age)
+    stray = (x == 0) & (tx > 0)
+    if stray.any():
+        raise ModelError(gettext_noop("Row %(row)d has no repeat purchase (frequency 0) but a recency of "
+                                      "%(recency)s: recency is the age at the last repeat purchase, 0 when "
+                                      "there is none."), row=_first(stray), recency=f"{tx[stray][0]:g}")
+    return x, tx, age, w
+
+
+# --------------------------------------------------------------------------------------------------
+# Grouping identical rows
+
+
+def group_rows(*columns: np.ndarray, weights: np.ndarray | None = None
+               ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Distinct rows of aligned columns: ``(unique_columns, summed_weights, inverse)``.
+
+    ``unique_columns[k][inverse]`` gives back ``columns[k]`` exactly; ``summed_weights`` is the number of
+    rows (or the sum of ``weights``) of each distinct row; distinct rows come in lexicographic order.
+    Columns of whole numbers or short decimals (ages in weeks, amounts in cents) over a modest range are
+    coded directly and counted with ``np.bincount`` — no sort, O(n); anything else is coded by ``np.unique``
+    and the codes combined into one integer key (a few sorts)."""
+    n = columns[0].size
+    if n == 0:
+        return [c[:0] for c in columns], np.zeros(0), np.zeros(0, dtype=np.intp)
+    dense = [_dense_codes(col) for col in columns]
+    sizes = [d[1] for d in dense if d is not None]
+    if all(d is not None for d in dense) and math.prod(sizes) <= _DENSE_CELLS:
+        key = np.zeros(n, dtype=np.int64)
+        for d in dense:
+            assert d is not None
+            key = key * d[1] + d[0]
+        present = np.flatnonzero(np.bincount(key, minlength=math.prod(sizes)))
+        lookup = np.empty(math.prod(sizes), dtype=np.intp)
+        lookup[present] = np.arange(present.size)
+        inverse = lookup[key]
+        summed = np.bincount(inverse, weights=weights, minlength=present.size).astype(np.float64)
+        uniques: list[np.ndarray] = []
+        rest = present
+        for d in reversed(dense):
+            assert d is not None
+            rest, code = np.divmod(rest, d[1])
+            uniques.append((code + d[3]) / d[2])
+        return uniques[::-1], summed, inverse
+    key = np.zeros(n, dtype=np.int64)
+    span = 1
+    for col in columns:
+        uniq, inv = np.unique(col, return_inverse=True)
+        if span * uniq.size >= 2**62:                       # keep the combined key within int64
+            _, key = np.unique(key, return_inverse=True)
+            key = key.astype(np.int64)
+            span = int(key.max()) + 1
+        key = key * uniq.size + inv
+        span *= uniq.size
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    summed = np.bincount(inverse, weights=weights, minlength=first.size).astype(np.float64)
+    return [col[first] for col in columns], summed, inverse.reshape(-1)
+
+
+#: Largest number of cells (product of the columns' ranges) :func:`group_rows` counts directly.
+_DENSE_CELLS = 1 << 26
+
+
+def _dense_codes(col: np.ndarray) -> tuple[np.ndarray, int, float, float] | None:
+    """(codes 0…size−1, size, scale, offset) when ``col`` is exactly (code + offset) / scale for a scale of
+    1, 10, 100 or 1000 and a range under 2**24; ``None`` otherwise."""
+    if col.dtype.kind != "f":
+        col = col.astype(np.float64)
+    for scale in (1.0, 10.0, 100.0, 1000.0):
+        ints = np.round(col * scale)
+        if np.array_equal(ints / scale, col):
+            lo, hi = float(ints.min()), float(ints.max())
+            if hi - lo >= 2**24:
+                return None
+            return (ints - lo).astype(np.int64), int(hi - lo) + 1, scale, lo
+    return None
+
+
+def _check_spend(frequency: Any, monetary_value: Any, weights: Any = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x = _array(frequency, "frequency")
+    z = _array(monetary_value, "monetary_value")
+    n = _same_length(frequency=x, monetary_value=z)
+    w = _weights(weights, n)
+    if (x < 0).any():
+        raise ModelError(gettext_noop("%(name)s must not be negative (row %(row)d is %(value)s)."),
+                         name="frequency", row=_first(x < 0), value=f"{x[x < 0][0]:g}")
+    fractional = np.abs(x - np.round(x)) > _INTEGER_TOL
+    if fractional.any():
+        raise ModelError(gettext_noop("frequency counts repeat purchases and must be a whole number (row "
+                                      "%(row)d is %(value)s)."), row=_first(fractional),
+                         value=f"{x[fractional][0]:g}")
+    return np.round(x), z, w

@@ -1,0 +1,133 @@
+"""The log-likelihoods of the BG/NBD and Gamma-Gamma models and their analytic gradients (formulas in the
+package docstring), on data prepared once per fit."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy.special import digamma, gammaln
+
+from bcrm.stats.clv.data import _check_spend, check_rfm
+
+# --------------------------------------------------------------------------------------------------
+# BG/NBD likelihood
+
+
+class _BGNBDData:
+    """Grouped data with everything the likelihood needs that does not depend on the parameters."""
+
+    def __init__(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray) -> None:
+        keep = w > 0
+        x, tx, T, w = x[keep], tx[keep], T[keep], w[keep]
+        self.n = float(w.sum())
+        self.ux, xi = np.unique(x, return_inverse=True)
+        self.wx = np.bincount(xi, weights=w, minlength=self.ux.size)       # customers per distinct x
+        pos = x > 0
+        # customers without repeat purchases: only T matters
+        self.T0, inv0 = np.unique(T[~pos], return_inverse=True)
+        self.w0 = np.bincount(inv0, weights=w[~pos], minlength=self.T0.size)
+        # repeat buyers
+        self.x1, self.tx1, self.T1, self.w1 = x[pos], tx[pos], T[pos], w[pos]
+        self.xi1 = np.searchsorted(self.ux, self.x1)
+
+
+def _bgnbd_value_grad(params: np.ndarray, d: _BGNBDData, want_grad: bool = True) -> tuple[float, np.ndarray]:
+    """Log-likelihood and its gradient with respect to (r, α, a, b) at natural parameters."""
+    r, al, a, b = (float(v) for v in params)
+    ux, wx = d.ux, d.wx
+    # terms depending on x only: lnΓ(r+x) − lnΓ(r) + r ln α + lnΓ(a+b) + lnΓ(b+x) − lnΓ(b) − lnΓ(a+b+x)
+    const = float(wx @ (gammaln(r + ux) + gammaln(b + ux) - gammaln(a + b + ux)))
+    const += d.n * (r * math.log(al) - gammaln(r) + gammaln(a + b) - gammaln(b))
+    # x = 0: ln A3 = −r ln(α+T)
+    log_aT0 = np.log(al + d.T0)
+    ll = const - r * float(d.w0 @ log_aT0)
+    # x > 0: logaddexp(ln A3, ln A4)
+    x1, w1 = d.x1, d.w1
+    log_aT = np.log(al + d.T1)
+    log_atx = np.log(al + d.tx1)
+    log_bx1 = np.log(b + np.maximum(d.ux, 1.0) - 1.0)[d.xi1]
+    rx = r + x1
+    l3 = -rx * log_aT
+    l4 = math.log(a) - log_bx1 - rx * log_atx
+    m = np.logaddexp(l3, l4)
+    ll += float(w1 @ m)
+    if not want_grad:
+        return ll, np.zeros(4)
+    pi = np.exp(l4 - m)                     # share of the A4 term: P(dropped out after the last purchase)
+    wpi = w1 * pi
+    psi_common = digamma(a + b) - digamma(a + b + ux)
+    g_r = float(wx @ digamma(r + ux)) + d.n * (math.log(al) - digamma(r))
+    g_r -= float(d.w0 @ log_aT0) + float(w1 @ ((1 - pi) * log_aT + pi * log_atx))
+    g_al = d.n * r / al - r * float(d.w0 @ (1.0 / (al + d.T0)))
+    g_al -= float(w1 @ (rx * ((1 - pi) / (al + d.T1) + pi / (al + d.tx1))))
+    g_a = float(wx @ psi_common) + float(wpi.sum()) / a
+    g_b = float(wx @ (psi_common + digamma(b + ux))) - d.n * digamma(b)
+    g_b -= float(wpi @ np.exp(-log_bx1))
+    return ll, np.array([g_r, g_al, g_a, g_b])
+
+
+def bgnbd_log_likelihood(params: Sequence[float], frequency: Any, recency: Any, T: Any, *,
+                         weights: Any = None) -> float:
+    """The BG/NBD log-likelihood of (r, α, a, b) on an RFM summary (sum over customers)."""
+    x, tx, age, w = check_rfm(frequency, recency, T, weights)
+    return _bgnbd_value_grad(np.asarray(params, dtype=np.float64), _BGNBDData(x, tx, age, w), False)[0]
+
+
+def bgnbd_log_likelihood_gradient(params: Sequence[float], frequency: Any, recency: Any, T: Any, *,
+                                  weights: Any = None) -> np.ndarray:
+    """The analytic gradient of :func:`bgnbd_log_likelihood` with respect to (r, α, a, b)."""
+    x, tx, age, w = check_rfm(frequency, recency, T, weights)
+    return _bgnbd_value_grad(np.asarray(params, dtype=np.float64), _BGNBDData(x, tx, age, w))[1]
+
+
+# --------------------------------------------------------------------------------------------------
+# Gamma-Gamma likelihood
+
+
+class _GGData:
+    def __init__(self, x: np.ndarray, z: np.ndarray, w: np.ndarray) -> None:
+        self.x, self.z, self.w = x, z, w
+        self.n = float(w.sum())
+        self.ux, xi = np.unique(x, return_inverse=True)
+        self.wx = np.bincount(xi, weights=w, minlength=self.ux.size)
+        log_z = np.log(z)
+        self.sum_log_z = float(w @ log_z)
+        self.sum_x_log_xz = float(w @ (x * (log_z + np.log(x))))
+        self.wxz = w * x
+        self.xz = x * z
+
+
+def _gg_value_grad(params: np.ndarray, d: _GGData, want_grad: bool = True) -> tuple[float, np.ndarray]:
+    p, q, g = (float(v) for v in params)
+    ux, wx = d.ux, d.wx
+    pxq = p * ux + q
+    log_gz = np.log(g + d.xz)
+    ll = float(wx @ (gammaln(pxq) - gammaln(p * ux))) + d.n * (q * math.log(g) - gammaln(q))
+    ll += p * d.sum_x_log_xz - d.sum_log_z - p * float(d.wxz @ log_gz) - q * float(d.w @ log_gz)
+    if not want_grad:
+        return ll, np.zeros(3)
+    psi_pxq = digamma(pxq)
+    g_p = float(wx @ (ux * (psi_pxq - digamma(p * ux)))) + d.sum_x_log_xz - float(d.wxz @ log_gz)
+    g_q = float(wx @ psi_pxq) + d.n * (math.log(g) - digamma(q)) - float(d.w @ log_gz)
+    inv = 1.0 / (g + d.xz)
+    g_g = d.n * q / g - p * float(d.wxz @ inv) - q * float(d.w @ inv)
+    return ll, np.array([g_p, g_q, g_g])
+
+
+def gamma_gamma_log_likelihood(params: Sequence[float], frequency: Any, monetary_value: Any, *,
+                               weights: Any = None) -> float:
+    """The Gamma-Gamma log-likelihood of (p, q, γ) on the customers with frequency > 0."""
+    x, z, w = _check_spend(frequency, monetary_value, weights)
+    pos = x > 0
+    return _gg_value_grad(np.asarray(params, dtype=np.float64), _GGData(x[pos], z[pos], w[pos]), False)[0]
+
+
+def gamma_gamma_log_likelihood_gradient(params: Sequence[float], frequency: Any, monetary_value: Any, *,
+                                        weights: Any = None) -> np.ndarray:
+    """The analytic gradient of :func:`gamma_gamma_log_likelihood` with respect to (p, q, γ)."""
+    x, z, w = _check_spend(frequency, monetary_value, weights)
+    pos = x > 0
+    return _gg_value_grad(np.asarray(params, dtype=np.float64), _GGData(x[pos], z[pos], w[pos]))[1]
