@@ -270,7 +270,7 @@ def _pdfs(batch: mailer.Batch, period: str, languages: list[str]) -> list[tuple[
     def make() -> list[tuple[ManagementReport, bytes]]:
         return [management_pdf(actor=reader, period=period, language=language) for language in languages]
 
-    return batch.cached(("management_report", period, tuple(languages)), make)  # type: ignore[no-any-return]
+    return batch.cached(("management_report", period, tuple(languages)), make)
 
 
 def _queue(period: str, email: str, user, languages: list[str], trigger: str, resend: bool,
