@@ -78,6 +78,23 @@ def test_every_mail_of_the_system_is_a_registered_kind():
     assert delivery.kind_of("progress_report").model is ReportDelivery
 
 
+def test_compose_renders_subject_and_bodies_in_the_recipients_language():
+    message = delivery.compose(
+        to=["li@bank.example"], language="zh-hans",
+        subject={"template": "Management report %(period)s", "params": {"period": "2026-04"}},
+        body="surveys/email/invitation.txt", html="surveys/email/invitation.html",
+        context={"name": "李", "url": "http://x.example/s/t/", "expires_at": timezone.now(), "project": None},
+        attachments=[("a.pdf", b"%PDF-1.7", "application/pdf")], reply_to=["rm@bank.example"])
+    assert message.subject == "管理报告 2026-04" and "尊敬的 李" in message.body
+    assert message.alternatives[0][1] == "text/html" and "参与调查" in message.alternatives[0][0]
+    assert message.attachments[0][0] == "a.pdf" and message.reply_to == ["rm@bank.example"]
+    assert message.extra_headers["Auto-Submitted"] == "auto-generated"
+    english = delivery.compose(to=["x@y.example"], language="en", body="surveys/email/invitation.txt",
+                               subject={"template": "Management report %(period)s", "params": {"period": "2026-04"}},
+                               context={"name": "Li", "url": "u", "expires_at": timezone.now()})
+    assert english.subject == "Management report 2026-04" and "Dear Li," in english.body
+
+
 # Retry through the worker, on a fixed clock, in the recipient's language, over real SMTP ---------------------
 
 

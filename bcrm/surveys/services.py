@@ -31,9 +31,8 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import Q
-from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -288,24 +287,19 @@ def invitation_email(invitation: SurveyInvitation, raw_token: str) -> EmailMulti
     contact = invitation.contact
     organization = invitation.organization
     manager = organization.relationship_manager or invitation.sent_by
-    with translation.override(invitation.language):
-        context = {
-            "name": _display_name(contact, invitation.language),
-            "organization": organization,
-            "project": invitation.project,
-            "url": survey_url(raw_token),
-            "expires_at": timezone.localtime(invitation.expires_at),
-            "sender": (manager.get_full_name() or manager.get_username()) if manager else "",
-            "language": invitation.language,
-        }
-        subject = " ".join(render_to_string("surveys/email/invitation_subject.txt", context).split())
-        text = render_to_string("surveys/email/invitation.txt", context)
-        html = render_to_string("surveys/email/invitation.html", context)
-    reply_to = [manager.email] if manager is not None and manager.email else None
-    message = EmailMultiAlternatives(subject=subject, body=text, to=[contact.email], reply_to=reply_to,
-                                     headers={"Auto-Submitted": "auto-generated"})
-    message.attach_alternative(html, "text/html")
-    return message
+    context = {
+        "name": _display_name(contact, invitation.language),
+        "organization": organization,
+        "project": invitation.project,
+        "url": survey_url(raw_token),
+        "expires_at": timezone.localtime(invitation.expires_at),
+        "sender": (manager.get_full_name() or manager.get_username()) if manager else "",
+    }
+    return mailer.compose(
+        to=[contact.email], language=invitation.language, subject="surveys/email/invitation_subject.txt",
+        body="surveys/email/invitation.txt", html="surveys/email/invitation.html", context=context,
+        reply_to=[manager.email] if manager is not None and manager.email else None,
+    )
 
 
 def _issue_token(invitation: SurveyInvitation) -> str | None:
