@@ -9,3 +9,8 @@ class MonitoringConfig(AppConfig):
     name = "bcrm.monitoring"
     label = "monitoring"
     verbose_name = _("Monitoring")
+
+    def ready(self) -> None:
+        from bcrm.core import delivery
+
+        delivery.register("management_report", "bcrm.monitoring.report.MANAGEMENT_REPORT_MAIL")  # its mail goes through the one delivery loop

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from bcrm.core.delivery import Delivery, DeliveryStatus
 from bcrm.monitoring.choices import Breakdown, SnapshotStatus, SnapshotTrigger
 
 
@@ -95,29 +96,21 @@ class SnapshotSchedule(models.Model):
         return f"{self.key}: {self.last_period or '-'}"
 
 
-class ManagementReportDelivery(models.Model):
+class ManagementReportDelivery(Delivery):
     """One e-mail of a month's management report to one address: the log, and what makes the monthly send
-    happen once. ``(period, email)`` is unique, and a delivery is claimed with a conditional UPDATE before it
-    is sent, so two workers never send the same month's report twice; "send again" is an explicit act."""
+    happen once. ``(period, email)`` is unique, and a delivery is claimed before it is sent (the loop of
+    :mod:`bcrm.core.delivery`, which owns the status columns), so two workers never send the same month's report
+    twice; "send again" is an explicit act."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", _("Pending")
-        SENDING = "sending", _("Sending")
-        SENT = "sent", _("Sent")
-        FAILED = "failed", _("Failed")
+    Status = DeliveryStatus
 
     period = models.CharField(_("period"), max_length=7)
     email = models.EmailField(_("e-mail"))
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="+", verbose_name=_("recipient"))
     languages = models.CharField(_("languages"), max_length=32, default="en")
-    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     trigger = models.CharField(_("trigger"), max_length=8, choices=SnapshotTrigger.choices,
                                default=SnapshotTrigger.MANUAL)
-    queued_at = models.DateTimeField(_("queued"))
-    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
-    last_error = models.TextField(_("last error"), blank=True)
 
     class Meta:
         verbose_name = _("management report delivery")

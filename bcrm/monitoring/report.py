@@ -15,15 +15,16 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.choices import Role
 from bcrm.audit.services import audit_record
+from bcrm.core import delivery as mailer
 from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.monitoring import presenters, selectors
 from bcrm.monitoring.choices import ALL, TREND_FIGURES, Breakdown, SnapshotTrigger
@@ -222,9 +223,10 @@ def send(*, actor, period: str, recipients: list[str] | None = None, languages: 
     """E-mail the report of ``period`` (one PDF per language attached) to ``recipients`` (default: the active
     leads and administrators with an address).
 
-    Each (period, address) has one delivery row, claimed with a conditional UPDATE before sending, so two
-    workers never send it twice. ``resend=False`` (the monthly schedule) skips addresses already sent to or
-    being sent to; ``resend=True`` (a person asking) sends again. An SMTP failure is recorded on the row."""
+    Each (period, address) has one delivery row, queued here and sent by the one delivery loop
+    (:mod:`bcrm.core.delivery`), which claims it before sending, so two workers never send it twice.
+    ``resend=False`` (the monthly schedule) skips addresses already sent to or being sent to; ``resend=True``
+    (a person asking) sends again. An SMTP failure is recorded on the row (failed: the next run sends again)."""
     _require_send(actor)
     now = now or timezone.now()
     langs = [clean_language(x) for x in (languages or LANGUAGES)]
@@ -234,42 +236,24 @@ def send(*, actor, period: str, recipients: list[str] | None = None, languages: 
     result = SendResult(period=period)
     if not targets:
         return result
-    reader = actor if actor is not None else _system()
-    pdfs = []
-    for language in langs:
-        report, pdf = management_pdf(actor=reader, period=period, language=language)
-        pdfs.append((report, pdf))
-    connection = connection or get_connection()
-    try:
-        for email, user in targets:
-            delivery = _claim(period, email, user, langs, trigger, resend, now)
-            if delivery is None:
-                result.skipped.append(email)
-                continue
-            try:
-                message = _message(email, period, pdfs)
-                message.connection = connection
-                connection.send_messages([message])
-            except Exception as exc:  # noqa: BLE001 - recorded on the delivery row
-                log.warning("management report %s to %s not sent: %s", period, email, exc)
-                ManagementReportDelivery.objects.filter(pk=delivery.pk).update(
-                    status=ManagementReportDelivery.Status.FAILED, last_error=f"{type(exc).__name__}: {exc}"[:500])
-                result.failed[email] = f"{type(exc).__name__}: {exc}"
-                try:
-                    connection.close()
-                except Exception:  # noqa: BLE001
-                    pass
-                continue
-            ManagementReportDelivery.objects.filter(pk=delivery.pk).update(
-                status=ManagementReportDelivery.Status.SENT, sent_at=timezone.now(), last_error="")
-            audit_record(actor=actor, action="report_sent", instance=delivery,
-                         changes={"period": period, "email": email, "languages": langs})
+    batch = mailer.Batch(actor=actor, now=now)
+    _pdfs(batch, period, langs)  # rendered before anything is queued: no snapshot, no delivery row
+    queued: dict[Any, str] = {}
+    for email, user in targets:
+        pk = _queue(period, email, user, langs, trigger, resend, now)
+        if pk is None:
+            result.skipped.append(email)
+        else:
+            queued[pk] = email
+    summary = mailer.send(MANAGEMENT_REPORT_MAIL, ids=list(queued), batch=batch, connection=connection)
+    for pk, email in queued.items():
+        outcome = summary.outcomes.get(pk)
+        if outcome is None:  # another caller claimed it first and sends it
+            result.skipped.append(email)
+        elif outcome.sent:
             result.sent.append(email)
-    finally:
-        try:
-            connection.close()
-        except Exception:  # noqa: BLE001
-            pass
+        else:
+            result.failed[email] = outcome.error
     return result
 
 
@@ -279,25 +263,59 @@ def _system():
     return SystemOperator()
 
 
-def _claim(period: str, email: str, user, languages: list[str], trigger: str, resend: bool,
-           now: dt.datetime) -> ManagementReportDelivery | None:
-    """The delivery row of (period, address), switched to "sending" by this caller alone, or None when another
-    caller holds it or (``resend=False``) it was sent already."""
+def _pdfs(batch: mailer.Batch, period: str, languages: list[str]) -> list[tuple[ManagementReport, bytes]]:
+    """The report's PDF in each language, rendered once per send (for every recipient)."""
+    reader = batch.actor if batch.actor is not None else _system()
+
+    def make() -> list[tuple[ManagementReport, bytes]]:
+        return [management_pdf(actor=reader, period=period, language=language) for language in languages]
+
+    return batch.cached(("management_report", period, tuple(languages)), make)
+
+
+def _queue(period: str, email: str, user, languages: list[str], trigger: str, resend: bool,
+           now: dt.datetime) -> Any:
+    """The delivery row of (period, address) made pending and due now, or None when another caller holds it
+    or (``resend=False``) it was sent already."""
     Status = ManagementReportDelivery.Status
     try:
         with transaction.atomic():
             ManagementReportDelivery.objects.get_or_create(
                 period=period, email=email, defaults={"user": user, "languages": ",".join(languages),
-                                                      "trigger": trigger, "queued_at": now})
+                                                      "trigger": trigger, "queued_at": now,
+                                                      "next_attempt_at": now})
     except IntegrityError:  # created at the same moment by another caller: the row exists now
         pass
-    claimable = [Status.PENDING, Status.FAILED] + ([Status.SENT] if resend else [])
-    claimed = ManagementReportDelivery.objects.filter(period=period, email=email, status__in=claimable).update(
-        status=Status.SENDING, attempts=F("attempts") + 1, languages=",".join(languages), trigger=trigger,
-        queued_at=now)
-    if not claimed:
+    claimable = [Status.PENDING, Status.FAILED, Status.CANCELLED] + ([Status.SENT] if resend else [])
+    rows = ManagementReportDelivery.objects.filter(period=period, email=email, status__in=claimable)
+    if not rows.update(status=Status.PENDING, next_attempt_at=now, languages=",".join(languages), trigger=trigger,
+                       queued_at=now):
         return None
-    return ManagementReportDelivery.objects.get(period=period, email=email)
+    return ManagementReportDelivery.objects.filter(period=period, email=email).values_list("pk", flat=True).get()
+
+
+class ManagementReportMail(mailer.DeliveryKind):
+    """The month's management report to one lead or administrator: both languages in one message, a PDF each.
+    A failure is final (no automatic retry): the next monthly run, or a person, sends it again."""
+
+    name = "management_report"
+    model = ManagementReportDelivery
+    policy = mailer.RetryPolicy(max_attempts=1)
+
+    def describe(self, row: ManagementReportDelivery) -> str:
+        return f"management report {row.period} to {row.email}"
+
+    def build(self, row: ManagementReportDelivery, batch: mailer.Batch, *,
+              unsubscribe_url: str | None) -> EmailMultiAlternatives:
+        languages = [x for x in row.languages.split(",") if x] or list(LANGUAGES)
+        return _message(row.email, row.period, _pdfs(batch, row.period, languages))
+
+    def on_sent(self, row: ManagementReportDelivery, batch: mailer.Batch) -> None:
+        audit_record(actor=batch.actor, action="report_sent", instance=row,
+                     changes={"period": row.period, "email": row.email, "languages": row.languages.split(",")})
+
+
+MANAGEMENT_REPORT_MAIL = ManagementReportMail()
 
 
 def _message(email: str, period: str, pdfs: list[tuple[ManagementReport, bytes]]) -> EmailMultiAlternatives:

@@ -9,3 +9,8 @@ class ProgressConfig(AppConfig):
     name = "bcrm.progress"
     label = "progress"
     verbose_name = _("Progress reports")
+
+    def ready(self) -> None:
+        from bcrm.core import delivery
+
+        delivery.register("progress_report", "bcrm.progress.services.REPORT_MAIL")  # its mail goes through the one delivery loop

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from bcrm.core.delivery import Delivery, DeliveryStatus  # noqa: F401 - DeliveryStatus is re-exported
 from bcrm.core.models import VersionedModel
 from bcrm.parties.choices import Language
 from bcrm.progress.periods import validate_period
@@ -60,20 +61,13 @@ class ProjectUpdate(VersionedModel):
         return f"{self.written_at:%Y-%m-%d} {self.body[:40]}"
 
 
-class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", _("Pending")
-    SENDING = "sending", _("Sending")
-    SENT = "sent", _("Sent")
-    FAILED = "failed", _("Failed")
-    CANCELLED = "cancelled", _("Cancelled")
-
-
-class ReportDelivery(models.Model):
+class ReportDelivery(Delivery):
     """One progress report e-mailed (or to be e-mailed) to one contact for one project and month.
 
     ``key`` is unique, so queueing the same report twice — twice in a row or on two workers — adds
     nothing; ``status`` moves pending → sending (claimed by one worker) → sent, or back to pending
-    with a later ``next_attempt_at`` after an SMTP failure, or failed after the last attempt.
+    with a later ``next_attempt_at`` after an SMTP failure, or failed after the last attempt: the loop of
+    :mod:`bcrm.core.delivery`, which owns the common columns.
     """
 
     project = models.ForeignKey("financing.Project", on_delete=models.CASCADE, related_name="report_deliveries",
@@ -86,13 +80,6 @@ class ReportDelivery(models.Model):
     email = models.EmailField(_("e-mail"))
     language = models.CharField(_("language"), max_length=8, choices=Language.choices, default=Language.EN)
     key = models.CharField(max_length=80, unique=True, editable=False)
-    status = models.CharField(_("status"), max_length=12, choices=DeliveryStatus.choices,
-                              default=DeliveryStatus.PENDING)
-    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
-    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
-    last_error = models.TextField(_("last error"), blank=True)
-    queued_at = models.DateTimeField(_("queued"))
-    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     run_id = models.PositiveBigIntegerField(_("automation run"), null=True, blank=True)
     interaction = models.ForeignKey("engagement.Interaction", null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="+", verbose_name=_("interaction"))

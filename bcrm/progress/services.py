@@ -7,9 +7,10 @@ Decisions:
   that is not declined or withdrawn) who consented to reports (``Contact.report_consent``) and has an
   e-mail address, in the contact's language. One delivery per (project, period, contact): its ``key``
   is unique, so queueing again — by automation, by "send now", or on two workers — adds nothing.
-- Sending claims each delivery with a conditional UPDATE (pending and due → sending); only the worker
-  whose UPDATE changed the row sends it, so no e-mail goes out twice. A delivery left in ``sending``
-  (the process died mid-send) is never retried automatically: it may have gone out; the log shows it.
+- Sending is the one delivery loop of :mod:`bcrm.core.delivery` (this app's kind: :class:`ReportMail`):
+  each delivery is claimed before it is sent (pending and due → sending), so no e-mail goes out twice. A
+  delivery left in ``sending`` (the process died mid-send) is never retried automatically: it may have
+  gone out; the log shows it.
 - An SMTP failure puts the delivery back to pending after 1, 2, 4, 8 minutes; the fifth failure marks
   it failed. A contact who withdrew consent meanwhile gets nothing (the delivery is cancelled).
 - Unsubscribe links carry a signed token naming the contact (no expiry: a link in a year-old e-mail
@@ -20,22 +21,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
-from django.core import signing
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.db.models import Case, CharField, F, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Cast, Concat
-from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.choices import Role
 from bcrm.accounts.permissions import EDIT_ALL, SystemOperator, can_write, has_any, require, require_delete
 from bcrm.audit.services import audit_record
+from bcrm.core import delivery as mailer
+from bcrm.core.delivery import SendSummary
 from bcrm.core.errors import NotFound
 from bcrm.core.fields import only_fields
 from bcrm.core.services import create_instance, delete_instance, update_instance
@@ -135,20 +135,6 @@ def update_delete(*, actor, update: ProjectUpdate) -> None:
 
 
 # Queueing ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class SendSummary:
-    claimed: int = 0
-    sent: int = 0
-    retrying: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"claimed": self.claimed, "sent": self.sent, "retrying": self.retrying, "failed": self.failed,
-                "cancelled": self.cancelled, "errors": self.errors[:20]}
 
 
 @dataclass
@@ -314,49 +300,45 @@ def report_send(*, actor, project: Project, period: str, now: dt.datetime | None
     return result
 
 
-# Sending -----------------------------------------------------------------------------------------------
+# Sending: the mail kind of bcrm.core.delivery ----------------------------------------------------------
 
 
 def backoff(attempts: int) -> dt.timedelta:
     """1, 2, 4, 8… minutes after the first, second, third… failure."""
-    return dt.timedelta(minutes=2 ** max(0, attempts - 1))
+    return ReportMail.policy.backoff(attempts)
+
+
+UNSUBSCRIBE = mailer.Unsubscribe(salt=UNSUBSCRIBE_SALT, url_name="progress:unsubscribe")
 
 
 def unsubscribe_token(contact_id: int) -> str:
-    return signing.dumps(contact_id, salt=UNSUBSCRIBE_SALT)
+    return UNSUBSCRIBE.token(contact_id)
 
 
 def unsubscribe_url(contact_id: int) -> str:
-    return settings.BCRM_BASE_URL + reverse("progress:unsubscribe", args=[unsubscribe_token(contact_id)])
+    return UNSUBSCRIBE.url(contact_id)
 
 
-class _Renderings:
-    """The report, its chart and its PDF rendered once per (project, period, language) in a batch."""
+def _rendering(delivery: ReportDelivery, batch: mailer.Batch | None) -> tuple[Any, str, bytes]:
+    """The report, its chart and its PDF, rendered once per (project, period, language) in a batch."""
 
-    def __init__(self) -> None:
-        self.reports: dict[tuple[int, str, str], Any] = {}
-        self.pdfs: dict[tuple[int, str, str], bytes] = {}
-        self.svgs: dict[tuple[int, str, str], str] = {}
+    def make() -> tuple[Any, str, bytes]:
+        report = selectors.progress_report(delivery.project, delivery.period, delivery.language)
+        svg = chart_svg_uri(report, delivery.language)
+        return report, svg, render_pdf(report, delivery.language, svg_uri=svg)
 
-    def get(self, delivery: ReportDelivery) -> tuple[Any, str, bytes]:
-        key = (delivery.project_id, delivery.period, delivery.language)
-        if key not in self.reports:
-            report = selectors.progress_report(delivery.project, delivery.period, delivery.language)
-            svg = chart_svg_uri(report, delivery.language)
-            self.reports[key], self.svgs[key] = report, svg
-            self.pdfs[key] = render_pdf(report, delivery.language, svg_uri=svg)
-        return self.reports[key], self.svgs[key], self.pdfs[key]
+    if batch is None:
+        return make()
+    return batch.cached(("progress", delivery.project_id, delivery.period, delivery.language), make)
 
 
-def delivery_email(delivery: ReportDelivery, renderings: _Renderings | None = None) -> EmailMultiAlternatives:
-    report, svg, pdf = (renderings or _Renderings()).get(delivery)
+def delivery_email(delivery: ReportDelivery, batch: mailer.Batch | None = None, *,
+                   url: str | None = None) -> EmailMultiAlternatives:
+    """The report e-mail of one delivery (``url``: its unsubscribe link)."""
+    report, svg, pdf = _rendering(delivery, batch)
     language = delivery.language
-    url = unsubscribe_url(delivery.contact_id) if delivery.contact_id else None
     html = render_html(report, language, for_email=True, unsubscribe_url=url, svg_uri=svg)
     headers = {"Auto-Submitted": "auto-generated", "X-Bcrm-Delivery": delivery.key}
-    if url:
-        headers["List-Unsubscribe"] = f"<{url}>"
-        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message = EmailMultiAlternatives(subject=render_subject(report, language),
                                      body=render_text(report, language, unsubscribe_url=url),
                                      to=[delivery.email], headers=headers)
@@ -365,104 +347,67 @@ def delivery_email(delivery: ReportDelivery, renderings: _Renderings | None = No
     return message
 
 
-def _record_sent(delivery: ReportDelivery, now: dt.datetime) -> None:
-    from bcrm.engagement.services import interaction_create
+class ReportMail(mailer.DeliveryKind):
+    """A project's monthly progress report to one consenting contact, with its PDF, in the contact's language;
+    sent once it is an interaction ("report sent") on the client's timeline."""
 
-    with transaction.atomic():
-        contacts = [delivery.contact] if delivery.contact_id else []
-        with translation.override(delivery.language):
-            project_name = str(delivery.project)
-        interaction = interaction_create(actor=SystemOperator(), organization=delivery.organization, data={
-            "project": delivery.project, "kind": InteractionKind.REPORT_SENT, "occurred_at": now, "owner": None,
+    name = "progress_report"
+    model = ReportDelivery
+    policy = mailer.RetryPolicy(max_attempts=MAX_ATTEMPTS)
+    related = ("project", "organization", "contact")
+
+    def describe(self, row: ReportDelivery) -> str:
+        return row.key
+
+    def opted_out(self, row: ReportDelivery) -> str | None:
+        if row.contact is None or not row.contact.report_consent:
+            return _("The contact no longer receives reports.")
+        return None
+
+    def unsubscribe_url(self, row: ReportDelivery) -> str | None:
+        return unsubscribe_url(row.contact_id) if row.contact_id else None
+
+    def build(self, row: ReportDelivery, batch: mailer.Batch, *, unsubscribe_url: str | None) -> EmailMultiAlternatives:
+        return delivery_email(row, batch, url=unsubscribe_url)
+
+    def on_sent(self, row: ReportDelivery, batch: mailer.Batch) -> dict[str, Any]:
+        from bcrm.engagement.services import interaction_create
+
+        contacts = [row.contact] if row.contact_id else []
+        with translation.override(row.language):
+            project_name = str(row.project)
+        interaction = interaction_create(actor=SystemOperator(), organization=row.organization, data={
+            "project": row.project, "kind": InteractionKind.REPORT_SENT, "occurred_at": batch.now, "owner": None,
             "minutes_spent": 0,
             "summary": _("Progress report %(period)s for %(project)s e-mailed to %(email)s (automated).")
-            % {"period": delivery.period, "project": project_name, "email": delivery.email},
+            % {"period": row.period, "project": project_name, "email": row.email},
         }, contacts=contacts)
-        ReportDelivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
-            status=DeliveryStatus.SENT, sent_at=now, last_error="", next_attempt_at=None, interaction=interaction,
-        )
+        return {"interaction": interaction}
 
 
-def _record_failure(delivery: ReportDelivery, attempts: int, error: str, now: dt.datetime, summary: SendSummary) -> None:
-    if attempts >= MAX_ATTEMPTS:
-        ReportDelivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
-            status=DeliveryStatus.FAILED, last_error=error, next_attempt_at=None)
-        summary.failed += 1
-    else:
-        ReportDelivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
-            status=DeliveryStatus.PENDING, last_error=error, next_attempt_at=now + backoff(attempts))
-        summary.retrying += 1
-    summary.errors.append(f"{delivery.key}: {error}")
+REPORT_MAIL = ReportMail()
 
 
 def send_pending_deliveries(*, now: dt.datetime | None = None, limit: int | None = None, connection=None,
                             project: Project | None = None, period: str | None = None,
                             organization_ids=None) -> SendSummary:
     """E-mail every due pending delivery (optionally of one project and period, to ``organization_ids``),
-    each at most once."""
-    now = now or timezone.now()
-    summary = SendSummary()
-    due = ReportDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+    each at most once: :func:`bcrm.core.delivery.send` with this app's kind."""
+    where = Q()
     if organization_ids is not None:
-        due = due.filter(organization_id__in=organization_ids)
+        where &= Q(organization_id__in=organization_ids)
     if project is not None:
-        due = due.filter(project=project)
+        where &= Q(project=project)
     if period is not None:
-        due = due.filter(period=period)
-    ids = list(due.order_by("next_attempt_at", "id").values_list("pk", flat=True)[: limit or None])
-    if not ids:
-        return summary
-    renderings = _Renderings()
-    connection = connection or get_connection()
-    try:
-        for pk in ids:
-            claimed = ReportDelivery.objects.filter(
-                pk=pk, status=DeliveryStatus.PENDING, next_attempt_at__lte=now,
-            ).update(status=DeliveryStatus.SENDING, attempts=F("attempts") + 1)
-            if not claimed:
-                continue  # another worker has it
-            summary.claimed += 1
-            delivery = ReportDelivery.objects.select_related("project", "organization", "contact").get(pk=pk)
-            if delivery.contact is None or not delivery.contact.report_consent:
-                ReportDelivery.objects.filter(pk=pk, status=DeliveryStatus.SENDING).update(
-                    status=DeliveryStatus.CANCELLED, last_error=_("The contact no longer receives reports."),
-                    next_attempt_at=None)
-                summary.cancelled += 1
-                continue
-            try:
-                message = delivery_email(delivery, renderings)
-                message.connection = connection
-                connection.send_messages([message])
-            except Exception as exc:  # noqa: BLE001 - recorded on the delivery, retried with backoff
-                log.warning("progress report delivery %s not sent: %s", delivery.key, exc)
-                _record_failure(delivery, delivery.attempts, f"{type(exc).__name__}: {exc}"[:500], now, summary)
-                try:
-                    connection.close()  # reopened for the next message
-                except Exception:  # noqa: BLE001
-                    pass
-                continue
-            _record_sent(delivery, now)
-            summary.sent += 1
-    finally:
-        try:
-            connection.close()
-        except Exception:  # noqa: BLE001
-            pass
-    return summary
+        where &= Q(period=period)
+    return mailer.send(REPORT_MAIL, now=now, where=where, limit=limit, connection=connection)
 
 
 # Unsubscribe -------------------------------------------------------------------------------------------
 
 
 def contact_by_unsubscribe_token(token: str) -> Contact:
-    if not token or len(token) > 200:
-        raise NotFound()
-    try:
-        contact_id = signing.loads(token, salt=UNSUBSCRIBE_SALT)
-    except signing.BadSignature:
-        raise NotFound()
-    contact = Contact.objects.select_related("organization").filter(pk=contact_id).first() if isinstance(
-        contact_id, int) else None
+    contact = Contact.objects.select_related("organization").filter(pk=UNSUBSCRIBE.recipient_id(token)).first()
     if contact is None:
         raise NotFound()
     return contact
@@ -480,7 +425,6 @@ def unsubscribe(*, token: str, now: dt.datetime | None = None) -> Contact:
             "report_consent": [True, False], "via": [None, "unsubscribe link"],
         })
         contact.report_consent = False
-    ReportDelivery.objects.filter(contact=contact, status=DeliveryStatus.PENDING).update(
-        status=DeliveryStatus.CANCELLED, next_attempt_at=None, last_error=_("Unsubscribed."))
+    mailer.cancel_pending(REPORT_MAIL, Q(contact=contact), _("Unsubscribed."))
     return contact
 

@@ -143,14 +143,11 @@ def create_invitations(request, payload: InviteIn):
     recipients = selectors.survey_recipients(
         actor=user, organizations=[organization] if organization else [], contacts=contacts, project=project,
     )
-    result = services.survey_invite(actor=user, contacts=recipients, project=project,
-                                    expires_in_days=payload.expires_in_days, dry_run=payload.dry_run)
-    outcomes = {}
-    if not payload.dry_run:
-        outcomes = {o.invitation.pk: o for o in services.survey_send(actor=user, invitations=result.invitations)}
+    result = services.survey_invite_and_send(actor=user, contacts=recipients, project=project,
+                                             expires_in_days=payload.expires_in_days, dry_run=payload.dry_run)
     invited = []
     for inv in result.invitations:
-        outcome = outcomes.get(inv.pk)
+        outcome = result.outcome_of(inv)
         invited.append({
             "invitation_id": inv.pk, "contact_id": inv.contact_id, "contact_name": inv.contact.full_name,
             "email": inv.contact.email, "organization_id": inv.organization_id, "language": inv.language,

@@ -9,3 +9,8 @@ class SurveysConfig(AppConfig):
     name = "bcrm.surveys"
     label = "surveys"
     verbose_name = _("Surveys")
+
+    def ready(self) -> None:
+        from bcrm.core import delivery
+
+        delivery.register("survey_invitation", "bcrm.surveys.services.SURVEY_MAIL")  # its mail goes through the one delivery loop

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from bcrm.core.delivery import Delivery
 from bcrm.parties.choices import Language
 
 
@@ -97,3 +98,22 @@ class SurveyInvitation(models.Model):
     def is_open(self) -> bool:
         """Still answerable (or sendable): not answered and not expired."""
         return self.status in (InvitationStatus.PENDING, InvitationStatus.SENT)
+
+
+class SurveyMail(Delivery):
+    """One e-mail of an invitation (its first sending or a resend), sent by the one delivery loop
+    (:mod:`bcrm.core.delivery`): claimed before it is sent, retried with backoff after a failure. The personal
+    link is issued when the message is built, so it exists only in the e-mail that went out."""
+
+    invitation = models.ForeignKey(SurveyInvitation, on_delete=models.CASCADE, related_name="mails",
+                                   verbose_name=_("survey invitation"))
+    email = models.EmailField(_("e-mail"))
+
+    class Meta:
+        verbose_name = _("survey e-mail")
+        verbose_name_plural = _("survey e-mails")
+        ordering = ["-queued_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="survey_mail_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.status})"

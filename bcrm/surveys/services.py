@@ -13,6 +13,9 @@ Decisions (see also the app's README in the report):
   characters.
 - Tokens are issued at sending time and only their SHA-256 digest is stored; a resend issues a new
   token, which retires the link sent before.
+- Sending is the one delivery loop of :mod:`bcrm.core.delivery` (this app's kind: :class:`InvitationMail`,
+  one ``SurveyMail`` row per e-mail): claimed before it is sent, a failure retried by the worker with
+  backoff. The doors (page, API, CLI) all call :func:`survey_invite_and_send`.
 """
 
 from __future__ import annotations
@@ -25,22 +28,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.template.loader import render_to_string
+from django.db.models import Q
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from bcrm.accounts.models import token_digest
 from bcrm.accounts.permissions import can_write, require, require_organization_write
 from bcrm.audit.services import audit_record
+from bcrm.core import delivery as mailer
 from bcrm.core.errors import InvalidInput, NotFound, ServiceError
 from bcrm.core.services import validate_and_save
 from bcrm.engagement.models import SurveyResponse
 from bcrm.engagement.services import survey_response_create
-from bcrm.surveys.models import InvitationStatus, SurveyInvitation
+from bcrm.surveys.models import InvitationStatus, SurveyInvitation, SurveyMail
 
 log = logging.getLogger(__name__)
 
@@ -88,17 +92,22 @@ class Skipped:
 
 
 @dataclass
-class InviteResult:
-    invitations: list[SurveyInvitation] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-    dry_run: bool = False
-
-
-@dataclass
 class SendOutcome:
     invitation: SurveyInvitation
     sent: bool
     error: str = ""
+
+
+@dataclass
+class InviteResult:
+    invitations: list[SurveyInvitation] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    dry_run: bool = False
+    #: after sending (:func:`survey_invite_and_send`): one per invitation, in the same order
+    outcomes: list[SendOutcome] = field(default_factory=list)
+
+    def outcome_of(self, invitation: SurveyInvitation) -> SendOutcome | None:
+        return next((o for o in self.outcomes if o.invitation.pk == invitation.pk), None)
 
 
 # Pure checks ---------------------------------------------------------------------------------------------
@@ -278,24 +287,19 @@ def invitation_email(invitation: SurveyInvitation, raw_token: str) -> EmailMulti
     contact = invitation.contact
     organization = invitation.organization
     manager = organization.relationship_manager or invitation.sent_by
-    with translation.override(invitation.language):
-        context = {
-            "name": _display_name(contact, invitation.language),
-            "organization": organization,
-            "project": invitation.project,
-            "url": survey_url(raw_token),
-            "expires_at": timezone.localtime(invitation.expires_at),
-            "sender": (manager.get_full_name() or manager.get_username()) if manager else "",
-            "language": invitation.language,
-        }
-        subject = " ".join(render_to_string("surveys/email/invitation_subject.txt", context).split())
-        text = render_to_string("surveys/email/invitation.txt", context)
-        html = render_to_string("surveys/email/invitation.html", context)
-    reply_to = [manager.email] if manager is not None and manager.email else None
-    message = EmailMultiAlternatives(subject=subject, body=text, to=[contact.email], reply_to=reply_to,
-                                     headers={"Auto-Submitted": "auto-generated"})
-    message.attach_alternative(html, "text/html")
-    return message
+    context = {
+        "name": _display_name(contact, invitation.language),
+        "organization": organization,
+        "project": invitation.project,
+        "url": survey_url(raw_token),
+        "expires_at": timezone.localtime(invitation.expires_at),
+        "sender": (manager.get_full_name() or manager.get_username()) if manager else "",
+    }
+    return mailer.compose(
+        to=[contact.email], language=invitation.language, subject="surveys/email/invitation_subject.txt",
+        body="surveys/email/invitation.txt", html="surveys/email/invitation.html", context=context,
+        reply_to=[manager.email] if manager is not None and manager.email else None,
+    )
 
 
 def _issue_token(invitation: SurveyInvitation) -> str | None:
@@ -310,60 +314,118 @@ def _issue_token(invitation: SurveyInvitation) -> str | None:
     return raw
 
 
+class InvitationMail(mailer.DeliveryKind):
+    """A survey invitation e-mailed to its contact, in the invitation's language. The token is issued when the
+    message is built (a resend issues a new one, retiring the link sent before); an invitation answered or
+    expired meanwhile is not sent. No unsubscribe link: a satisfaction survey about a service the client
+    received is legitimate interest, not a list (see the module's decisions)."""
+
+    name = "survey_invitation"
+    model = SurveyMail
+    related = ("invitation__contact", "invitation__organization__relationship_manager", "invitation__project",
+               "invitation__sent_by")
+
+    def describe(self, row: SurveyMail) -> str:
+        return f"survey invitation {row.invitation_id} to {row.email}"
+
+    def opted_out(self, row: SurveyMail) -> str | None:
+        status = row.invitation.status
+        if status == InvitationStatus.ANSWERED:
+            return _("Already answered.")
+        if status == InvitationStatus.EXPIRED:
+            return _("The invitation has expired.")
+        if not (row.email or "").strip():
+            return _("No e-mail address.")
+        return None
+
+    def build(self, row: SurveyMail, batch: mailer.Batch, *, unsubscribe_url: str | None) -> EmailMultiAlternatives:
+        raw = _issue_token(row.invitation)
+        if raw is None:
+            raise mailer.Cancel(_("Already answered."))
+        message = invitation_email(row.invitation, raw)
+        message.to = [row.email]
+        return message
+
+    def on_sent(self, row: SurveyMail, batch: mailer.Batch) -> None:
+        invitation = row.invitation
+        sent_by = batch.actor if getattr(batch.actor, "pk", None) else invitation.sent_by
+        SurveyInvitation.objects.filter(pk=invitation.pk).update(sent_at=batch.now, send_error="", sent_by=sent_by)
+        previous = invitation.sent_at
+        invitation.sent_at, invitation.send_error, invitation.sent_by = batch.now, "", sent_by
+        _audit_invitation(batch.actor, "update", invitation, {
+            "sent_at": [previous.isoformat() if previous else None, batch.now.isoformat()],
+        })
+
+    def on_failure(self, row: SurveyMail, error: str, final: bool, batch: mailer.Batch) -> None:
+        invitation = row.invitation
+        SurveyInvitation.objects.filter(pk=invitation.pk).update(send_error=error)
+        invitation.send_error = error
+        _audit_invitation(batch.actor, "update", invitation, {"send_error": [None, error]})
+
+
+SURVEY_MAIL = InvitationMail()
+
+
+def _queue_mail(invitation: SurveyInvitation, now: dt.datetime) -> int:
+    """A new e-mail of the invitation, due now; one still waiting for a retry is replaced by it."""
+    mailer.cancel_pending(SURVEY_MAIL, Q(invitation=invitation), _("Replaced by a new sending."))
+    mail = SurveyMail.objects.create(invitation=invitation, email=invitation.contact.email.strip(),
+                                     queued_at=now, next_attempt_at=now)
+    return mail.pk
+
+
 def survey_send(*, actor, invitations: Iterable[SurveyInvitation], connection=None) -> list[SendOutcome]:
-    """E-mail each invitation (one message each) and record when it went out.
+    """E-mail each invitation (one message each) through the delivery loop and record when it went out.
 
     A failure for one recipient is recorded on its invitation (``send_error``) and does not stop the
-    others. No database transaction is held while talking to the mail server.
+    others; the worker retries it with backoff (:mod:`bcrm.core.delivery`). No database transaction is
+    held while talking to the mail server.
     """
-    invitations = [i for i in invitations if i.pk is not None]
+    invitations = list({i.pk: i for i in invitations if i.pk is not None}.values())
     _require_invite(actor, [i.contact for i in invitations])
+    now = timezone.now()
+    early: dict[int, SendOutcome] = {}
+    mail_of: dict[int, int] = {}
+    for invitation in invitations:
+        invitation.refresh_from_db()
+        if not invitation.is_open:
+            reason = (_("Already answered.") if invitation.status == InvitationStatus.ANSWERED
+                      else _("The invitation has expired."))
+            early[invitation.pk] = SendOutcome(invitation, False, reason)
+        elif not (invitation.contact.email or "").strip():
+            early[invitation.pk] = SendOutcome(invitation, False, _("No e-mail address."))
+        else:
+            mail_of[invitation.pk] = _queue_mail(invitation, now)
+    summary = mailer.send(SURVEY_MAIL, ids=mail_of.values(), now=now, connection=connection, actor=actor)
+    fresh = SurveyInvitation.objects.in_bulk(list(mail_of))
     outcomes: list[SendOutcome] = []
-    connection = connection or get_connection()
-    try:
-        for invitation in invitations:
-            invitation.refresh_from_db()
-            if not invitation.is_open:
-                reason = (_("Already answered.") if invitation.status == InvitationStatus.ANSWERED
-                          else _("The invitation has expired."))
-                outcomes.append(SendOutcome(invitation, False, reason))
-                continue
-            if not (invitation.contact.email or "").strip():
-                outcomes.append(SendOutcome(invitation, False, _("No e-mail address.")))
-                continue
-            raw = _issue_token(invitation)
-            if raw is None:
-                outcomes.append(SendOutcome(invitation, False, _("Already answered.")))
-                continue
-            try:
-                connection.send_messages([invitation_email(invitation, raw)])
-            except Exception as exc:  # one recipient's failure is recorded, the others still get theirs
-                log.warning("survey invitation %s not sent: %s", invitation.pk, exc)
-                error = f"{type(exc).__name__}: {exc}"[:500]
-                SurveyInvitation.objects.filter(pk=invitation.pk).update(send_error=error)
-                invitation.send_error = error
-                _audit_invitation(actor, "update", invitation, {"send_error": [None, error]})
-                outcomes.append(SendOutcome(invitation, False, error))
-                try:
-                    connection.close()  # a broken connection is reopened for the next message
-                except Exception:  # noqa: BLE001 - closing a dead connection may fail too
-                    pass
-                continue
-            now = timezone.now()
-            sent_by = actor if getattr(actor, "pk", None) else invitation.sent_by
-            SurveyInvitation.objects.filter(pk=invitation.pk).update(sent_at=now, send_error="", sent_by=sent_by)
-            previous = invitation.sent_at
-            invitation.sent_at, invitation.send_error, invitation.sent_by = now, "", sent_by
-            _audit_invitation(actor, "update", invitation, {
-                "sent_at": [previous.isoformat() if previous else None, now.isoformat()],
-            })
-            outcomes.append(SendOutcome(invitation, True))
-    finally:
-        try:
-            connection.close()
-        except Exception:  # noqa: BLE001
-            pass
+    for invitation in invitations:
+        if invitation.pk in early:
+            outcomes.append(early[invitation.pk])
+            continue
+        row = fresh.get(invitation.pk)
+        if row is not None:  # what the loop wrote, on the caller's objects
+            invitation.sent_at, invitation.send_error = row.sent_at, row.send_error
+            invitation.sent_by_id, invitation.token_digest = row.sent_by_id, row.token_digest
+        outcome = summary.outcomes.get(mail_of[invitation.pk])
+        if outcome is None:
+            outcomes.append(SendOutcome(invitation, False, _("Another process is sending it.")))
+        else:
+            outcomes.append(SendOutcome(invitation, outcome.sent, outcome.error))
     return outcomes
+
+
+def survey_invite_and_send(*, actor, contacts: Iterable, project=None,
+                           expires_in_days: Any = DEFAULT_EXPIRY_DAYS, dry_run: bool = False,
+                           connection=None) -> InviteResult:
+    """What every door does (the send page, ``POST /api/v1/surveys/invitations``, ``bcrm survey send``): invite
+    the contacts (:func:`survey_invite`) and, unless ``dry_run``, e-mail the invitations at once
+    (:func:`survey_send`); ``result.outcomes`` says, per invitation, whether it went out."""
+    result = survey_invite(actor=actor, contacts=contacts, project=project, expires_in_days=expires_in_days,
+                           dry_run=dry_run)
+    if not dry_run:
+        result.outcomes = survey_send(actor=actor, invitations=result.invitations, connection=connection)
+    return result
 
 
 # Answer --------------------------------------------------------------------------------------------------

@@ -187,16 +187,15 @@ def send(request: HttpRequest) -> HttpResponse:
         about = project if project is not None else form.cleaned_data.get("project")
         sending = request.POST.get("action") == "send"
         try:
-            preview = services.survey_invite(actor=user, contacts=chosen, project=about,
-                                             expires_in_days=form.cleaned_data["expires_in_days"],
-                                             dry_run=not sending)
+            preview = services.survey_invite_and_send(actor=user, contacts=chosen, project=about,
+                                                      expires_in_days=form.cleaned_data["expires_in_days"],
+                                                      dry_run=not sending)
         except InvalidInput as exc:
             add_service_error(form, exc)
         else:
             if sending:
-                outcomes = services.survey_send(actor=user, invitations=preview.invitations)
-                sent = sum(1 for o in outcomes if o.sent)
-                failed = [o for o in outcomes if not o.sent]
+                sent = sum(1 for o in preview.outcomes if o.sent)
+                failed = [o for o in preview.outcomes if not o.sent]
                 if sent:
                     messages.success(request, ngettext(
                         "%(n)d survey invitation sent.", "%(n)d survey invitations sent.", sent) % {"n": sent})

@@ -100,11 +100,8 @@ class Command(BaseCommand):
                 where = f"project {project}" if project and not (organizations or contacts) else "the clients named"
                 self.stderr.write(f"No contacts to invite in {where}.")
                 continue
-            result = services.survey_invite(actor=actor, contacts=recipients, project=project,
-                                            expires_in_days=expires_days, dry_run=dry_run)
-            outcomes = {}
-            if not dry_run:
-                outcomes = {o.invitation.pk: o for o in services.survey_send(actor=actor, invitations=result.invitations)}
+            result = services.survey_invite_and_send(actor=actor, contacts=recipients, project=project,
+                                                     expires_in_days=expires_days, dry_run=dry_run)
             for inv in result.invitations:
                 row = {
                     "invitation": inv.pk, "contact": inv.contact_id, "name": inv.contact.full_name,
@@ -112,7 +109,7 @@ class Command(BaseCommand):
                     "project": project.name if project else None, "language": inv.language,
                     "expires_at": inv.expires_at.isoformat(),
                 }
-                outcome = outcomes.get(inv.pk)
+                outcome = result.outcome_of(inv)
                 if outcome is not None and not outcome.sent:
                     report["failed"].append({**row, "error": outcome.error})
                 else:
@@ -137,7 +134,8 @@ class Command(BaseCommand):
                               f"{len(report['failed'])} failed.")
         if report["failed"]:
             raise CommandError(f"{len(report['failed'])} invitation(s) could not be sent; "
-                               "`bcrm survey list --status pending` shows them, a new send retries them.")
+                               "`bcrm survey list --status pending` shows them; the worker retries them, "
+                               "and so does a new send.")
 
     # list ----------------------------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 The queue is django-tasks' database backend, so a worker needs nothing but the database. Every
 ``--tick`` seconds the worker asks each app's scheduler what is due (scheduled segmentation
-re-runs, ended overrides, the daily automation, report deliveries to retry, the monthly KPI snapshot) and enqueues it; the claim is a row lock, so several workers can run at
+re-runs, ended overrides, the daily automation, e-mails due or to retry, the monthly KPI snapshot) and enqueues it; the claim is a row lock, so several workers can run at
 once without doing anything twice. ``--once`` ticks, drains the queue and exits (for cron).
 """
 
@@ -16,15 +16,15 @@ from django.db import close_old_connections
 
 
 def tick() -> list[str]:
+    from bcrm.core.delivery import send_due
     from bcrm.monitoring.tasks import tick as monitoring_tick
     from bcrm.playbooks.automation import automation_tick
-    from bcrm.progress.tasks import tick as progress_tick
     from bcrm.segmentation.services import schedule_tick
 
     due = schedule_tick()
     if automation_tick():
         due.append("automation")
-    progress_tick()  # report deliveries whose retry time has come
+    send_due()  # e-mails of every kind (bcrm.core.delivery) whose (retry) time has come
     if monitoring_tick():
         due.append("kpi snapshot")
     return due
