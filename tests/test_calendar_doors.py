@@ -146,3 +146,68 @@ def test_the_admin_edits_calendar_days_inline(client, beijing, admin):
                 "/admin/playbooks/calendarday/", "/admin/playbooks/teamcalendar/", "/admin/playbooks/clienttier/",
                 "/admin/playbooks/automationrun/", "/admin/playbooks/automationschedule/"):
         assert client.get(url).status_code == 200, url
+
+
+# --- the services the CLI calls ------------------------------------------------------------------------------
+
+def test_the_cli_writes_through_the_calendar_services(db, team, monkeypatch):
+    from bcrm.playbooks import calendars
+
+    calls = []
+
+    def spying(name):
+        real = getattr(calendars, name)
+
+        def spy(*args, **kwargs):
+            calls.append(name)
+            return real(*args, **kwargs)
+        return spy
+
+    for name in ("calendar_load_holidays", "team_calendar_set"):
+        monkeypatch.setattr(calendars, name, spying(name))
+    run("load", "CN", "--years", "2026", "--calendar", "Beijing")
+    run("set-team", "Energy Desk", "Beijing")
+    assert calls == ["calendar_load_holidays", "team_calendar_set"]
+
+
+@pytest.mark.parametrize("role", ["viewer", "analyst", "compliance", "rm"])
+def test_only_leads_and_admins_change_calendars(request, role, team):
+    from bcrm.core.errors import PermissionDenied
+    from bcrm.playbooks.calendars import calendar_load_holidays, team_calendar_set
+
+    user = request.getfixturevalue(role)
+    with pytest.raises(PermissionDenied):
+        calendar_load_holidays(actor=user, country="CN", years=[2026], calendar_name="Beijing")
+    assert not WorkCalendar.objects.exists()
+    cal = WorkCalendar.objects.create(name="Plain")
+    with pytest.raises(PermissionDenied):
+        team_calendar_set(actor=user, team=team, calendar=cal)
+    assert not TeamCalendar.objects.exists()
+    assert not AuditEntry.objects.filter(content_type__model__in=["workcalendar", "teamcalendar"]).exists()
+
+
+@pytest.mark.parametrize("role", ["lead", "admin"])
+def test_a_lead_or_an_admin_loads_and_assigns_with_their_name_in_the_audit(request, role, team):
+    from bcrm.playbooks.calendars import calendar_load_holidays, team_calendar_set
+
+    user = request.getfixturevalue(role)
+    done = calendar_load_holidays(actor=user, country="cn", years=[2027, 2026], calendar_name="Beijing")
+    assert done.created and done.country == "CN" and done.years == [2026, 2027] and done.holidays > 10
+    link, before = team_calendar_set(actor=user, team=team, calendar=done.calendar)
+    assert before is None and link.calendar == done.calendar
+    entries = AuditEntry.objects.filter(content_type__model__in=["workcalendar", "teamcalendar"])
+    assert {(e.action, e.actor_id) for e in entries} == {("create", user.pk)}
+
+
+def test_the_service_refuses_bad_input_in_fields(db):
+    from bcrm.core.errors import InvalidInput
+    from bcrm.playbooks.calendars import calendar_load_holidays
+
+    for kwargs, field in [({"country": "CHN", "years": [2026]}, "country"),
+                          ({"country": "CN", "years": []}, "years"),
+                          ({"country": "CN", "years": range(2000, 2040)}, "years"),
+                          ({"country": "CN", "years": [2026], "timezone_name": "Mars/Olympus"}, "timezone")]:
+        with pytest.raises(InvalidInput) as caught:
+            calendar_load_holidays(actor=None, **kwargs)
+        assert field in caught.value.fields
+    assert not WorkCalendar.objects.exists()
