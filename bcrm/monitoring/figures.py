@@ -15,7 +15,7 @@ from django.conf import settings
 
 from bcrm.monitoring import presenters, selectors
 from bcrm.monitoring.choices import ALL, TREND_FIGURES
-from bcrm.monitoring.services import parse_kpi_period
+from bcrm.monitoring.services import parse_kpi_period, readable_team_ids
 
 TREND_LENGTH = 12
 
@@ -71,7 +71,7 @@ def period_figures(user, period: str, breakdown: str, team: Any = None, *, trend
         sentences=presenters.shortfalls(data["breakdown"], rows) if rows else [])
     if not rows:
         return out
-    portfolio = team_id is None and selectors.readable_team_ids(user) is None
+    portfolio = team_id is None and readable_team_ids(user) is None
     if portfolio:
         out.lorenz = selectors.lorenz_curve(user, period)
         out.migrations = presenters.migration_rows(
