@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 
 from bcrm.audit.models import AuditEntry
 from bcrm.playbooks.models import CalendarDay, TeamCalendar, WorkCalendar
+from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -211,3 +212,58 @@ def test_the_service_refuses_bad_input_in_fields(db):
             calendar_load_holidays(actor=None, **kwargs)
         assert field in caught.value.fields
     assert not WorkCalendar.objects.exists()
+
+
+# --- the admin edits through the same services ----------------------------------------------------------------------
+
+def _calendar_post(cal: WorkCalendar, **changes) -> dict:
+    data = {"name": cal.name, "timezone": cal.timezone, "day_start": f"{cal.day_start:%H:%M:%S}",
+            "day_end": f"{cal.day_end:%H:%M:%S}", "weekend": cal.weekend, "country": cal.country,
+            "days-TOTAL_FORMS": "0", "days-INITIAL_FORMS": "0", "days-MIN_NUM_FORMS": "0",
+            "days-MAX_NUM_FORMS": "1000", **changes}
+    if cal.is_default:
+        data["is_default"] = "on"
+    return data
+
+
+def test_the_admin_changes_a_calendar_through_the_service_with_an_audit_entry(client, beijing, admin):
+    client.force_login(admin)
+    url = f"/admin/playbooks/workcalendar/{beijing.pk}/change/"
+    bad = client.post(url, _calendar_post(beijing, weekend="8"))
+    assert bad.status_code == 200 and "ISO weekday numbers" in bad.content.decode()
+    bad = client.post(url, _calendar_post(beijing, timezone="Mars/Olympus"))
+    assert bad.status_code == 200 and "not a known time zone" in bad.content.decode()
+    assert client.post(url, _calendar_post(beijing, weekend="5,6")).status_code == 302
+    beijing.refresh_from_db()
+    assert beijing.weekend == "5,6"
+    entry = AuditEntry.objects.filter(content_type__model="workcalendar", action="update").latest("id")
+    assert entry.changes == {"weekend": ["6,7", "5,6"]} and entry.actor_id == admin.pk
+
+
+def test_the_admin_adds_a_day_and_assigns_a_team_through_the_services(client, beijing, admin, team):
+    client.force_login(admin)
+    response = client.post("/admin/playbooks/calendarday/add/", {
+        "calendar": beijing.pk, "date": "2026-12-24", "kind": "holiday", "name": "Christmas Eve"})
+    assert response.status_code == 302
+    assert CalendarDay.objects.get(calendar=beijing, date=dt.date(2026, 12, 24)).name == "Christmas Eve"
+    entry = AuditEntry.objects.filter(content_type__model="workcalendar", action="update").latest("id")
+    assert entry.changes["days"]["saved"] == [{"date": "2026-12-24", "kind": "holiday", "name": "Christmas Eve"}]
+    response = client.post("/admin/playbooks/teamcalendar/add/", {"team": team.pk, "calendar": beijing.pk})
+    assert response.status_code == 302
+    assert list(AuditEntry.objects.filter(content_type__model="teamcalendar").values_list("action", "changes")) == [
+        ("create", {"calendar": [None, "Beijing"]})]
+
+
+def test_staff_without_the_role_cannot_edit_calendars_in_the_admin(client, beijing):
+    from django.contrib.auth.models import Permission
+
+    staff = make_user("staff_viewer", "viewer")
+    staff.is_staff = True
+    staff.save(update_fields=["is_staff"])
+    staff.user_permissions.set(Permission.objects.filter(content_type__app_label="playbooks"))
+    client.force_login(staff)
+    url = f"/admin/playbooks/workcalendar/{beijing.pk}/change/"
+    assert client.post(url, _calendar_post(beijing, weekend="5,6")).status_code == 403
+    beijing.refresh_from_db()
+    assert beijing.weekend == "6,7"
+    assert client.get("/admin/playbooks/teamcalendar/add/").status_code == 403

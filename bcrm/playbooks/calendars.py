@@ -219,7 +219,7 @@ def _years(years: Iterable[int]) -> list[int]:
     return wanted
 
 
-def _time_zone(name: str) -> str:
+def check_time_zone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -248,7 +248,7 @@ def calendar_load_holidays(*, actor, country: str, years: Iterable[int], calenda
     _require_edit(actor)
     code = _country(country)
     wanted = _years(years)
-    tz = _time_zone(timezone_name or COUNTRY_TIMEZONES.get(code, "UTC"))
+    tz = check_time_zone(timezone_name or COUNTRY_TIMEZONES.get(code, "UTC"))
     locked = WorkCalendar.objects.select_for_update()
     if calendar_name:
         cal = locked.filter(name=calendar_name).first()
@@ -304,3 +304,80 @@ def team_calendar_set(*, actor, team: Team, calendar: WorkCalendar) -> tuple[Tea
     audit_record(actor=_audit_actor(actor), action=AuditAction.CREATE if created else AuditAction.UPDATE,
                  instance=link, changes={"calendar": [before, calendar.name]})
     return link, before
+
+
+# --- the Django admin's edits (where calendars and their days are edited by hand) ---------------------------------
+
+CALENDAR_FIELDS = ("name", "timezone", "day_start", "day_end", "weekend", "country", "is_default")
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, str | int | bool | type(None)) else str(value)
+
+
+def _clean(instance) -> None:
+    try:
+        instance.full_clean()
+    except DjangoValidationError as exc:
+        raise InvalidInput.from_django(exc)
+
+
+@transaction.atomic
+def calendar_save(*, actor, calendar: WorkCalendar) -> WorkCalendar:
+    """Create or change a working calendar as edited by hand (hours, weekend, time zone, default): validated,
+    the row locked, the changed fields audited."""
+    _require_edit(actor)
+    before = WorkCalendar.objects.select_for_update().filter(pk=calendar.pk).first() if calendar.pk else None
+    _clean(calendar)
+    parse_weekend(calendar.weekend)
+    check_time_zone(calendar.timezone)
+    calendar.save()
+    changes = {name: [None if before is None else _plain(getattr(before, name)), _plain(getattr(calendar, name))]
+               for name in CALENDAR_FIELDS if before is None or getattr(before, name) != getattr(calendar, name)}
+    audit_record(actor=_audit_actor(actor), action=AuditAction.UPDATE if before else AuditAction.CREATE,
+                 instance=calendar, changes=changes)
+    return calendar
+
+
+@transaction.atomic
+def calendar_delete(*, actor, calendar: WorkCalendar) -> None:
+    """Delete a working calendar with its days (its teams fall back to the default calendar)."""
+    _require_edit(actor)
+    WorkCalendar.objects.select_for_update().filter(pk=calendar.pk).first()
+    audit_record(actor=_audit_actor(actor), action=AuditAction.DELETE, instance=calendar,
+                 changes={"name": [calendar.name, None]})
+    calendar.delete()
+
+
+@transaction.atomic
+def calendar_days_write(*, actor, calendar: WorkCalendar, save: Iterable[CalendarDay] = (),
+                        delete: Iterable[CalendarDay] = ()) -> None:
+    """Add or change holidays and make-up working days of ``calendar`` and delete others, as edited by hand:
+    each day validated, the calendar locked while they are written, one audit entry on the calendar."""
+    _require_edit(actor)
+    WorkCalendar.objects.select_for_update().filter(pk=calendar.pk).first()
+    saved, deleted = [], []
+    for day in save:
+        day.calendar = calendar
+        _clean(day)
+        day.save()
+        saved.append({"date": day.date.isoformat(), "kind": day.kind, "name": day.name})
+    for day in delete:
+        if day.pk is not None and day.calendar_id == calendar.pk:
+            deleted.append(day.date.isoformat())
+            day.delete()
+    if saved or deleted:
+        audit_record(actor=_audit_actor(actor), action=AuditAction.UPDATE, instance=calendar,
+                     changes={"days": {"saved": saved, "deleted": deleted}})
+
+
+@transaction.atomic
+def team_calendar_clear(*, actor, team: Team) -> None:
+    """The team's SLAs and due dates go back to the default calendar."""
+    _require_edit(actor)
+    link = TeamCalendar.objects.select_for_update().select_related("calendar").filter(team=team).first()
+    if link is None:
+        return
+    audit_record(actor=_audit_actor(actor), action=AuditAction.DELETE, instance=link,
+                 changes={"calendar": [link.calendar.name, None]})
+    link.delete()
