@@ -57,7 +57,7 @@ def period_figures(user, period: str, breakdown: str, team: Any = None, *, trend
     Portfolio-wide extras (the Lorenz curve and the class migrations) come only with the all-teams rows of a
     reader who sees every client. ``trends``: the figures (keys of :data:`TREND_FIGURES`) whose trend over the
     stored snapshots up to ``period`` (of ``trend_periods``, default the stored ones) is drawn.
-    ``with_charts=False``: the table and the sentences only."""
+    ``with_charts=False``: the table, the pipeline and the sentences only (no charts, curve or migrations)."""
     data = selectors.kpis(user, period, breakdown, team)
     period, team_id, rows = data["period"], data["team"], data["rows"]
     total = next((r for r in rows if r["segment"] == ALL), None)
@@ -69,7 +69,7 @@ def period_figures(user, period: str, breakdown: str, team: Any = None, *, trend
         total_figures=figures if total else None, currency=currency,
         pipeline=presenters.pipeline_rows(figures) if total else [],
         sentences=presenters.shortfalls(data["breakdown"], rows) if rows else [])
-    if not rows:
+    if not rows or not with_charts:
         return out
     portfolio = team_id is None and readable_team_ids(user) is None
     if portfolio:
@@ -80,8 +80,6 @@ def period_figures(user, period: str, breakdown: str, team: Any = None, *, trend
         top = out.lorenz.get("top_20_share")
         out.lorenz_top = presenters.pct(top) if top is not None else ""
         out.lorenz_gini = presenters.num(out.lorenz.get("gini"), 3)
-    if not with_charts:
-        return out
     out.charts = presenters.dashboard_charts(rows, out.lorenz)
     if total:
         pipeline = presenters.pipeline_chart(figures, currency)
