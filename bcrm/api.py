@@ -113,6 +113,7 @@ def on_http_error(request, exc: HttpError):
 def register_routers() -> None:
     from bcrm.accounts.api import router as accounts_router
     from bcrm.dataio.api import router as dataio_router
+    from bcrm.dataquality.api import router as quality_router
     from bcrm.dedupe.api import router as dedupe_router
     from bcrm.engagement.api import router as engagement_router
     from bcrm.fileanalysis.api import router as analysis_router
@@ -133,6 +134,7 @@ def register_routers() -> None:
     api.add_router("", engagement_router)
     api.add_router("", segmentation_router)
     api.add_router("", model_router)
+    api.add_router("", quality_router)
     api.add_router("", dataio_router)
     api.add_router("", surveys_router)
     api.add_router("", dedupe_router)

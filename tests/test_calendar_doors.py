@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 
 from bcrm.audit.models import AuditEntry
 from bcrm.playbooks.models import CalendarDay, TeamCalendar, WorkCalendar
+from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -146,3 +147,123 @@ def test_the_admin_edits_calendar_days_inline(client, beijing, admin):
                 "/admin/playbooks/calendarday/", "/admin/playbooks/teamcalendar/", "/admin/playbooks/clienttier/",
                 "/admin/playbooks/automationrun/", "/admin/playbooks/automationschedule/"):
         assert client.get(url).status_code == 200, url
+
+
+# --- the services the CLI calls ------------------------------------------------------------------------------
+
+def test_the_cli_writes_through_the_calendar_services(db, team, monkeypatch):
+    from bcrm.playbooks import calendars
+
+    calls = []
+
+    def spying(name):
+        real = getattr(calendars, name)
+
+        def spy(*args, **kwargs):
+            calls.append(name)
+            return real(*args, **kwargs)
+        return spy
+
+    for name in ("calendar_load_holidays", "team_calendar_set"):
+        monkeypatch.setattr(calendars, name, spying(name))
+    run("load", "CN", "--years", "2026", "--calendar", "Beijing")
+    run("set-team", "Energy Desk", "Beijing")
+    assert calls == ["calendar_load_holidays", "team_calendar_set"]
+
+
+@pytest.mark.parametrize("role", ["viewer", "analyst", "compliance", "rm"])
+def test_only_leads_and_admins_change_calendars(request, role, team):
+    from bcrm.core.errors import PermissionDenied
+    from bcrm.playbooks.calendars import calendar_load_holidays, team_calendar_set
+
+    user = request.getfixturevalue(role)
+    with pytest.raises(PermissionDenied):
+        calendar_load_holidays(actor=user, country="CN", years=[2026], calendar_name="Beijing")
+    assert not WorkCalendar.objects.exists()
+    cal = WorkCalendar.objects.create(name="Plain")
+    with pytest.raises(PermissionDenied):
+        team_calendar_set(actor=user, team=team, calendar=cal)
+    assert not TeamCalendar.objects.exists()
+    assert not AuditEntry.objects.filter(content_type__model__in=["workcalendar", "teamcalendar"]).exists()
+
+
+@pytest.mark.parametrize("role", ["lead", "admin"])
+def test_a_lead_or_an_admin_loads_and_assigns_with_their_name_in_the_audit(request, role, team):
+    from bcrm.playbooks.calendars import calendar_load_holidays, team_calendar_set
+
+    user = request.getfixturevalue(role)
+    done = calendar_load_holidays(actor=user, country="cn", years=[2027, 2026], calendar_name="Beijing")
+    assert done.created and done.country == "CN" and done.years == [2026, 2027] and done.holidays > 10
+    link, before = team_calendar_set(actor=user, team=team, calendar=done.calendar)
+    assert before is None and link.calendar == done.calendar
+    entries = AuditEntry.objects.filter(content_type__model__in=["workcalendar", "teamcalendar"])
+    assert {(e.action, e.actor_id) for e in entries} == {("create", user.pk)}
+
+
+def test_the_service_refuses_bad_input_in_fields(db):
+    from bcrm.core.errors import InvalidInput
+    from bcrm.playbooks.calendars import calendar_load_holidays
+
+    for kwargs, field in [({"country": "CHN", "years": [2026]}, "country"),
+                          ({"country": "CN", "years": []}, "years"),
+                          ({"country": "CN", "years": range(2000, 2040)}, "years"),
+                          ({"country": "CN", "years": [2026], "timezone_name": "Mars/Olympus"}, "timezone")]:
+        with pytest.raises(InvalidInput) as caught:
+            calendar_load_holidays(actor=None, **kwargs)
+        assert field in caught.value.fields
+    assert not WorkCalendar.objects.exists()
+
+
+# --- the admin edits through the same services ----------------------------------------------------------------------
+
+def _calendar_post(cal: WorkCalendar, **changes) -> dict:
+    data = {"name": cal.name, "timezone": cal.timezone, "day_start": f"{cal.day_start:%H:%M:%S}",
+            "day_end": f"{cal.day_end:%H:%M:%S}", "weekend": cal.weekend, "country": cal.country,
+            "days-TOTAL_FORMS": "0", "days-INITIAL_FORMS": "0", "days-MIN_NUM_FORMS": "0",
+            "days-MAX_NUM_FORMS": "1000", **changes}
+    if cal.is_default:
+        data["is_default"] = "on"
+    return data
+
+
+def test_the_admin_changes_a_calendar_through_the_service_with_an_audit_entry(client, beijing, admin):
+    client.force_login(admin)
+    url = f"/admin/playbooks/workcalendar/{beijing.pk}/change/"
+    bad = client.post(url, _calendar_post(beijing, weekend="8"))
+    assert bad.status_code == 200 and "ISO weekday numbers" in bad.content.decode()
+    bad = client.post(url, _calendar_post(beijing, timezone="Mars/Olympus"))
+    assert bad.status_code == 200 and "not a known time zone" in bad.content.decode()
+    assert client.post(url, _calendar_post(beijing, weekend="5,6")).status_code == 302
+    beijing.refresh_from_db()
+    assert beijing.weekend == "5,6"
+    entry = AuditEntry.objects.filter(content_type__model="workcalendar", action="update").latest("id")
+    assert entry.changes == {"weekend": ["6,7", "5,6"]} and entry.actor_id == admin.pk
+
+
+def test_the_admin_adds_a_day_and_assigns_a_team_through_the_services(client, beijing, admin, team):
+    client.force_login(admin)
+    response = client.post("/admin/playbooks/calendarday/add/", {
+        "calendar": beijing.pk, "date": "2026-12-24", "kind": "holiday", "name": "Christmas Eve"})
+    assert response.status_code == 302
+    assert CalendarDay.objects.get(calendar=beijing, date=dt.date(2026, 12, 24)).name == "Christmas Eve"
+    entry = AuditEntry.objects.filter(content_type__model="workcalendar", action="update").latest("id")
+    assert entry.changes["days"]["saved"] == [{"date": "2026-12-24", "kind": "holiday", "name": "Christmas Eve"}]
+    response = client.post("/admin/playbooks/teamcalendar/add/", {"team": team.pk, "calendar": beijing.pk})
+    assert response.status_code == 302
+    assert list(AuditEntry.objects.filter(content_type__model="teamcalendar").values_list("action", "changes")) == [
+        ("create", {"calendar": [None, "Beijing"]})]
+
+
+def test_staff_without_the_role_cannot_edit_calendars_in_the_admin(client, beijing):
+    from django.contrib.auth.models import Permission
+
+    staff = make_user("staff_viewer", "viewer")
+    staff.is_staff = True
+    staff.save(update_fields=["is_staff"])
+    staff.user_permissions.set(Permission.objects.filter(content_type__app_label="playbooks"))
+    client.force_login(staff)
+    url = f"/admin/playbooks/workcalendar/{beijing.pk}/change/"
+    assert client.post(url, _calendar_post(beijing, weekend="5,6")).status_code == 403
+    beijing.refresh_from_db()
+    assert beijing.weekend == "6,7"
+    assert client.get("/admin/playbooks/teamcalendar/add/").status_code == 403

@@ -259,3 +259,31 @@ def test_the_report_draws_no_conclusion_from_a_handful_of_observations(computed,
         assert any(too_few in s for s in said), said
         html = report.render_html(built)
         assert "1 responses" not in html and too_few in html
+
+
+# --- the report and the dashboard cannot drift ------------------------------------------------------------------
+
+
+def test_the_report_shows_the_figures_the_dashboard_shows(computed, lead):
+    from bcrm.monitoring import services as monitoring_services
+
+    monitoring_services.compute_snapshot(actor=lead, period="2026-03", now=shared.NOW)  # a trend needs two
+    built = report.build(lead, PERIOD, "en")
+    browser = Client(HTTP_ACCEPT_LANGUAGE="en")
+    browser.force_login(lead)
+    for section in built.sections:
+        page = browser.get("/dashboard/", {"period": PERIOD, "breakdown": section.breakdown, "figure": "cadence"})
+        assert page.status_code == 200
+        assert page.context["rows"] == section.rows and page.context["rows"]
+        assert page.context["sentences"] == section.sentences
+        if section.breakdown == "tier":
+            assert page.context["total"] == built.total and built.total["clients"] == 5
+            assert page.context["pipeline"] == built.pipeline and built.pipeline
+            assert page.context["migrations"] == built.migrations
+            assert {"top": page.context["lorenz_top"], "gini": page.context["lorenz_gini"]} == built.lorenz
+            charts = {k: v for k, v in built.charts.items() if not k.startswith("trend_")}
+            assert page.context["charts"] == charts and {"commitments", "nps", "service", "pipeline"} <= set(charts)
+            assert page.context["trend"] is not None and page.context["trend"] == built.charts["trend_cadence"]
+    html = report.render_html(built)
+    for row in built.tier.rows:           # and the document prints them
+        assert row["committed"] in html

@@ -426,3 +426,52 @@ def test_the_effect_page_in_chinese_says_the_verdict_in_chinese(analyst):
     body = text(browse(analyst, "zh-hans").get("/dashboard/effect/", {"outcome": "commitments_after"}))
     verdict = re.search(r'<h2 id="h-verdict">(.*?)</h2>', body, re.S).group(1)
     assert re.search(r"[\u4e00-\u9fff]", verdict) and "interval" not in verdict
+
+
+# Who reads the dashboard: one rule, the client list's ------------------------------------------------------------
+
+ROLE_CASES = [  # role fixture, may view, reads all teams
+    ("admin", True, True), ("lead", True, True), ("analyst", True, True), ("compliance", True, True),
+    ("viewer", True, True), ("rm", True, False), (None, False, False),
+]
+
+
+@pytest.mark.parametrize(("role", "may_view", "all_teams"), ROLE_CASES)
+def test_can_view_dashboard_for_each_role(request, role, may_view, all_teams, team, other_team):
+    from bcrm.accounts.permissions import organization_scope, team_scope
+    from bcrm.core.errors import PermissionDenied
+    from bcrm.monitoring.selectors import dashboard_teams
+
+    user = request.getfixturevalue(role) if role else make_user("nobody")
+    assert services.can_view_dashboard(user) is may_view
+    # the same rule as the client list: every team exactly when the client list is not restricted
+    assert (team_scope(user) is None) == all_teams
+    assert (organization_scope(user) is None) == all_teams
+    if not may_view:
+        with pytest.raises(PermissionDenied):
+            dashboard_teams(user)
+        for team_id in (None, team.pk):
+            with pytest.raises(PermissionDenied):
+                services.require_team_figures(user, team_id)
+        return
+    teams, every = dashboard_teams(user)
+    assert every is all_teams
+    if all_teams:
+        assert {t.pk for t in teams} == {team.pk, other_team.pk}
+        for team_id in (None, team.pk, other_team.pk):
+            services.require_team_figures(user, team_id)
+    else:
+        assert [t.pk for t in teams] == [team.pk]
+        services.require_team_figures(user, team.pk)
+        for team_id in (None, other_team.pk):
+            with pytest.raises(PermissionDenied):
+                services.require_team_figures(user, team_id)
+
+
+def test_an_rm_without_a_snapshot_still_gets_the_explicit_check(rm, other_team, monkeypatch):
+    # no period computed: the page checks the team with the service's permission function, not a KPI read
+    from bcrm.monitoring import forms
+
+    assert browse(rm).get(URL).status_code == 200
+    monkeypatch.setattr(forms.DashboardFilter, "clean_team", lambda self: other_team.pk)
+    assert browse(rm).get(URL).status_code == 403

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 from decimal import Decimal
+from html import unescape
 
 import pytest
 from django.core.management import call_command
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from bcrm.accounts.services import token_create
 from bcrm.dataquality.selectors import data_quality
-from tests.factories import make_org, make_participation, make_project
+from tests.factories import make_org, make_participation, make_project, make_user
 
 TODAY = timezone.localdate()
 
@@ -90,3 +91,68 @@ def test_page_lists_clients_lacking_evidence(clients, client, viewer):
     assert client.get("/data-quality/?dimension=bogus&page=x").status_code == 200
     client.logout()
     assert client.get("/data-quality/").status_code == 302
+
+
+# --- the list of clients lacking evidence: one selector for the page and the API -----------------------------------
+
+def api_for(user) -> Client:
+    _t, raw = token_create(actor=None, user=user, name="t")
+    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+
+def test_api_lists_the_clients_lacking_evidence_worst_first_like_the_page(clients, admin, client):
+    body = api_for(admin).get("/api/v1/data-quality/clients", {"dimension": "risk"}).json()
+    names = [item["legal_name"] for item in body["items"]]
+    assert "Blank Slate" in names and "Complete Capital" not in names      # complete on risk: not listed
+    assert body["count"] == len(names) and body["page"] == 1 and body["page_size"] == 50 and not body["has_next"]
+    first = body["items"][0]
+    assert not first["classifiable"] and first["failing"] and first["lacks"]
+    flags = [item["classifiable"] for item in body["items"]]
+    assert flags == sorted(flags)                                          # the unclassifiable first
+    blank = next(i for i in body["items"] if i["legal_name"] == "Blank Slate")
+    assert blank["organization_id"] == clients["empty"].pk and "country_risk" in blank["missing"]
+    # the page lists the same clients in the same order
+    client.force_login(admin)
+    html = unescape(client.get("/data-quality/?dimension=risk").content.decode()).split("Clients lacking evidence")[1]
+    assert all(name in html for name in names)
+    assert sorted(names, key=html.find) == names
+
+
+def test_api_list_pages_with_the_shared_rules(clients, admin):
+    api = api_for(admin)
+    full = api.get("/api/v1/data-quality/clients", {"dimension": "value"}).json()
+    n = full["count"]
+    assert n == len(full["items"]) >= 2
+    pages = [api.get("/api/v1/data-quality/clients", {"dimension": "value", "page_size": 1, "page": number}).json()
+             for number in range(1, n + 1)]
+    assert [p["has_next"] for p in pages] == [True] * (n - 1) + [False]
+    assert {p["count"] for p in pages} == {n} and {p["page_size"] for p in pages} == {1}
+    assert [item for p in pages for item in p["items"]] == full["items"]
+    past = api.get("/api/v1/data-quality/clients", {"dimension": "value", "page": 9}).json()
+    assert past["items"] == [] and past["count"] == n and past["page"] == 9 and not past["has_next"]
+
+
+@pytest.mark.parametrize("query", [
+    {"page": 0}, {"page": "x"}, {"page": 1_000_001}, {"page_size": 0}, {"page_size": 501}, {"dimension": "size"},
+])
+def test_api_list_refuses_bad_paging_and_filters_with_422(clients, admin, query):
+    response = api_for(admin).get("/api/v1/data-quality/clients", query)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid"
+
+
+def test_api_list_shows_what_each_reader_may_see(clients, rm, viewer, compliance, lead):
+    def listed(user):
+        return {i["legal_name"]: i for i in api_for(user).get(
+            "/api/v1/data-quality/clients", {"dimension": "relationship"}).json()["items"]}
+
+    assert set(listed(viewer)) == set(listed(lead)) >= {"Blank Slate", "=HYPERLINK(\"http://x\")"}
+    assert "=HYPERLINK(\"http://x\")" not in listed(rm) and "Blank Slate" in listed(rm)   # another team's client
+    for user in (viewer, rm):   # compliance fields: null unless compliance, lead or admin
+        assert all(i["kyc_status"] is None and i["sanctions_flag"] is None for i in listed(user).values())
+    for user in (compliance, lead):
+        blank = listed(user)["Blank Slate"]
+        assert blank["kyc_status"] == clients["empty"].kyc_status and blank["sanctions_flag"] is not None
+    nobody = make_user("nobody")
+    assert api_for(nobody).get("/api/v1/data-quality/clients").json()["count"] == 0
+    assert Client().get("/api/v1/data-quality/clients").status_code == 401

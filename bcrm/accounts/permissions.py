@@ -63,6 +63,24 @@ def organization_scope(user) -> Q | None:
     return Q(pk__in=[])
 
 
+def team_scope(user) -> list[int] | None:
+    """The teams whose clients ``user`` sees as a team, by the rule of :func:`organization_scope`: ``None`` for
+    every team (roles that see every client), the teams a relationship manager belongs to, none otherwise.
+    Figures that add up a team's clients (the dashboard, resource plans) are shown for these teams only;
+    figures over all teams only when this is ``None``."""
+    if sees_all_organizations(user):
+        return None
+    if has_any(user, {Role.RELATIONSHIP_MANAGER}):
+        return list(user_team_ids(user))
+    return []
+
+
+def sees_some_organizations(user) -> bool:
+    """Whether the client list can show ``user`` anything at all: roles that see every client, and relationship
+    managers (their teams' clients and those they manage)."""
+    return sees_all_organizations(user) or has_any(user, {Role.RELATIONSHIP_MANAGER})
+
+
 def restrict_organizations(user, queryset: QuerySet, prefix: str = "") -> QuerySet:
     scope = organization_scope(user)
     if scope is None:

@@ -18,6 +18,8 @@ import numpy as np
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.permissions import restrict_organizations, sees_all_organizations
+from bcrm.core.errors import InvalidInput
+from bcrm.core.pagination import MAX_PAGE_SIZE, Page, check_page, clamp_page
 from bcrm.segmentation.choices import Dimension
 from bcrm.segmentation.classify import feature_names_for, today
 from bcrm.segmentation.features import FEATURES, FeatureMatrix, Population, compute_features
@@ -121,6 +123,61 @@ def data_quality(*, actor, as_of: dt.date | None = None, organization_ids: list[
             dimension=criterion.dimension, criterion=criterion, completeness=np.nan_to_num(scored.completeness),
             ok=ok, reasons=reasons, missing_by_feature={name: matrix.columns[name].missing for name in used}))
     return QualityReport(pop, dimensions, matrix)
+
+
+#: Clients lacking evidence shown per page on the data-quality page.
+LACKING_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class LackingClient:
+    """One client lacking evidence on one dimension: how complete, whether classifiable, what it lacks (in words
+    and as feature and rule codes)."""
+
+    organization: Any
+    completeness: float
+    classifiable: bool
+    lacks: list[str]
+    missing: list[str]
+    failing: list[str]
+
+
+def lacking_order(dq: DimensionQuality) -> list[int]:
+    """Positions (in the report's population) of the clients lacking evidence on ``dq``'s dimension, worst
+    first: those that cannot be classified, then by completeness (ties: by client id)."""
+    order = np.lexsort((dq.completeness, dq.ok))
+    return [int(i) for i in order if not dq.ok[i] or dq.completeness[i] < 1.0]
+
+
+def lacking_clients(report: QualityReport, dimension: str, *, number: int = 1, size: int = LACKING_PAGE_SIZE,
+                    strict: bool = False) -> Page:
+    """One page of the clients of ``report`` (already those its reader may see) lacking evidence on
+    ``dimension``, worst first, as :class:`LackingClient` rows (organisations read in one query).
+
+    Paged by the shared rules (:mod:`bcrm.core.pagination`): ``strict`` (the API) refuses a page or size out of
+    bounds with InvalidInput and answers an empty page past the end; otherwise (the page) the number is brought
+    into bounds and a page past the end shows the last one."""
+    from bcrm.parties.models import Organization
+
+    if dimension not in Dimension.values:
+        raise InvalidInput(fields={"dimension": [_("Unknown dimension %(value)r: choose one of %(choices)s.")
+                                                 % {"value": dimension, "choices": ", ".join(Dimension.values)}]})
+    dq = next(d for d in report.dimensions if d.dimension == dimension)
+    lacking = lacking_order(dq)
+    if strict:
+        check_page(number, size)
+    else:
+        size = max(1, min(size, MAX_PAGE_SIZE))
+        number = min(clamp_page(number), max(1, -(-len(lacking) // size)))  # past the end: the last page
+    chosen = lacking[(number - 1) * size: number * size]
+    ids = [int(report.population.ids[i]) for i in chosen]
+    orgs = Organization.objects.in_bulk(ids)
+    rows = [LackingClient(
+        organization=orgs.get(int(report.population.ids[i])), completeness=float(dq.completeness[i]),
+        classifiable=bool(dq.ok[i]), lacks=report.describe(dq, i),
+        missing=[name for name, mask in dq.missing_by_feature.items() if mask[i]],
+        failing=[reason for reason, mask in dq.reasons.items() if mask[i]]) for i in chosen]
+    return Page(items=rows, number=number, size=size, count=len(lacking), count_is_capped=False)
 
 
 def export_rows(report: QualityReport) -> Iterator[list[Any]]:

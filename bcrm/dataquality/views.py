@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 
-from bcrm.core.pagination import Page
-from bcrm.dataquality.selectors import data_quality, export_csv
-from bcrm.parties.models import Organization
+from bcrm.dataquality.selectors import data_quality, export_csv, lacking_clients
 from bcrm.segmentation.choices import Dimension
 from bcrm.segmentation.selectors import feature_name, latest_run, reason_label
 from bcrm.web.shortcuts import page, page_number
@@ -32,21 +29,10 @@ def quality_page(request: HttpRequest) -> HttpResponse:
         ]
         item["latest_run"] = latest_run(item["dimension"])
         item["reasons"] = [(reason_label(reason), count) for reason, count in item["insufficient_reasons"].items()]
-    dq = next(d for d in report.dimensions if d.dimension == dimension)
-    # worst first: not classifiable, then by completeness
-    order = np.lexsort((dq.completeness, dq.ok))
-    lacking = [int(i) for i in order if not dq.ok[i] or dq.completeness[i] < 1.0]
-    size = 50
-    number = min(page_number(request), max(1, -(-len(lacking) // size)))  # past the end: the last page
-    pager = Page(items=lacking[(number - 1) * size: number * size], number=number, size=size, count=len(lacking),
-                 count_is_capped=False)
-    ids = [int(report.population.ids[i]) for i in pager.items]
-    orgs = Organization.objects.in_bulk(ids)
-    rows = [{"organization": orgs.get(int(report.population.ids[i])), "completeness": float(dq.completeness[i]),
-             "classifiable": bool(dq.ok[i]), "lacks": report.describe(dq, i)} for i in pager.items]
+    pager = lacking_clients(report, dimension, number=page_number(request))
     return render(request, "quality/quality.html", {
-        "summary": summary, "dimension": dimension, "dimensions": Dimension.choices, "rows": rows,
-        "pager": pager, "lacking_count": len(lacking),
+        "summary": summary, "dimension": dimension, "dimensions": Dimension.choices, "rows": pager.items,
+        "pager": pager, "lacking_count": pager.count,
     })
 
 

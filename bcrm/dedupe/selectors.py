@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -256,6 +257,28 @@ def record_url(entity: str, record: Any) -> str:
     return reverse("parties:organization_detail", args=[record.organization_id]) + "#contacts"
 
 
+def pair_view(entity: str, low: int, high: int, facts: dict[int, Any]) -> PairView:
+    """Two records compared now: the reasons they match, in words, and the score those reasons give."""
+    reasons = reasons_between(entity, facts[low], facts[high])
+    return PairView(low=low, high=high, score=codes_score(entity, [r.code for r in reasons]),
+                    reasons=[{"code": r.code, "value": r.value, "message": reason_label(entity, r.code, r.value)}
+                             for r in reasons])
+
+
+def chosen_group_view(*, entity: str, records: dict[int, Any], ids: list[int]) -> GroupView:
+    """The records a person chose to merge (``records``: those of ``ids`` the actor may see, from
+    :func:`visible_records`) as one group: each member with its counts, and every pair that matches now."""
+    facts = facts_for(entity, ids)
+    counts = record_counts(entity, ids)
+    pairs = [view for a, b in itertools.combinations(sorted(facts), 2)
+             if (view := pair_view(entity, a, b, facts)).reasons]
+    return GroupView(
+        group=DuplicateGroup(entity=entity, key=min(ids), score=0, size=len(ids)), entity=entity,
+        members=[MemberView(record=records[pk], url=record_url(entity, records[pk]), counts=counts.get(pk, {}))
+                 for pk in ids],
+        pairs=pairs)
+
+
 def group_views(*, actor, entity: str, groups: list[DuplicateGroup]) -> list[GroupView]:
     """The page's groups with their visible members, side-by-side fields and reasons checked now.
 
@@ -278,14 +301,7 @@ def group_views(*, actor, entity: str, groups: list[DuplicateGroup]) -> list[Gro
         member_ids = sorted({p.low_id for p in group_pairs} | {p.high_id for p in group_pairs})
         if len(member_ids) < 2:
             continue
-        pair_views = []
-        for pair in group_pairs:
-            reasons = reasons_between(entity, facts[pair.low_id], facts[pair.high_id])
-            pair_views.append(PairView(
-                low=pair.low_id, high=pair.high_id, score=codes_score(entity, [r.code for r in reasons]),
-                reasons=[{"code": r.code, "value": r.value, "message": reason_label(entity, r.code, r.value)}
-                         for r in reasons],
-            ))
+        pair_views = [pair_view(entity, pair.low_id, pair.high_id, facts) for pair in group_pairs]
         members = [MemberView(record=records[pk], url=record_url(entity, records[pk]), counts=counts.get(pk, {}))
                    for pk in member_ids]
         views.append(GroupView(group=group, entity=entity, members=members, pairs=pair_views))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from django.contrib import messages
@@ -17,9 +16,7 @@ from django.views.decorators.http import require_POST, require_safe
 from bcrm.accounts.permissions import can_delete, can_write
 from bcrm.core.errors import Conflict, InvalidInput, NotFound
 from bcrm.dedupe import selectors, services
-from bcrm.dedupe.choices import reason_label
-from bcrm.dedupe.matching import codes_score
-from bcrm.dedupe.models import DuplicateGroup, Entity
+from bcrm.dedupe.models import Entity
 from bcrm.web.shortcuts import page, page_number, redirect_back, render_page
 
 GROUPS_PER_PAGE = 20
@@ -155,13 +152,7 @@ def merge(request: HttpRequest) -> HttpResponse:
             plan = services.merge(entity=entity, actor=user, survivor=survivor, others=others, preview=True)
         except InvalidInput as exc:
             error = error or exc
-    counts = selectors.record_counts(entity, ids)
-    view = selectors.GroupView(
-        group=DuplicateGroup(entity=entity, key=min(ids), score=0, size=len(ids)), entity=entity,
-        members=[selectors.MemberView(record=records[pk], url=selectors.record_url(entity, records[pk]),
-                                      counts=counts.get(pk, {})) for pk in ids],
-        pairs=_pairs(entity, ids),
-    )
+    view = selectors.chosen_group_view(entity=entity, records=records, ids=ids)
     context = {
         "entity": entity,
         "ids": ids,
@@ -177,16 +168,3 @@ def merge(request: HttpRequest) -> HttpResponse:
     }
     return render_page(request, "dedupe/merge.html", context, partial="dedupe/_merge_area.html",
                        target="merge-area")
-
-
-def _pairs(entity: str, ids: list[int]) -> list[selectors.PairView]:
-    facts = selectors.facts_for(entity, ids)
-    pairs = []
-    for a, b in itertools.combinations(sorted(facts), 2):
-        reasons = selectors.reasons_between(entity, facts[a], facts[b])
-        if reasons:
-            pairs.append(selectors.PairView(
-                low=a, high=b, score=codes_score(entity, [r.code for r in reasons]),
-                reasons=[{"code": r.code, "value": r.value, "message": reason_label(entity, r.code, r.value)}
-                         for r in reasons]))
-    return pairs

@@ -1,8 +1,8 @@
 """The monthly management report (管理报告): the dashboard's content for one period, as one HTML document and
 as a PDF (WeasyPrint), in English or Simplified Chinese, and its e-mail to the team leads and administrators.
 
-It reads the stored snapshot only (the same selectors as the dashboard, formatted by the same presenters, the
-same chart definitions rendered to static SVG), so the PDF says exactly what the page says. The renderer
+It reads the stored snapshot only: the figures the dashboard shows, composed once in :mod:`bcrm.monitoring.figures`
+(the same chart definitions rendered to static SVG), so the PDF says exactly what the page says. The renderer
 fetches nothing from outside: charts are embedded as data: URIs (see :func:`bcrm.progress.render.report_url_fetcher`).
 """
 
@@ -13,7 +13,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
@@ -26,8 +25,8 @@ from bcrm.accounts.choices import Role
 from bcrm.audit.services import audit_record
 from bcrm.core import delivery as mailer
 from bcrm.core.errors import InvalidInput, NotFound
-from bcrm.monitoring import presenters, selectors
-from bcrm.monitoring.choices import ALL, TREND_FIGURES, Breakdown, SnapshotTrigger
+from bcrm.monitoring import figures, selectors
+from bcrm.monitoring.choices import Breakdown, SnapshotTrigger
 from bcrm.monitoring.models import ManagementReportDelivery
 from bcrm.monitoring.services import parse_kpi_period
 from bcrm.progress.selectors import clean_language
@@ -36,7 +35,6 @@ from bcrm.segmentation.choices import Dimension
 log = logging.getLogger(__name__)
 
 LANGUAGES = ("en", "zh-hans")
-TREND_LENGTH = 12
 #: The figures whose trend the report draws (by tier), from :data:`TREND_FIGURES`.
 REPORT_TRENDS = ("cadence", "nps")
 RECIPIENT_ROLES = (Role.LEAD, Role.ADMIN)
@@ -71,54 +69,38 @@ class ManagementReport:
 
 def build(actor, period: str, language: str) -> ManagementReport:
     """The report of ``period`` for ``actor`` (portfolio-wide figures: roles that see every client), with its
-    texts in ``language``. NotFound when the period has no stored snapshot."""
+    texts in ``language``. NotFound when the period has no stored snapshot.
+
+    Every figure comes from :func:`bcrm.monitoring.figures.period_figures`, as on the dashboard."""
     selectors.require_portfolio(actor)
     first, last = parse_kpi_period(period)
     period = f"{first:%Y-%m}"
     language = clean_language(language)
     with translation.override(language):
         sections: list[BreakdownSection] = []
-        tier_rows: list[dict[str, Any]] = []
-        computed_at = None
+        tier: figures.PeriodFigures | None = None
         for breakdown in (Breakdown.TIER, Breakdown.VALUE, Breakdown.RISK, Breakdown.RELATIONSHIP):
-            data = selectors.kpis(actor, period, breakdown)
-            if data["computed_at"] is None:
+            is_tier = breakdown == Breakdown.TIER
+            shown = figures.period_figures(actor, period, breakdown, trends=REPORT_TRENDS if is_tier else (),
+                                           with_charts=is_tier)
+            if shown.computed_at is None:
                 raise NotFound(_("There is no KPI snapshot for %(period)s yet: compute it first.") % {
                     "period": period})
-            computed_at = computed_at or data["computed_at"]
-            rows = data["rows"]
-            if breakdown == Breakdown.TIER:
-                tier_rows = rows
+            if is_tier:
+                tier = shown
             sections.append(BreakdownSection(
-                breakdown=str(breakdown), label=str(Breakdown(breakdown).label),
-                rows=[presenters.display_row(r) for r in rows], sentences=presenters.shortfalls(breakdown, rows)))
-        assert computed_at is not None  # every breakdown above has a snapshot
-        total = next((r for r in tier_rows if r["segment"] == ALL), None)
-        figures = total["figures"] if total else {}
-        currency = figures.get("currency") or settings.BCRM_REPORTING_CURRENCY
-        lorenz = selectors.lorenz_curve(actor, period)
-        chart_set = presenters.dashboard_charts(tier_rows, lorenz)
-        pipeline_chart = presenters.pipeline_chart(figures, currency)
-        if pipeline_chart is not None:
-            chart_set["pipeline"] = pipeline_chart
-        periods = sorted(p for p in selectors.snapshot_periods() if p <= period)[-TREND_LENGTH:]
-        for name in REPORT_TRENDS:
-            label, _path, share = TREND_FIGURES[name]
-            chart = presenters.trend_chart(periods, selectors.trend_series(actor, Breakdown.TIER, None, periods, name),
-                                           label, share)
-            if chart is not None:
-                chart_set[f"trend_{name}"] = chart
-        # migrations: the latest runs as of the end of the period
-        migrations = presenters.migration_rows(selectors.latest_migrations(actor, as_of=last))
+                breakdown=str(breakdown), label=str(Breakdown(breakdown).label), rows=shown.rows,
+                sentences=shown.sentences))
+        assert tier is not None and tier.computed_at is not None  # every breakdown above has a snapshot
+        chart_set = dict(tier.charts)
+        for name, chart in tier.trends.items():
+            chart_set[f"trend_{name}"] = chart
         manipulation = [dict(check, dimension_label=str(Dimension(check["dimension"]).label))
                         for check in selectors.manipulation_checks(actor, as_of=last) if check.get("rejects")]
         return ManagementReport(
-            period=period, language=language, computed_at=computed_at, currency=currency,
-            total=presenters.display_row(total) if total else {}, sections=sections,
-            pipeline=presenters.pipeline_rows(figures), migrations=migrations,
-            lorenz=None if lorenz is None else {
-                "top": presenters.pct(lorenz.get("top_20_share")) if lorenz.get("top_20_share") is not None else "",
-                "gini": presenters.num(lorenz.get("gini"), 3)},
+            period=period, language=language, computed_at=tier.computed_at, currency=tier.currency,
+            total=tier.total or {}, sections=sections, pipeline=tier.pipeline, migrations=tier.migrations,
+            lorenz=None if tier.lorenz is None else {"top": tier.lorenz_top, "gini": tier.lorenz_gini},
             charts=chart_set, manipulation=manipulation)
 
 

@@ -13,13 +13,18 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from bcrm.accounts.choices import Role
 from bcrm.accounts.models import Team
-from bcrm.accounts.permissions import has_any, sees_all_organizations, user_team_ids
+from bcrm.accounts.permissions import sees_all_organizations
 from bcrm.core.errors import InvalidInput, PermissionDenied
 from bcrm.monitoring.choices import ALL, UNCLASSIFIED, Breakdown
 from bcrm.monitoring.models import KpiCurve, KpiSnapshot, SnapshotRun
-from bcrm.monitoring.services import LORENZ, parse_kpi_period
+from bcrm.monitoring.services import (
+    LORENZ,
+    parse_kpi_period,
+    readable_team_ids,
+    require_dashboard,
+    require_team_figures,
+)
 from bcrm.playbooks.choices import Tier
 from bcrm.segmentation.choices import INSUFFICIENT, label_display, labels_for
 
@@ -38,7 +43,8 @@ def _breakdown(value: Any) -> str:
 
 
 def _team_id(user, team: Any) -> int | None:
-    """The team asked for (an id or a Team), checked against what ``user`` may read."""
+    """The team asked for (an id or a Team), checked against what ``user`` may read
+    (:func:`bcrm.monitoring.services.require_team_figures`)."""
     team_id: int | None
     if team is None or team == "":
         team_id = None
@@ -49,17 +55,19 @@ def _team_id(user, team: Any) -> int | None:
             team_id = int(team)
         except (TypeError, ValueError):
             raise InvalidInput(fields={"team": [_("A team is given by its id, a whole number.")]})
-    if sees_all_organizations(user):
-        if team_id is not None and not Team.objects.filter(pk=team_id).exists():
-            raise InvalidInput(fields={"team": [_("There is no team with id %(id)s.") % {"id": team_id}]})
-        return team_id
-    if has_any(user, {Role.RELATIONSHIP_MANAGER}):
-        if team_id is None:
-            raise PermissionDenied(_("A relationship manager reads the figures of their own teams: choose one."))
-        if team_id not in user_team_ids(user):
-            raise PermissionDenied(_("You may read the figures of your own teams only."))
-        return team_id
-    raise PermissionDenied()
+    require_team_figures(user, team_id)
+    if team_id is not None and readable_team_ids(user) is None and not Team.objects.filter(pk=team_id).exists():
+        raise InvalidInput(fields={"team": [_("There is no team with id %(id)s.") % {"id": team_id}]})
+    return team_id
+
+
+def dashboard_teams(user) -> tuple[list[Team], bool]:
+    """The teams ``user`` may choose on the dashboard, and whether "all teams" is a choice."""
+    require_dashboard(user)
+    scope = readable_team_ids(user)
+    if scope is None:
+        return list(Team.objects.order_by("name")), True
+    return list(Team.objects.filter(pk__in=scope).order_by("name")), False
 
 
 def segment_name(breakdown: str, segment: str) -> str:

@@ -13,9 +13,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.choices import Role
-from bcrm.accounts.permissions import has_any, require
+from bcrm.accounts.permissions import has_any, require, sees_some_organizations, team_scope
 from bcrm.audit.services import audit_record
-from bcrm.core.errors import InvalidInput
+from bcrm.core.errors import InvalidInput, PermissionDenied
 from bcrm.monitoring import snapshot
 from bcrm.monitoring.choices import SnapshotStatus, SnapshotTrigger
 from bcrm.monitoring.models import KpiCurve, KpiSnapshot, SnapshotRun
@@ -37,11 +37,45 @@ def parse_kpi_period(text: Any) -> tuple[dt.date, dt.date]:
                                                 "not one.") % {"value": str(text or "")}]})
 
 
-def require_compute(actor) -> None:
-    """Computing snapshots is for leads, administrators and analysts; ``actor`` None is the system."""
-    if actor is None:
+# --- who reads which figures --------------------------------------------------------------------------------
+
+def can_view_dashboard(user) -> bool:
+    """The dashboard and its stored figures are for whoever the client list shows clients to: roles that see
+    every client (all teams' rows and the all-teams rows) and relationship managers (their own teams' rows)."""
+    return sees_some_organizations(user)
+
+
+def require_dashboard(user) -> None:
+    require(can_view_dashboard(user), _("The dashboard is for roles that read the portfolio's figures."))
+
+
+def readable_team_ids(user) -> list[int] | None:
+    """The teams whose rows ``user`` reads (``None``: every team and the all-teams rows), by the client list's
+    visibility rule (:func:`bcrm.accounts.permissions.team_scope`)."""
+    return team_scope(user)
+
+
+def require_team_figures(user, team_id: int | None) -> None:
+    """Refuse the rows of ``team_id`` (``None``: all teams) unless ``user`` may read them: the all-teams rows
+    and other teams' rows add up clients a relationship manager may not see."""
+    scope = team_scope(user)
+    if scope is None:
         return
-    require(has_any(actor, COMPUTE_ROLES),
+    if not can_view_dashboard(user):
+        raise PermissionDenied()
+    if team_id is None:
+        raise PermissionDenied(_("A relationship manager reads the figures of their own teams: choose one."))
+    if team_id not in scope:
+        raise PermissionDenied(_("You may read the figures of your own teams only."))
+
+
+def can_compute(user) -> bool:
+    """Computing snapshots is for leads, administrators and analysts; ``None`` is the system."""
+    return user is None or has_any(user, COMPUTE_ROLES)
+
+
+def require_compute(actor) -> None:
+    require(can_compute(actor),
             _("Only a team lead, an analyst or an administrator may compute KPI snapshots."))
 
 

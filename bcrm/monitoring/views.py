@@ -17,19 +17,15 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
-from bcrm.accounts.choices import Role
-from bcrm.accounts.models import Team
-from bcrm.accounts.permissions import has_any, sees_all_organizations, user_team_ids
-from bcrm.core.errors import InvalidInput, PermissionDenied
+from bcrm.core.errors import InvalidInput
 from bcrm.monitoring import charts as monitoring_charts
-from bcrm.monitoring import presenters, selectors, services
-from bcrm.monitoring.choices import ALL, TREND_FIGURES, Breakdown, Outcome
+from bcrm.monitoring import figures, selectors, services
+from bcrm.monitoring.choices import TREND_FIGURES, Breakdown, Outcome
 from bcrm.monitoring.forms import DashboardFilter, EffectForm
 from bcrm.segmentation.choices import Dimension, label_display, lower_label, upper_label
 from bcrm.web import charts
 from bcrm.web.shortcuts import page, render_page
 
-TREND_LENGTH = 12
 PERIOD_CHOICES = 36
 
 
@@ -41,28 +37,15 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any], *, sta
 
 # --- the dashboard ---------------------------------------------------------------------------------------------
 
-def may_see_dashboard(user) -> bool:
-    """Roles that see every client read every team's rows; a relationship manager their own teams'."""
-    return sees_all_organizations(user) or has_any(user, {Role.RELATIONSHIP_MANAGER})
-
-
-def _dashboard_teams(user) -> tuple[list[Team], bool]:
-    if not may_see_dashboard(user):
-        raise PermissionDenied(_("The dashboard is for roles that read the portfolio's figures."))
-    if sees_all_organizations(user):
-        return list(Team.objects.order_by("name")), True
-    return list(Team.objects.filter(pk__in=user_team_ids(user)).order_by("name")), False
-
-
-@page(access=may_see_dashboard)
+@page(access=services.can_view_dashboard)
 @require_safe
 def dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user
-    teams, all_teams = _dashboard_teams(user)
+    teams, all_teams = selectors.dashboard_teams(user)
     periods = selectors.snapshot_periods(PERIOD_CHOICES)
     form = DashboardFilter(request.GET, teams=teams, all_teams=all_teams, periods=periods)
     context: dict[str, Any] = {"form": form, "periods": periods, "teams": teams, "all_teams": all_teams,
-                               "can_compute": has_any(user, services.COMPUTE_ROLES), "data": None,
+                               "can_compute": services.can_compute(user), "data": None,
                                "trend_figures": [(k, v[0]) for k, v in TREND_FIGURES.items()]}
     if not form.is_valid():
         return _render(request, "monitoring/dashboard.html", context, status=400)
@@ -72,43 +55,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                    breakdown_label=Breakdown(breakdown).label,
                    compare_dimension=breakdown if breakdown in Dimension.values else Dimension.VALUE.value)
     if period is None:  # nothing computed yet
-        if team is not None or not all_teams:
-            selectors.kpis(user, "2000-01", breakdown, team)  # the permission check, on an empty period
+        services.require_team_figures(user, team)
         return render_page(request, "monitoring/dashboard.html", context)
     try:
-        data = selectors.kpis(user, period, breakdown, team)
+        shown = figures.period_figures(user, period, breakdown, team, trends=[figure], trend_periods=periods)
     except InvalidInput as exc:
         context["error"] = exc
         return _render(request, "monitoring/dashboard.html", context, status=400)
-    rows = data["rows"]
-    lorenz = selectors.lorenz_curve(user, period) if all_teams and team is None and rows else None
-    trend_periods = sorted(p for p in periods if p <= period)[-TREND_LENGTH:]
-    total = next((r for r in rows if r["segment"] == ALL), None)
-    chart_set = presenters.dashboard_charts(rows, lorenz) if rows else {}
-    if total:
-        pipeline = presenters.pipeline_chart(total["figures"], total["figures"].get("currency", ""))
-        if pipeline is not None:
-            chart_set["pipeline"] = pipeline
-    trend = None
-    if rows and len(trend_periods) >= 2:
-        label, _path, share = TREND_FIGURES[figure]
-        trend = presenters.trend_chart(trend_periods, selectors.trend_series(user, breakdown, team, trend_periods,
-                                                                            figure), label, share)
-    migrations = (presenters.migration_rows(selectors.latest_migrations(user, as_of=services.parse_kpi_period(period)[1]))
-                  if all_teams and team is None and rows else [])
     context.update(
-        data=data, rows=[presenters.display_row(r) for r in rows],
-        total=presenters.display_row(total) if total else None,
-        total_figures=total["figures"] if total else None,
-        pipeline=presenters.pipeline_rows(total["figures"]) if total else [],
-        migrations=migrations,
-        sentences=presenters.shortfalls(breakdown, rows) if rows else [],
-        charts=chart_set,
-        lorenz=lorenz,
-        lorenz_top=(presenters.pct(lorenz.get("top_20_share"))
-                    if lorenz and lorenz.get("top_20_share") is not None else ""),
-        lorenz_gini=presenters.num(lorenz.get("gini"), 3) if lorenz else "",
-        trend=trend,
+        data=shown.data, rows=shown.rows, total=shown.total, total_figures=shown.total_figures,
+        pipeline=shown.pipeline, migrations=shown.migrations, sentences=shown.sentences, charts=shown.charts,
+        lorenz=shown.lorenz, lorenz_top=shown.lorenz_top, lorenz_gini=shown.lorenz_gini,
+        trend=shown.trends.get(figure),
         report_url=reverse("monitoring:management_report") + "?" + urlencode({"period": period}),
         xlsx_url=reverse("api:get_kpis_xlsx") + "?" + urlencode(
             {"period": period, **({"team": team} if team is not None else {})}),

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from bcrm.accounts.choices import Role
 from bcrm.accounts.models import Team
 from bcrm.accounts.permissions import EDIT_ALL, has_any, restrict_organizations, user_team_ids
 from bcrm.core.errors import InvalidInput, NotFound
@@ -34,6 +35,15 @@ def assignable_teams(*, actor, current_team_id: int | None = None) -> QuerySet[T
     if has_any(actor, EDIT_ALL):
         return teams
     return teams.filter(Q(pk__in=user_team_ids(actor)) | Q(pk=current_team_id))
+
+
+def relationship_managers() -> QuerySet:
+    """The users a client can be given as relationship manager: active users with that role, by username.
+    The bulk bar offers these and the bulk service accepts only these."""
+    from django.contrib.auth import get_user_model
+
+    return (get_user_model().objects.filter(groups__name=Role.RELATIONSHIP_MANAGER, is_active=True)
+            .order_by("username"))
 
 
 def organization_get_for_user(*, user, pk: int) -> Organization:

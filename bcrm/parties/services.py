@@ -6,7 +6,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
@@ -25,6 +24,7 @@ from bcrm.core.errors import InvalidInput, PermissionDenied, ServiceError
 from bcrm.core.fields import only_fields
 from bcrm.core.services import create_instance, delete_instance, update_instance
 from bcrm.parties.models import Contact, Organization, SavedView, Tag
+from bcrm.parties.selectors import relationship_managers
 
 ORGANIZATION_FIELDS = frozenset({
     "legal_name", "local_name", "kind", "country", "sector", "website", "rating_agency", "rating_grade",
@@ -175,8 +175,7 @@ def _bulk_value(actor, action: str, value: Any) -> tuple[dict[str, Any], str | N
         _check_team(actor, {"team": team}, None)
         return {"team": team}, None
     if action == "assign_relationship_manager":
-        users = get_user_model().objects.filter(groups__name=Role.RELATIONSHIP_MANAGER, is_active=True)
-        manager = users.filter(pk=getattr(value, "pk", value)).first() if value not in (None, "") else None
+        manager = relationship_managers().filter(pk=getattr(value, "pk", value)).first() if value not in (None, "") else None
         if manager is None:
             raise InvalidInput(fields={"relationship_manager": [_("Choose a relationship manager.")]})
         return {"relationship_manager": manager}, None

@@ -6,7 +6,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -14,7 +13,6 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
-from bcrm.accounts.choices import Role
 from bcrm.accounts.permissions import (
     can_edit_organization,
     can_see_compliance,
@@ -120,9 +118,7 @@ def bulk_choices(user) -> dict[str, Any]:
     """What the bulk bar offers: the teams the user may assign (their own, unless lead or admin) and the
     relationship managers."""
     teams = selectors.assignable_teams(actor=user)
-    managers = (get_user_model().objects.filter(groups__name=Role.RELATIONSHIP_MANAGER, is_active=True)
-                .order_by("username"))
-    return {"teams": list(teams), "managers": list(managers)}
+    return {"teams": list(teams), "managers": list(selectors.relationship_managers())}
 
 
 def tier_badge(org) -> dict[str, str] | None:

@@ -1,8 +1,16 @@
-"""The Django admin of the playbooks app: where working calendars and their days are edited."""
+"""The Django admin of the playbooks app: where working calendars and their days are edited (through the
+calendar services); the rest is read-only here and edited on bcrm's own pages."""
 
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 
 from bcrm.core.admin import ServiceOwnedAdmin, ServiceOwnedInline
+from bcrm.core.errors import InvalidInput
+from bcrm.playbooks import calendars
 from bcrm.playbooks.models import (
     AutomationRun,
     AutomationSchedule,
@@ -47,7 +55,47 @@ class PlaybookStepAdmin(ServiceOwnedAdmin):
     list_select_related = ["playbook"]
 
 
-class CalendarDayInline(admin.TabularInline):
+class CalendarEditing:
+    """Calendars are edited here by hand, through the services of :mod:`bcrm.playbooks.calendars` (the rule of
+    who may, validation, row lock, audit), as the `bcrm calendar` command does: staff with the model permission
+    who are also a team lead or an administrator."""
+
+    def has_add_permission(self, request, *args: Any) -> bool:
+        allowed = super().has_add_permission(request, *args)  # type: ignore[misc]
+        return bool(allowed) and calendars.can_edit_calendars(request.user)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        allowed = super().has_change_permission(request, obj)  # type: ignore[misc]
+        return bool(allowed) and calendars.can_edit_calendars(request.user)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        allowed = super().has_delete_permission(request, obj)  # type: ignore[misc]
+        return bool(allowed) and calendars.can_edit_calendars(request.user)
+
+
+class WorkCalendarForm(forms.ModelForm):
+    """The service's checks of the weekend days and the time zone, as field errors on the admin's form."""
+
+    class Meta:
+        model = WorkCalendar
+        fields = ["name", "timezone", "day_start", "day_end", "weekend", "country", "is_default"]
+
+    def _checked(self, name: str, check) -> Any:
+        value = self.cleaned_data.get(name)
+        try:
+            check(value)
+        except InvalidInput as exc:
+            raise forms.ValidationError([m for messages in exc.fields.values() for m in messages] or exc.message)
+        return value
+
+    def clean_weekend(self) -> Any:
+        return self._checked("weekend", calendars.parse_weekend)
+
+    def clean_timezone(self) -> Any:
+        return self._checked("timezone", calendars.check_time_zone)
+
+
+class CalendarDayInline(CalendarEditing, admin.TabularInline):
     model = CalendarDay
     extra = 1
     fields = ["date", "kind", "name"]
@@ -55,23 +103,59 @@ class CalendarDayInline(admin.TabularInline):
 
 
 @admin.register(WorkCalendar)
-class WorkCalendarAdmin(admin.ModelAdmin):
+class WorkCalendarAdmin(CalendarEditing, admin.ModelAdmin):
+    form = WorkCalendarForm
     list_display = ["name", "timezone", "day_start", "day_end", "weekend", "country", "is_default"]
     inlines = [CalendarDayInline]
 
+    def save_model(self, request, obj, form, change) -> None:
+        calendars.calendar_save(actor=request.user, calendar=obj)
+
+    def delete_model(self, request, obj) -> None:
+        calendars.calendar_delete(actor=request.user, calendar=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for obj in queryset:
+            calendars.calendar_delete(actor=request.user, calendar=obj)
+
+    def save_formset(self, request, form, formset, change) -> None:
+        days = formset.save(commit=False)
+        calendars.calendar_days_write(actor=request.user, calendar=form.instance, save=days,
+                                      delete=formset.deleted_objects)
+
 
 @admin.register(CalendarDay)
-class CalendarDayAdmin(admin.ModelAdmin):
+class CalendarDayAdmin(CalendarEditing, admin.ModelAdmin):
     list_display = ["date", "kind", "name", "calendar"]
     list_filter = ["calendar", "kind"]
     list_select_related = ["calendar"]
     date_hierarchy = "date"
 
+    def save_model(self, request, obj, form, change) -> None:
+        calendars.calendar_days_write(actor=request.user, calendar=obj.calendar, save=[obj])
+
+    def delete_model(self, request, obj) -> None:
+        calendars.calendar_days_write(actor=request.user, calendar=obj.calendar, delete=[obj])
+
+    def delete_queryset(self, request, queryset) -> None:
+        for obj in queryset.select_related("calendar"):
+            calendars.calendar_days_write(actor=request.user, calendar=obj.calendar, delete=[obj])
+
 
 @admin.register(TeamCalendar)
-class TeamCalendarAdmin(admin.ModelAdmin):
+class TeamCalendarAdmin(CalendarEditing, admin.ModelAdmin):
     list_display = ["team", "calendar"]
     list_select_related = ["team", "calendar"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        calendars.team_calendar_set(actor=request.user, team=obj.team, calendar=obj.calendar)
+
+    def delete_model(self, request, obj) -> None:
+        calendars.team_calendar_clear(actor=request.user, team=obj.team)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for obj in queryset.select_related("team"):
+            calendars.team_calendar_clear(actor=request.user, team=obj.team)
 
 
 @admin.register(ClientTier)

@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from bcrm.playbooks.calendars import can_edit_calendars
 from bcrm.resources import charts as resource_charts
 from bcrm.resources import selectors as resource_selectors
 from bcrm.web.shortcuts import page, render_page
@@ -41,5 +42,6 @@ def calendar_list(request: HttpRequest) -> HttpResponse:
     calendars = resource_selectors.calendar_overview(year=year)
     return render_page(request, "playbooks/calendar_list.html", {
         "calendars": calendars, "year": year, "years": [year - 1, year, year + 1],
-        "can_edit": bool(request.user.is_staff),
+        # the edit link leads to the Django admin, which only staff can open
+        "can_edit": bool(request.user.is_staff) and can_edit_calendars(request.user),
     })
