@@ -51,6 +51,7 @@ class Site:
         if copy_of is not None:
             for name in ("secret_key", "audit_key"):
                 (folder / name).write_bytes((copy_of.folder / name).read_bytes())
+        if POSTGRES:
             url = f"postgresql://{self.db['USER']}@{self.db['HOST']}:{self.db['PORT']}/{self.dbname}"
         else:
             url = f"sqlite:///{folder}/bcrm.sqlite3"
