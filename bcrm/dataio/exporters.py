@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import QuerySet
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -36,6 +37,7 @@ from bcrm.core.errors import InvalidInput
 from bcrm.dataio.choices import Entity, entity_from
 from bcrm.dataio.parsers import neutralise, time_zone
 from bcrm.dataio.specs import BCRM_ID, CLASS_COLUMNS, FIELD, PRESENT, REF, TAGS, Column, EntitySpec, spec_for
+from bcrm.parties.classes import label_display
 from bcrm.parties.filters import FILTER_NAMES
 
 # The client list's filters, sort included: the one definition in parties.filters (labels and tier too).
@@ -205,10 +207,6 @@ def class_header(mode: str) -> list[str]:
 
 def class_cells(org: Any) -> list[Any]:
     """Per dimension the label code and its name in the active language, then the tier code and name."""
-    from django.core.exceptions import ObjectDoesNotExist
-
-    from bcrm.segmentation.choices import label_display
-
     try:
         labels = org.labels
     except ObjectDoesNotExist:

@@ -252,8 +252,8 @@ def record_counts(entity: str, ids: list[int]) -> dict[int, dict[str, int]]:
 
 def record_url(entity: str, record: Any) -> str:
     if entity == Entity.ORGANIZATIONS:
-        return reverse("parties:organization_detail", args=[record.pk])
-    return reverse("parties:organization_detail", args=[record.organization_id]) + "#contacts"
+        return reverse("client_detail", args=[record.pk])
+    return reverse("client_detail", args=[record.organization_id]) + "#contacts"
 
 
 def group_views(*, actor, entity: str, groups: list[DuplicateGroup]) -> list[GroupView]:

@@ -9,3 +9,15 @@ class MonitoringConfig(AppConfig):
     name = "bcrm.monitoring"
     label = "monitoring"
     verbose_name = _("Monitoring")
+
+    def ready(self) -> None:
+        from bcrm.core import schedule
+
+        schedule.register("kpi snapshot", monthly_snapshot)
+
+
+def monthly_snapshot() -> list[str]:
+    """The worker's tick: once a new month has started, the previous month's KPI snapshot is enqueued."""
+    from bcrm.monitoring.tasks import tick
+
+    return ["kpi snapshot"] if tick() else []

@@ -15,7 +15,7 @@ from bcrm.financing.choices import ParticipationStatus
 from bcrm.monitoring import charts as monitoring_charts
 from bcrm.monitoring.choices import ALL, UNCLASSIFIED
 from bcrm.segmentation.choices import INSUFFICIENT, label_display
-from bcrm.web import charts
+from bcrm.ui import charts
 
 # --- small readers of the stored figures ------------------------------------------------------------------
 

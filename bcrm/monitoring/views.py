@@ -26,8 +26,8 @@ from bcrm.monitoring import presenters, selectors, services
 from bcrm.monitoring.choices import ALL, TREND_FIGURES, Breakdown, Outcome
 from bcrm.monitoring.forms import DashboardFilter, EffectForm
 from bcrm.segmentation.choices import Dimension, label_display, lower_label, upper_label
-from bcrm.web import charts
-from bcrm.web.shortcuts import page, render_page
+from bcrm.ui import charts
+from bcrm.ui.shortcuts import page, render_page
 
 TREND_LENGTH = 12
 PERIOD_CHOICES = 36

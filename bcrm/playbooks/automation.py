@@ -58,6 +58,7 @@ from bcrm.playbooks.choices import (
     Trigger,
 )
 from bcrm.playbooks.defaults import ensure_defaults
+from bcrm.playbooks.hooks import deliverable
 from bcrm.playbooks.models import (
     AutomationRun,
     AutomationSchedule,
@@ -855,9 +856,8 @@ class _Engine:
         self.counts["deliveries_queued"] = 0
         if not codes:
             return
-        try:
-            from bcrm.progress.services import queue_progress_reports
-        except ImportError:  # the progress-report app is not installed
+        queue_progress_reports = deliverable(Action.PROGRESS_REPORT)  # the progress app's, when installed
+        if queue_progress_reports is None:
             return
         period_day = add_months(self.today.replace(day=1), -1)
         period = f"{period_day:%Y-%m}"

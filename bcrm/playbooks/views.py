@@ -22,8 +22,8 @@ from bcrm.playbooks.choices import Action, AddOn, Tier
 from bcrm.playbooks.forms import PlaybookForm, StepForm, TaskAssignForm, TaskCompleteForm, TierPolicyForm
 from bcrm.playbooks.policy import describe
 from bcrm.segmentation.choices import Dimension, label_display
-from bcrm.web.forms import active_users, add_service_error
-from bcrm.web.shortcuts import page, page_number, redirect_back, render_page, safe_next, submit_form
+from bcrm.ui.forms import active_users, add_service_error
+from bcrm.ui.shortcuts import page, page_number, redirect_back, render_page, safe_next, submit_form
 
 # --- My day ----------------------------------------------------------------------------------------
 

@@ -59,7 +59,7 @@ def build() -> dict[str, str]:
 
     import vl_convert
 
-    from bcrm.web.charts import vl_version
+    from bcrm.ui.charts import vl_version
 
     vl = vl_version()
     vlc_version = version("vl-convert-python")
