@@ -32,12 +32,13 @@ lock:
 demo: install
 	$(BIN)/bcrm demo --clients $(CLIENTS) --port $(PORT)
 
-## Lint, type-check, Django checks, then the whole suite (DATABASE_URL picks the database).
+## Lint, type-check, the layers contract, Django checks, then the whole suite (DATABASE_URL picks the database).
 test: install lint check pytest
 
 lint:
 	$(BIN)/ruff check bcrm tests benchmarks
 	$(BIN)/mypy bcrm
+	$(BIN)/lint-imports
 
 check:
 	$(BIN)/python manage.py check
