@@ -18,11 +18,13 @@ import numpy as np
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.permissions import restrict_organizations, sees_all_organizations
+from bcrm.parties.models import Organization
 from bcrm.segmentation.choices import Dimension
 from bcrm.segmentation.classify import feature_names_for, today
 from bcrm.segmentation.features import FEATURES, FeatureMatrix, Population, compute_features
 from bcrm.segmentation.scoring import evidence, score
 from bcrm.segmentation.selectors import feature_name
+from bcrm.segmentation.services import criterion_active
 
 
 @dataclass
@@ -89,9 +91,6 @@ class QualityReport:
 
 def data_quality(*, actor, as_of: dt.date | None = None, organization_ids: list[int] | None = None) -> QualityReport:
     """The evidence per client and dimension, for the clients ``actor`` may see."""
-    from bcrm.parties.models import Organization
-    from bcrm.segmentation.services import criterion_active
-
     as_of = as_of or today()
     qs = Organization.objects.order_by("id")
     if not sees_all_organizations(actor):
@@ -125,8 +124,6 @@ def data_quality(*, actor, as_of: dt.date | None = None, organization_ids: list[
 
 def export_rows(report: QualityReport) -> Iterator[list[Any]]:
     """One row per client and dimension, for CSV/XLSX export, names looked up in batches."""
-    from bcrm.parties.models import Organization
-
     yield ["organization_id", "legal_name", "dimension", "criterion_version", "completeness", "classifiable",
            "failing_rules", "missing_features"]
     ids = report.population.ids

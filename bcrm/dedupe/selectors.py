@@ -26,6 +26,8 @@ from bcrm.dedupe.matching import (
     organization_reasons,
 )
 from bcrm.dedupe.models import DuplicateCandidate, DuplicateGroup, DuplicateScan, Entity
+from bcrm.engagement.models import Interaction, ServiceRequest
+from bcrm.financing.models import Participation
 from bcrm.parties.models import Contact, Organization
 
 
@@ -228,9 +230,6 @@ def member_fields(entity: str, record: Any) -> dict[str, str]:
 
 
 def record_counts(entity: str, ids: list[int]) -> dict[int, dict[str, int]]:
-    from bcrm.engagement.models import Interaction, ServiceRequest
-    from bcrm.financing.models import Participation
-
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     if entity == Entity.ORGANIZATIONS:
         sources: list[tuple[str, QuerySet, str]] = [

@@ -23,12 +23,14 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.choices import Role
+from bcrm.accounts.permissions import SystemOperator, has_any, require
 from bcrm.audit.services import audit_record
 from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.monitoring import presenters, selectors
 from bcrm.monitoring.choices import ALL, TREND_FIGURES, Breakdown, SnapshotTrigger
 from bcrm.monitoring.models import ManagementReportDelivery
 from bcrm.monitoring.services import parse_kpi_period
+from bcrm.progress.render import report_url_fetcher
 from bcrm.progress.selectors import clean_language
 from bcrm.segmentation.choices import Dimension
 
@@ -133,8 +135,6 @@ def render_html(report: ManagementReport, *, for_pdf: bool = False) -> str:
 def render_pdf(report: ManagementReport) -> bytes:
     from weasyprint import HTML
 
-    from bcrm.progress.render import report_url_fetcher
-
     html = render_html(report, for_pdf=True)
     return HTML(string=html, url_fetcher=report_url_fetcher()).write_pdf()  # type: ignore[no-any-return]
 
@@ -188,8 +188,6 @@ def default_recipients() -> list[tuple[str, Any]]:
 
 
 def _require_send(actor) -> None:
-    from bcrm.accounts.permissions import has_any, require
-
     if actor is None:
         return
     require(has_any(actor, {Role.LEAD, Role.ADMIN}),
@@ -274,8 +272,6 @@ def send(*, actor, period: str, recipients: list[str] | None = None, languages: 
 
 
 def _system():
-    from bcrm.accounts.permissions import SystemOperator
-
     return SystemOperator()
 
 

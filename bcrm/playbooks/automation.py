@@ -41,11 +41,14 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.choices import Role
+from bcrm.accounts.models import Team, TeamMembership
 from bcrm.accounts.permissions import has_any
 from bcrm.core import texts
 from bcrm.core.errors import PermissionDenied
 from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.engagement.models import Interaction, ServiceRequest, Task
+from bcrm.financing.choices import ParticipationStatus
+from bcrm.financing.models import Participation
 from bcrm.playbooks.businesstime import BusinessCalendar, add_months
 from bcrm.playbooks.calendars import team_calendars
 from bcrm.playbooks.choices import (
@@ -577,9 +580,6 @@ class _Engine:
     def _participation_step(self, step: PlaybookStep, due_counts: dict[str, int]) -> list[_NewTask]:
         """A review of each new participation of the clients the step applies to (enhanced due diligence):
         every participation still in the pipeline without a review of its project since it was created."""
-        from bcrm.financing.choices import ParticipationStatus
-        from bcrm.financing.models import Participation
-
         mask = self._applies(step)
         if not mask.any():
             return []
@@ -630,8 +630,6 @@ class _Engine:
     # --- 4. assignment within capacity -------------------------------------------------------------------
     def _staff(self) -> None:
         from django.contrib.auth import get_user_model
-
-        from bcrm.accounts.models import TeamMembership
 
         User = get_user_model()
         active = set(User.objects.filter(is_active=True).values_list("pk", flat=True))
@@ -699,8 +697,6 @@ class _Engine:
 
     def _overflow_tasks(self, tasks: list[_NewTask]) -> list[_NewTask]:
         """One task per team lead naming the work their team has no capacity for this week."""
-        from bcrm.accounts.models import Team
-
         by_team: dict[int | None, list[_NewTask]] = defaultdict(list)
         for task in tasks:
             if task.assignee is None:
@@ -794,8 +790,6 @@ class _Engine:
 
     def _staff_for_escalation(self) -> None:
         from django.contrib.auth import get_user_model
-
-        from bcrm.accounts.models import TeamMembership
 
         User = get_user_model()
         leads = list(User.objects.filter(is_active=True, groups__name=Role.LEAD).order_by("pk")

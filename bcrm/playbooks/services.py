@@ -33,6 +33,7 @@ from bcrm.playbooks.choices import ACTION_KINDS, Action, CadenceUnit, Channel, O
 from bcrm.playbooks.models import ClientTier, Playbook, PlaybookStep, TierPolicy
 from bcrm.playbooks.policy import tier_table, validate_rules
 from bcrm.segmentation.choices import Dimension, labels_for
+from bcrm.segmentation.models import ClientLabels
 
 PLAYBOOK_FIELDS = frozenset({"description", "response_sla_hours", "resolution_sla_hours", "is_active"})
 STEP_FIELDS = frozenset({
@@ -326,7 +327,6 @@ def tiers_refresh(*, organization_ids, now: dt.datetime | None = None) -> int:
     The daily automation does this for the whole book; segmentation calls it (a label listener) for the
     clients whose label a run, an override or an override's end moved, so lists show the new tier at once."""
     from bcrm.playbooks.selectors import active_policy
-    from bcrm.segmentation.models import ClientLabels
 
     ids = sorted({int(i) for i in organization_ids})
     if not ids:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
-from bcrm.accounts.permissions import require
+from bcrm.accounts.permissions import require, user_team_ids
 from bcrm.core import formatting
 from bcrm.core.errors import Conflict, InvalidInput, ServiceError
 from bcrm.core.pagination import paginate
@@ -100,8 +100,6 @@ def team_board(request: HttpRequest) -> HttpResponse:
 
 
 def _own_team_ids(user) -> list[int]:
-    from bcrm.accounts.permissions import user_team_ids
-
     return user_team_ids(user)
 
 

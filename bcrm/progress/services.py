@@ -40,6 +40,7 @@ from bcrm.core.errors import NotFound
 from bcrm.core.fields import only_fields
 from bcrm.core.services import create_instance, delete_instance, update_instance
 from bcrm.engagement.choices import InteractionKind
+from bcrm.engagement.services import interaction_create
 from bcrm.financing.choices import CLOSED_STATUSES, ParticipationStatus
 from bcrm.financing.models import Participation, Project
 from bcrm.parties.models import Contact
@@ -366,8 +367,6 @@ def delivery_email(delivery: ReportDelivery, renderings: _Renderings | None = No
 
 
 def _record_sent(delivery: ReportDelivery, now: dt.datetime) -> None:
-    from bcrm.engagement.services import interaction_create
-
     with transaction.atomic():
         contacts = [delivery.contact] if delivery.contact_id else []
         with translation.override(delivery.language):
