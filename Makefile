@@ -54,4 +54,4 @@ bench: install
 	$(BIN)/python benchmarks/bench_pages.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
