@@ -80,7 +80,7 @@ def main(argv: list[str]) -> int:
             print(f"{s:14} -> {d:14} {'(in func)' if i else '':10} {n}")
         print()
         print("\n".join(upward))
-    pairs = {(u.split(": ")[1].split(" -> ")[0], u.split(" -> ")[1].split(".")[1]) for u in upward}
+    pairs = {(u.split(": ")[1].split(" -> ")[0], u.split(" -> ")[1].split()[0].split(".")[1]) for u in upward}
     print(f"cross-app imports {total}, inside functions {inner} ({100 * inner / max(total, 1):.0f} %), "
           f"upward {len(upward)} (in {len(pairs)} app pairs)")
     return 0
