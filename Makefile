@@ -32,12 +32,13 @@ lock:
 demo: install
 	$(BIN)/bcrm demo --clients $(CLIENTS) --port $(PORT)
 
-## Lint, type-check, Django checks, then the whole suite (DATABASE_URL picks the database).
+## Lint, type-check, the layers contract, Django checks, then the whole suite (DATABASE_URL picks the database).
 test: install lint check pytest
 
 lint:
 	$(BIN)/ruff check bcrm tests benchmarks
 	$(BIN)/mypy bcrm
+	$(BIN)/lint-imports
 
 check:
 	$(BIN)/python manage.py check
@@ -53,4 +54,4 @@ bench: install
 	$(BIN)/python benchmarks/bench_pages.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -11,8 +11,24 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer, SessionAuth
 
+from bcrm.accounts.api import router as accounts_router
 from bcrm.accounts.services import token_authenticate
 from bcrm.core.errors import ServiceError
+from bcrm.dataio.api import router as dataio_router
+from bcrm.dataquality.api import router as dataquality_router
+from bcrm.dedupe.api import router as dedupe_router
+from bcrm.engagement.api import router as engagement_router
+from bcrm.fileanalysis.api import router as analysis_router
+from bcrm.financing.api import router as financing_router
+from bcrm.monitoring.api import router as monitoring_router
+from bcrm.parties.api import router as parties_router
+from bcrm.playbooks.api import router as playbooks_router
+from bcrm.progress.api import router as progress_router
+from bcrm.resources.api import router as resource_router
+from bcrm.segmentation.api import router as segmentation_router
+from bcrm.segmentation.model_api import router as model_router
+from bcrm.surveys.api import router as surveys_router
+from bcrm.web.api import router as web_router
 
 
 class BearerToken(HttpBearer):
@@ -110,40 +126,23 @@ def on_http_error(request, exc: HttpError):
     return api.create_response(request, error_body("http_error", str(exc)), status=exc.status_code)
 
 
-def register_routers() -> None:
-    from bcrm.accounts.api import router as accounts_router
-    from bcrm.dataio.api import router as dataio_router
-    from bcrm.dataquality.api import router as quality_router
-    from bcrm.dedupe.api import router as dedupe_router
-    from bcrm.engagement.api import router as engagement_router
-    from bcrm.fileanalysis.api import router as analysis_router
-    from bcrm.financing.api import router as financing_router
-    from bcrm.monitoring.api import router as monitoring_router
-    from bcrm.parties.api import router as parties_router
-    from bcrm.playbooks.api import router as playbooks_router
-    from bcrm.progress.api import router as progress_router
-    from bcrm.resources.api import router as resource_router
-    from bcrm.segmentation.api import router as segmentation_router
-    from bcrm.segmentation.model_api import router as model_router
-    from bcrm.surveys.api import router as surveys_router
-    from bcrm.web.api import router as web_router
-
-    api.add_router("", accounts_router)
-    api.add_router("", parties_router)
-    api.add_router("", financing_router)
-    api.add_router("", engagement_router)
-    api.add_router("", segmentation_router)
-    api.add_router("", model_router)
-    api.add_router("", quality_router)
-    api.add_router("", dataio_router)
-    api.add_router("", surveys_router)
-    api.add_router("", dedupe_router)
-    api.add_router("", analysis_router)
-    api.add_router("", playbooks_router)
-    api.add_router("", resource_router)
-    api.add_router("", progress_router)
-    api.add_router("", monitoring_router)
-    api.add_router("", web_router)
-
-
-register_routers()
+# Every app's endpoints, in the order the OpenAPI document lists them.
+for router in (
+    accounts_router,
+    parties_router,
+    financing_router,
+    engagement_router,
+    segmentation_router,
+    dataquality_router,
+    model_router,
+    dataio_router,
+    surveys_router,
+    dedupe_router,
+    analysis_router,
+    playbooks_router,
+    resource_router,
+    progress_router,
+    monitoring_router,
+    web_router,
+):
+    api.add_router("", router)

@@ -34,8 +34,9 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from bcrm.accounts.models import ApiToken  # noqa: E402
 from bcrm.accounts.services import token_create, user_create  # noqa: E402
+from bcrm.engagement.selectors import organization_timeline  # noqa: E402
 from bcrm.parties.models import Organization  # noqa: E402
-from bcrm.parties.selectors import organization_list, organization_timeline  # noqa: E402
+from bcrm.parties.selectors import organization_list  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:

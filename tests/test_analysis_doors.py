@@ -23,7 +23,7 @@ from bcrm.core.errors import InvalidInput, PermissionDenied
 from bcrm.fileanalysis import services
 from bcrm.fileanalysis.api import router
 from bcrm.fileanalysis.forms import _pairs
-from bcrm.web import charts
+from bcrm.ui import charts
 from tests.browsing import TIMEOUT_MS, launch
 from tests.datafiles import LOG, SPEND, SUMMARY
 from tests.factories import make_user

@@ -16,7 +16,7 @@ from django.template.loader import render_to_string
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bcrm.web import charts
+from bcrm.ui import charts
 from bcrm.web.management.commands import vendor_charts
 
 EDGES = [0.0, 0.25, 0.5, 0.75, 1.0]

@@ -301,7 +301,7 @@ def test_merge_page_preview_and_confirm(lead, dupes):
         "entity": "organizations", "ids": f"{a.pk},{b.pk}", "survivor": a.pk, "others": [b.pk],
         f"version_{a.pk}": a.version, f"version_{b.pk}": b.version,
     })
-    assert response.status_code == 302 and response["Location"] == reverse("parties:organization_detail", args=[a.pk])
+    assert response.status_code == 302 and response["Location"] == reverse("client_detail", args=[a.pk])
     assert Organization.objects.count() == 1
     page = client.get(response["Location"]).content.decode()
     assert "Merged HUANENG CAPITAL LIMITED" in page and "Zhang Min" in page
@@ -355,7 +355,7 @@ def test_contact_duplicates_page_and_merge(lead, org):
         f"version_{a.pk}": a.version, f"version_{b.pk}": b.version,
     })
     assert response.status_code == 302
-    assert response["Location"] == reverse("parties:organization_detail", args=[org.pk]) + "#contacts"
+    assert response["Location"] == reverse("client_detail", args=[org.pk]) + "#contacts"
     b.refresh_from_db()
     assert list(Contact.objects.filter(organization=org)) == [b] and b.email == "wang.wei@huaneng.com"
 

@@ -19,7 +19,7 @@ from bcrm.monitoring import charts as monitoring_charts
 from bcrm.monitoring import services
 from bcrm.monitoring.models import KpiSnapshot, SnapshotRun
 from bcrm.monitoring.presenters import shortfalls
-from bcrm.web import charts
+from bcrm.ui import charts
 from tests import test_monitoring_snapshot as shared
 from tests.factories import make_user
 from tests.test_monitoring_snapshot import NOW, PERIOD, answer, client, local, talk

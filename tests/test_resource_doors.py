@@ -241,7 +241,7 @@ def test_an_empty_portfolio_gives_an_empty_plan(client, lead, team):
 
 def test_both_charts_are_valid_vega_lite(portfolio, lead, team):
     from bcrm.resources import charts as resource_charts
-    from bcrm.web.charts import validated
+    from bcrm.ui.charts import validated
 
     plan = resource_plan(lead)
     bars = resource_charts.demand_capacity(plan)

@@ -16,7 +16,7 @@ from bcrm.accounts.models import token_digest
 from bcrm.audit.models import AuditEntry
 from bcrm.core.errors import InvalidInput, NotFound, PermissionDenied
 from bcrm.engagement.models import SurveyResponse
-from bcrm.parties.selectors import organization_timeline
+from bcrm.engagement.selectors import organization_timeline
 from bcrm.surveys import services
 from bcrm.surveys.models import InvitationStatus, SurveyInvitation
 from bcrm.surveys.selectors import invitation_list, nps_score, survey_summary

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import QuerySet
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -36,7 +37,11 @@ from bcrm.core.errors import InvalidInput
 from bcrm.dataio.choices import Entity, entity_from
 from bcrm.dataio.parsers import neutralise, time_zone
 from bcrm.dataio.specs import BCRM_ID, CLASS_COLUMNS, FIELD, PRESENT, REF, TAGS, Column, EntitySpec, spec_for
+from bcrm.engagement.selectors import interaction_list
+from bcrm.financing.selectors import participation_list, project_list
+from bcrm.parties.classes import label_display
 from bcrm.parties.filters import FILTER_NAMES
+from bcrm.parties.selectors import contact_list, organization_list
 
 # The client list's filters, sort included: the one definition in parties.filters (labels and tier too).
 ORG_FILTERS = FILTER_NAMES
@@ -71,10 +76,6 @@ def export_queryset(*, actor, entity: str, filters: dict[str, Any] | None = None
     """The rows an export writes: the list's selector (already restricted to what ``actor`` may see)
     with the list's filters; for contacts, participations and interactions the client list's filters
     pick the organisations whose rows are exported."""
-    from bcrm.engagement.selectors import interaction_list
-    from bcrm.financing.selectors import participation_list, project_list
-    from bcrm.parties.selectors import contact_list, organization_list
-
     found = entity_from(entity)
     if found is None:
         raise InvalidInput(fields={"entity": [_("Choose one of: %(entities)s.") % {"entities": ", ".join(Entity.values)}]})
@@ -205,10 +206,6 @@ def class_header(mode: str) -> list[str]:
 
 def class_cells(org: Any) -> list[Any]:
     """Per dimension the label code and its name in the active language, then the tier code and name."""
-    from django.core.exceptions import ObjectDoesNotExist
-
-    from bcrm.segmentation.choices import label_display
-
     try:
         labels = org.labels
     except ObjectDoesNotExist:

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from bcrm.dataio.choices import Entity
 from bcrm.dataio.models import ColumnMapping
 from bcrm.dataio.specs import spec_for
-from bcrm.web.widgets import PlainSelect
+from bcrm.ui.widgets import PlainSelect
 
 
 class UploadForm(forms.Form):

@@ -19,6 +19,7 @@ from django.db import models
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from bcrm.core.texts import render
 from bcrm.dataio import parsers as p
 from bcrm.dataio.choices import Entity
 from bcrm.engagement.choices import InteractionKind
@@ -290,8 +291,6 @@ def field_label(entity: str, name: str) -> str:
 def reason_items(entity: str, errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     """A rejected row's reasons, each with its field's label and the message in the active language (a
     message stored with its code is rendered again; older ones are shown as they were written)."""
-    from bcrm.core.texts import render
-
     out = []
     for error in errors or []:
         name = str(error.get("field") or "")

@@ -18,8 +18,8 @@ from bcrm.dataio.choices import Entity, ImportMode, JobSource, JobStatus, Outcom
 from bcrm.dataio.exporters import export_response
 from bcrm.dataio.forms import MappingForm, SaveMappingForm, UploadForm
 from bcrm.dataio.specs import SPECS
-from bcrm.web.forms import add_service_error
-from bcrm.web.shortcuts import page, page_number, render_page
+from bcrm.ui.forms import add_service_error
+from bcrm.ui.shortcuts import page, page_number, render_page
 
 ROWS_PER_PAGE = 50
 

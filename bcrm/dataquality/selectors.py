@@ -20,11 +20,13 @@ from django.utils.translation import gettext as _
 from bcrm.accounts.permissions import restrict_organizations, sees_all_organizations
 from bcrm.core.errors import InvalidInput
 from bcrm.core.pagination import MAX_PAGE_SIZE, Page, check_page, clamp_page
+from bcrm.parties.models import Organization
 from bcrm.segmentation.choices import Dimension
 from bcrm.segmentation.classify import feature_names_for, today
 from bcrm.segmentation.features import FEATURES, FeatureMatrix, Population, compute_features
 from bcrm.segmentation.scoring import evidence, score
 from bcrm.segmentation.selectors import feature_name
+from bcrm.segmentation.services import criterion_active
 
 
 @dataclass
@@ -91,9 +93,6 @@ class QualityReport:
 
 def data_quality(*, actor, as_of: dt.date | None = None, organization_ids: list[int] | None = None) -> QualityReport:
     """The evidence per client and dimension, for the clients ``actor`` may see."""
-    from bcrm.parties.models import Organization
-    from bcrm.segmentation.services import criterion_active
-
     as_of = as_of or today()
     qs = Organization.objects.order_by("id")
     if not sees_all_organizations(actor):
@@ -157,7 +156,6 @@ def lacking_clients(report: QualityReport, dimension: str, *, number: int = 1, s
     Paged by the shared rules (:mod:`bcrm.core.pagination`): ``strict`` (the API) refuses a page or size out of
     bounds with InvalidInput and answers an empty page past the end; otherwise (the page) the number is brought
     into bounds and a page past the end shows the last one."""
-    from bcrm.parties.models import Organization
 
     if dimension not in Dimension.values:
         raise InvalidInput(fields={"dimension": [_("Unknown dimension %(value)r: choose one of %(choices)s.")
@@ -182,8 +180,6 @@ def lacking_clients(report: QualityReport, dimension: str, *, number: int = 1, s
 
 def export_rows(report: QualityReport) -> Iterator[list[Any]]:
     """One row per client and dimension, for CSV/XLSX export, names looked up in batches."""
-    from bcrm.parties.models import Organization
-
     yield ["organization_id", "legal_name", "dimension", "criterion_version", "completeness", "classifiable",
            "failing_rules", "missing_features"]
     ids = report.population.ids

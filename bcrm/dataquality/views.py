@@ -8,7 +8,7 @@ from django.shortcuts import render
 from bcrm.dataquality.selectors import data_quality, export_csv, lacking_clients
 from bcrm.segmentation.choices import Dimension
 from bcrm.segmentation.selectors import feature_name, latest_run, reason_label
-from bcrm.web.shortcuts import page, page_number
+from bcrm.ui.shortcuts import page, page_number
 
 
 @page

@@ -27,6 +27,8 @@ from bcrm.dedupe.matching import (
     organization_reasons,
 )
 from bcrm.dedupe.models import DuplicateCandidate, DuplicateGroup, DuplicateScan, Entity
+from bcrm.engagement.models import Interaction, ServiceRequest
+from bcrm.financing.models import Participation
 from bcrm.parties.models import Contact, Organization
 
 
@@ -229,9 +231,6 @@ def member_fields(entity: str, record: Any) -> dict[str, str]:
 
 
 def record_counts(entity: str, ids: list[int]) -> dict[int, dict[str, int]]:
-    from bcrm.engagement.models import Interaction, ServiceRequest
-    from bcrm.financing.models import Participation
-
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     if entity == Entity.ORGANIZATIONS:
         sources: list[tuple[str, QuerySet, str]] = [
@@ -253,8 +252,8 @@ def record_counts(entity: str, ids: list[int]) -> dict[int, dict[str, int]]:
 
 def record_url(entity: str, record: Any) -> str:
     if entity == Entity.ORGANIZATIONS:
-        return reverse("parties:organization_detail", args=[record.pk])
-    return reverse("parties:organization_detail", args=[record.organization_id]) + "#contacts"
+        return reverse("client_detail", args=[record.pk])
+    return reverse("client_detail", args=[record.organization_id]) + "#contacts"
 
 
 def pair_view(entity: str, low: int, high: int, facts: dict[int, Any]) -> PairView:

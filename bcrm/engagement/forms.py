@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from bcrm.engagement.choices import InteractionKind, TaskStatus
 from bcrm.engagement.models import Interaction, ServiceRequest, Task
 from bcrm.engagement.selectors import TASK_SORTS
-from bcrm.web.forms import PersonChoiceField, ServiceModelForm, active_users
+from bcrm.ui.forms import PersonChoiceField, ServiceModelForm, active_users
 
 
 def this_minute() -> dt.datetime:

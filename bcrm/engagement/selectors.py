@@ -1,7 +1,10 @@
-"""Reads on interactions, service requests, tasks and surveys, restricted to what the actor may see."""
+"""Reads on interactions, service requests, tasks and surveys, restricted to what the actor may see; a client's
+timeline (interactions, requests, survey answers and commitment steps)."""
 
 from __future__ import annotations
 
+from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 from django.db.models import F, Q, QuerySet
@@ -11,6 +14,7 @@ from bcrm.accounts.permissions import restrict_organizations, sees_all_organizat
 from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.engagement.choices import TaskStatus
 from bcrm.engagement.models import Interaction, ServiceRequest, SurveyResponse, Task
+from bcrm.financing.models import ParticipationStatusChange
 
 
 def _by_organization(queryset: QuerySet, filters: dict[str, Any]) -> QuerySet:
@@ -115,3 +119,24 @@ def survey_response_list(*, actor, filters: dict[str, Any] | None = None) -> Que
         actor, SurveyResponse.objects.select_related("organization", "contact"), prefix="organization__"
     )
     return _by_organization(queryset, filters or {}).order_by("-responded_at", "-id")
+
+
+def organization_timeline(*, organization, limit: int = 50) -> list[dict[str, Any]]:
+    """Interactions, requests, survey answers and commitment steps, newest first, as one list."""
+    events: list[dict[str, Any]] = []
+    for i in (
+        Interaction.objects.filter(organization=organization)
+        .select_related("owner", "project").prefetch_related("contacts")[:limit]
+    ):
+        events.append({"type": "interaction", "at": i.occurred_at, "object": i})
+    for r in ServiceRequest.objects.filter(organization=organization).select_related("contact")[:limit]:
+        events.append({"type": "service_request", "at": r.opened_at, "object": r})
+    for s in SurveyResponse.objects.filter(organization=organization).select_related("contact")[:limit]:
+        events.append({"type": "survey", "at": s.responded_at, "object": s})
+    for c in (
+        ParticipationStatusChange.objects.filter(participation__organization=organization)
+        .select_related("participation__project").order_by("-changed_at")[:limit]
+    ):
+        events.append({"type": "status_change", "at": c.changed_at, "object": c})
+    events.sort(key=itemgetter("at"), reverse=True)
+    return list(islice(events, limit))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
@@ -10,11 +11,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.permissions import can_write, require, require_delete, require_organization_write
-from bcrm.core.errors import InvalidInput
+from bcrm.core.errors import Conflict, InvalidInput, ServiceError
 from bcrm.core.fields import only_fields
 from bcrm.core.services import create_instance, delete_instance, update_instance
 from bcrm.engagement.choices import TaskSource, TaskStatus
+from bcrm.engagement.hooks import sla_due_dates, task_rules
 from bcrm.engagement.models import Interaction, ServiceRequest, SurveyResponse, Task
+from bcrm.engagement.selectors import task_list
 
 INTERACTION_FIELDS = frozenset({"project", "kind", "occurred_at", "owner", "minutes_spent", "summary", "outcome"})
 REQUEST_FIELDS = frozenset({
@@ -73,8 +76,6 @@ def service_request_create(*, actor, organization, data: dict[str, Any]) -> Serv
     _request_contact(organization, data)
     request = ServiceRequest(organization=organization, **data)
     if isinstance(request.opened_at, dt.datetime) and timezone.is_aware(request.opened_at):
-        from bcrm.playbooks.sla import sla_due_dates
-
         request.response_due_at, request.resolution_due_at = sla_due_dates(organization, request.opened_at)
     return create_instance(actor=actor, instance=request)
 
@@ -129,6 +130,101 @@ def task_update(*, actor, task: Task, data: dict[str, Any], expected_version: in
 def task_delete(*, actor, task: Task) -> None:
     require_delete(actor)
     delete_instance(actor=actor, instance=task)
+
+
+def lock_open_task(task: Task, expected_version: int | None) -> Task:
+    """The task, locked for update, when it is still open (and at ``expected_version``); else the Conflict
+    that says why (already done, cancelled, changed meanwhile)."""
+    locked = (Task.objects.select_for_update(of=("self",))
+              .select_related("organization", "step", "participation").get(pk=task.pk))
+    if locked.status != TaskStatus.OPEN:
+        if locked.status == TaskStatus.DONE:
+            raise Conflict(_("This task is already done."), code="already_done")
+        raise Conflict(_("This task was cancelled."), code="cancelled")
+    if expected_version is not None and locked.version != expected_version:
+        raise Conflict()
+    return locked
+
+
+@transaction.atomic
+def task_done(*, actor, task: Task, expected_version: int | None = None) -> Task:
+    """The one-click "done" (the task list's button and its bulk action): a generated task is completed by the
+    rules of the app that made it (``hooks.task_rules``: a playbook task logs the interaction it stands for),
+    any other task is set done through its edit."""
+    rules = task_rules(task.source)
+    if rules is not None:
+        return rules.complete(actor=actor, task=task, expected_version=expected_version)
+    if task.status != TaskStatus.OPEN:
+        lock_open_task(task, None)  # raises the Conflict that says why (already done, cancelled)
+    return task_update(actor=actor, task=task, data={"status": TaskStatus.DONE}, expected_version=expected_version)
+
+
+@transaction.atomic
+def task_reassign(*, actor, task: Task, assignee, expected_version: int | None = None) -> Task:
+    """Give a task to someone else: a generated task by the rules of the app that made it (a playbook task is
+    placed by a lead within its team), any other task through its edit, as its edit form does."""
+    if assignee is None or not getattr(assignee, "is_active", False):
+        raise InvalidInput(fields={"assignee": [_("Choose an active colleague.")]})
+    rules = task_rules(task.source)
+    if rules is not None:
+        return rules.assign(actor=actor, task=task, assignee=assignee, expected_version=expected_version)
+    return task_update(actor=actor, task=task, data={"assignee": assignee}, expected_version=expected_version)
+
+
+BULK_ACTIONS = ("complete", "reassign")
+BULK_MAX = 500
+
+
+@dataclass
+class BulkOutcome:
+    """What a bulk action did: the tasks it changed and, for each one it did not, why."""
+
+    action: str
+    changed: list[int] = field(default_factory=list)
+    refused: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "changed": self.changed, "refused": self.refused,
+                "changed_count": len(self.changed), "refused_count": len(self.refused)}
+
+
+def task_bulk(*, actor, action: str, task_ids: list[int], assignee=None,
+              versions: dict[int, int] | None = None) -> BulkOutcome:
+    """Complete or reassign many tasks, each through the service a single edit uses (``task_done``,
+    ``task_reassign``): the same permission checks, audit entries and version bumps per row. Each row is its
+    own transaction, so one refusal (no permission, a stale version, already done) leaves the others done,
+    and the outcome lists what was changed and what was refused, with the reason."""
+    if action not in BULK_ACTIONS:
+        raise InvalidInput(fields={"action": [_("Choose one of: %(actions)s.") % {"actions": ", ".join(BULK_ACTIONS)}]})
+    ids = list(dict.fromkeys(int(pk) for pk in task_ids))
+    if not ids:
+        raise InvalidInput(fields={"tasks": [_("Select at least one task.")]})
+    if len(ids) > BULK_MAX:
+        raise InvalidInput(fields={"tasks": [_("Select at most %(n)s tasks at a time.") % {"n": BULK_MAX}]})
+    if action == "reassign" and (assignee is None or not getattr(assignee, "is_active", False)):
+        raise InvalidInput(fields={"assignee": [_("Choose an active colleague.")]})
+    versions = versions or {}
+    visible = {task.pk: task for task in task_list(actor=actor).filter(pk__in=ids).select_related("step")}
+    outcome = BulkOutcome(action=action)
+    for pk in ids:
+        task = visible.get(pk)
+        if task is None:
+            outcome.refused.append({"id": pk, "code": "not_found", "message": _("Not found, or you may not see it.")})
+            continue
+        try:
+            with transaction.atomic():
+                if action == "complete":
+                    task_done(actor=actor, task=task, expected_version=versions.get(pk))
+                else:
+                    task_reassign(actor=actor, task=task, assignee=assignee, expected_version=versions.get(pk))
+        except ServiceError as exc:
+            message = exc.message
+            if isinstance(exc, InvalidInput) and exc.fields:
+                message = "; ".join(str(m) for messages in exc.fields.values() for m in messages) or message
+            outcome.refused.append({"id": pk, "code": exc.code, "message": str(message)})
+        else:
+            outcome.changed.append(pk)
+    return outcome
 
 
 @transaction.atomic

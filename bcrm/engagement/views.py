@@ -29,11 +29,11 @@ from bcrm.engagement.forms import (
 )
 from bcrm.financing.selectors import project_list
 from bcrm.parties.selectors import contact_list, organization_get_for_user
-from bcrm.web.shortcuts import page, page_number, redirect_back, render_page, safe_next, submit_form
+from bcrm.ui.shortcuts import page, page_number, redirect_back, render_page, safe_next, submit_form
 
 
 def organization_url(organization, anchor: str = "") -> str:
-    return reverse("parties:organization_detail", args=[organization.pk]) + (f"#{anchor}" if anchor else "")
+    return reverse("client_detail", args=[organization.pk]) + (f"#{anchor}" if anchor else "")
 
 
 # Interactions ------------------------------------------------------------------------------------------
@@ -187,8 +187,6 @@ def task_list(request: HttpRequest) -> HttpResponse:
 def task_bulk(request: HttpRequest) -> HttpResponse:
     """Complete or reassign the selected tasks, each through the single-task service; says how many changed
     and which were refused, and why."""
-    from bcrm.playbooks.services import task_bulk as bulk
-
     form = TaskBulkForm(request.POST)
     back = redirect_back(request, reverse("engagement:task_list"))
     if not form.is_valid():
@@ -198,8 +196,8 @@ def task_bulk(request: HttpRequest) -> HttpResponse:
         return back
     data = form.cleaned_data
     try:
-        outcome = bulk(actor=request.user, action=data["action"], task_ids=data["task"],
-                       assignee=data.get("assignee"), versions=form.versions())
+        outcome = services.task_bulk(actor=request.user, action=data["action"], task_ids=data["task"],
+                                      assignee=data.get("assignee"), versions=form.versions())
     except InvalidInput as exc:
         messages.error(request, exc.message)
         return back
@@ -268,10 +266,8 @@ def task_done(request: HttpRequest, pk: int) -> HttpResponse:
     version = request.POST.get("version", "")
     expected = int(version) if version.isdigit() else None
     # a playbook task logs the interaction it stands for (My day asks for the details first)
-    from bcrm.playbooks.services import task_done as mark_done
-
     try:
-        mark_done(actor=user, task=task, expected_version=expected)
+        services.task_done(actor=user, task=task, expected_version=expected)
     except (InvalidInput, Conflict) as exc:
         messages.error(request, exc.message)
     else:

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from bcrm.fileanalysis.services import max_bytes
 from bcrm.segmentation.forms import METHOD_SHORT_NAMES
 from bcrm.segmentation.splits import METHODS
-from bcrm.web.forms import DateInput
+from bcrm.ui.forms import DateInput
 
 UNITS = [("day", _("day")), ("week", _("week")), ("month", _("month"))]
 

@@ -13,9 +13,9 @@ from bcrm.core.errors import InvalidInput
 from bcrm.fileanalysis.forms import AnalyseForm
 from bcrm.fileanalysis.services import analyse_upload, may_analyse, require_analyst
 from bcrm.stats.scorecard import PointsTable
-from bcrm.web import charts
-from bcrm.web.forms import add_service_error
-from bcrm.web.shortcuts import page
+from bcrm.ui import charts
+from bcrm.ui.forms import add_service_error
+from bcrm.ui.shortcuts import page
 
 BGNBD_PARAMS = ("r", "alpha", "a", "b")
 GAMMA_GAMMA_PARAMS = ("p", "q", "gamma")

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from bcrm.financing.choices import ProjectStage
 from bcrm.financing.models import Participation, Project
 from bcrm.parties.choices import Sector
-from bcrm.web.forms import ServiceModelForm
+from bcrm.ui.forms import ServiceModelForm
 
 
 class ProjectFilterForm(forms.Form):

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from bcrm.accounts.permissions import can_write, require, require_delete, require_organization_write
+from bcrm.audit.services import audit_record
 from bcrm.core.fields import only_fields
 from bcrm.core.services import create_instance, delete_instance, update_instance, validate_and_save
 from bcrm.financing.models import ExchangeRate, Participation, ParticipationStatusChange, Project
@@ -100,8 +101,6 @@ def exchange_rate_set(*, actor, currency: str, quote: str, as_of, rate) -> Excha
 
 
 def _set_rate(actor, rate_row: ExchangeRate, rate) -> ExchangeRate:
-    from bcrm.audit.services import audit_record
-
     before = str(rate_row.rate)
     rate_row.rate = rate
     validate_and_save(rate_row)

@@ -20,7 +20,7 @@ from bcrm.financing import selectors, services
 from bcrm.financing.choices import CLOSED_STATUSES, COMMITTED_STATUSES
 from bcrm.financing.forms import ParticipationForm, ProjectFilterForm, ProjectForm
 from bcrm.parties.selectors import organization_get_for_user, organization_list
-from bcrm.web.shortcuts import page, page_number, redirect_back, render_page, safe_next, submit_form
+from bcrm.ui.shortcuts import page, page_number, redirect_back, render_page, safe_next, submit_form
 
 # How many search matches the client picker offers at once.
 PICKER_LIMIT = 20
@@ -121,7 +121,7 @@ def participation_create_for_organization(request: HttpRequest, pk: int) -> Http
     participation = submit_form(request, form, lambda: services.participation_create(
         actor=user, data={**form.service_data(), "organization": organization},
     ))
-    detail_url = reverse("parties:organization_detail", args=[organization.pk])
+    detail_url = reverse("client_detail", args=[organization.pk])
     if participation is not None:
         messages.success(request, _("Participation added."))
         return redirect(detail_url + "#participations")
@@ -175,7 +175,7 @@ def participation_edit(request: HttpRequest, pk: int) -> HttpResponse:
         actor=user, participation=participation, data=form.service_data(),
         expected_version=form.expected_version,
     ))
-    fallback = reverse("parties:organization_detail", args=[organization.pk]) + "#participations"
+    fallback = reverse("client_detail", args=[organization.pk]) + "#participations"
     if updated is not None:
         messages.success(request, _("Changes saved."))
         return redirect_back(request, fallback)

@@ -10,6 +10,7 @@ from django.utils import timezone
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
+from bcrm.core.errors import NotFound
 from bcrm.core.schemas import ERRORS
 from bcrm.monitoring import selectors, services
 from bcrm.progress.periods import previous_period
@@ -87,8 +88,6 @@ class LorenzQuery(Schema):
 @router.get("/kpis/lorenz", response={200: dict[str, Any], **ERRORS},
             summary="The stored Lorenz curve of commitments of a month (all clients), with Gini and top-20% share")
 def get_lorenz(request, query: Query[LorenzQuery]):
-    from bcrm.core.errors import NotFound
-
     curve = selectors.lorenz_curve(request.auth, _period(query.period))
     if curve is None:
         raise NotFound()

@@ -11,6 +11,14 @@ class MonitoringConfig(AppConfig):
     verbose_name = _("Monitoring")
 
     def ready(self) -> None:
-        from bcrm.core import delivery
+        from bcrm.core import delivery, schedule
 
         delivery.register("management_report", "bcrm.monitoring.report.MANAGEMENT_REPORT_MAIL")  # its mail goes through the one delivery loop
+        schedule.register("kpi snapshot", monthly_snapshot)
+
+
+def monthly_snapshot() -> list[str]:
+    """The worker's tick: once a new month has started, the previous month's KPI snapshot is enqueued."""
+    from bcrm.monitoring.tasks import tick
+
+    return ["kpi snapshot"] if tick() else []

@@ -1,5 +1,5 @@
 """Charts of the monitoring dashboard and the effect page, built with the app's one chart layer
-(:mod:`bcrm.web.charts`): each chart is defined once per set of texts (memoised skeleton over named data
+(:mod:`bcrm.ui.charts`): each chart is defined once per set of texts (memoised skeleton over named data
 sets), drawn in the page by vega-embed and rendered statically by vl-convert, and carries its table."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from bcrm.web.charts import (
+from bcrm.ui.charts import (
     HEIGHT,
     INK_SOFT,
     LINE_COLOR,

@@ -19,11 +19,20 @@ from django.db import connection, transaction
 from django.utils import timezone, translation
 
 from bcrm.engagement.choices import TaskSource, TaskStatus
-from bcrm.engagement.models import ServiceRequest, Task
+from bcrm.engagement.models import Interaction, ServiceRequest, Task
+from bcrm.financing.choices import ParticipationStatus
+from bcrm.financing.models import Participation
 from bcrm.parties.models import Organization
+from bcrm.playbooks.bulksql import _bulk_set as bulk_set
+from bcrm.playbooks.bulksql import _db_datetime, _upsert
+from bcrm.playbooks.bulksql import _db_datetime as db_datetime
 from bcrm.playbooks.businesstime import add_cadence, add_months
-from bcrm.playbooks.choices import OwnerRule, Tier, Trigger
-from bcrm.playbooks.models import ClientTier, Playbook, PlaybookStep
+from bcrm.playbooks.calendars import default_calendar
+from bcrm.playbooks.choices import ACTION_KINDS, AddOn, OwnerRule, Tier, Trigger
+from bcrm.playbooks.models import ClientTier, Playbook, PlaybookStep, TierPolicy
+from bcrm.playbooks.policy import tier_for, validate_rules
+from bcrm.playbooks.services import CHANNEL_KINDS
+from bcrm.segmentation.models import ClientLabels
 
 HISTORY_MONTHS = 3
 #: The share of a tier's playbook tasks done on or before the due date, before the manager's own factor.
@@ -43,10 +52,6 @@ def _back(day: dt.date, step: PlaybookStep) -> dt.date:
 def _tiers_and_addons() -> tuple[dict[int, str], dict[int, tuple[str, ...]], dict[int, dict[str, str]]]:
     """Each client's tier and add-ons: the stored ones, or (before the first automation run, as in `bcrm demo`)
     the active policy applied to the current labels, as the automation will; and the labels themselves."""
-    from bcrm.playbooks.models import TierPolicy
-    from bcrm.playbooks.policy import tier_for, validate_rules
-    from bcrm.segmentation.models import ClientLabels
-
     labels = {org: {"value": v, "risk": r, "relationship": rel} for org, v, r, rel in
               ClientLabels.objects.values_list("organization_id", "value", "risk", "relationship").iterator(
                   chunk_size=BATCH)}
@@ -62,9 +67,6 @@ def _tiers_and_addons() -> tuple[dict[int, str], dict[int, tuple[str, ...]], dic
 
 def _kind_for(step: PlaybookStep) -> str | None:
     """The kind of interaction that fulfils ``step`` (the one completing its task logs), None for none."""
-    from bcrm.playbooks.choices import ACTION_KINDS
-    from bcrm.playbooks.services import CHANNEL_KINDS
-
     kinds = ACTION_KINDS.get(step.action, ())
     if not kinds:
         return None
@@ -83,11 +85,6 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1, month
     Pipeline participations of clients with enhanced due diligence got their review when they were recorded.
     ``log_interactions`` (default: below :data:`LOG_INTERACTIONS_BELOW` clients) writes those interactions; the
     1,000,000-client data set writes only the tasks, as it always has."""
-    from bcrm.engagement.models import Interaction
-    from bcrm.playbooks.bulksql import _upsert
-    from bcrm.playbooks.calendars import default_calendar
-    from bcrm.playbooks.choices import AddOn
-
     now = now or timezone.now()
     if Task.objects.filter(source_key__startswith="hist:").exists():
         return {}
@@ -150,7 +147,6 @@ class _History:
 
     def __init__(self, *, now: dt.datetime, rng: random.Random, today: dt.date, start: dt.date, calendar,
                  steps: list[PlaybookStep], log_interactions: bool) -> None:
-        from bcrm.playbooks.bulksql import _db_datetime
 
         self.now, self.rng, self.today, self.start, self.calendar = now, rng, today, start, calendar
         self.log_interactions = log_interactions
@@ -182,7 +178,6 @@ class _History:
     def cycles(self, org_id: int, rm_id: int | None, team_id: int | None, tier: str, step: PlaybookStep) -> None:
         """Every cycle of ``step`` for one client since the start of the history: done on time, late, or
         missed."""
-        from bcrm.playbooks.bulksql import _db_datetime
 
         rng, now, stamp, titles, pending = self.rng, self.now, self.stamp, self.titles, self.pending
         assignee = rm_id if step.owner_rule == OwnerRule.RELATIONSHIP_MANAGER else None
@@ -225,10 +220,6 @@ def _due_diligence_reviews(rng: random.Random, addons: dict[int, tuple[str, ...]
                            now: dt.datetime) -> int:
     """The enhanced due diligence the team did on each pipeline participation of the clients that need it, a few
     days after it was recorded (the newest ones are still waiting for theirs: the automation makes those tasks)."""
-    from bcrm.engagement.models import Interaction
-    from bcrm.financing.choices import ParticipationStatus
-    from bcrm.financing.models import Participation
-
     orgs = [org for org, held in addons.items() if addon in held]
     if not orgs:
         return 0
@@ -250,9 +241,6 @@ def _due_diligence_reviews(rng: random.Random, addons: dict[int, tuple[str, ...]
 
 def _stamp_sla(cursor, tiers: dict[int, str], now: dt.datetime, calendar) -> int:
     """SLA due times of the requests opened in the last year that have none, from their tier's playbook."""
-    from bcrm.playbooks.bulksql import _bulk_set as bulk_set
-    from bcrm.playbooks.bulksql import _db_datetime as db_datetime
-
     hours: dict[str, tuple[Any, Any]] = {code: (resp, reso) for code, resp, reso in Playbook.objects.values_list(
         "code", "response_sla_hours", "resolution_sla_hours")}
     rows = []

@@ -28,8 +28,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bcrm.core.errors import InvalidInput
+from bcrm.engagement.models import SurveyResponse
+from bcrm.financing.choices import COMMITTED_STATUSES
+from bcrm.financing.models import Participation
+from bcrm.financing.selectors import rates_to_reporting
 from bcrm.monitoring.choices import Outcome
+from bcrm.playbooks.choices import Tier
+from bcrm.playbooks.models import ClientTier
 from bcrm.segmentation.choices import Dimension, lower_label, upper_label
+from bcrm.segmentation.features import fetch, to_float
+from bcrm.segmentation.models import Assignment, Run
 from bcrm.stats import ModelError, density, rdd
 
 BINS = 20
@@ -54,8 +62,6 @@ def _day_end(day: dt.date) -> dt.datetime:
 
 
 def _aligned(ids: np.ndarray, rows: list[tuple], fill: float) -> np.ndarray:
-    from bcrm.segmentation.features import to_float
-
     out = np.full(ids.size, fill, dtype=np.float64)
     if rows and ids.size:
         got = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -67,12 +73,6 @@ def _aligned(ids: np.ndarray, rows: list[tuple], fill: float) -> np.ndarray:
 
 def outcome_values(outcome: str, ids: np.ndarray, start: dt.datetime, end: dt.datetime) -> np.ndarray:
     """Each client's outcome in [start, end), aligned with ``ids`` (ascending); NaN where unknown."""
-    from bcrm.engagement.models import SurveyResponse
-    from bcrm.financing.choices import COMMITTED_STATUSES
-    from bcrm.financing.models import Participation
-    from bcrm.financing.selectors import rates_to_reporting
-    from bcrm.segmentation.features import fetch
-
     if end <= start:
         return np.full(ids.size, np.nan)
     if outcome in (Outcome.NPS, Outcome.CSAT):
@@ -109,8 +109,6 @@ def pick_runs(dimension: str, now: dt.datetime, run_id: Any = None) -> list[Any]
     ``dimension``), else the latest run as of :data:`MIN_OUTCOME_DAYS` days ago or earlier, else the latest."""
     from django.db.models import Q
 
-    from bcrm.segmentation.models import Run
-
     done = Run.objects.filter(dimension=dimension, status="done")
     if run_id not in (None, ""):
         try:
@@ -134,8 +132,6 @@ def pick_runs(dimension: str, now: dt.datetime, run_id: Any = None) -> list[Any]
 
 def run_choices(dimension: str, limit: int = 50) -> list[dict[str, Any]]:
     """The dimension's finished runs with a line, newest first, for the effect page's run select."""
-    from bcrm.segmentation.models import Run
-
     return [dict(row) for row in Run.objects.filter(dimension=dimension, status="done", threshold__isnull=False)
             .order_by("-as_of", "-started_at", "-id").values("id", "as_of", "method")[:limit]]
 
@@ -168,11 +164,6 @@ def manipulation_check(scores: np.ndarray, threshold: float, alpha: float = 0.05
 
 def estimate_effect(*, dimension: str, outcome: str, now: dt.datetime, alpha: float = 0.05,
                     run_id: Any = None) -> dict[str, Any]:
-    from bcrm.playbooks.choices import Tier
-    from bcrm.playbooks.models import ClientTier
-    from bcrm.segmentation.features import fetch
-    from bcrm.segmentation.models import Assignment
-
     _check(dimension, outcome)
     runs = pick_runs(dimension, now, run_id)
     result: dict[str, Any] = {"dimension": dimension, "outcome": outcome, "run": None, "previous_run": None,

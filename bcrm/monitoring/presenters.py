@@ -14,8 +14,8 @@ from bcrm.core import formatting
 from bcrm.financing.choices import ParticipationStatus
 from bcrm.monitoring import charts as monitoring_charts
 from bcrm.monitoring.choices import ALL, UNCLASSIFIED
-from bcrm.segmentation.choices import INSUFFICIENT, label_display
-from bcrm.web import charts
+from bcrm.segmentation.choices import INSUFFICIENT, Dimension, label_display, lower_label, upper_label
+from bcrm.ui import charts
 
 # --- small readers of the stored figures ------------------------------------------------------------------
 
@@ -276,8 +276,6 @@ def pipeline_chart(figures: dict[str, Any] | None, currency: str) -> charts.Char
 def migration_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per dimension, the latest run's stored migrations against the labels before it, as moved up / down /
     into and out of the insufficient-data queue (``runs`` from :func:`selectors.latest_migrations`)."""
-    from bcrm.segmentation.choices import Dimension, lower_label, upper_label
-
     out = []
     for run in runs:
         dimension = run["dimension"]

@@ -22,6 +22,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.choices import Role
+from bcrm.accounts.permissions import SystemOperator, has_any, require
 from bcrm.audit.services import audit_record
 from bcrm.core import delivery as mailer
 from bcrm.core.errors import InvalidInput, NotFound
@@ -29,6 +30,7 @@ from bcrm.monitoring import figures, selectors
 from bcrm.monitoring.choices import Breakdown, SnapshotTrigger
 from bcrm.monitoring.models import ManagementReportDelivery
 from bcrm.monitoring.services import parse_kpi_period
+from bcrm.progress.render import report_url_fetcher
 from bcrm.progress.selectors import clean_language
 from bcrm.segmentation.choices import Dimension
 
@@ -116,8 +118,6 @@ def render_html(report: ManagementReport, *, for_pdf: bool = False) -> str:
 def render_pdf(report: ManagementReport) -> bytes:
     from weasyprint import HTML
 
-    from bcrm.progress.render import report_url_fetcher
-
     html = render_html(report, for_pdf=True)
     return HTML(string=html, url_fetcher=report_url_fetcher()).write_pdf()  # type: ignore[no-any-return]
 
@@ -171,8 +171,6 @@ def default_recipients() -> list[tuple[str, Any]]:
 
 
 def _require_send(actor) -> None:
-    from bcrm.accounts.permissions import has_any, require
-
     if actor is None:
         return
     require(has_any(actor, {Role.LEAD, Role.ADMIN}),
@@ -240,8 +238,6 @@ def send(*, actor, period: str, recipients: list[str] | None = None, languages: 
 
 
 def _system():
-    from bcrm.accounts.permissions import SystemOperator
-
     return SystemOperator()
 
 

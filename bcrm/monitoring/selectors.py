@@ -26,7 +26,8 @@ from bcrm.monitoring.services import (
     require_team_figures,
 )
 from bcrm.playbooks.choices import Tier
-from bcrm.segmentation.choices import INSUFFICIENT, label_display, labels_for
+from bcrm.segmentation.choices import INSUFFICIENT, Dimension, RunStatus, label_display, labels_for
+from bcrm.segmentation.models import Assignment, Run
 
 
 def require_portfolio(actor) -> None:
@@ -161,9 +162,6 @@ def latest_migrations(user, as_of=None) -> list[dict[str, Any]]:
     """Per dimension, the latest finished classification run (as of ``as_of`` or earlier when given) with the
     migrations it stored against the labels before it: portfolio-wide, so for roles that see every client.
     One query per dimension on the run table."""
-    from bcrm.segmentation.choices import Dimension, RunStatus
-    from bcrm.segmentation.models import Run
-
     require_portfolio(user)
     out = []
     for dimension in Dimension.values:
@@ -185,8 +183,6 @@ def manipulation_checks(user, as_of=None) -> list[dict[str, Any]]:
     import numpy as np
 
     from bcrm.monitoring.effect import manipulation_check
-    from bcrm.segmentation.choices import Dimension, RunStatus
-    from bcrm.segmentation.models import Assignment, Run
 
     require_portfolio(user)
     out = []

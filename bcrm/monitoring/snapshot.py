@@ -49,10 +49,16 @@ from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, Q, S
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from bcrm.accounts.models import Team
 from bcrm.engagement.choices import TaskSource, TaskStatus
+from bcrm.engagement.models import Interaction, ServiceRequest, SurveyResponse, Task
 from bcrm.financing.choices import COMMITTED_STATUSES, ParticipationStatus
+from bcrm.financing.models import Participation
+from bcrm.financing.selectors import rates_to_reporting
 from bcrm.monitoring.choices import ALL, LABEL_BREAKDOWNS, UNCLASSIFIED, Breakdown
-from bcrm.segmentation.choices import INSUFFICIENT
+from bcrm.parties.models import Organization
+from bcrm.segmentation.choices import INSUFFICIENT, labels_for
+from bcrm.segmentation.features import fetch, to_float
 from bcrm.stats import kpistats
 
 #: Days after the due date a playbook contact still counts as on time.
@@ -168,8 +174,6 @@ class _Reads:
 
 def compute(period_code: str, first: dt.date, last: dt.date, now: dt.datetime) -> Snapshot:
     """Every figure of the period for every stored row; see the module's docstring for definitions."""
-    from bcrm.financing.selectors import rates_to_reporting
-
     period = Period.of(period_code, first, last)
     tally = _Tally()
     reads = _Reads()
@@ -409,9 +413,6 @@ def _sla(ci: kpistats.ProportionCI, get, prefix: str) -> dict[str, Any]:
 def _lorenz(period: Period, rates: dict[str, Decimal], total_clients: int) -> dict[str, Any]:
     """The Lorenz curve of commitments over every client (clients without any hold 0), thinned to
     :data:`LORENZ_POINTS` points; a chart's figure, so float is fine here (the stored sums are Decimal)."""
-    from bcrm.financing.models import Participation
-    from bcrm.segmentation.features import fetch, to_float
-
     fx = Case(*[When(currency=code, then=Value(float(rate))) for code, rate in rates.items()],
               default=Value(None), output_field=FloatField())
     rows = fetch(Participation.objects.filter(status__in=COMMITTED_STATUSES, status_changed_at__lt=period.end)

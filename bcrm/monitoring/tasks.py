@@ -9,6 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
 
+from bcrm.progress.periods import previous_period
+
 
 @task()
 def scheduled_snapshot(period: str) -> dict:
@@ -32,7 +34,6 @@ def tick(now: dt.datetime | None = None) -> str | None:
     to lock the schedule row claims the previous month and queues its snapshot; the others see it taken.
     Returns the period queued, or None."""
     from bcrm.monitoring.models import SnapshotSchedule
-    from bcrm.progress.periods import previous_period
 
     now = now or timezone.now()
     period = previous_period(timezone.localtime(now, timezone.get_default_timezone()).date())

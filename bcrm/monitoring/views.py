@@ -23,8 +23,9 @@ from bcrm.monitoring import figures, selectors, services
 from bcrm.monitoring.choices import TREND_FIGURES, Breakdown, Outcome
 from bcrm.monitoring.forms import DashboardFilter, EffectForm
 from bcrm.segmentation.choices import Dimension, label_display, lower_label, upper_label
-from bcrm.web import charts
-from bcrm.web.shortcuts import page, render_page
+from bcrm.stats.rdd import MIN_FIRST_STAGE_F
+from bcrm.ui import charts
+from bcrm.ui.shortcuts import page, render_page
 
 PERIOD_CHOICES = 36
 
@@ -118,8 +119,6 @@ def effect_verdict(estimate: dict[str, Any]) -> str:
     """The page's headline, in words that match its numbers: an effect (and its direction) only when the whole
     interval lies on one side of zero, "cannot be told apart from chance" when it contains zero, and nothing
     but "too few" when the sample is too small (the figures are then not shown)."""
-    from bcrm.stats.rdd import MIN_FIRST_STAGE_F
-
     verdict = str(estimate.get("verdict") or "")
     low, high = estimate.get("ci_low"), estimate.get("ci_high")
     first_stage = estimate.get("first_stage") or {}

@@ -18,9 +18,8 @@ from django_countries import countries
 
 from bcrm.accounts.models import Team
 from bcrm.parties.choices import OrganizationKind
-from bcrm.playbooks.choices import Tier
-from bcrm.segmentation.choices import Dimension, label_choices, labels_for
-from bcrm.web.widgets import PlainSelect
+from bcrm.parties.classes import Dimension, Tier, label_choices, labels_for
+from bcrm.ui.widgets import PlainSelect
 
 
 def _rank(path: str, codes: list[str]) -> Case:

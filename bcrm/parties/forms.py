@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from bcrm.accounts.choices import Role
 from bcrm.parties.models import Contact, Organization
-from bcrm.web.forms import PersonChoiceField, ServiceModelForm
+from bcrm.ui.forms import PersonChoiceField, ServiceModelForm
 
 TAG_SEPARATORS = re.compile(r"[,，;；]")
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from itertools import islice
-from operator import itemgetter
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -72,30 +70,6 @@ def contact_get_for_user(*, user, pk: int) -> Contact:
     if contact is None:
         raise NotFound()
     return contact
-
-
-def organization_timeline(*, organization: Organization, limit: int = 50) -> list[dict[str, Any]]:
-    """Interactions, requests, survey answers and commitment steps, newest first, as one list."""
-    from bcrm.engagement.models import Interaction, ServiceRequest, SurveyResponse
-    from bcrm.financing.models import ParticipationStatusChange
-
-    events: list[dict[str, Any]] = []
-    for i in (
-        Interaction.objects.filter(organization=organization)
-        .select_related("owner", "project").prefetch_related("contacts")[:limit]
-    ):
-        events.append({"type": "interaction", "at": i.occurred_at, "object": i})
-    for r in ServiceRequest.objects.filter(organization=organization).select_related("contact")[:limit]:
-        events.append({"type": "service_request", "at": r.opened_at, "object": r})
-    for s in SurveyResponse.objects.filter(organization=organization).select_related("contact")[:limit]:
-        events.append({"type": "survey", "at": s.responded_at, "object": s})
-    for c in (
-        ParticipationStatusChange.objects.filter(participation__organization=organization)
-        .select_related("participation__project").order_by("-changed_at")[:limit]
-    ):
-        events.append({"type": "status_change", "at": c.changed_at, "object": c})
-    events.sort(key=itemgetter("at"), reverse=True)
-    return list(islice(events, limit))
 
 
 def saved_view_list(*, actor, page: str) -> QuerySet[SavedView]:

@@ -10,7 +10,6 @@ urlpatterns = [
     path("clients/views/", views.saved_view_create, name="saved_view_create"),
     path("clients/views/<int:pk>/delete/", views.saved_view_delete, name="saved_view_delete"),
     path("clients/new/", views.organization_create, name="organization_create"),
-    path("clients/<int:pk>/", views.organization_detail, name="organization_detail"),
     path("clients/<int:pk>/edit/", views.organization_edit, name="organization_edit"),
     path("clients/<int:pk>/contacts/new/", views.contact_create, name="contact_create"),
     path("contacts/<int:pk>/edit/", views.contact_edit, name="contact_edit"),

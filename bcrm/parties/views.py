@@ -1,4 +1,5 @@
-"""Client pages: the list, the 360° view and the organisation/contact forms. Parse, call, render."""
+"""Client pages: the list (with bulk edits and saved views) and the organisation/contact forms. Parse, call,
+render. The 360° page composes many apps and lives in :mod:`bcrm.web.client`."""
 
 from __future__ import annotations
 
@@ -19,28 +20,16 @@ from bcrm.accounts.permissions import (
     can_write,
     require,
     require_organization_write,
-    sees_all_organizations,
 )
 from bcrm.core.errors import InvalidInput, ServiceError
 from bcrm.core.pagination import paginate
-from bcrm.engagement.choices import TaskStatus
-from bcrm.engagement.selectors import service_request_list, task_list
-from bcrm.financing.selectors import participation_list
 from bcrm.parties import selectors, services
+from bcrm.parties.classes import Dimension, label_display, upper_label
 from bcrm.parties.filters import FILTER_NAMES, HEADER_SORTS, OrganizationFilterForm
 from bcrm.parties.forms import ContactForm, OrganizationForm
+from bcrm.parties.hooks import client_list_context
 from bcrm.parties.models import SavedView
-from bcrm.playbooks.selectors import client_service, tiers_pending
-from bcrm.segmentation import selectors as segmentation_selectors
-from bcrm.segmentation import services as segmentation_services
-from bcrm.segmentation.choices import Dimension, label_display, upper_label
-from bcrm.segmentation.forms import OverrideForm, override_choices
-from bcrm.segmentation.model_selectors import client_model_figures
-from bcrm.web.shortcuts import page, page_number, render_page, safe_next, submit_form
-
-# The 360° page shows the newest of each; the full lists are one click away.
-DETAIL_LIMIT = 20
-
+from bcrm.ui.shortcuts import page, page_number, render_page, safe_next, submit_form
 
 LAST_FILTERS = "clients.last_filters"  # the session key of the user's last used list filters
 
@@ -89,10 +78,10 @@ def organization_list(request: HttpRequest) -> HttpResponse:
         "sort_links": sort_links(request.GET, filter_form),
         "saved_views": list(selectors.saved_view_list(actor=user, page=SavedView.Page.CLIENTS)),
         "bulk": bulk_choices(user) if can_write(user) else None,
-        # A classification run re-tiers the clients it relabels at once; a very large one leaves it to the
-        # next automation run, and the list says when that is.
-        "tiers_pending": tiers_pending(),
         "oob": partial,
+        # what the apps above add (playbooks: a very large classification run leaves the re-tiering to the next
+        # automation run, and the list says when that is)
+        **client_list_context(),
     }
     return render_page(
         request, "parties/organization_list.html", context,
@@ -195,42 +184,6 @@ def label_badges(org) -> list[dict[str, str]]:
 
 
 @page
-@require_safe
-def organization_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    user = request.user
-    organization = selectors.organization_get_for_user(user=user, pk=pk)
-    can_edit = can_edit_organization(user, organization)
-    show_compliance = can_see_compliance(user)
-    segment_labels = segmentation_selectors.organization_labels(actor=user, organization=organization)
-    for item in segment_labels:
-        item["can_override"] = segmentation_services.can_override(user, item["dimension"])
-    context = {
-        "organization": organization,
-        "can_edit": can_edit,
-        "can_edit_compliance": can_edit or show_compliance,
-        "show_compliance": show_compliance,
-        "tags": list(organization.tags.all()),
-        "contacts": list(selectors.contact_list(actor=user, organization=organization)),
-        "participations": list(participation_list(actor=user, filters={"organization": organization.pk})),
-        "timeline": selectors.organization_timeline(organization=organization),
-        "open_requests": list(
-            service_request_list(actor=user, filters={"organization": organization.pk, "open": True})[:DETAIL_LIMIT]
-        ),
-        "open_tasks": list(
-            task_list(actor=user, filters={"organization": organization.pk, "status": TaskStatus.OPEN})[:DETAIL_LIMIT]
-        ),
-        # Segmentation: the three labels with the "why", overrides, and the override form for who may.
-        "segment_labels": segment_labels,
-        "override_form": OverrideForm(user=user) if override_choices(user) else None,
-        "seg_portfolio": sees_all_organizations(user),
-        "model_figures": client_model_figures(actor=user, organization=organization),  # 3 queries, one client
-        # the service tier and the next playbook step, at the top of the page
-        "service": client_service(actor=user, organization=organization),
-    }
-    return render(request, "parties/organization_detail.html", context)
-
-
-@page
 def organization_create(request: HttpRequest) -> HttpResponse:
     user = request.user
     require(can_write(user))
@@ -241,7 +194,7 @@ def organization_create(request: HttpRequest) -> HttpResponse:
     ))
     if organization is not None:
         messages.success(request, _("Client %(name)s created.") % {"name": organization.display_name})
-        return redirect("parties:organization_detail", pk=organization.pk)
+        return redirect("client_detail", pk=organization.pk)
     return render(request, "web/form_page.html", {
         "form": form, "title": _("New client"), "submit_label": _("Create client"),
         "cancel_url": reverse("parties:organization_list"),
@@ -267,11 +220,11 @@ def organization_edit(request: HttpRequest, pk: int) -> HttpResponse:
     ))
     if updated is not None:
         messages.success(request, _("Changes saved."))
-        return redirect("parties:organization_detail", pk=organization.pk)
+        return redirect("client_detail", pk=organization.pk)
     return render(request, "web/form_page.html", {
         "form": form, "title": _("Edit %(name)s") % {"name": organization.display_name},
         "submit_label": _("Save changes"), "organization": organization,
-        "cancel_url": reverse("parties:organization_detail", args=[organization.pk]),
+        "cancel_url": reverse("client_detail", args=[organization.pk]),
     })
 
 
@@ -286,10 +239,10 @@ def contact_create(request: HttpRequest, pk: int) -> HttpResponse:
     ))
     if contact is not None:
         messages.success(request, _("Contact %(name)s added.") % {"name": contact.full_name})
-        return redirect(reverse("parties:organization_detail", args=[organization.pk]) + "#contacts")
+        return redirect(reverse("client_detail", args=[organization.pk]) + "#contacts")
     return render(request, "web/form_page.html", {
         "form": form, "title": _("New contact"), "submit_label": _("Add contact"), "organization": organization,
-        "cancel_url": reverse("parties:organization_detail", args=[organization.pk]),
+        "cancel_url": reverse("client_detail", args=[organization.pk]),
     })
 
 
@@ -305,9 +258,9 @@ def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
     ))
     if updated is not None:
         messages.success(request, _("Changes saved."))
-        return redirect(reverse("parties:organization_detail", args=[organization.pk]) + "#contacts")
+        return redirect(reverse("client_detail", args=[organization.pk]) + "#contacts")
     return render(request, "web/form_page.html", {
         "form": form, "title": _("Edit contact %(name)s") % {"name": contact.full_name},
         "submit_label": _("Save changes"), "organization": organization,
-        "cancel_url": reverse("parties:organization_detail", args=[organization.pk]),
+        "cancel_url": reverse("client_detail", args=[organization.pk]),
     })

@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, Field
 
 from bcrm.core.errors import InvalidInput
 from bcrm.core.schemas import ERRORS, ErrorOut, PageIn, PageOut, page_response
+from bcrm.engagement.services import task_bulk
 from bcrm.playbooks import selectors, services
 from bcrm.playbooks.choices import CadenceUnit, Channel, OwnerRule, Trigger
 from bcrm.playbooks.policy import describe
@@ -378,8 +379,8 @@ def bulk_tasks(request, payload: TaskBulkIn):
         assignee = get_user_model().objects.filter(pk=payload.assignee).first()
         if assignee is None:
             raise InvalidInput(fields={"assignee": [f"No such user (id {payload.assignee})."]})
-    return services.task_bulk(actor=request.auth, action=payload.action, task_ids=payload.tasks, assignee=assignee,
-                              versions=payload.versions).as_dict()
+    return task_bulk(actor=request.auth, action=payload.action, task_ids=payload.tasks, assignee=assignee,
+                     versions=payload.versions).as_dict()
 
 
 # --- automation ------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.choices import Role
+from bcrm.accounts.models import Team, TeamMembership
 from bcrm.accounts.permissions import has_any
 from bcrm.core.errors import PermissionDenied
 from bcrm.engagement.choices import TaskSource, TaskStatus
@@ -64,6 +65,7 @@ from bcrm.playbooks.choices import (
 from bcrm.playbooks.defaults import ensure_defaults
 from bcrm.playbooks.duesteps import _DueSteps, _NewTask
 from bcrm.playbooks.escalation import _Escalations
+from bcrm.playbooks.hooks import deliverable
 from bcrm.playbooks.models import (
     AutomationRun,
     AutomationSchedule,
@@ -315,9 +317,8 @@ class _Engine(_DueSteps, _Capacity, _Escalations):
         self.counts["deliveries_queued"] = 0
         if not codes:
             return
-        try:
-            from bcrm.progress.services import queue_progress_reports
-        except ImportError:  # the progress-report app is not installed
+        queue_progress_reports = deliverable(Action.PROGRESS_REPORT)  # the progress app's, when installed
+        if queue_progress_reports is None:
             return
         period_day = add_months(self.today.replace(day=1), -1)
         period = f"{period_day:%Y-%m}"

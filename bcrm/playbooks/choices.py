@@ -6,13 +6,10 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
+from bcrm.parties.classes import Tier  # noqa: F401  (the tier is the client's word: defined in parties)
+
 # The name the system gives a weekend day that is worked (调休): a code, shown in the reader's language.
 MAKEUP_WORKDAY = gettext_noop("Make-up working day")
-
-
-class Tier(models.TextChoices):
-    DEDICATED = "dedicated", _("Dedicated service")
-    STANDARD = "standard", _("Standard service")
 
 
 class AddOn(models.TextChoices):

@@ -13,7 +13,7 @@ from bcrm.playbooks.choices import AddOn
 from bcrm.playbooks.models import Playbook, PlaybookStep
 from bcrm.playbooks.policy import ANY_DIMENSION
 from bcrm.segmentation.choices import INSUFFICIENT, Dimension, label_display, labels_for
-from bcrm.web.forms import PersonChoiceField, ServiceModelForm
+from bcrm.ui.forms import PersonChoiceField, ServiceModelForm
 
 
 class TaskCompleteForm(forms.Form):

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from bcrm.core.errors import InvalidInput
 from bcrm.playbooks.choices import AddOn, Tier
-from bcrm.segmentation.choices import INSUFFICIENT, Dimension, labels_for
+from bcrm.segmentation.choices import INSUFFICIENT, Dimension, label_display, labels_for
 
 ANY_DIMENSION = "*"
 
@@ -135,8 +135,6 @@ def tier_table(rules: Mapping[str, Any]) -> dict[tuple[str, str, str], tuple[str
 
 def describe(rules: Mapping[str, Any]) -> dict[str, Any]:
     """Plain-language reading of the rules, for pages and the CLI."""
-    from bcrm.segmentation.choices import label_display
-
     def cond_text(c: list[str]) -> str:
         if c[0] == ANY_DIMENSION:
             return _("insufficient data on any dimension")

@@ -28,6 +28,7 @@ from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.engagement.models import ServiceRequest, Task
 from bcrm.playbooks.choices import Action, AddOn, Tier
 from bcrm.playbooks.models import AutomationRun, ClientTier, Playbook, PlaybookStep, TierPolicy
+from bcrm.segmentation.models import ClientLabels
 
 MY_DAY_LIMIT = 50          # rows per list on My day; the counts stay exact
 BOARD_QUEUE_LIMIT = 100
@@ -534,7 +535,6 @@ def client_service(*, actor, organization, today: dt.date | None = None) -> Clie
     from bcrm.playbooks.businesstime import next_due
     from bcrm.playbooks.calendars import team_calendar
     from bcrm.playbooks.choices import ACTION_KINDS, OwnerRule, Trigger
-    from bcrm.segmentation.models import ClientLabels
 
     if not can_view_organization(actor, organization):
         raise NotFound()

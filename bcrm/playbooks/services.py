@@ -5,7 +5,6 @@ writes in a transaction and leaves an audit entry."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -29,10 +28,12 @@ from bcrm.core.services import create_instance, delete_instance, update_instance
 from bcrm.core.texts import shown_as
 from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.engagement.models import Task
+from bcrm.engagement.services import interaction_create, lock_open_task
 from bcrm.playbooks.choices import ACTION_KINDS, Action, CadenceUnit, Channel, OwnerRule, Tier, Trigger
 from bcrm.playbooks.models import ClientTier, Playbook, PlaybookStep, TierPolicy
 from bcrm.playbooks.policy import tier_table, validate_rules
 from bcrm.segmentation.choices import Dimension, labels_for
+from bcrm.segmentation.models import ClientLabels
 
 PLAYBOOK_FIELDS = frozenset({"description", "response_sla_hours", "resolution_sla_hours", "is_active"})
 STEP_FIELDS = frozenset({
@@ -224,18 +225,6 @@ def default_minutes(task: Task) -> int:
     return int((Decimal(task.planned_hours) * 60).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
 
 
-def _locked_open_task(task: Task, expected_version: int | None) -> Task:
-    locked = (Task.objects.select_for_update(of=("self",))
-              .select_related("organization", "step", "participation").get(pk=task.pk))
-    if locked.status != TaskStatus.OPEN:
-        if locked.status == TaskStatus.DONE:
-            raise Conflict(_("This task is already done."), code="already_done")
-        raise Conflict(_("This task was cancelled."), code="cancelled")
-    if expected_version is not None and locked.version != expected_version:
-        raise Conflict()
-    return locked
-
-
 @transaction.atomic
 def task_complete(*, actor, task: Task, minutes: int | None = None, summary: str = "", outcome: str = "",
                   kind: str | None = None, occurred_at: dt.datetime | None = None,
@@ -244,9 +233,7 @@ def task_complete(*, actor, task: Task, minutes: int | None = None, summary: str
 
     The assignee, the client's relationship manager, a team lead or an administrator may complete it.
     """
-    from bcrm.engagement.services import interaction_create
-
-    locked = _locked_open_task(task, expected_version)
+    locked = lock_open_task(task, expected_version)
     require(can_complete_task(actor, locked), _("Only the assignee, the client's relationship manager or a team "
                                                 "lead may complete this task."))
     kinds = interaction_kinds(locked)
@@ -279,7 +266,7 @@ def task_complete(*, actor, task: Task, minutes: int | None = None, summary: str
 def task_assign(*, actor, task: Task, assignee, expected_version: int | None = None) -> Task:
     """A lead places a task (an overflow task first of all) with a member of its team."""
     require(can_configure_playbooks(actor), _("Only a team lead or an administrator may assign tasks."))
-    locked = _locked_open_task(task, expected_version)
+    locked = lock_open_task(task, expected_version)
     if assignee is None or not getattr(assignee, "is_active", False):
         raise InvalidInput(fields={"assignee": [_("Choose an active colleague.")]})
     if locked.team_id is not None:
@@ -296,7 +283,7 @@ def task_assign(*, actor, task: Task, assignee, expected_version: int | None = N
 def task_cancel(*, actor, task: Task, expected_version: int | None = None) -> Task:
     """Drop a task that is no longer needed. Playbook tasks: a lead or an administrator; a manual task also
     whoever may edit its client (or its assignee, when it has no client)."""
-    locked = _locked_open_task(task, expected_version)
+    locked = lock_open_task(task, expected_version)
     if locked.source == TaskSource.PLAYBOOK:
         require(can_configure_playbooks(actor), _("Only a team lead or an administrator may cancel playbook tasks."))
     elif locked.organization is not None:
@@ -305,90 +292,6 @@ def task_cancel(*, actor, task: Task, expected_version: int | None = None) -> Ta
         require(can_configure_playbooks(actor) or locked.assignee_id == getattr(actor, "pk", None))
     return update_instance(actor=actor, instance=locked,
                            data={"status": TaskStatus.CANCELLED, "completed_at": None}, expected_version=None)
-
-
-@transaction.atomic
-def task_done(*, actor, task: Task, expected_version: int | None = None) -> Task:
-    """The one-click "done" (the task list's button and its bulk action): a playbook task is completed with
-    its defaults (logging the interaction it stands for), any other task is set done through its edit."""
-    from bcrm.engagement.services import task_update
-
-    if task.source == TaskSource.PLAYBOOK:
-        return task_complete(actor=actor, task=task, expected_version=expected_version)
-    if task.status != TaskStatus.OPEN:
-        _locked_open_task(task, None)  # raises the Conflict that says why (already done, cancelled)
-    return task_update(actor=actor, task=task, data={"status": TaskStatus.DONE}, expected_version=expected_version)
-
-
-@transaction.atomic
-def task_reassign(*, actor, task: Task, assignee, expected_version: int | None = None) -> Task:
-    """Give a task to someone else: a playbook task is placed by a lead (``task_assign``: within its team),
-    any other task through its edit, as its edit form does."""
-    from bcrm.engagement.services import task_update
-
-    if assignee is None or not getattr(assignee, "is_active", False):
-        raise InvalidInput(fields={"assignee": [_("Choose an active colleague.")]})
-    if task.source == TaskSource.PLAYBOOK:
-        return task_assign(actor=actor, task=task, assignee=assignee, expected_version=expected_version)
-    return task_update(actor=actor, task=task, data={"assignee": assignee}, expected_version=expected_version)
-
-
-BULK_ACTIONS = ("complete", "reassign")
-BULK_MAX = 500
-
-
-@dataclass
-class BulkOutcome:
-    """What a bulk action did: the tasks it changed and, for each one it did not, why."""
-
-    action: str
-    changed: list[int] = field(default_factory=list)
-    refused: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "changed": self.changed, "refused": self.refused,
-                "changed_count": len(self.changed), "refused_count": len(self.refused)}
-
-
-def task_bulk(*, actor, action: str, task_ids: list[int], assignee=None,
-              versions: dict[int, int] | None = None) -> BulkOutcome:
-    """Complete or reassign many tasks, each through the service a single edit uses (``task_done``,
-    ``task_reassign``): the same permission checks, audit entries and version bumps per row. Each row is its
-    own transaction, so one refusal (no permission, a stale version, already done) leaves the others done,
-    and the outcome lists what was changed and what was refused, with the reason."""
-    from bcrm.engagement.selectors import task_list
-
-    if action not in BULK_ACTIONS:
-        raise InvalidInput(fields={"action": [_("Choose one of: %(actions)s.") % {"actions": ", ".join(BULK_ACTIONS)}]})
-    ids = list(dict.fromkeys(int(pk) for pk in task_ids))
-    if not ids:
-        raise InvalidInput(fields={"tasks": [_("Select at least one task.")]})
-    if len(ids) > BULK_MAX:
-        raise InvalidInput(fields={"tasks": [_("Select at most %(n)s tasks at a time.") % {"n": BULK_MAX}]})
-    if action == "reassign" and (assignee is None or not getattr(assignee, "is_active", False)):
-        raise InvalidInput(fields={"assignee": [_("Choose an active colleague.")]})
-    versions = versions or {}
-    visible = {task.pk: task for task in task_list(actor=actor).filter(pk__in=ids).select_related("step")}
-    outcome = BulkOutcome(action=action)
-    for pk in ids:
-        task = visible.get(pk)
-        if task is None:
-            outcome.refused.append({"id": pk, "code": "not_found", "message": _("Not found, or you may not see it.")})
-            continue
-        try:
-            with transaction.atomic():
-                if action == "complete":
-                    task_done(actor=actor, task=task, expected_version=versions.get(pk))
-                else:
-                    task_reassign(actor=actor, task=task, assignee=assignee, expected_version=versions.get(pk))
-        except ServiceError as exc:
-            message = exc.message
-            if isinstance(exc, InvalidInput) and exc.fields:
-                message = "; ".join(str(m) for messages in exc.fields.values() for m in messages) or message
-            outcome.refused.append({"id": pk, "code": exc.code, "message": str(message)})
-        else:
-            outcome.changed.append(pk)
-    return outcome
 
 
 # --- automation ------------------------------------------------------------------------------------
@@ -424,7 +327,6 @@ def tiers_refresh(*, organization_ids, now: dt.datetime | None = None) -> int:
     The daily automation does this for the whole book; segmentation calls it (a label listener) for the
     clients whose label a run, an override or an override's end moved, so lists show the new tier at once."""
     from bcrm.playbooks.selectors import active_policy
-    from bcrm.segmentation.models import ClientLabels
 
     ids = sorted({int(i) for i in organization_ids})
     if not ids:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
-from bcrm.accounts.permissions import require
+from bcrm.accounts.permissions import require, user_team_ids
 from bcrm.core import formatting
 from bcrm.core.errors import Conflict, InvalidInput, ServiceError
 from bcrm.core.pagination import paginate
@@ -22,8 +22,8 @@ from bcrm.playbooks.choices import Action, AddOn, Tier
 from bcrm.playbooks.forms import PlaybookForm, StepForm, TaskAssignForm, TaskCompleteForm, TierPolicyForm
 from bcrm.playbooks.policy import describe
 from bcrm.segmentation.choices import Dimension, label_display
-from bcrm.web.forms import active_users, add_service_error
-from bcrm.web.shortcuts import page, page_number, redirect_back, render_page, safe_next, submit_form
+from bcrm.ui.forms import active_users, add_service_error
+from bcrm.ui.shortcuts import page, page_number, redirect_back, render_page, safe_next, submit_form
 
 # --- My day ----------------------------------------------------------------------------------------
 
@@ -100,8 +100,6 @@ def team_board(request: HttpRequest) -> HttpResponse:
 
 
 def _own_team_ids(user) -> list[int]:
-    from bcrm.accounts.permissions import user_team_ids
-
     return user_team_ids(user)
 
 

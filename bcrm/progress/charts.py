@@ -8,7 +8,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from bcrm.web.charts import INK, LOWER_COLOR, UPPER_COLOR, Chart, _alt, _finish, _num, _with_data
+from bcrm.ui.charts import INK, LOWER_COLOR, UPPER_COLOR, Chart, _alt, _finish, _num, _with_data
 
 TARGET_COLOR = INK
 COMMITTED_COLOR = UPPER_COLOR

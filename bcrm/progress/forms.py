@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from bcrm.parties.choices import Language
 from bcrm.progress.models import DeliveryStatus, Milestone, ProjectUpdate
 from bcrm.progress.periods import PERIOD_RE
-from bcrm.web.forms import ServiceModelForm
+from bcrm.ui.forms import ServiceModelForm
 
 PERIOD_HELP = _("A month, YYYY-MM.")
 

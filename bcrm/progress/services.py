@@ -40,6 +40,7 @@ from bcrm.core.errors import NotFound
 from bcrm.core.fields import only_fields
 from bcrm.core.services import create_instance, delete_instance, update_instance
 from bcrm.engagement.choices import InteractionKind
+from bcrm.engagement.services import interaction_create
 from bcrm.financing.choices import CLOSED_STATUSES, ParticipationStatus
 from bcrm.financing.models import Participation, Project
 from bcrm.parties.models import Contact
@@ -371,8 +372,6 @@ class ReportMail(mailer.DeliveryKind):
         return delivery_email(row, batch, url=unsubscribe_url)
 
     def on_sent(self, row: ReportDelivery, batch: mailer.Batch) -> dict[str, Any]:
-        from bcrm.engagement.services import interaction_create
-
         contacts = [row.contact] if row.contact_id else []
         with translation.override(row.language):
             project_name = str(row.project)

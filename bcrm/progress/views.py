@@ -23,8 +23,8 @@ from bcrm.progress.forms import DeliveryFilterForm, MilestoneForm, ReportForm, S
 from bcrm.progress.models import DeliveryStatus
 from bcrm.progress.periods import previous_period
 from bcrm.progress.render import pdf_filename, render_pdf
-from bcrm.web.forms import add_service_error
-from bcrm.web.shortcuts import page, page_number, render_page, submit_form
+from bcrm.ui.forms import add_service_error
+from bcrm.ui.shortcuts import page, page_number, render_page, submit_form
 
 
 def _report_choice(request: HttpRequest) -> tuple[ReportForm, str, str]:

@@ -1,4 +1,4 @@
-"""Charts of the resource plan, built with the app's one chart layer (:mod:`bcrm.web.charts`): the same
+"""Charts of the resource plan, built with the app's one chart layer (:mod:`bcrm.ui.charts`): the same
 definition is drawn in the page and rendered statically, and every chart carries its table."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from django.utils.translation import gettext as _
 
 from bcrm.resources.planning import WhatIf
 from bcrm.resources.selectors import ResourcePlan
-from bcrm.web import charts
-from bcrm.web.charts import (
+from bcrm.ui import charts
+from bcrm.ui.charts import (
     LINE_COLOR,
     SERIES_COLORS,
     UPPER_COLOR,

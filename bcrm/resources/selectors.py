@@ -37,6 +37,7 @@ from bcrm.financing.models import Participation
 from bcrm.parties.models import Organization
 from bcrm.playbooks.calendars import parse_weekend
 from bcrm.playbooks.choices import Action, AddOn, DayKind, Tier
+from bcrm.playbooks.defaults import ensure_defaults
 from bcrm.playbooks.models import CalendarDay, ClientTier, PlaybookStep, TierPolicy, WorkCalendar
 from bcrm.playbooks.policy import DEFAULT_RULES, LABEL_STATES, tier_table
 from bcrm.resources import planning as resource
@@ -351,8 +352,6 @@ def _what_ifs(plans: dict[Hashable, TeamPlan], codes: np.ndarray, groups: list[r
 def resource_plan(user, team: Team | int | str | None = None, as_of: dt.datetime | None = None) -> ResourcePlan:
     """Per team: hours a month the playbooks ask for the clients' current tiers and labels (by tier, add-on
     and action), the members' capacity, the gap and utilisation; the what-if of the dedicated tier."""
-    from bcrm.playbooks.defaults import ensure_defaults
-
     team_ids, team_row = _resolve_team(user, team)
     ensure_defaults()
     as_of = as_of or timezone.now()

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_safe
 from bcrm.playbooks.calendars import can_edit_calendars
 from bcrm.resources import charts as resource_charts
 from bcrm.resources import selectors as resource_selectors
-from bcrm.web.shortcuts import page, render_page
+from bcrm.ui.shortcuts import page, render_page
 
 
 @page(access=resource_selectors.may_see_resource_plan)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from ninja import Query, Router, Schema, Status
 from pydantic import AwareDatetime, Field
 
-from bcrm.core.errors import NotFound
+from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.core.schemas import ERRORS, PageIn, PageOut, page_response
 from bcrm.parties.selectors import organization_get_for_user
 from bcrm.segmentation import selectors, services
@@ -363,8 +363,6 @@ def list_overrides(request, dimension: DimensionName, active: bool = True, page:
 
 @router.post("/segmentation/overrides", response={201: OverrideOut, **ERRORS}, summary="Set a label by hand")
 def create_override(request, payload: OverrideIn):
-    from bcrm.core.errors import InvalidInput
-
     try:
         organization = organization_get_for_user(user=request.user, pk=payload.organization)
     except NotFound:

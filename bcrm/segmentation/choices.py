@@ -1,61 +1,26 @@
-"""The three binary dimensions and their labels (DESIGN.md section 2)."""
+"""The vocabulary of classification: the three binary dimensions and their labels (DESIGN.md section 2, defined
+in :mod:`bcrm.parties.classes`), feature transforms, schedules and runs."""
 
 from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-
-class Dimension(models.TextChoices):
-    VALUE = "value", _("Value")
-    RISK = "risk", _("Risk")
-    RELATIONSHIP = "relationship", _("Relationship")
-
-
-# Label codes per dimension, as DESIGN.md names them: (upper class, lower class). The upper class is
-# where a higher score lands (high value, low risk, strategic partner).
-LABELS: dict[str, tuple[str, str]] = {
-    "value": ("high", "general"),
-    "risk": ("low", "high"),
-    "relationship": ("strategic", "ordinary"),
-}
-INSUFFICIENT = "insufficient"
-LABEL_NAMES = {
-    ("value", "high"): _("High value"),
-    ("value", "general"): _("General"),
-    ("risk", "low"): _("Low risk"),
-    ("risk", "high"): _("High risk"),
-    ("relationship", "strategic"): _("Strategic partner"),
-    ("relationship", "ordinary"): _("Ordinary"),
-}
-INSUFFICIENT_NAME = _("Insufficient data")
-
-
-def upper_label(dimension: str) -> str:
-    return LABELS[dimension][0]
-
-
-def lower_label(dimension: str) -> str:
-    return LABELS[dimension][1]
-
-
-def labels_for(dimension: str) -> list[str]:
-    return [upper_label(dimension), lower_label(dimension), INSUFFICIENT]
-
-
-def label_display(dimension: str, label: str | None) -> str:
-    if not label:
-        return ""
-    if label == INSUFFICIENT:
-        return str(INSUFFICIENT_NAME)
-    return str(LABEL_NAMES.get((dimension, label), label))
-
-
-def label_choices(dimension: str) -> list[tuple[str, str]]:
-    return [(code, label_display(dimension, code)) for code in labels_for(dimension)]
-
-
-ALL_LABEL_CODES = sorted({code for pair in LABELS.values() for code in pair} | {INSUFFICIENT})
+# The dimensions and their labels are the client's words: defined in parties (the client list filters by
+# them), re-exported here where the engine that computes them is.
+from bcrm.parties.classes import (  # noqa: F401
+    ALL_LABEL_CODES,
+    INSUFFICIENT,
+    INSUFFICIENT_NAME,
+    LABEL_NAMES,
+    LABELS,
+    Dimension,
+    label_choices,
+    label_display,
+    labels_for,
+    lower_label,
+    upper_label,
+)
 
 
 class Transform(models.TextChoices):

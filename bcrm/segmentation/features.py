@@ -31,8 +31,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from bcrm.engagement.choices import InteractionKind
+from bcrm.engagement.models import Interaction, SurveyResponse
 from bcrm.financing.choices import COMMITTED_STATUSES, ParticipationStatus
+from bcrm.financing.models import Participation, ParticipationStatusChange
+from bcrm.financing.selectors import rates_to_reporting
 from bcrm.parties.choices import KycStatus, Seniority
+from bcrm.parties.models import Contact, Organization
 
 SECONDS_PER_MONTH = 30.4375 * 86400
 SENIOR = [Seniority.BOARD, Seniority.C_LEVEL, Seniority.SENIOR]
@@ -216,8 +220,6 @@ def country_risk_table() -> dict[str, int]:
             _("Years since the relationship began.")),
 )
 def profile_family(pop: Population) -> dict[str, FeatureValues]:
-    from bcrm.parties.models import Organization
-
     n = pop.size
     rows = fetch(Organization.objects.order_by().values_list(
         "id", "rating_score", "kyc_status", "kyc_expires_on", "sanctions_flag", "country", "relationship_since"))
@@ -269,9 +271,6 @@ def profile_family(pop: Population) -> dict[str, FeatureValues]:
             _("Committed amount per committed participation, in the reporting currency.")),
 )
 def commitments_family(pop: Population) -> dict[str, FeatureValues]:
-    from bcrm.financing.models import Participation
-    from bcrm.financing.selectors import rates_to_reporting
-
     committed = Q(status__in=COMMITTED_STATUSES)
     # Convert in the query: one row per client instead of one per client and currency. The rates are
     # the dated ones as of ``as_of``; a currency without a rate makes the client's amounts unknown.
@@ -326,8 +325,6 @@ def commitments_family(pop: Population) -> dict[str, FeatureValues]:
             _("1 when the client committed to two projects or more (an outcome for information gain).")),
 )
 def participation_counts_family(pop: Population) -> dict[str, FeatureValues]:
-    from bcrm.financing.models import Participation
-
     committed = Q(status__in=COMMITTED_STATUSES)
     rows = fetch(
         Participation.objects.filter(status_changed_at__lt=pop.end).exclude(status=ParticipationStatus.PROSPECT)
@@ -364,8 +361,6 @@ def participation_counts_family(pop: Population) -> dict[str, FeatureValues]:
             _("Contacts at board, C-level or senior management level.")),
 )
 def contacts_family(pop: Population) -> dict[str, FeatureValues]:
-    from bcrm.parties.models import Contact
-
     rows = fetch(
         Contact.objects.order_by().values("organization_id")
         .annotate(n=Count("id"), senior=Count("id", filter=Q(seniority__in=SENIOR)))
@@ -389,8 +384,6 @@ def contacts_family(pop: Population) -> dict[str, FeatureValues]:
             _("Months since the latest interaction."), higher_is_better=False),
 )
 def interactions_family(pop: Population) -> dict[str, FeatureValues]:
-    from bcrm.engagement.models import Interaction
-
     recent = Q(occurred_at__gte=pop.year_ago)
     rows = fetch(
         Interaction.objects.filter(occurred_at__lt=pop.end).order_by().values("organization_id")
@@ -422,8 +415,6 @@ def interactions_family(pop: Population) -> dict[str, FeatureValues]:
     Feature("latest_csat", "surveys", _("Latest CSAT answer"), "score", _("The client's latest CSAT answer, 1–5.")),
 )
 def surveys_family(pop: Population) -> dict[str, FeatureValues]:
-    from bcrm.engagement.models import SurveyResponse
-
     n = pop.size
     out = {"latest_nps": FeatureValues.empty(n), "latest_csat": FeatureValues.empty(n)}
     for name, field_name in (("latest_nps", "nps"), ("latest_csat", "csat")):
@@ -451,10 +442,6 @@ def surveys_family(pop: Population) -> dict[str, FeatureValues]:
             _("Months since the earliest dated evidence: relationship start, first commitment step or interaction.")),
 )
 def history_family(pop: Population) -> dict[str, FeatureValues]:
-    from bcrm.engagement.models import Interaction
-    from bcrm.financing.models import ParticipationStatusChange
-    from bcrm.parties.models import Organization
-
     n = pop.size
     first = np.full(n, np.inf)  # the earliest evidence, seconds since the epoch
     end = pop.end.timestamp()
@@ -557,8 +544,6 @@ def compute_features_cached(names: Iterable[str], population: Population, *, ref
 
 def load_population(as_of: dt.date) -> Population:
     """Every client, ids ascending."""
-    from bcrm.parties.models import Organization
-
     ids = np.fromiter(Organization.objects.order_by("id").values_list("id", flat=True).iterator(chunk_size=50_000),
                       dtype=np.int64)
     return Population(ids=ids, as_of=as_of)
@@ -566,4 +551,6 @@ def load_population(as_of: dt.date) -> Population:
 
 def reporting_currency() -> str:
     return settings.BCRM_REPORTING_CURRENCY
+
+
 from bcrm.segmentation import model_features  # noqa: E402,F401  (registers the model families)

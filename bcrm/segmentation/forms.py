@@ -29,7 +29,7 @@ from bcrm.segmentation.choices import (
 )
 from bcrm.segmentation.features import FEATURES
 from bcrm.segmentation.scoring import OPS
-from bcrm.web.forms import DateInput
+from bcrm.ui.forms import DateInput
 
 METHOD_NAMES = {
     "fixed": _("Fixed threshold"),

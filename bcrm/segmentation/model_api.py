@@ -1,6 +1,6 @@
 """``GET /api/v1/organizations/{id}/models``: one client's model figures. Registered in
-``bcrm.api.register_routers`` with ``api.add_router("", model_router)`` (imported as
-``from bcrm.segmentation.model_api import router as model_router``)."""
+``bcrm.api`` with the other routers (imported as ``from bcrm.segmentation.model_api import router as
+model_router``)."""
 
 from __future__ import annotations
 

@@ -36,8 +36,12 @@ from django.db import connection
 from django.db.models import Count, Func, IntegerField, Q
 from django.utils.translation import gettext_lazy as _
 
+from bcrm.engagement.models import Interaction
 from bcrm.financing.choices import COMMITTED_STATUSES, ParticipationStatus
+from bcrm.financing.models import Participation
+from bcrm.financing.selectors import rates_to_reporting
 from bcrm.parties.choices import KycStatus
+from bcrm.parties.models import Contact, Organization
 from bcrm.segmentation.features import (
     CLOSED,
     Feature,
@@ -55,7 +59,12 @@ from bcrm.segmentation.features import (
 )
 from bcrm.stats import ModelError, gettext_noop
 from bcrm.stats.clv import predict_clv, rfm_summary
-from bcrm.stats.relationship import contact_seniority, interaction_depth, relationship_strength
+from bcrm.stats.relationship import (
+    DEFAULT_RELATIONSHIP_CONFIG,
+    contact_seniority,
+    interaction_depth,
+    relationship_strength,
+)
 from bcrm.stats.scorecard import expert_points
 
 log = logging.getLogger(__name__)
@@ -88,8 +97,6 @@ def _as_of_epoch(pop: Population) -> float:
 def organization_inputs(pop: Population) -> dict[str, np.ndarray]:
     """Per client (aligned with the population): rating score, KYC state and age in months, sanctions
     flag, country-risk category and years of relationship — one query on the organisation table."""
-    from bcrm.parties.models import Organization
-
     rows = fetch(_restrict(Organization.objects.order_by(), pop, "id").values_list(
         "id", "rating_score", "kyc_status", "kyc_expires_on", "sanctions_flag", "country", "relationship_since"))
     return organization_inputs_from_rows(pop, rows)
@@ -125,8 +132,6 @@ def organization_inputs_from_rows(pop: Population, rows: list[tuple]) -> dict[st
 def participation_inputs(pop: Population) -> dict[str, np.ndarray]:
     """Per client: participations past prospect, declined-or-withdrawn share (NaN without any) and joint
     deals (distinct projects committed) — one aggregate query, as the participation_counts family."""
-    from bcrm.financing.models import Participation
-
     rows = fetch(_restrict(
         Participation.objects.filter(status_changed_at__lt=pop.end).exclude(status=ParticipationStatus.PROSPECT),
         pop).order_by().values("organization_id").annotate(
@@ -166,8 +171,6 @@ def interaction_depths(pop: Population) -> np.ndarray:
     calendar month); the model's weight of one interaction of each group (kind weight × decay over the
     whole months ago) times its count is summed per client — the same sum as one row per interaction at
     month resolution, without a million-row expansion."""
-    from bcrm.engagement.models import Interaction
-
     queryset = (_restrict(Interaction.objects.filter(occurred_at__lt=pop.end), pop).order_by()
                 .annotate(month=MonthIndex("occurred_at")).values("organization_id", "kind", "month")
                 .annotate(n=Count("id")).values_list("organization_id", "kind", "month", "n"))
@@ -191,9 +194,6 @@ def _sum_by_client(pop: Population, ids: np.ndarray, weights: np.ndarray) -> tup
 
 def contact_seniorities(pop: Population) -> np.ndarray:
     """Seniority of the contacts reached per client: contacts counted by (client, level) in SQL."""
-    from bcrm.parties.models import Contact
-    from bcrm.stats.relationship import DEFAULT_RELATIONSHIP_CONFIG
-
     rows = fetch(_restrict(Contact.objects.filter(
         seniority__in=list(DEFAULT_RELATIONSHIP_CONFIG["seniority_weights"])), pop).order_by()
         .values("organization_id", "seniority").annotate(n=Count("id"))
@@ -245,9 +245,6 @@ def fit_portfolio_clv(as_of: dt.date, *, end: dt.datetime) -> dict[str, Any]:
     """Fit BG/NBD + Gamma-Gamma on every committed participation before ``end``; per fitted client:
     ``ids`` (ascending), ``predicted_clv`` (None when the spend model failed), ``expected_deals_12m``,
     ``p_alive``, and ``notes``/``params``. Raises :class:`ModelError` when the fit is impossible."""
-    from bcrm.financing.models import Participation
-    from bcrm.financing.selectors import rates_to_reporting
-
     rates = {code: float(rate) for code, rate in rates_to_reporting(as_of).items()}
     rows = fetch(Participation.objects.filter(status__in=COMMITTED_STATUSES, status_changed_at__lt=end)
                  .order_by().values_list("organization_id", "status_changed_at", "amount", "currency"))

@@ -15,7 +15,7 @@ from bcrm.parties.choices import KycStatus
 from bcrm.segmentation import services
 from bcrm.segmentation.models import ExpertScorecard
 from bcrm.segmentation.selectors import require_portfolio_view
-from bcrm.web.shortcuts import page
+from bcrm.ui.shortcuts import page
 
 PART_NAMES = {
     "rating": _("Credit rating grade (1 = AAA … 22 = D)"),

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from bcrm.accounts.permissions import can_view_organization, restrict_organizations, sees_all_organizations
 from bcrm.core.errors import InvalidInput, NotFound, PermissionDenied
+from bcrm.core.formatting import number
 from bcrm.parties.models import Organization
 from bcrm.segmentation.choices import (
     INSUFFICIENT,
@@ -203,8 +204,6 @@ def feature_name(name: str) -> str:
 
 def format_feature_value(name: str, value: float | None) -> str:
     from django.conf import settings
-
-    from bcrm.core.formatting import number
 
     if value is None:
         return _("unknown")

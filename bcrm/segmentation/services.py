@@ -21,13 +21,16 @@ from django.utils.translation import gettext as _
 from bcrm.accounts.choices import Role
 from bcrm.accounts.permissions import can_view_organization, has_any, require
 from bcrm.audit.services import audit_record
-from bcrm.core.errors import InvalidInput, NotFound
+from bcrm.core.errors import Conflict, InvalidInput, NotFound
+from bcrm.parties.models import Organization
 from bcrm.segmentation import classify as engine
 from bcrm.segmentation import splits
 from bcrm.segmentation.choices import INSUFFICIENT, Dimension, RunStatus, RunTrigger, labels_for
 from bcrm.segmentation.criteria import DEFAULTS, spec_of, validate_spec
 from bcrm.segmentation.features import fetch
 from bcrm.segmentation.models import Assignment, ClientLabels, Criterion, Override, Run
+from bcrm.stats import ModelError
+from bcrm.stats.scorecard import DEFAULT_EXPERT_CONFIG, validate_expert_config
 
 CONFIGURE_ROLES = {Role.ADMIN, Role.LEAD, Role.ANALYST}
 OVERRIDE_ROLES = {Role.ADMIN, Role.LEAD}
@@ -329,7 +332,6 @@ def run_requested(*, actor, dimension: str) -> RunReport | None:
     request, otherwise queued for `bcrm worker` (None is returned; the run list shows it when done)."""
     from django.conf import settings
 
-    from bcrm.parties.models import Organization
     from bcrm.segmentation.tasks import requested_run
 
     require(can_configure(actor), _("Only analysts, team leads and administrators run the segmentation."))
@@ -354,7 +356,6 @@ def can_edit_scorecard(user) -> bool:
 def expert_scorecard_active() -> tuple[dict[str, Any], int]:
     """The points table in force and its version (0 = the default bcrm ships)."""
     from bcrm.segmentation.models import ExpertScorecard
-    from bcrm.stats.scorecard import DEFAULT_EXPERT_CONFIG
 
     row = ExpertScorecard.objects.filter(is_active=True).first()
     if row is None:
@@ -365,10 +366,7 @@ def expert_scorecard_active() -> tuple[dict[str, Any], int]:
 @transaction.atomic
 def expert_scorecard_save(*, actor, config: Any, note: str = "", base_version: int | None = None):
     """Save a new version of the expert scorecard; it scores every client from the next run on."""
-    from bcrm.core.errors import Conflict
     from bcrm.segmentation.models import ExpertScorecard
-    from bcrm.stats import ModelError
-    from bcrm.stats.scorecard import validate_expert_config
 
     require(can_edit_scorecard(actor), _("Only compliance, team leads and administrators set the expert scorecard."))
     current = ExpertScorecard.objects.select_for_update().filter(is_active=True).first()

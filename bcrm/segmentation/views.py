@@ -41,9 +41,9 @@ from bcrm.segmentation.forms import (
     params_text,
 )
 from bcrm.segmentation.models import Criterion, Run
-from bcrm.web import charts
-from bcrm.web.forms import add_service_error
-from bcrm.web.shortcuts import page, page_number, redirect_back, render_page
+from bcrm.ui import charts
+from bcrm.ui.forms import add_service_error
+from bcrm.ui.shortcuts import page, page_number, redirect_back, render_page
 
 QUEUE_PAGE = 20
 ASSIGNMENT_PAGE = 50
@@ -530,7 +530,7 @@ def override_create(request: HttpRequest, pk: int) -> HttpResponse:
     require(bool(override_choices(user)), _("Only team leads and administrators (and compliance, on risk) "
                                             "override labels."))
     form = OverrideForm(request.POST or None, user=user)
-    back = reverse("parties:organization_detail", args=[organization.pk]) + "#segmentation"
+    back = reverse("client_detail", args=[organization.pk]) + "#segmentation"
     if request.method == "POST" and form.is_valid():
         try:
             services.override_create(actor=user, organization=organization, dimension=form.dimension,
@@ -562,5 +562,5 @@ def override_end(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, _("Override ended: the client is back on the label the latest run gave it."))
-    return redirect_back(request, reverse("parties:organization_detail", args=[override.organization_id])
+    return redirect_back(request, reverse("client_detail", args=[override.organization_id])
                          + "#segmentation")

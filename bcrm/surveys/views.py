@@ -33,8 +33,8 @@ from bcrm.parties.selectors import organization_base, organization_get_for_user
 from bcrm.surveys import selectors, services
 from bcrm.surveys.forms import AnswerForm, InvitationFilterForm, SendForm
 from bcrm.surveys.models import SurveyInvitation
-from bcrm.web.forms import add_service_error
-from bcrm.web.shortcuts import page, page_number, redirect_back, render_page
+from bcrm.ui.forms import add_service_error
+from bcrm.ui.shortcuts import page, page_number, redirect_back, render_page
 
 LANGUAGES = {code for code, _name in settings.LANGUAGES}
 
@@ -171,7 +171,7 @@ def send(request: HttpRequest) -> HttpResponse:
         require_organization_write(user, organization)
         candidates = selectors.survey_recipients(actor=user, organizations=[organization])
         projects = Project.objects.filter(participations__organization=organization).distinct().order_by("name")
-        back_url = reverse("parties:organization_detail", args=[organization.pk])
+        back_url = reverse("client_detail", args=[organization.pk])
     else:
         candidates = selectors.survey_recipients(actor=user, project=project)
         projects = None

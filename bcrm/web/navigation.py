@@ -16,6 +16,8 @@ from django.urls import NoReverseMatch, resolve, reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from bcrm.accounts.permissions import user_roles
+
 Predicate = Callable[[Any], bool]
 
 
@@ -133,8 +135,6 @@ FALLBACK_LANDING = "playbooks:my_day"
 def landing_url(request) -> str:
     """The start page for ``request.user``: the first of their roles' pages they may open (the same check
     the navigation makes), else My day, which every signed-in user may open."""
-    from bcrm.accounts.permissions import user_roles
-
     roles = user_roles(request.user)
     for role, url_name in LANDING:
         if role in roles and may_open(request, NavLink(url_name, "")):

@@ -88,7 +88,7 @@ def global_search(*, actor, q: Any, limit: int = GROUP_LIMIT) -> SearchResults:
     clients = Group("clients", _("Clients"), more=more_orgs,
                     more_url=f"{reverse('parties:organization_list')}?{_encode(q)}", hits=[
                         Hit(o.pk, o.display_name, " · ".join(p for p in (o.other_name, o.country.code) if p),
-                            reverse("parties:organization_detail", args=[o.pk])) for o in orgs])
+                            reverse("client_detail", args=[o.pk])) for o in orgs])
 
     contacts = Group("contacts", _("Contacts"))
     if len(needle) >= TRIGRAM:
@@ -102,7 +102,7 @@ def global_search(*, actor, q: Any, limit: int = GROUP_LIMIT) -> SearchResults:
         contacts.hits = [
             Hit(c.pk, c.full_name + (f" ({c.local_name})" if c.local_name else ""),
                 " · ".join(p for p in (c.organization.display_name, c.email) if p),
-                reverse("parties:organization_detail", args=[c.organization_id]) + "#contacts")
+                reverse("client_detail", args=[c.organization_id]) + "#contacts")
             for c in people]
     else:
         contacts.note = _("Contacts are found from %(n)s characters.") % {"n": TRIGRAM}

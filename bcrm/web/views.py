@@ -7,9 +7,9 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_safe
 
 from bcrm.core.errors import InvalidInput
+from bcrm.ui.shortcuts import page, render_page
 from bcrm.web.navigation import landing_url
 from bcrm.web.search import MIN_LENGTH, global_search
-from bcrm.web.shortcuts import page, render_page
 
 
 @page

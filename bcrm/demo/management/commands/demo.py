@@ -12,9 +12,21 @@ from tqdm import tqdm
 
 from bcrm.core.commands import command_error
 from bcrm.core.errors import ServiceError
+from bcrm.dedupe.models import DuplicateScan
+from bcrm.dedupe.services import duplicate_scan
 from bcrm.demo.generator import generate_portfolio
 from bcrm.demo.users import demo_users
+from bcrm.monitoring.demo import demo_service_history, demo_snapshots
+from bcrm.monitoring.models import KpiSnapshot
 from bcrm.parties.models import Organization
+from bcrm.playbooks.automation import run_automation
+from bcrm.playbooks.defaults import ensure_defaults
+from bcrm.playbooks.models import AutomationRun
+from bcrm.progress.demo import demo_progress
+from bcrm.progress.models import Milestone
+from bcrm.segmentation.choices import Dimension, label_display
+from bcrm.segmentation.models import Run
+from bcrm.segmentation.services import run_segmentation
 
 
 def mail_destination() -> str:
@@ -89,10 +101,6 @@ class Command(BaseCommand):
 
         from django.utils import timezone
 
-        from bcrm.segmentation.choices import Dimension, label_display
-        from bcrm.segmentation.models import Run
-        from bcrm.segmentation.services import run_segmentation
-
         if Run.objects.exists():
             return
         self.stdout.write("Classifying the portfolio (value, risk, relationship), as of two months ago and today…")
@@ -113,8 +121,6 @@ class Command(BaseCommand):
         playbook tasks stand for, so the first automation run counts each client's next cycle from it."""
         import time
 
-        from bcrm.monitoring.demo import demo_service_history
-
         started = time.perf_counter()
         counts = demo_service_history(seed=seed)
         if counts:
@@ -128,9 +134,6 @@ class Command(BaseCommand):
         """The KPI snapshots of the history's months, so the monitoring dashboard opens with figures and a trend."""
         import time
 
-        from bcrm.monitoring.demo import demo_snapshots
-        from bcrm.monitoring.models import KpiSnapshot
-
         if not KpiSnapshot.objects.exists():
             started = time.perf_counter()
             periods = demo_snapshots()
@@ -139,9 +142,6 @@ class Command(BaseCommand):
     def _duplicates(self) -> None:
         """The duplicate scan, as the worker runs it, so the duplicates page opens with the planted ones."""
         import time
-
-        from bcrm.dedupe.models import DuplicateScan
-        from bcrm.dedupe.services import duplicate_scan
 
         if DuplicateScan.objects.exists():
             return
@@ -156,12 +156,6 @@ class Command(BaseCommand):
         """Default playbooks and calendar, project milestones and team updates, and a first automation run,
         so "My day", the team board and the progress reports have something to show."""
         from django.utils import timezone
-
-        from bcrm.playbooks.automation import run_automation
-        from bcrm.playbooks.defaults import ensure_defaults
-        from bcrm.playbooks.models import AutomationRun
-        from bcrm.progress.demo import demo_progress
-        from bcrm.progress.models import Milestone
 
         ensure_defaults()
         if not Milestone.objects.exists():

@@ -11,6 +11,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from bcrm.accounts.permissions import SystemOperator
+from bcrm.accounts.services import user_get_by_username
 from bcrm.core.commands import command_error
 from bcrm.core.errors import ServiceError
 
@@ -38,8 +39,6 @@ class Command(BaseCommand):
         actor = SystemOperator()
         try:
             if options["as_user"]:
-                from bcrm.accounts.services import user_get_by_username
-
                 actor = user_get_by_username(options["as_user"])
             as_of = as_of_moment(parse_date(options["as_of"])) if options["as_of"] else None
             report = run_automation(actor=actor, as_of=as_of, dry_run=options["dry_run"], trigger="cli")

@@ -14,6 +14,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from bcrm.accounts.permissions import SystemOperator
+from bcrm.accounts.services import user_get_by_username
 from bcrm.core.commands import command_error
 from bcrm.core.errors import ServiceError
 from bcrm.segmentation.choices import Dimension, label_display
@@ -43,8 +44,6 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options):
         actor = None
         if options["as_user"]:
-            from bcrm.accounts.services import user_get_by_username
-
             try:
                 actor = user_get_by_username(options["as_user"])
             except ServiceError as exc:

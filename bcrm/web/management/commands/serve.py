@@ -54,9 +54,10 @@ class Command(BaseCommand):
 
             atexit.register(stop_worker)
             self.stdout.write(f"bcrm worker started (pid {worker.pid}): task queue and schedules")
+        from django.core.wsgi import get_wsgi_application
         from gunicorn.app.base import BaseApplication
 
-        from bcrm.wsgi import application
+        application = get_wsgi_application()  # what bcrm.wsgi serves (that entry point sits above web)
 
         class Server(BaseApplication):
             def load_config(self):

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from bcrm.ui.charts import vl_version
+
 VENDOR = Path(__file__).resolve().parents[2] / "static" / "web" / "vendor"
 BUNDLE = "vega-bundle.js"
 VERSION = "vega-bundle.VERSION.txt"
@@ -58,8 +60,6 @@ def build() -> dict[str, str]:
     from importlib.metadata import version
 
     import vl_convert
-
-    from bcrm.web.charts import vl_version
 
     vl = vl_version()
     vlc_version = version("vl-convert-python")

@@ -1,9 +1,10 @@
 """`bcrm worker`: background work — the task queue and the schedules (DESIGN.md section 4).
 
 The queue is django-tasks' database backend, so a worker needs nothing but the database. Every
-``--tick`` seconds the worker asks each app's scheduler what is due (scheduled segmentation
-re-runs, ended overrides, the daily automation, e-mails due or to retry, the monthly KPI snapshot) and enqueues it; the claim is a row lock, so several workers can run at
-once without doing anything twice. ``--once`` ticks, drains the queue and exits (for cron).
+``--tick`` seconds the worker runs the schedule each app registered in :mod:`bcrm.core.schedule` (scheduled
+segmentation re-runs, ended overrides, the daily automation, e-mails due or to retry, the monthly KPI
+snapshot, the audit trail's seal and daily check, scheduled backups), which enqueues what is due; the claim is a row lock, so several workers can run at once without
+doing anything twice. ``--once`` ticks, drains the queue and exits (for cron).
 """
 
 from __future__ import annotations
@@ -14,20 +15,11 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
+from bcrm.core import schedule
+
 
 def tick() -> list[str]:
-    from bcrm.core.delivery import send_due
-    from bcrm.monitoring.tasks import tick as monitoring_tick
-    from bcrm.playbooks.automation import automation_tick
-    from bcrm.segmentation.services import schedule_tick
-
-    due = schedule_tick()
-    if automation_tick():
-        due.append("automation")
-    send_due()  # e-mails of every kind (bcrm.core.delivery) whose (retry) time has come
-    if monitoring_tick():
-        due.append("kpi snapshot")
-    return due
+    return schedule.tick()
 
 
 class Command(BaseCommand):

@@ -4,8 +4,9 @@
                                  [--send] [--json]
 
 PROJECT is an id, an external id, or a name or local name (exact, any case). Without --pdf, --html,
---send or --json the report's figures are printed. Other reports (kpis, effect, management) add their
-own sub-command to the same parser.
+--send or --json the report's figures are printed. The monitoring reports (kpis, effect, management) are
+sub-commands of the same parser (:mod:`bcrm.monitoring.commands`). The command is monitoring's, the
+highest of the two apps whose reports it serves (README "Architecture").
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from bcrm.accounts.permissions import SystemOperator
 from bcrm.core.commands import command_error, write_output
 from bcrm.core.errors import ServiceError
 from bcrm.financing.models import Project
+from bcrm.monitoring import commands as monitoring_commands
 from bcrm.parties.choices import Language
+from bcrm.progress import selectors, services
 from bcrm.progress.periods import is_period, previous_period
+from bcrm.progress.render import render_html, render_pdf
 
 MAX_CANDIDATES = 10
 
@@ -67,9 +71,7 @@ class Command(BaseCommand):
         progress.add_argument("--send", action="store_true",
                               help="e-mail it now to every consenting contact of the project's participants")
         progress.add_argument("--json", action="store_true", help="machine-readable output")
-        from bcrm.monitoring.commands import add_parsers as add_monitoring_parsers
-
-        add_monitoring_parsers(subparsers, parser)  # kpis, effect, management
+        monitoring_commands.add_parsers(subparsers, parser)  # kpis, effect, management
 
     def handle(self, *args, **options):
         if options["report"] == "progress":
@@ -78,8 +80,6 @@ class Command(BaseCommand):
             except ServiceError as exc:
                 raise command_error(exc)
         if options["report"] in ("kpis", "effect", "management"):
-            from bcrm.monitoring import commands as monitoring_commands
-
             try:
                 return getattr(monitoring_commands, options["report"])(self, options)
             except ServiceError as exc:
@@ -87,9 +87,6 @@ class Command(BaseCommand):
         raise CommandError(f"unknown report {options['report']!r}")
 
     def progress(self, options):
-        from bcrm.progress import selectors, services
-        from bcrm.progress.render import render_html, render_pdf
-
         period = options["period"] or previous_period(timezone.localdate())
         if not is_period(period):
             raise CommandError(f"--period {period!r} is not a month: write YYYY-MM, e.g. 2026-04.")

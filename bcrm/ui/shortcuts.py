@@ -17,7 +17,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from bcrm.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceError
 from bcrm.core.pagination import clamp_page
-from bcrm.web.forms import add_service_error
+from bcrm.ui.forms import add_service_error
 
 View = Callable[..., HttpResponse]
 
