@@ -74,6 +74,7 @@ BCRM_AUDIT_KEY = load_key("BCRM_AUDIT_KEY", "audit_key")
 # Scheduled backups (`bcrm worker`): where, and how many to keep.
 BCRM_BACKUP_DIR = Path(os.environ.get("BCRM_BACKUP_DIR", DATA_DIR / "backups"))
 BCRM_BACKUP_KEEP = int(os.environ.get("BCRM_BACKUP_KEEP", "7"))
+BCRM_BACKUP_EVERY_HOURS = int(os.environ.get("BCRM_BACKUP_EVERY_HOURS", "24"))  # 0: no scheduled backups
 BCRM_AUDIT_CHECKPOINTS = Path(os.environ.get("BCRM_AUDIT_CHECKPOINTS", DATA_DIR / "audit-checkpoints.jsonl"))
 DEBUG = env_bool("DEBUG")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")

@@ -65,6 +65,7 @@ def _tasks_run_inline(settings):
     features (the feature cache is tested on its own)."""
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
     settings.BCRM_FEATURE_CACHE_SECONDS = 0
+    settings.BCRM_BACKUP_EVERY_HOURS = 0  # the worker's tick does not back the test database up (tested on its own)
     # Tests create many users: a cheap hasher (Django's advice for test suites) instead of PBKDF2's
     # million rounds, which cost over a second per user on this machine.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -223,3 +223,20 @@ def test_scheduled_backups_keep_the_newest(tmp_path):
     assert sorted(p.name for p in removed) == ["bcrm-20261201-020000.tar.gz", "bcrm-20261202-020000.tar.gz"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "bcrm-20261203-020000.tar.gz", "bcrm-20261204-020000.tar.gz", "unrelated.txt"]
+
+
+def test_the_worker_backs_up_once_per_period_and_checks_the_audit_trail_once_a_day(transactional_db, settings, tmp_path,
+                                                                                     lead):
+    from bcrm.audit.models import AuditCheck
+    from bcrm.backup.archive import check
+    from bcrm.core import schedule
+
+    settings.BCRM_BACKUP_DIR = tmp_path / "backups"
+    settings.BCRM_BACKUP_EVERY_HOURS = 24
+    settings.BCRM_AUDIT_CHECKPOINTS = tmp_path / "checkpoints.jsonl"
+    first = schedule.tick()
+    assert "backup" in first and "audit check" in first
+    assert schedule.tick() == []  # nothing due again the same day
+    backups = list((tmp_path / "backups").glob("bcrm-*.tar.gz"))
+    assert len(backups) == 1 and check(backups[0])["counts"]["auth_user"] == 1
+    assert AuditCheck.objects.get().ok

@@ -59,7 +59,7 @@ def _sha256(path: Path) -> str:
 
 
 def _database() -> dict[str, Any]:
-    return dict(settings.DATABASES["default"])
+    return dict(connection.settings_dict)
 
 
 def _skipped(relative: Path, database_file: Path | None, data_dir: Path, exclude: set[Path]) -> bool:

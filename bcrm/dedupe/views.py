@@ -17,9 +17,6 @@ from bcrm.accounts.permissions import can_delete, can_write
 from bcrm.core.errors import Conflict, InvalidInput, NotFound
 from bcrm.dedupe import selectors, services
 from bcrm.dedupe.models import Entity
-from bcrm.dedupe.choices import reason_label
-from bcrm.dedupe.matching import codes_score
-from bcrm.dedupe.models import DuplicateGroup, Entity
 from bcrm.ui.shortcuts import page, page_number, redirect_back, render_page
 
 GROUPS_PER_PAGE = 20

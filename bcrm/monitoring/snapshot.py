@@ -207,7 +207,6 @@ def compute(period_code: str, first: dt.date, last: dt.date, now: dt.datetime) -
 
 def _read_clients(reads: _Reads, tally: _Tally, own: list[str]) -> int:
     """Clients and the insufficient-data queue; returns the number of clients."""
-    from bcrm.parties.models import Organization
 
     total_clients = 0
     for cell, row in reads.cube(Organization.objects.all(), own, clients=Count("id")):
@@ -250,7 +249,6 @@ def _read_commitments(reads: _Reads, tally: _Tally, via: list[str], period: Peri
 def _read_repeat(reads: _Reads, tally: _Tally, own: list[str], period: Period) -> None:
     """Repeat participation: clients with at least one, and at least two, committed projects."""
     from bcrm.financing.models import Participation
-    from bcrm.parties.models import Organization
 
     committed = Participation.objects.filter(status__in=COMMITTED_STATUSES, status_changed_at__lt=period.end)
     for minimum, name in ((1, "committed_clients"), (2, "repeat_clients")):
@@ -262,7 +260,6 @@ def _read_repeat(reads: _Reads, tally: _Tally, own: list[str], period: Period) -
 
 def _read_cadence(reads: _Reads, tally: _Tally, via: list[str], period: Period, now: dt.datetime) -> None:
     """Cadence adherence: playbook tasks due in the period, judged on local calendar dates."""
-    from bcrm.engagement.models import Task
 
     tz = timezone.get_default_timezone()
     today = timezone.localtime(now, tz).date()
@@ -285,7 +282,6 @@ def _read_cadence(reads: _Reads, tally: _Tally, via: list[str], period: Period, 
 
 def _read_sla(reads: _Reads, tally: _Tally, via: list[str], period: Period, now: dt.datetime) -> None:
     """SLA compliance of requests opened in the period."""
-    from bcrm.engagement.models import ServiceRequest
 
     def sla(done: str, due: str) -> dict[str, Any]:
         has_due = Q(**{f"{due}__isnull": False})
@@ -308,7 +304,6 @@ def _read_sla(reads: _Reads, tally: _Tally, via: list[str], period: Period, now:
 
 def _read_hours(reads: _Reads, tally: _Tally, via: list[str], period: Period) -> None:
     """Interactions and hours logged in the period."""
-    from bcrm.engagement.models import Interaction
 
     for cell, row in reads.cube(Interaction.objects.filter(period.within("occurred_at")), via,
                                 interactions=Count("id"), minutes=Sum("minutes_spent")):
@@ -318,7 +313,6 @@ def _read_hours(reads: _Reads, tally: _Tally, via: list[str], period: Period) ->
 
 def _read_satisfaction(reads: _Reads, tally: _Tally, via: list[str], period: Period) -> None:
     """Survey answers of the period: NPS classes and CSAT sums."""
-    from bcrm.engagement.models import SurveyResponse
 
     for cell, row in reads.cube(
         SurveyResponse.objects.filter(period.within("responded_at")), via,
@@ -337,8 +331,6 @@ def _read_satisfaction(reads: _Reads, tally: _Tally, via: list[str], period: Per
 
 def _every_row(tally: _Tally, unconverted: set[str]) -> dict[Target, dict[str, Any]]:
     """Every segment a breakdown can have gets a row (0 clients shows as 0, not as a missing row)."""
-    from bcrm.accounts.models import Team
-    from bcrm.segmentation.choices import labels_for
 
     team_ids: list[int | None] = [None, *Team.objects.order_by("id").values_list("id", flat=True)]
     wanted: set[Target] = set(tally.sums)

@@ -45,7 +45,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.choices import Role
-from bcrm.accounts.models import Team, TeamMembership
 from bcrm.accounts.permissions import has_any
 from bcrm.core.errors import PermissionDenied
 from bcrm.engagement.choices import TaskSource, TaskStatus
