@@ -34,9 +34,10 @@ from django.utils.translation import gettext as _
 
 from bcrm.accounts.permissions import EDIT_ALL, can_see_compliance, can_write, has_any, require
 from bcrm.core.errors import InvalidInput, NotFound, PermissionDenied
+from bcrm.dataio.adapters import importer_for
 from bcrm.dataio.choices import Entity, FileFormat, ImportMode, JobSource, JobStatus, Outcome, entity_from
 from bcrm.dataio.headers import HEADER_SCAN_ROWS, find_header_row, match_headers
-from bcrm.dataio.importer import Context, Row, SystemOperator, actor_label, batch_rows, importer_for, is_blank
+from bcrm.dataio.importer import Context, Row, SystemOperator, actor_label, batch_rows, is_blank
 from bcrm.dataio.models import ColumnMapping, ImportJob, ImportRow
 from bcrm.dataio.parsers import neutralise
 from bcrm.dataio.readers import ImportFileError, detect_format, open_table

@@ -1,0 +1,231 @@
+"""Bulk writing and reading for the batch writers (bcrm.core.batch) and the importer: rows straight into a table, safe beside other writers.
+
+``bulk_create`` spends most of its time compiling SQL value by value (see bcrm.demo.loader). The
+importer validates every row itself first (bcrm.dataio.checks), then writes plain tuples: ``COPY`` on
+PostgreSQL, ``executemany`` on SQLite. Unlike the demo loader — which owns an empty database — an
+import runs beside other users, so primary keys are *reserved* properly before rows are written:
+on PostgreSQL from the table's identity sequence (``nextval`` for n ids at once, the same numbers
+any other session would skip), on SQLite past both the highest id and ``sqlite_sequence`` (ids of
+deleted rows are never reused) while the import's transaction holds SQLite's single write lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import operator
+from collections.abc import Callable, Iterable
+from typing import Any, cast
+
+from django.db import connection, models
+from django.db.models import Max
+
+
+class RowInserter:
+    """Insert dicts (attname → value) into ``model``'s table; missing columns take the field default."""
+
+    def __init__(self, model: type[models.Model], *, with_pk: bool = True):
+        self.model = model
+        self.vendor = connection.vendor
+        self.with_pk = with_pk
+        pk = model._meta.pk
+        fields = [f for f in model._meta.concrete_fields if with_pk or f is not pk]
+        self.fields = fields
+        self.attnames = [f.attname for f in fields]
+        self.pk = pk.attname
+        self.auto_now = [f.attname for f in fields
+                         if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
+        self.defaults: dict[str, Any] = {}
+        self.callable_defaults: dict[str, Callable[[], Any]] = {}
+        for f in fields:
+            if f.attname == self.pk or f.attname in self.auto_now:
+                continue
+            if f.has_default():
+                if callable(f.default):
+                    self.callable_defaults[f.attname] = f.default
+                else:
+                    self.defaults[f.attname] = f.get_default()
+            elif f.null:
+                self.defaults[f.attname] = None
+            elif f.empty_strings_allowed:
+                self.defaults[f.attname] = ""
+        self.converters: list[tuple[int, Callable[[Any], Any]]] = []
+        for i, f in enumerate(fields):
+            if isinstance(f, models.JSONField):
+                self.converters.append((i, _json))
+            elif self.vendor != "postgresql":
+                if isinstance(f, models.DateTimeField):
+                    self.converters.append((i, datetime_converter()))
+                elif isinstance(f, models.DateField):
+                    self.converters.append((i, _iso_date))
+        self.getter = operator.itemgetter(*self.attnames)
+        quote = connection.ops.quote_name
+        self.table_name = model._meta.db_table
+        self.table = quote(self.table_name)
+        self.columns = ", ".join(quote(f.column) for f in fields)
+        self.insert_sql = f"INSERT INTO {self.table} ({self.columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+
+    def defaults_for(self, now: dt.datetime) -> dict[str, Any]:
+        """A full row of defaults, as a new model instance would have them."""
+        row = dict(self.defaults)
+        for name, default in self.callable_defaults.items():
+            row[name] = default()
+        for name in self.auto_now:
+            row[name] = now
+        return row
+
+    def reserve(self, n: int) -> list[int]:
+        """``n`` fresh primary keys nobody else will be given."""
+        if n <= 0:
+            return []
+        with connection.cursor() as cursor:
+            if self.vendor == "postgresql":
+                cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                    [self.table, self.model._meta.pk.column, n],
+                )
+                return [row[0] for row in cursor.fetchall()]
+            top = self.model._default_manager.aggregate(top=Max("pk"))["top"] or 0
+            cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [self.table_name])
+            found = cursor.fetchone()
+            start = max(top, found[0] if found else 0) + 1
+        return list(range(start, start + n))
+
+    def to_db(self, attname: str, value: Any) -> Any:
+        """One value as ``insert`` would send it."""
+        index = self.attnames.index(attname)
+        for i, convert in self.converters:
+            if i == index:
+                return convert(value)
+        return value
+
+    def insert(self, rows: list[dict[str, Any]]) -> None:
+        """Write complete rows (``defaults_for`` merged with the values, pk included when ``with_pk``)."""
+        if not rows:
+            return
+        getter = self.getter
+        tuples = [list(getter(row)) for row in rows]
+        converters = self.converters
+        for values in tuples:
+            for index, convert in converters:
+                values[index] = convert(values[index])
+        self.insert_prepared(tuples)
+
+    def insert_prepared(self, tuples: list[list[Any]]) -> None:
+        """Write rows already in column order and already in the database's form (see ``to_db``)."""
+        if not tuples:
+            return
+        with connection.cursor() as cursor:
+            if self.vendor == "postgresql":
+                # The driver's own cursor: wrap its errors into Django's (IntegrityError…) like any query.
+                with connection.wrap_database_errors, cursor.cursor.copy(
+                        f"COPY {self.table} ({self.columns}) FROM STDIN") as copy:
+                    for values in tuples:
+                        copy.write_row(values)
+            else:
+                cursor.executemany(self.insert_sql, tuples)
+
+
+def datetime_converter() -> Callable[[dt.datetime | None], str | None]:
+    """What Django's SQLite backend stores for an aware datetime (``adapt_datetimefield_value``): naive
+    text in the connection's zone. Rows of a batch share their ``now``: the last value is remembered."""
+    zone = connection.timezone
+    last: list[Any] = [None, None]
+
+    def convert(value: dt.datetime | None) -> str | None:
+        if value is None:
+            return None
+        if value is last[0]:
+            return last[1]
+        naive = value.astimezone(zone).replace(tzinfo=None) if value.tzinfo is not None else value
+        result = str(naive)
+        last[0], last[1] = value, result
+        return result
+
+    return convert
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _json(value: Any) -> Any:
+    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _iso_date(value: dt.date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+class PkSet:
+    """Primary keys seen so far in one import, as a bitmap: a million ids cost 125 kB, not 60 MB."""
+
+    def __init__(self) -> None:
+        self.bits = bytearray()
+
+    def add(self, pk: int) -> None:
+        index, bit = divmod(pk, 8)
+        if index >= len(self.bits):
+            self.bits.extend(bytes(index - len(self.bits) + 1 + len(self.bits) // 2))
+        self.bits[index] |= 1 << bit
+
+    def __contains__(self, pk: object) -> bool:
+        if not isinstance(pk, int):
+            return False
+        index, bit = divmod(pk, 8)
+        return index < len(self.bits) and bool(self.bits[index] & (1 << bit))
+
+
+def fetch_by_tuples(model: type[models.Model], key_fields: list[str], keys: Iterable[tuple], columns: list[str]) -> list[tuple]:
+    """Rows of ``model`` whose ``key_fields`` equal one of ``keys``: one query, joined against a VALUES
+    list so each key is an index probe (``a IN (…) AND b IN (…)`` would probe every combination).
+    Returns tuples of ``columns`` (attnames)."""
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        return []
+    meta = model._meta
+    quote = connection.ops.quote_name
+    key_cols = [cast(models.Field, meta.get_field(f)) for f in key_fields]
+    out_cols = [cast(models.Field, meta.get_field(c)) for c in columns]
+    postgres = connection.vendor == "postgresql"
+    names = [f"k{i}" for i in range(len(key_cols))]
+    table = quote(meta.db_table)
+    on = " AND ".join(f"t.{quote(f.column)} = v.{n}" for f, n in zip(key_cols, names, strict=True))
+    select = ", ".join(f"t.{quote(f.column)}" for f in out_cols)
+    params: list[Any] = []
+    if postgres:
+        # One array per key column: a short statement whatever the batch size.
+        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in key_cols)
+        params = [list(column) for column in zip(*keys, strict=True)]
+        # LATERAL with OFFSET 0 (which keeps the planner from flattening it into a join): one index probe
+        # per key. As a plain join the planner, misled by a table growing inside the import's own
+        # transaction, sort-merges the whole table on every batch.
+        sql = (f"SELECT {select} FROM unnest({arrays}) AS v({', '.join(names)}) "
+               f"CROSS JOIN LATERAL (SELECT * FROM {table} t WHERE {on} OFFSET 0) AS t")
+    else:
+        preps = [datetime_converter() if isinstance(f, models.DateTimeField) else _same for f in key_cols]
+        for key in keys:
+            for prep, value in zip(preps, key, strict=True):
+                params.append(prep(value))
+        placeholder = "(" + ", ".join(["%s"] * len(key_cols)) + ")"
+        sql = (f"WITH v({', '.join(names)}) AS (VALUES {', '.join([placeholder] * len(keys))}) "
+               f"SELECT {select} FROM {table} t JOIN v ON {on}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    converters = [_from_db(f) for f in out_cols]
+    return [tuple(conv(v) for conv, v in zip(converters, row, strict=True)) for row in rows]
+
+
+def _from_db(field: models.Field) -> Callable[[Any], Any]:
+    column = field.get_col(field.model._meta.db_table)
+    convs = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+    if not convs:
+        return lambda v: v
+
+    def convert(value: Any) -> Any:
+        for c in convs:
+            value = c(value, column, connection)
+        return value
+
+    return convert
