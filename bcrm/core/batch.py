@@ -238,7 +238,7 @@ class EntityBatch:
                 except DjangoValidationError as exc:
                     reject_validation(row, exc)
                 else:
-                    full.update({a: getattr(instance, a) for a in self.name_of if a in full})
+                    full.update({a: _db_value(getattr(instance, a)) for a in self.name_of if a in full})
             row.data = full
             row.outcome = CREATED
             batch.append(row)
@@ -249,6 +249,12 @@ class EntityBatch:
             self.write(batch, [])
             self.write_audit(batch, [])
         return [r.pk for r in batch]  # type: ignore[misc]
+
+
+def _db_value(value: Any) -> Any:
+    """A cleaned instance's value as the bulk insert takes it (a django-countries Country is its code)."""
+    code = getattr(value, "code", None)
+    return value if code is None or isinstance(value, str | int) else code
 
 
 class BatchRefused(InvalidInput):

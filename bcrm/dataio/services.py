@@ -452,12 +452,15 @@ class RowSpool:
 
 def row_reasons(row: Row) -> list[dict[str, Any]]:
     """A row's errors as stored in the report: field, message as written, and its code and parameters when it
-    has them (so the report renders it in each reader's language)."""
+    has them (so the report renders it in each reader's language); a rule's refusal also keeps the error
+    family's code the API answers with (``permission_denied``, ``invalid``, ``not_found``)."""
     out = []
     for i, (name, message) in enumerate(row.errors):
         text = (row.texts or {}).get(i)
+        code = (row.codes or {}).get(i)
         out.append({"field": name, "message": message,
-                    **({"template": text["template"], "params": text.get("params") or {}} if text else {})})
+                    **({"template": text["template"], "params": text.get("params") or {}} if text else {}),
+                    **({"code": code} if code else {})})
     return out
 
 
