@@ -254,6 +254,7 @@ class OrganizationAccess:
     def __init__(self, actor, info: dict[int, dict[str, Any]] | None = None):
         self.actor = actor
         self.info = info if info is not None else {}
+        self.writable: dict[int, bool] = {}  # the rule's answer per organisation, for this batch's actor
 
     def get(self, org_id: int) -> dict[str, Any] | None:
         info = self.info.get(org_id)
@@ -264,12 +265,13 @@ class OrganizationAccess:
         return info
 
     def require_write(self, org_id: int | None, field: str = "organization") -> None:
-        if org_id is None:
+        if org_id is None or self.writable.get(org_id):
             return
         info = self.get(org_id)
         if info is None:
             raise NotFound(fields={field: [_("No such organisation.")]})
-        if not can_edit_organization(self.actor, _OrgRef(info)):
+        allowed = self.writable[org_id] = can_edit_organization(self.actor, _OrgRef(info))
+        if not allowed:
             raise PermissionDenied(fields={field: [_("You may not change records of %(org)s.") % {"org": info["legal_name"]}]})
 
 
