@@ -191,7 +191,8 @@ class EntityBatch:
         create_action, update_action = f"{action_prefix}create", f"{action_prefix}update"
         fields = self.audit_fields
         simple = (str, int, bool)
-        dumps = json.dumps
+        # One encoder for the batch: json.dumps with options builds a new one per call (a fifth of its time).
+        dumps = json.JSONEncoder(ensure_ascii=False, default=str).encode
         entries = []
         for row in creates:
             data = row.data
@@ -204,7 +205,7 @@ class EntityBatch:
             row.label = row.label or self.describe(row)
             entry = list(template)
             entry[action], entry[object_id], entry[object_repr] = create_action, str(row.pk), row.label[:255]
-            entry[changes_at] = dumps(changes, ensure_ascii=False, default=str)
+            entry[changes_at] = dumps(changes)
             entries.append(entry)
         for row in updates:
             changes = dict(row.changes)
@@ -213,7 +214,7 @@ class EntityBatch:
             row.label = row.label or self.describe(row)
             entry = list(template)
             entry[action], entry[object_id], entry[object_repr] = update_action, str(row.pk), row.label[:255]
-            entry[changes_at] = dumps(changes, ensure_ascii=False, default=str)
+            entry[changes_at] = dumps(changes)
             entries.append(entry)
         audit.insert_prepared(entries)
 

@@ -454,7 +454,7 @@ def row_reasons(row: Row) -> list[dict[str, Any]]:
     """A row's errors as stored in the report: field, message as written, and its code and parameters when it
     has them (so the report renders it in each reader's language); a rule's refusal also keeps the error
     family's code the API answers with (``permission_denied``, ``invalid``, ``not_found``)."""
-    out = []
+    out: list[dict[str, Any]] = []
     for i, (name, message) in enumerate(row.errors):
         text = (row.texts or {}).get(i)
         code = (row.codes or {}).get(i)
