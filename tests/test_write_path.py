@@ -153,12 +153,14 @@ def test_someone_elses_team_same_code_from_api_and_import(tmp_path, rm, other_te
     assert row_errors(job, 2) == [{"field": "team", "message": field["message"], "code": "invalid"}]
 
 
-def test_no_write_permission_same_code_from_api_and_import(tmp_path, rm, foreign_org):
-    status, body = api_post(rm, f"/organizations/{foreign_org.pk}/contacts", {"full_name": "Not mine"})
-    assert status in (403, 404)
-    rows = [["organization_bcrm_id", "full_name"], [str(foreign_org.pk), "Not mine"]]
-    job = run_import(rm, "contacts", write_csv(tmp_path / "c.csv", rows))
-    assert job.status == JobStatus.ROLLED_BACK and not foreign_org.contacts.exists()
+def test_model_rule_same_code_and_message_from_api_and_import(tmp_path, lead):
+    status, body = api_post(lead, "/organizations", {"legal_name": "Graded", "kind": "fund", "country": "CN",
+                                                     "rating_agency": "sp", "rating_grade": "ZZZ"})
+    assert status == 422 and body["error"]["code"] == "invalid"
+    [field] = body["error"]["fields"]
+    job = run_import(lead, "organizations", org_csv(tmp_path, ["Graded", "fund", "CN", "sp", "ZZZ", "", "", ""]))
+    assert job.status == JobStatus.ROLLED_BACK and not Organization.objects.exists()
+    assert row_errors(job, 2) == [{"field": field["path"], "message": field["message"], "code": "invalid"}]
 
 
 # ------------------------------------------------------------------ the batch service: all or nothing, bulk SQL
