@@ -68,6 +68,7 @@ class OrganizationImporter(Importer):
             return {}
         row.m2m["tags"] = tag_names(row.values["tags"])
         return super().m2m_changes(row)
+
     def on_create(self, row: Row, full: dict[str, Any]) -> None:
         if "tags" in row.values:
             row.m2m["tags"] = tag_names(row.values["tags"])
@@ -82,7 +83,6 @@ class OrganizationImporter(Importer):
             return str(row.obj)
         legal, local = row.values.get("legal_name") or "", row.values.get("local_name") or ""
         return f"{legal} ({local})" if local else legal
-
 
 
 # ------------------------------------------------------------------------------------------ contacts
@@ -120,8 +120,6 @@ class ContactImporter(Importer):
             return str(row.obj)
         name, local = row.values.get("full_name") or "", row.values.get("local_name") or ""
         return f"{name} ({local})" if local else name
-
-
 
 
 # ------------------------------------------------------------------------------------------ projects
@@ -164,8 +162,6 @@ class ProjectImporter(Importer):
         if row.obj is not None:
             return str(row.obj)
         return row.values.get("name") or ""
-
-
 
 
 # ------------------------------------------------------------------------------------ participations
@@ -214,8 +210,6 @@ class ParticipationImporter(Importer):
             return str(row.obj)
         org = self.org_info.get(row.data.get("organization_id") or 0, {}).get("legal_name", "")
         return f"{org} – {row.values.get('project') or row.values.get('project_external_id') or ''} ({row.values.get('role') or ''})"
-
-
 
 
 # -------------------------------------------------------------------------------------- interactions
