@@ -127,6 +127,7 @@ class Importer(ReferenceResolver):
         self.orgs = OrganizationAccess(self.actor, self.org_info)
         self.batch = self.make_batch()
         self.inserter = self.batch.inserter
+        self.cleans = type(self.batch).clean is not EntityBatch.clean  # the model has a clean() to run
         self.touched = PkSet()
         self.fields_by_name = {f.name: f for f in self.meta.concrete_fields}
         self.name_of = {f.attname: f.name for f in self.meta.concrete_fields}
@@ -369,7 +370,7 @@ class Importer(ReferenceResolver):
             return
         for message in constraint_errors(self.model, full):
             row.reject("", message)
-        if not row.errors:
+        if not row.errors and self.cleans:
             self.clean(row, full)
 
     def clean(self, row: Row, full: dict[str, Any]) -> None:
