@@ -34,9 +34,10 @@ from django.utils.translation import gettext as _
 
 from bcrm.accounts.permissions import EDIT_ALL, can_see_compliance, can_write, has_any, require
 from bcrm.core.errors import InvalidInput, NotFound, PermissionDenied
+from bcrm.dataio.adapters import importer_for
 from bcrm.dataio.choices import Entity, FileFormat, ImportMode, JobSource, JobStatus, Outcome, entity_from
 from bcrm.dataio.headers import HEADER_SCAN_ROWS, find_header_row, match_headers
-from bcrm.dataio.importer import Context, Row, SystemOperator, actor_label, batch_rows, importer_for, is_blank
+from bcrm.dataio.importer import Context, Row, SystemOperator, actor_label, batch_rows, is_blank
 from bcrm.dataio.models import ColumnMapping, ImportJob, ImportRow
 from bcrm.dataio.parsers import neutralise
 from bcrm.dataio.readers import ImportFileError, detect_format, open_table
@@ -451,12 +452,15 @@ class RowSpool:
 
 def row_reasons(row: Row) -> list[dict[str, Any]]:
     """A row's errors as stored in the report: field, message as written, and its code and parameters when it
-    has them (so the report renders it in each reader's language)."""
-    out = []
+    has them (so the report renders it in each reader's language); a rule's refusal also keeps the error
+    family's code the API answers with (``permission_denied``, ``invalid``, ``not_found``)."""
+    out: list[dict[str, Any]] = []
     for i, (name, message) in enumerate(row.errors):
         text = (row.texts or {}).get(i)
+        code = (row.codes or {}).get(i)
         out.append({"field": name, "message": message,
-                    **({"template": text["template"], "params": text.get("params") or {}} if text else {})})
+                    **({"template": text["template"], "params": text.get("params") or {}} if text else {}),
+                    **({"code": code} if code else {})})
     return out
 
 

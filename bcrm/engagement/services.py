@@ -12,12 +12,15 @@ from django.utils.translation import gettext as _
 
 from bcrm.accounts.permissions import can_write, require, require_delete, require_organization_write
 from bcrm.core.errors import Conflict, InvalidInput, ServiceError
+from bcrm.core.batch import BatchRow, EntityBatch
+
 from bcrm.core.fields import only_fields
 from bcrm.core.services import create_instance, delete_instance, update_instance
 from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.engagement.hooks import sla_due_dates, task_rules
 from bcrm.engagement.models import Interaction, ServiceRequest, SurveyResponse, Task
 from bcrm.engagement.selectors import task_list
+from bcrm.parties.services import OrganizationAccess
 
 INTERACTION_FIELDS = frozenset({"project", "kind", "occurred_at", "owner", "minutes_spent", "summary", "outcome"})
 REQUEST_FIELDS = frozenset({
@@ -37,11 +40,17 @@ def _contacts_of(organization, contacts) -> list:
     return contacts
 
 
+def interaction_default_owner(actor) -> int | None:
+    """Who owns an interaction logged without an owner: its author (none for the system)."""
+    return getattr(actor, "pk", None)
+
+
 @transaction.atomic
 def interaction_create(*, actor, organization, data: dict[str, Any], contacts=None) -> Interaction:
     require_organization_write(actor, organization)
     data = only_fields(data, INTERACTION_FIELDS)
-    data.setdefault("owner", actor if getattr(actor, "pk", None) else None)
+    if "owner" not in data:
+        data["owner_id"] = interaction_default_owner(actor)
     data.setdefault("occurred_at", timezone.now())
     interaction = Interaction(organization=organization, **data)
     return create_instance(actor=actor, instance=interaction, m2m={"contacts": _contacts_of(organization, contacts)})
@@ -54,6 +63,37 @@ def interaction_update(*, actor, interaction: Interaction, data: dict[str, Any],
     data = only_fields(data, INTERACTION_FIELDS)
     m2m = {"contacts": _contacts_of(interaction.organization, contacts)} if contacts is not None else None
     return update_instance(actor=actor, instance=interaction, data=data, expected_version=expected_version, m2m=m2m)
+
+
+class InteractionBatch(EntityBatch):
+    """Interactions in bulk with :func:`interaction_create` / :func:`interaction_update`'s rules. A row's
+    contacts (ids, of its organisation) are in ``row.m2m["contacts"]``; ``default_owner``: whether a new row
+    without an owner gets the author, as :func:`interaction_create` does when no owner is given."""
+
+    model = Interaction
+
+    def __init__(self, actor, *, now=None, orgs: OrganizationAccess | None = None, default_owner: bool = True):
+        super().__init__(actor, now=now)
+        self.orgs = orgs or OrganizationAccess(actor)
+        self.default_owner = default_owner
+
+    def check_create(self, row: BatchRow, full: dict[str, Any]) -> None:
+        self.orgs.require_write(full.get("organization_id"))
+        if self.default_owner and full.get("owner_id") is None:
+            full["owner_id"] = interaction_default_owner(self.actor)
+
+    def check_update(self, row: BatchRow, changed: dict[str, Any]) -> None:
+        self.orgs.require_write(row.obj.organization_id)
+        if "organization_id" in changed:
+            self.orgs.require_write(changed["organization_id"])
+
+    def after_write(self, creates: list[BatchRow], updates: list[BatchRow]) -> None:
+        rows = [r for r in creates + updates if "contacts" in r.m2m]
+        if not rows:
+            return
+        through = Interaction.contacts.through
+        through.objects.filter(interaction_id__in=[r.pk for r in updates if "contacts" in r.m2m]).delete()
+        through.objects.bulk_create([through(interaction_id=r.pk, contact_id=c) for r in rows for c in r.m2m["contacts"]])
 
 
 @transaction.atomic

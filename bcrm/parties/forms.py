@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django import forms
@@ -12,8 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from bcrm.accounts.choices import Role
 from bcrm.parties.models import Contact, Organization
 from bcrm.ui.forms import PersonChoiceField, ServiceModelForm
-
-TAG_SEPARATORS = re.compile(r"[,，;；]")
+from bcrm.parties.services import tag_names
 
 
 class OrganizationForm(ServiceModelForm):
@@ -55,7 +53,7 @@ class OrganizationForm(ServiceModelForm):
         """The tags to set, or None to leave them alone (the compliance-only form has none)."""
         if self.compliance_only:
             return None
-        return [name.strip() for name in TAG_SEPARATORS.split(self.cleaned_data.get("tags") or "") if name.strip()]
+        return tag_names(self.cleaned_data.get("tags") or "")
 
 
 class ContactForm(ServiceModelForm):

@@ -8,8 +8,8 @@ from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
 from bcrm.core.models import VersionedModel
+from bcrm.parties import ratings
 from bcrm.parties.choices import KycStatus, Language, OrganizationKind, RatingAgency, Sector, Seniority
-from bcrm.parties.ratings import rating_score
 
 
 class Tag(models.Model):
@@ -119,7 +119,7 @@ class Organization(VersionedModel):
             self.external_id = None
         self.rating_grade = (self.rating_grade or "").strip()
         if self.rating_grade:
-            score = rating_score(self.rating_agency, self.rating_grade)
+            score = ratings.rating_score(self.rating_agency, self.rating_grade)
             if score is None:
                 raise ValidationError({"rating_grade": _("%(grade)s is not a grade on this agency's scale.")
                                        % {"grade": self.rating_grade}})
@@ -129,8 +129,13 @@ class Organization(VersionedModel):
     def save(self, *args, **kwargs):
         if self.external_id == "":
             self.external_id = None
-        self.rating_score = rating_score(self.rating_agency, self.rating_grade)
+        self.rating_score = self.score_of(self.rating_agency, self.rating_grade)
         super().save(*args, **kwargs)
+
+    @staticmethod
+    def score_of(agency: str | None, grade: str | None) -> int | None:
+        """The derived ``rating_score``: one rule for a single save and for the batch writers."""
+        return ratings.rating_score(agency or "", grade or "")
 
 
 class Contact(VersionedModel):

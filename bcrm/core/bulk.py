@@ -1,4 +1,4 @@
-"""Bulk writing and reading for the importer: rows straight into a table, safe beside other writers.
+"""Bulk writing and reading for the batch writers (bcrm.core.batch) and the importer: rows straight into a table, safe beside other writers.
 
 ``bulk_create`` spends most of its time compiling SQL value by value (see bcrm.demo.loader). The
 importer validates every row itself first (bcrm.dataio.checks), then writes plain tuples: ``COPY`` on
