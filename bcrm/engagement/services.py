@@ -11,9 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.permissions import can_write, require, require_delete, require_organization_write
-from bcrm.core.errors import Conflict, InvalidInput, ServiceError
 from bcrm.core.batch import BatchRow, EntityBatch
-
+from bcrm.core.errors import Conflict, InvalidInput, ServiceError
 from bcrm.core.fields import only_fields
 from bcrm.core.services import create_instance, delete_instance, update_instance
 from bcrm.engagement.choices import TaskSource, TaskStatus

@@ -10,8 +10,8 @@ from django.utils.translation import gettext_lazy as _
 
 from bcrm.accounts.choices import Role
 from bcrm.parties.models import Contact, Organization
-from bcrm.ui.forms import PersonChoiceField, ServiceModelForm
 from bcrm.parties.services import tag_names
+from bcrm.ui.forms import PersonChoiceField, ServiceModelForm
 
 
 class OrganizationForm(ServiceModelForm):
