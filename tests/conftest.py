@@ -59,6 +59,13 @@ def foreign_org(db, other_team):
     return make_org(legal_name="Platform Ventures", local_name="平台创投", team=other_team)
 
 
+@pytest.fixture
+def import_dir(settings, tmp_path):
+    """Uploaded import files are kept in this test's own folder (the import tests use it on every test)."""
+    settings.BCRM_IMPORT_DIR = tmp_path / "imports"
+    return settings.BCRM_IMPORT_DIR
+
+
 @pytest.fixture(autouse=True)
 def _tasks_run_inline(settings):
     """Background tasks run inline in tests, unless a test sets TASKS itself; previews recompute their

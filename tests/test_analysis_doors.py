@@ -24,6 +24,7 @@ from bcrm.fileanalysis import services
 from bcrm.fileanalysis.api import router
 from bcrm.fileanalysis.forms import _pairs
 from bcrm.web import charts
+from tests import doors
 from tests.browsing import TIMEOUT_MS, launch
 from tests.datafiles import LOG, SPEND, SUMMARY
 from tests.factories import make_user
@@ -76,8 +77,7 @@ def cli_json(*args: str) -> dict:
 
 @pytest.fixture
 def api_client(analyst):
-    _, raw = token_create(user=analyst)
-    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return doors.api_client(analyst)
 
 
 def rounded(params: dict, digits: int) -> dict:
@@ -239,8 +239,7 @@ def test_pairs_parses_comma_and_line_separated_options():
 
 @pytest.fixture
 def page_client(client, analyst):
-    client.force_login(analyst)
-    return client
+    return doors.signed_in(analyst, client)
 
 
 def test_page_shows_the_form(page_client):
