@@ -193,8 +193,7 @@ def test_api_and_cli_exports_take_the_same_filters(lead, book, tmp_path):
     from django.core.management import call_command
 
     api = Api(lead)
-    response = api.client.get("/api/v1/exports/organizations", {"tier": "dedicated", "headers": "name"},
-                              **api.headers)
+    response = api.request("get", "/exports/organizations", data={"tier": "dedicated", "headers": "name"})
     assert sorted(r["legal_name"] for r in export_rows(response)) == ["Alpha Capital", "Charlie Fund"]
     target = tmp_path / "out.csv"
     call_command("export", "organizations", str(target), "--value", "general", "--risk", "high",
