@@ -6,6 +6,7 @@ Pages are awaited by their own signals (an element, a download event), never by 
 one generous default timeout sized for a loaded 2-core machine."""
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,8 @@ CHROMIUM = "/usr/bin/chromium"
 # the page works.
 TIMEOUT_MS = 90_000
 BROWSER_MARKS = [pytest.mark.browser]
+# The password of every user a browser test signs in with through the login form.
+PASSWORD = "browser-test-pass-2026"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                "--disable-sync", "--no-first-run", "--disable-quic"]
 
@@ -29,6 +32,12 @@ def launch(playwright):
         pytest.fail(f"Debian's Chromium is not installed at {CHROMIUM}: `apt-get install chromium` "
                     "(.ci/run does it); the browser tests need it.")
     return playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+
+
+def shot(folder: Path, page, name: str) -> None:
+    """A full-page screenshot ``<folder>/<name>.png``, for a human to look at (the tests never read it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture

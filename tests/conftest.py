@@ -1,7 +1,14 @@
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from tests.browsing import browser  # noqa: F401  (the real-Chromium fixture every browser test uses)
 from tests.factories import make_org, make_team, make_user
+
+# Tests never assert wall time: Hypothesis's own clock checks (a per-example deadline, "input generation is
+# slow") fail on a loaded 2-core machine without saying anything about the code, so the suite turns them off.
+hypothesis_settings.register_profile("bcrm", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("bcrm")
 
 
 @pytest.fixture
@@ -57,6 +64,13 @@ def org(db, team):
 @pytest.fixture
 def foreign_org(db, other_team):
     return make_org(legal_name="Platform Ventures", local_name="平台创投", team=other_team)
+
+
+@pytest.fixture
+def import_dir(settings, tmp_path):
+    """Uploaded import files are kept in this test's own folder (the import tests use it on every test)."""
+    settings.BCRM_IMPORT_DIR = tmp_path / "imports"
+    return settings.BCRM_IMPORT_DIR
 
 
 @pytest.fixture(autouse=True)

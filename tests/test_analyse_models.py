@@ -4,27 +4,25 @@ as an analyst runs them."""
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 
 from bcrm.fileanalysis.csvread import NO_DATE, parse_date, read_table
 from tests.datafiles import LOG, SPEND, SUMMARY
+from tests.doors import command
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(sub: str, *args: str) -> str:
-    out = io.StringIO()
-    call_command("analyse", sub, *args, stdout=out)
-    return out.getvalue()
+run = partial(command, "analyse")  # `bcrm analyse <sub> …`; answers its stdout
 
 
 def run_json(sub: str, *args: str) -> dict:

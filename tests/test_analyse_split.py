@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 
 from bcrm.fileanalysis.splitfile import parse_flag, parse_number, read_columns
 from bcrm.segmentation import splits
 from tests.datafiles import SPEND, SUMMARY
+from tests.doors import command
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(*args: str) -> str:
-    out = io.StringIO()
-    call_command("analyse", "split", *args, stdout=out)
-    return out.getvalue()
+run = partial(command, "analyse", "split")  # `bcrm analyse split …`; answers its stdout
 
 
 def run_json(*args: str) -> dict:

@@ -24,7 +24,8 @@ from bcrm.fileanalysis import services
 from bcrm.fileanalysis.api import router
 from bcrm.fileanalysis.forms import _pairs
 from bcrm.ui import charts
-from tests.browsing import TIMEOUT_MS, launch
+from tests import doors
+from tests.browsing import PASSWORD, TIMEOUT_MS
 from tests.datafiles import LOG, SPEND, SUMMARY
 from tests.factories import make_user
 
@@ -76,8 +77,7 @@ def cli_json(*args: str) -> dict:
 
 @pytest.fixture
 def api_client(analyst):
-    _, raw = token_create(user=analyst)
-    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return doors.api_client(analyst)
 
 
 def rounded(params: dict, digits: int) -> dict:
@@ -239,8 +239,7 @@ def test_pairs_parses_comma_and_line_separated_options():
 
 @pytest.fixture
 def page_client(client, analyst):
-    client.force_login(analyst)
-    return client
+    return doors.signed_in(analyst, client)
 
 
 def test_page_shows_the_form(page_client):
@@ -340,52 +339,45 @@ def test_new_charts_are_valid_vega_lite_with_their_table():
 
 
 @pytest.mark.browser
-def test_browser_pages_draw_calibration_roc_iv_and_histogram(live_server, transactional_db, tmp_path):
-    from playwright.sync_api import sync_playwright
+def test_browser_pages_draw_calibration_roc_iv_and_histogram(live_server, transactional_db, browser, tmp_path):
+    make_user("ana.lyst", "analyst", password=PASSWORD)
+    page = browser.new_page(locale="en-US")
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{live_server.url}/analyse/")
+    page.fill("input[name=username]", "ana.lyst")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Sign in')")
+    page.wait_for_selector("#analyse-form")
+    page.set_input_files("input[name=file]", str(SUMMARY))
+    page.check("input[name=tool][value=clv]")
+    # only the chosen tool's options show
+    assert page.is_visible("input[name=horizon]") and not page.is_visible("input[name=target]")
+    page.check("input[name=tool][value=scorecard]")
+    assert page.is_visible("input[name=target]") and not page.is_visible("input[name=horizon]")
+    page.check("input[name=tool][value=clv]")
+    page.click("#analyse-form button[type=submit]")
+    page.wait_for_selector("#chart-clv-calibration svg")
+    page.screenshot(path=str(tmp_path / "clv.png"), full_page=True)
+    assert page.locator("#chart-clv-calibration .chart-canvas[data-drawn]").count() == 1
+    assert "could not be drawn" not in page.inner_text("#analyse-result")
 
-    make_user("ana.lyst", "analyst", password="browser-test-pass-2026")
-    with sync_playwright() as p:
-        chromium = launch(p)
-        try:
-            page = chromium.new_page(locale="en-US")
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(f"{live_server.url}/analyse/")
-            page.fill("input[name=username]", "ana.lyst")
-            page.fill("input[name=password]", "browser-test-pass-2026")
-            page.click("button:has-text('Sign in')")
-            page.wait_for_selector("#analyse-form")
-            page.set_input_files("input[name=file]", str(SUMMARY))
-            page.check("input[name=tool][value=clv]")
-            # only the chosen tool's options show
-            assert page.is_visible("input[name=horizon]") and not page.is_visible("input[name=target]")
-            page.check("input[name=tool][value=scorecard]")
-            assert page.is_visible("input[name=target]") and not page.is_visible("input[name=horizon]")
-            page.check("input[name=tool][value=clv]")
-            page.click("#analyse-form button[type=submit]")
-            page.wait_for_selector("#chart-clv-calibration svg")
-            page.screenshot(path=str(tmp_path / "clv.png"), full_page=True)
-            assert page.locator("#chart-clv-calibration .chart-canvas[data-drawn]").count() == 1
-            assert "could not be drawn" not in page.inner_text("#analyse-result")
+    page.set_input_files("input[name=file]", str(scorecard_csv(tmp_path / "loans.csv", n=600)))
+    page.check("input[name=tool][value=scorecard]")
+    page.fill("input[name=target]", "defaulted")
+    page.fill("input[name=folds]", "3")
+    page.click("#analyse-form button[type=submit]")
+    page.wait_for_selector("#chart-scorecard-roc svg")
+    page.wait_for_selector("#chart-scorecard-iv svg")
+    page.screenshot(path=str(tmp_path / "scorecard.png"), full_page=True)
+    assert "AUC" in page.inner_text("#scorecard-metrics")
 
-            page.set_input_files("input[name=file]", str(scorecard_csv(tmp_path / "loans.csv", n=600)))
-            page.check("input[name=tool][value=scorecard]")
-            page.fill("input[name=target]", "defaulted")
-            page.fill("input[name=folds]", "3")
-            page.click("#analyse-form button[type=submit]")
-            page.wait_for_selector("#chart-scorecard-roc svg")
-            page.wait_for_selector("#chart-scorecard-iv svg")
-            page.screenshot(path=str(tmp_path / "scorecard.png"), full_page=True)
-            assert "AUC" in page.inner_text("#scorecard-metrics")
-
-            page.set_input_files("input[name=file]", str(SUMMARY))
-            page.check("input[name=tool][value=split]")
-            page.fill("input[name=column]", "frequency")
-            page.click("#analyse-form button[type=submit]")
-            page.wait_for_selector("#chart-split-histogram svg")
-            page.screenshot(path=str(tmp_path / "split.png"), full_page=True)
-            assert "could not be drawn" not in page.inner_text("#analyse-result")
-        finally:
-            chromium.close()
+    page.set_input_files("input[name=file]", str(SUMMARY))
+    page.check("input[name=tool][value=split]")
+    page.fill("input[name=column]", "frequency")
+    page.click("#analyse-form button[type=submit]")
+    page.wait_for_selector("#chart-split-histogram svg")
+    page.screenshot(path=str(tmp_path / "split.png"), full_page=True)
+    assert "could not be drawn" not in page.inner_text("#analyse-result")
 
 
 def test_api_documents_the_three_endpoints(api_client):

@@ -5,13 +5,12 @@ position silently, duplicate column names. Each case is a small file that reprod
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -26,14 +25,13 @@ from bcrm.fileanalysis.csvread import (
     read_table,
 )
 from tests.datafiles import LOG, MASTER, SPEND
+from tests.doors import command
 
 EPOCH = dt.date(1970, 1, 1)
 
 
 def run_json(sub: str, *args: str) -> dict:
-    out = io.StringIO()
-    call_command("analyse", sub, *args, "--json", stdout=out)
-    return json.loads(out.getvalue())
+    return json.loads(command("analyse", sub, *args, "--json"))
 
 
 def write(path: Path, text: str) -> Path:

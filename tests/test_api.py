@@ -9,24 +9,10 @@ from bcrm.accounts.services import token_create, token_revoke
 from bcrm.engagement.models import Interaction
 from bcrm.financing.models import ParticipationStatusChange
 from bcrm.parties.models import Organization
+from tests.doors import Api
 from tests.factories import make_contact, make_org, make_project
 
 pytestmark = pytest.mark.django_db
-
-
-class Api:
-    def __init__(self, user=None, raw=None):
-        self.client = Client()
-        if user is not None and raw is None:
-            _, raw = token_create(user=user)
-        self.headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"} if raw else {}
-
-    def call(self, method, path, body=None):
-        kwargs = dict(self.headers)
-        if body is not None:
-            kwargs.update(data=json.dumps(body), content_type="application/json")
-        response = getattr(self.client, method)(f"/api/v1{path}", **kwargs)
-        return response.status_code, (response.json() if response.content else None)
 
 
 def assert_error(body, code, *paths):
@@ -108,8 +94,7 @@ def test_missing_required_field_is_422(lead):
 
 
 def test_malformed_json_is_an_error_not_a_crash(lead):
-    response = Api(lead).client.post("/api/v1/organizations", data="{not json", content_type="application/json",
-                                     **Api(lead).headers)
+    response = Api(lead).request("post", "/organizations", data="{not json", content_type="application/json")
     assert response.status_code in (400, 422)
     assert "error" in response.json()
 

@@ -2,12 +2,11 @@
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from bcrm.accounts.services import token_create
 from bcrm.engagement.models import Interaction
+from tests.doors import api_client
 from tests.factories import make_contact, make_org, make_participation, make_project
 
 pytestmark = pytest.mark.django_db
@@ -34,8 +33,7 @@ def populate(team, n):
 
 
 def counts(user):
-    _, raw = token_create(user=user)
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client = api_client(user)
     client.get("/api/v1/me")  # stamps last_used_at once, outside the measured requests
     result = {}
     for url in PINNED:

@@ -9,14 +9,13 @@ import json
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
-from django.test import Client
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate
 
-from bcrm.accounts.services import token_create
 from bcrm.stats import ModelError, bgbb
 from tests.datafiles import DONATIONS
+from tests.doors import api_client
 from tests.factories import make_user
 
 PUBLISHED = {"alpha": 1.204, "beta": 0.750, "gamma": 0.657, "delta": 2.783}
@@ -143,8 +142,7 @@ def test_cli_names_the_file_line_of_a_bad_history(tmp_path):
 @pytest.mark.django_db
 def test_api_and_page(tmp_path, client):
     analyst = make_user("bgbb.analyst", "analyst", password="bgbb-pass-2026")
-    _, raw = token_create(user=analyst)
-    api = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    api = api_client(analyst)
     with DONATIONS.open("rb") as handle:
         response = api.post("/api/v1/analyse/bgbb", {"file": handle, "weights": "weights", "horizon": "3"})
     assert response.status_code == 200, response.content

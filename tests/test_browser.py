@@ -3,11 +3,10 @@
 
 import pytest
 
-from tests.browsing import BROWSER_MARKS, TIMEOUT_MS
+from tests.browsing import BROWSER_MARKS, PASSWORD, TIMEOUT_MS
 from tests.factories import make_contact, make_org, make_team, make_user
 
 pytestmark = BROWSER_MARKS
-PASSWORD = "browser-test-pass-2026"
 
 
 @pytest.fixture

@@ -4,23 +4,21 @@ and the Django admin where calendars and their days are edited."""
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
+from functools import partial
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 
 from bcrm.audit.models import AuditEntry
 from bcrm.playbooks.models import CalendarDay, TeamCalendar, WorkCalendar
 from tests.factories import make_user
+from tests.doors import command
 
 pytestmark = pytest.mark.django_db
 
 
-def run(*args) -> str:
-    out = io.StringIO()
-    call_command("calendar", *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
+run = partial(command, "calendar")  # `bcrm calendar …`; answers its stdout
 
 
 @pytest.fixture

@@ -1,30 +1,19 @@
 """The `bcrm` command as an operator runs it."""
 
-import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.test import Client
 
 from bcrm.accounts.models import ApiToken
+from tests.doors import command as run
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(*args, stdin: str = "") -> str:
-    out = io.StringIO()
-    old_stdin = sys.stdin
-    sys.stdin = io.StringIO(stdin)
-    try:
-        call_command(*args, stdout=out)
-    finally:
-        sys.stdin = old_stdin
-    return out.getvalue()
 
 
 def test_createuser_then_token_then_api_answers():

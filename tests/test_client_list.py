@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 import re
 from decimal import Decimal
 
@@ -14,7 +13,6 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from bcrm.accounts.services import token_create
 from bcrm.audit.models import AuditEntry
 from bcrm.core.errors import InvalidInput
 from bcrm.parties import services
@@ -24,6 +22,7 @@ from bcrm.playbooks.policy import tier_for
 from bcrm.playbooks.selectors import active_policy
 from bcrm.segmentation import services as segmentation_services
 from bcrm.segmentation.models import ClientLabels
+from tests.doors import Api
 from tests.factories import make_org, make_participation, make_project, make_user
 
 pytestmark = pytest.mark.django_db
@@ -194,8 +193,7 @@ def test_api_and_cli_exports_take_the_same_filters(lead, book, tmp_path):
     from django.core.management import call_command
 
     api = Api(lead)
-    response = api.client.get("/api/v1/exports/organizations", {"tier": "dedicated", "headers": "name"},
-                              **api.headers)
+    response = api.request("get", "/exports/organizations", data={"tier": "dedicated", "headers": "name"})
     assert sorted(r["legal_name"] for r in export_rows(response)) == ["Alpha Capital", "Charlie Fund"]
     target = tmp_path / "out.csv"
     call_command("export", "organizations", str(target), "--value", "general", "--risk", "high",
@@ -450,17 +448,3 @@ def test_api_bulk_follows_the_same_rules(rm, viewer, lead, book, other_rm):
     status, body = Api(lead).call("post", "/organizations/bulk", {"ids": [book["alpha"].pk], "action": "assign_team",
                                                                   "team": 999_999})
     assert status == 422 and [f["path"] for f in body["error"]["fields"]] == ["team"]
-
-
-class Api:
-    def __init__(self, user):
-        self.client = Client()
-        _, raw = token_create(user=user)
-        self.headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
-
-    def call(self, method, path, body=None):
-        kwargs = dict(self.headers)
-        if body is not None:
-            kwargs.update(data=json.dumps(body), content_type="application/json")
-        response = getattr(self.client, method)(f"/api/v1{path}", **kwargs)
-        return response.status_code, (response.json() if response.content else None)

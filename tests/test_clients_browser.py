@@ -8,11 +8,10 @@ import pytest
 
 from bcrm.parties.models import Organization, SavedView
 from bcrm.segmentation.models import ClientLabels
-from tests.browsing import BROWSER_MARKS
+from tests.browsing import BROWSER_MARKS, PASSWORD
 from tests.factories import make_org, make_team, make_user
 
 pytestmark = BROWSER_MARKS
-PASSWORD = "browser-test-pass-2026"
 WAIT = 30_000
 SCREENSHOT = os.environ.get("BCRM_SCREENSHOT")  # a path: keep a picture of the list for review
 

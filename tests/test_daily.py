@@ -11,17 +11,12 @@ from django.urls import reverse
 
 from bcrm.accounts.choices import Role
 from bcrm.web.navigation import visible_urls
+from tests.doors import signed_in
 from tests.factories import make_org, make_team, make_user
 
 pytestmark = pytest.mark.django_db
 
 ROLES = [str(r) for r in Role.values]
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def role_user(role: str, team):
@@ -177,7 +172,6 @@ def test_readme_curl_example_finds_a_demo_client(settings):
     from bcrm.demo.generator import generate_portfolio
     from bcrm.demo.management.commands.demo import Command
 
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     block = re.search(r"TOKEN=\$\(bcrm token create (\S+)\)\n(curl .*?)\n```", readme, re.S)
     assert block, "the README's curl example"

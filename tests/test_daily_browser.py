@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from functools import partial
 from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
 from bcrm.engagement.models import Task
-from tests.browsing import BROWSER_MARKS
+from tests import browsing
+from tests.browsing import BROWSER_MARKS, PASSWORD
 from tests.factories import make_contact, make_org, make_team, make_user
 
 pytestmark = BROWSER_MARKS
-PASSWORD = "browser-test-pass-2026"
 SHOTS = Path(os.environ.get("BCRM_SHOTS", "/tmp/daily_shots"))
 WAIT = 45_000  # ms: the machine is shared, so every wait is generous (and none is a fixed sleep)
 LONG = "Supercalifragilisticexpialidocious" * 2 + "InfrastructureCapital"  # 89 characters, no space
@@ -34,9 +35,7 @@ def desk(transactional_db):
     return {"rm": rm, "long": long_org, "huaneng": huaneng}
 
 
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+shot = partial(browsing.shot, SHOTS)
 
 
 def fits(page, selector: str) -> dict:

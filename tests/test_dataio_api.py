@@ -1,46 +1,25 @@
 """The import/export REST API as a client uses it."""
 
 import io
-import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 
-from bcrm.accounts.services import token_create
 from bcrm.dataio.models import ImportJob
 from bcrm.parties.models import Organization
+from tests import doors
 from tests.factories import make_org
 from tests.fixtures_dataio.helpers import read_csv_bytes
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("import_dir")]
 
 CSV = ("客户编号,机构名称,类型,国家\r\nC-1,Alpha Capital,基金,中国\r\nC-2,Beta Bank,commercial_bank,Atlantis\r\n"
        "C-3,Gamma Partners,strategic_partner,SG\r\n").encode()
 
 
-@pytest.fixture(autouse=True)
-def import_dir(settings, tmp_path):
-    settings.BCRM_IMPORT_DIR = tmp_path / "imports"
-
-
-class Api:
-    def __init__(self, user):
-        _, raw = token_create(user=user)
-        self.client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
-
+class Api(doors.Api):
     def upload(self, data=CSV, name="clients.csv", **fields):
-        body = {"entity": "organizations", "file": SimpleUploadedFile(name, data), **fields}
-        response = self.client.post("/api/v1/imports", body)
-        return response.status_code, response.json()
-
-    def get(self, path):
-        response = self.client.get(f"/api/v1{path}")
-        return response.status_code, (response.json() if response["Content-Type"].startswith("application/json") else response)
-
-    def send(self, method, path, body=None):
-        response = getattr(self.client, method)(f"/api/v1{path}", data=json.dumps(body or {}), content_type="application/json")
-        return response.status_code, (response.json() if response.content else None)
+        return self.post_form("/imports", {"entity": "organizations", "file": SimpleUploadedFile(name, data), **fields})
 
 
 def test_dry_run_then_commit_the_valid_rows(lead):
@@ -54,7 +33,7 @@ def test_dry_run_then_commit_the_valid_rows(lead):
     assert len(job["file_sha256"]) == 64 and job["progress"] == 3 and job["progress_fraction"] == 1.0
     assert not Organization.objects.exists()
 
-    status, rerun = api.send("post", f"/imports/{job['id']}/rerun", {"mode": "skip_invalid"})
+    status, rerun = api.call("post", f"/imports/{job['id']}/rerun", {"mode": "skip_invalid"})
     assert status == 202 and rerun["based_on"] == job["id"]
     assert (rerun["status"], rerun["created"], rerun["rejected"]) == ("done", 2, 1)
     assert Organization.objects.count() == 2
@@ -89,9 +68,9 @@ def test_viewer_gets_403_and_the_attempt_is_recorded(viewer):
 def test_imports_are_private_to_their_owner(rm, other_rm, lead):
     _, job = Api(rm).upload(mode="dry_run")
     assert Api(other_rm).get(f"/imports/{job['id']}")[0] == 404
-    assert Api(other_rm).send("delete", f"/imports/{job['id']}")[0] == 404
+    assert Api(other_rm).call("delete", f"/imports/{job['id']}")[0] == 404
     assert Api(lead).get(f"/imports/{job['id']}")[0] == 200
-    assert Api(rm).send("delete", f"/imports/{job['id']}")[0] == 204
+    assert Api(rm).call("delete", f"/imports/{job['id']}")[0] == 204
     assert not ImportJob.objects.exists()
 
 
@@ -147,17 +126,17 @@ def test_export_contacts_of_filtered_clients(lead, team):
 
 def test_mappings(lead, viewer):
     api = Api(lead)
-    status, mapping = api.send("post", "/mappings", {"name": "legacy", "entity": "organizations",
+    status, mapping = api.call("post", "/mappings", {"name": "legacy", "entity": "organizations",
                                                      "columns": {"Firm": "legal_name", "Junk": ""}})
     assert status == 201 and mapping["owner"] == lead.username
-    status, body = api.send("post", "/mappings", {"name": "legacy", "entity": "organizations", "columns": {"A": "legal_name"}})
+    status, body = api.call("post", "/mappings", {"name": "legacy", "entity": "organizations", "columns": {"A": "legal_name"}})
     assert status == 422
-    status, body = api.send("post", "/mappings", {"name": "bad", "entity": "organizations", "columns": {"A": "planet"}})
+    status, body = api.call("post", "/mappings", {"name": "bad", "entity": "organizations", "columns": {"A": "planet"}})
     assert status == 422 and "planet" in body["error"]["fields"][0]["message"]
     assert api.get("/mappings?entity=organizations")[1][0]["name"] == "legacy"
-    status, updated = api.send("patch", f"/mappings/{mapping['id']}", {"columns": {"Firm": "legal_name", "Land": "country"}})
+    status, updated = api.call("patch", f"/mappings/{mapping['id']}", {"columns": {"Firm": "legal_name", "Land": "country"}})
     assert status == 200 and updated["columns"]["Land"] == "country"
-    assert Api(viewer).send("post", "/mappings", {"name": "v", "entity": "organizations", "columns": {"A": "legal_name"}})[0] == 403
+    assert Api(viewer).call("post", "/mappings", {"name": "v", "entity": "organizations", "columns": {"A": "legal_name"}})[0] == 403
     status, job = api.upload(data=b"Firm,Land,kind\r\nAlpha,CN,fund\r\n", mapping="legacy")
     assert job["status"] == "done" and job["created"] == 1
-    assert api.send("delete", f"/mappings/{mapping['id']}")[0] == 204
+    assert api.call("delete", f"/mappings/{mapping['id']}")[0] == 204

@@ -9,12 +9,9 @@ from bcrm.engagement.models import Interaction
 from tests.factories import make_org
 from tests.fixtures_dataio.helpers import run_import
 
+pytestmark = pytest.mark.usefixtures("import_dir")  # uploads go to the test's own folder
+
 TARGET_BYTES = 200 * 1024 * 1024
-
-
-@pytest.fixture(autouse=True)
-def import_dir(settings, tmp_path):
-    settings.BCRM_IMPORT_DIR = tmp_path / "imports"
 
 
 def write_big_csv(path, orgs: list[str], size: int) -> int:

@@ -5,11 +5,10 @@ download the rejected ones."""
 import pytest
 
 from bcrm.parties.models import Organization
-from tests.browsing import BROWSER_MARKS, TIMEOUT_MS
+from tests.browsing import BROWSER_MARKS, PASSWORD, TIMEOUT_MS
 from tests.factories import make_team, make_user
 
 pytestmark = BROWSER_MARKS
-PASSWORD = "browser-test-pass-2026"
 SHEET = ("客户编号,机构名称,中文名称,类型,国家/地区,建立关系日期,备注\r\n"
          "C-001,Huaneng Capital Services,华能资本服务有限公司,股权投资人,中国,2019/3/5,老客户\r\n"
          "C-002,Silk Road Fund,丝路基金,基金,CN,2020年1月2日,\r\n"

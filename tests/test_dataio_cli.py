@@ -14,12 +14,9 @@ from bcrm.financing.models import Participation, Project
 from bcrm.parties.models import Contact, Organization
 from tests.fixtures_dataio.helpers import write_csv
 
+pytestmark = pytest.mark.usefixtures("import_dir")  # uploads go to the test's own folder
+
 AS_OF = dt.date(2026, 3, 1)
-
-
-@pytest.fixture(autouse=True)
-def import_dir(settings, tmp_path):
-    settings.BCRM_IMPORT_DIR = tmp_path / "imports"
 
 
 def bcrm(*args):

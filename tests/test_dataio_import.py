@@ -17,13 +17,9 @@ from bcrm.parties.selectors import organization_list
 from tests.factories import make_contact, make_org, make_project, make_user
 from tests.fixtures_dataio.helpers import reasons, run_import, write_csv, write_xlsx
 
+pytestmark = pytest.mark.usefixtures("import_dir")  # uploads go to the test's own folder
+
 ORG_HEADER_ZH = ["客户编号", "机构名称", "中文名称", "类型", "国家/地区", "行业", "建立关系日期", "备注"]
-
-
-@pytest.fixture(autouse=True)
-def import_dir(settings, tmp_path):
-    settings.BCRM_IMPORT_DIR = tmp_path / "imports"
-    return settings.BCRM_IMPORT_DIR
 
 
 def org_rows():

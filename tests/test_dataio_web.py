@@ -2,28 +2,17 @@
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 
 from bcrm.dataio.choices import JobStatus
 from bcrm.dataio.models import ColumnMapping, ImportJob
 from bcrm.parties.models import Organization
+from tests.doors import signed_in
 from tests.factories import make_org
 from tests.fixtures_dataio.helpers import read_csv_bytes
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("import_dir")]
 
 CSV = "客户名称,类型,国家,网站\r\nAlpha Capital,基金,中国,\r\nBeta Bank,commercial_bank,Atlantis,\r\n".encode("gb18030")
-
-
-@pytest.fixture(autouse=True)
-def import_dir(settings, tmp_path):
-    settings.BCRM_IMPORT_DIR = tmp_path / "imports"
-
-
-def client_for(user):
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def upload(client, data=CSV, **extra):
@@ -31,7 +20,7 @@ def upload(client, data=CSV, **extra):
 
 
 def test_upload_preview_then_commit_valid_rows(lead):
-    client = client_for(lead)
+    client = signed_in(lead)
     response = upload(client)
     job = ImportJob.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/data/imports/{job.pk}/"
@@ -55,7 +44,7 @@ def test_upload_preview_then_commit_valid_rows(lead):
 
 
 def test_clean_file_offers_import_all(lead):
-    client = client_for(lead)
+    client = signed_in(lead)
     upload(client, data=b"legal_name,kind,country\r\nAlpha,fund,CN\r\n")
     job = ImportJob.objects.get()
     page = client.get(f"/data/imports/{job.pk}/").content.decode()
@@ -65,7 +54,7 @@ def test_clean_file_offers_import_all(lead):
 
 
 def test_row_table_filters_and_pages(lead):
-    client = client_for(lead)
+    client = signed_in(lead)
     rows = "".join(f"Org {i},fund,{'CN' if i % 3 else 'Nowhere'}\r\n" for i in range(120))
     upload(client, data=("legal_name,kind,country\r\n" + rows).encode())
     job = ImportJob.objects.get()
@@ -78,12 +67,12 @@ def test_row_table_filters_and_pages(lead):
 
 def test_running_job_page_polls(lead):
     job = ImportJob.objects.create(user=lead, entity="organizations", file_name="x.csv", status=JobStatus.RUNNING)
-    page = client_for(lead).get(f"/data/imports/{job.pk}/").content.decode()
+    page = signed_in(lead).get(f"/data/imports/{job.pk}/").content.decode()
     assert 'hx-trigger="every 1s"' in page and "Reading the file" in page
 
 
 def test_failed_file_shows_the_reason(lead):
-    client = client_for(lead)
+    client = signed_in(lead)
     upload(client, data=b"legal_name,kind\r\nAlpha,fund\r\n")
     job = ImportJob.objects.get()
     page = client.get(f"/data/imports/{job.pk}/").content.decode()
@@ -91,7 +80,7 @@ def test_failed_file_shows_the_reason(lead):
 
 
 def test_mapping_mismatch_and_size_limit_errors_on_the_form(lead, settings):
-    client = client_for(lead)
+    client = signed_in(lead)
     mapping = ColumnMapping.objects.create(name="contacts legacy", entity="contacts", columns={"X": "full_name"})
     response = upload(client, mapping=mapping.pk)
     assert response.status_code == 200 and "This mapping is for Contacts." in response.content.decode()
@@ -101,7 +90,7 @@ def test_mapping_mismatch_and_size_limit_errors_on_the_form(lead, settings):
 
 
 def test_viewer_sees_history_but_cannot_import(viewer):
-    client = client_for(viewer)
+    client = signed_in(viewer)
     page = client.get("/data/").content.decode()
     assert "Check the file" not in page and "Export" in page
     assert upload(client).status_code == 403
@@ -109,14 +98,14 @@ def test_viewer_sees_history_but_cannot_import(viewer):
 
 
 def test_other_users_cannot_open_my_import(rm, other_rm):
-    upload(client_for(rm))
+    upload(signed_in(rm))
     job = ImportJob.objects.get()
-    assert client_for(other_rm).get(f"/data/imports/{job.pk}/").status_code == 404
-    assert client_for(other_rm).post(f"/data/imports/{job.pk}/rerun/", {"mode": "commit"}).status_code == 404
+    assert signed_in(other_rm).get(f"/data/imports/{job.pk}/").status_code == 404
+    assert signed_in(other_rm).post(f"/data/imports/{job.pk}/rerun/", {"mode": "commit"}).status_code == 404
 
 
 def test_save_columns_as_mapping_and_delete_job(lead):
-    client = client_for(lead)
+    client = signed_in(lead)
     upload(client)
     job = ImportJob.objects.get()
     client.post(f"/data/imports/{job.pk}/mapping/", {"name": "team sheet"})
@@ -127,7 +116,7 @@ def test_save_columns_as_mapping_and_delete_job(lead):
 
 
 def test_mapping_page(lead):
-    client = client_for(lead)
+    client = signed_in(lead)
     response = client.post("/data/mappings/", {"name": "legacy", "entity": "organizations",
                                                "columns": "Firm = legal_name\nLand = country\nJunk ="})
     assert response.status_code == 302
@@ -140,7 +129,7 @@ def test_mapping_page(lead):
 def test_export_link_applies_the_client_list_filters(rm, team, foreign_org):
     make_org(legal_name="Team Fund", kind="fund", team=team)
     make_org(legal_name="Team Bank", kind="commercial_bank", team=team)
-    client = client_for(rm)
+    client = signed_in(rm)
     response = client.get("/data/export/organizations/?kind=fund&format=csv&headers=name")
     rows = read_csv_bytes(b"".join(response.streaming_content))
     assert [r[rows[0].index("legal_name")] for r in rows[1:]] == ["Team Fund"]

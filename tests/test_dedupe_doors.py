@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import io
 import json
+from functools import partial
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.test import Client
 from django.urls import reverse
 
-from bcrm.accounts.services import token_create
 from bcrm.audit.models import AuditEntry
 from bcrm.dedupe import services
 from bcrm.dedupe.models import DuplicateDismissal, DuplicateScan
 from bcrm.engagement.models import Interaction
 from bcrm.financing.models import Participation
 from bcrm.parties.models import Contact, Organization
+from tests.doors import Api, command, signed_in
 from tests.factories import make_contact, make_org, make_participation, make_project
 
 pytestmark = pytest.mark.django_db
@@ -32,22 +32,6 @@ def dupes(team):
     Interaction.objects.create(organization=b, kind="call", occurred_at="2026-01-05T10:00:00+08:00", summary="Call")
     services.duplicate_scan(entity="organizations")
     return a, b
-
-
-class Api:
-    def __init__(self, user):
-        self.client = Client()
-        _token, raw = token_create(user=user)
-        self.headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
-
-    def get(self, path):
-        response = self.client.get(f"/api/v1{path}", **self.headers)
-        return response.status_code, response.json()
-
-    def post(self, path, body):
-        response = self.client.post(f"/api/v1{path}", data=json.dumps(body), content_type="application/json",
-                                    **self.headers)
-        return response.status_code, response.json()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -174,10 +158,7 @@ def test_openapi_documents_the_endpoints(lead):
 # CLI
 
 
-def run(*args) -> str:
-    out = io.StringIO()
-    call_command("dedupe", *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
+run = partial(command, "dedupe")  # `bcrm dedupe …`; answers its stdout
 
 
 def test_cli_find_scans_first_and_lists(team):
@@ -244,35 +225,31 @@ def test_cli_dismiss(dupes):
 # Pages
 
 
-def login(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def test_page_lists_groups_side_by_side(lead, dupes):
     a, b = dupes
-    response = login(lead).get(reverse("dedupe:candidate_list"))
+    response = signed_in(lead).get(reverse("dedupe:candidate_list"))
     assert response.status_code == 200
     html = response.content.decode()
     assert "HUANENG CAPITAL LIMITED" in html and "华能资本服务有限公司" in html
     assert "Same legal name" in html and "Review and merge" in html and "Not duplicates" in html
-    partial = login(lead).get(reverse("dedupe:candidate_list") + "?page=1", HTTP_HX_REQUEST="true",
+    partial = signed_in(lead).get(reverse("dedupe:candidate_list") + "?page=1", HTTP_HX_REQUEST="true",
                               HTTP_HX_TARGET="duplicate-groups")
     assert "<html" not in partial.content.decode() and "HUANENG" in partial.content.decode()
 
 
 def test_page_in_chinese(lead, dupes):
-    client = login(lead)
+    client = signed_in(lead)
     client.cookies["django_language"] = "zh-hans"
     response = client.get(reverse("dedupe:candidate_list"), HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert response.status_code == 200
+    html = response.content.decode()
+    assert 'lang="zh-Hans"' in html and "疑似重复记录" in html and "Probable duplicates" not in html
 
 
 def test_page_hides_merge_from_those_who_cannot(rm, viewer, dupes):
-    html = login(rm).get(reverse("dedupe:candidate_list")).content.decode()
+    html = signed_in(rm).get(reverse("dedupe:candidate_list")).content.decode()
     assert "Review and merge" not in html and "Not duplicates" in html
-    html = login(viewer).get(reverse("dedupe:candidate_list")).content.decode()
+    html = signed_in(viewer).get(reverse("dedupe:candidate_list")).content.decode()
     assert "Review and merge" not in html and "Not duplicates" not in html
 
 
@@ -283,7 +260,7 @@ def test_page_needs_login(dupes):
 
 def test_merge_page_preview_and_confirm(lead, dupes):
     a, b = dupes
-    client = login(lead)
+    client = signed_in(lead)
     url = reverse("dedupe:merge") + f"?entity=organizations&ids={a.pk},{b.pk}"
     html = client.get(url).content.decode()
     assert "Preview" in html and "Fields that change on the survivor" in html and "https://www.hn-capital.com.cn" in html
@@ -309,7 +286,7 @@ def test_merge_page_preview_and_confirm(lead, dupes):
 
 def test_merge_page_shows_a_stale_version(lead, dupes):
     a, b = dupes
-    response = login(lead).post(reverse("dedupe:merge"), {
+    response = signed_in(lead).post(reverse("dedupe:merge"), {
         "entity": "organizations", "ids": f"{a.pk},{b.pk}", "survivor": a.pk, "others": [b.pk],
         f"version_{a.pk}": a.version, f"version_{b.pk}": b.version + 1,
     })
@@ -321,17 +298,17 @@ def test_merge_page_refuses_those_who_cannot(rm, other_rm, dupes):
     a, b = dupes
     data = {"entity": "organizations", "ids": f"{a.pk},{b.pk}", "survivor": a.pk, "others": [b.pk],
             f"version_{a.pk}": a.version, f"version_{b.pk}": b.version}
-    assert login(rm).post(reverse("dedupe:merge"), data).status_code == 403
-    assert login(other_rm).post(reverse("dedupe:merge"), data).status_code == 404
-    html = login(rm).get(reverse("dedupe:merge") + f"?ids={a.pk},{b.pk}").content.decode()
+    assert signed_in(rm).post(reverse("dedupe:merge"), data).status_code == 403
+    assert signed_in(other_rm).post(reverse("dedupe:merge"), data).status_code == 404
+    html = signed_in(rm).get(reverse("dedupe:merge") + f"?ids={a.pk},{b.pk}").content.decode()
     assert "Only a team lead or an administrator may merge." in html and "disabled" in html
-    assert login(rm).get(reverse("dedupe:merge") + f"?ids={a.pk}").status_code == 422
+    assert signed_in(rm).get(reverse("dedupe:merge") + f"?ids={a.pk}").status_code == 422
     assert Organization.objects.count() == 2
 
 
 def test_dismiss_and_scan_buttons(lead, dupes):
     a, b = dupes
-    client = login(lead)
+    client = signed_in(lead)
     response = client.post(reverse("dedupe:dismiss"), {"entity": "organizations", "ids": [a.pk, b.pk],
                                                         "next": reverse("dedupe:candidate_list")})
     assert response.status_code == 302 and DuplicateDismissal.objects.count() == 1
@@ -345,7 +322,7 @@ def test_contact_duplicates_page_and_merge(lead, org):
     a = make_contact(org, full_name="Wang Wei", email="wang.wei@huaneng.com")
     b = make_contact(org, full_name="WANG, Wei", email="")
     services.duplicate_scan(entity="contacts")
-    client = login(lead)
+    client = signed_in(lead)
     html = client.get(reverse("dedupe:candidate_list") + "?entity=contacts").content.decode()
     assert "WANG, Wei" in html and "Same name in the same organisation" in html
     html = client.get(reverse("dedupe:merge") + f"?entity=contacts&ids={a.pk},{b.pk}").content.decode()
@@ -365,7 +342,7 @@ def test_page_member_filter_and_restriction(rm, other_rm, dupes, team):
     c = make_org(legal_name="Pearl River Energy", team=team, website="https://pearl-river.cn")
     d = make_org(legal_name="PRE Trading", team=team, website="pearl-river.cn")
     services.duplicate_scan(entity="organizations")
-    html = login(rm).get(reverse("dedupe:candidate_list") + f"?member={c.pk}").content.decode()
+    html = signed_in(rm).get(reverse("dedupe:candidate_list") + f"?member={c.pk}").content.decode()
     assert "PRE Trading" in html and "HUANENG" not in html and "Show all groups" in html
-    assert "No probable duplicates" in login(other_rm).get(reverse("dedupe:candidate_list")).content.decode()
+    assert "No probable duplicates" in signed_in(other_rm).get(reverse("dedupe:candidate_list")).content.decode()
     assert d.pk

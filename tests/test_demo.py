@@ -32,12 +32,6 @@ CLIENTS = 60
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """The demo users' passwords are hashed with the production hasher otherwise: seconds per test."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def same_words(left: str, right: str) -> bool:
     """Search reads substrings, so the order contacts are listed in (a database collation) does not matter."""
     return sorted(left.split()) == sorted(right.split())

@@ -6,14 +6,13 @@ import copy
 
 import numpy as np
 import pytest
-from django.test import Client
 
-from bcrm.accounts.services import token_create
 from bcrm.core.errors import Conflict, InvalidInput, PermissionDenied
 from bcrm.segmentation import services
 from bcrm.segmentation.features import compute_features, load_population
 from bcrm.segmentation.models import ExpertScorecard
 from bcrm.stats.scorecard import DEFAULT_EXPERT_CONFIG
+from tests.doors import api_client
 from tests.factories import make_org
 
 
@@ -59,8 +58,7 @@ def test_only_compliance_lead_admin_and_bad_tables_are_refused(clients, rm, anal
 
 
 def test_api_and_page(clients, compliance, viewer, client):
-    _t, raw = token_create(actor=None, user=compliance, name="t")
-    api = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    api = api_client(compliance)
     got = api.get("/api/v1/segmentation/expert-scorecard").json()
     assert got["version"] == 0 and got["can_edit"] and "rating" in got["config"]
     config = copy.deepcopy(got["config"])

@@ -17,14 +17,13 @@ from bcrm.monitoring import presenters, report
 from bcrm.monitoring.models import ManagementReportDelivery
 from tests import test_migration_why as why
 from tests import test_monitoring_snapshot as shared
+from tests.doors import Api
 from tests.factories import make_user
-from tests.test_monitoring_doors import Api
 from tests.test_monitoring_snapshot import PERIOD
 
 portfolio = shared.portfolio
 moves = why.moves
 computed = shared.computed
-_fast_passwords = shared._fast_passwords
 
 pytestmark = pytest.mark.django_db
 
@@ -123,10 +122,10 @@ def test_page_refuses_an_rm_and_bad_input(computed, rm, lead):
 
 
 def test_api_pdf_and_permission(computed, analyst, rm):
-    response = Api(analyst).call("get", f"/kpis/management-report?period={PERIOD}&language=en")
+    response = Api(analyst).request("get", f"/kpis/management-report?period={PERIOD}&language=en")
     assert response.status_code == 200 and "Management report 2026-04" in flat(pdf_text(response.content))
-    assert Api(rm).call("get", f"/kpis/management-report?period={PERIOD}").status_code == 403
-    bad = Api(analyst).call("get", f"/kpis/management-report?period={PERIOD}&language=fr")
+    assert Api(rm).request("get", f"/kpis/management-report?period={PERIOD}").status_code == 403
+    bad = Api(analyst).request("get", f"/kpis/management-report?period={PERIOD}&language=fr")
     assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["path"] == "language"
 
 
@@ -137,8 +136,8 @@ def test_api_send_to_leads_through_smtp_with_both_pdfs(computed, lead, analyst, 
     with_email(lead, "lead@bank.example")
     with_email(make_user("admin_user", "admin"), "admin@bank.example")
     with_email(analyst, "analyst@bank.example")  # not a recipient by default
-    assert Api(analyst).call("post", "/kpis/management-report/send", {"period": PERIOD}).status_code == 403
-    response = Api(lead).call("post", "/kpis/management-report/send", {"period": PERIOD})
+    assert Api(analyst).request("post", "/kpis/management-report/send", {"period": PERIOD}).status_code == 403
+    response = Api(lead).request("post", "/kpis/management-report/send", {"period": PERIOD})
     assert response.status_code == 200, response.content
     assert sorted(response.json()["sent"]) == ["admin@bank.example", "lead@bank.example"]
     assert sorted(m["To"] for m in smtp_server.messages) == ["admin@bank.example", "lead@bank.example"]

@@ -16,12 +16,12 @@ from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bcrm.accounts.services import token_create
 from bcrm.financing.models import Participation
 from bcrm.parties.models import Organization
 from bcrm.segmentation import selectors, services
 from bcrm.segmentation.models import Assignment, Criterion, Run
 from bcrm.segmentation.selectors import MINUS, describe_move, feature_deltas, signed
+from tests.doors import api_client
 from tests.factories import make_org, make_participation, make_project
 
 TODAY = timezone.localdate()
@@ -71,11 +71,6 @@ def moves(db, team, other_team, analyst, lead):
     services.criterion_create_version(actor=analyst, dimension="value", spec={"params": {"threshold": 0.65}})
     run_b = services.run_segmentation(actor=analyst, dimension="value").run
     return {"orgs": orgs, "a": run_a, "b": run_b}
-
-
-def api_client(user) -> Client:
-    _token, raw = token_create(actor=None, user=user, name="t")
-    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
 
 
 def cell_page(client, moves, source: str, target: str, **extra) -> str:

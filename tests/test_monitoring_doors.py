@@ -6,41 +6,24 @@ from __future__ import annotations
 import io
 import json
 from decimal import Decimal
+from functools import partial
 
 import pytest
-from django.core.management import CommandError, call_command
-from django.test import Client
+from django.core.management import CommandError
 
-from bcrm.accounts.services import token_create
 from bcrm.monitoring.models import KpiSnapshot, SnapshotRun
 from tests import test_monitoring_snapshot as shared
+from tests.doors import Api, command
 from tests.test_monitoring_snapshot import PERIOD, local
 
 # the small portfolio of the snapshot tests and its computed snapshot, as fixtures here too
 portfolio = shared.portfolio
 computed = shared.computed
-_fast_passwords = shared._fast_passwords
 
 pytestmark = pytest.mark.django_db
 
 
-class Api:
-    def __init__(self, user):
-        self.client = Client()
-        _, raw = token_create(user=user)
-        self.headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
-
-    def call(self, method, path, body=None):
-        kwargs = dict(self.headers)
-        if body is not None:
-            kwargs.update(data=json.dumps(body), content_type="application/json")
-        return getattr(self.client, method)(f"/api/v1{path}", **kwargs)
-
-
-def report(*args) -> str:
-    out = io.StringIO()
-    call_command("report", *args, stdout=out)
-    return out.getvalue()
+report = partial(command, "report")  # `bcrm report …`; answers its stdout
 
 
 def paths(response) -> list[str]:
@@ -109,7 +92,7 @@ def test_cli_progress_report_is_still_there():
 
 
 def test_api_reads_the_stored_figures(computed, analyst):
-    response = Api(analyst).call("get", f"/kpis?period={PERIOD}&breakdown=tier")
+    response = Api(analyst).request("get", f"/kpis?period={PERIOD}&breakdown=tier")
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["period"] == PERIOD and body["team"] is None
@@ -118,24 +101,24 @@ def test_api_reads_the_stored_figures(computed, analyst):
 
 def test_api_bad_period_and_breakdown(analyst):
     api = Api(analyst)
-    response = api.call("get", "/kpis?period=2026-13")
+    response = api.request("get", "/kpis?period=2026-13")
     assert response.status_code == 422 and paths(response) == ["period"]
-    response = api.call("get", f"/kpis?period={PERIOD}&breakdown=size")
+    response = api.request("get", f"/kpis?period={PERIOD}&breakdown=size")
     assert response.status_code == 422 and paths(response) == ["breakdown"]
-    response = api.call("post", "/kpis/snapshots", {"period": "2026-13"})
+    response = api.request("post", "/kpis/snapshots", {"period": "2026-13"})
     assert response.status_code == 422 and paths(response) == ["period"]
 
 
 def test_api_rm_sees_own_team_only(computed, rm, team, other_team):
     api = Api(rm)
-    assert api.call("get", f"/kpis?period={PERIOD}&team={team.pk}").status_code == 200
-    assert api.call("get", f"/kpis?period={PERIOD}&team={other_team.pk}").status_code == 403
-    assert api.call("get", f"/kpis?period={PERIOD}").status_code == 403
+    assert api.request("get", f"/kpis?period={PERIOD}&team={team.pk}").status_code == 200
+    assert api.request("get", f"/kpis?period={PERIOD}&team={other_team.pk}").status_code == 403
+    assert api.request("get", f"/kpis?period={PERIOD}").status_code == 403
 
 
 def test_api_compute_snapshot(portfolio, lead, viewer):
-    assert Api(viewer).call("post", "/kpis/snapshots", {"period": PERIOD}).status_code == 403
-    response = Api(lead).call("post", "/kpis/snapshots", {"period": PERIOD})
+    assert Api(viewer).request("post", "/kpis/snapshots", {"period": PERIOD}).status_code == 403
+    response = Api(lead).request("post", "/kpis/snapshots", {"period": PERIOD})
     assert response.status_code == 201, response.content
     assert response.json()["status"] == "done" and response.json()["rows"] > 0
     assert KpiSnapshot.objects.filter(period=PERIOD).count() == response.json()["rows"]
@@ -144,7 +127,7 @@ def test_api_compute_snapshot(portfolio, lead, viewer):
 def test_api_xlsx_one_sheet_per_breakdown(computed, analyst):
     from openpyxl import load_workbook
 
-    response = Api(analyst).call("get", f"/kpis.xlsx?period={PERIOD}")
+    response = Api(analyst).request("get", f"/kpis.xlsx?period={PERIOD}")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/vnd.openxmlformats")
     book = load_workbook(io.BytesIO(response.content))
@@ -157,16 +140,16 @@ def test_api_xlsx_one_sheet_per_breakdown(computed, analyst):
 
 
 def test_api_xlsx_keeps_the_permission_rule(computed, rm):
-    assert Api(rm).call("get", f"/kpis.xlsx?period={PERIOD}").status_code == 403
+    assert Api(rm).request("get", f"/kpis.xlsx?period={PERIOD}").status_code == 403
 
 
 def test_api_effect(analyst, rm):
     api = Api(analyst)
-    response = api.call("get", "/effect?dimension=value&outcome=csat")
+    response = api.request("get", "/effect?dimension=value&outcome=csat")
     assert response.status_code == 200 and response.json()["estimate"]["verdict"] == "too_few"
-    response = api.call("get", "/effect?dimension=size&outcome=smiles")
+    response = api.request("get", "/effect?dimension=size&outcome=smiles")
     assert response.status_code == 422 and sorted(paths(response)) == ["dimension", "outcome"]
-    assert Api(rm).call("get", "/effect").status_code == 403
+    assert Api(rm).request("get", "/effect").status_code == 403
 
 
 # The worker's monthly tick --------------------------------------------------------------------------------------
@@ -187,7 +170,7 @@ def test_tick_computes_the_previous_month_once(portfolio, django_capture_on_comm
 
 
 def test_api_lorenz_curve(computed, analyst, rm):
-    response = Api(analyst).call("get", f"/kpis/lorenz?period={PERIOD}")
+    response = Api(analyst).request("get", f"/kpis/lorenz?period={PERIOD}")
     assert response.status_code == 200 and len(response.json()["x"]) == 101
-    assert Api(analyst).call("get", "/kpis/lorenz?period=2025-01").status_code == 404
-    assert Api(rm).call("get", f"/kpis/lorenz?period={PERIOD}").status_code == 403
+    assert Api(analyst).request("get", "/kpis/lorenz?period=2025-01").status_code == 404
+    assert Api(rm).request("get", f"/kpis/lorenz?period={PERIOD}").status_code == 403

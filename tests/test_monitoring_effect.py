@@ -16,11 +16,8 @@ from bcrm.monitoring import services
 from bcrm.parties.models import Organization
 from bcrm.playbooks.models import ClientTier
 from bcrm.segmentation.models import Assignment, Criterion, Run
-from tests import test_monitoring_snapshot as shared
 from tests.factories import make_project
 from tests.test_monitoring_snapshot import local
-
-_fast_passwords = shared._fast_passwords
 
 pytestmark = pytest.mark.django_db
 AS_OF = dt.date(2026, 3, 31)
@@ -203,7 +200,7 @@ def test_the_page_and_the_management_report_warn_in_both_languages(analyst, clie
     assert 'id="manipulation-warning"' in html and "nudged over the line" in html and 'id="chart-density"' in html
     html = client.get("/dashboard/effect/?dimension=value&outcome=commitments_after",
                       HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
-    assert 'id="manipulation-warning"' in html
+    assert 'id="manipulation-warning"' in html and "分界线" in html and "nudged over the line" not in html
     services.compute_snapshot(actor=admin, period="2026-06", now=NOW)
     for language, words in (("en", "nudged over the line"), ("zh-hans", "分界线")):
         built = management.build(admin, "2026-06", language)

@@ -21,21 +21,19 @@ from bcrm.monitoring.models import KpiSnapshot, SnapshotRun
 from bcrm.monitoring.presenters import shortfalls
 from bcrm.ui import charts
 from tests import test_monitoring_snapshot as shared
+from tests.doors import signed_in
 from tests.factories import make_user
 from tests.test_monitoring_snapshot import NOW, PERIOD, answer, client, local, talk
 
 portfolio = shared.portfolio
 computed = shared.computed
-_fast_passwords = shared._fast_passwords
 
 pytestmark = pytest.mark.django_db
 URL = "/dashboard/"
 
 
 def browse(user, language: str = "en") -> Client:
-    c = Client(HTTP_ACCEPT_LANGUAGE=language)
-    c.force_login(user)
-    return c
+    return signed_in(user, Client(HTTP_ACCEPT_LANGUAGE=language))
 
 
 def text(response) -> str:

@@ -12,19 +12,17 @@ from pathlib import Path
 import pytest
 
 from bcrm.monitoring import services
-from tests.browsing import BROWSER_MARKS, TIMEOUT_MS
+from tests.browsing import BROWSER_MARKS, PASSWORD, TIMEOUT_MS
 from tests.factories import make_participation, make_project, make_team, make_user
 from tests.test_monitoring_snapshot import NOW, PERIOD, answer, client, local, request, talk, task
 
 pytestmark = BROWSER_MARKS
-PASSWORD = "browser-test-pass-2026"
 SHOTS = Path(os.environ.get("BCRM_SHOTS", "/tmp/monitoring_shots"))
 CHARTS = ("commitments-share", "lorenz-commitments", "nps-interval", "service-levels", "pipeline-status", "trend")
 
 
 @pytest.fixture
 def snapshots(transactional_db, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     team = make_team("Energy Desk")
     lead = make_user("lead.person", "lead", password=PASSWORD)
     project = make_project(name="Qinghai Solar")

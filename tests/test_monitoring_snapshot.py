@@ -27,12 +27,6 @@ PERIOD = "2026-04"
 _keys = itertools.count(1)
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    """Users are made in most tests here; the real hasher would spend most of the run."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def local(y, m, d, h=12, mi=0) -> dt.datetime:
     return timezone.make_aware(dt.datetime(y, m, d, h, mi), timezone.get_default_timezone())
 

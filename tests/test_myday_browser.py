@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,11 @@ from django.utils import timezone
 from bcrm.engagement.models import Interaction, Task
 from bcrm.playbooks.defaults import ensure_defaults
 from bcrm.playbooks.models import PlaybookStep
-from tests.browsing import BROWSER_MARKS, TIMEOUT_MS
+from tests import browsing
+from tests.browsing import BROWSER_MARKS, PASSWORD, TIMEOUT_MS
 from tests.factories import make_org, make_team, make_user
 
 pytestmark = BROWSER_MARKS
-PASSWORD = "browser-test-pass-2026"
 SHOTS = Path(os.environ.get("BCRM_SHOTS", "/tmp/myday_shots"))
 
 
@@ -48,9 +49,7 @@ def morning(transactional_db):
     return rm, tasks
 
 
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+shot = partial(browsing.shot, SHOTS)
 
 
 def complete(page, task: Task, *, minutes: str, summary: str) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
-import sys
-import types
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -27,11 +25,11 @@ from bcrm.playbooks.choices import STEP_ACTIONS
 from bcrm.playbooks.defaults import ensure_defaults
 from bcrm.playbooks.models import AutomationRun, ClientTier, Playbook, PlaybookStep, TierPolicy
 from bcrm.playbooks.policy import DEFAULT_RULES
+from tests.doors import signed_in
 from tests.factories import make_org, make_participation, make_project, make_user
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD = "pw-for-tests-2026"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # A Wednesday morning in Beijing, with no public holiday near it.
 NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI)
@@ -40,12 +38,6 @@ _keys = itertools.count(1)
 
 def at(day: int, hour: int, minute: int = 0, month: int = 11) -> dt.datetime:
     return dt.datetime(2026, month, day, hour, minute, tzinfo=SHANGHAI)
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    assert client.login(username=user.username, password=PASSWORD)
-    return client
 
 
 def step_of(code: str, action: str) -> PlaybookStep:
@@ -599,55 +591,48 @@ def test_api_tasks_lists_complete_and_assign(rm, other_rm, lead, team, managed_o
 
 
 @pytest.fixture
-def fake_engine(monkeypatch):
-    """A stand-in for bcrm.playbooks.automation with its published signature, recording its calls."""
-    from bcrm.accounts.permissions import has_any
+def engine_calls(monkeypatch):
+    """The real automation engine, with what each door passed it recorded (a spy, not a stand-in)."""
+    from bcrm.playbooks import automation
 
     calls = []
-    module = types.ModuleType("bcrm.playbooks.automation")
+    real_run = automation.run_automation
 
-    class Report:
-        def __init__(self, run, dry_run):
-            self.run, self.counts, self.overflow, self.errors, self.duration_ms = (
-                run, {"tasks_created": 0 if dry_run else 3}, [{"team": "Energy Desk", "hours": 2.5}], [], 12)
+    def recorded(**kwargs):
+        calls.append(kwargs)
+        return real_run(**kwargs)
 
-    def run_automation(*, actor, as_of=None, dry_run=False, trigger="manual"):
-        calls.append({"actor": actor, "as_of": as_of, "dry_run": dry_run, "trigger": trigger})
-        run = None if dry_run else AutomationRun.objects.create(
-            as_of=as_of or NOW, dry_run=False, status="done", trigger=trigger, started_by=actor, started_at=NOW,
-            duration_ms=12, counts={"tasks_created": 3})
-        return Report(run, dry_run)
-
-    module.run_automation = run_automation  # type: ignore[attr-defined]
-    module.can_run_automation = lambda user: has_any(user, {"lead", "admin"})  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "bcrm.playbooks.automation", module)
-    import bcrm.playbooks
-
-    monkeypatch.setattr(bcrm.playbooks, "automation", module, raising=False)
+    monkeypatch.setattr(automation, "run_automation", recorded)
     return calls
 
 
-def test_api_automation_runs(lead, rm, fake_engine):
+def test_api_automation_runs(lead, rm, managed_org, engine_calls):
     refused = signed_in(rm).post("/api/v1/automation/runs", {"dry_run": True}, content_type="application/json")
-    assert refused.status_code == 403 and not fake_engine
+    assert refused.status_code == 403 and not engine_calls
     client = signed_in(lead)
     dry = client.post("/api/v1/automation/runs", {"dry_run": True, "as_of": "2026-11-25T08:00:00+08:00"},
                       content_type="application/json")
     assert dry.status_code == 200 and dry.json()["run_id"] is None and dry.json()["dry_run"] is True
-    assert fake_engine[0]["as_of"] == at(25, 8) and fake_engine[0]["dry_run"] is True
+    assert engine_calls[0]["as_of"] == at(25, 8) and engine_calls[0]["dry_run"] is True
+    # the engine read the one client and wrote nothing
+    assert dry.json()["counts"]["clients"] == 1 and not AutomationRun.objects.exists()
+    assert not ClientTier.objects.exists() and not Task.objects.filter(source="playbook").exists()
     naive = client.post("/api/v1/automation/runs", {"as_of": "2026-11-25T08:00:00"}, content_type="application/json")
     assert naive.status_code == 422 and naive.json()["error"]["fields"][0]["path"] == "as_of"
     real = client.post("/api/v1/automation/runs", {}, content_type="application/json")
-    assert real.status_code == 201 and real.json()["counts"] == {"tasks_created": 3}
+    assert real.status_code == 201, real.content
     run_id = real.json()["run_id"]
+    stored = AutomationRun.objects.get(pk=run_id)
+    assert real.json()["counts"] == stored.counts and stored.counts["clients"] == 1 and stored.trigger == "api"
+    assert ClientTier.objects.get(organization=managed_org).tier == "standard"
     listed = signed_in(rm).get("/api/v1/automation/runs").json()
     assert [r["id"] for r in listed["items"]] == [run_id] and listed["items"][0]["started_by"] == "lead_user"
-    assert client.get(f"/api/v1/automation/runs/{run_id}").json()["timings"] == {}
+    timings = client.get(f"/api/v1/automation/runs/{run_id}").json()["timings"]
+    assert timings == stored.timings and timings  # the engine's time per stage, as stored
     assert client.get("/api/v1/automation/runs/999999").status_code == 404
 
 
-def test_api_automation_run_with_the_real_engine_when_it_is_installed(lead, rm):
-    pytest.importorskip("bcrm.playbooks.automation")
+def test_api_automation_dry_run_with_the_real_engine_writes_no_run(lead, rm):
     assert signed_in(rm).post("/api/v1/automation/runs", {"dry_run": True},
                               content_type="application/json").status_code == 403
     dry = signed_in(lead).post("/api/v1/automation/runs", {"dry_run": True}, content_type="application/json")
@@ -841,7 +826,7 @@ def test_tier_policy_page_saves_a_version_and_shows_a_stale_save_as_a_conflict(l
     assert viewer_client.post(reverse("playbooks:tier_policy"), policy_post(2)).status_code == 403
 
 
-def test_automation_page_lists_runs_and_runs_for_leads_only(lead, rm, fake_engine):
+def test_automation_page_lists_runs_and_runs_for_leads_only(lead, rm, engine_calls):
     AutomationRun.objects.create(as_of=NOW, status="done", started_at=NOW, duration_ms=1234,
                                  counts={"created": {"contact": 17}, "future_counter": 4},
                                  overflow=[{"team_id": 1, "team": "Energy Desk", "tasks": 2, "hours": "3.0"}],
@@ -856,7 +841,7 @@ def test_automation_page_lists_runs_and_runs_for_leads_only(lead, rm, fake_engin
     dry = client.post(reverse("playbooks:automation"), {"mode": "dry"})
     assert dry.status_code == 200 and 'id="dry-run-report"' in dry.content.decode()
     assert client.post(reverse("playbooks:automation"), {"mode": "run"}).status_code == 302
-    assert [c["dry_run"] for c in fake_engine] == [True, False] and AutomationRun.objects.count() == 2
+    assert [c["dry_run"] for c in engine_calls] == [True, False] and AutomationRun.objects.count() == 2
 
 
 def test_service_request_list_shows_the_sla_due_date(rm, managed_org):
@@ -869,7 +854,6 @@ def test_service_request_list_shows_the_sla_due_date(rm, managed_org):
     api = signed_in(rm).get("/api/v1/service-requests").json()
     due = dt.datetime.fromisoformat(api["items"][0]["response_due_at"].replace("Z", "+00:00"))
     assert due == dt.datetime(2031, 1, 2, 13, 0, tzinfo=SHANGHAI)
-
 
 
 @pytest.mark.parametrize("who", ["viewer", "analyst", "compliance", "rm"])

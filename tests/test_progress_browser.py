@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browsing import BROWSER_MARKS, TIMEOUT_MS
+from tests.browsing import BROWSER_MARKS, PASSWORD, TIMEOUT_MS
 from tests.factories import make_team, make_user
 from tests.progress_fixtures import PERIOD, solar_project
 
 pytestmark = BROWSER_MARKS
-PASSWORD = "browser-test-pass-2026"
 
 
 @pytest.fixture

@@ -4,24 +4,22 @@ the staff pages."""
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
+from functools import partial
 
 import pytest
-from django.core.management import CommandError, call_command
-from django.test import Client
+from django.core.management import CommandError
 from django.urls import reverse
 
-from bcrm.accounts.services import token_create
 from bcrm.core.errors import NotFound, PermissionDenied
 from bcrm.progress import selectors, services
 from bcrm.progress.demo import demo_progress
 from bcrm.progress.models import Milestone, ProjectUpdate, ReportDelivery
+from tests.doors import Api, command, signed_in
 from tests.factories import make_project
 from tests.progress_fixtures import PERIOD, consenting, solar_project
 
 pytestmark = pytest.mark.django_db
-PASSWORD = "pw-for-tests-2026"
 
 
 @pytest.fixture
@@ -32,25 +30,6 @@ def solar(team):
 @pytest.fixture
 def project(solar):
     return solar[0]
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    assert client.login(username=user.username, password=PASSWORD)
-    return client
-
-
-class Api:
-    def __init__(self, user):
-        self.client = Client()
-        _, raw = token_create(user=user)
-        self.headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
-
-    def call(self, method, path, body=None):
-        kwargs = dict(self.headers)
-        if body is not None:
-            kwargs.update(data=json.dumps(body), content_type="application/json")
-        return getattr(self.client, method)(f"/api/v1{path}", **kwargs)
 
 
 # Permissions in the services and selectors --------------------------------------------------------------------
@@ -107,12 +86,12 @@ def test_empty_milestone_name_and_update_body_are_refused(rm, project):
 
 def test_api_report_as_json_html_and_pdf(rm, project):
     api = Api(rm)
-    body = api.call("get", f"/projects/{project.pk}/progress-report?period={PERIOD}").json()
+    body = api.request("get", f"/projects/{project.pk}/progress-report?period={PERIOD}").json()
     assert body["financing"]["committed"] == "657142.86" and body["period"] == PERIOD
     assert [m["state"] for m in body["milestones"]] == ["done", "overdue", "due", "overdue"]
-    html = api.call("get", f"/projects/{project.pk}/progress-report?period={PERIOD}&language=zh-hans&format=html")
+    html = api.request("get", f"/projects/{project.pk}/progress-report?period={PERIOD}&language=zh-hans&format=html")
     assert html.status_code == 200 and html["Content-Type"].startswith("text/html") and "并网协议" in html.content.decode()
-    pdf = api.call("get", f"/projects/{project.pk}/progress-report?period={PERIOD}&format=pdf")
+    pdf = api.request("get", f"/projects/{project.pk}/progress-report?period={PERIOD}&format=pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert "progress-qinghai-solar-power-station-2026-04.pdf" in pdf["Content-Disposition"]
 
@@ -120,73 +99,70 @@ def test_api_report_as_json_html_and_pdf(rm, project):
 @pytest.mark.parametrize(("query", "path"), [("period=2026-13", "period"), ("language=fr", "language"),
                                              ("format=docx", "format")])
 def test_api_bad_report_input_is_422_with_the_field(rm, project, query, path):
-    response = Api(rm).call("get", f"/projects/{project.pk}/progress-report?{query}")
+    response = Api(rm).request("get", f"/projects/{project.pk}/progress-report?{query}")
     assert response.status_code == 422
     assert path in [f["path"] for f in response.json()["error"]["fields"]]
 
 
 def test_api_unknown_or_invisible_project_is_404(rm, other_rm, project):
-    assert Api(rm).call("get", "/projects/999999/progress-report").status_code == 404
-    assert Api(other_rm).call("get", f"/projects/{project.pk}/progress-report").status_code == 404
-    assert Api(other_rm).call("get", f"/projects/{project.pk}/milestones").status_code == 404
+    assert Api(rm).request("get", "/projects/999999/progress-report").status_code == 404
+    assert Api(other_rm).request("get", f"/projects/{project.pk}/progress-report").status_code == 404
+    assert Api(other_rm).request("get", f"/projects/{project.pk}/milestones").status_code == 404
 
 
 def test_api_send_then_the_delivery_log(rm, viewer, solar, smtp_server):
     project, orgs = solar
     consenting(orgs["a"], full_name="Lisa Chen", email="lisa@hn.example")
     consenting(orgs["b"], full_name="Fund Person", email="fund@silk.example", language="zh-hans")
-    denied = Api(viewer).call("post", f"/projects/{project.pk}/progress-report/send", {"period": PERIOD})
+    denied = Api(viewer).request("post", f"/projects/{project.pk}/progress-report/send", {"period": PERIOD})
     assert denied.status_code == 403 and not ReportDelivery.objects.exists()
-    bad = Api(rm).call("post", f"/projects/{project.pk}/progress-report/send", {"period": "2026-13"})
+    bad = Api(rm).request("post", f"/projects/{project.pk}/progress-report/send", {"period": "2026-13"})
     assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["path"] == "period"
 
-    sent = Api(rm).call("post", f"/projects/{project.pk}/progress-report/send", {"period": PERIOD})
+    sent = Api(rm).request("post", f"/projects/{project.pk}/progress-report/send", {"period": PERIOD})
     assert sent.status_code == 200
     assert sent.json()["created"] == 2 and sent.json()["sent"]["sent"] == 2
     assert len(smtp_server.messages) == 2
-    again = Api(rm).call("post", f"/projects/{project.pk}/progress-report/send", {"period": PERIOD}).json()
+    again = Api(rm).request("post", f"/projects/{project.pk}/progress-report/send", {"period": PERIOD}).json()
     assert (again["created"], again["already_queued"], again["sent"]["sent"]) == (0, 2, 0)
     assert len(smtp_server.messages) == 2
 
-    log = Api(viewer).call("get", f"/report-deliveries?project={project.pk}&status=sent&period={PERIOD}").json()
+    log = Api(viewer).request("get", f"/report-deliveries?project={project.pk}&status=sent&period={PERIOD}").json()
     assert log["count"] == 2 and {d["email"] for d in log["items"]} == {"lisa@hn.example", "fund@silk.example"}
     assert all(d["interaction_id"] for d in log["items"])
-    assert Api(viewer).call("get", "/report-deliveries?status=bogus").status_code == 422
-    assert Api(viewer).call("get", "/report-deliveries?period=2026-13").status_code == 422
+    assert Api(viewer).request("get", "/report-deliveries?status=bogus").status_code == 422
+    assert Api(viewer).request("get", "/report-deliveries?period=2026-13").status_code == 422
 
 
 def test_api_milestones_and_updates(rm, viewer, project):
     api = Api(rm)
-    created = api.call("post", f"/projects/{project.pk}/milestones", {"name": "COD", "local_name": "商业运营",
+    created = api.request("post", f"/projects/{project.pk}/milestones", {"name": "COD", "local_name": "商业运营",
                                                                       "due_on": "2027-01-01"})
     assert created.status_code == 201
     milestone = created.json()
-    patched = api.call("patch", f"/milestones/{milestone['id']}", {"completed_on": "2027-01-03",
+    patched = api.request("patch", f"/milestones/{milestone['id']}", {"completed_on": "2027-01-03",
                                                                    "version": milestone["version"]})
     assert patched.status_code == 200 and patched.json()["completed_on"] == "2027-01-03"
-    stale = api.call("patch", f"/milestones/{milestone['id']}", {"name": "x", "version": milestone["version"]})
+    stale = api.request("patch", f"/milestones/{milestone['id']}", {"name": "x", "version": milestone["version"]})
     assert stale.status_code == 409
-    assert api.call("patch", f"/milestones/{milestone['id']}", {"name": None}).status_code == 422
-    assert Api(viewer).call("post", f"/projects/{project.pk}/milestones",
+    assert api.request("patch", f"/milestones/{milestone['id']}", {"name": None}).status_code == 422
+    assert Api(viewer).request("post", f"/projects/{project.pk}/milestones",
                             {"name": "X", "due_on": "2027-01-01"}).status_code == 403
-    assert Api(viewer).call("delete", f"/milestones/{milestone['id']}").status_code == 403
-    assert len(api.call("get", f"/projects/{project.pk}/milestones").json()) == 5
-    assert api.call("delete", f"/milestones/{milestone['id']}").status_code == 204
+    assert Api(viewer).request("delete", f"/milestones/{milestone['id']}").status_code == 403
+    assert len(api.request("get", f"/projects/{project.pk}/milestones").json()) == 5
+    assert api.request("delete", f"/milestones/{milestone['id']}").status_code == 204
 
-    note = api.call("post", f"/projects/{project.pk}/updates", {"body": "签约完成", "language": "zh-hans"})
+    note = api.request("post", f"/projects/{project.pk}/updates", {"body": "签约完成", "language": "zh-hans"})
     assert note.status_code == 201 and note.json()["language"] == "zh-hans"
-    assert api.call("post", f"/projects/{project.pk}/updates", {"body": ""}).status_code == 422
-    listed = api.call("get", f"/projects/{project.pk}/updates").json()
+    assert api.request("post", f"/projects/{project.pk}/updates", {"body": ""}).status_code == 422
+    listed = api.request("get", f"/projects/{project.pk}/updates").json()
     assert listed["count"] == 5 and listed["items"][0]["body"] == "签约完成"
 
 
 # CLI ----------------------------------------------------------------------------------------------------------
 
 
-def run(*args) -> str:
-    out = io.StringIO()
-    call_command("report", *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
+run = partial(command, "report")  # `bcrm report …`; answers its stdout
 
 
 def test_cli_finds_the_project_by_id_external_id_and_name(project):
@@ -332,7 +308,7 @@ def test_delivery_list_api_and_page_make_the_same_queries_for_1_or_12_rows(rm, s
             pk=orgs["a"].pk).values_list("pk", flat=True))
         api, client = Api(rm), signed_in(rm)
         with CaptureQueriesContext(connection) as api_queries:
-            assert api.call("get", "/report-deliveries?page_size=50").status_code == 200
+            assert api.request("get", "/report-deliveries?page_size=50").status_code == 200
         with CaptureQueriesContext(connection) as page_queries:
             assert client.get(reverse("progress:delivery_list")).status_code == 200
         return len(api_queries), len(page_queries)

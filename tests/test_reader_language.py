@@ -202,12 +202,6 @@ def test_the_chinese_ui_names_a_client_by_its_local_name_first(org, rm, client):
 ORG_HEADER = ["legal_name", "kind", "country"]
 
 
-@pytest.fixture
-def import_dir(settings, tmp_path):
-    settings.BCRM_IMPORT_DIR = tmp_path / "imports"
-    return settings.BCRM_IMPORT_DIR
-
-
 @pytest.mark.parametrize("kind", ["银行", "Bank", "bank", "commercial_bank", "商业银行", "Commercial bank"])
 def test_import_takes_a_choice_by_code_or_by_label_in_either_language(import_dir, tmp_path, lead, kind):
     job = run_import(lead, "organizations", write_csv(tmp_path / "o.csv", [ORG_HEADER, ["Bank of Ningbo", kind, "CN"]]))

@@ -12,12 +12,11 @@ import pytest
 
 from bcrm.accounts.models import TeamMembership
 from bcrm.resources.selectors import resource_plan
-from tests.browsing import BROWSER_MARKS, TIMEOUT_MS
+from tests.browsing import BROWSER_MARKS, PASSWORD, TIMEOUT_MS
 from tests.factories import make_team, make_user
 from tests.test_resource_doors import client_row, value_run
 
 pytestmark = BROWSER_MARKS
-PASSWORD = "browser-test-pass-2026"
 SHOTS = Path(os.environ.get("BCRM_SHOTS", "/tmp/resource_shots"))
 
 

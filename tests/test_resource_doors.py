@@ -185,6 +185,9 @@ def test_the_page_in_chinese(client, portfolio, lead):
     client.force_login(lead)
     response = client.get("/resource-plan/", HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert response.status_code == 200
+    html = response.content.decode()
+    assert 'lang="zh-Hans"' in html and "资源分配计划" in html and "Resource plan" not in html
+    assert "团队产能（工时/月）" in html and "需求（工时/月）" in html and "表格视图" in html
 
 
 def test_the_page_refuses_compliance_and_asks_strangers_to_sign_in(client, portfolio, compliance, rm, other_team):

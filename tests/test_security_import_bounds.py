@@ -164,12 +164,6 @@ def test_an_ordinary_workbook_still_reads(tmp_path):
         assert sum(1 for _ in table.rows()) == 2001
 
 
-@pytest.fixture
-def import_dir(settings, tmp_path):
-    settings.BCRM_IMPORT_DIR = tmp_path / "imports"
-    return settings.BCRM_IMPORT_DIR
-
-
 @pytest.mark.django_db
 @pytest.mark.parametrize("language, words", [("en", "zip bomb"), ("zh-hans", "压缩炸弹")])
 def test_an_import_of_a_bomb_fails_writes_nothing_and_says_why(bomb_dir, tmp_path, import_dir, lead, language, words):

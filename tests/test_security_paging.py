@@ -9,12 +9,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.test import Client
 
-from bcrm.accounts.services import token_create
 from bcrm.api import api
 from bcrm.core.pagination import MAX_PAGE, paginate
 from bcrm.parties.models import Organization
+from tests import doors
 from tests.factories import make_org, make_project, make_user
 
 pytestmark = pytest.mark.django_db
@@ -46,10 +45,7 @@ def test_the_openapi_document_lists_the_paged_endpoints():
 
 @pytest.fixture
 def api_client(db):
-    admin = make_user("paging_admin", "admin")
-    _, raw = token_create(user=admin)
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return client
+    return doors.api_client(make_user("paging_admin", "admin"))
 
 
 def concrete(path: str) -> str:
@@ -127,9 +123,7 @@ def test_paginate_clamped_shows_the_last_page():
 
 @pytest.fixture
 def signed_in_admin(client):
-    admin = make_user("paging_web_admin", "admin")
-    client.force_login(admin)
-    return client
+    return doors.signed_in(make_user("paging_web_admin", "admin"), client)
 
 
 @pytest.mark.parametrize("url", ["/clients/", "/tasks/", "/projects/", "/requests/", "/data-quality/", "/data/"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,11 @@ from django.utils import timezone
 
 from bcrm.segmentation import services
 from bcrm.segmentation.models import Criterion, Run
-from tests.browsing import BROWSER_MARKS, TIMEOUT_MS
+from tests import browsing
+from tests.browsing import BROWSER_MARKS, PASSWORD, TIMEOUT_MS
 from tests.factories import make_org, make_participation, make_project, make_team, make_user
 
 pytestmark = BROWSER_MARKS
-PASSWORD = "browser-test-pass-2026"
 SHOTS = Path(os.environ.get("BCRM_SHOTS", "/tmp/seg_shots"))
 
 
@@ -43,9 +44,7 @@ def segmented(transactional_db):
 
 
 
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+shot = partial(browsing.shot, SHOTS)
 
 
 def test_preview_then_save_then_run_and_the_why_on_the_360_page(live_server, browser, segmented):

@@ -11,13 +11,11 @@ from decimal import Decimal
 import numpy as np
 import pytest
 from django.core.management import call_command
-from django.test import Client
 from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from bcrm.accounts.services import token_create
 from bcrm.audit.models import AuditEntry
 from bcrm.core.errors import Conflict, InvalidInput, PermissionDenied
 from bcrm.engagement.models import Interaction, SurveyResponse
@@ -25,6 +23,7 @@ from bcrm.financing.models import ExchangeRate
 from bcrm.segmentation import scoring, services
 from bcrm.segmentation.features import compute_features, load_population
 from bcrm.segmentation.models import Assignment, ClientLabels, Criterion, Override, Run
+from tests.doors import api_client
 from tests.factories import make_org, make_participation, make_project
 
 TODAY = timezone.localdate()
@@ -323,11 +322,6 @@ def test_a_run_keeps_the_criterion_version_it_used(portfolio, analyst):
 
 
 # --- doors ------------------------------------------------------------------------------------------
-
-def api_client(user) -> Client:
-    _token, raw = token_create(actor=None, user=user, name="t")
-    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
-
 
 def test_api_runs_assignments_labels_and_compare(portfolio, analyst, rm):
     api = api_client(analyst)

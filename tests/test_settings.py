@@ -49,3 +49,13 @@ def test_database_url_selects_postgresql(tmp_path):
 def test_no_secret_in_repository():
     tracked = subprocess.run(["git", "ls-files"], capture_output=True, text=True, cwd=ROOT).stdout.split()
     assert not any(name.endswith("secret_key") for name in tracked)
+
+
+def test_passwords_are_hashed_with_a_slow_hasher_outside_the_tests(tmp_path):
+    """The tests hash with MD5 for speed (tests/conftest.py); the site itself keeps Django's PBKDF2, with
+    at least the iterations Django 5.2 recommends."""
+    hasher = settings_value(tmp_path, "s.PASSWORD_HASHERS[0]")
+    assert hasher == "django.contrib.auth.hashers.PBKDF2PasswordHasher"
+    iterations = settings_value(tmp_path, "__import__('django.contrib.auth.hashers').contrib.auth.hashers."
+                                          "PBKDF2PasswordHasher.iterations")
+    assert int(iterations) >= 1_000_000

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
+from functools import partial
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.test import Client
 from django.urls import reverse
 
-from bcrm.accounts.services import token_create
 from bcrm.engagement.models import SurveyResponse
 from bcrm.surveys import services
 from bcrm.surveys.models import InvitationStatus, SurveyInvitation
+from tests.doors import Api, command, signed_in
 from tests.factories import make_contact, make_org, make_participation, make_project
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD = "pw-for-tests-2026"  # tests.factories.make_user's default
 LINK = re.compile(r"/s/([A-Za-z0-9_-]{20,})/")
 
 
@@ -31,12 +30,6 @@ def contacts(org):
         make_contact(org, full_name="Lisa Chen", language="en", email="lisa@hn.example"),
         make_contact(org, full_name="Wang Wei", email=""),
     ]
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    assert client.login(username=user.username, password=PASSWORD)
-    return client
 
 
 # Staff pages -----------------------------------------------------------------------------------------------
@@ -135,22 +128,6 @@ def test_staff_pages_need_sign_in(org):
 # API -------------------------------------------------------------------------------------------------------
 
 
-class Api:
-    def __init__(self, user=None):
-        self.client = Client()
-        self.headers = {}
-        if user is not None:
-            _, raw = token_create(user=user)
-            self.headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
-
-    def call(self, method, path, body=None):
-        kwargs = dict(self.headers)
-        if body is not None:
-            kwargs.update(data=json.dumps(body), content_type="application/json")
-        response = getattr(self.client, method)(f"/api/v1{path}", **kwargs)
-        return response.status_code, response.json()
-
-
 def test_api_invites_by_organisation_with_dry_run_then_for_real(rm, org, contacts, mailoutbox):
     api = Api(rm)
     status, body = api.call("post", "/surveys/invitations", {"organization": org.pk, "dry_run": True})
@@ -219,10 +196,7 @@ def test_api_permissions(viewer, org, contacts):
 # CLI -------------------------------------------------------------------------------------------------------
 
 
-def run(*args) -> str:
-    out = io.StringIO()
-    call_command("survey", *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
+run = partial(command, "survey")  # `bcrm survey …`; answers its stdout
 
 
 def test_cli_sends_by_external_id_and_lists(rm, org, contacts, mailoutbox):

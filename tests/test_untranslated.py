@@ -231,7 +231,6 @@ def portfolio(settings):
     from bcrm.segmentation.choices import Dimension
     from bcrm.segmentation.services import run_segmentation
 
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     started = time.perf_counter()
     today = timezone.localdate()
     generate_portfolio(clients=24, seed=5, as_of=today)

@@ -11,11 +11,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from bcrm.accounts.services import team_member_set, user_create
 from bcrm.engagement.models import Interaction, ServiceRequest, Task
 from bcrm.financing.models import Participation
 from bcrm.parties.models import Contact, Organization
-from tests.factories import make_contact, make_org, make_participation, make_project, make_team
+from tests.doors import signed_in
+from tests.factories import make_contact, make_org, make_participation, make_project, make_team, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -41,26 +41,12 @@ DETAIL_PAGE_QUERIES = 22  # +4: the Models section (participations, interactions
 # Factories: real services for people and teams, plain rows for background data. -------------------------
 
 
-def make_user(*roles: str, team=None, username: str | None = None):
-    user = user_create(
-        actor=None, username=username or f"web_user{next(_seq)}", password=PASSWORD, roles=list(roles), validate=False,
-    )
-    if team is not None:
-        team_member_set(team=team, user=user)
-    return user
-
-
 def make_interaction(organization: Organization, *, contacts=(), **fields) -> Interaction:
     defaults = {"kind": "call", "occurred_at": timezone.now(), "summary": f"Call {next(_seq)}"}
     defaults.update(fields)
     interaction = Interaction.objects.create(organization=organization, **defaults)
     interaction.contacts.set(contacts)
     return interaction
-
-
-def signed_in(client, user):
-    client.force_login(user)
-    return client
 
 
 def busy_client(team, n: int, *, manager=None) -> Organization:
@@ -92,17 +78,17 @@ def web_other_team():
 
 @pytest.fixture
 def web_rm(web_team):
-    return make_user("relationship_manager", team=web_team, username="web_rm")
+    return make_user("web_rm", "relationship_manager", team=web_team, password=PASSWORD)
 
 
 @pytest.fixture
 def web_viewer():
-    return make_user("viewer", username="web_viewer")
+    return make_user("web_viewer", "viewer", password=PASSWORD)
 
 
 @pytest.fixture
 def web_admin():
-    return make_user("admin", username="web_admin")
+    return make_user("web_admin", "admin", password=PASSWORD)
 
 
 @pytest.fixture
@@ -139,14 +125,14 @@ def test_sign_in_lands_a_relationship_manager_on_my_day(client, web_rm):
 
 
 def test_sign_out_is_a_post(client, web_rm):
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     response = client.post(reverse("logout"))
     assert response.status_code == 302
     assert client.get("/clients/").status_code == 302
 
 
 def test_page_renders_in_chinese_from_the_browser_language(client, web_rm, own_org):
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     response = client.get("/clients/", HTTP_ACCEPT_LANGUAGE="zh-hans")
     html = response.content.decode()
     assert 'lang="zh-Hans"' in html
@@ -156,7 +142,7 @@ def test_page_renders_in_chinese_from_the_browser_language(client, web_rm, own_o
 
 
 def test_language_switch_persists_in_a_cookie(client, web_rm, own_org):
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     response = client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/clients/"})
     assert response.status_code == 302
     assert response.cookies["django_language"].value == "zh-hans"
@@ -165,15 +151,15 @@ def test_language_switch_persists_in_a_cookie(client, web_rm, own_org):
 
 
 def test_admin_link_only_for_admins(client, web_rm, web_admin):
-    assert b'href="/admin/"' not in signed_in(client, web_rm).get("/clients/").content
-    assert b'href="/admin/"' in signed_in(client, web_admin).get("/clients/").content
+    assert b'href="/admin/"' not in signed_in(web_rm, client).get("/clients/").content
+    assert b'href="/admin/"' in signed_in(web_admin, client).get("/clients/").content
 
 
 # Client list ----------------------------------------------------------------------------------------------
 
 
 def test_relationship_manager_sees_only_their_teams_clients(client, web_rm, own_org, foreign_org):
-    html = signed_in(client, web_rm).get("/clients/").content.decode()
+    html = signed_in(web_rm, client).get("/clients/").content.decode()
     assert "Huaneng Capital" in html and "华能资本" in html
     assert "Platform Ventures" not in html
 
@@ -181,7 +167,7 @@ def test_relationship_manager_sees_only_their_teams_clients(client, web_rm, own_
 def test_search_matches_local_name_contact_name_and_email(client, web_rm, own_org, web_team):
     other = make_org(legal_name="Yangtze Power Fund", team=web_team)
     make_contact(other, full_name="Li Wei", email="li.wei@yangtze.example")
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     for q in ["华能", "li wei", "yangtze.example"]:
         html = client.get("/clients/", {"q": q}).content.decode()
         expected, unexpected = ("Huaneng", "Yangtze") if q == "华能" else ("Yangtze", "Huaneng")
@@ -189,7 +175,7 @@ def test_search_matches_local_name_contact_name_and_email(client, web_rm, own_or
 
 
 def test_filters_by_kind_and_team(client, web_admin, own_org, foreign_org, web_other_team):
-    signed_in(client, web_admin)
+    signed_in(web_admin, client)
     html = client.get("/clients/", {"kind": "commercial_bank"}).content.decode()
     assert "Platform Ventures" in html and "Huaneng Capital" not in html
     html = client.get("/clients/", {"team": web_other_team.pk, "sort": "-name"}).content.decode()
@@ -197,14 +183,14 @@ def test_filters_by_kind_and_team(client, web_admin, own_org, foreign_org, web_o
 
 
 def test_invalid_filter_shows_the_error_instead_of_rows(client, web_admin, own_org):
-    response = signed_in(client, web_admin).get("/clients/", {"kind": "spaceship"})
+    response = signed_in(web_admin, client).get("/clients/", {"kind": "spaceship"})
     assert response.status_code == 200
     assert "Huaneng Capital" not in response.content.decode()
     assert b"errorlist" in response.content or b"filter-errors" in response.content
 
 
 def test_htmx_search_renders_only_the_results(client, web_rm, own_org):
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     response = client.get("/clients/", {"q": "huaneng"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="org-results")
     html = response.content.decode()
     assert "Huaneng Capital" in html
@@ -221,7 +207,7 @@ def test_list_pages_and_says_how_many(client, web_admin, settings):
     settings.BCRM_COUNT_CAP = 3
     for _ in range(5):
         make_org()
-    signed_in(client, web_admin)
+    signed_in(web_admin, client)
     html = client.get("/clients/").content.decode()
     assert "1–2 of 3+" in html and 'rel="next"' in html
     html = client.get("/clients/", {"page": 3}).content.decode()
@@ -232,7 +218,7 @@ def test_list_pages_and_says_how_many(client, web_admin, settings):
 def test_list_page_query_count_is_pinned(client, django_assert_max_num_queries, web_rm, web_team, n):
     for _ in range(n):
         make_org(team=web_team, relationship_manager=web_rm)
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     with django_assert_max_num_queries(LIST_PAGE_QUERIES):
         response = client.get("/clients/")
     assert response.content.decode().count('href="/clients/') >= n
@@ -241,7 +227,7 @@ def test_list_page_query_count_is_pinned(client, django_assert_max_num_queries, 
 
 
 def test_list_page_queries_do_not_grow_with_rows(client, web_rm, web_team):
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     counts = []
     for n in (5, 30):
         while Organization.objects.count() < n:
@@ -256,9 +242,9 @@ def test_list_page_queries_do_not_grow_with_rows(client, web_rm, web_team):
 
 
 def test_360_page_is_404_for_a_client_outside_the_users_teams(client, web_rm, foreign_org):
-    response = signed_in(client, web_rm).get(f"/clients/{foreign_org.pk}/")
+    response = signed_in(web_rm, client).get(f"/clients/{foreign_org.pk}/")
     assert response.status_code == 404
-    assert signed_in(client, web_rm).get(f"/clients/{foreign_org.pk}/edit/").status_code == 404
+    assert signed_in(web_rm, client).get(f"/clients/{foreign_org.pk}/edit/").status_code == 404
 
 
 def test_360_page_shows_the_client(client, web_rm, own_org):
@@ -270,7 +256,7 @@ def test_360_page_shows_the_client(client, web_rm, own_org):
     Task.objects.create(organization=own_org, title="Prepare IC memo", due_at=timezone.now())
     own_org.rating_agency, own_org.rating_grade = "sp", "BBB+"
     own_org.save()
-    html = signed_in(client, web_rm).get(f"/clients/{own_org.pk}/").content.decode()
+    html = signed_in(web_rm, client).get(f"/clients/{own_org.pk}/").content.decode()
     for text in ["Huaneng Capital", "华能资本", "Zhang San", "Gobi Solar 500MW", "Firm commitment", "1,234,567.89",
                  "EUR", "Discussed the term sheet", "Send the model", "Prepare IC memo", "BBB+"]:
         assert text in html, text
@@ -278,8 +264,8 @@ def test_360_page_shows_the_client(client, web_rm, own_org):
 
 
 def test_compliance_sees_kyc_fields_and_may_edit_only_them(client, own_org):
-    officer = make_user("compliance")
-    signed_in(client, officer)
+    officer = make_user(None, "compliance", password=PASSWORD)
+    signed_in(officer, client)
     html = client.get(f"/clients/{own_org.pk}/").content.decode()
     assert "KYC status" in html and "Record interaction" not in html
     form = client.get(f"/clients/{own_org.pk}/edit/").context["form"]
@@ -293,7 +279,7 @@ def test_compliance_sees_kyc_fields_and_may_edit_only_them(client, own_org):
 
 
 def test_viewer_sees_no_edit_buttons_and_may_not_post(client, web_viewer, own_org):
-    signed_in(client, web_viewer)
+    signed_in(web_viewer, client)
     html = client.get(f"/clients/{own_org.pk}/").content.decode()
     assert "Huaneng Capital" in html
     for action in ["interactions/new/", "contacts/new/", "participations/new/", "requests/new/", "tasks/new/",
@@ -311,7 +297,7 @@ def test_recording_an_interaction_puts_it_on_the_timeline(client, web_rm, own_or
     present = make_contact(own_org, full_name="Wang Fang")
     make_contact(own_org, full_name="Absent Person")
     project = make_project(name="Coastal Wind")
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     form_page = client.get(f"/clients/{own_org.pk}/interactions/new/")
     assert form_page.status_code == 200
     assert 'type="datetime-local"' in form_page.content.decode()
@@ -333,7 +319,7 @@ def test_recording_an_interaction_puts_it_on_the_timeline(client, web_rm, own_or
 
 
 def test_invalid_interaction_shows_inline_errors(client, web_rm, own_org):
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     response = client.post(f"/clients/{own_org.pk}/interactions/new/", {
         "kind": "call", "occurred_at": "not a date", "minutes_spent": 99999, "summary": "",
     })
@@ -345,7 +331,7 @@ def test_invalid_interaction_shows_inline_errors(client, web_rm, own_org):
 
 
 def test_service_validation_errors_land_on_their_fields(client, web_admin):
-    signed_in(client, web_admin)
+    signed_in(web_admin, client)
     response = client.post("/clients/new/", {
         "legal_name": "Badly Rated", "kind": "fund", "country": "CN", "rating_agency": "sp", "rating_grade": "ZZZ",
         "kyc_status": "verified",
@@ -357,7 +343,7 @@ def test_service_validation_errors_land_on_their_fields(client, web_admin):
 
 
 def test_creating_a_client_through_the_form(client, web_rm, web_team):
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     response = client.post("/clients/new/", {
         "legal_name": "Silk Road Infra Fund", "local_name": "丝路基建基金", "kind": "fund", "country": "CN",
         "team": web_team.pk, "tags": "core, energy，asia",
@@ -369,7 +355,7 @@ def test_creating_a_client_through_the_form(client, web_rm, web_team):
 
 
 def test_edit_with_a_stale_version_shows_the_conflict_and_changes_nothing(client, web_rm, own_org):
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     form_page = client.get(f"/clients/{own_org.pk}/edit/")
     opened_version = form_page.context["form"].initial["version"]
     # Someone else saves first.
@@ -384,7 +370,7 @@ def test_edit_with_a_stale_version_shows_the_conflict_and_changes_nothing(client
 
 
 def test_edit_with_the_current_version_saves(client, web_rm, own_org, web_team):
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     response = client.post(f"/clients/{own_org.pk}/edit/", {
         "legal_name": "Huaneng Capital Ltd", "kind": "equity_investor", "country": "CN", "team": web_team.pk,
         "version": own_org.version, "tags": "",
@@ -395,7 +381,7 @@ def test_edit_with_the_current_version_saves(client, web_rm, own_org, web_team):
 
 
 def test_contact_forms(client, web_rm, own_org):
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     response = client.post(f"/clients/{own_org.pk}/contacts/new/", {
         "full_name": "Chen Jing", "seniority": "c_level", "language": "zh-hans", "email": "chen@example.com",
     })
@@ -414,7 +400,7 @@ def test_contact_forms(client, web_rm, own_org):
 @pytest.mark.parametrize("n", [5, 30])
 def test_360_page_query_count_is_pinned(client, django_assert_max_num_queries, web_rm, web_team, n):
     organization = busy_client(web_team, n, manager=web_rm)
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     with django_assert_max_num_queries(DETAIL_PAGE_QUERIES):
         response = client.get(f"/clients/{organization.pk}/")
     assert response.status_code == 200
@@ -423,7 +409,7 @@ def test_360_page_query_count_is_pinned(client, django_assert_max_num_queries, w
 def test_360_page_queries_do_not_grow_with_rows(client, web_rm, web_team):
     small = busy_client(web_team, 5, manager=web_rm)
     large = busy_client(web_team, 30, manager=web_rm)
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     counts = []
     for organization in (small, large):
         with CaptureQueriesContext(connection) as queries:
@@ -439,7 +425,7 @@ def test_project_page_shows_funding_by_status_and_participants(client, web_rm, o
     project = make_project(name="Gobi Solar", financing_target=Decimal("1000000"))
     make_participation(project, own_org, status="firm_commitment", amount=Decimal("400000"))
     make_participation(project, foreign_org, status="soft_interest", amount=Decimal("300000"))
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     assert "Gobi Solar" in client.get("/projects/").content.decode()
     html = client.get(f"/projects/{project.pk}/").content.decode()
     assert "40.0%" in html  # committed share of the target
@@ -450,7 +436,7 @@ def test_project_page_shows_funding_by_status_and_participants(client, web_rm, o
 
 def test_participation_from_the_client_page(client, web_rm, own_org):
     project = make_project(name="Toll Road")
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     response = client.post(f"/clients/{own_org.pk}/participations/new/", {
         "project": project.pk, "role": "senior_debt", "amount": "5000000", "currency": "USD", "status": "prospect",
         "probability": "0.2", "fee_income": "0",
@@ -467,7 +453,7 @@ def test_participation_from_the_client_page(client, web_rm, own_org):
 
 def test_participation_from_the_project_page_picks_the_client_by_search(client, web_rm, own_org, foreign_org):
     project = make_project()
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     picker = client.get(f"/projects/{project.pk}/participations/new/", {"org_q": "capital"},
                         HTTP_HX_REQUEST="true", HTTP_HX_TARGET="org-picker").content.decode()
     assert "Huaneng Capital" in picker and "<html" not in picker
@@ -490,12 +476,12 @@ def test_participation_from_the_project_page_picks_the_client_by_search(client, 
 
 
 def test_task_list_shows_my_open_tasks_by_default(client, web_rm, own_org):
-    colleague = make_user("relationship_manager")
+    colleague = make_user(None, "relationship_manager", password=PASSWORD)
     Task.objects.create(title="Mine and open", due_at=timezone.now(), assignee=web_rm, organization=own_org)
     Task.objects.create(title="Someone else's", due_at=timezone.now(), assignee=colleague, organization=own_org)
     Task.objects.create(title="Mine but done", due_at=timezone.now(), assignee=web_rm, status="done",
                         completed_at=timezone.now(), organization=own_org)
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     html = client.get("/tasks/").content.decode()
     assert "Mine and open" in html and "Someone else" not in html and "Mine but done" not in html
     html = client.get("/tasks/", {"who": "all", "status": ""}).content.decode()
@@ -504,7 +490,7 @@ def test_task_list_shows_my_open_tasks_by_default(client, web_rm, own_org):
 
 def test_task_done_button(client, web_rm, own_org):
     task = Task.objects.create(title="Call back", due_at=timezone.now(), assignee=web_rm, organization=own_org)
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     response = client.post(f"/tasks/{task.pk}/done/", {"version": task.version, "next": "/tasks/"})
     assert response["Location"] == "/tasks/"
     task.refresh_from_db()
@@ -512,7 +498,7 @@ def test_task_done_button(client, web_rm, own_org):
 
 
 def test_task_and_request_forms_from_the_client_page(client, web_rm, own_org):
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     response = client.post(f"/clients/{own_org.pk}/tasks/new/", {
         "title": "Send the teaser", "due_at": "2026-04-01T09:00", "assignee": web_rm.pk,
     })
@@ -536,7 +522,7 @@ def test_service_request_list_shows_open_requests_by_default(client, web_rm, own
     ServiceRequest.objects.create(organization=own_org, subject="Still open", opened_at=now)
     ServiceRequest.objects.create(organization=own_org, subject="Already solved", opened_at=now, resolved_at=now)
     ServiceRequest.objects.create(organization=foreign_org, subject="Not my client", opened_at=now)
-    signed_in(client, web_rm)
+    signed_in(web_rm, client)
     html = client.get("/requests/").content.decode()
     assert "Still open" in html and "Already solved" not in html and "Not my client" not in html
     html = client.get("/requests/", {"state": "all"}).content.decode()

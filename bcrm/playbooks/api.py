@@ -12,7 +12,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import AwareDatetime, Field
 
 from bcrm.core.errors import InvalidInput
-from bcrm.core.schemas import ERRORS, ErrorOut, PageIn, PageOut, page_response
+from bcrm.core.schemas import ERRORS, PageIn, PageOut, page_response
 from bcrm.engagement.services import task_bulk
 from bcrm.playbooks import selectors, services
 from bcrm.playbooks.choices import CadenceUnit, Channel, OwnerRule, Trigger
@@ -396,8 +396,7 @@ def get_automation_run(request, run_id: int):
     return selectors.automation_run_get(request.auth, run_id)
 
 
-@router.post("/automation/runs", response={200: AutomationReportOut, 201: AutomationReportOut, **ERRORS,
-                                           503: ErrorOut},
+@router.post("/automation/runs", response={200: AutomationReportOut, 201: AutomationReportOut, **ERRORS},
              summary="Run the automation now (dry_run: compute and report, write nothing); lead/admin")
 def create_automation_run(request, payload: AutomationRunIn):
     report = services.automation_run(actor=request.auth, as_of=payload.as_of, dry_run=payload.dry_run, trigger="api")

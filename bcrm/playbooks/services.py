@@ -29,6 +29,7 @@ from bcrm.core.texts import shown_as
 from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.engagement.models import Task
 from bcrm.engagement.services import interaction_create, lock_open_task
+from bcrm.playbooks import automation as engine
 from bcrm.playbooks.choices import ACTION_KINDS, Action, CadenceUnit, Channel, OwnerRule, Tier, Trigger
 from bcrm.playbooks.models import ClientTier, Playbook, PlaybookStep, TierPolicy
 from bcrm.playbooks.policy import tier_table, validate_rules
@@ -297,17 +298,8 @@ def task_cancel(*, actor, task: Task, expected_version: int | None = None) -> Ta
 # --- automation ------------------------------------------------------------------------------------
 
 
-class EngineUnavailable(ServiceError):
-    status = 503
-    code = "unavailable"
-
-
 def automation_run(*, actor, as_of: dt.datetime | None = None, dry_run: bool = False, trigger: str = "manual"):
     """Run the automation engine now (a lead or an administrator); the pages, the API and the CLI call this."""
-    try:
-        from bcrm.playbooks import automation as engine
-    except ImportError:  # the engine ships separately; until then the doors say so
-        raise EngineUnavailable(_("The automation engine is not installed yet."))
     if not engine.can_run_automation(actor):
         raise PermissionDenied(_("Only a team lead or an administrator may run the automation."))
     if as_of is not None and timezone.is_naive(as_of):
