@@ -12,8 +12,8 @@ from django.core.management import CommandError
 
 from bcrm.audit.models import AuditEntry
 from bcrm.playbooks.models import CalendarDay, TeamCalendar, WorkCalendar
-from tests.factories import make_user
 from tests.doors import command
+from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -22,7 +22,7 @@ from bcrm.accounts.permissions import (
     require,
 )
 from bcrm.audit.services import audit_record
-from bcrm.core.errors import Conflict, InvalidInput, PermissionDenied, ServiceError
+from bcrm.core.errors import Conflict, InvalidInput, PermissionDenied
 from bcrm.core.fields import only_fields
 from bcrm.core.services import create_instance, delete_instance, update_instance
 from bcrm.core.texts import shown_as
