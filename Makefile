@@ -37,7 +37,7 @@ test: install lint check pytest
 
 lint:
 	$(BIN)/ruff check bcrm tests benchmarks
-	$(BIN)/mypy bcrm
+	$(BIN)/mypy
 
 check:
 	$(BIN)/python manage.py check
