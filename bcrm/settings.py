@@ -177,6 +177,7 @@ AXES_FAILURE_LIMIT = int(os.environ.get("BCRM_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("BCRM_LOGIN_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_LOCKOUT_CALLABLE = "bcrm.accounts.security.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 # Sessions end after BCRM_SESSION_IDLE_MINUTES without a request, and BCRM_SESSION_MAX_HOURS after sign-in
@@ -246,6 +247,22 @@ BCRM_IMPORT_MAX_RATIO = int(os.environ.get("BCRM_IMPORT_MAX_RATIO", "100"))
 BCRM_IMPORT_MAX_ROWS = int(os.environ.get("BCRM_IMPORT_MAX_ROWS", "1048576"))
 BCRM_IMPORT_MAX_COLUMNS = int(os.environ.get("BCRM_IMPORT_MAX_COLUMNS", "1000"))
 BCRM_IMPORT_MAX_CELL_CHARS = int(os.environ.get("BCRM_IMPORT_MAX_CELL_CHARS", "32767"))
+BCRM_IMPORT_MAX_MEMBERS = int(os.environ.get("BCRM_IMPORT_MAX_MEMBERS", "10000"))  # parts of an XLSX archive
+# Import work (bcrm.dataio): where uploads and their error files are kept, rows written per batch, and how many
+# rows of each outcome the job's report keeps (counts always cover the whole file).
+BCRM_IMPORT_DIR = Path(os.environ.get("BCRM_IMPORT_DIR") or DATA_DIR / "imports")
+BCRM_IMPORT_BATCH_ROWS = int(os.environ.get("BCRM_IMPORT_BATCH_ROWS", "2000"))
+BCRM_IMPORT_REPORT_ROWS = int(os.environ.get("BCRM_IMPORT_REPORT_ROWS", "1000"))
+# The analyst's file tools (bcrm.fileanalysis): the largest file the page and the API take.
+BCRM_ANALYSE_MAX_BYTES = int(os.environ.get("BCRM_ANALYSE_MAX_BYTES", str(100 * 1024 * 1024)))
+# Segmentation: a run asked for on a page runs within the request up to this many clients, above it in the
+# worker; a classification that moves more labels than BCRM_TIER_INLINE_LIMIT leaves the tiers to the next
+# automation run; previews reuse computed features for BCRM_FEATURE_CACHE_SECONDS (0: no file cache);
+# BCRM_COUNTRY_RISK_FILE replaces the shipped country risk table (same JSON shape).
+BCRM_INLINE_RUN_LIMIT = int(os.environ.get("BCRM_INLINE_RUN_LIMIT", "50000"))
+BCRM_TIER_INLINE_LIMIT = int(os.environ.get("BCRM_TIER_INLINE_LIMIT", "50000"))
+BCRM_FEATURE_CACHE_SECONDS = float(os.environ.get("BCRM_FEATURE_CACHE_SECONDS", str(15 * 60)))
+BCRM_COUNTRY_RISK_FILE = os.environ.get("BCRM_COUNTRY_RISK_FILE", "")
 
 # Background work (DESIGN.md section 4): Django's task API with the database backend, so no extra
 # server is needed; `bcrm worker` runs the queue and the schedules. BCRM_TASKS_IMMEDIATE=1 runs

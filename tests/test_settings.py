@@ -1,6 +1,7 @@
 """Settings come from the environment; secrets never from the repository."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,32 @@ def test_database_url_selects_postgresql(tmp_path):
 def test_no_secret_in_repository():
     tracked = subprocess.run(["git", "ls-files"], capture_output=True, text=True, cwd=ROOT).stdout.split()
     assert not any(name.endswith("secret_key") for name in tracked)
+
+
+# Every bcrm setting is defined once in bcrm/settings.py from the environment (issue 14, item 6).
+FROM_ENVIRONMENT = {
+    "BCRM_IMPORT_MAX_BYTES": "12345", "BCRM_IMPORT_MAX_MEMBERS": "77", "BCRM_IMPORT_BATCH_ROWS": "10",
+    "BCRM_IMPORT_REPORT_ROWS": "20", "BCRM_ANALYSE_MAX_BYTES": "30", "BCRM_INLINE_RUN_LIMIT": "40",
+    "BCRM_TIER_INLINE_LIMIT": "50", "BCRM_FEATURE_CACHE_SECONDS": "60.0", "BCRM_COUNTRY_RISK_FILE": "/srv/risk.json",
+    "BCRM_IMPORT_DIR": "/srv/imports",
+}
+
+
+def test_bcrm_settings_are_read_from_the_environment(tmp_path):
+    names = list(FROM_ENVIRONMENT)
+    printed = settings_value(tmp_path, f"*(getattr(s, n) for n in {names!r})", **FROM_ENVIRONMENT).split()
+    assert printed == [FROM_ENVIRONMENT[name] for name in names]
+
+
+def test_defaults_without_the_environment(tmp_path):
+    printed = settings_value(tmp_path, "s.BCRM_IMPORT_DIR, s.BCRM_IMPORT_BATCH_ROWS, s.BCRM_FEATURE_CACHE_SECONDS")
+    assert printed.split() == [str(tmp_path / "imports"), "2000", "900.0"]
+
+
+def test_modules_read_settings_by_name_not_with_a_default_of_their_own():
+    """``getattr(settings, "X", default)`` hides a second default from bcrm/settings.py and from the README."""
+    offenders = [f"{path.relative_to(ROOT)}:{number}"
+                 for path in (ROOT / "bcrm").rglob("*.py")
+                 for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                 if re.search(r"getattr\(\s*settings\s*,", line)]
+    assert not offenders

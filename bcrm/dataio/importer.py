@@ -84,7 +84,7 @@ REQUIRED = gettext_noop("This field is required.")
 
 
 def batch_rows() -> int:
-    return int(getattr(settings, "BCRM_IMPORT_BATCH_ROWS", 2000))
+    return int(settings.BCRM_IMPORT_BATCH_ROWS)
 
 
 def actor_label(actor) -> str:

@@ -67,10 +67,10 @@ class ImportLimits:
 
     @classmethod
     def from_settings(cls) -> ImportLimits:
-        default = cls()
-        return cls(**{name: int(getattr(settings, f"BCRM_IMPORT_MAX_{name.upper()}", getattr(default, name)))
-                      for name in ("unpacked_bytes", "ratio", "shared_strings_bytes", "rows", "columns",
-                                   "cell_chars", "members")})
+        return cls(unpacked_bytes=settings.BCRM_IMPORT_MAX_UNPACKED_BYTES, ratio=settings.BCRM_IMPORT_MAX_RATIO,
+                   shared_strings_bytes=settings.BCRM_IMPORT_MAX_SHARED_STRINGS_BYTES,
+                   rows=settings.BCRM_IMPORT_MAX_ROWS, columns=settings.BCRM_IMPORT_MAX_COLUMNS,
+                   cell_chars=settings.BCRM_IMPORT_MAX_CELL_CHARS, members=settings.BCRM_IMPORT_MAX_MEMBERS)
 
 
 class ImportFileError(Exception):

@@ -44,19 +44,17 @@ from bcrm.dataio.specs import reason_text, spec_for
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_BYTES = 512 * 1024 * 1024
-
 
 def max_upload_bytes() -> int:
-    return int(getattr(settings, "BCRM_IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES))
+    return int(settings.BCRM_IMPORT_MAX_BYTES)
 
 
 def report_rows_kept() -> int:
-    return int(getattr(settings, "BCRM_IMPORT_REPORT_ROWS", 1000))
+    return int(settings.BCRM_IMPORT_REPORT_ROWS)
 
 
 def import_root() -> Path:
-    return Path(getattr(settings, "BCRM_IMPORT_DIR", None) or Path(settings.DATA_DIR) / "imports")
+    return Path(settings.BCRM_IMPORT_DIR)
 
 
 def job_directory(job: ImportJob) -> Path:

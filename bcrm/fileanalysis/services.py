@@ -25,14 +25,13 @@ from bcrm.accounts.choices import Role
 from bcrm.accounts.permissions import user_roles
 from bcrm.core.errors import InvalidInput, PermissionDenied
 
-DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 TOOLS = ("split", "clv", "scorecard", "bgbb")
 #: the largest predictions file the page offers as a download link (larger: use the CLI or the API)
 MAX_PREDICTIONS_BYTES = 20 * 1024 * 1024
 
 
 def max_bytes() -> int:
-    return int(getattr(settings, "BCRM_ANALYSE_MAX_BYTES", DEFAULT_MAX_BYTES))
+    return int(settings.BCRM_ANALYSE_MAX_BYTES)
 
 
 def may_analyse(user: Any) -> bool:

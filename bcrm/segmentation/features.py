@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -199,7 +198,7 @@ def _ids(rows: list[tuple], index: int = 0) -> np.ndarray:
 
 @cache
 def country_risk_table() -> dict[str, int]:
-    path = os.environ.get("BCRM_COUNTRY_RISK_FILE") or str(Path(__file__).parent / "data" / "country_risk.json")
+    path = settings.BCRM_COUNTRY_RISK_FILE or str(Path(__file__).parent / "data" / "country_risk.json")
     with open(path, encoding="utf-8") as fh:
         return {k.upper(): int(v) for k, v in json.load(fh)["categories"].items()}
 
@@ -502,9 +501,6 @@ def compute_features(names: Iterable[str], population: Population) -> FeatureMat
     return FeatureMatrix(population, {n: matrix.columns[n] for n in names}, matrix.queries)
 
 
-CACHE_SECONDS = 15 * 60
-
-
 def _cache_path(names: list[str], as_of: dt.date):
     import hashlib
 
@@ -527,7 +523,7 @@ def compute_features_cached(names: Iterable[str], population: Population, *, ref
 
     names = list(dict.fromkeys(names))
     if max_age is None:
-        max_age = float(getattr(settings, "BCRM_FEATURE_CACHE_SECONDS", CACHE_SECONDS))
+        max_age = float(settings.BCRM_FEATURE_CACHE_SECONDS)
     if max_age <= 0:
         return compute_features(names, population), None
     path = _cache_path(names, population.as_of)

@@ -286,7 +286,7 @@ def _fit_path() -> Path:
 
 
 def _save_fit(fit: dict[str, Any]) -> None:
-    if float(getattr(settings, "BCRM_FEATURE_CACHE_SECONDS", 900)) <= 0:
+    if float(settings.BCRM_FEATURE_CACHE_SECONDS) <= 0:
         return  # the file cache is off (tests, unless a test turns it on)
     path = _fit_path()
     try:

@@ -321,9 +321,6 @@ def _move_current_labels(run: Run) -> None:
         )
 
 
-INLINE_RUN_LIMIT = 50_000  # clients; above it a run asked for in the web UI goes to the task queue
-
-
 def run_requested(*, actor, dimension: str) -> RunReport | None:
     """A real run asked for from a page: computed now for a portfolio small enough to finish within the
     request, otherwise queued for `bcrm worker` (None is returned; the run list shows it when done)."""
@@ -334,7 +331,7 @@ def run_requested(*, actor, dimension: str) -> RunReport | None:
 
     require(can_configure(actor), _("Only analysts, team leads and administrators run the segmentation."))
     check_dimension(dimension)
-    limit = getattr(settings, "BCRM_INLINE_RUN_LIMIT", INLINE_RUN_LIMIT)
+    limit = settings.BCRM_INLINE_RUN_LIMIT
     if Organization.objects.order_by()[: limit + 1].count() <= limit:
         return run_segmentation(actor=actor, dimension=dimension)
     requested_run.enqueue(dimension, getattr(actor, "pk", None))
