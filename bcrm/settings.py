@@ -296,12 +296,18 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "bcrm <noreply@localho
 # set, `bcrm serve` (and so `bcrm demo`) sets it to the host and port it serves on, for itself and its worker.
 BCRM_BASE_URL = os.environ.get("BCRM_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
+# Logging (README "Logging"): every process (web server, worker, CLI) writes its log to the console (stderr),
+# one line per record: time, level, logger (the module, bcrm.<app>.<module>), message, then the traceback of an
+# error. BCRM_LOG_LEVEL sets the level (DEBUG, INFO, WARNING, ERROR; default INFO); LOG_LEVEL, its older name,
+# is still read. The service manager (systemd, Docker) keeps and rotates the output.
+BCRM_LOG_LEVEL = (os.environ.get("BCRM_LOG_LEVEL") or os.environ.get("LOG_LEVEL") or "INFO").strip().upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "filters": {"expected_refusals": {"()": "bcrm.web.log_filters.ExpectedRefusals"}},
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "root": {"handlers": ["console"], "level": BCRM_LOG_LEVEL},
     # a 403 is an expected answer: one line, no traceback
     "loggers": {"django.request": {"filters": ["expected_refusals"]}},
 }

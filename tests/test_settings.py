@@ -57,19 +57,22 @@ FROM_ENVIRONMENT = {
     "BCRM_IMPORT_MAX_BYTES": "12345", "BCRM_IMPORT_MAX_MEMBERS": "77", "BCRM_IMPORT_BATCH_ROWS": "10",
     "BCRM_IMPORT_REPORT_ROWS": "20", "BCRM_ANALYSE_MAX_BYTES": "30", "BCRM_INLINE_RUN_LIMIT": "40",
     "BCRM_TIER_INLINE_LIMIT": "50", "BCRM_FEATURE_CACHE_SECONDS": "60.0", "BCRM_COUNTRY_RISK_FILE": "/srv/risk.json",
-    "BCRM_IMPORT_DIR": "/srv/imports",
+    "BCRM_IMPORT_DIR": "/srv/imports", "BCRM_LOG_LEVEL": "DEBUG",
 }
 
 
 def test_bcrm_settings_are_read_from_the_environment(tmp_path):
     names = list(FROM_ENVIRONMENT)
-    printed = settings_value(tmp_path, f"*(getattr(s, n) for n in {names!r})", **FROM_ENVIRONMENT).split()
-    assert printed == [FROM_ENVIRONMENT[name] for name in names]
+    printed = settings_value(tmp_path, f"*(getattr(s, n) for n in {names!r}), s.LOGGING['root']['level']",
+                             **FROM_ENVIRONMENT).split()
+    assert printed == [FROM_ENVIRONMENT[name] for name in names] + ["DEBUG"]
 
 
 def test_defaults_without_the_environment(tmp_path):
-    printed = settings_value(tmp_path, "s.BCRM_IMPORT_DIR, s.BCRM_IMPORT_BATCH_ROWS, s.BCRM_FEATURE_CACHE_SECONDS")
-    assert printed.split() == [str(tmp_path / "imports"), "2000", "900.0"]
+    printed = settings_value(tmp_path, "s.BCRM_IMPORT_DIR, s.BCRM_IMPORT_BATCH_ROWS, s.BCRM_FEATURE_CACHE_SECONDS, "
+                             "s.LOGGING['root']['level']")
+    assert printed.split() == [str(tmp_path / "imports"), "2000", "900.0", "INFO"]
+    assert settings_value(tmp_path, "s.LOGGING['root']['level']", LOG_LEVEL="warning") == "WARNING"  # older name
 
 
 def test_modules_read_settings_by_name_not_with_a_default_of_their_own():

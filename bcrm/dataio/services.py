@@ -376,9 +376,9 @@ def _fail(job: ImportJob, message: str) -> None:
 
 def _remove_file(path: Path) -> None:
     try:
-        path.unlink()
-    except OSError:
-        pass
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        logger.warning("import file %s not removed: %s", path, exc)
 
 
 def _mb(n: int) -> str:

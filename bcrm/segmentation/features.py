@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -32,6 +33,8 @@ from django.utils.translation import gettext_lazy as _
 from bcrm.engagement.choices import InteractionKind
 from bcrm.financing.choices import COMMITTED_STATUSES, ParticipationStatus
 from bcrm.parties.choices import KycStatus, Seniority
+
+logger = logging.getLogger(__name__)
 
 SECONDS_PER_MONTH = 30.4375 * 86400
 SENIOR = [Seniority.BOARD, Seniority.C_LEVEL, Seniority.SENIOR]
@@ -534,8 +537,8 @@ def compute_features_cached(names: Iterable[str], population: Population, *, ref
                     matrix = FeatureMatrix(population, {
                         name: FeatureValues(data[f"v:{name}"], data[f"m:{name}"]) for name in names})
                     return matrix, _time.time() - path.stat().st_mtime
-        except (OSError, KeyError, ValueError):
-            pass  # a damaged or older cache file is recomputed below
+        except (OSError, KeyError, ValueError) as exc:  # a damaged or older cache file is recomputed below
+            logger.warning("feature cache %s unreadable, recomputing: %s", path, exc)
     matrix = compute_features(names, population)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -546,8 +549,8 @@ def compute_features_cached(names: Iterable[str], population: Population, *, ref
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, **arrays)  # type: ignore[arg-type]
         tmp.replace(path)  # atomic: a reader never sees half a file
-    except OSError:
-        pass  # no cache is only slower
+    except OSError as exc:  # no cache is only slower
+        logger.warning("feature cache %s not written: %s", path, exc)
     return matrix, None
 
 
