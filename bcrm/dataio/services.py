@@ -312,7 +312,7 @@ def import_job_run(job: ImportJob | int, *, on_progress: ProgressHook | None = N
             def report(row: Row) -> None:
                 spool.add(row, dry_run=job.mode == ImportMode.DRY_RUN)
                 if row.outcome == Outcome.REJECTED:
-                    errors.add(row)  # type: ignore[union-attr]
+                    errors.add(row)
                     if on_reject:
                         on_reject(row)
 

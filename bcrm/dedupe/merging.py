@@ -74,8 +74,8 @@ def merge_relations(model: type[models.Model]) -> list[Relation]:
             m2m: Any = rel.field
             relations.append(Relation(
                 model=through, kind="m2m", label=f"{related._meta.label}.{m2m.name}",
-                field=through._meta.get_field(m2m.m2m_reverse_field_name()),  # type: ignore[attr-defined]
-                target=through._meta.get_field(m2m.m2m_field_name()),  # type: ignore[attr-defined]
+                field=through._meta.get_field(m2m.m2m_reverse_field_name()),
+                target=through._meta.get_field(m2m.m2m_field_name()),
                 verbose=str(related._meta.verbose_name_plural),
             ))
         else:
@@ -92,8 +92,8 @@ def merge_relations(model: type[models.Model]) -> list[Relation]:
             continue
         relations.append(Relation(
             model=through, kind="m2m", label=f"{model._meta.label}.{m2m.name}",
-            field=through._meta.get_field(m2m.m2m_field_name()),  # type: ignore[attr-defined]
-            target=through._meta.get_field(m2m.m2m_reverse_field_name()),  # type: ignore[attr-defined]
+            field=through._meta.get_field(m2m.m2m_field_name()),
+            target=through._meta.get_field(m2m.m2m_reverse_field_name()),
             verbose=str(m2m.verbose_name),
         ))
     return relations

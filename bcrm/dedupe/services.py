@@ -548,7 +548,7 @@ def _plan(entity: str, actor, survivor: Any, others: list[Any]) -> MergePlan:
 
 
 def _field(model: type[models.Model], attname: str) -> models.Field:
-    return next(f for f in model._meta.concrete_fields if f.attname == attname)  # type: ignore[misc]
+    return next(f for f in model._meta.concrete_fields if f.attname == attname)
 
 
 def _merge_note(other: Organization, values: dict[str, tuple[Any, int]]) -> str:

@@ -185,7 +185,7 @@ def estimate_effect(*, dimension: str, outcome: str, now: dt.datetime, alpha: fl
         result["estimate"] = empty
         return result
     run = runs[0]
-    threshold = float(run.threshold)  # type: ignore[arg-type]
+    threshold = float(run.threshold)
     start = _day_end(run.as_of)
     result["run"] = {"id": run.pk, "as_of": run.as_of.isoformat(), "threshold": threshold, "method": run.method}
     result["window"] = {"after_from": start.isoformat(), "after_to": now.isoformat()}

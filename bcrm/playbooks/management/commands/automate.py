@@ -53,7 +53,7 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report.as_dict(), indent=2, ensure_ascii=False, default=str))
             return
         c = report.counts
-        head = "Dry run (nothing written)" if report.dry_run else f"Automation run #{report.run.pk}"
+        head = "Dry run (nothing written)" if report.run is None else f"Automation run #{report.run.pk}"
         self.stdout.write(f"{head} as of {report.as_of:%Y-%m-%d %H:%M %Z}, policy v{report.policy_version}, "
                           f"{report.duration_ms:,} ms")
         tiers = c.get("tiers", {})

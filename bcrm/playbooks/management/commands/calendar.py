@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.management.base import BaseCommand, CommandError
@@ -94,7 +95,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, action, **options):
         try:
-            {"list": self.list, "show": self.show, "load": self.load, "set-team": self.set_team}[action](**options)
+            actions: dict[str, Callable[..., None]] = {"list": self.list, "show": self.show, "load": self.load,
+                                                       "set-team": self.set_team}
+            actions[action](**options)
         except ServiceError as exc:
             raise command_error(exc)
 
