@@ -618,8 +618,8 @@ def fake_engine(monkeypatch):
             duration_ms=12, counts={"tasks_created": 3})
         return Report(run, dry_run)
 
-    module.run_automation = run_automation  # type: ignore[attr-defined]
-    module.can_run_automation = lambda user: has_any(user, {"lead", "admin"})  # type: ignore[attr-defined]
+    module.run_automation = run_automation
+    module.can_run_automation = lambda user: has_any(user, {"lead", "admin"})
     monkeypatch.setitem(sys.modules, "bcrm.playbooks.automation", module)
     import bcrm.playbooks
 

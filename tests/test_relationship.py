@@ -4,6 +4,7 @@ row per interaction or contact, its monotonicity (hypothesis) and bad configurat
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,7 +27,8 @@ amount = st.floats(0, 1e4, allow_nan=False)
 
 
 def strength(**values) -> float:
-    return float(relationship_strength(**{k: [v] for k, v in values.items()}).strength[0])
+    columns: dict[str, Any] = {k: [v] for k, v in values.items()}
+    return float(relationship_strength(**columns).strength[0])
 
 
 def test_formula_by_hand():
