@@ -37,7 +37,7 @@ def test_a_failing_job_in_the_queue_is_logged_with_its_traceback(settings, monke
     from django_tasks_db.models import DBTaskResult
 
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-    monkeypatch.setattr(worker, "tick", lambda: [])  # only the job below is in the queue
+    monkeypatch.setattr(worker, "tick", list)  # only the job below is in the queue
     failing_job.enqueue()
     with caplog.at_level(logging.INFO):
         call_command("worker", "--once", "--interval", "0.1", stdout=io.StringIO())

@@ -47,13 +47,13 @@ def validate_and_save(instance: models.Model, *, exclude: list[str] | None = Non
     try:
         instance.full_clean(exclude=exclude)
     except DjangoValidationError as exc:
-        raise InvalidInput.from_django(exc)
+        raise InvalidInput.from_django(exc) from exc
     try:
         with transaction.atomic():
             instance.save()
     except IntegrityError:
         # Constraints are mirrored in full_clean(); reaching here means a race with another writer.
-        raise InvalidInput(_("This change conflicts with data saved at the same moment. Reload and try again."))
+        raise InvalidInput(_("This change conflicts with data saved at the same moment. Reload and try again.")) from None
 
 
 @transaction.atomic
@@ -109,4 +109,4 @@ def delete_instance(*, actor, instance: models.Model) -> None:
             instance.delete()
     except ProtectedError as exc:
         kinds = sorted({str(obj._meta.verbose_name_plural) for obj in exc.protected_objects})
-        raise Conflict(_("Cannot delete: it still has %(kinds)s.") % {"kinds": ", ".join(kinds)})
+        raise Conflict(_("Cannot delete: it still has %(kinds)s.") % {"kinds": ", ".join(kinds)}) from exc

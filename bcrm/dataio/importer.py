@@ -188,7 +188,7 @@ class Importer:
         for _index, column in ctx.columns:
             if column.kind == REF:
                 self.ref_groups[column.target].append(column)
-        self.counts = {o: 0 for o in Outcome.values}
+        self.counts = dict.fromkeys(Outcome.values, 0)
         self.rows = 0
         self.ref_cache: dict[str, dict[tuple[str, Any], int | str]] = {}
         self._users: dict[str, int] | None = None

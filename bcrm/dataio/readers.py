@@ -216,9 +216,9 @@ class CsvTable(Table):
             raise ImportFileError(
                 _("The file is not UTF-8 or GB18030 text: row %(row)s cannot be read as %(codec)s.")
                 % {"row": number + 1, "codec": "UTF-8" if self.encoding.startswith("utf") else "GB18030"}
-            )
+            ) from None
         except csv.Error as exc:
-            raise ImportFileError(_("Row %(row)s is not valid CSV: %(error)s") % {"row": number + 1, "error": exc})
+            raise ImportFileError(_("Row %(row)s is not valid CSV: %(error)s") % {"row": number + 1, "error": exc}) from exc
 
     def fraction(self) -> float:
         try:
@@ -416,7 +416,7 @@ class XlsxTable(Table):
                 merges = check_archive(archive, self.limits)
             self.workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, OSError, ValueError, EOFError) as exc:
-            raise ImportFileError(_("The workbook cannot be opened: %(error)s") % {"error": exc})
+            raise ImportFileError(_("The workbook cannot be opened: %(error)s") % {"error": exc}) from exc
         if not self.workbook.worksheets:
             raise ImportFileError(_("The workbook has no worksheet."))
         self.sheet = self.workbook.worksheets[0]

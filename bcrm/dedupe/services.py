@@ -496,7 +496,7 @@ def _ids(value: Any) -> int:
     try:
         return int(getattr(value, "pk", value))
     except (TypeError, ValueError):
-        raise InvalidInput(fields={"ids": [_("Record ids are whole numbers.")]})
+        raise InvalidInput(fields={"ids": [_("Record ids are whole numbers.")]}) from None
 
 
 def _check_ids(survivor: int, others: Sequence[int]) -> None:
@@ -582,7 +582,7 @@ def _check_versions(records: list[Any], versions: dict[Any, Any] | None) -> None
     try:
         given = {int(k): int(v) for k, v in versions.items()}
     except (TypeError, ValueError):
-        raise InvalidInput(fields={"versions": [_("Versions are whole numbers, by record id.")]})
+        raise InvalidInput(fields={"versions": [_("Versions are whole numbers, by record id.")]}) from None
     missing = [r.pk for r in records if r.pk not in given]
     if missing:
         raise InvalidInput(fields={"versions": [_("The version of record %(ids)s is missing.") % {

@@ -289,7 +289,7 @@ def _read(file: Path, encoding: str, column: str, outcome: str | None, costs: st
             try:
                 flag = parse_flag(text)
             except ValueError:
-                raise _bad_cell(int(line_numbers[i]), names[outcome_at], text, _("0/1, true/false, yes/no or 是/否"))
+                raise _bad_cell(int(line_numbers[i]), names[outcome_at], text, _("0/1, true/false, yes/no or 是/否")) from None
             if flag is None:
                 keep[i] = False
             else:
@@ -623,7 +623,7 @@ def _numbers(values: list[str], lines: np.ndarray, name: str, mark: str) -> np.n
             number = parse_number(cell, mark)
         except ValueError:
             expected = _("a number") if mark == "." else _("a number with a decimal comma")
-            raise _bad_cell(int(lines[i]), name, cell, expected)
+            raise _bad_cell(int(lines[i]), name, cell, expected) from None
         out[i] = nan if number is None else number
     return out
 
@@ -637,7 +637,7 @@ def _dates(values: list[str], lines: np.ndarray, name: str, order: str | None,
         except ValueError:
             expected = (_("a date in the format %(format)s") % {"format": date_format}) if date_format else \
                 _("a date (YYYY-MM-DD, YYYYMMDD, DD/MM/YYYY or MM/DD/YYYY)")
-            raise _bad_cell(int(lines[i]), name, cell, expected)
+            raise _bad_cell(int(lines[i]), name, cell, expected) from None
         out[i] = NO_DATE if day is None else day
     return out
 

@@ -94,9 +94,9 @@ def analyse_upload(*, actor: Any, tool: str, upload: UploadedFile, options: dict
             report = _runner(tool)(str(path), **kwargs)
         except CommandError as exc:
             message = str(exc)
-            raise InvalidInput(message, fields={_field_of(message, options): [message]})
+            raise InvalidInput(message, fields={_field_of(message, options): [message]}) from exc
         except (ValueError, UnicodeError) as exc:  # a file no reader understands: say so, keep no traceback
-            raise InvalidInput(fields={"file": [_("The file could not be read: %(reason)s") % {"reason": exc}]})
+            raise InvalidInput(fields={"file": [_("The file could not be read: %(reason)s") % {"reason": exc}]}) from None
         report["file"] = upload.name or report.get("file", "")
         if "out" in report:
             del report["out"]

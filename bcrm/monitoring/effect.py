@@ -206,7 +206,7 @@ def estimate_effect(*, dimension: str, outcome: str, now: dt.datetime, alpha: fl
         known = np.isfinite(scores) & np.isfinite(y)
         bins = rdd.binned_means(scores[known], y[known], threshold, bins=BINS).as_rows()
     except ModelError as exc:
-        raise InvalidInput(_(exc.template) % exc.params)
+        raise InvalidInput(_(exc.template) % exc.params) from exc
     estimate = rd.as_dict()
     estimate["notes"] = _translated(rd.note_details)
     if now <= start:

@@ -54,7 +54,7 @@ class DashboardFilter(forms.Form):
         try:
             first, _last = parse_kpi_period(value)
         except InvalidInput as exc:
-            raise forms.ValidationError([m for messages in exc.fields.values() for m in messages])
+            raise forms.ValidationError([m for messages in exc.fields.values() for m in messages]) from exc
         return f"{first:%Y-%m}"
 
 

@@ -23,7 +23,7 @@ def parse_weekend(text: str) -> frozenset[int]:
         days = frozenset(int(x) for x in str(text).replace(" ", "").split(",") if x)
     except ValueError:
         raise InvalidInput(_("Weekend days are ISO weekday numbers, like 6,7."), fields={"weekend": [
-            _("Weekend days are ISO weekday numbers, like 6,7.")]})
+            _("Weekend days are ISO weekday numbers, like 6,7.")]}) from None
     if any(d < 1 or d > 7 for d in days) or len(days) >= 7:
         raise InvalidInput(_("Weekend days are ISO weekday numbers, like 6,7."), fields={"weekend": [
             _("Weekend days are ISO weekday numbers, like 6,7.")]})
@@ -34,7 +34,7 @@ def business_calendar(calendar: WorkCalendar) -> BusinessCalendar:
     try:
         tz = ZoneInfo(calendar.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(_("Unknown time zone: %(tz)s.") % {"tz": calendar.timezone})
+        raise InvalidInput(_("Unknown time zone: %(tz)s.") % {"tz": calendar.timezone}) from None
     holidays: set[dt.date] = set()
     workdays: set[dt.date] = set()
     for day, kind in calendar.days.values_list("date", "kind"):
@@ -106,7 +106,7 @@ def load_public_holidays(calendar: WorkCalendar, country: str, years: Iterable[i
         source = holidays_lib.country_holidays(country.upper(), years=years,
                                                language="zh_CN" if country.upper() == "CN" else None)
     except NotImplementedError:
-        raise InvalidInput(_("No public holidays are known for country %(code)s.") % {"code": country})
+        raise InvalidInput(_("No public holidays are known for country %(code)s.") % {"code": country}) from None
     rows: dict[dt.date, CalendarDay] = {}
     for day, name in sorted(source.items()):
         rows[day] = CalendarDay(calendar=calendar, date=day, kind=DayKind.HOLIDAY, name=str(name)[:120])

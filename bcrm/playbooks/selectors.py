@@ -87,8 +87,8 @@ def tier_counts(actor=None) -> dict[str, Any]:
     queryset = ClientTier.objects.all()
     if actor is not None:
         queryset = restrict_organizations(actor, queryset, prefix="organization__")
-    tiers = {code: 0 for code in Tier.values}
-    addons = {code: 0 for code in AddOn.values}
+    tiers = dict.fromkeys(Tier.values, 0)
+    addons = dict.fromkeys(AddOn.values, 0)
     total = 0
     for row in queryset.values("tier", "addons").annotate(n=Count("pk")).order_by():
         n = row["n"]
@@ -337,7 +337,7 @@ def parse_week(text: str | None, today: dt.date) -> dt.date:
             return dt.date.fromisocalendar(int(year), int(week), 1)
         return week_start(dt.date.fromisoformat(text))
     except ValueError:
-        raise InvalidInput(fields={"week": [_("Give a week as 2026-W48 or a date as 2026-11-23.")]})
+        raise InvalidInput(fields={"week": [_("Give a week as 2026-W48 or a date as 2026-11-23.")]}) from None
 
 
 @dataclass

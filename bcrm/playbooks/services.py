@@ -403,8 +403,8 @@ def automation_run(*, actor, as_of: dt.datetime | None = None, dry_run: bool = F
     """Run the automation engine now (a lead or an administrator); the pages, the API and the CLI call this."""
     try:
         from bcrm.playbooks import automation as engine
-    except ImportError:  # the engine ships separately; until then the doors say so
-        raise EngineUnavailable(_("The automation engine is not installed yet."))
+    except ImportError as exc:  # the engine ships separately; until then the doors say so (a broken import: the cause)
+        raise EngineUnavailable(_("The automation engine is not installed yet.")) from exc
     if not engine.can_run_automation(actor):
         raise PermissionDenied(_("Only a team lead or an administrator may run the automation."))
     if as_of is not None and timezone.is_naive(as_of):

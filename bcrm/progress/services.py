@@ -460,7 +460,7 @@ def contact_by_unsubscribe_token(token: str) -> Contact:
     try:
         contact_id = signing.loads(token, salt=UNSUBSCRIBE_SALT)
     except signing.BadSignature:
-        raise NotFound()
+        raise NotFound() from None
     contact = Contact.objects.select_related("organization").filter(pk=contact_id).first() if isinstance(
         contact_id, int) else None
     if contact is None:

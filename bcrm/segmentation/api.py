@@ -369,7 +369,7 @@ def create_override(request, payload: OverrideIn):
         organization = organization_get_for_user(user=request.user, pk=payload.organization)
     except NotFound:
         raise InvalidInput(fields={"organization": [f"No such organization (id {payload.organization}), "
-                                                    "or you may not see it."]})
+                                                    "or you may not see it."]}) from None
     override = services.override_create(actor=request.user, organization=organization, dimension=payload.dimension,
                                         label=payload.label, reason=payload.reason, expires_at=payload.expires_at)
     return Status(201, override)

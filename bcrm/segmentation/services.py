@@ -220,7 +220,7 @@ def run_segmentation(
         try:
             params = splits.parse_params(method or criterion.method, {str(k): str(v) for k, v in params.items()})
         except splits.SplitError as exc:
-            raise InvalidInput(split_message(exc), fields={"params": [split_message(exc)]})
+            raise InvalidInput(split_message(exc), fields={"params": [split_message(exc)]}) from exc
     elif method is not None and method != criterion.method:
         params = {}
     as_of = as_of or engine.today()
@@ -237,7 +237,7 @@ def run_segmentation(
             cached_features=dry_run,
         )
     except splits.SplitError as exc:
-        raise InvalidInput(split_message(exc), fields={"params": [split_message(exc)]})
+        raise InvalidInput(split_message(exc), fields={"params": [split_message(exc)]}) from exc
     outcome.timings = {"previous": read_previous, **outcome.timings}
     if dry_run:
         return RunReport(outcome, None, int((time.perf_counter() - clock) * 1000))
@@ -377,7 +377,7 @@ def expert_scorecard_save(*, actor, config: Any, note: str = "", base_version: i
         clean = validate_expert_config(config)
     except ModelError as exc:
         message = _(exc.template) % exc.params if exc.params else _(exc.template)
-        raise InvalidInput(message, fields={str(exc.params.get("path") or "config"): [message]})
+        raise InvalidInput(message, fields={str(exc.params.get("path") or "config"): [message]}) from exc
     before, _version = expert_scorecard_active()
     if clean == validate_expert_config(before):
         raise InvalidInput(_("Nothing changed: the points are the same as the version in force."))

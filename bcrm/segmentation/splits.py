@@ -129,7 +129,7 @@ def _as_scores(scores: Any) -> np.ndarray:
     try:
         arr = np.asarray(scores, dtype=np.float64)
     except (TypeError, ValueError):
-        raise SplitError(gettext_noop("Scores must be numbers."))
+        raise SplitError(gettext_noop("Scores must be numbers.")) from None
     if arr.ndim != 1:
         raise SplitError(gettext_noop("Scores must be a flat list of numbers, one per client."))
     finite = np.isfinite(arr)
@@ -676,7 +676,7 @@ def split_capacity(scores: Any, costs_or_cost: Any, budget: float, *, exact_limi
         try:
             costs = np.asarray(costs_or_cost, dtype=np.float64)
         except (TypeError, ValueError):
-            raise SplitError(gettext_noop("Costs must be numbers of hours, one per client."))
+            raise SplitError(gettext_noop("Costs must be numbers of hours, one per client.")) from None
         if costs.ndim != 1 or costs.size != n:
             raise SplitError(gettext_noop("There are %(got)d costs but %(n)d scores; give one cost per client."),
                              got=int(costs.size), n=n)
@@ -781,7 +781,7 @@ def _parse_number(text: str, name: str) -> float:
         number = float(cleaned[:-1] if share else cleaned)
     except ValueError:
         raise SplitError(gettext_noop("Parameter %(name)s must be a number, not %(value)s."),
-                         name=name, value=repr(text))
+                         name=name, value=repr(text)) from None
     if not math.isfinite(number):
         raise SplitError(gettext_noop("Parameter %(name)s must be a finite number, not %(value)s."),
                          name=name, value=repr(text))

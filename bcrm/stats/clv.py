@@ -130,7 +130,7 @@ def _array(values: Any, name: str) -> np.ndarray:
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ModelError(gettext_noop("%(name)s must be numbers."), name=name)
+        raise ModelError(gettext_noop("%(name)s must be numbers."), name=name) from None
     if arr.ndim != 1:
         raise ModelError(gettext_noop("%(name)s must be a flat list of numbers, one per customer."), name=name)
     bad = ~np.isfinite(arr)
@@ -538,7 +538,7 @@ def _horizon(t: Any) -> float:
     try:
         horizon = float(t)
     except (TypeError, ValueError):
-        raise ModelError(gettext_noop("The horizon must be a number of time units, 0 or more."))
+        raise ModelError(gettext_noop("The horizon must be a number of time units, 0 or more.")) from None
     if not math.isfinite(horizon) or horizon < 0:
         raise ModelError(gettext_noop("The horizon must be a number of time units, 0 or more."))
     return horizon
@@ -910,7 +910,7 @@ def _clv_settings(months: Any, discount_rate: Any, units_per_month: Any) -> tupl
         rate = float(discount_rate)
         unit = float(units_per_month)
     except (TypeError, ValueError):
-        raise ModelError(gettext_noop("The discount rate must be a number from 0 to 1 (0.01 = 1%% a month)."))
+        raise ModelError(gettext_noop("The discount rate must be a number from 0 to 1 (0.01 = 1%% a month).")) from None
     if not math.isfinite(rate) or not 0 <= rate < 1:
         raise ModelError(gettext_noop("The discount rate must be a number from 0 to 1 (0.01 = 1%% a month)."))
     if not math.isfinite(unit) or unit <= 0:
@@ -1055,7 +1055,7 @@ def rfm_summary(customers: Any, dates: Any, amounts: Any = None, *, period: str 
     try:
         when = np.asarray(dates, dtype="datetime64[D]")
     except (TypeError, ValueError):
-        raise ModelError(gettext_noop("The dates must be calendar dates."))
+        raise ModelError(gettext_noop("The dates must be calendar dates.")) from None
     if ids.ndim != 1 or when.ndim != 1 or ids.size != when.size:
         raise ModelError(gettext_noop("Customers and dates must be two lists of the same length."))
     if np.isnat(when).any():
@@ -1099,7 +1099,7 @@ def rfm_summary(customers: Any, dates: Any, amounts: Any = None, *, period: str 
     lastb = np.full(n_cust, np.iinfo(np.int64).min)
     np.maximum.at(lastb, pair_cust[calib], pair_bucket[calib])
     seen = counts > 0
-    ratio = DAYS_PER_UNIT[period] / DAYS_PER_UNIT[unit] if not (period == unit) else 1.0
+    ratio = DAYS_PER_UNIT[period] / DAYS_PER_UNIT[unit] if period != unit else 1.0
     frequency = (counts - 1)[seen].astype(np.float64)
     recency = (lastb - first)[seen] * ratio
     age = (cal_bucket - first)[seen] * ratio

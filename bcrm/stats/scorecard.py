@@ -42,6 +42,7 @@ with points for a missing value.
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -123,7 +124,7 @@ def _target(y: Any) -> np.ndarray:
             number = float(v)
         except (TypeError, ValueError):
             raise ModelError(gettext_noop("The target must be binary (1 = default / bad, 0 = good); row "
-                                          "%(row)d is %(value)s."), row=i + 1, value=repr(v))
+                                          "%(row)d is %(value)s."), row=i + 1, value=repr(v)) from None
         if number not in (0.0, 1.0):
             raise ModelError(gettext_noop("The target must be binary (1 = default / bad, 0 = good); row "
                                           "%(row)d is %(value)s."), row=i + 1, value=repr(v))
@@ -233,7 +234,7 @@ class PointsTable:
                        base_score=float(data["base_score"]), base_odds=float(data["base_odds"]),
                        pdo=float(data["pdo"]), intercept=float(data.get("intercept", 0.0)))
         except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(gettext_noop("Not a points table: %(reason)s."), reason=str(exc))
+            raise ModelError(gettext_noop("Not a points table: %(reason)s."), reason=str(exc)) from exc
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per bin (and the base points first), as written to a points CSV."""
@@ -672,7 +673,7 @@ def _numeric_bands(bands: Any, where: str, *, integer: bool = False,
                              where=where, index=i + 1, path=f"{path}.{i}")
         out.append((lo, hi, _points_value(band["points"], f"{where} band {i + 1} points", f"{path}.{i}.points")))
     out.sort()
-    for (_lo1, hi1, _), (lo2, _hi2, _) in zip(out, out[1:], strict=False):
+    for (_lo1, hi1, _), (lo2, _hi2, _) in itertools.pairwise(out):
         if (integer and lo2 != hi1 + 1) or (not integer and lo2 != hi1):
             raise ModelError(gettext_noop("%(where)s bands must follow each other without gaps or overlaps "
                                           "(one ends at %(end)s, the next starts at %(start)s)."),

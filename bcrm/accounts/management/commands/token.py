@@ -37,4 +37,4 @@ class Command(BaseCommand):
                 token_revoke(actor=None, token=found)
                 self.stdout.write(f"Revoked token {found.pk}.")
         except ServiceError as exc:
-            raise command_error(exc)
+            raise command_error(exc) from exc

@@ -99,7 +99,7 @@ class Command(BaseCommand):
                                                        "set-team": self.set_team}
             actions[action](**options)
         except ServiceError as exc:
-            raise command_error(exc)
+            raise command_error(exc) from exc
 
     def _json(self, data) -> None:
         self.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str))
@@ -154,7 +154,7 @@ class Command(BaseCommand):
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
-            raise CommandError(f"--timezone {tz!r} is not a known time zone (e.g. Asia/Shanghai).")
+            raise CommandError(f"--timezone {tz!r} is not a known time zone (e.g. Asia/Shanghai).") from None
         with transaction.atomic():
             if calendar:
                 cal = WorkCalendar.objects.filter(name=calendar).first()
