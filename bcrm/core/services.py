@@ -83,12 +83,12 @@ def update_instance(
     """
     model = type(instance)
     locked = model._default_manager.select_for_update().get(pk=instance.pk)
-    if expected_version is not None and locked.version != expected_version:  # type: ignore[attr-defined]
+    if expected_version is not None and locked.version != expected_version:  # type: ignore[attr-defined]  # versioned models declare `version`, Model does not
         raise Conflict()
     before = snapshot(locked)
     for key, value in data.items():
         setattr(locked, key, value)
-    locked.version = locked.version + 1  # type: ignore[attr-defined]
+    locked.version = locked.version + 1  # type: ignore[attr-defined]  # as above
     validate_and_save(locked)
     for name, values in (m2m or {}).items():
         getattr(locked, name).set(values)

@@ -505,8 +505,11 @@ def partial_choice(key: str, words: list[tuple[str, str]]) -> str | None:
     chinese = any("\u4e00" <= ch <= "\u9fff" for ch in key)
     if chinese and len(key) < 2:
         return None
-    pattern = None if chinese else re.compile(r"(?:^|\s)" + re.escape(key) + r"(?:$|\s)")
-    found = {value for value, label in words if (key in label if chinese else pattern.search(label))}  # type: ignore[union-attr]
+    if chinese:
+        found = {value for value, label in words if key in label}
+    else:
+        pattern = re.compile(r"(?:^|\s)" + re.escape(key) + r"(?:$|\s)")
+        found = {value for value, label in words if pattern.search(label)}
     return found.pop() if len(found) == 1 else None
 
 

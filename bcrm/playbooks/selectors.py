@@ -229,7 +229,7 @@ def label_tasks(tasks: list[Task]) -> list[Task]:
     """Give each task its action in words (``action_label``): Task.action is free text to the engagement app."""
     names = dict(Action.choices)
     for task in tasks:
-        task.action_label = str(names[task.action]) if task.action in names else ""  # type: ignore[attr-defined]
+        task.action_label = str(names[task.action]) if task.action in names else ""  # type: ignore[attr-defined]  # for the template only
     return tasks
 
 

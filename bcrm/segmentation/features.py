@@ -547,7 +547,7 @@ def compute_features_cached(names: Iterable[str], population: Population, *, ref
             arrays[f"v:{name}"] = fv.values
             arrays[f"m:{name}"] = fv.missing
         tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **arrays)  # type: ignore[arg-type]
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as one array-like
         tmp.replace(path)  # atomic: a reader never sees half a file
     except OSError as exc:  # no cache is only slower
         logger.warning("feature cache %s not written: %s", path, exc)
