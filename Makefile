@@ -36,8 +36,8 @@ demo: install
 test: install lint check pytest
 
 lint:
-	$(BIN)/ruff check bcrm tests benchmarks
-	$(BIN)/mypy bcrm
+	$(BIN)/ruff check bcrm tests benchmarks tools
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 check:

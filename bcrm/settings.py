@@ -192,6 +192,7 @@ AXES_FAILURE_LIMIT = int(os.environ.get("BCRM_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("BCRM_LOGIN_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_LOCKOUT_CALLABLE = "bcrm.accounts.security.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 # Sessions end after BCRM_SESSION_IDLE_MINUTES without a request, and BCRM_SESSION_MAX_HOURS after sign-in
@@ -261,6 +262,22 @@ BCRM_IMPORT_MAX_RATIO = int(os.environ.get("BCRM_IMPORT_MAX_RATIO", "100"))
 BCRM_IMPORT_MAX_ROWS = int(os.environ.get("BCRM_IMPORT_MAX_ROWS", "1048576"))
 BCRM_IMPORT_MAX_COLUMNS = int(os.environ.get("BCRM_IMPORT_MAX_COLUMNS", "1000"))
 BCRM_IMPORT_MAX_CELL_CHARS = int(os.environ.get("BCRM_IMPORT_MAX_CELL_CHARS", "32767"))
+BCRM_IMPORT_MAX_MEMBERS = int(os.environ.get("BCRM_IMPORT_MAX_MEMBERS", "10000"))  # parts of an XLSX archive
+# Import work (bcrm.dataio): where uploads and their error files are kept, rows written per batch, and how many
+# rows of each outcome the job's report keeps (counts always cover the whole file).
+BCRM_IMPORT_DIR = Path(os.environ.get("BCRM_IMPORT_DIR") or DATA_DIR / "imports")
+BCRM_IMPORT_BATCH_ROWS = int(os.environ.get("BCRM_IMPORT_BATCH_ROWS", "2000"))
+BCRM_IMPORT_REPORT_ROWS = int(os.environ.get("BCRM_IMPORT_REPORT_ROWS", "1000"))
+# The analyst's file tools (bcrm.fileanalysis): the largest file the page and the API take.
+BCRM_ANALYSE_MAX_BYTES = int(os.environ.get("BCRM_ANALYSE_MAX_BYTES", str(100 * 1024 * 1024)))
+# Segmentation: a run asked for on a page runs within the request up to this many clients, above it in the
+# worker; a classification that moves more labels than BCRM_TIER_INLINE_LIMIT leaves the tiers to the next
+# automation run; previews reuse computed features for BCRM_FEATURE_CACHE_SECONDS (0: no file cache);
+# BCRM_COUNTRY_RISK_FILE replaces the shipped country risk table (same JSON shape).
+BCRM_INLINE_RUN_LIMIT = int(os.environ.get("BCRM_INLINE_RUN_LIMIT", "50000"))
+BCRM_TIER_INLINE_LIMIT = int(os.environ.get("BCRM_TIER_INLINE_LIMIT", "50000"))
+BCRM_FEATURE_CACHE_SECONDS = float(os.environ.get("BCRM_FEATURE_CACHE_SECONDS", str(15 * 60)))
+BCRM_COUNTRY_RISK_FILE = os.environ.get("BCRM_COUNTRY_RISK_FILE", "")
 
 # Background work (DESIGN.md section 4): Django's task API with the database backend, so no extra
 # server is needed; `bcrm worker` runs the queue and the schedules. BCRM_TASKS_IMMEDIATE=1 runs
@@ -294,12 +311,18 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "bcrm <noreply@localho
 # set, `bcrm serve` (and so `bcrm demo`) sets it to the host and port it serves on, for itself and its worker.
 BCRM_BASE_URL = os.environ.get("BCRM_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
+# Logging (README "Logging"): every process (web server, worker, CLI) writes its log to the console (stderr),
+# one line per record: time, level, logger (the module, bcrm.<app>.<module>), message, then the traceback of an
+# error. BCRM_LOG_LEVEL sets the level (DEBUG, INFO, WARNING, ERROR; default INFO); LOG_LEVEL, its older name,
+# is still read. The service manager (systemd, Docker) keeps and rotates the output.
+BCRM_LOG_LEVEL = (os.environ.get("BCRM_LOG_LEVEL") or os.environ.get("LOG_LEVEL") or "INFO").strip().upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "filters": {"expected_refusals": {"()": "bcrm.web.log_filters.ExpectedRefusals"}},
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "root": {"handlers": ["console"], "level": BCRM_LOG_LEVEL},
     # a 403 is an expected answer: one line, no traceback
     "loggers": {"django.request": {"filters": ["expected_refusals"]}},
 }

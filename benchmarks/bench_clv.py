@@ -41,7 +41,7 @@ from scipy.special import gammaln
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bcrm.stats import clv  # noqa: E402
+from bcrm.stats import clv
 
 LIFETIMES_PYTHON = str(Path(__file__).resolve().parent / ".lifetimes-venv" / "bin" / "python")
 WEEKS_PER_MONTH = 4.345            # lifetimes' factor for freq="W"

@@ -107,28 +107,27 @@ def baseline(path: Path, batch: int) -> tuple[int, float]:
     now_value = now if postgres else now.replace(tzinfo=None).isoformat(sep=" ")
     n = 0
     started = time.perf_counter()
-    with transaction.atomic(), connection.cursor() as cursor:
-        with open(path, encoding="utf-8", newline="") as fh:
-            reader = csv.reader(fh)
-            next(reader)
-            while True:
-                chunk = []
-                for row in reader:
-                    moment = dt.datetime.fromisoformat(row[2]).replace(tzinfo=zone)
-                    when = moment if postgres else moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
-                    chunk.append((now_value, now_value, 1, orgs[row[0]], row[1], when, int(row[3]), row[4], row[5]))
-                    if len(chunk) == batch:
-                        break
-                if not chunk:
+    with transaction.atomic(), connection.cursor() as cursor, open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        while True:
+            chunk = []
+            for row in reader:
+                moment = dt.datetime.fromisoformat(row[2]).replace(tzinfo=zone)
+                when = moment if postgres else moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
+                chunk.append((now_value, now_value, 1, orgs[row[0]], row[1], when, int(row[3]), row[4], row[5]))
+                if len(chunk) == batch:
                     break
-                if postgres:
-                    with cursor.cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-                        for values in chunk:
-                            copy.write_row(values)
-                else:
-                    cursor.executemany(f"INSERT INTO {table} ({cols}) VALUES ({', '.join(['%s'] * len(columns))})",
-                                       chunk)
-                n += len(chunk)
+            if not chunk:
+                break
+            if postgres:
+                with cursor.cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+                    for values in chunk:
+                        copy.write_row(values)
+            else:
+                cursor.executemany(f"INSERT INTO {table} ({cols}) VALUES ({', '.join(['%s'] * len(columns))})",
+                                   chunk)
+            n += len(chunk)
     # Committed like the import (deferred foreign keys are checked at commit), then removed, untimed.
     elapsed = time.perf_counter() - started
     Interaction.objects.all().delete() if n < 100_000 else _truncate(table)

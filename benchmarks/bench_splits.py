@@ -22,8 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bcrm.segmentation import splits  # noqa: E402
-from bcrm.segmentation.stability import label_stability  # noqa: E402
+from bcrm.segmentation import splits
+from bcrm.segmentation.stability import label_stability
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> list[float]:

@@ -193,7 +193,7 @@ def test_clv_bad_input_is_a_one_line_error(tmp_path):
     with pytest.raises(CommandError, match="Too few customers"):
         run("clv", str(few))
     baddate = write(tmp_path / "d.csv", "customer,date\na,2024-01-01\nb,yesterday\n")
-    with pytest.raises(CommandError, match="Line 3.*not a date") as info:
+    with pytest.raises(CommandError, match=r"Line 3.*not a date") as info:
         run("clv", str(baddate), "--transactions")
     assert info.value.returncode == 2
     with pytest.raises(CommandError, match="No such file"):
@@ -257,7 +257,7 @@ def test_scorecard_options_and_errors(tmp_path):
     with pytest.raises(CommandError, match="--folds must be 2 or more"):
         run("scorecard", str(path), "--target", "defaulted", "--folds", "1")
     three = write(tmp_path / "three.csv", "x,y\n1,0\n2,1\n3,2\n")
-    with pytest.raises(CommandError, match="Line 4.*not 0/1") as info:
+    with pytest.raises(CommandError, match=r"Line 4.*not 0/1") as info:
         run("scorecard", str(three), "--target", "y")
     assert info.value.returncode == 2
     one = write(tmp_path / "one.csv", "x,y\n" + "".join(f"{i},0\n" for i in range(40)))

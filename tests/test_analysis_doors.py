@@ -34,6 +34,7 @@ pytestmark = pytest.mark.django_db
 
 # Until the integrator registers the router in bcrm/api.py and includes the page in bcrm/urls.py, these tests
 # mount them on an API like the app's (same authentication, same error handlers); afterwards they use the app's.
+analysis_api: NinjaAPI
 if any(r is router for _prefix, r in api._routers):
     analysis_api = api
 else:

@@ -148,9 +148,8 @@ def test_the_database_refuses_to_change_or_delete_an_entry(trail_of_five):
     for statement in ("UPDATE audit_auditentry SET action = 'delete' WHERE id = %s",
                       "DELETE FROM audit_auditentry WHERE id = %s",
                       "DELETE FROM audit_auditseal WHERE entry_id = %s"):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(statement, [trail_of_five[0].pk])
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement, [trail_of_five[0].pk])
     assert trail.verify().ok
 
 

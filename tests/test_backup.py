@@ -78,7 +78,9 @@ class Site:
     def scalar(self, sql: str):
         if POSTGRES:
             with psycopg.connect(self.admin_dsn.replace("dbname=postgres", f"dbname={self.dbname}")) as conn:
-                return conn.execute(sql).fetchone()[0]
+                row = conn.execute(sql).fetchone()
+                assert row is not None
+                return row[0]
         with sqlite3.connect(self.folder / "bcrm.sqlite3") as conn:
             return conn.execute(sql).fetchone()[0]
 
@@ -165,7 +167,8 @@ def damaged_copy(archive: Path, folder: Path) -> Path:
     damaged = folder / "damaged.tar.gz"
     with tarfile.open(archive, "r:gz") as src, tarfile.open(damaged, "w:gz") as dst:
         for member in src.getmembers():
-            data = src.extractfile(member).read() if member.isfile() else b""
+            stream = src.extractfile(member) if member.isfile() else None
+            data = stream.read() if stream is not None else b""
             if member.name.startswith("database."):
                 data = data[:-1] + bytes([data[-1] ^ 0xFF])
             dst.addfile(member, io.BytesIO(data))

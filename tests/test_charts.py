@@ -23,7 +23,8 @@ EDGES = [0.0, 0.25, 0.5, 0.75, 1.0]
 
 
 def histogram(**kw):
-    args = dict(edges=EDGES, upper=[0, 0, 2, 5], lower=[10, 7, 3, 0], threshold=0.6, labels=("高价值客户", "一般客户"))
+    args = {"edges": EDGES, "upper": [0, 0, 2, 5], "lower": [10, 7, 3, 0], "threshold": 0.6,
+            "labels": ("高价值客户", "一般客户")}
     args.update(kw)
     return charts.histogram_with_line(args.pop("edges"), args.pop("upper"), args.pop("lower"), args.pop("threshold"),
                                       args.pop("labels"), title="得分分布", **args)

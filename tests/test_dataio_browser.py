@@ -2,6 +2,8 @@
 download the rejected ones."""
 
 
+from pathlib import Path
+
 import pytest
 
 from bcrm.parties.models import Organization
@@ -56,7 +58,7 @@ def test_upload_preview_commit_download(live_server, browser, analyst_lead, tmp_
 
     with page.expect_download() as info:
         page.click("text=Download rejected rows with reasons")
-    content = open(info.value.path(), encoding="utf-8-sig").read()
+    content = Path(info.value.path()).read_text(encoding="utf-8-sig")
     assert content.splitlines()[0].endswith(",原因") and "Broken Holdings" in content
 
     # The client list finds what was imported, by its Chinese name.

@@ -84,7 +84,7 @@ def test_dry_run_reports_and_writes_nothing(tmp_path, lead):
     assert not Organization.objects.exists()
     assert not AuditEntry.objects.filter(action__startswith="import").exists()
     assert [r.outcome for r in job.row_reports.all()] == ["created"] * 3
-    assert [r.label for r in job.row_reports.all()][0] == "Huaneng Capital Services (华能资本服务有限公司)"
+    assert next(r.label for r in job.row_reports.all()) == "Huaneng Capital Services (华能资本服务有限公司)"
 
 
 def test_dry_run_sees_rows_written_earlier_in_the_same_file(tmp_path, lead, settings):

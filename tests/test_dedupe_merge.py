@@ -4,7 +4,9 @@ leaves the database as it was, and only a lead or an admin merges what they can 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any, cast
 
 import pytest
 from django.apps import apps
@@ -69,7 +71,7 @@ def autofill(model: type[models.Model], **values):
         if field.blank and isinstance(field, models.CharField | models.TextField):
             continue
         if field.is_relation:
-            related = field.related_model
+            related = cast(type[models.Model], field.related_model)  # a concrete relation: a model class
             existing = related._default_manager.first() if related not in (Organization, Contact) else None
             kwargs[field.name] = existing or autofill(related)
         else:
@@ -78,7 +80,7 @@ def autofill(model: type[models.Model], **values):
     return model._default_manager.create(**kwargs)
 
 
-FACTORIES = {
+FACTORIES: dict[str, Callable[..., Any]] = {
     "parties.Organization": lambda **v: make_org(**v),
     "parties.Contact": lambda organization=None, **v: make_contact(organization or make_org(), **v),
     "engagement.SurveyResponse": lambda **v: SurveyResponse.objects.create(**{"nps": 9, "responded_at": NOW, **v}),

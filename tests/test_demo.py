@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import random
 import re
 from collections import Counter, defaultdict
@@ -216,7 +217,7 @@ def test_participation_history_walks_the_ladder(portfolio):
         history = changes[p.pk]
         statuses[p.status] += 1
         assert history[0].from_status == "" and history[0].to_status == "prospect"
-        for before, after in zip(history, history[1:], strict=False):
+        for before, after in itertools.pairwise(history):
             assert before.to_status == after.from_status
             assert before.changed_at < after.changed_at
             if after.to_status in ladder:

@@ -140,7 +140,8 @@ def test_serve_and_its_worker_share_one_mail_configuration_and_links_name_the_se
     settings.BCRM_BASE_URL = "http://127.0.0.1:8000"  # restored after the test
     for name in ("EMAIL_HOST", "EMAIL_BACKEND"):
         monkeypatch.delenv(name, raising=False)
-    call_command("serve", port=8123, with_worker=True, stdout=open(os.devnull, "w"))
+    with open(os.devnull, "w") as devnull:
+        call_command("serve", port=8123, with_worker=True, stdout=devnull)
     assert fake_server["served"] and "worker" in fake_server["args"]
     from django.conf import settings as live
 
@@ -160,7 +161,8 @@ def test_an_explicit_base_url_wins_over_the_served_port(settings, fake_server, m
 
     settings.BCRM_BASE_URL = "https://crm.bank.example"
     monkeypatch.setenv("BCRM_BASE_URL", "https://crm.bank.example")
-    call_command("serve", port=8124, host="0.0.0.0", stdout=open(os.devnull, "w"))
+    with open(os.devnull, "w") as devnull:
+        call_command("serve", port=8124, host="0.0.0.0", stdout=devnull)
     from django.conf import settings as live
 
     assert live.BCRM_BASE_URL == "https://crm.bank.example"
@@ -186,7 +188,8 @@ def test_a_survey_sent_from_the_web_ui_lands_in_the_outbox_with_a_link_on_the_se
     settings.BCRM_BASE_URL = "http://127.0.0.1:8000"
     settings.EMAIL_BACKEND = OUTBOX_BACKEND
     settings.EMAIL_FILE_PATH = str(tmp_path / "outbox")
-    call_command("serve", port=8123, stdout=open(os.devnull, "w"))
+    with open(os.devnull, "w") as devnull:
+        call_command("serve", port=8123, stdout=devnull)
     contact = make_contact(org, full_name="Lisa Chen", language="en", email="lisa.chen@huaneng.example")
     browser = Client()
     browser.force_login(rm)

@@ -4,6 +4,7 @@ row per interaction or contact, its monotonicity (hypothesis) and bad configurat
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,7 +27,8 @@ amount = st.floats(0, 1e4, allow_nan=False)
 
 
 def strength(**values) -> float:
-    return float(relationship_strength(**{k: [v] for k, v in values.items()}).strength[0])
+    columns: dict[str, Any] = {k: [v] for k, v in values.items()}
+    return float(relationship_strength(**columns).strength[0])
 
 
 def test_formula_by_hand():
@@ -71,7 +73,7 @@ def test_bincount_aggregation_equals_a_loop(rows):
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.fixed_dictionaries({k: amount for k in COMPONENTS}), st.sampled_from(COMPONENTS),
+@given(st.fixed_dictionaries(dict.fromkeys(COMPONENTS, amount)), st.sampled_from(COMPONENTS),
        st.floats(0, 1e3, allow_nan=False))
 def test_more_of_any_component_never_lowers_the_strength(values, which, extra):
     before = strength(**values)
@@ -120,7 +122,7 @@ def test_missing_components_are_left_out_not_zero():
     (lambda: validate_relationship_config({"half_life_months": 0}), "above 0"),
     (lambda: validate_relationship_config({"weights": {"depth": -1}}), "must not be negative"),
     (lambda: validate_relationship_config({"weights": {"charm": 1}}), "Unknown components"),
-    (lambda: validate_relationship_config({"weights": {k: 0 for k in COMPONENTS}}), "weight above 0"),
+    (lambda: validate_relationship_config({"weights": dict.fromkeys(COMPONENTS, 0)}), "weight above 0"),
     (lambda: validate_relationship_config({"mood": 1}), "Unknown parts"),
     (lambda: validate_relationship_config({"saturation": {"years": "long"}}), "must be a number"),
 ])

@@ -49,7 +49,7 @@ def test_occurrences_per_month_of_each_unit():
     assert occurrences_per_month(3, "month") == pytest.approx(1 / 3)
     assert occurrences_per_month(2, "week") == pytest.approx(30.4375 / 14)
     assert occurrences_per_month(1, "day") == pytest.approx(30.4375)
-    assert DAYS_PER_MONTH == pytest.approx(30.4375)
+    assert pytest.approx(30.4375) == DAYS_PER_MONTH
 
 
 def test_bad_cadences_are_refused():

@@ -1,6 +1,7 @@
 """Settings come from the environment; secrets never from the repository."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,33 @@ def test_passwords_are_hashed_with_a_slow_hasher_outside_the_tests(tmp_path):
     iterations = settings_value(tmp_path, "__import__('django.contrib.auth.hashers').contrib.auth.hashers."
                                           "PBKDF2PasswordHasher.iterations")
     assert int(iterations) >= 1_000_000
+# Every bcrm setting is defined once in bcrm/settings.py from the environment (issue 14, item 6).
+FROM_ENVIRONMENT = {
+    "BCRM_IMPORT_MAX_BYTES": "12345", "BCRM_IMPORT_MAX_MEMBERS": "77", "BCRM_IMPORT_BATCH_ROWS": "10",
+    "BCRM_IMPORT_REPORT_ROWS": "20", "BCRM_ANALYSE_MAX_BYTES": "30", "BCRM_INLINE_RUN_LIMIT": "40",
+    "BCRM_TIER_INLINE_LIMIT": "50", "BCRM_FEATURE_CACHE_SECONDS": "60.0", "BCRM_COUNTRY_RISK_FILE": "/srv/risk.json",
+    "BCRM_IMPORT_DIR": "/srv/imports", "BCRM_LOG_LEVEL": "DEBUG",
+}
+
+
+def test_bcrm_settings_are_read_from_the_environment(tmp_path):
+    names = list(FROM_ENVIRONMENT)
+    printed = settings_value(tmp_path, f"*(getattr(s, n) for n in {names!r}), s.LOGGING['root']['level']",
+                             **FROM_ENVIRONMENT).split()
+    assert printed == [FROM_ENVIRONMENT[name] for name in names] + ["DEBUG"]
+
+
+def test_defaults_without_the_environment(tmp_path):
+    printed = settings_value(tmp_path, "s.BCRM_IMPORT_DIR, s.BCRM_IMPORT_BATCH_ROWS, s.BCRM_FEATURE_CACHE_SECONDS, "
+                             "s.LOGGING['root']['level']")
+    assert printed.split() == [str(tmp_path / "imports"), "2000", "900.0", "INFO"]
+    assert settings_value(tmp_path, "s.LOGGING['root']['level']", LOG_LEVEL="warning") == "WARNING"  # older name
+
+
+def test_modules_read_settings_by_name_not_with_a_default_of_their_own():
+    """``getattr(settings, "X", default)`` hides a second default from bcrm/settings.py and from the README."""
+    offenders = [f"{path.relative_to(ROOT)}:{number}"
+                 for path in (ROOT / "bcrm").rglob("*.py")
+                 for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                 if re.search(r"getattr\(\s*settings\s*,", line)]
+    assert not offenders

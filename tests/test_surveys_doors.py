@@ -241,7 +241,7 @@ def test_cli_errors(rm, viewer, org, contacts, foreign_org):
     make_contact(foreign_org, email="x@platform.example")
     with pytest.raises(CommandError, match="may not see"):
         run("send", "--organization", str(foreign_org.pk), "--contact", str(contacts[0].pk), "--as", rm.username)
-    with pytest.raises(CommandError, match="expires|days"):
+    with pytest.raises(CommandError, match=r"expires|days"):
         run("send", "--organization", str(org.pk), "--expires-days", "0")
     assert not SurveyInvitation.objects.exists()
     assert not SurveyResponse.objects.exists()

@@ -116,7 +116,7 @@ def data_strings() -> dict[str, set[str]]:
     for model in apps.get_models():
         if not model.__module__.startswith("bcrm."):
             continue
-        skip = system_text.get((model._meta.app_label, model._meta.model_name), set())
+        skip = system_text.get((model._meta.app_label, str(model._meta.model_name)), set())
         fields = [f.attname for f in model._meta.concrete_fields
                   if isinstance(f, models.CharField | models.TextField) and not f.choices and f.name not in skip]
         if not fields:

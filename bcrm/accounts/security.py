@@ -50,7 +50,7 @@ def lockout_response(request: HttpRequest, original_response: HttpResponse | Non
                      credentials: dict | None = None) -> HttpResponse:
     """The sign-in page again, with the lockout message (HTTP 429), for /login/ and /admin/login/ alike."""
     return render(request, "web/login.html", {"form": AuthenticationForm(request), "lockout": lockout_message()},
-                  status=getattr(settings, "AXES_HTTP_RESPONSE_CODE", 429))
+                  status=settings.AXES_HTTP_RESPONSE_CODE)
 
 
 def on_locked_out(sender, request=None, username: str | None = None, ip_address: str | None = None,
@@ -113,8 +113,8 @@ class SessionTimeoutMiddleware:
         if user is not None and user.is_authenticated and hasattr(request, "session"):
             now = time.time()
             session = request.session
-            idle = int(getattr(settings, "BCRM_SESSION_IDLE_MINUTES", 30)) * 60
-            lifetime = int(getattr(settings, "BCRM_SESSION_MAX_HOURS", 12)) * 3600
+            idle = int(settings.BCRM_SESSION_IDLE_MINUTES) * 60
+            lifetime = int(settings.BCRM_SESSION_MAX_HOURS) * 3600
             last = session.get(LAST_ACTIVITY)
             started = session.get(SIGNED_IN_AT)
             if (idle and last is not None and now - last > idle) or (

@@ -52,7 +52,7 @@ def user_create(
         try:
             validate_password(password, user)
         except DjangoValidationError as exc:
-            raise InvalidInput(fields={"password": list(exc.messages)})
+            raise InvalidInput(fields={"password": list(exc.messages)}) from exc
     user.set_password(password)
     user.is_staff = Role.ADMIN in roles
     user.is_superuser = Role.ADMIN in roles
@@ -78,7 +78,7 @@ def team_member_set(*, actor=None, team: Team, user, weekly_capacity_hours: Deci
     try:
         membership.full_clean()
     except DjangoValidationError as exc:
-        raise InvalidInput.from_django(exc)
+        raise InvalidInput.from_django(exc) from exc
     membership.save()
     return membership
 
@@ -125,4 +125,4 @@ def user_get_by_username(username: str):
     try:
         return User.objects.get(username=username)
     except User.DoesNotExist:
-        raise NotFound(f"No user named {username!r}.")
+        raise NotFound(f"No user named {username!r}.") from None

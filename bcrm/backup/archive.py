@@ -145,14 +145,13 @@ def _dump_database(folder: Path) -> tuple[str, dict[str, int], dict[str, Any]]:
         target = folder / "database.pgdump"
         conninfo, env = _pg_uri(_database())
         # One snapshot for the dump and the counts, so the manifest describes exactly what was dumped.
-        with transaction.atomic():
-            with connection.cursor() as pg_cursor:
-                pg_cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                pg_cursor.execute("SELECT pg_export_snapshot()")
-                snapshot = pg_cursor.fetchone()[0]
-                counts, audit = _counts(pg_cursor), _audit_tail(pg_cursor)
-                _run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges", f"--snapshot={snapshot}",
-                      f"--file={target}", f"--dbname={conninfo}"], env)
+        with transaction.atomic(), connection.cursor() as pg_cursor:
+            pg_cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            pg_cursor.execute("SELECT pg_export_snapshot()")
+            snapshot = pg_cursor.fetchone()[0]
+            counts, audit = _counts(pg_cursor), _audit_tail(pg_cursor)
+            _run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges", f"--snapshot={snapshot}",
+                  f"--file={target}", f"--dbname={conninfo}"], env)
         return target.name, counts, audit
     raise BackupError(f"Backups support SQLite and PostgreSQL, not {connection.vendor}.")
 

@@ -22,4 +22,4 @@ def write_output(path: str, data: bytes) -> None:
     try:
         Path(path).write_bytes(data)
     except OSError as exc:
-        raise CommandError(f"Cannot write {path}: {exc.strerror or exc}")
+        raise CommandError(f"Cannot write {path}: {exc.strerror or exc}") from exc

@@ -93,7 +93,7 @@ class RetryPolicy:
         return min(self.first_wait * 2 ** max(0, attempts - 1), self.longest_wait)
 
 
-class Cancel(Exception):  # noqa: N818 - a signal from a kind, not an error
+class Cancel(Exception):
     """Raised by :meth:`DeliveryKind.build` when the message must not go out after all (the row is cancelled
     with this reason)."""
 

@@ -29,7 +29,7 @@ class EmlFileBackend(BaseEmailBackend):
     def __init__(self, file_path: str | os.PathLike[str] | None = None, fail_silently: bool = False,
                  **kwargs: Any) -> None:
         super().__init__(fail_silently=fail_silently, **kwargs)
-        folder = file_path or getattr(settings, "EMAIL_FILE_PATH", None)
+        folder = file_path or settings.EMAIL_FILE_PATH
         if not folder:
             raise ImproperlyConfigured("EMAIL_FILE_PATH must name the outbox folder.")
         self.folder = Path(folder)

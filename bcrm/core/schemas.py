@@ -61,7 +61,7 @@ def resolve(data: dict[str, Any], field: str, getter) -> None:
     try:
         data[field] = getter(data[field])
     except NotFound:
-        raise InvalidInput(fields={field: [f"No such {field.replace('_', ' ')} (id {data[field]}), or you may not see it."]})
+        raise InvalidInput(fields={field: [f"No such {field.replace('_', ' ')} (id {data[field]}), or you may not see it."]}) from None
 
 
 def resolve_model(data: dict[str, Any], field: str, model: type[Model]) -> None:

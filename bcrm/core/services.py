@@ -47,13 +47,13 @@ def validate_and_save(instance: models.Model, *, exclude: list[str] | None = Non
     try:
         instance.full_clean(exclude=exclude)
     except DjangoValidationError as exc:
-        raise InvalidInput.from_django(exc)
+        raise InvalidInput.from_django(exc) from exc
     try:
         with transaction.atomic():
             instance.save()
     except IntegrityError:
         # Constraints are mirrored in full_clean(); reaching here means a race with another writer.
-        raise InvalidInput(_("This change conflicts with data saved at the same moment. Reload and try again."))
+        raise InvalidInput(_("This change conflicts with data saved at the same moment. Reload and try again.")) from None
 
 
 @transaction.atomic
@@ -83,12 +83,12 @@ def update_instance(
     """
     model = type(instance)
     locked = model._default_manager.select_for_update().get(pk=instance.pk)
-    if expected_version is not None and locked.version != expected_version:  # type: ignore[attr-defined]
+    if expected_version is not None and locked.version != expected_version:  # type: ignore[attr-defined]  # versioned models declare `version`, Model does not
         raise Conflict()
     before = snapshot(locked)
     for key, value in data.items():
         setattr(locked, key, value)
-    locked.version = locked.version + 1  # type: ignore[attr-defined]
+    locked.version = locked.version + 1  # type: ignore[attr-defined]  # as above
     validate_and_save(locked)
     for name, values in (m2m or {}).items():
         getattr(locked, name).set(values)
@@ -109,4 +109,4 @@ def delete_instance(*, actor, instance: models.Model) -> None:
             instance.delete()
     except ProtectedError as exc:
         kinds = sorted({str(obj._meta.verbose_name_plural) for obj in exc.protected_objects})
-        raise Conflict(_("Cannot delete: it still has %(kinds)s.") % {"kinds": ", ".join(kinds)})
+        raise Conflict(_("Cannot delete: it still has %(kinds)s.") % {"kinds": ", ".join(kinds)}) from exc

@@ -172,7 +172,7 @@ def field_checker(field: models.Field) -> Callable[[Any], list[str]]:
     ``Field.run_validators()`` — with the same messages, as a function; choices are a set lookup."""
     messages = field.error_messages
     empty = field.empty_values
-    choices = {v for v, _label in field.flatchoices} if field.choices else None  # type: ignore[attr-defined]
+    choices = {v for v, _label in field.flatchoices} if field.choices else None
     validators = list(field.validators)
     null, blank, editable = field.null, field.blank, field.editable
 

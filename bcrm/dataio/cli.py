@@ -15,4 +15,4 @@ def resolve_actor(username: str | None):
     try:
         return user_get_by_username(username)
     except ServiceError:
-        raise CommandError(f"No user {username!r}.")
+        raise CommandError(f"No user {username!r}.") from None

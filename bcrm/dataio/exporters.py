@@ -230,10 +230,8 @@ def csv_chunks(head: list[str], rows: Iterable[list[Any]]) -> Iterator[bytes]:
     yield ("\ufeff" + buffer.getvalue()).encode("utf-8")
     buffer.seek(0)
     buffer.truncate()
-    n = 0
-    for row in rows:
+    for n, row in enumerate(rows, 1):
         writer.writerow([csv_cell(v) for v in row])
-        n += 1
         if n % CHUNK_ROWS == 0:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
@@ -291,7 +289,7 @@ def export_response(*, actor, entity: str, file_format: str = "csv", filters: di
     head, rows = export_rows(actor=actor, entity=entity, filters=filters, headers=headers)
     name = f"bcrm-{entity_from(entity)}-{timezone.localdate():%Y%m%d}"
     if file_format == "xlsx":
-        tmp = tempfile.TemporaryFile(suffix=".xlsx")
+        tmp = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - the FileResponse closes it
         write_xlsx(tmp, head, rows, title=str(entity_from(entity)))
         tmp.seek(0)
         return FileResponse(tmp, as_attachment=True, filename=f"{name}.xlsx",

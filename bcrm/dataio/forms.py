@@ -33,7 +33,8 @@ class MappingForm(forms.Form):
         return parse_mapping_lines(self.cleaned_data["columns"])
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         columns, entity = data.get("columns"), data.get("entity")
         if columns and entity:
             valid = set(spec_for(entity).names)

@@ -73,7 +73,7 @@ REQUIRED = gettext_noop("This field is required.")
 
 
 def batch_rows() -> int:
-    return int(getattr(settings, "BCRM_IMPORT_BATCH_ROWS", 2000))
+    return int(settings.BCRM_IMPORT_BATCH_ROWS)
 
 
 class Row(BatchRow):
@@ -156,7 +156,7 @@ class Importer(ReferenceResolver):
         for _index, column in ctx.columns:
             if column.kind == REF:
                 self.ref_groups[column.target].append(column)
-        self.counts = {o: 0 for o in Outcome.values}
+        self.counts = dict.fromkeys(Outcome.values, 0)
         self.rows = 0
         self.ref_cache: dict[str, dict[tuple[str, Any], int | str]] = {}
         self._users: dict[str, int] | None = None

@@ -208,7 +208,7 @@ def parse_decimal_and_currency(value: Any) -> tuple[Decimal, str | None]:
     try:
         number = Decimal(digits) * factor
     except InvalidOperation:
-        raise ParseError.of(gettext_noop("“%(value)s” is not a number."), {"value": raw})
+        raise ParseError.of(gettext_noop("“%(value)s” is not a number."), {"value": raw}) from None
     if factor != 1:
         number = number.normalize()
         if number == number.to_integral_value():
@@ -399,7 +399,7 @@ def _naive_or_aware(text: str) -> dt.datetime | dt.date | None:
     try:
         date = dt.date(year, month, day)
     except ValueError:
-        raise ParseError.of(gettext_noop("“%(value)s” is not a real date."), {"value": text})
+        raise ParseError.of(gettext_noop("“%(value)s” is not a real date."), {"value": text}) from None
     rest = text[match.end():].strip()
     if not rest:
         return date
@@ -422,7 +422,7 @@ def _naive_or_aware(text: str) -> dt.datetime | dt.date | None:
     try:
         return dt.datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
     except ValueError:
-        raise ParseError.of(gettext_noop("“%(value)s” is not a real time."), {"value": text})
+        raise ParseError.of(gettext_noop("“%(value)s” is not a real time."), {"value": text}) from None
 
 
 def _moment(value: Any) -> dt.datetime | dt.date:
@@ -505,8 +505,11 @@ def partial_choice(key: str, words: list[tuple[str, str]]) -> str | None:
     chinese = any("\u4e00" <= ch <= "\u9fff" for ch in key)
     if chinese and len(key) < 2:
         return None
-    pattern = None if chinese else re.compile(r"(?:^|\s)" + re.escape(key) + r"(?:$|\s)")
-    found = {value for value, label in words if (key in label if chinese else pattern.search(label))}  # type: ignore[union-attr]
+    if chinese:
+        found = {value for value, label in words if key in label}
+    else:
+        pattern = re.compile(r"(?:^|\s)" + re.escape(key) + r"(?:$|\s)")
+        found = {value for value, label in words if pattern.search(label)}
     return found.pop() if len(found) == 1 else None
 
 

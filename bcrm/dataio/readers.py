@@ -67,10 +67,10 @@ class ImportLimits:
 
     @classmethod
     def from_settings(cls) -> ImportLimits:
-        default = cls()
-        return cls(**{name: int(getattr(settings, f"BCRM_IMPORT_MAX_{name.upper()}", getattr(default, name)))
-                      for name in ("unpacked_bytes", "ratio", "shared_strings_bytes", "rows", "columns",
-                                   "cell_chars", "members")})
+        return cls(unpacked_bytes=settings.BCRM_IMPORT_MAX_UNPACKED_BYTES, ratio=settings.BCRM_IMPORT_MAX_RATIO,
+                   shared_strings_bytes=settings.BCRM_IMPORT_MAX_SHARED_STRINGS_BYTES,
+                   rows=settings.BCRM_IMPORT_MAX_ROWS, columns=settings.BCRM_IMPORT_MAX_COLUMNS,
+                   cell_chars=settings.BCRM_IMPORT_MAX_CELL_CHARS, members=settings.BCRM_IMPORT_MAX_MEMBERS)
 
 
 class ImportFileError(Exception):
@@ -216,9 +216,9 @@ class CsvTable(Table):
             raise ImportFileError(
                 _("The file is not UTF-8 or GB18030 text: row %(row)s cannot be read as %(codec)s.")
                 % {"row": number + 1, "codec": "UTF-8" if self.encoding.startswith("utf") else "GB18030"}
-            )
+            ) from None
         except csv.Error as exc:
-            raise ImportFileError(_("Row %(row)s is not valid CSV: %(error)s") % {"row": number + 1, "error": exc})
+            raise ImportFileError(_("Row %(row)s is not valid CSV: %(error)s") % {"row": number + 1, "error": exc}) from exc
 
     def fraction(self) -> float:
         try:
@@ -416,7 +416,7 @@ class XlsxTable(Table):
                 merges = check_archive(archive, self.limits)
             self.workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, OSError, ValueError, EOFError) as exc:
-            raise ImportFileError(_("The workbook cannot be opened: %(error)s") % {"error": exc})
+            raise ImportFileError(_("The workbook cannot be opened: %(error)s") % {"error": exc}) from exc
         if not self.workbook.worksheets:
             raise ImportFileError(_("The workbook has no worksheet."))
         self.sheet = self.workbook.worksheets[0]

@@ -24,7 +24,7 @@ def import_job_get_for_user(*, user, pk) -> ImportJob:
     try:
         pk = int(pk)
     except (TypeError, ValueError):
-        raise NotFound()
+        raise NotFound() from None
     job = import_job_list(actor=user).filter(pk=pk).first()
     if job is None:
         raise NotFound()

@@ -45,19 +45,17 @@ from bcrm.dataio.specs import reason_text, spec_for
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_BYTES = 512 * 1024 * 1024
-
 
 def max_upload_bytes() -> int:
-    return int(getattr(settings, "BCRM_IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES))
+    return int(settings.BCRM_IMPORT_MAX_BYTES)
 
 
 def report_rows_kept() -> int:
-    return int(getattr(settings, "BCRM_IMPORT_REPORT_ROWS", 1000))
+    return int(settings.BCRM_IMPORT_REPORT_ROWS)
 
 
 def import_root() -> Path:
-    return Path(getattr(settings, "BCRM_IMPORT_DIR", None) or Path(settings.DATA_DIR) / "imports")
+    return Path(settings.BCRM_IMPORT_DIR)
 
 
 def job_directory(job: ImportJob) -> Path:
@@ -315,7 +313,7 @@ def import_job_run(job: ImportJob | int, *, on_progress: ProgressHook | None = N
             def report(row: Row) -> None:
                 spool.add(row, dry_run=job.mode == ImportMode.DRY_RUN)
                 if row.outcome == Outcome.REJECTED:
-                    errors.add(row)  # type: ignore[union-attr]
+                    errors.add(row)
                     if on_reject:
                         on_reject(row)
 
@@ -379,9 +377,9 @@ def _fail(job: ImportJob, message: str) -> None:
 
 def _remove_file(path: Path) -> None:
     try:
-        path.unlink()
-    except OSError:
-        pass
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        logger.warning("import file %s not removed: %s", path, exc)
 
 
 def _mb(n: int) -> str:

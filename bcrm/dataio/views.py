@@ -105,6 +105,7 @@ def job_errors(request: HttpRequest, pk: int) -> HttpResponse:
     path = services.error_file_path(job)
     if path is None or not path.exists():
         raise Http404(_("This import has no error file."))
+    # a download: FileResponse streams, it is not an HttpResponse (web.shortcuts.View wants one)
     return FileResponse(open(path, "rb"), as_attachment=True,  # type: ignore[return-value]
                         filename=f"import-{job.pk}-errors{path.suffix}")
 

@@ -78,11 +78,11 @@ class LackingClientOut(Schema):
 
     @staticmethod
     def resolve_team_id(obj: LackingClient) -> int | None:
-        return obj.organization.team_id  # type: ignore[no-any-return]
+        return obj.organization.team_id
 
     @staticmethod
     def resolve_relationship_manager_id(obj: LackingClient) -> int | None:
-        return obj.organization.relationship_manager_id  # type: ignore[no-any-return]
+        return obj.organization.relationship_manager_id
 
     @staticmethod
     def resolve_kyc_status(obj: LackingClient, context) -> str | None:

@@ -25,5 +25,5 @@ REASON_LABELS = {
 
 
 def reason_label(entity: str, code: str, value: str = "") -> str:
-    label = str(REASON_LABELS.get(entity, {}).get(code, code))  # type: ignore[call-overload]
+    label = str(REASON_LABELS.get(entity, {}).get(code, code))  # type: ignore[call-overload]  # Entity is a str enum
     return f"{label}: {value}" if value else label

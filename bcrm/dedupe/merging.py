@@ -68,14 +68,14 @@ def merge_relations(model: type[models.Model]) -> list[Relation]:
     for rel in model._meta.related_objects:
         related: Any = rel.related_model
         if rel.many_to_many:
-            through = rel.through  # type: ignore[attr-defined]
+            through = rel.through  # type: ignore[attr-defined]  # a many-to-many rel (ManyToManyRel) has one
             if not through._meta.auto_created:
                 continue  # an explicit link model: its own foreign key is listed as a one-to-many below
             m2m: Any = rel.field
             relations.append(Relation(
                 model=through, kind="m2m", label=f"{related._meta.label}.{m2m.name}",
-                field=through._meta.get_field(m2m.m2m_reverse_field_name()),  # type: ignore[attr-defined]
-                target=through._meta.get_field(m2m.m2m_field_name()),  # type: ignore[attr-defined]
+                field=through._meta.get_field(m2m.m2m_reverse_field_name()),
+                target=through._meta.get_field(m2m.m2m_field_name()),
                 verbose=str(related._meta.verbose_name_plural),
             ))
         else:
@@ -83,7 +83,7 @@ def merge_relations(model: type[models.Model]) -> list[Relation]:
             verbose = str(related._meta.verbose_name_plural)
             if fk.name != model._meta.model_name:
                 verbose = f"{verbose} ({fk.verbose_name})"
-            relations.append(Relation(model=related, field=fk, kind="fk",  # type: ignore[arg-type]
+            relations.append(Relation(model=related, field=fk, kind="fk",  # type: ignore[arg-type]  # fk: a ForeignKey here
                                       label=f"{related._meta.label}.{fk.name}", verbose=verbose))
     for forward in model._meta.many_to_many:
         m2m = forward
@@ -92,8 +92,8 @@ def merge_relations(model: type[models.Model]) -> list[Relation]:
             continue
         relations.append(Relation(
             model=through, kind="m2m", label=f"{model._meta.label}.{m2m.name}",
-            field=through._meta.get_field(m2m.m2m_field_name()),  # type: ignore[attr-defined]
-            target=through._meta.get_field(m2m.m2m_reverse_field_name()),  # type: ignore[attr-defined]
+            field=through._meta.get_field(m2m.m2m_field_name()),
+            target=through._meta.get_field(m2m.m2m_reverse_field_name()),
             verbose=str(m2m.verbose_name),
         ))
     return relations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.db.models import QuerySet
@@ -120,12 +120,13 @@ class TaskBulkForm(forms.Form):
     def __init__(self, data=None, **kwargs):
         super().__init__(data, **kwargs)
         # any id parses; which tasks the user may change is the service's business
-        self.fields["task"].choices = [(v, v) for v in (data.getlist("task") if data is not None else [])
-                                       if str(v).isdigit()]
+        cast(forms.ChoiceField, self.fields["task"]).choices = [
+            (v, v) for v in (data.getlist("task") if data is not None else []) if str(v).isdigit()]
         self.fields["task"].error_messages["required"] = _("Select at least one task.")
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("action") == "reassign" and not data.get("assignee"):
             self.add_error("assignee", _("Choose a colleague to reassign the tasks to."))
         return data

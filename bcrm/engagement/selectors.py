@@ -27,9 +27,10 @@ def interaction_list(*, actor, filters: dict[str, Any] | None = None) -> QuerySe
     queryset = restrict_organizations(
         actor, Interaction.objects.select_related("organization", "owner", "project"), prefix="organization__"
     ).prefetch_related("contacts")
-    queryset = _by_organization(queryset, filters or {})
-    if (filters or {}).get("kind"):
-        queryset = queryset.filter(kind=filters["kind"])  # type: ignore[index]
+    filters = filters or {}
+    queryset = _by_organization(queryset, filters)
+    if filters.get("kind"):
+        queryset = queryset.filter(kind=filters["kind"])
     return queryset.order_by("-occurred_at", "-id")
 
 

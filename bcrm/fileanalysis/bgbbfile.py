@@ -72,12 +72,12 @@ def run(path: str, *, weights: str | None = None, horizon: int = 5, out: str | N
                 raise CsvError(_("No column %(name)s in the header; the columns are: %(columns)s")
                                % {"name": repr(weights), "columns": ", ".join(header[:30])})
             resolved["weights"] = column
-        return {column: "number" for column in resolved.values()}
+        return dict.fromkeys(resolved.values(), "number")
 
     try:
         table = read_table(path, choose, header=True, decimal=decimal)
     except CsvError as exc:
-        raise CommandError(str(exc), returncode=exc.returncode)
+        raise CommandError(str(exc), returncode=exc.returncode) from exc
     data = {name: np.asarray(table.columns[column], dtype=np.float64) for name, column in resolved.items()}
     keep = np.ones(table.rows, dtype=bool)
     for values in data.values():
@@ -96,7 +96,7 @@ def run(path: str, *, weights: str | None = None, horizon: int = 5, out: str | N
         if isinstance(row, int) and 1 <= row <= int(keep.sum()):
             message += " " + _("(Row %(row)d is line %(line)d of the file.)") % {
                 "row": row, "line": int(table.lines[keep][row - 1])}
-        raise CommandError(message)
+        raise CommandError(message) from exc
     counts = w if w is not None else np.ones(x.size)
     report: dict[str, Any] = {
         "file": str(path), "columns": resolved, "rows": table.rows, "skipped": int((~keep).sum()),
@@ -134,7 +134,7 @@ def _write(out: str, table: Table, keep: np.ndarray, resolved: dict[str, str], d
             for i in range(int(keep.sum())):
                 writer.writerow([f"{values[i]:.10g}" for values in columns])
     except OSError as exc:
-        raise CommandError(_("Cannot write %(path)s: %(reason)s") % {"path": out, "reason": exc.strerror or str(exc)})
+        raise CommandError(_("Cannot write %(path)s: %(reason)s") % {"path": out, "reason": exc.strerror or str(exc)}) from exc
 
 
 

@@ -258,15 +258,15 @@ def run(path: str, *, summary: bool = False, transactions: bool = False, map: li
             table, resolved = _read_transactions(path, mapping, reading)
             data = _transaction_data(table, resolved, options)
     except CsvError as exc:
-        raise CommandError(str(exc), returncode=exc.returncode)
+        raise CommandError(str(exc), returncode=exc.returncode) from exc
     except ModelError as exc:
-        raise _model_error(exc)
+        raise _model_error(exc) from exc
     units_per_month = clv.UNITS_PER_MONTH[unit]
     try:
         result = clv.predict_clv(data["frequency"], data["recency"], data["T"], data.get("monetary_value"),
                                  horizon_months=horizon, discount_rate=discount, units_per_month=units_per_month)
     except ModelError as exc:
-        raise _model_error(exc, data)
+        raise _model_error(exc, data) from exc
     report = _report(path, mode, unit, horizon, discount, table, resolved, data, result)
     if out:
         _write_predictions(out, data, result)
@@ -423,7 +423,7 @@ def _write_predictions(out: str, data: dict[str, Any], result: clv.CLVResult) ->
             for i in range(len(data["id"])):
                 writer.writerow([_cell(values[i]) for _name, values in columns])
     except OSError as exc:
-        raise CommandError(_("Cannot write %(path)s: %(reason)s") % {"path": out, "reason": exc.strerror or str(exc)})
+        raise CommandError(_("Cannot write %(path)s: %(reason)s") % {"path": out, "reason": exc.strerror or str(exc)}) from exc
 
 
 def _cell(value: Any) -> str:

@@ -124,12 +124,12 @@ def run(path: str, *, target: str, folds: int = 5, seed: int = 0, min_iv: float 
         variables = [c for c in picked if c and c != target and c not in dropped]
         chosen["target"], chosen["variables"] = target, variables
         chosen["ignored"] = [c for c in header if c != target and c not in variables]
-        return {target: "text", **{c: "text" for c in variables}}
+        return {target: "text", **dict.fromkeys(variables, "text")}
 
     try:
         table = read_table(options["file"], choose, header=True, decimal=decimal)
     except CsvError as exc:
-        raise CommandError(str(exc), returncode=exc.returncode)
+        raise CommandError(str(exc), returncode=exc.returncode) from exc
     if not chosen["variables"]:
         raise CommandError(_("No variable columns left besides the target %(target)s.") % {"target": repr(chosen["target"])})
     target_cells: list[str] = table.columns[chosen["target"]]
@@ -139,7 +139,7 @@ def run(path: str, *, target: str, folds: int = 5, seed: int = 0, min_iv: float 
         mark = decimal or decimal_mark([table.columns[name] for name in chosen["variables"]], table.delimiter, table.lines,
                             list(chosen["variables"]))
     except CsvError as exc:
-        raise CommandError(str(exc), returncode=exc.returncode)
+        raise CommandError(str(exc), returncode=exc.returncode) from exc
     X = {name: _variable(table.columns[name], name, mark, table.lines, warnings)[keep]
          for name in chosen["variables"]}
     try:
@@ -148,7 +148,7 @@ def run(path: str, *, target: str, folds: int = 5, seed: int = 0, min_iv: float 
                                       scaling={"base_score": options["base_score"], "base_odds": options["base_odds"],
                                                "pdo": options["pdo"]})
     except ModelError as exc:
-        raise CommandError(_(exc.template) % exc.params)
+        raise CommandError(_(exc.template) % exc.params) from exc
     report = {"file": str(options["file"]), "target": chosen["target"], "rows": table.rows,
               "skipped": int((~keep).sum()), "ignored_columns": chosen["ignored"], **fit.as_dict()}
     report["notes"] = [_(n["template"]) % n["params"] for n in fit.notes]
@@ -255,7 +255,7 @@ def _write_points(out: str, table: scorecard.PointsTable) -> None:
                 writer.writerow({k: ("" if row[k] is None else (f"{row[k]:.10g}" if isinstance(row[k], float) else row[k]))
                                  for k in fields})
     except OSError as exc:
-        raise CommandError(_("Cannot write %(path)s: %(reason)s") % {"path": out, "reason": exc.strerror or str(exc)})
+        raise CommandError(_("Cannot write %(path)s: %(reason)s") % {"path": out, "reason": exc.strerror or str(exc)}) from exc
 
 
 def _metric(cv: dict[str, Any], name: str) -> str:

@@ -25,14 +25,13 @@ from bcrm.accounts.choices import Role
 from bcrm.accounts.permissions import user_roles
 from bcrm.core.errors import InvalidInput, PermissionDenied
 
-DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 TOOLS = ("split", "clv", "scorecard", "bgbb")
 #: the largest predictions file the page offers as a download link (larger: use the CLI or the API)
 MAX_PREDICTIONS_BYTES = 20 * 1024 * 1024
 
 
 def max_bytes() -> int:
-    return int(getattr(settings, "BCRM_ANALYSE_MAX_BYTES", DEFAULT_MAX_BYTES))
+    return int(settings.BCRM_ANALYSE_MAX_BYTES)
 
 
 def may_analyse(user: Any) -> bool:
@@ -95,9 +94,9 @@ def analyse_upload(*, actor: Any, tool: str, upload: UploadedFile, options: dict
             report = _runner(tool)(str(path), **kwargs)
         except CommandError as exc:
             message = str(exc)
-            raise InvalidInput(message, fields={_field_of(message, options): [message]})
+            raise InvalidInput(message, fields={_field_of(message, options): [message]}) from exc
         except (ValueError, UnicodeError) as exc:  # a file no reader understands: say so, keep no traceback
-            raise InvalidInput(fields={"file": [_("The file could not be read: %(reason)s") % {"reason": exc}]})
+            raise InvalidInput(fields={"file": [_("The file could not be read: %(reason)s") % {"reason": exc}]}) from None
         report["file"] = upload.name or report.get("file", "")
         if "out" in report:
             del report["out"]

@@ -90,11 +90,11 @@ def run(path: str, *, column: str, method: str | None = None, param: list[str] |
     try:
         params = splits.parse_params(chosen, _params(list(param)))
     except splits.SplitError as exc:
-        raise _split_error(exc)
+        raise _split_error(exc) from exc
     try:
         data = read_columns(path, column, outcome=outcome, costs=costs, decimal=decimal)
     except CsvError as exc:
-        raise CommandError(str(exc), returncode=exc.returncode)
+        raise CommandError(str(exc), returncode=exc.returncode) from exc
     if data.scores.size == 0:
         raise CommandError(_("Column %(column)s has no numbers (%(rows)d rows, %(skipped)d skipped as empty).")
                            % {"column": repr(data.column), "rows": data.rows, "skipped": data.skipped})
@@ -103,7 +103,7 @@ def run(path: str, *, column: str, method: str | None = None, param: list[str] |
         comparison = [] if method else splits.compare_methods(
             data.scores, outcome=data.outcome, costs=data.costs)
     except splits.SplitError as exc:
-        raise _split_error(exc)
+        raise _split_error(exc) from exc
     report = _report(path, data, chosen, params, result, comparison)
     report["histogram"] = _histogram(data.scores, result.upper)
     return report

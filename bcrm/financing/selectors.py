@@ -96,7 +96,7 @@ def project_funding_summary(*, actor, project: Project) -> dict[str, Any]:
         return rates[currency]
 
     by_status: dict[str, Decimal] = {s: Decimal(0) for s in ParticipationStatus.values}
-    counts: dict[str, int] = {s: 0 for s in ParticipationStatus.values}
+    counts: dict[str, int] = dict.fromkeys(ParticipationStatus.values, 0)
     unconverted: set[str] = set()
     for row in rows:
         if row["currency"] == project.currency:

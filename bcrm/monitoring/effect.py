@@ -176,7 +176,7 @@ def estimate_effect(*, dimension: str, outcome: str, now: dt.datetime, alpha: fl
         result["estimate"] = empty
         return result
     run = runs[0]
-    threshold = float(run.threshold)  # type: ignore[arg-type]
+    threshold = float(run.threshold)
     start = _day_end(run.as_of)
     result["run"] = {"id": run.pk, "as_of": run.as_of.isoformat(), "threshold": threshold, "method": run.method}
     result["window"] = {"after_from": start.isoformat(), "after_to": now.isoformat()}
@@ -197,7 +197,7 @@ def estimate_effect(*, dimension: str, outcome: str, now: dt.datetime, alpha: fl
         known = np.isfinite(scores) & np.isfinite(y)
         bins = rdd.binned_means(scores[known], y[known], threshold, bins=BINS).as_rows()
     except ModelError as exc:
-        raise InvalidInput(_(exc.template) % exc.params)
+        raise InvalidInput(_(exc.template) % exc.params) from exc
     estimate = rd.as_dict()
     estimate["notes"] = _translated(rd.note_details)
     if now <= start:

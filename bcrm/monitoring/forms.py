@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils import timezone
@@ -28,7 +28,7 @@ class DashboardFilter(forms.Form):
         super().__init__(data)
         choices: list[tuple[str, Any]] = [("", _("All teams"))] if all_teams else []
         choices += [(str(t.pk), t.name) for t in teams]
-        self.fields["team"].choices = choices  # type: ignore[attr-defined]
+        cast(forms.ChoiceField, self.fields["team"]).choices = choices
         self.periods = periods
         self.all_teams = all_teams
         self.teams = teams
@@ -54,7 +54,7 @@ class DashboardFilter(forms.Form):
         try:
             first, _last = parse_kpi_period(value)
         except InvalidInput as exc:
-            raise forms.ValidationError([m for messages in exc.fields.values() for m in messages])
+            raise forms.ValidationError([m for messages in exc.fields.values() for m in messages]) from exc
         return f"{first:%Y-%m}"
 
 

@@ -119,7 +119,7 @@ def render_pdf(report: ManagementReport) -> bytes:
     from weasyprint import HTML
 
     html = render_html(report, for_pdf=True)
-    return HTML(string=html, url_fetcher=report_url_fetcher()).write_pdf()  # type: ignore[no-any-return]
+    return HTML(string=html, url_fetcher=report_url_fetcher()).write_pdf()
 
 
 def pdf_filename(period: str, language: str) -> str:

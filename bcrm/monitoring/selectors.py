@@ -55,7 +55,7 @@ def _team_id(user, team: Any) -> int | None:
         try:
             team_id = int(team)
         except (TypeError, ValueError):
-            raise InvalidInput(fields={"team": [_("A team is given by its id, a whole number.")]})
+            raise InvalidInput(fields={"team": [_("A team is given by its id, a whole number.")]}) from None
     require_team_figures(user, team_id)
     if team_id is not None and readable_team_ids(user) is None and not Team.objects.filter(pk=team_id).exists():
         raise InvalidInput(fields={"team": [_("There is no team with id %(id)s.") % {"id": team_id}]})

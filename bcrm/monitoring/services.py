@@ -34,7 +34,7 @@ def parse_kpi_period(text: Any) -> tuple[dt.date, dt.date]:
         return parse_period(str(text or ""))
     except ValueError:
         raise InvalidInput(fields={"period": [_("A period is a month written YYYY-MM, e.g. 2026-04; %(value)r is "
-                                                "not one.") % {"value": str(text or "")}]})
+                                                "not one.") % {"value": str(text or "")}]}) from None
 
 
 # --- who reads which figures --------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -130,10 +130,10 @@ class OrganizationFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["country"].choices = country_choices(get_language())
+        cast(forms.ChoiceField, self.fields["country"]).choices = country_choices(get_language())
         # The current label per dimension (segmentation's ClientLabels, the `labels` one-to-one).
         for dimension in LABEL_FILTERS:
-            self.fields[dimension].choices = [("", _("Any label"))] + label_choices(dimension)
+            cast(forms.ChoiceField, self.fields[dimension]).choices = [("", _("Any label")), *label_choices(dimension)]
         for field in self.fields.values():
             if type(field.widget) is forms.Select:
                 field.widget = PlainSelect(attrs=field.widget.attrs, choices=field.widget.choices)

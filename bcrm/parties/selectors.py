@@ -49,7 +49,7 @@ def organization_get_for_user(*, user, pk: int) -> Organization:
     try:
         pk = int(pk)
     except (TypeError, ValueError):
-        raise NotFound()
+        raise NotFound() from None
     # the labels and the service tier (one-to-ones) come in the same query: the 360° page reads both
     queryset = organization_base(actor=user).select_related("team", "relationship_manager", "labels", "service_tier")
     organization = queryset.filter(pk=pk).first()
@@ -85,7 +85,7 @@ def saved_view_get_for_user(*, user, pk: int) -> SavedView:
     try:
         pk = int(pk)
     except (TypeError, ValueError):
-        raise NotFound()
+        raise NotFound() from None
     view = SavedView.objects.filter(pk=pk).first()
     if view is None or not saved_view_list(actor=user, page=view.page).filter(pk=pk).exists():
         raise NotFound()

@@ -470,7 +470,7 @@ def organization_bulk_update(*, actor, ids: list[int] | list[str], action: str, 
     try:
         wanted = list(dict.fromkeys(int(i) for i in ids))
     except (TypeError, ValueError):
-        raise InvalidInput(fields={"ids": [_("Client ids are whole numbers.")]})
+        raise InvalidInput(fields={"ids": [_("Client ids are whole numbers.")]}) from None
     if not wanted:
         raise InvalidInput(fields={"ids": [_("Select at least one client.")]})
     if len(wanted) > BULK_LIMIT:
@@ -542,7 +542,7 @@ def saved_view_create(*, actor, page: str, name: str, query: str, shared: bool =
         with transaction.atomic():
             view.save()
     except IntegrityError:  # the same name saved at the same moment
-        raise InvalidInput(fields={"name": [_("You already have a view named “%(name)s” on this page.") % {"name": name}]})
+        raise InvalidInput(fields={"name": [_("You already have a view named “%(name)s” on this page.") % {"name": name}]}) from None
     return view
 
 

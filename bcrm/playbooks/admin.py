@@ -85,7 +85,7 @@ class WorkCalendarForm(forms.ModelForm):
         try:
             check(value)
         except InvalidInput as exc:
-            raise forms.ValidationError([m for messages in exc.fields.values() for m in messages] or exc.message)
+            raise forms.ValidationError([m for messages in exc.fields.values() for m in messages] or exc.message) from exc
         return value
 
     def clean_weekend(self) -> Any:

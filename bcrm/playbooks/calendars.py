@@ -34,7 +34,7 @@ def parse_weekend(text: str) -> frozenset[int]:
         days = frozenset(int(x) for x in str(text).replace(" ", "").split(",") if x)
     except ValueError:
         raise InvalidInput(_("Weekend days are ISO weekday numbers, like 6,7."), fields={"weekend": [
-            _("Weekend days are ISO weekday numbers, like 6,7.")]})
+            _("Weekend days are ISO weekday numbers, like 6,7.")]}) from None
     if any(d < 1 or d > 7 for d in days) or len(days) >= 7:
         raise InvalidInput(_("Weekend days are ISO weekday numbers, like 6,7."), fields={"weekend": [
             _("Weekend days are ISO weekday numbers, like 6,7.")]})
@@ -45,7 +45,7 @@ def business_calendar(calendar: WorkCalendar) -> BusinessCalendar:
     try:
         tz = ZoneInfo(calendar.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(_("Unknown time zone: %(tz)s.") % {"tz": calendar.timezone})
+        raise InvalidInput(_("Unknown time zone: %(tz)s.") % {"tz": calendar.timezone}) from None
     holidays: set[dt.date] = set()
     workdays: set[dt.date] = set()
     for day, kind in calendar.days.values_list("date", "kind"):
@@ -117,7 +117,7 @@ def load_public_holidays(calendar: WorkCalendar, country: str, years: Iterable[i
         source = holidays_lib.country_holidays(country.upper(), years=years,
                                                language="zh_CN" if country.upper() == "CN" else None)
     except NotImplementedError:
-        raise InvalidInput(_("No public holidays are known for country %(code)s.") % {"code": country})
+        raise InvalidInput(_("No public holidays are known for country %(code)s.") % {"code": country}) from None
     rows: dict[dt.date, CalendarDay] = {}
     for day, name in sorted(source.items()):
         rows[day] = CalendarDay(calendar=calendar, date=day, kind=DayKind.HOLIDAY, name=str(name)[:120])
@@ -150,9 +150,7 @@ def calendar_summaries() -> list[dict[str, Any]]:
         team_count=Count("teams", distinct=True)).order_by("name")
     return [{"id": c.pk, "name": c.name, "timezone": c.timezone, "hours": f"{c.day_start:%H:%M}-{c.day_end:%H:%M}",
              "weekend": c.weekend, "country": c.country, "default": c.is_default,
-             "holidays": c.holidays,  # type: ignore[attr-defined]  # annotated above
-             "workdays": c.workdays,  # type: ignore[attr-defined]
-             "teams": c.team_count} for c in rows]  # type: ignore[attr-defined]
+             "holidays": c.holidays, "workdays": c.workdays, "teams": c.team_count} for c in rows]
 
 
 def calendar_get(name: str) -> WorkCalendar:
@@ -224,7 +222,7 @@ def check_time_zone(name: str) -> str:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidInput(fields={"timezone": [
-            _("%(value)r is not a known time zone (e.g. Asia/Shanghai).") % {"value": name}]})
+            _("%(value)r is not a known time zone (e.g. Asia/Shanghai).") % {"value": name}]}) from None
     return name
 
 
@@ -263,7 +261,7 @@ def calendar_load_holidays(*, actor, country: str, years: Iterable[int], calenda
         try:
             cal.full_clean()
         except DjangoValidationError as exc:
-            raise InvalidInput.from_django(exc)
+            raise InvalidInput.from_django(exc) from exc
         cal.save()
     counts = load_public_holidays(cal, code, wanted)       # unknown country: InvalidInput, the creation rolls back
     audit_record(actor=_audit_actor(actor), action=AuditAction.CREATE if created else AuditAction.UPDATE,
@@ -299,7 +297,7 @@ def team_calendar_set(*, actor, team: Team, calendar: WorkCalendar) -> tuple[Tea
     try:
         link.full_clean(validate_unique=False)
     except DjangoValidationError as exc:
-        raise InvalidInput.from_django(exc)
+        raise InvalidInput.from_django(exc) from exc
     link.save()
     audit_record(actor=_audit_actor(actor), action=AuditAction.CREATE if created else AuditAction.UPDATE,
                  instance=link, changes={"calendar": [before, calendar.name]})
@@ -319,7 +317,7 @@ def _clean(instance) -> None:
     try:
         instance.full_clean()
     except DjangoValidationError as exc:
-        raise InvalidInput.from_django(exc)
+        raise InvalidInput.from_django(exc) from exc
 
 
 @transaction.atomic

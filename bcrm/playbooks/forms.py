@@ -3,7 +3,7 @@ the same things with the same messages)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -53,7 +53,7 @@ class TaskAssignForm(forms.Form):
 
     def __init__(self, *args: Any, members=None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = members  # type: ignore[attr-defined]
+        cast(forms.ModelChoiceField, self.fields["assignee"]).queryset = members
 
 
 class PlaybookForm(ServiceModelForm):

@@ -88,8 +88,8 @@ def tier_counts(actor=None) -> dict[str, Any]:
     queryset = ClientTier.objects.all()
     if actor is not None:
         queryset = restrict_organizations(actor, queryset, prefix="organization__")
-    tiers = {code: 0 for code in Tier.values}
-    addons = {code: 0 for code in AddOn.values}
+    tiers = dict.fromkeys(Tier.values, 0)
+    addons = dict.fromkeys(AddOn.values, 0)
     total = 0
     for row in queryset.values("tier", "addons").annotate(n=Count("pk")).order_by():
         n = row["n"]
@@ -230,7 +230,7 @@ def label_tasks(tasks: list[Task]) -> list[Task]:
     """Give each task its action in words (``action_label``): Task.action is free text to the engagement app."""
     names = dict(Action.choices)
     for task in tasks:
-        task.action_label = str(names[task.action]) if task.action in names else ""  # type: ignore[attr-defined]
+        task.action_label = str(names[task.action]) if task.action in names else ""  # type: ignore[attr-defined]  # for the template only
     return tasks
 
 
@@ -338,7 +338,7 @@ def parse_week(text: str | None, today: dt.date) -> dt.date:
             return dt.date.fromisocalendar(int(year), int(week), 1)
         return week_start(dt.date.fromisoformat(text))
     except ValueError:
-        raise InvalidInput(fields={"week": [_("Give a week as 2026-W48 or a date as 2026-11-23.")]})
+        raise InvalidInput(fields={"week": [_("Give a week as 2026-W48 or a date as 2026-11-23.")]}) from None
 
 
 @dataclass

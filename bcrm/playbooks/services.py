@@ -351,9 +351,6 @@ def tiers_refresh(*, organization_ids, now: dt.datetime | None = None) -> int:
     return changed
 
 
-TIER_INLINE_LIMIT = 50_000  # moved clients re-tiered inside the classification; more wait for the automation
-
-
 def tiers_after_labels(organization_ids) -> None:
     """The clients whose label moved get their tier at once; when a classification moved more than
     ``BCRM_TIER_INLINE_LIMIT`` (a first run over a large book), the next automation run re-tiers the whole
@@ -362,7 +359,7 @@ def tiers_after_labels(organization_ids) -> None:
 
     from bcrm.playbooks.models import AutomationSchedule
 
-    limit = getattr(settings, "BCRM_TIER_INLINE_LIMIT", TIER_INLINE_LIMIT)
+    limit = settings.BCRM_TIER_INLINE_LIMIT
     ids = list(organization_ids[: limit + 1]) if hasattr(organization_ids, "query") else list(organization_ids)
     if len(ids) <= limit:
         tiers_refresh(organization_ids=ids)

@@ -68,7 +68,7 @@ def render_pdf(report: ProgressReport, language: str, *, svg_uri: str | None = N
     from weasyprint import HTML
 
     html = render_html(report, language, for_pdf=True, svg_uri=svg_uri)
-    return HTML(string=html, url_fetcher=report_url_fetcher()).write_pdf()  # type: ignore[no-any-return]
+    return HTML(string=html, url_fetcher=report_url_fetcher()).write_pdf()
 
 
 def pdf_filename(report: ProgressReport) -> str:

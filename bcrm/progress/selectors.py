@@ -49,7 +49,7 @@ def project_get_for_user(*, user, pk: Any) -> Project:
     try:
         pk = int(pk)
     except (TypeError, ValueError):
-        raise NotFound()
+        raise NotFound() from None
     project = visible_projects(user).select_related("sponsor").filter(pk=pk).first()
     if project is None:
         raise NotFound()
@@ -66,7 +66,7 @@ def clean_period(period: Any) -> tuple[dt.date, dt.date]:
     except ValueError:
         raise InvalidInput(fields={"period": [
             _("%(value)s is not a period: write a month as YYYY-MM, e.g. 2026-04.") % {"value": period}
-        ]})
+        ]}) from None
 
 
 def clean_language(language: Any) -> str:
@@ -205,7 +205,7 @@ def financing_progress(project: Project, as_of: dt.date) -> Financing:
     )
     rates = rates_to_reporting(as_of) if any(r["currency"] != project.currency for r in rows) else {}
     amounts = {s: Decimal(0) for s in ParticipationStatus.values}
-    counts = {s: 0 for s in ParticipationStatus.values}
+    counts = dict.fromkeys(ParticipationStatus.values, 0)
     unconverted: set[str] = set()
     for row in rows:
         counts[row["status"]] += row["n"]
@@ -267,7 +267,7 @@ def milestone_get_for_user(*, user, pk: Any) -> Milestone:
     try:
         pk = int(pk)
     except (TypeError, ValueError):
-        raise NotFound()
+        raise NotFound() from None
     milestone = Milestone.objects.filter(pk=pk, project__in=visible_projects(user)).select_related("project").first()
     if milestone is None:
         raise NotFound()
@@ -282,7 +282,7 @@ def update_get_for_user(*, user, pk: Any) -> ProjectUpdate:
     try:
         pk = int(pk)
     except (TypeError, ValueError):
-        raise NotFound()
+        raise NotFound() from None
     update = (ProjectUpdate.objects.filter(pk=pk, project__in=visible_projects(user))
               .select_related("project", "author").first())
     if update is None:
@@ -337,7 +337,7 @@ def deliveries(user, filters: dict[str, Any] | None = None) -> QuerySet[ReportDe
 
 
 def delivery_counts(queryset: QuerySet[ReportDelivery]) -> dict[str, int]:
-    counts = {s: 0 for s in DeliveryStatus.values}
+    counts = dict.fromkeys(DeliveryStatus.values, 0)
     for row in queryset.order_by().values("status").annotate(n=Count("id")):
         counts[row["status"]] = row["n"]
     return counts

@@ -84,7 +84,7 @@ def _resolve_team(user, team: Team | int | str | None) -> tuple[list[int] | None
         try:
             pk = int(team)
         except (TypeError, ValueError):
-            raise InvalidInput(_("Choose a team."), fields={"team": [_("A team is given by its id.")]})
+            raise InvalidInput(_("Choose a team."), fields={"team": [_("A team is given by its id.")]}) from None
         found = Team.objects.filter(pk=pk).first()
         if found is None:
             raise NotFound(_("No such team."))

@@ -293,7 +293,7 @@ def create_run(request, payload: RunIn):
 
 
 @router.get("/segmentation/runs", response={200: PageOut[RunOut], **ERRORS})
-def list_runs(request, dimension: DimensionName | None = None, page: Query[PageIn] = None):  # type: ignore[assignment]
+def list_runs(request, dimension: DimensionName | None = None, page: Query[PageIn] = None):  # type: ignore[assignment]  # ninja: no paging parameters, the defaults
     return page_response(selectors.run_list(actor=request.user, dimension=dimension), page or PageIn(page=1, page_size=50))
 
 
@@ -356,7 +356,7 @@ def organization_labels(request, org_id: int):
 
 
 @router.get("/segmentation/overrides", response={200: PageOut[OverrideOut], **ERRORS})
-def list_overrides(request, dimension: DimensionName, active: bool = True, page: Query[PageIn] = None):  # type: ignore[assignment]
+def list_overrides(request, dimension: DimensionName, active: bool = True, page: Query[PageIn] = None):  # type: ignore[assignment]  # ninja: no paging parameters, the defaults
     qs = selectors.override_list(actor=request.user, dimension=dimension, active=active)
     return page_response(qs, page or PageIn(page=1, page_size=50))
 
@@ -367,7 +367,7 @@ def create_override(request, payload: OverrideIn):
         organization = organization_get_for_user(user=request.user, pk=payload.organization)
     except NotFound:
         raise InvalidInput(fields={"organization": [f"No such organization (id {payload.organization}), "
-                                                    "or you may not see it."]})
+                                                    "or you may not see it."]}) from None
     override = services.override_create(actor=request.user, organization=organization, dimension=payload.dimension,
                                         label=payload.label, reason=payload.reason, expires_at=payload.expires_at)
     return Status(201, override)

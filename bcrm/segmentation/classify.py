@@ -162,7 +162,7 @@ class Outcome:
             parts = []
             for j, value, missing, c in zip(idx_l[row], raw_l[row], miss_l[row], con_l[row], strict=True):
                 if j >= 0:
-                    parts.append(f"[{names[j]},{'null' if missing else repr(float(value))},{repr(float(c))}]")
+                    parts.append(f"[{names[j]},{'null' if missing else repr(float(value))},{float(c)!r}]")
             text = '{"c":[' + ",".join(parts) + "]"
             if ruled[row] >= 0:
                 text += f',"r":{ruled[row]}'

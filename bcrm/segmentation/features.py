@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -37,6 +37,8 @@ from bcrm.financing.models import Participation, ParticipationStatusChange
 from bcrm.financing.selectors import rates_to_reporting
 from bcrm.parties.choices import KycStatus, Seniority
 from bcrm.parties.models import Contact, Organization
+
+logger = logging.getLogger(__name__)
 
 SECONDS_PER_MONTH = 30.4375 * 86400
 SENIOR = [Seniority.BOARD, Seniority.C_LEVEL, Seniority.SENIOR]
@@ -203,7 +205,7 @@ def _ids(rows: list[tuple], index: int = 0) -> np.ndarray:
 
 @cache
 def country_risk_table() -> dict[str, int]:
-    path = os.environ.get("BCRM_COUNTRY_RISK_FILE") or str(Path(__file__).parent / "data" / "country_risk.json")
+    path = settings.BCRM_COUNTRY_RISK_FILE or str(Path(__file__).parent / "data" / "country_risk.json")
     with open(path, encoding="utf-8") as fh:
         return {k.upper(): int(v) for k, v in json.load(fh)["categories"].items()}
 
@@ -489,9 +491,6 @@ def compute_features(names: Iterable[str], population: Population) -> FeatureMat
     return FeatureMatrix(population, {n: matrix.columns[n] for n in names}, matrix.queries)
 
 
-CACHE_SECONDS = 15 * 60
-
-
 def _cache_path(names: list[str], as_of: dt.date):
     import hashlib
 
@@ -514,7 +513,7 @@ def compute_features_cached(names: Iterable[str], population: Population, *, ref
 
     names = list(dict.fromkeys(names))
     if max_age is None:
-        max_age = float(getattr(settings, "BCRM_FEATURE_CACHE_SECONDS", CACHE_SECONDS))
+        max_age = float(settings.BCRM_FEATURE_CACHE_SECONDS)
     if max_age <= 0:
         return compute_features(names, population), None
     path = _cache_path(names, population.as_of)
@@ -525,8 +524,8 @@ def compute_features_cached(names: Iterable[str], population: Population, *, ref
                     matrix = FeatureMatrix(population, {
                         name: FeatureValues(data[f"v:{name}"], data[f"m:{name}"]) for name in names})
                     return matrix, _time.time() - path.stat().st_mtime
-        except (OSError, KeyError, ValueError):
-            pass  # a damaged or older cache file is recomputed below
+        except (OSError, KeyError, ValueError) as exc:  # a damaged or older cache file is recomputed below
+            logger.warning("feature cache %s unreadable, recomputing: %s", path, exc)
     matrix = compute_features(names, population)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -535,10 +534,10 @@ def compute_features_cached(names: Iterable[str], population: Population, *, ref
             arrays[f"v:{name}"] = fv.values
             arrays[f"m:{name}"] = fv.missing
         tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **arrays)  # type: ignore[arg-type]
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as one array-like
         tmp.replace(path)  # atomic: a reader never sees half a file
-    except OSError:
-        pass  # no cache is only slower
+    except OSError as exc:  # no cache is only slower
+        logger.warning("feature cache %s not written: %s", path, exc)
     return matrix, None
 
 

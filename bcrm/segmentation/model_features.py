@@ -283,7 +283,7 @@ def _fit_path() -> Path:
 
 
 def _save_fit(fit: dict[str, Any]) -> None:
-    if float(getattr(settings, "BCRM_FEATURE_CACHE_SECONDS", 900)) <= 0:
+    if float(settings.BCRM_FEATURE_CACHE_SECONDS) <= 0:
         return  # the file cache is off (tests, unless a test turns it on)
     path = _fit_path()
     try:
@@ -297,8 +297,8 @@ def _save_fit(fit: dict[str, Any]) -> None:
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, **arrays)
         tmp.replace(path)
-    except OSError:
-        pass
+    except OSError as exc:  # no kept fit: the 360° page shows none until the next run
+        log.warning("portfolio fit not kept in %s: %s", path, exc)
 
 
 def cached_client_clv(organization_id: int) -> dict[str, Any] | None:
@@ -319,7 +319,8 @@ def cached_client_clv(organization_id: int) -> dict[str, Any] | None:
                 value = float(data[name][pos]) if found and name in data.files else float("nan")
                 out[name] = value if np.isfinite(value) else None
             return out
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError) as exc:
+        log.warning("portfolio fit %s unreadable: %s", path, exc)
         return None
 
 

@@ -36,7 +36,7 @@ class ScorecardForm(forms.Form):
         try:
             return json.loads(self.cleaned_data["config"])
         except ValueError as exc:
-            raise forms.ValidationError(_("Not valid JSON: %(error)s") % {"error": exc})
+            raise forms.ValidationError(_("Not valid JSON: %(error)s") % {"error": exc}) from exc
 
 
 def _rows(config: dict) -> list[dict]:

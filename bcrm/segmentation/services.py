@@ -223,7 +223,7 @@ def run_segmentation(
         try:
             params = splits.parse_params(method or criterion.method, {str(k): str(v) for k, v in params.items()})
         except splits.SplitError as exc:
-            raise InvalidInput(split_message(exc), fields={"params": [split_message(exc)]})
+            raise InvalidInput(split_message(exc), fields={"params": [split_message(exc)]}) from exc
     elif method is not None and method != criterion.method:
         params = {}
     as_of = as_of or engine.today()
@@ -240,7 +240,7 @@ def run_segmentation(
             cached_features=dry_run,
         )
     except splits.SplitError as exc:
-        raise InvalidInput(split_message(exc), fields={"params": [split_message(exc)]})
+        raise InvalidInput(split_message(exc), fields={"params": [split_message(exc)]}) from exc
     outcome.timings = {"previous": read_previous, **outcome.timings}
     if dry_run:
         return RunReport(outcome, None, int((time.perf_counter() - clock) * 1000))
@@ -324,9 +324,6 @@ def _move_current_labels(run: Run) -> None:
         )
 
 
-INLINE_RUN_LIMIT = 50_000  # clients; above it a run asked for in the web UI goes to the task queue
-
-
 def run_requested(*, actor, dimension: str) -> RunReport | None:
     """A real run asked for from a page: computed now for a portfolio small enough to finish within the
     request, otherwise queued for `bcrm worker` (None is returned; the run list shows it when done)."""
@@ -336,7 +333,7 @@ def run_requested(*, actor, dimension: str) -> RunReport | None:
 
     require(can_configure(actor), _("Only analysts, team leads and administrators run the segmentation."))
     check_dimension(dimension)
-    limit = getattr(settings, "BCRM_INLINE_RUN_LIMIT", INLINE_RUN_LIMIT)
+    limit = settings.BCRM_INLINE_RUN_LIMIT
     if Organization.objects.order_by()[: limit + 1].count() <= limit:
         return run_segmentation(actor=actor, dimension=dimension)
     requested_run.enqueue(dimension, getattr(actor, "pk", None))
@@ -378,7 +375,7 @@ def expert_scorecard_save(*, actor, config: Any, note: str = "", base_version: i
         clean = validate_expert_config(config)
     except ModelError as exc:
         message = _(exc.template) % exc.params if exc.params else _(exc.template)
-        raise InvalidInput(message, fields={str(exc.params.get("path") or "config"): [message]})
+        raise InvalidInput(message, fields={str(exc.params.get("path") or "config"): [message]}) from exc
     before, _version = expert_scorecard_active()
     if clean == validate_expert_config(before):
         raise InvalidInput(_("Nothing changed: the points are the same as the version in force."))

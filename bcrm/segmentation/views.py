@@ -411,7 +411,7 @@ def criterion_edit(request: HttpRequest, dimension: str) -> HttpResponse:
             try:
                 source = services.criterion_get(dimension, int(request.GET["version"]))
             except ValueError:
-                raise Http404()
+                raise Http404() from None
             saved_from = source
         editor = CriterionEditor(dimension=dimension, criterion=source)
         editor.form.initial["base_version"] = active.version

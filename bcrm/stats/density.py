@@ -69,7 +69,7 @@ def _scores(values: Any) -> np.ndarray:
     try:
         x = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ModelError(gettext_noop("Scores must be numbers."))
+        raise ModelError(gettext_noop("Scores must be numbers.")) from None
     if x.ndim != 1:
         raise ModelError(gettext_noop("Scores must be a flat list of numbers."))
     return x[np.isfinite(x)]
@@ -122,7 +122,7 @@ def density_test(scores: Any, threshold: float, *, bin_width: float | None = Non
     try:
         theta = float(threshold)
     except (TypeError, ValueError):
-        raise ModelError(gettext_noop("The line must be a number."))
+        raise ModelError(gettext_noop("The line must be a number.")) from None
     if not math.isfinite(theta):
         raise ModelError(gettext_noop("The line must be a number."))
     below, above = int(np.count_nonzero(x < theta)), int(np.count_nonzero(x >= theta))

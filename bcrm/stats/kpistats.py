@@ -67,7 +67,7 @@ def _numbers(values: Any, not_numbers: str) -> np.ndarray:
     try:
         arr = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ModelError(not_numbers)
+        raise ModelError(not_numbers) from None
     if arr.ndim != 1:
         raise ModelError(gettext_noop("Expected a flat list of numbers, one per client."))
     return arr

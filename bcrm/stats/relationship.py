@@ -178,7 +178,7 @@ def relationship_strength(*, depth: Any = None, joint_deals: Any = None, years: 
         try:
             arr = np.array([np.nan if v is None else v for v in np.asarray(values, dtype=object)], dtype=np.float64)
         except (TypeError, ValueError):
-            raise ModelError(gettext_noop("%(name)s must be numbers."), name=name)
+            raise ModelError(gettext_noop("%(name)s must be numbers."), name=name) from None
         if arr.ndim != 1:
             raise ModelError(gettext_noop("%(name)s must be a flat list, one per client."), name=name)
         if (arr[~np.isnan(arr)] < 0).any():

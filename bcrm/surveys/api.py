@@ -123,7 +123,7 @@ def _field_lookup(field: str, getter, pk: int):
     try:
         return getter(pk)
     except NotFound:
-        raise InvalidInput(fields={field: [f"No such {field} (id {pk}), or you may not see it."]})
+        raise InvalidInput(fields={field: [f"No such {field} (id {pk}), or you may not see it."]}) from None
 
 
 @router.post("/surveys/invitations", response={200: InviteOut, 201: InviteOut, **ERRORS},

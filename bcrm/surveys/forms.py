@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -49,8 +49,8 @@ class InvitationFilterForm(forms.Form):
 
     def __init__(self, *args: Any, organizations, projects, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["organization"].queryset = organizations  # type: ignore[attr-defined]
-        self.fields["project"].queryset = projects  # type: ignore[attr-defined]
+        cast(forms.ModelChoiceField, self.fields["organization"]).queryset = organizations
+        cast(forms.ModelChoiceField, self.fields["project"]).queryset = projects
 
     def selector_filters(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -82,8 +82,8 @@ class SendForm(forms.Form):
 
     def __init__(self, *args: Any, contacts, projects=None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["contacts"].queryset = contacts  # type: ignore[attr-defined]
+        cast(forms.ModelChoiceField, self.fields["contacts"]).queryset = contacts
         if projects is None:
             del self.fields["project"]
         else:
-            self.fields["project"].queryset = projects  # type: ignore[attr-defined]
+            cast(forms.ModelChoiceField, self.fields["project"]).queryset = projects

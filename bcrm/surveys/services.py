@@ -131,7 +131,7 @@ def _score(value: Any, low: int, high: int) -> int | None:
     """A whole number in [low, high]; None for an empty value; ValueError for anything else."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise ValueError(value)
     if isinstance(value, int):
         number = value

@@ -45,7 +45,7 @@ LANGUAGES = {code for code, _name in settings.LANGUAGES}
 def _chosen_language(request: HttpRequest, default: str) -> str:
     for value in (request.POST.get("lang"), request.GET.get("lang")):
         if value in LANGUAGES:
-            return value  # type: ignore[return-value]
+            return value
     return default if default in LANGUAGES else settings.LANGUAGE_CODE
 
 

@@ -49,9 +49,9 @@ def page(view: View | None = None, *, access: Callable[[Any], bool] | None = Non
                 raise PermissionDenied(denied)
             return view(request, *args, **kwargs)
         except NotFound as exc:
-            raise Http404(exc.message)
+            raise Http404(exc.message) from exc
         except PermissionDenied as exc:
-            raise DjangoPermissionDenied(exc.message)
+            raise DjangoPermissionDenied(exc.message) from exc
         except ServiceError as exc:
             return render(request, "web/error.html", {"error": exc}, status=exc.status)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 from bcrm.dataio import services
@@ -17,7 +18,7 @@ def write_csv(path: Path, rows: list[list], *, encoding: str = "utf-8", delimite
     return path
 
 
-def write_xlsx(path: Path, rows: list[list], merges: list[str] = ()) -> Path:
+def write_xlsx(path: Path, rows: list[list], merges: Sequence[str] = ()) -> Path:
     import openpyxl
 
     book = openpyxl.Workbook()

@@ -36,7 +36,7 @@ def _ids(value: Any) -> int:
     try:
         return int(getattr(value, "pk", value))
     except (TypeError, ValueError):
-        raise InvalidInput(fields={"ids": [_("Record ids are whole numbers.")]})
+        raise InvalidInput(fields={"ids": [_("Record ids are whole numbers.")]}) from None
 
 
 def _regroup(entity: str, group_keys: Iterable[int]) -> None:

@@ -157,7 +157,7 @@ def _plan(entity: str, actor, survivor: Any, others: list[Any]) -> MergePlan:
 
 
 def _field(model: type[models.Model], attname: str) -> models.Field:
-    return next(f for f in model._meta.concrete_fields if f.attname == attname)  # type: ignore[misc]
+    return next(f for f in model._meta.concrete_fields if f.attname == attname)
 
 
 def _merge_note(other: Organization, values: dict[str, tuple[Any, int]]) -> str:
@@ -191,7 +191,7 @@ def _check_versions(records: list[Any], versions: dict[Any, Any] | None) -> None
     try:
         given = {int(k): int(v) for k, v in versions.items()}
     except (TypeError, ValueError):
-        raise InvalidInput(fields={"versions": [_("Versions are whole numbers, by record id.")]})
+        raise InvalidInput(fields={"versions": [_("Versions are whole numbers, by record id.")]}) from None
     missing = [r.pk for r in records if r.pk not in given]
     if missing:
         raise InvalidInput(fields={"versions": [_("The version of record %(ids)s is missing.") % {

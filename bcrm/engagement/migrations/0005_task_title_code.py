@@ -40,7 +40,7 @@ def codes_for_old_titles(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('engagement', '0004_task_step_task_team_alter_interaction_kind_and_more'),
+        ('engagement', '0004_task_step_team_and_due_indexes'),
     ]
 
     operations = [

@@ -121,7 +121,7 @@ def _read(file: Path, encoding: str, column: str, outcome: str | None, costs: st
             try:
                 flag = parse_flag(text)
             except ValueError:
-                raise _bad_cell(int(line_numbers[i]), names[outcome_at], text, _("0/1, true/false, yes/no or 是/否"))
+                raise _bad_cell(int(line_numbers[i]), names[outcome_at], text, _("0/1, true/false, yes/no or 是/否")) from None
             if flag is None:
                 keep[i] = False
             else:

@@ -354,7 +354,7 @@ def _numbers(values: list[str], lines: np.ndarray, name: str, mark: str) -> np.n
             number = parse_number(cell, mark)
         except ValueError:
             expected = _("a number") if mark == "." else _("a number with a decimal comma")
-            raise _bad_cell(int(lines[i]), name, cell, expected)
+            raise _bad_cell(int(lines[i]), name, cell, expected) from None
         out[i] = nan if number is None else number
     return out
 
@@ -368,7 +368,7 @@ def _dates(values: list[str], lines: np.ndarray, name: str, order: str | None,
         except ValueError:
             expected = (_("a date in the format %(format)s") % {"format": date_format}) if date_format else \
                 _("a date (YYYY-MM-DD, YYYYMMDD, DD/MM/YYYY or MM/DD/YYYY)")
-            raise _bad_cell(int(lines[i]), name, cell, expected)
+            raise _bad_cell(int(lines[i]), name, cell, expected) from None
         out[i] = NO_DATE if day is None else day
     return out
 

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('engagement', '0004_task_step_task_team_alter_interaction_kind_and_more'),
+        ('engagement', '0004_task_step_team_and_due_indexes'),
         ('financing', '0001_initial'),
         ('parties', '0005_legal_name_lower_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

@@ -60,7 +60,7 @@ def _as_scores(scores: Any) -> np.ndarray:
     try:
         arr = np.asarray(scores, dtype=np.float64)
     except (TypeError, ValueError):
-        raise SplitError(gettext_noop("Scores must be numbers."))
+        raise SplitError(gettext_noop("Scores must be numbers.")) from None
     if arr.ndim != 1:
         raise SplitError(gettext_noop("Scores must be a flat list of numbers, one per client."))
     finite = np.isfinite(arr)

@@ -209,7 +209,7 @@ def split_capacity(scores: Any, costs_or_cost: Any, budget: float, *, exact_limi
         try:
             costs = np.asarray(costs_or_cost, dtype=np.float64)
         except (TypeError, ValueError):
-            raise SplitError(gettext_noop("Costs must be numbers of hours, one per client."))
+            raise SplitError(gettext_noop("Costs must be numbers of hours, one per client.")) from None
         if costs.ndim != 1 or costs.size != n:
             raise SplitError(gettext_noop("There are %(got)d costs but %(n)d scores; give one cost per client."),
                              got=int(costs.size), n=n)

@@ -105,7 +105,7 @@ def _parse_number(text: str, name: str) -> float:
         number = float(cleaned[:-1] if share else cleaned)
     except ValueError:
         raise SplitError(gettext_noop("Parameter %(name)s must be a number, not %(value)s."),
-                         name=name, value=repr(text))
+                         name=name, value=repr(text)) from None
     if not math.isfinite(number):
         raise SplitError(gettext_noop("Parameter %(name)s must be a finite number, not %(value)s."),
                          name=name, value=repr(text))

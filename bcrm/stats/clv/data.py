@@ -28,7 +28,7 @@ def _array(values: Any, name: str) -> np.ndarray:
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ModelError(gettext_noop("%(name)s must be numbers."), name=name)
+        raise ModelError(gettext_noop("%(name)s must be numbers."), name=name) from None
     if arr.ndim != 1:
         raise ModelError(gettext_noop("%(name)s must be a flat list of numbers, one per customer."), name=name)
     bad = ~np.isfinite(arr)

@@ -19,7 +19,7 @@ def _horizon(t: Any) -> float:
     try:
         horizon = float(t)
     except (TypeError, ValueError):
-        raise ModelError(gettext_noop("The horizon must be a number of time units, 0 or more."))
+        raise ModelError(gettext_noop("The horizon must be a number of time units, 0 or more.")) from None
     if not math.isfinite(horizon) or horizon < 0:
         raise ModelError(gettext_noop("The horizon must be a number of time units, 0 or more."))
     return horizon

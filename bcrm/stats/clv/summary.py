@@ -87,7 +87,7 @@ def rfm_summary(customers: Any, dates: Any, amounts: Any = None, *, period: str 
     lastb = np.full(n_cust, np.iinfo(np.int64).min)
     np.maximum.at(lastb, pair_cust[calib], pair_bucket[calib])
     seen = counts > 0
-    ratio = DAYS_PER_UNIT[period] / DAYS_PER_UNIT[unit] if not (period == unit) else 1.0
+    ratio = DAYS_PER_UNIT[period] / DAYS_PER_UNIT[unit] if period != unit else 1.0
     frequency = (counts - 1)[seen].astype(np.float64)
     recency = (lastb - first)[seen] * ratio
     age = (cal_bucket - first)[seen] * ratio
@@ -122,7 +122,7 @@ def _read_log(customers: Any, dates: Any, amounts: Any, period: str, unit: str,
     try:
         when = np.asarray(dates, dtype="datetime64[D]")
     except (TypeError, ValueError):
-        raise ModelError(gettext_noop("The dates must be calendar dates."))
+        raise ModelError(gettext_noop("The dates must be calendar dates.")) from None
     if ids.ndim != 1 or when.ndim != 1 or ids.size != when.size:
         raise ModelError(gettext_noop("Customers and dates must be two lists of the same length."))
     if np.isnat(when).any():

@@ -39,7 +39,7 @@ def _clv_settings(months: Any, discount_rate: Any, units_per_month: Any) -> tupl
         rate = float(discount_rate)
         unit = float(units_per_month)
     except (TypeError, ValueError):
-        raise ModelError(gettext_noop("The discount rate must be a number from 0 to 1 (0.01 = 1%% a month)."))
+        raise ModelError(gettext_noop("The discount rate must be a number from 0 to 1 (0.01 = 1%% a month).")) from None
     if not math.isfinite(rate) or not 0 <= rate < 1:
         raise ModelError(gettext_noop("The discount rate must be a number from 0 to 1 (0.01 = 1%% a month)."))
     if not math.isfinite(unit) or unit <= 0:

@@ -47,7 +47,7 @@ def _as_vector(values: Any, not_numbers: str) -> np.ndarray:
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ModelError(not_numbers)
+        raise ModelError(not_numbers) from None
     if arr.ndim != 1:
         raise ModelError(gettext_noop("Expected a flat list of numbers, one per client."))
     return arr

@@ -98,7 +98,7 @@ class PointsTable:
                        base_score=float(data["base_score"]), base_odds=float(data["base_odds"]),
                        pdo=float(data["pdo"]), intercept=float(data.get("intercept", 0.0)))
         except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(gettext_noop("Not a points table: %(reason)s."), reason=str(exc))
+            raise ModelError(gettext_noop("Not a points table: %(reason)s."), reason=str(exc)) from exc
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per bin (and the base points first), as written to a points CSV."""

@@ -69,7 +69,7 @@ def _target(y: Any) -> np.ndarray:
             number = float(v)
         except (TypeError, ValueError):
             raise ModelError(gettext_noop("The target must be binary (1 = default / bad, 0 = good); row "
-                                          "%(row)d is %(value)s."), row=i + 1, value=repr(v))
+                                          "%(row)d is %(value)s."), row=i + 1, value=repr(v)) from None
         if number not in (0.0, 1.0):
             raise ModelError(gettext_noop("The target must be binary (1 = default / bad, 0 = good); row "
                                           "%(row)d is %(value)s."), row=i + 1, value=repr(v))

@@ -3,6 +3,7 @@ sanctions screening, declined-or-withdrawn share, country-risk category)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -88,7 +89,7 @@ def _numeric_bands(bands: Any, where: str, *, integer: bool = False,
                              where=where, index=i + 1, path=f"{path}.{i}")
         out.append((lo, hi, _points_value(band["points"], f"{where} band {i + 1} points", f"{path}.{i}.points")))
     out.sort()
-    for (_lo1, hi1, _), (lo2, _hi2, _) in zip(out, out[1:], strict=False):
+    for (_lo1, hi1, _), (lo2, _hi2, _) in itertools.pairwise(out):
         if (integer and lo2 != hi1 + 1) or (not integer and lo2 != hi1):
             raise ModelError(gettext_noop("%(where)s bands must follow each other without gaps or overlaps "
                                           "(one ends at %(end)s, the next starts at %(start)s)."),

@@ -30,5 +30,5 @@ class Command(BaseCommand):
         try:
             user = user_create(actor=None, username=username, password=password, email=email, roles=role)
         except ServiceError as exc:
-            raise command_error(exc)
+            raise command_error(exc) from exc
         self.stdout.write(f"Created user {user.username} with roles {', '.join(role)}.")

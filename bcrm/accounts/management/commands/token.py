@@ -31,10 +31,10 @@ class Command(BaseCommand):
                     state = "revoked" if token.revoked_at else ("active" if token.is_active else "expired")
                     self.stdout.write(f"{token.pk}\t{token.prefix}…\t{token.name}\t{state}\t{token.created_at:%Y-%m-%d}")
             else:
-                token = ApiToken.objects.filter(pk=options["token_id"]).first()
-                if token is None:
+                found = ApiToken.objects.filter(pk=options["token_id"]).first()
+                if found is None:
                     raise CommandError(f"No token with id {options['token_id']}.")
-                token_revoke(actor=None, token=token)
-                self.stdout.write(f"Revoked token {token.pk}.")
+                token_revoke(actor=None, token=found)
+                self.stdout.write(f"Revoked token {found.pk}.")
         except ServiceError as exc:
-            raise command_error(exc)
+            raise command_error(exc) from exc

@@ -17,5 +17,5 @@ class Command(BaseCommand):
         try:
             cleared = user_unlock(actor=None, username=username)
         except ServiceError as exc:
-            raise command_error(exc)
+            raise command_error(exc) from exc
         self.stdout.write(f"Unlocked {username} ({cleared} failed sign-in record(s) cleared).")

@@ -56,7 +56,7 @@ class Command(BaseCommand):
             actor = user_get_by_username(options["as_user"]) if options.get("as_user") else None
             getattr(self, f"do_{action}")(actor=actor, **options)
         except ServiceError as exc:
-            raise command_error(exc)
+            raise command_error(exc) from exc
 
     # -- find ---------------------------------------------------------------------------------------
 

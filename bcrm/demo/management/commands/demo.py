@@ -183,7 +183,7 @@ class Command(BaseCommand):
             try:
                 counts = generate_portfolio(clients=clients, seed=seed, progress=progress)
             except ServiceError as exc:
-                raise command_error(exc)
+                raise command_error(exc) from exc
         # Fresh planner statistics: without them SQLite picks poor indexes on a freshly bulk-loaded book.
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")

@@ -78,12 +78,12 @@ class Command(BaseCommand):
             try:
                 return self.progress(options)
             except ServiceError as exc:
-                raise command_error(exc)
+                raise command_error(exc) from exc
         if options["report"] in ("kpis", "effect", "management"):
             try:
                 return getattr(monitoring_commands, options["report"])(self, options)
             except ServiceError as exc:
-                raise command_error(exc)
+                raise command_error(exc) from exc
         raise CommandError(f"unknown report {options['report']!r}")
 
     def progress(self, options):

@@ -20,7 +20,7 @@ def parse_date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise CommandError(f"--as-of takes a date as YYYY-MM-DD, not {text!r}")
+        raise CommandError(f"--as-of takes a date as YYYY-MM-DD, not {text!r}") from None
 
 
 class Command(BaseCommand):
@@ -43,16 +43,16 @@ class Command(BaseCommand):
             as_of = as_of_moment(parse_date(options["as_of"])) if options["as_of"] else None
             report = run_automation(actor=actor, as_of=as_of, dry_run=options["dry_run"], trigger="cli")
         except ServiceError as exc:
-            raise command_error(exc)
+            raise command_error(exc) from exc
         except CommandError:
             raise
         except Exception as exc:  # recorded on the run; the command fails visibly
-            raise CommandError(f"The automation failed and changed nothing: {exc}")
+            raise CommandError(f"The automation failed and changed nothing: {exc}") from exc
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict(), indent=2, ensure_ascii=False, default=str))
             return
         c = report.counts
-        head = "Dry run (nothing written)" if report.dry_run else f"Automation run #{report.run.pk}"
+        head = "Dry run (nothing written)" if report.run is None else f"Automation run #{report.run.pk}"
         self.stdout.write(f"{head} as of {report.as_of:%Y-%m-%d %H:%M %Z}, policy v{report.policy_version}, "
                           f"{report.duration_ms:,} ms")
         tiers = c.get("tiers", {})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Callable
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -60,9 +61,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, action, **options):
         try:
-            {"list": self.list, "show": self.show, "load": self.load, "set-team": self.set_team}[action](**options)
+            actions: dict[str, Callable[..., None]] = {"list": self.list, "show": self.show, "load": self.load,
+                                                       "set-team": self.set_team}
+            actions[action](**options)
         except ServiceError as exc:
-            raise command_error(exc)
+            raise command_error(exc) from exc
 
     def _json(self, data) -> None:
         self.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str))

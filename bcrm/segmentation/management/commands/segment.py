@@ -47,7 +47,7 @@ class Command(BaseCommand):
             try:
                 actor = user_get_by_username(options["as_user"])
             except ServiceError as exc:
-                raise command_error(exc)
+                raise command_error(exc) from exc
         try:
             if action:
                 if action[0] != "compare" or len(action) != 3:
@@ -55,7 +55,7 @@ class Command(BaseCommand):
                 return self.compare(actor, action[1], action[2], options["json"])
             return self.run(actor, options)
         except ServiceError as exc:
-            raise command_error(exc)
+            raise command_error(exc) from exc
 
     def run(self, actor, options):
         from bcrm.segmentation.services import run_segmentation
@@ -107,7 +107,7 @@ class Command(BaseCommand):
             run_a = selectors.run_get(actor=actor or SystemOperator(), pk=int(a))
             run_b = selectors.run_get(actor=actor or SystemOperator(), pk=int(b))
         except ValueError:
-            raise CommandError("run ids are numbers")
+            raise CommandError("run ids are numbers") from None
         result = selectors.migration_matrix(actor=actor or SystemOperator(), run_a=run_a, run_b=run_b)
         if as_json:
             self.stdout.write(json.dumps(result, ensure_ascii=False, indent=2))

@@ -65,7 +65,7 @@ class Command(BaseCommand):
             else:
                 self.list(actor, **options)
         except ServiceError as exc:
-            raise command_error(exc)
+            raise command_error(exc) from exc
 
     # send ----------------------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ doing anything twice. ``--once`` ticks, drains the queue and exits (for cron).
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from django.core.management import call_command
@@ -17,9 +18,21 @@ from django.db import close_old_connections
 
 from bcrm.core import schedule
 
+logger = logging.getLogger(__name__)
+
 
 def tick() -> list[str]:
     return schedule.tick()
+
+
+def tick_logged() -> None:
+    """One tick of the schedule thread: a failure is logged with its traceback, and the next tick comes."""
+    try:
+        tick()
+    except Exception:  # keep ticking; the queue keeps working
+        logger.exception("schedule tick failed")
+    finally:
+        close_old_connections()
 
 
 class Command(BaseCommand):
@@ -40,12 +53,7 @@ class Command(BaseCommand):
 
         def schedules():
             while not stop.is_set():
-                try:
-                    tick()
-                except Exception as exc:  # keep ticking; the error is logged, the queue keeps working
-                    self.stderr.write(f"schedule tick failed: {exc}")
-                finally:
-                    close_old_connections()
+                tick_logged()
                 stop.wait(options["tick"])
 
         thread = threading.Thread(target=schedules, name="bcrm-schedules", daemon=True)

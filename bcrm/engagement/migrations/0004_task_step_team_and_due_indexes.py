@@ -6,10 +6,13 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+    # Named by Django "0004_task_step_task_team_alter_interaction_kind_and_more" until renamed for what it does;
+    # a database that applied it under that name takes this one as applied.
+    replaces = [('engagement', '0004_task_step_task_team_alter_interaction_kind_and_more')]
 
     dependencies = [
         ('accounts', '0002_roles'),
-        ('engagement', '0003_servicerequest_escalated_at_and_more'),
+        ('engagement', '0003_request_deadlines_and_task_links'),
         ('financing', '0001_initial'),
         ('parties', '0005_legal_name_lower_index'),
         ('playbooks', '0001_initial'),

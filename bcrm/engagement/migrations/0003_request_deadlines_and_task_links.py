@@ -5,6 +5,9 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+    # Named by Django "0003_servicerequest_escalated_at_and_more" until renamed for what it does; a database
+    # that applied it under that name takes this one as applied.
+    replaces = [('engagement', '0003_servicerequest_escalated_at_and_more')]
 
     dependencies = [
         ('engagement', '0002_request_open_per_client_index'),
