@@ -22,6 +22,8 @@ class BearerToken(HttpBearer):
         user = token_authenticate(token)
         if user is not None:
             request.user = user
+        else:
+            request.bcrm_token_refused = token  # type: ignore[attr-defined]  # on_auth_error says why
         return user
 
 
@@ -92,12 +94,21 @@ def on_validation_error(request, exc: NinjaValidationError):
     return api.create_response(request, error_body("invalid", "Some fields are not valid.", fields), status=422)
 
 
+TOKEN_REFUSED = {
+    "expired": ("token_expired", "This API token has expired: create a new one (tokens expire after BCRM_TOKEN_DAYS "
+                                 "days unless created with another expiry)."),
+    "revoked": ("token_revoked", "This API token was revoked: create a new one."),
+}
+
+
 @api.exception_handler(AuthenticationError)
 def on_auth_error(request, exc):
-    return api.create_response(
-        request, error_body("unauthenticated", "Authentication required: a valid bearer token or a session."),
-        status=401,
-    )
+    from bcrm.accounts.services import token_state
+
+    refused = getattr(request, "bcrm_token_refused", None)
+    code, message = TOKEN_REFUSED.get(token_state(refused) if refused else "", (
+        "unauthenticated", "Authentication required: a valid bearer token or a session."))
+    return api.create_response(request, error_body(code, message), status=401)
 
 
 @api.exception_handler(Http404)
