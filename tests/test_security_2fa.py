@@ -261,3 +261,19 @@ def test_the_cli_shows_and_sets_expiry(rm):
 
     with pytest.raises(CommandError):
         call_command("token", "create", "rm_user", "--days", "0", stdout=StringIO())
+
+
+def test_the_demo_makes_two_factor_optional_unless_the_environment_says(monkeypatch, settings):
+    from bcrm.demo.management.commands.demo import Command
+
+    monkeypatch.delenv("BCRM_2FA_REQUIRED_ROLES", raising=False)
+    out = StringIO()
+    Command(stdout=out)._two_factor_optional()
+    assert settings.BCRM_2FA_REQUIRED_ROLES == [] and "optional" in out.getvalue()
+    import os
+
+    assert os.environ["BCRM_2FA_REQUIRED_ROLES"] == ""  # the worker the demo starts reads the same
+    settings.BCRM_2FA_REQUIRED_ROLES = ["admin"]
+    monkeypatch.setenv("BCRM_2FA_REQUIRED_ROLES", "admin")
+    Command(stdout=StringIO())._two_factor_optional()
+    assert settings.BCRM_2FA_REQUIRED_ROLES == ["admin"]

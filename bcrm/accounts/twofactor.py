@@ -23,6 +23,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.choices import Role
@@ -95,7 +96,8 @@ def qr_svg(device) -> str:
 
     image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
     svg = image.to_string(encoding="unicode")
-    return svg.replace("<svg ", '<svg role="img" aria-label="%s" ' % _("QR code for your authenticator app"), 1)
+    label = escape(_("QR code for your authenticator app"))
+    return svg.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1)
 
 
 @transaction.atomic
