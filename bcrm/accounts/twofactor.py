@@ -181,10 +181,28 @@ def two_factor_reset(*, actor, user) -> int:
 OPEN_NAMES = ("login", "logout", "two_factor_verify", "two_factor", "set_language")
 
 
+#: Session key set at sign-in when the user had no device and no role requiring one: such a session needs no
+#: second step, and the gate then costs no query per request. (A device enrolled later, elsewhere, applies
+#: from the next sign-in on; the enrolling session itself has shown the second factor.)
+NO_SECOND_STEP = "bcrm_2fa_none"
+
+
+def on_logged_in(sender, request=None, user=None, **kwargs) -> None:
+    session = getattr(request, "session", None)
+    if session is not None and user is not None:
+        if not is_enrolled(user) and not is_required(user):
+            session[NO_SECOND_STEP] = True
+        else:
+            session.pop(NO_SECOND_STEP, None)
+
+
 def state(request: HttpRequest) -> str:
     """"ok", "verify" (enrolled, second step not done) or "enrol" (role requires it, no device yet)."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
+        return "ok"
+    session = getattr(request, "session", None)
+    if session is not None and session.get(NO_SECOND_STEP):
         return "ok"
     if getattr(user, "is_verified", None) and user.is_verified():
         return "ok"
