@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
@@ -27,7 +29,7 @@ def verify(request: HttpRequest) -> HttpResponse:
     if where == "ok":
         return redirect(nxt)
     if where == "enrol":
-        return redirect(f"{resolve_url('two_factor')}?next={nxt}")
+        return redirect(f"{resolve_url('two_factor')}?next={quote(nxt)}")
     error = ""
     if request.method == "POST":
         if twofactor.verify(request, request.POST.get("code", "")) is not None:
@@ -46,7 +48,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
         return redirect_to_login(request.get_full_path())
     user = request.user
     if twofactor.state(request) == "verify":  # enrolled, second step not done: that step first
-        return redirect(f"{resolve_url('two_factor_verify')}?next={request.get_full_path()}")
+        return redirect(f"{resolve_url('two_factor_verify')}?next={quote(request.get_full_path())}")
     nxt = safe_next(request)
     context: dict = {"required": twofactor.is_required(user), "next": nxt}
     if twofactor.is_enrolled(user):
