@@ -61,7 +61,10 @@ api = CachedSchemaAPI(
         "Binary CRM for project finance. Authenticate with a personal token "
         "(`bcrm token create USER`, then `Authorization: Bearer <token>`) or a browser session. "
         "Every error has the shape `{\"error\": {\"code\", \"message\", \"fields\": [{\"path\", \"message\"}]}}`. "
-        "Updates carry the `version` they read; a stale version gets 409."
+        "Updates carry the `version` they read; a stale version gets 409. "
+        "A 401 says why: `unauthenticated`, `token_expired` (tokens expire after BCRM_TOKEN_DAYS, 90 days, "
+        "unless created with another `expires_at`), `token_revoked`, or `second_factor_required` (a browser "
+        "session that has not finished two-factor sign-in)."
     ),
     auth=[BearerToken(), SessionAuth()],
     urls_namespace="api",
