@@ -148,10 +148,17 @@ def test_other_roles_are_free_unless_the_setting_names_them(settings, viewer, rm
     assert password_step("rm_user").get("/clients/").status_code == 200
 
 
-def test_bearer_tokens_are_not_asked_for_a_second_factor(admin):
+def test_bearer_tokens_are_not_asked_for_a_second_factor(admin, lead):
     enrol_required = Client()
     _, raw = token_create(user=admin)
     assert enrol_required.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
+    # A session between the two steps does not stand in for a bearer token that fails.
+    enrol(lead)
+    half = password_step("lead_user")
+    refused = half.get("/api/v1/me", HTTP_AUTHORIZATION="Bearer bcrm_not-a-token")
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthenticated"
+    _, lead_raw = token_create(user=lead)
+    assert half.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {lead_raw}").json()["username"] == "lead_user"
 
 
 def test_django_admin_sign_in_takes_the_same_two_steps(admin):

@@ -221,11 +221,16 @@ class TwoFactorMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         path = request.path_info
-        bearer = path.startswith("/api/") and request.headers.get("Authorization", "").startswith("Bearer ")
-        if not bearer and not path.startswith(("/static/", "/i18n/")) and path not in self._open_paths():
+        if not path.startswith(("/static/", "/i18n/")) and path not in self._open_paths():
             where = state(request)
             if where != "ok":
-                return self._refuse(request, where)
+                if path.startswith("/api/") and request.headers.get("Authorization", "").startswith("Bearer "):
+                    # The token alone decides: the unfinished session must not stand in if the token fails.
+                    from django.contrib.auth.models import AnonymousUser
+
+                    request.user = AnonymousUser()
+                else:
+                    return self._refuse(request, where)
         return self.get_response(request)
 
     @staticmethod
