@@ -284,3 +284,17 @@ def test_the_demo_makes_two_factor_optional_unless_the_environment_says(monkeypa
     monkeypatch.setenv("BCRM_2FA_REQUIRED_ROLES", "admin")
     Command(stdout=StringIO())._two_factor_optional()
     assert settings.BCRM_2FA_REQUIRED_ROLES == ["admin"]
+
+
+def test_a_session_from_before_enrolment_must_verify_to_see_or_renew_recovery_codes(lead):
+    early = password_step("lead_user")  # signed in with the password while no second factor existed
+    device, codes = enrol(lead)
+    assert early.get("/clients/").status_code == 200  # it stays signed in…
+    page = early.get("/account/two-factor/")  # …but the second factor's page asks for the second step
+    assert page.status_code == 302 and page["Location"].startswith("/login/verify/")
+    assert early.post("/account/two-factor/", {"action": "renew"}).status_code == 302
+    assert set(c.token for c in StaticToken.objects.filter(device__user=lead)) == set(codes)
+    assert early.post("/login/verify/", {"code": code_for(device, steps_ahead=1)}).status_code == 302
+    renewed = early.post("/account/two-factor/", {"action": "renew"})
+    assert renewed.status_code == 200 and 'id="recovery-codes"' in renewed.content.decode()
+    assert not set(c.token for c in StaticToken.objects.filter(device__user=lead)) & set(codes)

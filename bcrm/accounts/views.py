@@ -25,11 +25,11 @@ def verify(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     nxt = safe_next(request) or resolve_url("home")
-    where = twofactor.state(request)
-    if where == "ok":
+    user = request.user
+    if user.is_verified():
         return redirect(nxt)
-    if where == "enrol":
-        return redirect(f"{resolve_url('two_factor')}?next={quote(nxt)}")
+    if not twofactor.is_enrolled(user):  # nothing to verify: enrolment if the role requires it, else on
+        return redirect(f"{resolve_url('two_factor')}?next={quote(nxt)}" if twofactor.is_required(user) else nxt)
     error = ""
     if request.method == "POST":
         if twofactor.verify(request, request.POST.get("code", "")) is not None:
@@ -47,11 +47,12 @@ def two_factor(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     user = request.user
-    if twofactor.state(request) == "verify":  # enrolled, second step not done: that step first
+    enrolled = twofactor.is_enrolled(user)
+    if enrolled and not user.is_verified():  # this session has not shown the second factor: that step first
         return redirect(f"{resolve_url('two_factor_verify')}?next={quote(request.get_full_path())}")
     nxt = safe_next(request)
     context: dict = {"required": twofactor.is_required(user), "next": nxt}
-    if twofactor.is_enrolled(user):
+    if enrolled:
         codes = None
         if request.method == "POST" and request.POST.get("action") == "renew":
             codes = twofactor.recovery_codes_renew(user=user)
