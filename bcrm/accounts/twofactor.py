@@ -196,6 +196,12 @@ def on_logged_in(sender, request=None, user=None, **kwargs) -> None:
             session.pop(NO_SECOND_STEP, None)
 
 
+def is_verified(request: HttpRequest) -> bool:
+    """Whether this session has shown the second factor (django-otp's OTPMiddleware sets ``user.is_verified``)."""
+    check = getattr(request.user, "is_verified", None)
+    return bool(check and check())
+
+
 def state(request: HttpRequest) -> str:
     """"ok", "verify" (enrolled, second step not done) or "enrol" (role requires it, no device yet)."""
     user = getattr(request, "user", None)
@@ -204,7 +210,7 @@ def state(request: HttpRequest) -> str:
     session = getattr(request, "session", None)
     if session is not None and session.get(NO_SECOND_STEP):
         return "ok"
-    if getattr(user, "is_verified", None) and user.is_verified():
+    if is_verified(request):
         return "ok"
     if is_enrolled(user):
         return "verify"

@@ -26,7 +26,7 @@ def verify(request: HttpRequest) -> HttpResponse:
         return redirect_to_login(request.get_full_path())
     nxt = safe_next(request) or resolve_url("home")
     user = request.user
-    if user.is_verified():
+    if twofactor.is_verified(request):
         return redirect(nxt)
     if not twofactor.is_enrolled(user):  # nothing to verify: enrolment if the role requires it, else on
         return redirect(f"{resolve_url('two_factor')}?next={quote(nxt)}" if twofactor.is_required(user) else nxt)
@@ -48,7 +48,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
         return redirect_to_login(request.get_full_path())
     user = request.user
     enrolled = twofactor.is_enrolled(user)
-    if enrolled and not user.is_verified():  # this session has not shown the second factor: that step first
+    if enrolled and not twofactor.is_verified(request):  # this session has not shown the second factor: that step first
         return redirect(f"{resolve_url('two_factor_verify')}?next={quote(request.get_full_path())}")
     nxt = safe_next(request)
     context: dict = {"required": twofactor.is_required(user), "next": nxt}
