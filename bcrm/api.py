@@ -38,6 +38,8 @@ class BearerToken(HttpBearer):
         user = token_authenticate(token)
         if user is not None:
             request.user = user
+        else:
+            request.bcrm_token_refused = token  # type: ignore[attr-defined]  # on_auth_error says why
         return user
 
 
@@ -75,7 +77,10 @@ api = CachedSchemaAPI(
         "Binary CRM for project finance. Authenticate with a personal token "
         "(`bcrm token create USER`, then `Authorization: Bearer <token>`) or a browser session. "
         "Every error has the shape `{\"error\": {\"code\", \"message\", \"fields\": [{\"path\", \"message\"}]}}`. "
-        "Updates carry the `version` they read; a stale version gets 409."
+        "Updates carry the `version` they read; a stale version gets 409. "
+        "A 401 says why: `unauthenticated`, `token_expired` (tokens expire after BCRM_TOKEN_DAYS, 90 days, "
+        "unless created with another `expires_at`), `token_revoked`, or `second_factor_required` (a browser "
+        "session that has not finished two-factor sign-in)."
     ),
     auth=[BearerToken(), SessionAuth()],
     urls_namespace="api",
@@ -108,12 +113,21 @@ def on_validation_error(request, exc: NinjaValidationError):
     return api.create_response(request, error_body("invalid", "Some fields are not valid.", fields), status=422)
 
 
+TOKEN_REFUSED = {
+    "expired": ("token_expired", "This API token has expired: create a new one (tokens expire after BCRM_TOKEN_DAYS "
+                                 "days unless created with another expiry)."),
+    "revoked": ("token_revoked", "This API token was revoked: create a new one."),
+}
+
+
 @api.exception_handler(AuthenticationError)
 def on_auth_error(request, exc):
-    return api.create_response(
-        request, error_body("unauthenticated", "Authentication required: a valid bearer token or a session."),
-        status=401,
-    )
+    from bcrm.accounts.services import token_state
+
+    refused = getattr(request, "bcrm_token_refused", None)
+    code, message = TOKEN_REFUSED.get(token_state(refused) if refused else "", (
+        "unauthenticated", "Authentication required: a valid bearer token or a session."))
+    return api.create_response(request, error_body(code, message), status=401)
 
 
 @api.exception_handler(Http404)

@@ -201,6 +201,22 @@ BCRM_SESSION_IDLE_MINUTES = int(os.environ.get("BCRM_SESSION_IDLE_MINUTES", "30"
 BCRM_SESSION_MAX_HOURS = int(os.environ.get("BCRM_SESSION_MAX_HOURS", "12"))
 SESSION_COOKIE_AGE = BCRM_SESSION_MAX_HOURS * 3600
 
+# Two-factor sign-in and API tokens (README "Security"; issue 15, finding 5), in one block. django-otp keeps
+# each user's TOTP (RFC 6238) device and one-time recovery codes; after the password, a session that has not
+# passed the second step reaches only the second-step, enrolment and sign-out pages
+# (bcrm.accounts.twofactor.TwoFactorMiddleware). Users of the roles in BCRM_2FA_REQUIRED_ROLES (comma
+# separated; empty: nobody must) are sent to enrolment until they have a device; anyone may enrol.
+# API tokens expire BCRM_TOKEN_DAYS days after they are made unless made with another expiry (0: never).
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp", "django_otp.plugins.otp_static"]
+MIDDLEWARE[MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1:0] = [
+    "django_otp.middleware.OTPMiddleware",
+    "bcrm.accounts.twofactor.TwoFactorMiddleware",
+]
+BCRM_2FA_REQUIRED_ROLES = [r.strip() for r in os.environ.get("BCRM_2FA_REQUIRED_ROLES", "admin,compliance").split(",")
+                           if r.strip()]
+BCRM_TOKEN_DAYS = int(os.environ.get("BCRM_TOKEN_DAYS", "90"))
+OTP_TOTP_ISSUER = "bcrm"
+
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("简体中文"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]

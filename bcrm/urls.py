@@ -8,6 +8,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("bcrm.web.urls")),
+    path("", include("bcrm.accounts.urls")),
     path("", include("bcrm.parties.urls")),
     path("", include("bcrm.financing.urls")),
     path("", include("bcrm.engagement.urls")),

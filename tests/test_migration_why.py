@@ -16,6 +16,7 @@ from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bcrm.accounts.permissions import SystemOperator
 from bcrm.financing.models import Participation
 from bcrm.parties.models import Organization
 from bcrm.segmentation import selectors, services
@@ -23,6 +24,8 @@ from bcrm.segmentation.models import Assignment, Criterion, Run
 from bcrm.segmentation.selectors import MINUS, describe_move, feature_deltas, signed
 from tests.doors import api_client
 from tests.factories import make_org, make_participation, make_project
+
+FULL_VIEW = SystemOperator()  # a reader who may see compliance fields (the redaction has its own tests)
 
 TODAY = timezone.localdate()
 
@@ -287,7 +290,7 @@ def test_describe_move_reads_like_the_issue_asks():
     run_a, run_b = make_run(1, 0.35), make_run(2, 0.36)
     a = make_assignment("high", 0.412, 0.35, [("committed_amount", 1_200_000, 0.06), ("fee_income", 5_000, 0.01)])
     b = make_assignment("general", 0.298, 0.36, [("committed_amount", 400_000, -0.02), ("joint_deals", 2, -0.015)])
-    why = describe_move(a, b, run_a, run_b)
+    why = describe_move(a, b, run_a, run_b, actor=FULL_VIEW)
     assert why["sentences"][0] == "Score 0.412 → 0.298 (−0.114); the line moved 0.350 → 0.360."
     assert why["sentences"][1] == "The line alone would not have moved it: its score crossed the line."
     assert why["sentences"][2] == "Committed amount: USD 1,200,000 → USD 400,000 (contribution +0.060 → −0.020)."
@@ -303,12 +306,12 @@ def test_describe_move_names_rules_hysteresis_and_a_client_new_to_run_b():
     run_a, run_b = make_run(1, 0.5, margin=0.05), make_run(2, 0.5, rules=rules)
     a = make_assignment("high", 0.47, 0.5, held=True)
     b = make_assignment("general", 0.7, 0.5, r=0)
-    sentences = describe_move(a, b, run_a, run_b)["sentences"]
+    sentences = describe_move(a, b, run_a, run_b, actor=FULL_VIEW)["sentences"]
     assert "Run #1: Kept on its previous side by the hysteresis margin of 0.05." in sentences
     assert "Run #2: Rule: Sanctions hit == yes puts the client in “General” whatever its score." in sentences
     assert not any("crossed the line" in s or "the line moved," in s for s in sentences)
     assert "the line stayed at 0.500" in sentences[-1]
-    new = describe_move(None, b, run_a, run_b)
+    new = describe_move(None, b, run_a, run_b, actor=FULL_VIEW)
     assert new["sentences"][0] == "Not in run #1." and new["score_a"] is None and new["label_a"] == ""
 
 
@@ -333,7 +336,7 @@ def test_describe_move_properties(top_a, top_b, score_a, score_b, line_a, line_b
     b = make_assignment(label_b, score_b, line_b, top_b, overridden=overridden,
                         engine="general" if overridden else label_b,
                         **(missing if label_b == "insufficient" and not overridden else {}))
-    why = describe_move(a if in_a else None, b, run_a, run_b)
+    why = describe_move(a if in_a else None, b, run_a, run_b, actor=FULL_VIEW)
     deltas = why["deltas"]
     # at most three, the largest change first, and the three largest of all the features either run lists
     assert len(deltas) <= 3

@@ -217,7 +217,8 @@ def test_default_runs_use_the_models(history, lead):
 
 # --- the 360° figures, the API ------------------------------------------------------------------
 
-def test_client_figures_show_a_cached_portfolio_fit(history, rm, settings, tmp_path, django_assert_max_num_queries):
+def test_client_figures_show_a_cached_portfolio_fit(history, rm, lead, settings, tmp_path,
+                                                    django_assert_max_num_queries):
     settings.DATA_DIR = tmp_path
     org = history["committed"][1]
     figures = client_model_figures(actor=rm, organization=org)
@@ -227,7 +228,10 @@ def test_client_figures_show_a_cached_portfolio_fit(history, rm, settings, tmp_p
     with django_assert_max_num_queries(4):
         figures = client_model_figures(actor=rm, organization=org)
     assert figures["clv"]["predicted_clv"] > 0 and 0 <= figures["clv"]["p_alive"] <= 1
-    assert 0 <= figures["risk"]["value"] <= 100 and 0 <= figures["relationship"]["value"] <= 100
+    assert 0 <= figures["relationship"]["value"] <= 100
+    # The expert score carries KYC and sanctions (issue 15, finding 1): for a lead, not a relationship manager.
+    assert figures["risk"]["value"] is None
+    assert 0 <= client_model_figures(actor=lead, organization=org)["risk"]["value"] <= 100
     idle = client_model_figures(actor=rm, organization=history["idle"][1])
     assert idle["clv"]["predicted_clv"] is None  # no commitment: no lifetime value, not zero
 
@@ -239,7 +243,7 @@ def test_client_figures_respect_who_may_see_the_client(foreign_org, rm):
         client_model_figures(actor=rm, organization=foreign_org)
 
 
-def test_api_returns_the_models_and_hides_other_teams_clients(history, rm, foreign_org):
+def test_api_returns_the_models_and_hides_other_teams_clients(history, rm, lead, foreign_org):
     from ninja.testing import TestClient
 
     from bcrm.core.errors import NotFound
@@ -251,7 +255,11 @@ def test_api_returns_the_models_and_hides_other_teams_clients(history, rm, forei
     assert response.status_code == 200
     body = response.json()
     assert body["organization"] == org.pk and body["as_of"] == TODAY.isoformat()
-    assert 0 <= body["expert_risk_score"]["value"] <= 100 and body["expert_risk_score"]["explanation"]
+    # The expert score carries KYC and sanctions (issue 15, finding 1): withheld from a relationship manager,
+    # shown to a lead (tests/test_security_compliance.py has every role).
+    assert body["expert_risk_score"]["value"] is None and body["expert_risk_score"]["explanation"]
+    led = client.get(f"/organizations/{org.pk}/models", user=lead).json()
+    assert 0 <= led["expert_risk_score"]["value"] <= 100 and led["expert_risk_score"]["explanation"]
     assert 0 <= body["relationship_strength"]["value"] <= 100
     assert body["clv"] is None  # no portfolio fit kept (the file cache is off in tests)
     with pytest.raises(NotFound):  # bcrm's API maps this to its 404 error shape
@@ -260,13 +268,17 @@ def test_api_returns_the_models_and_hides_other_teams_clients(history, rm, forei
         client.get("/organizations/999999/models", user=rm)
 
 
-def test_the_360_page_shows_the_models_with_explanations(client, history, rm, settings, tmp_path):
+def test_the_360_page_shows_the_models_with_explanations(client, history, rm, lead, settings, tmp_path):
     settings.DATA_DIR = tmp_path
     org = history["committed"][2]
     client.force_login(rm)
     page = client.get(f"/clients/{org.pk}/").content.decode()
     assert 'id="models"' in page and "/ 100" in page and "Not computed yet" in page
-    assert "Expert scorecard on 0–100" in page
+    # The expert score carries KYC and sanctions (issue 15, finding 1): a lead reads it, a manager reads why not.
+    assert "Expert scorecard on 0–100" not in page and "Computed from compliance data" in page
+    lead_client = type(client)()
+    lead_client.force_login(lead)
+    assert "Expert scorecard on 0–100" in lead_client.get(f"/clients/{org.pk}/").content.decode()
     settings.BCRM_FEATURE_CACHE_SECONDS = 900
     compute_features(["predicted_clv"], load_population(TODAY))  # what a value run does
     page = client.get(f"/clients/{org.pk}/").content.decode()

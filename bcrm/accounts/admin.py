@@ -6,6 +6,7 @@ from django.utils.translation import ngettext
 
 from bcrm.accounts.models import ApiToken, Team, TeamMembership
 from bcrm.accounts.security import user_unlock
+from bcrm.accounts.twofactor import two_factor_reset
 
 User = get_user_model()
 
@@ -19,8 +20,18 @@ def unlock_users(modeladmin, request, queryset):
                             % {"count": count}, messages.SUCCESS)
 
 
+@admin.action(description=_("Reset two-factor sign-in of the selected users (they enrol again)"))
+def reset_two_factor(modeladmin, request, queryset):
+    for user in queryset:
+        two_factor_reset(actor=request.user, user=user)
+    count = queryset.count()
+    modeladmin.message_user(request, ngettext("Two-factor sign-in reset for %(count)d user.",
+                                              "Two-factor sign-in reset for %(count)d users.", count)
+                            % {"count": count}, messages.SUCCESS)
+
+
 class BcrmUserAdmin(UserAdmin):
-    actions = [unlock_users]
+    actions = [unlock_users, reset_two_factor]
 
 
 admin.site.unregister(User)

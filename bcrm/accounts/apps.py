@@ -14,3 +14,6 @@ class AccountsConfig(AppConfig):
 
         user_locked_out.connect(on_locked_out, dispatch_uid="bcrm.accounts.lockout_audit")
         user_logged_in.connect(on_logged_in, dispatch_uid="bcrm.accounts.session_clock")
+        from bcrm.accounts.twofactor import on_logged_in as two_factor_on_logged_in
+
+        user_logged_in.connect(two_factor_on_logged_in, dispatch_uid="bcrm.accounts.two_factor")

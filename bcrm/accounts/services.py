@@ -9,6 +9,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from bcrm.accounts.choices import Role
 from bcrm.accounts.models import ApiToken, Team, TeamMembership, token_digest
@@ -84,10 +85,26 @@ def team_member_set(*, actor=None, team: Team, user, weekly_capacity_hours: Deci
 
 
 @transaction.atomic
+def token_default_expiry():
+    """When a token made now expires unless told otherwise: ``BCRM_TOKEN_DAYS`` from now (None when 0)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    days = int(getattr(settings, "BCRM_TOKEN_DAYS", 90))
+    return timezone.now() + timedelta(days=days) if days > 0 else None
+
+
 def token_create(*, actor=None, user, name: str = "api", expires_at=None) -> tuple[ApiToken, str]:
-    """Make a token for ``user``; returns the row and the raw token, which is never stored."""
+    """Make a token for ``user``; returns the row and the raw token, which is never stored. It expires at
+    ``expires_at``, by default ``BCRM_TOKEN_DAYS`` (90) days from now; a time already past is refused."""
     if actor is not None and actor.pk != user.pk:
         require(has_any(actor, {Role.ADMIN}))
+    if expires_at is None:
+        expires_at = token_default_expiry()
+    elif expires_at <= timezone.now():
+        raise InvalidInput(_("A token cannot be created already expired."),
+                           fields={"expires_at": [_("Choose a time in the future.")]})
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         user=user, name=name, prefix=raw[: len(TOKEN_PREFIX) + 6], digest=token_digest(raw), expires_at=expires_at
@@ -107,8 +124,20 @@ def token_revoke(*, actor=None, token: ApiToken) -> ApiToken:
     return token
 
 
+def token_state(raw: str) -> str:
+    """Why a raw bearer token does not sign anyone in: "expired", "revoked" or "invalid" (or "active")."""
+    token = ApiToken.objects.filter(digest=token_digest(raw)).first() if raw else None
+    if token is None:
+        return "invalid"
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at is not None and token.expires_at <= timezone.now():
+        return "expired"
+    return "active"
+
+
 def token_authenticate(raw: str):
-    """The active user a raw bearer token belongs to, or None."""
+    """The active user a raw bearer token belongs to, or None (``token_state`` says why)."""
     if not raw or not raw.startswith(TOKEN_PREFIX):
         return None
     token = ApiToken.objects.select_related("user").filter(digest=token_digest(raw)).first()

@@ -21,6 +21,7 @@ from bcrm.accounts.permissions import restrict_organizations, sees_all_organizat
 from bcrm.core.errors import InvalidInput
 from bcrm.core.pagination import MAX_PAGE_SIZE, Page, check_page, clamp_page
 from bcrm.parties.models import Organization
+from bcrm.segmentation import compliance
 from bcrm.segmentation.choices import Dimension
 from bcrm.segmentation.classify import feature_names_for, today
 from bcrm.segmentation.features import FEATURES, FeatureMatrix, Population, compute_features
@@ -79,7 +80,9 @@ class QualityReport:
         for reason, mask in dq.reasons.items():
             if not mask[index]:
                 continue
-            if reason.startswith("feature:"):
+            if reason == compliance.COMPLIANCE_REASON:
+                lines.append(compliance.compliance_text())
+            elif reason.startswith("feature:"):
                 lines.append(_("Required: %(f)s") % {"f": feature_name(reason[8:])})
             elif reason == "history":
                 lines.append(_("History shorter than %(m)s months") % {"m": dq.criterion.min_history_months})
@@ -92,7 +95,8 @@ class QualityReport:
 
 
 def data_quality(*, actor, as_of: dt.date | None = None, organization_ids: list[int] | None = None) -> QualityReport:
-    """The evidence per client and dimension, for the clients ``actor`` may see."""
+    """The evidence per client and dimension, for the clients ``actor`` may see; features derived from KYC and
+    sanctions fields appear only for the roles that may see those fields (``segmentation.compliance``)."""
     as_of = as_of or today()
     qs = Organization.objects.order_by("id")
     if not sees_all_organizations(actor):
@@ -118,9 +122,11 @@ def data_quality(*, actor, as_of: dt.date | None = None, organization_ids: list[
             min_history_months=criterion.min_history_months,
         )
         used = list(dict.fromkeys([t["feature"] for t in criterion.features] + list(criterion.required_features)))
+        # Figures on KYC and sanctions features are for the roles that may see those fields.
         dimensions.append(DimensionQuality(
             dimension=criterion.dimension, criterion=criterion, completeness=np.nan_to_num(scored.completeness),
-            ok=ok, reasons=reasons, missing_by_feature={name: matrix.columns[name].missing for name in used}))
+            ok=ok, reasons=compliance.visible_reason_masks(actor, reasons),
+            missing_by_feature={name: matrix.columns[name].missing for name in compliance.visible_features(actor, used)}))
     return QualityReport(pop, dimensions, matrix)
 
 

@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, Field
 from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.core.schemas import ERRORS, PageIn, PageOut, page_response
 from bcrm.parties.selectors import organization_get_for_user
-from bcrm.segmentation import selectors, services
+from bcrm.segmentation import compliance, selectors, services
 from bcrm.segmentation.features import FEATURES
 
 router = Router(tags=["segmentation"])
@@ -137,8 +137,8 @@ class AssignmentOut(Schema):
         return obj.organization.legal_name
 
     @staticmethod
-    def resolve_why(obj) -> list[str]:
-        return selectors.explain(obj)
+    def resolve_why(obj, context) -> list[str]:
+        return selectors.explain(obj, actor=context["request"].user)
 
 
 class AssignmentFilter(Schema):
@@ -289,7 +289,9 @@ def create_criterion(request, payload: CriterionIn):
 def create_run(request, payload: RunIn):
     report = services.run_segmentation(actor=request.user, dimension=payload.dimension, as_of=payload.as_of,
                                        method=payload.method, params=payload.params, dry_run=payload.dry_run)
-    return Status(200 if report.dry_run else 201, report.as_dict())
+    data = report.as_dict()
+    data["diagnostics"] = compliance.visible_diagnostics(request.user, data["diagnostics"])
+    return Status(200 if report.dry_run else 201, data)
 
 
 @router.get("/segmentation/runs", response={200: PageOut[RunOut], **ERRORS})
@@ -323,7 +325,9 @@ def compare_runs_clients(request, cell: Query[MigrationCellIn], page: Query[Page
 
 @router.get("/segmentation/runs/{run_id}", response={200: RunDetailOut, **ERRORS})
 def get_run(request, run_id: int):
-    return selectors.run_get(actor=request.user, pk=run_id)
+    run = selectors.run_get(actor=request.user, pk=run_id)
+    run.diagnostics = compliance.visible_diagnostics(request.user, run.diagnostics)  # shown, never saved
+    return run
 
 
 @router.get("/segmentation/runs/{run_id}/assignments", response={200: PageOut[AssignmentOut], **ERRORS},

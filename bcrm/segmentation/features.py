@@ -53,6 +53,9 @@ class Feature:
     unit: str = ""  # "money", "count", "years", "share", "flag", "grade", "score", "months"
     description: object = ""
     higher_is_better: bool = True
+    #: Derived from KYC or sanctions fields: its values, rules and counts are shown only to the roles that
+    #: may see those fields (``bcrm.segmentation.compliance``).
+    compliance: bool = False
 
 
 @dataclass
@@ -213,9 +216,10 @@ def country_risk_table() -> dict[str, int]:
 @feature(
     Feature("rating_score", "profile", _("Credit rating grade"), "grade",
             _("Rating on one scale: 1 = AAA … 22 = D (lower is better)."), higher_is_better=False),
-    Feature("kyc_valid", "profile", _("KYC valid"), "flag", _("1 when KYC is verified and not expired.")),
+    Feature("kyc_valid", "profile", _("KYC valid"), "flag", _("1 when KYC is verified and not expired."),
+            compliance=True),
     Feature("sanctions_flag", "profile", _("Sanctions hit"), "flag", _("1 when screening found a sanctions hit."),
-            higher_is_better=False),
+            higher_is_better=False, compliance=True),
     Feature("country_risk", "profile", _("Country risk"), "score",
             _("OECD-style country risk category, 0 (lowest) to 7."), higher_is_better=False),
     Feature("relationship_years", "profile", _("Years of relationship"), "years",

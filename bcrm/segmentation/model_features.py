@@ -329,7 +329,8 @@ def cached_client_clv(organization_id: int) -> dict[str, Any] | None:
 @feature(
     Feature("expert_risk_score", "risk_scorecard", _("Expert risk score"), "score",
             _("Expert scorecard points (rating, KYC state and age, sanctions, withdrawn share, country risk) "
-              "on 0–100: higher is safer.")),
+              "on 0–100: higher is safer."),
+            compliance=True),  # a sanctions hit alone costs 100 points: the score discloses it
 )
 def risk_scorecard_family(pop: Population) -> dict[str, FeatureValues]:
     return {"expert_risk_score": expert_score(pop, organization_inputs(pop), participation_inputs(pop))}

@@ -18,6 +18,7 @@ from bcrm.accounts.permissions import can_view_organization
 from bcrm.core.errors import NotFound
 from bcrm.segmentation import model_features
 from bcrm.segmentation.classify import today
+from bcrm.segmentation.compliance import visible_figure
 from bcrm.segmentation.features import Population
 
 
@@ -49,6 +50,8 @@ def client_model_figures(*, actor, organization, as_of=None) -> dict[str, Any]:
     }
     figures["risk"]["display"] = _display("expert_risk_score", risk_value)
     figures["relationship"]["display"] = _display("relationship_strength", strength_value)
+    # A sanctions hit alone costs the expert score 100 points: withheld from who may not see sanctions.
+    figures["risk"] = visible_figure(actor, "expert_risk_score", figures["risk"])
     if clv is not None:
         clv["display"] = {name: _display(name, clv[name]) for name in ("predicted_clv", "expected_deals_12m", "p_alive")}
         clv["explanation"] = _(

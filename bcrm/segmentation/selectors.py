@@ -13,6 +13,7 @@ from bcrm.accounts.permissions import can_view_organization, restrict_organizati
 from bcrm.core.errors import InvalidInput, NotFound, PermissionDenied
 from bcrm.core.formatting import number
 from bcrm.parties.models import Organization
+from bcrm.segmentation import compliance
 from bcrm.segmentation.choices import (
     INSUFFICIENT,
     Dimension,
@@ -121,7 +122,7 @@ def organization_labels(*, actor, organization) -> list[dict[str, Any]]:
             "is_insufficient": code == INSUFFICIENT,
             "assignment": assignment,
             "override": overrides.get(dimension),
-            "why": explain(assignment) if assignment else [],
+            "why": explain(assignment, actor=actor) if assignment else [],
         })
     return out
 
@@ -229,6 +230,8 @@ def reason_label(reason: str) -> str:
         return _("too little history")
     if reason == "completeness":
         return _("evidence too incomplete")
+    if reason == compliance.COMPLIANCE_REASON:
+        return compliance.compliance_text()
     return reason
 
 
@@ -254,11 +257,19 @@ def _hysteresis_text(run: Run) -> str:
     return _("Kept on its previous side by the hysteresis margin of %(m)s.") % {"m": run.criterion.hysteresis_margin}
 
 
-def explain(assignment: Assignment) -> list[str]:
-    """Sentences saying why the client got its label: rule, evidence, the line, what lifted or lowered it."""
+def visible_explanation(actor, assignment: Assignment, run: Run | None = None) -> dict[str, Any]:
+    """The assignment's stored explanation as ``actor`` may see it (``compliance.visible_explanation``)."""
+    run = run or assignment.run
+    return compliance.visible_explanation(actor, assignment.explanation, run.criterion.rules)
+
+
+def explain(assignment: Assignment, *, actor) -> list[str]:
+    """Sentences saying why the client got its label: rule, evidence, the line, what lifted or lowered it,
+    as ``actor`` may read them (a reader who may not see KYC and sanctions fields reads that a compliance
+    rule applied, not which)."""
     run = assignment.run
     dimension = run.dimension
-    data = assignment.explanation or {}
+    data = visible_explanation(actor, assignment, run)
     lines: list[str] = []
     if assignment.overridden:
         lines.append(_override_text(dimension, assignment))
@@ -266,9 +277,13 @@ def explain(assignment: Assignment) -> list[str]:
         rule_text = _rule_text(run, data["r"])
         if rule_text:
             lines.append(rule_text)
+    if data.get("xr"):
+        lines.append(compliance.compliance_text())
     if assignment.engine_label == INSUFFICIENT:
         for reason in data.get("m", []):
-            if reason.startswith("feature:"):
+            if reason == compliance.COMPLIANCE_REASON:
+                lines.append(compliance.compliance_text())
+            elif reason.startswith("feature:"):
                 lines.append(_("Missing required evidence: %(feature)s.") % {"feature": feature_name(reason[8:])})
             elif reason == "history":
                 months = data.get("h")
@@ -280,7 +295,7 @@ def explain(assignment: Assignment) -> list[str]:
                 lines.append(_("Evidence completeness %(have)s%% is below the %(need)s%% required.") % {
                     "have": f"{(data.get('p') or 0) * 100:.0f}", "need": f"{run.criterion.min_completeness * 100:.0f}"})
         return lines
-    if assignment.score is not None and run.threshold is not None and "r" not in data:
+    if assignment.score is not None and run.threshold is not None and "r" not in data and "xr" not in data:
         if assignment.margin is not None and assignment.margin >= 0:
             lines.append(_("Score %(score).3f is %(margin).3f above the line at %(line).3f.") % {
                 "score": assignment.score, "margin": assignment.margin, "line": run.threshold})
@@ -296,6 +311,8 @@ def explain(assignment: Assignment) -> list[str]:
             text = _("%(feature)s (%(value)s) lowers the score by %(delta).3f against a typical client.")
         lines.append(text % {"feature": feature_name(name), "value": format_feature_value(name, value),
                              "delta": abs(contribution)})
+    if data.get("xc") and not data.get("xr"):
+        lines.append(compliance.compliance_text())
     if assignment.stability is not None:
         lines.append(_("Stability: the label held in %(pct)s%% of resampled populations.") % {
             "pct": f"{assignment.stability * 100:.0f}"})
@@ -336,7 +353,8 @@ def migration_reasons(*, actor, run_a: Run, run_b: Run, assignments_b) -> dict[i
         run=run_a, organization_id__in=[b.organization_id for b in rows]).only(
         "organization_id", "label", "engine_label", "score", "margin", "overridden", "held_by_hysteresis",
         "explanation")}
-    return {b.organization_id: describe_move(before.get(b.organization_id), b, run_a, run_b) for b in rows}
+    return {b.organization_id: describe_move(before.get(b.organization_id), b, run_a, run_b, actor=actor)
+            for b in rows}
 
 
 def run_line(run: Run) -> float | None:
@@ -425,16 +443,18 @@ def _in_run(run: Run, text: str) -> str:
     return _("Run #%(id)s: %(text)s") % {"id": run.pk, "text": text}
 
 
-def describe_move(a: Assignment | None, b: Assignment, run_a: Run, run_b: Run) -> dict[str, Any]:
+def describe_move(a: Assignment | None, b: Assignment, run_a: Run, run_b: Run, *, actor) -> dict[str, Any]:
     """Why a client is where it is in run B compared with run A, from its two assignments and the two runs
     alone (no query): scores, margins and lines, the feature deltas, and short sentences saying it.
 
     ``a`` is None when the client was not in run A. Sentences come in the active language; decisive
     causes first (insufficient data, an override, a rule, hysteresis), then the score against the line,
-    then the features whose contribution changed most."""
+    then the features whose contribution changed most. Both explanations are read as ``actor`` may see
+    them: rules, values and contributions of compliance features are not named to a reader who may not
+    see KYC and sanctions fields."""
     dimension = run_b.dimension
-    exp_a = (a.explanation or {}) if a is not None else {}
-    exp_b = b.explanation or {}
+    exp_a = visible_explanation(actor, a, run_a) if a is not None else {}
+    exp_b = visible_explanation(actor, b, run_b)
     line_a, line_b = run_line(run_a), run_line(run_b)
     score_a = a.score if a is not None else None
     score_b = b.score
@@ -464,6 +484,8 @@ def describe_move(a: Assignment | None, b: Assignment, run_a: Run, run_b: Run) -
             rule_text = _rule_text(run, data["r"])
             if rule_text:
                 sentences.append(_in_run(run, rule_text))
+        if data.get("xr"):
+            sentences.append(_in_run(run, compliance.compliance_text()))
         if assignment.held_by_hysteresis or data.get("k"):
             sentences.append(_in_run(run, _hysteresis_text(run)))
 
@@ -489,6 +511,8 @@ def describe_move(a: Assignment | None, b: Assignment, run_a: Run, run_b: Run) -
 
     # the features whose contribution changed most (one whose change rounds to nothing explains nothing)
     sentences.extend(_delta_sentence(delta, run_a, run_b) for delta in deltas if delta["magnitude"] >= 0.0005)
+    if (exp_a.get("xc") or exp_b.get("xc")) and not (exp_a.get("xr") or exp_b.get("xr")):
+        sentences.append(compliance.compliance_text())
     return {
         "organization_id": b.organization_id, "label_a": label_a, "label_b": b.label,
         "score_a": score_a, "score_b": score_b, "score_change": score_change,
@@ -505,7 +529,7 @@ def _line_or_score(a: Assignment | None, b: Assignment, exp_a: dict[str, Any], e
     up, low = upper_label(dimension), lower_label(dimension)
     if a is None or {a.engine_label, b.engine_label} != {up, low}:
         return ""
-    if a.overridden or b.overridden or "r" in exp_a or "r" in exp_b:
+    if a.overridden or b.overridden or "r" in exp_a or "r" in exp_b or exp_a.get("xr") or exp_b.get("xr"):
         return ""
     if a.held_by_hysteresis or b.held_by_hysteresis or exp_a.get("k") or exp_b.get("k"):
         return ""

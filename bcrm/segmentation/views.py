@@ -20,7 +20,7 @@ from bcrm.accounts.permissions import require
 from bcrm.core.errors import Conflict, InvalidInput
 from bcrm.core.pagination import paginate
 from bcrm.parties.selectors import organization_get_for_user
-from bcrm.segmentation import selectors, services
+from bcrm.segmentation import compliance, selectors, services
 from bcrm.segmentation.choices import (
     INSUFFICIENT,
     Dimension,
@@ -136,6 +136,8 @@ def _reason_text(reason: str) -> str:
         return _("Too little history")
     if reason == "completeness":
         return _("Evidence completeness below the minimum")
+    if reason == compliance.COMPLIANCE_REASON:
+        return compliance.compliance_text()
     return reason
 
 
@@ -232,7 +234,7 @@ def _migration_rows(dimension: str, migrations: dict[str, dict[str, int]]) -> li
 def _queue(request: HttpRequest, dimension: str):
     queue = selectors.insufficient_queue(actor=request.user, dimension=dimension).select_related("run__criterion")
     result = paginate(queue, number=page_number(request), size=QUEUE_PAGE)
-    rows = [{"assignment": a, "why": selectors.explain(a)} for a in result.items]
+    rows = [{"assignment": a, "why": selectors.explain(a, actor=request.user)} for a in result.items]
     return result, rows
 
 
@@ -258,7 +260,7 @@ def overview(request: HttpRequest, dimension: str) -> HttpResponse:
     if run is not None:
         names = _class_names(dimension, run.criterion)
         comparison, comparison_chart = _comparison(run)
-        diag = run.diagnostics or {}
+        diag = compliance.visible_diagnostics(user, run.diagnostics)
         context.update({
             "names": names,
             "charts": _run_charts(run, names),

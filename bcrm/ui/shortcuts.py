@@ -12,11 +12,11 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.cache import patch_vary_headers
-from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
 
 from bcrm.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceError
 from bcrm.core.pagination import clamp_page
+from bcrm.core.redirects import safe_next as safe_next  # the pages' import path
 from bcrm.ui.forms import add_service_error
 
 View = Callable[..., HttpResponse]
@@ -83,15 +83,6 @@ def page_number(request: HttpRequest) -> int:
         return clamp_page(int(request.GET.get("page", "1")))
     except ValueError:
         return 1
-
-
-def safe_next(request: HttpRequest) -> str:
-    """The ``next`` URL a form carries, or "" when it points off this site (no open redirects)."""
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                                  require_https=request.is_secure()):
-        return target
-    return ""
 
 
 def redirect_back(request: HttpRequest, fallback: str) -> HttpResponse:

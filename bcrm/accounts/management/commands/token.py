@@ -1,4 +1,7 @@
+from datetime import timedelta
+
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from bcrm.accounts.models import ApiToken
 from bcrm.accounts.services import token_create, token_revoke, user_get_by_username
@@ -14,6 +17,8 @@ class Command(BaseCommand):
         create = sub.add_parser("create", help="print a new token for USER")
         create.add_argument("username")
         create.add_argument("--name", default="cli")
+        create.add_argument("--days", type=int, default=None,
+                            help="days until it expires (default: BCRM_TOKEN_DAYS, 90)")
         listing = sub.add_parser("list", help="list USER's tokens")
         listing.add_argument("username")
         revoke = sub.add_parser("revoke", help="revoke a token by id")
@@ -23,13 +28,19 @@ class Command(BaseCommand):
         try:
             if action == "create":
                 user = user_get_by_username(options["username"])
-                _, raw = token_create(actor=None, user=user, name=options["name"])
+                days = options["days"]
+                if days is not None and days < 1:
+                    raise CommandError("--days must be at least 1: a token cannot be created already expired.")
+                expires = timezone.now() + timedelta(days=days) if days is not None else None
+                _, raw = token_create(actor=None, user=user, name=options["name"], expires_at=expires)
                 self.stdout.write(raw)
             elif action == "list":
                 user = user_get_by_username(options["username"])
                 for token in ApiToken.objects.filter(user=user):
                     state = "revoked" if token.revoked_at else ("active" if token.is_active else "expired")
-                    self.stdout.write(f"{token.pk}\t{token.prefix}…\t{token.name}\t{state}\t{token.created_at:%Y-%m-%d}")
+                    until = f"expires {token.expires_at:%Y-%m-%d}" if token.expires_at else "never expires"
+                    self.stdout.write(f"{token.pk}\t{token.prefix}…\t{token.name}\t{state}\t"
+                                      f"{token.created_at:%Y-%m-%d}\t{until}")
             else:
                 found = ApiToken.objects.filter(pk=options["token_id"]).first()
                 if found is None:

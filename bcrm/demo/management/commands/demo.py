@@ -92,7 +92,23 @@ class Command(BaseCommand):
             raise CommandError(f"The `serve` command is not available in this installation; the data is loaded. "
                                f"Serve the app another way and open {url}")
         self.stdout.write(f"\nOpen {url} and log in with one of the users above.")
+        self._two_factor_optional()
         call_command("serve", port=port, with_worker=True)
+
+    def _two_factor_optional(self) -> None:
+        """The demo signs every user in with the password alone: no role must take the second step (unless
+        BCRM_2FA_REQUIRED_ROLES is set in the environment). Anyone may still turn it on from the user menu;
+        `bcrm serve` on the same database asks it of the default roles (admin, compliance)."""
+        import os
+
+        from django.conf import settings
+
+        if "BCRM_2FA_REQUIRED_ROLES" in os.environ:
+            return
+        os.environ["BCRM_2FA_REQUIRED_ROLES"] = ""  # the background worker it starts reads the same
+        settings.BCRM_2FA_REQUIRED_ROLES = []
+        self.stdout.write("Two-factor sign-in is optional in the demo (user menu → Two-factor sign-in); "
+                          "`bcrm serve` requires it of admin and compliance.")
 
     def _classify(self) -> None:
         """Run the segmentation twice, as of two months ago and as of today, so the demo opens with labels,
