@@ -91,7 +91,7 @@ def token_default_expiry():
 
     from django.conf import settings
 
-    days = int(getattr(settings, "BCRM_TOKEN_DAYS", 90))
+    days = int(settings.BCRM_TOKEN_DAYS)
     return timezone.now() + timedelta(days=days) if days > 0 else None
 
 

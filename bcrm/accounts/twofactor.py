@@ -37,7 +37,7 @@ RECOVERY_NAME = "recovery codes"
 
 
 def required_roles() -> list[str]:
-    return [str(r) for r in getattr(settings, "BCRM_2FA_REQUIRED_ROLES", [Role.ADMIN, Role.COMPLIANCE])]
+    return [str(r) for r in settings.BCRM_2FA_REQUIRED_ROLES]
 
 
 def is_required(user) -> bool:
