@@ -11,12 +11,13 @@ PYTEST_ARGS ?= -n 2 --dist loadfile
 .PHONY: demo test install lock lint check pytest serve bench clean
 
 # Installs come from the lock file (every package of the tree, pinned with its hashes), so a fresh clone
-# resolves the versions the tests passed with; pyproject.toml keeps the lower bounds.
+# resolves the versions the tests passed with; pyproject.toml keeps the lower bounds. uv installs it (about
+# five times faster than pip here; `pip install --require-hashes -r requirements.lock` installs the same).
 $(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade 'pip>=24'
-	$(BIN)/python -m pip install -q --require-hashes -r requirements.lock
-	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m pip install -q 'uv>=0.5,<1'
+	$(BIN)/uv pip install -q --python $(BIN)/python --require-hashes -r requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	touch $@
 
 install: $(BIN)/.installed

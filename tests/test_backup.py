@@ -24,12 +24,14 @@ BCRM = Path(sys.executable).with_name("bcrm")
 POSTGRES = connection.vendor == "postgresql"
 
 SETUP = """
-from django.contrib.auth import get_user_model
+from bcrm.accounts.services import user_create
+from bcrm.audit.trail import checkpoint
 from bcrm.parties.services import organization_create, organization_update
-admin = get_user_model().objects.get(username="alice")
+admin = user_create(actor=None, username="alice", password="a-strong-passphrase-2026", roles=["admin"])
 org = organization_create(actor=admin, data={"legal_name": "Huaneng Capital", "local_name": "华能资本",
                                              "kind": "fund", "country": "CN"})
 organization_update(actor=admin, organization=org, data={"notes": "first call 首次通话"}, expected_version=org.version)
+checkpoint()
 """
 
 
@@ -111,9 +113,7 @@ class Site:
 def source(tmp_path_factory):
     site = Site(tmp_path_factory.mktemp("bk") / "source")
     site.ok("migrate", "-v0")
-    site.ok("createuser", "alice", "--role", "admin", "--password-stdin", stdin="a-strong-passphrase-2026\n")
-    site.ok("shell", "-c", SETUP)
-    site.ok("audit", "checkpoint")
+    site.ok("shell", "-c", SETUP)  # a user, a client, an audited edit and a signed audit checkpoint
     yield site
     site.drop()
 
