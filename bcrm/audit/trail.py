@@ -65,6 +65,13 @@ def _unsealed(after_id: int, limit: int) -> list[dict[str, Any]]:
         return [_entry(row) for row in cursor.fetchall()]
 
 
+def _digest_before(position: int) -> str:
+    """The stored digest of the entry before ``position`` (the chain's start for the first)."""
+    if position <= 1:
+        return chain.GENESIS
+    return AuditSeal.objects.values_list("digest", flat=True).get(position=position - 1)
+
+
 def _tail() -> tuple[int, str]:
     last = AuditSeal.objects.order_by("-position").values_list("position", "digest").first()
     return last if last else (0, chain.GENESIS)
@@ -205,8 +212,7 @@ def verify(*, since: dt.datetime | None = None, seal: bool = True) -> Verificati
         if first is None:
             return result
         start = first
-        if start > 1:
-            previous = AuditSeal.objects.values_list("digest", flat=True).get(position=start - 1)
+        previous = _digest_before(start)
     result.first_position = start
     expected = start
     digests: dict[int, str] = {}
@@ -253,8 +259,7 @@ def export_rows(*, start: dt.datetime | None = None, end: dt.datetime | None = N
     first = seals.values_list("position", flat=True).first()
     if first is None:
         return
-    previous = (chain.GENESIS if first == 1 else
-                AuditSeal.objects.values_list("digest", flat=True).get(position=first - 1))
+    previous = _digest_before(first)
     low, high = (chain.utc_text(start) if start else None), (chain.utc_text(end) if end else None)
     for chunk in _chain_from(first):
         for position, _entry_id, digest, entry in chunk:

@@ -62,6 +62,11 @@ def _database() -> dict[str, Any]:
     return dict(connection.settings_dict)
 
 
+def _database_file() -> Path | None:
+    """The SQLite database file (its -wal/-shm beside it), or None on PostgreSQL."""
+    return Path(_database()["NAME"]).resolve() if connection.vendor == "sqlite" else None
+
+
 def _skipped(relative: Path, database_file: Path | None, data_dir: Path, exclude: set[Path]) -> bool:
     absolute = data_dir / relative
     if relative.parts and relative.parts[0] in {"static", "backups"}:
@@ -74,8 +79,7 @@ def _skipped(relative: Path, database_file: Path | None, data_dir: Path, exclude
 
 def _data_files(exclude: set[Path]) -> list[Path]:
     data_dir = Path(settings.DATA_DIR)
-    db = _database()
-    database_file = Path(db["NAME"]).resolve() if connection.vendor == "sqlite" else None
+    database_file = _database_file()
     found = []
     for path in sorted(data_dir.rglob("*")):
         if path.is_file() and not path.is_symlink():
@@ -237,8 +241,7 @@ def _target_is_empty() -> None:
     if connection.introspection.table_names():
         raise BackupError("The database is not empty: restore into a new, empty database (and data folder).")
     data_dir = Path(settings.DATA_DIR)
-    db = _database()
-    database_file = Path(db["NAME"]).resolve() if connection.vendor == "sqlite" else None
+    database_file = _database_file()
     leftovers = [p for p in data_dir.rglob("*") if p.is_file() and p.name not in GENERATED
                  and not (database_file and p.parent == database_file.parent
                           and p.name.startswith(database_file.name))]
@@ -259,7 +262,8 @@ def restore(path: Path) -> RestoreReport:
         _target_is_empty()
         report = RestoreReport(manifest=manifest)
         if connection.vendor == "sqlite":
-            target = Path(_database()["NAME"]).resolve()
+            target = _database_file()
+            assert target is not None
             connections.close_all()
             for suffix in ("-wal", "-shm"):
                 Path(f"{target}{suffix}").unlink(missing_ok=True)
