@@ -15,8 +15,9 @@ from bcrm.core.errors import InvalidInput
 from bcrm.progress import selectors
 from bcrm.progress.charts import financing_chart
 from bcrm.progress.periods import is_period, parse_period, period_of, previous_period
-from bcrm.progress.render import ExternalResourceRefused, render_html, render_pdf, report_url_fetcher
+from bcrm.progress.render import render_html, render_pdf
 from bcrm.ui.charts import validated
+from bcrm.ui.pdf import ExternalResourceRefused, report_url_fetcher
 from tests.progress_fixtures import PERIOD, solar_project
 
 # Periods (pure) --------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ as a PDF (WeasyPrint), in English or Simplified Chinese, and its e-mail to the t
 
 It reads the stored snapshot only: the figures the dashboard shows, composed once in :mod:`bcrm.monitoring.figures`
 (the same chart definitions rendered to static SVG), so the PDF says exactly what the page says. The renderer
-fetches nothing from outside: charts are embedded as data: URIs (see :func:`bcrm.progress.render.report_url_fetcher`).
+fetches nothing from outside: charts are embedded as data: URIs (see :func:`bcrm.ui.pdf.report_url_fetcher`).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from bcrm.monitoring import figures, selectors
 from bcrm.monitoring.choices import Breakdown, SnapshotTrigger
 from bcrm.monitoring.models import ManagementReportDelivery
 from bcrm.monitoring.services import parse_kpi_period
-from bcrm.progress.render import report_url_fetcher
 from bcrm.progress.selectors import clean_language
 from bcrm.segmentation.choices import Dimension
+from bcrm.ui.pdf import html_to_pdf
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +116,7 @@ def render_html(report: ManagementReport, *, for_pdf: bool = False) -> str:
 
 
 def render_pdf(report: ManagementReport) -> bytes:
-    from weasyprint import HTML
-
-    html = render_html(report, for_pdf=True)
-    return HTML(string=html, url_fetcher=report_url_fetcher()).write_pdf()
+    return html_to_pdf(render_html(report, for_pdf=True))
 
 
 def pdf_filename(period: str, language: str) -> str:

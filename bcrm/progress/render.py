@@ -13,24 +13,9 @@ from django.utils import timezone, translation
 
 from bcrm.progress.charts import financing_chart
 from bcrm.progress.selectors import ProgressReport, clean_language
+from bcrm.ui.pdf import ExternalResourceRefused, html_to_pdf, report_url_fetcher
 
-
-class ExternalResourceRefused(ValueError):
-    pass
-
-
-def report_url_fetcher():
-    """WeasyPrint's URL fetcher for reports: data: URIs only (the embedded chart); never the network or
-    the disk."""
-    from weasyprint.urls import URLFetcher
-
-    class DataOnlyFetcher(URLFetcher):
-        def fetch(self, url, headers=None):
-            if not url.startswith("data:"):
-                raise ExternalResourceRefused(f"the report does not fetch {url[:80]!r}")
-            return super().fetch(url, headers)
-
-    return DataOnlyFetcher(allowed_protocols={"data"}, allow_redirects=False)
+__all__ = ["ExternalResourceRefused", "render_html", "render_pdf", "report_url_fetcher"]
 
 
 def chart_svg_uri(report: ProgressReport, language: str) -> str:
@@ -65,10 +50,7 @@ def render_subject(report: ProgressReport, language: str) -> str:
 
 
 def render_pdf(report: ProgressReport, language: str, *, svg_uri: str | None = None) -> bytes:
-    from weasyprint import HTML
-
-    html = render_html(report, language, for_pdf=True, svg_uri=svg_uri)
-    return HTML(string=html, url_fetcher=report_url_fetcher()).write_pdf()
+    return html_to_pdf(render_html(report, language, for_pdf=True, svg_uri=svg_uri))
 
 
 def pdf_filename(report: ProgressReport) -> str:
