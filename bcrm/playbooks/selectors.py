@@ -26,6 +26,7 @@ from bcrm.accounts.permissions import (
 from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.engagement.models import ServiceRequest, Task
+from bcrm.financing.walls import restrict_projects
 from bcrm.playbooks.choices import Action, AddOn, Tier
 from bcrm.playbooks.models import AutomationRun, ClientTier, Playbook, PlaybookStep, TierPolicy
 from bcrm.segmentation.models import ClientLabels
@@ -114,7 +115,7 @@ def lead_team_ids(user) -> list[int] | None:
 
 def _visible_tasks(user) -> QuerySet[Task]:
     """Tasks on clients the user sees, plus tasks without a client that are theirs or their teams'."""
-    queryset = Task.objects.select_related(*TASK_RELATED)
+    queryset = restrict_projects(user, Task.objects.select_related(*TASK_RELATED), "participation__project")
     if sees_all_organizations(user):
         return queryset
     visible = restrict_organizations(user, queryset, prefix="organization__")
