@@ -85,6 +85,10 @@ def test_every_door_hides_the_walled_project_from_outside(deal):
         interaction_ids = {i["id"] for i in interactions["items"]}
         exported = api.request("get", "/exports/participations?format=csv")
         export_csv = b"".join(exported.streaming_content).decode("utf-8-sig") if exported.status_code == 200 else ""
+        admin_list = page.get("/admin/financing/project/")
+        admin_html = admin_list.content.decode() if admin_list.status_code == 200 else ""
+        if role == "admin":
+            assert admin_list.status_code == 200
         export_projects = api.request("get", "/exports/projects?format=csv")
         projects_csv = (b"".join(export_projects.streaming_content).decode("utf-8-sig")
                         if export_projects.status_code == 200 else "")
@@ -106,6 +110,8 @@ def test_every_door_hides_the_walled_project_from_outside(deal):
             check(role, "search API", which, ("projects", project.pk) in hits)
             if exported.status_code == 200:
                 check(role, "participations CSV export", which, name in export_csv)
+            if admin_html:
+                check(role, "admin site project list", which, name in admin_html)
             if export_projects.status_code == 200:
                 check(role, "projects CSV export", which, name in projects_csv)
         assert status == 200

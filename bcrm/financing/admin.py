@@ -2,10 +2,22 @@ from django.contrib import admin
 
 from bcrm.core.admin import ServiceOwnedAdmin, ServiceOwnedInline
 from bcrm.financing.models import ExchangeRate, Participation, ParticipationStatusChange, Project
+from bcrm.financing.walls import restrict_projects
+
+
+class WalledAdmin(ServiceOwnedAdmin):
+    """The admin's lists leave out rows on projects behind a wall the user is outside of (``financing.walls``);
+    ``wall_field`` leads from the row to its project."""
+
+    wall_field = "project"
+
+    def get_queryset(self, request):
+        return restrict_projects(request.user, super().get_queryset(request), self.wall_field)
 
 
 @admin.register(Project)
-class ProjectAdmin(ServiceOwnedAdmin):
+class ProjectAdmin(WalledAdmin):
+    wall_field = "pk"
     real_page = "financing:project_list"
     list_display = ["name", "local_name", "sector", "country", "stage", "currency", "financing_target"]
     list_filter = ["sector", "stage"]
@@ -20,7 +32,7 @@ class StatusChangeInline(ServiceOwnedInline):
 
 
 @admin.register(Participation)
-class ParticipationAdmin(ServiceOwnedAdmin):
+class ParticipationAdmin(WalledAdmin):
     real_page = "financing:project_list"
     list_display = ["organization", "project", "role", "tranche", "amount", "currency", "status"]
     list_filter = ["status", "role", "currency"]

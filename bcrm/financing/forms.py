@@ -74,8 +74,8 @@ class WallForm(forms.Form):
 class WallMemberForm(forms.Form):
     """Cross the wall: a user or a team joins the deal team, with the reason (``walls.wall_add_member``)."""
 
-    user = forms.ModelChoiceField(label=_("User"), required=False, queryset=None)
-    team = forms.ModelChoiceField(label=_("Team"), required=False, queryset=None)
+    user: forms.ModelChoiceField = forms.ModelChoiceField(label=_("User"), required=False, queryset=None)
+    team: forms.ModelChoiceField = forms.ModelChoiceField(label=_("Team"), required=False, queryset=None)
     reason = forms.CharField(label=_("Reason"), max_length=500, strip=True)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -60,9 +60,15 @@ def funding_bars(summary: dict[str, Any]) -> list[dict[str, Any]]:
 def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
     project = selectors.project_get_for_user(user=user, pk=pk)
+    context = _detail_context(user, project)
+    context.update(_wall_context(user, project))
+    return render(request, "financing/project_detail.html", context)
+
+
+def _detail_context(user, project) -> dict[str, Any]:
     summary = selectors.project_funding_summary(actor=user, project=project)
     share = summary["committed_share"]
-    context = {
+    return {
         "project": project,
         "summary": summary,
         "bars": funding_bars(summary),
@@ -73,8 +79,6 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         "can_write": can_write(user),
     }
-    context.update(_wall_context(user, project))
-    return render(request, "financing/project_detail.html", context)
 
 
 def _wall_context(user, project, wall_form: WallForm | None = None, member_form: WallMemberForm | None = None
@@ -118,9 +122,7 @@ def project_wall(request: HttpRequest, pk: int) -> HttpResponse:
         if not walls.can_see_project(user, project):  # lifted oneself out of sight (compliance never is)
             return redirect("financing:project_list")
         return redirect(reverse("financing:project_detail", args=[project.pk]) + "#wall")
-    summary = selectors.project_funding_summary(actor=user, project=project)
-    context = {"project": project, "summary": summary, "bars": funding_bars(summary), "committed_percent": None,
-               "committed_width": "0", "participations": [], "can_write": can_write(user)}
+    context = _detail_context(user, project)
     context.update(_wall_context(user, project, wall_form, member_form))
     return render(request, "financing/project_detail.html", context, status=422)
 

@@ -142,9 +142,9 @@ def _reason(reason: str | None) -> str:
 
 
 def _member_label(member: DealWallMember) -> str:
-    if member.user_id:
+    if member.user is not None:
         return member.user.get_username()
-    return _("team %(name)s") % {"name": member.team.name}
+    return _("team %(name)s") % {"name": member.team.name if member.team is not None else ""}
 
 
 # --- services -------------------------------------------------------------------------------------------
