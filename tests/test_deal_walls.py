@@ -10,6 +10,8 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bcrm.audit.models import AuditAction, AuditEntry
 from bcrm.core.errors import InvalidInput, NotFound, PermissionDenied
@@ -19,6 +21,7 @@ from bcrm.financing.models import DealWallMember
 from bcrm.monitoring import services as monitoring_services
 from bcrm.monitoring.models import KpiSnapshot
 from bcrm.segmentation import compliance as seg_compliance
+from bcrm.segmentation.features import FEATURES
 from tests.doors import Api, signed_in
 from tests.factories import make_org, make_participation, make_project, make_team, make_user
 
@@ -236,3 +239,18 @@ def test_wall_pages(deal):
     assert open_.confidential and signed_in(users["viewer"]).get(f"/projects/{open_.pk}/").status_code == 404
     assert signed_in(users["rm_out"]).post(f"/projects/{walled.pk}/wall/", {"action": "confidential",
                                                                           "reason": "x"}).status_code == 404
+
+
+_FEATURES = sorted(FEATURES)
+
+
+@settings(max_examples=50)
+@given(contributions=st.lists(st.tuples(st.sampled_from(_FEATURES), st.floats(-1, 1), st.floats(-1, 1)), max_size=8),
+       missing=st.lists(st.sampled_from(_FEATURES), max_size=5), rule=st.sampled_from(_FEATURES))
+def test_a_redacted_explanation_names_no_deal_feature_and_keeps_the_others(contributions, missing, rule):
+    explanation = {"c": [list(c) for c in contributions], "m": [f"feature:{m}" for m in missing], "r": 0}
+    shown = seg_compliance.visible_deal_explanation(explanation, [{"feature": rule}])
+    assert shown["c"] == [c for c in explanation["c"] if not seg_compliance.is_deal_feature(c[0])]
+    assert all(not seg_compliance.is_deal_feature(r[8:]) for r in shown["m"])
+    assert ("r" in shown) != seg_compliance.is_deal_feature(rule) and ("xd" in shown) == seg_compliance.is_deal_feature(rule)
+    assert explanation["r"] == 0  # the stored explanation is not changed

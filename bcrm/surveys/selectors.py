@@ -39,7 +39,8 @@ def invitation_list(*, actor, filters: dict[str, Any] | None = None) -> QuerySet
     queryset = _visible(
         actor, SurveyInvitation.objects.select_related("contact", "organization", "project", "response", "sent_by"),
     )
-    queryset = restrict_projects(actor, queryset)
+    if actor is not None:  # None: the operator, as in _visible
+        queryset = restrict_projects(actor, queryset)
     status = filters.get("status")
     if status:
         if status not in InvitationStatus.values:
