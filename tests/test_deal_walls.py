@@ -202,6 +202,15 @@ def test_wall_api_and_register(deal):
                                      {"user": users["rm_out"].pk, "reason": "let me in"})[0] == 404
     assert Api(users["rm_in"]).post(f"/projects/{walled.pk}/wall/members",
                                     {"user": users["rm_out"].pk, "reason": "let him in"})[0] == 403
+    # Writes naming the walled project from outside answer as for a project that does not exist.
+    client = deal["client"]
+    for path, body in (("/interactions", {"kind": "call", "summary": "probe"}),
+                       ("/participations", {"role": "equity", "amount": "1", "currency": "USD"})):
+        for project_id in (walled.pk, 999999):
+            status, answer = Api(users["rm_out"]).post(path, {"organization": client.pk, "project": project_id, **body})
+            assert status == 422 and answer["error"]["fields"][0]["message"].startswith("No such project (id ")
+    assert Api(users["rm_in"]).post("/interactions", {"organization": client.pk, "project": walled.pk,
+                                                      "kind": "call", "summary": "inside"})[0] == 201
     status, body = Api(users["lead"]).post(f"/projects/{walled.pk}/wall/members",
                                            {"user": users["analyst"].pk, "reason": "Model review"})
     assert status == 201 and body["user_id"] == users["analyst"].pk

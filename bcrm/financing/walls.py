@@ -120,6 +120,14 @@ def can_see_project(user, project: Project) -> bool:
     return not project.confidential or sees_every_wall(user) or project.pk not in hidden_project_ids(user)
 
 
+def require_project_visible(user, project) -> None:
+    """A write naming a project (a participation, an interaction) behind a wall ``user`` is outside of is
+    answered as for a project that does not exist."""
+    pk = getattr(project, "pk", project)
+    if pk is not None and pk in hidden_project_ids(user):
+        raise NotFound()
+
+
 def can_manage_wall(user, project: Project) -> bool:
     """Compliance always; an administrator or a team lead when they see the project."""
     if sees_every_wall(user):
