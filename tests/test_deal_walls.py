@@ -193,6 +193,8 @@ def test_wall_api_and_register(deal):
     assert row["project"]["id"] == walled.pk and row["project"]["confidential"] is True
     assert {m["user_id"] for m in row["members"]} == {users["rm_in"].pk, None}
     assert {c["reason"] for c in row["crossings"]} >= {"Coverage RM", "Deal team"}
+    crossing = next(c for c in row["crossings"] if c["reason"] == "Coverage RM")
+    assert crossing["actor"] == "w_compliance" and crossing["action"] == "wall.cross" and crossing["member"] == "w_rm_in"
     for role in ("admin", "lead", "rm_in", "viewer"):
         assert Api(users[role]).get("/walls")[0] == 403
     status, body = Api(users["lead"]).post(f"/projects/{walled.pk}/wall/members", {"user": users["analyst"].pk,
