@@ -265,3 +265,30 @@ def test_a_redacted_explanation_names_no_deal_feature_and_keeps_the_others(contr
     assert all(not seg_compliance.is_deal_feature(r[8:]) for r in shown["m"])
     assert ("r" in shown) != seg_compliance.is_deal_feature(rule) and ("xd" in shown) == seg_compliance.is_deal_feature(rule)
     assert explanation["r"] == 0  # the stored explanation is not changed
+
+
+def test_the_class_stays_but_its_explanation_outside_the_wall_leaves_the_deals_out(deal):
+    from bcrm.segmentation import selectors as seg_selectors
+    from bcrm.segmentation.models import Assignment, Criterion, Run
+
+    users, client = deal["users"], deal["client"]
+    now = timezone.now()
+    criterion = Criterion.objects.create(dimension="value", version=1, features=["committed_amount", "contacts"],
+                                         method="fixed", params={"threshold": 0.0},
+                                         rules=[{"feature": "committed_amount", "op": ">=", "value": 5000000,
+                                                 "label": "upper"}])
+    run = Run.objects.create(criterion=criterion, dimension="value", as_of=now.date(), method="fixed", threshold=0.0,
+                             started_at=now, finished_at=now, duration_ms=1)
+    assignment = Assignment.objects.create(
+        run=run, organization=client, label="high", engine_label="high", score=0.5, margin=0.5, completeness=1.0,
+        explanation={"r": 0, "c": [["committed_amount", 8777777.0, 0.4], ["contacts", 3.0, 0.1]]})
+    committed, contacts = seg_selectors.feature_name("committed_amount"), seg_selectors.feature_name("contacts")
+    amount = seg_selectors.format_feature_value("committed_amount", 8777777.0)
+    for role in ("rm_out", "admin", "analyst"):
+        why = " ".join(seg_selectors.explain(assignment, actor=users[role]))
+        assert committed not in why and amount not in why and contacts in why, (role, why)
+        assert seg_compliance.deal_rule_text() in why
+    for role in ("rm_in", "lead", "compliance"):
+        why = " ".join(seg_selectors.explain(assignment, actor=users[role]))
+        assert committed in why and amount in why and contacts in why, (role, why)
+    assert assignment.label == "high"  # the class itself is the firm's view, the same for everyone
