@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from bcrm.audit.models import AuditAction, AuditEntry
 from bcrm.core.errors import InvalidInput, NotFound, PermissionDenied
-from bcrm.engagement.models import Interaction
+from bcrm.engagement.models import Interaction, Task
 from bcrm.financing import selectors, walls
 from bcrm.financing.models import DealWallMember
 from bcrm.monitoring import services as monitoring_services
@@ -53,11 +53,14 @@ def deal(db):
                                         summary=f"{project.name.split()[0]} kick-off meeting")
         for key, project in (("walled", walled), ("open", open_))
     }
+    tasks = {key: Task.objects.create(title=f"{key} review", organization=client, due_at=now,
+                                      participation=parts.get(key))
+             for key in ("walled", "open", "none")}
     walls.wall_set_confidential(actor=users["compliance"], project=walled, confidential=True, reason="MNPI: bid")
     walls.wall_add_member(actor=users["compliance"], project=walled, user=users["rm_in"], reason="Coverage RM")
     walls.wall_add_member(actor=users["compliance"], project=walled, team=deal_team, reason="Deal team")
     return {"users": users, "client": client, "projects": {"walled": walled, "open": open_}, "parts": parts,
-            "interactions": interactions, "deal_team": deal_team}
+            "interactions": interactions, "tasks": tasks, "deal_team": deal_team}
 
 
 def _sees(role: str, which: str) -> bool:
@@ -85,6 +88,9 @@ def test_every_door_hides_the_walled_project_from_outside(deal):
         _s, participations = api.get(f"/participations?organization={client.pk}")
         _s, interactions = api.get(f"/interactions?organization={client.pk}")
         part_ids = {p["id"] for p in participations["items"]}
+        _s, tasks = api.get(f"/tasks?organization={client.pk}")
+        task_ids = {t["id"] for t in tasks["items"]}
+        assert deal["tasks"]["none"].pk in task_ids  # a task on no deal stays
         interaction_ids = {i["id"] for i in interactions["items"]}
         exported = api.request("get", "/exports/participations?format=csv")
         export_csv = b"".join(exported.streaming_content).decode("utf-8-sig") if exported.status_code == 200 else ""
@@ -105,6 +111,7 @@ def test_every_door_hides_the_walled_project_from_outside(deal):
             check(role, "milestones API", which, api.get(f"/projects/{project.pk}/milestones")[0] == 200)
             check(role, "participation list API", which, parts[which].pk in part_ids)
             check(role, "interaction list API", which, deal["interactions"][which].pk in interaction_ids)
+            check(role, "task list API", which, deal["tasks"][which].pk in task_ids)
             check(role, "client 360° page", which, name in client_html)
             search_html = page.get(f"/search/?q={name}").content.decode()
             check(role, "search page", which, f"/projects/{project.pk}/" in search_html)
