@@ -35,7 +35,7 @@ from django.utils.translation import gettext as _
 
 from bcrm.accounts.choices import Role
 from bcrm.accounts.models import Team
-from bcrm.accounts.permissions import SystemOperator, has_any, require, user_team_ids
+from bcrm.accounts.permissions import SystemOperator, has_any, require
 from bcrm.audit.models import AuditAction, AuditEntry
 from bcrm.audit.services import audit_record
 from bcrm.core.errors import InvalidInput, NotFound
@@ -58,8 +58,9 @@ def sees_every_wall(user) -> bool:
     return isinstance(user, SystemOperator) or has_any(user, {Role.COMPLIANCE})
 
 
-def _member_q(user, prefix: str = "") -> Q:
-    return Q(**{f"{prefix}user_id": user.pk}) | Q(**{f"{prefix}team_id__in": user_team_ids(user)})
+def _member_q(user) -> Q:
+    """Wall members that are ``user`` or one of their teams (a join, not a query of its own)."""
+    return Q(user_id=user.pk) | Q(team__memberships__user_id=user.pk)
 
 
 def hidden_project_ids(user) -> list[int]:
@@ -91,7 +92,8 @@ def organizations_behind_walls(user) -> set[int]:
     if cached is not None and cached[0] == _current[0]:
         return cached[1]
     ids = set(Participation.objects.filter(project_id__in=hidden).values_list("organization_id", flat=True))
-    user._bcrm_walled_orgs = (_current[0], ids)
+    if user is not None:
+        user._bcrm_walled_orgs = (_current[0], ids)
     return ids
 
 
