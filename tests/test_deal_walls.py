@@ -30,7 +30,7 @@ INSIDE = {"lead", "rm_in", "compliance"}  # lead through the deal team's team, r
 
 @pytest.fixture
 def deal(db):
-    desk, deal_team = make_team("Coverage Desk"), make_team("Zircon Deal Team")
+    desk, deal_team = make_team("Coverage Desk"), make_team("Syndicate Team")
     users = {
         "admin": make_user("w_admin", "admin"),
         "lead": make_user("w_lead", "lead", team=deal_team),
@@ -96,6 +96,8 @@ def test_every_door_hides_the_walled_project_from_outside(deal):
         export_csv = b"".join(exported.streaming_content).decode("utf-8-sig") if exported.status_code == 200 else ""
         admin_list = page.get("/admin/financing/project/")
         admin_html = admin_list.content.decode() if admin_list.status_code == 200 else ""
+        audit_list = page.get("/admin/audit/auditentry/?q=Deal")
+        admin_html += audit_list.content.decode() if audit_list.status_code == 200 else ""
         if role == "admin":
             assert admin_list.status_code == 200
         export_projects = api.request("get", "/exports/projects?format=csv")

@@ -1,8 +1,11 @@
 from django.contrib import admin
+from django.contrib.contenttypes.models import ContentType
 
+from bcrm.audit.admin import AuditEntryAdmin
+from bcrm.audit.models import AuditEntry
 from bcrm.core.admin import ServiceOwnedAdmin, ServiceOwnedInline
 from bcrm.financing.models import ExchangeRate, Participation, ParticipationStatusChange, Project
-from bcrm.financing.walls import restrict_projects
+from bcrm.financing.walls import hidden_project_ids, restrict_projects
 
 
 class WalledAdmin(ServiceOwnedAdmin):
@@ -46,3 +49,24 @@ class ParticipationAdmin(WalledAdmin):
 class ExchangeRateAdmin(admin.ModelAdmin):
     list_display = ["currency", "quote", "as_of", "rate"]
     list_filter = ["currency", "quote"]
+
+
+class WalledAuditEntryAdmin(AuditEntryAdmin):
+    """The audit log's list without the entries on walled projects and their participations (their names are
+    in ``object_repr``) for a user outside the wall. The audit app sits below financing, so financing puts
+    this in its place (bcrm.audit is loaded first, INSTALLED_APPS)."""
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        hidden = hidden_project_ids(request.user)
+        if not hidden:
+            return queryset
+        types = ContentType.objects.get_for_models(Project, Participation)
+        parts = Participation.objects.filter(project_id__in=hidden).values_list("pk", flat=True)
+        return (queryset.exclude(content_type=types[Project], object_id__in=[str(pk) for pk in hidden])
+                .exclude(content_type=types[Participation], object_id__in=[str(pk) for pk in parts]))
+
+
+if admin.site.is_registered(AuditEntry):
+    admin.site.unregister(AuditEntry)
+admin.site.register(AuditEntry, WalledAuditEntryAdmin)
