@@ -22,7 +22,7 @@ from bcrm.monitoring import services as monitoring_services
 from bcrm.monitoring.models import KpiSnapshot
 from bcrm.segmentation import compliance as seg_compliance
 from bcrm.segmentation.features import FEATURES
-from tests.doors import Api, signed_in
+from tests.doors import Api, command, signed_in
 from tests.factories import make_org, make_participation, make_project, make_team, make_user
 
 INSIDE = {"lead", "rm_in", "compliance"}  # lead through the deal team's team, rm_in by name, compliance always
@@ -71,7 +71,7 @@ def _names(which: str) -> str:
     return {"walled": "Zircon", "open": "Amber"}[which]
 
 
-def test_every_door_hides_the_walled_project_from_outside(deal):
+def test_every_door_hides_the_walled_project_from_outside(deal, tmp_path):
     users, client, projects, parts = deal["users"], deal["client"], deal["projects"], deal["parts"]
     breaches: list[str] = []
 
@@ -106,6 +106,9 @@ def test_every_door_hides_the_walled_project_from_outside(deal):
         search_html = page.get("/search/?q=Deal").content.decode()  # both projects' names end in "Deal"
         _s, found = api.get("/search?q=Deal")
         hits = {(g["kind"], i["id"]) for g in found["groups"] for i in g["items"]}
+        out = tmp_path / f"{role}.csv"
+        command("export", "participations", str(out), "--as", user.username)
+        cli_csv = out.read_text(encoding="utf-8-sig")
         for which, project in projects.items():
             name = _names(which)
             check(role, "project list page", which, name in html)
@@ -122,11 +125,15 @@ def test_every_door_hides_the_walled_project_from_outside(deal):
             check(role, "search API", which, ("projects", project.pk) in hits)
             if exported.status_code == 200:
                 check(role, "participations CSV export", which, name in export_csv)
+            check(role, "bcrm export --as", which, name in cli_csv)
             if admin_html:
                 check(role, "admin site project list", which, name in admin_html)
             if export_projects.status_code == 200:
                 check(role, "projects CSV export", which, name in projects_csv)
         assert status == 200
+    command("export", "participations", str(tmp_path / "system.csv"))  # the server's operator sees every deal
+    system_csv = (tmp_path / "system.csv").read_text(encoding="utf-8-sig")
+    assert "Zircon Walled Deal" in system_csv and "Amber Open Deal" in system_csv
     assert breaches == []
 
 
