@@ -13,6 +13,8 @@ class AuditAction(models.TextChoices):
     MERGE = "merge", _("merged")
     LOCKOUT = "lockout", _("locked out after failed sign-ins")
     UNLOCK = "unlock", _("unlocked")
+    WALL_CROSS = "wall.cross", _("crossed a deal wall")
+    WALL_LEAVE = "wall.leave", _("left a deal wall")
 
 
 class AuditEntry(models.Model):

@@ -20,6 +20,7 @@ from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.engagement.hooks import sla_due_dates, task_rules
 from bcrm.engagement.models import Interaction, ServiceRequest, SurveyResponse, Task
 from bcrm.engagement.selectors import task_list
+from bcrm.financing.walls import require_project_visible
 from bcrm.parties.services import OrganizationAccess
 
 INTERACTION_FIELDS = frozenset({"project", "kind", "occurred_at", "owner", "minutes_spent", "summary", "outcome"})
@@ -49,6 +50,7 @@ def interaction_default_owner(actor) -> int | None:
 def interaction_create(*, actor, organization, data: dict[str, Any], contacts=None) -> Interaction:
     require_organization_write(actor, organization)
     data = only_fields(data, INTERACTION_FIELDS)
+    require_project_visible(actor, data.get("project"))
     if "owner" not in data:
         data["owner_id"] = interaction_default_owner(actor)
     data.setdefault("occurred_at", timezone.now())
@@ -61,6 +63,7 @@ def interaction_update(*, actor, interaction: Interaction, data: dict[str, Any],
                        contacts=None) -> Interaction:
     require_organization_write(actor, interaction.organization)
     data = only_fields(data, INTERACTION_FIELDS)
+    require_project_visible(actor, data.get("project"))
     m2m = {"contacts": _contacts_of(interaction.organization, contacts)} if contacts is not None else None
     return update_instance(actor=actor, instance=interaction, data=data, expected_version=expected_version, m2m=m2m)
 

@@ -46,7 +46,7 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "tags": list(organization.tags.all()),
         "contacts": list(selectors.contact_list(actor=user, organization=organization)),
         "participations": list(participation_list(actor=user, filters={"organization": organization.pk})),
-        "timeline": organization_timeline(organization=organization),
+        "timeline": organization_timeline(actor=user, organization=organization),
         "open_requests": list(
             service_request_list(actor=user, filters={"organization": organization.pk, "open": True})[:DETAIL_LIMIT]
         ),
