@@ -23,6 +23,7 @@ from bcrm.financing.api import router as financing_router
 from bcrm.monitoring.api import router as monitoring_router
 from bcrm.parties.api import router as parties_router
 from bcrm.playbooks.api import router as playbooks_router
+from bcrm.privacy.api import router as privacy_router
 from bcrm.progress.api import router as progress_router
 from bcrm.resources.api import router as resource_router
 from bcrm.segmentation.api import router as segmentation_router
@@ -157,6 +158,7 @@ for router in (
     resource_router,
     progress_router,
     monitoring_router,
+    privacy_router,
     web_router,
 ):
     api.add_router("", router)

@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "bcrm.monitoring",
     "bcrm.demo",
     "bcrm.backup",
+    "bcrm.privacy",
     "django_tasks",
     "django_tasks_db",
     "axes",

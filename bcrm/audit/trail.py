@@ -61,6 +61,13 @@ def _entry(row: tuple) -> dict[str, Any]:
     return entry
 
 
+def _entry_row(entry_id: int) -> dict[str, Any]:
+    """One entry read raw, in the chain's canonical form."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {COLUMNS} FROM {ENTRY} e WHERE e.id = %s", [entry_id])
+        return _entry(cursor.fetchone())
+
+
 def _unsealed(after_id: int, limit: int) -> list[dict[str, Any]]:
     with connection.cursor() as cursor:
         cursor.execute(

@@ -328,6 +328,9 @@ class InvitationMail(mailer.DeliveryKind):
     def describe(self, row: SurveyMail) -> str:
         return f"survey invitation {row.invitation_id} to {row.email}"
 
+    def contact_id(self, row: SurveyMail) -> int | None:
+        return row.invitation.contact_id
+
     def opted_out(self, row: SurveyMail) -> str | None:
         status = row.invitation.status
         if status == InvitationStatus.ANSWERED:
