@@ -27,11 +27,13 @@ NEW_FUNCTION = """
     CREATE OR REPLACE FUNCTION bcrm_audit_append_only() RETURNS trigger AS $$
     BEGIN
         IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'audit_auditentry'
-           AND coalesce(current_setting('bcrm.audit_redaction', true), '') = 'on'
-           AND NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.action = OLD.action
-           AND NEW.content_type_id = OLD.content_type_id AND NEW.object_id = OLD.object_id
-           AND NEW.actor_id IS NOT DISTINCT FROM OLD.actor_id THEN
-            RETURN NEW;  -- an erasure rewriting personal values (recorded in audit_auditredaction)
+           AND coalesce(current_setting('bcrm.audit_redaction', true), '') = 'on' THEN
+            -- (nested: only audit_auditentry's rows have these fields)
+            IF NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.action = OLD.action
+               AND NEW.content_type_id = OLD.content_type_id AND NEW.object_id = OLD.object_id
+               AND NEW.actor_id IS NOT DISTINCT FROM OLD.actor_id THEN
+                RETURN NEW;  -- an erasure rewriting personal values (recorded in audit_auditredaction)
+            END IF;
         END IF;
         RAISE EXCEPTION 'the bcrm audit trail is append-only: % on % refused', TG_OP, TG_TABLE_NAME
             USING ERRCODE = 'insufficient_privilege';
