@@ -202,6 +202,8 @@ def test_the_doors(person, compliance, admin, tmp_path):
     assert Api(compliance).post("/privacy/contacts/999999/erase", {"reason": "x"})[0] == 404
     page = signed_in(compliance).get(f"/privacy/?contact={person.pk}")
     assert page.status_code == 200 and NAME in page.content.decode()
+    found = signed_in(compliance).get("/privacy/?contact=planted.person")
+    assert f'href="?contact={person.pk}"' in found.content.decode()
     path = tmp_path / "export.zip"
     assert "Wrote" in command("privacy", "export", "--contact", str(person.pk), str(path))
     assert zipfile.is_zipfile(path)

@@ -41,6 +41,7 @@ from bcrm.audit import trail
 from bcrm.audit.models import AuditAction, AuditEntry
 from bcrm.audit.services import audit_record
 from bcrm.core.errors import InvalidInput, NotFound, PermissionDenied
+from bcrm.engagement.models import Interaction, Task
 from bcrm.parties.models import Contact
 from bcrm.privacy.models import Erasure, LegalBasis, ProcessingPurpose, RetentionHold
 
@@ -228,16 +229,14 @@ def _row(instance: models.Model, names: Iterable[str] | None = None) -> dict[str
 
 def collect(contact: Contact) -> dict[str, list[dict[str, Any]]]:
     """Everything held on one contact, table by table (the export's content)."""
-    engagement = apps.get_app_config("engagement")
-    interaction_model = engagement.get_model("Interaction")
-    task_model = engagement.get_model("Task")
+    interaction_model, task_model = Interaction, Task
     needles = needles_of(contact)
     if needles.shared_name:  # the export may still search for the name: it changes nothing
         needles.pairs.extend((n, ERASED) for n in (contact.full_name, contact.local_name) if n)
     data: dict[str, list[dict[str, Any]]] = {"contact": [_row(contact)]}
     data["contact"][0]["organization_name"] = contact.organization.legal_name
     interactions = []
-    for item in interaction_model.objects.filter(contacts=contact).prefetch_related("contacts").order_by("id"):
+    for item in interaction_model._default_manager.filter(contacts=contact).prefetch_related("contacts").order_by("id"):
         row = _row(item)
         row["attendees"] = "; ".join(c.full_name for c in item.contacts.all())
         interactions.append(row)
@@ -259,12 +258,12 @@ def collect(contact: Contact) -> dict[str, list[dict[str, Any]]]:
             deliveries.append({"kind": label, **_row(d)})
     data["deliveries"] = deliveries
     task_ids = [m.pk for m in mentions(needles) if m.model is task_model]
-    data["tasks"] = [_row(t) for t in task_model.objects.filter(pk__in=task_ids).order_by("id")]
+    data["tasks"] = [_row(t) for t in task_model._default_manager.filter(pk__in=task_ids).order_by("id")]
     data["audit_entries"] = [{"id": e.pk, "at": e.at.isoformat(), "actor": e.actor_label, "action": e.action,
                               "object_type": e.content_type.model, "object_id": e.object_id,
                               "object": e.object_repr, "changes": e.changes}
                              for e in _audit_entries(contact, needles)]
-    listed = {interaction_model, task_model, Contact, *(apps.get_model(label) for label in (
+    listed: set[type[models.Model]] = {interaction_model, task_model, Contact, *(apps.get_model(label) for label in (
         "engagement.ServiceRequest", "engagement.SurveyResponse", "surveys.SurveyMail", "progress.ReportDelivery",
         "monitoring.ManagementReportDelivery"))}
     data["other_mentions"] = [{"table": m.model._meta.label, "id": m.pk, "field": name, "value": _plain(value)}
@@ -356,7 +355,7 @@ class ErasureResult:
 
 def _erase_contact_row(contact: Contact) -> None:
     Contact.objects.filter(pk=contact.pk).update(
-        full_name=_("Erased contact %(id)s") % {"id": contact.pk}, local_name="", title="", email="", phone="",
+        full_name=f"Erased contact {contact.pk}", local_name="", title="", email="", phone="",
         report_consent=False, consent_given_at=None)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib import messages
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -28,11 +29,15 @@ def _back(pk: int) -> HttpResponse:
 @require_safe
 def privacy_page(request: HttpRequest) -> HttpResponse:
     contact = None
-    raw = (request.GET.get("contact") or "").strip()
+    found: list[Contact] = []
+    raw = (request.GET.get("contact") or "").strip()[:200]
     if raw.isdigit():
         contact = Contact.objects.select_related("organization").filter(pk=int(raw)).first()
+    elif raw:
+        found = list(Contact.objects.select_related("organization").filter(
+            Q(full_name__icontains=raw) | Q(local_name__icontains=raw) | Q(email__icontains=raw)).order_by("id")[:20])
     context = {
-        "contact": contact, "query": raw,
+        "contact": contact, "query": raw, "found": found,
         "holds": RetentionHold.objects.filter(contact=contact) if contact else [],
         "erasures": Erasure.objects.filter(contact=contact) if contact else [],
         "active_hold": services.active_hold(contact.pk) if contact else None,
