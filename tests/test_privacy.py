@@ -167,18 +167,34 @@ def test_a_hold_blocks_erasure_saying_until_when_and_stops_mail(person, complian
 
 
 def test_a_mail_kind_without_an_active_purpose_is_not_sent(person, compliance):
-    purpose = ProcessingPurpose.objects.get(mail_kind="progress_report")
-    services.purpose_set_active(actor=compliance, purpose_id=purpose.pk, active=False)
+    services.purpose_set_active(actor=compliance, code="progress-reports", active=False)
+    assert ProcessingPurpose.objects.get(code="progress-reports").active is False
     row = ReportDelivery.objects.get(contact=person)
     ReportDelivery.objects.filter(pk=row.pk).update(status="pending", sent_at=None, next_attempt_at=timezone.now())
     delivery.send("progress_report", ids=[row.pk])
     row.refresh_from_db()
     assert (row.status, row.last_error) == ("cancelled", "privacy.no_purpose")
     assert services.mail_gate("progress_report", person.pk) == "privacy.no_purpose"
-    services.purpose_set_active(actor=compliance, purpose_id=purpose.pk, active=True)
+    status, body = Api(compliance).post("/privacy/purposes/progress-reports/active", {"active": True})
+    assert status == 200 and body["active"] is True
     assert services.mail_gate("progress_report", person.pk) is None
     type(person).objects.filter(pk=person.pk).update(report_consent=False)
     assert services.mail_gate("progress_report", person.pk) == "privacy.no_consent"
+    assert services.mail_gate("plan_proposal", person.pk) == "privacy.no_purpose"
+    status, body = Api(compliance).post("/privacy/purposes", {"code": "plans", "name": "Financing proposals",
+                                                              "mail_kind": "plan_proposal", "legal_basis": "contract"})
+    assert status == 201 and services.mail_gate("plan_proposal", person.pk) is None
+    status, body = Api(compliance).post("/privacy/purposes", {"code": "bad", "name": "x", "legal_basis": "whim"})
+    assert status == 422 and body["error"]["fields"][0]["path"] == "legal_basis"
+
+
+def test_a_held_contact_is_skipped_when_surveys_are_sent(person, compliance, lead):
+    from bcrm.surveys.services import NOT_PERMITTED, survey_invite
+
+    services.hold_place(actor=compliance, contact_id=person.pk, until=timezone.localdate(), reason="audit")
+    result = survey_invite(actor=lead, contacts=[person], dry_run=True)
+    assert [(s.contact.pk, s.code) for s in result.skipped] == [(person.pk, NOT_PERMITTED)]
+    assert "privacy.restricted" in result.skipped[0].reason
 
 
 def test_relationship_managers_and_viewers_are_refused(person, rm, viewer):
@@ -204,6 +220,9 @@ def test_the_doors(person, compliance, admin, tmp_path):
     assert page.status_code == 200 and NAME in page.content.decode()
     found = signed_in(compliance).get("/privacy/?contact=planted.person")
     assert f'href="?contact={person.pk}"' in found.content.decode()
+    client = signed_in(compliance)
+    assert client.post("/privacy/purposes/satisfaction-survey/active/", {"active": "0"}).status_code == 302
+    assert services.mail_gate("survey_invitation", person.pk) == "privacy.no_purpose"
     path = tmp_path / "export.zip"
     assert "Wrote" in command("privacy", "export", "--contact", str(person.pk), str(path))
     assert zipfile.is_zipfile(path)

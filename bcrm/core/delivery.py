@@ -175,16 +175,20 @@ def add_gate(gate: Callable[[str, int], str | None]) -> None:
         _GATES.append(gate)
 
 
-def gate_reason(kind: DeliveryKind, delivery: Any) -> str | None:
-    """The code of the first gate that stops this row (only rows addressed to a contact are gated)."""
-    contact_id = kind.contact_id(delivery)
-    if contact_id is None:
-        return None
+def contact_gate(kind_name: str, contact_id: int) -> str | None:
+    """The code of the first gate that stops this kind of mail to this contact, or None (apps that queue mail ask
+    this first, so a contact who may not be mailed is skipped up front rather than cancelled later)."""
     for gate in _GATES:
-        code = gate(kind.name, contact_id)
+        code = gate(kind_name, contact_id)
         if code:
             return code
     return None
+
+
+def gate_reason(kind: DeliveryKind, delivery: Any) -> str | None:
+    """The code of the first gate that stops this row (only rows addressed to a contact are gated)."""
+    contact_id = kind.contact_id(delivery)
+    return None if contact_id is None else contact_gate(kind.name, contact_id)
 
 
 _REGISTRY: dict[str, str | DeliveryKind] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.http import HttpResponse
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import Field
 
 from bcrm.core.schemas import ERRORS
@@ -48,7 +48,7 @@ class PurposeIn(Schema):
 
 
 class PurposeOut(Schema):
-    id: int
+    id: int | None = Field(None, description="null for a built-in purpose no row of the register replaces")
     code: str
     name: str
     mail_kind: str
@@ -78,7 +78,8 @@ def erase(request, pk: int, payload: EraseIn):
 @router.post("/privacy/contacts/{pk}/holds", response={201: HoldOut, **ERRORS},
              summary="Keep a contact's records until a date; restricts processing (no mailings) meanwhile")
 def hold(request, pk: int, payload: HoldIn):
-    return 201, services.hold_place(actor=request.auth, contact_id=pk, until=payload.until, reason=payload.reason)
+    return Status(201, services.hold_place(actor=request.auth, contact_id=pk, until=payload.until,
+                                           reason=payload.reason))
 
 
 @router.get("/privacy/purposes", response={200: list[PurposeOut], **ERRORS},
@@ -90,4 +91,14 @@ def purposes(request):
 
 @router.post("/privacy/purposes", response={201: PurposeOut, **ERRORS}, summary="Add a processing purpose")
 def purpose_create(request, payload: PurposeIn):
-    return 201, services.purpose_create(actor=request.auth, **payload.dict())
+    return Status(201, services.purpose_create(actor=request.auth, **payload.dict()))
+
+
+class ActiveIn(Schema):
+    active: bool
+
+
+@router.post("/privacy/purposes/{code}/active", response={200: PurposeOut, **ERRORS},
+             summary="Switch a processing purpose on or off (off: its kind of mail is no longer sent to contacts)")
+def purpose_active(request, code: str, payload: ActiveIn):
+    return services.purpose_set_active(actor=request.auth, code=code, active=payload.active)

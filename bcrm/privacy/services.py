@@ -496,8 +496,27 @@ def _rewrite(model: type[models.Model], pk: Any, fields: dict[str, Any], needles
 # Purposes and the mail gate --------------------------------------------------------------------------------
 
 
+#: The purposes bcrm mails for out of the box: satisfaction surveys (legitimate interest, as the surveys app
+#: decided) and monthly progress reports (consent, ``Contact.report_consent``). A row in the register with the
+#: same code replaces one (e.g. to switch it off); being code, they survive a flushed database.
+BUILTIN_PURPOSES = {
+    "satisfaction-survey": ("Satisfaction surveys about services received", "survey_invitation",
+                            LegalBasis.LEGITIMATE_INTEREST),
+    "progress-reports": ("Monthly project progress reports", "progress_report", LegalBasis.CONSENT),
+}
+
+
+def _builtin(code: str) -> ProcessingPurpose:
+    name, kind, basis = BUILTIN_PURPOSES[code]
+    return ProcessingPurpose(code=code, name=name, mail_kind=kind, legal_basis=basis, active=True)
+
+
 def purposes() -> list[ProcessingPurpose]:
-    return list(ProcessingPurpose.objects.order_by("code"))
+    """The register: its rows, and the built-in purposes no row replaces."""
+    rows = list(ProcessingPurpose.objects.order_by("code"))
+    taken = {p.code for p in rows}
+    rows.extend(_builtin(code) for code in BUILTIN_PURPOSES if code not in taken)
+    return sorted(rows, key=lambda p: p.code)
 
 
 def purpose_create(*, actor, code: str, name: str, mail_kind: str, legal_basis: str,
@@ -512,6 +531,8 @@ def purpose_create(*, actor, code: str, name: str, mail_kind: str, legal_basis: 
         purpose.full_clean()
     except ValidationError as exc:
         raise InvalidInput.from_django(exc) from None
+    if purpose.code in BUILTIN_PURPOSES:
+        raise InvalidInput(fields={"code": [_("This code is a built-in purpose; switch it on or off instead.")]})
     with transaction.atomic():
         purpose.save()
         audit_record(actor=actor, action=AuditAction.CREATE, instance=purpose,
@@ -520,18 +541,21 @@ def purpose_create(*, actor, code: str, name: str, mail_kind: str, legal_basis: 
     return purpose
 
 
-def purpose_set_active(*, actor, purpose_id: int, active: bool) -> ProcessingPurpose:
+def purpose_set_active(*, actor, code: str, active: bool) -> ProcessingPurpose:
+    """Switch a purpose on or off (a built-in one gets its row in the register)."""
     require_privacy(actor)
-    try:
-        purpose = ProcessingPurpose.objects.get(pk=purpose_id)
-    except ProcessingPurpose.DoesNotExist:
-        raise NotFound() from None
-    if purpose.active != active:
+    purpose = ProcessingPurpose.objects.filter(code=code).first()
+    if purpose is None:
+        if code not in BUILTIN_PURPOSES:
+            raise NotFound()
+        purpose = _builtin(code)
+    if purpose.pk is None or purpose.active != active:
         with transaction.atomic():
-            ProcessingPurpose.objects.filter(pk=purpose.pk).update(active=active)
+            before = purpose.active
+            purpose.active = active
+            purpose.save()
             audit_record(actor=actor, action=AuditAction.UPDATE, instance=purpose,
-                         changes={"active": [purpose.active, active]})
-        purpose.active = active
+                         changes={"active": [before, active]})
     return purpose
 
 
@@ -548,7 +572,7 @@ def mail_gate(kind: str, contact_id: int) -> str | None:
         return GateCode.RESTRICTED
     if Erasure.objects.filter(contact_id=contact_id).exists():
         return GateCode.ERASED
-    bases = set(ProcessingPurpose.objects.filter(mail_kind=kind, active=True).values_list("legal_basis", flat=True))
+    bases = {p.legal_basis for p in purposes() if p.mail_kind == kind and p.active}
     if not bases:
         return GateCode.NO_PURPOSE
     if bases == {LegalBasis.CONSENT} and not Contact.objects.filter(pk=contact_id, report_consent=True).exists():

@@ -10,4 +10,5 @@ urlpatterns = [
     path("privacy/contacts/<int:pk>/erase/", views.erase, name="erase"),
     path("privacy/contacts/<int:pk>/hold/", views.hold, name="hold"),
     path("privacy/purposes/", views.purpose_add, name="purpose_add"),
+    path("privacy/purposes/<slug:code>/active/", views.purpose_active, name="purpose_active"),
 ]

@@ -98,3 +98,11 @@ def purpose_add(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(request, _("Purpose added."))
     return redirect("privacy:page")
+
+
+@page(access=services.can_handle_requests)
+@require_POST
+def purpose_active(request: HttpRequest, code: str) -> HttpResponse:
+    purpose = services.purpose_set_active(actor=request.user, code=code, active=request.POST.get("active") == "1")
+    messages.success(request, (_("Purpose switched on.") if purpose.active else _("Purpose switched off.")))
+    return redirect("privacy:page")

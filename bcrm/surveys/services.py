@@ -82,6 +82,7 @@ class SurveyExpired(SurveyClosed):
 
 NO_EMAIL = "no_email"
 OPEN_INVITATION = "open_invitation"
+NOT_PERMITTED = "not_permitted"  # a gate of the delivery service (privacy: restricted, no purpose) says no
 
 
 @dataclass
@@ -238,6 +239,11 @@ def survey_invite(*, actor, contacts: Iterable, project=None, expires_in_days: A
     for contact in contacts:
         if not (contact.email or "").strip():
             result.skipped.append(Skipped(contact, NO_EMAIL, _("No e-mail address.")))
+            continue
+        gate = mailer.contact_gate(InvitationMail.name, contact.pk)
+        if gate:
+            result.skipped.append(Skipped(contact, NOT_PERMITTED, _(
+                "This contact may not be surveyed (%(code)s).") % {"code": gate}))
             continue
         open_one = existing.get(contact.pk)
         if open_one is not None and open_one.sent_at is not None:
