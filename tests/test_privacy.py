@@ -3,9 +3,11 @@ verifying, retention holds that block erasure and restrict mailing, the purpose 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
+import runpy
 import zipfile
 from pathlib import Path
 
@@ -104,7 +106,7 @@ def test_the_export_holds_every_planted_datum(person, compliance):
     assert AuditEntry.objects.filter(action="privacy.export", object_id=str(person.pk)).count() == 1
 
 
-def test_erasure_leaves_no_trace_and_the_chain_still_verifies(person, compliance):
+def test_erasure_leaves_no_trace_and_the_chain_still_verifies(person, compliance, tmp_path):
     assert NAME in dump_database() and EMAIL in data_folder_text()
     result = services.erase(actor=compliance, contact_id=person.pk, reason="request 2026-12-01")
     dump = dump_database()
@@ -120,6 +122,15 @@ def test_erasure_leaves_no_trace_and_the_chain_still_verifies(person, compliance
     assert verification.ok, verification.as_dict()
     erase_entry = AuditEntry.objects.get(action="privacy.erase")
     assert erase_entry.changes["reference"] == result.erasure.reference
+    # the regulator's offline check of an export still passes, the redacted entries counted
+    export = tmp_path / "audit.csv"
+    trail.export(export, fmt="csv")
+    assert NAME not in export.read_text(encoding="utf-8")
+    verifier = runpy.run_path(str(Path(__file__).resolve().parent.parent / "tools" / "verify_audit_export.py"))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert verifier["main"](str(export)) == 0
+    assert f"{result.audit_entries} of them were redacted" in out.getvalue()
 
 
 def test_a_fake_redaction_is_caught(person, compliance):
