@@ -216,6 +216,8 @@ def test_relationship_managers_and_viewers_are_refused(person, rm, viewer):
         assert Api(user).post(f"/privacy/contacts/{person.pk}/erase", {"reason": "x"})[0] == 403
         assert Api(user).get("/privacy/purposes")[0] == 403
         assert signed_in(user).get(f"/privacy/?contact={person.pk}").status_code == 403
+    rm_page = signed_in(rm).get(f"/clients/{person.organization_id}/")
+    assert rm_page.status_code == 200 and "/privacy/?contact=" not in rm_page.content.decode()
     assert NAME in dump_database()
 
 
@@ -229,6 +231,8 @@ def test_the_doors(person, compliance, admin, tmp_path):
     assert Api(compliance).post("/privacy/contacts/999999/erase", {"reason": "x"})[0] == 404
     page = signed_in(compliance).get(f"/privacy/?contact={person.pk}")
     assert page.status_code == 200 and NAME in page.content.decode()
+    client_page = signed_in(compliance).get(f"/clients/{person.organization_id}/").content.decode()
+    assert f"/privacy/?contact={person.pk}" in client_page
     found = signed_in(compliance).get("/privacy/?contact=planted.person")
     assert f'href="?contact={person.pk}"' in found.content.decode()
     client = signed_in(compliance)

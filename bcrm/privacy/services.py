@@ -48,9 +48,9 @@ from bcrm.privacy.models import Erasure, LegalBasis, ProcessingPurpose, Retentio
 PRIVACY_ROLES = {Role.ADMIN, Role.COMPLIANCE}
 ERASED = "[erased]"
 PERSONAL_FIELDS = ("full_name", "local_name", "title", "email", "phone", "comment")
-# Tables the scan leaves alone: the audit trail (rewritten through signed redactions), this app's own records,
+# Tables the scan leaves alone: the audit trail (rewritten through signed redactions),
 # sessions and migrations (no personal text of clients).
-SKIPPED_APPS = {"audit", "privacy", "sessions", "contenttypes"}
+SKIPPED_APPS = {"audit", "sessions", "contenttypes"}
 MIN_NEEDLE = 2
 
 
@@ -145,7 +145,7 @@ def _match_q(model: type[models.Model], needles: Needles) -> tuple[models.QueryS
     """The rows of ``model`` whose text columns contain a needle (JSON columns searched as their text, with the
     needle also in its JSON-escaped form, which SQLite stores)."""
     fields = _text_fields(model)
-    queryset = model._default_manager.all()
+    queryset = model._base_manager.all()
     condition = Q()
     for f in fields:
         name = f.name if not isinstance(f, models.JSONField) else f"_privacy_{f.name}"
@@ -489,7 +489,7 @@ def _rewrite(model: type[models.Model], pk: Any, fields: dict[str, Any], needles
              rows: dict[str, int]) -> None:
     values = {name: needles.replace(value) for name, value in fields.items() if needles.found_in(value)}
     if values:
-        model._default_manager.filter(pk=pk).update(**values)
+        model._base_manager.filter(pk=pk).update(**values)
         rows[model._meta.label] = rows.get(model._meta.label, 0) + 1
 
 
