@@ -12,6 +12,16 @@ class LegalBasis(models.TextChoices):
     LEGITIMATE_INTEREST = "legitimate_interest", _("Legitimate interest")
 
 
+#: The purposes bcrm mails for out of the box: satisfaction surveys (legitimate interest, as the surveys app
+#: decided) and monthly progress reports (consent, ``Contact.report_consent``). A row in the register with the
+#: same code replaces one (e.g. to switch it off); being code, they survive a flushed database.
+BUILTIN_PURPOSES = {
+    "satisfaction-survey": (_("Satisfaction surveys about services received"), "survey_invitation",
+                            LegalBasis.LEGITIMATE_INTEREST),
+    "progress-reports": (_("Monthly project progress reports"), "progress_report", LegalBasis.CONSENT),
+}
+
+
 class ProcessingPurpose(models.Model):
     """One entry of the register of processing purposes: why bcrm mails a contact (a delivery kind) and on
     which legal basis. A mail kind with no active purpose is not sent to contacts; on the basis of consent the
@@ -32,7 +42,13 @@ class ProcessingPurpose(models.Model):
         ordering = ["code"]
 
     def __str__(self) -> str:
-        return self.name
+        return str(self.display_name)
+
+    @property
+    def display_name(self) -> str:
+        """The name in the reader's language for a built-in purpose, else as registered."""
+        builtin = BUILTIN_PURPOSES.get(self.code)
+        return str(builtin[0]) if builtin else self.name
 
 
 class RetentionHold(models.Model):

@@ -32,7 +32,7 @@ from django.db import models, transaction
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 from django.forms.models import model_to_dict
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.choices import Role
@@ -43,7 +43,7 @@ from bcrm.audit.services import audit_record
 from bcrm.core.errors import InvalidInput, NotFound, PermissionDenied
 from bcrm.engagement.models import Interaction, Task
 from bcrm.parties.models import Contact
-from bcrm.privacy.models import Erasure, LegalBasis, ProcessingPurpose, RetentionHold
+from bcrm.privacy.models import BUILTIN_PURPOSES, Erasure, LegalBasis, ProcessingPurpose, RetentionHold
 
 PRIVACY_ROLES = {Role.ADMIN, Role.COMPLIANCE}
 ERASED = "[erased]"
@@ -496,19 +496,10 @@ def _rewrite(model: type[models.Model], pk: Any, fields: dict[str, Any], needles
 # Purposes and the mail gate --------------------------------------------------------------------------------
 
 
-#: The purposes bcrm mails for out of the box: satisfaction surveys (legitimate interest, as the surveys app
-#: decided) and monthly progress reports (consent, ``Contact.report_consent``). A row in the register with the
-#: same code replaces one (e.g. to switch it off); being code, they survive a flushed database.
-BUILTIN_PURPOSES = {
-    "satisfaction-survey": ("Satisfaction surveys about services received", "survey_invitation",
-                            LegalBasis.LEGITIMATE_INTEREST),
-    "progress-reports": ("Monthly project progress reports", "progress_report", LegalBasis.CONSENT),
-}
-
-
 def _builtin(code: str) -> ProcessingPurpose:
     name, kind, basis = BUILTIN_PURPOSES[code]
-    return ProcessingPurpose(code=code, name=name, mail_kind=kind, legal_basis=basis, active=True)
+    with translation.override("en"):  # a stored row keeps the English name; display_name translates it
+        return ProcessingPurpose(code=code, name=str(name), mail_kind=kind, legal_basis=basis, active=True)
 
 
 def purposes() -> list[ProcessingPurpose]:
