@@ -48,9 +48,10 @@ from bcrm.privacy.models import BUILTIN_PURPOSES, Erasure, LegalBasis, Processin
 PRIVACY_ROLES = {Role.ADMIN, Role.COMPLIANCE}
 ERASED = "[erased]"
 PERSONAL_FIELDS = ("full_name", "local_name", "title", "email", "phone", "comment")
-# Tables the scan leaves alone: the audit trail (rewritten through signed redactions),
-# sessions and migrations (no personal text of clients).
-SKIPPED_APPS = {"audit", "sessions", "contenttypes"}
+# Tables the scan leaves alone: the audit trail (rewritten through signed redactions), sessions and content
+# types, and the staff's accounts, sign-in records and second factors (a user who shares a client's name or
+# address is not the client: erasing a contact must not lock an employee out).
+SKIPPED_APPS = {"audit", "sessions", "contenttypes", "auth", "accounts", "axes", "otp_static", "otp_totp"}
 MIN_NEEDLE = 2
 
 
