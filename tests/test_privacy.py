@@ -244,3 +244,22 @@ def test_the_doors(person, compliance, admin, tmp_path):
     out = command("privacy", "erase", "--contact", str(person.pk), "--reason", "request by letter")
     assert "Erased contact" in out and trail.verify().ok
     assert "progress-reports" in command("privacy", "purposes")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the append-only trigger exists on PostgreSQL only")
+def test_the_trigger_lets_an_erasure_rewrite_only_personal_values(person):
+    from django.db import DatabaseError, transaction
+
+    entry = AuditEntry.objects.filter(object_id=str(person.pk), content_type__model="contact").first()
+
+    def run(sql: str, redaction: bool) -> None:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config(%s, %s, true)", [trail.REDACTION_SETTING, "on" if redaction else "off"])
+            cursor.execute(sql, [entry.pk])
+
+    run("UPDATE audit_auditentry SET object_repr = 'x' WHERE id = %s", True)
+    for sql, redaction in (("UPDATE audit_auditentry SET action = 'delete' WHERE id = %s", True),
+                           ("DELETE FROM audit_auditentry WHERE id = %s", True),
+                           ("UPDATE audit_auditentry SET object_repr = 'y' WHERE id = %s", False)):
+        with pytest.raises(DatabaseError, match="append-only"):
+            run(sql, redaction)
