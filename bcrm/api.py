@@ -24,6 +24,7 @@ from bcrm.financing.api import router as financing_router
 from bcrm.monitoring.api import router as monitoring_router
 from bcrm.parties.api import router as parties_router
 from bcrm.playbooks.api import router as playbooks_router
+from bcrm.privacy.api import router as privacy_router
 from bcrm.progress.api import router as progress_router
 from bcrm.resources.api import router as resource_router
 from bcrm.segmentation.api import router as segmentation_router
@@ -159,6 +160,7 @@ for router in (
     progress_router,
     monitoring_router,
     connect_router,
+    privacy_router,
     web_router,
 ):
     api.add_router("", router)

@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "bcrm.demo",
     "bcrm.backup",
     "bcrm.connect",
+    "bcrm.privacy",
     "django_tasks",
     "django_tasks_db",
     "axes",
