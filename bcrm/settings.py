@@ -103,6 +103,8 @@ INSTALLED_APPS = [
     "bcrm.surveys",
     "bcrm.dedupe",
     "bcrm.fileanalysis",
+    "bcrm.plans",
+    "bcrm.closing",
     "bcrm.playbooks",
     "bcrm.resources",
     "bcrm.progress",
