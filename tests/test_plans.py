@@ -189,3 +189,23 @@ def test_cli_plan_list_filters_and_json(plan, project):
     assert [r["id"] for r in rows] == [plan.pk] and rows[0]["terms"]["currency"] == "USD"
     assert json.loads(command("plan", "list", client=plan.organization_id + 999, as_json=True)) == []
     assert "Gobi Solar" in command("plan", "list")
+
+
+def test_pages_list_detail_compare_revise_and_status_buttons(rm, lead, plan):
+    from tests.doors import signed_in
+
+    client = signed_in(rm)
+    assert "Gobi Solar 400 MW" in client.get("/plans/").content.decode()
+    response = client.post(f"/plans/{plan.pk}/terms/", {**{k: v for k, v in TERMS.items()}, "margin_bps": "240",
+                                                        "reason": "Competing bid", "plan_version": plan.version})
+    assert response.status_code == 302
+    page = client.get(f"/plans/{plan.pk}/?a=1&b=2").content.decode()
+    assert "Competing bid" in page and "1 term changed." in page
+    client.post(f"/plans/{plan.pk}/status/", {"to": "internal_review"})
+    plan.refresh_from_db()
+    assert plan.status == "internal_review"
+    client.post(f"/plans/{plan.pk}/status/", {"to": "proposed"})  # refused: the RM is not the approver
+    plan.refresh_from_db()
+    assert plan.status == "internal_review"
+    assert "Gobi Solar" in client.get(f"/plans/{plan.pk}/proposal.html?language=zh-hans").content.decode()
+    assert signed_in(make_user(None, "relationship_manager")).get(f"/plans/{plan.pk}/").status_code == 404

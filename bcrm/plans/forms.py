@@ -1,0 +1,45 @@
+"""Forms of the plan pages: they parse; the services decide."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from bcrm.plans.models import PlanStatus, PlanVersion
+from bcrm.plans.terms import TERM_FIELDS
+from bcrm.ui.forms import ServiceModelForm
+
+
+class TermsForm(ServiceModelForm):
+    """The terms of a new plan or of its next version, with why they change."""
+
+    reason = forms.CharField(label=_("Why"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                             help_text=_("Recorded with the version: what changed and why."))
+
+    plan_version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1)
+
+    class Meta(ServiceModelForm.Meta):
+        model = PlanVersion
+        fields = list(TERM_FIELDS)
+
+    def terms(self) -> dict:
+        return {k: v for k, v in self.cleaned_data.items() if k in TERM_FIELDS}
+
+
+class NewPlanForm(TermsForm):
+    organization = forms.ModelChoiceField(queryset=None, label=_("Client"))  # type: ignore[arg-type]
+    project = forms.ModelChoiceField(queryset=None, label=_("Project"))  # type: ignore[arg-type]
+    tranche = forms.CharField(label=_("Tranche"), required=False, max_length=60)
+
+    field_order = ["organization", "project", "tranche"]
+
+    def __init__(self, *args, organizations, projects, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["organization"].queryset = organizations
+        self.fields["project"].queryset = projects
+
+
+class TransitionForm(forms.Form):
+    to = forms.ChoiceField(choices=PlanStatus.choices)
+    note = forms.CharField(required=False, max_length=2000)
+    version = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
