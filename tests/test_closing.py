@@ -151,3 +151,16 @@ def test_checklist_page_and_project_card(rm, lead, project):
     assert "Covered by guarantee" in page and "Facility agreement signed" in page
     card = client.get(f"/projects/{project.pk}/").content.decode()
     assert "Closing readiness" in card and "Blocks close:" in card
+
+
+def test_my_day_lists_the_conditions_the_user_owns_that_fall_due(rm, project, checklist):
+    from bcrm.playbooks.selectors import my_day
+
+    items = list(checklist.items.all()[:3])
+    today = dt.date.today()
+    for item, due in zip(items, (today - dt.timedelta(days=2), today + dt.timedelta(days=3),
+                                 today + dt.timedelta(days=60)), strict=True):
+        services.item_update(actor=rm, item=item, data={"owner_user": rm, "due_on": due})
+    assert [i.pk for i in my_day(rm).closing] == [items[0].pk, items[1].pk]
+    page = signed_in(rm).get("/my-day/").content.decode()
+    assert "Closing conditions you own" in page

@@ -209,3 +209,16 @@ def test_pages_list_detail_compare_revise_and_status_buttons(rm, lead, plan):
     assert plan.status == "internal_review"
     assert "Gobi Solar" in client.get(f"/plans/{plan.pk}/proposal.html?language=zh-hans").content.decode()
     assert signed_in(make_user(None, "relationship_manager")).get(f"/plans/{plan.pk}/").status_code == 404
+
+
+def test_team_board_lists_dedicated_clients_with_an_open_deal_and_no_plan(lead, team, project):
+    from bcrm.playbooks.models import ClientTier
+    from bcrm.playbooks.selectors import team_board, week_start
+
+    waiting, served, standard = make_org(team=team), make_org(team=team), make_org(team=team)
+    for org, tier in ((waiting, "dedicated"), (served, "dedicated"), (standard, "standard")):
+        make_participation(project, org, status="soft_interest")
+        ClientTier.objects.create(organization=org, tier=tier, policy_version=1, since=timezone.now())
+    services.plan_create(actor=lead, organization=served, project=project, terms=TERMS)
+    board = team_board(lead, team, week_start(timezone.localdate()))
+    assert board.without_plan == [waiting]

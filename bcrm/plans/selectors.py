@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.permissions import restrict_organizations
@@ -90,3 +90,19 @@ def plan_as_dict(plan: FinancingPlan) -> dict[str, Any]:
                   for k, v in current.terms().items()},
         "updated_at": plan.updated_at.isoformat(),
     }
+
+
+def dedicated_without_plan(*, team_id: int, limit: int = 50) -> list:
+    """The team's dedicated-tier clients with an open deal (a participation neither funded, declined nor
+    withdrawn) and no plan that is still alive: the team board lists them (the method promises them a plan)."""
+    from bcrm.financing.choices import ParticipationStatus
+    from bcrm.parties.classes import Tier
+    from bcrm.parties.models import Organization
+
+    open_deal = ~Q(participations__status__in=(ParticipationStatus.FUNDED, ParticipationStatus.DECLINED,
+                                               ParticipationStatus.WITHDRAWN))
+    live_plans = FinancingPlan.objects.exclude(status__in=(PlanStatus.DECLINED, PlanStatus.WITHDRAWN))
+    return list(Organization.objects.filter(team_id=team_id, service_tier__tier=Tier.DEDICATED)
+                .filter(participations__isnull=False).filter(open_deal)
+                .exclude(pk__in=live_plans.values("organization_id"))
+                .distinct().order_by("legal_name", "id")[:limit])
