@@ -164,3 +164,18 @@ def test_my_day_lists_the_conditions_the_user_owns_that_fall_due(rm, project, ch
     assert [i.pk for i in my_day(rm).closing] == [items[0].pk, items[1].pk]
     page = signed_in(rm).get("/my-day/").content.decode()
     assert "Closing conditions you own" in page
+
+
+def test_progress_report_has_a_closing_readiness_section(rm, lead, project, checklist):
+    from bcrm.progress.render import render_html
+    from bcrm.progress.selectors import progress_report
+
+    first = checklist.items.first()
+    services.item_set_status(actor=lead, item=first, to=ItemStatus.WAIVED, reason="Not applicable")
+    period = f"{dt.date.today():%Y-%m}"
+    report = progress_report(project, period, "zh-hans")
+    data = report.as_dict()["closing"]
+    assert data["waived"] == 1 and data["total"] == checklist.items.count()
+    assert len(data["left"]) == 12 and first.title not in [row["title"] for row in data["left"]]
+    html = render_html(report, "zh-hans")
+    assert 'id="pr-closing"' in html

@@ -95,3 +95,18 @@ def blocking_items(checklist: Checklist | None, *, limit: int = 10) -> list[Chec
         return []
     return list(checklist.items.filter(~Q(status__in=(ItemStatus.SATISFIED, ItemStatus.WAIVED)))
                 .order_by("due_on", "position", "id")[:limit])
+
+
+def closing_summary(project, *, today: dt.date, limit: int = 12) -> dict[str, Any] | None:
+    """What the progress report shows (what is done, what is left): readiness and the open conditions,
+    soonest due first; None without a checklist. Two queries."""
+    checklist = Checklist.objects.filter(project=project).only("pk", "signed_off_at").first()
+    if checklist is None:
+        return None
+    rows = list(checklist.items.order_by("position", "id").values_list("status", "due_on", "title", "category"))
+    state = readiness([(s, d) for s, d, _t, _c in rows], today)
+    left = sorted((rows[i] for i in state.blocking), key=lambda r: (r[1] or dt.date.max, r[2]))
+    return {"readiness": state, "signed_off_at": checklist.signed_off_at,
+            "left": [{"title": shipped(t), "due_on": d, "status": s, "overdue": bool(d and d < today)}
+                     for s, d, t, _c in left[:limit]],
+            "more": max(0, len(left) - limit)}
