@@ -3,39 +3,39 @@ days before close the item is due). Stored as English codes, translated when sho
 
 from __future__ import annotations
 
-from django.utils.translation import gettext_noop as N_
+from django.utils.translation import gettext_noop
 
 COMMON = [
-    ("corporate", N_("Constitutional documents and board resolutions of the borrower"), 30),
-    ("corporate", N_("KYC documents of the sponsors and the borrower"), 45),
-    ("finance_docs", N_("Facility agreement signed"), 7),
-    ("finance_docs", N_("Intercreditor agreement signed"), 7),
-    ("security", N_("Share pledge and account pledges perfected"), 5),
-    ("insurance", N_("Insurance certificates and broker's letter"), 10),
-    ("opinions", N_("Legal opinions (lenders' counsel, local counsel)"), 3),
-    ("financial", N_("Base-case financial model audited"), 21),
-    ("financial", N_("Equity contribution evidenced"), 5),
+    ("corporate", gettext_noop("Constitutional documents and board resolutions of the borrower"), 30),
+    ("corporate", gettext_noop("KYC documents of the sponsors and the borrower"), 45),
+    ("finance_docs", gettext_noop("Facility agreement signed"), 7),
+    ("finance_docs", gettext_noop("Intercreditor agreement signed"), 7),
+    ("security", gettext_noop("Share pledge and account pledges perfected"), 5),
+    ("insurance", gettext_noop("Insurance certificates and broker's letter"), 10),
+    ("opinions", gettext_noop("Legal opinions (lenders' counsel, local counsel)"), 3),
+    ("financial", gettext_noop("Base-case financial model audited"), 21),
+    ("financial", gettext_noop("Equity contribution evidenced"), 5),
 ]
 
 BY_SECTOR = {
     "energy": [
-        ("permits", N_("Generation licence and grid connection agreement"), 30),
-        ("contracts", N_("Power purchase agreement signed and effective"), 21),
-        ("technical", N_("Lenders' technical adviser report"), 21),
-        ("technical", N_("Environmental and social impact assessment approved"), 30),
+        ("permits", gettext_noop("Generation licence and grid connection agreement"), 30),
+        ("contracts", gettext_noop("Power purchase agreement signed and effective"), 21),
+        ("technical", gettext_noop("Lenders' technical adviser report"), 21),
+        ("technical", gettext_noop("Environmental and social impact assessment approved"), 30),
     ],
     "transport": [
-        ("contracts", N_("Concession agreement signed and effective"), 21),
-        ("technical", N_("Traffic study by an independent adviser"), 30),
-        ("permits", N_("Land acquisition and right-of-way certificates"), 30),
+        ("contracts", gettext_noop("Concession agreement signed and effective"), 21),
+        ("technical", gettext_noop("Traffic study by an independent adviser"), 30),
+        ("permits", gettext_noop("Land acquisition and right-of-way certificates"), 30),
     ],
     "water": [
-        ("contracts", N_("Water purchase agreement signed"), 21),
-        ("permits", N_("Abstraction and discharge permits"), 30),
+        ("contracts", gettext_noop("Water purchase agreement signed"), 21),
+        ("permits", gettext_noop("Abstraction and discharge permits"), 30),
     ],
 }
 
-TEMPLATE_NAME = N_("Conditions precedent: %(sector)s")
+TEMPLATE_NAME = gettext_noop("Conditions precedent: %(sector)s")
 
 
 def default_items(sector: str) -> list[tuple[str, str, int]]:

@@ -65,9 +65,11 @@ def demo_plans(*, seed: int = 1, now: dt.datetime | None = None) -> dict[str, in
         counts["versions"] += 1
         path = PATHS[i % len(PATHS)]
         for step, status in enumerate(path):
-            if status == PlanStatus.NEGOTIATING and margin and instrument != "equity":
+            if status == PlanStatus.NEGOTIATING:
                 services.plan_transition(actor=actor, plan=plan, to=status, now=start + dt.timedelta(days=step + 1))
-                services.plan_revise(actor=actor, plan=plan, terms={"margin_bps": margin - 25},
+                change = ({"amount": (amount * Decimal("0.9")).quantize(Decimal("1"))} if instrument == "equity"
+                          else {"margin_bps": margin - 25})
+                services.plan_revise(actor=actor, plan=plan, terms=change,
                                      reason="Client countered; matched the competing bid.",
                                      now=start + dt.timedelta(days=step + 2))
                 counts["versions"] += 1

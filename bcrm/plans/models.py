@@ -72,8 +72,7 @@ class Terms(models.Model):
                                                     validators=[MaxValueValidator(600)])
     repayment = models.CharField(_("repayment profile"), max_length=12, choices=Repayment.choices,
                                  default=Repayment.AMORTISING)
-    reference_rate = models.CharField(_("reference rate"), max_length=40, blank=True,
-                                      help_text=_("e.g. SOFR, EURIBOR 6M, LPR 5Y"))
+    reference_rate = models.CharField(_("reference rate"), max_length=40, blank=True)
     margin_bps = models.DecimalField(_("margin (bp)"), max_digits=8, decimal_places=2, null=True, blank=True,
                                      validators=_NOT_NEGATIVE)
     upfront_fee_pct = models.DecimalField(_("upfront fee (%)"), max_digits=7, decimal_places=4, null=True,

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from bcrm.accounts.permissions import EDIT_ALL, can_edit_organization, can_write, has_any, require
 from bcrm.audit.services import audit_record
@@ -35,6 +36,7 @@ from bcrm.plans.models import (
 )
 from bcrm.plans.terms import TERM_FIELDS
 
+PROPOSAL_SUBJECT = gettext_noop("Financing proposal: %(project)s")
 DECIMAL_TERMS = ("amount", "margin_bps", "upfront_fee_pct", "commitment_fee_pct", "arrangement_fee")
 
 
@@ -264,7 +266,7 @@ class ProposalMail(mailer.DeliveryKind):
                    "document": plan_document(plan, row.language, version=version)}
         return mailer.compose(
             to=[row.email], language=row.language,
-            subject={"template": "Financing proposal: %(project)s", "params": {"project": str(plan.project)}},
+            subject={"template": PROPOSAL_SUBJECT, "params": {"project": str(plan.project)}},
             body="plans/email/proposal.txt", context=context,
             attachments=[(pdf_filename(plan, version), pdf, "application/pdf")],
             headers={"X-Bcrm-Delivery": row.key})

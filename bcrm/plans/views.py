@@ -10,7 +10,13 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
-from bcrm.accounts.permissions import can_edit_organization, restrict_organizations, sees_some_organizations
+from bcrm.accounts.permissions import (
+    can_edit_organization,
+    can_write,
+    require,
+    restrict_organizations,
+    sees_some_organizations,
+)
 from bcrm.core.errors import InvalidInput
 from bcrm.financing.selectors import project_get_for_user, project_list
 from bcrm.parties.models import Organization
@@ -69,6 +75,7 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @page
 def plan_create(request: HttpRequest) -> HttpResponse:
     user = request.user
+    require(can_write(user))
     organizations = restrict_organizations(user, Organization.objects.order_by("legal_name"))
     initial = {"organization": request.GET.get("client"), "project": request.GET.get("project"),
                "currency": "USD", "instrument": "senior_debt", "grace_months": 0}
