@@ -179,3 +179,16 @@ def test_progress_report_has_a_closing_readiness_section(rm, lead, project, chec
     assert len(data["left"]) == 12 and first.title not in [row["title"] for row in data["left"]]
     html = render_html(report, "zh-hans")
     assert 'id="pr-closing"' in html
+
+
+def test_sector_template_is_edited_by_leads_and_used_by_new_checklists(rm, lead, project):
+    signed_in(lead).post("/closing/templates/energy/", {"title": "Grid code compliance test", "category": "technical",
+                                                        "days_before_close": "10"})
+    signed_in(rm).post("/closing/templates/energy/", {"title": "Sneaked in", "category": "other"})  # refused
+    checklist = services.checklist_create(actor=rm, project=project)
+    titles = list(checklist.items.values_list("title", flat=True))
+    assert "Grid code compliance test" in titles and "Sneaked in" not in titles
+    assert checklist.items.get(title="Grid code compliance test").due_on == dt.date(2027, 3, 21)
+    with pytest.raises(InvalidInput):
+        services.template_item_add(actor=lead, template=checklist.template, category="nonsense", title="x",
+                                   days_before_close=1)

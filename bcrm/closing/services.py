@@ -212,3 +212,28 @@ def checklist_sign_off(*, actor, checklist: Checklist, today: dt.date | None = N
     audit_record(actor=actor, action="update", instance=locked, changes={"signed_off_at": [None, str(locked.signed_off_at)]})
     checklist.refresh_from_db()
     return locked
+
+
+# Templates -------------------------------------------------------------------------------------------------
+
+
+def template_item_add(*, actor, template: ChecklistTemplate, category: str, title: str,
+                      days_before_close: int) -> TemplateItem:
+    """A condition added to the sector's template (later checklists get it; existing ones keep theirs)."""
+    require(is_lead(actor), _("Only a lead or an administrator edits checklist templates."))
+    from bcrm.core.services import validate_and_save
+
+    position = (template.items.order_by("-position").values_list("position", flat=True).first() or 0) + 1
+    item = TemplateItem(template=template, position=position, category=category, title=(title or "").strip(),
+                        days_before_close=days_before_close)
+    validate_and_save(item)
+    audit_record(actor=actor, action="create", instance=item,
+                 changes={"template": [None, template.pk], "title": [None, item.title]})
+    return item
+
+
+def template_item_remove(*, actor, item: TemplateItem) -> None:
+    require(is_lead(actor), _("Only a lead or an administrator edits checklist templates."))
+    from bcrm.core.services import delete_instance
+
+    delete_instance(actor=actor, instance=item)

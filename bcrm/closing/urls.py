@@ -12,4 +12,5 @@ urlpatterns = [
     path("closing/items/<int:pk>/edit/", views.item_edit, name="item_edit"),
     path("closing/items/<int:pk>/evidence/", views.evidence_upload, name="evidence_upload"),
     path("closing/evidence/<int:pk>/", views.evidence_download, name="evidence_download"),
+    path("closing/templates/<str:sector>/", views.template_page, name="template"),
 ]

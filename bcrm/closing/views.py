@@ -134,3 +134,32 @@ def sign_off(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, _("Checklist signed off."))
     return _back(pk)
+
+
+@page
+def template_page(request: HttpRequest, sector: str) -> HttpResponse:
+    """The sector's checklist template: its conditions, add one, remove one (leads and administrators)."""
+    from bcrm.closing.models import Category, TemplateItem
+    from bcrm.parties.choices import Sector
+
+    if sector not in Sector.values:
+        raise Http404()
+    template = services.template_for_sector(sector)
+    if request.method == "POST":
+        try:
+            if request.POST.get("remove", "").isdigit():
+                item = TemplateItem.objects.filter(template=template, pk=int(request.POST["remove"])).first()
+                if item is not None:
+                    services.template_item_remove(actor=request.user, item=item)
+            else:
+                days = request.POST.get("days_before_close", "")
+                services.template_item_add(actor=request.user, template=template,
+                                           category=request.POST.get("category", ""),
+                                           title=request.POST.get("title", ""),
+                                           days_before_close=int(days) if days.isdigit() else 14)
+        except InvalidInput as exc:
+            messages.error(request, " ".join(m for ms in exc.fields.values() for m in ms) or exc.message)
+        return redirect("closing:template", sector=sector)
+    return render(request, "closing/template.html", {
+        "template": template, "items": list(template.items.all()), "sector": Sector(sector),
+        "sectors": Sector.choices, "categories": Category.choices, "can_edit": services.is_lead(request.user)})
