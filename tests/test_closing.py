@@ -117,6 +117,14 @@ def test_api_checklist_and_evidence_download_permissions(rm, lead, viewer, proje
     assert status == 422 and body["error"]["code"] == "waiver_reason_missing"
     status, body = api.post(f"/closing-items/{item_id}/status", {"to": "submitted"})
     assert status == 200 and body["status"] == "submitted"
+    from tests.factories import make_contact, make_org, make_participation
+
+    insider, outsider = make_contact(make_org()), make_contact(make_org())
+    make_participation(project, insider.organization)
+    response = api.request("patch", f"/closing-items/{item_id}", {"owner_contact": outsider.pk, "due_on": "2027-01-15"})
+    assert response.status_code == 422 and ChecklistItem.objects.get(pk=item_id).due_on != dt.date(2027, 1, 15)
+    response = api.request("patch", f"/closing-items/{item_id}", {"owner_contact": insider.pk, "due_on": "2027-01-15"})
+    assert response.status_code == 200 and response.json()["owner_contact_id"] == insider.pk
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     status, body = api.post_form(f"/closing-items/{item_id}/evidence",

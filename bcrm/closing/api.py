@@ -9,9 +9,10 @@ from typing import Any, Literal
 from django.utils import timezone
 from ninja import File, Router, Schema, Status
 from ninja.files import UploadedFile
+from pydantic import Field
 
 from bcrm.closing import selectors, services
-from bcrm.core.errors import NotFound
+from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.core.schemas import ERRORS
 
 router = Router(tags=["closing checklists"])
@@ -25,7 +26,8 @@ class ItemStatusIn(Schema):
 
 class ItemIn(Schema):
     due_on: dt.date | None = None
-    owner_user: int | None = None
+    owner_user: int | None = Field(None, description="user id; owner_user or owner_contact, or neither")
+    owner_contact: int | None = Field(None, description="contact id of a client taking part in the project")
     version: int | None = None
 
 
@@ -57,6 +59,27 @@ def item_status(request, pk: int, payload: ItemStatusIn):
     item = selectors.item_get_for_user(user=request.auth, pk=pk)
     item = services.item_set_status(actor=request.auth, item=item, to=payload.to, reason=payload.reason,
                                     expected_version=payload.version)
+    return selectors.item_as_dict(item, timezone.localdate())
+
+
+@router.patch("/closing-items/{pk}", response={200: dict[str, Any], **ERRORS},
+              summary="Set an item's owner and due date")
+def item_edit(request, pk: int, payload: ItemIn):
+    from django.contrib.auth import get_user_model
+
+    from bcrm.parties.models import Contact
+
+    item = selectors.item_get_for_user(user=request.auth, pk=pk)
+    data: dict[str, Any] = {"due_on": payload.due_on, "owner_user": None, "owner_contact": None}
+    if payload.owner_user is not None:
+        data["owner_user"] = get_user_model().objects.filter(pk=payload.owner_user, is_active=True).first()
+        if data["owner_user"] is None:
+            raise InvalidInput(fields={"owner_user": ["No active user with this id."]})
+    if payload.owner_contact is not None:
+        data["owner_contact"] = Contact.objects.filter(pk=payload.owner_contact).first()
+        if data["owner_contact"] is None:
+            raise InvalidInput(fields={"owner_contact": ["No contact with this id."]})
+    item = services.item_update(actor=request.auth, item=item, data=data, expected_version=payload.version)
     return selectors.item_as_dict(item, timezone.localdate())
 
 

@@ -11,7 +11,7 @@ from django.http import HttpResponse
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from bcrm.core.errors import NotFound
+from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.core.schemas import ERRORS
 from bcrm.financing.selectors import project_get_for_user
 from bcrm.parties.models import Organization
@@ -47,6 +47,7 @@ class PlanIn(Schema):
     project: int
     tranche: str = ""
     reason: str = ""
+    approver: int | None = Field(None, description="user id of who reviews the plan (besides leads)")
     terms: TermsIn
 
 
@@ -112,8 +113,16 @@ def list_plans(request, filters: Query[PlanFilters]):
 def create_plan(request, payload: PlanIn):
     organization = _visible_organization(request.auth, payload.organization)
     project = project_get_for_user(user=request.auth, pk=payload.project)
+    approver = None
+    if payload.approver is not None:
+        from django.contrib.auth import get_user_model
+
+        approver = get_user_model().objects.filter(pk=payload.approver, is_active=True).first()
+        if approver is None:
+            raise InvalidInput(fields={"approver": ["No active user with this id."]})
     plan = services.plan_create(actor=request.auth, organization=organization, project=project,
-                                tranche=payload.tranche, reason=payload.reason, terms=_terms(payload.terms))
+                                tranche=payload.tranche, reason=payload.reason, terms=_terms(payload.terms),
+                                approver=approver)
     return Status(201, selectors.plan_as_dict(plan))
 
 

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 
 from bcrm.accounts.permissions import restrict_organizations
 from bcrm.core.errors import InvalidInput, NotFound
+from bcrm.financing.selectors import project_list
 from bcrm.plans.models import FinancingPlan, PlanStatus, PlanTemplate, PlanVersion
 from bcrm.plans.terms import TermChange, diff_terms
 
@@ -18,6 +19,8 @@ def plan_list(*, actor, filters: dict[str, Any] | None = None) -> QuerySet[Finan
     queryset = restrict_organizations(
         actor, FinancingPlan.objects.select_related("organization", "project", "relationship_manager"),
         prefix="organization__")
+    # every project access goes through the financing selectors (deal walls hide confidential projects)
+    queryset = queryset.filter(project__in=project_list(actor=actor).order_by().values("pk"))
     for key in ("organization", "project"):
         value = filters.get(key)
         if value not in (None, ""):
