@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
@@ -39,8 +40,9 @@ def checklist_page(request: HttpRequest, pk: int) -> HttpResponse:
     })
 
 
-def _back(pk: int) -> HttpResponse:
-    return redirect("closing:checklist", pk=pk)
+def _back(pk: int, item_pk: int | None = None) -> HttpResponse:
+    url = reverse("closing:checklist", args=[pk])
+    return redirect(f"{url}#item-{item_pk}" if item_pk else url)
 
 
 @page
@@ -65,7 +67,7 @@ def item_status(request: HttpRequest, pk: int) -> HttpResponse:
                                  expected_version=int(version) if version.isdigit() else None)
     except InvalidInput as exc:
         messages.error(request, exc.message if not exc.fields else " ".join(m for ms in exc.fields.values() for m in ms))
-    return redirect(f"{_back(item.checklist.project_id).url}#item-{item.pk}")
+    return _back(item.checklist.project_id, item.pk)
 
 
 @page
@@ -87,7 +89,7 @@ def item_edit(request: HttpRequest, pk: int) -> HttpResponse:
         services.item_update(actor=request.user, item=item, data=data)
     except InvalidInput as exc:
         messages.error(request, exc.message)
-    return redirect(f"{_back(item.checklist.project_id).url}#item-{item.pk}")
+    return _back(item.checklist.project_id, item.pk)
 
 
 @page
@@ -105,20 +107,21 @@ def evidence_upload(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, " ".join(m for ms in exc.fields.values() for m in ms) or exc.message)
         else:
             messages.success(request, _("Evidence uploaded."))
-    return redirect(f"{_back(item.checklist.project_id).url}#item-{item.pk}")
+    return _back(item.checklist.project_id, item.pk)
 
 
 @page
 @require_safe
-def evidence_download(request: HttpRequest, pk: int) -> FileResponse:
+def evidence_download(request: HttpRequest, pk: int) -> HttpResponse:
     evidence = selectors.evidence_get_for_user(user=request.user, pk=pk)
     path = services.evidence_path(evidence)
     if not path.is_file():
         raise Http404(_("The file is no longer in the data folder."))
+    # a download: FileResponse streams, it is not an HttpResponse (web.shortcuts.View wants one)
     response = FileResponse(path.open("rb"), as_attachment=True, filename=evidence.file_name,
                             content_type=evidence.content_type)
     response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return response  # type: ignore[return-value]
 
 
 @page

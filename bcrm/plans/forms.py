@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from bcrm.financing.models import Project
+from bcrm.parties.models import Organization
 from bcrm.plans.models import PlanStatus, PlanVersion
 from bcrm.plans.terms import TERM_FIELDS
 from bcrm.ui.forms import ServiceModelForm
@@ -27,16 +29,16 @@ class TermsForm(ServiceModelForm):
 
 
 class NewPlanForm(TermsForm):
-    organization = forms.ModelChoiceField(queryset=None, label=_("Client"))  # type: ignore[arg-type]
-    project = forms.ModelChoiceField(queryset=None, label=_("Project"))  # type: ignore[arg-type]
+    organization = forms.ModelChoiceField(queryset=Organization.objects.none(), label=_("Client"))
+    project = forms.ModelChoiceField(queryset=Project.objects.none(), label=_("Project"))
     tranche = forms.CharField(label=_("Tranche"), required=False, max_length=60)
 
     field_order = ["organization", "project", "tranche"]
 
     def __init__(self, *args, organizations, projects, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["organization"].queryset = organizations
-        self.fields["project"].queryset = projects
+        self.limit_choices("organization", organizations)
+        self.limit_choices("project", projects)
 
 
 class TransitionForm(forms.Form):

@@ -15,6 +15,12 @@ from bcrm.ui.pdf import html_to_pdf
 LANGUAGES = ("en", "zh-hans")
 
 
+def term_label(name: str) -> str:
+    """A term's name for people (the model field's verbose name), in the active language."""
+    field = PlanVersion._meta.get_field(name)
+    return capfirst(str(getattr(field, "verbose_name", name)))
+
+
 def _rows(version: PlanVersion) -> list[tuple[str, object]]:
     rows = []
     for name in TERM_FIELDS:
@@ -30,7 +36,7 @@ def _rows(version: PlanVersion) -> list[tuple[str, object]]:
             value = number(value.normalize() if value == value.to_integral() else value)
         elif display is not None:
             value = display()
-        rows.append((capfirst(str(version._meta.get_field(name).verbose_name)), value))
+        rows.append((term_label(name), value))
     return rows
 
 

@@ -23,7 +23,7 @@ def plan_list(*, actor, filters: dict[str, Any] | None = None) -> QuerySet[Finan
     queryset = queryset.filter(project__in=project_list(actor=actor).order_by().values("pk"))
     for key in ("organization", "project"):
         value = filters.get(key)
-        if value not in (None, ""):
+        if value is not None and value != "":
             try:
                 queryset = queryset.filter(**{f"{key}_id": int(value)})
             except (TypeError, ValueError):

@@ -23,7 +23,7 @@ from bcrm.parties.models import Organization
 from bcrm.plans import selectors, services
 from bcrm.plans.forms import NewPlanForm, TermsForm, TransitionForm
 from bcrm.plans.models import TRANSITIONS, PlanStatus
-from bcrm.plans.render import LANGUAGES, pdf_filename, plan_document, plan_pdf
+from bcrm.plans.render import LANGUAGES, pdf_filename, plan_document, plan_pdf, term_label
 from bcrm.plans.terms import TERM_FIELDS
 from bcrm.ui.shortcuts import page, submit_form
 
@@ -59,7 +59,7 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
     except (ValueError, InvalidInput):
         left, right, changes = versions[0], versions[-1], []
     changed = {c.field for c in changes}
-    rows = [(str(left._meta.get_field(name).verbose_name), getattr(left, name), getattr(right, name), name in changed)
+    rows = [(term_label(name), getattr(left, name), getattr(right, name), name in changed)
             for name in TERM_FIELDS]
     can_edit = can_edit_organization(request.user, plan.organization)
     return render(request, "plans/plan_detail.html", {
@@ -161,7 +161,8 @@ def plan_send(request: HttpRequest, pk: int) -> HttpResponse:
 @require_safe
 def plan_proposal(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     plan = selectors.plan_get_for_user(user=request.user, pk=pk)
-    language = request.GET.get("language") if request.GET.get("language") in LANGUAGES else "en"
+    wanted = request.GET.get("language") or "en"
+    language = wanted if wanted in LANGUAGES else "en"
     if fmt == "pdf":
         response = HttpResponse(plan_pdf(plan, language), content_type="application/pdf")
         response["Content-Disposition"] = f'inline; filename="{pdf_filename(plan)}"'
