@@ -27,7 +27,6 @@ from bcrm.closing.selectors import items_due_for
 from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.engagement.models import ServiceRequest, Task
-from bcrm.plans.selectors import dedicated_without_plan
 from bcrm.playbooks.choices import Action, AddOn, Tier
 from bcrm.playbooks.models import AutomationRun, ClientTier, Playbook, PlaybookStep, TierPolicy
 from bcrm.segmentation.models import ClientLabels
@@ -434,6 +433,8 @@ def team_board(user, team: Team, week: dt.date, *, now: dt.datetime | None = Non
                                   this_week=row.get("this_week") or Decimal("0"),
                                   next_week=row.get("next_week") or Decimal("0"),
                                   open_count=row.get("open_count", 0), overdue_count=row.get("overdue_count", 0)))
+    from bcrm.plans.selectors import dedicated_without_plan  # here, not at the top: merges beside the walls work
+
     overflow = overflow_tasks([team.pk])
     totals = overflow.aggregate(n=Count("pk"), hours=Sum("planned_hours"))
     breaches = requests_about_to_breach(user, now, limit=limit, mine_only=False, team_id=team.pk, horizon_hours=0)
