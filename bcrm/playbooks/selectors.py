@@ -407,7 +407,10 @@ class TeamBoard:
 def team_board(user, team: Team, week: dt.date, *, now: dt.datetime | None = None,
                limit: int = BOARD_QUEUE_LIMIT) -> TeamBoard:
     """Per member: weekly capacity against the planned hours of open tasks due this week and next, open and
-    overdue counts; the unassigned (overflow) queue; the team's open SLA breaches."""
+    overdue counts; the unassigned (overflow) queue; the team's open SLA breaches; the dedicated clients with
+    an open deal and no financing plan."""
+    from bcrm.plans.selectors import dedicated_without_plan
+
     require(teams_for_user(user).filter(pk=team.pk).exists())
     now = now or timezone.now()
     tz = timezone.get_current_timezone()
@@ -433,8 +436,6 @@ def team_board(user, team: Team, week: dt.date, *, now: dt.datetime | None = Non
                                   this_week=row.get("this_week") or Decimal("0"),
                                   next_week=row.get("next_week") or Decimal("0"),
                                   open_count=row.get("open_count", 0), overdue_count=row.get("overdue_count", 0)))
-    from bcrm.plans.selectors import dedicated_without_plan  # here, not at the top: merges beside the walls work
-
     overflow = overflow_tasks([team.pk])
     totals = overflow.aggregate(n=Count("pk"), hours=Sum("planned_hours"))
     breaches = requests_about_to_breach(user, now, limit=limit, mine_only=False, team_id=team.pk, horizon_hours=0)
