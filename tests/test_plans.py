@@ -222,3 +222,20 @@ def test_team_board_lists_dedicated_clients_with_an_open_deal_and_no_plan(lead, 
     services.plan_create(actor=lead, organization=served, project=project, terms=TERMS)
     board = team_board(lead, team, week_start(timezone.localdate()))
     assert board.without_plan == [waiting]
+
+
+def test_pages_save_standard_terms_and_apply_them(rm, team, plan, project):
+    from bcrm.playbooks.models import ClientTier
+    from bcrm.plans.models import PlanTemplate
+    from tests.doors import signed_in
+
+    client = signed_in(rm)
+    standard = make_org(team=team)
+    make_participation(project, standard, tranche="A")
+    ClientTier.objects.create(organization=standard, tier="standard", policy_version=1, since=timezone.now())
+    client.post(f"/plans/{plan.pk}/save-template/", {"name": "Senior A"})
+    template = PlanTemplate.objects.get(name="Senior A")
+    assert "Senior A" in client.get(f"/plans/?project={project.pk}").content.decode()
+    client.post(f"/plan-templates/{template.pk}/apply/")
+    made = FinancingPlan.objects.get(organization=standard)
+    assert (made.template, made.status, made.current.amount) == (template, "draft", Decimal("50000000.00"))

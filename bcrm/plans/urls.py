@@ -12,4 +12,6 @@ urlpatterns = [
     path("plans/<int:pk>/status/", views.plan_transition, name="plan_transition"),
     path("plans/<int:pk>/send/", views.plan_send, name="plan_send"),
     path("plans/<int:pk>/proposal.<str:fmt>", views.plan_proposal, name="plan_proposal"),
+    path("plans/<int:pk>/save-template/", views.template_from_plan, name="template_from_plan"),
+    path("plan-templates/<int:pk>/apply/", views.template_apply, name="template_apply"),
 ]

@@ -42,8 +42,13 @@ def plan_list(request: HttpRequest) -> HttpResponse:
     if filters["organization"] and str(filters["organization"]).isdigit():
         client = restrict_organizations(request.user, Organization.objects.all()).filter(
             pk=int(filters["organization"])).first()
+    templates = []
+    if filters["project"] and str(filters["project"]).isdigit():
+        templates = list(selectors.plan_template_list(actor=request.user).filter(
+            project__in=project_list(actor=request.user).filter(pk=int(filters["project"])).values("pk")))
     return render(request, "plans/plan_list.html", {
-        "plans": plans, "statuses": PlanStatus.choices, "filters": filters, "client": client})
+        "plans": plans, "statuses": PlanStatus.choices, "filters": filters, "client": client,
+        "templates": templates, "can_write": can_write(request.user)})
 
 
 @page
@@ -168,3 +173,31 @@ def plan_proposal(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
         response["Content-Disposition"] = f'inline; filename="{pdf_filename(plan)}"'
         return response
     return HttpResponse(plan_document(plan, language), content_type="text/html; charset=utf-8")
+
+
+@page
+@require_POST
+def template_from_plan(request: HttpRequest, pk: int) -> HttpResponse:
+    """Save the plan's current terms as the standard terms of its project and tranche."""
+    plan = selectors.plan_get_for_user(user=request.user, pk=pk)
+    name = (request.POST.get("name") or "").strip() or _("Standard terms: %(project)s %(tranche)s") % {
+        "project": plan.project.name, "tranche": plan.tranche}
+    try:
+        template = services.plan_template_create(actor=request.user, project=plan.project, name=name[:120],
+                                                 tranche=plan.tranche, terms=plan.current.terms())
+    except InvalidInput as exc:
+        messages.error(request, exc.message)
+        return redirect("plans:plan_detail", pk=pk)
+    messages.success(request, _("Template %(name)s saved.") % {"name": template.name})
+    return redirect(f"{reverse('plans:plan_list')}?project={plan.project_id}")
+
+
+@page
+@require_POST
+def template_apply(request: HttpRequest, pk: int) -> HttpResponse:
+    template = selectors.plan_template_get(actor=request.user, pk=pk)
+    result = services.plan_template_apply(actor=request.user, template=template)
+    messages.success(request, _("%(created)s draft plans made with the standard terms; %(skipped)s clients skipped "
+                                "(a plan already, or not yours to edit).") % {
+        "created": len(result.created), "skipped": len(result.skipped)})
+    return redirect(f"{reverse('plans:plan_list')}?project={template.project_id}")
