@@ -182,6 +182,7 @@ def test_api_create_revise_transition_compare(rm, org, project):
     assert status == 422 and body["error"]["fields"][0]["path"] == "amount"
     assert FinancingPlan.objects.count() == 1
     assert Api(make_user(None, "relationship_manager")).get(f"/plans/{pk}")[0] == 404
+    assert "/api/v1/plans/{pk}/compare" in api.get("/openapi.json")[1]["paths"]
 
 
 def test_cli_plan_list_filters_and_json(plan, project):

@@ -182,11 +182,11 @@ def evidence_upload(*, actor, item: ChecklistItem, file_name: str, content: byte
         evidence = Evidence.objects.create(
             item=item, file_name=name, stored_name=stored, content_type=EVIDENCE_TYPES[extension], size=len(content),
             sha256=hashlib.sha256(content).hexdigest(), uploaded_by=_user(actor), uploaded_at=now or timezone.now())
+        audit_record(actor=actor, action="create", instance=evidence,
+                     changes={"item": [None, item.pk], "file_name": [None, name], "sha256": [None, evidence.sha256]})
     except Exception:
-        path.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)  # no row, no file
         raise
-    audit_record(actor=actor, action="create", instance=evidence,
-                 changes={"item": [None, item.pk], "file_name": [None, name], "sha256": [None, evidence.sha256]})
     return evidence
 
 
