@@ -197,7 +197,7 @@ def test_pages_list_detail_compare_revise_and_status_buttons(rm, lead, plan):
 
     client = signed_in(rm)
     assert "Gobi Solar 400 MW" in client.get("/plans/").content.decode()
-    response = client.post(f"/plans/{plan.pk}/terms/", {**{k: v for k, v in TERMS.items()}, "margin_bps": "240",
+    response = client.post(f"/plans/{plan.pk}/terms/", {**TERMS, "margin_bps": "240",
                                                         "reason": "Competing bid", "plan_version": plan.version})
     assert response.status_code == 302
     page = client.get(f"/plans/{plan.pk}/?a=1&b=2").content.decode()
@@ -226,8 +226,8 @@ def test_team_board_lists_dedicated_clients_with_an_open_deal_and_no_plan(lead, 
 
 
 def test_pages_save_standard_terms_and_apply_them(rm, team, plan, project):
-    from bcrm.playbooks.models import ClientTier
     from bcrm.plans.models import PlanTemplate
+    from bcrm.playbooks.models import ClientTier
     from tests.doors import signed_in
 
     client = signed_in(rm)
