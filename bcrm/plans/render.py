@@ -21,23 +21,22 @@ def term_label(name: str) -> str:
     return capfirst(str(getattr(field, "verbose_name", name)))
 
 
+def term_value(version: PlanVersion, name: str) -> object:
+    """A term's value for people: labels for choices, grouped money with its currency, plain rates."""
+    value = getattr(version, name)
+    if value is None or value == "":
+        return None
+    if name in ("amount", "arrangement_fee"):
+        return money(value, currency=version.currency)
+    if name in ("margin_bps", "upfront_fee_pct", "commitment_fee_pct"):
+        return number(value.normalize() if value == value.to_integral() else value)
+    display = getattr(version, f"get_{name}_display", None)
+    return display() if display is not None else value
+
+
 def _rows(version: PlanVersion) -> list[tuple[str, object]]:
-    rows = []
-    for name in TERM_FIELDS:
-        if name in ("rationale",):
-            continue
-        value = getattr(version, name)
-        if value in (None, ""):
-            continue
-        display = getattr(version, f"get_{name}_display", None)
-        if name in ("amount", "arrangement_fee"):
-            value = money(value, currency=version.currency)
-        elif name in ("margin_bps", "upfront_fee_pct", "commitment_fee_pct"):
-            value = number(value.normalize() if value == value.to_integral() else value)
-        elif display is not None:
-            value = display()
-        rows.append((term_label(name), value))
-    return rows
+    return [(term_label(name), term_value(version, name)) for name in TERM_FIELDS
+            if name != "rationale" and getattr(version, name) not in (None, "")]
 
 
 def plan_document(plan: FinancingPlan, language: str, *, version: PlanVersion | None = None) -> str:

@@ -23,7 +23,7 @@ from bcrm.parties.models import Organization
 from bcrm.plans import selectors, services
 from bcrm.plans.forms import NewPlanForm, TermsForm, TransitionForm
 from bcrm.plans.models import TRANSITIONS, PlanStatus
-from bcrm.plans.render import LANGUAGES, pdf_filename, plan_document, plan_pdf, term_label
+from bcrm.plans.render import LANGUAGES, pdf_filename, plan_document, plan_pdf, term_label, term_value
 from bcrm.plans.terms import TERM_FIELDS
 from bcrm.ui.shortcuts import page, submit_form
 
@@ -64,7 +64,7 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
     except (ValueError, InvalidInput):
         left, right, changes = versions[0], versions[-1], []
     changed = {c.field for c in changes}
-    rows = [(term_label(name), getattr(left, name), getattr(right, name), name in changed)
+    rows = [(term_label(name), term_value(left, name), term_value(right, name), name in changed)
             for name in TERM_FIELDS]
     can_edit = can_edit_organization(request.user, plan.organization)
     return render(request, "plans/plan_detail.html", {
