@@ -13,6 +13,7 @@ from ninja.security import HttpBearer, SessionAuth
 
 from bcrm.accounts.api import router as accounts_router
 from bcrm.accounts.services import token_authenticate
+from bcrm.closing.api import router as closing_router
 from bcrm.connect.api import router as connect_router
 from bcrm.core.errors import ServiceError
 from bcrm.dataio.api import router as dataio_router
@@ -23,6 +24,7 @@ from bcrm.fileanalysis.api import router as analysis_router
 from bcrm.financing.api import router as financing_router
 from bcrm.monitoring.api import router as monitoring_router
 from bcrm.parties.api import router as parties_router
+from bcrm.plans.api import router as plans_router
 from bcrm.playbooks.api import router as playbooks_router
 from bcrm.privacy.api import router as privacy_router
 from bcrm.progress.api import router as progress_router
@@ -155,6 +157,8 @@ for router in (
     surveys_router,
     dedupe_router,
     analysis_router,
+    plans_router,
+    closing_router,
     playbooks_router,
     resource_router,
     progress_router,

@@ -103,6 +103,8 @@ INSTALLED_APPS = [
     "bcrm.surveys",
     "bcrm.dedupe",
     "bcrm.fileanalysis",
+    "bcrm.plans",
+    "bcrm.closing",
     "bcrm.playbooks",
     "bcrm.resources",
     "bcrm.progress",
@@ -290,6 +292,8 @@ BCRM_IMPORT_BATCH_ROWS = int(os.environ.get("BCRM_IMPORT_BATCH_ROWS", "2000"))
 BCRM_IMPORT_REPORT_ROWS = int(os.environ.get("BCRM_IMPORT_REPORT_ROWS", "1000"))
 # The analyst's file tools (bcrm.fileanalysis): the largest file the page and the API take.
 BCRM_ANALYSE_MAX_BYTES = int(os.environ.get("BCRM_ANALYSE_MAX_BYTES", str(100 * 1024 * 1024)))
+# Closing-checklist evidence files (bcrm.closing), kept in <data folder>/closing-evidence/: the largest one taken.
+BCRM_EVIDENCE_MAX_BYTES = int(os.environ.get("BCRM_EVIDENCE_MAX_BYTES", str(10 * 1024 * 1024)))
 # Segmentation: a run asked for on a page runs within the request up to this many clients, above it in the
 # worker; a classification that moves more labels than BCRM_TIER_INLINE_LIMIT leaves the tiers to the next
 # automation run; previews reuse computed features for BCRM_FEATURE_CACHE_SECONDS (0: no file cache);

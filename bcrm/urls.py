@@ -18,6 +18,8 @@ urlpatterns = [
     path("", include("bcrm.surveys.urls")),
     path("", include("bcrm.dedupe.urls")),
     path("", include("bcrm.fileanalysis.urls")),
+    path("", include("bcrm.plans.urls")),
+    path("", include("bcrm.closing.urls")),
     path("", include("bcrm.playbooks.urls")),
     path("", include("bcrm.resources.urls")),
     path("", include("bcrm.progress.urls")),

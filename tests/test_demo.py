@@ -416,6 +416,12 @@ def test_demo_command_prints_logins_loads_and_skips_a_second_load():
     judged = KpiSnapshot.objects.filter(breakdown="tier", segment="all", team__isnull=True).values_list("figures",
                                                                                                           flat=True)
     assert any(f["cadence"]["judged"] for f in judged)
+    # financing plans for dedicated clients, closing checklists at several stages (one signed off)
+    from bcrm.closing.models import Checklist
+    from bcrm.plans.models import FinancingPlan
+
+    assert FinancingPlan.objects.filter(organization__service_tier__tier="dedicated").exists()
+    assert Checklist.objects.exists() and "Financing plans:" in text
     out = io.StringIO()
     call_command("demo", clients=25, no_serve=True, stdout=out, verbosity=0)
     assert "already holds 25 organisations" in out.getvalue()

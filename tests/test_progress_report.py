@@ -47,7 +47,7 @@ def project(db, team):
 
 
 def test_financing_is_converted_with_the_rates_dated_at_the_end_of_the_period(project, django_assert_num_queries):
-    with django_assert_num_queries(4):  # milestones, updates, amounts by status and currency, rates
+    with django_assert_num_queries(5):  # milestones, updates, amounts by status and currency, rates, closing checklist
         report = selectors.progress_report(project, PERIOD, "en")
     money = report.financing
     assert money.currency == "CNY" and money.rates_as_of == dt.date(2026, 4, 30)

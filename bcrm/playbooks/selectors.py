@@ -23,6 +23,7 @@ from bcrm.accounts.permissions import (
     sees_all_organizations,
     user_team_ids,
 )
+from bcrm.closing.selectors import items_due_for
 from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.engagement.models import ServiceRequest, Task
@@ -213,10 +214,12 @@ class MyDay:
     overflow: Bucket = field(default_factory=lambda: Bucket([], 0))
     overflow_hours: Decimal = Decimal("0")
     escalations: Bucket = field(default_factory=lambda: Bucket([], 0))
+    #: closing-checklist conditions the user owns, due within the week or overdue (bcrm.closing)
+    closing: list = field(default_factory=list)
 
     @property
     def nothing_due(self) -> bool:
-        return not (self.overdue.count or self.today.count or self.week.count)
+        return not (self.overdue.count or self.today.count or self.week.count or self.closing)
 
 
 def day_bounds(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
@@ -299,6 +302,7 @@ def my_day(user, now: dt.datetime | None = None, *, limit: int = MY_DAY_LIMIT) -
         today=_bucket(ordered.filter(due_at__gte=now, due_at__lt=end_of_today), counts["today"], limit),
         week=_bucket(ordered.filter(due_at__gte=end_of_today, due_at__lt=end_of_week), counts["week"], limit),
         breaches=requests_about_to_breach(user, now, limit=limit),
+        closing=items_due_for(user, until=timezone.localtime(end_of_week).date(), today=timezone.localdate(now)),
     )
     if has_any(user, {Role.LEAD, Role.ADMIN}):
         teams = lead_team_ids(user)
@@ -385,6 +389,8 @@ class TeamBoard:
     capacity: Decimal = Decimal("0")
     planned: Decimal = Decimal("0")
     planned_next: Decimal = Decimal("0")
+    #: dedicated-tier clients with an open deal and no financing plan (bcrm.plans)
+    without_plan: list = field(default_factory=list)
 
     @property
     def week_label(self) -> str:
@@ -405,7 +411,10 @@ class TeamBoard:
 def team_board(user, team: Team, week: dt.date, *, now: dt.datetime | None = None,
                limit: int = BOARD_QUEUE_LIMIT) -> TeamBoard:
     """Per member: weekly capacity against the planned hours of open tasks due this week and next, open and
-    overdue counts; the unassigned (overflow) queue; the team's open SLA breaches."""
+    overdue counts; the unassigned (overflow) queue; the team's open SLA breaches; the dedicated clients with
+    an open deal and no financing plan."""
+    from bcrm.plans.selectors import dedicated_without_plan
+
     require(teams_for_user(user).filter(pk=team.pk).exists())
     now = now or timezone.now()
     tz = timezone.get_current_timezone()
@@ -440,6 +449,7 @@ def team_board(user, team: Team, week: dt.date, *, now: dt.datetime | None = Non
         capacity=sum((m.capacity for m in members), Decimal("0")),
         planned=sum((m.this_week for m in members), Decimal("0")),
         planned_next=sum((m.next_week for m in members), Decimal("0")),
+        without_plan=dedicated_without_plan(team_id=team.pk, limit=limit),
     )
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.permissions import organization_scope
+from bcrm.closing.selectors import closing_summary
 from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.financing.choices import COMMITMENT_LADDER, COMMITTED_STATUSES, ParticipationStatus
 from bcrm.financing.models import Participation, Project
@@ -146,6 +147,8 @@ class ProgressReport:
     milestones: list[MilestoneRow]
     financing: Financing
     updates: list[UpdateRow]
+    #: closing readiness (bcrm.closing): what is done, what is left; None without a checklist
+    closing: dict[str, Any] | None = None
 
     @property
     def project_display_name(self) -> str:
@@ -184,6 +187,10 @@ class ProgressReport:
             },
             "updates": [{"id": u.id, "written_at": u.written_at.isoformat(), "author": u.author, "body": u.body,
                          "language": u.language} for u in self.updates],
+            "closing": None if self.closing is None else {
+                **self.closing["readiness"].as_dict(),
+                "left": [{**row, "due_on": row["due_on"].isoformat() if row["due_on"] else None}
+                         for row in self.closing["left"]]},
         }
 
 
@@ -255,8 +262,10 @@ def progress_report(project: Project, period: str, language: str = Language.EN, 
     ]
     with translation.override(language):
         financing = financing_progress(project, as_of)
+        closing = closing_summary(project, today=as_of)
     return ProgressReport(project=project, period=f"{start:%Y-%m}", period_start=start, period_end=end, as_of=as_of,
-                          language=language, milestones=milestones, financing=financing, updates=updates)
+                          language=language, milestones=milestones, financing=financing, updates=updates,
+                          closing=closing)
 
 
 # Milestones and updates ---------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ MAIN_NAV: tuple[NavLink | NavGroup, ...] = (
     NavLink("surveys:invitation_list", _("Surveys"), ("/surveys/",)),
     NavGroup(_("Service"), (
         NavLink("playbooks:team_board", _("Team board"), ("/team-board/",)),
+        NavLink("plans:plan_list", _("Financing plans"), ("/plans/",)),
         NavLink("playbooks:playbook_list", _("Service playbooks"), ("/playbooks/",)),
         NavLink("playbooks:tier_policy", _("Tier policy"), ("/tier-policy/",)),
         NavLink("resource:plan", _("Resource plan"), ("/resource-plan/",)),

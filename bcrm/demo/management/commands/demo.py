@@ -181,6 +181,7 @@ class Command(BaseCommand):
         if AutomationRun.objects.exists():
             return
         report = run_automation(actor=None, trigger="demo")
+        self._plans_and_closing(seed)
         c = report.counts
         self.stdout.write(
             f"Automation: {c.get('tiers', {}).get('dedicated', 0):,} dedicated and "
@@ -188,6 +189,18 @@ class Command(BaseCommand):
             f"{sum(c.get('created', {}).values()):,} tasks, {c.get('assigned', 0):,} within capacity, "
             f"{c.get('overflow', 0):,} over it (reported to the leads); "
             f"{c.get('deliveries_queued', 0):,} progress reports queued  ({report.duration_ms:,} ms)")
+
+    def _plans_and_closing(self, seed: int) -> None:
+        """Financing plans for dedicated clients (their tiers come from the automation run) and closing
+        checklists at several stages."""
+        from bcrm.closing.demo import demo_checklists
+        from bcrm.plans.demo import demo_plans
+
+        plans = demo_plans(seed=seed)
+        checklists = demo_checklists(seed=seed)
+        self.stdout.write(f"Financing plans: {plans.get('plans', 0)} ({plans.get('versions', 0)} versions); "
+                          f"closing checklists: {checklists.get('checklists', 0)} "
+                          f"({checklists.get('items', 0)} conditions)")
 
     def _load(self, clients: int, seed: int) -> None:
         self.stdout.write(f"Loading the demo portfolio: {clients:,} clients, seed {seed}…")
