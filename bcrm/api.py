@@ -13,6 +13,7 @@ from ninja.security import HttpBearer, SessionAuth
 
 from bcrm.accounts.api import router as accounts_router
 from bcrm.accounts.services import token_authenticate
+from bcrm.book.api import router as book_router
 from bcrm.core.errors import ServiceError
 from bcrm.dataio.api import router as dataio_router
 from bcrm.dataquality.api import router as dataquality_router
@@ -154,6 +155,7 @@ for router in (
     dedupe_router,
     analysis_router,
     playbooks_router,
+    book_router,
     resource_router,
     progress_router,
     monitoring_router,

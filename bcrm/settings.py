@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "bcrm.dedupe",
     "bcrm.fileanalysis",
     "bcrm.playbooks",
+    "bcrm.book",
     "bcrm.resources",
     "bcrm.progress",
     "bcrm.monitoring",

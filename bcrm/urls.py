@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("bcrm.dedupe.urls")),
     path("", include("bcrm.fileanalysis.urls")),
     path("", include("bcrm.playbooks.urls")),
+    path("", include("bcrm.book.urls")),
     path("", include("bcrm.resources.urls")),
     path("", include("bcrm.progress.urls")),
     path("", include("bcrm.monitoring.urls")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from decimal import Decimal
 
@@ -65,7 +66,7 @@ def test_larger_ask_never_gets_less(book):
     lines, target, lot, minimum = book
     result = allocate(lines, target=target, lot=lot, min_ticket=minimum)
     ordered = sorted(result.lines, key=lambda a: a.ask)
-    for small, large in zip(ordered, ordered[1:], strict=False):
+    for small, large in itertools.pairwise(ordered):
         if large.ask > small.ask:
             assert large.amount >= small.amount
 
