@@ -43,9 +43,10 @@ def book_get(*, actor, project_id: int, tranche: str | None = None) -> Book:
                            if found else _("This project has no book yet."))
         book = found[0]
     else:
-        book = books.filter(tranche=tranche).first()
-        if book is None:
+        one = books.filter(tranche=tranche).first()
+        if one is None:
             raise NotFound(_("This project has no book for tranche %(tranche)s.") % {"tranche": tranche or "—"})
+        book = one
     book.project = project
     return book
 
@@ -115,8 +116,8 @@ def book_summary(*, actor, book: Book, on: dt.date | None = None) -> dict[str, A
     participations = list(book_participations(actor=actor, book=book))
     labels = current_labels({p.organization_id for p in participations})
     dims = book.priority_dimensions
-    totals = {s: Decimal(0) for s in STEPS}
-    counts = dict.fromkeys(STEPS, 0)
+    totals: dict[str, Decimal] = {str(s): Decimal(0) for s in STEPS}
+    counts: dict[str, int] = dict.fromkeys((str(s) for s in STEPS), 0)
     lines = []
     for p in participations:
         amount = rates.to_book(p.amount, p.currency)
@@ -127,19 +128,19 @@ def book_summary(*, actor, book: Book, on: dt.date | None = None) -> dict[str, A
                       "status_label": p.get_status_display(), "amount": p.amount, "currency": p.currency,
                       "amount_book": amount, "labels": labels[p.organization_id],
                       "rank": priority_rank(labels[p.organization_id], dims)})
-    firm = sum((totals[s] for s in FIRM), Decimal(0))
-    soft = sum((totals[s] for s in SOFT), Decimal(0))
+    firm = sum((totals[str(s)] for s in FIRM), Decimal(0))
+    soft = sum((totals[str(s)] for s in SOFT), Decimal(0))
     target = book.target
     return {
         "book": book, "currency": book.currency, "reporting_currency": rates.reporting,
         "target": target, "min_ticket": book.min_ticket, "lot_size": book.lot_size,
         "closing_date": book.closing_date,
-        "steps": [{"status": str(s), "label": str(ParticipationStatus(s).label), "amount": totals[s],
-                   "count": counts[s]} for s in STEPS],
+        "steps": [{"status": str(s), "label": str(ParticipationStatus(s).label), "amount": totals[str(s)],
+                   "count": counts[str(s)]} for s in STEPS],
         "firm": firm, "soft": soft,
         "firm_coverage": (firm / target).quantize(Decimal("0.0001")),
         "coverage": ((firm + soft) / target).quantize(Decimal("0.0001")),
-        "oversubscribed": totals[ParticipationStatus.FIRM_COMMITMENT] > remaining_target(book, totals),
+        "oversubscribed": totals[str(ParticipationStatus.FIRM_COMMITMENT)] > remaining_target(book, totals),
         "reporting": {"target": rates.to_reporting(target), "firm": rates.to_reporting(firm),
                       "soft": rates.to_reporting(soft)},
         "lines": lines,
@@ -148,7 +149,7 @@ def book_summary(*, actor, book: Book, on: dt.date | None = None) -> dict[str, A
 
 def remaining_target(book: Book, totals: dict[Any, Decimal]) -> Decimal:
     """What an allocation may still give: the target less what is already allocated or funded."""
-    return book.target - totals[ParticipationStatus.ALLOCATED] - totals[ParticipationStatus.FUNDED]
+    return book.target - totals[str(ParticipationStatus.ALLOCATED)] - totals[str(ParticipationStatus.FUNDED)]
 
 
 def book_history(*, actor, book: Book) -> list[dict[str, Any]]:
