@@ -27,6 +27,10 @@ D = Decimal
 
 @pytest.fixture
 def book(db):
+    return build_book()
+
+
+def build_book() -> Book:
     """Tranche A, target 1,000,000 USD, lots of 10,000, minimum 50,000: 1.5 m firm (oversubscribed), 200 k soft."""
     project = make_project(name="Solar Book")
     book = Book.objects.create(project=project, tranche="A", target=D(1_000_000), currency="USD",

@@ -47,7 +47,7 @@ class Book(VersionedModel):
     closing_date = models.DateField(_("closing date"), null=True, blank=True)
     priority_order = models.CharField(
         _("class priority"), max_length=60, default=DEFAULT_PRIORITY, validators=[validate_priority_order],
-        help_text=_("Dimensions whose upper class is filled first, most important first, e.g. relationship,value."))
+        help_text=_("Whose lines the priority policy fills first: the upper classes, most important first."))
 
     class Meta:
         verbose_name = _("book")
