@@ -18,6 +18,7 @@ from bcrm.core import delivery
 from bcrm.core.errors import InvalidInput, PermissionDenied
 from bcrm.financing.models import ExchangeRate, Participation, ParticipationStatusChange
 from bcrm.segmentation.models import ClientLabels
+from bcrm.ui.charts import validated
 from tests.doors import Api
 from tests.doors import command as run_command
 from tests.factories import make_contact, make_org, make_participation, make_project
@@ -61,6 +62,14 @@ def test_summary_totals_coverage_and_history(book, lead):
     assert summary["oversubscribed"]
     history = selectors.book_history(actor=lead, book=book)
     assert [p["coverage"] for p in history] == [D("0.6"), D("1.4"), D("1.5"), D("1.7")]
+
+
+def test_history_chart_is_valid_vega_lite(book, lead):
+    from bcrm.book.views import history_chart
+
+    chart = history_chart(selectors.book_history(actor=lead, book=book))
+    validated(chart)
+    assert chart.rows[-1][1:] == ["1.50", "1.70"]
 
 
 def test_another_currency_without_a_rate_is_a_clear_error(book, lead):
@@ -160,7 +169,7 @@ def test_book_page(book, lead, client, language):
                           HTTP_ACCEPT_LANGUAGE=language)
     assert response.status_code == 200
     body = response.content.decode()
-    assert "Strategic Bank" in body and "chart-book-ladder" in body
+    assert "Strategic Bank" in body and "chart-book-ladder" in body and "chart-book-history" in body
     assert ("配售" if language == "zh-hans" else "Allocation") in body
     response = client.post(f"/projects/{book.project_id}/book/allocate/", {"tranche": "A", "policy": "priority"})
     assert response.status_code == 302

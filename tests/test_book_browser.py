@@ -29,7 +29,8 @@ def test_book_page_previews_and_commits_an_allocation(live_server, browser, seed
     page.fill("input[name=password]", PASSWORD)
     page.click("form:has(input[name=password]) button[type=submit]")
     page.wait_for_url(f"**/projects/{book.project_id}/book/**")
-    page.wait_for_selector("#chart-book-ladder .chart-canvas svg")  # vega-embed drew the chart
+    page.wait_for_selector("#chart-book-ladder .chart-canvas svg")  # vega-embed drew the charts
+    page.wait_for_selector("#chart-book-history .chart-canvas svg")
     page.select_option("select[name=policy]", "priority")
     page.click("form.inline-form button[type=submit]")
     page.wait_for_url("**policy=priority**")

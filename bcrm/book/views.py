@@ -37,6 +37,15 @@ def ladder_chart(summary: dict[str, Any]) -> charts.Chart:
                       highlight=str(ParticipationStatus.FIRM_COMMITMENT.label), value_format=",")
 
 
+def history_chart(history: list[dict[str, Any]]) -> charts.Chart:
+    return charts.lines_over_time(
+        [p["date"] for p in history],
+        {_("Coverage (firm)"): [p["firm_coverage"] for p in history],
+         _("Coverage (firm and soft)"): [p["coverage"] for p in history]},
+        key="book-history", title=_("How the book built up"), x_title=_("Date"), y_title=_("Coverage"),
+        rule=1.0, rule_title=_("Target"))
+
+
 @page
 @require_safe
 def book_page(request: HttpRequest, pk: int) -> HttpResponse:
@@ -54,8 +63,9 @@ def book_page(request: HttpRequest, pk: int) -> HttpResponse:
         context["form"] = BookForm(instance=book)
         try:
             summary = selectors.book_summary(actor=user, book=book)
-            context.update(summary=summary, chart=ladder_chart(summary),
-                           history=selectors.book_history(actor=user, book=book))
+            history = selectors.book_history(actor=user, book=book)
+            context.update(summary=summary, chart=ladder_chart(summary), history=history,
+                           history_chart=history_chart(history) if history else None)
         except InvalidInput as exc:
             context["error"] = exc.message
         policy = request.GET.get("policy")
