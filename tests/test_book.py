@@ -174,3 +174,19 @@ def test_book_page(book, lead, client, language):
     response = client.post(f"/projects/{book.project_id}/book/allocate/", {"tranche": "A", "policy": "priority"})
     assert response.status_code == 302
     assert Participation.objects.filter(status="allocated").count() == 2
+
+
+def test_settings_page_creates_a_book_and_refuses_bad_input(db, rm, viewer, client):
+    project = make_project()
+    url = f"/projects/{project.pk}/book/settings/"
+    good = {"tranche": "Senior", "target": "500000", "currency": "USD", "min_ticket": "50000",
+            "lot_size": "10000", "priority_order": "relationship,value"}
+    client.force_login(viewer)
+    assert client.post(url, good).status_code == 403
+    client.force_login(rm)
+    for bad in ({"lot_size": "30000"}, {"target": "-1"}, {"priority_order": "value,value"}):
+        assert client.post(url, {**good, **bad}).status_code == 422
+    assert not Book.objects.exists()
+    assert client.post(url, good).status_code == 302
+    book = Book.objects.get()
+    assert (book.tranche, book.target, book.priority_dimensions) == ("Senior", D(500_000), ["relationship", "value"])

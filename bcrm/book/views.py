@@ -86,6 +86,8 @@ def book_settings(request: HttpRequest, pk: int) -> HttpResponse:
     project = project_get_for_user(user=user, pk=pk)
     book = None
     if request.POST.get("book"):
+        if not request.POST["book"].isdigit():
+            raise NotFound()
         book = selectors.book_get_by_id(actor=user, pk=int(request.POST["book"]))
         if book.project_id != project.pk:
             raise NotFound()
