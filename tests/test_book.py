@@ -131,6 +131,7 @@ def test_api_book_preview_commit_and_bad_input(book, lead, rm):
     status, body = api.post(f"/projects/{book.project_id}/book/allocate",
                             {"tranche": "A", "policy": "pro_rata", "dry_run": True})
     assert status == 200 and body["allocated"] == "1000000.00" and not body["committed"]
+    assert {line["organization"]: line["priority_class"] for line in body["lines"]}["Strategic Bank"] == [0, 0]
     status, body = Api(rm).post(f"/projects/{book.project_id}/book/allocate", {"tranche": "A", "policy": "pro_rata"})
     assert status == 403
     status, body = api.post(f"/projects/{book.project_id}/book/allocate",

@@ -72,6 +72,17 @@ def test_larger_ask_never_gets_less(book):
 
 
 @SETTINGS
+@given(books(ranks=True))
+def test_larger_ask_in_the_same_class_never_gets_less(book):
+    lines, target, lot, minimum = book
+    result = allocate(lines, target=target, lot=lot, min_ticket=minimum, policy="priority")
+    for a in result.lines:
+        for b in result.lines:
+            if a.rank == b.rank and a.ask > b.ask:
+                assert a.amount >= b.amount
+
+
+@SETTINGS
 @given(books(ranks=True), st.randoms(use_true_random=False))
 def test_deterministic_in_any_order(book, rnd):
     lines, target, lot, minimum = book

@@ -44,6 +44,6 @@ def allocation_data(preview: dict[str, Any], *, committed: bool, allocation_id: 
         "to_allocate": _s(preview["to_allocate"]), "allocated": _s(preview["allocated"]),
         "committed": committed, "allocation_id": allocation_id,
         "lines": [{"participation_id": r["participation_id"], "organization_id": r["organization_id"],
-                   "organization": r["organization"], "class": r["rank"], "ask": _s(r["ask"]),
+                   "organization": r["organization"], "priority_class": r["rank"], "ask": _s(r["ask"]),
                    "amount": _s(r["amount"])} for r in preview["lines"]],
     }
