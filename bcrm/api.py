@@ -14,6 +14,7 @@ from ninja.security import HttpBearer, SessionAuth
 from bcrm.accounts.api import router as accounts_router
 from bcrm.accounts.services import token_authenticate
 from bcrm.book.api import router as book_router
+from bcrm.connect.api import router as connect_router
 from bcrm.core.errors import ServiceError
 from bcrm.dataio.api import router as dataio_router
 from bcrm.dataquality.api import router as dataquality_router
@@ -159,6 +160,7 @@ for router in (
     resource_router,
     progress_router,
     monitoring_router,
+    connect_router,
     web_router,
 ):
     api.add_router("", router)
