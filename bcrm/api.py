@@ -13,6 +13,7 @@ from ninja.security import HttpBearer, SessionAuth
 
 from bcrm.accounts.api import router as accounts_router
 from bcrm.accounts.services import token_authenticate
+from bcrm.book.api import router as book_router
 from bcrm.closing.api import router as closing_router
 from bcrm.connect.api import router as connect_router
 from bcrm.core.errors import ServiceError
@@ -160,6 +161,7 @@ for router in (
     plans_router,
     closing_router,
     playbooks_router,
+    book_router,
     resource_router,
     progress_router,
     monitoring_router,

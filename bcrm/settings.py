@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "bcrm.plans",
     "bcrm.closing",
     "bcrm.playbooks",
+    "bcrm.book",
     "bcrm.resources",
     "bcrm.progress",
     "bcrm.monitoring",

@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("bcrm.plans.urls")),
     path("", include("bcrm.closing.urls")),
     path("", include("bcrm.playbooks.urls")),
+    path("", include("bcrm.book.urls")),
     path("", include("bcrm.resources.urls")),
     path("", include("bcrm.progress.urls")),
     path("", include("bcrm.monitoring.urls")),

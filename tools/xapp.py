@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("segmentation",),
     ("dataquality",),
     ("playbooks",),
+    ("plans", "book", "closing"),
     ("resources",),
     ("progress",),
     ("monitoring",),

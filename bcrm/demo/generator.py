@@ -36,6 +36,7 @@ from faker import Faker
 
 from bcrm.core.errors import Conflict, InvalidInput
 from bcrm.demo import catalogue, fx, pipeline, profiles
+from bcrm.demo.books import demo_books
 from bcrm.demo.catalogue import PROJECTS, ProjectSpec, bilingual
 from bcrm.demo.names import COUNTRIES, NameBook, Person, email_for
 from bcrm.demo.users import PLATFORM, DemoStaff, demo_users
@@ -178,6 +179,7 @@ class PortfolioBuilder:
         self._tasks()
         self._surveys()
         bulk(ExchangeRate, exchange_rates(rng, self.as_of), self.counts)
+        demo_books(self.counts)
         self._report(self.n)
         return self.counts
 

@@ -455,3 +455,47 @@ def roc(fpr: Sequence[float], tpr: Sequence[float], *, auc: float | None = None,
         description = f"{description}: AUC {auc:.3f}"
     return Chart(key=key, title=title, spec=spec, columns=[x_title, y_title],
                  rows=[[_pct(p["fpr"]), _pct(p["tpr"])] for p in curve], description=description)
+
+
+# --- lines over time (how a book's coverage built up) ----------------------------------------------------
+
+@functools.lru_cache(maxsize=32)
+def _lines_skeleton(x_title: str, y_title: str, value_format: str, series: tuple[str, ...],
+                    rule_title: str) -> dict[str, Any]:
+    alt = _alt()
+    lines = alt.Chart(alt.NamedData("lines")).mark_line(point=True, interpolate="step-after").encode(
+        x=alt.X("date:T", title=x_title),
+        y=alt.Y("value:Q", title=y_title, axis=alt.Axis(format=value_format) if value_format else alt.Axis()),
+        color=alt.Color("series:N", sort=list(series),
+                        scale=alt.Scale(domain=list(series), range=SERIES_COLORS[:len(series)])),
+        tooltip=[alt.Tooltip("date:T", title=x_title), alt.Tooltip("series:N", title=" "),
+                 alt.Tooltip("value:Q", title=y_title, format=value_format or ",.2f")],
+    )
+    if not rule_title:
+        return _finish(lines)
+    rule = alt.Chart(alt.NamedData("rule")).mark_rule(color=LINE_COLOR, strokeDash=[4, 4]).encode(
+        y="value:Q", tooltip=[alt.Tooltip("label:N", title=rule_title)])
+    return _finish(alt.layer(lines, rule))
+
+
+def lines_over_time(dates: Sequence[Any], series: dict[str, Sequence[float | None]], *, key: str = "lines",
+                    title: str = "", x_title: str = "", y_title: str = "", value_format: str = "",
+                    rule: float | None = None, rule_title: str = "", digits: int = 2) -> Chart:
+    """One stepped line per series over dates (ISO strings or dates), e.g. a book's coverage day by day,
+    with an optional dashed horizontal rule (``rule``: e.g. coverage 1, the target)."""
+    days = [d.isoformat() if hasattr(d, "isoformat") else str(d) for d in dates]
+    names = [str(s) for s in series]
+    rows, table = [], []
+    for i, day in enumerate(days):
+        line: list[Any] = [day]
+        for name, values in zip(names, series.values(), strict=True):
+            number = _num(values[i]) if i < len(values) else None
+            rows.append({"date": day, "series": name, "value": number})
+            line.append("" if number is None else f"{number:,.{digits}f}")
+        table.append(line)
+    skeleton = _lines_skeleton(x_title, y_title, value_format, tuple(names), rule_title if rule is not None else "")
+    datasets: dict[str, list[dict[str, Any]]] = {"lines": rows}
+    if rule is not None:
+        datasets["rule"] = [{"value": _num(rule), "label": rule_title}]
+    return Chart(key=key, title=title, spec=_with_data(skeleton, **datasets), columns=[x_title or " ", *names],
+                 rows=table, description=title or y_title)
