@@ -308,6 +308,10 @@ TASKS = {
     }
 }
 
+# Long work (imports, automation runs, the worker's queue entries) beats while it runs; work silent for
+# BCRM_HEARTBEAT_TIMEOUT seconds is marked failed by the worker's sweep, and queued again where that is safe.
+BCRM_HEARTBEAT_TIMEOUT = float(os.environ.get("BCRM_HEARTBEAT_TIMEOUT", "120"))
+
 # E-mail (survey invitations, progress reports, management reports): one configuration for the web server,
 # the worker and the CLI, decided here from the environment. With EMAIL_HOST set, SMTP through that server;
 # without it, every process writes each message as one .eml file into EMAIL_FILE_PATH (<data>/outbox), so

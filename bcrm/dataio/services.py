@@ -33,6 +33,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.permissions import EDIT_ALL, can_see_compliance, can_write, has_any, require
+from bcrm.core import heartbeat
 from bcrm.core.errors import InvalidInput, NotFound, PermissionDenied
 from bcrm.dataio.adapters import importer_for
 from bcrm.dataio.choices import Entity, FileFormat, ImportMode, JobSource, JobStatus, Outcome, entity_from
@@ -216,8 +217,14 @@ def import_job_rerun(*, actor, job: ImportJob, mode: str) -> ImportJob:
     source = job_file(job)
     if not job.stored_path or not source.exists():
         raise InvalidInput(_("The uploaded file of this import is no longer kept; upload it again."))
+    return _copy_job(job, mode=mode, user=actor if getattr(actor, "pk", None) else None, user_label=actor_label(actor))
+
+
+def _copy_job(job: ImportJob, *, mode: str, user, user_label: str) -> ImportJob:
+    """A new pending job reading ``job``'s file (a link to it, or the same CLI path)."""
+    source = job_file(job)
     rerun = ImportJob.objects.create(
-        user=actor if getattr(actor, "pk", None) else None, user_label=actor_label(actor), entity=job.entity,
+        user=user, user_label=user_label, entity=job.entity,
         mode=mode, source=job.source, file_name=job.file_name, file_size=job.file_size, file_sha256=job.file_sha256,
         file_format=job.file_format, mapping=job.mapping, based_on=job,
     )
@@ -258,7 +265,9 @@ def import_job_enqueue(job: ImportJob) -> ImportJob:
 
     if job.status != JobStatus.PENDING:
         return job
-    run_import.enqueue(job.pk)
+    result = run_import.enqueue(job.pk)
+    # The queue entry, so the sweep can fail it with the job (inline backends have run it already).
+    ImportJob.objects.filter(pk=job.pk).update(task_id=str(result.id)[:64])
     job.refresh_from_db()
     return job
 
@@ -274,8 +283,55 @@ def import_job_run(job: ImportJob | int, *, on_progress: ProgressHook | None = N
     """Run a pending job to its end. Running it twice (two workers) runs it once."""
     job_id = job if isinstance(job, int) else job.pk
     now = timezone.now()
-    if not ImportJob.objects.filter(pk=job_id, status=JobStatus.PENDING).update(status=JobStatus.RUNNING, started_at=now):
+    if not ImportJob.objects.filter(pk=job_id, status=JobStatus.PENDING).update(
+            status=JobStatus.RUNNING, started_at=now, heartbeat_at=now):
         return ImportJob.objects.get(pk=job_id)
+
+    def record_beat(at) -> None:
+        ImportJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(heartbeat_at=at)
+
+    with heartbeat.beating(job_heartbeat_key(job_id), on_beat=record_beat):
+        return _run(job_id, now, on_progress, on_reject)
+
+
+def job_heartbeat_key(job_id: int) -> str:
+    return f"import-{job_id}"
+
+
+def import_jobs_sweep(now=None) -> list[str]:
+    """Jobs still "running" whose heartbeat stopped (their worker died): each is marked failed with the reason,
+    its queue entry too, and — being all or nothing, so nothing of it was kept — queued again as a new job
+    reading the same file (jobs the worker ran; a `bcrm import` that was killed is for its user to run again).
+    The names of the jobs requeued."""
+    now = now or timezone.now()
+    requeued: list[str] = []
+    for job_id, beat_at, started_at in ImportJob.objects.filter(status=JobStatus.RUNNING).values_list(
+            "pk", "heartbeat_at", "started_at"):
+        if not heartbeat.stopped(job_heartbeat_key(job_id), beat_at, started_at, now):
+            continue
+        again: ImportJob | None = None
+        with transaction.atomic():
+            job = ImportJob.objects.select_for_update().filter(pk=job_id, status=JobStatus.RUNNING).first()
+            if job is None:
+                continue  # another worker's sweep took it
+            if job.source != JobSource.CLI and job.stored_path and job_file(job).exists():
+                again = _copy_job(job, mode=job.mode, user=job.user, user_label=job.user_label)
+            reason = heartbeat.reason(requeued_as=f"#{again.pk}" if again else None)
+            job.status, job.reason, job.message = JobStatus.FAILED, reason, reason["message"]
+            job.finished_at = now
+            job.save(update_fields=["status", "reason", "message", "finished_at"])
+            heartbeat.fail_queue_entries([job.task_id] if job.task_id else [], now=now)
+            if again is not None:
+                transaction.on_commit(lambda rerun=again: import_job_enqueue(rerun))  # type: ignore[misc]
+        logger.warning("import job %s: no heartbeat since %s; marked failed%s", job_id, beat_at,
+                       f", queued again as #{again.pk}" if again else "")
+        heartbeat.forget(job_heartbeat_key(job_id))
+        if again is not None:
+            requeued.append(f"import #{again.pk}")
+    return requeued
+
+
+def _run(job_id: int, now, on_progress: ProgressHook | None, on_reject: RejectHook | None) -> ImportJob:
     job = ImportJob.objects.select_related("user", "mapping").get(pk=job_id)
     if job.user is not None:
         actor: Any = job.user
@@ -355,6 +411,9 @@ def import_job_run(job: ImportJob | int, *, on_progress: ProgressHook | None = N
         job.unchanged = importer.counts[Outcome.UNCHANGED]
     if errors is not None and errors.path is not None:
         job.error_file = str(errors.path.relative_to(import_root()))
+    # A sweep that took this job for dead meanwhile (a worker stalled past the timeout) has the last word.
+    if ImportJob.objects.filter(pk=job.pk, status=JobStatus.FAILED).exclude(reason={}).exists():
+        return ImportJob.objects.get(pk=job.pk)
     job.status, job.message = status, message
     job.finished_at = timezone.now()
     job.save()
