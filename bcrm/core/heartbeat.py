@@ -92,8 +92,10 @@ def stopped(key: str, recorded: dt.datetime | None, started: dt.datetime | None,
 def reason(*, requeued_as: Any = None) -> dict[str, Any]:
     seconds = int(timeout().total_seconds())
     if requeued_as:
-        return text(WORKER_STOPPED_REQUEUED, seconds=seconds, again=requeued_as)
-    return text(WORKER_STOPPED, seconds=seconds)
+        said = text(WORKER_STOPPED_REQUEUED, seconds=seconds, again=requeued_as)
+    else:
+        said = text(WORKER_STOPPED, seconds=seconds)
+    return {**said, "code": "worker_stopped"}
 
 
 @contextmanager

@@ -346,6 +346,7 @@ def _run(job_id: int, now, on_progress: ProgressHook | None, on_reject: RejectHo
     errors: ErrorFile | None = None
     importer = None
     status, message = JobStatus.DONE, ""
+    reason: dict[str, Any] = {}
     try:
         require_import(actor, job.entity)
         spec = spec_for(job.entity)
@@ -395,6 +396,7 @@ def _run(job_id: int, now, on_progress: ProgressHook | None, on_reject: RejectHo
                                 "or save only the valid rows.") % {"n": rejected}
     except (ImportFileError, PermissionDenied, InvalidInput) as exc:
         status, message = JobStatus.FAILED, exc.message
+        reason = getattr(exc, "text", None) or {}
     except Exception as exc:  # recorded on the job; the database is as it was
         logger.exception("import job %s failed", job.pk)
         status, message = JobStatus.FAILED, _("The import stopped on an unexpected error (%(error)s); nothing was saved.") % {
@@ -412,9 +414,9 @@ def _run(job_id: int, now, on_progress: ProgressHook | None, on_reject: RejectHo
     if errors is not None and errors.path is not None:
         job.error_file = str(errors.path.relative_to(import_root()))
     # A sweep that took this job for dead meanwhile (a worker stalled past the timeout) has the last word.
-    if ImportJob.objects.filter(pk=job.pk, status=JobStatus.FAILED).exclude(reason={}).exists():
+    if ImportJob.objects.filter(pk=job.pk, status=JobStatus.FAILED, reason__code="worker_stopped").exists():
         return ImportJob.objects.get(pk=job.pk)
-    job.status, job.message = status, message
+    job.status, job.message, job.reason = status, message, reason
     job.finished_at = timezone.now()
     job.save()
     spool.load(job)
