@@ -128,6 +128,9 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a lockout into the sign-in page with its message
 ]
+# A write that times out on the database's lock answers 503 with Retry-After, not 500 (bcrm.core.dbbusy).
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware") + 1,
+                  "bcrm.core.dbbusy.DatabaseBusyMiddleware")
 
 ROOT_URLCONF = "bcrm.urls"
 WSGI_APPLICATION = "bcrm.wsgi.application"
