@@ -22,13 +22,14 @@ import itertools
 import json
 import logging
 import os
+import pickle
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -344,6 +345,7 @@ def _run(job_id: int, now, on_progress: ProgressHook | None, on_reject: RejectHo
     folder.mkdir(parents=True, exist_ok=True)
     spool = RowSpool(folder / "rows.jsonl", keep=report_rows_kept())
     errors: ErrorFile | None = None
+    stage: StageFile | None = None
     importer = None
     status, message = JobStatus.DONE, ""
     reason: dict[str, Any] = {}
@@ -377,13 +379,32 @@ def _run(job_id: int, now, on_progress: ProgressHook | None, on_reject: RejectHo
             importer = importer_for(ctx, report=report)
             data_rows = itertools.chain(head[index + 1:], rows)
             progress = ProgressFile(folder / "progress.json")
-            with transaction.atomic():
+            # On SQLite the write transaction holds the database's only write lock, so the whole file is read,
+            # checked and staged first (on disk, batch by batch) and the transaction then only writes: other
+            # writers wait seconds, not the length of the import. PostgreSQL locks rows, not the database: there
+            # each batch is read and written in turn inside the one transaction.
+            stage = StageFile(folder / "staged.pickle") if connection.vendor == "sqlite" else None
+            if stage is not None:
+                importer.staged = True
                 for batch in _batches(data_rows, batch_rows()):
-                    importer.process([Row(number=n, raw=cells) for n, cells in batch])
+                    staged = [Row(number=n, raw=cells) for n, cells in batch]
+                    importer.stage(staged)
+                    stage.add(staged)
                     fraction = table.fraction()
                     progress.write(importer.rows, fraction)
                     if on_progress:
                         on_progress(importer.rows, fraction)
+            with transaction.atomic():
+                if stage is not None:
+                    for staged in stage.batches():
+                        importer.commit(staged)
+                else:
+                    for batch in _batches(data_rows, batch_rows()):
+                        importer.process([Row(number=n, raw=cells) for n, cells in batch])
+                        fraction = table.fraction()
+                        progress.write(importer.rows, fraction)
+                        if on_progress:
+                            on_progress(importer.rows, fraction)
                 if importer.rows == 0:
                     raise ImportFileError(_("The file has column headers but no data rows."))
                 rejected = importer.counts[Outcome.REJECTED]
@@ -404,6 +425,8 @@ def _run(job_id: int, now, on_progress: ProgressHook | None, on_reject: RejectHo
     finally:
         if errors is not None:
             errors.close()
+        if stage is not None:
+            stage.remove()
     if importer is not None:
         job.rows = importer.rows
         job.progress = importer.rows
@@ -445,6 +468,36 @@ def _remove_file(path: Path) -> None:
 
 def _mb(n: int) -> str:
     return f"{n / (1024 * 1024):,.0f}"
+
+
+class StageFile:
+    """Staged batches of an import (rows read, checked and prepared, not yet written), pickled one after the
+    other into the job's folder, read back in order for the write and removed after it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.file: IO[bytes] | None = open(path, "wb")  # noqa: SIM115 - closed by batches() or remove()
+
+    def add(self, rows: list[Row]) -> None:
+        assert self.file is not None
+        pickle.dump(rows, self.file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def batches(self) -> Iterator[list[Row]]:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+        with open(self.path, "rb") as fh:
+            while True:
+                try:
+                    yield pickle.load(fh)  # the file this job just wrote, in its own folder
+                except EOFError:
+                    return
+
+    def remove(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+        _remove_file(self.path)
 
 
 class ProgressFile:
