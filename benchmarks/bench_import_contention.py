@@ -13,6 +13,7 @@ Scratch SQLite database and data folder in ``/tmp/bcrm_bench_contention/`` (recr
    clients run for ``--seconds`` while it writes (the import's write transaction holds SQLite's only write
    lock).
 
+``--until-done`` keeps the clients going for the whole import (its staging and its write transaction).
 Printed per phase: requests, errors (any status other than 200, and timeouts, with the statuses seen),
 p50/p95 latency, and the ratio of the contention phase's p50/p95 to the baseline's. Aim: 0 errors.
 """
@@ -94,15 +95,19 @@ def start_server(port: int) -> subprocess.Popen:
     raise SystemExit("the server did not start")
 
 
-def clients(port: int, raw: str, n: int, seconds: float) -> tuple[list[float], Counter]:
+def clients(port: int, raw: str, n: int, seconds: float, running=None) -> tuple[list[float], Counter]:
+    """``n`` clients for ``seconds`` (or, given ``running``, for as long as it answers true)."""
     latencies: list[float] = []
     errors: Counter = Counter()
     lock = threading.Lock()
     stop = time.monotonic() + seconds
 
+    def go_on() -> bool:
+        return running() if running is not None else time.monotonic() < stop
+
     def client(k: int) -> None:
         i = 0
-        while time.monotonic() < stop:
+        while go_on():
             path = "/api/v1/me" if i % 2 == 0 else f"/api/v1/organizations?page={1 + (k + i) % 5}"
             i += 1
             request = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
@@ -149,6 +154,8 @@ def main() -> None:
     parser.add_argument("--orgs", type=int, default=200)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--until-done", action="store_true",
+                        help="run the clients for the whole import (staging and write), not --seconds of it")
     args = parser.parse_args()
 
     shutil.rmtree(SCRATCH, ignore_errors=True)
@@ -165,7 +172,8 @@ def main() -> None:
         importer = subprocess.Popen([sys.executable, "manage.py", "import", "organizations", str(file)],
                                     cwd=ROOT, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(1.0)  # the import reads its header and starts writing
-        during = report("during import", *clients(port, fresh, args.clients, args.seconds))
+        running = (lambda: importer.poll() is None) if args.until_done else None
+        during = report("during import", *clients(port, fresh, args.clients, args.seconds, running))
         still = importer.poll() is None
         _out, err = importer.communicate()
         took = time.perf_counter() - started
