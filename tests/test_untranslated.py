@@ -43,6 +43,7 @@ ALLOWED_WORDS = {
     "ms", "min", "MW", "km", "kV", "GW", "MWh",                    # units (one-letter ones pass anyway)
     "xlsx", "csv", "YYYY", "MM", "DD",                              # file types and date patterns
     "log", "frequency", "recency",   # a formula, and the BG/NBD summary columns a file must name as they are
+    "Big", "Shift", "JIS", "EUC", "KR",                             # encodings: Big5, Shift-JIS, EUC-KR
 }
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’]*(?:-[A-Za-z]+)*")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")

@@ -24,6 +24,7 @@ import logging
 import os
 import pickle
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -384,6 +385,7 @@ def _run(job_id: int, now, on_progress: ProgressHook | None, on_reject: RejectHo
             # writers wait seconds, not the length of the import. PostgreSQL locks rows, not the database: there
             # each batch is read and written in turn inside the one transaction.
             stage = StageFile(folder / "staged.pickle") if connection.vendor == "sqlite" else None
+            stage_started = time.perf_counter()
             if stage is not None:
                 importer.staged = True
                 for batch in _batches(data_rows, batch_rows()):
@@ -394,10 +396,13 @@ def _run(job_id: int, now, on_progress: ProgressHook | None, on_reject: RejectHo
                     progress.write(importer.rows, fraction)
                     if on_progress:
                         on_progress(importer.rows, fraction)
+            write_started = time.perf_counter()
             with transaction.atomic():
                 if stage is not None:
                     for staged in stage.batches():
                         importer.commit(staged)
+                    logger.info("import job %s: %s rows staged in %.1f s, written in %.1f s", job.pk, importer.rows,
+                                write_started - stage_started, time.perf_counter() - write_started)
                 else:
                     for batch in _batches(data_rows, batch_rows()):
                         importer.process([Row(number=n, raw=cells) for n, cells in batch])
