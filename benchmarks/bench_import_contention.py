@@ -181,6 +181,9 @@ def main() -> None:
               f"{' (still running when the clients stopped)' if still else ' (ended while the clients ran)'}")
         if importer.returncode:
             print(err.decode(errors="replace")[-2000:])
+        for line in err.decode(errors="replace").splitlines():
+            if "staged in" in line:   # the import's own log: how long it read and staged, how long it wrote
+                print("  " + line.split("INFO", 1)[-1].strip())
         print(f"ratio during/no import: p50 {during[0] / base[0]:.1f}x  p95 {during[1] / base[1]:.1f}x")
     finally:
         server.terminate()
