@@ -14,6 +14,7 @@ from ninja.security import HttpBearer, SessionAuth
 
 from bcrm.accounts.api import router as accounts_router
 from bcrm.accounts.services import token_authenticate
+from bcrm.connect.api import router as connect_router
 from bcrm.core.dbbusy import BUSY_CODE, BUSY_MESSAGE, BUSY_RETRY_AFTER, is_lock_timeout
 from bcrm.core.errors import ServiceError
 from bcrm.dataio.api import router as dataio_router
@@ -170,6 +171,7 @@ for router in (
     resource_router,
     progress_router,
     monitoring_router,
+    connect_router,
     web_router,
 ):
     api.add_router("", router)

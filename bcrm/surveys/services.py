@@ -40,6 +40,7 @@ from bcrm.accounts.models import token_digest
 from bcrm.accounts.permissions import can_write, require, require_organization_write
 from bcrm.audit.services import audit_record
 from bcrm.core import delivery as mailer
+from bcrm.core import events
 from bcrm.core.errors import InvalidInput, NotFound, ServiceError
 from bcrm.core.services import validate_and_save
 from bcrm.engagement.models import SurveyResponse
@@ -480,4 +481,7 @@ def survey_answer(*, token: str, nps: Any, csat: Any = None, comment: Any = "") 
         _audit_invitation(None, "update", invitation, {
             "used_at": [None, now.isoformat()], "response": [None, response.pk],
         })
+        events.emit("survey.answered", {"invitation": invitation.pk, "response": response.pk,
+                                        "organization": invitation.contact.organization_id,
+                                        "contact": invitation.contact_id, "nps": nps_value, "csat": csat_value})
     return response
