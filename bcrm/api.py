@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import OperationalError
 from django.http import Http404, HttpRequest
 from django.utils.translation import get_language
 from ninja import NinjaAPI, Swagger
@@ -16,6 +17,7 @@ from bcrm.accounts.services import token_authenticate
 from bcrm.book.api import router as book_router
 from bcrm.closing.api import router as closing_router
 from bcrm.connect.api import router as connect_router
+from bcrm.core.dbbusy import BUSY_CODE, BUSY_MESSAGE, BUSY_RETRY_AFTER, is_lock_timeout
 from bcrm.core.errors import ServiceError
 from bcrm.dataio.api import router as dataio_router
 from bcrm.dataquality.api import router as dataquality_router
@@ -133,6 +135,17 @@ def on_auth_error(request, exc):
     code, message = TOKEN_REFUSED.get(token_state(refused) if refused else "", (
         "unauthenticated", "Authentication required: a valid bearer token or a session."))
     return api.create_response(request, error_body(code, message), status=401)
+
+
+@api.exception_handler(OperationalError)
+def on_database_busy(request, exc: OperationalError):
+    """A write that timed out on the database's lock: 503 with Retry-After (bcrm.core.dbbusy); other
+    operational errors stay errors."""
+    if not is_lock_timeout(exc):
+        raise exc
+    response = api.create_response(request, error_body(BUSY_CODE, BUSY_MESSAGE), status=503)
+    response["Retry-After"] = str(BUSY_RETRY_AFTER)
+    return response
 
 
 @api.exception_handler(Http404)

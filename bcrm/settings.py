@@ -133,6 +133,9 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a lockout into the sign-in page with its message
 ]
+# A write that times out on the database's lock answers 503 with Retry-After, not 500 (bcrm.core.dbbusy).
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware") + 1,
+                  "bcrm.core.dbbusy.DatabaseBusyMiddleware")
 
 ROOT_URLCONF = "bcrm.urls"
 WSGI_APPLICATION = "bcrm.wsgi.application"
@@ -316,6 +319,10 @@ TASKS = {
         ),
     }
 }
+
+# Long work (imports, automation runs, the worker's queue entries) beats while it runs; work silent for
+# BCRM_HEARTBEAT_TIMEOUT seconds is marked failed by the worker's sweep, and queued again where that is safe.
+BCRM_HEARTBEAT_TIMEOUT = float(os.environ.get("BCRM_HEARTBEAT_TIMEOUT", "120"))
 
 # E-mail (survey invitations, progress reports, management reports): one configuration for the web server,
 # the worker and the CLI, decided here from the environment. With EMAIL_HOST set, SMTP through that server;

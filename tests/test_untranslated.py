@@ -44,6 +44,7 @@ ALLOWED_WORDS = {
     "xlsx", "csv", "vcf", "ics", "YYYY", "MM", "DD",                # file types and date patterns
     "log", "frequency", "recency",   # a formula, and the BG/NBD summary columns a file must name as they are
     "Webhook", "iCalendar", "vCard", "Outlook", "Thunderbird", "HMAC", "SHA",   # standards and products
+    "Big", "Shift", "JIS", "EUC", "KR",                             # encodings: Big5, Shift-JIS, EUC-KR
 }
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’]*(?:-[A-Za-z]+)*")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import secrets
 from decimal import Decimal
 
@@ -7,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -17,6 +19,8 @@ from bcrm.accounts.permissions import has_any, require
 from bcrm.audit.services import audit_record
 from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.core.services import create_instance
+
+logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "bcrm_"
 
@@ -143,10 +147,52 @@ def token_authenticate(raw: str):
     token = ApiToken.objects.select_related("user").filter(digest=token_digest(raw)).first()
     if token is None or not token.is_active or not token.user.is_active:
         return None
-    now = timezone.now()
-    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    token_touch(token)
     return token.user
+
+
+#: A token's last-used time is written at most this often (seconds).
+TOKEN_TOUCH_SECONDS = 60
+_touched: dict[str, float] = {}   # token digest → when this process last wrote (or tried to write) its last use
+
+
+def token_touch(token, now: dt.datetime | None = None) -> bool:
+    """Record that ``token`` was used: at most once a minute (by the stored time, and per process without
+    asking the database), never inside the request's transaction (after it commits, if there is one), and never
+    at the cost of the request: on SQLite it waits at most a moment for the write lock and gives up while
+    another write (an import) holds it — reads must not fail for a timestamp. Whether it wrote."""
+    import time
+
+    now = now or timezone.now()
+    if token.last_used_at is not None and (now - token.last_used_at).total_seconds() < TOKEN_TOUCH_SECONDS:
+        return False
+    clock = time.monotonic()
+    if clock - _touched.get(token.digest, -TOKEN_TOUCH_SECONDS) < TOKEN_TOUCH_SECONDS:
+        return False
+    _touched[token.digest] = clock
+    if connection.in_atomic_block:
+        transaction.on_commit(lambda: _write_last_used(token.pk, now))
+        return True
+    return _write_last_used(token.pk, now)
+
+
+def _write_last_used(token_id: int, now: dt.datetime) -> bool:
+    sqlite = connection.vendor == "sqlite"
+    waited = None
+    try:
+        if sqlite:
+            with connection.cursor() as cursor:
+                waited = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
+                cursor.execute("PRAGMA busy_timeout=100")
+        ApiToken.objects.filter(pk=token_id).update(last_used_at=now)
+        return True
+    except OperationalError as exc:
+        logger.info("token %s: last use not recorded (%s)", token_id, exc)
+        return False
+    finally:
+        if waited is not None:
+            with connection.cursor() as cursor:
+                cursor.execute(f"PRAGMA busy_timeout={int(waited)}")
 
 
 def user_get_by_username(username: str):

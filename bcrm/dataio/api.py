@@ -46,7 +46,10 @@ class ImportJobOut(Schema):
     entity: Entity
     mode: ImportMode
     status: str = Field(..., description="pending, running, done, failed or rolled_back")
-    message: str
+    message: str = Field(..., description="why it failed or rolled back; in the request's language where the "
+                                          "system wrote it (a worker that stopped)")
+    reason_code: str = Field("", description="why the system failed it, for programs: unknown_encoding (the "
+                                            "file's encoding was not recognised), worker_stopped (its worker died)")
     source: str
     user: str = Field(..., description="who ran it (\"system\" for a command-line import without --as)")
     file_name: str
@@ -70,6 +73,14 @@ class ImportJobOut(Schema):
     finished_at: dt.datetime | None
     duration_seconds: float | None
     error_file_url: str | None
+
+    @staticmethod
+    def resolve_message(obj) -> str:
+        return obj.shown_message
+
+    @staticmethod
+    def resolve_reason_code(obj) -> str:
+        return str((obj.reason or {}).get("code", ""))
 
     @staticmethod
     def resolve_user(obj) -> str:

@@ -14,8 +14,8 @@ from bcrm.ui.widgets import PlainSelect
 class UploadForm(forms.Form):
     entity = forms.ChoiceField(label=_("What the file holds"), choices=Entity.choices, widget=PlainSelect)
     file = forms.FileField(label=_("File (CSV or XLSX)"),
-                           help_text=_("UTF-8 or GB18030 CSV (comma, semicolon, tab or pipe) or an Excel .xlsx workbook. "
-                                       "Headers in English or Chinese."),
+                           help_text=_("CSV in UTF-8, GB18030, Big5, Shift-JIS or EUC-KR (comma, semicolon, tab or pipe) "
+                                       "or an Excel .xlsx workbook. Headers in English or Chinese."),
                            widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,.tsv,.xlsx,.xlsm"}))
     mapping = forms.ModelChoiceField(label=_("Column mapping"), required=False, queryset=ColumnMapping.objects.all(),
                                      empty_label=_("None: match headers by name"), widget=PlainSelect)

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -161,6 +162,8 @@ class Importer(ReferenceResolver):
         self.ref_cache: dict[str, dict[tuple[str, Any], int | str]] = {}
         self._users: dict[str, int] | None = None
         self._teams: dict[str, int] | None = None
+        self.staged = False                     # all batches staged before any is written (see stage())
+        self.staged_keys: set[bytes] = set()    # digests of the natural keys of the records staged batches create
 
     def make_batch(self) -> EntityBatch:
         """The entity's batch form, sharing the importer's organisation cache."""
@@ -169,6 +172,14 @@ class Importer(ReferenceResolver):
     # -- the batch -------------------------------------------------------------------------------
 
     def process(self, rows: list[Row]) -> None:
+        """One batch, read and written at once (inside the import's transaction)."""
+        self.stage(rows)
+        self.commit(rows)
+
+    def stage(self, rows: list[Row]) -> None:
+        """Steps 1–4 of a batch: everything but the write. With ``staged`` set, the batches are all staged
+        before any is written (the write transaction then only writes): the records this file creates are
+        remembered by their natural key, and those it changes by their primary key, across batches."""
         self.rows += len(rows)
         self.parse(rows)
         live = [r for r in rows if not r.errors]
@@ -180,7 +191,18 @@ class Importer(ReferenceResolver):
         for row in live:
             if not row.errors:
                 self.prepare(row)
-        self.write([r for r in live if not r.errors and r.outcome in (Outcome.CREATED, Outcome.UPDATED)])
+        if self.staged:
+            for row in live:
+                if not row.errors and row.obj is not None:
+                    self.touched.add(row.obj.pk)
+
+    def commit(self, rows: list[Row]) -> None:
+        """Step 5 of a staged batch: write it, count and report its rows."""
+        live = [r for r in rows if not r.errors and r.outcome in (Outcome.CREATED, Outcome.UPDATED)]
+        if self.staged:
+            self.recheck(live)
+            live = [r for r in live if not r.errors]
+        self.write(live)
         for row in rows:
             if row.errors:
                 row.outcome = Outcome.REJECTED
@@ -284,11 +306,30 @@ class Importer(ReferenceResolver):
             key = self.new_key(row)
             if key is None:
                 continue
-            if key in seen_key:
+            if self.staged and _key_digest(key) in self.staged_keys:
+                row.reject(self.duplicate_column(row),
+                           _("An earlier row of this file already imported this record; it appears twice."))
+            elif key in seen_key:
                 row.reject(self.duplicate_column(row), _("Row %(row)s of this file is the same record.")
                            % {"row": seen_key[key]})
             else:
                 seen_key[key] = row.number
+        if self.staged:
+            self.staged_keys.update(_key_digest(key) for key in seen_key)
+
+    def recheck(self, rows: list[Row]) -> None:
+        """A staged update was computed from the record as it was read; one changed by someone else since (its
+        version moved) is rejected rather than overwritten."""
+        if "version" not in self.fields_by_name:
+            return
+        read = {r.obj.pk: r.obj.version for r in rows if r.obj is not None}
+        if not read:
+            return
+        now = dict(self.model._default_manager.filter(pk__in=list(read)).values_list("pk", "version"))
+        for row in rows:
+            if row.obj is not None and now.get(row.obj.pk) != read[row.obj.pk]:
+                row.reject("", _("This record was changed by someone else while the file was being read; "
+                                 "import the file again."))
 
     def duplicate_column(self, row: Row) -> str:
         if row.values.get("bcrm_id") is not None:
@@ -429,6 +470,11 @@ class Importer(ReferenceResolver):
         if row.obj is not None:
             return str(row.obj)
         return ""
+
+
+def _key_digest(key: Any) -> bytes:
+    """16 bytes standing for a natural key (which may hold a 5,000-character summary): memory stays bounded."""
+    return hashlib.blake2b(repr(key).encode(), digest_size=16).digest()
 
 
 def _quantize(value: Decimal, places: int | None) -> Decimal:

@@ -72,6 +72,11 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(_("submitted"), auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # Crash safety (bcrm.core.heartbeat): the last beat recorded in the database, the queue entry running the
+    # job, and why the job stopped when the system says so (a text code with parameters, bcrm.core.texts).
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
+    task_id = models.CharField(_("queue entry"), max_length=64, blank=True)
+    reason = models.JSONField(_("reason"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("import")
@@ -91,6 +96,13 @@ class ImportJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in {JobStatus.DONE, JobStatus.FAILED, JobStatus.ROLLED_BACK}
+
+    @property
+    def shown_message(self) -> str:
+        """The message in the reader's language where it was stored as a code, else as stored."""
+        from bcrm.core.texts import render
+
+        return render(self.reason) if self.reason else self.message
 
     @property
     def wrote_data(self) -> bool:

@@ -1,7 +1,7 @@
 """Streaming readers for CSV and XLSX: one row at a time, whatever the file's size.
 
-CSV: the encoding is UTF-8 (with or without BOM) or GB18030, decided on the first megabyte and then
-streamed with that codec; the delimiter (comma, semicolon, tab or pipe) is sniffed from the first
+CSV: the encoding — UTF-8 (with or without BOM), GB18030, Big5, Shift-JIS or EUC-KR — is decided on the first
+megabyte by bcrm.core.encodings (a file it is unsure of is refused) and then streamed with that codec; the delimiter (comma, semicolon, tab or pipe) is sniffed from the first
 lines. A line longer than ``MAX_LINE`` characters is refused rather than read into memory.
 
 Both are bounded (``ImportLimits``, from settings): rows, columns, characters per cell. An XLSX file is a zip
@@ -32,6 +32,8 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext as _
+
+from bcrm.core import encodings
 
 SAMPLE_BYTES = 1 << 20
 MAX_LINE = 16 * 1024 * 1024
@@ -74,10 +76,12 @@ class ImportLimits:
 
 
 class ImportFileError(Exception):
-    """The file as a whole cannot be imported: nothing is written, and the message says why."""
+    """The file as a whole cannot be imported: nothing is written, and the message says why (``text``: the
+    reason as a code with parameters, where it has one, bcrm.core.texts)."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, text: dict[str, Any] | None = None):
         self.message = str(message)
+        self.text = text
         super().__init__(self.message)
 
 
@@ -96,20 +100,15 @@ def detect_format(path: Path, name: str | None = None) -> str:
 
 
 def detect_encoding(path: Path) -> str:
+    """The codec to read a CSV file with (bcrm.core.encodings decides, for the import and `bcrm analyse`)."""
     with open(path, "rb") as fh:
         sample = fh.read(SAMPLE_BYTES)
     if not sample.lstrip(codecs.BOM_UTF8).strip():
         raise ImportFileError(_("The file is empty."))
-    if b"\x00" in sample:
-        raise ImportFileError(_("The file is not UTF-8 or GB18030 text (it looks like UTF-16 or a binary file)."))
-    final = len(sample) < SAMPLE_BYTES
-    for codec in ("utf-8-sig", "gb18030"):
-        try:
-            codecs.getincrementaldecoder(codec)().decode(sample, final=final)
-        except UnicodeDecodeError:
-            continue
-        return codec
-    raise ImportFileError(_("The file is not UTF-8 or GB18030 text. Save it as CSV UTF-8 and upload it again."))
+    try:
+        return encodings.detect(sample, final=len(sample) < SAMPLE_BYTES).encoding
+    except encodings.EncodingError as exc:
+        raise ImportFileError(exc.message, exc.text) from None
 
 
 def sniff_delimiter(text: str) -> str:
@@ -215,7 +214,7 @@ class CsvTable(Table):
         except UnicodeDecodeError:
             raise ImportFileError(
                 _("The file is not UTF-8 or GB18030 text: row %(row)s cannot be read as %(codec)s.")
-                % {"row": number + 1, "codec": "UTF-8" if self.encoding.startswith("utf") else "GB18030"}
+                % {"row": number + 1, "codec": encodings.LABELS.get(self.encoding, self.encoding)}
             ) from None
         except csv.Error as exc:
             raise ImportFileError(_("Row %(row)s is not valid CSV: %(error)s") % {"row": number + 1, "error": exc}) from exc

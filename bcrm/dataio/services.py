@@ -22,17 +22,20 @@ import itertools
 import json
 import logging
 import os
+import pickle
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.permissions import EDIT_ALL, can_see_compliance, can_write, has_any, require
+from bcrm.core import heartbeat
 from bcrm.core.errors import InvalidInput, NotFound, PermissionDenied
 from bcrm.dataio.adapters import importer_for
 from bcrm.dataio.choices import Entity, FileFormat, ImportMode, JobSource, JobStatus, Outcome, entity_from
@@ -216,8 +219,14 @@ def import_job_rerun(*, actor, job: ImportJob, mode: str) -> ImportJob:
     source = job_file(job)
     if not job.stored_path or not source.exists():
         raise InvalidInput(_("The uploaded file of this import is no longer kept; upload it again."))
+    return _copy_job(job, mode=mode, user=actor if getattr(actor, "pk", None) else None, user_label=actor_label(actor))
+
+
+def _copy_job(job: ImportJob, *, mode: str, user, user_label: str) -> ImportJob:
+    """A new pending job reading ``job``'s file (a link to it, or the same CLI path)."""
+    source = job_file(job)
     rerun = ImportJob.objects.create(
-        user=actor if getattr(actor, "pk", None) else None, user_label=actor_label(actor), entity=job.entity,
+        user=user, user_label=user_label, entity=job.entity,
         mode=mode, source=job.source, file_name=job.file_name, file_size=job.file_size, file_sha256=job.file_sha256,
         file_format=job.file_format, mapping=job.mapping, based_on=job,
     )
@@ -258,7 +267,9 @@ def import_job_enqueue(job: ImportJob) -> ImportJob:
 
     if job.status != JobStatus.PENDING:
         return job
-    run_import.enqueue(job.pk)
+    result = run_import.enqueue(job.pk)
+    # The queue entry, so the sweep can fail it with the job (inline backends have run it already).
+    ImportJob.objects.filter(pk=job.pk).update(task_id=str(result.id)[:64])
     job.refresh_from_db()
     return job
 
@@ -274,8 +285,55 @@ def import_job_run(job: ImportJob | int, *, on_progress: ProgressHook | None = N
     """Run a pending job to its end. Running it twice (two workers) runs it once."""
     job_id = job if isinstance(job, int) else job.pk
     now = timezone.now()
-    if not ImportJob.objects.filter(pk=job_id, status=JobStatus.PENDING).update(status=JobStatus.RUNNING, started_at=now):
+    if not ImportJob.objects.filter(pk=job_id, status=JobStatus.PENDING).update(
+            status=JobStatus.RUNNING, started_at=now, heartbeat_at=now):
         return ImportJob.objects.get(pk=job_id)
+
+    def record_beat(at) -> None:
+        ImportJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(heartbeat_at=at)
+
+    with heartbeat.beating(job_heartbeat_key(job_id), on_beat=record_beat):
+        return _run(job_id, now, on_progress, on_reject)
+
+
+def job_heartbeat_key(job_id: int) -> str:
+    return f"import-{job_id}"
+
+
+def import_jobs_sweep(now=None) -> list[str]:
+    """Jobs still "running" whose heartbeat stopped (their worker died): each is marked failed with the reason,
+    its queue entry too, and — being all or nothing, so nothing of it was kept — queued again as a new job
+    reading the same file (jobs the worker ran; a `bcrm import` that was killed is for its user to run again).
+    The names of the jobs requeued."""
+    now = now or timezone.now()
+    requeued: list[str] = []
+    for job_id, beat_at, started_at in ImportJob.objects.filter(status=JobStatus.RUNNING).values_list(
+            "pk", "heartbeat_at", "started_at"):
+        if not heartbeat.stopped(job_heartbeat_key(job_id), beat_at, started_at, now):
+            continue
+        again: ImportJob | None = None
+        with transaction.atomic():
+            job = ImportJob.objects.select_for_update().filter(pk=job_id, status=JobStatus.RUNNING).first()
+            if job is None:
+                continue  # another worker's sweep took it
+            if job.source != JobSource.CLI and job.stored_path and job_file(job).exists():
+                again = _copy_job(job, mode=job.mode, user=job.user, user_label=job.user_label)
+            reason = heartbeat.reason(requeued_as=f"#{again.pk}" if again else None)
+            job.status, job.reason, job.message = JobStatus.FAILED, reason, reason["message"]
+            job.finished_at = now
+            job.save(update_fields=["status", "reason", "message", "finished_at"])
+            heartbeat.fail_queue_entries([job.task_id] if job.task_id else [], now=now)
+            if again is not None:
+                transaction.on_commit(lambda rerun=again: import_job_enqueue(rerun))  # type: ignore[misc]
+        logger.warning("import job %s: no heartbeat since %s; marked failed%s", job_id, beat_at,
+                       f", queued again as #{again.pk}" if again else "")
+        heartbeat.forget(job_heartbeat_key(job_id))
+        if again is not None:
+            requeued.append(f"import #{again.pk}")
+    return requeued
+
+
+def _run(job_id: int, now, on_progress: ProgressHook | None, on_reject: RejectHook | None) -> ImportJob:
     job = ImportJob.objects.select_related("user", "mapping").get(pk=job_id)
     if job.user is not None:
         actor: Any = job.user
@@ -288,8 +346,10 @@ def import_job_run(job: ImportJob | int, *, on_progress: ProgressHook | None = N
     folder.mkdir(parents=True, exist_ok=True)
     spool = RowSpool(folder / "rows.jsonl", keep=report_rows_kept())
     errors: ErrorFile | None = None
+    stage: StageFile | None = None
     importer = None
     status, message = JobStatus.DONE, ""
+    reason: dict[str, Any] = {}
     try:
         require_import(actor, job.entity)
         spec = spec_for(job.entity)
@@ -320,13 +380,36 @@ def import_job_run(job: ImportJob | int, *, on_progress: ProgressHook | None = N
             importer = importer_for(ctx, report=report)
             data_rows = itertools.chain(head[index + 1:], rows)
             progress = ProgressFile(folder / "progress.json")
-            with transaction.atomic():
+            # On SQLite the write transaction holds the database's only write lock, so the whole file is read,
+            # checked and staged first (on disk, batch by batch) and the transaction then only writes: other
+            # writers wait seconds, not the length of the import. PostgreSQL locks rows, not the database: there
+            # each batch is read and written in turn inside the one transaction.
+            stage = StageFile(folder / "staged.pickle") if connection.vendor == "sqlite" else None
+            stage_started = time.perf_counter()
+            if stage is not None:
+                importer.staged = True
                 for batch in _batches(data_rows, batch_rows()):
-                    importer.process([Row(number=n, raw=cells) for n, cells in batch])
+                    staged = [Row(number=n, raw=cells) for n, cells in batch]
+                    importer.stage(staged)
+                    stage.add(staged)
                     fraction = table.fraction()
                     progress.write(importer.rows, fraction)
                     if on_progress:
                         on_progress(importer.rows, fraction)
+            write_started = time.perf_counter()
+            with transaction.atomic():
+                if stage is not None:
+                    for staged in stage.batches():
+                        importer.commit(staged)
+                    logger.info("import job %s: %s rows staged in %.1f s, written in %.1f s", job.pk, importer.rows,
+                                write_started - stage_started, time.perf_counter() - write_started)
+                else:
+                    for batch in _batches(data_rows, batch_rows()):
+                        importer.process([Row(number=n, raw=cells) for n, cells in batch])
+                        fraction = table.fraction()
+                        progress.write(importer.rows, fraction)
+                        if on_progress:
+                            on_progress(importer.rows, fraction)
                 if importer.rows == 0:
                     raise ImportFileError(_("The file has column headers but no data rows."))
                 rejected = importer.counts[Outcome.REJECTED]
@@ -339,6 +422,7 @@ def import_job_run(job: ImportJob | int, *, on_progress: ProgressHook | None = N
                                 "or save only the valid rows.") % {"n": rejected}
     except (ImportFileError, PermissionDenied, InvalidInput) as exc:
         status, message = JobStatus.FAILED, exc.message
+        reason = getattr(exc, "text", None) or {}
     except Exception as exc:  # recorded on the job; the database is as it was
         logger.exception("import job %s failed", job.pk)
         status, message = JobStatus.FAILED, _("The import stopped on an unexpected error (%(error)s); nothing was saved.") % {
@@ -346,6 +430,8 @@ def import_job_run(job: ImportJob | int, *, on_progress: ProgressHook | None = N
     finally:
         if errors is not None:
             errors.close()
+        if stage is not None:
+            stage.remove()
     if importer is not None:
         job.rows = importer.rows
         job.progress = importer.rows
@@ -355,7 +441,10 @@ def import_job_run(job: ImportJob | int, *, on_progress: ProgressHook | None = N
         job.unchanged = importer.counts[Outcome.UNCHANGED]
     if errors is not None and errors.path is not None:
         job.error_file = str(errors.path.relative_to(import_root()))
-    job.status, job.message = status, message
+    # A sweep that took this job for dead meanwhile (a worker stalled past the timeout) has the last word.
+    if ImportJob.objects.filter(pk=job.pk, status=JobStatus.FAILED, reason__code="worker_stopped").exists():
+        return ImportJob.objects.get(pk=job.pk)
+    job.status, job.message, job.reason = status, message, reason
     job.finished_at = timezone.now()
     job.save()
     spool.load(job)
@@ -384,6 +473,36 @@ def _remove_file(path: Path) -> None:
 
 def _mb(n: int) -> str:
     return f"{n / (1024 * 1024):,.0f}"
+
+
+class StageFile:
+    """Staged batches of an import (rows read, checked and prepared, not yet written), pickled one after the
+    other into the job's folder, read back in order for the write and removed after it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.file: IO[bytes] | None = open(path, "wb")  # noqa: SIM115 - closed by batches() or remove()
+
+    def add(self, rows: list[Row]) -> None:
+        assert self.file is not None
+        pickle.dump(rows, self.file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def batches(self) -> Iterator[list[Row]]:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+        with open(self.path, "rb") as fh:
+            while True:
+                try:
+                    yield pickle.load(fh)  # the file this job just wrote, in its own folder
+                except EOFError:
+                    return
+
+    def remove(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+        _remove_file(self.path)
 
 
 class ProgressFile:

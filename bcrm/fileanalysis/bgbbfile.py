@@ -40,7 +40,7 @@ COLUMNS = {"frequency": ("frequency", "x"), "recency": ("recency", "t_x", "tx"),
 
 
 def add_arguments(parser: CommandParser) -> None:
-    parser.add_argument("file", help=_("CSV file (UTF-8, UTF-8 with BOM or GB18030; delimiter detected)"))
+    parser.add_argument("file", help=_("CSV file (UTF-8, GB18030, Big5, Shift-JIS or EUC-KR; delimiter detected)"))
     parser.add_argument("--weights", default=None, metavar="COLUMN",
                         help=_("a column holding how many clients have each row's history"))
     parser.add_argument("--horizon", type=int, default=5, metavar="OPPORTUNITIES",

@@ -74,7 +74,7 @@ FREQUENCY_BINS = 7          # calibration histogram: 0 … 6 repeat purchases an
 
 
 def add_arguments(parser: CommandParser) -> None:
-    parser.add_argument("file", help=_("CSV file (UTF-8, UTF-8 with BOM or GB18030; delimiter detected)"))
+    parser.add_argument("file", help=_("CSV file (UTF-8, GB18030, Big5, Shift-JIS or EUC-KR; delimiter detected)"))
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--summary", action="store_true", help=_("one row per customer: frequency, recency, T"))
     mode.add_argument("--transactions", action="store_true", help=_("one row per purchase: customer, date, amount"))

@@ -59,7 +59,7 @@ BAD_WORDS = frozenset({"bad", "default", "defaulted", "delinquent", "churn", "ch
 
 
 def add_arguments(parser: CommandParser) -> None:
-    parser.add_argument("file", help=_("CSV file (UTF-8, UTF-8 with BOM or GB18030; delimiter detected)"))
+    parser.add_argument("file", help=_("CSV file (UTF-8, GB18030, Big5, Shift-JIS or EUC-KR; delimiter detected)"))
     parser.add_argument("--target", required=True, help=_("the 0/1 outcome column (1 = default / bad)"))
     parser.add_argument("--folds", type=int, default=5, help=_("cross-validation folds (default 5)"))
     parser.add_argument("--seed", type=int, default=0, help=_("seed of the fold shuffle (default 0)"))

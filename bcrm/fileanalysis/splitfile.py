@@ -54,7 +54,7 @@ DEFAULT_METHOD = "natural_break"
 
 
 def add_arguments(parser: CommandParser) -> None:
-    parser.add_argument("file", help=_("CSV file (UTF-8, UTF-8 with BOM or GB18030; delimiter detected)"))
+    parser.add_argument("file", help=_("CSV file (UTF-8, GB18030, Big5, Shift-JIS or EUC-KR; delimiter detected)"))
     parser.add_argument("--column", required=True, help=_("the column holding the scores (higher = upper class)"))
     parser.add_argument("--method", choices=splits.METHODS, default=None,
                         help=_("split method (default natural_break, compared with every other method)"))

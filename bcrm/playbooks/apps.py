@@ -31,6 +31,14 @@ class PlaybooksConfig(AppConfig):
         # automation run, and the client list says when that is.
         add_client_list_context("tiers_pending", tiers_pending)
         schedule.register("automation", daily_automation)
+        schedule.register("automation.heartbeat", sweep_automation_runs)
+
+
+def sweep_automation_runs() -> list[str]:
+    """Runs whose worker died are failed, and the scheduled ones queued again (bcrm.core.heartbeat)."""
+    from bcrm.playbooks.automation import automation_runs_sweep
+
+    return automation_runs_sweep()
 
 
 def daily_automation() -> list[str]:

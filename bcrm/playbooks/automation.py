@@ -36,6 +36,7 @@ import datetime as dt
 import json
 import time
 from collections import defaultdict
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +47,9 @@ from django.utils.translation import gettext as _
 
 from bcrm.accounts.choices import Role
 from bcrm.accounts.permissions import has_any
+from bcrm.core import heartbeat
 from bcrm.core.errors import PermissionDenied
+from bcrm.core.texts import gettext_noop
 from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.engagement.models import Task
 from bcrm.playbooks.bulksql import _db_datetime, _table, _upsert
@@ -129,11 +132,14 @@ def run_automation(*, actor, as_of: dt.datetime | None = None, dry_run: bool = F
     user = actor if getattr(actor, "pk", None) and getattr(actor, "is_authenticated", False) else None
     run = None
     if not dry_run:
+        started_at = timezone.now()
         run = AutomationRun.objects.create(as_of=now, dry_run=False, trigger=trigger, started_by=user,
-                                           started_at=timezone.now())
+                                           started_at=started_at, heartbeat_at=started_at)
     report = AutomationReport(run=run, as_of=now, dry_run=dry_run)
+    beating: AbstractContextManager[Any] = heartbeat.beating(run_heartbeat_key(run.pk), on_beat=lambda at: AutomationRun.objects.filter(
+        pk=run.pk, status=RunStatus.RUNNING).update(heartbeat_at=at)) if run is not None else nullcontext()
     try:
-        with transaction.atomic():
+        with beating, transaction.atomic():
             # Runs take turns: a second worker waits here, then finds everything already done.
             list(AutomationSchedule.objects.select_for_update().filter(key=LOCK_KEY))
             population_read = timezone.now()
@@ -149,14 +155,14 @@ def run_automation(*, actor, as_of: dt.datetime | None = None, dry_run: bool = F
         report.errors.append(f"{type(exc).__name__}: {exc}")
         report.duration_ms = int((time.perf_counter() - started) * 1000)
         if run is not None:
-            AutomationRun.objects.filter(pk=run.pk).update(
+            AutomationRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
                 status=RunStatus.FAILED, finished_at=timezone.now(), duration_ms=report.duration_ms,
                 errors=report.errors, timings=report.timings)
             run.refresh_from_db()
         raise
     report.duration_ms = int((time.perf_counter() - started) * 1000)
     if run is not None:
-        AutomationRun.objects.filter(pk=run.pk).update(
+        AutomationRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
             status=RunStatus.DONE, finished_at=timezone.now(), duration_ms=report.duration_ms,
             counts=report.counts, overflow=report.overflow, errors=report.errors, timings=report.timings,
             policy_version=report.policy_version)
@@ -338,6 +344,42 @@ class _Engine(_DueSteps, _Capacity, _Escalations):
         result = queue_progress_reports(period=period, organization_ids=org_ids, now=self.now, run_id=self.run_id,
                                         count_skipped=False)
         self.counts["deliveries_queued"] = int(getattr(result, "created", 0))
+
+
+A_NEW_RUN = gettext_noop("a new run")
+
+
+def run_heartbeat_key(run_id: int) -> str:
+    return f"automation-{run_id}"
+
+
+def automation_runs_sweep(now: dt.datetime | None = None) -> list[str]:
+    """Runs still "running" whose heartbeat stopped (their process died): marked failed with the reason. A run
+    is one transaction, so nothing of it was kept, and running it again creates nothing twice (every task is
+    named by its step and period): the scheduled ones are queued again for the same moment; one started by hand
+    (`bcrm automate`, the page) is for its user to start again. The names of the runs queued."""
+    from bcrm.playbooks.tasks import scheduled_automation
+
+    now = now or timezone.now()
+    queued: list[str] = []
+    for run_id, beat_at, started_at in AutomationRun.objects.filter(status=RunStatus.RUNNING).values_list(
+            "pk", "heartbeat_at", "started_at"):
+        if not heartbeat.stopped(run_heartbeat_key(run_id), beat_at, started_at, now):
+            continue
+        with transaction.atomic():
+            run = AutomationRun.objects.select_for_update().filter(pk=run_id, status=RunStatus.RUNNING).first()
+            if run is None:
+                continue
+            again = run.trigger == "schedule"
+            reason = heartbeat.reason(requeued_as={"template": A_NEW_RUN, "params": {}} if again else None)
+            AutomationRun.objects.filter(pk=run_id).update(
+                status=RunStatus.FAILED, finished_at=now, reason=reason, errors=[*run.errors, reason["message"]])
+            if again:
+                as_of = run.as_of.isoformat()
+                transaction.on_commit(lambda as_of=as_of: scheduled_automation.enqueue(as_of))  # type: ignore[misc]
+                queued.append(f"automation as of {as_of}")
+        heartbeat.forget(run_heartbeat_key(run_id))
+    return queued
 
 
 def automation_tick(now: dt.datetime | None = None) -> bool:

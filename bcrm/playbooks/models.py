@@ -263,6 +263,10 @@ class AutomationRun(models.Model):
     overflow = models.JSONField(_("capacity overflow by team"), default=list)
     timings = models.JSONField(default=dict)
     errors = models.JSONField(_("errors"), default=list)
+    # Crash safety (bcrm.core.heartbeat): the last beat recorded in the database, and why the run stopped when
+    # the system says so (a text code with parameters, bcrm.core.texts).
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
+    reason = models.JSONField(_("reason"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("automation run")
@@ -271,6 +275,12 @@ class AutomationRun(models.Model):
 
     def __str__(self) -> str:
         return f"automation {self.as_of:%Y-%m-%d %H:%M} ({self.status})"
+
+    @property
+    def shown_reason(self) -> str:
+        from bcrm.core.texts import render
+
+        return render(self.reason) if self.reason else ""
 
 
 class AutomationSchedule(models.Model):

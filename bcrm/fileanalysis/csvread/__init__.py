@@ -1,8 +1,9 @@
 """Reading columns of any CSV file, shared by the ``bcrm analyse`` subcommands.
 
-Any of UTF-8, UTF-8 with BOM, UTF-16 with BOM or GB18030; the delimiter sniffed (``,;\t|``), and for a
-file without a header also runs of spaces (as in the CDNOW transaction log); thousands separators
-accepted in numbers; only the wanted columns kept in memory, each converted as it is read.
+Any of UTF-8 (with or without BOM), UTF-16 with BOM, GB18030, Big5, Shift-JIS or EUC-KR (decided by
+bcrm.core.encodings, as for the import); the delimiter sniffed (``,;\t|``), and for a file without a header
+also runs of spaces (as in the CDNOW transaction log); thousands separators accepted in numbers; only the
+wanted columns kept in memory, each converted as it is read.
 
 * :func:`read_columns` — a score column with an optional 0/1 outcome and a cost column (``analyse split``);
 * :func:`read_table` — any set of columns, each read as numbers, text or dates, chosen once the header is

@@ -132,13 +132,19 @@ def parse_flag(text: str) -> bool | None:
 
 
 def _encodings(path: Path) -> list[str]:
+    """The codec to read ``path`` with, decided by bcrm.core.encodings (as the import decides): a list of one.
+    A file it cannot recognise with confidence raises :class:`CsvError`, naming why."""
+    from bcrm.core import encodings
+
     with path.open("rb") as handle:
-        head = handle.read(4)
-    if head.startswith(b"\xef\xbb\xbf"):
-        return ["utf-8-sig"]
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return ["utf-16"]
-    return ["utf-8-sig", "gb18030"]
+        sample = handle.read(ENCODING_SAMPLE_BYTES)
+    try:
+        return [encodings.detect(sample, final=len(sample) < ENCODING_SAMPLE_BYTES, allow_utf16=True).encoding]
+    except encodings.EncodingError as exc:
+        raise CsvError(f"{path}: {exc.message}") from None
+
+
+ENCODING_SAMPLE_BYTES = 1024 * 1024
 
 
 def _sniff(sample: str) -> str:

@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from bcrm.core import schedule
+from bcrm.core import heartbeat, schedule
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +44,18 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=1.0, help="queue polling interval (seconds)")
 
     def handle(self, *args, **options):
+        # The worker beats while it lives (bcrm.core.heartbeat): a queue entry it leaves RUNNING when it dies is
+        # found by the next worker's sweep. Its first tick is that sweep, so a worker that starts cleans up.
+        worker_id = heartbeat.new_worker_id()
+        with heartbeat.beating(heartbeat.worker_key(worker_id)):
+            self._serve(worker_id, options)
+
+    def _serve(self, worker_id: str, options) -> None:
         if options["once"]:
             due = tick()
             self.stdout.write(f"scheduled: {', '.join(due) or 'nothing due'}")
-            call_command("db_worker", batch=True, no_startup_delay=True, interval=options["interval"])
+            call_command("db_worker", batch=True, no_startup_delay=True, interval=options["interval"],
+                         worker_id=worker_id)
             return
         stop = threading.Event()
 
@@ -59,6 +67,6 @@ class Command(BaseCommand):
         thread = threading.Thread(target=schedules, name="bcrm-schedules", daemon=True)
         thread.start()
         try:
-            call_command("db_worker", interval=options["interval"])
+            call_command("db_worker", interval=options["interval"], worker_id=worker_id)
         finally:
             stop.set()
