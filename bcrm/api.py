@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import wraps
 from typing import Any
 
-from django.http import Http404, HttpRequest
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import get_language
 from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError
@@ -70,6 +73,31 @@ class CachedSchemaAPI(NinjaAPI):
         self._schema_cache.clear()
 
 
+def docs_access(view):
+    """The OpenAPI document and the Swagger UI page: for a signed-in user or a valid API token, unless
+    ``BCRM_API_DOCS_PUBLIC``. Anonymous readers get the sign-in page (docs) or a 401 in the API's shape (schema)."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if settings.BCRM_API_DOCS_PUBLIC or request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer ") and token_authenticate(header[len("Bearer "):].strip()) is not None:
+            return view(request, *args, **kwargs)
+        if request.path_info.endswith("/docs"):
+            return redirect_to_login(request.get_full_path())
+        return JsonResponse(error_body("unauthenticated", "Authentication required: a valid bearer token or a "
+                                                          "session."), status=401)
+
+    return wrapped
+
+
+def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Any other path under /api/ (a path id that is not a number, say): a JSON 404 in the API's error shape,
+    not Django's HTML page."""
+    return JsonResponse(error_body("not_found", "Not found, or you may not see it."), status=404)
+
+
 api = CachedSchemaAPI(
     title="bcrm API",
     version="1",
@@ -89,6 +117,7 @@ api = CachedSchemaAPI(
     # start collapsed, so the browser renders a long document in a moment.
     docs=Swagger(settings={"docExpansion": "none", "defaultModelsExpandDepth": -1}),
     openapi_url="/openapi.json",
+    docs_decorator=docs_access,
 )
 
 
