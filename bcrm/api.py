@@ -9,6 +9,8 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import get_language
+from django.views.csrf import csrf_failure as django_csrf_failure
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -67,10 +69,34 @@ class CachedSchemaAPI(NinjaAPI):
         return schema
 
     def build_openapi_schema(self, *, path_prefix: str):
-        return super().get_openapi_schema(path_prefix=path_prefix)
+        return document_errors(super().get_openapi_schema(path_prefix=path_prefix))
 
     def clear_schema_cache(self) -> None:
         self._schema_cache.clear()
+
+
+# The errors any operation can answer, in the one error shape: a body that is not JSON (400, only where there is a
+# body), no or a refused credential (401), a role that may not (403), an unknown or unseen id (404), a field or
+# parameter that is not valid (422). Documented on every operation, so the document says what the API does.
+COMMON_ERRORS = {
+    "400": "Malformed body: not JSON, or not in the declared encoding (code `malformed_body`)",
+    "401": "Unauthorized",
+    "403": "Forbidden",
+    "404": "Not Found",
+    "422": "Unprocessable Entity",
+}
+
+
+def document_errors(schema: Any) -> Any:
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, description in COMMON_ERRORS.items():
+                if status == "400" and "requestBody" not in operation:
+                    continue
+                responses.setdefault(status, {"description": description, "content": error})
+    return schema
 
 
 def docs_access(view):
@@ -92,6 +118,7 @@ def docs_access(view):
     return wrapped
 
 
+@csrf_exempt  # a write to an unknown path is a 404 too, not a CSRF page
 def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
     """Any other path under /api/ (a path id that is not a number, say): a JSON 404 in the API's error shape,
     not Django's HTML page."""
@@ -166,7 +193,18 @@ def on_not_found(request, exc):
 
 @api.exception_handler(HttpError)
 def on_http_error(request, exc: HttpError):
-    return api.create_response(request, error_body("http_error", str(exc)), status=exc.status_code)
+    # ninja raises HttpError(400) for a body it cannot parse (malformed JSON, a broken multipart form)
+    code = "malformed_body" if exc.status_code == 400 else "http_error"
+    return api.create_response(request, error_body(code, str(exc)), status=exc.status_code)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: a session write without the CSRF token. Under /api/ a 403 in the API's error shape;
+    elsewhere Django's page."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse(error_body("csrf_failed", f"CSRF check failed: {reason}. Send the X-CSRFToken header "
+                                                      "with a session, or use a bearer token."), status=403)
+    return django_csrf_failure(request, reason)
 
 
 # Every app's endpoints, in the order the OpenAPI document lists them.

@@ -9,7 +9,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from bcrm.core.errors import InvalidInput
-from bcrm.core.schemas import ERRORS, PageIn
+from bcrm.core.schemas import ERRORS, Id, PageIn
 from bcrm.dedupe import selectors, services
 from bcrm.dedupe.models import Entity
 
@@ -111,7 +111,7 @@ class MergeOut(Schema):
 
 class DismissIn(Schema):
     entity: Entity = Entity.ORGANIZATIONS
-    ids: list[int] = Field(..., min_length=2, description="every pair among these is not a duplicate")
+    ids: list[Id] = Field(..., min_length=2, description="every pair among these is not a duplicate")
 
 
 class DismissOut(Schema):
