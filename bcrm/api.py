@@ -9,7 +9,6 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import get_language
-from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError
@@ -193,18 +192,11 @@ def on_not_found(request, exc):
 
 @api.exception_handler(HttpError)
 def on_http_error(request, exc: HttpError):
-    # ninja raises HttpError(400) for a body it cannot parse (malformed JSON, a broken multipart form)
-    code = "malformed_body" if exc.status_code == 400 else "http_error"
+    # ninja raises HttpError(400) for a body it cannot parse (malformed JSON, a broken multipart form) and
+    # HttpError(403) for a session write without the CSRF token
+    code = {400: "malformed_body", 403: "csrf_failed"}.get(exc.status_code, "http_error")
     return api.create_response(request, error_body(code, str(exc)), status=exc.status_code)
 
-
-def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    """CSRF_FAILURE_VIEW: a session write without the CSRF token. Under /api/ a 403 in the API's error shape;
-    elsewhere Django's page."""
-    if request.path_info.startswith("/api/"):
-        return JsonResponse(error_body("csrf_failed", f"CSRF check failed: {reason}. Send the X-CSRFToken header "
-                                                      "with a session, or use a bearer token."), status=403)
-    return django_csrf_failure(request, reason)
 
 
 # Every app's endpoints, in the order the OpenAPI document lists them.

@@ -101,3 +101,31 @@ def test_the_main_pages_run_under_the_policy_without_a_violation(live_server, br
         assert page.evaluate("window.__csp") == [], path
         assert page.evaluate("document.querySelector('meta[http-equiv=Content-Security-Policy]')") is None
     assert reported == [] and errors == []
+
+
+@pytest.mark.django_db
+def test_the_document_agrees_with_the_api():
+    admin = make_user("schema.admin", "admin")
+    client = api_client(admin)
+    schema = client.get("/api/v1/openapi.json").json()
+    components = schema["components"]["schemas"]
+    # imports and exports: all five entities (the duplicates' two-value enum had taken the name)
+    assert components["Entity"]["enum"] == ["organizations", "contacts", "projects", "participations", "interactions"]
+    assert components["DuplicateFilters"]["properties"]["entity"]["enum"] == ["organizations", "contacts"]
+    # a task without a client: created, and its answer is the documented TaskOut (no "organization" name in it)
+    created = client.post("/api/v1/tasks", {"title": "Call back", "due_at": "2026-12-01T09:00:00+08:00"},
+                          content_type="application/json")
+    assert created.status_code == 201 and created.json()["organization_id"] is None
+    documented = schema["paths"]["/api/v1/tasks"]["post"]["responses"]["201"]["content"]["application/json"]
+    assert documented["schema"]["$ref"] == "#/components/schemas/TaskOut"
+    assert set(components["TaskOut"]["required"]) <= set(created.json())
+    assert "organization" not in components["TaskOut"]["properties"]
+    # a body that is not JSON: a documented 400 in the error shape
+    malformed = client.post("/api/v1/tasks", "{not json", content_type="application/json")
+    assert malformed.status_code == 400 and malformed.json()["error"]["code"] == "malformed_body"
+    assert "400" in schema["paths"]["/api/v1/tasks"]["post"]["responses"]
+    assert "400" not in schema["paths"]["/api/v1/tasks"]["get"]["responses"]
+    # a session write without the CSRF token under /api/: JSON, not Django's page
+    session = signed_in(admin, Client(enforce_csrf_checks=True))
+    refused = session.post("/api/v1/tasks", {"title": "x"}, content_type="application/json")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "csrf_failed"
