@@ -11,6 +11,8 @@ import os
 
 import pytest
 import schemathesis
+from django.core import signals
+from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
@@ -32,10 +34,16 @@ schema.app = application
 
 @pytest.fixture(params=["admin", "viewer"])
 def token(request, db):
+    # As Django's test client does: the WSGI handler must not close the connection that holds the test's
+    # transaction before or after each request (PostgreSQL would then answer "the connection is closed").
+    for signal in (signals.request_started, signals.request_finished):
+        signal.disconnect(close_old_connections)
     team = make_team("Schema Desk")
     make_org(legal_name="Schema Client", team=team)
     user = make_user(f"schema.{request.param}", request.param, team=team)
-    return token_create(user=user)[1]
+    yield token_create(user=user)[1]
+    for signal in (signals.request_started, signals.request_finished):
+        signal.connect(close_old_connections)
 
 
 @schema.parametrize()
