@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -268,7 +269,8 @@ def page_names(patterns=None, namespace: str = "", prefix: str = "") -> list[tup
     from bcrm.urls import urlpatterns
 
     found = []
-    for entry in urlpatterns if patterns is None else patterns:
+    entries: list[Any] = list(urlpatterns if patterns is None else patterns)
+    for entry in entries:
         route = prefix + str(entry.pattern)
         if isinstance(entry, URLResolver):
             if route.startswith(("admin/", "api/", "i18n/")):
