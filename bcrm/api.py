@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from functools import wraps
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.db import OperationalError
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import get_language
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -71,10 +75,60 @@ class CachedSchemaAPI(NinjaAPI):
         return schema
 
     def build_openapi_schema(self, *, path_prefix: str):
-        return super().get_openapi_schema(path_prefix=path_prefix)
+        return document_errors(super().get_openapi_schema(path_prefix=path_prefix))
 
     def clear_schema_cache(self) -> None:
         self._schema_cache.clear()
+
+
+# The errors any operation can answer, in the one error shape: a body that is not JSON (400, only where there is a
+# body), no or a refused credential (401), a role that may not (403), an unknown or unseen id (404), a field or
+# parameter that is not valid (422). Documented on every operation, so the document says what the API does.
+COMMON_ERRORS = {
+    "400": "Malformed body: not JSON, or not in the declared encoding (code `malformed_body`)",
+    "401": "Unauthorized",
+    "403": "Forbidden",
+    "404": "Not Found",
+    "422": "Unprocessable Entity",
+}
+
+
+def document_errors(schema: Any) -> Any:
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, description in COMMON_ERRORS.items():
+                if status == "400" and "requestBody" not in operation:
+                    continue
+                responses.setdefault(status, {"description": description, "content": error})
+    return schema
+
+
+def docs_access(view):
+    """The OpenAPI document and the Swagger UI page: for a signed-in user or a valid API token, unless
+    ``BCRM_API_DOCS_PUBLIC``. Anonymous readers get the sign-in page (docs) or a 401 in the API's shape (schema)."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if settings.BCRM_API_DOCS_PUBLIC or request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer ") and token_authenticate(header[len("Bearer "):].strip()) is not None:
+            return view(request, *args, **kwargs)
+        if request.path_info.endswith("/docs"):
+            return redirect_to_login(request.get_full_path())
+        return JsonResponse(error_body("unauthenticated", "Authentication required: a valid bearer token or a "
+                                                          "session."), status=401)
+
+    return wrapped
+
+
+@csrf_exempt  # a write to an unknown path is a 404 too, not a CSRF page
+def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Any other path under /api/ (a path id that is not a number, say): a JSON 404 in the API's error shape,
+    not Django's HTML page."""
+    return JsonResponse(error_body("not_found", "Not found, or you may not see it."), status=404)
 
 
 api = CachedSchemaAPI(
@@ -96,6 +150,7 @@ api = CachedSchemaAPI(
     # start collapsed, so the browser renders a long document in a moment.
     docs=Swagger(settings={"docExpansion": "none", "defaultModelsExpandDepth": -1}),
     openapi_url="/openapi.json",
+    docs_decorator=docs_access,
 )
 
 
@@ -155,7 +210,11 @@ def on_not_found(request, exc):
 
 @api.exception_handler(HttpError)
 def on_http_error(request, exc: HttpError):
-    return api.create_response(request, error_body("http_error", str(exc)), status=exc.status_code)
+    # ninja raises HttpError(400) for a body it cannot parse (malformed JSON, a broken multipart form) and
+    # HttpError(403) for a session write without the CSRF token
+    code = {400: "malformed_body", 403: "csrf_failed"}.get(exc.status_code, "http_error")
+    return api.create_response(request, error_body(code, str(exc)), status=exc.status_code)
+
 
 
 # Every app's endpoints, in the order the OpenAPI document lists them.

@@ -1,11 +1,12 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
-from bcrm.api import api
+from bcrm.api import api, not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    re_path(r"^api/(?P<rest>.*)$", not_found),  # after the API's routes: a JSON 404, never the HTML page
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("bcrm.web.urls")),
     path("", include("bcrm.accounts.urls")),

@@ -220,7 +220,8 @@ def test_service_request_and_task_lifecycle(rm, org):
     assert status == 200 and task["completed_at"] is not None
 
 
-def test_openapi_document_and_offline_docs(client):
+def test_openapi_document_and_offline_docs(client, viewer):
+    client.force_login(viewer)
     response = client.get("/api/v1/openapi.json")
     assert response.status_code == 200
     paths = response.json()["paths"]

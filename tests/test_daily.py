@@ -124,7 +124,7 @@ def test_a_lead_who_is_also_a_relationship_manager_starts_on_the_team_board():
 # 7. The OpenAPI document is built once per process; the docs load nothing from outside --------------------------
 
 
-def test_openapi_document_is_built_once_and_served_from_memory(monkeypatch):
+def test_openapi_document_is_built_once_and_served_from_memory(monkeypatch, viewer):
     import re
 
     from bcrm.api import api
@@ -139,6 +139,7 @@ def test_openapi_document_is_built_once_and_served_from_memory(monkeypatch):
 
     monkeypatch.setattr(api, "build_openapi_schema", counting_build)
     client = Client()
+    client.force_login(viewer)
     first = client.get("/api/v1/openapi.json")
     second = client.get("/api/v1/openapi.json")
     assert first.status_code == second.status_code == 200

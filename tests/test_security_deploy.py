@@ -85,6 +85,18 @@ def test_check_deploy_is_clean_with_the_documented_production_settings(tmp_path)
     assert "no issues" in done.stdout + done.stderr
 
 
+def test_production_answers_carry_the_content_security_policy(tmp_path):
+    env = {**PRODUCTION, "SECRET_KEY": secrets.token_urlsafe(60)}
+    done = run("import django; django.setup(); from django.test import Client; "
+               "r = Client(HTTP_HOST='crm.example.com').get('/login/', secure=True); "
+               "print(r.status_code, r['Content-Security-Policy'])", tmp_path / "c", **env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    status, policy = done.stdout.strip().split(" ", 1)
+    directives = {part.strip() for part in policy.split(";")}
+    assert status == "200" and {"default-src 'self'", "script-src 'self'", "frame-ancestors 'none'"} <= directives
+    assert "unsafe-eval" not in policy
+
+
 def test_hsts_and_redirect_come_from_the_environment(tmp_path):
     done = run("import django; django.setup(); from django.conf import settings as s; "
                "print(s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD, "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from django.db.models import Model, QuerySet
 from ninja import Schema
@@ -28,6 +28,9 @@ class ErrorDetail(Schema):
 class ErrorOut(Schema):
     error: ErrorDetail
 
+
+# A row id in a body or a query: past the databases' 64-bit integers it is a 422, not an overflow in the driver.
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema, Status
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
 from bcrm.core.errors import InvalidInput
-from bcrm.core.schemas import ERRORS, PageIn
+from bcrm.core.schemas import ERRORS, Id, PageIn
 from bcrm.dedupe import selectors, services
-from bcrm.dedupe.models import Entity
+from bcrm.dedupe.models import Entity as EntityChoices
+
+# The records duplicates are looked for in. Named apart from the importer's Entity (five values): the OpenAPI
+# document keeps one schema per name, and the two shared "Entity", so the imports listed only these two.
+Entity = Annotated[EntityChoices, WithJsonSchema({"title": "DuplicateEntity", "type": "string",
+                                                  "enum": [choice.value for choice in EntityChoices]})]
 
 router = Router(tags=["duplicates"])
 
 
 class DuplicateFilters(Schema):
-    entity: Entity = Field(Entity.ORGANIZATIONS, description="organizations or contacts")
+    entity: Entity = Field(EntityChoices.ORGANIZATIONS, description="organizations or contacts")
     member: int | None = Field(None, description="only groups containing this record id")
     min_score: int | None = Field(None, ge=0, le=100, description="only groups scoring at least this")
 
@@ -65,7 +71,7 @@ class DuplicatePageOut(Schema):
 
 
 class MergeIn(Schema):
-    entity: Entity = Entity.ORGANIZATIONS
+    entity: Entity = EntityChoices.ORGANIZATIONS
     survivor: int = Field(description="the record that stays")
     others: list[int] = Field(..., min_length=1, description="the records merged into it and deleted")
     preview: bool = Field(False, description="true: say what would happen, change nothing")
@@ -110,8 +116,8 @@ class MergeOut(Schema):
 
 
 class DismissIn(Schema):
-    entity: Entity = Entity.ORGANIZATIONS
-    ids: list[int] = Field(..., min_length=2, description="every pair among these is not a duplicate")
+    entity: Entity = EntityChoices.ORGANIZATIONS
+    ids: list[Id] = Field(..., min_length=2, description="every pair among these is not a duplicate")
 
 
 class DismissOut(Schema):
@@ -120,7 +126,7 @@ class DismissOut(Schema):
 
 
 class ScanIn(Schema):
-    entity: Entity = Entity.ORGANIZATIONS
+    entity: Entity = EntityChoices.ORGANIZATIONS
 
 
 class ScanOut(Schema):

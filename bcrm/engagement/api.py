@@ -10,7 +10,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import AwareDatetime, Field
 
 from bcrm.core.errors import InvalidInput
-from bcrm.core.schemas import ERRORS, PageIn, PageOut, page_response, resolve, resolve_model
+from bcrm.core.schemas import ERRORS, Id, PageIn, PageOut, page_response, resolve, resolve_model
 from bcrm.engagement import selectors, services
 from bcrm.engagement.choices import InteractionKind, Priority, TaskStatus
 from bcrm.financing.selectors import project_get_for_user
@@ -140,7 +140,7 @@ class TaskPatch(Schema):
 
 
 class OrganizationFilter(Schema):
-    organization: int | None = None
+    organization: Id | None = None
 
 
 class RequestFilter(OrganizationFilter):
@@ -149,7 +149,7 @@ class RequestFilter(OrganizationFilter):
 
 class TaskFilter(OrganizationFilter):
     status: TaskStatus | None = None
-    assignee: int | None = None
+    assignee: Id | None = None
     sort: str | None = Field(None, description="due, title, client, owner or status; a leading - reverses")
 
 

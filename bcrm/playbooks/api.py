@@ -148,7 +148,10 @@ class StepPatch(Schema):
     is_active: bool | None = None
 
 
-class TaskOut(Schema):
+class WorkTaskOut(Schema):
+    """A task as My day, the team board and the overdue list show it: with its playbook step and the client's name
+    (its own name: the OpenAPI document keeps one schema per name, and engagement has a TaskOut)."""
+
     id: int
     title: str
     title_code: str = Field("", description="a generated title's code (its English message id); empty if typed")
@@ -315,23 +318,23 @@ def delete_step(request, step_id: int):
 # --- tasks -----------------------------------------------------------------------------------------
 
 
-@router.get("/tasks/mine", response={200: PageOut[TaskOut], **ERRORS}, summary="My open tasks")
+@router.get("/tasks/mine", response={200: PageOut[WorkTaskOut], **ERRORS}, summary="My open tasks")
 def list_my_tasks(request, page: Query[PageIn]):
     return page_response(selectors.task_queryset(request.auth, "mine"), page)
 
 
-@router.get("/tasks/team", response={200: PageOut[TaskOut], **ERRORS},
+@router.get("/tasks/team", response={200: PageOut[WorkTaskOut], **ERRORS},
             summary="Open tasks of my teams (or of ?team=)")
 def list_team_tasks(request, page: Query[PageIn], team: int | None = None):
     return page_response(selectors.task_queryset(request.auth, "team", team=team), page)
 
 
-@router.get("/tasks/overdue", response={200: PageOut[TaskOut], **ERRORS}, summary="Overdue open tasks I may see")
+@router.get("/tasks/overdue", response={200: PageOut[WorkTaskOut], **ERRORS}, summary="Overdue open tasks I may see")
 def list_overdue_tasks(request, page: Query[PageIn]):
     return page_response(selectors.task_queryset(request.auth, "overdue"), page)
 
 
-@router.post("/tasks/{int:task_id}/complete", response={200: TaskOut, **ERRORS},
+@router.post("/tasks/{int:task_id}/complete", response={200: WorkTaskOut, **ERRORS},
              summary="Complete a task; a playbook task logs the interaction it stands for")
 def complete_task(request, task_id: int, payload: TaskCompleteIn):
     task = selectors.task_get_for_user(user=request.auth, pk=task_id)
@@ -340,7 +343,7 @@ def complete_task(request, task_id: int, payload: TaskCompleteIn):
                                   expected_version=payload.version)
 
 
-@router.post("/tasks/{int:task_id}/assign", response={200: TaskOut, **ERRORS},
+@router.post("/tasks/{int:task_id}/assign", response={200: WorkTaskOut, **ERRORS},
              summary="Place a task with a member of its team (lead/admin)")
 def assign_task(request, task_id: int, payload: TaskAssignIn):
     task = selectors.task_get_for_user(user=request.auth, pk=task_id)

@@ -1,7 +1,8 @@
 /* bcrm — the little script every page shares (no inline script: a Content-Security-Policy forbids it).
    - the menu button opens and closes the navigation on narrow screens (aria-expanded says which);
    - "/" (when not typing) and Ctrl+K / ⌘K focus the top bar's search; Escape closes its dropdown;
-   - a "select all" checkbox ticks the rows of the form it names (the task list's bulk actions). */
+   - a "select all" checkbox ticks the rows of the form it names (the task list's bulk actions);
+   - a form with data-confirm="question" is sent only when the user confirms the question. */
 (function () {
   "use strict";
 
@@ -64,6 +65,12 @@
       var name = box.getAttribute("data-select-all");
       var selector = 'input[type="checkbox"][name="' + name + '"]' + (form ? '[form="' + form + '"]' : "");
       document.querySelectorAll(selector).forEach(function (row) { row.checked = box.checked; });
+    });
+
+    document.addEventListener("submit", function (event) {
+      var form = event.target;
+      var question = form && form.getAttribute && form.getAttribute("data-confirm");
+      if (question && !window.confirm(question)) event.preventDefault();
     });
   }
 
