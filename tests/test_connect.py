@@ -305,3 +305,27 @@ def test_the_connections_page(admin, rm, receiver):
     response = client.post("/connections/webhooks/new/", {"name": "ERP", "url": receiver.url,
                                                           "events": ["task.created"]}, follow=True)
     assert b"data-webhook-secret" in response.content and b"ERP" in response.content
+
+
+def test_plan_status_and_book_allocation_are_events(receiver, admin, rm, lead, org):
+    from bcrm.book import services as book_services
+    from bcrm.plans import services as plan_services
+    from bcrm.plans.models import PlanStatus
+    from tests.factories import make_project
+    from tests.test_book import build_book
+    from tests.test_plans import TERMS
+
+    webhooks.subscription_create(actor=admin, name="DealCloud", url=receiver.url,
+                                 event_names=["plan.status_changed", "book.allocated"])
+    plan = plan_services.plan_create(actor=rm, organization=org, project=make_project(), terms=TERMS)
+    plan_services.plan_transition(actor=rm, plan=plan, to=PlanStatus.INTERNAL_REVIEW)
+    book = build_book()
+    record, _preview = book_services.allocation_commit(actor=lead, book=book, policy="pro_rata")
+    assert webhooks.send_due() == 2
+    bodies = [json.loads(r["body"]) for r in receiver.requests]
+    assert [b["event"] for b in bodies] == ["plan.status_changed", "book.allocated"]
+    assert bodies[0]["data"] == {"plan": plan.pk, "organization": org.pk, "project": plan.project_id,
+                                 "from": "draft", "to": "internal_review"}
+    allocated = bodies[1]["data"]
+    assert allocated["allocation"] == record.pk and allocated["total"] == "1000000"
+    assert sum(int(line["amount"]) for line in allocated["lines"]) == 1_000_000

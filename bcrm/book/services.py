@@ -16,6 +16,7 @@ from bcrm.book import allocation as alloc
 from bcrm.book.models import Allocation, AllocationNotice, AllocationPolicy, Book
 from bcrm.book.selectors import book_participations, book_summary, remaining_target
 from bcrm.core.delivery import DeliveryStatus
+from bcrm.core import events
 from bcrm.core.errors import InvalidInput
 from bcrm.core.fields import only_fields
 from bcrm.core.services import create_instance, update_instance
@@ -156,4 +157,9 @@ def allocation_commit(*, actor, book: Book, policy: str, manual: dict[int, Decim
             language=contact.language, ask=line["ask"], amount=line["amount"], status=DeliveryStatus.PENDING,
             queued_at=now, next_attempt_at=now))
     AllocationNotice.objects.bulk_create(notices)
+    events.emit("book.allocated", {
+        "project": book.project_id, "tranche": book.tranche, "policy": policy, "currency": book.currency,
+        "total": str(preview["allocated"]), "allocation": record.pk,
+        "lines": [{"participation": line["participation_id"], "organization": line["organization_id"],
+                   "amount": str(line["amount"])} for line in preview["lines"]]})
     return record, preview

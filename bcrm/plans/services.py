@@ -18,6 +18,7 @@ from django.utils.translation import gettext_noop
 from bcrm.accounts.permissions import EDIT_ALL, can_edit_organization, can_write, has_any, require
 from bcrm.audit.services import audit_record
 from bcrm.core import delivery as mailer
+from bcrm.core import events
 from bcrm.core.errors import InvalidInput
 from bcrm.core.services import plain_value, validate_and_save
 from bcrm.engagement.choices import InteractionKind
@@ -173,6 +174,8 @@ def plan_transition(*, actor, plan: FinancingPlan, to: str, note: str = "", expe
     PlanStatusChange.objects.create(plan=locked, from_status=before, to_status=to, changed_at=now,
                                     changed_by=_user(actor), note=note or "")
     audit_record(actor=actor, action="update", instance=locked, changes={"status": [before, to]})
+    events.emit("plan.status_changed", {"plan": locked.pk, "organization": locked.organization_id,
+                                        "project": locked.project_id, "from": before, "to": to})
     if reviewed:
         with translation.override("en"):
             summary = (f"Financing plan {locked.pk} v{locked.current_number} for {locked.project} reviewed: "
