@@ -15,8 +15,8 @@ from bcrm.accounts.permissions import can_write, has_any, require
 from bcrm.book import allocation as alloc
 from bcrm.book.models import Allocation, AllocationNotice, AllocationPolicy, Book
 from bcrm.book.selectors import book_participations, book_summary, remaining_target
-from bcrm.core.delivery import DeliveryStatus
 from bcrm.core import events
+from bcrm.core.delivery import DeliveryStatus
 from bcrm.core.errors import InvalidInput
 from bcrm.core.fields import only_fields
 from bcrm.core.services import create_instance, update_instance
