@@ -245,3 +245,25 @@ def test_session_write_needs_csrf(rm, org):
                             content_type="application/json")
     assert response.status_code in (401, 403)
     assert Organization.objects.get(pk=org.pk).notes == ""
+
+
+def test_no_two_api_schemas_share_a_name():
+    """The OpenAPI document names each schema by its class name: two classes of one name (playbooks' and the
+    book's ``StepOut``) silently become one, and one of the endpoints then documents the other's answer."""
+    import importlib
+    from collections import defaultdict
+
+    from ninja import Schema
+
+    import bcrm.api  # noqa: F401  (every router and its schemas)
+
+    for module in ("bcrm.plans.api", "bcrm.book.api", "bcrm.closing.api", "bcrm.privacy.api", "bcrm.connect.api"):
+        importlib.import_module(module)
+    seen: dict[str, set[str]] = defaultdict(set)
+    stack = list(Schema.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if cls.__module__.startswith("bcrm."):
+            seen[cls.__name__].add(cls.__module__)
+    assert not {name: modules for name, modules in seen.items() if len(modules) > 1}

@@ -18,7 +18,7 @@ router = Router(tags=["book"])
 Money = Decimal
 
 
-class StepOut(Schema):
+class LadderStepOut(Schema):
     status: str
     label: str
     count: int
@@ -55,7 +55,7 @@ class BookOut(Schema):
     closing_date: dt.date | None
     priority_order: list[str]
     version: int
-    steps: list[StepOut]
+    steps: list[LadderStepOut]
     firm: str = Field(..., description="firm commitment + allocated + funded, in the book's currency")
     soft: str = Field(..., description="soft interest + credit approved + term sheet")
     firm_coverage: str = Field(..., description="firm ÷ target")

@@ -116,7 +116,7 @@ class WebhookCreated(WebhookOut):
     secret: str = Field(..., description="the HMAC-SHA256 key of X-Bcrm-Signature")
 
 
-class DeliveryOut(Schema):
+class WebhookDeliveryOut(Schema):
     id: int
     event_id: int
     event: str
@@ -165,7 +165,7 @@ def webhook_delete(request, pk: int):
     return Status(204, None)
 
 
-@router.get("/webhooks/{int:pk}/deliveries", response={200: list[DeliveryOut], **ERRORS},
+@router.get("/webhooks/{int:pk}/deliveries", response={200: list[WebhookDeliveryOut], **ERRORS},
             summary="A webhook's delivery log, newest first (at most 200)")
 def webhook_deliveries(request, pk: int):
     subscription = _subscription(request, pk)

@@ -69,7 +69,7 @@ class PlanFilters(Schema):
     status: StatusName | None = None
 
 
-class SendIn(Schema):
+class ProposalSendIn(Schema):
     contacts: list[int] | None = Field(None, description="contact ids of the client; default its primary contact")
 
 
@@ -180,7 +180,7 @@ def plan_proposal(request, pk: int, language: Literal["en", "zh-hans"] = "en",
 
 @router.post("/plans/{pk}/send", response={200: dict[str, Any], **ERRORS},
              summary="E-mail the proposal (cover e-mail with the PDF) to the client's contact")
-def send_plan(request, pk: int, payload: SendIn):
+def send_plan(request, pk: int, payload: ProposalSendIn):
     plan = selectors.plan_get_for_user(user=request.auth, pk=pk)
     contacts = None
     if payload.contacts is not None:
