@@ -97,7 +97,8 @@ def document_errors(schema: Any) -> Any:
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
     for operations in schema["paths"].values():
         for operation in operations.values():
-            responses = operation.setdefault("responses", {})
+            # django-ninja keys its responses by int: one key per status, as text, so no status appears twice
+            responses = operation["responses"] = {str(k): v for k, v in operation.get("responses", {}).items()}
             for status, description in COMMON_ERRORS.items():
                 if status == "400" and "requestBody" not in operation:
                     continue

@@ -84,7 +84,8 @@ FACTORIES: dict[str, Callable[..., Any]] = {
     "parties.Organization": lambda **v: make_org(**v),
     "parties.Contact": lambda organization=None, **v: make_contact(organization or make_org(), **v),
     "engagement.SurveyResponse": lambda **v: SurveyResponse.objects.create(**{"nps": 9, "responded_at": NOW, **v}),
-    "financing.Participation": lambda **v: make_participation(v.pop("project", None) or make_project(), **v),
+    "financing.Participation": lambda **v: make_participation(v.pop("project", None) or make_project(),
+                                                              v.pop("organization", None) or make_org(), **v),
 }
 
 

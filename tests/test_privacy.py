@@ -191,6 +191,8 @@ def test_a_mail_kind_without_an_active_purpose_is_not_sent(person, compliance):
     assert services.mail_gate("progress_report", person.pk) is None
     type(person).objects.filter(pk=person.pk).update(report_consent=False)
     assert services.mail_gate("progress_report", person.pk) == "privacy.no_consent"
+    assert services.mail_gate("plan_proposal", person.pk) is None          # built in: performance of a contract
+    services.purpose_set_active(actor=compliance, code="plan-proposals", active=False)
     assert services.mail_gate("plan_proposal", person.pk) == "privacy.no_purpose"
     status, body = Api(compliance).post("/privacy/purposes", {"code": "plans", "name": "Financing proposals",
                                                               "mail_kind": "plan_proposal", "legal_basis": "contract"})

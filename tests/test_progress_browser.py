@@ -41,7 +41,7 @@ def test_progress_page_shows_the_preview_and_the_chart(live_server, browser, see
 
     # Switch the language: htmx swaps the preview, the chart is drawn again.
     page.select_option("select[name=language]", "zh-hans")
-    page.wait_for_function("document.querySelector('#report-preview').innerText.includes('并网协议')")
+    page.wait_for_function("() => document.querySelector('#report-preview').innerText.includes('并网协议')")
     page.wait_for_selector("#chart-financing-progress .chart-canvas svg")
     assert "language=zh-hans" in page.url
     assert not outside, outside

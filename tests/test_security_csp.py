@@ -129,3 +129,21 @@ def test_the_document_agrees_with_the_api():
     session = signed_in(admin, Client(enforce_csrf_checks=True))
     refused = session.post("/api/v1/tasks", {"title": "x"}, content_type="application/json")
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "csrf_failed"
+
+
+@pytest.mark.django_db
+def test_the_document_names_each_answer_of_an_operation_once():
+    """A status given both as a number and as text (ninja's 401 beside the documented "401") is a duplicated key
+    in the JSON: Swagger UI then refuses the whole document ("duplicated mapping key")."""
+    import json
+
+    raw = api_client(make_user("schema.reader", "admin")).get("/api/v1/openapi.json").content
+    duplicated: list[str] = []
+
+    def pairs(items):
+        keys = [key for key, _value in items]
+        duplicated.extend(key for key in set(keys) if keys.count(key) > 1)
+        return dict(items)
+
+    json.loads(raw, object_pairs_hook=pairs)
+    assert duplicated == []

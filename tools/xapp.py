@@ -26,12 +26,12 @@ LAYERS: list[tuple[str, ...]] = [
     ("dataio", "surveys", "dedupe"),
     ("segmentation",),
     ("dataquality",),
-    ("playbooks",),
     ("plans", "book", "closing"),
+    ("playbooks",),
     ("resources",),
     ("progress",),
     ("monitoring",),
-    ("web", "fileanalysis", "demo"),
+    ("web", "fileanalysis", "demo", "backup", "connect", "privacy"),
     ("api", "urls", "cli", "settings", "wsgi", "asgi", "formats", "locale"),
 ]
 RANK = {app: i for i, layer in enumerate(LAYERS) for app in layer}

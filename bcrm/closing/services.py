@@ -48,7 +48,7 @@ MAGIC = {".pdf": b"%PDF", ".png": b"\x89PNG", ".jpg": b"\xff\xd8", ".jpeg": b"\x
 
 
 def evidence_max_bytes() -> int:
-    return int(getattr(settings, "BCRM_EVIDENCE_MAX_BYTES", 10 * 1024 * 1024))
+    return settings.BCRM_EVIDENCE_MAX_BYTES
 
 
 def evidence_dir() -> Path:

@@ -65,8 +65,14 @@ class Relation:
 def merge_relations(model: type[models.Model]) -> list[Relation]:
     """Every relation pointing at ``model`` that a merge must move, from every installed app."""
     relations: list[Relation] = []
-    for rel in model._meta.related_objects:
+    # Hidden relations too (a foreign key with related_name="+", e.g. a delivery's contact): a merge must move
+    # every row that points at the duplicate, whether or not the model offers a way back.
+    for rel in model._meta.get_fields(include_hidden=True):
+        if not (rel.is_relation and rel.auto_created and not rel.concrete):
+            continue  # a field of the model itself, not a relation pointing at it
         related: Any = rel.related_model
+        if not rel.many_to_many and related._meta.auto_created:
+            continue  # the link table of a many-to-many: moved as that many-to-many
         if rel.many_to_many:
             through = rel.through  # type: ignore[attr-defined]  # a many-to-many rel (ManyToManyRel) has one
             if not through._meta.auto_created:

@@ -13,12 +13,17 @@ class LegalBasis(models.TextChoices):
 
 
 #: The purposes bcrm mails for out of the box: satisfaction surveys (legitimate interest, as the surveys app
-#: decided) and monthly progress reports (consent, ``Contact.report_consent``). A row in the register with the
+#: decided), monthly progress reports (consent, ``Contact.report_consent``), and the deal's own correspondence
+#: (financing-plan proposals and allocation notices: performance of the contract the client is entering). A row in the register with the
 #: same code replaces one (e.g. to switch it off); being code, they survive a flushed database.
 BUILTIN_PURPOSES = {
     "satisfaction-survey": (_("Satisfaction surveys about services received"), "survey_invitation",
                             LegalBasis.LEGITIMATE_INTEREST),
     "progress-reports": (_("Monthly project progress reports"), "progress_report", LegalBasis.CONSENT),
+    # Deal correspondence a client asked for by taking part in the deal (PIPL Art. 13(2), GDPR Art. 6(1)(b)).
+    "plan-proposals": (_("Financing-plan proposals to the client"), "plan_proposal", LegalBasis.CONTRACT),
+    "allocation-notices": (_("Allocation notices to the book's participants"), "allocation_notice",
+                           LegalBasis.CONTRACT),
 }
 
 
