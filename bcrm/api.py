@@ -13,6 +13,7 @@ from ninja.security import HttpBearer, SessionAuth
 
 from bcrm.accounts.api import router as accounts_router
 from bcrm.accounts.services import token_authenticate
+from bcrm.backup.api import router as backup_router
 from bcrm.core.errors import ServiceError
 from bcrm.dataio.api import router as dataio_router
 from bcrm.dataquality.api import router as dataquality_router
@@ -158,5 +159,6 @@ for router in (
     progress_router,
     monitoring_router,
     web_router,
+    backup_router,
 ):
     api.add_router("", router)

@@ -22,4 +22,5 @@ urlpatterns = [
     path("", include("bcrm.resources.urls")),
     path("", include("bcrm.progress.urls")),
     path("", include("bcrm.monitoring.urls")),
+    path("", include("bcrm.backup.urls")),
 ]

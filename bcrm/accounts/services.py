@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import secrets
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -14,6 +15,7 @@ from django.utils.translation import gettext as _
 from bcrm.accounts.choices import Role
 from bcrm.accounts.models import ApiToken, Team, TeamMembership, token_digest
 from bcrm.accounts.permissions import has_any, require
+from bcrm.audit.models import AuditAction
 from bcrm.audit.services import audit_record
 from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.core.services import create_instance
@@ -60,6 +62,7 @@ def user_create(
     create_instance(actor=actor, instance=user)
     roles_ensure()
     user.groups.set(Group.objects.filter(name__in=roles))
+    access_audit(actor=actor, user=user, before=access_snapshot(None))
     return user
 
 
@@ -74,14 +77,72 @@ def team_create(*, actor=None, name: str, name_local: str = "") -> Team:
 def team_member_set(*, actor=None, team: Team, user, weekly_capacity_hours: Decimal | int = 40) -> TeamMembership:
     if actor is not None:
         require(has_any(actor, {Role.ADMIN, Role.LEAD}))
-    membership, _ = TeamMembership.objects.get_or_create(team=team, user=user)
-    membership.weekly_capacity_hours = Decimal(weekly_capacity_hours)
+    membership, created = TeamMembership.objects.get_or_create(team=team, user=user)
+    before = None if created else str(Decimal(membership.weekly_capacity_hours).quantize(Decimal("0.1")))
+    membership.weekly_capacity_hours = Decimal(weekly_capacity_hours).quantize(Decimal("0.1"))
     try:
         membership.full_clean()
     except DjangoValidationError as exc:
         raise InvalidInput.from_django(exc) from exc
     membership.save()
+    if created or before != str(membership.weekly_capacity_hours):
+        audit_record(actor=actor, action=AuditAction.ACCESS, instance=user, changes={
+            "team": team.name, "member": [not created, True],
+            "weekly_capacity_hours": [before, str(membership.weekly_capacity_hours)]})
     return membership
+
+
+@transaction.atomic
+def team_member_remove(*, actor=None, team: Team, user) -> bool:
+    """Take ``user`` out of ``team``; audited on the user. False when they were not in it."""
+    if actor is not None:
+        require(has_any(actor, {Role.ADMIN, Role.LEAD}))
+    deleted, _counts = TeamMembership.objects.filter(team=team, user=user).delete()
+    if deleted:
+        audit_record(actor=actor, action=AuditAction.ACCESS, instance=user,
+                     changes={"team": team.name, "member": [True, False]})
+    return bool(deleted)
+
+
+ACCESS_FIELDS = ("is_active", "is_staff", "is_superuser")
+
+
+def access_snapshot(user) -> dict[str, Any]:
+    """What a user may do, as stored: the flags, the roles (groups) and direct permissions, by name."""
+    if not getattr(user, "pk", None):
+        return dict.fromkeys(ACCESS_FIELDS, False) | {"roles": [], "permissions": []}
+    fresh = get_user_model().objects.get(pk=user.pk)
+    return {name: getattr(fresh, name) for name in ACCESS_FIELDS} | {
+        "roles": sorted(fresh.groups.values_list("name", flat=True)),
+        "permissions": sorted(f"{app}.{code}" for app, code in fresh.user_permissions.values_list(
+            "content_type__app_label", "codename")),
+    }
+
+
+def access_audit(*, actor, user, before: dict[str, Any], after: dict[str, Any] | None = None):
+    """One audit entry on ``user`` with what changed in their access (none when nothing did)."""
+    after = after if after is not None else access_snapshot(user)
+    changes = {key: [before.get(key), value] for key, value in after.items() if before.get(key) != value}
+    if changes:
+        audit_record(actor=actor, action=AuditAction.ACCESS, instance=user, changes=changes)
+    return changes
+
+
+@transaction.atomic
+def user_roles_set(*, actor=None, user, roles: list[str]):
+    """Give ``user`` exactly these roles (an administrator also gets staff and superuser); audited."""
+    if actor is not None:
+        require(has_any(actor, {Role.ADMIN}))
+    unknown = [r for r in roles if r not in Role.values]
+    if unknown:
+        raise InvalidInput(fields={"roles": [f"Unknown role: {r}. Choose from {', '.join(Role.values)}." for r in unknown]})
+    before = access_snapshot(user)
+    roles_ensure()
+    user.groups.set(Group.objects.filter(name__in=roles))
+    user.is_staff = user.is_superuser = Role.ADMIN in roles
+    user.save(update_fields=["is_staff", "is_superuser"])
+    access_audit(actor=actor, user=user, before=before)
+    return user
 
 
 @transaction.atomic
@@ -144,9 +205,20 @@ def token_authenticate(raw: str):
     if token is None or not token.is_active or not token.user.is_active:
         return None
     now = timezone.now()
-    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    last = token.last_used_at
+    if last is None or (now - last).total_seconds() > 60:
+        # Only the request that moves last-used on writes (two at once: one wins, the other writes nothing).
+        moved = ApiToken.objects.filter(pk=token.pk, last_used_at=last).update(last_used_at=now)
+        if moved and token_use_due(last, now):
+            audit_record(actor=token.user, action=AuditAction.TOKEN_USE, instance=token,
+                         changes={"hour": now.replace(minute=0, second=0, microsecond=0).isoformat()})
     return token.user
+
+
+def token_use_due(last_used, now) -> bool:
+    """A token's use is audited once per clock hour (UTC) it is used in: not per request."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    return last_used is None or last_used < hour
 
 
 def user_get_by_username(username: str):

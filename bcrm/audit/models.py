@@ -13,6 +13,14 @@ class AuditAction(models.TextChoices):
     MERGE = "merge", _("merged")
     LOCKOUT = "lockout", _("locked out after failed sign-ins")
     UNLOCK = "unlock", _("unlocked")
+    LOGIN = "login", _("signed in")
+    LOGOUT = "logout", _("signed out")
+    LOGIN_FAILED = "login.failed", _("failed sign-in")
+    EXPORT = "export", _("exported")
+    ACCESS = "access.change", _("roles or access changed")
+    TOKEN_USE = "token.use", _("API token used")
+    AUTOMATION = "automation.run", _("automation run created tasks")
+    BACKUP = "backup", _("backup taken")
 
 
 class AuditEntry(models.Model):

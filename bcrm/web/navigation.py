@@ -70,6 +70,7 @@ MAIN_NAV: tuple[NavLink | NavGroup, ...] = (
         NavLink("dedupe:candidate_list", _("Duplicates"), ("/duplicates/",)),
         NavLink("analysis:analyse", _("Analyse a file"), ("/analyse/",)),
         NavLink("api:openapi-view", _("API docs"), ("/api/v1/docs",)),
+        NavLink("backup:audit", _("Audit trail and backups"), ("/audit/",)),
     )),
     NavLink("admin:index", _("Admin"), ("/admin/",), request_check=_admin_site_allows),
 )
