@@ -32,7 +32,7 @@ from bcrm.audit.services import id_ranges, in_ranges
 from bcrm.dataio.exporters import export_to_file
 from bcrm.engagement.models import Task
 from tests.doors import Api
-from tests.factories import make_org, make_user
+from tests.factories import make_org
 
 PASSWORD = "pw-for-tests-2026"
 
@@ -273,7 +273,7 @@ def test_compliance_checks_the_trail_but_may_not_take_a_backup(compliance, backu
     page = client.get("/audit/")
     assert page.status_code == 200 and 'data-action="check-now"' in page.content.decode()
     assert 'data-action="backup-now"' not in page.content.decode()
-    assert "/audit/" in [link for link in _nav_urls(client)]
+    assert "/audit/" in _nav_urls(client)
     assert client.post("/audit/check/").status_code == 302
     check = AuditCheck.objects.get()
     assert check.ok and check.checked == AuditEntry.objects.count()

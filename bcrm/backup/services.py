@@ -143,7 +143,7 @@ def backup_now(*, actor) -> BackupFile:
 
 def _moment(value: str | dt.datetime | dt.date | None, name: str) -> dt.datetime | None:
     """A date (midnight, local time) or a time with its offset; text in ISO 8601."""
-    if value in (None, ""):
+    if value is None or value == "":
         return None
     if isinstance(value, str):
         try:
