@@ -323,3 +323,29 @@ def test_entries_api_filters_by_object_actor_and_time_and_pages(compliance, lead
     assert status == 422 and body["error"]["fields"][0]["path"] == "object"
     status, body = api.get(f"/audit/entries?from={future}&to=2020-01-01")
     assert status == 422
+
+
+# --- the fast check hashes the same bytes as the chain's definition ------------------------------------------
+
+_text = st.text(max_size=8)
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _text,
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+                     max_leaves=8)
+
+
+@given(st.integers(1, 10**9), st.none() | st.integers(1, 10**6), _text, _text, st.integers(1, 500), _text, _text,
+       _json, st.sampled_from(["2026-12-06 13:04:24.830980", "2026-12-06 13:04:24"]))
+@settings(max_examples=50)
+def test_verify_digests_a_raw_row_as_the_chain_defines_it(entry_id, actor_id, label, action, content_type_id,
+                                                          object_id, object_repr, changes, stored_at):
+    import json
+
+    from bcrm.audit import chain
+
+    row = (1, entry_id, "", entry_id, stored_at, actor_id, label, action, content_type_id, object_id, object_repr,
+           json.dumps(changes))
+    at = dt.datetime.fromisoformat(stored_at).replace(tzinfo=dt.UTC)
+    entry = {"id": entry_id, "at": at, "actor_id": actor_id, "actor_label": label, "action": action,
+             "content_type_id": content_type_id, "object_id": object_id, "object_repr": object_repr,
+             "changes": changes}
+    assert trail._digest(chain.GENESIS, row, True) == chain.link(chain.GENESIS, entry)

@@ -231,10 +231,23 @@ def _digest(previous: str, row: tuple, sqlite: bool) -> str:
         at = (at.replace(" ", "T", 1) if "." in at else at.replace(" ", "T", 1) + ".000000") + "Z"
     if isinstance(changes, str | bytes):
         changes = json.loads(changes)
-    data = chain.ENCODE({"action": action, "actor_id": actor_id, "actor_label": actor_label, "at": at,
-                         "changes": changes, "content_type_id": content_type_id, "id": entry_id,
-                         "object_id": object_id, "object_repr": object_repr})
+    if (action.__class__ is str and actor_label.__class__ is str and object_id.__class__ is str
+            and object_repr.__class__ is str and entry_id.__class__ is int and content_type_id.__class__ is int
+            and (actor_id is None or actor_id.__class__ is int)):
+        # The usual row: the keys in sorted order by hand, only ``changes`` through the sorting encoder
+        # (the same text as encoding the whole mapping; ``at`` is plain ASCII).
+        data = _ROW % (_TEXT(action), "null" if actor_id is None else actor_id, _TEXT(actor_label), at,
+                       chain.ENCODE(changes), content_type_id, entry_id, _TEXT(object_id), _TEXT(object_repr))
+    else:
+        data = chain.ENCODE({"action": action, "actor_id": actor_id, "actor_label": actor_label, "at": at,
+                             "changes": changes, "content_type_id": content_type_id, "id": entry_id,
+                             "object_id": object_id, "object_repr": object_repr})
     return hashlib.sha256(previous.encode("ascii") + data.encode()).hexdigest()
+
+
+_TEXT = json.encoder.encode_basestring  # a JSON string, non-ASCII kept (ensure_ascii=False)
+_ROW = ('{"action":%s,"actor_id":%s,"actor_label":%s,"at":"%s","changes":%s,"content_type_id":%d,"id":%d,'
+        '"object_id":%s,"object_repr":%s}')
 
 
 def verify(*, since: dt.datetime | None = None, seal: bool = True) -> Verification:
