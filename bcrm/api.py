@@ -14,6 +14,7 @@ from ninja.security import HttpBearer, SessionAuth
 from bcrm.accounts.api import router as accounts_router
 from bcrm.accounts.services import token_authenticate
 from bcrm.backup.api import router as backup_router
+from bcrm.connect.api import router as connect_router
 from bcrm.core.errors import ServiceError
 from bcrm.dataio.api import router as dataio_router
 from bcrm.dataquality.api import router as dataquality_router
@@ -24,6 +25,7 @@ from bcrm.financing.api import router as financing_router
 from bcrm.monitoring.api import router as monitoring_router
 from bcrm.parties.api import router as parties_router
 from bcrm.playbooks.api import router as playbooks_router
+from bcrm.privacy.api import router as privacy_router
 from bcrm.progress.api import router as progress_router
 from bcrm.resources.api import router as resource_router
 from bcrm.segmentation.api import router as segmentation_router
@@ -158,6 +160,8 @@ for router in (
     resource_router,
     progress_router,
     monitoring_router,
+    connect_router,
+    privacy_router,
     web_router,
     backup_router,
 ):

@@ -109,6 +109,8 @@ INSTALLED_APPS = [
     "bcrm.monitoring",
     "bcrm.demo",
     "bcrm.backup",
+    "bcrm.connect",
+    "bcrm.privacy",
     "django_tasks",
     "django_tasks_db",
     "axes",
@@ -215,6 +217,8 @@ MIDDLEWARE[MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddle
 BCRM_2FA_REQUIRED_ROLES = [r.strip() for r in os.environ.get("BCRM_2FA_REQUIRED_ROLES", "admin,compliance").split(",")
                            if r.strip()]
 BCRM_TOKEN_DAYS = int(os.environ.get("BCRM_TOKEN_DAYS", "90"))
+# Webhooks go to public addresses only (no request forgery into the server's own network) unless this is set.
+BCRM_WEBHOOK_ALLOW_PRIVATE = env_bool("BCRM_WEBHOOK_ALLOW_PRIVATE")
 OTP_TOTP_ISSUER = "bcrm"
 
 LANGUAGE_CODE = "en"

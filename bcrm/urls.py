@@ -22,5 +22,7 @@ urlpatterns = [
     path("", include("bcrm.resources.urls")),
     path("", include("bcrm.progress.urls")),
     path("", include("bcrm.monitoring.urls")),
+    path("", include("bcrm.connect.urls")),
+    path("", include("bcrm.privacy.urls")),
     path("", include("bcrm.backup.urls")),
 ]

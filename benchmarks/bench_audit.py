@@ -35,12 +35,12 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from bcrm.audit import trail  # noqa: E402
-from bcrm.audit.models import AuditCheck, AuditCheckpoint, AuditEntry, AuditSeal  # noqa: E402
+from bcrm.audit.models import AuditCheck, AuditCheckpoint, AuditEntry, AuditRedaction, AuditSeal  # noqa: E402
 from bcrm.parties.models import Organization  # noqa: E402
 
 
 def empty_audit_tables() -> None:
-    tables = [m._meta.db_table for m in (AuditSeal, AuditCheckpoint, AuditCheck, AuditEntry)]
+    tables = [m._meta.db_table for m in (AuditSeal, AuditCheckpoint, AuditCheck, AuditRedaction, AuditEntry)]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")

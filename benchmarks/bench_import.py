@@ -1,10 +1,12 @@
 """Importing interactions from CSV, beside the database driver's bulk insert of the same rows, same run.
 
-    .venv/bin/python benchmarks/bench_import.py [--rows 1000000]
-    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres .venv/bin/python benchmarks/bench_import.py
+    .venv/bin/python benchmarks/bench_import.py [--rows 1000000] [--scratch DIR]
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres .venv/bin/python benchmarks/bench_import.py \
+        [--database bcrm_bench_import]
 
-Scratch databases only: SQLite in ``/tmp/bcrm_bench_import/`` (recreated), PostgreSQL database
-``bcrm_bench_import`` on the server DATABASE_URL points at (dropped and recreated by this script).
+Scratch databases only: SQLite in ``--scratch`` (default ``/tmp/bcrm_bench_import/``, recreated), PostgreSQL
+database ``--database`` (default ``bcrm_bench_import``) on the server DATABASE_URL points at — dropped and
+recreated by this script, so never name a database that holds anything.
 
 1. migrate, create a lead and ``--orgs`` organisations with external ids;
 2. write a CSV of ``--rows`` interactions (organisation external id, kind, time, minutes, summary, outcome);
@@ -50,25 +52,27 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def prepare_database() -> str:
+def prepare_database(pg_name: str = PG_NAME, scratch: Path = SCRATCH) -> str:
     """Point Django at a fresh scratch database; returns a label."""
+    if not pg_name.replace("_", "").isalnum():
+        raise SystemExit(f"--database: letters, digits and _ only, not {pg_name!r}")
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith("postgres"):
         import psycopg
         from psycopg import sql
 
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(PG_NAME)))
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(PG_NAME)))
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(pg_name)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(pg_name)))
         base = url.rsplit("/", 1)[0]
-        os.environ["DATABASE_URL"] = f"{base}/{PG_NAME}"
-        os.environ["BCRM_DATA_DIR"] = str(SCRATCH / "pg")
-        shutil.rmtree(SCRATCH / "pg", ignore_errors=True)
-        return f"PostgreSQL database {PG_NAME}"
+        os.environ["DATABASE_URL"] = f"{base}/{pg_name}"
+        os.environ["BCRM_DATA_DIR"] = str(scratch / "pg")
+        shutil.rmtree(scratch / "pg", ignore_errors=True)
+        return f"PostgreSQL database {pg_name}"
     os.environ.pop("DATABASE_URL", None)
-    shutil.rmtree(SCRATCH / "sqlite", ignore_errors=True)
-    os.environ["BCRM_DATA_DIR"] = str(SCRATCH / "sqlite")
-    return f"SQLite file {SCRATCH / 'sqlite' / 'bcrm.sqlite3'}"
+    shutil.rmtree(scratch / "sqlite", ignore_errors=True)
+    os.environ["BCRM_DATA_DIR"] = str(scratch / "sqlite")
+    return f"SQLite file {scratch / 'sqlite' / 'bcrm.sqlite3'}"
 
 
 def write_csv(path: Path, rows: int, orgs: int, seed: int = 1) -> None:
@@ -147,9 +151,12 @@ def main() -> None:
     parser.add_argument("--orgs", type=int, default=5_000)
     parser.add_argument("--batch", type=int, default=0, help="rows per batch (default: the importer's setting)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the import (slower)")
+    parser.add_argument("--database", default=PG_NAME,
+                        help="PostgreSQL scratch database (dropped and recreated!) on DATABASE_URL's server")
+    parser.add_argument("--scratch", type=Path, default=SCRATCH, help="scratch folder (recreated)")
     args = parser.parse_args()
 
-    label = prepare_database()
+    label = prepare_database(args.database, args.scratch)
     import django
 
     django.setup()
@@ -173,8 +180,8 @@ def main() -> None:
         Organization(legal_name=f"Bench Client {i}", kind="fund", country="CN", external_id=f"ORG-{i:06d}",
                      search_text=f"bench client {i}") for i in range(args.orgs)
     ], batch_size=2000)
-    SCRATCH.mkdir(parents=True, exist_ok=True)
-    path = SCRATCH / f"interactions-{args.rows}.csv"
+    args.scratch.mkdir(parents=True, exist_ok=True)
+    path = args.scratch / f"interactions-{args.rows}.csv"
     if not path.exists():
         write_csv(path, args.rows, args.orgs)
     size = path.stat().st_size
@@ -214,5 +221,16 @@ def main() -> None:
           f"database: {connection.vendor}")
 
 
+def _with_load_average() -> None:
+    """The machine is shared: the load average at start and end says how far to trust the figures."""
+    import os
+
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    try:
+        main()
+    finally:
+        print(f"load average at end: {os.getloadavg()}", flush=True)
+
+
 if __name__ == "__main__":
-    main()
+    _with_load_average()

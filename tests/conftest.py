@@ -140,3 +140,27 @@ def smtp_server(settings):
         yield sink
     finally:
         controller.stop()
+
+
+_DATABASE_FIXTURES = {"db", "transactional_db", "_django_db_helper", "live_server", "django_db_reset_sequences",
+                      "django_db_serialized_rollback"}
+
+
+def _uses_database(item) -> bool:
+    return bool(_DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))) or any(
+        item.iter_markers("django_db")) or any(item.iter_markers("database"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """``BCRM_TESTS=database`` keeps only the tests that reach a database (CI's PostgreSQL run: the rest cannot
+    depend on the database and already ran on SQLite); they are deselected, not skipped."""
+    import os
+
+    if os.environ.get("BCRM_TESTS") != "database":
+        return
+    keep, drop = [], []
+    for item in items:
+        (keep if _uses_database(item) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

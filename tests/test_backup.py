@@ -22,6 +22,8 @@ from bcrm.backup.archive import prune
 ROOT = Path(__file__).resolve().parent.parent
 BCRM = Path(sys.executable).with_name("bcrm")
 POSTGRES = connection.vendor == "postgresql"
+# Each test runs a site of its own on the database the suite runs on (its subprocesses get DATABASE_URL).
+pytestmark = pytest.mark.database
 
 SETUP = """
 from bcrm.accounts.services import user_create

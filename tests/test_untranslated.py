@@ -40,9 +40,10 @@ ALLOWED_WORDS = {
     "CLV", "BG", "NBD", "RDD", "EPC", "ESG", "HHI", "IV", "WoE", "AUC", "KS", "BOM", "Excel", "bcrm", "BCRM",
     "Jenks", "Fisher", "Otsu", "Pareto", "Gamma",                   # names of methods and distributions
     "Moody's", "Fitch", "AAA", "AA", "BBB", "BB", "CCC", "CC", "Aaa", "Aa", "Baa", "Ba", "Caa", "Ca",  # ratings
-    "ms", "min", "MW", "km", "kV", "GW", "MWh",                    # units (one-letter ones pass anyway)
-    "xlsx", "csv", "YYYY", "MM", "DD",                              # file types and date patterns
+    "ms", "min", "MW", "km", "kV", "GW", "MWh", "MB",              # units (one-letter ones pass anyway)
+    "xlsx", "csv", "vcf", "ics", "YYYY", "MM", "DD",                # file types and date patterns
     "log", "frequency", "recency",   # a formula, and the BG/NBD summary columns a file must name as they are
+    "Webhook", "iCalendar", "vCard", "Outlook", "Thunderbird", "HMAC", "SHA",   # standards and products
 }
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’]*(?:-[A-Za-z]+)*")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")

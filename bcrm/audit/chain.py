@@ -3,13 +3,20 @@
 
 Each sealed entry gets a position in the chain and a digest::
 
-    digest(n) = SHA-256( digest(n-1) as 64 hex characters  ||  canonical(entry n) )
+    content(n) = SHA-256( canonical(entry n) ) as 64 hex characters
+    digest(n)  = SHA-256( digest(n-1) as 64 hex characters  ||  content(n) )
 
 with ``digest(0)`` = 64 zeros. ``canonical`` is the entry's fields as compact JSON with sorted keys, the time in
 UTC with microseconds, so the same entry gives the same bytes on SQLite, PostgreSQL and in an export. Changing,
 deleting, inserting or reordering any sealed entry changes every digest from there on. A checkpoint is an
 HMAC-SHA-256, with a key kept apart from the database, over a position and its digest: it proves the chain up to
 that position existed as it is, so a trail cut short at its end is caught too.
+
+The chain links over the entry's content digest rather than its bytes so that an erasure (a person's right to
+be forgotten) can rewrite the personal values of an entry and still keep the chain: a *redaction* record keeps
+the entry's original content digest and the digest of its redacted content, signed with the audit key
+(:func:`redaction_mac`); the check then links over the recorded original digest and checks the entry against the
+redacted one. A redaction forged without the key, or an entry changed after its redaction, is caught.
 """
 
 from __future__ import annotations
@@ -48,8 +55,18 @@ def canonical(entry: Mapping[str, Any]) -> bytes:
     return ENCODE(values).encode()
 
 
-def link(previous: str, entry: Mapping[str, Any]) -> str:
-    return hashlib.sha256(previous.encode("ascii") + canonical(entry)).hexdigest()
+def content_digest(entry: Mapping[str, Any]) -> str:
+    """SHA-256 of the entry's canonical bytes, as 64 hex characters."""
+    return hashlib.sha256(canonical(entry)).hexdigest()
+
+
+def link(previous: str, entry: Mapping[str, Any] | None = None, *, content: str | None = None) -> str:
+    """The digest after ``previous`` for an entry (or for its content digest ``content``, which a redacted entry
+    keeps in its redaction record)."""
+    if content is None:
+        assert entry is not None
+        content = content_digest(entry)
+    return hashlib.sha256(previous.encode("ascii") + content.encode("ascii")).hexdigest()
 
 
 def first_break(entries: Iterable[Mapping[str, Any]], digests: Iterable[str], previous: str = GENESIS) -> int | None:
@@ -68,3 +85,9 @@ def checkpoint_mac(key: bytes, position: int, digest: str, at: str) -> str:
 
 def mac_matches(key: bytes, position: int, digest: str, at: str, mac: str) -> bool:
     return hmac.compare_digest(checkpoint_mac(key, position, digest, at), mac)
+
+
+def redaction_mac(key: bytes, entry_id: int, original: str, redacted: str, reference: str) -> str:
+    """The signature of a redaction record: which entry, its content digest before and after, and why."""
+    message = f"bcrm-audit-redaction:{entry_id}:{original}:{redacted}:{reference}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()

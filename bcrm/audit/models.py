@@ -13,6 +13,10 @@ class AuditAction(models.TextChoices):
     MERGE = "merge", _("merged")
     LOCKOUT = "lockout", _("locked out after failed sign-ins")
     UNLOCK = "unlock", _("unlocked")
+    WALL_CROSS = "wall.cross", _("crossed a deal wall")
+    WALL_LEAVE = "wall.leave", _("left a deal wall")
+    PRIVACY_EXPORT = "privacy.export", _("personal data exported")
+    PRIVACY_ERASE = "privacy.erase", _("personal data erased")
     LOGIN = "login", _("signed in")
     LOGOUT = "logout", _("signed out")
     LOGIN_FAILED = "login.failed", _("failed sign-in")
@@ -99,3 +103,27 @@ class AuditCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {'ok' if self.ok else 'broken'} ({self.checked})"
+
+
+class AuditRedaction(models.Model):
+    """An erasure rewrote the personal values of a sealed entry (see :mod:`bcrm.audit.chain`): the entry's content
+    digest before (which the chain links over) and after, why (``reference``: the erasure), signed with the audit
+    key. Append-only like the trail; the erased values are not kept anywhere."""
+
+    # An entry naming two people erased one after the other has two redactions: the second's original digest
+    # is the first's redacted one.
+    entry = models.ForeignKey(AuditEntry, on_delete=models.DO_NOTHING, db_constraint=False,
+                              related_name="redactions")
+    original_digest = models.CharField(max_length=64)
+    redacted_digest = models.CharField(max_length=64)
+    reference = models.CharField(max_length=64)
+    at = models.DateTimeField()
+    mac = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = _("audit redaction")
+        verbose_name_plural = _("audit redactions")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"entry #{self.entry_id} redacted ({self.reference})"

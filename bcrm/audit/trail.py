@@ -7,6 +7,8 @@
   database) and appends the checkpoint to a file outside the database too.
 - :func:`verify` walks the chain and names the first entry that is changed, deleted, inserted or out of order,
   or a checkpoint the chain no longer matches (a trail cut short, a forged signature).
+- :func:`redact` rewrites the personal values of entries for an erasure and records each redaction, signed
+  (the chain keeps linking over the original content digest; see :mod:`bcrm.audit.chain`).
 - :func:`export` writes the entries with their positions and digests (JSON lines or CSV) for a regulator, who
   can check them with ``tools/verify_audit_export.py`` and nothing but Python.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import hmac
 import json
 import logging
 from collections.abc import Iterator
@@ -29,7 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bcrm.audit import chain
-from bcrm.audit.models import AuditCheck, AuditCheckpoint, AuditEntry, AuditSeal
+from bcrm.audit.models import AuditCheck, AuditCheckpoint, AuditEntry, AuditRedaction, AuditSeal
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,7 @@ AFTER_COMMIT_LIMIT = 5_000  # a commit seals at most this many; the worker seals
 
 
 ENTRY = AuditEntry._meta.db_table
+REDACTION_SETTING = "bcrm.audit_redaction"  # on PostgreSQL the append-only trigger lets an erasure through
 SEAL = AuditSeal._meta.db_table
 COLUMNS = ", ".join(f"e.{name}" for name in chain.FIELDS)
 RESCAN = 100_000  # a commit's sealer looks this many ids back from the chain's end for entries committed late
@@ -56,6 +60,13 @@ def _entry(row: tuple) -> dict[str, Any]:
     changes = entry["changes"]
     entry["changes"] = json.loads(changes) if isinstance(changes, str | bytes) else changes
     return entry
+
+
+def _entry_row(entry_id: int) -> dict[str, Any]:
+    """One entry read raw, in the chain's canonical form."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {COLUMNS} FROM {ENTRY} e WHERE e.id = %s", [entry_id])
+        return _entry(cursor.fetchone())
 
 
 def _unsealed(after_id: int, limit: int) -> list[dict[str, Any]]:
@@ -160,6 +171,8 @@ class Finding:
                             "were deleted or changed up to there."),
             "signature": _("The checkpoint at position %(position)s has a signature that does not verify with "
                            "the audit key."),
+            "redaction": _("Entry #%(entry)s at position %(position)s was rewritten, and its redaction record does "
+                           "not hold (no valid signature, or the entry changed after it)."),
         }
         return texts[self.kind] % {"entry": self.entry_id, "position": self.position}
 
@@ -199,9 +212,82 @@ def _chain_from(position: int) -> Iterator[list[tuple[int, int, str, dict[str, A
         position = chunk[-1][0] + 1
 
 
+def _redactions(entry_ids: list[int] | None = None) -> dict[int, list[tuple[str, str, str, str]]]:
+    """The redaction records by entry id, oldest first: (original digest, redacted digest, reference, mac)."""
+    rows = AuditRedaction.objects.order_by("id")
+    if entry_ids is not None:
+        rows = rows.filter(entry_id__in=entry_ids)
+    out: dict[int, list[tuple[str, str, str, str]]] = {}
+    for entry_id, original, redacted, reference, mac in rows.values_list(
+            "entry_id", "original_digest", "redacted_digest", "reference", "mac"):
+        out.setdefault(entry_id, []).append((original, redacted, reference, mac))
+    return out
+
+
+def sealed_content(entry: dict[str, Any], records: list[tuple[str, str, str, str]] | None,
+                   key: bytes) -> str | None:
+    """The content digest the chain links over for ``entry``: its own, or for a redacted entry the original one
+    its redaction records vouch for (None when they do not hold)."""
+    current = chain.content_digest(entry)
+    if not records:
+        return current
+    expected = records[0][0]
+    for original, redacted, reference, mac in records:
+        if original != expected or not hmac_ok(key, entry["id"], original, redacted, reference, mac):
+            return None
+        expected = redacted
+    return records[0][0] if expected == current else None
+
+
+def hmac_ok(key: bytes, entry_id: int, original: str, redacted: str, reference: str, mac: str) -> bool:
+    return hmac.compare_digest(chain.redaction_mac(key, entry_id, original, redacted, reference), mac)
+
+
+def redact(replacements: dict[int, dict[str, Any]], *, reference: str) -> int:
+    """Rewrite the given fields (``object_repr``, ``actor_label``, ``changes``) of sealed entries for an erasure
+    and record, signed, each entry's content digest before and after; the chain still verifies. Runs inside
+    the caller's transaction (the erasure's); the number of entries rewritten."""
+    allowed = {"object_repr", "actor_label", "changes"}
+    seal_pending()
+    key = _key()
+    ids = sorted(replacements)
+    if not ids:
+        return 0
+    now = timezone.now()
+    count = 0
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config(%s, 'on', true)", [REDACTION_SETTING])
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {COLUMNS} FROM {ENTRY} e WHERE e.id IN ({', '.join(['%s'] * len(ids))})", ids)
+            rows = {row[0]: _entry(row) for row in cursor.fetchall()}
+        for entry_id in ids:
+            entry = rows.get(entry_id)
+            values = {k: v for k, v in replacements[entry_id].items() if k in allowed}
+            if entry is None or not values:
+                continue
+            before = chain.content_digest(entry)
+            after_entry = {**entry, **values}
+            after = chain.content_digest(after_entry)
+            if after == before:
+                continue
+            sealed = AuditSeal.objects.filter(entry_id=entry_id).exists()
+            AuditEntry.objects.filter(pk=entry_id).update(**values)
+            if sealed:  # an entry not yet sealed is simply sealed with its redacted content
+                mac = chain.redaction_mac(key, entry_id, before, after, reference)
+                AuditRedaction.objects.create(entry_id=entry_id, original_digest=before, redacted_digest=after,
+                                              reference=reference, at=now, mac=mac)
+            count += 1
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config(%s, 'off', true)", [REDACTION_SETTING])
+    return count
+
+
 def _at_text_sql() -> str:
     """The entry's time as text, so the driver does not build a datetime per row: on PostgreSQL already in
-    the chain's form (:func:`chain.utc_text`), on SQLite as stored (naive UTC, finished in :func:`_digests`)."""
+    the chain's form (:func:`chain.utc_text`), on SQLite as stored (naive UTC, finished in :func:`_raw_entry`)."""
     if connection.vendor == "postgresql":
         return "to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
     return "(e.at || '')"
@@ -223,29 +309,38 @@ def _raw_chain_from(position: int) -> Iterator[list[tuple]]:
             position = chunk[-1][0] + 1
 
 
-def _digest(previous: str, row: tuple, sqlite: bool) -> str:
-    """:func:`chain.link` of a raw row from :func:`_raw_chain_from` (the same bytes, fewer objects)."""
+def _raw_entry(row: tuple, sqlite: bool) -> dict[str, Any]:
+    """A raw row of :func:`_raw_chain_from` as the entry mapping :func:`chain.canonical` takes."""
     (_p, _s, _d, entry_id, at, actor_id, actor_label, action, content_type_id, object_id, object_repr,
      changes) = row
     if sqlite:
         at = (at.replace(" ", "T", 1) if "." in at else at.replace(" ", "T", 1) + ".000000") + "Z"
     if isinstance(changes, str | bytes):
         changes = json.loads(changes)
+    return {"action": action, "actor_id": actor_id, "actor_label": actor_label, "at": at, "changes": changes,
+            "content_type_id": content_type_id, "id": entry_id, "object_id": object_id, "object_repr": object_repr}
+
+
+def _raw_content_digest(row: tuple, sqlite: bool) -> str:
+    """:func:`chain.content_digest` of a raw row (the same bytes, fewer objects)."""
+    (_p, _s, _d, entry_id, at, actor_id, actor_label, action, content_type_id, object_id, object_repr,
+     changes) = row
     if (action.__class__ is str and actor_label.__class__ is str and object_id.__class__ is str
             and object_repr.__class__ is str and entry_id.__class__ is int and content_type_id.__class__ is int
             and (actor_id is None or actor_id.__class__ is int)):
         # The usual row: the keys in sorted order by hand, only ``changes`` through the sorting encoder
         # (the same text as encoding the whole mapping; ``at`` is plain ASCII).
+        if sqlite:
+            at = (at.replace(" ", "T", 1) if "." in at else at.replace(" ", "T", 1) + ".000000") + "Z"
+        if isinstance(changes, str | bytes):
+            changes = json.loads(changes)
         data = _ROW % (_TEXT(action), "null" if actor_id is None else actor_id, _TEXT(actor_label), at,
                        chain.ENCODE(changes), content_type_id, entry_id, _TEXT(object_id), _TEXT(object_repr))
-    else:
-        data = chain.ENCODE({"action": action, "actor_id": actor_id, "actor_label": actor_label, "at": at,
-                             "changes": changes, "content_type_id": content_type_id, "id": entry_id,
-                             "object_id": object_id, "object_repr": object_repr})
-    return hashlib.sha256(previous.encode("ascii") + data.encode()).hexdigest()
+        return hashlib.sha256(data.encode()).hexdigest()
+    return chain.content_digest(_raw_entry(row, sqlite))
 
 
-_TEXT = json.encoder.encode_basestring  # a JSON string, non-ASCII kept (ensure_ascii=False)
+_TEXT = json.encoder.encode_basestring  # type: ignore[attr-defined]  # a JSON string, non-ASCII kept
 _ROW = ('{"action":%s,"actor_id":%s,"actor_label":%s,"at":"%s","changes":%s,"content_type_id":%d,"id":%d,'
         '"object_id":%s,"object_repr":%s}')
 
@@ -271,6 +366,8 @@ def verify(*, since: dt.datetime | None = None, seal: bool = True) -> Verificati
     checkpoints = list(AuditCheckpoint.objects.filter(position__gte=start).values_list(
         "position", "digest", "at", "mac"))
     wanted = {cp[0] for cp in checkpoints}
+    key = _key()
+    redactions = _redactions()
     sqlite = connection.vendor == "sqlite"
     broken = False
     for chunk in _raw_chain_from(start):
@@ -281,7 +378,13 @@ def verify(*, since: dt.datetime | None = None, seal: bool = True) -> Verificati
                     result.findings.append(Finding("gap", position=expected))
                 elif row[3] is None:
                     result.findings.append(Finding("deleted", position=position, entry_id=entry_id))
-                elif _digest(previous, row, sqlite) != stored:
+                elif entry_id in redactions:
+                    content = sealed_content(_raw_entry(row, sqlite), redactions[entry_id], key)
+                    if content is None:
+                        result.findings.append(Finding("redaction", position=position, entry_id=entry_id))
+                    elif chain.link(previous, content=content) != stored:
+                        result.findings.append(Finding("mismatch", position=position, entry_id=entry_id))
+                elif chain.link(previous, content=_raw_content_digest(row, sqlite)) != stored:
                     result.findings.append(Finding("mismatch", position=position, entry_id=entry_id))
                 broken = bool(result.findings)
             previous = stored
@@ -290,7 +393,6 @@ def verify(*, since: dt.datetime | None = None, seal: bool = True) -> Verificati
                 digests[position] = stored
         result.checked += len(chunk)
         result.last_position = chunk[-1][0]
-    key = _key()
     for position, digest, at, mac in checkpoints:
         result.checkpoints += 1
         if not chain.mac_matches(key, position, digest, chain.utc_text(at), mac):
@@ -300,7 +402,7 @@ def verify(*, since: dt.datetime | None = None, seal: bool = True) -> Verificati
     return result
 
 
-EXPORT_COLUMNS = ("position", "digest", *chain.FIELDS)
+EXPORT_COLUMNS = ("position", "digest", "content_digest", "redacted", *chain.FIELDS)
 
 
 def export_rows(*, start: dt.datetime | None = None, end: dt.datetime | None = None) -> Iterator[dict[str, Any]]:
@@ -316,13 +418,20 @@ def export_rows(*, start: dt.datetime | None = None, end: dt.datetime | None = N
     if first is None:
         return
     previous = _digest_before(first)
+    key = _key()
+    redactions = _redactions()
     low, high = (chain.utc_text(start) if start else None), (chain.utc_text(end) if end else None)
     for chunk in _chain_from(first):
         for position, _entry_id, digest, entry in chunk:
             inside = entry is not None and (low is None or entry["at"] >= low) and (
                 high is None or entry["at"] < high)
             if inside and entry is not None:  # a deleted entry leaves a gap in the positions: verify names it
-                yield {"position": position, "digest": digest, "previous": previous, **entry}
+                # A redacted entry carries the original content digest its signed redaction vouches for (a
+                # redaction that does not hold exports the entry's own digest: the offline check then fails).
+                content = (sealed_content(entry, redactions[_entry_id], key) if _entry_id in redactions
+                           else None) or chain.content_digest(entry)
+                yield {"position": position, "digest": digest, "previous": previous, "content_digest": content,
+                       "redacted": _entry_id in redactions, **entry}
             previous = digest
 
 

@@ -158,6 +158,38 @@ class DeliveryKind:
     def on_cancel(self, delivery: Any, reason: str, batch: Batch) -> None:
         return None
 
+    def contact_id(self, delivery: Any) -> int | None:
+        """The id of the contact (a person bcrm holds data on) this row is addressed to, or None (a user); the
+        gates (:func:`add_gate`) check it before anything is built."""
+        return getattr(delivery, "contact_id", None)
+
+
+#: Checks every message passes before it is built: ``gate(kind_name, contact_id)`` returns a reason *code*
+#: (the row is cancelled with it) or None. Filled by higher apps (privacy: processing purposes, consent,
+#: restricted contacts), so this module imports nothing above the core.
+_GATES: list[Callable[[str, int], str | None]] = []
+
+
+def add_gate(gate: Callable[[str, int], str | None]) -> None:
+    if gate not in _GATES:
+        _GATES.append(gate)
+
+
+def contact_gate(kind_name: str, contact_id: int) -> str | None:
+    """The code of the first gate that stops this kind of mail to this contact, or None (apps that queue mail ask
+    this first, so a contact who may not be mailed is skipped up front rather than cancelled later)."""
+    for gate in _GATES:
+        code = gate(kind_name, contact_id)
+        if code:
+            return code
+    return None
+
+
+def gate_reason(kind: DeliveryKind, delivery: Any) -> str | None:
+    """The code of the first gate that stops this row (only rows addressed to a contact are gated)."""
+    contact_id = kind.contact_id(delivery)
+    return None if contact_id is None else contact_gate(kind.name, contact_id)
+
 
 _REGISTRY: dict[str, str | DeliveryKind] = {}
 
@@ -308,7 +340,7 @@ def send(kind: str | DeliveryKind, *, now: dt.datetime | None = None, where: Q |
         for pk in _claims(kind, due, limit):
             summary.claimed += 1
             delivery = kind.load(pk)
-            reason = kind.opted_out(delivery)
+            reason = gate_reason(kind, delivery) or kind.opted_out(delivery)
             if reason:
                 _cancel(kind, delivery, reason, batch, summary)
                 continue

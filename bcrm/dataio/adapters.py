@@ -22,6 +22,7 @@ from bcrm.engagement.models import Interaction
 from bcrm.engagement.services import InteractionBatch
 from bcrm.financing.models import Participation, Project
 from bcrm.financing.services import ParticipationBatch, ProjectBatch
+from bcrm.financing.walls import restrict_projects
 from bcrm.parties.models import Contact, Organization
 from bcrm.parties.services import ContactBatch, OrganizationBatch, tag_names
 
@@ -134,7 +135,7 @@ class ProjectImporter(Importer):
         if not ids and not externals:
             return
         by_pk, by_external = {}, {}
-        for obj in self.locked().filter(Q(pk__in=ids) | Q(external_id__in=externals)):
+        for obj in restrict_projects(self.actor, self.locked(), "pk").filter(Q(pk__in=ids) | Q(external_id__in=externals)):
             by_pk[obj.pk] = obj
             if obj.external_id:
                 by_external[obj.external_id] = obj
@@ -174,7 +175,8 @@ class ParticipationImporter(Importer):
         return ParticipationBatch(self.actor, now=self.ctx.now, orgs=self.orgs)
 
     def locked(self) -> models.QuerySet:
-        return Participation.objects.select_related("organization", "project").select_for_update(of=("self",))
+        return restrict_projects(self.actor, Participation.objects.select_related("organization", "project")
+                                 .select_for_update(of=("self",)))
 
     def natural(self, row: Row) -> tuple | None:
         project, org = row.data.get("project_id"), row.data.get("organization_id")
@@ -228,7 +230,8 @@ class InteractionImporter(Importer):
                                 default_owner="owner" not in self.ctx.present)
 
     def locked(self) -> models.QuerySet:
-        queryset = Interaction.objects.select_related("organization").select_for_update(of=("self",))
+        queryset = restrict_projects(self.actor, Interaction.objects.select_related("organization")
+                                     .select_for_update(of=("self",)))
         return queryset.prefetch_related("contacts") if "contacts" in self.ctx.present else queryset
 
     def natural(self, row: Row) -> tuple | None:

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from bcrm.accounts.models import Team
 from bcrm.accounts.permissions import restrict_organizations
 from bcrm.financing.models import Project
+from bcrm.financing.walls import restrict_projects
 from bcrm.parties.models import Organization
 
 if TYPE_CHECKING:
@@ -135,9 +136,9 @@ class ReferenceResolver:
     def resolve_projects(self, wanted: list[tuple[str, Any]]) -> list[int | str]:
         ids = {v for part, v in wanted if part == "bcrm_id"}
         texts = {str(v) for part, v in wanted if part != "bcrm_id"}
-        rows = Project.objects.filter(
+        rows = restrict_projects(self.actor, Project.objects.filter(
             Q(pk__in=ids) | Q(external_id__in=texts) | Q(name__in=texts) | Q(local_name__in=texts)
-        ).values_list("id", "external_id", "name", "local_name")
+        ), "pk").values_list("id", "external_id", "name", "local_name")
         by_id, by_external = {}, {}
         by_name: dict[str, list[int]] = defaultdict(list)
         by_local: dict[str, list[int]] = defaultdict(list)

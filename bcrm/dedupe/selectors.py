@@ -29,6 +29,7 @@ from bcrm.dedupe.matching import (
 from bcrm.dedupe.models import DuplicateCandidate, DuplicateGroup, DuplicateScan, Entity
 from bcrm.engagement.models import Interaction, ServiceRequest
 from bcrm.financing.models import Participation
+from bcrm.financing.walls import restrict_projects
 from bcrm.parties.models import Contact, Organization
 
 
@@ -230,13 +231,15 @@ def member_fields(entity: str, record: Any) -> dict[str, str]:
             "phone": record.phone, "title": record.title, "organization_id": str(record.organization_id)}
 
 
-def record_counts(entity: str, ids: list[int]) -> dict[int, dict[str, int]]:
+def record_counts(entity: str, ids: list[int], actor=None) -> dict[int, dict[str, int]]:
+    """Rows hanging on each record; with ``actor``, not counting those behind a deal wall ``actor`` is outside of."""
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     if entity == Entity.ORGANIZATIONS:
+        walled = (lambda qs: restrict_projects(actor, qs)) if actor is not None else (lambda qs: qs)
         sources: list[tuple[str, QuerySet, str]] = [
             ("contacts", Contact.objects.all(), "organization_id"),
-            ("participations", Participation.objects.all(), "organization_id"),
-            ("interactions", Interaction.objects.all(), "organization_id"),
+            ("participations", walled(Participation.objects.all()), "organization_id"),
+            ("interactions", walled(Interaction.objects.all()), "organization_id"),
         ]
     else:
         sources = [
@@ -289,7 +292,7 @@ def group_views(*, actor, entity: str, groups: list[DuplicateGroup]) -> list[Gro
     ids = sorted({p.low_id for p in pairs} | {p.high_id for p in pairs})
     records = visible_records(actor=actor, entity=entity, ids=ids)
     facts = facts_for(entity, records)
-    counts = record_counts(entity, list(records))
+    counts = record_counts(entity, list(records), actor)
     by_group: dict[int, list[DuplicateCandidate]] = defaultdict(list)
     for pair in pairs:
         if pair.low_id in records and pair.high_id in records:

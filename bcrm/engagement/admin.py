@@ -2,10 +2,11 @@ from django.contrib import admin
 
 from bcrm.core.admin import ServiceOwnedAdmin
 from bcrm.engagement.models import Interaction, ServiceRequest, SurveyResponse, Task
+from bcrm.financing.admin import WalledAdmin
 
 
 @admin.register(Interaction)
-class InteractionAdmin(ServiceOwnedAdmin):
+class InteractionAdmin(WalledAdmin):
     real_page = "parties:organization_list"
     list_display = ["occurred_at", "kind", "organization", "owner", "minutes_spent"]
     list_filter = ["kind"]
@@ -25,7 +26,8 @@ class ServiceRequestAdmin(ServiceOwnedAdmin):
 
 
 @admin.register(Task)
-class TaskAdmin(ServiceOwnedAdmin):
+class TaskAdmin(WalledAdmin):
+    wall_field = "participation__project"
     real_page = "engagement:task_list"
     list_display = ["title", "assignee", "organization", "due_at", "status", "source"]
     list_filter = ["status", "source"]

@@ -13,7 +13,7 @@ from bcrm.core.errors import InvalidInput
 from bcrm.core.schemas import ERRORS, PageIn, PageOut, page_response, resolve, resolve_model
 from bcrm.engagement import selectors, services
 from bcrm.engagement.choices import InteractionKind, Priority, TaskStatus
-from bcrm.financing.models import Project
+from bcrm.financing.selectors import project_get_for_user
 from bcrm.parties.models import Contact
 from bcrm.parties.selectors import organization_get_for_user
 
@@ -153,7 +153,7 @@ class TaskFilter(OrganizationFilter):
     sort: str | None = Field(None, description="due, title, client, owner or status; a leading - reverses")
 
 
-def _clean(payload: Schema, *, partial: bool) -> dict:
+def _clean(request, payload: Schema, *, partial: bool) -> dict:
     data = payload.dict(exclude_unset=partial)
     data.pop("version", None)
     for key in ("description", "outcome"):
@@ -163,7 +163,7 @@ def _clean(payload: Schema, *, partial: bool) -> dict:
         data = {k: v for k, v in data.items() if not (v is None and k in {"occurred_at", "opened_at"})}
     resolve_model(data, "owner", get_user_model())
     resolve_model(data, "assignee", get_user_model())
-    resolve_model(data, "project", Project)
+    resolve(data, "project", lambda pk: project_get_for_user(user=request.auth, pk=pk))
     return data
 
 
@@ -189,7 +189,7 @@ def list_interactions(request, filters: Query[OrganizationFilter], page: Query[P
 
 @router.post("/interactions", response={201: InteractionOut, **ERRORS}, summary="Record an interaction")
 def create_interaction(request, payload: InteractionIn):
-    data = _clean(payload, partial=False)
+    data = _clean(request, payload, partial=False)
     organization = _organization(request, data)
     contacts = _contacts(data.pop("contacts", []))
     return Status(201, services.interaction_create(actor=request.auth, organization=organization, data=data, contacts=contacts))
@@ -203,7 +203,7 @@ def get_interaction(request, pk: int):
 @router.patch("/interactions/{int:pk}", response={200: InteractionOut, **ERRORS}, summary="Update an interaction")
 def update_interaction(request, pk: int, payload: InteractionPatch):
     interaction = selectors.interaction_get_for_user(user=request.auth, pk=pk)
-    data = _clean(payload, partial=True)
+    data = _clean(request, payload, partial=True)
     contacts = _contacts(data.pop("contacts", None))
     return services.interaction_update(
         actor=request.auth, interaction=interaction, data=data, expected_version=payload.version, contacts=contacts
@@ -223,7 +223,7 @@ def list_service_requests(request, filters: Query[RequestFilter], page: Query[Pa
 
 @router.post("/service-requests", response={201: ServiceRequestOut, **ERRORS}, summary="Open a service request")
 def create_service_request(request, payload: ServiceRequestIn):
-    data = _clean(payload, partial=False)
+    data = _clean(request, payload, partial=False)
     organization = _organization(request, data)
     resolve_model(data, "contact", Contact)
     return Status(201, services.service_request_create(actor=request.auth, organization=organization, data=data))
@@ -237,7 +237,7 @@ def get_service_request(request, pk: int):
 @router.patch("/service-requests/{int:pk}", response={200: ServiceRequestOut, **ERRORS}, summary="Update a service request")
 def update_service_request(request, pk: int, payload: ServiceRequestPatch):
     obj = selectors.service_request_get_for_user(user=request.auth, pk=pk)
-    data = _clean(payload, partial=True)
+    data = _clean(request, payload, partial=True)
     resolve_model(data, "contact", Contact)
     return services.service_request_update(actor=request.auth, service_request=obj, data=data, expected_version=payload.version)
 
@@ -257,7 +257,7 @@ def list_tasks(request, filters: Query[TaskFilter], page: Query[PageIn]):
 
 @router.post("/tasks", response={201: TaskOut, **ERRORS}, summary="Create a task")
 def create_task(request, payload: TaskIn):
-    data = _clean(payload, partial=False)
+    data = _clean(request, payload, partial=False)
     resolve(data, "organization", lambda pk: organization_get_for_user(user=request.auth, pk=pk))
     return Status(201, services.task_create(actor=request.auth, data=data))
 
@@ -270,7 +270,7 @@ def get_task(request, pk: int):
 @router.patch("/tasks/{int:pk}", response={200: TaskOut, **ERRORS}, summary="Update a task")
 def update_task(request, pk: int, payload: TaskPatch):
     task = selectors.task_get_for_user(user=request.auth, pk=pk)
-    return services.task_update(actor=request.auth, task=task, data=_clean(payload, partial=True), expected_version=payload.version)
+    return services.task_update(actor=request.auth, task=task, data=_clean(request, payload, partial=True), expected_version=payload.version)
 
 
 @router.delete("/tasks/{int:pk}", response={204: None, **ERRORS}, summary="Delete a task")

@@ -15,6 +15,7 @@ from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.engagement.choices import TaskStatus
 from bcrm.engagement.models import Interaction, ServiceRequest, SurveyResponse, Task
 from bcrm.financing.models import ParticipationStatusChange
+from bcrm.financing.walls import restrict_projects
 
 
 def _by_organization(queryset: QuerySet, filters: dict[str, Any]) -> QuerySet:
@@ -27,6 +28,7 @@ def interaction_list(*, actor, filters: dict[str, Any] | None = None) -> QuerySe
     queryset = restrict_organizations(
         actor, Interaction.objects.select_related("organization", "owner", "project"), prefix="organization__"
     ).prefetch_related("contacts")
+    queryset = restrict_projects(actor, queryset)
     filters = filters or {}
     queryset = _by_organization(queryset, filters)
     if filters.get("kind"):
@@ -91,7 +93,8 @@ def task_list(*, actor, filters: dict[str, Any] | None = None) -> QuerySet[Task]
 
     ``filters["sort"]`` is one of ``TASK_SORTS`` (default: due date, soonest first)."""
     filters = filters or {}
-    queryset = Task.objects.select_related("organization", "assignee")
+    queryset = restrict_projects(actor, Task.objects.select_related("organization", "assignee"),
+                                 "participation__project")
     if not sees_all_organizations(actor):
         visible = restrict_organizations(actor, queryset, prefix="organization__")
         queryset = visible | queryset.filter(Q(organization__isnull=True) & Q(assignee_id=actor.pk))
@@ -122,11 +125,12 @@ def survey_response_list(*, actor, filters: dict[str, Any] | None = None) -> Que
     return _by_organization(queryset, filters or {}).order_by("-responded_at", "-id")
 
 
-def organization_timeline(*, organization, limit: int = 50) -> list[dict[str, Any]]:
-    """Interactions, requests, survey answers and commitment steps, newest first, as one list."""
+def organization_timeline(*, actor, organization, limit: int = 50) -> list[dict[str, Any]]:
+    """Interactions, requests, survey answers and commitment steps, newest first, as one list (without those
+    on projects behind a wall ``actor`` is outside of)."""
     events: list[dict[str, Any]] = []
     for i in (
-        Interaction.objects.filter(organization=organization)
+        restrict_projects(actor, Interaction.objects.filter(organization=organization))
         .select_related("owner", "project").prefetch_related("contacts")[:limit]
     ):
         events.append({"type": "interaction", "at": i.occurred_at, "object": i})
@@ -135,7 +139,8 @@ def organization_timeline(*, organization, limit: int = 50) -> list[dict[str, An
     for s in SurveyResponse.objects.filter(organization=organization).select_related("contact")[:limit]:
         events.append({"type": "survey", "at": s.responded_at, "object": s})
     for c in (
-        ParticipationStatusChange.objects.filter(participation__organization=organization)
+        restrict_projects(actor, ParticipationStatusChange.objects.filter(participation__organization=organization),
+                          "participation__project")
         .select_related("participation__project").order_by("-changed_at")[:limit]
     ):
         events.append({"type": "status_change", "at": c.changed_at, "object": c})

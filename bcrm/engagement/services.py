@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.permissions import can_write, require, require_delete, require_organization_write
+from bcrm.core import events
 from bcrm.core.batch import BatchRow, EntityBatch
 from bcrm.core.errors import Conflict, InvalidInput, ServiceError
 from bcrm.core.fields import only_fields
@@ -19,6 +20,7 @@ from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.engagement.hooks import sla_due_dates, task_rules
 from bcrm.engagement.models import Interaction, ServiceRequest, SurveyResponse, Task
 from bcrm.engagement.selectors import task_list
+from bcrm.financing.walls import require_project_visible
 from bcrm.parties.services import OrganizationAccess
 
 INTERACTION_FIELDS = frozenset({"project", "kind", "occurred_at", "owner", "minutes_spent", "summary", "outcome"})
@@ -48,6 +50,7 @@ def interaction_default_owner(actor) -> int | None:
 def interaction_create(*, actor, organization, data: dict[str, Any], contacts=None) -> Interaction:
     require_organization_write(actor, organization)
     data = only_fields(data, INTERACTION_FIELDS)
+    require_project_visible(actor, data.get("project"))
     if "owner" not in data:
         data["owner_id"] = interaction_default_owner(actor)
     data.setdefault("occurred_at", timezone.now())
@@ -60,6 +63,7 @@ def interaction_update(*, actor, interaction: Interaction, data: dict[str, Any],
                        contacts=None) -> Interaction:
     require_organization_write(actor, interaction.organization)
     data = only_fields(data, INTERACTION_FIELDS)
+    require_project_visible(actor, data.get("project"))
     m2m = {"contacts": _contacts_of(interaction.organization, contacts)} if contacts is not None else None
     return update_instance(actor=actor, instance=interaction, data=data, expected_version=expected_version, m2m=m2m)
 
@@ -144,7 +148,16 @@ def task_create(*, actor, data: dict[str, Any]) -> Task:
         require(can_write(actor))
     if data.get("status") == TaskStatus.DONE:
         data["completed_at"] = timezone.now()
-    return create_instance(actor=actor, instance=Task(source=TaskSource.MANUAL, **data))
+    task = create_instance(actor=actor, instance=Task(source=TaskSource.MANUAL, **data))
+    events.emit("task.created", task_event(task))
+    return task
+
+
+def task_event(task: Task) -> dict[str, Any]:
+    """A task as its events tell it (ids, codes and times; never the free text)."""
+    return {"task": task.pk, "organization": task.organization_id, "assignee": task.assignee_id,
+            "due_at": task.due_at, "status": task.status, "source": task.source,
+            "completed_at": task.completed_at}
 
 
 @transaction.atomic
@@ -162,7 +175,11 @@ def task_update(*, actor, task: Task, data: dict[str, Any], expected_version: in
             data.pop("title")
         else:
             data["title_code"], data["title_params"] = "", {}
-    return update_instance(actor=actor, instance=task, data=data, expected_version=expected_version)
+    was_done = task.status == TaskStatus.DONE
+    task = update_instance(actor=actor, instance=task, data=data, expected_version=expected_version)
+    if task.status == TaskStatus.DONE and not was_done:
+        events.emit("task.completed", task_event(task))
+    return task
 
 
 @transaction.atomic

@@ -9,7 +9,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from bcrm.core.schemas import ERRORS, PageIn, PageOut, page_response, resolve
-from bcrm.financing import selectors, services
+from bcrm.financing import selectors, services, walls
 from bcrm.financing.choices import ParticipationRole, ParticipationStatus, ProjectStage
 from bcrm.parties.choices import Sector
 from bcrm.parties.selectors import organization_get_for_user
@@ -33,6 +33,7 @@ class ProjectOut(Schema):
     expected_close: dt.date | None
     sponsor_id: int | None
     description: str
+    confidential: bool
     version: int
 
     @staticmethod
@@ -200,3 +201,105 @@ def delete_participation(request, pk: int):
         actor=request.auth, participation=selectors.participation_get_for_user(user=request.auth, pk=pk)
     )
     return Status(204, None)
+
+
+# --- deal walls (bcrm.financing.walls) ------------------------------------------------------------------
+
+class WallIn(Schema):
+    confidential: bool
+    reason: str = Field(..., max_length=500)
+
+
+class WallMemberIn(Schema):
+    user: int | None = None
+    team: int | None = None
+    reason: str = Field(..., max_length=500)
+
+
+class WallMemberOut(Schema):
+    id: int
+    project_id: int
+    user_id: int | None
+    team_id: int | None
+    added_by_id: int | None
+    reason: str
+    at: dt.datetime
+
+
+class WallCrossingOut(Schema):
+    at: dt.datetime
+    actor: str = Field(..., alias="actor_label")
+    action: str
+    member: str
+    reason: str
+
+    @staticmethod
+    def resolve_member(obj) -> str:
+        return "".join(str(v) for v in (obj.changes.get("member") or []))
+
+    @staticmethod
+    def resolve_reason(obj) -> str:
+        return str(obj.changes.get("reason") or "")
+
+
+class WallRegisterOut(Schema):
+    project: ProjectOut
+    members: list[WallMemberOut]
+    crossings: list[WallCrossingOut]
+
+
+def _member_refs(data: WallMemberIn) -> dict:
+    from django.contrib.auth import get_user_model
+
+    from bcrm.accounts.models import Team
+    from bcrm.core.errors import InvalidInput
+
+    refs: dict = {"user": None, "team": None}
+    if data.user is not None:
+        refs["user"] = get_user_model().objects.filter(pk=data.user, is_active=True).first()
+        if refs["user"] is None:
+            raise InvalidInput(fields={"user": [f"No active user {data.user}."]})
+    if data.team is not None:
+        refs["team"] = Team.objects.filter(pk=data.team).first()
+        if refs["team"] is None:
+            raise InvalidInput(fields={"team": [f"No team {data.team}."]})
+    return refs
+
+
+@router.put("/projects/{int:pk}/wall", response={200: ProjectOut, **ERRORS},
+            summary="Raise or lift a project's deal wall (compliance; admin or lead inside it)")
+def set_wall(request, pk: int, payload: WallIn):
+    project = selectors.project_get_for_user(user=request.auth, pk=pk)
+    return walls.wall_set_confidential(actor=request.auth, project=project, confidential=payload.confidential,
+                                       reason=payload.reason)
+
+
+@router.get("/projects/{int:pk}/wall/members", response={200: list[WallMemberOut], **ERRORS},
+            summary="The deal team of a confidential project")
+def list_wall_members(request, pk: int):
+    project = selectors.project_get_for_user(user=request.auth, pk=pk)
+    return list(walls.wall_members(actor=request.auth, project=project))
+
+
+@router.post("/projects/{int:pk}/wall/members", response={201: WallMemberOut, **ERRORS},
+             summary="Cross the wall: add a user or a team to the deal team, with a reason")
+def add_wall_member(request, pk: int, payload: WallMemberIn):
+    project = selectors.project_get_for_user(user=request.auth, pk=pk)
+    walls.require_wall_manage(request.auth, project)  # before the user and team lookups answer anything
+    return Status(201, walls.wall_add_member(actor=request.auth, project=project, reason=payload.reason,
+                                             **_member_refs(payload)))
+
+
+@router.delete("/projects/{int:pk}/wall/members/{int:member_id}", response={204: None, **ERRORS},
+               summary="Take a user or a team out of the deal team")
+def remove_wall_member(request, pk: int, member_id: int, reason: str = ""):
+    project = selectors.project_get_for_user(user=request.auth, pk=pk)
+    member = walls.wall_member_get(actor=request.auth, project=project, pk=member_id)
+    walls.wall_remove_member(actor=request.auth, member=member, reason=reason)
+    return Status(204, None)
+
+
+@router.get("/walls", response={200: list[WallRegisterOut], **ERRORS},
+            summary="The wall register: confidential projects, deal teams, crossings (compliance)")
+def wall_register(request):
+    return walls.wall_register(actor=request.auth)

@@ -62,3 +62,33 @@ class ParticipationForm(ServiceModelForm):
             field = self.limit_choices("organization", organizations)
             field.widget.choices = [(org.pk, str(org)) for org in organization_options or []]
             field.help_text = _("Search above, then pick the client.")
+
+
+class WallForm(forms.Form):
+    """Raise or lift a project's deal wall (``financing.walls.wall_set_confidential``)."""
+
+    confidential = forms.BooleanField(label=_("Confidential (deal wall)"), required=False)
+    reason = forms.CharField(label=_("Reason"), max_length=500, strip=True)
+
+
+class WallMemberForm(forms.Form):
+    """Cross the wall: a user or a team joins the deal team, with the reason (``walls.wall_add_member``)."""
+
+    user: forms.ModelChoiceField = forms.ModelChoiceField(label=_("User"), required=False, queryset=None)
+    team: forms.ModelChoiceField = forms.ModelChoiceField(label=_("Team"), required=False, queryset=None)
+    reason = forms.CharField(label=_("Reason"), max_length=500, strip=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from django.contrib.auth import get_user_model
+
+        from bcrm.accounts.models import Team
+
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")  # type: ignore[attr-defined]
+        self.fields["team"].queryset = Team.objects.order_by("name")  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if bool(data.get("user")) == bool(data.get("team")):
+            raise forms.ValidationError(_("Give a user or a team, not both."))
+        return data

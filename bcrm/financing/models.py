@@ -34,6 +34,8 @@ class Project(VersionedModel):
         related_name="sponsored_projects", verbose_name=_("sponsor"),
     )
     description = models.TextField(_("description"), blank=True)
+    # An information barrier (deal wall, bcrm.financing.walls): only the deal team and compliance see it.
+    confidential = models.BooleanField(_("confidential"), default=False, db_index=True)
 
     class Meta:
         verbose_name = _("project")
@@ -116,6 +118,37 @@ class ParticipationStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status or '—'} → {self.to_status} ({self.changed_at:%Y-%m-%d})"
+
+
+class DealWallMember(models.Model):
+    """Someone inside a confidential project's wall: a user or a whole team (one of the two). Adding one is
+    crossing the wall: who, why and when are kept here and in the audit trail (``wall.cross``)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="wall_members",
+                                verbose_name=_("project"))
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="deal_walls", verbose_name=_("user"))
+    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="deal_walls", verbose_name=_("team"))
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+", verbose_name=_("added by"))
+    reason = models.TextField(_("reason"))
+    at = models.DateTimeField(_("added at"))
+
+    class Meta:
+        verbose_name = _("deal wall member")
+        verbose_name_plural = _("deal wall members")
+        ordering = ["project", "at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(user__isnull=False, team__isnull=True)
+                                   | Q(user__isnull=True, team__isnull=False), name="wall_member_user_or_team"),
+            models.UniqueConstraint(fields=["project", "user"], name="wall_member_unique_user"),
+            models.UniqueConstraint(fields=["project", "team"], name="wall_member_unique_team"),
+            models.CheckConstraint(condition=~Q(reason=""), name="wall_member_reason"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} – {self.user or self.team}"
 
 
 class ExchangeRate(models.Model):

@@ -13,12 +13,14 @@ from bcrm.accounts.permissions import restrict_organizations
 from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.financing.choices import COMMITMENT_LADDER, COMMITTED_STATUSES, ParticipationStatus
 from bcrm.financing.models import ExchangeRate, Participation, Project
+from bcrm.financing.walls import restrict_projects
 
 
 def project_list(*, actor, filters: dict[str, Any] | None = None) -> QuerySet[Project]:
-    """Projects are shared across teams; who takes part in them is what permissions restrict."""
+    """Projects are shared across teams (but for confidential ones: ``financing.walls``); who takes part in
+    them is what permissions restrict."""
     filters = filters or {}
-    queryset = Project.objects.select_related("sponsor").order_by("name", "id")
+    queryset = restrict_projects(actor, Project.objects.select_related("sponsor"), "pk").order_by("name", "id")
     if filters.get("q"):
         queryset = queryset.filter(Q(name__icontains=filters["q"]) | Q(local_name__icontains=filters["q"]))
     if filters.get("sector"):
@@ -29,7 +31,7 @@ def project_list(*, actor, filters: dict[str, Any] | None = None) -> QuerySet[Pr
 
 
 def project_get_for_user(*, user, pk: int) -> Project:
-    project = Project.objects.select_related("sponsor").filter(pk=pk).first()
+    project = restrict_projects(user, Project.objects.select_related("sponsor"), "pk").filter(pk=pk).first()
     if project is None:
         raise NotFound()
     return project
@@ -40,6 +42,7 @@ def participation_list(*, actor, filters: dict[str, Any] | None = None) -> Query
     queryset = restrict_organizations(
         actor, Participation.objects.select_related("project", "organization"), prefix="organization__"
     )
+    queryset = restrict_projects(actor, queryset)
     for key in ("project", "organization"):
         if filters.get(key):
             queryset = queryset.filter(**{f"{key}_id": filters[key]})

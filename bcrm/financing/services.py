@@ -14,6 +14,7 @@ from bcrm.core.batch import BatchRow, EntityBatch
 from bcrm.core.fields import only_fields
 from bcrm.core.services import create_instance, delete_instance, update_instance, validate_and_save
 from bcrm.financing.models import ExchangeRate, Participation, ParticipationStatusChange, Project
+from bcrm.financing.walls import require_project_visible
 from bcrm.parties.services import OrganizationAccess
 
 PROJECT_FIELDS = frozenset({
@@ -80,6 +81,7 @@ def _record_status(participation: Participation, from_status: str, actor, at) ->
 @transaction.atomic
 def participation_create(*, actor, data: dict[str, Any]) -> Participation:
     data = only_fields(data, PARTICIPATION_FIELDS)
+    require_project_visible(actor, data.get("project"))
     organization = data.get("organization")
     if organization is not None:
         require_organization_write(actor, organization)
@@ -98,6 +100,8 @@ def participation_update(
 ) -> Participation:
     require_organization_write(actor, participation.organization)
     data = only_fields(data, PARTICIPATION_FIELDS)
+    require_project_visible(actor, participation.project_id)
+    require_project_visible(actor, data.get("project"))
     if "organization" in data and data["organization"] != participation.organization:
         require_organization_write(actor, data["organization"])
     previous_status = participation.status

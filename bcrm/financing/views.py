@@ -11,14 +11,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 
 from bcrm.accounts.permissions import can_write, require, require_organization_write
 from bcrm.core.errors import NotFound
 from bcrm.core.pagination import paginate
-from bcrm.financing import selectors, services
+from bcrm.financing import selectors, services, walls
 from bcrm.financing.choices import CLOSED_STATUSES, COMMITTED_STATUSES
-from bcrm.financing.forms import ParticipationForm, ProjectFilterForm, ProjectForm
+from bcrm.financing.forms import ParticipationForm, ProjectFilterForm, ProjectForm, WallForm, WallMemberForm
 from bcrm.parties.selectors import organization_get_for_user, organization_list
 from bcrm.ui.shortcuts import page, page_number, redirect_back, render_page, safe_next, submit_form
 
@@ -60,9 +60,15 @@ def funding_bars(summary: dict[str, Any]) -> list[dict[str, Any]]:
 def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
     project = selectors.project_get_for_user(user=user, pk=pk)
+    context = _detail_context(user, project)
+    context.update(_wall_context(user, project))
+    return render(request, "financing/project_detail.html", context)
+
+
+def _detail_context(user, project) -> dict[str, Any]:
     summary = selectors.project_funding_summary(actor=user, project=project)
     share = summary["committed_share"]
-    context = {
+    return {
         "project": project,
         "summary": summary,
         "bars": funding_bars(summary),
@@ -73,7 +79,59 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         "can_write": can_write(user),
     }
-    return render(request, "financing/project_detail.html", context)
+
+
+def _wall_context(user, project, wall_form: WallForm | None = None, member_form: WallMemberForm | None = None
+                  ) -> dict[str, Any]:
+    manage = walls.can_manage_wall(user, project)
+    return {
+        "can_manage_wall": manage,
+        "wall_members": list(walls.wall_members(actor=user, project=project)) if project.confidential else [],
+        "wall_form": wall_form or (WallForm(initial={"confidential": not project.confidential}) if manage else None),
+        "member_form": member_form or (WallMemberForm() if manage and project.confidential else None),
+    }
+
+
+@page
+@require_POST
+def project_wall(request: HttpRequest, pk: int) -> HttpResponse:
+    """The wall's three acts from the project page: raise or lift it, add a member, remove one."""
+    user = request.user
+    project = selectors.project_get_for_user(user=user, pk=pk)
+    action = request.POST.get("action")
+    done = None
+    wall_form = member_form = None
+    if action == "confidential":
+        wall_form = WallForm(request.POST)
+        done = submit_form(request, wall_form, lambda: walls.wall_set_confidential(
+            actor=user, project=project, confidential=wall_form.cleaned_data["confidential"],
+            reason=wall_form.cleaned_data["reason"]))
+    elif action == "add":
+        member_form = WallMemberForm(request.POST)
+        done = submit_form(request, member_form, lambda: walls.wall_add_member(
+            actor=user, project=project, reason=member_form.cleaned_data["reason"],
+            user=member_form.cleaned_data.get("user"), team=member_form.cleaned_data.get("team")))
+    elif action == "remove" and (request.POST.get("member") or "").isdigit():
+        member = walls.wall_member_get(actor=user, project=project, pk=int(request.POST["member"]))
+        walls.wall_remove_member(actor=user, member=member, reason=request.POST.get("reason", ""))
+        done = True
+    else:
+        raise NotFound()
+    if done is not None:
+        messages.success(request, _("The deal wall is recorded."))
+        if not walls.can_see_project(user, project):  # lifted oneself out of sight (compliance never is)
+            return redirect("financing:project_list")
+        return redirect(reverse("financing:project_detail", args=[project.pk]) + "#wall")
+    context = _detail_context(user, project)
+    context.update(_wall_context(user, project, wall_form, member_form))
+    return render(request, "financing/project_detail.html", context, status=422)
+
+
+@page(access=walls.sees_every_wall)
+@require_safe
+def wall_register(request: HttpRequest) -> HttpResponse:
+    """Compliance's register: confidential projects, their deal teams, every crossing with its reason."""
+    return render(request, "financing/wall_register.html", {"register": walls.wall_register(actor=request.user)})
 
 
 @page

@@ -32,6 +32,7 @@ from bcrm.engagement.models import SurveyResponse
 from bcrm.financing.choices import COMMITTED_STATUSES
 from bcrm.financing.models import Participation
 from bcrm.financing.selectors import rates_to_reporting
+from bcrm.financing.walls import unwalled
 from bcrm.monitoring.choices import Outcome
 from bcrm.playbooks.choices import Tier
 from bcrm.playbooks.models import ClientTier
@@ -84,8 +85,8 @@ def outcome_values(outcome: str, ids: np.ndarray, start: dt.datetime, end: dt.da
     rates = rates_to_reporting(timezone.localtime(end, timezone.get_default_timezone()).date())
     fx = Case(*[When(currency=code, then=Value(float(rate))) for code, rate in rates.items()],
               default=Value(None), output_field=FloatField())
-    rows = fetch(Participation.objects.filter(status__in=COMMITTED_STATUSES, status_changed_at__gte=start,
-                                              status_changed_at__lt=end)
+    rows = fetch(unwalled(Participation.objects.filter(status__in=COMMITTED_STATUSES, status_changed_at__gte=start,
+                                                       status_changed_at__lt=end))
                  .order_by().values("organization_id")
                  .annotate(total=Sum(ExpressionWrapper(F("amount") * fx, output_field=FloatField())))
                  .values_list("organization_id", "total"))

@@ -55,6 +55,7 @@ from bcrm.engagement.models import Interaction, ServiceRequest, SurveyResponse, 
 from bcrm.financing.choices import COMMITTED_STATUSES, ParticipationStatus
 from bcrm.financing.models import Participation
 from bcrm.financing.selectors import rates_to_reporting
+from bcrm.financing.walls import unwalled
 from bcrm.monitoring.choices import ALL, LABEL_BREAKDOWNS, UNCLASSIFIED, Breakdown
 from bcrm.parties.models import Organization
 from bcrm.segmentation.choices import INSUFFICIENT, labels_for
@@ -225,7 +226,7 @@ def _read_commitments(reads: _Reads, tally: _Tally, via: list[str], period: Peri
     from bcrm.financing.models import Participation
 
     unconverted: set[str] = set()
-    for cell, row in reads.cube(Participation.objects.filter(status_changed_at__lt=period.end), via,
+    for cell, row in reads.cube(unwalled(Participation.objects.filter(status_changed_at__lt=period.end)), via,
                                 ("currency", "status"), n=Count("id"), c_amount=Sum("amount"),
                                 c_fees=Sum("fee_income"),
                                 c_recent=Sum("amount", filter=Q(status_changed_at__gte=period.start))):
@@ -250,7 +251,7 @@ def _read_repeat(reads: _Reads, tally: _Tally, own: list[str], period: Period) -
     """Repeat participation: clients with at least one, and at least two, committed projects."""
     from bcrm.financing.models import Participation
 
-    committed = Participation.objects.filter(status__in=COMMITTED_STATUSES, status_changed_at__lt=period.end)
+    committed = unwalled(Participation.objects.filter(status__in=COMMITTED_STATUSES, status_changed_at__lt=period.end))
     for minimum, name in ((1, "committed_clients"), (2, "repeat_clients")):
         ids = (committed.order_by().values("organization_id").annotate(deals=Count("project_id", distinct=True))
                .filter(deals__gte=minimum).values("organization_id"))
@@ -407,7 +408,8 @@ def _lorenz(period: Period, rates: dict[str, Decimal], total_clients: int) -> di
     :data:`LORENZ_POINTS` points; a chart's figure, so float is fine here (the stored sums are Decimal)."""
     fx = Case(*[When(currency=code, then=Value(float(rate))) for code, rate in rates.items()],
               default=Value(None), output_field=FloatField())
-    rows = fetch(Participation.objects.filter(status__in=COMMITTED_STATUSES, status_changed_at__lt=period.end)
+    rows = fetch(unwalled(Participation.objects.filter(status__in=COMMITTED_STATUSES,
+                                                       status_changed_at__lt=period.end))
                  .order_by().values("organization_id")
                  .annotate(total=Sum(ExpressionWrapper(F("amount") * fx, output_field=FloatField())))
                  .values_list("total"))

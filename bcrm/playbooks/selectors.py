@@ -26,6 +26,7 @@ from bcrm.accounts.permissions import (
 from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.engagement.models import ServiceRequest, Task
+from bcrm.financing.walls import restrict_projects
 from bcrm.playbooks.choices import Action, AddOn, Tier
 from bcrm.playbooks.models import AutomationRun, ClientTier, Playbook, PlaybookStep, TierPolicy
 from bcrm.segmentation.models import ClientLabels
@@ -114,7 +115,7 @@ def lead_team_ids(user) -> list[int] | None:
 
 def _visible_tasks(user) -> QuerySet[Task]:
     """Tasks on clients the user sees, plus tasks without a client that are theirs or their teams'."""
-    queryset = Task.objects.select_related(*TASK_RELATED)
+    queryset = restrict_projects(user, Task.objects.select_related(*TASK_RELATED), "participation__project")
     if sees_all_organizations(user):
         return queryset
     visible = restrict_organizations(user, queryset, prefix="organization__")
@@ -157,14 +158,17 @@ def task_queryset(user, scope: str, *, team: int | None = None, now: dt.datetime
     return queryset.order_by("due_at", "id")
 
 
-def overflow_tasks(team_ids: list[int] | None) -> QuerySet[Task]:
-    """Open playbook tasks no member had room for (assignee None), of ``team_ids`` (None: every team)."""
+def overflow_tasks(team_ids: list[int] | None, user=None) -> QuerySet[Task]:
+    """Open playbook tasks no member had room for (assignee None), of ``team_ids`` (None: every team); with
+    ``user``, without those on projects behind a wall ``user`` is outside of."""
     queryset = (Task.objects.select_related(*TASK_RELATED)
                 .filter(status=TaskStatus.OPEN, assignee__isnull=True, team__isnull=False,
                         source=TaskSource.PLAYBOOK)
                 .exclude(action__in=[Action.SLA_ESCALATION, Action.CAPACITY_OVERFLOW]))
     if team_ids is not None:
         queryset = queryset.filter(team_id__in=team_ids)
+    if user is not None:
+        queryset = restrict_projects(user, queryset, "participation__project")
     return queryset.order_by("due_at", "id")
 
 
@@ -298,7 +302,7 @@ def my_day(user, now: dt.datetime | None = None, *, limit: int = MY_DAY_LIMIT) -
     )
     if has_any(user, {Role.LEAD, Role.ADMIN}):
         teams = lead_team_ids(user)
-        overflow = overflow_tasks(teams)
+        overflow = overflow_tasks(teams, user)
         totals = overflow.aggregate(n=Count("pk"), hours=Sum("planned_hours"))
         result.is_lead = True
         result.overflow = _bucket(overflow, totals["n"], limit)
@@ -427,7 +431,7 @@ def team_board(user, team: Team, week: dt.date, *, now: dt.datetime | None = Non
                                   this_week=row.get("this_week") or Decimal("0"),
                                   next_week=row.get("next_week") or Decimal("0"),
                                   open_count=row.get("open_count", 0), overdue_count=row.get("overdue_count", 0)))
-    overflow = overflow_tasks([team.pk])
+    overflow = overflow_tasks([team.pk], user)
     totals = overflow.aggregate(n=Count("pk"), hours=Sum("planned_hours"))
     breaches = requests_about_to_breach(user, now, limit=limit, mine_only=False, team_id=team.pk, horizon_hours=0)
     return TeamBoard(

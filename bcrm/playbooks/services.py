@@ -22,13 +22,14 @@ from bcrm.accounts.permissions import (
     require,
 )
 from bcrm.audit.services import audit_record
+from bcrm.core import events
 from bcrm.core.errors import Conflict, InvalidInput, PermissionDenied
 from bcrm.core.fields import only_fields
 from bcrm.core.services import create_instance, delete_instance, update_instance
 from bcrm.core.texts import shown_as
 from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.engagement.models import Task
-from bcrm.engagement.services import interaction_create, lock_open_task
+from bcrm.engagement.services import interaction_create, lock_open_task, task_event
 from bcrm.playbooks import automation as engine
 from bcrm.playbooks.choices import ACTION_KINDS, Action, CadenceUnit, Channel, OwnerRule, Tier, Trigger
 from bcrm.playbooks.models import ClientTier, Playbook, PlaybookStep, TierPolicy
@@ -260,7 +261,9 @@ def task_complete(*, actor, task: Task, minutes: int | None = None, summary: str
             "project": project,
         })
         data["interaction"] = interaction
-    return update_instance(actor=actor, instance=locked, data=data, expected_version=None)
+    done = update_instance(actor=actor, instance=locked, data=data, expected_version=None)
+    events.emit("task.completed", task_event(done))
+    return done
 
 
 @transaction.atomic

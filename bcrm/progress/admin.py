@@ -1,11 +1,11 @@
 from django.contrib import admin
 
-from bcrm.core.admin import ServiceOwnedAdmin
+from bcrm.financing.admin import WalledAdmin
 from bcrm.progress.models import Milestone, ProjectUpdate, ReportDelivery
 
 
 @admin.register(Milestone)
-class MilestoneAdmin(ServiceOwnedAdmin):
+class MilestoneAdmin(WalledAdmin):
     real_page = "financing:project_list"
     list_display = ["project", "name", "local_name", "due_on", "completed_on", "position"]
     raw_id_fields = ["project"]
@@ -13,7 +13,7 @@ class MilestoneAdmin(ServiceOwnedAdmin):
 
 
 @admin.register(ProjectUpdate)
-class ProjectUpdateAdmin(ServiceOwnedAdmin):
+class ProjectUpdateAdmin(WalledAdmin):
     real_page = "financing:project_list"
     list_display = ["project", "written_at", "author", "language"]
     raw_id_fields = ["project", "author"]
@@ -21,7 +21,7 @@ class ProjectUpdateAdmin(ServiceOwnedAdmin):
 
 
 @admin.register(ReportDelivery)
-class ReportDeliveryAdmin(ServiceOwnedAdmin):
+class ReportDeliveryAdmin(WalledAdmin):
     real_page = "progress:delivery_list"
     """Read-only: deliveries are written by the sending service, never by hand (at most once)."""
 

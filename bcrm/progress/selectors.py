@@ -22,6 +22,7 @@ from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.financing.choices import COMMITMENT_LADDER, COMMITTED_STATUSES, ParticipationStatus
 from bcrm.financing.models import Participation, Project
 from bcrm.financing.selectors import rates_to_reporting
+from bcrm.financing.walls import hidden_project_ids, restrict_projects
 from bcrm.parties.choices import Language
 from bcrm.parties.models import Organization
 from bcrm.parties.selectors import organization_base
@@ -37,7 +38,7 @@ CENT = Decimal("0.01")
 
 def visible_projects(user) -> QuerySet[Project]:
     scope = organization_scope(user)
-    projects = Project.objects.all()
+    projects = restrict_projects(user, Project.objects.all(), "pk")
     if scope is None:
         return projects
     seen = Organization.objects.filter(scope)
@@ -57,6 +58,8 @@ def project_get_for_user(*, user, pk: Any) -> Project:
 
 
 def can_see_project(user, project: Project) -> bool:
+    if project.pk in hidden_project_ids(user):
+        return False
     return organization_scope(user) is None or visible_projects(user).filter(pk=project.pk).exists()
 
 
@@ -306,6 +309,7 @@ def deliveries(user, filters: dict[str, Any] | None = None) -> QuerySet[ReportDe
     first; filters: project, period, status, organization."""
     filters = filters or {}
     queryset = ReportDelivery.objects.select_related("project", "organization", "contact")
+    queryset = restrict_projects(user, queryset)
     visible = visible_recipient_organizations(user)
     if visible is not None:
         queryset = queryset.filter(project__in=visible_projects(user).values("pk"), organization__in=visible)

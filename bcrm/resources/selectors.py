@@ -34,6 +34,7 @@ from bcrm.accounts.models import Team, TeamMembership
 from bcrm.accounts.permissions import has_any, user_team_ids
 from bcrm.core.errors import InvalidInput, NotFound, PermissionDenied
 from bcrm.financing.models import Participation
+from bcrm.financing.walls import unwalled
 from bcrm.parties.models import Organization
 from bcrm.playbooks.calendars import parse_weekend
 from bcrm.playbooks.choices import Action, AddOn, DayKind, Tier
@@ -299,7 +300,7 @@ def _groups(codes: np.ndarray, new_rows, table) -> list[resource.ClientGroup]:
 
 def _new_participations(team_ids: list[int] | None, since: dt.datetime, until: dt.datetime):
     """New participations of the last 12 months per (team, tier, add-ons, labels): one GROUP BY."""
-    qs = Participation.objects.filter(created_at__gte=since, created_at__lt=until).order_by()
+    qs = unwalled(Participation.objects.filter(created_at__gte=since, created_at__lt=until)).order_by()
     if team_ids is not None:
         qs = qs.filter(organization__team_id__in=team_ids)
     return qs.values_list("organization__team_id", "organization__service_tier__tier",

@@ -12,6 +12,11 @@ points). For everyone else, in one place:
   :func:`visible_feature_counts`, :func:`visible_reasons`;
 - a model figure computed from such fields is withheld — :func:`visible_figure`.
 
+Deal walls (``bcrm.financing.walls``) follow the same model: for a client taking part in a confidential
+project the reader is outside the wall of, the explanation leaves out the features computed from the
+client's participations (:data:`DEAL_FAMILIES`) — contributions and missing-evidence reasons silently, a
+knock-out rule on one as :data:`DEAL_RULE_APPLIED` — :func:`visible_deal_explanation`.
+
 The class itself stays what the engine decided: the label is the firm's view.
 Every door (API, pages, the compare view, exports) reads explanations through
 ``selectors.explain``/``selectors.migration_reasons``, which take the reader and call this module.
@@ -30,6 +35,10 @@ from bcrm.segmentation.features import FEATURES
 COMPLIANCE_APPLIED = gettext_noop("A compliance rule applied.")
 #: Where a figure computed from compliance fields is withheld.
 COMPLIANCE_WITHHELD = gettext_noop("Computed from compliance data: shown to compliance, team leads and administrators.")
+#: What a reader outside a deal wall sees where a rule on a deal-derived feature decided a walled client's label.
+DEAL_RULE_APPLIED = gettext_noop("A rule on the client's deals applied.")
+#: The feature families computed from participations (amounts, counts of projects and deals).
+DEAL_FAMILIES = frozenset({"commitments", "participation_counts"})
 #: The reason key that stands for every evidence rule on a compliance feature.
 COMPLIANCE_REASON = "compliance"
 
@@ -47,6 +56,33 @@ def is_compliance_feature(name: str) -> bool:
 def compliance_text() -> str:
     """:data:`COMPLIANCE_APPLIED` in the reader's language."""
     return render(COMPLIANCE_APPLIED)
+
+
+def is_deal_feature(name: str) -> bool:
+    spec = FEATURES.get(name)
+    return bool(spec and spec.family in DEAL_FAMILIES)
+
+
+def deal_rule_text() -> str:
+    """:data:`DEAL_RULE_APPLIED` in the reader's language."""
+    return render(DEAL_RULE_APPLIED)
+
+
+def visible_deal_explanation(explanation: Mapping[str, Any], rules: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """An explanation (already through :func:`visible_explanation`) without the deal-derived features, for a
+    reader outside the wall of a project the client takes part in: ``"xd": 1`` replaces a rule on one."""
+    data = dict(explanation)
+    if "r" in data:
+        index = data["r"]
+        rule = rules[index] if rules is not None and isinstance(index, int) and 0 <= index < len(rules) else None
+        if rule is not None and is_deal_feature(str(rule.get("feature", ""))):
+            del data["r"]
+            data["xd"] = 1
+    if data.get("c"):
+        data["c"] = [item for item in data["c"] if not is_deal_feature(str(item[0]))]
+    if data.get("m"):
+        data["m"] = [r for r in data["m"] if not (r.startswith("feature:") and is_deal_feature(r[8:]))]
+    return data
 
 
 def _compliance_reason(reason: str) -> bool:

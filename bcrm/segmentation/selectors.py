@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from bcrm.accounts.permissions import can_view_organization, restrict_organizations, sees_all_organizations
 from bcrm.core.errors import InvalidInput, NotFound, PermissionDenied
 from bcrm.core.formatting import number
+from bcrm.financing.walls import organizations_behind_walls
 from bcrm.parties.models import Organization
 from bcrm.segmentation import compliance
 from bcrm.segmentation.choices import (
@@ -260,7 +261,10 @@ def _hysteresis_text(run: Run) -> str:
 def visible_explanation(actor, assignment: Assignment, run: Run | None = None) -> dict[str, Any]:
     """The assignment's stored explanation as ``actor`` may see it (``compliance.visible_explanation``)."""
     run = run or assignment.run
-    return compliance.visible_explanation(actor, assignment.explanation, run.criterion.rules)
+    data = compliance.visible_explanation(actor, assignment.explanation, run.criterion.rules)
+    if assignment.organization_id in organizations_behind_walls(actor):
+        data = compliance.visible_deal_explanation(data, run.criterion.rules)
+    return data
 
 
 def explain(assignment: Assignment, *, actor) -> list[str]:
@@ -279,6 +283,8 @@ def explain(assignment: Assignment, *, actor) -> list[str]:
             lines.append(rule_text)
     if data.get("xr"):
         lines.append(compliance.compliance_text())
+    if data.get("xd"):
+        lines.append(compliance.deal_rule_text())
     if assignment.engine_label == INSUFFICIENT:
         for reason in data.get("m", []):
             if reason == compliance.COMPLIANCE_REASON:
@@ -295,7 +301,8 @@ def explain(assignment: Assignment, *, actor) -> list[str]:
                 lines.append(_("Evidence completeness %(have)s%% is below the %(need)s%% required.") % {
                     "have": f"{(data.get('p') or 0) * 100:.0f}", "need": f"{run.criterion.min_completeness * 100:.0f}"})
         return lines
-    if assignment.score is not None and run.threshold is not None and "r" not in data and "xr" not in data:
+    if (assignment.score is not None and run.threshold is not None and "r" not in data and "xr" not in data
+            and "xd" not in data):
         if assignment.margin is not None and assignment.margin >= 0:
             lines.append(_("Score %(score).3f is %(margin).3f above the line at %(line).3f.") % {
                 "score": assignment.score, "margin": assignment.margin, "line": run.threshold})
@@ -486,6 +493,8 @@ def describe_move(a: Assignment | None, b: Assignment, run_a: Run, run_b: Run, *
                 sentences.append(_in_run(run, rule_text))
         if data.get("xr"):
             sentences.append(_in_run(run, compliance.compliance_text()))
+        if data.get("xd"):
+            sentences.append(_in_run(run, compliance.deal_rule_text()))
         if assignment.held_by_hysteresis or data.get("k"):
             sentences.append(_in_run(run, _hysteresis_text(run)))
 

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from bcrm.accounts.choices import Role
 from bcrm.accounts.permissions import can_view_organization, has_any, require
 from bcrm.audit.services import audit_record
+from bcrm.core import events
 from bcrm.core.errors import Conflict, InvalidInput, NotFound
 from bcrm.parties.models import Organization
 from bcrm.segmentation import classify as engine
@@ -258,6 +259,13 @@ def run_segmentation(
         if LABEL_LISTENERS:
             _labels_changed(Assignment.objects.filter(run=run).exclude(label=F("previous_label"))
                             .values_list("organization_id", flat=True))
+        if events.wanted("client.class_changed"):
+            events.emit_many("client.class_changed", (
+                {"organization": org, "dimension": dimension, "from": before, "to": after, "source": "run",
+                 "run": run.pk}
+                for org, before, after in Assignment.objects.filter(run=run).exclude(label=F("previous_label"))
+                .order_by("organization_id").values_list("organization_id", "previous_label", "label")
+                .iterator(chunk_size=5000)))
         outcome.timings["write"] = time.perf_counter() - write_clock
         duration = int((time.perf_counter() - clock) * 1000)
         Run.objects.filter(pk=run.pk).update(
@@ -391,8 +399,14 @@ def expert_scorecard_save(*, actor, config: Any, note: str = "", base_version: i
 # --- overrides -----------------------------------------------------------------------------------
 
 def _set_current_label(organization_id: int, dimension: str, label: str) -> None:
+    before = ""
+    if events.wanted("client.class_changed"):
+        before = ClientLabels.objects.filter(organization_id=organization_id).values_list(dimension, flat=True).first() or ""
     ClientLabels.objects.update_or_create(organization_id=organization_id, defaults={dimension: label})
     _labels_changed([organization_id])
+    if before != label and events.wanted("client.class_changed"):
+        events.emit("client.class_changed", {"organization": organization_id, "dimension": dimension,
+                                             "from": before, "to": label, "source": "override"})
 
 
 def _engine_label_now(organization_id: int, dimension: str) -> str:

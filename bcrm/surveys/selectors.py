@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from bcrm.accounts.permissions import restrict_organizations
 from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.engagement.models import SurveyResponse
+from bcrm.financing.walls import restrict_projects
 from bcrm.parties.models import Contact
 from bcrm.parties.selectors import contact_list
 from bcrm.surveys.models import InvitationStatus, SurveyInvitation, status_q
@@ -38,6 +39,8 @@ def invitation_list(*, actor, filters: dict[str, Any] | None = None) -> QuerySet
     queryset = _visible(
         actor, SurveyInvitation.objects.select_related("contact", "organization", "project", "response", "sent_by"),
     )
+    if actor is not None:  # None: the operator, as in _visible
+        queryset = restrict_projects(actor, queryset)
     status = filters.get("status")
     if status:
         if status not in InvitationStatus.values:

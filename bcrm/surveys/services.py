@@ -40,6 +40,7 @@ from bcrm.accounts.models import token_digest
 from bcrm.accounts.permissions import can_write, require, require_organization_write
 from bcrm.audit.services import audit_record
 from bcrm.core import delivery as mailer
+from bcrm.core import events
 from bcrm.core.errors import InvalidInput, NotFound, ServiceError
 from bcrm.core.services import validate_and_save
 from bcrm.engagement.models import SurveyResponse
@@ -82,6 +83,7 @@ class SurveyExpired(SurveyClosed):
 
 NO_EMAIL = "no_email"
 OPEN_INVITATION = "open_invitation"
+NOT_PERMITTED = "not_permitted"  # a gate of the delivery service (privacy: restricted, no purpose) says no
 
 
 @dataclass
@@ -239,6 +241,11 @@ def survey_invite(*, actor, contacts: Iterable, project=None, expires_in_days: A
         if not (contact.email or "").strip():
             result.skipped.append(Skipped(contact, NO_EMAIL, _("No e-mail address.")))
             continue
+        gate = mailer.contact_gate(InvitationMail.name, contact.pk)
+        if gate:
+            result.skipped.append(Skipped(contact, NOT_PERMITTED, _(
+                "This contact may not be surveyed (%(code)s).") % {"code": gate}))
+            continue
         open_one = existing.get(contact.pk)
         if open_one is not None and open_one.sent_at is not None:
             result.skipped.append(Skipped(contact, OPEN_INVITATION, _(
@@ -327,6 +334,9 @@ class InvitationMail(mailer.DeliveryKind):
 
     def describe(self, row: SurveyMail) -> str:
         return f"survey invitation {row.invitation_id} to {row.email}"
+
+    def contact_id(self, row: SurveyMail) -> int | None:
+        return row.invitation.contact_id
 
     def opted_out(self, row: SurveyMail) -> str | None:
         status = row.invitation.status
@@ -480,4 +490,7 @@ def survey_answer(*, token: str, nps: Any, csat: Any = None, comment: Any = "") 
         _audit_invitation(None, "update", invitation, {
             "used_at": [None, now.isoformat()], "response": [None, response.pk],
         })
+        events.emit("survey.answered", {"invitation": invitation.pk, "response": response.pk,
+                                        "organization": invitation.contact.organization_id,
+                                        "contact": invitation.contact_id, "nps": nps_value, "csat": csat_value})
     return response

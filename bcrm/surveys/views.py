@@ -28,6 +28,7 @@ from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.core.pagination import paginate
 from bcrm.financing.models import Project
 from bcrm.financing.selectors import project_get_for_user
+from bcrm.financing.walls import restrict_projects
 from bcrm.parties.models import Contact, Organization
 from bcrm.parties.selectors import organization_base, organization_get_for_user
 from bcrm.surveys import selectors, services
@@ -170,7 +171,8 @@ def send(request: HttpRequest) -> HttpResponse:
     if organization is not None:
         require_organization_write(user, organization)
         candidates = selectors.survey_recipients(actor=user, organizations=[organization])
-        projects = Project.objects.filter(participations__organization=organization).distinct().order_by("name")
+        projects = restrict_projects(user, Project.objects.filter(participations__organization=organization),
+                                     "pk").distinct().order_by("name")
         back_url = reverse("client_detail", args=[organization.pk])
     else:
         candidates = selectors.survey_recipients(actor=user, project=project)

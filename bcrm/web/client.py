@@ -12,7 +12,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from bcrm.accounts.permissions import can_edit_organization, can_see_compliance, sees_all_organizations
+from bcrm.accounts.choices import Role
+from bcrm.accounts.permissions import (
+    can_edit_organization,
+    can_see_compliance,
+    has_any,
+    sees_all_organizations,
+)
 from bcrm.engagement.choices import TaskStatus
 from bcrm.engagement.selectors import organization_timeline, service_request_list, task_list
 from bcrm.financing.selectors import participation_list
@@ -43,10 +49,11 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_edit": can_edit,
         "can_edit_compliance": can_edit or show_compliance,
         "show_compliance": show_compliance,
+        "handles_privacy": has_any(user, {Role.ADMIN, Role.COMPLIANCE}),  # the privacy page's own rule
         "tags": list(organization.tags.all()),
         "contacts": list(selectors.contact_list(actor=user, organization=organization)),
         "participations": list(participation_list(actor=user, filters={"organization": organization.pk})),
-        "timeline": organization_timeline(organization=organization),
+        "timeline": organization_timeline(actor=user, organization=organization),
         "open_requests": list(
             service_request_list(actor=user, filters={"organization": organization.pk, "open": True})[:DETAIL_LIMIT]
         ),

@@ -68,6 +68,8 @@ MAIN_NAV: tuple[NavLink | NavGroup, ...] = (
         NavLink("quality:page", _("Data quality"), ("/data-quality/",)),
         NavLink("dataio:home", _("Import / export"), ("/data/",)),
         NavLink("dedupe:candidate_list", _("Duplicates"), ("/duplicates/",)),
+        NavLink("financing:wall_register", _("Wall register"), ("/compliance/walls/",)),
+        NavLink("privacy:page", _("Privacy requests"), ("/privacy/",)),
         NavLink("analysis:analyse", _("Analyse a file"), ("/analyse/",)),
         NavLink("api:openapi-view", _("API docs"), ("/api/v1/docs",)),
         NavLink("backup:audit", _("Audit trail and backups"), ("/audit/",)),
