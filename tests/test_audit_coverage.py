@@ -348,4 +348,5 @@ def test_verify_digests_a_raw_row_as_the_chain_defines_it(entry_id, actor_id, la
     entry = {"id": entry_id, "at": at, "actor_id": actor_id, "actor_label": label, "action": action,
              "content_type_id": content_type_id, "object_id": object_id, "object_repr": object_repr,
              "changes": changes}
-    assert trail._digest(chain.GENESIS, row, True) == chain.link(chain.GENESIS, entry)
+    assert trail._raw_content_digest(row, True) == chain.content_digest(entry)
+    assert chain.content_digest(trail._raw_entry(row, True)) == chain.content_digest(entry)
