@@ -340,7 +340,7 @@ def _raw_content_digest(row: tuple, sqlite: bool) -> str:
     return chain.content_digest(_raw_entry(row, sqlite))
 
 
-_TEXT = json.encoder.encode_basestring  # type: ignore[attr-defined]  # a JSON string, non-ASCII kept
+_TEXT = json.encoder.encode_basestring  # a JSON string, non-ASCII kept (ensure_ascii=False)
 _ROW = ('{"action":%s,"actor_id":%s,"actor_label":%s,"at":"%s","changes":%s,"content_type_id":%d,"id":%d,'
         '"object_id":%s,"object_repr":%s}')
 
