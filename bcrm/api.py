@@ -18,6 +18,7 @@ from ninja.security import HttpBearer, SessionAuth
 
 from bcrm.accounts.api import router as accounts_router
 from bcrm.accounts.services import token_authenticate
+from bcrm.backup.api import router as backup_router
 from bcrm.book.api import router as book_router
 from bcrm.closing.api import router as closing_router
 from bcrm.connect.api import router as connect_router
@@ -241,5 +242,6 @@ for router in (
     connect_router,
     privacy_router,
     web_router,
+    backup_router,
 ):
     api.add_router("", router)

@@ -28,4 +28,5 @@ urlpatterns = [
     path("", include("bcrm.monitoring.urls")),
     path("", include("bcrm.connect.urls")),
     path("", include("bcrm.privacy.urls")),
+    path("", include("bcrm.backup.urls")),
 ]

@@ -329,3 +329,20 @@ def test_plan_status_and_book_allocation_are_events(receiver, admin, rm, lead, o
     allocated = bodies[1]["data"]
     assert allocated["allocation"] == record.pk and allocated["total"] == "1000000"
     assert sum(int(line["amount"]) for line in allocated["lines"]) == 1_000_000
+
+
+def test_tasks_made_by_automation_are_events_naming_their_run(receiver, admin, lead, rm, team):
+    from bcrm.engagement.models import Task
+    from bcrm.playbooks.automation import run_automation
+    from tests.factories import make_org
+
+    webhooks.subscription_create(actor=admin, name="ERP", url=receiver.url, event_names=["task.created"])
+    make_org(legal_name="Automated Co", team=team, relationship_manager=rm)
+    report = run_automation(actor=lead)
+    created = list(Task.objects.filter(source="playbook").order_by("pk").values_list("pk", flat=True))
+    assert created
+    events = list(WebhookEvent.objects.order_by("id"))
+    assert [e.payload["task"] for e in events] == created
+    assert {e.payload["run"] for e in events} == {report.run.pk}
+    run_automation(actor=lead)                  # nothing new: no event
+    assert WebhookEvent.objects.count() == len(created)

@@ -130,3 +130,35 @@ class SessionTimeoutMiddleware:
                 if last is None or now - last > TOUCH_SECONDS:
                     session[LAST_ACTIVITY] = now
         return self.get_response(request)
+
+
+def _address(request) -> str:
+    if request is None:
+        return ""
+    return getattr(request, "axes_ip_address", None) or request.META.get("REMOTE_ADDR", "") or ""
+
+
+def on_login_audit(sender, request=None, user=None, **kwargs: Any) -> None:
+    """Audit a sign-in; the entry's object is the user."""
+    if user is not None and getattr(user, "pk", None):
+        audit_record(actor=user, action=AuditAction.LOGIN, instance=user,
+                     changes={"ip_address": _address(request)})
+
+
+def on_logout_audit(sender, request=None, user=None, **kwargs: Any) -> None:
+    if user is not None and getattr(user, "pk", None):
+        audit_record(actor=user, action=AuditAction.LOGOUT, instance=user,
+                     changes={"ip_address": _address(request)})
+
+
+def on_login_failed_audit(sender, credentials: dict | None = None, request=None, **kwargs: Any) -> None:
+    """Audit a failed sign-in: on the user when the name is an account, else on no row (the name tried is
+    kept, the password never: Django's signal already masks it)."""
+    from bcrm.audit.services import audit_event
+
+    username = str((credentials or {}).get("username") or "")[:150]
+    User = get_user_model()
+    user = User.objects.filter(username=username).first() if username else None
+    audit_event(actor=None, action=AuditAction.LOGIN_FAILED, model=User, object_id=user.pk if user else "",
+                object_repr=str(user) if user else username,
+                changes={"username": username, "ip_address": _address(request)})

@@ -4,6 +4,7 @@ import datetime as dt
 import logging
 import secrets
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -16,6 +17,7 @@ from django.utils.translation import gettext as _
 from bcrm.accounts.choices import Role
 from bcrm.accounts.models import ApiToken, Team, TeamMembership, token_digest
 from bcrm.accounts.permissions import has_any, require
+from bcrm.audit.models import AuditAction
 from bcrm.audit.services import audit_record
 from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.core.services import create_instance
@@ -64,6 +66,7 @@ def user_create(
     create_instance(actor=actor, instance=user)
     roles_ensure()
     user.groups.set(Group.objects.filter(name__in=roles))
+    access_audit(actor=actor, user=user, before=access_snapshot(None))
     return user
 
 
@@ -78,14 +81,72 @@ def team_create(*, actor=None, name: str, name_local: str = "") -> Team:
 def team_member_set(*, actor=None, team: Team, user, weekly_capacity_hours: Decimal | int = 40) -> TeamMembership:
     if actor is not None:
         require(has_any(actor, {Role.ADMIN, Role.LEAD}))
-    membership, _ = TeamMembership.objects.get_or_create(team=team, user=user)
-    membership.weekly_capacity_hours = Decimal(weekly_capacity_hours)
+    membership, created = TeamMembership.objects.get_or_create(team=team, user=user)
+    before = None if created else str(Decimal(membership.weekly_capacity_hours).quantize(Decimal("0.1")))
+    membership.weekly_capacity_hours = Decimal(weekly_capacity_hours).quantize(Decimal("0.1"))
     try:
         membership.full_clean()
     except DjangoValidationError as exc:
         raise InvalidInput.from_django(exc) from exc
     membership.save()
+    if created or before != str(membership.weekly_capacity_hours):
+        audit_record(actor=actor, action=AuditAction.ACCESS, instance=user, changes={
+            "team": team.name, "member": [not created, True],
+            "weekly_capacity_hours": [before, str(membership.weekly_capacity_hours)]})
     return membership
+
+
+@transaction.atomic
+def team_member_remove(*, actor=None, team: Team, user) -> bool:
+    """Take ``user`` out of ``team``; audited on the user. False when they were not in it."""
+    if actor is not None:
+        require(has_any(actor, {Role.ADMIN, Role.LEAD}))
+    deleted, _counts = TeamMembership.objects.filter(team=team, user=user).delete()
+    if deleted:
+        audit_record(actor=actor, action=AuditAction.ACCESS, instance=user,
+                     changes={"team": team.name, "member": [True, False]})
+    return bool(deleted)
+
+
+ACCESS_FIELDS = ("is_active", "is_staff", "is_superuser")
+
+
+def access_snapshot(user) -> dict[str, Any]:
+    """What a user may do, as stored: the flags, the roles (groups) and direct permissions, by name."""
+    if not getattr(user, "pk", None):
+        return dict.fromkeys(ACCESS_FIELDS, False) | {"roles": [], "permissions": []}
+    fresh = get_user_model().objects.get(pk=user.pk)
+    return {name: getattr(fresh, name) for name in ACCESS_FIELDS} | {
+        "roles": sorted(fresh.groups.values_list("name", flat=True)),
+        "permissions": sorted(f"{app}.{code}" for app, code in fresh.user_permissions.values_list(
+            "content_type__app_label", "codename")),
+    }
+
+
+def access_audit(*, actor, user, before: dict[str, Any], after: dict[str, Any] | None = None):
+    """One audit entry on ``user`` with what changed in their access (none when nothing did)."""
+    after = after if after is not None else access_snapshot(user)
+    changes = {key: [before.get(key), value] for key, value in after.items() if before.get(key) != value}
+    if changes:
+        audit_record(actor=actor, action=AuditAction.ACCESS, instance=user, changes=changes)
+    return changes
+
+
+@transaction.atomic
+def user_roles_set(*, actor=None, user, roles: list[str]):
+    """Give ``user`` exactly these roles (an administrator also gets staff and superuser); audited."""
+    if actor is not None:
+        require(has_any(actor, {Role.ADMIN}))
+    unknown = [r for r in roles if r not in Role.values]
+    if unknown:
+        raise InvalidInput(fields={"roles": [f"Unknown role: {r}. Choose from {', '.join(Role.values)}." for r in unknown]})
+    before = access_snapshot(user)
+    roles_ensure()
+    user.groups.set(Group.objects.filter(name__in=roles))
+    user.is_staff = user.is_superuser = Role.ADMIN in roles
+    user.save(update_fields=["is_staff", "is_superuser"])
+    access_audit(actor=actor, user=user, before=before)
+    return user
 
 
 @transaction.atomic
@@ -151,6 +212,12 @@ def token_authenticate(raw: str):
     return token.user
 
 
+def token_use_due(last_used, now) -> bool:
+    """A token's use is audited once per clock hour (UTC) it is used in: not per request."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    return last_used is None or last_used < hour
+
+
 #: A token's last-used time is written at most this often (seconds).
 TOKEN_TOUCH_SECONDS = 60
 _touched: dict[str, float] = {}   # token digest → when this process last wrote (or tried to write) its last use
@@ -160,7 +227,8 @@ def token_touch(token, now: dt.datetime | None = None) -> bool:
     """Record that ``token`` was used: at most once a minute (by the stored time, and per process without
     asking the database), never inside the request's transaction (after it commits, if there is one), and never
     at the cost of the request: on SQLite it waits at most a moment for the write lock and gives up while
-    another write (an import) holds it — reads must not fail for a timestamp. Whether it wrote."""
+    another write (an import) holds it — reads must not fail for a timestamp. The write that moves last-used on
+    into a new clock hour also audits the token's use (once per hour, not per request). Whether it wrote."""
     import time
 
     now = now or timezone.now()
@@ -171,12 +239,12 @@ def token_touch(token, now: dt.datetime | None = None) -> bool:
         return False
     _touched[token.digest] = clock
     if connection.in_atomic_block:
-        transaction.on_commit(lambda: _write_last_used(token.pk, now))
+        transaction.on_commit(lambda: _write_last_used(token.pk, now, token=token))
         return True
-    return _write_last_used(token.pk, now)
+    return _write_last_used(token.pk, now, token=token)
 
 
-def _write_last_used(token_id: int, now: dt.datetime) -> bool:
+def _write_last_used(token_id: int, now: dt.datetime, *, token=None) -> bool:
     sqlite = connection.vendor == "sqlite"
     waited = None
     try:
@@ -184,8 +252,16 @@ def _write_last_used(token_id: int, now: dt.datetime) -> bool:
             with connection.cursor() as cursor:
                 waited = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
                 cursor.execute("PRAGMA busy_timeout=100")
-        ApiToken.objects.filter(pk=token_id).update(last_used_at=now)
-        return True
+        with transaction.atomic():
+            rows = ApiToken.objects.filter(pk=token_id)
+            if token is not None:
+                # Only the request that moves last-used on writes (two at once: one wins, the other writes nothing).
+                rows = rows.filter(last_used_at=token.last_used_at)
+            moved = rows.update(last_used_at=now)
+            if moved and token is not None and token_use_due(token.last_used_at, now):
+                audit_record(actor=token.user, action=AuditAction.TOKEN_USE, instance=token,
+                             changes={"hour": now.replace(minute=0, second=0, microsecond=0).isoformat()})
+        return bool(moved)
     except OperationalError as exc:
         logger.info("token %s: last use not recorded (%s)", token_id, exc)
         return False

@@ -17,6 +17,14 @@ class AuditAction(models.TextChoices):
     WALL_LEAVE = "wall.leave", _("left a deal wall")
     PRIVACY_EXPORT = "privacy.export", _("personal data exported")
     PRIVACY_ERASE = "privacy.erase", _("personal data erased")
+    LOGIN = "login", _("signed in")
+    LOGOUT = "logout", _("signed out")
+    LOGIN_FAILED = "login.failed", _("failed sign-in")
+    EXPORT = "export", _("exported")
+    ACCESS = "access.change", _("roles or access changed")
+    TOKEN_USE = "token.use", _("API token used")
+    AUTOMATION = "automation.run", _("automation run created tasks")
+    BACKUP = "backup", _("backup taken")
 
 
 class AuditEntry(models.Model):

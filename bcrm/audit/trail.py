@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import hmac
 import json
 import logging
@@ -284,6 +285,66 @@ def redact(replacements: dict[int, dict[str, Any]], *, reference: str) -> int:
     return count
 
 
+def _at_text_sql() -> str:
+    """The entry's time as text, so the driver does not build a datetime per row: on PostgreSQL already in
+    the chain's form (:func:`chain.utc_text`), on SQLite as stored (naive UTC, finished in :func:`_raw_entry`)."""
+    if connection.vendor == "postgresql":
+        return "to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+    return "(e.at || '')"
+
+
+def _raw_chain_from(position: int) -> Iterator[list[tuple]]:
+    """The seals from ``position`` on in chain order, in chunks of raw rows: position, entry id (the seal's),
+    digest, then the entry's :data:`chain.FIELDS` with ``at`` as text (all None when the entry is gone)."""
+    columns = ", ".join(_at_text_sql() if name == "at" else f"e.{name}" for name in chain.FIELDS)
+    sql = (f"SELECT s.position, s.entry_id, s.digest, {columns} FROM {SEAL} s LEFT JOIN {ENTRY} e "
+           f"ON e.id = s.entry_id WHERE s.position >= %s ORDER BY s.position LIMIT %s")
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(sql, [position, CHUNK])
+            chunk = cursor.fetchall()
+            if not chunk:
+                return
+            yield chunk
+            position = chunk[-1][0] + 1
+
+
+def _raw_entry(row: tuple, sqlite: bool) -> dict[str, Any]:
+    """A raw row of :func:`_raw_chain_from` as the entry mapping :func:`chain.canonical` takes."""
+    (_p, _s, _d, entry_id, at, actor_id, actor_label, action, content_type_id, object_id, object_repr,
+     changes) = row
+    if sqlite:
+        at = (at.replace(" ", "T", 1) if "." in at else at.replace(" ", "T", 1) + ".000000") + "Z"
+    if isinstance(changes, str | bytes):
+        changes = json.loads(changes)
+    return {"action": action, "actor_id": actor_id, "actor_label": actor_label, "at": at, "changes": changes,
+            "content_type_id": content_type_id, "id": entry_id, "object_id": object_id, "object_repr": object_repr}
+
+
+def _raw_content_digest(row: tuple, sqlite: bool) -> str:
+    """:func:`chain.content_digest` of a raw row (the same bytes, fewer objects)."""
+    (_p, _s, _d, entry_id, at, actor_id, actor_label, action, content_type_id, object_id, object_repr,
+     changes) = row
+    if (action.__class__ is str and actor_label.__class__ is str and object_id.__class__ is str
+            and object_repr.__class__ is str and entry_id.__class__ is int and content_type_id.__class__ is int
+            and (actor_id is None or actor_id.__class__ is int)):
+        # The usual row: the keys in sorted order by hand, only ``changes`` through the sorting encoder
+        # (the same text as encoding the whole mapping; ``at`` is plain ASCII).
+        if sqlite:
+            at = (at.replace(" ", "T", 1) if "." in at else at.replace(" ", "T", 1) + ".000000") + "Z"
+        if isinstance(changes, str | bytes):
+            changes = json.loads(changes)
+        data = _ROW % (_TEXT(action), "null" if actor_id is None else actor_id, _TEXT(actor_label), at,
+                       chain.ENCODE(changes), content_type_id, entry_id, _TEXT(object_id), _TEXT(object_repr))
+        return hashlib.sha256(data.encode()).hexdigest()
+    return chain.content_digest(_raw_entry(row, sqlite))
+
+
+_TEXT = json.encoder.encode_basestring  # a JSON string, non-ASCII kept (ensure_ascii=False)
+_ROW = ('{"action":%s,"actor_id":%s,"actor_label":%s,"at":"%s","changes":%s,"content_type_id":%d,"id":%d,'
+        '"object_id":%s,"object_repr":%s}')
+
+
 def verify(*, since: dt.datetime | None = None, seal: bool = True) -> Verification:
     """Walk the chain (from the first entry at or after ``since``) and report the first break, and every
     checkpoint that does not hold."""
@@ -307,27 +368,31 @@ def verify(*, since: dt.datetime | None = None, seal: bool = True) -> Verificati
     wanted = {cp[0] for cp in checkpoints}
     key = _key()
     redactions = _redactions()
-    for chunk in _chain_from(start):
-        for position, entry_id, stored, entry in chunk:
-            if not result.findings:
+    sqlite = connection.vendor == "sqlite"
+    broken = False
+    for chunk in _raw_chain_from(start):
+        for row in chunk:
+            position, entry_id, stored = row[0], row[1], row[2]
+            if not broken:
                 if position != expected:
                     result.findings.append(Finding("gap", position=expected))
-                elif entry is None:
+                elif row[3] is None:
                     result.findings.append(Finding("deleted", position=position, entry_id=entry_id))
                 elif entry_id in redactions:
-                    content = sealed_content(entry, redactions[entry_id], key)
+                    content = sealed_content(_raw_entry(row, sqlite), redactions[entry_id], key)
                     if content is None:
                         result.findings.append(Finding("redaction", position=position, entry_id=entry_id))
                     elif chain.link(previous, content=content) != stored:
                         result.findings.append(Finding("mismatch", position=position, entry_id=entry_id))
-                elif chain.link(previous, entry) != stored:
+                elif chain.link(previous, content=_raw_content_digest(row, sqlite)) != stored:
                     result.findings.append(Finding("mismatch", position=position, entry_id=entry_id))
+                broken = bool(result.findings)
             previous = stored
             expected = position + 1
-            result.checked += 1
-            result.last_position = position
             if position in wanted:
                 digests[position] = stored
+        result.checked += len(chunk)
+        result.last_position = chunk[-1][0]
     for position, digest, at, mac in checkpoints:
         result.checkpoints += 1
         if not chain.mac_matches(key, position, digest, chain.utc_text(at), mac):

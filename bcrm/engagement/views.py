@@ -15,6 +15,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST, require_safe
 
 from bcrm.accounts.permissions import can_write, require, require_organization_write
+from bcrm.audit.selectors import task_origin
 from bcrm.core.errors import Conflict, InvalidInput
 from bcrm.core.pagination import paginate
 from bcrm.engagement import selectors, services
@@ -250,8 +251,12 @@ def task_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if updated is not None:
         messages.success(request, _("Changes saved."))
         return redirect_back(request, fallback)
+    origin = task_origin(task)
+    subtitle = " · ".join(part for part in (
+        str(task.organization or ""),
+        _("created by automation run #%(run)s") % {"run": origin.object_id} if origin else "") if part)
     return render(request, "web/form_page.html", {
-        "form": form, "title": _("Edit task"), "subtitle": str(task.organization or ""),
+        "form": form, "title": _("Edit task"), "subtitle": subtitle,
         "organization": task.organization, "submit_label": _("Save changes"),
         "cancel_url": safe_next(request) or fallback, "next": safe_next(request),
     })

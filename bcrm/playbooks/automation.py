@@ -47,7 +47,9 @@ from django.utils.translation import gettext as _
 
 from bcrm.accounts.choices import Role
 from bcrm.accounts.permissions import has_any
-from bcrm.core import heartbeat
+from bcrm.audit.models import AuditAction
+from bcrm.audit.services import audit_record, id_ranges
+from bcrm.core import events, heartbeat
 from bcrm.core.errors import PermissionDenied
 from bcrm.core.texts import gettext_noop
 from bcrm.engagement.choices import TaskSource, TaskStatus
@@ -143,7 +145,10 @@ def run_automation(*, actor, as_of: dt.datetime | None = None, dry_run: bool = F
             # Runs take turns: a second worker waits here, then finds everything already done.
             list(AutomationSchedule.objects.select_for_update().filter(key=LOCK_KEY))
             population_read = timezone.now()
+            newest_before = Task.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
             _Engine(now=now, report=report, run_id=run.pk if run else None).run()
+            if run is not None:
+                _audit_created_tasks(actor=user, run=run, now=now, after_id=newest_before)
             # Every client's tier now follows its labels: lists stop saying "tiers update at the next run".
             AutomationSchedule.objects.filter(key="daily", tiers_stale_since__lte=population_read).update(
                 tiers_stale_since=None)
@@ -168,6 +173,27 @@ def run_automation(*, actor, as_of: dt.datetime | None = None, dry_run: bool = F
             policy_version=report.policy_version)
         run.refresh_from_db()
     return report
+
+
+def _audit_created_tasks(*, actor, run: AutomationRun, now: dt.datetime, after_id: int) -> None:
+    """One audit entry on the run listing the ids of the tasks it created, as ranges (in the run's own
+    transaction, so the entry and the tasks commit together); ``task_origin`` reads it back."""
+    ids = Task.objects.filter(pk__gt=after_id, source=TaskSource.PLAYBOOK, created_at=now).values_list(
+        "pk", flat=True)
+    ranges = id_ranges(ids.iterator(chunk_size=20_000))
+    if not ranges:
+        return
+    audit_record(actor=actor, action=AuditAction.AUTOMATION, instance=run, changes={
+        "tasks": sum(high - low + 1 for low, high in ranges), "task_ranges": ranges,
+        "first_task": ranges[0][0], "last_task": ranges[-1][1]})
+    if events.wanted("task.created"):
+        # Webhook subscribers hear of automation's tasks as of any other (read back in bulk, only when wanted).
+        rows = Task.objects.filter(pk__gt=after_id, source=TaskSource.PLAYBOOK, created_at=now).order_by("pk")
+        events.emit_many("task.created", (
+            {"task": pk, "organization": org, "assignee": assignee, "due_at": due, "status": status,
+             "source": source, "completed_at": None, "run": run.pk}
+            for pk, org, assignee, due, status, source in rows.values_list(
+                "pk", "organization_id", "assignee_id", "due_at", "status", "source").iterator(chunk_size=5000)))
 
 
 class _Engine(_DueSteps, _Capacity, _Escalations):

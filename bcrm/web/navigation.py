@@ -73,6 +73,7 @@ MAIN_NAV: tuple[NavLink | NavGroup, ...] = (
         NavLink("privacy:page", _("Privacy requests"), ("/privacy/",)),
         NavLink("analysis:analyse", _("Analyse a file"), ("/analyse/",)),
         NavLink("api:openapi-view", _("API docs"), ("/api/v1/docs",)),
+        NavLink("backup:audit", _("Audit trail and backups"), ("/audit/",)),
     )),
     NavLink("admin:index", _("Admin"), ("/admin/",), request_check=_admin_site_allows),
 )
