@@ -174,13 +174,12 @@ def sync_mailbox(account: ConnectedAccount) -> CaptureResult:
                 client.logout()
             except (OSError, imaplib.IMAP4.error):
                 pass
-    except imaplib.IMAP4.error as exc:
-        text = str(exc)
-        auth = "AUTHENTICATIONFAILED" in text.upper() or "LOGIN" in text.upper() or not started
-        _set_status(account, SyncStatus.AUTH_FAILED if auth and not started else SyncStatus.ERROR, text)
-        return total
-    except (TimeoutError, OSError, imaplib.IMAP4.abort) as exc:
+    except (TimeoutError, OSError, imaplib.IMAP4.abort) as exc:  # abort (connection lost) before error
         _set_status(account, SyncStatus.INTERRUPTED if started else SyncStatus.UNREACHABLE, str(exc))
+        return total
+    except imaplib.IMAP4.error as exc:
+        # Refused before anything was read: the sign-in (or the folder); later: the server's error.
+        _set_status(account, SyncStatus.ERROR if started else SyncStatus.AUTH_FAILED, str(exc))
         return total
     detail = _("%(new)s new, %(malformed)s malformed") % {"new": total.new, "malformed": total.malformed}
     _set_status(account, SyncStatus.OK, detail)
