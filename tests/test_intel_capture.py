@@ -237,3 +237,23 @@ def test_strength_half_life_and_balance():
     answered = strength([Touch(age_days=90, kind="email", direction="out"),
                          Touch(age_days=90, kind="email", direction="in")])
     assert answered.balance == 1 and answered.score > one.score
+
+
+def test_mail_strength_feature_unknown_without_mailbox(world):
+    from bcrm.segmentation.features import FEATURES, compute_features, load_population
+
+    rm, org, alice, tmp = world
+    other = make_org()
+    Interaction.objects.create(organization=other, owner=make_user(), kind="meeting", summary="x",
+                               occurred_at=timezone.now() - dt.timedelta(days=3))
+    (tmp / "m.mbox").write_text(message(1, "alice@acme.com", "rm1@ourbank.com"))
+    import_mail_file(rm, tmp / "m.mbox")
+    pop = load_population(timezone.localdate())
+    assert "mail_strength" in FEATURES
+    column = compute_features(["mail_strength"], pop)["mail_strength"]
+    assert column.missing.all()  # nobody connected a mailbox: unknown, not weak
+    services.account_connect(actor=rm, host="imap.example.com", port=993, username="rm1", password="p")
+    column = compute_features(["mail_strength"], pop)["mail_strength"]
+    at = {int(i): k for k, i in enumerate(pop.ids)}
+    assert not column.missing[at[org.pk]] and column.values[at[org.pk]] > 0
+    assert column.missing[at[other.pk]]

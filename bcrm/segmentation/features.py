@@ -557,3 +557,4 @@ def reporting_currency() -> str:
 
 
 from bcrm.segmentation import model_features  # noqa: E402,F401  (registers the model families)
+from bcrm.segmentation import intel_features  # noqa: E402,F401  (registers the mail-strength family)
