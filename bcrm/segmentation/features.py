@@ -556,5 +556,7 @@ def reporting_currency() -> str:
     return settings.BCRM_REPORTING_CURRENCY
 
 
-from bcrm.segmentation import model_features  # noqa: E402,F401  (registers the model families)
-from bcrm.segmentation import intel_features  # noqa: E402,F401  (registers the mail-strength family)
+from bcrm.segmentation import (
+    intel_features,  # noqa: F401  (registers the mail-strength family)
+    model_features,  # noqa: F401  (registers the model families)
+)
