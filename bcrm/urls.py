@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("bcrm.dataio.urls")),
     path("", include("bcrm.surveys.urls")),
     path("", include("bcrm.dedupe.urls")),
+    path("", include("bcrm.intel.urls")),
     path("", include("bcrm.fileanalysis.urls")),
     path("", include("bcrm.playbooks.urls")),
     path("", include("bcrm.resources.urls")),

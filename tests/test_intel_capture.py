@@ -257,3 +257,27 @@ def test_mail_strength_feature_unknown_without_mailbox(world):
     at = {int(i): k for k, i in enumerate(pop.ids)}
     assert not column.missing[at[org.pk]] and column.values[at[org.pk]] > 0
     assert column.missing[at[other.pk]]
+
+
+def test_pages_accounts_suggestions_and_360(world, client):
+    rm, org, alice, tmp = world
+    client.force_login(rm)
+    (tmp / "m.mbox").write_text(message(1, "alice@acme.com", "rm1@ourbank.com")
+                                + message(2, "bob@acme.com", "rm1@ourbank.com"))
+    import_mail_file(rm, tmp / "m.mbox")
+    page = client.get(f"/clients/{org.pk}/")
+    assert page.status_code == 200 and b'id="strength"' in page.content and b"rm1" in page.content
+    assert client.post("/me/accounts/do/", {"action": "connect", "host": "imap.example.com", "port": "993",
+                                            "username": "rm1", "password": "s3cret"}).status_code == 302
+    page = client.get("/me/accounts/")
+    assert b"imap.example.com" in page.content and b"s3cret" not in page.content
+    client.post("/me/accounts/do/", {"action": "connect", "host": "bad host!", "port": "993",
+                                     "username": "rm1", "password": "x"})
+    assert rm.connected_accounts.count() == 1
+    client.post("/me/accounts/do/", {"action": "exclude", "value": "spam.example.org"})
+    assert list(rm.capture_exclusions.values_list("value", flat=True)) == ["spam.example.org"]
+    page = client.get("/contacts/suggestions/")
+    assert b"bob@acme.com" in page.content
+    candidate = ReviewCandidate.objects.get()
+    client.post(f"/contacts/suggestions/{candidate.pk}/", {"decision": "accept", "full_name": "Bob B"})
+    assert org.contacts.filter(full_name="Bob B", email="bob@acme.com").exists()

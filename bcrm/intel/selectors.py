@@ -27,9 +27,12 @@ def _touches(interactions: Q, now: dt.datetime) -> list[dict[str, Any]]:
                 .values_list("pk", "owner_id", "kind", "occurred_at", "organization_id"))
     ids = [r[0] for r in rows]
     people: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for iid, cid, seniority in (Interaction.contacts.through.objects.filter(interaction_id__in=ids)
-                                .values_list("interaction_id", "contact_id", "contact__seniority")):
+    names: dict[int, str] = {}
+    for iid, cid, seniority, name in (Interaction.contacts.through.objects.filter(interaction_id__in=ids)
+                                      .values_list("interaction_id", "contact_id", "contact__seniority",
+                                                   "contact__full_name")):
         people[iid].append((cid, seniority))
+        names[cid] = name
     directions: dict[int, set[str]] = defaultdict(set)
     for iid, direction in (CapturedItem.objects.filter(interaction_id__in=ids)
                            .values_list("interaction_id", "direction")):
@@ -46,7 +49,8 @@ def _touches(interactions: Q, now: dt.datetime) -> list[dict[str, Any]]:
         else:
             direction_list = ["both"]
         result.append({"pk": pk, "owner": owner, "kind": kind, "when": when, "organization": org,
-                       "contacts": [c for c, _ in present], "seniority": top, "directions": direction_list})
+                       "contacts": [c for c, _ in present], "names": {c: names[c] for c, _ in present},
+                       "seniority": top, "directions": direction_list})
     return result
 
 
@@ -68,8 +72,8 @@ def _as_dict(result: Strength) -> dict[str, Any]:
             "components": {k: round(v, 3) for k, v in result.components().items()}}
 
 
-def _users() -> dict[int, str]:
-    return {u.pk: (u.get_full_name() or u.get_username()) for u in get_user_model().objects.all()}
+def _users(ids) -> dict[int, str]:
+    return {u.pk: (u.get_full_name() or u.get_username()) for u in get_user_model().objects.filter(pk__in=list(ids))}
 
 
 def contact_strength(contact: Contact, *, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -82,7 +86,7 @@ def contact_strength(contact: Contact, *, now: dt.datetime | None = None) -> dic
     for row in rows:
         if row["owner"]:
             by_owner[row["owner"]].append(row)
-    names = _users() if by_owner else {}
+    names = _users(by_owner) if by_owner else {}
     paths = []
     for owner, own_rows in by_owner.items():
         score = _score(own_rows, now, client_people=1)
@@ -103,13 +107,35 @@ def organization_strength(organization: Organization, *, now: dt.datetime | None
     for row in rows:
         for c in row["contacts"]:
             per_contact[c].append(row)
-    contacts = {c.pk: c for c in Contact.objects.filter(pk__in=per_contact)}
     ranked = []
     for cid, crows in per_contact.items():
-        ranked.append({"contact_id": cid, "contact": contacts[cid].full_name if cid in contacts else "",
+        ranked.append({"contact_id": cid, "contact": crows[0]["names"].get(cid, ""),
                        "score": _score(crows, now, client_people=1).score})
     ranked.sort(key=lambda r: (-r["score"], r["contact"]))
     return {"organization_id": organization.pk, **_as_dict(_score(rows, now)), "contacts": ranked,
+            "mail_connected": mail_connected(organization)}
+
+
+def client_panel(organization: Organization, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The 360° page's card in a fixed number of queries: strength with components, per contact, and who on
+    our side knows the client best (the connectors through other clients are in the API's paths)."""
+    now = now or timezone.now()
+    rows = _touches(Q(organization=organization), now)
+    per_contact: dict[int, list] = defaultdict(list)
+    by_owner: dict[int, list] = defaultdict(list)
+    for row in rows:
+        for c in row["contacts"]:
+            per_contact[c].append(row)
+        if row["owner"]:
+            by_owner[row["owner"]].append(row)
+    names = _users(by_owner) if by_owner else {}
+    contacts = sorted(({"contact_id": c, "contact": r[0]["names"].get(c, ""),
+                        "score": _score(r, now, client_people=1).score} for c, r in per_contact.items()),
+                      key=lambda x: (-x["score"], x["contact"]))
+    colleagues = sorted(({"user_id": o, "user": names.get(o, ""), "score": _score(r, now).score,
+                          "interactions": len(r), "last": max(x["when"] for x in r)}
+                         for o, r in by_owner.items()), key=lambda p: (-p["score"], p["user"]))
+    return {**_as_dict(_score(rows, now)), "contacts": contacts, "colleagues": colleagues,
             "mail_connected": mail_connected(organization)}
 
 
@@ -128,7 +154,7 @@ def organization_paths(organization: Organization, *, now: dt.datetime | None = 
     for row in rows:
         if row["owner"]:
             by_owner[row["owner"]].append(row)
-    names = _users() if by_owner else {}
+    names = _users(by_owner) if by_owner else {}
     colleagues = sorted(({"user_id": o, "user": names.get(o, ""), "score": _score(r, now).score,
                           "interactions": len(r), "last": max(x["when"] for x in r)}
                          for o, r in by_owner.items()), key=lambda p: (-p["score"], p["user"]))

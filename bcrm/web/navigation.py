@@ -68,6 +68,8 @@ MAIN_NAV: tuple[NavLink | NavGroup, ...] = (
         NavLink("quality:page", _("Data quality"), ("/data-quality/",)),
         NavLink("dataio:home", _("Import / export"), ("/data/",)),
         NavLink("dedupe:candidate_list", _("Duplicates"), ("/duplicates/",)),
+        NavLink("intel:suggestions", _("Suggested contacts"), ("/contacts/suggestions/",)),
+        NavLink("intel:accounts", _("Connected accounts"), ("/me/accounts/",)),
         NavLink("analysis:analyse", _("Analyse a file"), ("/analyse/",)),
         NavLink("api:openapi-view", _("API docs"), ("/api/v1/docs",)),
     )),
