@@ -281,3 +281,12 @@ def test_pages_accounts_suggestions_and_360(world, client):
     candidate = ReviewCandidate.objects.get()
     client.post(f"/contacts/suggestions/{candidate.pk}/", {"decision": "accept", "full_name": "Bob B"})
     assert org.contacts.filter(full_name="Bob B", email="bob@acme.com").exists()
+
+
+def test_cli_calendar_import(world):
+    rm, org, alice, tmp = world
+    start = (timezone.now() - dt.timedelta(days=1)).strftime("%Y%m%dT%H%M%SZ")
+    (tmp / "c.ics").write_text(ICS.format(start=start, end=start, status="CONFIRMED"))
+    out = command("calendar", "import", str(tmp / "c.ics"), "--user", "rm1")
+    assert "1 new" in out and "1 malformed" in out
+    assert Interaction.objects.filter(organization=org, kind="meeting").count() == 1

@@ -42,7 +42,7 @@ def deliver(server: Dovecot, *messages: bytes) -> None:
     client = imaplib.IMAP4("127.0.0.1", server.port)
     client.login("rm1", "app-pass-1")
     for message in messages:
-        client.append("INBOX", None, None, message)
+        client.append("INBOX", "", "", message)
     client.logout()
 
 

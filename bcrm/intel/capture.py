@@ -166,7 +166,8 @@ def _capture_batch(user, batch: list[Item], matcher: Matcher, source: str, accou
                     .values_list("key", "pk"))
     found: dict[tuple, Interaction | None] = {}
     seen: set[str] = set()
-    links = []
+    created_items: list[tuple[CapturedItem, list[int]]] = []
+    present: dict[int, tuple[Interaction, set[int]]] = {}  # interaction → contacts present, added once a batch
     for item in batch:
         if item.key in seen:
             result.duplicates += 1
@@ -207,19 +208,22 @@ def _capture_batch(user, batch: list[Item], matcher: Matcher, source: str, accou
                 found[(match.organization_id, item.kind, local_day)] = interaction
                 result.interactions += 1
                 created = True
-            interaction.contacts.add(*match.contacts)
-        captured = CapturedItem.objects.create(
+            present.setdefault(interaction.pk, (interaction, set()))[1].update(match.contacts)
+        created_items.append((CapturedItem(
             user=user, account=account, source=source, kind=item.kind, key=item.key,
             in_reply_to=item.in_reply_to[:500], occurred_at=item.occurred_at, sender=item.sender,
             recipients=[a for _, a in item.people[1:]][:200], subject=item.subject if keep_subject else "",
             direction=direction, status=status, organization_id=match.organization_id,
-            interaction=interaction, created_interaction=created)
-        if match.contacts and status == ItemStatus.MATCHED:
-            links += [CapturedItem.contacts.through(captureditem_id=captured.pk, contact_id=c)
-                      for c in match.contacts]
+            interaction=interaction, created_interaction=created),
+            match.contacts if status == ItemStatus.MATCHED else []))
         result.new += 1
         setattr(result, str(status), getattr(result, str(status)) + 1)
-    CapturedItem.contacts.through.objects.bulk_create(links)
+    for interaction, contacts in present.values():
+        interaction.contacts.add(*contacts)
+    CapturedItem.objects.bulk_create([captured for captured, _ in created_items])
+    through = CapturedItem.contacts.through
+    through.objects.bulk_create([through(captureditem_id=captured.pk, contact_id=c)
+                                 for captured, contacts in created_items for c in contacts])
     return result
 
 

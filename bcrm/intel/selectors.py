@@ -167,9 +167,9 @@ def organization_paths(organization: Organization, *, now: dt.datetime | None = 
             for cid in item_contacts:
                 connectors[cid] += 1
     known = {c.pk: c for c in Contact.objects.filter(pk__in=connectors).select_related("organization")}
-    linked = sorted(({"contact_id": cid, "contact": known[cid].full_name,
+    linked: list[dict[str, Any]] = sorted(({"contact_id": cid, "contact": known[cid].full_name,
                       "organization": str(known[cid].organization), "shared": n}
-                     for cid, n in connectors.items() if cid in known), key=lambda c: (-c["shared"], c["contact"]))
+                     for cid, n in connectors.items() if cid in known), key=lambda c: (-int(c["shared"]), str(c["contact"])))
     return {"organization_id": organization.pk, "colleagues": colleagues, "connectors": linked[:20]}
 
 
@@ -193,6 +193,16 @@ def _items_touching(items, domains: list[str], addresses: set[str]):
         contacts[pk].append(cid)
     for pk in hits:
         yield None, None, contacts.get(pk, [])
+
+
+def my_accounts(actor):
+    return ConnectedAccount.objects.filter(user_id=actor.pk)
+
+
+def my_exclusions(actor):
+    from bcrm.intel.models import Exclusion
+
+    return Exclusion.objects.filter(user_id=actor.pk)
 
 
 def review_queue(actor):

@@ -51,7 +51,8 @@ def account_connect(*, actor, host: str, port: int, username: str, password: str
 
 
 def _own_account(actor, account_id: int) -> ConnectedAccount:
-    account = ConnectedAccount.objects.filter(pk=account_id, user_id=getattr(actor, "pk", None)).first()
+    owner = getattr(actor, "pk", None)
+    account = ConnectedAccount.objects.filter(pk=account_id, user_id=owner).first() if owner else None
     if account is None:
         raise NotFound()
     return account

@@ -8,6 +8,7 @@ import re
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 from django.db.models import F
 from django.utils import timezone
@@ -86,7 +87,8 @@ def items_from_ics(data: bytes) -> Iterator[Item | Exception]:
                 end = _when(event.get("DTEND")) or start + dt.timedelta(hours=1)
                 recurrence = event.get("RECURRENCE-ID")
                 if recurrence is not None:
-                    uid = f"{uid}#{_when(recurrence).isoformat() if _when(recurrence) else recurrence}"
+                    instance = _when(recurrence)
+                    uid = f"{uid}#{instance.isoformat() if instance else recurrence}"
                 organizer = _address(event.get("ORGANIZER"))
                 attendees = event.get("ATTENDEE") or []
                 if not isinstance(attendees, list):
@@ -148,12 +150,12 @@ def sync_mailbox(account: ConnectedAccount) -> CaptureResult:
             typ, data = client.select(f'"{account.folder}"', readonly=True)
             if typ != "OK":
                 raise imaplib.IMAP4.error(f"cannot open folder {account.folder}")
-            validity = int(client.untagged_responses.get("UIDVALIDITY", [b"0"])[0])
+            validity = int(cast(bytes, (client.untagged_responses.get("UIDVALIDITY") or [b"0"])[0]))
             if account.uidvalidity != validity:  # a new mailbox generation: read it again (message-ids dedupe)
                 account.uidvalidity, account.next_uid = validity, 1
                 ConnectedAccount.objects.filter(pk=account.pk).update(uidvalidity=validity, next_uid=1)
-            typ, data = client.uid("SEARCH", None, f"UID {account.next_uid}:*")
-            uids = sorted(int(u) for u in (data[0] or b"").split() if int(u) >= account.next_uid)
+            typ, data = client.uid("SEARCH", f"UID {account.next_uid}:*")
+            uids = sorted(int(u) for u in (cast(bytes, data[0]) or b"").split() if int(u) >= account.next_uid)
             fields = " ".join(HEADER_FIELDS).upper()
             for start in range(0, len(uids), FETCH_BATCH):
                 chunk = uids[start:start + FETCH_BATCH]
@@ -162,7 +164,7 @@ def sync_mailbox(account: ConnectedAccount) -> CaptureResult:
                                        f"(UID BODY.PEEK[HEADER.FIELDS ({fields})])")
                 if typ != "OK":
                     raise imaplib.IMAP4.error("fetch refused")
-                blocks = [part[1] for part in data if isinstance(part, tuple) and _UID.search(part[0])]
+                blocks = [part[1] for part in cast(list, data) if isinstance(part, tuple) and _UID.search(part[0])]
                 result = capture(account.user, _items(blocks), source=Source.IMAP, account=account,
                                  keep_subject=account.keep_subject)
                 total.add(result)

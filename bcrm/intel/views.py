@@ -11,7 +11,6 @@ from django.views.decorators.http import require_POST, require_safe
 
 from bcrm.core.errors import InvalidInput
 from bcrm.intel import selectors, services
-from bcrm.intel.models import ConnectedAccount
 from bcrm.ui.shortcuts import page
 
 
@@ -24,8 +23,8 @@ def _errors(exc: InvalidInput) -> str:
 @require_safe
 def accounts(request: HttpRequest) -> HttpResponse:
     context = {
-        "accounts": ConnectedAccount.objects.filter(user=request.user),
-        "exclusions": request.user.capture_exclusions.all(),
+        "accounts": selectors.my_accounts(request.user),
+        "exclusions": selectors.my_exclusions(request.user),
     }
     return render(request, "intel/accounts.html", context)
 
