@@ -17,6 +17,7 @@ router = Router(tags=["relationship intelligence"])
 
 
 class AccountIn(Schema):
+    kind: str = Field("imap", description="imap (a mailbox) or caldav (calendars)")
     host: str
     port: int = 993
     username: str
@@ -93,10 +94,10 @@ def disconnect_account(request, account_id: int):
              summary="Sync one of my mailboxes now")
 def sync_account(request, account_id: int):
     from bcrm.intel.services import _own_account
-    from bcrm.intel.sources import sync_mailbox
+    from bcrm.intel.sources import sync_account as sync
 
     account = _own_account(request.auth, account_id)
-    result = sync_mailbox(account)
+    result = sync(account)
     return {"status": account.status, "detail": account.status_detail, **result.as_dict()}
 
 

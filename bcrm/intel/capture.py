@@ -146,16 +146,25 @@ def capture(user, items: Iterable[Item | Exception], *, source: str, account=Non
     return total
 
 
-def _find_interaction(user, org_id: int, kind: str, day: dt.date, cache: dict) -> Interaction | None:
-    key = (org_id, kind, day)
-    if key not in cache:
-        start = timezone.make_aware(dt.datetime.combine(day, dt.time()))
-        kinds = [InteractionKind.EMAIL] if kind == ItemKind.EMAIL else MEETING_KINDS
-        cache[key] = (Interaction.objects.filter(owner=user, organization_id=org_id, kind__in=kinds,
-                                                 occurred_at__gte=start,
-                                                 occurred_at__lt=start + dt.timedelta(days=1))
-                      .order_by("id").first())
-    return cache[key]
+def _group(kind: str) -> str:
+    return ItemKind.EMAIL if kind in (ItemKind.EMAIL, InteractionKind.EMAIL) else ItemKind.MEETING
+
+
+def _existing_interactions(user, keys: set[tuple[int, str, dt.date]]) -> dict[tuple, Interaction | None]:
+    """The interaction already there for each (organisation, e-mail or meeting, local day): one query a batch."""
+    found: dict[tuple, Interaction | None] = dict.fromkeys(keys)
+    if not keys:
+        return found
+    days = [k[2] for k in keys]
+    start = timezone.make_aware(dt.datetime.combine(min(days), dt.time()))
+    end = timezone.make_aware(dt.datetime.combine(max(days) + dt.timedelta(days=1), dt.time()))
+    for interaction in (Interaction.objects.filter(owner=user, organization_id__in={k[0] for k in keys},
+                                                   kind__in=[InteractionKind.EMAIL, *MEETING_KINDS],
+                                                   occurred_at__gte=start, occurred_at__lt=end).order_by("id")):
+        key = (interaction.organization_id, _group(interaction.kind), timezone.localtime(interaction.occurred_at).date())
+        if key in found and found[key] is None:
+            found[key] = interaction
+    return found
 
 
 @transaction.atomic
@@ -164,7 +173,13 @@ def _capture_batch(user, batch: list[Item], matcher: Matcher, source: str, accou
     result = CaptureResult()
     existing = dict(CapturedItem.objects.filter(user=user, key__in=[i.key for i in batch])
                     .values_list("key", "pk"))
-    found: dict[tuple, Interaction | None] = {}
+    matches = {item.key: matcher.match(item.people) for item in batch
+                if item.key not in existing and not item.cancelled}
+    found = _existing_interactions(user, {
+        (m.organization_id, _group(item.kind), timezone.localtime(item.occurred_at).date())
+        for item in batch if (m := matches.get(item.key)) is not None and m.contacts and m.organization_id})
+    new_interactions: list[Interaction] = []
+    suggestions: dict[str, list] = {}
     seen: set[str] = set()
     created_items: list[tuple[CapturedItem, list[int]]] = []
     present: dict[int, tuple[Interaction, set[int]]] = {}  # interaction → contacts present, added once a batch
@@ -179,7 +194,7 @@ def _capture_batch(user, batch: list[Item], matcher: Matcher, source: str, accou
             else:
                 result.duplicates += 1
             continue
-        match = matcher.match(item.people)
+        match = matches.get(item.key) or matcher.match(item.people)
         sender_internal = matcher.is_internal(item.sender)
         direction = (Direction.BOTH if item.kind == ItemKind.MEETING
                      else Direction.OUT if sender_internal else Direction.IN)
@@ -194,21 +209,25 @@ def _capture_batch(user, batch: list[Item], matcher: Matcher, source: str, accou
             status = ItemStatus.UNMATCHED
         for address, name, org in match.unknown_at_known_domain:
             if not item.cancelled:
-                result.suggested += _suggest(address, name, org, item.occurred_at)
+                entry = suggestions.setdefault(address, [name, org, 0, item.occurred_at])
+                entry[2] += 1
+                entry[3] = max(entry[3], item.occurred_at)
         interaction, created = None, False
         if status == ItemStatus.MATCHED and match.organization_id:
             local_day = timezone.localtime(item.occurred_at).date()
-            interaction = _find_interaction(user, match.organization_id, item.kind, local_day, found)
+            key = (match.organization_id, _group(item.kind), local_day)
+            interaction = found.get(key)
             if interaction is None:
                 subject = item.subject if keep_subject else ""
-                interaction = Interaction.objects.create(
+                interaction = Interaction(
                     organization_id=match.organization_id, owner=user, occurred_at=item.occurred_at,
                     kind=InteractionKind.EMAIL if item.kind == ItemKind.EMAIL else InteractionKind.MEETING,
                     minutes_spent=min(item.minutes, 24 * 60), summary=subject or "—")
-                found[(match.organization_id, item.kind, local_day)] = interaction
+                found[key] = interaction
+                new_interactions.append(interaction)
                 result.interactions += 1
                 created = True
-            present.setdefault(interaction.pk, (interaction, set()))[1].update(match.contacts)
+            present.setdefault(id(interaction), (interaction, set()))[1].update(match.contacts)
         created_items.append((CapturedItem(
             user=user, account=account, source=source, kind=item.kind, key=item.key,
             in_reply_to=item.in_reply_to[:500], occurred_at=item.occurred_at, sender=item.sender,
@@ -218,8 +237,15 @@ def _capture_batch(user, batch: list[Item], matcher: Matcher, source: str, accou
             match.contacts if status == ItemStatus.MATCHED else []))
         result.new += 1
         setattr(result, str(status), getattr(result, str(status)) + 1)
-    for interaction, contacts in present.values():
-        interaction.contacts.add(*contacts)
+    Interaction.objects.bulk_create(new_interactions)
+    fresh = {id(i) for i in new_interactions}
+    links = Interaction.contacts.through
+    links.objects.bulk_create([links(interaction_id=i.pk, contact_id=c)
+                               for key, (i, contacts) in present.items() if key in fresh for c in contacts])
+    for key, (interaction, contacts) in present.items():
+        if key not in fresh:
+            interaction.contacts.add(*contacts)
+    result.suggested += _suggest_many(suggestions)
     CapturedItem.objects.bulk_create([captured for captured, _ in created_items])
     through = CapturedItem.contacts.through
     through.objects.bulk_create([through(captureditem_id=captured.pk, contact_id=c)
@@ -241,11 +267,16 @@ def _cancel(item_pk: int) -> int:
     return 1
 
 
-def _suggest(address: str, name: str, org_id: int, when: dt.datetime) -> int:
-    updated = ReviewCandidate.objects.filter(address=address).update(
-        seen_count=F("seen_count") + 1, last_seen_at=when)
-    if updated:
+def _suggest_many(suggestions: dict[str, list]) -> int:
+    """Count the sightings of unknown addresses at known domains; offer the new ones for review."""
+    if not suggestions:
         return 0
-    ReviewCandidate.objects.create(address=address, display_name=name[:200], organization_id=org_id,
-                                   last_seen_at=when, status=ReviewStatus.PENDING)
-    return 1
+    known = set(ReviewCandidate.objects.filter(address__in=list(suggestions)).values_list("address", flat=True))
+    for address in known:
+        _name, _org, count, when = suggestions[address]
+        ReviewCandidate.objects.filter(address=address).update(seen_count=F("seen_count") + count, last_seen_at=when)
+    new = [ReviewCandidate(address=address, display_name=name[:200], organization_id=org, seen_count=count,
+                           last_seen_at=when, status=ReviewStatus.PENDING)
+           for address, (name, org, count, when) in suggestions.items() if address not in known]
+    ReviewCandidate.objects.bulk_create(new, ignore_conflicts=True)
+    return len(new)

@@ -1,4 +1,4 @@
-"""Scheduled mailbox syncs: the worker syncs each active mailbox once an interval (BCRM_MAIL_SYNC_MINUTES)."""
+"""Scheduled syncs: the worker syncs each active mailbox and calendar once an interval (BCRM_MAIL_SYNC_MINUTES)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ from django.db.models import Q
 from django.utils import timezone
 from django_tasks import task
 
-from bcrm.intel.models import AccountKind, ConnectedAccount
+from bcrm.intel.models import ConnectedAccount
 
 
 @task()
 def sync_account(account_id: int) -> int:
-    from bcrm.intel.sources import sync_mailbox
+    from bcrm.intel import sources
 
     account = ConnectedAccount.objects.select_related("user").filter(pk=account_id, active=True).first()
-    if account is None or account.kind != AccountKind.IMAP:
+    if account is None:
         return 0
-    return sync_mailbox(account).new
+    return sources.sync_account(account).new
 
 
 def due_syncs() -> list[str]:
@@ -28,7 +28,7 @@ def due_syncs() -> list[str]:
         return []
     now = timezone.now()
     before = now - dt.timedelta(minutes=minutes)
-    due = ConnectedAccount.objects.filter(active=True, kind=AccountKind.IMAP).filter(
+    due = ConnectedAccount.objects.filter(active=True).filter(
         Q(last_sync_at__isnull=True) | Q(last_sync_at__lt=before))
     names = []
     for account in due:
@@ -36,5 +36,5 @@ def due_syncs() -> list[str]:
         if ConnectedAccount.objects.filter(pk=account.pk, last_sync_at=account.last_sync_at).update(
                 last_sync_at=now):
             sync_account.enqueue(account.pk)
-            names.append(f"mail sync {account.pk}")
+            names.append(f"{account.kind} sync {account.pk}")
     return names

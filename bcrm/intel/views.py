@@ -36,7 +36,7 @@ def account_action(request: HttpRequest) -> HttpResponse:
     try:
         if action == "connect":
             services.account_connect(
-                actor=user, host=request.POST.get("host", ""), port=int(request.POST.get("port") or 993),
+                actor=user, kind=request.POST.get("kind") or "imap", host=request.POST.get("host", ""), port=int(request.POST.get("port") or 993),
                 username=request.POST.get("username", ""), password=request.POST.get("password", ""),
                 folder=request.POST.get("folder") or "INBOX", keep_subject=bool(request.POST.get("keep_subject")))
             messages.success(request, _("Mailbox connected. It is synced by the worker on its schedule."))
