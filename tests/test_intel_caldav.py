@@ -34,7 +34,7 @@ def radicale_server(tmp_path):
     config = radicale.config.load([])
     config.update({"storage": {"filesystem_folder": str(tmp_path / "collections")},
                    "auth": {"type": "htpasswd", "htpasswd_filename": str(tmp_path / "users"),
-                            "htpasswd_encryption": "plain"},
+                            "htpasswd_encryption": "plain", "delay": "0"},
                    "rights": {"type": "owner_only"}}, "test", privileged=True)
     server = make_server("127.0.0.1", 0, radicale.Application(config), handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, daemon=True).start()
