@@ -241,9 +241,9 @@ def _capture_batch(user, batch: list[Item], matcher: Matcher, source: str, accou
     fresh = {id(i) for i in new_interactions}
     links = Interaction.contacts.through
     links.objects.bulk_create([links(interaction_id=i.pk, contact_id=c)
-                               for key, (i, contacts) in present.items() if key in fresh for c in contacts])
-    for key, (interaction, contacts) in present.items():
-        if key not in fresh:
+                               for ref, (i, contacts) in present.items() if ref in fresh for c in contacts])
+    for ref, (interaction, contacts) in present.items():
+        if ref not in fresh:
             interaction.contacts.add(*contacts)
     result.suggested += _suggest_many(suggestions)
     CapturedItem.objects.bulk_create([captured for captured, _ in created_items])

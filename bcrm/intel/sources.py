@@ -211,8 +211,9 @@ def sync_calendar(account: ConnectedAccount) -> CaptureResult:
     except ValueError:
         tokens = {}
     try:
-        client = caldav.DAVClient(url=f"{scheme}://{account.host}:{account.port}/", username=account.username,
-                                  password=password, timeout=TIMEOUT)
+        client = caldav.DAVClient(  # type: ignore[operator]  # the package's stubs type it as a plain object
+            url=f"{scheme}://{account.host}:{account.port}/", username=account.username, password=password,
+            timeout=TIMEOUT)
         calendars = client.principal().calendars()
         wanted = (account.folder or "").strip("/")
         if wanted and wanted.upper() != "INBOX":
