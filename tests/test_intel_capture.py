@@ -157,17 +157,18 @@ def test_review_queue_accept_reject_permissions(world):
                                          last_seen_at=now)
     carol = ReviewCandidate.objects.create(address="carol@acme.com", organization=org, last_seen_at=now)
     assert list(selectors.review_queue(other)) == []
+    api = Api(rm)
     status, body = Api(other).post(f"/intel/suggestions/{bob.pk}/accept", {})
     assert status == 404
-    status, body = Api(rm).get("/intel/suggestions")
+    status, body = api.get("/intel/suggestions")
     assert status == 200 and {s["address"] for s in body} == {"bob@acme.com", "carol@acme.com"}
-    status, body = Api(rm).post(f"/intel/suggestions/{bob.pk}/accept", {})
+    status, body = api.post(f"/intel/suggestions/{bob.pk}/accept", {})
     assert status == 200 and body["status"] == ReviewStatus.ACCEPTED
     assert org.contacts.filter(email="bob@acme.com", full_name="Bob").exists()
-    status, body = Api(rm).post(f"/intel/suggestions/{bob.pk}/reject", {})
+    status, body = api.post(f"/intel/suggestions/{bob.pk}/reject", {})
     assert status == 422, body
     assert body["error"]["code"] == "already_decided", body
-    assert Api(rm).post(f"/intel/suggestions/{carol.pk}/reject", {})[0] == 200
+    assert api.post(f"/intel/suggestions/{carol.pk}/reject", {})[0] == 200
     assert not org.contacts.filter(email="carol@acme.com").exists()
 
 
@@ -177,13 +178,14 @@ def test_strength_and_paths_api(world):
     path.write_text(message(1, "rm1@ourbank.com", "alice@acme.com")
                     + message(2, "alice@acme.com", "rm1@ourbank.com", reply_to="m1@x"))
     import_mail_file(rm, path)
-    status, body = Api(rm).get(f"/intel/contacts/{alice.pk}/strength")
+    api = Api(rm)
+    status, body = api.get(f"/intel/contacts/{alice.pk}/strength")
     assert status == 200 and 0 < body["score"] <= 100
     assert set(body["components"]) == {"recency", "frequency", "balance", "breadth", "seniority"}
     assert body["paths"][0]["user"] == "rm1" and body["paths"][0]["emails"] >= 1
-    status, body = Api(rm).get(f"/intel/organizations/{org.pk}/strength")
+    status, body = api.get(f"/intel/organizations/{org.pk}/strength")
     assert status == 200 and body["mail_connected"] is False and body["contacts"][0]["contact_id"] == alice.pk
-    status, body = Api(rm).get(f"/intel/organizations/{org.pk}/paths")
+    status, body = api.get(f"/intel/organizations/{org.pk}/paths")
     assert status == 200 and body["colleagues"][0]["user_id"] == rm.pk
     outsider = make_user("viewer9", Role.RELATIONSHIP_MANAGER)
     assert Api(outsider).get(f"/intel/contacts/{alice.pk}/strength")[0] == 404
