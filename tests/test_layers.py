@@ -34,7 +34,8 @@ def test_no_cross_app_import_runs_upward():
 
 def test_the_worker_reads_the_schedule_each_app_registered():
     assert [work.name for work in schedule.registered()] == [
-        "segmentation", "automation", "e-mail deliveries", "kpi snapshot", "audit seal", "audit check", "backup"]
+        "segmentation", "mailbox and calendar sync", "automation", "e-mail deliveries", "kpi snapshot", "audit seal",
+        "audit check", "backup"]
 
 
 def test_the_hooks_of_lower_apps_are_filled_by_the_apps_above():

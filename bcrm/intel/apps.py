@@ -14,4 +14,4 @@ class IntelConfig(AppConfig):
         from bcrm.core import schedule
         from bcrm.intel.tasks import due_syncs
 
-        schedule.register("intel.sync", due_syncs)
+        schedule.register("mailbox and calendar sync", due_syncs)
