@@ -136,7 +136,7 @@ class ReviewCandidate(TimestampedModel):
     status = models.CharField(_("status"), max_length=10, choices=ReviewStatus.choices,
                               default=ReviewStatus.PENDING)
     contact = models.ForeignKey("parties.Contact", null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="+")
+                                related_name="review_suggestions")
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
 

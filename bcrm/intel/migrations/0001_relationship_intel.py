@@ -57,7 +57,7 @@ class Migration(migrations.Migration):
                 ('seen_count', models.PositiveIntegerField(default=1, verbose_name='seen')),
                 ('last_seen_at', models.DateTimeField(verbose_name='last seen')),
                 ('status', models.CharField(choices=[('pending', 'Waiting for review'), ('accepted', 'Accepted as contact'), ('rejected', 'Rejected')], default='pending', max_length=10, verbose_name='status')),
-                ('contact', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='parties.contact')),
+                ('contact', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='review_suggestions', to='parties.contact')),
                 ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
                 ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='review_candidates', to='parties.organization', verbose_name='organisation')),
             ],
