@@ -30,6 +30,7 @@ from bcrm.dedupe.api import router as dedupe_router
 from bcrm.engagement.api import router as engagement_router
 from bcrm.fileanalysis.api import router as analysis_router
 from bcrm.financing.api import router as financing_router
+from bcrm.intel.api import router as intel_router
 from bcrm.monitoring.api import router as monitoring_router
 from bcrm.parties.api import router as parties_router
 from bcrm.plans.api import router as plans_router
@@ -231,6 +232,7 @@ for router in (
     dataio_router,
     surveys_router,
     dedupe_router,
+    intel_router,
     analysis_router,
     plans_router,
     closing_router,

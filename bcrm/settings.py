@@ -75,6 +75,9 @@ BCRM_AUDIT_KEY = load_key("BCRM_AUDIT_KEY", "audit_key")
 BCRM_BACKUP_DIR = Path(os.environ.get("BCRM_BACKUP_DIR", DATA_DIR / "backups"))
 BCRM_BACKUP_KEEP = int(os.environ.get("BCRM_BACKUP_KEEP", "7"))
 BCRM_BACKUP_EVERY_HOURS = int(os.environ.get("BCRM_BACKUP_EVERY_HOURS", "24"))  # 0: no scheduled backups
+# Connected mailboxes (bcrm.intel): minutes between scheduled syncs (0: none); our own e-mail domains.
+BCRM_MAIL_SYNC_MINUTES = int(os.environ.get("BCRM_MAIL_SYNC_MINUTES", "30"))
+BCRM_INTERNAL_DOMAINS = env_list("BCRM_INTERNAL_DOMAINS", "")
 BCRM_AUDIT_CHECKPOINTS = Path(os.environ.get("BCRM_AUDIT_CHECKPOINTS", DATA_DIR / "audit-checkpoints.jsonl"))
 DEBUG = env_bool("DEBUG")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
@@ -102,6 +105,7 @@ INSTALLED_APPS = [
     "bcrm.dataio",
     "bcrm.surveys",
     "bcrm.dedupe",
+    "bcrm.intel",
     "bcrm.fileanalysis",
     "bcrm.plans",
     "bcrm.closing",

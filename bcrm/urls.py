@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("bcrm.dataio.urls")),
     path("", include("bcrm.surveys.urls")),
     path("", include("bcrm.dedupe.urls")),
+    path("", include("bcrm.intel.urls")),
     path("", include("bcrm.fileanalysis.urls")),
     path("", include("bcrm.plans.urls")),
     path("", include("bcrm.closing.urls")),

@@ -34,8 +34,9 @@ def test_no_cross_app_import_runs_upward():
 
 def test_the_worker_reads_the_schedule_each_app_registered():
     assert [work.name for work in schedule.registered()] == [
-        "queue.heartbeat", "segmentation", "imports.heartbeat", "automation", "automation.heartbeat",
-        "e-mail deliveries", "kpi snapshot", "audit seal", "audit check", "backup", "webhooks"]
+        "queue.heartbeat", "segmentation", "imports.heartbeat", "mailbox and calendar sync", "automation",
+        "automation.heartbeat", "e-mail deliveries", "kpi snapshot", "audit seal", "audit check", "backup",
+        "webhooks"]
 
 
 def test_the_hooks_of_lower_apps_are_filled_by_the_apps_above():

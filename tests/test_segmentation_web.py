@@ -359,9 +359,10 @@ def test_360_card_shows_three_labels_why_and_overrides(client, ran, lead, portfo
     client.force_login(lead)
     # the 360° page's queries + assignments + overrides; a classified client without an open task also has its
     # next step planned from the playbook: its steps, its last interaction of each kind and its team's
-    # working calendar (calendar, assignment and days) — the labels and tier come joined to the client; and
-    # the deal walls the reader is outside of (one query, financing.walls)
-    with django_assert_max_num_queries(28):
+    # working calendar (calendar, assignment and days) — the labels and tier come joined to the client; the
+    # deal walls the reader is outside of (one query, financing.walls); +5: the relationship-strength card
+    # (bcrm.intel)
+    with django_assert_max_num_queries(33):
         page = html(client.get(f"/clients/{big.pk}/"))
     card = page.split('id="segmentation"')[1].split("</section>")[0]
     assert 'data-dimension="value" data-label="high"' in card

@@ -34,8 +34,9 @@ LIST_PAGE_QUERIES = 11
 LIST_PARTIAL_QUERIES = 12
 # 360°: +1 for the segmentation card's current labels (a classified client adds its latest assignments and
 # active overrides: 2 more, pinned in tests/test_segmentation_web.py).
-DETAIL_PAGE_QUERIES = 22  # +4: the Models section (participations, interactions, contacts of this one client,
-# and the expert scorecard version in force); +2: the service tier and the next open playbook task
+DETAIL_PAGE_QUERIES = 27  # +4: the Models section (participations, interactions, contacts of this one client,
+# and the expert scorecard version in force); +2: the service tier and the next open playbook task;
+# +5: the relationship-strength card (interactions, their contacts, captured directions, our people, mailboxes)
 
 
 # Factories: real services for people and teams, plain rows for background data. -------------------------

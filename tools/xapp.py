@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("parties",),
     ("financing",),
     ("engagement",),
-    ("dataio", "surveys", "dedupe"),
+    ("dataio", "surveys", "dedupe", "intel"),
     ("segmentation",),
     ("dataquality",),
     ("plans", "book", "closing"),

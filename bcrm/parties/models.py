@@ -38,6 +38,9 @@ class Organization(VersionedModel):
     country = CountryField(_("country"))
     sector = models.CharField(_("sector"), max_length=16, choices=Sector.choices, blank=True)
     website = models.URLField(_("website"), blank=True)
+    # Lower-case domains its people write from (e.g. ["example.com"]): captured mail from an unknown
+    # address at one of them is offered as a new contact (bcrm.intel).
+    email_domains = models.JSONField(_("e-mail domains"), default=list, blank=True)
 
     rating_agency = models.CharField(_("rating agency"), max_length=16, choices=RatingAgency.choices, blank=True)
     rating_grade = models.CharField(_("rating grade"), max_length=8, blank=True)

@@ -556,4 +556,7 @@ def reporting_currency() -> str:
     return settings.BCRM_REPORTING_CURRENCY
 
 
-from bcrm.segmentation import model_features  # noqa: E402,F401  (registers the model families)
+from bcrm.segmentation import (  # noqa: E402  (registers the families below: mail strength, the models)
+    intel_features,  # noqa: F401
+    model_features,  # noqa: F401
+)

@@ -22,6 +22,7 @@ from bcrm.accounts.permissions import (
 from bcrm.engagement.choices import TaskStatus
 from bcrm.engagement.selectors import organization_timeline, service_request_list, task_list
 from bcrm.financing.selectors import participation_list
+from bcrm.intel import selectors as intel_selectors
 from bcrm.parties import selectors
 from bcrm.playbooks.selectors import client_service
 from bcrm.segmentation import selectors as segmentation_selectors
@@ -67,5 +68,7 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "model_figures": client_model_figures(actor=user, organization=organization),  # 3 queries, one client
         # the service tier and the next playbook step, at the top of the page
         "service": client_service(actor=user, organization=organization),
+        # Relationship intelligence: strength with its components, per contact, and the warm paths.
+        "strength": intel_selectors.client_panel(organization),  # 5 queries
     }
     return render(request, "web/client_detail.html", context)

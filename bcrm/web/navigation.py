@@ -71,6 +71,8 @@ MAIN_NAV: tuple[NavLink | NavGroup, ...] = (
         NavLink("dedupe:candidate_list", _("Duplicates"), ("/duplicates/",)),
         NavLink("financing:wall_register", _("Wall register"), ("/compliance/walls/",)),
         NavLink("privacy:page", _("Privacy requests"), ("/privacy/",)),
+        NavLink("intel:suggestions", _("Suggested contacts"), ("/contacts/suggestions/",)),
+        NavLink("intel:accounts", _("Connected accounts"), ("/me/accounts/",)),
         NavLink("analysis:analyse", _("Analyse a file"), ("/analyse/",)),
         NavLink("api:openapi-view", _("API docs"), ("/api/v1/docs",)),
         NavLink("backup:audit", _("Audit trail and backups"), ("/audit/",)),

@@ -38,7 +38,8 @@ def parse_years(text: str) -> list[int]:
 
 
 class Command(BaseCommand):
-    help = "List, show and load working calendars (public holidays and make-up days), and give a team its calendar."
+    help = ("List, show and load working calendars (public holidays and make-up days), and give a team its calendar; "
+            "`calendar import FILE --user U` captures the meetings of an .ics file.")
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
@@ -58,14 +59,39 @@ class Command(BaseCommand):
         team = sub.add_parser("set-team", help="measure a team's SLAs and due dates on a calendar")
         team.add_argument("team", metavar="TEAM", help="team id or name")
         team.add_argument("calendar", metavar="CALENDAR", help="calendar name (or id)")
+        meetings = sub.add_parser("import", help="capture the meetings of an .ics file as USER's (bcrm.intel)")
+        meetings.add_argument("file", metavar="FILE")
+        meetings.add_argument("--user", required=True)
+        caldav_sync = sub.add_parser("sync", help="sync the connected CalDAV calendars (all, or one user's)")
+        caldav_sync.add_argument("--user", default=None)
 
     def handle(self, *args, action, **options):
         try:
             actions: dict[str, Callable[..., None]] = {"list": self.list, "show": self.show, "load": self.load,
-                                                       "set-team": self.set_team}
+                                                       "set-team": self.set_team, "import": self.import_meetings,
+                                                       "sync": self.sync_calendars}
             actions[action](**options)
         except ServiceError as exc:
             raise command_error(exc) from exc
+
+    def import_meetings(self, *, file: str, user: str, **_options):
+        from bcrm.accounts.services import user_get_by_username
+        from bcrm.intel.management.commands.mail import report
+        from bcrm.intel.sources import import_calendar_file
+
+        report(self, file, import_calendar_file(user_get_by_username(user), file))
+
+    def sync_calendars(self, *, user: str | None, **_options):
+        from bcrm.intel.management.commands.mail import accounts, report
+        from bcrm.intel.sources import sync_calendar
+
+        failed = False
+        for account in accounts("caldav", user):
+            report(self, f"{account} ({account.user})", sync_calendar(account))
+            self.stdout.write(f"  status: {account.status} {account.status_detail}")
+            failed |= account.status != "ok"
+        if failed:
+            raise CommandError("Some calendars could not be synced completely (see their status).")
 
     def _json(self, data) -> None:
         self.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str))

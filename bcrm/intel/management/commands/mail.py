@@ -1,0 +1,52 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from bcrm.accounts.services import user_get_by_username
+from bcrm.core.commands import command_error
+from bcrm.core.errors import ServiceError
+from bcrm.intel.models import AccountKind, ConnectedAccount
+
+
+def report(command: BaseCommand, label: str, result) -> None:
+    command.stdout.write(f"{label}: {result.new} new, {result.duplicates} already captured, {result.matched} "
+                         f"matched, {result.unmatched} unmatched, {result.internal} internal, {result.excluded} excluded, "
+                         f"{result.cancelled} cancelled, {result.malformed} malformed, "
+                         f"{result.suggested} new contact suggestions, {result.interactions} interactions")
+    for error in result.errors[:5]:
+        command.stderr.write(f"  malformed: {error}")
+
+
+def accounts(kind: str, username: str | None):
+    found = ConnectedAccount.objects.filter(kind=kind, active=True).select_related("user")
+    if username:
+        found = found.filter(user=user_get_by_username(username))
+    return list(found)
+
+
+class Command(BaseCommand):
+    help = "Capture mail headers: `mail sync [--user U]` reads connected IMAP mailboxes, `mail import FILE --user U` an mbox/EML file."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        sync = sub.add_parser("sync", help="sync the connected mailboxes (all, or one user's)")
+        sync.add_argument("--user", default=None)
+        imp = sub.add_parser("import", help="capture the headers of an mbox or .eml file")
+        imp.add_argument("file")
+        imp.add_argument("--user", required=True)
+
+    def handle(self, *args, action, **options):
+        from bcrm.intel.sources import import_mail_file, sync_mailbox
+
+        try:
+            if action == "import":
+                report(self, options["file"], import_mail_file(user_get_by_username(options["user"]), options["file"]))
+                return
+            failed = False
+            for account in accounts(AccountKind.IMAP, options["user"]):
+                result = sync_mailbox(account)
+                report(self, f"{account} ({account.user})", result)
+                self.stdout.write(f"  status: {account.status} {account.status_detail}")
+                failed |= account.status != "ok"
+            if failed:
+                raise CommandError("Some mailboxes could not be synced completely (see their status).")
+        except ServiceError as exc:
+            raise command_error(exc) from exc
