@@ -67,6 +67,7 @@ def merge_relations(model: type[models.Model]) -> list[Relation]:
     relations: list[Relation] = []
     # Hidden relations too (a foreign key with related_name="+", e.g. a delivery's contact): a merge must move
     # every row that points at the duplicate, whether or not the model offers a way back.
+    rel: Any
     for rel in model._meta.get_fields(include_hidden=True):
         if not (rel.is_relation and rel.auto_created and not rel.concrete):
             continue  # a field of the model itself, not a relation pointing at it
@@ -74,7 +75,7 @@ def merge_relations(model: type[models.Model]) -> list[Relation]:
         if not rel.many_to_many and related._meta.auto_created:
             continue  # the link table of a many-to-many: moved as that many-to-many
         if rel.many_to_many:
-            through = rel.through  # type: ignore[attr-defined]  # a many-to-many rel (ManyToManyRel) has one
+            through = rel.through  # a many-to-many rel (ManyToManyRel) has one
             if not through._meta.auto_created:
                 continue  # an explicit link model: its own foreign key is listed as a one-to-many below
             m2m: Any = rel.field
@@ -89,7 +90,7 @@ def merge_relations(model: type[models.Model]) -> list[Relation]:
             verbose = str(related._meta.verbose_name_plural)
             if fk.name != model._meta.model_name:
                 verbose = f"{verbose} ({fk.verbose_name})"
-            relations.append(Relation(model=related, field=fk, kind="fk",  # type: ignore[arg-type]  # fk: a ForeignKey here
+            relations.append(Relation(model=related, field=fk, kind="fk",  # fk: a ForeignKey here
                                       label=f"{related._meta.label}.{fk.name}", verbose=verbose))
     for forward in model._meta.many_to_many:
         m2m = forward
