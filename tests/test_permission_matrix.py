@@ -196,6 +196,26 @@ API = {
     "GET /api/v1/privacy/purposes": "200 403 403 403 200 403 401",
     "POST /api/v1/privacy/purposes": "422 422 422 422 422 422 401",
     "POST /api/v1/privacy/purposes/{code}/active": "422 422 422 422 422 422 401",
+    "GET /api/v1/intel/accounts": "200 200 200 200 200 200 401",
+    "POST /api/v1/intel/accounts": "422 422 422 422 422 422 401",
+    "PATCH /api/v1/intel/accounts/{account_id}": "404 404 404 404 404 404 401",
+    "DELETE /api/v1/intel/accounts/{account_id}": "404 404 404 404 404 404 401",
+    "POST /api/v1/intel/accounts/{account_id}/sync": "404 404 404 404 404 404 401",
+    "GET /api/v1/intel/exclusions": "200 200 200 200 200 200 401",
+    "POST /api/v1/intel/exclusions": "422 422 422 422 422 422 401",
+    "DELETE /api/v1/intel/exclusions/{value}": "204 204 204 204 204 204 401",
+    "GET /api/v1/intel/suggestions": "200 200 200 200 200 200 401",
+    "POST /api/v1/intel/suggestions/{candidate_id}/accept": "404 404 404 404 404 404 401",
+    "POST /api/v1/intel/suggestions/{candidate_id}/reject": "404 404 404 404 404 404 401",
+    "GET /api/v1/intel/contacts/{contact_id}/strength": "404 404 404 404 404 404 401",
+    "GET /api/v1/intel/organizations/{organization_id}/strength": "404 404 404 404 404 404 401",
+    "GET /api/v1/intel/organizations/{organization_id}/paths": "404 404 404 404 404 404 401",
+    "PUT /api/v1/intel/organizations/{organization_id}/domains": "422 422 422 422 422 422 401",
+    "GET /api/v1/audit/status": "200 403 403 403 200 403 401",
+    "POST /api/v1/audit/verify": "200 403 403 403 200 403 401",
+    "GET /api/v1/audit/entries": "200 403 403 403 200 403 401",
+    "GET /api/v1/backups": "200 403 403 403 200 403 401",
+    "POST /api/v1/backups": "409 403 403 403 403 403 401",
 }
 
 # One row per named page: the same roles, same order.
@@ -330,6 +350,13 @@ PAGES = {
     "privacy:hold": "405 403 403 403 405 403 login",
     "privacy:purpose_add": "405 403 403 403 405 403 login",
     "privacy:purpose_active": "405 403 403 403 405 403 login",
+    "intel:accounts": "200 200 200 200 200 200 login",
+    "intel:account_action": "405 405 405 405 405 405 login",
+    "intel:suggestions": "200 200 200 200 200 200 login",
+    "intel:suggestion_decide": "405 405 405 405 405 405 login",
+    "backup:audit": "200 403 403 403 200 403 login",
+    "backup:audit_check": "405 403 403 403 405 403 login",
+    "backup:backup_take": "405 403 403 403 403 403 login",
 }
 
 

@@ -46,7 +46,9 @@ def token(request, db):
         signal.connect(close_old_connections)
 
 
-@schema.parametrize()
+# Taking a backup dumps the whole database from a snapshot of its own: it needs committed data and no surrounding
+# transaction, which a test that rolls back cannot give (tests/test_audit_coverage.py takes one for real).
+@schema.exclude(method="POST", path="/api/v1/backups").parametrize()
 @settings(max_examples=MAX_EXAMPLES, phases=[Phase.explicit, Phase.generate], database=None, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
 def test_the_api_answers_as_its_document_says(case, token):

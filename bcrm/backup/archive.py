@@ -50,6 +50,15 @@ class BackupError(Exception):
     """A backup or restore that cannot go on; the message says why and what to do."""
 
 
+class InsideTransaction(BackupError):
+    """A backup asked for inside a database transaction: its snapshot (PostgreSQL) or SQLite's backup API
+    needs the connection to itself, and would not see, or would wait for ever on, that transaction's writes."""
+
+    def __init__(self) -> None:
+        super().__init__("A backup cannot run inside a database transaction; run it on its own "
+                         "(bcrm backup, the worker, or a request outside a transaction).")
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -134,6 +143,8 @@ def _run(command: list[str], env: dict[str, str]) -> None:
 
 
 def _dump_database(folder: Path) -> tuple[str, dict[str, int], dict[str, Any]]:
+    if connection.in_atomic_block:
+        raise InsideTransaction()
     if connection.vendor == "sqlite":
         target = folder / "database.sqlite3"
         connection.ensure_connection()

@@ -24,7 +24,7 @@ from bcrm.audit import trail
 from bcrm.audit.models import AuditAction, AuditCheck, AuditCheckpoint, AuditEntry
 from bcrm.audit.services import audit_event
 from bcrm.backup import archive
-from bcrm.core.errors import InvalidInput, ServiceError
+from bcrm.core.errors import Conflict, InvalidInput, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,8 @@ def backup_now(*, actor) -> BackupFile:
     require(can_take_backup(actor))
     try:
         path = archive.scheduled_backup(now=timezone.now().astimezone(dt.UTC))
+    except archive.InsideTransaction as exc:
+        raise Conflict(str(exc), code="backup_in_transaction") from exc
     except (archive.BackupError, OSError) as exc:
         log.exception("backup on demand failed")
         raise BackupFailed(_("The backup failed: %(error)s") % {"error": exc}) from exc
