@@ -365,7 +365,10 @@ def test_rm_cannot_import_into_another_teams_client(tmp_path, rm, org, foreign_o
     Organization.objects.filter(pk=foreign_org.pk).update(external_id="F-1")
     rows = [["external_id", "legal_name", "kind", "country"], ["F-1", "Renamed", "fund", "CN"]]
     job = run_import(rm, "organizations", write_csv(tmp_path / "o.csv", rows))
-    assert job.status == JobStatus.ROLLED_BACK and "may not see or change" in reasons(job)[2]
+    assert job.status == JobStatus.ROLLED_BACK and "cannot be used here" in reasons(job)[2]
+    # The report neither says that another team's client holds the id nor names it.
+    report = " ".join(str(row) for row in job.row_reports.values())
+    assert "Platform" not in report and "平台" not in report and "belongs" not in report
     assert Organization.objects.get(pk=foreign_org.pk).legal_name == "Platform Ventures"
 
 

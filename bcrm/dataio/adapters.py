@@ -75,12 +75,13 @@ class OrganizationImporter(Importer):
             row.m2m["tags"] = tag_names(row.values["tags"])
 
     def on_update(self, row: Row, changed: dict[str, Any]) -> None:
-        """A record found by its external id that the actor may not see is named as such (the rules say the rest)."""
+        """A record found by its external id that the actor may not see: refused without saying what it is (nor
+        naming it: see ``describe``), as the rules refuse the rest."""
         if not can_view_organization(self.actor, row.obj):
-            row.reject("external_id", _("This external id belongs to an organisation you may not see or change."))
+            row.reject("external_id", _("This external id cannot be used here; choose another, or ask a team lead."))
 
     def describe(self, row: Row) -> str:
-        if row.obj is not None:
+        if row.obj is not None and can_view_organization(self.actor, row.obj):
             return str(row.obj)
         legal, local = row.values.get("legal_name") or "", row.values.get("local_name") or ""
         return f"{legal} ({local})" if local else legal
