@@ -51,6 +51,8 @@ class TableLoader:
                     self.converters.append((i, to_db))
                 elif isinstance(field, models.DateField):
                     self.converters.append((i, _iso_date))
+                elif isinstance(field, models.JSONField):
+                    self.converters.append((i, _json_text))  # SQLite keeps JSON as text
         quote = connection.ops.quote_name
         self.table = quote(model._meta.db_table)
         self.columns = ", ".join(quote(f.column) for f in fields)
@@ -231,6 +233,12 @@ def reset_sequences(model_list: list[type[models.Model]]) -> None:
         with connection.cursor() as cursor:
             for sql in statements:
                 cursor.execute(sql)
+
+
+def _json_text(value: Any) -> str | None:
+    import json
+
+    return None if value is None else json.dumps(value)
 
 
 def _iso_date(value: dt.date | None) -> str | None:

@@ -47,7 +47,7 @@ def parse_addresses(*values: str) -> list[tuple[str, str]]:
 
 
 def internal_domains() -> set[str]:
-    configured = {d.strip().lower() for d in getattr(settings, "BCRM_INTERNAL_DOMAINS", []) if d.strip()}
+    configured = {d.strip().lower() for d in settings.BCRM_INTERNAL_DOMAINS if d.strip()}
     users = get_user_model().objects.exclude(email="").values_list("email", flat=True)
     return configured | {domain_of(e) for e in users if "@" in e}
 

@@ -23,7 +23,7 @@ def sync_account(account_id: int) -> int:
 
 
 def due_syncs() -> list[str]:
-    minutes = int(getattr(settings, "BCRM_MAIL_SYNC_MINUTES", 30))
+    minutes = settings.BCRM_MAIL_SYNC_MINUTES
     if minutes <= 0:
         return []
     now = timezone.now()
