@@ -34,7 +34,7 @@ def ladder_chart(summary: dict[str, Any]) -> charts.Chart:
     return charts.bar([row["label"] for row in steps], [row["amount"] for row in steps], key="book-ladder",
                       title=_("Book by commitment step"), x_title=_("Amount (%(currency)s)") % {
                           "currency": summary["currency"]}, y_title=_("Step"),
-                      highlight=str(ParticipationStatus.FIRM_COMMITMENT.label), value_format=",")
+                      highlight=str(ParticipationStatus.FIRM_COMMITMENT.label), value_format=",.0f")
 
 
 def history_chart(history: list[dict[str, Any]]) -> charts.Chart:
