@@ -360,3 +360,19 @@ def test_verify_digests_a_raw_row_as_the_chain_defines_it(entry_id, actor_id, la
              "changes": changes}
     assert trail._raw_content_digest(row, True) == chain.content_digest(entry)
     assert chain.content_digest(trail._raw_entry(row, True)) == chain.content_digest(entry)
+
+
+def test_the_data_quality_export_is_audited_through_every_door(tmp_path: Path, lead, team):
+    from django.core.management import call_command
+
+    from tests.doors import signed_in
+
+    make_org(legal_name="Quality Co", team=team)
+    start = last_id()
+    assert Api(lead).request("get", "/data-quality/export").status_code == 200
+    page = signed_in(lead).get("/data-quality/export.csv")
+    assert page.status_code == 200 and b"".join(page.streaming_content)  # type: ignore[attr-defined]  # streamed
+    call_command("quality", "--export", str(tmp_path / "q.csv"))
+    entries_made = only_new("export", start)
+    assert [e.changes["entity"] for e in entries_made] == ["data-quality"] * 3
+    assert entries_made[0].actor_id == lead.pk and entries_made[0].changes["clients"] >= 1

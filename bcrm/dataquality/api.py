@@ -13,7 +13,8 @@ from pydantic import Field
 
 from bcrm.accounts.permissions import can_see_compliance
 from bcrm.core.schemas import ERRORS, PageIn, PageOut
-from bcrm.dataquality.selectors import LackingClient, data_quality, export_csv, lacking_clients
+from bcrm.dataquality.selectors import LackingClient, data_quality, lacking_clients
+from bcrm.dataquality.services import quality_export
 from bcrm.parties.selectors import organization_get_for_user
 
 router = Router(tags=["data quality"])
@@ -120,7 +121,6 @@ def data_quality_client(request, org_id: int):
 
 @router.get("/data-quality/export", summary="Per client and dimension: completeness and what is missing (CSV)")
 def data_quality_export(request):
-    report = data_quality(actor=request.auth)
-    response = StreamingHttpResponse(export_csv(report), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(quality_export(actor=request.auth), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="data-quality.csv"'
     return response

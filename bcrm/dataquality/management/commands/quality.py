@@ -25,6 +25,9 @@ class Command(BaseCommand):
         report = data_quality(actor=SystemOperator())
         summary = report.summary()
         if options["export"]:
+            from bcrm.dataquality.services import record_export
+
+            record_export(actor=SystemOperator(), report=report)
             with open(options["export"], "w", encoding="utf-8", newline="") as fh:
                 for piece in export_csv(report):
                     fh.write(piece)
