@@ -190,14 +190,7 @@ def main() -> None:
         server.wait(10)
 
 
-def _with_load_average() -> None:
-    """The machine is shared: the load average at start and end says how far to trust the figures."""
-    print(f"load average at start: {os.getloadavg()}", flush=True)
-    try:
-        main()
-    finally:
-        print(f"load average at end: {os.getloadavg()}", flush=True)
-
-
 if __name__ == "__main__":
-    _with_load_average()
+    from benchmarks.loadavg import run_with_load_average
+
+    run_with_load_average(main)

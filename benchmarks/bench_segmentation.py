@@ -27,6 +27,7 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bcrm.settings")
 
@@ -151,16 +152,8 @@ def main() -> None:
               f"counts {real['counts']}")
 
 
-def _with_load_average() -> None:
-    """The machine is shared: the load average at start and end says how far to trust the figures."""
-    import os
-
-    print(f"load average at start: {os.getloadavg()}", flush=True)
-    try:
-        main()
-    finally:
-        print(f"load average at end: {os.getloadavg()}", flush=True)
-
-
 if __name__ == "__main__":
-    _with_load_average()
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from benchmarks.loadavg import run_with_load_average
+
+    run_with_load_average(main)
