@@ -205,7 +205,7 @@ def test_manual_allocation_on_the_page_starts_from_pro_rata_checks_the_rules_and
     client.force_login(lead)
     body = client.get(url, {"tranche": "A", "policy": "manual"}).content.decode()
     start = services.allocation_preview(actor=lead, book=book, policy="pro_rata")["lines"]
-    shown = {int(pk): D(value) for pk, value in re.findall(r'name="amount-(\d+)" id="amount-\d+" value="([^"]*)"', body)}
+    shown = {int(pk): D(value.replace(",", "")) for pk, value in re.findall(r'name="amount-(\d+)" id="amount-\d+" value="([^"]*)"', body)}
     assert shown == {line["participation_id"]: line["amount"] for line in start}  # starts from the pro-rata split
     typed = {f"amount-{firm['Strategic Bank'].pk}": "600,000", f"amount-{firm['Other Fund'].pk}": "345,000",
              f"amount-{firm['Small Fund'].pk}": "0"}
