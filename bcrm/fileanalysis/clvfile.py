@@ -295,8 +295,10 @@ def _summary_data(table: Table, resolved: dict[str, str]) -> dict[str, Any]:
         raise CsvError(_("No row has every needed value (%(rows)d rows read).") % {"rows": table.rows})
     data: dict[str, Any] = {name: np.asarray(cols[name], dtype=np.float64)[keep] for name in numeric}
     ids = cols.get("id")
-    data["id"] = [v for v, k in zip(ids, keep, strict=True) if k] if isinstance(ids, list) else \
-        [str(line) for line in table.lines[keep]]
+    if isinstance(ids, list):
+        data["id"] = ids if keep.all() else [v for v, k in zip(ids, keep, strict=True) if k]
+    else:
+        data["id"] = [str(line) for line in table.lines[keep]]
     data["id_column"] = resolved.get("id")
     data["lines"] = table.lines[keep]
     data["rows"] = table.rows

@@ -36,6 +36,7 @@ from bcrm.fileanalysis.csvread.cells import (
     parse_number,
 )
 
+_LONGEST_MARKER = max(len(marker) for marker in MISSING_MARKERS)
 #: What :func:`read_table` turns a column into.
 KINDS = ("number", "text", "date")
 _EPOCH = dt.date(1970, 1, 1).toordinal()
@@ -394,6 +395,13 @@ def _typed_columns(wanted: dict[str, str], cells: dict[str, list[str]], plain: d
             columns[name] = fast
             continue
         values = cells[name]
+        if kind == "text":                                  # one pass: a million IDs are common
+            marked = [not cell or (len(cell) <= _LONGEST_MARKER and cell.casefold() in MISSING_MARKERS)
+                      for cell in values]
+            missing[shown[name]] = sum(marked)
+            columns[name] = ["" if flag else cell for cell, flag in zip(values, marked, strict=True)] \
+                if missing[shown[name]] else values
+            continue
         missing[shown[name]] = sum(1 for cell in values if not cell or cell.casefold() in MISSING_MARKERS)
         if kind == "number":
             columns[name] = _numbers(values, line_numbers, shown[name], mark)
@@ -402,8 +410,6 @@ def _typed_columns(wanted: dict[str, str], cells: dict[str, list[str]], plain: d
             if order:
                 orders[shown[name]] = order
             columns[name] = _dates(values, line_numbers, shown[name], order, date_format)
-        else:
-            columns[name] = ["" if cell.casefold() in MISSING_MARKERS else cell for cell in values]
     return columns, missing, orders
 
 

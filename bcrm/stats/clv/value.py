@@ -122,8 +122,10 @@ def _interpolated(bgnbd: BGNBDFit, x: float, base: np.ndarray, months: int, rate
     if not np.all(np.isfinite(coefficients)) or scale == 0 or \
             float(np.max(np.abs(coefficients[-4:]))) > _TOLERANCE * scale:
         return None
+    # The coefficients past the last one above rounding add nothing: leave them out of the evaluation.
+    keep = int(np.flatnonzero(np.abs(coefficients) > 1e-3 * _TOLERANCE * scale)[-1]) + 1
     t = np.clip((y - middle) / half, -1.0, 1.0)
-    out = _clenshaw(coefficients, t)
+    out = _clenshaw(coefficients[:max(keep, 2)], t)
     check = np.array([int(np.argmin(y)), int(np.argmax(y)), y.size // 2])
     exact = _month_by_month(bgnbd, np.full(check.size, x), base[check], months, rate, unit)
     if float(np.max(np.abs(out[check] - exact))) > _TOLERANCE * max(scale, float(np.max(np.abs(exact)))):
