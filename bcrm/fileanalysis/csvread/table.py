@@ -343,7 +343,11 @@ def _columnar(file: Path, encoding: str, delimiter: str, has_header: bool, posit
         elif np.isfinite(numbers := frame[i].to_numpy(dtype=np.float64)).all():
             parsed[i] = numbers
     del frame
-    retry = sorted(as_float - set(parsed))                  # held infinity: its text, for the checks
+    # A number column that held infinity: every number column's text, for the checks (the decimal mark is
+    # then decided from all of them, as the row-by-row reader decides it).
+    retry = sorted(as_float) if as_float - set(parsed) else []
+    if retry:
+        parsed.clear()
     if retry:
         try:
             again = read(retry, set())
