@@ -9,6 +9,7 @@ import csv
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ from tests.doors import command
 PARAMS = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 
 
-def _read(path: Path, kinds: dict[str, str], careful: bool, **options) -> tuple[str, object]:
+def _read(path: Path, kinds: dict[str, str], careful: bool, **options) -> tuple[str, Any]:
     """("ok", what read_table gives) or ("error", (message, returncode)), with the columnar reader or not."""
     original = table_module._columnar
     table_module._columnar = (lambda *args: None) if careful else original
@@ -44,7 +45,7 @@ def _read(path: Path, kinds: dict[str, str], careful: bool, **options) -> tuple[
                   table.warnings)
 
 
-def _same(path: Path, kinds: dict[str, str], **options) -> tuple[str, object]:
+def _same(path: Path, kinds: dict[str, str], **options) -> tuple[str, Any]:
     fast, careful = _read(path, kinds, False, **options), _read(path, kinds, True, **options)
     assert fast[0] == careful[0], (fast, careful)
     if fast[0] == "ok":
@@ -134,15 +135,15 @@ def test_pandas_parses_each_number_to_the_same_double_as_python(tmp_path_factory
 
 
 def _month_by_month(params: dict[str, float], x, tx, T, months, rate, unit):
-    fit = clv.fit_bgnbd  # noqa: F841  (documentation: the parameters below stand for a fit)
     bg = _fit(params)
     alive = _p_alive(bg.r, bg.alpha, bg.a, bg.b, x, tx, T)
     return alive * value._month_by_month(bg, x, bg.alpha + T, months, rate, unit)
 
 
 def _fit(params: dict[str, float]) -> clv.BGNBDFit:
-    return clv.BGNBDFit(se={}, covariance=np.zeros((4, 4)), log_likelihood=0.0, n_customers=1.0, n_distinct=1,
-                        converged=True, iterations=0, evaluations=0, message="", **params)
+    return clv.BGNBDFit(r=params["r"], alpha=params["alpha"], a=params["a"], b=params["b"], se={},
+                        covariance=np.zeros((4, 4)), log_likelihood=0.0, n_customers=1.0, n_distinct=1,
+                        converged=True, iterations=0, evaluations=0, message="")
 
 
 @pytest.mark.parametrize("params, unit, spread", [

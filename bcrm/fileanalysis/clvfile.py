@@ -439,7 +439,8 @@ def _write_predictions(out: str, data: dict[str, Any], result: clv.CLVResult) ->
             handle.write(header + "\r\n")
             for start in range(0, len(data["id"]), _WRITE_ROWS):
                 stop = start + _WRITE_ROWS
-                handle.write("".join(",".join(row) + "\r\n" for row in zip(*(cells[start:stop] for cells in texts))))
+                rows = zip(*(cells[start:stop] for cells in texts), strict=True)
+                handle.write("".join(",".join(row) + "\r\n" for row in rows))
     except OSError as exc:
         raise CommandError(_("Cannot write %(path)s: %(reason)s") % {"path": out, "reason": exc.strerror or str(exc)}) from exc
 

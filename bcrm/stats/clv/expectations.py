@@ -146,11 +146,10 @@ def _expected_counts(params: dict[str, float], t: np.ndarray, weights: np.ndarra
             small = tail < 1e-3
             if small.any():
                 tail[small] = betainc(x, r, odds[small])
-            second = math.exp(betaln(a + 1, b + x - 1) - betaln(a, b)) * tail
+            second = float(weights @ tail) * math.exp(betaln(a + 1, b + x - 1) - betaln(a, b))
         else:
             second = 0.0
-        first = math.exp(betaln(a, b + x) - betaln(a, b)) * nb
-        total[x] = float(weights @ (first + second))
+        total[x] = float(weights @ nb) * math.exp(betaln(a, b + x) - betaln(a, b)) + second
         cumulative += nb
         nb = nb * ((r + x) / (x + 1)) * odds
     return total

@@ -14,8 +14,8 @@ from bcrm.stats import ModelError, gettext_noop
 from bcrm.stats.clv.data import _array, _check_spend, check_rfm, group_rows
 from bcrm.stats.clv.expectations import (
     _expected_conditional,
-    _expected_given_alive,
     _expected_counts,
+    _expected_given_alive,
     _horizon,
     _p_alive,
 )
