@@ -165,19 +165,22 @@ def _group(kind: str) -> str:
 
 
 def _existing_interactions(user, keys: set[tuple[int, str, dt.date]]) -> dict[tuple, Interaction | None]:
-    """The interaction already there for each (organisation, e-mail or meeting, local day): one query a batch."""
+    """The interaction already there for each (organisation, e-mail or meeting, local day): one query a batch,
+    reading four columns (the rows only stand for their id: a capture links to them, it never changes them)."""
     found: dict[tuple, Interaction | None] = dict.fromkeys(keys)
     if not keys:
         return found
     days = [k[2] for k in keys]
     start = timezone.make_aware(dt.datetime.combine(min(days), dt.time()))
     end = timezone.make_aware(dt.datetime.combine(max(days) + dt.timedelta(days=1), dt.time()))
-    for interaction in (Interaction.objects.filter(owner=user, organization_id__in={k[0] for k in keys},
-                                                   kind__in=[InteractionKind.EMAIL, *MEETING_KINDS],
-                                                   occurred_at__gte=start, occurred_at__lt=end).order_by("id")):
-        key = (interaction.organization_id, _group(interaction.kind), timezone.localtime(interaction.occurred_at).date())
+    rows = (Interaction.objects.filter(owner=user, organization_id__in={k[0] for k in keys},
+                                       kind__in=[InteractionKind.EMAIL, *MEETING_KINDS],
+                                       occurred_at__gte=start, occurred_at__lt=end)
+            .order_by("id").values_list("pk", "organization_id", "kind", "occurred_at"))
+    for pk, organization_id, kind, occurred_at in rows:
+        key = (organization_id, _group(kind), timezone.localtime(occurred_at).date())
         if key in found and found[key] is None:
-            found[key] = interaction
+            found[key] = Interaction(pk=pk, organization_id=organization_id, kind=kind, occurred_at=occurred_at)
     return found
 
 
@@ -252,13 +255,11 @@ def _capture_batch(user, batch: list[Item], matcher: Matcher, source: str, accou
         result.new += 1
         setattr(result, str(status), getattr(result, str(status)) + 1)
     Interaction.objects.bulk_create(new_interactions)
-    fresh = {id(i) for i in new_interactions}
+    # The contacts present, new and already-there interactions alike, in one insert (a link already there is
+    # skipped by the table's unique constraint).
     links = Interaction.contacts.through
     links.objects.bulk_create([links(interaction_id=i.pk, contact_id=c)
-                               for ref, (i, contacts) in present.items() if ref in fresh for c in contacts])
-    for ref, (interaction, contacts) in present.items():
-        if ref not in fresh:
-            interaction.contacts.add(*contacts)
+                               for i, contacts in present.values() for c in contacts], ignore_conflicts=True)
     result.suggested += _suggest_many(suggestions)
     CapturedItem.objects.bulk_create([captured for captured, _ in created_items])
     through = CapturedItem.contacts.through
