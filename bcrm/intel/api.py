@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import Field
 
 from bcrm.core.schemas import ERRORS
@@ -213,7 +213,7 @@ def interaction_messages(request, interaction_id: int):
 @router.post("/intel/items/{item_id}/keep", response={201: KeptOut, **ERRORS},
              summary="Keep this message: read its body and attachment list again at its source (my own mail)")
 def keep_message(request, item_id: int):
-    return 201, _kept(keep.message_keep(actor=request.auth, item_id=item_id))
+    return Status(201, _kept(keep.message_keep(actor=request.auth, item_id=item_id)))
 
 
 @router.get("/intel/items/{item_id}/kept", response={200: KeptOut, **ERRORS}, summary="A kept message")
@@ -224,4 +224,4 @@ def kept_message(request, item_id: int):
 @router.delete("/intel/items/{item_id}/kept", response={204: None, **ERRORS}, summary="Delete a kept copy")
 def discard_message(request, item_id: int):
     keep.kept_delete(actor=request.auth, item_id=item_id)
-    return 204, None
+    return Status(204, None)
