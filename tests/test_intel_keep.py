@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import base64
 import imaplib
+import io
+import json
 import shutil
 import tempfile
 import tracemalloc
+import zipfile
 from pathlib import Path
 
 import pytest
 from django.core.management.base import CommandError
 from django.utils import timezone, translation
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from bcrm.accounts.choices import Role
 from bcrm.audit import trail
@@ -151,10 +157,6 @@ def test_kept_message_behind_a_deal_wall_and_in_privacy_requests(world, complian
 
     # Privacy: the export lists the kept message; the erasure deletes it (headers stay, scrubbed).
     _name, package = privacy.export_package(actor=compliance, contact_id=alice.pk)
-    import io
-    import json
-    import zipfile
-
     person = json.loads(zipfile.ZipFile(io.BytesIO(package)).read("person.json"))
     assert [k["message_id"] for k in person["kept_messages"]] == ["keep1@acme.com"]
     assert "4.5% coupon" in person["kept_messages"][0]["body_text"]
@@ -281,3 +283,16 @@ def test_keep_over_imap_by_uid_capped_and_audited(world, dovecot, settings, admi
     kept = keep.message_keep(actor=rm, item_id=large.pk)
     assert (kept.status, kept.status_code) == (KeepStatus.FAILED, "auth_failed")
     assert trail.verify().ok
+
+
+@examples(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.text("abc xyz", max_size=12), st.integers(0, 3)), min_size=1, max_size=6))
+def test_split_mbox_offsets_point_at_each_message(messages):
+    """Each offset is where its message's "From " line starts (a "From " line separates messages after a blank line)."""
+    from bcrm.intel.capture import split_mbox_at
+
+    data = b"".join(f"From a@b {i}\nMessage-ID: <m{i}@x>\n\n{body}\n{chr(10) * (blanks + 1)}".encode()
+                    for i, (body, blanks) in enumerate(messages))
+    found = list(split_mbox_at(io.BytesIO(data)))
+    assert [header for _offset, header in found] == [f"Message-ID: <m{i}@x>\n".encode() for i in range(len(messages))]
+    assert all(data[offset:].startswith(f"From a@b {i}\n".encode()) for i, (offset, _h) in enumerate(found))
