@@ -86,9 +86,9 @@ TRIGRAM = 3
 LABEL_FILTERS = ("value", "risk", "relationship")
 # A search matching at most this many clients is served from its hits: the ids come from the trigram (or
 # name-start) index, and the page orders and cuts those rows. A search matching more walks the list's own
-# order and stops at the page: with this many hits or more, a page of 50 is found within about 50 × N / 5,000
-# rows (10,000 at a million clients), while ordering every hit would cost more than that.
-SEARCH_HITS_LIMIT = 5_000
+# order and stops at the page: with this many hits or more, a page of 50 is found within about 50 × N / 10,000
+# rows (5,000 at a million clients), while ordering every hit would cost more than that.
+SEARCH_HITS_LIMIT = 10_000
 
 
 def _search_predicate(needle: str) -> tuple[str, list[Any]]:
