@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from bcrm.parties import filters
+from bcrm.parties.models import Organization
 from bcrm.parties.selectors import organization_list
 from tests.factories import make_contact, make_org
 
@@ -83,6 +84,12 @@ def explain(sql: str, params) -> str:
 @pytest.mark.skipif(not POSTGRES, reason="the pg_trgm plan; SQLite's FTS5 plan is the next test")
 def test_postgresql_search_hits_come_through_the_trigram_index_and_the_page_starts_from_them(lead, seeded,
                                                                                              monkeypatch):
+    # A table big enough for the planner to weigh walking the name index (a few dozen rows it always walks).
+    Organization.objects.bulk_create(
+        Organization(legal_name=f"Filler {i:05d} Holdings", kind="fund", country="CN", search_text=f"filler {i:05d}")
+        for i in range(5000))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE parties_organization")
     sql, params = filters._search_predicate("zephyrine")
     assert "org_search_trgm" in explain(sql, params)
 

@@ -130,9 +130,10 @@ def search_filter(text: str) -> Q:
         if not hits:
             return Q(pk__in=[])
         if connection.vendor == "postgresql":
-            # One array parameter (not thousands of placeholders); unnest() of a parameter is estimated at a
-            # few rows, so the plan is always: these ids through the primary key, then sort and cut.
-            return Q(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [hits]))
+            # One array (not thousands of placeholders), behind an ARRAY(subquery): the planner cannot see how
+            # many ids it holds and counts on a few, so the plan is always these ids through the primary key,
+            # then sort and cut. A literal array it can measure let it walk the name index again on small tables.
+            return Q(pk__in=RawSQL("SELECT unnest(ARRAY(SELECT unnest(%s::bigint[])))", [hits]))
         return Q(pk__in=RawSQL(sql, params))  # SQLite starts from the FTS5 / index hits by itself
     return _plain_search(needle)
 
