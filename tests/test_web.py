@@ -398,17 +398,18 @@ def test_contact_forms(client, web_rm, own_org):
     assert contact.seniority == "c_level"
 
 
-@pytest.mark.parametrize("n", [5, 30])
-def test_360_page_query_count_is_pinned(client, django_assert_max_num_queries, web_rm, web_team, n):
+@pytest.mark.parametrize("n", [1, 30])
+def test_360_page_query_count_is_pinned(client, django_assert_num_queries, web_rm, web_team, n):
     organization = busy_client(web_team, n, manager=web_rm)
     signed_in(web_rm, client)
-    with django_assert_max_num_queries(DETAIL_PAGE_QUERIES):
+    with django_assert_num_queries(DETAIL_PAGE_QUERIES):  # exactly: fewer is a budget to lower here
         response = client.get(f"/clients/{organization.pk}/")
     assert response.status_code == 200
 
 
 def test_360_page_queries_do_not_grow_with_rows(client, web_rm, web_team):
-    small = busy_client(web_team, 5, manager=web_rm)
+    # one of everything (contact, interaction, participation, request, task) against thirty of each
+    small = busy_client(web_team, 1, manager=web_rm)
     large = busy_client(web_team, 30, manager=web_rm)
     signed_in(web_rm, client)
     counts = []

@@ -44,9 +44,12 @@ class PageOut(Schema, Generic[T]):
     items: list[T]
     page: int
     page_size: int
-    count: int
-    count_is_capped: bool
-    has_next: bool
+    count: int = Field(description=(
+        "Rows matching the filters, counted up to the server's count cap (10,000): when "
+        "`count_is_capped` is true there are more than this many and `count` is the cap, not the total. "
+        "Counting stops there so a list over a million rows costs no more than a page; page on with `has_next`."))
+    count_is_capped: bool = Field(description="true: more rows match than `count` says (the count stopped at the cap)")
+    has_next: bool = Field(description="true: another page follows (also past the cap)")
 
 
 def page_response(queryset: QuerySet, page: PageIn) -> dict[str, Any]:

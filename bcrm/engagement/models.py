@@ -157,7 +157,9 @@ class Task(VersionedModel):
         ]
         indexes = [
             models.Index(fields=["assignee", "status", "due_at"], name="task_assignee_idx"),
-            models.Index(fields=["organization", "status"], name="task_org_idx"),
+            # due_at too: the 360° page's open tasks and its next playbook step read one client's open tasks in due
+            # order; without it both databases picked (status, source, step) and read every open task (issue 19).
+            models.Index(fields=["organization", "status", "due_at"], name="task_org_idx"),
             models.Index(fields=["team", "status", "due_at"], name="task_team_idx"),
             models.Index(fields=["status", "source", "step"], name="task_open_step_idx"),
         ]

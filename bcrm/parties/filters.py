@@ -84,6 +84,26 @@ HEADER_SORTS = ("name", "country", "value", "tier", "updated")
 
 TRIGRAM = 3
 LABEL_FILTERS = ("value", "risk", "relationship")
+# A search matching at most this many clients is served from its hits: the ids come from the trigram (or
+# name-start) index, and the page orders and cuts those rows. A search matching more walks the list's own
+# order and stops at the page: with this many hits or more, a page of 50 is found within about 50 × N / 10,000
+# rows (5,000 at a million clients), while ordering every hit would cost more than that.
+SEARCH_HITS_LIMIT = 10_000
+
+
+def _search_predicate(needle: str) -> tuple[str, list[Any]]:
+    """The raw SQL of "clients whose names start with / whose search text contains ``needle``", one
+    ``SELECT id`` over the organisation table, served by an index on both databases."""
+    if len(needle) < TRIGRAM:
+        # lower(...) is the expression the org_local_name_idx / org_legal_name_lower_idx indexes hold.
+        upper = needle + "\U0010ffff"
+        return ("SELECT id FROM parties_organization WHERE (LOWER(legal_name) >= %s AND LOWER(legal_name) < %s) "
+                "OR (LOWER(local_name) >= %s AND LOWER(local_name) < %s)", [needle, upper, needle, upper])
+    if connection.vendor == "sqlite":
+        phrase = '"' + needle.replace('"', '""') + '"'
+        return "SELECT rowid FROM org_search WHERE org_search MATCH %s", [phrase]
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return "SELECT id FROM parties_organization WHERE search_text LIKE %s", [f"%{escaped}%"]
 
 
 def search_filter(text: str) -> Q:
@@ -93,8 +113,33 @@ def search_filter(text: str) -> Q:
     One or two characters (a two-character Chinese name, say) match the start of the legal or local
     name instead: no index serves a substring that short, and a scan of a million clients takes
     seconds, while a prefix is an index range.
+
+    The hits are counted first, up to ``SEARCH_HITS_LIMIT`` (one query through the index). Up to that many,
+    the filter is "id among these hits", so the page's query starts from them and orders only them (left to
+    itself, PostgreSQL's planner walked the name index in order and filtered every row it met until it had 50
+    hits: a rare term walked nearly the whole table). More hits than that, the term is common and walking
+    the list's order finds a page quickly, so the filter is the plain predicate. Either way the same rows,
+    in the same order.
     """
     needle = text.lower()
+    sql, params = _search_predicate(needle)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} LIMIT {SEARCH_HITS_LIMIT + 1}", params)
+        hits = [row[0] for row in cursor.fetchall()]
+    if len(hits) <= SEARCH_HITS_LIMIT:
+        if not hits:
+            return Q(pk__in=[])
+        if connection.vendor == "postgresql":
+            # One array (not thousands of placeholders), behind an ARRAY(subquery): the planner cannot see how
+            # many ids it holds and counts on a few, so the plan is always these ids through the primary key,
+            # then sort and cut. A literal array it can measure let it walk the name index again on small tables.
+            return Q(pk__in=RawSQL("SELECT unnest(ARRAY(SELECT unnest(%s::bigint[])))", [hits]))
+        return Q(pk__in=RawSQL(sql, params))  # SQLite starts from the FTS5 / index hits by itself
+    return _plain_search(needle)
+
+
+def _plain_search(needle: str) -> Q:
+    """The same predicate written on the outer query, for the planner to combine with the list's order."""
     if len(needle) < TRIGRAM:
         upper = needle + "\U0010ffff"
         return (Q(legal_name_lower__gte=needle, legal_name_lower__lt=upper)

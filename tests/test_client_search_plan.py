@@ -1,0 +1,128 @@
+"""Client search at scale (issue 19): the page's query starts from the search's hits, which come through the
+trigram index (pg_trgm on PostgreSQL, FTS5 on SQLite), instead of walking the name index in order and
+filtering every row until it has a page. Same rows, same order, whichever way the query runs."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from bcrm.parties import filters
+from bcrm.parties.models import Organization
+from bcrm.parties.selectors import organization_list
+from tests.factories import make_contact, make_org
+
+pytestmark = pytest.mark.django_db
+
+POSTGRES = connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def seeded(team):
+    """Sixty clients, a few of them with a rare word in a name, a local name or a contact's e-mail."""
+    orgs = [make_org(legal_name=f"Client {i:03d} Holdings", team=team) for i in range(60)]
+    rare = [
+        make_org(legal_name="Zephyrine Solar Partners", team=team),
+        make_org(legal_name="Alpha Zephyrine Capital", local_name="泽菲林资本", team=team),
+        make_org(legal_name="Alpha Zephyrine Capital", team=team),  # same name: id breaks the tie
+    ]
+    make_contact(orgs[7], full_name="Li Wei", email="li.wei@zephyrine-energy.example")
+    return {"orgs": orgs, "rare": rare, "contact_org": orgs[7]}
+
+
+def names(actor, q: str, sort: str = "name") -> list[int]:
+    return list(organization_list(actor=actor, filters={"q": q, "sort": sort}).values_list("pk", flat=True))
+
+
+@pytest.mark.parametrize("q", ["zephyrine", "ZEPHYR", "holdings", "client 01", "泽菲", "al", "cl", "ze", "%", "_",
+                               "\\", "o_0", "50%", "nobody here"])
+@pytest.mark.parametrize("sort", ["name", "-name", "updated", "country"])
+def test_hits_first_and_walking_give_the_same_rows_in_the_same_order(lead, seeded, monkeypatch, q, sort):
+    from_hits = names(lead, q, sort)
+    monkeypatch.setattr(filters, "SEARCH_HITS_LIMIT", 0)  # every search counts as common: the plain predicate
+    walking = names(lead, q, sort)
+    assert from_hits == walking, q
+
+
+def test_search_finds_names_local_names_and_contacts_in_name_order(lead, seeded):
+    rare, contact_org = seeded["rare"], seeded["contact_org"]
+    expected = sorted([*rare, contact_org], key=lambda o: (o.legal_name, o.pk))
+    assert names(lead, "zephyrine") == [o.pk for o in expected]
+    assert names(lead, "泽菲林") == [rare[1].pk]
+    assert names(lead, "zephyrine", "-name") == [o.pk for o in reversed(expected)]
+    assert names(lead, "holdings") == [o.pk for o in sorted(seeded["orgs"], key=lambda o: (o.legal_name, o.pk))]
+
+
+def test_search_keeps_the_scope_of_a_relationship_manager(rm, other_team, seeded):
+    outside = make_org(legal_name="Zephyrine Offshore", team=other_team)
+    found = names(rm, "zephyrine")
+    assert outside.pk not in found and seeded["rare"][0].pk in found
+
+
+def test_a_common_term_walks_and_a_rare_one_starts_from_its_hits(lead, seeded, monkeypatch):
+    monkeypatch.setattr(filters, "SEARCH_HITS_LIMIT", 10)
+    common = str(organization_list(actor=lead, filters={"q": "holdings"}).query)  # 60 hits > 10
+    rare = str(organization_list(actor=lead, filters={"q": "zephyrine"}).query)  # 4 hits
+    if POSTGRES:
+        assert "LIKE" in common and "unnest" not in common
+        assert "LIKE" not in rare and "unnest" in rare
+    else:
+        assert "org_search" in common and "org_search" in rare
+
+
+def explain(sql: str, params) -> str:
+    with connection.cursor() as cursor:
+        if POSTGRES:
+            cursor.execute("SET LOCAL enable_seqscan = off")  # a small table: make the planner show its index
+            cursor.execute(f"EXPLAIN {sql}", params)
+        else:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        return "\n".join(str(row[-1]) for row in cursor.fetchall())
+
+
+@pytest.mark.skipif(not POSTGRES, reason="the pg_trgm plan; SQLite's FTS5 plan is the next test")
+def test_postgresql_search_hits_come_through_the_trigram_index_and_the_page_starts_from_them(lead, seeded,
+                                                                                             monkeypatch):
+    # A table big enough for the planner to weigh walking the name index (a few dozen rows it always walks).
+    Organization.objects.bulk_create(
+        Organization(legal_name=f"Filler {i:05d} Holdings", kind="fund", country="CN", search_text=f"filler {i:05d}")
+        for i in range(5000))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE parties_organization")
+    sql, params = filters._search_predicate("zephyrine")
+    assert "org_search_trgm" in explain(sql, params)
+
+    def page_plan() -> str:
+        page = organization_list(actor=lead, filters={"q": "zephyrine"}).select_related("labels", "service_tier")[:50]
+        return explain(*page.query.sql_with_params())
+
+    plan = page_plan()
+    # The page reads the hits through the primary key and never filters the search text row by row in name order.
+    assert "search_text" not in plan and "org_name_idx" not in plan, plan
+    assert "parties_organization_pkey" in plan, plan
+    # The check can fail: the plain predicate (what a common term gets) puts the text filter in the page's plan.
+    monkeypatch.setattr(filters, "SEARCH_HITS_LIMIT", 0)
+    assert "search_text" in page_plan()
+
+
+@pytest.mark.skipif(POSTGRES, reason="the FTS5 plan; PostgreSQL's pg_trgm plan is the test above")
+def test_sqlite_search_hits_come_through_the_fts5_index(lead, seeded):
+    sql, params = filters._search_predicate("zephyrine")
+    assert "VIRTUAL TABLE INDEX" in explain(sql, params)
+    page = organization_list(actor=lead, filters={"q": "zephyrine"})[:50]
+    plan = explain(*page.query.sql_with_params())
+    assert "org_search" in plan and "VIRTUAL TABLE INDEX" in plan, plan
+
+
+def test_a_search_costs_one_query_more_than_the_list_whatever_it_finds(lead, seeded):
+    def queries(filters_: dict) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            list(organization_list(actor=lead, filters=filters_)[:50])
+        return len(captured)
+
+    queries({})  # warm: the actor's roles are read once
+    plain = queries({})
+    for q in ("zephyrine", "holdings", "nobody here", "ze"):
+        # the hits (up to the limit), then the page as before; no hits, no page query at all
+        assert queries({"q": q}) <= plain + 1, q
