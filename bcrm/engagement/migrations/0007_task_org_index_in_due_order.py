@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_roles'),
-        ('engagement', '0005_task_title_code'),
+        ('engagement', '0006_interaction_summary_code'),
         ('financing', '0002_project_confidential_deal_walls'),
         ('parties', '0007_organization_email_domains'),
         ('playbooks', '0004_automationrun_heartbeat_reason'),
