@@ -45,7 +45,7 @@ def expected_changes(interaction: Interaction, job_id: int) -> dict:
     changes = {}
     for name in AUDITED:
         field = Interaction._meta.get_field(name)
-        value = getattr(interaction, field.attname)
+        value = getattr(interaction, getattr(field, "attname", name))
         if isinstance(value, dt.datetime):
             value = timezone.localtime(value)  # as the file gave it: in the site's zone
         if value is not None and value != "":
