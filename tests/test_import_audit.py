@@ -21,6 +21,7 @@ from bcrm.core.bulk import fetch_by_tuples
 from bcrm.core.services import plain_value
 from bcrm.dataio.checks import field_checker
 from bcrm.engagement.models import Interaction
+from bcrm.engagement.services import InteractionBatch
 from bcrm.financing.models import Participation
 from bcrm.parties.models import Organization
 from tests.factories import make_org
@@ -31,7 +32,9 @@ pytestmark = pytest.mark.usefixtures("import_dir")
 HEADER = ["organization_external_id", "kind", "occurred_at", "minutes_spent", "summary", "outcome"]
 # Text a hand-made JSON encoder could get wrong: quotes, backslashes, line breaks, tabs, Chinese, emoji.
 SUMMARIES = ['Board "call"', "path C:\\deals\\二期", "line one\nline two", "tab\there", "季度投后管理会议 🚀", "plain"]
-AUDITED = ["kind", "occurred_at", "minutes_spent", "summary", "outcome", "organization", "owner", "project"]
+# Every column but the primary key and the bookkeeping ones (``EntityBatch.audit_skip``).
+AUDITED = [f.name for f in Interaction._meta.concrete_fields
+           if not f.primary_key and f.name not in InteractionBatch.audit_skip]
 
 
 def interaction_rows(orgs: list[str], n: int) -> list[list]:
