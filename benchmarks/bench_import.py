@@ -10,14 +10,19 @@ recreated by this script, so never name a database that holds anything.
 
 1. migrate, create a lead and ``--orgs`` organisations with external ids;
 2. write a CSV of ``--rows`` interactions (organisation external id, kind, time, minutes, summary, outcome);
-3. baseline: read the same CSV with the csv module, map external ids to ids, and insert the rows with
-   the driver's bulk insert alone (sqlite3 ``executemany`` / psycopg ``COPY``) in batches of the
-   importer's size, in one transaction, committed (deferred foreign keys are checked then, as for the
-   import) — then deleted, untimed, so the import starts from the same empty table;
-4. the import: ``bcrm import interactions FILE`` in all-or-nothing mode (parse, validate, resolve,
+3. baseline (the fair floor): read the same CSV with the csv module, map external ids to ids, and insert the
+   same rows the import writes (owner included) with the driver's bulk insert alone (sqlite3 ``executemany`` /
+   psycopg ``COPY``), raw SQL, in batches of the importer's size, in one transaction, committed (deferred foreign
+   keys are checked then, as for the import), into the real interactions table itself — its indexes, foreign
+   keys, check constraints, WAL-logged, not TEMP — then emptied, untimed (TRUNCATE on PostgreSQL), so the
+   import starts from the same empty table;
+4. for information only: the same into a bare copy of the table (columns and NOT NULL only: no index, key or
+   check), logged, dropped afterwards;
+5. the import: ``bcrm import interactions FILE`` in all-or-nothing mode (parse, validate, resolve,
    natural-key lookup, write, one audit entry per row, row reports), committed.
 
-Printed: rows/s of each and their ratio, and the process's peak memory (ru_maxrss) after each phase.
+Printed: rows/s of each and the import's ratio to the fair floor (and to the bare table), the process's peak
+memory (ru_maxrss) after each phase, and the load average at start and end.
 """
 
 from __future__ import annotations
@@ -89,8 +94,9 @@ def write_csv(path: Path, rows: int, orgs: int, seed: int = 1) -> None:
                              f"{rng.choice(SUMMARIES)} #{i}", "" if i % 3 else "Follow-up agreed"])
 
 
-def baseline(path: Path, batch: int) -> tuple[int, float]:
-    """The same rows through the driver's bulk insert alone (committed; the caller removes them)."""
+def baseline(path: Path, batch: int, owner_id: int, *, bare: bool = False) -> tuple[int, float]:
+    """The same rows through the driver's bulk insert alone, committed, then removed (untimed). ``bare``: into a
+    copy of the table with no index, key or check (for information)."""
     import datetime as dt
     import zoneinfo
 
@@ -102,9 +108,17 @@ def baseline(path: Path, batch: int) -> tuple[int, float]:
 
     zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
     orgs = dict(Organization.objects.values_list("external_id", "id"))
-    table = connection.ops.quote_name(Interaction._meta.db_table)
+    real = connection.ops.quote_name(Interaction._meta.db_table)
+    table = connection.ops.quote_name("bench_bare_interaction") if bare else real
+    if bare:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            if connection.vendor == "postgresql":
+                cursor.execute(f"CREATE TABLE {table} (LIKE {real} INCLUDING IDENTITY)")
+            else:
+                cursor.execute(f"CREATE TABLE {table} AS SELECT * FROM {real} WHERE 0")
     columns = ["created_at", "updated_at", "version", "organization_id", "kind", "occurred_at", "minutes_spent",
-               "summary", "outcome"]
+               "summary", "outcome", "owner_id"]
     cols = ", ".join(columns)
     postgres = connection.vendor == "postgresql"
     now = dt.datetime.now(dt.UTC)
@@ -119,7 +133,8 @@ def baseline(path: Path, batch: int) -> tuple[int, float]:
             for row in reader:
                 moment = dt.datetime.fromisoformat(row[2]).replace(tzinfo=zone)
                 when = moment if postgres else moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
-                chunk.append((now_value, now_value, 1, orgs[row[0]], row[1], when, int(row[3]), row[4], row[5]))
+                chunk.append((now_value, now_value, 1, orgs[row[0]], row[1], when, int(row[3]), row[4], row[5],
+                              owner_id))
                 if len(chunk) == batch:
                     break
             if not chunk:
@@ -134,15 +149,22 @@ def baseline(path: Path, batch: int) -> tuple[int, float]:
             n += len(chunk)
     # Committed like the import (deferred foreign keys are checked at commit), then removed, untimed.
     elapsed = time.perf_counter() - started
-    Interaction.objects.all().delete() if n < 100_000 else _truncate(table)
+    _empty(table, drop=bare)
     return n, elapsed
 
 
-def _truncate(table: str) -> None:
+def _empty(table: str, *, drop: bool) -> None:
+    """Remove the baseline's rows (TRUNCATE on PostgreSQL: the import then starts from a table as fresh as the
+    baseline's, with no dead rows or index entries to step over)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {table}")
+        if drop:
+            cursor.execute(f"DROP TABLE {table}")
+        elif connection.vendor == "postgresql":
+            cursor.execute(f"TRUNCATE {table} CASCADE")
+        else:
+            cursor.execute(f"DELETE FROM {table}")
 
 
 def main() -> None:
@@ -191,7 +213,11 @@ def main() -> None:
     print(f"{'phase':40} {'rows':>10} {'seconds':>9} {'rows/s':>10} {'peak RSS MiB':>13}")
     print(f"{'setup':40} {'':>10} {'':>9} {'':>10} {peak_mib():>13,.0f}")
 
-    n, seconds = baseline(path, batch_rows())
+    n, seconds = baseline(path, batch_rows(), lead.pk, bare=True)
+    bare_rate = n / seconds
+    print(f"{'(bare table: csv + driver bulk insert)':40} {n:>10,} {seconds:>9.1f} {bare_rate:>10,.0f} "
+          f"{peak_mib():>13,.0f}")
+    n, seconds = baseline(path, batch_rows(), lead.pk)
     assert n == args.rows and not Interaction.objects.exists()
     base_rate = n / seconds
     print(f"{'baseline: csv + driver bulk insert':40} {n:>10,} {seconds:>9.1f} {base_rate:>10,.0f} {peak_mib():>13,.0f}")
@@ -215,10 +241,18 @@ def main() -> None:
     rate = job.rows / seconds
     print(f"{'bcrm import (validated, audited)':40} {job.rows:>10,} {seconds:>9.1f} {rate:>10,.0f} {peak_mib():>13,.0f}")
     print(f"ratio import / baseline: {rate / base_rate:.2f}   (aim: at least 0.50; peak memory under 300 MiB)")
+    print(f"ratio import / bare table (information): {rate / bare_rate:.2f}")
     from bcrm.audit.models import AuditEntry
 
     print(f"audit entries written: {AuditEntry.objects.filter(action='import.create').count():,}; "
           f"database: {connection.vendor}")
+    from bcrm.audit import trail
+
+    started = time.perf_counter()
+    result = trail.verify()  # seals what the import's commit left to the worker, then walks the whole chain
+    print(f"audit chain after the import: sealed {result.sealed_now:,} more, checked {result.checked:,}, "
+          f"{'verifies' if result.ok else 'BROKEN'} ({time.perf_counter() - started:.1f} s, not in the import's time)")
+    assert result.ok, result.as_dict()
 
 
 if __name__ == "__main__":

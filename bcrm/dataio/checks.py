@@ -167,6 +167,10 @@ def _compile_leaf(model: type[models.Model], lookup: str, expected: Any) -> Call
     return leaf
 
 
+VALID_CACHE = 4096  # values remembered as valid per field checker
+CACHED_TYPES = frozenset({str, int, bool})  # whose equal values are the same value
+
+
 def field_checker(field: models.Field) -> Callable[[Any], list[str]]:
     """What ``full_clean()`` checks on one field — ``Field.validate()`` (choices, null, blank) and
     ``Field.run_validators()`` — with the same messages, as a function; choices are a set lookup."""
@@ -175,10 +179,25 @@ def field_checker(field: models.Field) -> Callable[[Any], list[str]]:
     choices = {v for v, _label in field.flatchoices} if field.choices else None
     validators = list(field.validators)
     null, blank, editable = field.null, field.blank, field.editable
+    # Values already found valid (validators are pure functions of the value): a file repeats its kinds, minutes
+    # and currencies on every row. Bounded, so a column of distinct values costs a few thousand entries at most.
+    valid: set[tuple[type, Any]] = set()
 
     def check(value: Any) -> list[str]:
         if not editable:
             return []
+        kind = value.__class__
+        if kind not in CACHED_TYPES:  # Decimal("1.0") == Decimal("1.000"), yet only one may fit the field
+            return _check(value)
+        key = (kind, value)
+        if key in valid:
+            return []
+        errors = _check(value)
+        if not errors and len(valid) < VALID_CACHE:
+            valid.add(key)
+        return errors
+
+    def _check(value: Any) -> list[str]:
         if choices is not None and value not in empty and value not in choices:
             return [str(messages["invalid_choice"] % {"value": value})]
         if value is None and not null:

@@ -36,6 +36,7 @@ from django.utils.translation import gettext as _
 
 from bcrm.accounts.permissions import EDIT_ALL, can_see_compliance, can_write, has_any, require
 from bcrm.core import heartbeat
+from bcrm.core.bulk import long_lived_frozen
 from bcrm.core.errors import InvalidInput, NotFound, PermissionDenied
 from bcrm.dataio.adapters import importer_for
 from bcrm.dataio.choices import Entity, FileFormat, ImportMode, JobSource, JobStatus, Outcome, entity_from
@@ -292,7 +293,7 @@ def import_job_run(job: ImportJob | int, *, on_progress: ProgressHook | None = N
     def record_beat(at) -> None:
         ImportJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(heartbeat_at=at)
 
-    with heartbeat.beating(job_heartbeat_key(job_id), on_beat=record_beat):
+    with heartbeat.beating(job_heartbeat_key(job_id), on_beat=record_beat), long_lived_frozen():
         return _run(job_id, now, on_progress, on_reject)
 
 
