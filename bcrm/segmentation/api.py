@@ -104,6 +104,9 @@ class RunOut(Schema):
     counts: dict[str, int]
     migrations: dict[str, dict[str, int]]
     trigger: str
+    mode: str = Field(..., description="full: every client's features recomputed; incremental: only the changed "
+                                       "clients' (the others from the feature store)")
+    recomputed: int | None = Field(None, description="clients whose features were computed from their rows")
     started_at: dt.datetime
     duration_ms: int
 

@@ -229,7 +229,6 @@ class Band:
     date_field: str
     org: str = "organization_id"
     window: bool = False
-    date_only: bool = False  # a date column compared with ``as_of`` (<=) rather than a time (< end)
 
 
 @dataclass(frozen=True)
