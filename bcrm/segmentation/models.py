@@ -83,7 +83,8 @@ class Run(models.Model):
                                    related_name="+")
     #: "full": every client's features recomputed; "incremental": only the changed clients' (the rest from
     #: the feature store). ``recomputed`` counts the clients whose features were computed from their rows.
-    mode = models.CharField(_("mode"), max_length=16, choices=RunMode.choices, default=RunMode.FULL)
+    mode = models.CharField(_("mode"), max_length=16, choices=RunMode.choices, default=RunMode.FULL,
+                            db_default=RunMode.FULL)
     recomputed = models.PositiveIntegerField(_("clients recomputed"), null=True, blank=True)
 
     class Meta:

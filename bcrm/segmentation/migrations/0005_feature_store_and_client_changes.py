@@ -149,7 +149,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='run',
             name='mode',
-            field=models.CharField(choices=[('full', 'Full'), ('incremental', 'Incremental')], default='full', max_length=16, verbose_name='mode'),
+            field=models.CharField(choices=[('full', 'Full'), ('incremental', 'Incremental')], db_default='full', default='full', max_length=16, verbose_name='mode'),
         ),
         migrations.AddField(
             model_name='run',
