@@ -158,7 +158,7 @@ def compute_features_incremental(names: list[str], pop: Population, *, write: bo
     mode, recomputed = "full", pop.size
     if inc:
         with transaction.atomic():
-            mode, recomputed, block, cols = _bring_up_to_date(pop, write=write, timings=timings)
+            mode, recomputed, block, cols = _bring_up_to_date(pop, write=write, timings=timings, needed=inc)
             clock = time.perf_counter()
             _derive(inc, pop, block, cols, matrix)
             timings["derive"] = time.perf_counter() - clock
@@ -172,8 +172,11 @@ def compute_features_incremental(names: list[str], pop: Population, *, write: bo
     return StoreOutcome(result, mode, recomputed, timings)
 
 
-def _bring_up_to_date(pop: Population, *, write: bool, timings: dict[str, float]
+def _bring_up_to_date(pop: Population, *, write: bool, timings: dict[str, float], needed: list[str]
                       ) -> tuple[str, int, np.ndarray, list[str]]:
+    """(mode, clients recomputed, the raw numbers of every client in layout order, the layout). Without a
+    usable store the numbers are computed for everyone — every family when the store is written, only the
+    ``needed`` ones otherwise."""
     cols = layout()
     watermark = timezone.now()  # taken before anything is read: later changes are the next run's
     contexts = _contexts(pop)
@@ -182,7 +185,7 @@ def _bring_up_to_date(pop: Population, *, write: bool, timings: dict[str, float]
     families = sorted(INCREMENTAL)
     if state is None or state.layout != cols or pop.as_of < state.as_of:
         clock = time.perf_counter()
-        block = _raw_block(families, pop, cols)
+        block = _raw_block(families if write else needed, pop, cols)
         timings["features"] = time.perf_counter() - clock
         if write:
             clock = time.perf_counter()
@@ -237,5 +240,7 @@ def _bring_up_to_date(pop: Population, *, write: bool, timings: dict[str, float]
     return "incremental", (pop.size if redo else int(dirty.size)), block, cols
 
 
-def store_state() -> FeatureStore | None:
-    return FeatureStore.objects.filter(pk=1).first()
+def store_usable(as_of: dt.date) -> bool:
+    """Whether an incremental computation as of ``as_of`` can start from the store (else it rebuilds it)."""
+    state = FeatureStore.objects.filter(pk=1).first()
+    return state is not None and state.layout == layout() and state.as_of <= as_of

@@ -28,7 +28,7 @@ from bcrm.segmentation import classify as engine
 from bcrm.segmentation import splits
 from bcrm.segmentation.choices import INSUFFICIENT, Dimension, RunMode, RunStatus, RunTrigger, labels_for
 from bcrm.segmentation.criteria import DEFAULTS, spec_of, validate_spec
-from bcrm.segmentation.feature_store import compute_features_incremental
+from bcrm.segmentation.feature_store import compute_features_incremental, store_usable
 from bcrm.segmentation.features import fetch, load_population
 from bcrm.segmentation.models import Assignment, ClientLabels, Criterion, Override, Run
 from bcrm.stats import ModelError
@@ -219,7 +219,8 @@ def run_segmentation(
     them records them on the run, the criterion stays as it is.
 
     By default the features come from the feature store, recomputed only for the clients whose rows
-    changed (``feature_store``; a dry run reads the store without writing it); ``full`` recomputes every
+    changed (``feature_store``; a dry run reads the store without writing it, or uses the file cache of
+    recent features when there is no store yet); ``full`` recomputes every
     client's features from the tables. Both give the same labels; the run records which mode ran and how
     many clients were recomputed.
     """
@@ -244,7 +245,8 @@ def run_segmentation(
     overrides = active_overrides(dimension)
     read_previous = time.perf_counter() - clock
     features, mode, recomputed, store_timings = None, RunMode.FULL, None, {}
-    if not full:
+    # A preview without a feature store yet uses the file cache of recent features (classify) instead.
+    if not full and (not dry_run or store_usable(as_of)):
         pop = load_population(as_of)
         stored = compute_features_incremental(engine.feature_names_for(criterion), pop, write=not dry_run)
         features, mode, recomputed = stored.matrix, stored.mode, stored.recomputed  # "full" when the store was built
