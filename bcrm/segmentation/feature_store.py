@@ -46,6 +46,8 @@ from bcrm.segmentation.models import ClientChange, FeatureRow, FeatureStore
 #: may have stamped its rows before the watermark and committed after the run read them.
 CHANGE_MARGIN = dt.timedelta(minutes=15)
 WRITE_BATCH = 20_000
+#: Above this share of the clients changed, their numbers are recomputed with whole-table queries.
+SUBSET_SHARE = 0.25
 
 
 @dataclass
@@ -216,8 +218,10 @@ def _bring_up_to_date(pop: Population, *, write: bool, timings: dict[str, float]
     timings["changes"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
+    if dirty.size > SUBSET_SHARE * pop.size:  # most clients: one scan of each table beats id lists
+        dirty = pop.ids
     if dirty.size:
-        sub = Population(dirty, pop.as_of, subset=True)
+        sub = Population(dirty, pop.as_of, subset=dirty.size < pop.size)
         fresh = _raw_block([f for f in families if f not in redo], sub, cols)
         positions = np.searchsorted(pop.ids, dirty)
         keep = [i for i, c in enumerate(cols) if c.split(":", 1)[0] not in redo]
