@@ -93,9 +93,11 @@ def incremental_then_full(dimension: str, as_of: dt.date):
     """An incremental real run, undone, then a full real run from the same starting point."""
     with transaction.atomic():
         inc = services.run_segmentation(actor=None, dimension=dimension, as_of=as_of, with_stability=False)
+        assert inc.run is not None
         result = outcome_arrays(inc), inc.run.mode, inc.run.recomputed
         transaction.set_rollback(True)
     full = services.run_segmentation(actor=None, dimension=dimension, as_of=as_of, with_stability=False, full=True)
+    assert full.run is not None
     assert full.run.mode == "full"
     assert full.run.recomputed == full.outcome.population.size
     return (*result, outcome_arrays(full))
@@ -128,7 +130,7 @@ def test_writers_mark_the_clients_they_change(portfolio, admin):
 @pytest.mark.parametrize("dimension", DIMENSIONS)
 def test_incremental_run_gives_the_full_runs_labels(portfolio, admin, dimension):
     first = services.run_segmentation(actor=None, dimension=dimension, with_stability=False)
-    assert first.run.mode == "full"  # no feature store yet: built for everyone
+    assert first.outcome.mode == "full"  # no feature store yet: built for everyone
     assert FeatureStore.objects.get().as_of == TODAY
     age_changes()
     a, b, c, d, e = portfolio[:5]

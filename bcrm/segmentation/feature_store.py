@@ -224,11 +224,11 @@ def _bring_up_to_date(pop: Population, *, write: bool, timings: dict[str, float]
         sub = Population(dirty, pop.as_of, subset=dirty.size < pop.size)
         fresh = _raw_block([f for f in families if f not in redo], sub, cols)
         positions = np.searchsorted(pop.ids, dirty)
-        keep = [i for i, c in enumerate(cols) if c.split(":", 1)[0] not in redo]
+        keep = np.array([i for i, c in enumerate(cols) if c.split(":", 1)[0] not in redo], dtype=np.int64)
         block[np.ix_(positions, keep)] = fresh[:, keep]
     if redo:  # what the numbers also depend on changed (the rates): the family for everyone
         whole = _raw_block(redo, pop, cols)
-        idx = [i for i, c in enumerate(cols) if c.split(":", 1)[0] in redo]
+        idx = np.array([i for i, c in enumerate(cols) if c.split(":", 1)[0] in redo], dtype=np.int64)
         block[:, idx] = whole[:, idx]
     timings["features"] = time.perf_counter() - clock
 

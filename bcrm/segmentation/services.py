@@ -244,7 +244,8 @@ def run_segmentation(
     previous_engine, previous_current = _engine_labels_of(previous_run), _current_labels(dimension)
     overrides = active_overrides(dimension)
     read_previous = time.perf_counter() - clock
-    features, mode, recomputed, store_timings = None, RunMode.FULL, None, {}
+    features, mode, recomputed = None, str(RunMode.FULL), None
+    store_timings: dict[str, float] = {}
     # A preview without a feature store yet uses the file cache of recent features (classify) instead.
     if not full and (not dry_run or store_usable(as_of)):
         pop = load_population(as_of)
