@@ -167,7 +167,10 @@ def run_child(dimension: str, mode: str) -> dict:
                          check=False)
     if out.returncode != 0:
         raise SystemExit(f"{dimension} {mode} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]  # logging may share stdout
+    if not lines:
+        raise SystemExit(f"{dimension} {mode} printed no result:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+    return json.loads(lines[-1])
 
 
 def main() -> None:
