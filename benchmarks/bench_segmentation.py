@@ -1,28 +1,38 @@
-"""Segmentation engine at scale: a real run and a dry run of each dimension, beside a same-run baseline.
+"""Segmentation engine at scale: full and incremental runs of each dimension, beside a same-run baseline.
 
 For each dimension, in a fresh child process (so peak memory is the run's own):
 
-- **real run**: features → scores → evidence → split → hysteresis → stability → explanations → write
-  (one assignment per client, then the current labels), i.e. ``services.run_segmentation``;
-- **dry run**: the same without the write, features recomputed;
-- **warm dry run**: a preview right after the real run, reusing the features it cached;
-- **baseline**: the run's own aggregate queries replayed raw (captured while the run computed its
-  features, then re-executed with ``cursor.execute`` + ``fetchall``), plus a bulk insert of the same
-  number of rows of the same shape into an index-free scratch table with the driver alone
-  (``executemany`` on SQLite, ``COPY`` on PostgreSQL).
+- **full run**: every client's features recomputed from the tables → scores → evidence → split → hysteresis →
+  stability → explanations → write (one assignment per client, then the current labels), i.e.
+  ``services.run_segmentation(full=True)``;
+- **incremental run, 1 % changed**: the daily run. First the feature store is brought up to date (one
+  incremental run, not timed; its time is printed as "store build" when it had to build the store), then
+  the interactions of 1 % of the clients are edited with a raw UPDATE (the triggers mark those clients),
+  older change stamps are aged by a day (as if the last run was yesterday), and the incremental run is timed;
+- **dry run**: the full computation without the write, features recomputed (no file cache); **incremental
+  dry run**: a preview from the feature store (reads it, recomputes what changed, writes nothing);
+- **baseline**: the full run's own aggregate queries replayed raw (captured while the run computed its
+  features, then re-executed with ``cursor.execute`` + ``fetchall``), plus a bulk write of the same number
+  of rows of the same shape with the driver alone (``executemany`` on SQLite, ``COPY`` on PostgreSQL) into
+  a table of the **same shape as the real assignments table**: a logged table with its indexes and
+  constraints (PostgreSQL: ``CREATE TABLE … (LIKE segmentation_assignment INCLUDING ALL)``; SQLite: the
+  table's own CREATE statements under another name), created before the clock starts.
 
-``ratio`` = real run / baseline. Aims (issue 4): within 2x of the baseline, under 60 s per dimension,
-under 2 GiB peak memory; a dry run under 15 s (the criterion editor's preview is the warm case).
+``ratio`` = full run / baseline; ``incr/full`` = incremental run / full run (same process tree, same minute).
+Aims (issue 19): a full run within 2x of the baseline and under 60 s per dimension at 1M; the daily
+incremental run proportional to what changed.
 
-    BCRM_DATA_DIR=var/bench1m .venv/bin/python benchmarks/bench_segmentation.py
-    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bcrm_bench1m .venv/bin/python benchmarks/bench_segmentation.py
+    BCRM_DATA_DIR=var/bench100k .venv/bin/python benchmarks/bench_segmentation.py
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bcrm_bench .venv/bin/python benchmarks/bench_segmentation.py
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -36,29 +46,53 @@ def child(dimension: str, mode: str) -> dict:
     import django
 
     django.setup()
-    from django.db import connection
+    from django.db import connection, transaction
+    from django.utils import timezone
 
     from bcrm.segmentation import services
     from bcrm.segmentation.models import Assignment
 
-    if mode in ("dry", "dry_warm"):
-        # "dry": features recomputed (no cache); "dry_warm": a preview right after a real run, which
-        # reuses the features that run left in the cache (BCRM_FEATURE_CACHE_SECONDS).
+    if mode in ("dry", "dry_incremental"):
+        # "dry": features recomputed from the tables (no file cache); "dry_incremental": a preview from
+        # the feature store.
         from django.conf import settings
 
-        if mode == "dry":
-            settings.BCRM_FEATURE_CACHE_SECONDS = 0
+        settings.BCRM_FEATURE_CACHE_SECONDS = 0
         clock = time.perf_counter()
-        report = services.run_segmentation(actor=None, dimension=dimension, dry_run=True)
+        report = services.run_segmentation(actor=None, dimension=dimension, dry_run=True,
+                                           full=mode == "dry")
         seconds = time.perf_counter() - clock
         return {"seconds": seconds, "n": report.outcome.population.size, "timings": report.outcome.timings,
-                "counts": report.outcome.counts}
-    if mode == "real":
+                "counts": report.outcome.counts, "recomputed": report.outcome.recomputed}
+    if mode == "full":
+        clock = time.perf_counter()
+        report = services.run_segmentation(actor=None, dimension=dimension, full=True)
+        seconds = time.perf_counter() - clock
+        return {"seconds": seconds, "n": report.outcome.population.size, "timings": report.outcome.timings,
+                "counts": report.outcome.counts, "run_id": report.run.pk}
+    if mode == "prepare":  # bring the store up to date (builds it the first time), then change 1 % of clients
+        from bcrm.segmentation.feature_store import compute_features_incremental
+        from bcrm.segmentation.features import load_population
+
+        criterion = services.criterion_active(dimension)
+        clock = time.perf_counter()
+        built = compute_features_incremental(services.engine.feature_names_for(criterion),
+                                             load_population(services.engine.today()))
+        build_seconds = time.perf_counter() - clock
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE segmentation_clientchange SET changed_at = %s",
+                           [timezone.now() - dt.timedelta(days=1)])
+            cursor.execute("UPDATE engagement_interaction SET minutes_spent = minutes_spent + 1 "
+                           "WHERE organization_id %% 100 = %s", [int(time.time()) % 100])
+            changed = cursor.rowcount
+        return {"seconds": build_seconds, "built": built.mode == "full", "interactions_changed": changed}
+    if mode == "incremental":
         clock = time.perf_counter()
         report = services.run_segmentation(actor=None, dimension=dimension)
         seconds = time.perf_counter() - clock
         return {"seconds": seconds, "n": report.outcome.population.size, "timings": report.outcome.timings,
-                "counts": report.outcome.counts, "run_id": report.run.pk}
+                "counts": report.outcome.counts, "run_id": report.run.pk, "recomputed": report.run.recomputed,
+                "mode": report.run.mode}
     # baseline: capture the aggregate SQL of this dimension's features, replay it raw, then bulk-write
     from bcrm.segmentation.classify import feature_names_for
     from bcrm.segmentation.features import compute_features, load_population
@@ -87,11 +121,12 @@ def child(dimension: str, mode: str) -> dict:
     table = Assignment._meta.db_table
     scratch = "bench_assignment_scratch"
     sample = json.dumps({"c": [["committed_amount", 123456.0, 0.1234], ["fee_income", 1234.0, 0.05]]})
+    cols = ["run_id", "organization_id", "label", "engine_label", "previous_label", "score", "margin",
+            "completeness", "stability", "overridden", "held_by_hysteresis", "explanation"]
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {scratch}")
-        cursor.execute(f"CREATE TABLE {scratch} AS SELECT * FROM {table} WHERE 1 = 0")
-        cols = ["run_id", "organization_id", "label", "engine_label", "previous_label", "score", "margin",
-                "completeness", "stability", "overridden", "held_by_hysteresis", "explanation"]
+        create_same_shape(cursor, table, scratch)
+    # one transaction, as the real run writes (SQLite in autocommit would sync every row)
+    with transaction.atomic(), connection.cursor() as cursor:
         clock = time.perf_counter()
         batch = 20_000
         for start in range(0, n, batch):
@@ -104,12 +139,28 @@ def child(dimension: str, mode: str) -> dict:
             else:
                 cursor.executemany(f"INSERT INTO {scratch} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * 12)})",
                                    rows)
-        if connection.vendor != "postgresql":
-            connection.commit() if not connection.get_autocommit() else None
-        write_seconds = time.perf_counter() - clock
+    write_seconds = time.perf_counter() - clock  # the commit included
+    with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE {scratch}")
     return {"seconds": read_seconds + write_seconds, "read": read_seconds, "write": write_seconds, "n": n,
             "queries": len(captured) + 1, "rows_read": rows_read}
+
+
+def create_same_shape(cursor, table: str, scratch: str) -> None:
+    """An empty table shaped like ``table``: same columns, indexes and constraints, logged (not TEMP)."""
+    from django.db import connection
+
+    cursor.execute(f"DROP TABLE IF EXISTS {scratch}")
+    if connection.vendor == "postgresql":
+        cursor.execute(f"CREATE TABLE {scratch} (LIKE {table} INCLUDING ALL)")
+        return
+    cursor.execute("SELECT type, sql FROM sqlite_master WHERE tbl_name = %s AND sql IS NOT NULL "
+                   "ORDER BY type DESC", [table])
+    for kind, sql in cursor.fetchall():  # "table" first, then its indexes
+        sql = sql.replace(f'"{table}"', f'"{scratch}"')
+        if kind == "index":
+            sql = re.sub(r'INDEX "([^"]+)"', lambda m: f'INDEX "{scratch}_{m.group(1)}"', sql, count=1)
+        cursor.execute(sql)
 
 
 def run_child(dimension: str, mode: str) -> dict:
@@ -117,7 +168,10 @@ def run_child(dimension: str, mode: str) -> dict:
                          check=False)
     if out.returncode != 0:
         raise SystemExit(f"{dimension} {mode} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]  # logging may share stdout
+    if not lines:
+        raise SystemExit(f"{dimension} {mode} printed no result:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+    return json.loads(lines[-1])
 
 
 def main() -> None:
@@ -136,21 +190,26 @@ def main() -> None:
     from django.db import connection
 
     print(f"database: {connection.vendor}  ({connection.settings_dict['NAME']})")
-    print(f"{'dimension':<13}{'clients':>10}{'baseline s':>12}{'real s':>9}{'ratio':>7}{'dry s':>8}"
-          f"{'warm dry s':>11}{'peak MiB':>10}  stages (real run, s)")
+    print(f"{'dimension':<13}{'clients':>10}{'baseline s':>12}{'full s':>9}{'ratio':>7}{'incr s':>8}"
+          f"{'incr/full':>10}{'recomputed':>11}{'dry s':>8}{'dry incr s':>11}{'peak MiB':>10}")
     for dimension in args.dimension or ["value", "risk", "relationship"]:
         base = run_child(dimension, "baseline")
+        full = run_child(dimension, "full")
         dry = run_child(dimension, "dry")
-        real = run_child(dimension, "real")
-        warm = run_child(dimension, "dry_warm")
-        stages = " ".join(f"{k} {v:.1f}" for k, v in real["timings"].items())
-        print(f"{dimension:<13}{real['n']:>10,}{base['seconds']:>12.1f}{real['seconds']:>9.1f}"
-              f"{real['seconds'] / base['seconds']:>7.2f}{dry['seconds']:>8.1f}{warm['seconds']:>11.1f}"
-              f"{real['peak_mib']:>10.0f}  {stages}")
+        prep = run_child(dimension, "prepare")
+        inc = run_child(dimension, "incremental")
+        dry_inc = run_child(dimension, "dry_incremental")
+        print(f"{dimension:<13}{full['n']:>10,}{base['seconds']:>12.1f}{full['seconds']:>9.1f}"
+              f"{full['seconds'] / base['seconds']:>7.2f}{inc['seconds']:>8.1f}{inc['seconds'] / full['seconds']:>10.2f}"
+              f"{inc['recomputed']:>11,}{dry['seconds']:>8.1f}{dry_inc['seconds']:>11.1f}{full['peak_mib']:>10.0f}")
         print(f"{'':<13}baseline: {base['queries']} queries read {base['rows_read']:,} rows in {base['read']:.1f} s, "
-              f"bulk insert {base['n']:,} rows in {base['write']:.1f} s; dry-run peak {dry['peak_mib']:.0f} MiB; "
-              f"counts {real['counts']}")
-
+              f"bulk write {base['n']:,} rows into a table shaped like the assignments in {base['write']:.1f} s")
+        print(f"{'':<13}full run stages: " + " ".join(f"{k} {v:.1f}" for k, v in full["timings"].items()))
+        print(f"{'':<13}incremental run ({inc['mode']}, {prep['interactions_changed']:,} interactions edited; "
+              f"store {'built' if prep['built'] else 'brought up to date'} in {prep['seconds']:.1f} s before): "
+              + " ".join(f"{k} {v:.1f}" for k, v in inc["timings"].items()))
+        print(f"{'':<13}peak MiB: full {full['peak_mib']:.0f}, incremental {inc['peak_mib']:.0f}, "
+              f"dry {dry['peak_mib']:.0f}; counts {full['counts']}")
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

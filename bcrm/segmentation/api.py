@@ -91,6 +91,7 @@ class RunIn(Schema):
     method: str | None = None
     params: dict[str, Any] | None = None
     dry_run: bool = False
+    full: bool = Field(False, description="recompute every client's features (default: only the changed clients')")
 
 
 class RunOut(Schema):
@@ -104,6 +105,9 @@ class RunOut(Schema):
     counts: dict[str, int]
     migrations: dict[str, dict[str, int]]
     trigger: str
+    mode: str = Field(..., description="full: every client's features recomputed; incremental: only the changed "
+                                       "clients' (the others from the feature store)")
+    recomputed: int | None = Field(None, description="clients whose features were computed from their rows")
     started_at: dt.datetime
     duration_ms: int
 
@@ -288,7 +292,8 @@ def create_criterion(request, payload: CriterionIn):
              summary="Run the classification (dry_run: compute and report, write nothing)")
 def create_run(request, payload: RunIn):
     report = services.run_segmentation(actor=request.user, dimension=payload.dimension, as_of=payload.as_of,
-                                       method=payload.method, params=payload.params, dry_run=payload.dry_run)
+                                       method=payload.method, params=payload.params, dry_run=payload.dry_run,
+                                       full=payload.full)
     data = report.as_dict()
     data["diagnostics"] = compliance.visible_diagnostics(request.user, data["diagnostics"])
     return Status(200 if report.dry_run else 201, data)

@@ -50,3 +50,8 @@ class RunTrigger(models.TextChoices):
 class RunStatus(models.TextChoices):
     DONE = "done", _("Done")
     FAILED = "failed", _("Failed")
+
+
+class RunMode(models.TextChoices):
+    FULL = "full", _("Full")
+    INCREMENTAL = "incremental", _("Incremental")

@@ -55,6 +55,8 @@ class Outcome:
     matrix: FeatureMatrix
     comparison: list[dict[str, Any]]
     timings: dict[str, float] = field(default_factory=dict)
+    mode: str = "full"  # how the features were computed: "full" or "incremental" (feature_store)
+    recomputed: int | None = None  # clients whose features were computed from their rows
 
     @property
     def counts(self) -> dict[str, int]:
@@ -199,12 +201,14 @@ def classify(
     with_stability: bool = True,
     with_comparison: bool = True,
     cached_features: bool = False,
+    features: FeatureMatrix | None = None,
 ) -> Outcome:
     """Classify every client on ``criterion``'s dimension as of ``as_of``.
 
     ``previous_engine`` (org id → the engine label of the last run) feeds hysteresis;
     ``previous_current`` (org id → the label users saw) is what migrations are counted against;
-    ``overrides`` (org id → label) win over the engine.
+    ``overrides`` (org id → label) win over the engine. ``features`` are the criterion's features when the
+    caller computed them already (the incremental run: ``feature_store``), for ``population``.
     """
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -215,7 +219,10 @@ def classify(
     n = pop.size
     names = feature_names_for(criterion)
     # Previews (dry runs) may reuse the features of the last quarter of an hour; a real run refreshes them.
-    matrix, cache_age = compute_features_cached(names, pop, refresh=not cached_features)
+    if features is not None:
+        matrix, cache_age = FeatureMatrix(pop, {n: features.columns[n] for n in names}, features.queries), None
+    else:
+        matrix, cache_age = compute_features_cached(names, pop, refresh=not cached_features)
     timings["features"] = time.perf_counter() - clock
 
     clock = time.perf_counter()

@@ -21,12 +21,26 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, Max, Min, Q, Sum, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Func,
+    Max,
+    Min,
+    Q,
+    Sum,
+    Value,
+    When,
+)
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -64,6 +78,8 @@ class Population:
 
     ids: np.ndarray
     as_of: dt.date
+    #: Only some of the clients (the incremental run's changed ones): queries are restricted to ``ids``.
+    subset: bool = False
 
     @property
     def size(self) -> int:
@@ -204,6 +220,97 @@ def _ids(rows: list[tuple], index: int = 0) -> np.ndarray:
     return np.fromiter((r[index] for r in rows), dtype=np.int64, count=len(rows))
 
 
+# --- incremental families: raw aggregates per client, and the cheap transform of the as-of date ---------
+#
+# The families below are computed in two steps: ``raw`` aggregates the client's rows into numbers that do not
+# depend on the as-of date except through the cut-offs (events before the end of ``as_of``, windows of 12
+# months), and ``derive`` turns them into features for ``as_of`` (months since a date, KYC still valid…) with
+# array arithmetic. The full computation is ``derive(raw(population))``; the incremental one
+# (``bcrm.segmentation.feature_store``) keeps the raw numbers per client, recomputes them only for the clients
+# whose rows changed (or whose rows crossed a cut-off since the stored date: ``bands``) and derives every
+# client's features from the stored numbers again.
+
+Raw = dict[str, np.ndarray]  # raw column name → float64 array aligned with the population (NaN: none)
+
+
+@dataclass(frozen=True)
+class Band:
+    """Rows whose ``date_field`` crosses a cut-off when the as-of date moves: their clients are recomputed.
+    ``window`` also counts the 12-month window's start; ``org`` is the path to the client's id."""
+
+    model: Any
+    date_field: str
+    org: str = "organization_id"
+    window: bool = False
+
+
+@dataclass(frozen=True)
+class IncrementalFamily:
+    columns: tuple[str, ...]
+    raw: Callable[[Population], Raw]
+    derive: Callable[[Population, Raw], dict[str, FeatureValues]]
+    bands: tuple[Band, ...] = ()
+    #: What else the raw numbers depend on (e.g. the exchange rates on ``as_of``): when it differs from the
+    #: stored one, the family is recomputed for everyone.
+    context: Callable[[Population], Any] | None = None
+
+
+INCREMENTAL: dict[str, IncrementalFamily] = {}
+
+
+def incremental(family: str, columns: tuple[str, ...], raw: Callable[[Population], Raw], *,
+                bands: tuple[Band, ...] = (), context: Callable[[Population], Any] | None = None):
+    """Register ``derive`` (the decorated function) with its ``raw`` aggregate; returns the full family,
+    ``derive(raw(population))``, for ``@feature`` to register."""
+    def register(derive):
+        INCREMENTAL[family] = IncrementalFamily(columns, raw, derive, bands, context)
+
+        def full(pop: Population) -> dict[str, FeatureValues]:
+            return derive(pop, raw(pop))
+        full.__name__ = f"{family}_family"
+        return full
+    return register
+
+
+class Epoch(Func):
+    """Seconds since 1970-01-01 UTC of a time (or of a date's midnight), computed by the database: no
+    per-row parsing of times in Python."""
+
+    output_field = FloatField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::float8", **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # Django stores SQLite times as UTC text; julianday reads that text and dates alike
+        return self.as_sql(compiler, connection, template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)",
+                           **extra)
+
+
+ID_CHUNK = 5000  # ids per ``IN (…)`` list when a population is a subset (one query per chunk)
+
+
+def fetch_for(queryset, pop: Population, org: str = "organization_id") -> list[tuple]:
+    """``fetch`` for the whole table, or restricted to the population's ids when it is a subset of the
+    clients (the incremental run's changed clients), chunk by chunk."""
+    if not pop.subset:
+        return fetch(queryset)
+    rows: list[tuple] = []
+    for start in range(0, pop.size, ID_CHUNK):
+        rows += fetch(queryset.filter(**{f"{org}__in": pop.ids[start:start + ID_CHUNK].tolist()}))
+    return rows
+
+
+def _columns(rows: list[tuple], pop: Population, fill: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (id, number, …) → (columns × n) float array aligned with the population, and who had a row."""
+    k = len(rows[0]) - 1 if rows else 0
+    return _scatter(pop, _ids(rows), [to_float(column(rows, i)) for i in range(1, k + 1)], fill=fill)
+
+
+def _day_epoch(day: dt.date) -> float:
+    return (day - dt.date(1970, 1, 1)).days * 86400.0
+
+
 # --- profile: the organisation row itself -----------------------------------------------------
 
 @cache
@@ -211,6 +318,22 @@ def country_risk_table() -> dict[str, int]:
     path = settings.BCRM_COUNTRY_RISK_FILE or str(Path(__file__).parent / "data" / "country_risk.json")
     with open(path, encoding="utf-8") as fh:
         return {k.upper(): int(v) for k, v in json.load(fh)["categories"].items()}
+
+
+def profile_raw(pop: Population) -> Raw:
+    rows = fetch_for(Organization.objects.order_by().annotate(
+        e_expires=Epoch("kyc_expires_on"), e_since=Epoch("relationship_since")).values_list(
+        "id", "rating_score", "kyc_status", "e_expires", "sanctions_flag", "country", "e_since"), pop, "id")
+    risk_table = country_risk_table()
+    verified = np.array([s == KycStatus.VERIFIED.value for s in column(rows, 2)], dtype=np.float64)
+    hit = np.array([bool(v) for v in column(rows, 4)], dtype=np.float64)
+    category = np.array([risk_table.get(str(c).upper(), np.nan) if c else np.nan for c in column(rows, 5)],
+                        dtype=np.float64)
+    values, _present = _scatter(pop, _ids(rows), [
+        to_float(column(rows, 1)), verified, to_float(column(rows, 3)), hit, category, to_float(column(rows, 6))],
+        fill=np.nan)
+    names = ("rating_score", "kyc_verified", "kyc_expires", "sanctions", "country_risk", "since")
+    return dict(zip(names, values, strict=True))
 
 
 @feature(
@@ -225,46 +348,58 @@ def country_risk_table() -> dict[str, int]:
     Feature("relationship_years", "profile", _("Years of relationship"), "years",
             _("Years since the relationship began.")),
 )
-def profile_family(pop: Population) -> dict[str, FeatureValues]:
+@incremental("profile", ("rating_score", "kyc_verified", "kyc_expires", "sanctions", "country_risk", "since"),
+             profile_raw)
+def profile_derive(pop: Population, raw: Raw) -> dict[str, FeatureValues]:
     n = pop.size
-    rows = fetch(Organization.objects.order_by().values_list(
-        "id", "rating_score", "kyc_status", "kyc_expires_on", "sanctions_flag", "country", "relationship_since"))
-    ids = _ids(rows)
-    inside = np.isin(ids, pop.ids)
-    pos = np.searchsorted(pop.ids, ids[inside])
-
-    def aligned(values: np.ndarray, fill) -> np.ndarray:
-        out = np.full(n, fill, dtype=values.dtype)
-        out[pos] = values[inside]
-        return out
-
-    as_of = pop.as_of
     day = 86400.0
-    as_of_epoch = (as_of - dt.date(1970, 1, 1)).days * day
-    score = aligned(to_float(column(rows, 1)), np.nan)
-    rating = FeatureValues(score, np.isnan(score))
-    status = np.array(column(rows, 2), dtype=object)
-    expires = to_epoch(column(rows, 3))
+    as_of_epoch = _day_epoch(pop.as_of)
+    score = raw["rating_score"].copy()
+    expires = raw["kyc_expires"]
     with np.errstate(invalid="ignore"):
-        valid = (status == KycStatus.VERIFIED.value) & (np.isnan(expires) | (expires >= as_of_epoch))
-    kyc = FeatureValues(aligned(valid.astype(np.float64), 0.0), np.zeros(n, dtype=bool))
-    hit = np.array([bool(v) for v in column(rows, 4)], dtype=np.float64)
-    sanctions = FeatureValues(aligned(hit, 0.0), np.zeros(n, dtype=bool))
-    risk_table = country_risk_table()
-    category = np.array([risk_table.get(str(c).upper(), np.nan) if c else np.nan for c in column(rows, 5)],
-                        dtype=np.float64)
-    category = aligned(category, np.nan)
-    country = FeatureValues(category, np.isnan(category))
-    since = to_epoch(column(rows, 6))
-    with np.errstate(invalid="ignore"):
-        years_raw = np.where(since <= as_of_epoch, (as_of_epoch - since) / day / 365.25, np.nan)
-    years_arr = aligned(years_raw, np.nan)
-    years = FeatureValues(years_arr, np.isnan(years_arr))
-    return {"rating_score": rating, "kyc_valid": kyc, "sanctions_flag": sanctions,
-            "country_risk": country, "relationship_years": years}
+        valid = (raw["kyc_verified"] == 1.0) & (np.isnan(expires) | (expires >= as_of_epoch))
+        since = raw["since"]
+        years = np.where(since <= as_of_epoch, (as_of_epoch - since) / day / 365.25, np.nan)
+    category = raw["country_risk"].copy()
+    zero = np.zeros(n, dtype=bool)
+    return {"rating_score": FeatureValues(score, np.isnan(score)),
+            "kyc_valid": FeatureValues(valid.astype(np.float64), zero.copy()),
+            "sanctions_flag": FeatureValues(np.nan_to_num(raw["sanctions"]), zero.copy()),
+            "country_risk": FeatureValues(category, np.isnan(category)),
+            "relationship_years": FeatureValues(years, np.isnan(years))}
 
 
 # --- commitments: money, converted into the reporting currency --------------------------------
+
+def _rates(pop: Population) -> dict[str, float]:
+    return {code: float(rate) for code, rate in sorted(rates_to_reporting(pop.as_of).items())}
+
+
+def commitments_raw(pop: Population) -> Raw:
+    committed = Q(status__in=COMMITTED_STATUSES)
+    # Convert in the query: one row per client instead of one per client and currency. The rates are
+    # the dated ones as of ``as_of``; a currency without a rate makes the client's amounts unknown.
+    known = _rates(pop)
+    fx = Case(*[When(currency=code, then=Value(rate)) for code, rate in known.items()],
+              default=Value(None), output_field=FloatField())
+
+    def converted(field: str) -> ExpressionWrapper:
+        return ExpressionWrapper(F(field) * fx, output_field=FloatField())
+
+    rows = fetch_for(
+        Participation.objects.filter(status_changed_at__lt=pop.end)
+        .order_by().values("organization_id")
+        .annotate(
+            c_amount=Sum(converted("amount"), filter=committed),
+            c_recent=Sum(converted("amount"), filter=committed & Q(status_changed_at__gte=pop.year_ago)),
+            c_fees=Sum(converted("fee_income"), filter=committed),
+            c_tickets=Count("id", filter=committed),
+            c_unconvertible=Count("id", filter=committed & ~Q(currency__in=list(known))),
+        )
+        .values_list("organization_id", "c_amount", "c_recent", "c_fees", "c_tickets", "c_unconvertible"), pop)
+    values, _present = _scatter(pop, _ids(rows), [np.nan_to_num(to_float(column(rows, i))) for i in range(1, 6)])
+    return dict(zip(("amount", "recent", "fees", "tickets", "unconvertible"), values, strict=True))
+
 
 @feature(
     Feature("committed_amount", "commitments", _("Committed amount"), "money",
@@ -276,45 +411,39 @@ def profile_family(pop: Population) -> dict[str, FeatureValues]:
     Feature("average_ticket", "commitments", _("Average ticket"), "money",
             _("Committed amount per committed participation, in the reporting currency.")),
 )
-def commitments_family(pop: Population) -> dict[str, FeatureValues]:
-    committed = Q(status__in=COMMITTED_STATUSES)
-    # Convert in the query: one row per client instead of one per client and currency. The rates are
-    # the dated ones as of ``as_of``; a currency without a rate makes the client's amounts unknown.
-    known = {code: float(rate) for code, rate in rates_to_reporting(pop.as_of).items()}
-    fx = Case(*[When(currency=code, then=Value(rate)) for code, rate in known.items()],
-              default=Value(None), output_field=FloatField())
-
-    def converted(field: str) -> ExpressionWrapper:
-        return ExpressionWrapper(F(field) * fx, output_field=FloatField())
-
-    rows = fetch(
-        Participation.objects.filter(status_changed_at__lt=pop.end)
-        .order_by().values("organization_id")
-        .annotate(
-            c_amount=Sum(converted("amount"), filter=committed),
-            c_recent=Sum(converted("amount"), filter=committed & Q(status_changed_at__gte=pop.year_ago)),
-            c_fees=Sum(converted("fee_income"), filter=committed),
-            c_tickets=Count("id", filter=committed),
-            c_unconvertible=Count("id", filter=committed & ~Q(currency__in=list(known))),
-        )
-        .values_list("organization_id", "c_amount", "c_recent", "c_fees", "c_tickets", "c_unconvertible")
-    )
-    values, _present = _scatter(pop, _ids(rows), [np.nan_to_num(to_float(column(rows, i))) for i in range(1, 6)])
-    total = values[:3]
-    tickets = values[3]
-    missing = values[4] > 0
+@incremental("commitments", ("amount", "recent", "fees", "tickets", "unconvertible"), commitments_raw,
+             bands=(Band(Participation, "status_changed_at", window=True),), context=_rates)
+def commitments_derive(pop: Population, raw: Raw) -> dict[str, FeatureValues]:
+    tickets = raw["tickets"]
+    missing = raw["unconvertible"] > 0
     no_ticket = missing | (tickets <= 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        average = np.where(no_ticket, np.nan, total[0] / np.maximum(tickets, 1))
+        average = np.where(no_ticket, np.nan, raw["amount"] / np.maximum(tickets, 1))
     return {
         "average_ticket": FeatureValues(average, no_ticket),
-        "committed_amount": FeatureValues(np.where(missing, np.nan, total[0]), missing.copy()),
-        "committed_amount_12m": FeatureValues(np.where(missing, np.nan, total[1]), missing.copy()),
-        "fee_income": FeatureValues(np.where(missing, np.nan, total[2]), missing.copy()),
+        "committed_amount": FeatureValues(np.where(missing, np.nan, raw["amount"]), missing.copy()),
+        "committed_amount_12m": FeatureValues(np.where(missing, np.nan, raw["recent"]), missing.copy()),
+        "fee_income": FeatureValues(np.where(missing, np.nan, raw["fees"]), missing.copy()),
     }
 
 
 # --- participation counts ----------------------------------------------------------------------
+
+def participation_counts_raw(pop: Population) -> Raw:
+    committed = Q(status__in=COMMITTED_STATUSES)
+    rows = fetch_for(
+        Participation.objects.filter(status_changed_at__lt=pop.end).exclude(status=ParticipationStatus.PROSPECT)
+        .order_by().values("organization_id")
+        .annotate(
+            c_n=Count("id"),
+            c_projects=Count("project_id", distinct=True),
+            c_deals=Count("project_id", distinct=True, filter=committed),
+            c_closed=Count("id", filter=Q(status__in=CLOSED)),
+        )
+        .values_list("organization_id", "c_n", "c_projects", "c_deals", "c_closed"), pop)
+    values, _present = _columns(rows, pop) if rows else (np.zeros((4, pop.size)), None)
+    return dict(zip(("n", "projects", "deals", "closed"), values, strict=True))
+
 
 @feature(
     Feature("participations", "participation_counts", _("Participations"), "count",
@@ -330,29 +459,18 @@ def commitments_family(pop: Population) -> dict[str, FeatureValues]:
     Feature("repeat_client", "participation_counts", _("Repeat client"), "flag",
             _("1 when the client committed to two projects or more (an outcome for information gain).")),
 )
-def participation_counts_family(pop: Population) -> dict[str, FeatureValues]:
-    committed = Q(status__in=COMMITTED_STATUSES)
-    rows = fetch(
-        Participation.objects.filter(status_changed_at__lt=pop.end).exclude(status=ParticipationStatus.PROSPECT)
-        .order_by().values("organization_id")
-        .annotate(
-            c_n=Count("id"),
-            c_projects=Count("project_id", distinct=True),
-            c_deals=Count("project_id", distinct=True, filter=committed),
-            c_closed=Count("id", filter=Q(status__in=CLOSED)),
-        )
-        .values_list("organization_id", "c_n", "c_projects", "c_deals", "c_closed")
-    )
-    values, present = _scatter(pop, _ids(rows), [to_float(column(rows, i)) for i in (1, 2, 3, 4)])
-    n_part, projects, deals, closed = values
+@incremental("participation_counts", ("n", "projects", "deals", "closed"), participation_counts_raw,
+             bands=(Band(Participation, "status_changed_at"),))
+def participation_counts_derive(pop: Population, raw: Raw) -> dict[str, FeatureValues]:
+    n_part, projects, deals, closed = raw["n"], raw["projects"], raw["deals"], raw["closed"]
     with np.errstate(divide="ignore", invalid="ignore"):
         repeat = np.where(deals > 0, (deals - 1) / np.maximum(deals, 1), 0.0)
         withdrawn = np.where(n_part > 0, closed / np.maximum(n_part, 1), np.nan)
     zero = np.zeros(pop.size, dtype=bool)
     return {
-        "participations": FeatureValues(n_part, zero.copy()),
-        "projects": FeatureValues(projects, zero.copy()),
-        "joint_deals": FeatureValues(deals, zero.copy()),
+        "participations": FeatureValues(n_part.copy(), zero.copy()),
+        "projects": FeatureValues(projects.copy(), zero.copy()),
+        "joint_deals": FeatureValues(deals.copy(), zero.copy()),
         "repeat_rate": FeatureValues(repeat, zero.copy()),
         "withdrawn_share": FeatureValues(withdrawn, ~(n_part > 0)),
         "repeat_client": FeatureValues((deals >= 2).astype(np.float64), zero.copy()),
@@ -361,23 +479,45 @@ def participation_counts_family(pop: Population) -> dict[str, FeatureValues]:
 
 # --- contacts --------------------------------------------------------------------------------
 
+def contacts_raw(pop: Population) -> Raw:
+    rows = fetch_for(
+        Contact.objects.order_by().values("organization_id")
+        .annotate(n=Count("id"), senior=Count("id", filter=Q(seniority__in=SENIOR)))
+        .values_list("organization_id", "n", "senior"), pop)
+    values, _present = _columns(rows, pop) if rows else (np.zeros((2, pop.size)), None)
+    return {"n": values[0], "senior": values[1]}
+
+
 @feature(
     Feature("contacts", "contacts", _("Contacts"), "count", _("People we know at the client.")),
     Feature("senior_contacts", "contacts", _("Senior contacts"), "count",
             _("Contacts at board, C-level or senior management level.")),
 )
-def contacts_family(pop: Population) -> dict[str, FeatureValues]:
-    rows = fetch(
-        Contact.objects.order_by().values("organization_id")
-        .annotate(n=Count("id"), senior=Count("id", filter=Q(seniority__in=SENIOR)))
-        .values_list("organization_id", "n", "senior")
-    )
-    values, _present = _scatter(pop, _ids(rows), [to_float(column(rows, 1)), to_float(column(rows, 2))])
+@incremental("contacts", ("n", "senior"), contacts_raw)
+def contacts_derive(pop: Population, raw: Raw) -> dict[str, FeatureValues]:
     zero = np.zeros(pop.size, dtype=bool)
-    return {"contacts": FeatureValues(values[0], zero.copy()), "senior_contacts": FeatureValues(values[1], zero.copy())}
+    return {"contacts": FeatureValues(raw["n"].copy(), zero.copy()),
+            "senior_contacts": FeatureValues(raw["senior"].copy(), zero.copy())}
 
 
 # --- interactions ------------------------------------------------------------------------------
+
+def interactions_raw(pop: Population) -> Raw:
+    recent = Q(occurred_at__gte=pop.year_ago)
+    rows = fetch_for(
+        Interaction.objects.filter(occurred_at__lt=pop.end).order_by().values("organization_id")
+        .annotate(
+            n=Count("id", filter=recent),
+            senior=Count("id", filter=recent & Q(kind=InteractionKind.SENIOR_MEETING)),
+            minutes=Sum("minutes_spent", filter=recent),
+            last=Epoch(Max("occurred_at")),
+        )
+        .values_list("organization_id", "n", "senior", "minutes", "last"), pop)
+    values, present = _scatter(pop, _ids(rows), [
+        to_float(column(rows, 1)), to_float(column(rows, 2)), np.nan_to_num(to_float(column(rows, 3))) / 60.0,
+        to_float(column(rows, 4))])
+    return {"n": values[0], "senior": values[1], "hours": values[2], "last": np.where(present, values[3], np.nan)}
+
 
 @feature(
     Feature("interactions_12m", "interactions", _("Interactions, last 12 months"), "count",
@@ -389,45 +529,28 @@ def contacts_family(pop: Population) -> dict[str, FeatureValues]:
     Feature("months_since_contact", "interactions", _("Months since last contact"), "months",
             _("Months since the latest interaction."), higher_is_better=False),
 )
-def interactions_family(pop: Population) -> dict[str, FeatureValues]:
-    recent = Q(occurred_at__gte=pop.year_ago)
-    rows = fetch(
-        Interaction.objects.filter(occurred_at__lt=pop.end).order_by().values("organization_id")
-        .annotate(
-            n=Count("id", filter=recent),
-            senior=Count("id", filter=recent & Q(kind=InteractionKind.SENIOR_MEETING)),
-            minutes=Sum("minutes_spent", filter=recent),
-            last=Max("occurred_at"),
-        )
-        .values_list("organization_id", "n", "senior", "minutes", "last")
-    )
-    end = pop.end.timestamp()
-    months = (end - to_epoch(column(rows, 4))) / SECONDS_PER_MONTH
-    values, present = _scatter(pop, _ids(rows), [
-        to_float(column(rows, 1)), to_float(column(rows, 2)), np.nan_to_num(to_float(column(rows, 3))) / 60.0, months])
+@incremental("interactions", ("n", "senior", "hours", "last"), interactions_raw,
+             bands=(Band(Interaction, "occurred_at", window=True),))
+def interactions_derive(pop: Population, raw: Raw) -> dict[str, FeatureValues]:
+    present = ~np.isnan(raw["last"])
+    months = (pop.end.timestamp() - raw["last"]) / SECONDS_PER_MONTH
     zero = np.zeros(pop.size, dtype=bool)
     return {
-        "interactions_12m": FeatureValues(values[0], zero.copy()),
-        "senior_meetings_12m": FeatureValues(values[1], zero.copy()),
-        "hours_12m": FeatureValues(values[2], zero.copy()),
-        "months_since_contact": FeatureValues(np.where(present, values[3], np.nan), ~present),
+        "interactions_12m": FeatureValues(raw["n"].copy(), zero.copy()),
+        "senior_meetings_12m": FeatureValues(raw["senior"].copy(), zero.copy()),
+        "hours_12m": FeatureValues(raw["hours"].copy(), zero.copy()),
+        "months_since_contact": FeatureValues(np.where(present, months, np.nan), ~present),
     }
 
 
 # --- satisfaction --------------------------------------------------------------------------------
 
-@feature(
-    Feature("latest_nps", "surveys", _("Latest NPS answer"), "score", _("The client's latest NPS answer, 0–10.")),
-    Feature("latest_csat", "surveys", _("Latest CSAT answer"), "score", _("The client's latest CSAT answer, 1–5.")),
-)
-def surveys_family(pop: Population) -> dict[str, FeatureValues]:
-    n = pop.size
-    out = {"latest_nps": FeatureValues.empty(n), "latest_csat": FeatureValues.empty(n)}
-    for name, field_name in (("latest_nps", "nps"), ("latest_csat", "csat")):
-        rows = fetch(
+def surveys_raw(pop: Population) -> Raw:
+    out = {"nps": np.full(pop.size, np.nan), "csat": np.full(pop.size, np.nan)}
+    for field_name in ("nps", "csat"):
+        rows = fetch_for(
             SurveyResponse.objects.filter(responded_at__lt=pop.end, **{f"{field_name}__isnull": False})
-            .order_by("organization_id", "responded_at", "id").values_list("organization_id", field_name)
-        )
+            .order_by("organization_id", "responded_at", "id").values_list("organization_id", field_name), pop)
         if not rows:
             continue
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -435,42 +558,56 @@ def surveys_family(pop: Population) -> dict[str, FeatureValues]:
         last = np.r_[ids[1:] != ids[:-1], True]  # rows are ordered: the last row per client is its latest
         ids, vals = ids[last], vals[last]
         inside = np.isin(ids, pop.ids)
-        pos = np.searchsorted(pop.ids, ids[inside])
-        out[name].values[pos] = vals[inside]
-        out[name].missing[pos] = False
+        out[field_name][np.searchsorted(pop.ids, ids[inside])] = vals[inside]
     return out
 
 
+@feature(
+    Feature("latest_nps", "surveys", _("Latest NPS answer"), "score", _("The client's latest NPS answer, 0–10.")),
+    Feature("latest_csat", "surveys", _("Latest CSAT answer"), "score", _("The client's latest CSAT answer, 1–5.")),
+)
+@incremental("surveys", ("nps", "csat"), surveys_raw, bands=(Band(SurveyResponse, "responded_at"),))
+def surveys_derive(pop: Population, raw: Raw) -> dict[str, FeatureValues]:
+    return {"latest_nps": FeatureValues(raw["nps"].copy(), np.isnan(raw["nps"])),
+            "latest_csat": FeatureValues(raw["csat"].copy(), np.isnan(raw["csat"]))}
+
+
 # --- history: how long we have known the client --------------------------------------------------
+
+def history_raw(pop: Population) -> Raw:
+    first = np.full(pop.size, np.inf)  # the earliest dated event, seconds since the epoch
+
+    def fold(rows: list[tuple]) -> None:
+        values, present = _scatter(pop, _ids(rows), [to_float(column(rows, 1))], fill=np.inf)
+        np.fmin(first, np.where(present, values[0], np.inf), out=first)
+
+    fold(fetch_for(
+        ParticipationStatusChange.objects.filter(changed_at__lt=pop.end).order_by()
+        .values("participation__organization_id").annotate(first=Epoch(Min("changed_at")))
+        .values_list("participation__organization_id", "first"), pop, "participation__organization_id"))
+    fold(fetch_for(
+        Interaction.objects.filter(occurred_at__lt=pop.end).order_by().values("organization_id")
+        .annotate(first=Epoch(Min("occurred_at"))).values_list("organization_id", "first"), pop))
+    since = fetch_for(Organization.objects.filter(relationship_since__isnull=False).order_by()
+                      .annotate(e=Epoch("relationship_since")).values_list("id", "e"), pop, "id")
+    values, _present = _scatter(pop, _ids(since), [to_float(column(since, 1))], fill=np.nan)
+    return {"first_event": np.where(np.isfinite(first), first, np.nan), "since": values[0]}
+
 
 @feature(
     Feature("history_months", "history", _("Months of history"), "months",
             _("Months since the earliest dated evidence: relationship start, first commitment step or interaction.")),
 )
-def history_family(pop: Population) -> dict[str, FeatureValues]:
-    n = pop.size
-    first = np.full(n, np.inf)  # the earliest evidence, seconds since the epoch
-    end = pop.end.timestamp()
-
-    def fold(rows: list[tuple]) -> None:
-        values, present = _scatter(pop, _ids(rows), [to_epoch(column(rows, 1))], fill=np.inf)
-        np.fmin(first, np.where(present, values[0], np.inf), out=first)
-
-    fold(fetch(
-        ParticipationStatusChange.objects.filter(changed_at__lt=pop.end).order_by()
-        .values("participation__organization_id").annotate(first=Min("changed_at"))
-        .values_list("participation__organization_id", "first")
-    ))
-    fold(fetch(
-        Interaction.objects.filter(occurred_at__lt=pop.end).order_by().values("organization_id")
-        .annotate(first=Min("occurred_at")).values_list("organization_id", "first")
-    ))
-    fold(fetch(
-        Organization.objects.filter(relationship_since__isnull=False, relationship_since__lte=pop.as_of)
-        .order_by().values_list("id", "relationship_since")
-    ))
-    months = np.where(np.isfinite(first), (end - first) / SECONDS_PER_MONTH, np.nan)
-    missing = ~np.isfinite(months)
+@incremental("history", ("first_event", "since"), history_raw,
+             bands=(Band(ParticipationStatusChange, "changed_at", org="participation__organization_id"),
+                    Band(Interaction, "occurred_at")))
+def history_derive(pop: Population, raw: Raw) -> dict[str, FeatureValues]:
+    since = raw["since"]
+    with np.errstate(invalid="ignore"):
+        since = np.where(since <= _day_epoch(pop.as_of), since, np.nan)  # a relationship that has begun
+    first = np.fmin(raw["first_event"], since)  # NaN only where both are unknown
+    months = (pop.end.timestamp() - first) / SECONDS_PER_MONTH
+    missing = np.isnan(months)
     return {"history_months": FeatureValues(np.where(missing, np.nan, np.maximum(months, 0.0)), missing)}
 
 

@@ -11,7 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from bcrm.segmentation.choices import ALL_LABEL_CODES, Dimension, RunStatus, RunTrigger, Schedule
+from bcrm.segmentation.choices import ALL_LABEL_CODES, Dimension, RunMode, RunStatus, RunTrigger, Schedule
 
 LABEL_CHOICES = [(code, code) for code in ALL_LABEL_CODES]
 
@@ -81,6 +81,11 @@ class Run(models.Model):
     timings = models.JSONField(_("timings"), default=dict)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
+    #: "full": every client's features recomputed; "incremental": only the changed clients' (the rest from
+    #: the feature store). ``recomputed`` counts the clients whose features were computed from their rows.
+    mode = models.CharField(_("mode"), max_length=16, choices=RunMode.choices, default=RunMode.FULL,
+                            db_default=RunMode.FULL)
+    recomputed = models.PositiveIntegerField(_("clients recomputed"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("segmentation run")
@@ -215,3 +220,55 @@ class ExpertScorecard(models.Model):
 
     def __str__(self) -> str:
         return f"expert scorecard v{self.version}"
+
+
+class ClientChange(models.Model):
+    """When a client's classification inputs last changed (its interactions, participations and their status
+    steps, survey answers, contacts, or the profile fields the features read).
+
+    Kept by database triggers on those tables (migration ``0005``), so every writer — services, imports, bulk
+    statements, the admin — marks the client; one row per client. The incremental run recomputes the features
+    of the clients changed since its feature store was last brought up to date."""
+
+    organization_id = models.BigIntegerField(primary_key=True)
+    changed_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = _("client change")
+        verbose_name_plural = _("client changes")
+
+    def __str__(self) -> str:
+        return f"{self.organization_id} changed {self.changed_at}"
+
+
+class FeatureStore(models.Model):
+    """The state of the stored raw feature numbers (one row): as of which date, up to which moment of the
+    client-change stream, the layout of each client's packed numbers, and what they depend on besides."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    as_of = models.DateField()
+    watermark = models.DateTimeField()
+    layout = models.JSONField(default=list)  # ["family:column", …], the order of the packed numbers
+    context = models.JSONField(default=dict)  # family → what the raw numbers also depend on (rates)
+    built_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("feature store")
+        verbose_name_plural = _("feature stores")
+
+    def __str__(self) -> str:
+        return f"features as of {self.as_of} (changes to {self.watermark})"
+
+
+class FeatureRow(models.Model):
+    """One client's raw feature numbers, float64 packed in ``FeatureStore.layout`` order."""
+
+    organization_id = models.BigIntegerField(primary_key=True)
+    data = models.BinaryField()
+
+    class Meta:
+        verbose_name = _("stored features")
+        verbose_name_plural = _("stored features")
+
+    def __str__(self) -> str:
+        return f"features of {self.organization_id}"

@@ -26,9 +26,10 @@ from bcrm.core.errors import Conflict, InvalidInput, NotFound
 from bcrm.parties.models import Organization
 from bcrm.segmentation import classify as engine
 from bcrm.segmentation import splits
-from bcrm.segmentation.choices import INSUFFICIENT, Dimension, RunStatus, RunTrigger, labels_for
+from bcrm.segmentation.choices import INSUFFICIENT, Dimension, RunMode, RunStatus, RunTrigger, labels_for
 from bcrm.segmentation.criteria import DEFAULTS, spec_of, validate_spec
-from bcrm.segmentation.features import fetch
+from bcrm.segmentation.feature_store import compute_features_incremental, store_usable
+from bcrm.segmentation.features import fetch, load_population
 from bcrm.segmentation.models import Assignment, ClientLabels, Criterion, Override, Run
 from bcrm.stats import ModelError
 from bcrm.stats.scorecard import DEFAULT_EXPERT_CONFIG, validate_expert_config
@@ -143,6 +144,8 @@ class RunReport:
         return {
             "run_id": self.run.pk if self.run else None,
             "dry_run": self.dry_run,
+            "mode": o.mode,
+            "recomputed": o.recomputed,
             "dimension": o.dimension,
             "criterion_version": o.criterion.version,
             "as_of": o.population.as_of.isoformat(),
@@ -208,11 +211,18 @@ def run_segmentation(
     criterion: Criterion | None = None,
     trigger: str = RunTrigger.MANUAL,
     with_stability: bool = True,
+    full: bool = False,
 ) -> RunReport:
     """Classify every client on one dimension; with ``dry_run`` nothing is written.
 
     ``method``/``params`` try another split on the active criterion (a what-if); a real run with
     them records them on the run, the criterion stays as it is.
+
+    By default the features come from the feature store, recomputed only for the clients whose rows
+    changed (``feature_store``; a dry run reads the store without writing it, or uses the file cache of
+    recent features when there is no store yet); ``full`` recomputes every
+    client's features from the tables. Both give the same labels; the run records which mode ran and how
+    many clients were recomputed.
     """
     require(can_configure(actor), _("Only analysts, team leads and administrators run the segmentation."))
     check_dimension(dimension)
@@ -234,15 +244,27 @@ def run_segmentation(
     previous_engine, previous_current = _engine_labels_of(previous_run), _current_labels(dimension)
     overrides = active_overrides(dimension)
     read_previous = time.perf_counter() - clock
+    features, mode, recomputed = None, str(RunMode.FULL), None
+    store_timings: dict[str, float] = {}
+    # A preview without a feature store yet uses the file cache of recent features (classify) instead.
+    if not full and (not dry_run or store_usable(as_of)):
+        pop = load_population(as_of)
+        stored = compute_features_incremental(engine.feature_names_for(criterion), pop, write=not dry_run)
+        features, mode, recomputed = stored.matrix, stored.mode, stored.recomputed  # "full" when the store was built
+        store_timings = {f"store_{k}" if not k.startswith("store") else k: v for k, v in stored.timings.items()}
     try:
         outcome = engine.classify(
             criterion, as_of=as_of, previous_engine=previous_engine, previous_current=previous_current,
             overrides=overrides, method=method, params=params, with_stability=with_stability,
-            cached_features=dry_run,
+            cached_features=dry_run, features=features, population=features.population if features else None,
         )
     except splits.SplitError as exc:
         raise InvalidInput(split_message(exc), fields={"params": [split_message(exc)]}) from exc
-    outcome.timings = {"previous": read_previous, **outcome.timings}
+    if features is not None:
+        outcome.timings["features"] = sum(store_timings.values())
+    outcome.timings = {"previous": read_previous, **store_timings, **outcome.timings}
+    outcome.mode = mode
+    outcome.recomputed = outcome.population.size if recomputed is None else recomputed
     if dry_run:
         return RunReport(outcome, None, int((time.perf_counter() - clock) * 1000))
     write_clock = time.perf_counter()
@@ -253,6 +275,7 @@ def run_segmentation(
             migrations=outcome.migrations(), comparison=outcome.comparison, trigger=trigger,
             previous_run=previous_run, started_at=started, finished_at=started, duration_ms=0,
             timings={}, created_by=actor if getattr(actor, "pk", None) else None,
+            mode=outcome.mode, recomputed=outcome.recomputed,
         )
         _write_assignments(run, outcome)
         _move_current_labels(run)

@@ -9,10 +9,11 @@ from bcrm.segmentation.choices import RunTrigger
 
 @task()
 def scheduled_run(dimension: str) -> dict:
-    """The scheduled re-run of one dimension with its active criterion."""
+    """The scheduled re-run of one dimension with its active criterion: incremental (only the clients whose
+    rows changed since the last run are recomputed; ``bcrm segment --full`` recomputes everyone)."""
     from bcrm.segmentation.services import run_segmentation
 
-    report = run_segmentation(actor=None, dimension=dimension, trigger=RunTrigger.SCHEDULE)
+    report = run_segmentation(actor=None, dimension=dimension, trigger=RunTrigger.SCHEDULE, full=False)
     return {"run_id": report.run.pk if report.run else None, "counts": report.outcome.counts}
 
 

@@ -1,7 +1,7 @@
 """`bcrm segment`: classify the portfolio on one dimension (or all three), or compare two runs.
 
     bcrm segment [--dimension value|risk|relationship] [--as-of DATE] [--method M] [--param k=v ...]
-                 [--dry-run] [--json] [--as USER]
+                 [--dry-run] [--full] [--json] [--as USER]
     bcrm segment compare RUN_A RUN_B [--json]
 """
 
@@ -38,6 +38,8 @@ class Command(BaseCommand):
         parser.add_argument("--method", help="try another split method than the criterion's")
         parser.add_argument("--param", action="append", default=[], type=parse_param, metavar="NAME=VALUE")
         parser.add_argument("--dry-run", action="store_true", help="compute and report, write nothing")
+        parser.add_argument("--full", action="store_true",
+                            help="recompute every client's features (default: only the clients that changed)")
         parser.add_argument("--json", action="store_true", help="machine-readable output")
         parser.add_argument("--as", dest="as_user", help="act as this user (default: the system operator)")
 
@@ -67,7 +69,8 @@ class Command(BaseCommand):
         reports = []
         for dimension in dimensions:
             report = run_segmentation(actor=actor, dimension=dimension, as_of=options["as_of"],
-                                      method=options["method"], params=params, dry_run=options["dry_run"])
+                                      method=options["method"], params=params, dry_run=options["dry_run"],
+                                      full=options["full"])
             data = report.as_dict()
             reports.append(data)
             if not options["json"]:
@@ -94,6 +97,7 @@ class Command(BaseCommand):
         moved = data["moved"]
         self.stdout.write(f"  moved up {moved['up']['count']:,}, down {moved['down']['count']:,}, "
                           f"to insufficient {moved['to_insufficient']['count']:,}; {data['duration_ms']:,} ms")
+        self.stdout.write(f"  features: {data['mode']}, {data['recomputed']:,} clients recomputed")
         if data["comparison"]:
             self.stdout.write("  method comparison: " + "; ".join(
                 f"{c['method']} {'—' if c['threshold'] is None else format(c['threshold'], '.3f')} "
