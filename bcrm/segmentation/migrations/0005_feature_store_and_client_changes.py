@@ -105,7 +105,7 @@ class Migration(migrations.Migration):
         ('segmentation', '0004_expert_scorecard'),
         ('parties', '0007_organization_email_domains'),
         ('financing', '0002_project_confidential_deal_walls'),
-        ('engagement', '0005_task_title_code'),
+        ('engagement', '0007_task_org_index_in_due_order'),  # after the interaction's new columns: SQLite rebuilds a table to add a NOT NULL column, which would drop the triggers
     ]
 
     operations = [
