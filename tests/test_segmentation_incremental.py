@@ -241,3 +241,22 @@ def test_derived_features_of_a_subset_are_the_subset_of_the_derived_features(dat
         for name, fv in whole.items():
             np.testing.assert_array_equal(part[name].missing, fv.missing[keep])
             np.testing.assert_array_equal(part[name].values, fv.values[keep])
+
+
+def test_every_watched_table_keeps_its_change_triggers_after_all_migrations(db):
+    """A later migration that rebuilds a watched table (SQLite does, to add a NOT NULL column) drops its
+    triggers silently; then incremental runs would miss changes. Add the triggers back in that migration."""
+    import importlib
+
+    from django.db import connection
+
+    watched = importlib.import_module("bcrm.segmentation.migrations.0005_feature_store_and_client_changes").WATCHED
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT c.relname, count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                           "WHERE NOT t.tgisinternal AND t.tgname LIKE 'seg_changed_%%' GROUP BY c.relname")
+        else:
+            cursor.execute("SELECT tbl_name, count(*) FROM sqlite_master WHERE type = 'trigger' "
+                           "AND name LIKE 'seg_changed_%' GROUP BY tbl_name")
+        found = dict(cursor.fetchall())
+    assert {table: found.get(table, 0) for table, *_ in watched} == {table: 3 for table, *_ in watched}
