@@ -146,7 +146,7 @@ def test_the_daily_run_makes_exactly_what_a_full_run_would(book):
     task_cancel(actor=admin, task=open_tasks[-1])
     participation_create(actor=admin, data={"project": make_project(name="Ningxia Solar"), "organization": orgs[8],
                                             "role": "senior_debt", "amount": Decimal("2500000"), "currency": "USD",
-                                            "status": "soft_commitment"})
+                                            "status": "soft_interest"})
     changed = _same_as_full(_at(day))
     assert changed.mode == RunMode.INCREMENTAL
     assert ClientTier.objects.get(organization=plain).tier == "dedicated"
