@@ -228,7 +228,8 @@ def spawn(mode: str, as_of: str | None = None) -> dict:
     if out.returncode != 0:
         sys.stderr.write(out.stderr)
         raise SystemExit(f"child {mode} failed")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    # the child's result is its JSON line (the load-average wrapper prints around it)
+    return json.loads(next(line for line in reversed(out.stdout.splitlines()) if line.startswith("{")))
 
 
 def _line(name: str, result: dict) -> str:
