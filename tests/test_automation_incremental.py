@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from bcrm.accounts.services import team_member_set
 from bcrm.engagement.models import Interaction, Task
-from bcrm.engagement.services import interaction_create
+from bcrm.engagement.services import interaction_create, interaction_delete
 from bcrm.financing.services import participation_create
 from bcrm.parties.services import organization_update
 from bcrm.playbooks.automation import run_automation
@@ -147,6 +147,9 @@ def test_the_daily_run_makes_exactly_what_a_full_run_would(book):
     participation_create(actor=admin, data={"project": make_project(name="Ningxia Solar"), "organization": orgs[8],
                                             "role": "senior_debt", "amount": Decimal("2500000"), "currency": "USD",
                                             "status": "soft_interest"})
+    # A client's latest contact deleted: its next one falls due sooner.
+    latest = Interaction.objects.filter(organization=orgs[13]).order_by("-occurred_at").first()
+    interaction_delete(actor=admin, interaction=latest)
     changed = _same_as_full(_at(day))
     assert changed.mode == RunMode.INCREMENTAL
     assert ClientTier.objects.get(organization=plain).tier == "dedicated"

@@ -96,7 +96,32 @@ class _Population:
             f"OR o.id IN (SELECT organization_id FROM {_table(Task)} WHERE updated_at >= %s AND source = %s "
             f"AND status <> %s AND organization_id IS NOT NULL) "
             f"OR o.id IN (SELECT organization_id FROM {_table(Participation)} WHERE created_at >= %s OR updated_at >= %s)")
-        return sql, [self.today, since, since, since, TaskSource.PLAYBOOK.value, TaskStatus.OPEN.value, since, since]
+        params = [self.today, since, since, since, TaskSource.PLAYBOOK.value, TaskStatus.OPEN.value, since, since]
+        deleted = self._deleted_for()
+        for start in range(0, len(deleted), 1000):
+            chunk = deleted[start:start + 1000]
+            sql += f" OR o.id IN ({', '.join(['%s'] * len(chunk))})"
+            params.extend(chunk)
+        return sql, params
+
+    def _deleted_for(self) -> list[int]:
+        """The clients of interactions, tasks and participations deleted since ``since`` (from the audit trail:
+        a deleted interaction can make a step due sooner)."""
+        from django.contrib.contenttypes.models import ContentType
+
+        from bcrm.audit.models import AuditEntry
+        from bcrm.engagement.models import Interaction, Task
+        from bcrm.financing.models import Participation
+
+        types = ContentType.objects.get_for_models(Interaction, Task, Participation).values()
+        orgs: set[int] = set()
+        for changes in AuditEntry.objects.filter(action="delete", at__gte=self.since, content_type__in=types) \
+                .values_list("changes", flat=True).iterator(chunk_size=2000):
+            before = (changes or {}).get("organization")
+            value = before[0] if isinstance(before, list) and before else None
+            if isinstance(value, int):
+                orgs.add(value)
+        return sorted(orgs)
 
     def _load_population(self) -> None:
         """Every client's id, team, relationship manager, tier and add-ons, and its labels: arrays by id (in an
