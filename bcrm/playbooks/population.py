@@ -77,32 +77,49 @@ class _Population:
     def incremental(self) -> bool:
         return self.since is not None
 
-    def _examined_sql(self) -> tuple[str, list[Any]]:
-        """The incremental run's clients: no due row yet, due by today, inputs (labels, team, relationship
-        manager) other than when last examined, or interactions, closed playbook tasks or participations
-        written since ``since``."""
+    def _select_examined(self) -> None:
+        """The incremental run's clients, into a temporary table the stages' queries join: no due row yet, due
+        by today, inputs (labels, team, relationship manager) other than when last examined, or interactions,
+        closed playbook tasks or participations written (or deleted) since ``since``. One plain statement per
+        source (no OR of subqueries for a planner to get wrong)."""
         from bcrm.engagement.choices import TaskSource, TaskStatus
         from bcrm.engagement.models import Interaction, Task
         from bcrm.financing.models import Participation
 
+        orgs = _table(ClientTier._meta.get_field("organization").related_model)
         since = _db_datetime(self.since)
-        sql = (
-            "d.organization_id IS NULL OR d.next_due_on <= %s "
-            "OR d.value <> COALESCE(l.value, '') OR d.risk <> COALESCE(l.risk, '') "
-            "OR d.relationship <> COALESCE(l.relationship, '') "
-            "OR COALESCE(d.team_id, -1) <> COALESCE(o.team_id, -1) "
-            "OR COALESCE(d.relationship_manager_id, -1) <> COALESCE(o.relationship_manager_id, -1) "
-            f"OR o.id IN (SELECT organization_id FROM {_table(Interaction)} WHERE created_at >= %s OR updated_at >= %s) "
-            f"OR o.id IN (SELECT organization_id FROM {_table(Task)} WHERE updated_at >= %s AND source = %s "
-            f"AND status <> %s AND organization_id IS NOT NULL) "
-            f"OR o.id IN (SELECT organization_id FROM {_table(Participation)} WHERE created_at >= %s OR updated_at >= %s)")
-        params = [self.today, since, since, since, TaskSource.PLAYBOOK.value, TaskStatus.OPEN.value, since, since]
-        deleted = self._deleted_for()
-        for start in range(0, len(deleted), 1000):
-            chunk = deleted[start:start + 1000]
-            sql += f" OR o.id IN ({', '.join(['%s'] * len(chunk))})"
-            params.extend(chunk)
-        return sql, params
+        postgres = connection.vendor == "postgresql"
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {SCOPE}")
+            cursor.execute(f"CREATE TEMP TABLE {SCOPE} (id bigint PRIMARY KEY)"
+                           + (" ON COMMIT DROP" if postgres else ""))
+            cursor.execute(
+                f"INSERT INTO {SCOPE} (id) SELECT o.id FROM {orgs} o "
+                f"LEFT JOIN {_qn('segmentation_clientlabels')} l ON l.organization_id = o.id "
+                f"LEFT JOIN {_table(ClientDue)} d ON d.organization_id = o.id "
+                "WHERE d.organization_id IS NULL OR d.next_due_on <= %s "
+                "OR d.value <> COALESCE(l.value, '') OR d.risk <> COALESCE(l.risk, '') "
+                "OR d.relationship <> COALESCE(l.relationship, '') "
+                "OR COALESCE(d.team_id, -1) <> COALESCE(o.team_id, -1) "
+                "OR COALESCE(d.relationship_manager_id, -1) <> COALESCE(o.relationship_manager_id, -1)",
+                [self.today])
+            for sql, params in (
+                    (f"SELECT DISTINCT organization_id FROM {_table(Interaction)} WHERE created_at >= %s "
+                     f"UNION SELECT organization_id FROM {_table(Interaction)} WHERE updated_at >= %s", [since, since]),
+                    (f"SELECT DISTINCT organization_id FROM {_table(Task)} WHERE updated_at >= %s AND source = %s "
+                     f"AND status <> %s AND organization_id IS NOT NULL",
+                     [since, TaskSource.PLAYBOOK.value, TaskStatus.OPEN.value]),
+                    (f"SELECT DISTINCT organization_id FROM {_table(Participation)} WHERE created_at >= %s "
+                     f"UNION SELECT organization_id FROM {_table(Participation)} WHERE updated_at >= %s",
+                     [since, since])):
+                cursor.execute(f"INSERT INTO {SCOPE} (id) SELECT organization_id FROM ({sql}) AS w "
+                               f"WHERE organization_id IS NOT NULL ON CONFLICT DO NOTHING", params)
+            deleted = self._deleted_for()
+            if deleted:
+                cursor.executemany(f"INSERT INTO {SCOPE} (id) VALUES (%s) ON CONFLICT DO NOTHING",
+                                   [(pk,) for pk in deleted])
+            if postgres:
+                cursor.execute(f"ANALYZE {SCOPE}")
 
     def _deleted_for(self) -> list[int]:
         """The clients of interactions, tasks and participations deleted since ``since`` (from the audit trail:
@@ -127,7 +144,8 @@ class _Population:
         """Every client's id, team, relationship manager, tier and add-ons, and its labels: arrays by id (in an
         incremental run, only the clients it examines), with what the last examination stored."""
         orgs = _table(ClientTier._meta.get_field("organization").related_model)
-        where, params = self._examined_sql() if self.incremental else ("", [])
+        if self.incremental:
+            self._select_examined()
         same = ("CASE WHEN d.organization_id IS NOT NULL AND d.value = COALESCE(l.value, '') "
                 "AND d.risk = COALESCE(l.risk, '') AND d.relationship = COALESCE(l.relationship, '') "
                 "AND COALESCE(d.team_id, -1) = COALESCE(o.team_id, -1) "
@@ -135,10 +153,10 @@ class _Population:
                 "THEN 1 ELSE 0 END")
         sql = (f"SELECT o.id, o.team_id, o.relationship_manager_id, t.tier, t.addons, "
                f"COALESCE(l.value, ''), COALESCE(l.risk, ''), COALESCE(l.relationship, ''), {same}, d.next_due_on "
-               f"FROM {orgs} o LEFT JOIN {_table(ClientTier)} t ON t.organization_id = o.id "
+               f"FROM {orgs} o {f'JOIN {SCOPE} s ON s.id = o.id ' if self.incremental else ''}"
+               f"LEFT JOIN {_table(ClientTier)} t ON t.organization_id = o.id "
                f"LEFT JOIN {_qn('segmentation_clientlabels')} l ON l.organization_id = o.id "
-               f"LEFT JOIN {_table(ClientDue)} d ON d.organization_id = o.id "
-               f"{'WHERE ' + where if where else ''} ORDER BY o.id")
+               f"LEFT JOIN {_table(ClientDue)} d ON d.organization_id = o.id ORDER BY o.id")
         ids: list[int] = []
         teams: list[int] = []
         rms: list[int] = []
@@ -148,7 +166,7 @@ class _Population:
         codes: list[dict[Any, int]] = [{} for _ in range(5)]
         coded: list[list[int]] = [[] for _ in range(5)]
         with connection.chunked_cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql)
             while rows := cursor.fetchmany(100_000):
                 ids.extend(column(rows, 0))
                 teams.extend(-1 if r[1] is None else r[1] for r in rows)
@@ -172,23 +190,6 @@ class _Population:
             self.counts["clients"] = _rows(f"SELECT COUNT(*) FROM {orgs}")[0][0]
         else:
             self.counts["clients"] = int(self.ids.size)
-        self._scope_table()
-
-    def _scope_table(self) -> None:
-        """An incremental run's clients in a temporary table the stages' queries join (a full run: none)."""
-        if not self.incremental:
-            return
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {SCOPE}")
-            if connection.vendor == "postgresql":
-                cursor.execute(f"CREATE TEMP TABLE {SCOPE} (id bigint PRIMARY KEY) ON COMMIT DROP")
-                with cursor.cursor.copy(f"COPY {SCOPE} (id) FROM STDIN") as copy:
-                    for pk in self.ids.tolist():
-                        copy.write_row((pk,))
-                cursor.execute(f"ANALYZE {SCOPE}")
-            else:
-                cursor.execute(f"CREATE TEMP TABLE {SCOPE} (id INTEGER PRIMARY KEY)")
-                cursor.executemany(f"INSERT INTO {SCOPE} (id) VALUES (%s)", [(pk,) for pk in self.ids.tolist()])
 
     def _drop_scope(self) -> None:
         if self.incremental and connection.vendor != "postgresql":
