@@ -23,6 +23,15 @@ rolls it back, so its counts are exactly what a real run would do):
 
 Everything reads in bulk (one query per kind of fact, never one per client) and writes in bulk.
 
+**Full and incremental runs.** Each run records, per client it examines, the first day one of its steps falls
+due by date alone and the inputs that decide which steps apply (:class:`~bcrm.playbooks.models.ClientDue`).
+The next run, when the configuration (policy, playbooks, steps, calendars: :func:`config_digest`) is the one
+the previous completed run had, examines only the clients due by its day, those whose labels, team or
+relationship manager differ from what was recorded, and those with interactions, closed playbook tasks or
+participations written or deleted since the previous run started (less ``BCRM_AUTOMATION_SLACK_SECONDS``);
+it makes the same tasks, tiers and deliveries a full run would. ``full=True`` (or a new configuration)
+examines every client. On PostgreSQL the run checks its foreign keys as each statement ends.
+
 This module is the run itself (the order of the stages, the tiers, the insert, the deliverables) and the
 daily schedule; its pieces: :mod:`~bcrm.playbooks.population` (the clients as arrays, the run's clock and
 calendars), :mod:`~bcrm.playbooks.duesteps` (stages 2–3), :mod:`~bcrm.playbooks.capacity` (stage 4),
