@@ -78,6 +78,10 @@ BCRM_BACKUP_EVERY_HOURS = int(os.environ.get("BCRM_BACKUP_EVERY_HOURS", "24"))  
 # Connected mailboxes (bcrm.intel): minutes between scheduled syncs (0: none); our own e-mail domains.
 BCRM_MAIL_SYNC_MINUTES = int(os.environ.get("BCRM_MAIL_SYNC_MINUTES", "30"))
 BCRM_INTERNAL_DOMAINS = env_list("BCRM_INTERNAL_DOMAINS", "")
+# "Keep this message": the most of one message read (bytes; a larger one is read up to this and marked
+# truncated) and the most of its body text stored (characters).
+BCRM_MAIL_KEEP_MAX_BYTES = int(os.environ.get("BCRM_MAIL_KEEP_MAX_BYTES", str(10 * 1024 * 1024)))
+BCRM_MAIL_KEEP_MAX_TEXT = int(os.environ.get("BCRM_MAIL_KEEP_MAX_TEXT", "200000"))
 BCRM_AUDIT_CHECKPOINTS = Path(os.environ.get("BCRM_AUDIT_CHECKPOINTS", DATA_DIR / "audit-checkpoints.jsonl"))
 DEBUG = env_bool("DEBUG")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")

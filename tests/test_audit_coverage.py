@@ -327,13 +327,34 @@ def test_entries_api_filters_by_object_actor_and_time_and_pages(compliance, lead
     assert body["items"][0]["action"] == "update" and body["items"][0]["object_type"] == "parties.organization"
     status, body = api.get(f"/audit/entries?object=organization:{org.pk}&page_size=1")
     assert status == 200 and body["count"] == 2 and len(body["items"]) == 1 and body["has_next"]
-    future = (timezone.now() + dt.timedelta(days=1)).date().isoformat()
+    future = (timezone.localtime() + dt.timedelta(days=1)).date().isoformat()  # local: dates are local midnights
     assert api.get(f"/audit/entries?object=organization:{org.pk}&from={future}")[1]["count"] == 0
     status, body = api.get("/audit/entries?object=no_such_model:1")
     assert status == 422 and body["error"]["fields"][0]["path"] == "object"
     status, body = api.get(f"/audit/entries?from={future}&to=2020-01-01")
     assert status == 422
 
+
+
+def test_the_audit_page_lists_and_filters_entries_in_both_languages(compliance, lead, team):
+    from bcrm.parties.services import organization_update
+
+    org = make_org(legal_name="Paged Co", team=team)
+    organization_update(actor=lead, organization=org, data={"notes": "one"}, expected_version=org.version)
+    client = Client()
+    client.force_login(compliance)
+    listed = client.get("/audit/", {"object": f"organization:{org.pk}"})
+    body = listed.content.decode()
+    assert listed.status_code == 200 and 'id="entry-table"' in body
+    assert body.count(f"organization:{org.pk}</code>") == 1 and "notes" in body and "lead_user" in body
+    zh = client.get("/audit/", {"object": f"organization:{org.pk}", "actor": "lead_user"},
+                    HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "变更内容" in zh and f"organization:{org.pk}</code>" in zh
+    assert 'id="entry-table"' not in client.get("/audit/", {"object": f"organization:{org.pk}",
+                                                          "actor": "nobody"}).content.decode()
+    refused = client.get("/audit/", {"object": "no_such_model:1"})
+    assert refused.status_code == 422 and "model:id" in refused.content.decode()
+    assert client.get("/audit/", {"from": "yesterday"}).status_code == 422
 
 # --- the fast check hashes the same bytes as the chain's definition ------------------------------------------
 

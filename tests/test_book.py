@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -191,3 +192,48 @@ def test_settings_page_creates_a_book_and_refuses_bad_input(db, rm, viewer, clie
     assert client.post(url, good).status_code == 302
     book = Book.objects.get()
     assert (book.tranche, book.target, book.priority_dimensions) == ("Senior", D(500_000), ["relationship", "value"])
+
+
+def _firm(book) -> dict[str, Participation]:
+    return {p.organization.legal_name: p for p in Participation.objects.filter(
+        project=book.project, tranche="A", status="firm_commitment").select_related("organization")}
+
+
+def test_manual_allocation_on_the_page_starts_from_pro_rata_checks_the_rules_and_commits(book, lead, rm, client):
+    firm = _firm(book)
+    url = f"/projects/{book.project_id}/book/"
+    client.force_login(lead)
+    body = client.get(url, {"tranche": "A", "policy": "manual"}).content.decode()
+    start = services.allocation_preview(actor=lead, book=book, policy="pro_rata")["lines"]
+    shown = {int(pk): D(value.replace(",", "")) for pk, value in re.findall(r'name="amount-(\d+)" id="amount-\d+" value="([^"]*)"', body)}
+    assert shown == {line["participation_id"]: line["amount"] for line in start}  # starts from the pro-rata split
+    typed = {f"amount-{firm['Strategic Bank'].pk}": "600,000", f"amount-{firm['Other Fund'].pk}": "345,000",
+             f"amount-{firm['Small Fund'].pk}": "0"}
+    refused = client.get(url, {"tranche": "A", "policy": "manual", **typed}).content.decode()
+    assert 'id="preview-error"' in refused and "Commit this allocation" not in refused
+    assert 'value="345,000"' in refused  # what was typed stays, to be corrected
+    typed[f"amount-{firm['Other Fund'].pk}"] = "350,000"
+    shown = client.get(url, {"tranche": "A", "policy": "manual", **typed}).content.decode()
+    assert 'id="preview-error"' not in shown and "Commit this allocation" in shown
+    client.force_login(rm)  # only a lead commits, whatever the form says
+    assert client.post(f"{url}allocate/", {"tranche": "A", "policy": "manual", **typed}).status_code == 403
+    assert not Participation.objects.filter(status="allocated").exists()
+    client.force_login(lead)
+    bad = {**typed, f"amount-{firm['Small Fund'].pk}": "lots"}
+    client.post(f"{url}allocate/", {"tranche": "A", "policy": "manual", **bad})
+    assert not Participation.objects.filter(status="allocated").exists()
+    assert client.post(f"{url}allocate/", {"tranche": "A", "policy": "manual", **typed}).status_code == 302
+    allocated = {p.organization.legal_name: p.amount for p in Participation.objects.filter(status="allocated")
+                 .select_related("organization")}
+    assert allocated == {"Strategic Bank": D(600_000), "Other Fund": D(350_000)}
+    assert Allocation.objects.get().policy == "manual"
+
+
+def test_manual_amounts_parse_separators_and_refuse_what_is_not_an_amount():
+    from bcrm.book.views import manual_amounts
+
+    assert manual_amounts({"amount-7": "1,250,000", "amount-8": " 10 000 ", "amount-9": "", "other": "x"}) == {
+        7: D(1_250_000), 8: D(10_000), 9: D(0)}
+    for bad in ("lots", "1e400x", "NaN", "Infinity"):
+        with pytest.raises(InvalidInput):
+            manual_amounts({"amount-7": bad})

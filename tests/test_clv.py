@@ -528,7 +528,11 @@ def test_an_early_stop_of_the_quasi_newton_search_is_reported_not_hidden(monkeyp
     data = np.loadtxt(SPEND, delimiter=",", skiprows=1)
     gg = clv.fit_gamma_gamma(data[:, 1], data[:, 4])
     assert gg.converged and gg.message == "ABNORMAL_TERMINATION_IN_LNSRCH"
-    assert any("stopped early (ABNORMAL_TERMINATION_IN_LNSRCH)" in w["message"] for w in gg.warnings)
+    assert gg.search_status == "line_search" and gg.gradient_norm < 1e-9
+    assert gg.as_dict()["search_status"] == "line_search"
+    assert any("line search could not improve the likelihood any further (ABNORMAL_TERMINATION_IN_LNSRCH)"
+               in w["message"] for w in gg.warnings)
     assert gg.params == pytest.approx(PUBLISHED_GG, rel=2e-3)
     result = clv.predict_clv(data[:, 1], data[:, 2], data[:, 3], data[:, 4])
-    assert sum("stopped early" in n["message"] for n in result.notes) == 2        # both fits
+    assert sum("ended early" in n["message"] for n in result.notes) == 2        # both fits
+    assert result.bgnbd.search_status == "line_search"

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from bcrm.audit.models import AuditEntry
 from bcrm.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from bcrm.core.texts import render
 from bcrm.engagement.models import Interaction, ServiceRequest, Task
 from bcrm.playbooks import selectors, services
 from bcrm.playbooks.choices import STEP_ACTIONS
@@ -246,6 +247,27 @@ def test_a_call_channel_step_logs_a_call_and_the_person_may_pick_another_kind(rm
     other = make_task(assignee=rm, organization=managed_org, step=step)
     assert services.task_complete(actor=rm, task=other, kind="visit").interaction.kind == "visit"
 
+
+
+def test_a_generated_task_done_without_a_summary_logs_its_title_in_each_language(rm, managed_org):
+    from django.utils import translation
+
+    from bcrm.playbooks.duesteps import _action_code
+
+    step = step_of("standard", "contact")
+    code = _action_code(step.action)  # the title the automation gives the step's tasks
+    with translation.override("zh-hans"):
+        chinese = render(code)
+    assert chinese != code  # a title the catalogue translates
+    task = make_task(assignee=rm, organization=managed_org, step=step, title=code, title_code=code)
+    logged = services.task_complete(actor=rm, task=task, minutes=20).interaction
+    assert (logged.summary, logged.summary_code) == (code, code)
+    with translation.override("zh-hans"):
+        assert logged.display_summary == chinese
+    typed = services.task_complete(actor=rm, task=make_task(assignee=rm, organization=managed_org, step=step,
+                                                            title=code, title_code=code),
+                                   summary="Spoke with the CFO").interaction
+    assert (typed.summary, typed.summary_code) == ("Spoke with the CFO", "")
 
 @pytest.mark.parametrize("action, kind", [("plan_review", "plan_review"), ("kyc_refresh", "kyc_review"),
                                           ("due_diligence", "due_diligence"), ("data_collection", "data_request")])

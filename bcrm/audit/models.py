@@ -25,6 +25,9 @@ class AuditAction(models.TextChoices):
     TOKEN_USE = "token.use", _("API token used")
     AUTOMATION = "automation.run", _("automation run created tasks")
     BACKUP = "backup", _("backup taken")
+    CAPTURE = "capture", _("captured from mail or calendars")
+    MAIL_KEEP = "mail.keep", _("message kept")
+    MAIL_DISCARD = "mail.discard", _("kept message deleted")
 
 
 class AuditEntry(models.Model):

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,7 +22,7 @@ from bcrm.accounts.choices import Role
 from bcrm.accounts.permissions import has_any, require
 from bcrm.audit import trail
 from bcrm.audit.models import AuditAction, AuditCheck, AuditCheckpoint, AuditEntry
-from bcrm.audit.services import audit_event
+from bcrm.audit.services import audit_event, in_ranges
 from bcrm.backup import archive
 from bcrm.core.errors import Conflict, InvalidInput, ServiceError
 
@@ -160,6 +160,17 @@ def _moment(value: str | dt.datetime | dt.date | None, name: str) -> dt.datetime
     return value
 
 
+def _ranged_entries(types, object_id: str) -> list[int]:
+    """The entries about many rows at once (no ``object_id``; ``changes`` give ``first_id``, ``last_id`` and the
+    closed id ``ranges``, as a capture batch's) that cover ``object_id``."""
+    if not object_id.isdigit():
+        return []
+    value = int(object_id)
+    candidates = AuditEntry.objects.filter(content_type__in=types, object_id="", changes__first_id__lte=value,
+                                           changes__last_id__gte=value).only("pk", "changes")
+    return [e.pk for e in candidates if in_ranges(value, e.changes.get("ranges", []))]
+
+
 def audit_entries(*, actor, obj: str = "", user: str = "", start: str | dt.datetime | dt.date | None = None,
                   end: str | dt.datetime | dt.date | None = None) -> QuerySet[AuditEntry]:
     """Audit entries, newest first, filtered by object (``model:id``, ``app.model:id`` or just ``model``),
@@ -178,7 +189,7 @@ def audit_entries(*, actor, obj: str = "", user: str = "", start: str | dt.datet
             raise InvalidInput(fields={"object": [_("Name the object as model:id, e.g. organization:12.")]})
         entries = entries.filter(content_type__in=types)
         if object_id:
-            entries = entries.filter(object_id=object_id)
+            entries = entries.filter(Q(object_id=object_id) | Q(pk__in=_ranged_entries(types, object_id)))
     if user:
         entries = entries.filter(actor_id=int(user)) if user.isdigit() else entries.filter(actor_label=user)
     since, until = _moment(start, "from"), _moment(end, "to")

@@ -1,5 +1,5 @@
-"""``/audit/``: the audit trail's last check, its checkpoints and the backups, with "check now" and (for
-administrators) "back up now"; the services decide who may."""
+"""``/audit/``: the audit trail's entries (filtered by object, actor and time, newest first), its last check, its
+checkpoints and the backups, with "check now" and (for administrators) "back up now"; the services decide who may."""
 
 from __future__ import annotations
 
@@ -10,16 +10,37 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from bcrm.backup import services
+from bcrm.core.errors import InvalidInput
+from bcrm.core.pagination import paginate
 from bcrm.ui.shortcuts import page
+
+#: the filters of the entries list: query parameter → the service's argument
+FILTERS = {"object": "obj", "actor": "user", "from": "start", "to": "end"}
+
+
+def entry_changes(entry) -> str:
+    """What an entry changed, in a line: the fields, or the id ranges of an entry about many rows."""
+    changes = entry.changes or {}
+    if "first_id" in changes:
+        return _("ids %(first)s–%(last)s") % {"first": changes["first_id"], "last": changes["last_id"]}
+    return ", ".join(sorted(str(key) for key in changes))[:200]
 
 
 @page(access=services.can_view_audit)
 def audit_page(request: HttpRequest) -> HttpResponse:
     user = request.user
     status = services.audit_status(actor=user)
-    return render(request, "backup/audit.html", {
-        **status, "backups": services.backups_list(actor=user), "can_backup": services.can_take_backup(user),
-    })
+    filters = {name: request.GET.get(name, "").strip()[:60] for name in FILTERS}
+    context = {**status, "backups": services.backups_list(actor=user), "can_backup": services.can_take_backup(user),
+               "filters": filters}
+    try:
+        entries = services.audit_entries(actor=user, **{FILTERS[k]: v for k, v in filters.items()})
+        number = int(request.GET["page"]) if request.GET.get("page", "").isdigit() else 1
+        listed = paginate(entries, number=number, size=50)
+        context.update(page=listed, rows=[(e, entry_changes(e)) for e in listed.items])
+    except InvalidInput as exc:
+        context["filter_errors"] = exc.fields or {"object": [exc.message]}
+    return render(request, "backup/audit.html", context, status=422 if "filter_errors" in context else 200)
 
 
 @page(access=services.can_view_audit)

@@ -19,6 +19,7 @@ from bcrm.core import events
 from bcrm.core.delivery import DeliveryStatus
 from bcrm.core.errors import InvalidInput
 from bcrm.core.fields import only_fields
+from bcrm.core.formatting import money
 from bcrm.core.services import create_instance, update_instance
 from bcrm.financing.choices import ParticipationStatus
 from bcrm.financing.services import participation_update
@@ -65,18 +66,22 @@ ERROR_MESSAGES = {
                          "allocate, so every line simply gets its ask."),
     "unknown_policy": gettext_lazy("Unknown allocation policy %(policy)s."),
     "ask_negative": gettext_lazy("A line asks a negative amount."),
-    "above_ask": gettext_lazy("Line %(key)s: %(amount)s is more than its ask %(ask)s."),
-    "not_whole_lots": gettext_lazy("Line %(key)s: %(amount)s is not a whole number of lots of %(lot)s."),
-    "below_minimum": gettext_lazy("Line %(key)s: %(amount)s is below the minimum ticket %(min_ticket)s."),
+    "above_ask": gettext_lazy("%(client)s (line %(key)s): %(amount)s is more than its ask %(ask)s."),
+    "not_whole_lots": gettext_lazy("%(client)s (line %(key)s): %(amount)s is not a whole number of lots of %(lot)s."),
+    "below_minimum": gettext_lazy("%(client)s (line %(key)s): %(amount)s is below the minimum ticket %(min_ticket)s."),
     "above_target": gettext_lazy("The allocations add up to %(total)s, more than the %(target)s to allocate."),
     "unknown_line": gettext_lazy("Line %(key)s is not a firm commitment of this book."),
-    "amount_negative": gettext_lazy("Line %(key)s: the amount cannot be negative."),
+    "amount_negative": gettext_lazy("%(client)s (line %(key)s): the amount cannot be negative."),
 }
 
 
-def _error(exc: alloc.AllocationError) -> InvalidInput:
+def _error(exc: alloc.AllocationError, clients: dict[str, str] | None = None) -> InvalidInput:
+    """The refusal in the reader's words: the line named by its client, amounts grouped."""
     template = ERROR_MESSAGES.get(exc.code)
-    params = {k: str(v).lstrip("0") or "0" if k == "key" else v for k, v in exc.params.items()}
+    params = {k: money(v) if isinstance(v, Decimal) and v.is_finite() else v for k, v in exc.params.items()}
+    if "key" in params:
+        params["client"] = (clients or {}).get(str(exc.params["key"]), "")
+        params["key"] = str(exc.params["key"]).lstrip("0") or "0"
     message = str(template) % params if template else str(exc)
     return InvalidInput(message, code=exc.code, fields={"policy": [message]})
 
@@ -106,7 +111,7 @@ def allocation_preview(*, actor, book: Book, policy: str,
             target=target, lot=book.lot_size, min_ticket=book.min_ticket, policy=policy,
             manual={_key(int(pk)): Decimal(v) for pk, v in (manual or {}).items()} if policy == "manual" else None)
     except alloc.AllocationError as exc:
-        raise _error(exc) from None
+        raise _error(exc, {key: line["organization"] for key, line in by_key.items()}) from None
     lines = []
     for one in result.lines:
         line = by_key[one.key]

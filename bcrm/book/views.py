@@ -3,6 +3,7 @@ commit, settings. Parse, call a selector or service, render."""
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib import messages
@@ -27,6 +28,28 @@ from bcrm.ui.shortcuts import page, submit_form
 
 def _url(pk: int, tranche: str, **extra: str) -> str:
     return reverse("book:book", args=[pk]) + "?" + urlencode({"tranche": tranche, **extra})
+
+
+AMOUNT_PREFIX = "amount-"
+
+
+def manual_amounts(data) -> dict[int, Decimal]:
+    """The amounts a lead typed for a manual allocation, by participation id (``amount-<id>`` fields; thousands
+    separators allowed). A field that is not an amount is a clear error naming what was typed."""
+    amounts: dict[int, Decimal] = {}
+    for name, raw in data.items():
+        if not name.startswith(AMOUNT_PREFIX) or not name[len(AMOUNT_PREFIX):].isdigit():
+            continue
+        cleaned = str(raw).replace(",", "").replace("_", "").replace(" ", "").strip() or "0"
+        try:
+            value = Decimal(cleaned)
+        except InvalidOperation:
+            value = Decimal("NaN")
+        if not value.is_finite():
+            raise InvalidInput(_("“%(value)s” is not an amount.") % {"value": raw}, code="invalid_amount",
+                               fields={name: [_("Enter an amount.")]})
+        amounts[int(name[len(AMOUNT_PREFIX):])] = value
+    return amounts
 
 
 def ladder_chart(summary: dict[str, Any]) -> charts.Chart:
@@ -57,7 +80,7 @@ def book_page(request: HttpRequest, pk: int) -> HttpResponse:
     if tranche is not None and book is None and books:
         raise NotFound()
     context: dict[str, Any] = {"project": project, "books": books, "book": book, "can_write": can_write(user),
-                               "can_allocate": services.can_allocate(user), "policies": AllocationPolicy.choices[:2]}
+                               "can_allocate": services.can_allocate(user), "policies": AllocationPolicy.choices}
     if book is not None:
         book.project = project
         context["form"] = BookForm(instance=book)
@@ -69,15 +92,35 @@ def book_page(request: HttpRequest, pk: int) -> HttpResponse:
         except InvalidInput as exc:
             context["error"] = exc.message
         policy = request.GET.get("policy")
-        if policy in ("pro_rata", "priority") and "error" not in context:
+        if policy in AllocationPolicy.values and "error" not in context:
             context["policy"] = policy
             try:
-                context["preview"] = services.allocation_preview(actor=user, book=book, policy=policy)
+                context["preview"] = _preview(user, book, policy, request.GET)
+                context["rows"] = context["preview"]["lines"]
             except InvalidInput as exc:
                 context["preview_error"] = exc.message
+                if policy == AllocationPolicy.MANUAL and exc.code != "fully_allocated":
+                    context["rows"] = _typed_rows(user, book, request.GET)
     else:
         context["form"] = BookForm(initial={"currency": project.currency, "target": project.financing_target or None})
     return render(request, "book/book.html", context)
+
+
+def _preview(user, book, policy: str, data) -> dict[str, Any]:
+    """The allocation preview of ``policy``; a manual one starts from the pro-rata split until amounts are typed."""
+    if policy != AllocationPolicy.MANUAL:
+        return services.allocation_preview(actor=user, book=book, policy=policy)
+    typed = manual_amounts(data)
+    if not typed:
+        start = services.allocation_preview(actor=user, book=book, policy=AllocationPolicy.PRO_RATA)
+        typed = {line["participation_id"]: line["amount"] for line in start["lines"]}
+    return services.allocation_preview(actor=user, book=book, policy=policy, manual=typed)
+
+
+def _typed_rows(user, book, data) -> list[dict[str, Any]]:
+    """The book's firm lines with what was typed for each, to correct a refused manual allocation."""
+    lines = services.allocation_preview(actor=user, book=book, policy=AllocationPolicy.PRO_RATA)["lines"]
+    return [{**line, "amount": data.get(f"{AMOUNT_PREFIX}{line['participation_id']}", "")} for line in lines]
 
 
 @page
@@ -116,7 +159,8 @@ def book_allocate(request: HttpRequest, pk: int) -> HttpResponse:
     policy = request.POST.get("policy", "")
     book = selectors.book_get(actor=user, project_id=pk, tranche=tranche)
     try:
-        _record, done = services.allocation_commit(actor=user, book=book, policy=policy)
+        manual = manual_amounts(request.POST) if policy == AllocationPolicy.MANUAL else None
+        _record, done = services.allocation_commit(actor=user, book=book, policy=policy, manual=manual)
     except InvalidInput as exc:
         messages.error(request, exc.message)
         return redirect(_url(pk, tranche))

@@ -108,6 +108,6 @@ def calendar_for(user, *, language: str, now: dt.datetime | None = None) -> byte
             event.add("dtstart", start)
             event.add("dtend", start + dt.timedelta(minutes=max(meeting.minutes_spent, 15)))
             event.add("summary", f"{meeting.get_kind_display()}: {meeting.organization}")
-            event.add("description", meeting.summary)
+            event.add("description", meeting.display_summary)
             calendar.add_component(event)
     return calendar.to_ical()

@@ -37,6 +37,11 @@ class InteractionOut(Schema):
     def resolve_contact_ids(obj) -> list[int]:
         return [c.pk for c in obj.contacts.all()]
 
+    @staticmethod
+    def resolve_summary(obj) -> str:
+        """A summary the system wrote, in the request's language (Accept-Language / the session's)."""
+        return obj.display_summary
+
 
 class InteractionIn(Schema):
     organization: int

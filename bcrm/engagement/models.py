@@ -23,6 +23,11 @@ class Interaction(VersionedModel):
                                       verbose_name=_("contacts present"))
     minutes_spent = models.PositiveIntegerField(_("minutes spent"), default=30)
     summary = models.TextField(_("summary"))
+    # A summary the system wrote (a report e-mailed, a plan reviewed) is also kept as its code and parameters
+    # (bcrm.core.texts), so it reads in each reader's language; ``summary`` holds the English rendering (search,
+    # exports). Empty for a summary a person typed, and cleared when a person edits the summary.
+    summary_code = models.CharField(max_length=200, blank=True, default="")
+    summary_params = models.JSONField(default=dict, blank=True)
     outcome = models.TextField(_("outcome"), blank=True)
 
     class Meta:
@@ -39,6 +44,13 @@ class Interaction(VersionedModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d} – {self.organization}"
+
+    @property
+    def display_summary(self) -> str:
+        """The summary in the active language: a generated one rendered from its code, a typed one as typed."""
+        if self.summary_code:
+            return render(self.summary_code, self.summary_params)
+        return self.summary
 
 
 class ServiceRequest(VersionedModel):

@@ -46,10 +46,21 @@ def interaction_default_owner(actor) -> int | None:
     return getattr(actor, "pk", None)
 
 
+def system_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """The columns of a summary the system writes, from :func:`bcrm.core.texts.text`: its code and parameters,
+    and the English rendering in ``summary`` (search, exports)."""
+    return {"summary": summary["message"], "summary_code": summary["template"], "summary_params": summary["params"]}
+
+
 @transaction.atomic
-def interaction_create(*, actor, organization, data: dict[str, Any], contacts=None) -> Interaction:
+def interaction_create(*, actor, organization, data: dict[str, Any], contacts=None,
+                       summary: dict[str, Any] | None = None) -> Interaction:
+    """Log an interaction. ``summary``: a text the system writes (``bcrm.core.texts.text``), stored as its code so
+    each reader sees it in their language; it takes the place of ``data["summary"]``."""
     require_organization_write(actor, organization)
     data = only_fields(data, INTERACTION_FIELDS)
+    if summary is not None:
+        data.update(system_summary(summary))
     require_project_visible(actor, data.get("project"))
     if "owner" not in data:
         data["owner_id"] = interaction_default_owner(actor)
@@ -63,6 +74,8 @@ def interaction_update(*, actor, interaction: Interaction, data: dict[str, Any],
                        contacts=None) -> Interaction:
     require_organization_write(actor, interaction.organization)
     data = only_fields(data, INTERACTION_FIELDS)
+    if interaction.summary_code and "summary" in data and data["summary"] != interaction.summary:
+        data.update(summary_code="", summary_params={})  # a person rewrote the system's summary: theirs stands
     require_project_visible(actor, data.get("project"))
     m2m = {"contacts": _contacts_of(interaction.organization, contacts)} if contacts is not None else None
     return update_instance(actor=actor, instance=interaction, data=data, expected_version=expected_version, m2m=m2m)
@@ -87,6 +100,8 @@ class InteractionBatch(EntityBatch):
 
     def check_update(self, row: BatchRow, changed: dict[str, Any]) -> None:
         self.orgs.require_write(row.obj.organization_id)
+        if "summary" in changed and row.obj.summary_code:
+            changed.update(summary_code="", summary_params={})  # an imported summary replaces the system's
         if "organization_id" in changed:
             self.orgs.require_write(changed["organization_id"])
 

@@ -7,7 +7,6 @@ the log-likelihood and the fit diagnostics, and writes per-customer predictions 
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from pathlib import Path
@@ -296,8 +295,10 @@ def _summary_data(table: Table, resolved: dict[str, str]) -> dict[str, Any]:
         raise CsvError(_("No row has every needed value (%(rows)d rows read).") % {"rows": table.rows})
     data: dict[str, Any] = {name: np.asarray(cols[name], dtype=np.float64)[keep] for name in numeric}
     ids = cols.get("id")
-    data["id"] = [v for v, k in zip(ids, keep, strict=True) if k] if isinstance(ids, list) else \
-        [str(line) for line in table.lines[keep]]
+    if isinstance(ids, list):
+        data["id"] = ids if keep.all() else [v for v, k in zip(ids, keep, strict=True) if k]
+    else:
+        data["id"] = [str(line) for line in table.lines[keep]]
     data["id_column"] = resolved.get("id")
     data["lines"] = table.lines[keep]
     data["rows"] = table.rows
@@ -362,10 +363,10 @@ def _report(path: str, mode: str, unit: str, horizon: int, discount: float, tabl
         "notes": [_message(n, data) for n in result.notes],
         "warnings": _warnings(table),
     }
-    for name in ("covariance",):
-        report["bgnbd"].pop(name, None)
-        if report["gamma_gamma"]:
-            report["gamma_gamma"].pop(name, None)
+    for fit in (report["bgnbd"], report["gamma_gamma"]):
+        if fit:
+            fit.pop("covariance", None)
+            fit["search"] = search_label(fit["search_status"], fit["newton_steps"], fit["gradient_norm"])
     if mode == "transactions":
         summary: clv.RFMSummary = data["summary"]
         report["period"] = summary.period
@@ -392,6 +393,20 @@ def _report(path: str, mode: str, unit: str, horizon: int, discount: float, tabl
     return report
 
 
+def search_label(status: str, newton_steps: int, gradient: float) -> str:
+    """How a fit's maximum was found, in the reader's language: how the quasi-Newton search (L-BFGS-B) ended
+    (its status code, see bcrm.stats.clv.optimiser.SEARCH_STATUSES), then the Newton polish."""
+    ended = {
+        "converged": pgettext("clv search", "quasi-Newton search met its tolerance"),
+        "line_search": pgettext("clv search", "quasi-Newton search ended early: its line search could not "
+                                              "improve the likelihood further"),
+        "iteration_limit": pgettext("clv search", "quasi-Newton search ended early: iteration limit reached"),
+    }.get(status, pgettext("clv search", "quasi-Newton search ended early"))
+    polish = pgettext("clv search", "then %(steps)d Newton step(s); final gradient %(gradient)s") % {
+        "steps": newton_steps, "gradient": f"{gradient:.1e}"}
+    return f"{ended}; {polish}"
+
+
 def _mean(values: np.ndarray | None) -> float | None:
     if values is None or not np.isfinite(values).any():
         return None
@@ -415,24 +430,36 @@ def _write_predictions(out: str, data: dict[str, Any], result: clv.CLVResult) ->
         columns += [("expected_spend", result.expected_spend), ("clv", result.clv)]
     if "holdout_frequency" in data:
         columns += [("holdout_frequency", data["holdout_frequency"]), ("holdout_predicted", data["holdout_predicted"])]
+    header = ",".join(_text_cells([name for name, _values in columns]))
+    texts = [_text_cells(values) if isinstance(values, list) else _number_cells(np.asarray(values, dtype=np.float64))
+             for _name, values in columns]
     try:
         target = Path(out)
         with target.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow([name for name, _values in columns])
-            for i in range(len(data["id"])):
-                writer.writerow([_cell(values[i]) for _name, values in columns])
+            handle.write(header + "\r\n")
+            for start in range(0, len(data["id"]), _WRITE_ROWS):
+                stop = start + _WRITE_ROWS
+                rows = zip(*(cells[start:stop] for cells in texts), strict=True)
+                handle.write("".join(",".join(row) + "\r\n" for row in rows))
     except OSError as exc:
         raise CommandError(_("Cannot write %(path)s: %(reason)s") % {"path": out, "reason": exc.strerror or str(exc)}) from exc
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    number = float(value)
-    if not math.isfinite(number):
-        return ""
-    return f"{number:.10g}"
+_WRITE_ROWS = 100_000
+
+
+def _text_cells(values: list[str]) -> list[str]:
+    """Text cells as the csv module writes them (quoted when they hold a comma, a quote or a line break)."""
+    return [f'"{cell.replace(chr(34), chr(34) * 2)}"' if any(c in cell for c in ',"\r\n') else cell
+            for cell in values]
+
+
+def _number_cells(values: np.ndarray) -> list[str]:
+    """Numbers with 10 significant digits, one column at a time; "" where not finite."""
+    cells = [f"{number:.10g}" for number in values.tolist()]
+    for i in np.flatnonzero(~np.isfinite(values)).tolist():
+        cells[i] = ""
+    return cells
 
 
 # --------------------------------------------------------------------------------------------------
@@ -459,6 +486,8 @@ def _params_block(title: str, fit: dict[str, Any], names: dict[str, str]) -> lis
                  f"{pgettext('clv report', 'customers')}: {_num(fit['n_customers'])}   "
                  f"{pgettext('clv report', 'converged')}: {converged} ({fit['iterations']} "
                  f"{pgettext('clv report', 'iterations')})")
+    if fit.get("search"):
+        lines.append(f"  {pgettext('clv report', 'search')}: {fit['search']}")
     return lines
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import Field
 
 from bcrm.core.schemas import ERRORS
-from bcrm.intel import selectors, services
+from bcrm.intel import keep, selectors, services
+from bcrm.intel.capture import interaction_origin
 from bcrm.intel.models import ConnectedAccount
 
 router = Router(tags=["relationship intelligence"])
@@ -159,3 +160,68 @@ def set_domains(request, organization_id: int, body: DomainsIn):
     organization = selectors.visible_organization(request.auth, organization_id)
     services.organization_set_domains(actor=request.auth, organization=organization, domains=body.email_domains)
     return {"email_domains": organization.email_domains}
+
+
+class KeptOut(Schema):
+    item_id: int
+    status: str = Field(description="kept, truncated (larger than the limit: read in part), unavailable, failed")
+    status_code: str = Field(description="why not (fully) kept, as a code: no_source, account_gone, not_found, "
+                                         "file_gone, file_changed, auth_failed, unreachable, too_large, text_cut")
+    status_text: str = Field(description="the status code in the reader's language")
+    body_text: str
+    attachments: list[dict[str, Any]] = Field(description="name, type and size of each; never the content")
+    size: int | None
+    kept_at: dt.datetime
+
+
+class CapturedOut(Schema):
+    id: int
+    source: str
+    kind: str
+    occurred_at: dt.datetime
+    sender: str
+    subject: str
+    mine: bool
+    kept: KeptOut | None
+
+
+class InteractionMailOut(Schema):
+    interaction_id: int
+    origin_audit_entry: int | None = Field(description="the audit entry of the capture that created it, if one did")
+    messages: list[CapturedOut]
+
+
+def _kept(kept) -> dict[str, Any] | None:
+    if kept is None:
+        return None
+    return {"item_id": kept.item_id, "status": kept.status, "status_code": kept.status_code,
+            "status_text": keep.status_text(kept.status_code, kept.status_params), "body_text": kept.body_text,
+            "attachments": kept.attachments, "size": kept.size, "kept_at": kept.kept_at}
+
+
+@router.get("/intel/interactions/{interaction_id}/messages", response={200: InteractionMailOut, **ERRORS},
+            summary="The e-mails captured into an interaction, with their kept copies")
+def interaction_messages(request, interaction_id: int):
+    rows = keep.interaction_messages(actor=request.auth, interaction_id=interaction_id)
+    origin = interaction_origin(interaction_id)
+    return {"interaction_id": interaction_id, "origin_audit_entry": origin.pk if origin else None,
+            "messages": [{"id": r["item"].pk, "source": r["item"].source, "kind": r["item"].kind,
+                          "occurred_at": r["item"].occurred_at, "sender": r["item"].sender,
+                          "subject": r["item"].subject, "mine": r["own"], "kept": _kept(r["kept"])} for r in rows]}
+
+
+@router.post("/intel/items/{item_id}/keep", response={201: KeptOut, **ERRORS},
+             summary="Keep this message: read its body and attachment list again at its source (my own mail)")
+def keep_message(request, item_id: int):
+    return Status(201, _kept(keep.message_keep(actor=request.auth, item_id=item_id)))
+
+
+@router.get("/intel/items/{item_id}/kept", response={200: KeptOut, **ERRORS}, summary="A kept message")
+def kept_message(request, item_id: int):
+    return _kept(keep.kept_get(actor=request.auth, item_id=item_id))
+
+
+@router.delete("/intel/items/{item_id}/kept", response={204: None, **ERRORS}, summary="Delete a kept copy")
+def discard_message(request, item_id: int):
+    keep.kept_delete(actor=request.auth, item_id=item_id)
+    return Status(204, None)

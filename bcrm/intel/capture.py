@@ -4,7 +4,9 @@ interactions (one e-mail interaction per user, organisation and day; one meeting
 Idempotent: an item's key (message-id, or event UID) is unique per user, so a sync or an import run twice,
 or resumed after an interruption, captures nothing twice. Deduplicated against interactions already logged:
 an e-mail or meeting logged by the same person for the same organisation on the same day is reused.
-Only headers are read; bodies and attachments never are.
+Only headers are read; bodies and attachments never are (unless the user keeps one message:
+:mod:`bcrm.intel.keep`). Each batch leaves one audit entry (``capture``) on the interaction model naming the
+ids of the interactions and captured items it created, as ranges: :func:`interaction_origin` reads it back.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from bcrm.audit.models import AuditAction, AuditEntry
+from bcrm.audit.services import audit_event, id_ranges, in_ranges
 from bcrm.engagement.choices import InteractionKind
 from bcrm.engagement.models import Interaction
 from bcrm.intel.matching import Matcher, parse_addresses
@@ -46,6 +50,7 @@ class Item:
     in_reply_to: str = ""
     cancelled: bool = False
     minutes: int = EMAIL_MINUTES
+    locator: str = ""  # where the whole message can be read again (see CapturedItem.locator)
 
 
 @dataclass
@@ -104,15 +109,24 @@ def item_from_headers(raw: bytes) -> Item:
 def split_mbox(stream: Iterable[bytes]) -> Iterator[bytes]:
     """Each message's header block from an mbox (or the one message of an .eml) file, read line by line: a
     message's body, however large, is skipped, never held in memory."""
+    for _offset, header in split_mbox_at(stream):
+        yield header
+
+
+def split_mbox_at(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """As :func:`split_mbox`, with the byte offset where each message starts (its "From " line, or 0)."""
     header: list[bytes] = []
     in_header = True
     after_blank = True  # a "From " line separates messages only at the start or after a blank line
+    position = start = 0
     for line in stream:
         if after_blank and line.startswith(b"From "):
             if header:
-                yield b"".join(header)
-            header, in_header, after_blank = [], True, False
+                yield start, b"".join(header)
+            header, in_header, after_blank, start = [], True, False, position
+            position += len(line)
             continue
+        position += len(line)
         blank = line in (b"\n", b"\r\n")
         if in_header:
             if blank:
@@ -121,7 +135,7 @@ def split_mbox(stream: Iterable[bytes]) -> Iterator[bytes]:
                 header.append(line)
         after_blank = blank
     if header:
-        yield b"".join(header)
+        yield start, b"".join(header)
 
 
 def capture(user, items: Iterable[Item | Exception], *, source: str, account=None,
@@ -151,19 +165,22 @@ def _group(kind: str) -> str:
 
 
 def _existing_interactions(user, keys: set[tuple[int, str, dt.date]]) -> dict[tuple, Interaction | None]:
-    """The interaction already there for each (organisation, e-mail or meeting, local day): one query a batch."""
+    """The interaction already there for each (organisation, e-mail or meeting, local day): one query a batch,
+    reading four columns (the rows only stand for their id: a capture links to them, it never changes them)."""
     found: dict[tuple, Interaction | None] = dict.fromkeys(keys)
     if not keys:
         return found
     days = [k[2] for k in keys]
     start = timezone.make_aware(dt.datetime.combine(min(days), dt.time()))
     end = timezone.make_aware(dt.datetime.combine(max(days) + dt.timedelta(days=1), dt.time()))
-    for interaction in (Interaction.objects.filter(owner=user, organization_id__in={k[0] for k in keys},
-                                                   kind__in=[InteractionKind.EMAIL, *MEETING_KINDS],
-                                                   occurred_at__gte=start, occurred_at__lt=end).order_by("id")):
-        key = (interaction.organization_id, _group(interaction.kind), timezone.localtime(interaction.occurred_at).date())
+    rows = (Interaction.objects.filter(owner=user, organization_id__in={k[0] for k in keys},
+                                       kind__in=[InteractionKind.EMAIL, *MEETING_KINDS],
+                                       occurred_at__gte=start, occurred_at__lt=end)
+            .order_by("id").values_list("pk", "organization_id", "kind", "occurred_at"))
+    for pk, organization_id, kind, occurred_at in rows:
+        key = (organization_id, _group(kind), timezone.localtime(occurred_at).date())
         if key in found and found[key] is None:
-            found[key] = interaction
+            found[key] = Interaction(pk=pk, organization_id=organization_id, kind=kind, occurred_at=occurred_at)
     return found
 
 
@@ -233,24 +250,49 @@ def _capture_batch(user, batch: list[Item], matcher: Matcher, source: str, accou
             in_reply_to=item.in_reply_to[:500], occurred_at=item.occurred_at, sender=item.sender,
             recipients=[a for _, a in item.people[1:]][:200], subject=item.subject if keep_subject else "",
             direction=direction, status=status, organization_id=match.organization_id,
-            interaction=interaction, created_interaction=created),
+            interaction=interaction, created_interaction=created, locator=item.locator[:1100]),
             match.contacts if status == ItemStatus.MATCHED else []))
         result.new += 1
         setattr(result, str(status), getattr(result, str(status)) + 1)
     Interaction.objects.bulk_create(new_interactions)
-    fresh = {id(i) for i in new_interactions}
+    # The contacts present, new and already-there interactions alike, in one insert (a link already there is
+    # skipped by the table's unique constraint).
     links = Interaction.contacts.through
     links.objects.bulk_create([links(interaction_id=i.pk, contact_id=c)
-                               for ref, (i, contacts) in present.items() if ref in fresh for c in contacts])
-    for ref, (interaction, contacts) in present.items():
-        if ref not in fresh:
-            interaction.contacts.add(*contacts)
+                               for i, contacts in present.values() for c in contacts], ignore_conflicts=True)
     result.suggested += _suggest_many(suggestions)
     CapturedItem.objects.bulk_create([captured for captured, _ in created_items])
     through = CapturedItem.contacts.through
     through.objects.bulk_create([through(captureditem_id=captured.pk, contact_id=c)
                                  for captured, contacts in created_items for c in contacts])
+    _audit_batch(user, source, account, [c.pk for c, _ in created_items], [i.pk for i in new_interactions])
     return result
+
+
+def _audit_batch(user, source: str, account, item_ids: list[int], interaction_ids: list[int]) -> None:
+    """One audit entry for a batch (in its transaction): the ids of the items and interactions it created, as
+    ranges; the actor is the user whose mail or calendar it is."""
+    if not item_ids:
+        return
+    interactions = id_ranges(interaction_ids)
+    changes: dict = {"source": str(source), "account": getattr(account, "pk", None), "items": len(item_ids),
+                     "item_ranges": id_ranges(item_ids), "interactions": len(interaction_ids),
+                     "ranges": interactions}  # the entry's object is the interaction model: "ranges" are its ids
+    if interactions:
+        changes.update(first_id=interactions[0][0], last_id=interactions[-1][1])
+    audit_event(actor=user, action=AuditAction.CAPTURE, model=Interaction,
+                object_repr=f"{source}: {len(interaction_ids)} interactions, {len(item_ids)} items", changes=changes)
+
+
+def interaction_origin(interaction_id: int) -> AuditEntry | None:
+    """The audit entry of the capture batch that created the interaction, or None (logged by hand, imported,
+    or captured into an interaction that was already there)."""
+    candidates = AuditEntry.objects.filter(action=AuditAction.CAPTURE, changes__first_id__lte=interaction_id,
+                                           changes__last_id__gte=interaction_id).order_by("-id")
+    for entry in candidates:
+        if in_ranges(interaction_id, entry.changes.get("ranges", [])):
+            return entry
+    return None
 
 
 def _cancel(item_pk: int) -> int:

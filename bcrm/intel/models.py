@@ -107,6 +107,9 @@ class CapturedItem(models.Model):
     #: The interaction was created by the capture (a cancelled meeting removes it), not logged by someone.
     created_interaction = models.BooleanField(default=False)
     captured_at = models.DateTimeField(auto_now_add=True)
+    #: Where the whole message can be read again if the user asks to keep it: ``imap:<uidvalidity>:<uid>``
+    #: (on the item's account) or ``file:<byte offset>:<path>`` (an imported mail file); empty if unknown.
+    locator = models.CharField(max_length=1100, blank=True, default="")
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -163,3 +166,33 @@ class Exclusion(models.Model):
 
     def __str__(self) -> str:
         return self.value
+
+
+class KeepStatus(models.TextChoices):
+    KEPT = "kept", _("Kept")
+    TRUNCATED = "truncated", _("Kept in part (the message is larger than the limit)")
+    UNAVAILABLE = "unavailable", _("No longer available at its source")
+    FAILED = "failed", _("Could not be read")
+
+
+class KeptMessage(models.Model):
+    """A message its capturing user chose to keep: its body text and the names and sizes of its attachments
+    (never the attachments' content). Read only by the capturing user and by roles that see the client, within
+    deal walls (:mod:`bcrm.intel.keep`)."""
+
+    item = models.OneToOneField(CapturedItem, on_delete=models.CASCADE, related_name="kept")
+    status = models.CharField(_("status"), max_length=12, choices=KeepStatus.choices)
+    #: Why it is not (fully) kept: a code the page renders in the reader's language, and its parameters.
+    status_code = models.CharField(max_length=40, blank=True, default="")
+    status_params = models.JSONField(default=dict, blank=True)
+    body_text = models.TextField(_("body"), blank=True, default="")
+    attachments = models.JSONField(_("attachments"), default=list, blank=True)  # [{"name", "size", "type"}]
+    size = models.BigIntegerField(_("size"), null=True, blank=True)
+    kept_at = models.DateTimeField(_("kept"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("kept message")
+        verbose_name_plural = _("kept messages")
+
+    def __str__(self) -> str:
+        return f"kept {self.item_id}"

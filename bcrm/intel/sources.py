@@ -22,7 +22,7 @@ from bcrm.intel.capture import (
     Malformed,
     capture,
     item_from_headers,
-    split_mbox,
+    split_mbox_at,
 )
 from bcrm.intel.crypto import decrypt
 from bcrm.intel.matching import parse_addresses
@@ -33,11 +33,15 @@ TIMEOUT = 30
 
 
 def _items(blocks) -> Iterator[Item | Exception]:
-    for block in blocks:
+    """Items from (locator, header block) pairs."""
+    for locator, block in blocks:
         try:
-            yield item_from_headers(block)
+            item = item_from_headers(block)
         except Malformed as exc:
             yield exc
+        else:
+            item.locator = locator
+            yield item
 
 
 def import_mail_file(user, path: str | Path) -> CaptureResult:
@@ -45,8 +49,10 @@ def import_mail_file(user, path: str | Path) -> CaptureResult:
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(_("No such file: %(path)s") % {"path": path}, code="no_file")
+    where = str(path.resolve())
     with path.open("rb") as fh:
-        return capture(user, _items(split_mbox(fh)), source=Source.MBOX)
+        return capture(user, _items((f"file:{offset}:{where}", block) for offset, block in split_mbox_at(fh)),
+                       source=Source.MBOX)
 
 
 # ---- calendars ------------------------------------------------------------------------------------------
@@ -164,7 +170,8 @@ def sync_mailbox(account: ConnectedAccount) -> CaptureResult:
                                        f"(UID BODY.PEEK[HEADER.FIELDS ({fields})])")
                 if typ != "OK":
                     raise imaplib.IMAP4.error("fetch refused")
-                blocks = [part[1] for part in cast(list, data) if isinstance(part, tuple) and _UID.search(part[0])]
+                blocks = [(f"imap:{validity}:{int(found.group(1))}", part[1]) for part in cast(list, data)
+                          if isinstance(part, tuple) and (found := _UID.search(part[0]))]
                 result = capture(account.user, _items(blocks), source=Source.IMAP, account=account,
                                  keep_subject=account.keep_subject)
                 total.add(result)

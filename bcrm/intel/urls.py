@@ -9,4 +9,5 @@ urlpatterns = [
     path("me/accounts/do/", views.account_action, name="account_action"),
     path("contacts/suggestions/", views.suggestions, name="suggestions"),
     path("contacts/suggestions/<int:pk>/", views.suggestion_decide, name="suggestion_decide"),
+    path("interactions/<int:pk>/mail/", views.interaction_mail, name="interaction_mail"),
 ]

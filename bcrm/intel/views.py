@@ -10,7 +10,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from bcrm.core.errors import InvalidInput
-from bcrm.intel import selectors, services
+from bcrm.engagement.selectors import interaction_get_for_user
+from bcrm.intel import keep, selectors, services
+from bcrm.intel.capture import interaction_origin
 from bcrm.ui.shortcuts import page
 
 
@@ -77,3 +79,29 @@ def suggestion_decide(request: HttpRequest, pk: int) -> HttpResponse:
     except InvalidInput as exc:
         messages.error(request, _errors(exc))
     return redirect("intel:suggestions")
+
+
+@page
+def interaction_mail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The e-mails captured into an interaction, where it came from (its capture's audit entry), and "keep this
+    message" / "delete the kept copy" for the reader's own mail."""
+    user = request.user
+    if request.method == "POST":
+        item_id = int(request.POST.get("item") or 0)
+        try:
+            if request.POST.get("action") == "discard":
+                keep.kept_delete(actor=user, item_id=item_id)
+                messages.success(request, _("The kept copy was deleted; the headers stay."))
+            else:
+                kept = keep.message_keep(actor=user, item_id=item_id)
+                if kept.status in ("kept", "truncated"):
+                    messages.success(request, _("Message kept."))
+                else:
+                    messages.error(request, keep.status_text(kept.status_code, kept.status_params))
+        except InvalidInput as exc:
+            messages.error(request, _errors(exc))
+        return redirect("intel:interaction_mail", pk=pk)
+    rows = keep.interaction_messages(actor=user, interaction_id=pk)
+    interaction = interaction_get_for_user(user=user, pk=pk)
+    return render(request, "intel/interaction_mail.html", {
+        "interaction": interaction, "rows": rows, "origin": interaction_origin(interaction.pk)})

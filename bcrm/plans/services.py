@@ -21,6 +21,7 @@ from bcrm.core import delivery as mailer
 from bcrm.core import events
 from bcrm.core.errors import InvalidInput
 from bcrm.core.services import plain_value, validate_and_save
+from bcrm.core.texts import text
 from bcrm.engagement.choices import InteractionKind
 from bcrm.engagement.services import interaction_create
 from bcrm.parties.classes import Tier
@@ -38,6 +39,11 @@ from bcrm.plans.models import (
 from bcrm.plans.terms import TERM_FIELDS
 
 PROPOSAL_SUBJECT = gettext_noop("Financing proposal: %(project)s")
+#: the interactions the plan's life writes, stored as codes (bcrm.core.texts) and read in each reader's language
+PLAN_REVIEWED = gettext_noop("Financing plan %(plan)s v%(version)s for %(project)s reviewed: %(status)s.")
+PLAN_REVIEWED_NOTE = gettext_noop("Financing plan %(plan)s v%(version)s for %(project)s reviewed: %(status)s. "
+                                  "%(note)s")
+PROPOSAL_SENT = gettext_noop("Financing proposal (plan %(plan)s v%(version)s) e-mailed to %(email)s.")
 DECIMAL_TERMS = ("amount", "margin_bps", "upfront_fee_pct", "commitment_fee_pct", "arrangement_fee")
 
 
@@ -178,11 +184,13 @@ def plan_transition(*, actor, plan: FinancingPlan, to: str, note: str = "", expe
                                         "project": locked.project_id, "from": before, "to": to})
     if reviewed:
         with translation.override("en"):
-            summary = (f"Financing plan {locked.pk} v{locked.current_number} for {locked.project} reviewed: "
-                       f"{PlanStatus(to).label.lower()}.")
+            status = str(PlanStatus(to).label)  # the label's message id, rendered again for each reader
+        params = {"plan": locked.pk, "version": locked.current_number, "project": str(locked.project),
+                  "status": {"template": status}}
+        summary = (text(PLAN_REVIEWED_NOTE, **params, note=note) if note else text(PLAN_REVIEWED, **params))
         interaction_create(actor=actor, organization=locked.organization, data={
             "project": locked.project, "kind": InteractionKind.PLAN_REVIEW, "occurred_at": now,
-            "minutes_spent": 30, "summary": summary + (f" {note}" if note else "")})
+            "minutes_spent": 30}, summary=summary)
     plan.refresh_from_db()
     return locked
 
@@ -279,8 +287,8 @@ class ProposalMail(mailer.DeliveryKind):
 
         interaction_create(actor=SystemOperator(), organization=row.plan.organization, data={
             "project": row.plan.project, "kind": InteractionKind.EMAIL, "occurred_at": batch.now, "owner": None,
-            "minutes_spent": 0, "summary": f"Financing proposal (plan {row.plan_id} v{row.version_number}) "
-                                           f"e-mailed to {row.email}."}, contacts=[row.contact])
+            "minutes_spent": 0}, contacts=[row.contact],
+            summary=text(PROPOSAL_SENT, plan=row.plan_id, version=row.version_number, email=row.email))
         return None
 
 

@@ -26,7 +26,7 @@ from bcrm.core import events
 from bcrm.core.errors import Conflict, InvalidInput, PermissionDenied
 from bcrm.core.fields import only_fields
 from bcrm.core.services import create_instance, delete_instance, update_instance
-from bcrm.core.texts import shown_as
+from bcrm.core.texts import shown_as, text
 from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.engagement.models import Task
 from bcrm.engagement.services import interaction_create, lock_open_task, task_event
@@ -252,14 +252,15 @@ def task_complete(*, actor, task: Task, minutes: int | None = None, summary: str
         if errors:
             raise InvalidInput(fields=errors)
         project = locked.participation.project if locked.participation_id and locked.participation else None
+        typed = (summary or "").strip()
         interaction = interaction_create(actor=actor, organization=locked.organization, data={
             "kind": chosen,
             "minutes_spent": default_minutes(locked) if minutes is None else int(minutes),
-            "summary": (summary or "").strip() or locked.display_title,
+            "summary": typed or locked.title,
             "outcome": (outcome or "").strip(),
             "occurred_at": occurred_at or timezone.now(),
             "project": project,
-        })
+        }, summary=None if typed or not locked.title_code else text(locked.title_code, **locked.title_params))
         data["interaction"] = interaction
     done = update_instance(actor=actor, instance=locked, data=data, expected_version=None)
     events.emit("task.completed", task_event(done))

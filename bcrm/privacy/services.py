@@ -258,6 +258,9 @@ def collect(contact: Contact) -> dict[str, list[dict[str, Any]]]:
         for d in model.objects.filter(where).order_by("pk"):
             deliveries.append({"kind": label, **_row(d)})
     data["deliveries"] = deliveries
+    data["kept_messages"] = [{**_row(k, ["id", "status", "body_text", "attachments", "size", "kept_at"]),
+                              "captured_item": k.item_id, "message_id": k.item.key, "sender": k.item.sender}
+                             for k in _kept_messages(contact).select_related("item").order_by("id")]
     task_ids = [m.pk for m in mentions(needles) if m.model is task_model]
     data["tasks"] = [_row(t) for t in task_model._default_manager.filter(pk__in=task_ids).order_by("id")]
     data["audit_entries"] = [{"id": e.pk, "at": e.at.isoformat(), "actor": e.actor_label, "action": e.action,
@@ -266,10 +269,19 @@ def collect(contact: Contact) -> dict[str, list[dict[str, Any]]]:
                              for e in _audit_entries(contact, needles)]
     listed: set[type[models.Model]] = {interaction_model, task_model, Contact, *(apps.get_model(label) for label in (
         "engagement.ServiceRequest", "engagement.SurveyResponse", "surveys.SurveyMail", "progress.ReportDelivery",
-        "monitoring.ManagementReportDelivery"))}
+        "monitoring.ManagementReportDelivery", "intel.KeptMessage"))}
     data["other_mentions"] = [{"table": m.model._meta.label, "id": m.pk, "field": name, "value": _plain(value)}
                               for m in mentions(needles, skip=listed) for name, value in m.fields.items()]
     return data
+
+
+def _kept_messages(contact: Contact) -> models.QuerySet:
+    """The kept bodies of captured mail the person is on: matched to the contact, or from or to their address."""
+    model = apps.get_model("intel", "KeptMessage")
+    where = Q(item__contacts=contact)
+    if contact.email:
+        where |= Q(item__sender__iexact=contact.email)
+    return model.objects.filter(pk__in=model.objects.filter(where).values("pk"))
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
@@ -453,6 +465,11 @@ def erase(*, actor, contact_id: int, reason: str) -> ErasureResult:
         apps.get_model("progress", "ReportDelivery"): Q(contact=contact),
     }
     with transaction.atomic():
+        # A kept message the person is on goes whole (its body may say anything about them); its headers stay,
+        # scrubbed with every other mention below.
+        kept, _by_model = _kept_messages(contact).delete()
+        if kept:
+            rows["intel.KeptMessage (deleted)"] = kept
         _erase_contact_row(contact)
         if needles.shared_name:
             full = Needles(contact.pk, [*needles.pairs, *((n, ERASED) for n in (contact.full_name,

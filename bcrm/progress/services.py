@@ -39,6 +39,7 @@ from bcrm.core.delivery import SendSummary
 from bcrm.core.errors import NotFound
 from bcrm.core.fields import only_fields
 from bcrm.core.services import create_instance, delete_instance, update_instance
+from bcrm.core.texts import gettext_noop, text
 from bcrm.engagement.choices import InteractionKind
 from bcrm.engagement.services import interaction_create
 from bcrm.financing.choices import CLOSED_STATUSES, ParticipationStatus
@@ -348,6 +349,10 @@ def delivery_email(delivery: ReportDelivery, batch: mailer.Batch | None = None, 
     return message
 
 
+#: the interaction a sent report leaves on the timeline, stored as a code (bcrm.core.texts)
+REPORT_SENT = gettext_noop("Progress report %(period)s for %(project)s e-mailed to %(email)s (automated).")
+
+
 class ReportMail(mailer.DeliveryKind):
     """A project's monthly progress report to one consenting contact, with its PDF, in the contact's language;
     sent once it is an interaction ("report sent") on the client's timeline."""
@@ -378,9 +383,7 @@ class ReportMail(mailer.DeliveryKind):
         interaction = interaction_create(actor=SystemOperator(), organization=row.organization, data={
             "project": row.project, "kind": InteractionKind.REPORT_SENT, "occurred_at": batch.now, "owner": None,
             "minutes_spent": 0,
-            "summary": _("Progress report %(period)s for %(project)s e-mailed to %(email)s (automated).")
-            % {"period": row.period, "project": project_name, "email": row.email},
-        }, contacts=contacts)
+        }, contacts=contacts, summary=text(REPORT_SENT, period=row.period, project=project_name, email=row.email))
         return {"interaction": interaction}
 
 

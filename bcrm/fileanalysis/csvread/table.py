@@ -36,6 +36,7 @@ from bcrm.fileanalysis.csvread.cells import (
     parse_number,
 )
 
+_LONGEST_MARKER = max(len(marker) for marker in MISSING_MARKERS)
 #: What :func:`read_table` turns a column into.
 KINDS = ("number", "text", "date")
 _EPOCH = dt.date(1970, 1, 1).toordinal()
@@ -192,12 +193,21 @@ def _read_table(file: Path, encoding: str, choose: Callable[[list[str]], dict[st
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r} for {name!r}")
     shown = {name: names[positions[name]] for name in wanted}
-    cells, lines = _cells(file, encoding, spaces, delimiter, has_header, positions, wanted)
-    line_numbers = np.frombuffer(lines, dtype=np.int64).copy() if lines else np.zeros(0, dtype=np.int64)
     number_columns = [name for name, kind in wanted.items() if kind == "number"]
+    # Numbers may be parsed by the columnar reader straight away when the decimal mark needs no deciding from
+    # the cells: named ".", or inferred in a file whose delimiter is not ";" from numbers that have no comma.
+    floats = decimal == "." or (decimal is None and delimiter != ";")
+    columnar = None if spaces else _columnar(file, encoding, delimiter, has_header, positions, wanted, floats)
+    if columnar is None:                                    # what the columnar reader cannot prove: row by row
+        cells, lines = _cells(file, encoding, spaces, delimiter, has_header, positions, wanted)
+        line_numbers = np.frombuffer(lines, dtype=np.int64).copy() if lines else np.zeros(0, dtype=np.int64)
+        parsed: dict[str, np.ndarray] = {}
+    else:
+        cells, line_numbers, parsed = columnar
     # Fast paths (C-level parsing) for what nearly every file holds: plain numbers with a decimal point and
     # no empty cell, ISO dates. Anything else takes the cell-by-cell path with its checks and messages.
-    plain = {name: _plain_numbers(cells[name]) for name in number_columns} if decimal in (None, ".") else {}
+    plain = {name: parsed[name] if name in parsed else _plain_numbers(cells[name]) for name in number_columns} \
+        if decimal in (None, ".") else {}
     if decimal:
         mark = decimal
     elif number_columns and all(plain[name] is not None for name in number_columns) and delimiter != ";":
@@ -211,7 +221,7 @@ def _read_table(file: Path, encoding: str, choose: Callable[[list[str]], dict[st
                 % {"column": repr(column), "count": count} for column, count in missing.items() if count]
     if mark == "," and number_columns:
         warnings.append(_("Numbers read with a decimal comma (1,5 is one and a half)."))
-    return Table(header=names, columns=columns, kinds=dict(wanted), lines=line_numbers, rows=len(lines),
+    return Table(header=names, columns=columns, kinds=dict(wanted), lines=line_numbers, rows=int(line_numbers.size),
                  encoding=encoding, delimiter=delimiter, has_header=has_header, names=shown, missing=missing,
                  decimal=mark, date_orders=orders, warnings=warnings)
 
@@ -279,6 +289,100 @@ def _cells(file: Path, encoding: str, spaces: bool, delimiter: str, has_header: 
     return cells, lines
 
 
+#: Encodings in which a newline byte is always a newline (every multi-byte sequence of these uses bytes above
+#: 0x2f after its first), so lines can be counted on the bytes.
+_LINE_COUNTABLE = ("utf-8", "utf-8-sig", "ascii", "gb18030", "cp950", "cp932", "cp949")
+_COUNT_CHUNK = 16 * 1024 * 1024
+
+
+def _columnar(file: Path, encoding: str, delimiter: str, has_header: bool, positions: dict[str, int],
+              wanted: dict[str, str], floats: bool
+              ) -> tuple[dict[str, list[str]], np.ndarray, dict[str, np.ndarray]] | None:
+    """The wanted columns read by pandas' C reader: (cells as stripped text, line numbers, number columns
+    already parsed). ``None`` when it cannot prove it read what the row-by-row reader would: an encoding
+    whose lines cannot be counted on the bytes, a tokenising or decoding error, or rows that are not one per
+    line (a blank line, a quoted line break, a lone carriage return); the caller then reads row by row.
+
+    With ``floats``, the number columns are parsed to float64 in C; a column that is not entirely plain
+    finite numbers (an empty cell, a marker, a comma, infinity) is read as text instead and goes through
+    the cell-by-cell checks, so every message and decision stays the row-by-row reader's. pandas accepts no
+    number that Python's ``float`` refuses and gives the same double for each (tests/test_analysis_readers.py)."""
+    if encoding.lower().replace("_", "-") not in _LINE_COUNTABLE:
+        return None
+    import pandas as pd
+
+    at = sorted(set(positions.values()))
+    number_at = {positions[name] for name, kind in wanted.items() if kind == "number"}
+    text_at = {positions[name] for name, kind in wanted.items() if kind != "number"}
+    as_float = (number_at - text_at) if floats else set()
+
+    def read(columns: list[int], float_at: set[int]) -> Any:
+        return pd.read_csv(file, sep=delimiter, header=None, skiprows=1 if has_header else 0, usecols=columns,
+                           dtype={i: (np.float64 if i in float_at else str) for i in columns}, na_filter=False,
+                           keep_default_na=False, engine="c", encoding=encoding, quotechar='"', doublequote=True,
+                           skip_blank_lines=True, skipinitialspace=False, low_memory=False)
+
+    try:
+        try:
+            frame = read(at, as_float)
+        except ValueError:                                  # a number column that is not all plain numbers
+            if not as_float:
+                raise
+            as_float = set()
+            frame = read(at, as_float)
+    except (ValueError, OSError):                           # tokenising, decoding: the careful reader says why
+        return None
+    rows = len(frame)
+    if rows != _data_lines(file, has_header):
+        return None
+    parsed: dict[int, np.ndarray] = {}
+    text: dict[int, list[str]] = {}
+    for i in at:
+        if i not in as_float:
+            text[i] = [cell.strip() for cell in frame[i].tolist()]
+        elif np.isfinite(numbers := frame[i].to_numpy(dtype=np.float64)).all():
+            parsed[i] = numbers
+    del frame
+    # A number column that held infinity: every number column's text, for the checks (the decimal mark is
+    # then decided from all of them, as the row-by-row reader decides it).
+    retry = sorted(as_float) if as_float - set(parsed) else []
+    if retry:
+        parsed.clear()
+    if retry:
+        try:
+            again = read(retry, set())
+        except (ValueError, OSError):
+            return None
+        if len(again) != rows:
+            return None
+        text.update({i: [cell.strip() for cell in again[i].tolist()] for i in retry})
+    # A line holding only an empty quoted cell ("") is a blank row to the row-by-row reader, a row to pandas:
+    # when no wanted cell of some row has anything, the row-by-row reader decides.
+    if not parsed and rows:
+        empty = np.ones(rows, dtype=bool)
+        for values in text.values():
+            empty &= np.array([not cell for cell in values], dtype=bool)
+        if empty.any():
+            return None
+    lines = np.arange(1, rows + 1, dtype=np.int64) + (1 if has_header else 0)
+    cells = {name: text[positions[name]] for name in wanted if positions[name] in text}
+    numbers = {name: parsed[positions[name]] for name, kind in wanted.items()
+               if kind == "number" and positions[name] in parsed}
+    return cells, lines, numbers
+
+
+def _data_lines(file: Path, has_header: bool) -> int:
+    """The number of lines of the file, less the header: the rows it has if each is one line."""
+    newlines = 0
+    last = b""
+    with file.open("rb") as handle:
+        while chunk := handle.read(_COUNT_CHUNK):
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+    lines = newlines + (1 if last and last != b"\n" else 0)
+    return lines - (1 if has_header else 0)
+
+
 def _typed_columns(wanted: dict[str, str], cells: dict[str, list[str]], plain: dict[str, np.ndarray | None],
                    mark: str, line_numbers: np.ndarray, shown: dict[str, str], date_order_option: str | None,
                    date_format: str | None) -> tuple[dict[str, Any], dict[str, int], dict[str, str]]:
@@ -288,12 +392,19 @@ def _typed_columns(wanted: dict[str, str], cells: dict[str, list[str]], plain: d
     missing: dict[str, int] = {}
     orders: dict[str, str] = {}
     for name, kind in wanted.items():
-        values = cells[name]
         fast = plain.get(name) if kind == "number" and mark == "." else \
-            _iso_dates(values) if kind == "date" and not date_format else None
+            _iso_dates(cells[name]) if kind == "date" and not date_format else None
         if fast is not None:
             missing[shown[name]] = 0
             columns[name] = fast
+            continue
+        values = cells[name]
+        if kind == "text":                                  # one pass: a million IDs are common
+            marked = [not cell or (len(cell) <= _LONGEST_MARKER and cell.casefold() in MISSING_MARKERS)
+                      for cell in values]
+            missing[shown[name]] = sum(marked)
+            columns[name] = ["" if flag else cell for cell, flag in zip(values, marked, strict=True)] \
+                if missing[shown[name]] else values
             continue
         missing[shown[name]] = sum(1 for cell in values if not cell or cell.casefold() in MISSING_MARKERS)
         if kind == "number":
@@ -303,8 +414,6 @@ def _typed_columns(wanted: dict[str, str], cells: dict[str, list[str]], plain: d
             if order:
                 orders[shown[name]] = order
             columns[name] = _dates(values, line_numbers, shown[name], order, date_format)
-        else:
-            columns[name] = ["" if cell.casefold() in MISSING_MARKERS else cell for cell in values]
     return columns, missing, orders
 
 

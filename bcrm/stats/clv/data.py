@@ -110,7 +110,9 @@ def group_rows(*columns: np.ndarray, weights: np.ndarray | None = None
     """Distinct rows of aligned columns: ``(unique_columns, summed_weights, inverse)``.
 
     ``unique_columns[k][inverse]`` gives back ``columns[k]`` exactly; ``summed_weights`` is the number of
-    rows (or the sum of ``weights``) of each distinct row; distinct rows come in lexicographic order.
+    rows (or the sum of ``weights``) of each distinct row; distinct rows come in lexicographic order, but
+    when the last column's values are all different (continuous ages: nothing to group), in that column's
+    order, found with one sort instead of four.
     Columns of whole numbers or short decimals (ages in weeks, amounts in cents) over a modest range are
     coded directly and counted with ``np.bincount`` — no sort, O(n); anything else is coded by ``np.unique``
     and the codes combined into one integer key (a few sorts)."""
@@ -136,6 +138,13 @@ def group_rows(*columns: np.ndarray, weights: np.ndarray | None = None
             rest, code = np.divmod(rest, d[1])
             uniques.append((code + d[3]) / d[2])
         return uniques[::-1], summed, inverse
+    order = np.argsort(columns[-1], kind="stable")
+    ordered = columns[-1][order]
+    if not (ordered[1:] == ordered[:-1]).any():             # every row distinct
+        inverse = np.empty(n, dtype=np.intp)
+        inverse[order] = np.arange(n)
+        summed = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)[order]
+        return [col[order] for col in columns], summed, inverse
     key = np.zeros(n, dtype=np.int64)
     span = 1
     for col in columns:

@@ -71,7 +71,8 @@ def _fit_bgnbd_groups(ux: np.ndarray, utx: np.ndarray, uT: np.ndarray, uw: np.nd
     mean_x = float(uw @ ux) / n
     mean_T = float(uw @ (uT / scale)) / n
     start = np.log(np.array([1.0, max(mean_T / max(mean_x, 1e-3), 1e-3), 1.0, 1.0]))
-    theta, cov, info = _maximise(value_grad, start, BGNBD_PARAMS, "BG/NBD", unbounded_pair=(2, 3))
+    theta, cov, info = _maximise(value_grad, start, BGNBD_PARAMS, "BG/NBD", unbounded_pair=(2, 3),
+                                   terms=int(ux.size))
     params = np.exp(theta)
     params[1] *= scale                                         # α back in the data's time unit
     cov[1, :] *= scale
@@ -128,7 +129,7 @@ def fit_gamma_gamma(frequency: Any, monetary_value: Any, *, weights: Any = None)
     def value_grad(params: np.ndarray) -> tuple[float, np.ndarray]:
         return _gg_value_grad(params, data)
 
-    theta, cov, info = _maximise(value_grad, np.zeros(3), GG_PARAMS, "Gamma-Gamma")
+    theta, cov, info = _maximise(value_grad, np.zeros(3), GG_PARAMS, "Gamma-Gamma", terms=int(gx.size))
     params = np.exp(theta)
     params[2] *= scale
     cov[2, :] *= scale

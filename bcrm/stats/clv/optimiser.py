@@ -19,8 +19,28 @@ _LOG_BOUND = 18.0
 _DEGENERATE = 9.0
 
 
+#: How the quasi-Newton search ended, as a code the doors translate: it met its tolerance; its line search
+#: could not improve the likelihood any further (L-BFGS-B's "ABNORMAL"); it ran out of iterations; else.
+SEARCH_STATUSES = ("converged", "line_search", "iteration_limit", "stopped")
+
+
+def _ftol(terms: int) -> float:
+    """L-BFGS-B's relative tolerance on the (normalised) objective: what a sum of ``terms`` rounded terms can
+    resolve, about eps*sqrt(terms), with a margin. Asking for less (it was 1e-15 whatever the size) makes the
+    line search fail near the optimum of a large sample ("ABNORMAL"), where rounding hides any decrease."""
+    return max(1e-15, 10.0 * float(np.finfo(np.float64).eps) * math.sqrt(max(terms, 1)))
+
+
+def _search_status(res: Any) -> str:
+    if res.success:
+        return "converged"
+    if "ABNORMAL" in str(res.message).upper():
+        return "line_search"
+    return "iteration_limit" if int(res.status) == 1 else "stopped"
+
+
 def _maximise(value_grad, start: np.ndarray, names: Sequence[str], model: str,
-              unbounded_pair: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+              unbounded_pair: tuple[int, int] | None = None, terms: int = 1) -> tuple[np.ndarray, np.ndarray, dict]:
     """Maximise ``value_grad`` (natural params → (ll, grad)) over log-parameters.
 
     Returns (log θ, covariance of θ, info). L-BFGS-B with the analytic gradient, then Newton steps on a
@@ -30,7 +50,12 @@ def _maximise(value_grad, start: np.ndarray, names: Sequence[str], model: str,
 
     ``unbounded_pair``: two parameters that may legitimately grow together without bound (the BG/NBD's a
     and b when the drop-out probability is the same for everyone): then the fit is accepted, their
-    gradient is not checked and ``info["degenerate"]`` is set."""
+    gradient is not checked and ``info["degenerate"]`` is set. ``terms``: how many rows the log-likelihood
+    sums (it sets the tolerance the search can meet, see :func:`_ftol`).
+
+    ``info["search_status"]`` (one of :data:`SEARCH_STATUSES`) and ``info["message"]`` say how the
+    quasi-Newton search ended, ``info["newton_steps"]`` and ``info["gradient_norm"]`` what the polish did;
+    ``converged`` means the gradient vanished at the end, whatever the search reported."""
     evaluations = 0
     scale = 1.0
 
@@ -49,7 +74,7 @@ def _maximise(value_grad, start: np.ndarray, names: Sequence[str], model: str,
     scale = max(abs(ll0), 1.0) if math.isfinite(ll0) else 1.0
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * start.size
     res = optimize.minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds,
-                            options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20})
+                            options={"maxiter": 2000, "ftol": _ftol(terms), "gtol": 1e-10, "maxcor": 20})
     theta = np.asarray(res.x, dtype=np.float64)
     degenerate = unbounded_pair is not None and min(theta[list(unbounded_pair)]) > _DEGENERATE
     free = [i for i in range(theta.size) if not (degenerate and unbounded_pair and i in unbounded_pair)]
@@ -62,6 +87,7 @@ def _maximise(value_grad, start: np.ndarray, names: Sequence[str], model: str,
     # Newton polish: the quasi-Newton optimum is good to ~1e-7; one or two exact steps finish the job.
     ll, glog = _value_grad_log(value_grad, theta)
     hess = _hessian_log(value_grad, theta)
+    newton_steps = 0
     for _ in range(4):
         if not math.isfinite(ll) or float(np.max(np.abs(glog))) <= 1e-9 * scale:
             break
@@ -76,6 +102,7 @@ def _maximise(value_grad, start: np.ndarray, names: Sequence[str], model: str,
         if not (math.isfinite(ll_new) and ll_new >= ll - 1e-12 * scale):
             break
         theta, ll, glog = candidate, ll_new, g_new
+        newton_steps += 1
         if float(np.max(np.abs(step))) > 1e-4:
             hess = _hessian_log(value_grad, theta)
     gnorm = float(np.max(np.abs(glog[free]))) / scale
@@ -84,13 +111,29 @@ def _maximise(value_grad, start: np.ndarray, names: Sequence[str], model: str,
         raise ModelError(gettext_noop("The %(model)s fit did not converge: the likelihood has no clear maximum, "
                                       "so the data do not identify the model (too few customers, or too "
                                       "little variation)."), model=model)
+    status = _search_status(res)
     info = {"converged": True, "iterations": int(res.nit), "evaluations": evaluations,
-            "message": str(res.message), "gradient_norm": gnorm, "degenerate": degenerate,
-            "notes": [] if res.success else [_note(
-                gettext_noop("The %(model)s fit's quasi-Newton search stopped early (%(reason)s); Newton steps then "
-                             "brought the gradient to %(gradient)s, so the estimates are at the maximum."),
-                model=model, reason=str(res.message), gradient=f"{gnorm:.1e}")]}
+            "message": str(res.message), "search_status": status, "newton_steps": newton_steps,
+            "gradient_norm": gnorm, "degenerate": degenerate,
+            "notes": [] if status == "converged" else [_search_note(status, model, gnorm, str(res.message))]}
     return theta, cov, info
+
+
+def _search_note(status: str, model: str, gradient: float, message: str) -> dict[str, Any]:
+    """What the search did, in words; the estimates stand (the gradient check after the polish passed)."""
+    params = {"model": model, "message": message.strip() or status, "gradient": f"{gradient:.1e}"}
+    if status == "line_search":
+        return _note(gettext_noop("The %(model)s fit's quasi-Newton search (L-BFGS-B) ended early: its line search "
+                                  "could not improve the likelihood any further (%(message)s). Newton steps then "
+                                  "brought the gradient to %(gradient)s, so the estimates are at the maximum."),
+                     **params)
+    if status == "iteration_limit":
+        return _note(gettext_noop("The %(model)s fit's quasi-Newton search (L-BFGS-B) ended early: it reached its "
+                                  "iteration limit (%(message)s). Newton steps then brought the gradient to "
+                                  "%(gradient)s, so the estimates are at the maximum."), **params)
+    return _note(gettext_noop("The %(model)s fit's quasi-Newton search (L-BFGS-B) ended early: it stopped before "
+                              "meeting its tolerance (%(message)s). Newton steps then brought the gradient to "
+                              "%(gradient)s, so the estimates are at the maximum."), **params)
 
 
 def _value_grad_log(value_grad, theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -128,7 +171,8 @@ def _covariance(hess: np.ndarray, theta: np.ndarray) -> np.ndarray:
 
 def _info_fields(info: dict) -> dict[str, Any]:
     return {"converged": info["converged"], "iterations": info["iterations"],
-            "evaluations": info["evaluations"], "message": info["message"]}
+            "evaluations": info["evaluations"], "message": info["message"], "search_status": info["search_status"],
+            "newton_steps": info["newton_steps"], "gradient_norm": info["gradient_norm"]}
 
 
 def _se(cov: np.ndarray, i: int) -> float:

@@ -14,10 +14,10 @@ from bcrm.stats import ModelError, gettext_noop
 from bcrm.stats.clv.data import _array, _check_spend, check_rfm, group_rows
 from bcrm.stats.clv.expectations import (
     _expected_conditional,
+    _expected_counts,
     _expected_given_alive,
     _horizon,
     _p_alive,
-    _prob_count,
 )
 
 
@@ -41,6 +41,9 @@ class BGNBDFit:
     evaluations: int
     message: str
     warnings: list[dict[str, Any]] = field(default_factory=list)   # {"template", "params", "message"}
+    search_status: str = "converged"        # how the quasi-Newton search ended (optimiser.SEARCH_STATUSES)
+    newton_steps: int = 0                   # Newton steps of the polish after it
+    gradient_norm: float = 0.0              # largest |gradient| at the end, relative to the log-likelihood
 
     @property
     def params(self) -> dict[str, float]:
@@ -52,7 +55,8 @@ class BGNBDFit:
             "model": "bgnbd", "params": self.params, "se": dict(self.se),
             "log_likelihood": self.log_likelihood, "n_customers": _count(self.n_customers),
             "n_distinct": self.n_distinct, "converged": self.converged, "iterations": self.iterations,
-            "evaluations": self.evaluations, "message": self.message,
+            "evaluations": self.evaluations, "message": self.message, "search_status": self.search_status,
+            "newton_steps": self.newton_steps, "gradient_norm": self.gradient_norm,
             "warnings": [w["message"] for w in self.warnings],
             "covariance": [[_finite(v) for v in row] for row in self.covariance.tolist()],
         }
@@ -84,8 +88,7 @@ class BGNBDFit:
         histogram."""
         age = _array(T, "T")
         uT, counts = np.unique(age, return_counts=True)
-        probs = _prob_count(self.params, uT, np.arange(max_frequency))          # (len uT, max_frequency)
-        expected = counts @ probs
+        expected = _expected_counts(self.params, uT, counts.astype(np.float64), max_frequency)
         return np.append(expected, counts.sum() - expected.sum())
 
 
@@ -117,6 +120,9 @@ class GammaGammaFit:
     n_zero_spend: int = 0              # repeat buyers with spend 0, left out of the fit (in n_excluded)
     warnings: list[dict[str, Any]] = field(default_factory=list)   # {"template", "params", "message"}
     first_zero_spend: int | None = None  # the row (1-based) of the first of them
+    search_status: str = "converged"     # how the quasi-Newton search ended (optimiser.SEARCH_STATUSES)
+    newton_steps: int = 0                # Newton steps of the polish after it
+    gradient_norm: float = 0.0           # largest |gradient| at the end, relative to the log-likelihood
 
     @property
     def params(self) -> dict[str, float]:
@@ -135,7 +141,8 @@ class GammaGammaFit:
             "population_mean_spend": _finite(self.population_mean_spend),
             "frequency_spend_correlation": _finite(self.frequency_spend_correlation),
             "converged": self.converged, "iterations": self.iterations, "evaluations": self.evaluations,
-            "message": self.message, "covariance": [[_finite(v) for v in row] for row in self.covariance.tolist()],
+            "message": self.message, "search_status": self.search_status, "newton_steps": self.newton_steps,
+            "gradient_norm": self.gradient_norm, "covariance": [[_finite(v) for v in row] for row in self.covariance.tolist()],
         }
 
     def conditional_expected_spend(self, frequency: Any, monetary_value: Any) -> np.ndarray:
