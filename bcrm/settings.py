@@ -333,6 +333,9 @@ BCRM_EVIDENCE_MAX_BYTES = int(os.environ.get("BCRM_EVIDENCE_MAX_BYTES", str(10 *
 # BCRM_COUNTRY_RISK_FILE replaces the shipped country risk table (same JSON shape).
 BCRM_INLINE_RUN_LIMIT = int(os.environ.get("BCRM_INLINE_RUN_LIMIT", "50000"))
 BCRM_TIER_INLINE_LIMIT = int(os.environ.get("BCRM_TIER_INLINE_LIMIT", "50000"))
+# The daily automation run examines the clients with writes since the previous run started, less this many
+# seconds (a transaction that began before that run and committed after it is not missed).
+BCRM_AUTOMATION_SLACK_SECONDS = int(os.environ.get("BCRM_AUTOMATION_SLACK_SECONDS", "3600"))
 BCRM_FEATURE_CACHE_SECONDS = float(os.environ.get("BCRM_FEATURE_CACHE_SECONDS", str(15 * 60)))
 BCRM_COUNTRY_RISK_FILE = os.environ.get("BCRM_COUNTRY_RISK_FILE", "")
 

@@ -207,6 +207,8 @@ class AutomationRunOut(Schema):
     finished_at: dt.datetime | None
     duration_ms: int
     policy_version: int | None
+    mode: str
+    examined: int
     counts: dict[str, Any]
     overflow: list[dict[str, Any]]
     errors: list[Any]
@@ -223,11 +225,14 @@ class AutomationRunDetailOut(AutomationRunOut):
 class AutomationRunIn(Schema):
     as_of: AwareDatetime | None = None
     dry_run: bool = False
+    full: bool = False
 
 
 class AutomationReportOut(Schema):
     run_id: int | None
     dry_run: bool
+    mode: str
+    examined: int
     counts: dict[str, Any]
     overflow: list[dict[str, Any]]
     errors: list[str]
@@ -400,10 +405,13 @@ def get_automation_run(request, run_id: int):
 
 
 @router.post("/automation/runs", response={200: AutomationReportOut, 201: AutomationReportOut, **ERRORS},
-             summary="Run the automation now (dry_run: compute and report, write nothing); lead/admin")
+             summary="Run the automation now (dry_run: compute and report, write nothing; full: examine every "
+                     "client, not only those due or changed since the last run); lead/admin")
 def create_automation_run(request, payload: AutomationRunIn):
-    report = services.automation_run(actor=request.auth, as_of=payload.as_of, dry_run=payload.dry_run, trigger="api")
-    body = {"run_id": report.run.pk if report.run else None, "dry_run": payload.dry_run,
+    report = services.automation_run(actor=request.auth, as_of=payload.as_of, dry_run=payload.dry_run, trigger="api",
+                                     full=payload.full)
+    body = {"run_id": report.run.pk if report.run else None, "dry_run": payload.dry_run, "mode": report.mode,
+            "examined": report.examined,
             "counts": report.counts, "overflow": report.overflow, "errors": report.errors,
             "duration_ms": report.duration_ms}
     return Status(200 if payload.dry_run else 201, body)

@@ -23,6 +23,15 @@ rolls it back, so its counts are exactly what a real run would do):
 
 Everything reads in bulk (one query per kind of fact, never one per client) and writes in bulk.
 
+**Full and incremental runs.** Each run records, per client it examines, the first day one of its steps falls
+due by date alone and the inputs that decide which steps apply (:class:`~bcrm.playbooks.models.ClientDue`).
+The next run, when the configuration (policy, playbooks, steps, calendars: :func:`config_digest`) is the one
+the previous completed run had, examines only the clients due by its day, those whose labels, team or
+relationship manager differ from what was recorded, and those with interactions, closed playbook tasks or
+participations written or deleted since the previous run started (less ``BCRM_AUTOMATION_SLACK_SECONDS``);
+it makes the same tasks, tiers and deliveries a full run would. ``full=True`` (or a new configuration)
+examines every client. On PostgreSQL the run checks its foreign keys as each statement ends.
+
 This module is the run itself (the order of the stages, the tiers, the insert, the deliverables) and the
 daily schedule; its pieces: :mod:`~bcrm.playbooks.population` (the clients as arrays, the run's clock and
 calendars), :mod:`~bcrm.playbooks.duesteps` (stages 2–3), :mod:`~bcrm.playbooks.capacity` (stage 4),
@@ -33,15 +42,19 @@ calendars), :mod:`~bcrm.playbooks.duesteps` (stages 2–3), :mod:`~bcrm.playbook
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import time
 from collections import defaultdict
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -62,6 +75,7 @@ from bcrm.playbooks.choices import (
     Action,
     CadenceUnit,
     OwnerRule,
+    RunMode,
     RunStatus,
     Tier,
     Trigger,
@@ -73,10 +87,13 @@ from bcrm.playbooks.hooks import deliverable
 from bcrm.playbooks.models import (
     AutomationRun,
     AutomationSchedule,
+    CalendarDay,
     ClientTier,
     Playbook,
     PlaybookStep,
+    TeamCalendar,
     TierPolicy,
+    WorkCalendar,
 )
 from bcrm.playbooks.policy import tier_table, validate_rules
 
@@ -101,10 +118,13 @@ class AutomationReport:
     timings: dict[str, int] = field(default_factory=dict)
     duration_ms: int = 0
     policy_version: int | None = None
+    mode: str = RunMode.FULL.value
+    examined: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run.pk if self.run else None, "as_of": self.as_of.isoformat(),
-                "dry_run": self.dry_run, "policy_version": self.policy_version, "counts": self.counts,
+                "dry_run": self.dry_run, "policy_version": self.policy_version, "mode": self.mode,
+                "examined": self.examined, "counts": self.counts,
                 "overflow": self.overflow, "errors": self.errors, "timings_ms": self.timings,
                 "duration_ms": self.duration_ms}
 
@@ -120,9 +140,46 @@ def as_of_moment(day: dt.date) -> dt.datetime:
     return default_calendar().closes(day)
 
 
+def config_digest() -> str:
+    """A digest of everything besides the clients' own data that decides what a run makes: the active tier
+    policy, the playbooks and their steps, the working calendars and which team uses which. A run whose digest
+    differs from the previous run's is a full run."""
+    policy = TierPolicy.objects.filter(is_active=True).order_by("-version").values_list("version", "rules").first()
+    parts = [
+        policy,
+        list(Playbook.objects.order_by("id").values_list("id", "code", "is_active", "response_sla_hours",
+                                                         "resolution_sla_hours", "version", "updated_at")),
+        list(PlaybookStep.objects.order_by("id").values_list(
+            "id", "playbook_id", "position", "action", "trigger", "cadence_count", "cadence_unit", "channel",
+            "owner_rule", "hours", "lead_days", "only_dimension", "only_label", "is_active", "version",
+            "updated_at")),
+        list(WorkCalendar.objects.order_by("id").values_list("id", "timezone", "day_start", "day_end", "weekend",
+                                                             "country", "is_default")),
+        list(CalendarDay.objects.order_by("calendar_id", "date").values_list("calendar_id", "date", "kind")),
+        list(TeamCalendar.objects.order_by("team_id").values_list("team_id", "calendar_id")),
+    ]
+    return hashlib.sha256(json.dumps(parts, default=str, sort_keys=True).encode()).hexdigest()
+
+
+def _choose_mode(full: bool, digest: str) -> tuple[str, dt.datetime | None]:
+    """Incremental when the previous completed run had the same configuration; full otherwise (or when asked)."""
+    if full:
+        return RunMode.FULL.value, None
+    previous = AutomationRun.objects.filter(status=RunStatus.DONE, dry_run=False).order_by("-started_at", "-id") \
+        .values_list("started_at", "config_digest").first()
+    if previous is None or previous[1] != digest:
+        return RunMode.FULL.value, None
+    # Writes committed shortly before the previous run started are looked at again (settings.py says why).
+    return RunMode.INCREMENTAL.value, previous[0] - dt.timedelta(seconds=settings.BCRM_AUTOMATION_SLACK_SECONDS)
+
+
 def run_automation(*, actor, as_of: dt.datetime | None = None, dry_run: bool = False,
-                   trigger: str = "manual") -> AutomationReport:
-    """One automation pass as of ``as_of`` (now by default). Lead/admin, or the system (actor None)."""
+                   trigger: str = "manual", full: bool = False) -> AutomationReport:
+    """One automation pass as of ``as_of`` (now by default). Lead/admin, or the system (actor None).
+
+    By default the run is incremental: it examines the clients due by date or changed since the previous run
+    (same tasks, tiers and deliveries as a full run, at the cost of what changed); ``full`` examines every
+    client, and a run after a change of policy, playbooks or calendars is always full."""
     if not can_run_automation(actor):
         raise PermissionDenied(_("Only team leads and administrators run the automation."))
     if as_of is not None and timezone.is_naive(as_of):
@@ -146,7 +203,13 @@ def run_automation(*, actor, as_of: dt.datetime | None = None, dry_run: bool = F
             list(AutomationSchedule.objects.select_for_update().filter(key=LOCK_KEY))
             population_read = timezone.now()
             newest_before = Task.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-            _Engine(now=now, report=report, run_id=run.pk if run else None).run()
+            digest = config_digest()
+            report.mode, since = _choose_mode(full, digest)
+            _Engine(now=now, report=report, run_id=run.pk if run else None, since=since).run()
+            report.examined = int(report.counts.get("examined", 0))
+            if run is not None:
+                AutomationRun.objects.filter(pk=run.pk).update(mode=report.mode, examined=report.examined,
+                                                               config_digest=digest)
             if run is not None:
                 _audit_created_tasks(actor=user, run=run, now=now, after_id=newest_before)
             # Every client's tier now follows its labels: lists stop saying "tiers update at the next run".
@@ -196,6 +259,21 @@ def _audit_created_tasks(*, actor, run: AutomationRun, now: dt.datetime, after_i
                 "pk", "organization_id", "assignee_id", "due_at", "status", "source").iterator(chunk_size=5000)))
 
 
+@contextmanager
+def _immediate_constraints() -> Iterator[None]:
+    """On PostgreSQL the foreign keys Django makes are DEFERRABLE INITIALLY DEFERRED: a million rows written
+    in bulk would queue their checks for COMMIT. The run checks them as each statement ends instead (the same
+    checks, done where the rows are written, so COMMIT is short), and puts the default back afterwards."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    yield  # a failure rolls the whole run back: nothing to put back then
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
 class _Engine(_DueSteps, _Capacity, _Escalations):
     """One run: the stages in order (population and label masks in :class:`_Population`, the other stages in
     the mixins), each timed."""
@@ -208,6 +286,10 @@ class _Engine(_DueSteps, _Capacity, _Escalations):
         self.report.policy_version = policy.version
         self.rules = validate_rules(policy.rules)
         self.policy_version = policy.version
+        with _immediate_constraints():
+            self._stages()
+
+    def _stages(self) -> None:
         self._load_population()
         self._stage("population")
         self._tiers()
@@ -240,6 +322,9 @@ class _Engine(_DueSteps, _Capacity, _Escalations):
         self._deliverables(steps)
         self._stage("deliverables")
         self.counts["created"] = created
+        self.counts["due_rows_written"] = self._store_due()
+        self._drop_scope()
+        self._stage("next_due")
 
     # --- 1. tiers ----------------------------------------------------------------------------------------
     def _tiers(self) -> None:
@@ -292,9 +377,12 @@ class _Engine(_DueSteps, _Capacity, _Escalations):
         self.codes[0] = {name: code for code, name in enumerate(tier_names)}
         self.codes[1] = {name: code for code, name in enumerate(addon_names)}
         self.coded[0], self.coded[1] = tier_now, addons_now
-        counts: Any = np.bincount(tier_now, minlength=len(tier_names)) if self.ids.size else []
-        self.counts["tiers"] = {name: int(counts[code]) for code, name in enumerate(tier_names) if len(counts)
-                                and counts[code]}
+        if self.incremental:  # the book's tiers, not the examined clients'
+            self.counts["tiers"] = dict(ClientTier.objects.order_by().values_list("tier").annotate(n=Count("pk")))
+        else:
+            counts: Any = np.bincount(tier_now, minlength=len(tier_names)) if self.ids.size else []
+            self.counts["tiers"] = {name: int(counts[code]) for code, name in enumerate(tier_names) if len(counts)
+                                    and counts[code]}
         self.tier_rank = np.array([TIER_RANK.get(n or "", 1) for n in tier_names] or [1], dtype=np.int8)[tier_now] \
             if self.ids.size else np.zeros(0, dtype=np.int8)
 
@@ -314,6 +402,7 @@ class _Engine(_DueSteps, _Capacity, _Escalations):
         for t in tasks:
             by_action[t.action].append(t)
         due_cache: dict[tuple[int, int | None], dt.datetime] = {}
+        no_params = json.dumps({})
 
         def due_at(task: _NewTask) -> dt.datetime:
             key = (task.due_day, task.team)
@@ -325,7 +414,7 @@ class _Engine(_DueSteps, _Capacity, _Escalations):
             for action, items in by_action.items():
                 for start in range(0, len(items), INSERT_BATCH):
                     chunk = items[start:start + INSERT_BATCH]
-                    rows = [(t.title, t.title_code, json.dumps(t.title_params), t.description, t.org or None, t.assignee, due_at(t), TaskStatus.OPEN.value,
+                    rows = [(t.title, t.title_code, json.dumps(t.title_params) if t.title_params else no_params, t.description, t.org or None, t.assignee, due_at(t), TaskStatus.OPEN.value,
                              TaskSource.PLAYBOOK.value, t.key, t.action, t.step.pk if t.step else None, t.team,
                              t.hours, _db_datetime(dt.datetime.fromtimestamp(t.basis, dt.UTC)) if t.basis is not None else None,
                              t.service_request, t.participation, 1, now, now) for t in chunk]

@@ -27,8 +27,9 @@ OVERFLOW_NO_TEAM = texts.gettext_noop(
 class _Capacity(_Population):
     """Stage 4 of a run: owners within weekly capacity, and the overflow."""
 
-    def _staff(self) -> None:
+    def _staff(self, tasks: list[_NewTask]) -> None:
         from django.contrib.auth import get_user_model
+        from django.db.models import Sum
 
         from bcrm.accounts.models import TeamMembership
 
@@ -53,20 +54,27 @@ class _Capacity(_Population):
                 self.team_leads[team].append(user)
         self.all_leads = sorted(leads)
         self.active = active
-        # The hours already planned per person and week: open tasks assigned to them.
+        # The hours already planned per person and week: open tasks assigned to them — only of the people the
+        # new tasks can go to (their relationship managers and their teams' pools), summed per due moment in SQL.
+        candidates = {t.rm for t in tasks if t.rm is not None} | {
+            user for team in {t.team for t in tasks if t.team is not None} for user in self.pool.get(team, ())}
         self.load: dict[tuple[int, tuple[int, int]], Decimal] = defaultdict(Decimal)
         this_week = self.today.isocalendar()[:2]
-        for user, due_at, planned in Task.objects.filter(status=TaskStatus.OPEN, assignee__isnull=False,
-                                                       planned_hours__isnull=False).order_by().values_list(
-                "assignee_id", "due_at", "planned_hours"):
-            week = max(due_at.astimezone(self.tz).date().isocalendar()[:2], this_week)
-            self.load[(user, week)] += planned or Decimal(0)
+        users = sorted(candidates & active)
+        for start in range(0, len(users), 500):
+            for user, due_at, planned in (
+                    Task.objects.filter(status=TaskStatus.OPEN, assignee_id__in=users[start:start + 500],
+                                        planned_hours__isnull=False)
+                    .order_by().values("assignee_id", "due_at").annotate(hours=Sum("planned_hours"))
+                    .values_list("assignee_id", "due_at", "hours")):
+                week = max(due_at.astimezone(self.tz).date().isocalendar()[:2], this_week) if due_at else this_week
+                self.load[(user, week)] += planned or Decimal(0)
 
     def _room(self, user: int, week: tuple[int, int], hours: Decimal) -> bool:
         return self.load[(user, week)] + hours <= self.capacity.get(user, Decimal(0))
 
     def _assign(self, tasks: list[_NewTask]) -> None:
-        self._staff()
+        self._staff(tasks)
         this_week = self.today.isocalendar()[:2]
         tasks.sort(key=lambda t: (t.due_day, t.tier_rank, t.org, t.step.position if t.step else 0, t.key))
         assigned = overflow = 0

@@ -80,6 +80,11 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", _("Failed")
 
 
+class RunMode(models.TextChoices):
+    FULL = "full", _("Full (every client)")
+    INCREMENTAL = "incremental", _("Incremental (clients due or changed)")
+
+
 class DayKind(models.TextChoices):
     HOLIDAY = "holiday", _("Public holiday")
     WORKDAY = "workday", _("Working day (make-up)")

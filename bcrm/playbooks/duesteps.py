@@ -59,7 +59,7 @@ class _DueSteps(_Population):
         self.kind_group = groups
         case = "CASE kind " + " ".join(f"WHEN '{k}' THEN {g}" for k, g in groups.items()) + " ELSE -1 END"
         qs_sql = (f"SELECT organization_id, {case} AS g, MAX(occurred_at) FROM {_table(Interaction)} "
-                  f"GROUP BY organization_id, {case}")
+                  f"WHERE 1 = 1{self._scope('organization_id')} GROUP BY organization_id, {case}")
         by_group: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         org_parts: dict[int, list] = defaultdict(list)
         at_parts: dict[int, list] = defaultdict(list)
@@ -104,7 +104,8 @@ class _DueSteps(_Population):
         else:
             epoch = "(julianday(basis_at) - 2440587.5) * 86400.0"  # keeps the fraction of a second
         sql = (f"SELECT step_id, COALESCE(organization_id, 0), COALESCE(participation_id, -1), {epoch}, id "
-               f"FROM {_table(Task)} WHERE status = %s AND source = %s AND step_id IS NOT NULL")
+               f"FROM {_table(Task)} WHERE status = %s AND source = %s AND step_id IS NOT NULL"
+               f"{self._scope('organization_id')}")
         parts: list[np.ndarray] = []
         with connection.chunked_cursor() as cursor:
             cursor.execute(sql, [TaskStatus.OPEN.value, TaskSource.PLAYBOOK.value])
@@ -149,6 +150,12 @@ class _DueSteps(_Population):
         due = np.where(never, self.today_n, _add_cadence_days(last_days, step.cadence_count, step.cadence_unit))
         due = self._forward(due, self.teams[idx])
         ready = due <= self.today_n + step.lead_days
+        # What the next run needs to know: the day this step falls due for the clients it is not due for now and
+        # who have no open task for it (a task made now, or already open, changes only by a write).
+        waiting = ~ready & ~np.isin(self.ids[idx], task_orgs)
+        if waiting.any():
+            at = idx[waiting]
+            self.next_due[at] = np.minimum(self.next_due[at], due[waiting] - step.lead_days)
         # A cycle missed long ago is due now, not on its old date: the task is work for this week (its basis
         # still says when the client was last served).
         due = self._forward(np.maximum(due, self.today_n), self.teams[idx])
@@ -215,7 +222,7 @@ class _DueSteps(_Population):
         rows = _rows(
             f"SELECT p.id, p.organization_id, p.project_id, p.created_at FROM {parts} p "
             f"JOIN {tiers} t ON t.organization_id = p.organization_id "
-            f"WHERE {member_sql} AND p.status NOT IN ({placeholders}) "
+            f"WHERE {member_sql} AND p.status NOT IN ({placeholders}){self._scope('p.organization_id')} "
             f"AND NOT EXISTS (SELECT 1 FROM {_table(Interaction)} i WHERE i.organization_id = p.organization_id "
             f"AND i.project_id = p.project_id AND i.kind IN ({', '.join(['%s'] * len(ACTION_KINDS[step.action]))}) "
             f"AND i.occurred_at >= p.created_at) ORDER BY p.id",
@@ -237,7 +244,11 @@ class _DueSteps(_Population):
         open_parts = self.open_participations.get(step.pk, set())
         for (pid, org, project, _c), p, good, due_day in zip(rows, pos.tolist(), ok.tolist(), due.tolist(),
                                                              strict=True):
-            if not good or due_day > self.today_n + step.lead_days:
+            if not good:
+                continue
+            if due_day > self.today_n + step.lead_days:
+                if pid not in open_parts:
+                    self.next_due[p] = min(int(self.next_due[p]), int(due_day) - step.lead_days)
                 continue
             due_counts[step.action] += 1
             if pid in open_parts:

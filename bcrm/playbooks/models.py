@@ -19,6 +19,7 @@ from bcrm.playbooks.choices import (
     Channel,
     DayKind,
     OwnerRule,
+    RunMode,
     RunStatus,
     Tier,
     Trigger,
@@ -267,6 +268,11 @@ class AutomationRun(models.Model):
     # the system says so (a text code with parameters, bcrm.core.texts).
     heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
     reason = models.JSONField(_("reason"), default=dict, blank=True)
+    # Which clients the run looked at: "full" (the whole book) or "incremental" (those due by date or changed
+    # since the previous run), how many, and the configuration it ran with (a different one forces a full run).
+    mode = models.CharField(_("mode"), max_length=12, choices=RunMode.choices, default=RunMode.FULL)
+    examined = models.PositiveIntegerField(_("clients examined"), default=0)
+    config_digest = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name = _("automation run")
@@ -281,6 +287,30 @@ class AutomationRun(models.Model):
         from bcrm.core.texts import render
 
         return render(self.reason) if self.reason else ""
+
+
+class ClientDue(models.Model):
+    """What the automation knew of a client when it last examined it: the first day one of its playbook steps
+    becomes due by date alone (None: none will until something changes), and the inputs that decide which
+    steps apply (labels, team, relationship manager). The daily run examines only the clients due by today,
+    those whose inputs differ from these, and those with writes since the previous run."""
+
+    organization = models.OneToOneField("parties.Organization", primary_key=True, on_delete=models.CASCADE,
+                                        related_name="automation_due")
+    next_due_on = models.DateField(null=True, blank=True)
+    value = models.CharField(max_length=16, blank=True, default="")
+    risk = models.CharField(max_length=16, blank=True, default="")
+    relationship = models.CharField(max_length=16, blank=True, default="")
+    team_id = models.BigIntegerField(null=True, blank=True)
+    relationship_manager_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("client due date")
+        verbose_name_plural = _("client due dates")
+        indexes = [models.Index(fields=["next_due_on"], name="client_due_next_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.organization_id}: {self.next_due_on}"
 
 
 class AutomationSchedule(models.Model):

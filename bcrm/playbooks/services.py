@@ -302,13 +302,15 @@ def task_cancel(*, actor, task: Task, expected_version: int | None = None) -> Ta
 # --- automation ------------------------------------------------------------------------------------
 
 
-def automation_run(*, actor, as_of: dt.datetime | None = None, dry_run: bool = False, trigger: str = "manual"):
-    """Run the automation engine now (a lead or an administrator); the pages, the API and the CLI call this."""
+def automation_run(*, actor, as_of: dt.datetime | None = None, dry_run: bool = False, trigger: str = "manual",
+                   full: bool = False):
+    """Run the automation engine now (a lead or an administrator); the pages, the API and the CLI call this.
+    ``full``: examine every client rather than those due or changed since the previous run."""
     if not engine.can_run_automation(actor):
         raise PermissionDenied(_("Only a team lead or an administrator may run the automation."))
     if as_of is not None and timezone.is_naive(as_of):
         raise InvalidInput(fields={"as_of": [_("Give the time with its time zone.")]})
-    return engine.run_automation(actor=actor, as_of=as_of, dry_run=dry_run, trigger=trigger)
+    return engine.run_automation(actor=actor, as_of=as_of, dry_run=dry_run, trigger=trigger, full=full)
 
 
 # --- tiers between automation runs ---------------------------------------------------------------------

@@ -18,7 +18,7 @@ from bcrm.core import formatting
 from bcrm.core.errors import Conflict, InvalidInput, ServiceError
 from bcrm.core.pagination import paginate
 from bcrm.playbooks import selectors, services
-from bcrm.playbooks.choices import Action, AddOn, Tier
+from bcrm.playbooks.choices import Action, AddOn, RunMode, Tier
 from bcrm.playbooks.forms import PlaybookForm, StepForm, TaskAssignForm, TaskCompleteForm, TierPolicyForm
 from bcrm.playbooks.policy import describe
 from bcrm.segmentation.choices import Dimension, label_display
@@ -269,7 +269,8 @@ def count_labels() -> dict[str, str]:
         "assigned": _("Tasks assigned"), "overflow": _("Tasks left for the lead (overflow)"),
         "sla_stamped": _("Requests given SLA due dates"), "breaches": _("SLA breaches escalated"),
         "deliveries_queued": _("Progress reports queued"), "report_period": _("Report period"),
-        "escalated": _("Requests escalated"),
+        "escalated": _("Requests escalated"), "examined": _("Clients examined"),
+        "due_rows_written": _("Next due dates recorded"), "fulfilled": _("Tasks fulfilled and closed"),
     }
 
 
@@ -305,7 +306,8 @@ def automation(request: HttpRequest) -> HttpResponse:
     report = None
     if request.method == "POST":
         dry_run = request.POST.get("mode") == "dry"
-        report = services.automation_run(actor=user, dry_run=dry_run, trigger="web")
+        report = services.automation_run(actor=user, dry_run=dry_run, trigger="web",
+                                         full=request.POST.get("mode") == "full")
         if not dry_run:
             if report.errors:
                 messages.warning(request, _("Automation finished with %(n)s errors.") % {"n": len(report.errors)})
@@ -316,7 +318,8 @@ def automation(request: HttpRequest) -> HttpResponse:
     for run in runs.items:
         run.count_rows, run.overflow_rows = count_rows(run.counts), overflow_rows(run.overflow)
     dry = {"counts": count_rows(report.counts), "overflow": overflow_rows(report.overflow), "errors": report.errors,
-           "duration_ms": report.duration_ms} if report is not None else None
+           "duration_ms": report.duration_ms, "mode": RunMode(report.mode).label,
+           "examined": report.examined} if report is not None else None
     return render_page(request, "playbooks/automation.html", {
         "runs": runs, "can_run": can_run, "report": dry,
     }, partial="playbooks/_automation_runs.html", target="automation-runs")

@@ -1,6 +1,6 @@
 """`bcrm automate`: one pass of the automation engine (also run daily by `bcrm worker`).
 
-    bcrm automate [--as-of YYYY-MM-DD] [--dry-run] [--json] [--as USER]
+    bcrm automate [--as-of YYYY-MM-DD] [--dry-run] [--full] [--json] [--as USER]
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--as-of", help="YYYY-MM-DD: run as of the close of that working day (default now)")
         parser.add_argument("--dry-run", action="store_true", help="compute everything, write nothing")
+        parser.add_argument("--full", action="store_true",
+                            help="examine every client (default: those due or changed since the last run)")
         parser.add_argument("--json", action="store_true", help="machine-readable output")
         parser.add_argument("--as", dest="as_user", help="act as this user (default: the system operator)")
 
@@ -41,7 +43,8 @@ class Command(BaseCommand):
             if options["as_user"]:
                 actor = user_get_by_username(options["as_user"])
             as_of = as_of_moment(parse_date(options["as_of"])) if options["as_of"] else None
-            report = run_automation(actor=actor, as_of=as_of, dry_run=options["dry_run"], trigger="cli")
+            report = run_automation(actor=actor, as_of=as_of, dry_run=options["dry_run"], trigger="cli",
+                                    full=options["full"])
         except ServiceError as exc:
             raise command_error(exc) from exc
         except CommandError:
@@ -54,7 +57,7 @@ class Command(BaseCommand):
         c = report.counts
         head = "Dry run (nothing written)" if report.run is None else f"Automation run #{report.run.pk}"
         self.stdout.write(f"{head} as of {report.as_of:%Y-%m-%d %H:%M %Z}, policy v{report.policy_version}, "
-                          f"{report.duration_ms:,} ms")
+                          f"{report.duration_ms:,} ms, {report.mode} run, {report.examined:,} clients examined")
         tiers = c.get("tiers", {})
         self.stdout.write(f"  clients            {c.get('clients', 0):>10,}   dedicated {tiers.get('dedicated', 0):,}, "
                           f"standard {tiers.get('standard', 0):,}; tiers changed {c.get('tiers_changed', 0):,}")
