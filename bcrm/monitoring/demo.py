@@ -159,8 +159,7 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1, month
         return _upsert(cursor, table, cols, rows, conflict="ON CONFLICT (source_key) DO NOTHING") if rows else 0
 
     with transaction.atomic(), connection.cursor() as cursor:
-        for org_id, rm_id, team_id in (Organization.objects.order_by("pk")
-                                       .values_list("pk", "relationship_manager_id", "team_id").iterator(chunk_size=BATCH)):
+        for org_id, rm_id, team_id in _clients():
             tier = tiers.get(org_id)
             if tier is None:
                 continue
@@ -185,6 +184,20 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1, month
             reviews = logged.count - before
         stamped = _stamp_sla(cursor, tiers, now, calendar)
     return {"tasks": written, **history.counts, "interactions": interactions + reviews, "sla_stamped": stamped}
+
+
+def _clients():
+    """Every client's (id, relationship manager, team), by id, a page at a time. Not ``iterator()``: on PostgreSQL
+    its server-side cursor ended after the first chunk once the history's writes went through the same
+    connection, so a 100,000-client demo got the history of its first 20,000 clients only."""
+    last = 0
+    while True:
+        page = list(Organization.objects.filter(pk__gt=last).order_by("pk")
+                    .values_list("pk", "relationship_manager_id", "team_id")[:BATCH])
+        yield from page
+        if len(page) < BATCH:
+            return
+        last = page[-1][0]
 
 
 class _History:
