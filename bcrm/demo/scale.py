@@ -328,7 +328,7 @@ class ScaleLoader:
             changed = self.ref - dt.timedelta(days=rng.randint(1, PIPELINE_AGE[stage]), hours=rng.randint(0, 23))
             # recorded when the client joined the syndication, some way between its start and the latest step
             # (not at load time: the automation's first run would take every one for a new participation)
-            started = self.ref - dt.timedelta(days=PIPELINE_AGE[stage])
+            started = self.ref - dt.timedelta(days=PIPELINE_AGE[stage] + 1)
             created = started + (changed - started) * (((client.index * 31 + index) % 50) / 100)
             pk = participations.add({
                 "project_id": project_id, "organization_id": client.pk, "role": role, "amount": amount,
