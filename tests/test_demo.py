@@ -492,6 +492,29 @@ def test_demo_at_scale_keeps_the_overflow_small_and_times_each_phase(monkeypatch
         assert re.search(rf"\n  {re.escape(phase)} +{duration} +\d+%", summary), phase
 
 
+@pytest.mark.django_db
+def test_the_history_gives_every_client_a_tier_not_only_those_already_stored():
+    """The classification's second run stores the tiers of the clients whose labels moved, and only theirs: the
+    history takes those and applies the active policy to everyone else, as the first automation run will."""
+    from bcrm.monitoring.demo import _tiers_and_addons
+    from bcrm.playbooks.defaults import ensure_defaults
+    from bcrm.playbooks.models import ClientTier
+    from bcrm.segmentation.models import ClientLabels
+
+    ensure_defaults()
+    moved, high, risky, plain = (Organization.objects.create(legal_name=f"Client {k}", kind="fund", country="CN")
+                                 for k in range(4))
+    for org, value, risk in ((moved, "general", "low"), (high, "high", "low"), (risky, "general", "high"),
+                             (plain, "general", "low")):
+        ClientLabels.objects.create(organization=org, value=value, risk=risk, relationship="ordinary")
+    ClientTier.objects.create(organization=moved, tier="dedicated", addons="", policy_version=1,
+                              since=timezone.now())
+    tiers, addons, labels = _tiers_and_addons()
+    assert tiers == {moved.pk: "dedicated", high.pk: "dedicated", risky.pk: "standard", plain.pk: "standard"}
+    assert "enhanced_dd" in addons[risky.pk] and addons[plain.pk] == () and addons[moved.pk] == ()
+    assert labels[high.pk]["value"] == "high"
+
+
 # -- the command ----------------------------------------------------------------------------------------
 
 

@@ -188,9 +188,8 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1, month
 
 
 def _clients():
-    """Every client's (id, relationship manager, team), by id, a page at a time. Not ``iterator()``: its chunked
-    reads ended after the first chunk once the history's writes went through the same connection (PostgreSQL and
-    SQLite alike), so a 100,000-client demo got the history of its first 20,000 clients only."""
+    """Every client's (id, relationship manager, team), by id, a page of BATCH at a time (keyset paging: no
+    cursor held open across the history's writes on the same connection)."""
     last = 0
     while True:
         page = list(Organization.objects.filter(pk__gt=last).order_by("pk")
