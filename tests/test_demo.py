@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.db.models import Count, F, Q
+from django.utils import timezone
 
 from bcrm.core.errors import Conflict
 from bcrm.demo import names
@@ -392,6 +393,126 @@ def test_a_failed_batch_write_stops_the_load(monkeypatch):
     monkeypatch.setattr(loader.BatchWriter, "_write", staticmethod(fail))
     with pytest.raises(RuntimeError, match="disk full"):
         generate_portfolio(clients=180, seed=3, as_of=AS_OF, scale=True)
+
+
+@pytest.mark.django_db
+def test_the_scale_staff_grows_with_the_portfolio_in_desks(monkeypatch):
+    """Desks of DESK_MANAGERS relationship managers and a lead, about one manager per CLIENTS_PER_MANAGER clients
+    of a team (the logins who work for it count), written once: a second load reads them back."""
+    from django.contrib.auth import get_user_model
+
+    from bcrm.accounts.models import TeamMembership
+    from bcrm.demo import users
+
+    monkeypatch.setattr(users, "CLIENTS_PER_MANAGER", 10)
+    staff = demo_users()
+    made = users.scale_staff(staff, clients=400, shares={"core": 0.5, "fi": 0.25})
+    # core: 20 managers, 2 of them logins -> 18 in desks of 8, 8, 2; fi: 10, 2 logins -> 8 in one desk
+    assert made == {"desks": 4, "managers": 26, "leads": 4}
+    assert [len(managers) for _team, managers in staff.team_desks("core")] == [2, 8, 8, 2]
+    assert [len(managers) for _team, managers in staff.team_desks("fi")] == [2, 8]
+    User = get_user_model()
+    desk_rm = User.objects.get(username="rm.core.002.3")
+    assert not desk_rm.has_usable_password()  # seed data: nobody signs in as them
+    assert desk_rm.groups.filter(name="relationship_manager").exists()
+    membership = TeamMembership.objects.get(user=desk_rm)
+    assert membership.team.name == "Core Investors · Desk 2" and membership.team.name_local == "核心投资人 第2组"
+    assert membership.weekly_capacity_hours == users.DESK_MANAGER_HOURS
+    lead = User.objects.get(username="lead.fi.001")
+    assert lead.groups.filter(name="lead").exists() and lead.memberships.get().team.name.startswith("Financial")
+    users_before = User.objects.count()
+    again = users.scale_staff(demo_users(), clients=400, shares={"core": 0.5, "fi": 0.25})
+    assert again == made and User.objects.count() == users_before
+    # a portfolio the logins already cover gets no desks
+    assert users.scale_staff(demo_users(), clients=20, shares={"core": 0.5})["desks"] == 0
+
+
+def test_team_shares_cover_every_client():
+    from bcrm.demo import profiles
+
+    shares = profiles.team_shares()
+    assert set(shares) == {"core", "fi", "platform"}
+    assert sum(shares.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.django_db
+def test_scale_clients_sit_at_desks_with_their_manager(monkeypatch):
+    """Every scale client has a team, and its relationship manager works at that desk; participations were
+    recorded when the client joined the syndication, not when the demo was loaded."""
+    from bcrm.accounts.models import TeamMembership
+    from bcrm.demo import users
+
+    monkeypatch.setattr(users, "CLIENTS_PER_MANAGER", 8)
+    generate_portfolio(clients=150, seed=4, as_of=AS_OF, scale=True)
+    assert not Organization.objects.filter(team=None).exists()
+    seats = set(TeamMembership.objects.values_list("team_id", "user_id"))
+    managed = Organization.objects.exclude(relationship_manager=None)
+    assert managed.count() >= 120
+    assert all(pair in seats for pair in managed.values_list("team_id", "relationship_manager_id"))
+    assert managed.exclude(team__name__in=["Core Investors", "Financial Institutions", "Platform Clients"]).exists()
+    late = timezone.now() - dt.timedelta(days=1)
+    assert not Participation.objects.filter(created_at__gt=late).exists()
+    assert not Participation.objects.filter(created_at__gt=F("status_changed_at")).exists()
+
+
+@pytest.mark.django_db
+def test_demo_at_scale_keeps_the_overflow_small_and_times_each_phase(monkeypatch):
+    """`bcrm demo` on the scale data set (forced at a small size): staff in proportion, so the first automation
+    run assigns nearly every task within capacity; the history covers every client, however many pages they
+    take; each phase prints its time and the command ends with the whole time and each phase's."""
+    from bcrm.demo import generator, users
+    from bcrm.monitoring import demo as monitoring_demo
+    from bcrm.playbooks.models import AutomationRun, ClientTier
+
+    monkeypatch.setattr(generator, "SCALE_THRESHOLD", 100)
+    monkeypatch.setattr(users, "CLIENTS_PER_MANAGER", 20)
+    monkeypatch.setattr(monitoring_demo, "BATCH", 7)
+    out = io.StringIO()
+    call_command("demo", clients=160, no_serve=True, stdout=out, verbosity=0)
+    text = out.getvalue()
+    assert "accounts.Team (desks)" in text
+    run = AutomationRun.objects.get()
+    assert run.counts["assigned"] >= 20, run.counts
+    assert run.counts["overflow"] <= run.counts["assigned"] // 10, run.counts
+    assert not run.counts["created"].get("due_diligence")  # the history reviewed every participation but the newest
+    # the history: every client with a tier has its cycles, the last page too
+    tiered = set(ClientTier.objects.values_list("organization_id", flat=True))
+    covered = set(Task.objects.filter(source_key__startswith="hist:").values_list("organization_id", flat=True))
+    assert len(tiered) == 160 and covered == tiered
+    # the history logs the interactions its done tasks stand for
+    assert Task.objects.filter(source_key__startswith="hist:", status="done").exclude(interaction=None).exists()
+    # the phases and the summary
+    for line in ("Service history:", "Automation:", "KPI snapshots:", "Duplicate scan:"):
+        assert re.search(re.escape(line) + r".*\(\d+\.\d s\)\n", text), line
+    summary = text[text.index("\nTime: "):]
+    duration = r"(\d+ min \d\d s|[\d.]+ s)"
+    assert re.match(rf"\nTime: {duration} in all", summary)
+    for phase in ("migrate", "rows", "classification: value", "service history", "first automation run",
+                  "KPI snapshots", "duplicate scan"):
+        assert re.search(rf"\n  {re.escape(phase)} +{duration} +\d+%", summary), phase
+
+
+@pytest.mark.django_db
+def test_the_history_gives_every_client_a_tier_not_only_those_already_stored():
+    """The classification's second run stores the tiers of the clients whose labels moved, and only theirs: the
+    history takes those and applies the active policy to everyone else, as the first automation run will."""
+    from bcrm.monitoring.demo import _tiers_and_addons
+    from bcrm.playbooks.defaults import ensure_defaults
+    from bcrm.playbooks.models import ClientTier
+    from bcrm.segmentation.models import ClientLabels
+
+    ensure_defaults()
+    moved, high, risky, plain = (Organization.objects.create(legal_name=f"Client {k}", kind="fund", country="CN")
+                                 for k in range(4))
+    for org, value, risk in ((moved, "general", "low"), (high, "high", "low"), (risky, "general", "high"),
+                             (plain, "general", "low")):
+        ClientLabels.objects.create(organization=org, value=value, risk=risk, relationship="ordinary")
+    ClientTier.objects.create(organization=moved, tier="dedicated", addons="", policy_version=1,
+                              since=timezone.now())
+    tiers, addons, labels = _tiers_and_addons()
+    assert tiers == {moved.pk: "dedicated", high.pk: "dedicated", risky.pk: "standard", plain.pk: "standard"}
+    assert "enhanced_dd" in addons[risky.pk] and addons[plain.pk] == () and addons[moved.pk] == ()
+    assert labels[high.pk]["value"] == "high"
 
 
 # -- the command ----------------------------------------------------------------------------------------

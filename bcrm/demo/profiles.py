@@ -78,6 +78,20 @@ TEAM_BY_KIND: dict[str, Picker] = {
 OTHER_TEAMS = Picker({"platform": 50, "core": 20, None: 30})
 
 
+def team_shares() -> dict[str, float]:
+    """The share of clients each team looks after (``team_for``, or ``default_team`` when it gives none)."""
+    def weights(picker: Picker) -> dict:
+        steps = [b - a for a, b in zip([0.0, *picker.cumulative[:-1]], picker.cumulative, strict=True)]
+        return {value: w / picker.total for value, w in zip(picker.values, steps, strict=True)}
+
+    shares: dict[str, float] = {}
+    for kind, kind_share in weights(pick_kind).items():
+        for team, team_share in weights(TEAM_BY_KIND.get(kind) or OTHER_TEAMS).items():
+            team = team or default_team(kind)
+            shares[team] = shares.get(team, 0.0) + kind_share * team_share
+    return shares
+
+
 def default_team(kind: str) -> str:
     """The team that looks after a client of ``kind`` when no other team took it on."""
     if kind in ("commercial_bank", "dfi", "eca"):

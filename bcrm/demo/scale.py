@@ -25,10 +25,12 @@ import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.db import models, transaction
 from django.utils import timezone
 from faker import Faker
 
+from bcrm.accounts.models import Team
 from bcrm.demo import catalogue, profiles
 from bcrm.demo.catalogue import ASSETS, PROJECT_PLACES, PROJECTS, bilingual
 from bcrm.demo.fx import USD_PER_UNIT
@@ -55,7 +57,7 @@ from bcrm.demo.pipeline import (
     fee_for,
     money,
 )
-from bcrm.demo.users import DemoStaff
+from bcrm.demo.users import DemoStaff, scale_staff
 from bcrm.engagement.models import Interaction, ServiceRequest, SurveyResponse
 from bcrm.financing.models import ExchangeRate, Participation, ParticipationStatusChange, Project
 from bcrm.parties.models import Contact, Organization, Tag
@@ -110,14 +112,18 @@ class ScaleLoader:
         self.projects: list[tuple[int, str, str, str, float]] = []  # (pk, country, currency, stage, target USD)
         self.tags: dict[str, int] = {}
         self.rms = [u.pk for name, u in staff.users.items() if name.startswith("rm.")]
-        self.managers = {key: [u.pk for u in staff.team_managers(key)] for key in staff.teams}
-        self.team_ids = {key: team.pk for key, team in staff.teams.items()}
+        self.seats: dict[str, list[tuple[int, int]]] = {}
         self.summaries = {kind: [bilingual(t) for t in texts if "{project}" not in t[0]]
                           for kind, texts in catalogue.INTERACTION_TEXT.items()}
         self.outcomes = [bilingual(o) for o in catalogue.OUTCOMES]
         self.titles = {s: ([t[0] for t in titles], [t[1] for t in titles]) for s, titles in catalogue.TITLES.items()}
 
     def run(self) -> dict[str, int]:
+        desks = scale_staff(self.staff, clients=self.n, shares=profiles.team_shares())
+        self.seats = {key: [(team, manager) for team, managers in self.staff.team_desks(key) for manager in managers]
+                      for key in self.staff.teams}
+        self.counts[f"{Team._meta.label} (desks)"] = desks["desks"]
+        self.counts[f"{get_user_model()._meta.label} (desk managers and leads)"] = desks["managers"] + desks["leads"]
         with transaction.atomic():
             self.tags = {name: Tag.objects.get_or_create(name=name)[0].pk for name in catalogue.TAGS}
             bulk(ExchangeRate, exchange_rates(self.rng, self.as_of), self.counts)
@@ -190,11 +196,17 @@ class ScaleLoader:
             agency, grade, score = profiles.rating_for(rng, kind, country, sanctioned=sanctioned)
             kyc, kyc_expires = profiles.kyc_for(rng, self.as_of, sanctioned=sanctioned)
             since = profiles.relationship_since(rng, self.as_of, big=big)
-        team_key = profiles.team_for(rng, kind)
-        manager = None
-        if team_key is not None and rng.random() < 0.92:
-            managers = self.managers[team_key]
-            manager = managers[rng.randrange(len(managers))]
+        # every client has a team, as in the rich demo (the kind's default when none took it on): a client nobody
+        # looks after would put its playbook tasks in the overflow queue at every run
+        team_key = profiles.team_for(rng, kind) or profiles.default_team(kind)
+        team_id = manager = None
+        if team_key is not None:
+            # a seat is a manager at a desk: desks draw clients in proportion to their managers
+            seats = self.seats[team_key]
+            if rng.random() < 0.92:
+                team_id, manager = seats[rng.randrange(len(seats))]
+            else:
+                team_id = seats[i % len(seats)][0]
         contacts = [self._contact(country, name.domain, j, big=big, thin=thin)
                     for j in range(1 if thin else CONTACTS(rng))]
         # The text organization_search_text() builds: names, then contacts as listed (primary first).
@@ -206,7 +218,7 @@ class ScaleLoader:
             "sector": sector, "website": f"https://www.{name.domain}", "rating_agency": agency,
             "rating_grade": grade, "rating_score": score, "kyc_status": kyc, "kyc_expires_on": kyc_expires,
             "sanctions_flag": sanctioned, "relationship_since": since,
-            "team_id": self.team_ids[team_key] if team_key else None, "relationship_manager_id": manager,
+            "team_id": team_id, "relationship_manager_id": manager,
             "external_id": f"ORG-{i + 1:07d}", "search_text": " ".join(p for p in parts if p).lower(),
         })
         client = ScaleClient(index=i, pk=pk, kind=kind, country=country, size=size, thin=thin, big=big,
@@ -314,10 +326,14 @@ class ScaleLoader:
             else:
                 before = LADDER[rng.randint(0, 3) if final == "declined" else rng.randint(2, 6)]
             changed = self.ref - dt.timedelta(days=rng.randint(1, PIPELINE_AGE[stage]), hours=rng.randint(0, 23))
+            # recorded when the client joined the syndication, some way between its start and the latest step
+            # (not at load time: the automation's first run would take every one for a new participation)
+            started = self.ref - dt.timedelta(days=PIPELINE_AGE[stage] + 1)
+            created = started + (changed - started) * (((client.index * 31 + index) % 50) / 100)
             pk = participations.add({
                 "project_id": project_id, "organization_id": client.pk, "role": role, "amount": amount,
                 "currency": currency, "status": final, "status_changed_at": changed,
-                "probability": PROBABILITY[final], "fee_income": fee,
+                "probability": PROBABILITY[final], "fee_income": fee, "created_at": created,
             })
             changes.add({"participation_id": pk, "from_status": before, "to_status": final, "changed_at": changed,
                          "changed_by_id": client.owner_id})

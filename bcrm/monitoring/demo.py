@@ -39,9 +39,51 @@ HISTORY_MONTHS = 3
 ON_TIME: dict[str, float] = {Tier.DEDICATED.value: 0.86, Tier.STANDARD.value: 0.7}
 #: A contact not made by its due date is made late, within a cycle; only those of the last weeks are still open.
 MISSED_OPEN_DAYS = 10
-#: The rich demo logs the interactions of its history; the lean scale data set (from 50,000 clients) does not.
-LOG_INTERACTIONS_BELOW = 50_000
 BATCH = 20_000
+
+
+class _Interactions:
+    """The history's interactions, written in bulk with ids assigned here (so the tasks they fulfil can name
+    them before they are written): a multi-row INSERT (COPY on PostgreSQL), the sequence moved past them at the
+    end. A million-client portfolio logs a few million; ``bulk_create`` compiled SQL per value for each."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        fields = list(Interaction._meta.concrete_fields)
+        self.cols = [f.column for f in fields]
+        self.names = [f.attname for f in fields]
+        self.defaults: dict[str, Any] = {}
+        stamp = _db_datetime(now)
+        for f in fields:
+            if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+                self.defaults[f.attname] = stamp
+            elif f.attname != "id":
+                self.defaults[f.attname] = f.get_default()
+        self.next_id = (Interaction.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
+        self.rows: list[tuple] = []
+        self.count = 0
+        self.table = connection.ops.quote_name(Interaction._meta.db_table)
+
+    def add(self, **values: Any) -> int:
+        pk = self.next_id
+        self.next_id += 1
+        values["occurred_at"] = _db_datetime(values["occurred_at"])
+        row = {**self.defaults, **values, "id": pk}
+        self.rows.append(tuple(row[name] for name in self.names))
+        return pk
+
+    def flush(self, cursor) -> None:
+        if self.rows:
+            _upsert(cursor, self.table, self.cols, self.rows, conflict="")
+            self.count += len(self.rows)
+            self.rows = []
+
+    def close(self, cursor) -> None:
+        self.flush(cursor)
+        if self.count:
+            from django.core.management.color import no_style
+
+            for sql in connection.ops.sequence_reset_sql(no_style(), [Interaction]):
+                cursor.execute(sql)
 
 
 def _back(day: dt.date, step: PlaybookStep) -> dt.date:
@@ -57,11 +99,12 @@ def _tiers_and_addons() -> tuple[dict[int, str], dict[int, tuple[str, ...]], dic
                   chunk_size=BATCH)}
     stored = {org: (tier, tuple(a for a in (addons or "").split(",") if a)) for org, tier, addons in
               ClientTier.objects.values_list("organization_id", "tier", "addons").iterator(chunk_size=BATCH)}
-    if not stored:
-        policy = TierPolicy.objects.filter(is_active=True).order_by("-version").first()
-        if policy is not None:
-            rules = validate_rules(policy.rules)
-            stored = {org: tier_for(held, rules) for org, held in labels.items()}
+    # Client by client: the classification's second run already stored the tiers of the clients whose labels
+    # moved, and only theirs (taking those alone left a 100,000-client demo with the history of 5,800)
+    policy = TierPolicy.objects.filter(is_active=True).order_by("-version").first()
+    if policy is not None and len(stored) < len(labels):
+        rules = validate_rules(policy.rules)
+        stored.update({org: tier_for(held, rules) for org, held in labels.items() if org not in stored})
     return ({org: t for org, (t, _a) in stored.items()}, {org: a for org, (_t, a) in stored.items()}, labels)
 
 
@@ -75,7 +118,7 @@ def _kind_for(step: PlaybookStep) -> str | None:
 
 
 def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1, months: int = HISTORY_MONTHS,
-                         log_interactions: bool | None = None) -> dict[str, int]:
+                         log_interactions: bool = True) -> dict[str, int]:
     """Write the history once (a second call finds it and writes nothing). Returns what it wrote.
 
     Every cadence step of the client's tier and add-on playbooks (senior-level meetings for strategic partners
@@ -83,8 +126,8 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1, month
     interaction it stands for, as completing the task in the app does, so the automation that runs afterwards
     counts the next cycle from it; the cycle before the history is the interaction the first one counts from.
     Pipeline participations of clients with enhanced due diligence got their review when they were recorded.
-    ``log_interactions`` (default: below :data:`LOG_INTERACTIONS_BELOW` clients) writes those interactions; the
-    1,000,000-client data set writes only the tasks, as it always has."""
+    ``log_interactions`` (default on, at every size: without them the first automation run finds every cycle
+    overdue) writes those interactions, in bulk."""
     now = now or timezone.now()
     if Task.objects.filter(source_key__startswith="hist:").exists():
         return {}
@@ -98,11 +141,10 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1, month
         steps[step.playbook.code].append(step)
     tiers, addons, labels = _tiers_and_addons()
     calendar = default_calendar()
-    if log_interactions is None:
-        log_interactions = Organization.objects.count() < LOG_INTERACTIONS_BELOW
+    logged = _Interactions(now) if log_interactions else None
     history = _History(now=now, rng=rng, today=today, start=add_months(today.replace(day=1), -months),
                        calendar=calendar, steps=[step for items in steps.values() for step in items],
-                       log_interactions=log_interactions)
+                       logged=logged)
     pending = history.pending
     written = interactions = 0
     table = connection.ops.quote_name(Task._meta.db_table)
@@ -111,15 +153,14 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1, month
             "updated_at", "interaction_id"]
 
     def flush(cursor) -> int:
-        made = [i for _row, i in pending if i is not None]
-        Interaction.objects.bulk_create(made, batch_size=BATCH)
-        rows = [(*row, i.pk if i is not None else None) for row, i in pending if row]
+        if logged is not None:
+            logged.flush(cursor)  # first: the tasks name them
+        rows = [(*row, i) for row, i in pending if row]
         pending.clear()
         return _upsert(cursor, table, cols, rows, conflict="ON CONFLICT (source_key) DO NOTHING") if rows else 0
 
     with transaction.atomic(), connection.cursor() as cursor:
-        for org_id, rm_id, team_id in (Organization.objects.order_by("pk")
-                                       .values_list("pk", "relationship_manager_id", "team_id").iterator(chunk_size=BATCH)):
+        for org_id, rm_id, team_id in _clients():
             tier = tiers.get(org_id)
             if tier is None:
                 continue
@@ -136,9 +177,27 @@ def demo_service_history(*, now: dt.datetime | None = None, seed: int = 1, month
                 written += flush(cursor)
         interactions += sum(1 for _r, i in pending if i is not None)
         written += flush(cursor)
-        reviews = _due_diligence_reviews(rng, addons, AddOn.ENHANCED_DD.value, now) if log_interactions else 0
+        reviews = 0
+        if logged is not None:
+            before = logged.count
+            _due_diligence_reviews(rng, addons, AddOn.ENHANCED_DD.value, now, logged)
+            logged.close(cursor)
+            reviews = logged.count - before
         stamped = _stamp_sla(cursor, tiers, now, calendar)
     return {"tasks": written, **history.counts, "interactions": interactions + reviews, "sla_stamped": stamped}
+
+
+def _clients():
+    """Every client's (id, relationship manager, team), by id, a page of BATCH at a time (keyset paging: no
+    cursor held open across the history's writes on the same connection)."""
+    last = 0
+    while True:
+        page = list(Organization.objects.filter(pk__gt=last).order_by("pk")
+                    .values_list("pk", "relationship_manager_id", "team_id")[:BATCH])
+        yield from page
+        if len(page) < BATCH:
+            return
+        last = page[-1][0]
 
 
 class _History:
@@ -146,17 +205,17 @@ class _History:
     stand for) waiting in ``pending`` to be written in bulk."""
 
     def __init__(self, *, now: dt.datetime, rng: random.Random, today: dt.date, start: dt.date, calendar,
-                 steps: list[PlaybookStep], log_interactions: bool) -> None:
+                 steps: list[PlaybookStep], logged: _Interactions | None) -> None:
 
         self.now, self.rng, self.today, self.start, self.calendar = now, rng, today, start, calendar
-        self.log_interactions = log_interactions
+        self.logged = logged
         self.closes: dict[dt.date, dt.datetime] = {}
         # task titles are stored in English with the action's label as their code, as the automation does
         with translation.override("en"):
             self.titles = {step.pk: str(step.get_action_display()) for step in steps}
         self.kinds = {step.pk: _kind_for(step) for step in steps}
         self.quality: dict[int | None, float] = {}
-        self.pending: list[tuple[tuple, Any]] = []
+        self.pending: list[tuple[tuple, int | None]] = []  # (task row or (), the id of the interaction it logged)
         self.stamp = _db_datetime(now)
         self.counts = {"on_time": 0, "late": 0, "missed": 0}
         self.recent = now - dt.timedelta(days=MISSED_OPEN_DAYS)
@@ -166,14 +225,12 @@ class _History:
             self.closes[day] = self.calendar.closes(day)
         return self.closes[day]
 
-    def interaction(self, org_id: int, owner: int | None, step: PlaybookStep, at: dt.datetime):
-        from bcrm.engagement.models import Interaction
-
+    def interaction(self, org_id: int, owner: int | None, step: PlaybookStep, at: dt.datetime) -> int | None:
         kind = self.kinds[step.pk]
-        if kind is None or not self.log_interactions:
+        if kind is None or self.logged is None:
             return None
-        return Interaction(organization_id=org_id, owner_id=owner, kind=kind, occurred_at=at,
-                           summary=self.titles[step.pk], minutes_spent=max(5, int(step.hours * 60)))
+        return self.logged.add(organization_id=org_id, owner_id=owner, kind=kind, occurred_at=at,
+                               summary=self.titles[step.pk], minutes_spent=max(5, int(step.hours * 60)))
 
     def cycles(self, org_id: int, rm_id: int | None, team_id: int | None, tier: str, step: PlaybookStep) -> None:
         """Every cycle of ``step`` for one client since the start of the history: done on time, late, or
@@ -217,14 +274,13 @@ class _History:
 
 
 def _due_diligence_reviews(rng: random.Random, addons: dict[int, tuple[str, ...]], addon: str,
-                           now: dt.datetime) -> int:
+                           now: dt.datetime, logged: _Interactions) -> None:
     """The enhanced due diligence the team did on each pipeline participation of the clients that need it, a few
     days after it was recorded (the newest ones are still waiting for theirs: the automation makes those tasks)."""
     orgs = [org for org, held in addons.items() if addon in held]
     if not orgs:
-        return 0
+        return
     closed = [ParticipationStatus.DECLINED, ParticipationStatus.WITHDRAWN, ParticipationStatus.FUNDED]
-    rows = []
     for start in range(0, len(orgs), BATCH):
         for org, project, created, rm in (Participation.objects.filter(organization_id__in=orgs[start:start + BATCH])
                                           .exclude(status__in=closed).order_by("pk")
@@ -232,11 +288,8 @@ def _due_diligence_reviews(rng: random.Random, addons: dict[int, tuple[str, ...]
                                                        "organization__relationship_manager_id")):
             at = created + dt.timedelta(days=rng.randint(2, 9), hours=rng.randint(0, 6))
             if at < now - dt.timedelta(days=1):
-                rows.append(Interaction(organization_id=org, project_id=project, owner_id=rm, kind="due_diligence",
-                                        occurred_at=at, summary="Enhanced due diligence",
-                                        minutes_spent=360))
-    Interaction.objects.bulk_create(rows, batch_size=BATCH)
-    return len(rows)
+                logged.add(organization_id=org, project_id=project, owner_id=rm, kind="due_diligence",
+                           occurred_at=at, summary="Enhanced due diligence", minutes_spent=360)
 
 
 def _stamp_sla(cursor, tiers: dict[int, str], now: dt.datetime, calendar) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError
@@ -57,14 +59,37 @@ class Command(BaseCommand):
         parser.add_argument("--no-serve", action="store_true", help="load only; do not start the web server")
         parser.add_argument("--port", type=int, default=8000)
 
+    @contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        """Time one phase of the load: its line ends with the time, and the closing summary lists it."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases.append((name, time.perf_counter() - started))
+
+    def _timed(self, line: str) -> str:
+        return f"{line}  ({self.phases[-1][1]:.1f} s)" if self.phases else line
+
+    def _summary(self) -> None:
+        """The whole time and each phase's, so a load at scale says what it cost, not only its rows."""
+        total = time.perf_counter() - self.started
+        self.stdout.write(f"\nTime: {_duration(total)} in all")
+        for name, seconds in self.phases:
+            self.stdout.write(f"  {name:<28}{_duration(seconds):>12}  {seconds / max(total, 1e-9):>4.0%}")
+
     def handle(self, *args, clients: int, seed: int, no_serve: bool, port: int, **options):
         if clients < 1:
             raise CommandError("--clients must be at least 1.")
+        self.started = time.perf_counter()
+        self.phases: list[tuple[str, float]] = []
         verbosity = options.get("verbosity", 1)
         self.stdout.write("Migrating the database…")
-        call_command("migrate", interactive=False, verbosity=max(0, verbosity - 1))
+        with self._phase("migrate"):
+            call_command("migrate", interactive=False, verbosity=max(0, verbosity - 1))
 
-        staff = demo_users()
+        with self._phase("demo logins"):
+            staff = demo_users()
         self.stdout.write("\nDemo logins (fictional data; change or remove these users before real use):")
         width = max(len(u) for u, _r, _p in staff.logins) + 2
         self.stdout.write(f"  {'username':<{width}}{'role':<22}password")
@@ -81,6 +106,7 @@ class Command(BaseCommand):
         self._playbooks(seed)
         self._monitoring()
         self._duplicates()
+        self._summary()
 
         url = f"http://127.0.0.1:{port}/"
         if no_serve:
@@ -122,73 +148,72 @@ class Command(BaseCommand):
         self.stdout.write("Classifying the portfolio (value, risk, relationship), as of two months ago and today…")
         today = timezone.localdate()
         for dimension in Dimension.values:
-            earlier = run_segmentation(actor=None, dimension=dimension, as_of=today - dt.timedelta(days=EARLIER_DAYS))
-            report = run_segmentation(actor=None, dimension=dimension, as_of=today)
+            with self._phase(f"classification: {dimension}"):
+                run_segmentation(actor=None, dimension=dimension,
+                                 as_of=today - dt.timedelta(days=EARLIER_DAYS))
+                report = run_segmentation(actor=None, dimension=dimension, as_of=today)
             counts = report.outcome.counts
             parts = ", ".join(f"{label_display(dimension, code)} {counts[code]:,}" for code in counts
                               if code not in ("total", "overridden"))
             moved = sum(n for before, after in report.outcome.migrations().items() if before
                         for label, n in after.items() if label != before)
             self.stdout.write(f"  {Dimension(dimension).label:<14}{parts}; {moved:,} moved in the last two months  "
-                              f"({earlier.duration_ms + report.duration_ms:,} ms)")
+                              f"({self.phases[-1][1]:.1f} s)")
 
     def _history(self, seed: int) -> None:
         """The last months' service history: what the team did for each client, logged as the interactions the
         playbook tasks stand for, so the first automation run counts each client's next cycle from it."""
-        import time
-
-        started = time.perf_counter()
-        counts = demo_service_history(seed=seed)
+        with self._phase("service history"):
+            counts = demo_service_history(seed=seed)
         if counts:
-            self.stdout.write(
+            self.stdout.write(self._timed(
                 f"Service history: {counts['tasks']:,} playbook tasks of the last months ({counts['on_time']:,} on "
                 f"time, {counts['late']:,} late, {counts['missed']:,} missed), {counts['interactions']:,} "
-                f"interactions logged; SLA times on {counts['sla_stamped']:,} requests  "
-                f"({time.perf_counter() - started:.1f} s)")
+                f"interactions logged; SLA times on {counts['sla_stamped']:,} requests"))
 
     def _monitoring(self) -> None:
         """The KPI snapshots of the history's months, so the monitoring dashboard opens with figures and a trend."""
-        import time
-
         if not KpiSnapshot.objects.exists():
-            started = time.perf_counter()
-            periods = demo_snapshots()
-            self.stdout.write(f"KPI snapshots: {', '.join(periods)}  ({time.perf_counter() - started:.1f} s)")
+            with self._phase("KPI snapshots"):
+                periods = demo_snapshots()
+            self.stdout.write(self._timed(f"KPI snapshots: {', '.join(periods)}"))
 
     def _duplicates(self) -> None:
         """The duplicate scan, as the worker runs it, so the duplicates page opens with the planted ones."""
-        import time
-
         if DuplicateScan.objects.exists():
             return
-        started = time.perf_counter()
-        found = [duplicate_scan(entity=entity) for entity in ("organizations", "contacts")]
-        self.stdout.write("Duplicate scan: " + ", ".join(
+        with self._phase("duplicate scan"):
+            found = [duplicate_scan(entity=entity) for entity in ("organizations", "contacts")]
+        self.stdout.write(self._timed("Duplicate scan: " + ", ".join(
             f"{scan.groups:,} groups of possible duplicate {scan.entity}" for scan in
-            DuplicateScan.objects.filter(pk__in=[s.pk for s in found]).order_by("pk"))
-            + f"  ({time.perf_counter() - started:.1f} s)")
+            DuplicateScan.objects.filter(pk__in=[s.pk for s in found]).order_by("pk"))))
 
     def _playbooks(self, seed: int) -> None:
         """Default playbooks and calendar, project milestones and team updates, and a first automation run,
         so "My day", the team board and the progress reports have something to show."""
         from django.utils import timezone
 
-        ensure_defaults()
-        if not Milestone.objects.exists():
-            counts = demo_progress(as_of=timezone.localdate(), seed=seed)
-            self.stdout.write("Project milestones and updates: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+        with self._phase("playbooks, milestones"):
+            ensure_defaults()
+            counts = demo_progress(as_of=timezone.localdate(), seed=seed) if not Milestone.objects.exists() else {}
+        if counts:
+            self.stdout.write(self._timed("Project milestones and updates: "
+                                          + ", ".join(f"{k} {v:,}" for k, v in counts.items())))
         self._history(seed)
         if AutomationRun.objects.exists():
             return
-        report = run_automation(actor=None, trigger="demo")
-        self._plans_and_closing(seed)
+        with self._phase("first automation run"):
+            report = run_automation(actor=None, trigger="demo")
         c = report.counts
-        self.stdout.write(
+        created = sum(c.get("created", {}).values())
+        overflow = c.get("overflow", 0)
+        self.stdout.write(self._timed(
             f"Automation: {c.get('tiers', {}).get('dedicated', 0):,} dedicated and "
             f"{c.get('tiers', {}).get('standard', 0):,} standard clients; "
-            f"{sum(c.get('created', {}).values()):,} tasks, {c.get('assigned', 0):,} within capacity, "
-            f"{c.get('overflow', 0):,} over it (reported to the leads); "
-            f"{c.get('deliveries_queued', 0):,} progress reports queued  ({report.duration_ms:,} ms)")
+            f"{created:,} tasks, {c.get('assigned', 0):,} within capacity, "
+            f"{overflow:,} over it ({overflow / max(created, 1):.1%}, reported to the leads); "
+            f"{c.get('deliveries_queued', 0):,} progress reports queued"))
+        self._plans_and_closing(seed)
 
     def _plans_and_closing(self, seed: int) -> None:
         """Financing plans for dedicated clients (their tiers come from the automation run) and closing
@@ -196,15 +221,24 @@ class Command(BaseCommand):
         from bcrm.closing.demo import demo_checklists
         from bcrm.plans.demo import demo_plans
 
-        plans = demo_plans(seed=seed)
-        checklists = demo_checklists(seed=seed)
-        self.stdout.write(f"Financing plans: {plans.get('plans', 0)} ({plans.get('versions', 0)} versions); "
-                          f"closing checklists: {checklists.get('checklists', 0)} "
-                          f"({checklists.get('items', 0)} conditions)")
+        with self._phase("plans and checklists"):
+            plans = demo_plans(seed=seed)
+            checklists = demo_checklists(seed=seed)
+        self.stdout.write(self._timed(
+            f"Financing plans: {plans.get('plans', 0)} ({plans.get('versions', 0)} versions); "
+            f"closing checklists: {checklists.get('checklists', 0)} ({checklists.get('items', 0)} conditions)"))
 
     def _load(self, clients: int, seed: int) -> None:
         self.stdout.write(f"Loading the demo portfolio: {clients:,} clients, seed {seed}…")
-        started = time.perf_counter()
+        with self._phase("rows"):
+            counts = self._rows(clients, seed)
+        elapsed = self.phases[-1][1]
+        total = sum(counts.values())
+        for label, count in counts.items():
+            self.stdout.write(f"  {label:<42}{count:>12,}")
+        self.stdout.write(f"  {'rows':<42}{total:>12,}  in {elapsed:.1f} s ({total / max(elapsed, 1e-9):,.0f} rows/s)")
+
+    def _rows(self, clients: int, seed: int) -> dict[str, int]:
         with tqdm(total=clients, unit="client", unit_scale=True, file=sys.stderr, dynamic_ncols=True) as bar:
             def progress(done: int, total: int) -> None:
                 bar.update(done - bar.n)
@@ -216,8 +250,15 @@ class Command(BaseCommand):
         # Fresh planner statistics: without them SQLite picks poor indexes on a freshly bulk-loaded book.
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
-        elapsed = time.perf_counter() - started
-        total = sum(counts.values())
-        for label, count in counts.items():
-            self.stdout.write(f"  {label:<42}{count:>12,}")
-        self.stdout.write(f"  {'rows':<42}{total:>12,}  in {elapsed:.1f} s ({total / max(elapsed, 1e-9):,.0f} rows/s)")
+        return counts
+
+
+def _duration(seconds: float) -> str:
+    """1 h 02 min 05 s, 4 min 10 s, 12.3 s."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min {secs:02d} s"
