@@ -28,6 +28,8 @@ class AuditAction(models.TextChoices):
     CAPTURE = "capture", _("captured from mail or calendars")
     MAIL_KEEP = "mail.keep", _("message kept")
     MAIL_DISCARD = "mail.discard", _("kept message deleted")
+    KPI_SNAPSHOT = "kpi_snapshot", _("KPI snapshot computed")
+    REPORT_SENT = "report_sent", _("management report sent")
 
 
 class AuditEntry(models.Model):

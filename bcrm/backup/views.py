@@ -3,7 +3,10 @@ checkpoints and the backups, with "check now" and (for administrators) "back up 
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
+from django.core.exceptions import FieldDoesNotExist
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -18,12 +21,25 @@ from bcrm.ui.shortcuts import page
 FILTERS = {"object": "obj", "actor": "user", "from": "start", "to": "end"}
 
 
-def entry_changes(entry) -> str:
-    """What an entry changed, in a line: the fields, or the id ranges of an entry about many rows."""
+def entry_changes(entry) -> dict[str, Any]:
+    """What an entry changed: the fields by their names in the reader's language (a key that is no field of the
+    model — a backup's file, an export's filter — stays as the code it is), or the id range of an entry about
+    many rows."""
     changes = entry.changes or {}
     if "first_id" in changes:
-        return _("ids %(first)s–%(last)s") % {"first": changes["first_id"], "last": changes["last_id"]}
-    return ", ".join(sorted(str(key) for key in changes))[:200]
+        return {"range": _("ids %(first)s–%(last)s") % {"first": changes["first_id"], "last": changes["last_id"]},
+                "fields": [], "codes": []}
+    model = entry.content_type.model_class() if entry.content_type_id else None
+    fields, codes = [], []
+    for key in sorted(str(k) for k in changes)[:12]:
+        try:
+            fields.append(str(model._meta.get_field(key).verbose_name) if model else None)
+        except FieldDoesNotExist:
+            fields.append(None)
+        if fields[-1] is None:
+            fields.pop()
+            codes.append(key)
+    return {"range": "", "fields": fields, "codes": codes}
 
 
 @page(access=services.can_view_audit)

@@ -11,11 +11,12 @@ runs this too)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from collections import defaultdict
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone, translation
 
 from bcrm.engagement.choices import TaskSource, TaskStatus
@@ -56,6 +57,8 @@ class _Interactions:
         for f in fields:
             if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
                 self.defaults[f.attname] = stamp
+            elif isinstance(f, models.JSONField):
+                self.defaults[f.attname] = json.dumps(f.get_default())  # JSON text: SQLite binds no dict
             elif f.attname != "id":
                 self.defaults[f.attname] = f.get_default()
         self.next_id = (Interaction.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
