@@ -82,6 +82,10 @@ def test_caldav_sync_incremental_cancelled_and_bad_password(radicale_server):
     calendar.save_event(event("ev1", start, status="CANCELLED"))
     assert sync_calendar(account).cancelled == 1
     assert not Interaction.objects.filter(organization=org).exists()
+    from bcrm.audit.models import AuditEntry
+
+    deleted = AuditEntry.objects.get(action="delete", object_id=str(meeting.pk))  # the deletion is audited
+    assert deleted.actor_id == account.user_id and deleted.changes["cancelled"] is True
     assert CapturedItem.objects.get(key="ical:ev1").status == ItemStatus.CANCELLED
 
     out = command("calendar", "sync", "--user", "rm1")

@@ -207,7 +207,7 @@ def _capture_batch(user, batch: list[Item], matcher: Matcher, source: str, accou
         seen.add(item.key)
         if item.key in existing:
             if item.cancelled:
-                result.cancelled += _cancel(existing[item.key])
+                result.cancelled += _cancel(existing[item.key], user)
             else:
                 result.duplicates += 1
             continue
@@ -295,15 +295,20 @@ def interaction_origin(interaction_id: int) -> AuditEntry | None:
     return None
 
 
-def _cancel(item_pk: int) -> int:
-    """A meeting cancelled after it was captured: its interaction goes if the capture created it."""
+def _cancel(item_pk: int, user) -> int:
+    """A meeting cancelled after it was captured: its interaction goes if the capture created it (audited as a
+    deletion by the mailbox's user, naming the captured item that cancelled it)."""
     item = CapturedItem.objects.select_for_update().get(pk=item_pk)
     if item.status == ItemStatus.CANCELLED:
         return 0
     if item.created_interaction and item.interaction_id:
         others = CapturedItem.objects.filter(interaction_id=item.interaction_id).exclude(pk=item.pk).exists()
-        if not others:
-            Interaction.objects.filter(pk=item.interaction_id).delete()
+        gone = None if others else Interaction.objects.filter(pk=item.interaction_id).first()
+        if gone is not None:
+            audit_event(actor=user, action=AuditAction.DELETE, model=Interaction, object_id=gone.pk,
+                        object_repr=str(gone)[:255],
+                        changes={"cancelled": True, "captured_item": item.pk, "source": item.key[:80]})
+            gone.delete()
     CapturedItem.objects.filter(pk=item.pk).update(status=ItemStatus.CANCELLED, interaction=None,
                                                    created_interaction=False)
     return 1
