@@ -44,6 +44,9 @@ class TableLoader:
             elif field.attname != self.pk and (field.has_default() or field.null or field.empty_strings_allowed):
                 self.defaults[field.attname] = field.get_default()
         self.converters: list[tuple[int, Callable[[Any], Any]]] = []
+        for i, field in enumerate(fields):
+            if isinstance(field, models.JSONField):
+                self.converters.append((i, _json_text))  # JSON text: SQLite keeps it so, COPY parses it to jsonb
         if self.vendor != "postgresql":
             to_db = self._sqlite_datetime(connection.timezone or dt.UTC, now)
             for i, field in enumerate(fields):
@@ -51,8 +54,6 @@ class TableLoader:
                     self.converters.append((i, to_db))
                 elif isinstance(field, models.DateField):
                     self.converters.append((i, _iso_date))
-                elif isinstance(field, models.JSONField):
-                    self.converters.append((i, _json_text))  # SQLite keeps JSON as text
         quote = connection.ops.quote_name
         self.table = quote(model._meta.db_table)
         self.columns = ", ".join(quote(f.column) for f in fields)
