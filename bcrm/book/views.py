@@ -3,7 +3,7 @@ commit, settings. Parse, call a selector or service, render."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -20,6 +20,7 @@ from bcrm.book.forms import BookForm
 from bcrm.book.models import AllocationPolicy
 from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.core.formatting import money
+from bcrm.dataio.parsers import ParseError, parse_decimal
 from bcrm.financing.choices import ParticipationStatus
 from bcrm.financing.selectors import project_get_for_user
 from bcrm.ui import charts
@@ -34,20 +35,18 @@ AMOUNT_PREFIX = "amount-"
 
 
 def manual_amounts(data) -> dict[int, Decimal]:
-    """The amounts a lead typed for a manual allocation, by participation id (``amount-<id>`` fields; thousands
-    separators allowed). A field that is not an amount is a clear error naming what was typed."""
+    """The amounts a lead typed for a manual allocation, by participation id (``amount-<id>`` fields), read
+    by the import's number parser (thousands separators, 万/亿); an empty field is 0. A field that is not an
+    amount is a clear error naming what was typed."""
     amounts: dict[int, Decimal] = {}
     for name, raw in data.items():
         if not name.startswith(AMOUNT_PREFIX) or not name[len(AMOUNT_PREFIX):].isdigit():
             continue
-        cleaned = str(raw).replace(",", "").replace("_", "").replace(" ", "").strip() or "0"
         try:
-            value = Decimal(cleaned)
-        except InvalidOperation:
-            value = Decimal("NaN")
-        if not value.is_finite():
+            value = parse_decimal(raw) if str(raw).strip() else Decimal(0)
+        except ParseError:
             raise InvalidInput(_("“%(value)s” is not an amount.") % {"value": raw}, code="invalid_amount",
-                               fields={name: [_("Enter an amount.")]})
+                               fields={name: [_("Enter an amount.")]}) from None
         amounts[int(name[len(AMOUNT_PREFIX):])] = value
     return amounts
 
