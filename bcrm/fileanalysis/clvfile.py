@@ -298,9 +298,11 @@ def _summary_data(table: Table, resolved: dict[str, str], path: str, reading: di
         keep &= ~np.isnan(np.asarray(cols[name], dtype=np.float64))
     if not keep.any():
         raise CsvError(_("No row has every needed value (%(rows)d rows read).") % {"rows": table.rows})
-    data: dict[str, Any] = {name: np.asarray(cols[name], dtype=np.float64)[keep] for name in numeric}
+    every = bool(keep.all())                                # the usual case: no copies
+    data: dict[str, Any] = {name: np.asarray(cols[name], dtype=np.float64) if every else
+                            np.asarray(cols[name], dtype=np.float64)[keep] for name in numeric}
     ids = cols.get("id")
-    lines = table.lines[keep]
+    lines = table.lines if every else table.lines[keep]
     if isinstance(ids, list):
         data["id"] = ids if keep.all() else [v for v, k in zip(ids, keep, strict=True) if k]
     elif "id" in resolved:                                  # not read yet: on demand

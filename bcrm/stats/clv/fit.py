@@ -70,7 +70,7 @@ def _fit_bgnbd_groups(ux: np.ndarray, utx: np.ndarray, uT: np.ndarray, uw: np.nd
     """The fit itself, on checked, grouped rows with their weights."""
     n = float(uw.sum())
     scale = float(np.max(uT)) / 10.0                         # time rescaled so the longest T is 10
-    data = _BGNBDData(ux, utx / scale, uT / scale, uw)
+    data = _BGNBDData(ux, utx / scale, uT / scale, uw, grouped=True)
 
     def value_grad(params: np.ndarray) -> tuple[float, np.ndarray]:
         return _bgnbd_value_grad(params, data)
@@ -85,7 +85,7 @@ def _fit_bgnbd_groups(ux: np.ndarray, utx: np.ndarray, uT: np.ndarray, uw: np.nd
     cov[1, :] *= scale
     cov[:, 1] *= scale
     with np.errstate(all="ignore"):
-        ll = _bgnbd_value_grad(params, _BGNBDData(ux, utx, uT, uw), False)[0]
+        ll = _bgnbd_value_grad(params, _BGNBDData(ux, utx, uT, uw, grouped=True), False)[0]
     se = {name: _se(cov, i) for i, name in enumerate(BGNBD_PARAMS)}
     notes = list(info["notes"])
     if info["degenerate"]:

@@ -16,19 +16,36 @@ from bcrm.stats.clv.data import _check_spend, check_rfm
 # BG/NBD likelihood
 
 
-class _BGNBDData:
-    """Grouped data with everything the likelihood needs that does not depend on the parameters."""
+def _distinct_counts(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``x`` (whole numbers of repeat purchases) and the weight of each, counted
+    directly (no sort) when they are small non-negative whole numbers, as frequencies are."""
+    if x.size and float(x.min()) >= 0 and float(x.max()) < 2**24:
+        codes = x.astype(np.int64)
+        if np.array_equal(codes, x):
+            present = np.bincount(codes) > 0
+            return np.flatnonzero(present).astype(np.float64), np.bincount(codes, weights=w)[present]
+    ux, xi = np.unique(x, return_inverse=True)
+    return ux, np.bincount(xi, weights=w, minlength=ux.size)
 
-    def __init__(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray) -> None:
+
+class _BGNBDData:
+    """Grouped data with everything the likelihood needs that does not depend on the parameters.
+    ``grouped``: the rows are distinct (x, t_x, T) triples already (:func:`group_rows`), so the ages of the
+    customers without repeat purchases are distinct too and are not grouped again."""
+
+    def __init__(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray, grouped: bool = False) -> None:
         keep = w > 0
-        x, tx, T, w = x[keep], tx[keep], T[keep], w[keep]
+        if not keep.all():
+            x, tx, T, w = x[keep], tx[keep], T[keep], w[keep]
         self.n = float(w.sum())
-        self.ux, xi = np.unique(x, return_inverse=True)
-        self.wx = np.bincount(xi, weights=w, minlength=self.ux.size)       # customers per distinct x
+        self.ux, self.wx = _distinct_counts(x, w)                          # customers per distinct x
         pos = x > 0
         # customers without repeat purchases: only T matters
-        self.T0, inv0 = np.unique(T[~pos], return_inverse=True)
-        self.w0 = np.bincount(inv0, weights=w[~pos], minlength=self.T0.size)
+        if grouped:
+            self.T0, self.w0 = T[~pos], w[~pos]
+        else:
+            self.T0, inv0 = np.unique(T[~pos], return_inverse=True)
+            self.w0 = np.bincount(inv0, weights=w[~pos], minlength=self.T0.size)
         # repeat buyers
         self.x1, self.tx1, self.T1, self.w1 = x[pos], tx[pos], T[pos], w[pos]
         self.xi1 = np.searchsorted(self.ux, self.x1)
@@ -149,8 +166,7 @@ class _GGData:
     def __init__(self, x: np.ndarray, z: np.ndarray, w: np.ndarray) -> None:
         self.x, self.z, self.w = x, z, w
         self.n = float(w.sum())
-        self.ux, xi = np.unique(x, return_inverse=True)
-        self.wx = np.bincount(xi, weights=w, minlength=self.ux.size)
+        self.ux, self.wx = _distinct_counts(x, w)
         log_z = np.log(z)
         self.sum_log_z = float(w @ log_z)
         self.sum_x_log_xz = float(w @ (x * (log_z + np.log(x))))
