@@ -26,7 +26,7 @@ def test_grouping_gives_each_distinct_row_once_with_its_weight(rows, width, weig
     for column, unique in zip(columns, uniques, strict=True):
         np.testing.assert_array_equal(unique[inverse], column)
     distinct = {tuple(float(v) + 0.0 for v in row) for row in zip(*columns, strict=True)}
-    assert len(summed) == len(distinct) == len({tuple(float(v) + 0.0 for v in row) for row in zip(*uniques)})
+    assert len(summed) == len(distinct) == len({tuple(float(v) + 0.0 for v in row) for row in zip(*uniques, strict=True)})
     expected = np.bincount(inverse, weights=weights, minlength=len(summed))
     np.testing.assert_allclose(summed, expected)
     if weights is None:
