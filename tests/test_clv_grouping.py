@@ -1,6 +1,6 @@
 """Grouping identical customers (bcrm.stats.clv.group_rows) on any columns: each distinct row once, the rows
-given back exactly by the inverse, the weights summed; by any of its three paths (direct coding, every row
-distinct, ties on the last column sorted by the others)."""
+given back exactly by the inverse, the weights summed; by any of its paths (direct coding counted or sorted,
+every row distinct, ties on the last column sorted by the others)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from bcrm.stats import clv
 
-values = st.sampled_from([0.0, -0.0, 1.0, 2.5, 3.000001, 1e9, 7.123456789, 0.1, 0.3])
+values = st.sampled_from([0.0, -0.0, 1.0, 2.5, 3.000001, 1e9, 7.123456789, 0.1, 0.3, 5000.5, 20000.25])
 
 
 @settings(max_examples=200, deadline=None)

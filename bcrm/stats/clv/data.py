@@ -115,8 +115,8 @@ def group_rows(*columns: np.ndarray, weights: np.ndarray | None = None
     the order of the others: one sort of the last column, then a sort of the tied rows alone (few, with
     continuous ages) instead of a sort of every column.
     Columns of whole numbers or short decimals (ages in weeks, amounts in cents) over a modest range are
-    coded directly and counted with ``np.bincount`` — no sort, O(n); anything else is coded by ``np.unique``
-    and the codes combined into one integer key (a few sorts)."""
+    coded directly into one integer key, counted with ``np.bincount`` when the key's range is not much
+    larger than the rows (no sort, O(n)), else sorted once."""
     n = columns[0].size
     if n == 0:
         return [c[:0] for c in columns], np.zeros(0), np.zeros(0, dtype=np.intp)
@@ -126,15 +126,20 @@ def group_rows(*columns: np.ndarray, weights: np.ndarray | None = None
         if dense[0] is None:
             break
     sizes = [d[1] for d in dense if d is not None]
-    if len(dense) == len(columns) and all(d is not None for d in dense) and math.prod(sizes) <= _DENSE_CELLS:
+    cells = math.prod(sizes)
+    if len(dense) == len(columns) and all(d is not None for d in dense) and cells < 2**62:
         key = np.zeros(n, dtype=np.int64)
         for d in dense:
             assert d is not None
             key = key * d[1] + d[0]
-        present = np.flatnonzero(np.bincount(key, minlength=math.prod(sizes)))
-        lookup = np.empty(math.prod(sizes), dtype=np.intp)
-        lookup[present] = np.arange(present.size)
-        inverse = lookup[key]
+        if cells <= min(_DENSE_CELLS, 8 * n + 4096):        # counted directly
+            present = np.flatnonzero(np.bincount(key, minlength=cells))
+            lookup = np.empty(cells, dtype=np.intp)
+            lookup[present] = np.arange(present.size)
+            inverse = lookup[key]
+        else:                                               # more cells than rows (spend in cents): one sort
+            present, inverse = np.unique(key, return_inverse=True)
+            inverse = inverse.reshape(-1)
         summed = np.bincount(inverse, weights=weights, minlength=present.size).astype(np.float64)
         uniques: list[np.ndarray] = []
         rest = present
