@@ -83,7 +83,7 @@ def _expected_concentrated(big_a: np.ndarray, s: np.ndarray, a: float, beta: np.
 
 def _expected_quadrature(big_a: float, s: float, a: float, beta: float) -> float:
     """∫ (1 − (1+p·s)^−A)/p · Beta(p; a, beta) dp in log p, split where the integrand changes shape."""
-    from scipy import integrate                             # rarely needed: kept off every start-up (75 ms)
+    from scipy import integrate  # rarely needed: kept off every start-up (75 ms)
 
     log_beta = float(betaln(a, beta))
 
