@@ -152,13 +152,18 @@ def _detect_mode(path: str, mapping: dict[str, str]) -> str:
     return "summary" if any(find_column(table.header, c) for c in candidates) else "transactions"
 
 
-def _read_summary(path: str, mapping: dict[str, str], reading: dict[str, Any]) -> tuple[Table, dict[str, str]]:
+def _read_summary(path: str, mapping: dict[str, str], reading: dict[str, Any], *, ids: bool
+                  ) -> tuple[Table, dict[str, str]]:
+    """The summary's columns; the id column (still resolved and reported) is read only with ``ids``: a
+    million customer ids are a million Python strings, and only ``--out`` or a message about one customer
+    needs them (see :func:`_customer_ids`)."""
     resolved: dict[str, str] = {}
 
     def choose(header: list[str]) -> dict[str, str]:
         resolved.clear()
         resolved.update(_resolve(header, SUMMARY_COLUMNS, mapping, REQUIRED["summary"]))
-        return {column: ("text" if name == "id" else "number") for name, column in resolved.items()}
+        return {column: ("text" if name == "id" else "number") for name, column in resolved.items()
+                if ids or name != "id"}
 
     table = read_table(path, choose, header=True, **reading)
     return table, dict(resolved)
@@ -210,9 +215,9 @@ def _where(params: dict[str, Any], data: dict[str, Any] | None) -> str:
     """Where the model's ``row`` (1-based, over the customers it was given) is in the user's file: the line
     and the customer id (a summary file), or the customer id (a transaction log); "" without a row."""
     row = params.get("row")
-    if not data or not isinstance(row, int) or not 1 <= row <= len(data.get("id", ())):
+    if not data or not isinstance(row, int) or not 1 <= row <= data["frequency"].size:
         return ""
-    customer = data["id"][row - 1]
+    customer = _customer_ids(data)[row - 1]
     if "lines" in data:
         return _("Row %(row)d is line %(line)d of the file, customer %(id)s.") % {
             "row": row, "line": int(data["lines"][row - 1]), "id": customer}
@@ -251,8 +256,8 @@ def run(path: str, *, summary: bool = False, transactions: bool = False, map: li
         if mode == "summary":
             if calibration_end:
                 raise CommandError(_("--calibration-end applies to a transaction log (--transactions)."))
-            table, resolved = _read_summary(path, mapping, reading)
-            data = _summary_data(table, resolved)
+            table, resolved = _read_summary(path, mapping, reading, ids=bool(out))
+            data = _summary_data(table, resolved, path, reading)
         else:
             table, resolved = _read_transactions(path, mapping, reading)
             data = _transaction_data(table, resolved, options)
@@ -285,25 +290,52 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
         command.stdout.write(_render(report))
 
 
-def _summary_data(table: Table, resolved: dict[str, str]) -> dict[str, Any]:
-    cols = {name: table.columns[column] for name, column in resolved.items()}
+def _summary_data(table: Table, resolved: dict[str, str], path: str, reading: dict[str, Any]) -> dict[str, Any]:
+    cols = {name: table.columns[column] for name, column in resolved.items() if column in table.columns}
     numeric = [name for name in ("frequency", "recency", "T", "monetary_value") if name in cols]
     keep = np.ones(table.rows, dtype=bool)
     for name in numeric:
         keep &= ~np.isnan(np.asarray(cols[name], dtype=np.float64))
     if not keep.any():
         raise CsvError(_("No row has every needed value (%(rows)d rows read).") % {"rows": table.rows})
-    data: dict[str, Any] = {name: np.asarray(cols[name], dtype=np.float64)[keep] for name in numeric}
+    every = bool(keep.all())                                # the usual case: no copies
+    data: dict[str, Any] = {name: np.asarray(cols[name], dtype=np.float64) if every else
+                            np.asarray(cols[name], dtype=np.float64)[keep] for name in numeric}
     ids = cols.get("id")
+    lines = table.lines if every else table.lines[keep]
     if isinstance(ids, list):
         data["id"] = ids if keep.all() else [v for v, k in zip(ids, keep, strict=True) if k]
+    elif "id" in resolved:                                  # not read yet: on demand
+        column = resolved["id"]
+        data["read_ids"] = lambda: _read_ids(path, column, reading, lines, data)
     else:
-        data["id"] = [str(line) for line in table.lines[keep]]
+        data["read_ids"] = lambda: [str(line) for line in lines.tolist()]
     data["id_column"] = resolved.get("id")
-    data["lines"] = table.lines[keep]
+    data["lines"] = lines
     data["rows"] = table.rows
     data["skipped"] = int((~keep).sum())
     return data
+
+
+def _customer_ids(data: dict[str, Any]) -> list[str]:
+    """The customers' ids, aligned with the model's rows, read from the file the first time they are needed."""
+    if "id" not in data:
+        try:
+            data["id"] = data["read_ids"]()
+        except CsvError as exc:
+            raise CommandError(str(exc), returncode=exc.returncode) from exc
+    return data["id"]
+
+
+def _read_ids(path: str, column: str, reading: dict[str, Any], lines: np.ndarray, data: dict[str, Any]
+              ) -> list[str]:
+    """The id column of a summary file, for the customers on ``lines`` (the file's line numbers of the rows
+    the model was given); what the reader says about the column (empty or marked cells) joins the
+    report's warnings through ``data["id_warnings"]``."""
+    table = read_table(path, lambda header: {column: "text"}, header=True, **reading)
+    data["id_warnings"] = list(table.warnings)
+    by_line = dict(zip(table.lines.tolist(), table.columns[column], strict=True))
+    return [by_line.get(line, "") for line in lines.tolist()]
 
 
 def _transaction_data(table: Table, resolved: dict[str, str], options: dict[str, Any]) -> dict[str, Any]:
@@ -327,9 +359,9 @@ def _transaction_data(table: Table, resolved: dict[str, str], options: dict[str,
     return data
 
 
-def _warnings(table: Table) -> list[str]:
+def _warnings(table: Table, data: dict[str, Any]) -> list[str]:
     """What the reader decided or left out (missing cells, decimal comma, date order, columns by position)."""
-    warnings = list(table.warnings)
+    warnings = list(table.warnings) + data.get("id_warnings", [])
     for column, order in table.date_orders.items():
         warnings.append((_("Column %(column)s: dates read day first (DD/MM/YYYY), as its values show.") if order == "dmy"
                          else _("Column %(column)s: dates read month first (MM/DD/YYYY), as its values show."))
@@ -360,8 +392,8 @@ def _report(path: str, mode: str, unit: str, horizon: int, discount: float, tabl
             "expected_spend_mean": _mean(result.expected_spend),
             "clv": None if result.clv is None else float(np.nansum(result.clv)),
         },
-        "notes": [_message(n, data) for n in result.notes],
-        "warnings": _warnings(table),
+        "notes": [_message(n, data) for n in result.notes],   # before the warnings: may read the ids
+        "warnings": _warnings(table, data),
     }
     for fit in (report["bgnbd"], report["gamma_gamma"]):
         if fit:
@@ -421,7 +453,7 @@ def _finite(v: Any) -> float | None:
 
 def _write_predictions(out: str, data: dict[str, Any], result: clv.CLVResult) -> None:
     columns: list[tuple[str, Any]] = [
-        (data.get("id_column") or "row", data["id"]), ("frequency", data["frequency"]), ("recency", data["recency"]),
+        (data.get("id_column") or "row", _customer_ids(data)), ("frequency", data["frequency"]), ("recency", data["recency"]),
         ("T", data["T"])]
     if "monetary_value" in data:
         columns.append(("monetary_value", data["monetary_value"]))
@@ -437,7 +469,7 @@ def _write_predictions(out: str, data: dict[str, Any], result: clv.CLVResult) ->
         target = Path(out)
         with target.open("w", encoding="utf-8", newline="") as handle:
             handle.write(header + "\r\n")
-            for start in range(0, len(data["id"]), _WRITE_ROWS):
+            for start in range(0, len(data["frequency"]), _WRITE_ROWS):
                 stop = start + _WRITE_ROWS
                 rows = zip(*(cells[start:stop] for cells in texts), strict=True)
                 handle.write("".join(",".join(row) + "\r\n" for row in rows))

@@ -110,26 +110,36 @@ def group_rows(*columns: np.ndarray, weights: np.ndarray | None = None
     """Distinct rows of aligned columns: ``(unique_columns, summed_weights, inverse)``.
 
     ``unique_columns[k][inverse]`` gives back ``columns[k]`` exactly; ``summed_weights`` is the number of
-    rows (or the sum of ``weights``) of each distinct row; distinct rows come in lexicographic order, but
-    when the last column's values are all different (continuous ages: nothing to group), in that column's
-    order, found with one sort instead of four.
+    rows (or the sum of ``weights``) of each distinct row. Distinct rows come in lexicographic order when
+    the columns are coded directly (below); otherwise in the order of the last column, rows tied on it in
+    the order of the others: one sort of the last column, then a sort of the tied rows alone (few, with
+    continuous ages) instead of a sort of every column.
     Columns of whole numbers or short decimals (ages in weeks, amounts in cents) over a modest range are
-    coded directly and counted with ``np.bincount`` — no sort, O(n); anything else is coded by ``np.unique``
-    and the codes combined into one integer key (a few sorts)."""
+    coded directly into one integer key, counted with ``np.bincount`` when the key's range is not much
+    larger than the rows (no sort, O(n)), else sorted once."""
     n = columns[0].size
     if n == 0:
         return [c[:0] for c in columns], np.zeros(0), np.zeros(0, dtype=np.intp)
-    dense = [_dense_codes(col) for col in columns]
+    dense: list[tuple[np.ndarray, int, float, float] | None] = []
+    for col in reversed(columns):                           # the last (ages) first: continuous ones stop here
+        dense.insert(0, _dense_codes(col))
+        if dense[0] is None:
+            break
     sizes = [d[1] for d in dense if d is not None]
-    if all(d is not None for d in dense) and math.prod(sizes) <= _DENSE_CELLS:
+    cells = math.prod(sizes)
+    if len(dense) == len(columns) and all(d is not None for d in dense) and cells < 2**62:
         key = np.zeros(n, dtype=np.int64)
         for d in dense:
             assert d is not None
             key = key * d[1] + d[0]
-        present = np.flatnonzero(np.bincount(key, minlength=math.prod(sizes)))
-        lookup = np.empty(math.prod(sizes), dtype=np.intp)
-        lookup[present] = np.arange(present.size)
-        inverse = lookup[key]
+        if cells <= min(_DENSE_CELLS, 8 * n + 4096):        # counted directly
+            present = np.flatnonzero(np.bincount(key, minlength=cells))
+            lookup = np.empty(cells, dtype=np.intp)
+            lookup[present] = np.arange(present.size)
+            inverse = lookup[key]
+        else:                                               # more cells than rows (spend in cents): one sort
+            present, inverse = np.unique(key, return_inverse=True)
+            inverse = inverse.reshape(-1)
         summed = np.bincount(inverse, weights=weights, minlength=present.size).astype(np.float64)
         uniques: list[np.ndarray] = []
         rest = present
@@ -145,19 +155,27 @@ def group_rows(*columns: np.ndarray, weights: np.ndarray | None = None
         inverse[order] = np.arange(n)
         summed = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)[order]
         return [col[order] for col in columns], summed, inverse
-    key = np.zeros(n, dtype=np.int64)
-    span = 1
-    for col in columns:
-        uniq, inv = np.unique(col, return_inverse=True)
-        if span * uniq.size >= 2**62:                       # keep the combined key within int64
-            _, key = np.unique(key, return_inverse=True)
-            key = key.astype(np.int64)
-            span = int(key.max()) + 1
-        key = key * uniq.size + inv
-        span *= uniq.size
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    # Runs of rows tied on the last column, each sorted by the other columns (the last sort key is the run).
+    tied = ordered[1:] == ordered[:-1]
+    in_tie = np.zeros(n, dtype=bool)
+    in_tie[1:] = tied
+    in_tie[:-1] |= tied
+    at = np.flatnonzero(in_tie)
+    if len(columns) > 1:
+        run = np.concatenate(([0], np.cumsum(~tied)))[at]  # the run each tied row belongs to
+        rows = order[at]
+        order[at] = rows[np.lexsort([col[rows] for col in reversed(columns[:-1])] + [run])]
+    starts = np.ones(n, dtype=bool)                         # a row that differs from the one before it
+    starts[1:] = ~tied
+    for col in columns[:-1]:
+        in_order = col[order]
+        starts[1:] |= in_order[1:] != in_order[:-1]
+    group = np.cumsum(starts) - 1
+    inverse = np.empty(n, dtype=np.intp)
+    inverse[order] = group
+    first = order[starts]
     summed = np.bincount(inverse, weights=weights, minlength=first.size).astype(np.float64)
-    return [col[first] for col in columns], summed, inverse.reshape(-1)
+    return [col[first] for col in columns], summed, inverse
 
 
 #: Largest number of cells (product of the columns' ranges) :func:`group_rows` counts directly.

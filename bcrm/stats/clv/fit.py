@@ -10,7 +10,14 @@ from threadpoolctl import threadpool_limits
 
 from bcrm.stats import ModelError, gettext_noop
 from bcrm.stats.clv.data import MIN_CUSTOMERS, _check_spend, _first, check_rfm, group_rows
-from bcrm.stats.clv.likelihood import _bgnbd_value_grad, _BGNBDData, _gg_value_grad, _GGData
+from bcrm.stats.clv.likelihood import (
+    _bgnbd_value_grad,
+    _bgnbd_value_grad_hess,
+    _BGNBDData,
+    _gg_value_grad,
+    _gg_value_grad_hess,
+    _GGData,
+)
 from bcrm.stats.clv.optimiser import _info_fields, _maximise, _note, _se
 from bcrm.stats.clv.results import BGNBDFit, GammaGammaFit
 
@@ -63,7 +70,7 @@ def _fit_bgnbd_groups(ux: np.ndarray, utx: np.ndarray, uT: np.ndarray, uw: np.nd
     """The fit itself, on checked, grouped rows with their weights."""
     n = float(uw.sum())
     scale = float(np.max(uT)) / 10.0                         # time rescaled so the longest T is 10
-    data = _BGNBDData(ux, utx / scale, uT / scale, uw)
+    data = _BGNBDData(ux, utx / scale, uT / scale, uw, grouped=True)
 
     def value_grad(params: np.ndarray) -> tuple[float, np.ndarray]:
         return _bgnbd_value_grad(params, data)
@@ -72,13 +79,13 @@ def _fit_bgnbd_groups(ux: np.ndarray, utx: np.ndarray, uT: np.ndarray, uw: np.nd
     mean_T = float(uw @ (uT / scale)) / n
     start = np.log(np.array([1.0, max(mean_T / max(mean_x, 1e-3), 1e-3), 1.0, 1.0]))
     theta, cov, info = _maximise(value_grad, start, BGNBD_PARAMS, "BG/NBD", unbounded_pair=(2, 3),
-                                   terms=int(ux.size))
+                                 terms=int(ux.size), value_grad_hess=lambda params: _bgnbd_value_grad_hess(params, data))
     params = np.exp(theta)
     params[1] *= scale                                         # α back in the data's time unit
     cov[1, :] *= scale
     cov[:, 1] *= scale
     with np.errstate(all="ignore"):
-        ll = _bgnbd_value_grad(params, _BGNBDData(ux, utx, uT, uw), False)[0]
+        ll = _bgnbd_value_grad(params, _BGNBDData(ux, utx, uT, uw, grouped=True), False)[0]
     se = {name: _se(cov, i) for i, name in enumerate(BGNBD_PARAMS)}
     notes = list(info["notes"])
     if info["degenerate"]:
@@ -129,7 +136,8 @@ def fit_gamma_gamma(frequency: Any, monetary_value: Any, *, weights: Any = None)
     def value_grad(params: np.ndarray) -> tuple[float, np.ndarray]:
         return _gg_value_grad(params, data)
 
-    theta, cov, info = _maximise(value_grad, np.zeros(3), GG_PARAMS, "Gamma-Gamma", terms=int(gx.size))
+    theta, cov, info = _maximise(value_grad, np.zeros(3), GG_PARAMS, "Gamma-Gamma", terms=int(gx.size),
+                                 value_grad_hess=lambda params: _gg_value_grad_hess(params, data))
     params = np.exp(theta)
     params[2] *= scale
     cov[2, :] *= scale

@@ -40,13 +40,16 @@ def _search_status(res: Any) -> str:
 
 
 def _maximise(value_grad, start: np.ndarray, names: Sequence[str], model: str,
-              unbounded_pair: tuple[int, int] | None = None, terms: int = 1) -> tuple[np.ndarray, np.ndarray, dict]:
+              unbounded_pair: tuple[int, int] | None = None, terms: int = 1,
+              value_grad_hess=None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Maximise ``value_grad`` (natural params → (ll, grad)) over log-parameters.
 
-    Returns (log θ, covariance of θ, info). L-BFGS-B with the analytic gradient, then Newton steps on a
-    central-difference Hessian until the gradient vanishes to rounding; the last Hessian gives the
-    covariance. Raises :class:`ModelError` when a parameter runs to its bound or the gradient does not
-    vanish.
+    Returns (log θ, covariance of θ, info). L-BFGS-B with the analytic gradient, then Newton steps until
+    the gradient vanishes to rounding; the Hessian gives the covariance. ``value_grad_hess`` (natural
+    params → (ll, grad, Hessian)) gives the exact Hessian, evaluated at every Newton point and so at the
+    final one; without it the Hessian is a central difference of the gradient (eight evaluations for four
+    parameters), recomputed after a step longer than 1e-4. Raises :class:`ModelError` when a parameter
+    runs to its bound or the gradient does not vanish.
 
     ``unbounded_pair``: two parameters that may legitimately grow together without bound (the BG/NBD's a
     and b when the drop-out probability is the same for everyone): then the fit is accepted, their
@@ -85,8 +88,11 @@ def _maximise(value_grad, start: np.ndarray, names: Sequence[str], model: str,
                                       "customers, or too little variation)."),
                          model=model, params=", ".join(at_bound))
     # Newton polish: the quasi-Newton optimum is good to ~1e-7; one or two exact steps finish the job.
-    ll, glog = _value_grad_log(value_grad, theta)
-    hess = _hessian_log(value_grad, theta)
+    if value_grad_hess is not None:
+        ll, glog, hess = _value_grad_hess_log(value_grad_hess, theta)
+    else:
+        ll, glog = _value_grad_log(value_grad, theta)
+        hess = _hessian_log(value_grad, theta)
     newton_steps = 0
     for _ in range(4):
         if not math.isfinite(ll) or float(np.max(np.abs(glog))) <= 1e-9 * scale:
@@ -98,16 +104,27 @@ def _maximise(value_grad, start: np.ndarray, names: Sequence[str], model: str,
         if not np.all(np.isfinite(step)) or float(np.max(np.abs(step))) > 0.5:
             break
         candidate = theta + step
-        ll_new, g_new = _value_grad_log(value_grad, candidate)
+        if value_grad_hess is not None:
+            ll_new, g_new, h_new = _value_grad_hess_log(value_grad_hess, candidate)
+        else:
+            ll_new, g_new = _value_grad_log(value_grad, candidate)
         if not (math.isfinite(ll_new) and ll_new >= ll - 1e-12 * scale):
             break
         theta, ll, glog = candidate, ll_new, g_new
         newton_steps += 1
-        if float(np.max(np.abs(step))) > 1e-4:
+        if value_grad_hess is not None:
+            hess = h_new
+        elif float(np.max(np.abs(step))) > 1e-4:
             hess = _hessian_log(value_grad, theta)
     gnorm = float(np.max(np.abs(glog[free]))) / scale
     cov = _covariance(hess, theta)
-    if not math.isfinite(ll) or gnorm > 1e-5 or not (degenerate or np.all(np.isfinite(cov))):
+    # A free parameter whose standard error in log space exceeds the whole allowed range (±_LOG_BOUND) is not
+    # identified either: its likelihood is flat to rounding along some direction. (A central-difference
+    # Hessian there is noise and usually not even negative definite; the exact one is, but barely.)
+    with np.errstate(all="ignore"):
+        log_variance = np.diag(cov) / np.exp(2 * theta)
+    flat = bool(np.any(log_variance[free] > _LOG_BOUND**2))
+    if not math.isfinite(ll) or gnorm > 1e-5 or flat or not (degenerate or np.all(np.isfinite(cov))):
         raise ModelError(gettext_noop("The %(model)s fit did not converge: the likelihood has no clear maximum, "
                                       "so the data do not identify the model (too few customers, or too "
                                       "little variation)."), model=model)
@@ -141,6 +158,16 @@ def _value_grad_log(value_grad, theta: np.ndarray) -> tuple[float, np.ndarray]:
     with np.errstate(all="ignore"):
         ll, grad = value_grad(params)
     return float(ll), grad * params
+
+
+def _value_grad_hess_log(value_grad_hess, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Log-likelihood, gradient and Hessian in log-parameter space from the natural ones (θ = e^φ):
+    ∂²ℓ/∂φi∂φj = θi θj ∂²ℓ/∂θi∂θj + δij θi ∂ℓ/∂θi."""
+    params = np.exp(theta)
+    with np.errstate(all="ignore"):
+        ll, grad, hess = value_grad_hess(params)
+    glog = grad * params
+    return float(ll), glog, hess * np.outer(params, params) + np.diag(glog)
 
 
 def _hessian_log(value_grad, theta: np.ndarray, h: float = 1e-5) -> np.ndarray:
