@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
 from bcrm.core.errors import Conflict
@@ -493,25 +493,71 @@ def test_demo_at_scale_keeps_the_overflow_small_and_times_each_phase(monkeypatch
 
 
 @pytest.mark.django_db
-def test_the_history_gives_every_client_a_tier_not_only_those_already_stored():
-    """The classification's second run stores the tiers of the clients whose labels moved, and only theirs: the
-    history takes those and applies the active policy to everyone else, as the first automation run will."""
+def test_the_first_run_on_an_established_book_stays_within_capacity(monkeypatch, settings):
+    """The scale demo as at 100,000 clients, where the first classification runs move more labels than are
+    re-tiered inline (the tiers wait for the automation): the history still gives every client the steps the
+    automation will find, each step's last completion spread over its own cycle (a KYC refresh 0-6 months ago,
+    a plan review 0-3 months ago), so the first run makes only the tasks of the next weeks and nearly all of
+    them fit the managers' week."""
+    from bcrm.demo import generator, users
+    from bcrm.playbooks.businesstime import add_cadence
+    from bcrm.playbooks.choices import ACTION_KINDS
+    from bcrm.playbooks.models import AutomationRun, ClientTier, PlaybookStep
+
+    monkeypatch.setattr(generator, "SCALE_THRESHOLD", 100)
+    monkeypatch.setattr(users, "CLIENTS_PER_MANAGER", 20)
+    settings.BCRM_TIER_INLINE_LIMIT = 40  # 200 clients: each dimension's first run leaves the tiers stale
+    call_command("demo", clients=200, no_serve=True, stdout=io.StringIO(), verbosity=0)
+    run = AutomationRun.objects.get()
+    made = Task.objects.filter(source_key__startswith="pb:")
+    # every cadence task counts from a completion in the history: none for a step the history never served
+    assert made.exists() and not made.filter(source_key__endswith=":new").exists()
+    assert not run.counts["created"].get("due_diligence")
+    assert run.counts["overflow"] <= made.count() * 0.05, run.counts
+
+    today = timezone.localtime(run.as_of).date()
+    tiers = dict(ClientTier.objects.values_list("organization_id", "addons"))
+    for action, clients in (("kyc_refresh", [o for o, a in tiers.items() if "kyc_refresh" in a]),
+                            ("plan_review", list(ClientTier.objects.filter(tier="dedicated")
+                                                 .values_list("organization_id", flat=True)))):
+        step = PlaybookStep.objects.get(action=action)
+        cycle = (today - add_cadence(today, -step.cadence_count, step.cadence_unit)).days
+        last = dict(Interaction.objects.filter(organization_id__in=clients, kind__in=ACTION_KINDS[action],
+                                               occurred_at__lt=run.as_of)
+                    .values("organization_id").annotate(at=Max("occurred_at")).values_list("organization_id", "at"))
+        assert len(clients) >= 30 and set(last) == set(clients), action
+        # the ages of the last completions fill the cycle: each quarter of it holds a fair share of the clients
+        quarters = Counter(min(3, int(4 * (run.as_of - at).days / cycle)) for at in last.values())
+        assert all(quarters[q] >= 0.1 * len(clients) for q in range(4)), (action, quarters)
+        # so the first run finds the step due for the clients in its lead time, not for all of them
+        assert made.filter(action=action).count() <= 0.25 * len(clients), action
+
+
+@pytest.mark.django_db
+def test_the_history_tiers_every_client_as_the_first_automation_run_will():
+    """The first automation run re-tiers the whole book from the current labels with the active policy, so the
+    history does the same: a stored tier left stale (a classification stored it before the other dimensions had
+    their labels) is not taken, and a client never classified is standard without add-ons."""
     from bcrm.monitoring.demo import _tiers_and_addons
     from bcrm.playbooks.defaults import ensure_defaults
     from bcrm.playbooks.models import ClientTier
     from bcrm.segmentation.models import ClientLabels
 
     ensure_defaults()
-    moved, high, risky, plain = (Organization.objects.create(legal_name=f"Client {k}", kind="fund", country="CN")
-                                 for k in range(4))
-    for org, value, risk in ((moved, "general", "low"), (high, "high", "low"), (risky, "general", "high"),
+    stale, high, risky, plain, unlabelled = (
+        Organization.objects.create(legal_name=f"Client {k}", kind="fund", country="CN") for k in range(5))
+    for org, value, risk in ((stale, "general", "high"), (high, "high", "low"), (risky, "general", "high"),
                              (plain, "general", "low")):
         ClientLabels.objects.create(organization=org, value=value, risk=risk, relationship="ordinary")
-    ClientTier.objects.create(organization=moved, tier="dedicated", addons="", policy_version=1,
+    # stored by a value run before the risk labels existed: no add-ons
+    ClientTier.objects.create(organization=stale, tier="standard", addons="", policy_version=1,
                               since=timezone.now())
     tiers, addons, labels = _tiers_and_addons()
-    assert tiers == {moved.pk: "dedicated", high.pk: "dedicated", risky.pk: "standard", plain.pk: "standard"}
-    assert "enhanced_dd" in addons[risky.pk] and addons[plain.pk] == () and addons[moved.pk] == ()
+    assert tiers == {stale.pk: "standard", high.pk: "dedicated", risky.pk: "standard", plain.pk: "standard",
+                     unlabelled.pk: "standard"}
+    assert addons[stale.pk] == addons[risky.pk] and "enhanced_dd" in addons[risky.pk]
+    assert "kyc_refresh" in addons[risky.pk]
+    assert plain.pk not in addons and unlabelled.pk not in addons
     assert labels[high.pk]["value"] == "high"
 
 

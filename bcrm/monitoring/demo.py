@@ -31,7 +31,7 @@ from bcrm.playbooks.businesstime import add_cadence, add_months
 from bcrm.playbooks.calendars import default_calendar
 from bcrm.playbooks.choices import ACTION_KINDS, AddOn, OwnerRule, Tier, Trigger
 from bcrm.playbooks.models import ClientTier, Playbook, PlaybookStep, TierPolicy
-from bcrm.playbooks.policy import tier_for, validate_rules
+from bcrm.playbooks.policy import tier_table, validate_rules
 from bcrm.playbooks.services import CHANNEL_KINDS
 from bcrm.segmentation.models import ClientLabels
 
@@ -95,20 +95,36 @@ def _back(day: dt.date, step: PlaybookStep) -> dt.date:
 
 
 def _tiers_and_addons() -> tuple[dict[int, str], dict[int, tuple[str, ...]], dict[int, dict[str, str]]]:
-    """Each client's tier and add-ons: the stored ones, or (before the first automation run, as in `bcrm demo`)
-    the active policy applied to the current labels, as the automation will; and the labels themselves."""
-    labels = {org: {"value": v, "risk": r, "relationship": rel} for org, v, r, rel in
+    """Each client's tier and add-ons as the first automation run will set them: the active policy applied to
+    the current labels (standard, no add-on, for a client never classified), and the labels themselves.
+
+    Not the stored tiers: a classification that moves more than ``BCRM_TIER_INLINE_LIMIT`` labels (the first run
+    over a book of 50,000 clients or more) leaves the tiers to the next automation run, and the few rows the later,
+    smaller runs store were computed before every dimension had its labels (a value run stores tiers without
+    risk labels, so without the KYC and due-diligence add-ons). The automation re-tiers the whole book from the
+    labels; a history built on those stale rows left 2,000 of 39,000 high-risk clients of a 100,000-client demo
+    without a KYC refresh in their past, all due in the first run's week. Without an active policy, the stored
+    tiers."""
+    labels = {org: {"value": v or "", "risk": r or "", "relationship": rel or ""} for org, v, r, rel in
               ClientLabels.objects.values_list("organization_id", "value", "risk", "relationship").iterator(
                   chunk_size=BATCH)}
-    stored = {org: (tier, tuple(a for a in (addons or "").split(",") if a)) for org, tier, addons in
-              ClientTier.objects.values_list("organization_id", "tier", "addons").iterator(chunk_size=BATCH)}
-    # Client by client: the classification's second run already stored the tiers of the clients whose labels
-    # moved, and only theirs (taking those alone left a 100,000-client demo with the history of 5,800)
     policy = TierPolicy.objects.filter(is_active=True).order_by("-version").first()
-    if policy is not None and len(stored) < len(labels):
-        rules = validate_rules(policy.rules)
-        stored.update({org: tier_for(held, rules) for org, held in labels.items() if org not in stored})
-    return ({org: t for org, (t, _a) in stored.items()}, {org: a for org, (_t, a) in stored.items()}, labels)
+    if policy is None:
+        stored = {org: (tier, tuple(a for a in (addons or "").split(",") if a)) for org, tier, addons in
+                  ClientTier.objects.values_list("organization_id", "tier", "addons").iterator(chunk_size=BATCH)}
+        return ({org: t for org, (t, _a) in stored.items()}, {org: a for org, (_t, a) in stored.items()}, labels)
+    table = tier_table(validate_rules(policy.rules))
+    unclassified = table[("", "", "")]
+    tiers: dict[int, str] = {}
+    addons: dict[int, tuple[str, ...]] = {}
+    for org in list(Organization.objects.order_by().values_list("pk", flat=True)):
+        held = labels.get(org)
+        tier, extra = table.get((held["value"], held["risk"], held["relationship"]), unclassified) if held \
+            else unclassified
+        tiers[org] = tier
+        if extra:
+            addons[org] = extra
+    return tiers, addons, labels
 
 
 def _kind_for(step: PlaybookStep) -> str | None:
