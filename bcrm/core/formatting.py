@@ -43,3 +43,21 @@ def money(value: Any, places: int = 2, currency: str | None = None) -> str:
         return ""
     shown = number(value, places)
     return f"{shown} {currency}" if currency else shown
+
+
+def display_width(text: str) -> int:
+    """Columns a terminal gives ``text``: East Asian wide and full-width characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def ljust(text: str, width: int) -> str:
+    """``text`` padded on the right to ``width`` terminal columns (``str.ljust`` counts a Chinese
+    character as one column, so the columns of a Chinese report drift)."""
+    return text + " " * max(0, width - display_width(text))
+
+
+def rjust(text: str, width: int) -> str:
+    """``text`` padded on the left to ``width`` terminal columns."""
+    return " " * max(0, width - display_width(text)) + text

@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
+from bcrm.core.formatting import ljust, rjust
 from bcrm.fileanalysis.csvread import (
     NO_DATE,
     CsvError,
@@ -509,8 +510,8 @@ def _num(value: Any, digits: int = 4) -> str:
 
 
 def _params_block(title: str, fit: dict[str, Any], names: dict[str, str]) -> list[str]:
-    lines = [title, f"  {pgettext('clv report', 'parameter'):<12}{pgettext('clv report', 'estimate'):>14}"
-                    f"{pgettext('clv report', 'std. error'):>14}"]
+    lines = [title, f"  {ljust(pgettext('clv report', 'parameter'), 12)}{rjust(pgettext('clv report', 'estimate'), 14)}"
+                    f"{rjust(pgettext('clv report', 'std. error'), 14)}"]
     for key, label in names.items():
         lines.append(f"  {label:<12}{_num(fit['params'][key]):>14}{_num(fit['se'].get(key)):>14}")
     converged = pgettext("clv report", "yes") if fit["converged"] else pgettext("clv report", "no")
@@ -532,14 +533,14 @@ def _unit_label(unit: str) -> str:
 def _render(report: dict[str, Any]) -> str:
     mode = pgettext("clv report", "summary") if report["mode"] == "summary" else pgettext("clv report", "transactions")
     lines = [
-        f"{pgettext('clv report', 'File'):<14}{report['file']} ({mode})",
-        f"{pgettext('clv report', 'Customers'):<14}{report['customers']:,} "
+        f"{ljust(pgettext('clv report', 'File'), 14)}{report['file']} ({mode})",
+        f"{ljust(pgettext('clv report', 'Customers'), 14)}{report['customers']:,} "
         f"({pgettext('clv report', 'repeat buyers')}: {report['repeat_buyers']:,}; "
         f"{pgettext('clv report', 'rows skipped')}: {report['skipped']:,})",
-        f"{pgettext('clv report', 'Time unit'):<14}{_unit_label(report['unit'])}",
+        f"{ljust(pgettext('clv report', 'Time unit'), 14)}{_unit_label(report['unit'])}",
     ]
     if report["mode"] == "transactions":
-        lines.append(f"{pgettext('clv report', 'Calibration'):<14}… {report['calibration_end']}   "
+        lines.append(f"{ljust(pgettext('clv report', 'Calibration'), 14)}… {report['calibration_end']}   "
                      f"{pgettext('clv report', 'observed to')} {report['observation_end']}")
     lines.append("")
     lines += _params_block(pgettext("clv report", "BG/NBD (repeat purchases)"), report["bgnbd"],
@@ -566,11 +567,11 @@ def _render(report: dict[str, Any]) -> str:
     totals = report["totals"]
     lines += ["", pgettext("clv report", "Next %(months)d months (discount %(rate)s a month)")
               % {"months": report["horizon_months"], "rate": f"{100 * report['discount_rate']:g}%"},
-              f"  {pgettext('clv report', 'expected repeat purchases'):<28}{_num(totals['expected_transactions'], 1)}",
-              f"  {pgettext('clv report', 'mean P(alive)'):<28}{_num(totals['mean_p_alive'], 3)}"]
+              f"  {ljust(pgettext('clv report', 'expected repeat purchases'), 28)}{_num(totals['expected_transactions'], 1)}",
+              f"  {ljust(pgettext('clv report', 'mean P(alive)'), 28)}{_num(totals['mean_p_alive'], 3)}"]
     if totals["clv"] is not None:
-        lines += [f"  {pgettext('clv report', 'mean expected spend'):<28}{_num(totals['expected_spend_mean'], 2)}",
-                  f"  {pgettext('clv report', 'total lifetime value'):<28}{_num(totals['clv'], 2)}"]
+        lines += [f"  {ljust(pgettext('clv report', 'mean expected spend'), 28)}{_num(totals['expected_spend_mean'], 2)}",
+                  f"  {ljust(pgettext('clv report', 'total lifetime value'), 28)}{_num(totals['clv'], 2)}"]
     for note in report["notes"]:
         lines.append(f"{pgettext('clv report', 'Note')}: {note}")
     for warning in report.get("warnings", []):
