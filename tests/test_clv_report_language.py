@@ -55,3 +55,9 @@ def test_padding_reaches_the_width_and_keeps_the_text(text, width):
 
 def test_a_chinese_character_is_two_columns():
     assert display_width("客户") == 4 and display_width("File") == 4 and display_width("客户a") == 5
+
+
+def test_the_split_reports_diagnostics_are_words_in_the_readers_language():
+    with translation.override("zh-hans"):
+        chinese = command("analyse", "split", str(SPEND), "--column", "zbar")
+    assert "类内平方和" in chinese and "within_ss" not in chinese and "Diagnostics" not in chinese

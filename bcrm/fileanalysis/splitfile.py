@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
+from bcrm.core.formatting import display_width, ljust, rjust
 from bcrm.fileanalysis.csvread import (
     ColumnData,
     CsvError,
@@ -26,6 +27,7 @@ from bcrm.fileanalysis.csvread import (
     read_columns,
 )
 from bcrm.segmentation import splits
+from bcrm.segmentation.diagnostics import diagnostic_labels
 
 __all__ = ["ColumnData", "CsvError", "parse_flag", "parse_number", "read_columns", "add_arguments", "handle", "run"]
 
@@ -206,17 +208,22 @@ def _render(report: dict[str, Any]) -> str:
         (pgettext("split report", "Lower"), _fmt(counts["lower"])),
         (pgettext("split report", "Skipped"), f"{_fmt(counts['skipped'])} " + pgettext("split report", "(empty cells)")),
     ]
-    lines = [f"{label:<12}{value}" for label, value in pairs]
+    width = max(display_width(label) for label, _value in pairs) + 2
+    lines = [f"{ljust(label, width)}{value}" for label, value in pairs]
     lines += ["", pgettext("split report", "Diagnostics")]
-    for key, value in report["diagnostics"].items():
-        lines.append(f"  {key:<34}{_fmt(value)}")
+    words = diagnostic_labels()
+    named = [(words.get(key, key), value) for key, value in report["diagnostics"].items()]
+    width = max((display_width(label) for label, _value in named), default=0) + 2
+    for label, value in named:
+        lines.append(f"  {ljust(label, width)}{_fmt(value)}")
     if report["comparison"]:
         with_gain = any("information_gain" in row for row in report["comparison"])
         titles = [pgettext("split report", "method"), pgettext("split report", "params"), pgettext("split report", "threshold"), pgettext("split report", "upper"), pgettext("split report", "share"), pgettext("split report", "value share")]
-        head = (f"{titles[0]:<18}{titles[1]:<12}{titles[2]:>14}{titles[3]:>12}{titles[4]:>9}{titles[5]:>13}")
+        head = (f"{ljust(titles[0], 18)}{ljust(titles[1], 12)}{rjust(titles[2], 14)}{rjust(titles[3], 12)}"
+                f"{rjust(titles[4], 9)}{rjust(titles[5], 13)}")
         if with_gain:
             gain_title = pgettext("split report", "info gain")
-            head += f"{gain_title:>11}"
+            head += rjust(gain_title, 11)
         lines += ["", pgettext("split report", "Comparison: where each method draws the line (* the method above)"), head]
         for row in report["comparison"]:
             params = ",".join(f"{k}={_fmt(v)}" for k, v in row["params"].items())
