@@ -243,9 +243,9 @@ def _walk_ids(rest: QuerySet, text: str, needle: str, start: int, stop: int) -> 
     """The ids of hits ``start:stop`` of a common term, looked for among the first rows of the list's order.
 
     The window is the first ``rows`` rows of the list without the search (its other filters and order, through
-    the order's index), each with "is it a hit" and its sort key; the outer query keeps the hits in the same
-    order, which the database knows the window already has, so it stops reading at the ``stop``-th hit. Fewer
-    hits than that: a count tells whether the window ended before the list did."""
+    the order's index), each with "is it a hit", its position and its sort key; the outer query keeps the hits in
+    the same order, which the database knows the window already has, so it stops reading at the ``stop``-th hit
+    — one query, at most ``rows + 1`` rows read whatever the size of the table."""
     rows = max(WALK_ROWS, WALK_ROWS_PER_ROW * stop)
     order = [o for o in rest.query.order_by if isinstance(o, OrderBy)]
     if len(order) != len(rest.query.order_by):
@@ -254,21 +254,22 @@ def _walk_ids(rest: QuerySet, text: str, needle: str, start: int, stop: int) -> 
     base = QuerySet(rest.model, query=rest.query.chain(), using=rest.db)
     window = (base.annotate(walk_hit=ExpressionWrapper(_row_predicate(needle), output_field=BooleanField()),
                             walk_rn=Window(RowNumber(), order_by=order), **keys)
-              .values_list("walk_hit", "walk_rn", *keys)[:rows])
+              .values_list("walk_hit", "walk_rn", *keys)[:rows + 1])
     sql, params = window.query.sql_with_params()
     outer_order = ", ".join(
         f"w.{name} {'DESC' if o.descending else 'ASC'}{' NULLS LAST' if o.nulls_last else ''}"
         for name, o in zip(keys, order, strict=True))
-    pk = list(keys)[-1]  # the order ends with the id
+    id_key = list(keys)[-1]  # the order ends with the id
     with connections[rest.db].cursor() as cursor:
-        # the hits, and the window's last row if it is full (its row number is ``rows``): ordered by the
-        # window's own order, so reading stops at the (stop + 1)-th such row
-        cursor.execute(f"SELECT w.{pk}, w.walk_hit, w.walk_rn FROM ({sql}) w WHERE w.walk_hit OR w.walk_rn = %s "
-                       f"ORDER BY {outer_order} LIMIT %s", [*params, rows, stop + 1])
+        # The hits among the first ``rows`` rows, and the row after them if the list goes on (it tells the window
+        # ended before the list did), in the window's own order: the database stops at the (stop + 1)-th such row.
+        cursor.execute(f"SELECT w.{id_key}, w.walk_hit, w.walk_rn FROM ({sql}) w "
+                       f"WHERE (w.walk_hit AND w.walk_rn <= %s) OR w.walk_rn = %s ORDER BY {outer_order} LIMIT %s",
+                       [*params, rows, rows + 1, stop + 1])
         found = cursor.fetchall()
-    hits = [row[0] for row in found if row[1]]
-    if len(hits) < stop and any(row[2] == rows for row in found):
-        raise TooManyMatches(text)  # the window was full and held too few hits: the rest of the list is unknown
+    hits = [pk for pk, hit, rn in found if hit and rn <= rows]
+    if len(hits) < stop and any(rn > rows for _, _, rn in found):
+        raise TooManyMatches(text)  # too few hits in a window the list goes beyond: the rest of the list is unknown
     return hits[start:stop]
 
 
