@@ -185,3 +185,21 @@ def test_a_search_within_the_limit_never_walks(lead, portfolio):
     with CaptureQueriesContext(connection) as captured:
         list(organization_list(actor=lead, filters={"q": "zephyr"})[:50])
     assert len(captured) == 2 and not any("walk_hit" in c["sql"] for c in captured.captured_queries)
+
+
+def test_the_pagers_count_of_a_search_is_the_probes_and_costs_no_query(lead, portfolio, monkeypatch):
+    for given in ({"q": "zephyr"}, {"q": "zephyr", "country": "SG"}, {"q": "al"}, {"q": "nobody here"}):
+        expected = plain(lead, **given)
+        queryset = organization_list(actor=lead, filters=given)
+        with CaptureQueriesContext(connection) as captured:
+            page = paginate(queryset, number=1, size=2, strict=True)
+        assert (page.count, page.count_is_capped) == (len(expected), False), given
+        assert len(captured) <= 1, given  # the page only: no COUNT over the hits again
+    # more hits than the limit: the count is capped at the limit without counting them again
+    monkeypatch.setattr(filters, "SEARCH_HITS_LIMIT", 3)
+    monkeypatch.setattr("django.conf.settings.BCRM_COUNT_CAP", 3)
+    queryset = organization_list(actor=lead, filters={"q": "zephyr"})
+    with CaptureQueriesContext(connection) as captured:
+        page = paginate(queryset, number=1, size=2, strict=True)
+    assert (page.count, page.count_is_capped) == (3, True) and page.items
+    assert not any("COUNT(" in c["sql"].upper() for c in captured.captured_queries)

@@ -142,6 +142,7 @@ def test_a_search_costs_one_query_more_than_the_list_whatever_it_finds(lead, see
 
     queries({})  # warm: the actor's roles are read once
     plain = queries({})
+    probe = 3 if POSTGRES else 1  # on PostgreSQL the probe goes through the index: SET enable_seqscan, probe, RESET
     for q in ("zephyrine", "holdings", "nobody here", "ze"):
         # the hits (up to the limit), then the page as before; no hits, no page query at all
-        assert queries({"q": q}) <= plain + 1, q
+        assert queries({"q": q}) <= plain + probe, q

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
 from typing import Any, cast
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections
 from django.db.models import (
     BooleanField,
     Case,
@@ -207,11 +208,25 @@ class OrganizationListQuerySet(QuerySet):
     """
 
     _walk: tuple[str, str, QuerySet, WhereNode] | None = None  # (text, needle, the list without the search, where)
+    # A search's hits as the probe counted them: (where, number of rows, exact?) — "not exact" is more than
+    # SEARCH_HITS_LIMIT. The pager's count of these rows needs no second pass over the hits.
+    _hits: tuple[WhereNode, int, bool] | None = None
 
     def _clone(self):
         clone = super()._clone()
-        clone._walk = self._walk
+        clone._walk, clone._hits = self._walk, self._hits
         return clone
+
+    def count(self) -> int:
+        if self._hits is not None and self._result_cache is None and self.query.where == self._hits[0] \
+                and not self.query.distinct and not self.query.combinator:
+            where, hits, exact = self._hits
+            low, high = self.query.low_mark, self.query.high_mark
+            if exact:
+                return max(0, min(hits, high if high is not None else hits) - low)
+            if high is not None and high <= hits:
+                return max(0, high - low)  # at least ``hits`` rows: any cut within them is full
+        return super().count()
 
     def __getitem__(self, k):
         if (not isinstance(k, slice) or k.step is not None or k.stop is None or self._result_cache is not None
@@ -234,7 +249,7 @@ class OrganizationListQuerySet(QuerySet):
         every filter), in this queryset's order, with its select_related and prefetches."""
         rows = self._chain()
         rows.__class__ = QuerySet
-        rows._walk = None  # type: ignore[attr-defined]
+        rows._walk = rows._hits = None  # type: ignore[attr-defined]
         rows.query.where = WhereNode()  # the ids already passed every filter: do not make the planner weigh them again
         return rows.filter(pk__in=ids)
 
@@ -342,13 +357,40 @@ def _search(queryset: QuerySet, text: str) -> QuerySet:
     sql, params = _search_predicate(needle)
     probe = queryset.filter(pk__in=RawSQL(sql, params)) if connection.vendor == "sqlite" else queryset.filter(
         _plain_search(needle))
-    hits = list(QuerySet(probe.model, query=probe.query.chain(), using=probe.db)
-                .order_by().values_list("pk", flat=True)[:SEARCH_HITS_LIMIT + 1])
+    with _through_the_index(probe.db):
+        hits = list(QuerySet(probe.model, query=probe.query.chain(), using=probe.db)
+                    .order_by().values_list("pk", flat=True)[:SEARCH_HITS_LIMIT + 1])
     if len(hits) <= SEARCH_HITS_LIMIT:
-        return queryset.filter(_hits_filter(hits, sql, params))
+        found = queryset.filter(_hits_filter(hits, sql, params))
+        found._hits = (found.query.where, len(hits), True)  # type: ignore[attr-defined]
+        return found
     found = queryset.filter(_plain_search(needle))
     found._walk = (text, needle, queryset, found.query.where)  # type: ignore[attr-defined]
+    found._hits = (found.query.where, len(hits), False)  # type: ignore[attr-defined]
     return found
+
+
+@contextmanager
+def _through_the_index(alias: str):
+    """The search probe reads its hits through the trigram (or name-start) index, never a scan of the table.
+
+    With a LIMIT, PostgreSQL costs a sequential scan as stopping early once it has the limit's rows; a term
+    with many hits but fewer than the limit (7 % of the clients: 'capital') never stops early, and the scan
+    read the whole table (230 ms at 100,000 clients, beside 25 ms through the index)."""
+    connection_ = connections[alias]
+    if connection_.vendor != "postgresql":
+        yield
+        return
+    with connection_.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+    try:
+        yield
+    finally:
+        try:
+            with connection_.cursor() as cursor:
+                cursor.execute("RESET enable_seqscan")
+        except DatabaseError:
+            pass  # the transaction failed: its rollback undoes the SET as well
 
 
 # Every filter the list takes, sort included: what an export, a saved view and "last used filters" keep.
