@@ -81,7 +81,8 @@ def replay(statements: list[tuple[str, object]]) -> None:
     with connection.cursor() as cursor:
         for sql, params in statements:
             cursor.execute(sql, params)
-            cursor.fetchall()
+            if cursor.description is not None:  # a SELECT (not the search probe's SET / RESET)
+                cursor.fetchall()
 
 
 def bench_user():
