@@ -19,6 +19,7 @@ from bcrm.core.pagination import paginate
 from bcrm.financing import selectors, services, walls
 from bcrm.financing.choices import CLOSED_STATUSES, COMMITTED_STATUSES
 from bcrm.financing.forms import ParticipationForm, ProjectFilterForm, ProjectForm, WallForm, WallMemberForm
+from bcrm.parties.filters import TooManyMatches
 from bcrm.parties.selectors import organization_get_for_user, organization_list
 from bcrm.ui.shortcuts import page, page_number, redirect_back, render_page, safe_next, submit_form
 
@@ -196,7 +197,11 @@ def participation_create_for_project(request: HttpRequest, pk: int) -> HttpRespo
     project = selectors.project_get_for_user(user=user, pk=pk)
     require(can_write(user))
     query = (request.POST.get("org_q") or request.GET.get("org_q") or "").strip()
-    options = list(organization_list(actor=user, filters={"q": query})[:PICKER_LIMIT]) if query else []
+    picker_note = ""
+    try:
+        options = list(organization_list(actor=user, filters={"q": query})[:PICKER_LIMIT]) if query else []
+    except TooManyMatches as exc:
+        options, picker_note = [], exc.message
     picked = request.POST.get("organization", "")
     if picked.isdigit() and all(str(o.pk) != picked for o in options):
         # Keep the client already picked on the page when the form comes back with an error.
@@ -215,7 +220,8 @@ def participation_create_for_project(request: HttpRequest, pk: int) -> HttpRespo
     if participation is not None:
         messages.success(request, _("Participation added."))
         return redirect(detail_url + "#participants")
-    context = {"form": form, "project": project, "org_q": query, "options": options, "cancel_url": detail_url}
+    context = {"form": form, "project": project, "org_q": query, "options": options, "picker_note": picker_note,
+               "cancel_url": detail_url}
     return render_page(
         request, "financing/participation_for_project.html", context,
         partial="financing/_organization_picker.html", target="org-picker",

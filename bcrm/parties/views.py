@@ -25,7 +25,7 @@ from bcrm.core.errors import InvalidInput, ServiceError
 from bcrm.core.pagination import paginate
 from bcrm.parties import selectors, services
 from bcrm.parties.classes import Dimension, label_display, upper_label
-from bcrm.parties.filters import FILTER_NAMES, HEADER_SORTS, OrganizationFilterForm
+from bcrm.parties.filters import FILTER_NAMES, HEADER_SORTS, OrganizationFilterForm, TooManyMatches
 from bcrm.parties.forms import ContactForm, OrganizationForm
 from bcrm.parties.hooks import client_list_context
 from bcrm.parties.models import SavedView
@@ -53,6 +53,7 @@ def organization_list(request: HttpRequest) -> HttpResponse:
             return redirect(_list_url(last))
     filter_form = OrganizationFilterForm(request.GET)
     query = services.saved_view_query(request.GET)
+    search_note = ""
     try:
         # The current labels and tier come in the same query (joins on the one-to-ones).
         queryset = (selectors.organization_list(actor=user, filters=request.GET)
@@ -60,7 +61,11 @@ def organization_list(request: HttpRequest) -> HttpResponse:
     except InvalidInput:
         result = None  # the filter form shows what is wrong with the filters
     else:
-        result = paginate(queryset, number=page_number(request))
+        try:
+            result = paginate(queryset, number=page_number(request))
+        except TooManyMatches as exc:
+            result, search_note = None, exc.message  # a common term: the user narrows it (no rows out of order)
+    if result is not None:
         for org in result.items:
             org.label_badges = label_badges(org)
             org.tier_badge = tier_badge(org)
@@ -72,7 +77,7 @@ def organization_list(request: HttpRequest) -> HttpResponse:
     partial = bool(htmx and not htmx.history_restore_request and htmx.target == "org-results")
     export_url = reverse("dataio:export", args=["organizations"])
     context = {
-        "filter_form": filter_form, "page": result, "can_create": can_write(user),
+        "filter_form": filter_form, "page": result, "search_note": search_note, "can_create": can_write(user),
         "query": query, "has_filters": bool(query),
         "export_csv": f"{export_url}?{query}", "export_xlsx": f"{export_url}?{query}{'&' if query else ''}format=xlsx",
         "sort_links": sort_links(request.GET, filter_form),

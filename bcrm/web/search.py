@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from bcrm.core.errors import InvalidInput
 from bcrm.financing.selectors import project_list
-from bcrm.parties.filters import TRIGRAM, search_filter
+from bcrm.parties.filters import TRIGRAM, TooManyMatches, search_filter
 from bcrm.parties.selectors import contact_list, organization_base, organization_list
 
 MIN_LENGTH = 2
@@ -45,6 +45,7 @@ class Group:
     more: bool = False
     more_url: str = ""
     note: str = ""
+    too_many: bool = False  # more matches than can be listed in order: the note asks to narrow the search
 
 
 @dataclass
@@ -54,7 +55,7 @@ class SearchResults:
 
     @property
     def empty(self) -> bool:
-        return not any(group.hits for group in self.groups)
+        return not any(group.hits or group.too_many for group in self.groups)
 
     def as_dict(self) -> dict[str, Any]:
         return {"q": self.q, "groups": [
@@ -84,8 +85,12 @@ def global_search(*, actor, q: Any, limit: int = GROUP_LIMIT) -> SearchResults:
     q = clean_query(q)
     needle = q.lower()
 
-    orgs, more_orgs = _first(organization_list(actor=actor, filters={"q": q}), limit)
-    clients = Group("clients", _("Clients"), more=more_orgs,
+    note = ""
+    try:
+        orgs, more_orgs = _first(organization_list(actor=actor, filters={"q": q}), limit)
+    except TooManyMatches as exc:
+        orgs, more_orgs, note = [], False, exc.message  # a common term: the user narrows it
+    clients = Group("clients", _("Clients"), more=more_orgs, note=note, too_many=bool(note),
                     more_url=f"{reverse('parties:organization_list')}?{_encode(q)}", hits=[
                         Hit(o.pk, o.display_name, " · ".join(p for p in (o.other_name, o.country.code) if p),
                             reverse("client_detail", args=[o.pk])) for o in orgs])
