@@ -118,7 +118,7 @@ def baseline(path: Path, batch: int, owner_id: int, *, bare: bool = False) -> tu
             else:
                 cursor.execute(f"CREATE TABLE {table} AS SELECT * FROM {real} WHERE 0")
     columns = ["created_at", "updated_at", "version", "organization_id", "kind", "occurred_at", "minutes_spent",
-               "summary", "outcome", "owner_id"]
+               "summary", "outcome", "owner_id", "summary_code", "summary_params"]
     cols = ", ".join(columns)
     postgres = connection.vendor == "postgresql"
     now = dt.datetime.now(dt.UTC)
@@ -134,7 +134,7 @@ def baseline(path: Path, batch: int, owner_id: int, *, bare: bool = False) -> tu
                 moment = dt.datetime.fromisoformat(row[2]).replace(tzinfo=zone)
                 when = moment if postgres else moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
                 chunk.append((now_value, now_value, 1, orgs[row[0]], row[1], when, int(row[3]), row[4], row[5],
-                              owner_id))
+                              owner_id, "", "{}"))
                 if len(chunk) == batch:
                     break
             if not chunk:
