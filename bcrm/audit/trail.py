@@ -40,7 +40,7 @@ ADVISORY_LOCK = 0x6263726D_61756474 & 0x7FFFFFFFFFFFFFFF  # "bcrmaudt"
 CHUNK = 5_000
 # A chunk also stops once its entries' stored ``changes`` reach this many bytes (compressed size on PostgreSQL):
 # an import's batch entry holds a few hundred kB, so 5,000 of them at once would be gigabytes in memory.
-CHUNK_BYTES = 8_000_000
+CHUNK_BYTES = 2_000_000
 AFTER_COMMIT_LIMIT = 5_000  # a commit seals at most this many; the worker seals what is left
 
 

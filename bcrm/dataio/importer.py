@@ -164,6 +164,10 @@ class Importer(ReferenceResolver):
         self.ref_cache: dict[str, dict[tuple[str, Any], int | str]] = {}
         self._users: dict[str, int] | None = None
         self._teams: dict[str, int] | None = None
+        # Rows described for the report: every rejected row, and the first ``label_limit`` others (the ones the
+        # report keeps; None: all of them).
+        self.label_limit: int | None = None
+        self.reported = 0
         self.staged = False                     # all batches staged before any is written (see stage())
         self.staged_keys: set[bytes] = set()    # digests of the natural keys of the records staged batches create
 
@@ -211,7 +215,10 @@ class Importer(ReferenceResolver):
             elif row.pk is not None:
                 self.touched.add(row.pk)
             self.counts[row.outcome] += 1
-            if not row.label:
+            if row.outcome != Outcome.REJECTED:
+                self.reported += 1
+            if not row.label and (row.outcome == Outcome.REJECTED or self.label_limit is None
+                                  or self.reported <= self.label_limit):
                 row.label = self.describe(row)
             self.report(row)
 
