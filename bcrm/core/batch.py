@@ -263,8 +263,8 @@ class EntityBatch:
                 value = data.get(attname)
                 values.append(value if convert is None or value is None else convert(value))
             if side:
-                changes = row.changes
-                values.extend(plain_value(changes[key][1]) if key in changes else None for key in side)
+                sides = row.changes
+                values.extend(plain_value(sides[key][1]) if key in sides else None for key in side)
             rows.append(values)
         ranges = id_ranges(row.pk for row in creates)  # type: ignore[misc]
         changes = {**(extra or {}), "created": len(creates), "first_id": ranges[0][0], "last_id": ranges[-1][1],
