@@ -213,3 +213,18 @@ def test_big_entries_are_sealed_and_checked_in_chunks_cut_by_size(tmp_path, lead
     tamper(f"UPDATE {AuditEntry._meta.db_table} SET object_repr = %s WHERE id = %s", ["forged", third.pk])
     broken = trail.verify()
     assert not broken.ok and broken.findings[0].entry_id == third.pk
+
+
+def test_the_contacts_present_are_in_the_batch_entry_beside_the_fields(tmp_path, lead):
+    org = make_org(legal_name="Attendees Client", external_id="AT-1")
+    guest = contact_create(actor=lead, organization=org, data={"full_name": "Guest Person", "email": "g@example.org"})
+    path = write_csv(tmp_path / "met.csv", [[*HEADER, "contacts"],
+                                           ["AT-1", "meeting", "2026-03-02 10:00:00", "30", "Met the guest", "",
+                                            "Guest Person"],
+                                           ["AT-1", "call", "2026-03-03 10:00:00", "30", "Alone", "", ""]])
+    job = run_import(lead, "interactions", path)
+    assert job.created == 2, job.message
+    [entry] = import_entries()
+    met, alone = Interaction.objects.get(summary="Met the guest"), Interaction.objects.get(summary="Alone")
+    assert batch_record(entry.changes, met.pk)["contacts"] == [None, [guest.pk]]
+    assert "contacts" not in batch_record(entry.changes, alone.pk)

@@ -264,7 +264,8 @@ class EntityBatch:
                 values.append(value if convert is None or value is None else convert(value))
             if side:
                 sides = row.changes
-                values.extend(plain_value(sides[key][1]) if key in sides else None for key in side)
+                # As the one-record entry held it: JSON as is (a list of contact ids stays a list).
+                values.extend(_side_value(sides[key][1]) if key in sides else None for key in side)
             rows.append(values)
         ranges = id_ranges(row.pk for row in creates)  # type: ignore[misc]
         changes = {**(extra or {}), "created": len(creates), "first_id": ranges[0][0], "last_id": ranges[-1][1],
@@ -349,6 +350,10 @@ def _json_value(value: Any) -> str:
     if kind is dt.datetime or kind is dt.date or kind is Decimal:
         return '"' + (str(value) if kind is Decimal else value.isoformat()) + '"'
     return AUDIT_JSON(plain_value(value))
+
+
+def _side_value(value: Any) -> Any:
+    return value if isinstance(value, list | dict) else plain_value(value)
 
 
 def _isoformat(value: Any) -> Any:
