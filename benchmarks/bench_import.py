@@ -19,7 +19,8 @@ recreated by this script, so never name a database that holds anything.
 4. for information only: the same into a bare copy of the table (columns and NOT NULL only: no index, key or
    check), logged, dropped afterwards;
 5. the import: ``bcrm import interactions FILE`` in all-or-nothing mode (parse, validate, resolve,
-   natural-key lookup, write, one audit entry per row, row reports), committed.
+   natural-key lookup, write, one audit entry per batch for the rows it creates — their values as arrays —,
+   row reports), committed.
 
 Printed: rows/s of each and the import's ratio to the fair floor (and to the bare table), the process's peak
 memory (ru_maxrss) after each phase, and the load average at start and end.
@@ -118,7 +119,7 @@ def baseline(path: Path, batch: int, owner_id: int, *, bare: bool = False) -> tu
             else:
                 cursor.execute(f"CREATE TABLE {table} AS SELECT * FROM {real} WHERE 0")
     columns = ["created_at", "updated_at", "version", "organization_id", "kind", "occurred_at", "minutes_spent",
-               "summary", "outcome", "owner_id"]
+               "summary", "outcome", "owner_id", "summary_code", "summary_params"]
     cols = ", ".join(columns)
     postgres = connection.vendor == "postgresql"
     now = dt.datetime.now(dt.UTC)
@@ -134,7 +135,7 @@ def baseline(path: Path, batch: int, owner_id: int, *, bare: bool = False) -> tu
                 moment = dt.datetime.fromisoformat(row[2]).replace(tzinfo=zone)
                 when = moment if postgres else moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
                 chunk.append((now_value, now_value, 1, orgs[row[0]], row[1], when, int(row[3]), row[4], row[5],
-                              owner_id))
+                              owner_id, "", "{}"))
                 if len(chunk) == batch:
                     break
             if not chunk:
@@ -244,7 +245,7 @@ def main() -> None:
     print(f"ratio import / bare table (information): {rate / bare_rate:.2f}")
     from bcrm.audit.models import AuditEntry
 
-    print(f"audit entries written: {AuditEntry.objects.filter(action='import.create').count():,}; "
+    print(f"audit entries written (one per batch): {AuditEntry.objects.filter(action='import.create').count():,}; "
           f"database: {connection.vendor}")
     from bcrm.audit import trail
 

@@ -7,6 +7,8 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 
 from bcrm.audit.models import AuditEntry
+from bcrm.audit.selectors import audit_history
+from bcrm.audit.services import batch_record
 from bcrm.dataio import services
 from bcrm.dataio.choices import JobStatus
 from bcrm.dataio.models import ImportJob
@@ -45,11 +47,14 @@ def test_chinese_headers_gb18030_semicolons_create_findable_audited_clients(tmp_
     # The client search finds bulk-imported clients by a Chinese fragment and by a Latin one.
     assert list(organization_list(actor=lead, filters={"q": "资本服务"})) == [org]
     assert list(organization_list(actor=lead, filters={"q": "silk road"}).values_list("external_id", flat=True)) == ["C-002"]
+    # The three created clients are audited in one entry for the batch, naming their ids and holding their values.
     entries = AuditEntry.objects.filter(content_type=ContentType.objects.get_for_model(Organization), action="import.create")
-    assert entries.count() == 3
-    entry = entries.get(object_id=str(org.pk))
-    assert entry.actor == lead and entry.changes["legal_name"] == [None, "Huaneng Capital Services"]
-    assert entry.changes["import_job"] == [None, job.pk]
+    assert entries.count() == 1
+    entry = entries.get(pk__in=audit_history(instance=org).values("pk"))
+    record = batch_record(entry.changes, org.pk)
+    assert entry.actor == lead and record["legal_name"] == [None, "Huaneng Capital Services"]
+    assert record["import_job"] == [None, job.pk]
+    assert entry.changes["file_name"] == "clients.csv" and entry.changes["file_sha256"] == job.file_sha256
 
 
 def test_same_file_twice_changes_nothing(tmp_path, lead):
@@ -451,7 +456,8 @@ def test_unexpected_errors_fail_the_job_and_leave_nothing(tmp_path, lead, monkey
 def test_system_operator_without_a_user(tmp_path, db):
     job = run_import(None, "organizations", write_csv(tmp_path / "a.csv", org_rows()))
     assert job.status == JobStatus.DONE and job.user_label == "system"
-    assert AuditEntry.objects.filter(action="import.create", actor__isnull=True, actor_label="system").count() == 3
+    entry = AuditEntry.objects.get(action="import.create", actor__isnull=True, actor_label="system")
+    assert entry.changes["created"] == 3 and len(entry.changes["rows"]) == 3
 
 
 @pytest.mark.parametrize("user_fixture", ["admin"])

@@ -1,5 +1,6 @@
-"""An import's audit entries after the import was made faster (issue 19): one per created or updated row, holding
-what they held before (each field's [before, after] and the import's id), and the hash chain still verifies."""
+"""An import's audit entries after the import was made faster (issue 19): one per batch for the rows it created,
+from which each record's values read back as a one-record entry held them (each field's [None, value] and the
+import's id); one per updated row with its fields' [before, after]; and the hash chain still verifies."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bcrm.audit.models import AuditEntry
+from bcrm.audit.services import batch_record, batch_row
 from bcrm.core.batch import AUDIT_JSON, audit_prefixes, created_changes_text
 from bcrm.core.bulk import fetch_by_tuples
 from bcrm.core.services import plain_value
@@ -65,20 +67,27 @@ def verify_exit_code() -> int:
     return 0
 
 
-def test_imported_rows_are_audited_as_before_and_the_chain_verifies(tmp_path, lead, settings):
+def test_imported_rows_are_audited_per_batch_with_their_values_and_the_chain_verifies(tmp_path, lead, settings):
     settings.BCRM_IMPORT_BATCH_ROWS = 40  # several batches
     orgs = [make_org(legal_name=f"Audit Client {i}", external_id=f"AC-{i}").external_id for i in range(3)]
     rows = interaction_rows(orgs, 130)
     job = run_import(lead, "interactions", write_csv(tmp_path / "i.csv", [HEADER, *rows]))
     assert (job.status, job.created, job.rejected) == ("done", 130, 0), job.message
 
-    entries = {e.object_id: e for e in AuditEntry.objects.filter(action="import.create")}
-    interactions = list(Interaction.objects.all())
-    assert len(entries) == len(interactions) == 130
+    entries = list(AuditEntry.objects.filter(action="import.create").order_by("id"))
+    assert len(entries) == 4  # 40 + 40 + 40 + 10 rows
+    assert sum(e.changes["created"] for e in entries) == 130
+    interactions = list(Interaction.objects.order_by("id"))
+    assert len(interactions) == 130
+    numbers = {}
     for interaction in interactions:
-        entry = entries[str(interaction.pk)]
-        assert entry.changes == expected_changes(interaction, job.pk)
-        assert entry.actor_id == lead.pk and entry.actor_label == lead.username
+        [entry] = [e for e in entries if batch_record(e.changes, interaction.pk) is not None]
+        assert entry.object_id == "" and entry.actor_id == lead.pk and entry.actor_label == lead.username
+        assert batch_record(entry.changes, interaction.pk) == expected_changes(interaction, job.pk)
+        numbers[interaction.pk] = batch_row(entry.changes, interaction.pk)[1]
+        assert (entry.changes["import_job"], entry.changes["file_name"]) == (job.pk, "i.csv")
+    # The file's row numbers (the header is row 1), each once.
+    assert sorted(numbers.values()) == list(range(2, 132))
     assert {i.summary for i in interactions} == {r[4] for r in rows}
     assert verify_exit_code() == 0
 
@@ -104,7 +113,7 @@ def test_tampering_with_an_imported_entry_is_caught(tmp_path, lead):
     orgs = [make_org(legal_name="Audit Client", external_id="AC-1").external_id]
     run_import(lead, "interactions", write_csv(tmp_path / "a.csv", [HEADER, *interaction_rows(orgs, 5)]))
     assert verify_exit_code() == 0
-    entry = AuditEntry.objects.filter(action="import.create").order_by("id")[2]
+    entry = AuditEntry.objects.get(action="import.create")  # the batch's one entry
     from tests.test_audit_chain import tamper
 
     tamper(f"UPDATE {AuditEntry._meta.db_table} SET object_repr = %s WHERE id = %s", ["forged", entry.pk])

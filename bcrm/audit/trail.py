@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 ADVISORY_LOCK = 0x6263726D_61756474 & 0x7FFFFFFFFFFFFFFF  # "bcrmaudt"
 CHUNK = 5_000
+# A chunk also stops once its entries' stored ``changes`` reach this many bytes (compressed size on PostgreSQL):
+# an import's batch entry holds a few hundred kB, so 5,000 of them at once would be gigabytes in memory.
+CHUNK_BYTES = 2_000_000
 AFTER_COMMIT_LIMIT = 5_000  # a commit seals at most this many; the worker seals what is left
 
 
@@ -69,12 +72,36 @@ def _entry_row(entry_id: int) -> dict[str, Any]:
         return _entry(cursor.fetchone())
 
 
-def _unsealed(after_id: int, limit: int) -> list[dict[str, Any]]:
+def _budgeted(sql: str, order: str) -> str:
+    """``sql`` (a chunk query whose one ``e.changes`` is the entry's, ordered by ``order``) with ``changes`` left
+    NULL once the running size of the chunk's ``changes`` passes :data:`CHUNK_BYTES` (the first row always has
+    it): the rows are still read, their big values are not (PostgreSQL sizes a TOASTed value without reading
+    it). :func:`_within_budget` then cuts the chunk there."""
+    size = "pg_column_size(e.changes)" if connection.vendor == "postgresql" else "length(e.changes)"
+    budgeted = f"CASE WHEN SUM({size}) OVER (ORDER BY {order}) - {size} < {CHUNK_BYTES} THEN e.changes END"
+    assert sql.count("e.changes") == 1
+    return sql.replace("e.changes", budgeted)
+
+
+def _within_budget(rows: list[tuple], id_at: int) -> tuple[list[tuple], bool]:
+    """The rows of a :func:`_budgeted` chunk up to the first whose entry's ``changes`` were left out (the last
+    column), and whether the chunk was cut there."""
+    for index, row in enumerate(rows):
+        if row[-1] is None and row[id_at] is not None:
+            return rows[:index], True
+    return rows, False
+
+
+def _unsealed(after_id: int, limit: int) -> tuple[list[dict[str, Any]], bool]:
+    """Up to ``limit`` entries not yet sealed, in id order (fewer when their size says so), and whether more
+    may be pending beyond them."""
     with connection.cursor() as cursor:
-        cursor.execute(
+        cursor.execute(_budgeted(
             f"SELECT {COLUMNS} FROM {ENTRY} e WHERE e.id > %s AND NOT EXISTS "
-            f"(SELECT 1 FROM {SEAL} s WHERE s.entry_id = e.id) ORDER BY e.id LIMIT %s", [after_id, limit])
-        return [_entry(row) for row in cursor.fetchall()]
+            f"(SELECT 1 FROM {SEAL} s WHERE s.entry_id = e.id) ORDER BY e.id LIMIT %s", "e.id"), [after_id, limit])
+        rows = cursor.fetchall()
+    kept, cut = _within_budget(rows, 0)
+    return [_entry(row) for row in kept], cut or len(rows) == limit
 
 
 def _digest_before(position: int) -> str:
@@ -105,7 +132,7 @@ def seal_pending(*, limit: int | None = None) -> int:
                     with connection.cursor() as cursor:
                         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK])
                 position, digest = _tail()
-                pending = _unsealed(after_id, batch)
+                pending, more = _unsealed(after_id, batch)
                 rows = []
                 for entry in pending:
                     position += 1
@@ -117,7 +144,7 @@ def seal_pending(*, limit: int | None = None) -> int:
             log.info("audit sealing raced with another sealer; leaving it the work")
             return sealed
         sealed += len(rows)
-        if len(rows) < batch:
+        if not more or not rows:
             break
         after_id = pending[-1]["id"]
     return sealed
@@ -201,11 +228,12 @@ def _chain_from(position: int) -> Iterator[list[tuple[int, int, str, dict[str, A
     """The seals from ``position`` on in chain order, in chunks, each with its entry (None if deleted)."""
     while True:
         with connection.cursor() as cursor:
-            cursor.execute(
+            cursor.execute(_budgeted(
                 f"SELECT s.position, s.entry_id, s.digest, {COLUMNS} FROM {SEAL} s LEFT JOIN {ENTRY} e "
-                f"ON e.id = s.entry_id WHERE s.position >= %s ORDER BY s.position LIMIT %s", [position, CHUNK])
-            chunk = [(row[0], row[1], row[2], _entry(row[3:]) if row[3] is not None else None)
-                     for row in cursor.fetchall()]
+                f"ON e.id = s.entry_id WHERE s.position >= %s ORDER BY s.position LIMIT %s", "s.position"),
+                [position, CHUNK])
+            rows, _cut = _within_budget(cursor.fetchall(), 3)
+            chunk = [(row[0], row[1], row[2], _entry(row[3:]) if row[3] is not None else None) for row in rows]
         if not chunk:
             return
         yield chunk
@@ -299,10 +327,11 @@ def _raw_chain_from(position: int) -> Iterator[list[tuple]]:
     columns = ", ".join(_at_text_sql() if name == "at" else f"e.{name}" for name in chain.FIELDS)
     sql = (f"SELECT s.position, s.entry_id, s.digest, {columns} FROM {SEAL} s LEFT JOIN {ENTRY} e "
            f"ON e.id = s.entry_id WHERE s.position >= %s ORDER BY s.position LIMIT %s")
+    sql = _budgeted(sql, "s.position")
     with connection.cursor() as cursor:
         while True:
             cursor.execute(sql, [position, CHUNK])
-            chunk = cursor.fetchall()
+            chunk, _cut = _within_budget(cursor.fetchall(), 3)
             if not chunk:
                 return
             yield chunk

@@ -100,7 +100,8 @@ def audit_entries(request, filters: Query[EntryFilter], page: Query[PageIn]):
     data["items"] = [{
         "id": e.id, "at": e.at, "actor_id": e.actor_id, "actor_label": e.actor_label, "action": e.action,
         "object_type": f"{e.content_type.app_label}.{e.content_type.model}", "object_id": e.object_id,
-        "object_repr": e.object_repr, "changes": e.changes} for e in data["items"]]
+        "object_repr": e.object_repr, "changes": services.object_changes(e.changes, filters.object)}
+        for e in data["items"]]
     return data
 
 

@@ -22,7 +22,8 @@ from bcrm.accounts.choices import Role
 from bcrm.accounts.permissions import has_any, require
 from bcrm.audit import trail
 from bcrm.audit.models import AuditAction, AuditCheck, AuditCheckpoint, AuditEntry
-from bcrm.audit.services import audit_event, in_ranges
+from bcrm.audit.selectors import ranged_entry_ids
+from bcrm.audit.services import audit_event, batch_only, is_batch
 from bcrm.backup import archive
 from bcrm.core.errors import Conflict, InvalidInput, ServiceError
 
@@ -161,14 +162,18 @@ def _moment(value: str | dt.datetime | dt.date | None, name: str) -> dt.datetime
 
 
 def _ranged_entries(types, object_id: str) -> list[int]:
-    """The entries about many rows at once (no ``object_id``; ``changes`` give ``first_id``, ``last_id`` and the
-    closed id ``ranges``, as a capture batch's) that cover ``object_id``."""
-    if not object_id.isdigit():
-        return []
-    value = int(object_id)
-    candidates = AuditEntry.objects.filter(content_type__in=types, object_id="", changes__first_id__lte=value,
-                                           changes__last_id__gte=value).only("pk", "changes")
-    return [e.pk for e in candidates if in_ranges(value, e.changes.get("ranges", []))]
+    """The entries about many rows at once (a capture's or an import's batch) that cover ``object_id``."""
+    return ranged_entry_ids(types, object_id)
+
+
+def object_changes(changes: Any, obj: str = "") -> Any:
+    """An entry's changes as listed under the object filter ``obj``: an import batch's entry (many records'
+    values) narrowed to the record the filter names, so the list shows that record's creation and its values."""
+    _kind, _sep, object_id = obj.partition(":")
+    if object_id.isdigit() and is_batch(changes):
+        wanted = int(object_id)
+        return batch_only(changes, lambda row: bool(row) and row[0] == wanted)
+    return changes
 
 
 def audit_entries(*, actor, obj: str = "", user: str = "", start: str | dt.datetime | dt.date | None = None,

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from bcrm.audit.services import batch_record, is_batch
 from bcrm.backup import services
 from bcrm.core.errors import InvalidInput
 from bcrm.core.pagination import paginate
@@ -21,25 +22,33 @@ from bcrm.ui.shortcuts import page
 FILTERS = {"object": "obj", "actor": "user", "from": "start", "to": "end"}
 
 
-def entry_changes(entry) -> dict[str, Any]:
+def entry_changes(entry, obj: str = "") -> dict[str, Any]:
     """What an entry changed: the fields by their names in the reader's language (a key that is no field of the
     model — a backup's file, an export's filter — stays as the code it is), or the id range of an entry about
-    many rows."""
+    many rows — with, when the object filter names one of them, the fields that record was created with."""
     changes = entry.changes or {}
-    if "first_id" in changes:
-        return {"range": _("ids %(first)s–%(last)s") % {"first": changes["first_id"], "last": changes["last_id"]},
-                "fields": [], "codes": []}
     model = entry.content_type.model_class() if entry.content_type_id else None
-    fields, codes = [], []
+    if "first_id" in changes:
+        text = _("ids %(first)s–%(last)s") % {"first": changes["first_id"], "last": changes["last_id"]}
+        record = batch_record(changes, obj.partition(":")[2]) if is_batch(changes) else None
+        fields, codes = _field_names(model, record or {})
+        return {"range": text, "fields": fields, "codes": codes}
+    fields, codes = _field_names(model, changes)
+    return {"range": "", "fields": fields, "codes": codes}
+
+
+def _field_names(model, changes: dict[str, Any]) -> tuple[list[str], list[str]]:
+    fields: list[str] = []
+    codes: list[str] = []
     for key in sorted(str(k) for k in changes)[:12]:
         try:
-            fields.append(str(model._meta.get_field(key).verbose_name) if model else None)
+            fields.append(str(model._meta.get_field(key).verbose_name) if model else "")
         except FieldDoesNotExist:
-            fields.append(None)
-        if fields[-1] is None:
+            fields.append("")
+        if not fields[-1]:
             fields.pop()
             codes.append(key)
-    return {"range": "", "fields": fields, "codes": codes}
+    return fields, codes
 
 
 @page(access=services.can_view_audit)
@@ -53,7 +62,7 @@ def audit_page(request: HttpRequest) -> HttpResponse:
         entries = services.audit_entries(actor=user, **{FILTERS[k]: v for k, v in filters.items()})
         number = int(request.GET["page"]) if request.GET.get("page", "").isdigit() else 1
         listed = paginate(entries, number=number, size=50)
-        context.update(page=listed, rows=[(e, entry_changes(e)) for e in listed.items])
+        context.update(page=listed, rows=[(e, entry_changes(e, filters["object"])) for e in listed.items])
     except InvalidInput as exc:
         context["filter_errors"] = exc.fields or {"object": [exc.message]}
     return render(request, "backup/audit.html", context, status=422 if "filter_errors" in context else 200)

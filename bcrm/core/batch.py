@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -27,6 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bcrm.audit.models import AuditEntry
+from bcrm.audit.services import id_ranges
 from bcrm.audit.trail import seal_after_commit
 from bcrm.core.bulk import RowInserter
 from bcrm.core.errors import InvalidInput, ServiceError
@@ -95,6 +97,10 @@ class EntityBatch:
 
     model: type[models.Model]
     audit_skip = frozenset({"search_text", "version", "created_at", "updated_at"})
+    #: an import may audit the rows it creates one entry per batch (:meth:`write_batch_audit`). Off where an
+    #: entry must stay about one object: contacts (a person's entries are found, exported and erased by their
+    #: id), projects and participations (the entries on a walled project are hidden by object id).
+    batch_audit = True
 
     def __init__(self, actor, *, now: dt.datetime | None = None):
         self.actor = actor
@@ -234,6 +240,65 @@ class EntityBatch:
         audit.insert_prepared(entries)
         seal_after_commit()  # chained once the import's transaction commits
 
+    def write_batch_audit(self, creates: list[BatchRow], *, action: str, object_repr: str,
+                          extra: dict[str, Any] | None = None) -> None:
+        """ONE entry for all of ``creates`` (an import's batch): no ``object_id``, the new ids as closed
+        ``ranges`` (with ``first_id`` / ``last_id``: what the object filters match, see
+        :func:`bcrm.audit.selectors.ranged_entry_ids`), and the created values compactly — ``columns`` names each
+        position once (``id``, the file's ``row``, the audited fields, then any side values such as an
+        interaction's contacts) and ``rows`` holds one array per record — plus ``extra`` (the import's job, file
+        name and digest). :func:`bcrm.audit.services.batch_record` reads one record back in the form a one-record
+        entry has."""
+        if not creates:
+            return
+        fields = self.audit_fields
+        names = [name for name, _attname in fields]
+        side = sorted({key for row in creates for key in row.changes} - set(names) - {"id", "row"})
+        converters = self.audit_converters
+        rows = []
+        for row in creates:
+            data = row.data
+            values: list[Any] = [row.pk, row.number]
+            for attname, convert in converters:
+                value = data.get(attname)
+                values.append(value if convert is None or value is None else convert(value))
+            if side:
+                sides = row.changes
+                # As the one-record entry held it: JSON as is (a list of contact ids stays a list).
+                values.extend(_side_value(sides[key][1]) if key in sides else None for key in side)
+            rows.append(values)
+        ranges = id_ranges(row.pk for row in creates)  # type: ignore[misc]
+        changes = {**(extra or {}), "created": len(creates), "first_id": ranges[0][0], "last_id": ranges[-1][1],
+                   "ranges": ranges, "columns": ["id", "row", *names, *side], "rows": rows}
+        audit = self.audit
+        entry: list[Any] = [None] * len(audit.attnames)
+        slot = {name: i for i, name in enumerate(audit.attnames)}
+        entry[slot["at"]] = audit.to_db("at", self.now)
+        entry[slot["actor_id"]] = getattr(self.actor, "pk", None)
+        entry[slot["actor_label"]] = actor_label(self.actor)
+        entry[slot["content_type_id"]] = self.content_type_id
+        entry[slot["action"]] = action
+        entry[slot["object_id"]] = ""
+        entry[slot["object_repr"]] = object_repr[:255]
+        entry[slot["changes"]] = AUDIT_JSON(changes)
+        audit.insert_prepared([entry])
+        seal_after_commit()
+
+    @cached_property
+    def audit_converters(self) -> list[tuple[str, Any]]:
+        """Per audited field: its attname and how a value becomes JSON-plain (None: it already is), as
+        :func:`bcrm.core.services.plain_value` makes it."""
+        out: list[tuple[str, Any]] = []
+        for _name, attname in self.audit_fields:
+            f = self.meta.get_field(_name)
+            if isinstance(f, models.DateTimeField | models.DateField):
+                out.append((attname, _isoformat))
+            elif isinstance(f, models.DecimalField):
+                out.append((attname, str))
+            else:
+                out.append((attname, _plain_simple))
+        return out
+
     # -- the batch service: all or nothing -----------------------------------------------------------
 
     def create_many(self, rows: list[dict[str, Any]], m2m: list[dict[str, list[Any]]] | None = None) -> list[int]:
@@ -285,6 +350,20 @@ def _json_value(value: Any) -> str:
     if kind is dt.datetime or kind is dt.date or kind is Decimal:
         return '"' + (str(value) if kind is Decimal else value.isoformat()) + '"'
     return AUDIT_JSON(plain_value(value))
+
+
+def _side_value(value: Any) -> Any:
+    return value if isinstance(value, list | dict) else plain_value(value)
+
+
+def _isoformat(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else plain_value(value)
+
+
+def _plain_simple(value: Any) -> Any:
+    """A value that is plain already when it is a str, int or bool (the usual case), else ``plain_value``'s."""
+    kind = value.__class__
+    return value if kind is str or kind is int or kind is bool else plain_value(value)
 
 
 def audit_prefixes(fields: list[tuple[str, str]]) -> list[tuple[str, str]]:

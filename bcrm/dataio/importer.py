@@ -16,8 +16,10 @@ Per batch (``BCRM_IMPORT_BATCH_ROWS``, default 2,000 rows):
    some roles may set, defaults, ``clean()`` — applied by the entity's batch form (``OrganizationBatch``
    in bcrm.parties.services and its siblings: the same functions the single services call);
 5. write, by the same batch form: new rows as plain tuples (bcrm.core.bulk), updates with ``bulk_update``,
-   side rows (tags, contacts present, commitment-ladder steps, the client search text) and one audit
-   entry per created or updated object, all inside a savepoint. If the database still refuses the batch (a
+   side rows (tags, contacts present, commitment-ladder steps, the client search text) and the audit
+   entries — one per batch for the records it created (organisations, interactions: their values as arrays,
+   named by id ranges), one per created contact, project or participation, one per updated record — all
+   inside a savepoint. If the database still refuses the batch (a
    constraint the checks did not foresee, a concurrent writer), the batch is retried row by row, so
    only the offending rows are rejected, with the constraint's message.
 
@@ -162,6 +164,10 @@ class Importer(ReferenceResolver):
         self.ref_cache: dict[str, dict[tuple[str, Any], int | str]] = {}
         self._users: dict[str, int] | None = None
         self._teams: dict[str, int] | None = None
+        # Rows described for the report: every rejected row, and the first ``label_limit`` others (the ones the
+        # report keeps; None: all of them).
+        self.label_limit: int | None = None
+        self.reported = 0
         self.staged = False                     # all batches staged before any is written (see stage())
         self.staged_keys: set[bytes] = set()    # digests of the natural keys of the records staged batches create
 
@@ -209,7 +215,10 @@ class Importer(ReferenceResolver):
             elif row.pk is not None:
                 self.touched.add(row.pk)
             self.counts[row.outcome] += 1
-            if not row.label:
+            if row.outcome != Outcome.REJECTED:
+                self.reported += 1
+            if not row.label and (row.outcome == Outcome.REJECTED or self.label_limit is None
+                                  or self.reported <= self.label_limit):
                 row.label = self.describe(row)
             self.report(row)
 
@@ -457,14 +466,25 @@ class Importer(ReferenceResolver):
         self.write_audit(creates, updates)
 
     def write_audit(self, creates: list[Row], updates: list[Row]) -> None:
-        """One entry per created or updated object (action ``import.create`` or ``import.update``, the fields'
-        [before, after] and the import's id), written in bulk by the batch form."""
+        """The created rows in ONE entry for the batch where the entity allows it (``EntityBatch.batch_audit``:
+        action ``import.create``, the new ids as ranges, each record's values as an array, the import's job, file
+        name, digest and row numbers; see ``EntityBatch.write_batch_audit``), else one entry per created object;
+        one entry per updated object with its fields' [before, after] (action ``import.update``). Written in bulk
+        by the batch form."""
+        job = self.ctx.job
+        if creates and self.batch.batch_audit:
+            first, last = creates[0].number, creates[-1].number
+            self.batch.write_batch_audit(
+                creates, action="import.create",  # type: ignore[arg-type]
+                object_repr=f"{job.file_name} #{first}–{last}" if last != first else f"{job.file_name} #{first}",
+                extra={"import_job": job.pk, "file_name": job.file_name, "file_sha256": job.file_sha256})
+            creates = []
         for row in creates:
             row.label = row.label or self.describe(row)
         for row in updates:
             row.label = row.label or self.describe(row)
         self.batch.write_audit(creates, updates, action_prefix="import.",  # type: ignore[arg-type]
-                               extra={"import_job": [None, self.ctx.job.pk]})
+                               extra={"import_job": [None, job.pk]})
 
     def describe(self, row: Row) -> str:
         if row.obj is not None:

@@ -16,6 +16,7 @@ lock for the import's duration: other writers wait, up to the busy timeout.)
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import itertools
@@ -379,6 +380,7 @@ def _run(job_id: int, now, on_progress: ProgressHook | None, on_reject: RejectHo
                         on_reject(row)
 
             importer = importer_for(ctx, report=report)
+            importer.label_limit = spool.keep  # the report keeps no label of the rows after these
             data_rows = itertools.chain(head[index + 1:], rows)
             progress = ProgressFile(folder / "progress.json")
             # On SQLite the write transaction holds the database's only write lock, so the whole file is read,
@@ -398,7 +400,7 @@ def _run(job_id: int, now, on_progress: ProgressHook | None, on_reject: RejectHo
                     if on_progress:
                         on_progress(importer.rows, fraction)
             write_started = time.perf_counter()
-            with transaction.atomic():
+            with transaction.atomic(), immediate_foreign_keys():
                 if stage is not None:
                     for staged in stage.batches():
                         importer.commit(staged)
@@ -450,6 +452,25 @@ def _run(job_id: int, now, on_progress: ProgressHook | None, on_reject: RejectHo
     job.save()
     spool.load(job)
     return job
+
+
+@contextlib.contextmanager
+def immediate_foreign_keys() -> Iterator[None]:
+    """On PostgreSQL the foreign keys Django makes are DEFERRABLE INITIALLY DEFERRED: the import's rows would
+    queue their checks for COMMIT. Inside the import's transaction they are checked as each statement ends
+    instead — the same checks, no queue to keep and replay at COMMIT, and a row whose reference is gone fails
+    its own batch (retried row by row, so only that row is rejected) rather than the whole import at the end.
+    The default is put back afterwards when a caller's transaction goes on (a failure rolls the import's
+    savepoint back, which undoes the setting too)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    yield
+    if connection.savepoint_ids and not connection.needs_rollback:  # the import runs inside a caller's transaction
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def _batches(rows: Iterable[tuple[int, list[Any]]], size: int) -> Iterator[list[tuple[int, list[Any]]]]:

@@ -123,6 +123,7 @@ def participation_delete(*, actor, participation: Participation) -> None:
 
 class ProjectBatch(EntityBatch):
     """Projects in bulk with :func:`project_create` / :func:`project_update`'s rules."""
+    batch_audit = False  # see EntityBatch.batch_audit
 
     model = Project
 
@@ -138,6 +139,7 @@ class ProjectBatch(EntityBatch):
 class ParticipationBatch(EntityBatch):
     """Participations in bulk with :func:`participation_create` / :func:`participation_update`'s rules: the
     organisation's write permission (old and new), the dated status and its step on the ladder."""
+    batch_audit = False  # see EntityBatch.batch_audit
 
     model = Participation
 

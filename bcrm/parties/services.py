@@ -345,6 +345,7 @@ def _compliance_ok(row: BatchRow, actor, data: dict[str, Any], current: Organiza
 class ContactBatch(EntityBatch):
     """Contacts in bulk with :func:`contact_create` / :func:`contact_update`'s rules (the organisation's write
     permission, one primary contact per organisation, the organisation's search text)."""
+    batch_audit = False  # see EntityBatch.batch_audit
 
     model = Contact
 

@@ -39,7 +39,7 @@ from bcrm.accounts.choices import Role
 from bcrm.accounts.permissions import has_any
 from bcrm.audit import trail
 from bcrm.audit.models import AuditAction, AuditEntry
-from bcrm.audit.services import audit_record
+from bcrm.audit.services import audit_record, batch_only, is_batch
 from bcrm.core.errors import InvalidInput, NotFound, PermissionDenied
 from bcrm.engagement.models import Interaction, Task
 from bcrm.parties.models import Contact
@@ -265,7 +265,7 @@ def collect(contact: Contact) -> dict[str, list[dict[str, Any]]]:
     data["tasks"] = [_row(t) for t in task_model._default_manager.filter(pk__in=task_ids).order_by("id")]
     data["audit_entries"] = [{"id": e.pk, "at": e.at.isoformat(), "actor": e.actor_label, "action": e.action,
                               "object_type": e.content_type.model, "object_id": e.object_id,
-                              "object": e.object_repr, "changes": e.changes}
+                              "object": e.object_repr, "changes": _own_changes(e.changes, needles)}
                              for e in _audit_entries(contact, needles)]
     listed: set[type[models.Model]] = {interaction_model, task_model, Contact, *(apps.get_model(label) for label in (
         "engagement.ServiceRequest", "engagement.SurveyResponse", "surveys.SurveyMail", "progress.ReportDelivery",
@@ -372,7 +372,27 @@ def _erase_contact_row(contact: Contact) -> None:
         report_consent=False, consent_given_at=None)
 
 
+def _own_changes(changes: Any, needles: Needles) -> Any:
+    """What an entry holds about the person: an import batch's entry (many records' values) with only the
+    records that name them — the others are other people's data."""
+    if is_batch(changes):
+        return batch_only(changes, needles.found_in)
+    return changes
+
+
 def _redacted_changes(changes: Any, needles: Needles) -> Any:
+    if is_batch(changes):
+        # An import batch's entry: in each record that names the person, their personal columns are erased
+        # too (what the key-by-key rule below does to a one-record entry); the other records keep theirs.
+        personal = [i for i, name in enumerate(changes["columns"]) if name in PERSONAL_FIELDS]
+        if personal:
+            rows = []
+            for row in changes["rows"]:
+                if needles.found_in(row):
+                    row = [ERASED if i in personal and value else value for i, value in enumerate(row)]
+                rows.append(row)
+            changes = {**changes, "rows": rows}
+        return needles.replace(changes)
     changes = needles.replace(changes)
     if isinstance(changes, dict):
         for name in PERSONAL_FIELDS:
