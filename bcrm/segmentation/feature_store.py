@@ -37,8 +37,10 @@ from bcrm.segmentation.features import (
     INCREMENTAL,
     FeatureMatrix,
     Population,
+    derive_family,
     families_for,
     fetch,
+    raw_dependencies,
 )
 from bcrm.segmentation.models import ClientChange, FeatureRow, FeatureStore
 
@@ -77,6 +79,7 @@ def _raw_block(families: list[str], pop: Population, cols: list[str]) -> np.ndar
         raw = INCREMENTAL[family].raw(pop)
         for name in INCREMENTAL[family].columns:
             block[:, cols.index(f"{family}:{name}")] = raw[name]
+        del raw
     return block
 
 
@@ -140,10 +143,12 @@ def _crossed_ids(family: str, before: Population, after: Population) -> np.ndarr
 
 def _derive(families: list[str], pop: Population, block: np.ndarray, cols: list[str],
             matrix: FeatureMatrix) -> None:
+    raws: dict[str, dict[str, np.ndarray]] = {}
+    for family in raw_dependencies(families):
+        raws[family] = {name: np.ascontiguousarray(block[:, cols.index(f"{family}:{name}")])
+                        for name in INCREMENTAL[family].columns}
     for family in families:
-        spec = INCREMENTAL[family]
-        raw = {name: np.ascontiguousarray(block[:, cols.index(f"{family}:{name}")]) for name in spec.columns}
-        matrix.columns.update(spec.derive(pop, raw))
+        matrix.columns.update(derive_family(family, pop, raws))
 
 
 def compute_features_incremental(names: list[str], pop: Population, *, write: bool = True) -> StoreOutcome:
@@ -187,7 +192,7 @@ def _bring_up_to_date(pop: Population, *, write: bool, timings: dict[str, float]
     families = sorted(INCREMENTAL)
     if state is None or state.layout != cols or pop.as_of < state.as_of:
         clock = time.perf_counter()
-        block = _raw_block(families if write else needed, pop, cols)
+        block = _raw_block(families if write else raw_dependencies(needed), pop, cols)
         timings["features"] = time.perf_counter() - clock
         if write:
             clock = time.perf_counter()
