@@ -338,10 +338,40 @@ def fetch_for(queryset, pop: Population, org: str = "organization_id") -> list[t
     return rows
 
 
-def _columns(rows: list[tuple], pop: Population, fill: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Rows (id, number, …) → (columns × n) float array aligned with the population, and who had a row."""
-    k = len(rows[0]) - 1 if rows else 0
-    return _scatter(pop, _ids(rows), [to_float(column(rows, i)) for i in range(1, k + 1)], fill=fill)
+def _row_chunks(queryset, pop: Population, org: str):
+    """The queryset's rows in pieces: whole-table queries through a cursor read ``fetchmany`` at a time (a
+    server-side cursor on PostgreSQL), a subset's queries one id chunk at a time."""
+    if pop.subset:
+        for start in range(0, pop.size, ID_CHUNK):
+            rows = fetch(queryset.filter(**{f"{org}__in": pop.ids[start:start + ID_CHUNK].tolist()}))
+            if rows:
+                yield rows
+        return
+    yield from fetch_chunks(queryset, ROW_CHUNK)
+
+
+ROW_CHUNK = 100_000  # rows turned into arrays at a time: the Python objects of one piece, not of a million rows
+
+
+def scatter_query(queryset, pop: Population, width: int, *, org: str = "organization_id", fill: float = 0.0,
+                  converters: dict[int, Callable[[list], np.ndarray]] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (client id, ``width`` numbers) of ``queryset`` → a (width × n) float array aligned with the
+    population (``fill`` for clients without a row) and the mask of clients with a row. Read piece by piece
+    into the arrays, so memory holds the arrays and one piece of rows. ``converters`` turn a column's values
+    into floats (default ``to_float``)."""
+    out = np.full((width, pop.size), fill, dtype=np.float64)
+    present = np.zeros(pop.size, dtype=bool)
+    converters = converters or {}
+    for rows in _row_chunks(queryset, pop, org):
+        ids = _ids(rows)
+        inside = np.isin(ids, pop.ids)
+        pos = np.searchsorted(pop.ids, ids[inside])
+        for c in range(width):
+            out[c, pos] = converters.get(c, to_float)(column(rows, c + 1))[inside]
+        present[pos] = True
+        del rows
+    return out, present
 
 
 def _day_epoch(day: dt.date) -> float:
@@ -364,10 +394,18 @@ PROFILE_COLUMNS = ("id", "rating_score", "kyc_status", "kyc_expires_on", "sancti
 
 
 def profile_raw(pop: Population) -> Raw:
-    rows = fetch_for(Organization.objects.order_by().annotate(
+    risk = {c: float(v) for c, v in country_risk_table().items()}
+    values, _present = scatter_query(Organization.objects.order_by().annotate(
         e_expires=Epoch("kyc_expires_on"), e_since=Epoch("relationship_since")).values_list(
-        "id", "rating_score", "kyc_status", "e_expires", "sanctions_flag", "country", "e_since"), pop, "id")
-    return profile_raw_from_rows(pop, rows)
+        "id", "rating_score", "kyc_status", "e_expires", "sanctions_flag", "country", "e_since"), pop, 6, org="id",
+        fill=np.nan, converters={
+            1: lambda v: _codes(v, {code: float(i) for i, code in enumerate(KYC_CODES)}),
+            3: lambda v: np.array([bool(x) for x in v], dtype=np.float64),
+            4: lambda v: _codes(v, risk, upper=True)})
+    return dict(zip(PROFILE_RAW, values, strict=True))
+
+
+PROFILE_RAW = ("rating_score", "kyc_status", "kyc_expires", "sanctions", "country_risk", "since")
 
 
 def profile_raw_from_rows(pop: Population, rows: list[tuple]) -> Raw:
@@ -382,8 +420,7 @@ def profile_raw_from_rows(pop: Population, rows: list[tuple]) -> Raw:
     values, _present = _scatter(pop, _ids(rows), [
         to_float(column(rows, 1)), status, epoch(column(rows, 3)), hit, category, epoch(column(rows, 6))],
         fill=np.nan)
-    names = ("rating_score", "kyc_status", "kyc_expires", "sanctions", "country_risk", "since")
-    return dict(zip(names, values, strict=True))
+    return dict(zip(PROFILE_RAW, values, strict=True))
 
 
 #: KYC states as numbers in the store (their position here); NaN for none.
@@ -452,7 +489,7 @@ def commitments_raw(pop: Population) -> Raw:
     def converted(field: str) -> ExpressionWrapper:
         return ExpressionWrapper(F(field) * fx, output_field=FloatField())
 
-    rows = fetch_for(
+    values, _present = scatter_query(
         Participation.objects.filter(status_changed_at__lt=pop.end)
         .order_by().values("organization_id")
         .annotate(
@@ -462,8 +499,8 @@ def commitments_raw(pop: Population) -> Raw:
             c_tickets=Count("id", filter=committed),
             c_unconvertible=Count("id", filter=committed & ~Q(currency__in=list(known))),
         )
-        .values_list("organization_id", "c_amount", "c_recent", "c_fees", "c_tickets", "c_unconvertible"), pop)
-    values, _present = _scatter(pop, _ids(rows), [np.nan_to_num(to_float(column(rows, i))) for i in range(1, 6)])
+        .values_list("organization_id", "c_amount", "c_recent", "c_fees", "c_tickets", "c_unconvertible"), pop, 5)
+    values = np.nan_to_num(values)
     return dict(zip(("amount", "recent", "fees", "tickets", "unconvertible"), values, strict=True))
 
 
@@ -497,7 +534,7 @@ def commitments_derive(pop: Population, raw: Raw) -> dict[str, FeatureValues]:
 
 def participation_counts_raw(pop: Population) -> Raw:
     committed = Q(status__in=COMMITTED_STATUSES)
-    rows = fetch_for(
+    values, _present = scatter_query(
         Participation.objects.filter(status_changed_at__lt=pop.end).exclude(status=ParticipationStatus.PROSPECT)
         .order_by().values("organization_id")
         .annotate(
@@ -506,8 +543,7 @@ def participation_counts_raw(pop: Population) -> Raw:
             c_deals=Count("project_id", distinct=True, filter=committed),
             c_closed=Count("id", filter=Q(status__in=CLOSED)),
         )
-        .values_list("organization_id", "c_n", "c_projects", "c_deals", "c_closed"), pop)
-    values, _present = _columns(rows, pop) if rows else (np.zeros((4, pop.size)), None)
+        .values_list("organization_id", "c_n", "c_projects", "c_deals", "c_closed"), pop, 4)
     return dict(zip(("n", "projects", "deals", "closed"), values, strict=True))
 
 
@@ -551,11 +587,10 @@ LEVELS = tuple(Seniority.values)
 
 def contacts_raw(pop: Population) -> Raw:
     per_level = {f"level_{level}": Count("id", filter=Q(seniority=level)) for level in LEVELS}
-    rows = fetch_for(
+    values, _present = scatter_query(
         Contact.objects.order_by().values("organization_id")
         .annotate(n=Count("id"), senior=Count("id", filter=Q(seniority__in=SENIOR)), **per_level)
-        .values_list("organization_id", "n", "senior", *per_level), pop)
-    values, _present = _columns(rows, pop) if rows else (np.zeros((2 + len(LEVELS), pop.size)), None)
+        .values_list("organization_id", "n", "senior", *per_level), pop, 2 + len(LEVELS))
     return {"n": values[0], "senior": values[1], **{f"level:{lv}": values[2 + i] for i, lv in enumerate(LEVELS)}}
 
 
@@ -630,7 +665,7 @@ def interactions_raw(pop: Population) -> Raw:
                   default=_float(0.0), output_field=FloatField())
     months = Cast(MonthIndex("occurred_at") - Value(DEPTH_ANCHOR), FloatField())
     decay = Power(_float(2.0), ExpressionWrapper(months / _float(cfg["half_life_months"]), output_field=FloatField()))
-    rows = fetch_for(
+    values, present = scatter_query(
         Interaction.objects.filter(occurred_at__lt=pop.end).order_by().values("organization_id")
         .annotate(
             n=Count("id", filter=recent),
@@ -640,10 +675,8 @@ def interactions_raw(pop: Population) -> Raw:
             first=Epoch(Min("occurred_at")),
             depth=Sum(ExpressionWrapper(weight * decay, output_field=FloatField())),
         )
-        .values_list("organization_id", "n", "senior", "minutes", "last", "first", "depth"), pop)
-    values, present = _scatter(pop, _ids(rows), [
-        to_float(column(rows, 1)), to_float(column(rows, 2)), np.nan_to_num(to_float(column(rows, 3))) / 60.0,
-        to_float(column(rows, 4)), to_float(column(rows, 5)), np.nan_to_num(to_float(column(rows, 6)))])
+        .values_list("organization_id", "n", "senior", "minutes", "last", "first", "depth"), pop, 6,
+        converters={2: lambda v: np.nan_to_num(to_float(v)) / 60.0, 5: lambda v: np.nan_to_num(to_float(v))})
     return {"n": values[0], "senior": values[1], "hours": values[2], "last": np.where(present, values[3], np.nan),
             "first": np.where(present, values[4], np.nan), "depth": values[5]}
 
@@ -706,11 +739,11 @@ def surveys_derive(pop: Population, raw: Raw) -> dict[str, FeatureValues]:
 def history_raw(pop: Population) -> Raw:
     """The earliest commitment step; the earliest interaction and the relationship's start are the
     interactions' and the profile's raw numbers (``uses``): no second scan of those tables."""
-    rows = fetch_for(
+    values, present = scatter_query(
         ParticipationStatusChange.objects.filter(changed_at__lt=pop.end).order_by()
         .values("participation__organization_id").annotate(first=Epoch(Min("changed_at")))
-        .values_list("participation__organization_id", "first"), pop, "participation__organization_id")
-    values, present = _scatter(pop, _ids(rows), [to_float(column(rows, 1))], fill=np.nan)
+        .values_list("participation__organization_id", "first"), pop, 1, org="participation__organization_id",
+        fill=np.nan)
     return {"first_change": np.where(present, values[0], np.nan)}
 
 

@@ -103,7 +103,7 @@ def scorecard_inputs(pop: Population, raw: Raw) -> dict[str, np.ndarray]:
         expired = (status == KYC_VERIFIED) & (expires < as_of)
         age = KYC_VALIDITY_MONTHS - (expires - as_of) / DAY / MONTH_DAYS
     codes = np.where(expired, float(KYC_CODES.index(KycStatus.EXPIRED.value)), status)
-    names = np.array([*KYC_CODES, None], dtype=object)
+    names = np.array([*KYC_CODES, ""])  # "" = unknown (the scorecard's missing points)
     with np.errstate(invalid="ignore"):
         known = (codes >= 0) & (codes < len(KYC_CODES))  # NaN (none) and anything else: unknown
     state = names[np.where(known, np.nan_to_num(codes), len(KYC_CODES)).astype(np.intp)]
