@@ -46,6 +46,7 @@ from bcrm.segmentation.features import (
     fetch,
     raw_dependencies,
 )
+from bcrm.segmentation.model_features import kept_clv_features
 from bcrm.segmentation.models import ClientChange, FeatureRow, FeatureStore
 
 logger = logging.getLogger(__name__)
@@ -299,7 +300,11 @@ def compute_features_incremental(names: list[str], pop: Population, *, write: bo
     clock = time.perf_counter()
     for family in wanted:
         if family not in INCREMENTAL:
-            matrix.columns.update(FAMILIES[family](pop))
+            # A preview reuses the lifetime-value fit a run left in the data folder (as of the same date and
+            # younger than the file cache's age), as previews reuse recent features: a portfolio fit is not
+            # per client, so it cannot be brought up to date client by client.
+            kept = kept_clv_features(pop) if family == "clv" and not write else None
+            matrix.columns.update(kept if kept is not None else FAMILIES[family](pop))
             matrix.queries += 1
     timings["model_families"] = time.perf_counter() - clock
     result = FeatureMatrix(pop, {n: matrix.columns[n] for n in names}, matrix.queries)

@@ -228,6 +228,34 @@ def _save_fit(fit: dict[str, Any]) -> None:
         log.warning("portfolio fit not kept in %s: %s", path, exc)
 
 
+def kept_clv_features(pop: Population) -> dict[str, FeatureValues] | None:
+    """The lifetime-value features of ``pop`` from the portfolio fit kept on disk, when it was fitted as of
+    ``pop.as_of`` less than ``BCRM_FEATURE_CACHE_SECONDS`` ago (None otherwise: the caller fits)."""
+    import time
+
+    max_age = float(settings.BCRM_FEATURE_CACHE_SECONDS)
+    path = _fit_path()
+    try:
+        if max_age <= 0 or time.time() - path.stat().st_mtime >= max_age:
+            return None
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            if meta["as_of"] != pop.as_of.isoformat():
+                return None
+            ids = data["ids"]
+            out = {}
+            for name in ("predicted_clv", "expected_deals_12m", "p_alive"):
+                if name not in data.files:
+                    out[name] = FeatureValues.empty(pop.size)
+                    continue
+                aligned, present = _scatter(pop, ids, [data[name]], fill=np.nan)
+                known = present & ~np.isnan(aligned[0])
+                out[name] = FeatureValues(np.where(known, aligned[0], np.nan), ~known)
+    except (OSError, KeyError, ValueError):
+        return None
+    return out
+
+
 def cached_client_clv(organization_id: int) -> dict[str, Any] | None:
     """One client's figures from the last portfolio fit kept on disk: {"as_of", "params", "notes",
     "predicted_clv", "expected_deals_12m", "p_alive"} (None values when the client has no commitment),
