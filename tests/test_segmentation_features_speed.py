@@ -91,7 +91,7 @@ def _reference_models(pop: Population) -> tuple[np.ndarray, np.ndarray]:
     as_of = (pop.as_of - dt.date(1970, 1, 1)).days * day
     orgs = {o.pk: o for o in Organization.objects.all()}
     pos = {int(i): k for k, i in enumerate(pop.ids)}
-    rating = np.array([np.nan if orgs[i].rating_score is None else float(orgs[i].rating_score) for i in pop.ids])
+    rating = np.array([np.nan if (r := orgs[i].rating_score) is None else float(r) for i in pop.ids])
     expires = to_epoch([orgs[i].kyc_expires_on for i in pop.ids])
     since = to_epoch([orgs[i].relationship_since for i in pop.ids])
     state = np.array([orgs[i].kyc_status or None for i in pop.ids], dtype=object)

@@ -316,7 +316,8 @@ def relationship_model_derive(pop: Population, raw: Raw) -> dict[str, FeatureVal
 def strength(inputs: dict[str, np.ndarray]) -> FeatureValues:
     if inputs["depth"].size == 0:
         return FeatureValues.empty(0)
-    result = relationship_strength(**inputs, frameworks=None)
+    result = relationship_strength(depth=inputs["depth"], joint_deals=inputs["joint_deals"], years=inputs["years"],
+                                   seniority=inputs["seniority"], frameworks=None)
     values = np.asarray(result.strength, dtype=np.float64)
     return FeatureValues(values, np.isnan(values))
 
