@@ -53,23 +53,27 @@ def child(dimension: str, mode: str) -> dict:
     from bcrm.segmentation.models import Assignment
 
     if mode in ("dry", "dry_incremental"):
-        # "dry": features recomputed from the tables (no file cache); "dry_incremental": a preview from
-        # the feature store.
+        # "dry": features recomputed from the tables (no file cache); "dry_incremental": the criterion
+        # editor's preview as a user gets it — from the feature store (its copy in the data folder, left by
+        # the last run that wrote the store, when the file cache is on as by default), without the
+        # resampled stability the editor does not show.
         from django.conf import settings
 
-        settings.BCRM_FEATURE_CACHE_SECONDS = 0
+        if mode == "dry":
+            settings.BCRM_FEATURE_CACHE_SECONDS = 0
         clock = time.perf_counter()
         report = services.run_segmentation(actor=None, dimension=dimension, dry_run=True,
-                                           full=mode == "dry")
+                                           full=mode == "dry", with_stability=mode == "dry")
         seconds = time.perf_counter() - clock
         return {"seconds": seconds, "n": report.outcome.population.size, "timings": report.outcome.timings,
-                "counts": report.outcome.counts, "recomputed": report.outcome.recomputed}
+                "counts": report.outcome.counts, "recomputed": report.outcome.recomputed,
+                "arrays_mib": arrays_mib(report.outcome)}
     if mode == "full":
         clock = time.perf_counter()
         report = services.run_segmentation(actor=None, dimension=dimension, full=True)
         seconds = time.perf_counter() - clock
         return {"seconds": seconds, "n": report.outcome.population.size, "timings": report.outcome.timings,
-                "counts": report.outcome.counts, "run_id": report.run.pk}
+                "counts": report.outcome.counts, "run_id": report.run.pk, "arrays_mib": arrays_mib(report.outcome)}
     if mode == "prepare":  # bring the store up to date (builds it the first time), then change 1 % of clients
         from bcrm.segmentation.feature_store import compute_features_incremental
         from bcrm.segmentation.features import load_population
@@ -146,6 +150,20 @@ def child(dimension: str, mode: str) -> dict:
             "queries": len(captured) + 1, "rows_read": rows_read}
 
 
+def arrays_mib(outcome) -> float:
+    """The run's own arrays: every feature column (values and missing mask) and the per-client results
+    (scores, labels, contributions…) — what memory holds at the least, to set beside the peak."""
+    import numpy as np
+
+    total = sum(fv.values.nbytes + fv.missing.nbytes for fv in outcome.matrix.columns.values())
+    for value in vars(outcome).values():
+        if isinstance(value, np.ndarray):
+            total += value.nbytes
+        elif isinstance(value, dict):
+            total += sum(v.nbytes for v in value.values() if isinstance(v, np.ndarray))
+    return total / 2**20
+
+
 def create_same_shape(cursor, table: str, scratch: str) -> None:
     """An empty table shaped like ``table``: same columns, indexes and constraints, logged (not TEMP)."""
     from django.db import connection
@@ -208,8 +226,12 @@ def main() -> None:
         print(f"{'':<13}incremental run ({inc['mode']}, {prep['interactions_changed']:,} interactions edited; "
               f"store {'built' if prep['built'] else 'brought up to date'} in {prep['seconds']:.1f} s before): "
               + " ".join(f"{k} {v:.1f}" for k, v in inc["timings"].items()))
-        print(f"{'':<13}peak MiB: full {full['peak_mib']:.0f}, incremental {inc['peak_mib']:.0f}, "
-              f"dry {dry['peak_mib']:.0f}; counts {full['counts']}")
+        print(f"{'':<13}dry run stages: " + " ".join(f"{k} {v:.1f}" for k, v in dry["timings"].items()))
+        print(f"{'':<13}preview (dry incremental) stages: "
+              + " ".join(f"{k} {v:.1f}" for k, v in dry_inc["timings"].items()))
+        print(f"{'':<13}peak MiB: full {full['peak_mib']:.0f} (its arrays {full['arrays_mib']:.0f}), incremental "
+              f"{inc['peak_mib']:.0f}, dry {dry['peak_mib']:.0f}, preview {dry_inc['peak_mib']:.0f}; "
+              f"counts {full['counts']}")
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

@@ -283,3 +283,27 @@ def test_the_360_page_shows_the_models_with_explanations(client, history, rm, le
     compute_features(["predicted_clv"], load_population(TODAY))  # what a value run does
     page = client.get(f"/clients/{org.pk}/").content.decode()
     assert "Not computed yet" not in page and "P(alive)" in page and "BG/NBD" in page
+
+
+def test_a_preview_reuses_the_lifetime_value_fit_a_run_kept(history, settings, tmp_path):
+    """The criterion editor's preview does not refit the portfolio's lifetime-value model: it reads the fit the
+    last run kept (same as-of date, younger than the file cache's age); a run always fits."""
+    from unittest import mock
+
+    from bcrm.segmentation import services
+
+    settings.DATA_DIR = tmp_path
+    settings.BCRM_FEATURE_CACHE_SECONDS = 900
+    run = services.run_segmentation(actor=None, dimension="value", as_of=TODAY, with_stability=False)
+    fitted = run.outcome.matrix["predicted_clv"]
+    assert not fitted.missing.all()
+    with mock.patch.object(model_features, "fit_portfolio_clv", side_effect=AssertionError("refitted")):
+        preview = services.run_segmentation(actor=None, dimension="value", as_of=TODAY, dry_run=True,
+                                            with_stability=False)
+    np.testing.assert_array_equal(preview.outcome.matrix["predicted_clv"].values, fitted.values)
+    np.testing.assert_array_equal(preview.outcome.label, run.outcome.label)
+    # another as-of date, or the file cache off: the preview fits
+    settings.BCRM_FEATURE_CACHE_SECONDS = 0
+    with mock.patch.object(model_features, "fit_portfolio_clv", side_effect=model_features.ModelError("x")) as fit:
+        services.run_segmentation(actor=None, dimension="value", as_of=TODAY, dry_run=True, with_stability=False)
+    assert fit.called

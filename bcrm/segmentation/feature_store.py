@@ -23,12 +23,16 @@ an incremental run gives the full run's features exactly: ``tests/test_segmentat
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -37,10 +41,15 @@ from bcrm.segmentation.features import (
     INCREMENTAL,
     FeatureMatrix,
     Population,
+    derive_family,
     families_for,
     fetch,
+    raw_dependencies,
 )
+from bcrm.segmentation.model_features import kept_clv_features
 from bcrm.segmentation.models import ClientChange, FeatureRow, FeatureStore
+
+logger = logging.getLogger(__name__)
 
 #: Changes stamped this long before the store's watermark are still taken as new: a writer's transaction
 #: may have stamped its rows before the watermark and committed after the run read them.
@@ -71,29 +80,151 @@ def _contexts(pop: Population) -> dict[str, Any]:
 
 
 def _raw_block(families: list[str], pop: Population, cols: list[str]) -> np.ndarray:
-    """The raw numbers of ``families`` for ``pop`` as a (clients × layout) array (NaN in other columns)."""
-    block = np.full((pop.size, len(cols)), np.nan)
+    """The raw numbers of ``families`` for ``pop`` as a (clients × layout) array (NaN in other columns),
+    column-major: each column is a contiguous array the families derive from without a copy."""
+    block = np.full((pop.size, len(cols)), np.nan, order="F")
     for family in families:
         raw = INCREMENTAL[family].raw(pop)
         for name in INCREMENTAL[family].columns:
             block[:, cols.index(f"{family}:{name}")] = raw[name]
+        del raw
     return block
 
 
+READ_BATCH = 50_000
+
+
 def _read_rows(k: int) -> tuple[np.ndarray, np.ndarray]:
-    rows = fetch(FeatureRow.objects.order_by("organization_id").values_list("organization_id", "data"))
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    if not rows:
-        return ids, np.zeros((0, k))
-    data = np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype="<f8")
-    return ids, data.reshape(len(rows), k)
+    """Every stored row: (ids ascending, a column-major (rows × k) array). Read in pieces straight into the
+    arrays — a binary COPY on PostgreSQL, ``fetchmany`` on SQLite — so no Python object per client is kept."""
+    table = connection.ops.quote_name(FeatureRow._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {table}")
+        n = int(cursor.fetchone()[0])
+        ids = np.zeros(n, dtype=np.int64)
+        data = np.full((n, k), np.nan, order="F")
+        if not n:
+            return ids, data
+        select = f"SELECT organization_id, data FROM {table} ORDER BY organization_id"
+        if connection.vendor == "postgresql":
+            got = _copy_binary(cursor, select, ids, data, k)
+        else:
+            got = 0
+            cursor.execute(select)
+            while rows := cursor.fetchmany(READ_BATCH):
+                stop = min(got + len(rows), n)
+                ids[got:stop] = [r[0] for r in rows[:stop - got]]
+                data[got:stop] = np.frombuffer(b"".join(bytes(r[1]) for r in rows[:stop - got]),
+                                               dtype="<f8").reshape(stop - got, k)
+                got = stop
+    return ids[:got], data[:got]
+
+
+def _copy_binary(cursor, select: str, ids: np.ndarray, data: np.ndarray, k: int) -> int:
+    """Fill ``ids``/``data`` from PostgreSQL's binary COPY of (bigint, bytea of k float64): every record has
+    the same size, so numpy reads the records in place (a field count, then each field's length and bytes)."""
+    record = np.dtype([("fields", ">i2"), ("l_id", ">i4"), ("id", ">i8"), ("l_data", ">i4"), ("data", "<f8", (k,))])
+    header = 11 + 4 + 4
+    pending: list[bytes] = []  # libpq hands over one row at a time: parsed a few megabytes at once
+    size = 0
+    rest = b""
+    got = 0
+    started = False
+
+    def parse(final: bool) -> None:
+        nonlocal rest, got, started, pending, size
+        buffer = rest + b"".join(pending)
+        pending, size = [], 0
+        if not started:
+            if len(buffer) < header:
+                rest = buffer
+                return
+            buffer = buffer[header + int.from_bytes(buffer[15:19], "big"):]
+            started = True
+        whole = min(len(buffer) // record.itemsize, ids.size - got)
+        if whole:
+            recs = np.frombuffer(buffer, dtype=record, count=whole)
+            if (recs["fields"] != 2).any() or (recs["l_data"] != 8 * k).any():
+                raise ValueError("stored feature rows do not have the store's width")
+            ids[got:got + whole] = recs["id"]
+            data[got:got + whole] = recs["data"]
+            got += whole
+        rest = buffer[whole * record.itemsize:]
+
+    with cursor.cursor.copy(f"COPY ({select}) TO STDOUT (FORMAT BINARY)") as copy:
+        for chunk in copy:
+            pending.append(bytes(chunk))
+            size += len(chunk)
+            if size >= 4 << 20:
+                parse(False)
+    parse(True)
+    return got
+
+
+# --- a snapshot of the store in the data folder --------------------------------------------------
+#
+# Reading a million stored rows back from the database costs seconds on every run and preview. The run that
+# writes the store also leaves a copy of every row in the data folder (two .npy files, named after the store's
+# watermark); a later run or preview whose store state (watermark, as-of date, layout) is the same maps that
+# copy instead of reading the rows. The database stays the record: a copy whose watermark is not the stored
+# one (a rolled-back run, another database) is ignored. On with the file cache (BCRM_FEATURE_CACHE_SECONDS).
+
+
+def _snapshot_dir() -> Path:
+    key = hashlib.sha256(f"{connection.vendor}|{connection.settings_dict.get('NAME')}".encode()).hexdigest()[:16]
+    return Path(settings.DATA_DIR) / "cache" / f"feature-store-{key}"
+
+
+def _stamp(watermark: dt.datetime, as_of: dt.date, cols: list[str]) -> dict[str, Any]:
+    return {"watermark": watermark.isoformat(), "as_of": as_of.isoformat(),
+            "layout": hashlib.sha256("|".join(cols).encode()).hexdigest()}
+
+
+def _load_snapshot(state: FeatureStore, cols: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
+    if float(settings.BCRM_FEATURE_CACHE_SECONDS) <= 0:
+        return None
+    folder = _snapshot_dir()
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        if meta.get("stamp") != _stamp(state.watermark, state.as_of, cols):
+            return None
+        ids = np.load(folder / f"ids-{meta['token']}.npy")
+        block = np.load(folder / f"block-{meta['token']}.npy", mmap_mode="c")  # pages read as used, private copy
+    except (OSError, ValueError, KeyError):
+        return None
+    if block.shape != (ids.size, len(cols)):
+        return None
+    return ids, block
+
+
+def _save_snapshot(ids: np.ndarray, block: np.ndarray, watermark: dt.datetime, as_of: dt.date,
+                   cols: list[str]) -> None:
+    if float(settings.BCRM_FEATURE_CACHE_SECONDS) <= 0:
+        return
+    folder = _snapshot_dir()
+    token = f"{int(time.time() * 1e6):x}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / f"ids-{token}.npy", ids)
+        np.save(folder / f"block-{token}.npy", np.asfortranarray(block))
+        tmp = folder / "meta.json.tmp"
+        tmp.write_text(json.dumps({"token": token, "stamp": _stamp(watermark, as_of, cols)}))
+        tmp.replace(folder / "meta.json")  # atomic: a reader sees the old copy or the new one
+        for old in folder.glob("*.npy"):
+            if token not in old.name:
+                old.unlink(missing_ok=True)
+    except OSError as exc:  # no copy is only slower
+        logger.warning("feature store copy not written in %s: %s", folder, exc)
+
+
+def _drop_snapshot() -> None:
+    (_snapshot_dir() / "meta.json").unlink(missing_ok=True)
 
 
 def _write_rows(ids: np.ndarray, block: np.ndarray, *, replace_all: bool) -> None:
     """Replace the stored rows of ``ids`` (every row with ``replace_all``) by ``block``'s."""
     table = connection.ops.quote_name(FeatureRow._meta.db_table)
-    packed = np.ascontiguousarray(block, dtype="<f8")
-    width = packed.shape[1] * 8 if packed.ndim == 2 else 0
+    width = block.shape[1] * 8 if block.ndim == 2 else 0
     with connection.cursor() as cursor:
         if replace_all:
             cursor.execute(f"DELETE FROM {table}")
@@ -102,7 +233,7 @@ def _write_rows(ids: np.ndarray, block: np.ndarray, *, replace_all: bool) -> Non
             if not replace_all:
                 cursor.execute(f"DELETE FROM {table} WHERE organization_id IN ({', '.join(['%s'] * len(chunk))})",
                                chunk)
-            buf = packed[start:start + WRITE_BATCH].tobytes()
+            buf = np.ascontiguousarray(block[start:start + WRITE_BATCH], dtype="<f8").tobytes()
             rows = [(org, buf[i * width:(i + 1) * width]) for i, org in enumerate(chunk)]
             if connection.vendor == "postgresql":
                 with cursor.cursor.copy(f"COPY {table} (organization_id, data) FROM STDIN") as copy:
@@ -140,10 +271,12 @@ def _crossed_ids(family: str, before: Population, after: Population) -> np.ndarr
 
 def _derive(families: list[str], pop: Population, block: np.ndarray, cols: list[str],
             matrix: FeatureMatrix) -> None:
+    raws: dict[str, dict[str, np.ndarray]] = {}
+    for family in raw_dependencies(families):
+        raws[family] = {name: np.ascontiguousarray(block[:, cols.index(f"{family}:{name}")])
+                        for name in INCREMENTAL[family].columns}
     for family in families:
-        spec = INCREMENTAL[family]
-        raw = {name: np.ascontiguousarray(block[:, cols.index(f"{family}:{name}")]) for name in spec.columns}
-        matrix.columns.update(spec.derive(pop, raw))
+        matrix.columns.update(derive_family(family, pop, raws))
 
 
 def compute_features_incremental(names: list[str], pop: Population, *, write: bool = True) -> StoreOutcome:
@@ -167,7 +300,11 @@ def compute_features_incremental(names: list[str], pop: Population, *, write: bo
     clock = time.perf_counter()
     for family in wanted:
         if family not in INCREMENTAL:
-            matrix.columns.update(FAMILIES[family](pop))
+            # A preview reuses the lifetime-value fit a run left in the data folder (as of the same date and
+            # younger than the file cache's age), as previews reuse recent features: a portfolio fit is not
+            # per client, so it cannot be brought up to date client by client.
+            kept = kept_clv_features(pop) if family == "clv" and not write else None
+            matrix.columns.update(kept if kept is not None else FAMILIES[family](pop))
             matrix.queries += 1
     timings["model_families"] = time.perf_counter() - clock
     result = FeatureMatrix(pop, {n: matrix.columns[n] for n in names}, matrix.queries)
@@ -187,7 +324,7 @@ def _bring_up_to_date(pop: Population, *, write: bool, timings: dict[str, float]
     families = sorted(INCREMENTAL)
     if state is None or state.layout != cols or pop.as_of < state.as_of:
         clock = time.perf_counter()
-        block = _raw_block(families if write else needed, pop, cols)
+        block = _raw_block(families if write else raw_dependencies(needed), pop, cols)
         timings["features"] = time.perf_counter() - clock
         if write:
             clock = time.perf_counter()
@@ -195,14 +332,18 @@ def _bring_up_to_date(pop: Population, *, write: bool, timings: dict[str, float]
             FeatureStore.objects.update_or_create(pk=1, defaults={
                 "as_of": pop.as_of, "watermark": watermark, "layout": cols, "context": contexts,
                 "built_at": timezone.now()})
+            _save_snapshot(pop.ids, block, watermark, pop.as_of, cols)
             timings["store_write"] = time.perf_counter() - clock
         return "full", pop.size, block, cols
 
     clock = time.perf_counter()
-    stored_ids, stored = _read_rows(len(cols))
-    block = np.full((pop.size, len(cols)), np.nan)
-    have = np.isin(pop.ids, stored_ids)
-    block[have] = stored[np.searchsorted(stored_ids, pop.ids[have])]
+    stored_ids, stored = _load_snapshot(state, cols) or _read_rows(len(cols))
+    if np.array_equal(stored_ids, pop.ids):  # the usual case: the store holds exactly the population
+        block, have = stored, np.ones(pop.size, dtype=bool)
+    else:
+        block = np.full((pop.size, len(cols)), np.nan, order="F")
+        have = np.isin(pop.ids, stored_ids)
+        block[have] = stored[np.searchsorted(stored_ids, pop.ids[have])]
     timings["store_read"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -236,10 +377,16 @@ def _bring_up_to_date(pop: Population, *, write: bool, timings: dict[str, float]
         clock = time.perf_counter()
         if redo:
             _write_rows(pop.ids, block, replace_all=True)
+            held = pop.ids
         else:
             _write_rows(dirty, block[np.searchsorted(pop.ids, dirty)], replace_all=False)
             _delete_rows(gone)
+            held = np.union1d(np.setdiff1d(stored_ids, gone), dirty)
         FeatureStore.objects.filter(pk=1).update(as_of=pop.as_of, watermark=watermark, context=contexts)
+        if np.array_equal(held, pop.ids):  # the copy is exactly what the table now holds
+            _save_snapshot(pop.ids, block, watermark, pop.as_of, cols)
+        else:
+            _drop_snapshot()
         timings["store_write"] = time.perf_counter() - clock
     return "incremental", (pop.size if redo else int(dirty.size)), block, cols
 

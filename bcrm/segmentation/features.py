@@ -34,6 +34,7 @@ from django.db.models import (
     F,
     FloatField,
     Func,
+    IntegerField,
     Max,
     Min,
     Q,
@@ -41,6 +42,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.functions import Cast, Power
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -253,23 +255,58 @@ class IncrementalFamily:
     #: What else the raw numbers depend on (e.g. the exchange rates on ``as_of``): when it differs from the
     #: stored one, the family is recomputed for everyone.
     context: Callable[[Population], Any] | None = None
+    #: Raw columns of other incremental families ("family:column") that ``derive`` also reads (under those
+    #: keys): a model computed from numbers another family aggregates already costs no query of its own.
+    uses: tuple[str, ...] = ()
 
 
 INCREMENTAL: dict[str, IncrementalFamily] = {}
 
 
+def no_raw(pop: Population) -> Raw:
+    """The raw aggregate of a family computed only from other families' raw numbers (``uses``)."""
+    return {}
+
+
 def incremental(family: str, columns: tuple[str, ...], raw: Callable[[Population], Raw], *,
-                bands: tuple[Band, ...] = (), context: Callable[[Population], Any] | None = None):
+                bands: tuple[Band, ...] = (), context: Callable[[Population], Any] | None = None,
+                uses: tuple[str, ...] = ()):
     """Register ``derive`` (the decorated function) with its ``raw`` aggregate; returns the full family,
     ``derive(raw(population))``, for ``@feature`` to register."""
     def register(derive):
-        INCREMENTAL[family] = IncrementalFamily(columns, raw, derive, bands, context)
+        INCREMENTAL[family] = IncrementalFamily(columns, raw, derive, bands, context, uses)
 
         def full(pop: Population) -> dict[str, FeatureValues]:
-            return derive(pop, raw(pop))
+            raws = raw_numbers([family], pop)
+            return derive_family(family, pop, raws)
         full.__name__ = f"{family}_family"
         return full
     return register
+
+
+def raw_dependencies(families: Iterable[str]) -> list[str]:
+    """The incremental families whose raw numbers ``families`` need: themselves and what they use."""
+    out: list[str] = []
+    for family in families:
+        for dep in [family, *(u.split(":", 1)[0] for u in INCREMENTAL[family].uses)]:
+            if dep not in out:
+                out.append(dep)
+    return out
+
+
+def raw_numbers(families: Iterable[str], pop: Population) -> dict[str, Raw]:
+    """Each needed family's raw aggregate (``raw_dependencies``), computed once for all of ``families``."""
+    return {family: INCREMENTAL[family].raw(pop) for family in raw_dependencies(families)}
+
+
+def derive_family(family: str, pop: Population, raws: dict[str, Raw]) -> dict[str, FeatureValues]:
+    """``family``'s features from the raw numbers of every family (family → column → array)."""
+    spec = INCREMENTAL[family]
+    raw = dict(raws.get(family, {}))
+    for use in spec.uses:
+        dep, col = use.split(":", 1)
+        raw[use] = raws[dep][col]
+    return spec.derive(pop, raw)
 
 
 class Epoch(Func):
@@ -301,10 +338,40 @@ def fetch_for(queryset, pop: Population, org: str = "organization_id") -> list[t
     return rows
 
 
-def _columns(rows: list[tuple], pop: Population, fill: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Rows (id, number, …) → (columns × n) float array aligned with the population, and who had a row."""
-    k = len(rows[0]) - 1 if rows else 0
-    return _scatter(pop, _ids(rows), [to_float(column(rows, i)) for i in range(1, k + 1)], fill=fill)
+def _row_chunks(queryset, pop: Population, org: str):
+    """The queryset's rows in pieces: whole-table queries through a cursor read ``fetchmany`` at a time (a
+    server-side cursor on PostgreSQL), a subset's queries one id chunk at a time."""
+    if pop.subset:
+        for start in range(0, pop.size, ID_CHUNK):
+            rows = fetch(queryset.filter(**{f"{org}__in": pop.ids[start:start + ID_CHUNK].tolist()}))
+            if rows:
+                yield rows
+        return
+    yield from fetch_chunks(queryset, ROW_CHUNK)
+
+
+ROW_CHUNK = 100_000  # rows turned into arrays at a time: the Python objects of one piece, not of a million rows
+
+
+def scatter_query(queryset, pop: Population, width: int, *, org: str = "organization_id", fill: float = 0.0,
+                  converters: dict[int, Callable[[list], np.ndarray]] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (client id, ``width`` numbers) of ``queryset`` → a (width × n) float array aligned with the
+    population (``fill`` for clients without a row) and the mask of clients with a row. Read piece by piece
+    into the arrays, so memory holds the arrays and one piece of rows. ``converters`` turn a column's values
+    into floats (default ``to_float``)."""
+    out = np.full((width, pop.size), fill, dtype=np.float64)
+    present = np.zeros(pop.size, dtype=bool)
+    converters = converters or {}
+    for rows in _row_chunks(queryset, pop, org):
+        ids = _ids(rows)
+        inside = np.isin(ids, pop.ids)
+        pos = np.searchsorted(pop.ids, ids[inside])
+        for c in range(width):
+            out[c, pos] = converters.get(c, to_float)(column(rows, c + 1))[inside]
+        present[pos] = True
+        del rows
+    return out, present
 
 
 def _day_epoch(day: dt.date) -> float:
@@ -320,20 +387,56 @@ def country_risk_table() -> dict[str, int]:
         return {k.upper(): int(v) for k, v in json.load(fh)["categories"].items()}
 
 
+#: The organisation's fields the profile reads, in ``profile_raw_from_rows``'s order (dates as given by the
+#: driver or as seconds since the epoch).
+PROFILE_COLUMNS = ("id", "rating_score", "kyc_status", "kyc_expires_on", "sanctions_flag", "country",
+                   "relationship_since")
+
+
 def profile_raw(pop: Population) -> Raw:
-    rows = fetch_for(Organization.objects.order_by().annotate(
+    risk = {c: float(v) for c, v in country_risk_table().items()}
+    values, _present = scatter_query(Organization.objects.order_by().annotate(
         e_expires=Epoch("kyc_expires_on"), e_since=Epoch("relationship_since")).values_list(
-        "id", "rating_score", "kyc_status", "e_expires", "sanctions_flag", "country", "e_since"), pop, "id")
+        "id", "rating_score", "kyc_status", "e_expires", "sanctions_flag", "country", "e_since"), pop, 6, org="id",
+        fill=np.nan, converters={
+            1: lambda v: _codes(v, {code: float(i) for i, code in enumerate(KYC_CODES)}),
+            3: lambda v: np.array([bool(x) for x in v], dtype=np.float64),
+            4: lambda v: _codes(v, risk, upper=True)})
+    return dict(zip(PROFILE_RAW, values, strict=True))
+
+
+PROFILE_RAW = ("rating_score", "kyc_status", "kyc_expires", "sanctions", "country_risk", "since")
+
+
+def profile_raw_from_rows(pop: Population, rows: list[tuple]) -> Raw:
+    """The profile's raw numbers from organisation rows (``PROFILE_COLUMNS``; the dates may be dates)."""
+    def epoch(values: list) -> np.ndarray:
+        return to_epoch(values) if any(isinstance(v, dt.date) for v in values) else to_float(values)
+
     risk_table = country_risk_table()
-    verified = np.array([s == KycStatus.VERIFIED.value for s in column(rows, 2)], dtype=np.float64)
+    status = _codes(column(rows, 2), {code: float(i) for i, code in enumerate(KYC_CODES)})
     hit = np.array([bool(v) for v in column(rows, 4)], dtype=np.float64)
-    category = np.array([risk_table.get(str(c).upper(), np.nan) if c else np.nan for c in column(rows, 5)],
-                        dtype=np.float64)
+    category = _codes(column(rows, 5), {c: float(v) for c, v in risk_table.items()}, upper=True)
     values, _present = _scatter(pop, _ids(rows), [
-        to_float(column(rows, 1)), verified, to_float(column(rows, 3)), hit, category, to_float(column(rows, 6))],
+        to_float(column(rows, 1)), status, epoch(column(rows, 3)), hit, category, epoch(column(rows, 6))],
         fill=np.nan)
-    names = ("rating_score", "kyc_verified", "kyc_expires", "sanctions", "country_risk", "since")
-    return dict(zip(names, values, strict=True))
+    return dict(zip(PROFILE_RAW, values, strict=True))
+
+
+#: KYC states as numbers in the store (their position here); NaN for none.
+KYC_CODES = tuple(KycStatus.values)
+KYC_VERIFIED = float(KYC_CODES.index(KycStatus.VERIFIED.value))
+
+
+def _codes(values: list, table: dict[str, float], *, upper: bool = False) -> np.ndarray:
+    """Text codes → the table's numbers (NaN for empty or unknown), looked up once per distinct code."""
+    if not values:
+        return np.zeros(0)
+    distinct, inverse = np.unique(np.array(["" if v is None else str(v) for v in values], dtype=object)
+                                  .astype(str), return_inverse=True)
+    mapped = np.array([table.get(d.upper() if upper else d, np.nan) if d else np.nan for d in distinct.tolist()],
+                      dtype=np.float64)
+    return mapped[inverse.reshape(-1)]
 
 
 @feature(
@@ -348,7 +451,7 @@ def profile_raw(pop: Population) -> Raw:
     Feature("relationship_years", "profile", _("Years of relationship"), "years",
             _("Years since the relationship began.")),
 )
-@incremental("profile", ("rating_score", "kyc_verified", "kyc_expires", "sanctions", "country_risk", "since"),
+@incremental("profile", ("rating_score", "kyc_status", "kyc_expires", "sanctions", "country_risk", "since"),
              profile_raw)
 def profile_derive(pop: Population, raw: Raw) -> dict[str, FeatureValues]:
     n = pop.size
@@ -357,7 +460,7 @@ def profile_derive(pop: Population, raw: Raw) -> dict[str, FeatureValues]:
     score = raw["rating_score"].copy()
     expires = raw["kyc_expires"]
     with np.errstate(invalid="ignore"):
-        valid = (raw["kyc_verified"] == 1.0) & (np.isnan(expires) | (expires >= as_of_epoch))
+        valid = (raw["kyc_status"] == KYC_VERIFIED) & (np.isnan(expires) | (expires >= as_of_epoch))
         since = raw["since"]
         years = np.where(since <= as_of_epoch, (as_of_epoch - since) / day / 365.25, np.nan)
     category = raw["country_risk"].copy()
@@ -386,7 +489,7 @@ def commitments_raw(pop: Population) -> Raw:
     def converted(field: str) -> ExpressionWrapper:
         return ExpressionWrapper(F(field) * fx, output_field=FloatField())
 
-    rows = fetch_for(
+    values, _present = scatter_query(
         Participation.objects.filter(status_changed_at__lt=pop.end)
         .order_by().values("organization_id")
         .annotate(
@@ -396,8 +499,8 @@ def commitments_raw(pop: Population) -> Raw:
             c_tickets=Count("id", filter=committed),
             c_unconvertible=Count("id", filter=committed & ~Q(currency__in=list(known))),
         )
-        .values_list("organization_id", "c_amount", "c_recent", "c_fees", "c_tickets", "c_unconvertible"), pop)
-    values, _present = _scatter(pop, _ids(rows), [np.nan_to_num(to_float(column(rows, i))) for i in range(1, 6)])
+        .values_list("organization_id", "c_amount", "c_recent", "c_fees", "c_tickets", "c_unconvertible"), pop, 5)
+    values = np.nan_to_num(values)
     return dict(zip(("amount", "recent", "fees", "tickets", "unconvertible"), values, strict=True))
 
 
@@ -431,7 +534,7 @@ def commitments_derive(pop: Population, raw: Raw) -> dict[str, FeatureValues]:
 
 def participation_counts_raw(pop: Population) -> Raw:
     committed = Q(status__in=COMMITTED_STATUSES)
-    rows = fetch_for(
+    values, _present = scatter_query(
         Participation.objects.filter(status_changed_at__lt=pop.end).exclude(status=ParticipationStatus.PROSPECT)
         .order_by().values("organization_id")
         .annotate(
@@ -440,8 +543,7 @@ def participation_counts_raw(pop: Population) -> Raw:
             c_deals=Count("project_id", distinct=True, filter=committed),
             c_closed=Count("id", filter=Q(status__in=CLOSED)),
         )
-        .values_list("organization_id", "c_n", "c_projects", "c_deals", "c_closed"), pop)
-    values, _present = _columns(rows, pop) if rows else (np.zeros((4, pop.size)), None)
+        .values_list("organization_id", "c_n", "c_projects", "c_deals", "c_closed"), pop, 4)
     return dict(zip(("n", "projects", "deals", "closed"), values, strict=True))
 
 
@@ -479,13 +581,17 @@ def participation_counts_derive(pop: Population, raw: Raw) -> dict[str, FeatureV
 
 # --- contacts --------------------------------------------------------------------------------
 
+#: Contacts are also counted per seniority level (the relationship model weighs them): raw columns "level:…".
+LEVELS = tuple(Seniority.values)
+
+
 def contacts_raw(pop: Population) -> Raw:
-    rows = fetch_for(
+    per_level = {f"level_{level}": Count("id", filter=Q(seniority=level)) for level in LEVELS}
+    values, _present = scatter_query(
         Contact.objects.order_by().values("organization_id")
-        .annotate(n=Count("id"), senior=Count("id", filter=Q(seniority__in=SENIOR)))
-        .values_list("organization_id", "n", "senior"), pop)
-    values, _present = _columns(rows, pop) if rows else (np.zeros((2, pop.size)), None)
-    return {"n": values[0], "senior": values[1]}
+        .annotate(n=Count("id"), senior=Count("id", filter=Q(seniority__in=SENIOR)), **per_level)
+        .values_list("organization_id", "n", "senior", *per_level), pop, 2 + len(LEVELS))
+    return {"n": values[0], "senior": values[1], **{f"level:{lv}": values[2 + i] for i, lv in enumerate(LEVELS)}}
 
 
 @feature(
@@ -493,7 +599,7 @@ def contacts_raw(pop: Population) -> Raw:
     Feature("senior_contacts", "contacts", _("Senior contacts"), "count",
             _("Contacts at board, C-level or senior management level.")),
 )
-@incremental("contacts", ("n", "senior"), contacts_raw)
+@incremental("contacts", ("n", "senior", *(f"level:{level}" for level in LEVELS)), contacts_raw)
 def contacts_derive(pop: Population, raw: Raw) -> dict[str, FeatureValues]:
     zero = np.zeros(pop.size, dtype=bool)
     return {"contacts": FeatureValues(raw["n"].copy(), zero.copy()),
@@ -502,21 +608,77 @@ def contacts_derive(pop: Population, raw: Raw) -> dict[str, FeatureValues]:
 
 # --- interactions ------------------------------------------------------------------------------
 
+class MonthIndex(Func):
+    """year × 12 + month − 1 of a datetime, in UTC, computed by the database's own C functions.
+
+    Django's TruncMonth on SQLite calls back into Python for every row (4.3 M interactions took 45 s);
+    month resolution for a recency weight does not need the display time zone.
+    """
+
+    output_field = IntegerField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return (f"(CAST(strftime('%%Y', {sql}) AS INTEGER) * 12 + CAST(strftime('%%m', {sql}) AS INTEGER) - 1)",
+                [*params, *params])
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return (f"(EXTRACT(YEAR FROM {sql} AT TIME ZONE 'UTC')::int * 12 "
+                f"+ EXTRACT(MONTH FROM {sql} AT TIME ZONE 'UTC')::int - 1)", [*params, *params])
+
+
+#: Interaction depth (the relationship model) is summed in the database relative to this month (January 2000,
+#: as ``MonthIndex``): Σ kind weight · 2^((month − DEPTH_ANCHOR) / half-life), an as-of-free number the store
+#: keeps; the as-of date's month only scales it (``depth_now``).
+DEPTH_ANCHOR = 2000 * 12
+
+
+def _float(value: float) -> Cast:
+    return Cast(Value(float(value)), FloatField())
+
+
+def depth_config() -> dict[str, Any]:
+    from bcrm.stats.relationship import DEFAULT_RELATIONSHIP_CONFIG
+
+    return {"half_life_months": float(DEFAULT_RELATIONSHIP_CONFIG["half_life_months"]),
+            "kind_weights": {k: float(v) for k, v in sorted(DEFAULT_RELATIONSHIP_CONFIG["kind_weights"].items())}}
+
+
+def as_of_month(pop: Population) -> int:
+    """The UTC month (``MonthIndex``) of the last instant counted: no interaction counted is in a later month."""
+    last = (pop.end - dt.timedelta(microseconds=1)).astimezone(dt.UTC)
+    return last.year * 12 + last.month - 1
+
+
+def depth_now(anchored: np.ndarray, pop: Population) -> np.ndarray:
+    """The recency-weighted depth as of ``pop.as_of`` from the anchored sum: Σ w · 2^(−months ago / half-life)."""
+    half_life = depth_config()["half_life_months"]
+    return anchored * np.exp2((DEPTH_ANCHOR - as_of_month(pop)) / half_life)
+
+
 def interactions_raw(pop: Population) -> Raw:
     recent = Q(occurred_at__gte=pop.year_ago)
-    rows = fetch_for(
+    cfg = depth_config()
+    # Typed floats: PostgreSQL reads an untyped 2.0 as numeric, whose power and sums are ten times slower.
+    weight = Case(*[When(kind=kind, then=_float(w)) for kind, w in cfg["kind_weights"].items()],
+                  default=_float(0.0), output_field=FloatField())
+    months = Cast(MonthIndex("occurred_at") - Value(DEPTH_ANCHOR), FloatField())
+    decay = Power(_float(2.0), ExpressionWrapper(months / _float(cfg["half_life_months"]), output_field=FloatField()))
+    values, present = scatter_query(
         Interaction.objects.filter(occurred_at__lt=pop.end).order_by().values("organization_id")
         .annotate(
             n=Count("id", filter=recent),
             senior=Count("id", filter=recent & Q(kind=InteractionKind.SENIOR_MEETING)),
             minutes=Sum("minutes_spent", filter=recent),
             last=Epoch(Max("occurred_at")),
+            first=Epoch(Min("occurred_at")),
+            depth=Sum(ExpressionWrapper(weight * decay, output_field=FloatField())),
         )
-        .values_list("organization_id", "n", "senior", "minutes", "last"), pop)
-    values, present = _scatter(pop, _ids(rows), [
-        to_float(column(rows, 1)), to_float(column(rows, 2)), np.nan_to_num(to_float(column(rows, 3))) / 60.0,
-        to_float(column(rows, 4))])
-    return {"n": values[0], "senior": values[1], "hours": values[2], "last": np.where(present, values[3], np.nan)}
+        .values_list("organization_id", "n", "senior", "minutes", "last", "first", "depth"), pop, 6,
+        converters={2: lambda v: np.nan_to_num(to_float(v)) / 60.0, 5: lambda v: np.nan_to_num(to_float(v))})
+    return {"n": values[0], "senior": values[1], "hours": values[2], "last": np.where(present, values[3], np.nan),
+            "first": np.where(present, values[4], np.nan), "depth": values[5]}
 
 
 @feature(
@@ -529,8 +691,8 @@ def interactions_raw(pop: Population) -> Raw:
     Feature("months_since_contact", "interactions", _("Months since last contact"), "months",
             _("Months since the latest interaction."), higher_is_better=False),
 )
-@incremental("interactions", ("n", "senior", "hours", "last"), interactions_raw,
-             bands=(Band(Interaction, "occurred_at", window=True),))
+@incremental("interactions", ("n", "senior", "hours", "last", "first", "depth"), interactions_raw,
+             bands=(Band(Interaction, "occurred_at", window=True),), context=lambda pop: depth_config())
 def interactions_derive(pop: Population, raw: Raw) -> dict[str, FeatureValues]:
     present = ~np.isnan(raw["last"])
     months = (pop.end.timestamp() - raw["last"]) / SECONDS_PER_MONTH
@@ -575,37 +737,29 @@ def surveys_derive(pop: Population, raw: Raw) -> dict[str, FeatureValues]:
 # --- history: how long we have known the client --------------------------------------------------
 
 def history_raw(pop: Population) -> Raw:
-    first = np.full(pop.size, np.inf)  # the earliest dated event, seconds since the epoch
-
-    def fold(rows: list[tuple]) -> None:
-        values, present = _scatter(pop, _ids(rows), [to_float(column(rows, 1))], fill=np.inf)
-        np.fmin(first, np.where(present, values[0], np.inf), out=first)
-
-    fold(fetch_for(
+    """The earliest commitment step; the earliest interaction and the relationship's start are the
+    interactions' and the profile's raw numbers (``uses``): no second scan of those tables."""
+    values, present = scatter_query(
         ParticipationStatusChange.objects.filter(changed_at__lt=pop.end).order_by()
         .values("participation__organization_id").annotate(first=Epoch(Min("changed_at")))
-        .values_list("participation__organization_id", "first"), pop, "participation__organization_id"))
-    fold(fetch_for(
-        Interaction.objects.filter(occurred_at__lt=pop.end).order_by().values("organization_id")
-        .annotate(first=Epoch(Min("occurred_at"))).values_list("organization_id", "first"), pop))
-    since = fetch_for(Organization.objects.filter(relationship_since__isnull=False).order_by()
-                      .annotate(e=Epoch("relationship_since")).values_list("id", "e"), pop, "id")
-    values, _present = _scatter(pop, _ids(since), [to_float(column(since, 1))], fill=np.nan)
-    return {"first_event": np.where(np.isfinite(first), first, np.nan), "since": values[0]}
+        .values_list("participation__organization_id", "first"), pop, 1, org="participation__organization_id",
+        fill=np.nan)
+    return {"first_change": np.where(present, values[0], np.nan)}
 
 
 @feature(
     Feature("history_months", "history", _("Months of history"), "months",
             _("Months since the earliest dated evidence: relationship start, first commitment step or interaction.")),
 )
-@incremental("history", ("first_event", "since"), history_raw,
-             bands=(Band(ParticipationStatusChange, "changed_at", org="participation__organization_id"),
-                    Band(Interaction, "occurred_at")))
+@incremental("history", ("first_change",), history_raw,
+             bands=(Band(ParticipationStatusChange, "changed_at", org="participation__organization_id"),),
+             uses=("interactions:first", "profile:since"))
 def history_derive(pop: Population, raw: Raw) -> dict[str, FeatureValues]:
-    since = raw["since"]
+    since = raw["profile:since"]
     with np.errstate(invalid="ignore"):
         since = np.where(since <= _day_epoch(pop.as_of), since, np.nan)  # a relationship that has begun
-    first = np.fmin(raw["first_event"], since)  # NaN only where both are unknown
+    # NaN only where all three are unknown
+    first = np.fmin(np.fmin(raw["first_change"], raw["interactions:first"]), since)
     months = (pop.end.timestamp() - first) / SECONDS_PER_MONTH
     missing = np.isnan(months)
     return {"history_months": FeatureValues(np.where(missing, np.nan, np.maximum(months, 0.0)), missing)}
@@ -626,8 +780,14 @@ def compute_features(names: Iterable[str], population: Population) -> FeatureMat
     """Every named feature for the whole population: one aggregate query per family."""
     names = list(dict.fromkeys(names))
     matrix = FeatureMatrix(population)
-    for family in families_for(names):
-        matrix.columns.update(FAMILIES[family](population))
+    wanted = families_for(names)
+    # The incremental families' raw aggregates once each, shared by the families that derive from them.
+    raws = raw_numbers([f for f in wanted if f in INCREMENTAL], population)
+    for family in wanted:
+        if family in INCREMENTAL:
+            matrix.columns.update(derive_family(family, population, raws))
+        else:
+            matrix.columns.update(FAMILIES[family](population))
         matrix.queries += 1
     return FeatureMatrix(population, {n: matrix.columns[n] for n in names}, matrix.queries)
 

@@ -33,38 +33,37 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Func, IntegerField, Q
 from django.utils.translation import gettext_lazy as _
 
-from bcrm.engagement.models import Interaction
-from bcrm.financing.choices import COMMITTED_STATUSES, ParticipationStatus
+from bcrm.financing.choices import COMMITTED_STATUSES
 from bcrm.financing.models import Participation
 from bcrm.financing.selectors import rates_to_reporting
 from bcrm.parties.choices import KycStatus
-from bcrm.parties.models import Contact, Organization
 from bcrm.segmentation.features import (
-    CLOSED,
+    INCREMENTAL,
+    KYC_CODES,
+    KYC_VERIFIED,
+    LEVELS,
     Feature,
     FeatureValues,
     Population,
+    Raw,
     _ids,
     _scatter,
     column,
-    country_risk_table,
+    depth_now,
+    derive_family,
     feature,
     fetch,
-    fetch_chunks,
+    incremental,
+    no_raw,
+    profile_raw_from_rows,
     to_epoch,
     to_float,
 )
 from bcrm.stats import ModelError, gettext_noop
 from bcrm.stats.clv import predict_clv, rfm_summary
-from bcrm.stats.relationship import (
-    DEFAULT_RELATIONSHIP_CONFIG,
-    contact_seniority,
-    interaction_depth,
-    relationship_strength,
-)
+from bcrm.stats.relationship import DEFAULT_RELATIONSHIP_CONFIG, relationship_strength
 from bcrm.stats.scorecard import expert_points
 
 log = logging.getLogger(__name__)
@@ -72,8 +71,6 @@ log = logging.getLogger(__name__)
 #: Why each model family last left its features missing (family → {"template", "params", "message"}),
 #: for diagnostics; empty when the last computation succeeded.
 LAST_NOTES: dict[str, dict[str, Any]] = {}
-#: Below this many clients the queries are restricted to the population's ids.
-SMALL_POPULATION = 1000
 #: A KYC review is taken to be valid this long: its age is this minus the time left to its expiry.
 KYC_VALIDITY_MONTHS = 12.0
 CLV_HORIZON_MONTHS = 12
@@ -82,127 +79,57 @@ DAY = 86400.0
 MONTH_DAYS = 365.25 / 12
 
 
-def _restrict(queryset, pop: Population, field: str = "organization_id"):
-    if pop.size <= SMALL_POPULATION:
-        return queryset.filter(**{f"{field}__in": pop.ids.tolist()})
-    return queryset
-
-
 def _as_of_epoch(pop: Population) -> float:
     return (pop.as_of - dt.date(1970, 1, 1)).days * DAY
 
 
-# --- shared bulk loaders ------------------------------------------------------------------------
+# --- the raw numbers the scorecard and the strength read (the feature store's families) ----------------
 
-def organization_inputs(pop: Population) -> dict[str, np.ndarray]:
-    """Per client (aligned with the population): rating score, KYC state and age in months, sanctions
-    flag, country-risk category and years of relationship — one query on the organisation table."""
-    rows = fetch(_restrict(Organization.objects.order_by(), pop, "id").values_list(
-        "id", "rating_score", "kyc_status", "kyc_expires_on", "sanctions_flag", "country", "relationship_since"))
-    return organization_inputs_from_rows(pop, rows)
+#: What the expert scorecard reads of the store: the profile and the participation counts.
+SCORECARD_USES = ("profile:rating_score", "profile:kyc_status", "profile:kyc_expires", "profile:sanctions",
+                  "profile:country_risk", "participation_counts:n", "participation_counts:closed")
+#: What the relationship strength reads: depth, contacts per level, joint deals, the relationship's start.
+STRENGTH_USES = ("interactions:depth", "participation_counts:deals", "profile:since",
+                 *(f"contacts:level:{level}" for level in LEVELS))
 
 
-def organization_inputs_from_rows(pop: Population, rows: list[tuple]) -> dict[str, np.ndarray]:
-    n = pop.size
+def scorecard_inputs(pop: Population, raw: Raw) -> dict[str, np.ndarray]:
+    """The expert scorecard's inputs per client from the raw numbers: rating, KYC state (expired once its
+    date passed) and age in months, sanctions flag, declined-or-withdrawn share, country-risk category."""
     as_of = _as_of_epoch(pop)
-    risk_table = country_risk_table()
-    status = np.array(column(rows, 2), dtype=object)
-    expires = to_epoch(column(rows, 3))
+    status = raw["profile:kyc_status"]
+    expires = raw["profile:kyc_expires"]
     with np.errstate(invalid="ignore"):
-        expired = (status == KycStatus.VERIFIED.value) & (expires < as_of)
+        expired = (status == KYC_VERIFIED) & (expires < as_of)
         age = KYC_VALIDITY_MONTHS - (expires - as_of) / DAY / MONTH_DAYS
-        since = to_epoch(column(rows, 6))
-        years = np.where(since <= as_of, (as_of - since) / DAY / 365.25, np.nan)
-    state = np.where(expired, KycStatus.EXPIRED.value, status)
-    state = np.array([s or None for s in state], dtype=object)
-    age = np.where(np.isnan(expires), np.nan, np.maximum(age, 0.0))
-    category = np.array([risk_table.get(str(c).upper(), np.nan) if c else np.nan for c in column(rows, 5)],
-                        dtype=np.float64)
-    numeric, _present = _scatter(pop, _ids(rows), [
-        to_float(column(rows, 1)), age, np.array([1.0 if v else 0.0 for v in column(rows, 4)]), category, years,
-    ], fill=np.nan)
-    kyc_state = np.full(n, None, dtype=object)
-    ids = _ids(rows)
-    inside = np.isin(ids, pop.ids)
-    kyc_state[np.searchsorted(pop.ids, ids[inside])] = state[inside]
-    return {"rating_score": numeric[0], "kyc_state": kyc_state, "kyc_age_months": numeric[1],
-            "sanctions_flag": numeric[2], "country_risk": numeric[3], "years": numeric[4]}
-
-
-def participation_inputs(pop: Population) -> dict[str, np.ndarray]:
-    """Per client: participations past prospect, declined-or-withdrawn share (NaN without any) and joint
-    deals (distinct projects committed) — one aggregate query, as the participation_counts family."""
-    rows = fetch(_restrict(
-        Participation.objects.filter(status_changed_at__lt=pop.end).exclude(status=ParticipationStatus.PROSPECT),
-        pop).order_by().values("organization_id").annotate(
-            c_n=Count("id"),
-            c_deals=Count("project_id", distinct=True, filter=Q(status__in=COMMITTED_STATUSES)),
-            c_closed=Count("id", filter=Q(status__in=CLOSED)),
-    ).values_list("organization_id", "c_n", "c_deals", "c_closed"))
-    values, _present = _scatter(pop, _ids(rows), [to_float(column(rows, i)) for i in (1, 2, 3)])
-    n_part, deals, closed = values
+    codes = np.where(expired, float(KYC_CODES.index(KycStatus.EXPIRED.value)), status)
+    names = np.array([*KYC_CODES, ""])  # "" = unknown (the scorecard's missing points)
+    with np.errstate(invalid="ignore"):
+        known = (codes >= 0) & (codes < len(KYC_CODES))  # NaN (none) and anything else: unknown
+    state = names[np.where(known, np.nan_to_num(codes), len(KYC_CODES)).astype(np.intp)]
+    n_part, closed = raw["participation_counts:n"], raw["participation_counts:closed"]
     with np.errstate(divide="ignore", invalid="ignore"):
         withdrawn = np.where(n_part > 0, closed / np.maximum(n_part, 1), np.nan)
-    return {"participations": n_part, "joint_deals": deals, "withdrawn_share": withdrawn}
+    return {"rating_score": raw["profile:rating_score"], "kyc_state": state,
+            "kyc_age_months": np.where(np.isnan(expires), np.nan, np.maximum(age, 0.0)),
+            "sanctions_flag": np.where(raw["profile:sanctions"] > 0, 1.0, 0.0), "withdrawn_share": withdrawn,
+            "country_risk": raw["profile:country_risk"]}
 
 
-class MonthIndex(Func):
-    """year × 12 + month − 1 of a datetime, in UTC, computed by the database's own C functions.
-
-    Django's TruncMonth on SQLite calls back into Python for every row (4.3 M interactions took 45 s);
-    month resolution for a recency weight does not need the display time zone.
-    """
-
-    output_field = IntegerField()
-
-    def as_sqlite(self, compiler, connection, **extra):
-        sql, params = compiler.compile(self.source_expressions[0])
-        return (f"(CAST(strftime('%%Y', {sql}) AS INTEGER) * 12 + CAST(strftime('%%m', {sql}) AS INTEGER) - 1)",
-                [*params, *params])
-
-    def as_postgresql(self, compiler, connection, **extra):
-        sql, params = compiler.compile(self.source_expressions[0])
-        return (f"(EXTRACT(YEAR FROM {sql} AT TIME ZONE 'UTC')::int * 12 "
-                f"+ EXTRACT(MONTH FROM {sql} AT TIME ZONE 'UTC')::int - 1)", [*params, *params])
-
-
-def interaction_depths(pop: Population) -> np.ndarray:
-    """Recency-weighted interaction depth per client. Interactions are counted in SQL by (client, kind,
-    calendar month); the model's weight of one interaction of each group (kind weight × decay over the
-    whole months ago) times its count is summed per client — the same sum as one row per interaction at
-    month resolution, without a million-row expansion."""
-    queryset = (_restrict(Interaction.objects.filter(occurred_at__lt=pop.end), pop).order_by()
-                .annotate(month=MonthIndex("occurred_at")).values("organization_id", "kind", "month")
-                .annotate(n=Count("id")).values_list("organization_id", "kind", "month", "n"))
-    now_month = pop.as_of.year * 12 + pop.as_of.month - 1
-    total = np.zeros(pop.size)
-    # Millions of (client, kind, month) groups at scale: summed chunk by chunk, so memory stays flat.
-    for rows in fetch_chunks(queryset):
-        months_ago = np.maximum(now_month - to_float(column(rows, 2)), 0).astype(np.float64)
-        one_each = interaction_depth(np.arange(len(rows)), months_ago, np.array(column(rows, 1), dtype=object),
-                                     len(rows))
-        values, _none = _sum_by_client(pop, _ids(rows), one_each * to_float(column(rows, 3)))
-        total += values
-    return total
-
-
-def _sum_by_client(pop: Population, ids: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, None]:
-    inside = np.isin(ids, pop.ids)
-    pos = np.searchsorted(pop.ids, ids[inside])
-    return np.bincount(pos, weights=weights[inside], minlength=pop.size).astype(np.float64), None
-
-
-def contact_seniorities(pop: Population) -> np.ndarray:
-    """Seniority of the contacts reached per client: contacts counted by (client, level) in SQL."""
-    rows = fetch(_restrict(Contact.objects.filter(
-        seniority__in=list(DEFAULT_RELATIONSHIP_CONFIG["seniority_weights"])), pop).order_by()
-        .values("organization_id", "seniority").annotate(n=Count("id"))
-        .values_list("organization_id", "seniority", "n"))
-    if not rows:
-        return np.zeros(pop.size)
-    one_each = contact_seniority(np.arange(len(rows)), np.array(column(rows, 1), dtype=object), len(rows))
-    values, _none = _sum_by_client(pop, _ids(rows), one_each * to_float(column(rows, 2)))
-    return values
+def strength_inputs(pop: Population, raw: Raw) -> dict[str, np.ndarray]:
+    """The relationship strength's components per client from the raw numbers."""
+    as_of = _as_of_epoch(pop)
+    since = raw["profile:since"]
+    with np.errstate(invalid="ignore"):
+        years = np.where(since <= as_of, (as_of - since) / DAY / 365.25, np.nan)
+    weights = DEFAULT_RELATIONSHIP_CONFIG["seniority_weights"]
+    seniority = np.zeros(pop.size)
+    for level in LEVELS:
+        if level in weights:
+            seniority += float(weights[level]) * np.nan_to_num(raw[f"contacts:level:{level}"])
+    return {"depth": depth_now(np.nan_to_num(raw["interactions:depth"]), pop),
+            "joint_deals": np.nan_to_num(raw["participation_counts:deals"]), "years": years,
+            "seniority": seniority}
 
 
 # --- value: customer lifetime value ----------------------------------------------------------------
@@ -301,6 +228,34 @@ def _save_fit(fit: dict[str, Any]) -> None:
         log.warning("portfolio fit not kept in %s: %s", path, exc)
 
 
+def kept_clv_features(pop: Population) -> dict[str, FeatureValues] | None:
+    """The lifetime-value features of ``pop`` from the portfolio fit kept on disk, when it was fitted as of
+    ``pop.as_of`` less than ``BCRM_FEATURE_CACHE_SECONDS`` ago (None otherwise: the caller fits)."""
+    import time
+
+    max_age = float(settings.BCRM_FEATURE_CACHE_SECONDS)
+    path = _fit_path()
+    try:
+        if max_age <= 0 or time.time() - path.stat().st_mtime >= max_age:
+            return None
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            if meta["as_of"] != pop.as_of.isoformat():
+                return None
+            ids = data["ids"]
+            out = {}
+            for name in ("predicted_clv", "expected_deals_12m", "p_alive"):
+                if name not in data.files:
+                    out[name] = FeatureValues.empty(pop.size)
+                    continue
+                aligned, present = _scatter(pop, ids, [data[name]], fill=np.nan)
+                known = present & ~np.isnan(aligned[0])
+                out[name] = FeatureValues(np.where(known, aligned[0], np.nan), ~known)
+    except (OSError, KeyError, ValueError):
+        return None
+    return out
+
+
 def cached_client_clv(organization_id: int) -> dict[str, Any] | None:
     """One client's figures from the last portfolio fit kept on disk: {"as_of", "params", "notes",
     "predicted_clv", "expected_deals_12m", "p_alive"} (None values when the client has no commitment),
@@ -332,19 +287,16 @@ def cached_client_clv(organization_id: int) -> dict[str, Any] | None:
               "on 0–100: higher is safer."),
             compliance=True),  # a sanctions hit alone costs 100 points: the score discloses it
 )
-def risk_scorecard_family(pop: Population) -> dict[str, FeatureValues]:
-    return {"expert_risk_score": expert_score(pop, organization_inputs(pop), participation_inputs(pop))}
+@incremental("risk_scorecard", (), no_raw, uses=SCORECARD_USES)
+def risk_scorecard_derive(pop: Population, raw: Raw) -> dict[str, FeatureValues]:
+    return {"expert_risk_score": expert_score(scorecard_inputs(pop, raw))}
 
 
-def expert_score(pop: Population, org: dict[str, np.ndarray], part: dict[str, np.ndarray]) -> FeatureValues:
+def expert_score(inputs: dict[str, np.ndarray]) -> FeatureValues:
     from bcrm.segmentation.services import expert_scorecard_active
 
     config, _version = expert_scorecard_active()
-    result = expert_points(config, {
-        "rating_score": org["rating_score"], "kyc_state": org["kyc_state"], "kyc_age_months": org["kyc_age_months"],
-        "sanctions_flag": org["sanctions_flag"], "withdrawn_share": part["withdrawn_share"],
-        "country_risk": org["country_risk"],
-    })
+    result = expert_points(config, inputs)
     scaled = np.asarray(result.scaled, dtype=np.float64)
     return FeatureValues(scaled, np.isnan(scaled))
 
@@ -356,14 +308,23 @@ def expert_score(pop: Population, org: dict[str, np.ndarray], part: dict[str, np
             _("0–100 from recency-weighted interaction depth (senior meetings count more), joint deals, years "
               "of relationship and the seniority of the contacts reached.")),
 )
-def relationship_model_family(pop: Population) -> dict[str, FeatureValues]:
-    return {"relationship_strength": strength(pop, organization_inputs(pop), participation_inputs(pop))}
+@incremental("relationship_model", (), no_raw, uses=STRENGTH_USES)
+def relationship_model_derive(pop: Population, raw: Raw) -> dict[str, FeatureValues]:
+    return {"relationship_strength": strength(strength_inputs(pop, raw))}
 
 
-def strength(pop: Population, org: dict[str, np.ndarray], part: dict[str, np.ndarray]) -> FeatureValues:
-    if pop.size == 0:
+def strength(inputs: dict[str, np.ndarray]) -> FeatureValues:
+    if inputs["depth"].size == 0:
         return FeatureValues.empty(0)
-    result = relationship_strength(depth=interaction_depths(pop), joint_deals=part["joint_deals"],
-                                   years=org["years"], seniority=contact_seniorities(pop), frameworks=None)
+    result = relationship_strength(depth=inputs["depth"], joint_deals=inputs["joint_deals"], years=inputs["years"],
+                                   seniority=inputs["seniority"], frameworks=None)
     values = np.asarray(result.strength, dtype=np.float64)
     return FeatureValues(values, np.isnan(values))
+
+
+def client_models(pop: Population, organization_rows: list[tuple]) -> dict[str, FeatureValues]:
+    """The expert score and the relationship strength of a few clients (the 360° page's one) whose
+    organisation rows (``features.PROFILE_COLUMNS``) are loaded already: three queries and the scorecard."""
+    raws = {"profile": profile_raw_from_rows(pop, organization_rows),
+            **{family: INCREMENTAL[family].raw(pop) for family in ("participation_counts", "interactions", "contacts")}}
+    return {**derive_family("risk_scorecard", pop, raws), **derive_family("relationship_model", pop, raws)}

@@ -19,7 +19,7 @@ from bcrm.core.errors import NotFound
 from bcrm.segmentation import model_features
 from bcrm.segmentation.classify import today
 from bcrm.segmentation.compliance import visible_figure
-from bcrm.segmentation.features import Population
+from bcrm.segmentation.features import PROFILE_COLUMNS, Population
 
 
 def client_model_figures(*, actor, organization, as_of=None) -> dict[str, Any]:
@@ -28,13 +28,11 @@ def client_model_figures(*, actor, organization, as_of=None) -> dict[str, Any]:
     if not can_view_organization(actor, organization):
         raise NotFound()
     as_of = as_of or today()
-    pop = Population(ids=np.array([organization.pk], dtype=np.int64), as_of=as_of)
-    org_rows = [(organization.pk, organization.rating_score, organization.kyc_status, organization.kyc_expires_on,
-                 organization.sanctions_flag, organization.country, organization.relationship_since)]
-    org = model_features.organization_inputs_from_rows(pop, org_rows)  # the row is already loaded: no query
-    part = model_features.participation_inputs(pop)
-    risk = model_features.expert_score(pop, org, part)
-    strength = model_features.strength(pop, org, part)
+    pop = Population(ids=np.array([organization.pk], dtype=np.int64), as_of=as_of, subset=True)
+    # the row is already loaded: no query for the profile
+    org_rows = [tuple(getattr(organization, name) for name in PROFILE_COLUMNS)]
+    models = model_features.client_models(pop, org_rows)
+    risk, strength = models["expert_risk_score"], models["relationship_strength"]
     risk_value = None if risk.missing[0] else round(float(risk.values[0]), 1)
     strength_value = None if strength.missing[0] else round(float(strength.values[0]), 1)
     clv = model_features.cached_client_clv(organization.pk)

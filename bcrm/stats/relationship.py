@@ -176,7 +176,11 @@ def relationship_strength(*, depth: Any = None, joint_deals: Any = None, years: 
         if values is None:
             continue
         try:
-            arr = np.array([np.nan if v is None else v for v in np.asarray(values, dtype=object)], dtype=np.float64)
+            if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":  # numbers already: no loop
+                arr = values.astype(np.float64)
+            else:
+                arr = np.array([np.nan if v is None else v for v in np.asarray(values, dtype=object)],
+                               dtype=np.float64)
         except (TypeError, ValueError):
             raise ModelError(gettext_noop("%(name)s must be numbers."), name=name) from None
         if arr.ndim != 1:

@@ -230,15 +230,26 @@ def expert_points(config: Mapping[str, Any] | None, features: Mapping[str, Any])
             pts = np.where(absent, spec["missing"], np.where(values > 0, spec["hit"], spec["clear"]))
             options = [spec["hit"], spec["clear"]]
         else:
-            raw = np.asarray(features[name], dtype=object) if present else np.full(n, None, dtype=object)
-            if raw.shape != (n,):
-                raise ModelError(gettext_noop("Input %(name)s must have one value per client (%(n)d)."),
-                                 name=name, n=n)
+            given = features[name] if present else None
             table = spec["points"]
-            keys = [_category_key(v) for v in raw]
-            absent = np.array([k is None or k not in table for k in keys], dtype=bool)
-            pts = np.array([spec["missing"] if a else table[k] for k, a in zip(keys, absent, strict=True)],
-                           dtype=np.float64)
+            if isinstance(given, np.ndarray) and given.dtype.kind in "fU" and given.shape == (n,):
+                # numbers or text in an array: each distinct value looked up once
+                distinct, inverse = np.unique(given, return_inverse=True)
+                keys = [_category_key(v) for v in distinct.tolist()]
+                absent_d = np.array([k is None or k not in table for k in keys], dtype=bool)
+                pts_d = np.array([spec["missing"] if a else table[k] for k, a in zip(keys, absent_d, strict=True)],
+                                 dtype=np.float64)
+                inverse = inverse.reshape(-1)
+                absent, pts = absent_d[inverse], pts_d[inverse]
+            else:
+                raw = np.asarray(given, dtype=object) if present else np.full(n, None, dtype=object)
+                if raw.shape != (n,):
+                    raise ModelError(gettext_noop("Input %(name)s must have one value per client (%(n)d)."),
+                                     name=name, n=n)
+                keys = [_category_key(v) for v in raw]
+                absent = np.array([k is None or k not in table for k in keys], dtype=bool)
+                pts = np.array([spec["missing"] if a else table[k] for k, a in zip(keys, absent, strict=True)],
+                               dtype=np.float64)
             options = list(table.values())
         options.append(spec["missing"])
         low += min(options)
