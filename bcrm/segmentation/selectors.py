@@ -138,10 +138,13 @@ def organization_labels(*, actor, organization) -> list[dict[str, Any]]:
     assignments: dict[str, Assignment] = {}
     overrides: dict[str, Override] = {}
     if current is not None:  # a run or an override always writes the current labels
-        latest = latest_run_ids()
-        if latest:
-            # the client's standing row in each dimension's latest run: in its chain and not replaced
-            runs = {run.pk: run for run in Run.objects.filter(pk__in=list(latest.values())).select_related("criterion")}
+        from django.db.models import Max
+
+        # each dimension's latest run (one query), then the client's standing row in each: in the run's chain
+        # and not replaced
+        last = Run.objects.filter(status="done").order_by().values("dimension").annotate(last=Max("id")).values("last")
+        runs = {run.pk: run for run in Run.objects.filter(pk__in=last).select_related("criterion")}
+        if runs:
             owner = {run_id: run for run in runs.values() for run_id in run_chain(run)}
             for a in Assignment.objects.filter(organization=organization, run_id__in=list(owner),
                                                superseded_by__isnull=True):

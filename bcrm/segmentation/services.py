@@ -226,7 +226,12 @@ def _aligned(standing: Standing, ids: np.ndarray) -> changes.Results:
     assert old is not None
     pos = np.searchsorted(standing.ids, ids)
     pos_c = np.minimum(pos, max(standing.ids.size - 1, 0))
-    present = (standing.ids.size > 0) & (standing.ids[pos_c] == ids) if standing.ids.size else np.zeros(n, bool)
+    present = (standing.ids[pos_c] == ids) if standing.ids.size else np.zeros(n, bool)
+    # Two standing rows for one client (a merge moved the duplicate's rows onto the survivor): write it
+    # afresh, which replaces both.
+    twice = standing.ids[1:][standing.ids[1:] == standing.ids[:-1]]
+    if twice.size:
+        present &= ~np.isin(ids, twice)
 
     def pick(values: np.ndarray, blank) -> np.ndarray:
         if not standing.ids.size:
