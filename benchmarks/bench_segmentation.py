@@ -5,8 +5,9 @@ For each dimension, in a fresh child process (so peak memory is the run's own):
 - **full run**: every client's features recomputed from the tables → scores → evidence → split → hysteresis →
   stability → explanations → write (one assignment per client, then the current labels), i.e.
   ``services.run_segmentation(full=True)``;
-- **incremental run, 1 % changed**: the daily run. First the feature store is brought up to date (one
-  incremental run, not timed; its time is printed as "store build" when it had to build the store), then
+- **incremental run, 1 % changed**: the daily run. First yesterday's run: a real run, not timed, which
+  brings the feature store up to date (its time is printed as "store build" when it had to build the
+  store) and leaves the assignments the daily run builds on; then
   the interactions, commitment amounts (+10 %) and credit ratings (one notch) of 1 % of the clients are edited
   with raw UPDATEs (the triggers mark those clients),
   older change stamps are aged by a day (as if the last run was yesterday), and the incremental run is timed;
@@ -71,14 +72,10 @@ def child(dimension: str, mode: str) -> dict:
         seconds = time.perf_counter() - clock
         return {"seconds": seconds, "n": report.outcome.population.size, "timings": report.outcome.timings,
                 "counts": report.outcome.counts, "run_id": report.run.pk, "written": report.run.written}
-    if mode == "prepare":  # bring the store up to date (builds it the first time), then change 1 % of clients
-        from bcrm.segmentation.feature_store import compute_features_incremental
-        from bcrm.segmentation.features import load_population
-
-        criterion = services.criterion_active(dimension)
+    if mode == "prepare":  # yesterday's run (brings the store up to date, builds it the first time), then
+        # change 1 % of clients. A real run, not a bare store update: the daily run builds on its assignments.
         clock = time.perf_counter()
-        built = compute_features_incremental(services.engine.feature_names_for(criterion),
-                                             load_population(services.engine.today()))
+        built = services.run_segmentation(actor=None, dimension=dimension).outcome
         build_seconds = time.perf_counter() - clock
         with connection.cursor() as cursor:
             cursor.execute("UPDATE segmentation_clientchange SET changed_at = %s",
@@ -187,6 +184,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--child", nargs=2, metavar=("DIMENSION", "MODE"))
     parser.add_argument("--dimension", action="append", choices=["value", "risk", "relationship"])
+    parser.add_argument("--no-dry", action="store_true", help="skip the two dry runs (shown as -)")
     args = parser.parse_args()
     if args.child:
         result = child(*args.child)
@@ -204,10 +202,11 @@ def main() -> None:
     for dimension in args.dimension or ["value", "risk", "relationship"]:
         base = run_child(dimension, "baseline")
         full = run_child(dimension, "full")
-        dry = run_child(dimension, "dry")
+        skipped = {"seconds": float("nan"), "peak_mib": float("nan")}
+        dry = skipped if args.no_dry else run_child(dimension, "dry")
         prep = run_child(dimension, "prepare")
         inc = run_child(dimension, "incremental")
-        dry_inc = run_child(dimension, "dry_incremental")
+        dry_inc = skipped if args.no_dry else run_child(dimension, "dry_incremental")
         print(f"{dimension:<13}{full['n']:>10,}{base['seconds']:>12.1f}{full['seconds']:>9.1f}"
               f"{full['seconds'] / base['seconds']:>7.2f}{inc['seconds']:>8.1f}{inc['seconds'] / full['seconds']:>10.2f}"
               f"{inc['recomputed']:>11,}{dry['seconds']:>8.1f}{dry_inc['seconds']:>11.1f}{full['peak_mib']:>10.0f}")
@@ -217,7 +216,8 @@ def main() -> None:
         print(f"{'':<13}assignments written: full {full['written']:,}, incremental {inc['written']:,} "
               f"(built on run {inc['base_run']})")
         print(f"{'':<13}incremental run ({inc['mode']}, {prep['interactions_changed']:,} interactions edited; "
-              f"store {'built' if prep['built'] else 'brought up to date'} in {prep['seconds']:.1f} s before): "
+              f"yesterday's run, not timed, {prep['seconds']:.1f} s, "
+              f"store {'built' if prep['built'] else 'brought up to date'}): "
               + " ".join(f"{k} {v:.1f}" for k, v in inc["timings"].items()))
         print(f"{'':<13}peak MiB: full {full['peak_mib']:.0f}, incremental {inc['peak_mib']:.0f}, "
               f"dry {dry['peak_mib']:.0f}; counts {full['counts']}")
