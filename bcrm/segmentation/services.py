@@ -199,23 +199,32 @@ def _standing(run: Run | None, *, detail: bool) -> tuple[Standing, dict[int, str
                 dict(fetch(qs.values_list("organization_id", "engine_label"))))
     rows = fetch(qs.values_list("organization_id", "run_id", "label", "engine_label", "previous_label", "score",
                                 "completeness", "stability", "overridden", "held_by_hysteresis", "fingerprint"))
-    rows.sort(key=lambda r: r[0])
     n = len(rows)
+    if not n:
+        blank = np.zeros(0, dtype=object)
+        none = changes.Results(label=blank, engine_label=blank, previous=blank, overridden=np.zeros(0, bool),
+                               held=np.zeros(0, bool), score=np.zeros(0), completeness=np.zeros(0),
+                               stability=np.zeros(0), fingerprint=np.zeros((0, changes.WIDTH)))
+        return Standing(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), none), {}
+    cols = list(zip(*rows, strict=True))  # transposed in C: a million rows, eleven columns
+    del rows
+    ids = np.fromiter(cols[0], dtype=np.int64, count=n)
+    order = np.argsort(ids, kind="stable")
 
-    def col(i: int) -> list:
-        return [r[i] for r in rows]
+    def objects(i: int) -> np.ndarray:
+        return np.array(cols[i], dtype=object)[order]
 
     def floats(i: int) -> np.ndarray:
-        return np.array([np.nan if r[i] is None else float(r[i]) for r in rows], dtype=np.float64)
+        values = np.array(cols[i], dtype=object)
+        values[np.equal(values, None)] = np.nan
+        return values.astype(np.float64)[order]
 
     results = changes.Results(
-        label=np.array(col(2), dtype=object), engine_label=np.array(col(3), dtype=object),
-        previous=np.array(col(4), dtype=object),
-        overridden=np.array(col(8), dtype=bool), held=np.array(col(9), dtype=bool),
-        score=floats(5), completeness=floats(6), stability=floats(7), fingerprint=changes.unpack(col(10)),
+        label=objects(2), engine_label=objects(3), previous=objects(4),
+        overridden=np.array(cols[8], dtype=bool)[order], held=np.array(cols[9], dtype=bool)[order],
+        score=floats(5), completeness=floats(6), stability=floats(7), fingerprint=changes.unpack(cols[10])[order],
     )
-    standing = Standing(np.fromiter(col(0), dtype=np.int64, count=n), np.fromiter(col(1), dtype=np.int64, count=n),
-                        results)
+    standing = Standing(ids[order], np.fromiter(cols[1], dtype=np.int64, count=n)[order], results)
     return standing, standing.engine_labels()
 
 
