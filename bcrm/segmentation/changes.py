@@ -28,6 +28,7 @@ current labels follow).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,7 +113,7 @@ def pack(rows: np.ndarray) -> list[bytes]:
     return [raw[i:i + ROW_BYTES] for i in range(0, len(raw), ROW_BYTES)]
 
 
-def unpack(stored: list) -> np.ndarray:
+def unpack(stored: Sequence) -> np.ndarray:
     """Stored fingerprints (bytes, memoryview or None) → float64 (n × WIDTH), NaN rows for missing ones (a
     row written before fingerprints were kept: it never compares equal, so it is rewritten once)."""
     blank = np.full(WIDTH, np.nan, dtype=np.float32).tobytes()

@@ -221,7 +221,7 @@ def _standing(run: Run | None, *, detail: bool) -> tuple[Standing, dict[int, str
 
     def floats(i: int) -> np.ndarray:
         values = np.array(cols[i], dtype=object)
-        values[np.equal(values, None)] = np.nan
+        values[np.fromiter((v is None for v in cols[i]), dtype=bool, count=n)] = np.nan
         return values.astype(np.float64)[order]
 
     results = changes.Results(
