@@ -282,8 +282,10 @@ def make_assignment(label: str, score: float | None, line: float | None, contrib
     if held:
         data["k"] = 1
     margin = score - line if score is not None and line is not None else None
-    return Assignment(organization_id=1, label=label, engine_label=engine or label, score=score, margin=margin,
-                      completeness=1.0, overridden=overridden, held_by_hysteresis=held, explanation=data)
+    row = Assignment(organization_id=1, label=label, engine_label=engine or label, score=score,
+                     completeness=1.0, overridden=overridden, held_by_hysteresis=held, explanation=data)
+    row.margin = margin  # read against its run's line (not stored)
+    return row
 
 
 def test_describe_move_reads_like_the_issue_asks():

@@ -38,7 +38,8 @@ from bcrm.playbooks.choices import Tier
 from bcrm.playbooks.models import ClientTier
 from bcrm.segmentation.choices import Dimension, lower_label, upper_label
 from bcrm.segmentation.features import fetch, to_float
-from bcrm.segmentation.models import Assignment, Run
+from bcrm.segmentation.models import Run
+from bcrm.segmentation.selectors import effective_assignments
 from bcrm.stats import ModelError, density, rdd
 
 BINS = 20
@@ -182,7 +183,7 @@ def estimate_effect(*, dimension: str, outcome: str, now: dt.datetime, alpha: fl
     result["run"] = {"id": run.pk, "as_of": run.as_of.isoformat(), "threshold": threshold, "method": run.method}
     result["window"] = {"after_from": start.isoformat(), "after_to": now.isoformat()}
 
-    rows = fetch(Assignment.objects.filter(run=run).order_by("organization_id")
+    rows = fetch(effective_assignments(run).order_by("organization_id")
                  .values_list("organization_id", "score", "label"))
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     scores = np.array([np.nan if r[1] is None else float(r[1]) for r in rows], dtype=np.float64)
@@ -215,7 +216,7 @@ def estimate_effect(*, dimension: str, outcome: str, now: dt.datetime, alpha: fl
     if len(runs) > 1:
         previous = runs[1]
         result["previous_run"] = {"id": previous.pk, "as_of": previous.as_of.isoformat()}
-        was_lower = np.fromiter(Assignment.objects.filter(run=previous, label=lower_label(dimension))
+        was_lower = np.fromiter(effective_assignments(previous).filter(label=lower_label(dimension))
                                 .values_list("organization_id", flat=True), dtype=np.int64)
         moved = ids[(labels == upper_label(dimension)) & np.isin(ids, was_lower)]
         width = now - start

@@ -27,7 +27,8 @@ from bcrm.monitoring.services import (
 )
 from bcrm.playbooks.choices import Tier
 from bcrm.segmentation.choices import INSUFFICIENT, Dimension, RunStatus, label_display, labels_for
-from bcrm.segmentation.models import Assignment, Run
+from bcrm.segmentation.models import Run
+from bcrm.segmentation.selectors import effective_assignments
 
 
 def require_portfolio(actor) -> None:
@@ -190,14 +191,14 @@ def manipulation_checks(user, as_of=None) -> list[dict[str, Any]]:
         runs = Run.objects.filter(dimension=dimension, status=RunStatus.DONE, threshold__isnull=False)
         if as_of is not None:
             runs = runs.filter(as_of__lte=as_of)
-        run = runs.order_by("-as_of", "-started_at", "-id").values("id", "as_of", "threshold").first()
-        if run is None:
+        found = runs.order_by("-as_of", "-started_at", "-id").only("id", "as_of", "threshold", "chain").first()
+        if found is None:
             continue
-        scores = np.array(list(Assignment.objects.filter(run_id=run["id"], score__isnull=False)
+        scores = np.array(list(effective_assignments(found).filter(score__isnull=False)
                                .values_list("score", flat=True)), dtype=np.float64)
-        threshold = run["threshold"]
+        threshold = found.threshold
         assert threshold is not None                       # filtered above
-        out.append({"dimension": dimension, "run": run["id"], "as_of": run["as_of"],
+        out.append({"dimension": dimension, "run": found.pk, "as_of": found.as_of,
                     **manipulation_check(scores, float(threshold))})
     return out
 

@@ -43,8 +43,8 @@ from bcrm.playbooks.models import CalendarDay, ClientTier, PlaybookStep, TierPol
 from bcrm.playbooks.policy import DEFAULT_RULES, LABEL_STATES, tier_table
 from bcrm.resources import planning as resource
 from bcrm.segmentation.choices import Dimension
-from bcrm.segmentation.models import Assignment, ClientLabels
-from bcrm.segmentation.selectors import latest_run_ids
+from bcrm.segmentation.models import Assignment, ClientLabels, Run
+from bcrm.segmentation.selectors import effective_assignments, latest_run_ids
 
 SEE_ALL_TEAMS = {Role.ADMIN, Role.LEAD, Role.ANALYST, Role.VIEWER}
 NEW_PARTICIPATION_WINDOW_DAYS = 365
@@ -220,7 +220,9 @@ def _client_codes(team_ids: list[int] | None, run_id: int | None) -> np.ndarray:
     orgs = Organization.objects.order_by()
     tiers = ClientTier.objects.order_by()
     labels = ClientLabels.objects.order_by()
-    scores = Assignment.objects.filter(run_id=run_id or 0, score__isnull=False).order_by()
+    run = Run.objects.filter(pk=run_id).only("id", "chain", "threshold").first() if run_id else None
+    scores = (effective_assignments(run) if run is not None else Assignment.objects.none()).filter(
+        score__isnull=False).order_by()
     if team_ids is not None:
         orgs = orgs.filter(team_id__in=team_ids)
         tiers = tiers.filter(organization__team_id__in=team_ids)

@@ -108,6 +108,10 @@ class RunOut(Schema):
     mode: str = Field(..., description="full: every client's features recomputed; incremental: only the changed "
                                        "clients' (the others from the feature store)")
     recomputed: int | None = Field(None, description="clients whose features were computed from their rows")
+    base_run_id: int | None = Field(None, description="the run whose assignments this one builds on (it wrote "
+                                                      "rows only for the clients whose result changed); null: "
+                                                      "it wrote every client's row")
+    written: int | None = Field(None, description="assignment rows this run wrote")
     started_at: dt.datetime
     duration_ms: int
 

@@ -132,34 +132,40 @@ class Outcome:
 
 
     def explanations_json(self, start: int, stop: int) -> list[str]:
-        """``explanation(i)`` as compact JSON for clients ``start``…``stop`` at once: the arrays are sliced
-        and rounded per batch, leaving Python only the string assembly (a million clients per run)."""
+        """``explanation(i)`` as compact JSON for clients ``start``…``stop`` at once."""
+        return self.explanations_json_at(np.arange(start, stop))
+
+    def explanations_json_at(self, rows: np.ndarray) -> list[str]:
+        """``explanation(i)`` as compact JSON for the clients at positions ``rows`` at once: the arrays are
+        picked and rounded per batch, leaving Python only the string assembly (a million clients per run)."""
         import json
 
         k = len(self.feature_names)
-        idx = self.contrib_index[start:stop]
-        b = stop - start
+        rows = np.asarray(rows, dtype=np.int64)
+        idx = self.contrib_index[rows]
+        b = rows.size
         if k and idx.size:
-            raw = np.column_stack([self.matrix.columns[name].values[start:stop] for name in self.feature_names])
-            miss = np.column_stack([self.matrix.columns[name].missing[start:stop] for name in self.feature_names])
+            raw = np.column_stack([self.matrix.columns[name].values[rows] for name in self.feature_names])
+            miss = np.column_stack([self.matrix.columns[name].missing[rows] for name in self.feature_names])
             safe = np.where(idx < 0, 0, idx)
             picked = np.take_along_axis(raw, safe, axis=1).round(4)
             picked_missing = np.take_along_axis(miss, safe, axis=1)
-            contrib = self.contrib_value[start:stop].round(4)
+            contrib = self.contrib_value[rows].round(4)
         else:
             picked = picked_missing = contrib = np.zeros((b, 0))
         names = [json.dumps(n) for n in self.feature_names]
         idx_l, raw_l, miss_l, con_l = idx.tolist(), picked.tolist(), picked_missing.tolist(), contrib.tolist()
         reason_names = list(self.reasons)
-        reason_mask = (np.column_stack([self.reasons[r][start:stop] for r in reason_names])
+        reason_mask = (np.column_stack([self.reasons[r][rows] for r in reason_names])
                        if reason_names else np.zeros((b, 0), dtype=bool))
         any_reason = [bool(v) for v in np.asarray(reason_mask.any(axis=1)).ravel()] if reason_names else [False] * b
-        ruled = self.ruled[start:stop].tolist()
-        held = self.held[start:stop].tolist()
+        ruled = self.ruled[rows].tolist()
+        held = self.held[rows].tolist()
+        positions = rows.tolist()
         out = []
         for row in range(b):
             if any_reason[row]:  # the few clients without enough evidence: the general path
-                out.append(json.dumps(self.explanation(start + row), separators=(",", ":"), ensure_ascii=False))
+                out.append(json.dumps(self.explanation(positions[row]), separators=(",", ":"), ensure_ascii=False))
                 continue
             parts = []
             for j, value, missing, c in zip(idx_l[row], raw_l[row], miss_l[row], con_l[row], strict=True):
@@ -171,6 +177,47 @@ class Outcome:
             if held[row]:
                 text += ',"k":1'
             out.append(text + "}")
+        return out
+
+    def fingerprints(self) -> np.ndarray:
+        """The explanation's numbers of every client (n × ``changes.WIDTH``, float64): which features it
+        names, their values and contributions, the rule, the missing-evidence reasons (a code per reason),
+        the months of history and the completeness it quotes. ``changes.unchanged`` compares them."""
+        import zlib
+
+        from bcrm.segmentation import changes
+
+        n = self.population.size
+        out = np.full((n, changes.WIDTH), np.nan)
+        top = changes.TOP
+        idx = np.full((n, top), -1, dtype=np.int64)
+        width = min(top, self.contrib_index.shape[1] if self.contrib_index.ndim == 2 else 0)
+        if width:
+            idx[:, :width] = self.contrib_index[:, :width]
+        out[:, 0:top] = idx
+        for slot in range(width):
+            j = idx[:, slot]
+            values = np.full(n, np.nan)
+            for f, name in enumerate(self.feature_names):
+                pick = j == f
+                if pick.any():
+                    column = self.matrix.columns[name]
+                    values[pick] = np.where(column.missing[pick], np.nan, column.values[pick])
+            out[:, top + slot] = values
+            out[:, 2 * top + slot] = np.where(j >= 0, self.contrib_value[:, slot], np.nan)
+        out[:, 3 * top] = self.ruled
+        code = np.zeros(n, dtype=np.int64)
+        for reason, mask in self.reasons.items():
+            code ^= np.where(mask, zlib.crc32(reason.encode()) & 0xFFFFF, 0)
+        out[:, 3 * top + 1] = code
+        if "history" in self.reasons:
+            months = self.matrix.columns.get("history_months")
+            if months is not None:
+                short = self.reasons["history"] & ~months.missing
+                out[short, 3 * top + 2] = months.values[short]
+        if "completeness" in self.reasons:
+            thin = self.reasons["completeness"]
+            out[thin, 3 * top + 3] = self.completeness[thin]
         return out
 
 

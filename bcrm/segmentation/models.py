@@ -86,6 +86,15 @@ class Run(models.Model):
     mode = models.CharField(_("mode"), max_length=16, choices=RunMode.choices, default=RunMode.FULL,
                             db_default=RunMode.FULL)
     recomputed = models.PositiveIntegerField(_("clients recomputed"), null=True, blank=True)
+    #: The run whose assignments this one builds on (the dimension's previous run): this run wrote rows only
+    #: for the clients whose result changed from their standing assignment (``services.RESULT_PRECISION``).
+    #: None for a run that wrote every client's row (a full run, a changed criterion or method, a long chain).
+    base_run = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                 verbose_name=_("built on run"))
+    #: The runs whose rows make up this run's assignments, newest first: this run, its base, the base's base …
+    #: down to the run that wrote every row (``selectors.effective_assignments`` reads them).
+    chain = models.JSONField(_("run chain"), default=list, blank=True)
+    written = models.PositiveIntegerField(_("assignments written"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("segmentation run")
@@ -98,7 +107,13 @@ class Run(models.Model):
 
 
 class Assignment(models.Model):
-    """One client's result in one run: the label and why."""
+    """One client's result in one run: the label and why.
+
+    A run writes a row only for the clients whose result changed from their standing assignment (the one
+    in force in the run it builds on, ``Run.base_run``); the others keep their row from an earlier run of the
+    chain, which the writing run marks ``superseded_by`` when it replaces it. Read a run's assignments with
+    ``selectors.effective_assignments(run)``, never ``filter(run=run)``. The margin to the line is not
+    stored: it is the score less the threshold of the run being read (``margin``)."""
 
     # No database-level foreign keys on this snapshot table: a run writes a million rows at once and
     # checking each against two parent tables cost a quarter of the write (measured on PostgreSQL).
@@ -111,13 +126,19 @@ class Assignment(models.Model):
                                     help_text=_("What the engine said, before any override."))
     previous_label = models.CharField(_("previous label"), max_length=16, blank=True)
     score = models.FloatField(_("score"), null=True)
-    margin = models.FloatField(_("margin to the line"), null=True)
     completeness = models.FloatField(_("evidence completeness"))
     stability = models.FloatField(_("stability"), null=True)
     overridden = models.BooleanField(_("overridden"), default=False)
     held_by_hysteresis = models.BooleanField(_("kept by hysteresis"), default=False)
     # {"c": [[feature, value, contribution], …] top contributions, "m": [missing evidence], "r": rule}
     explanation = models.JSONField(_("explanation"), default=dict)
+    #: The later run of the chain that replaced this row (wrote the client's new result, or found the client
+    #: gone); None while it stands. Deleting that run puts this row back in force.
+    superseded_by = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                      db_constraint=False, db_index=False)
+    #: The explanation's numbers packed (float32, ``services.fingerprint``) so that a later run compares them
+    #: without parsing a million JSON documents.
+    fingerprint = models.BinaryField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("assignment")
@@ -130,6 +151,25 @@ class Assignment(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id}: {self.organization_id} → {self.label}"
+
+    @property
+    def margin(self) -> float | None:
+        """The score less the line of the run being read: ``view_line`` when the row came from
+        ``selectors.effective_assignments`` (the row may have been written by an earlier run of the chain),
+        else the threshold of the row's own run."""
+        if "_margin" in self.__dict__:
+            return self.__dict__["_margin"]
+        if "view_line" in self.__dict__:
+            line = self.__dict__["view_line"]
+        else:  # not read through effective_assignments: the row's own run (queried only then)
+            line = self.run.threshold
+        if self.score is None or line is None:
+            return None
+        return float(self.score) - float(line)
+
+    @margin.setter
+    def margin(self, value: float | None) -> None:
+        self.__dict__["_margin"] = value
 
 
 class ClientLabels(models.Model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import FloatField, Q, QuerySet, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -66,18 +66,53 @@ def latest_run_ids() -> dict[str, int]:
             .values("dimension").annotate(last=Max("id"))}
 
 
+# --- a run's assignments: the latest row per client within the run's chain ------------------------------
+
+def run_chain(run: Run) -> list[int]:
+    """The runs whose rows make up ``run``'s assignments, newest first (``Run.chain``; a run from before
+    chains, or one that wrote every row, is its own chain)."""
+    return [int(i) for i in run.chain] if run.chain else [run.pk]
+
+
+def effective_where(run: Run, alias: str = "") -> tuple[str, list[int]]:
+    """SQL condition (and its parameters) selecting ``run``'s assignments from the assignments table, for
+    raw queries: the rows of its chain that no later run of the chain up to ``run`` replaced."""
+    prefix = f"{alias}." if alias else ""
+    chain = run_chain(run)
+    if len(chain) == 1:
+        return f"{prefix}run_id = %s", [chain[0]]
+    marks = ", ".join(["%s"] * len(chain))
+    return (f"({prefix}run_id IN ({marks}) AND ({prefix}superseded_by_id IS NULL OR {prefix}superseded_by_id > %s))",
+            [*chain, run.pk])
+
+
+def effective_assignments(run: Run) -> QuerySet[Assignment]:
+    """Every client's assignment in ``run``, whichever run of its chain wrote the row: the one reader of a
+    run's assignments (lists, API, migrations, the work queue, explanations, monitoring, resources).
+
+    A run writes rows only for the clients whose result changed (``services``); the others' rows come from
+    earlier runs of the chain. Each row carries ``view_line`` (the run's threshold: ``Assignment.margin`` is
+    measured against it) and ``view_run_id``. Served by the (run, label, score) and (run, organization)
+    indexes: ``run_id IN (chain)`` with the replaced rows filtered out, no self-join."""
+    chain = run_chain(run)
+    if len(chain) == 1:
+        qs = Assignment.objects.filter(run_id=chain[0])
+    else:
+        qs = Assignment.objects.filter(run_id__in=chain).filter(
+            Q(superseded_by__isnull=True) | Q(superseded_by__gt=run.pk))
+    return qs.annotate(view_line=Value(run.threshold, output_field=FloatField()), view_run_id=Value(run.pk))
+
+
 def latest_run(dimension: str) -> Run | None:
     return Run.objects.filter(dimension=dimension, status="done").select_related("criterion").order_by(
         "-started_at", "-id").first()
 
 
 def assignment_list(*, actor, run: Run, label: str | None = None, order: str = "-score") -> QuerySet[Assignment]:
-    qs = restrict_organizations(actor, Assignment.objects.filter(run=run), prefix="organization__")
+    qs = restrict_organizations(actor, effective_assignments(run), prefix="organization__")
     if label:
         qs = qs.filter(label=label)
-    if order == "margin":
-        qs = qs.order_by("margin", "organization_id")
-    elif order == "score":
+    if order in ("margin", "score"):  # the margin is the score less the run's one line: the same order
         qs = qs.order_by("score", "organization_id")
     else:
         qs = qs.order_by("-score", "organization_id")
@@ -89,7 +124,7 @@ def insufficient_queue(*, actor, dimension: str) -> QuerySet[Assignment]:
     run = latest_run(dimension)
     if run is None:
         return Assignment.objects.none()
-    qs = restrict_organizations(actor, Assignment.objects.filter(run=run, label=INSUFFICIENT),
+    qs = restrict_organizations(actor, effective_assignments(run).filter(label=INSUFFICIENT),
                                 prefix="organization__")
     return qs.select_related("organization", "organization__relationship_manager").order_by(
         "completeness", "organization__legal_name", "organization_id")
@@ -103,10 +138,20 @@ def organization_labels(*, actor, organization) -> list[dict[str, Any]]:
     assignments: dict[str, Assignment] = {}
     overrides: dict[str, Override] = {}
     if current is not None:  # a run or an override always writes the current labels
-        latest = latest_run_ids()
-        if latest:
-            assignments = {a.run.dimension: a for a in Assignment.objects.filter(
-                organization=organization, run_id__in=list(latest.values())).select_related("run", "run__criterion")}
+        from django.db.models import Max
+
+        # each dimension's latest run (one query), then the client's standing row in each: in the run's chain
+        # and not replaced
+        last = Run.objects.filter(status="done").order_by().values("dimension").annotate(last=Max("id")).values("last")
+        runs = {run.pk: run for run in Run.objects.filter(pk__in=last).select_related("criterion")}
+        if runs:
+            owner = {run_id: run for run in runs.values() for run_id in run_chain(run)}
+            for a in Assignment.objects.filter(organization=organization, run_id__in=list(owner),
+                                               superseded_by__isnull=True):
+                run = owner[a.run_id]
+                a.run = run  # read as the latest run's row: its line, its criterion
+                a.__dict__["view_line"] = run.threshold
+                assignments[run.dimension] = a
         overrides = {o.dimension: o for o in Override.objects.filter(
             organization=organization, revoked_at__isnull=True, expires_at__gt=timezone.now(),
         ).select_related("author").order_by("created_at", "id")}
@@ -171,12 +216,14 @@ def migration_matrix(*, actor, run_a: Run, run_b: Run) -> dict[str, Any]:
     if run_a.dimension != run_b.dimension:
         raise InvalidInput(_("Compare two runs of the same dimension."))
     table = connection.ops.quote_name(Assignment._meta.db_table)
+    where_a, params_a = effective_where(run_a, "a")
+    where_b, params_b = effective_where(run_b, "b")
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT a.label, b.label, COUNT(*) FROM {table} a JOIN {table} b "
-            f"ON a.organization_id = b.organization_id AND b.run_id = %s WHERE a.run_id = %s "
+            f"ON a.organization_id = b.organization_id AND {where_b} WHERE {where_a} "
             f"GROUP BY a.label, b.label",
-            [run_b.pk, run_a.pk],
+            [*params_b, *params_a],
         )
         rows = cursor.fetchall()
     dimension = run_a.dimension
@@ -191,8 +238,8 @@ def migration_matrix(*, actor, run_a: Run, run_b: Run) -> dict[str, Any]:
 
 def migration_clients(*, actor, run_a: Run, run_b: Run, from_label: str, to_label: str) -> QuerySet[Assignment]:
     """The clients behind one cell of the migration matrix, with their assignment in run B."""
-    moved_ids = Assignment.objects.filter(run=run_a, label=from_label).values("organization_id")
-    qs = Assignment.objects.filter(run=run_b, label=to_label, organization_id__in=moved_ids)
+    moved_ids = effective_assignments(run_a).filter(label=from_label).values("organization_id")
+    qs = effective_assignments(run_b).filter(label=to_label, organization_id__in=moved_ids)
     return restrict_organizations(actor, qs, prefix="organization__").select_related("organization").order_by(
         "-score", "organization_id")
 
@@ -267,11 +314,12 @@ def visible_explanation(actor, assignment: Assignment, run: Run | None = None) -
     return data
 
 
-def explain(assignment: Assignment, *, actor) -> list[str]:
+def explain(assignment: Assignment, *, actor, run: Run | None = None) -> list[str]:
     """Sentences saying why the client got its label: rule, evidence, the line, what lifted or lowered it,
     as ``actor`` may read them (a reader who may not see KYC and sanctions fields reads that a compliance
-    rule applied, not which)."""
-    run = assignment.run
+    rule applied, not which). ``run`` is the run being read (the row may come from an earlier run of its
+    chain, with the same criterion); by default the row's own."""
+    run = run or assignment.run
     dimension = run.dimension
     data = visible_explanation(actor, assignment, run)
     lines: list[str] = []
@@ -356,9 +404,9 @@ def migration_reasons(*, actor, run_a: Run, run_b: Run, assignments_b) -> dict[i
     rows = [b for b in assignments_b if sees_all or can_view_organization(actor, b.organization)]
     if not rows:
         return {}
-    before = {a.organization_id: a for a in Assignment.objects.filter(
-        run=run_a, organization_id__in=[b.organization_id for b in rows]).only(
-        "organization_id", "label", "engine_label", "score", "margin", "overridden", "held_by_hysteresis",
+    before = {a.organization_id: a for a in effective_assignments(run_a).filter(
+        organization_id__in=[b.organization_id for b in rows]).only(
+        "organization_id", "label", "engine_label", "score", "overridden", "held_by_hysteresis",
         "explanation")}
     return {b.organization_id: describe_move(before.get(b.organization_id), b, run_a, run_b, actor=actor)
             for b in rows}

@@ -1,13 +1,14 @@
 """Segmentation use cases: criterion versions, runs (dry and real), overrides, schedules.
 
-The only code that writes segmentation data. A real run writes its snapshot (the run row and one
-assignment per client) and moves the current labels in one transaction; a dry run computes the
-same and writes nothing.
+The only code that writes segmentation data. A real run writes its snapshot (the run row and an
+assignment for each client whose result changed from its standing one, ``changes``; a full run one per
+client) and moves the current labels in one transaction; a dry run computes the same and writes nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,13 +25,14 @@ from bcrm.audit.services import audit_record
 from bcrm.core import events
 from bcrm.core.errors import Conflict, InvalidInput, NotFound
 from bcrm.parties.models import Organization
+from bcrm.segmentation import changes, splits
 from bcrm.segmentation import classify as engine
-from bcrm.segmentation import splits
 from bcrm.segmentation.choices import INSUFFICIENT, Dimension, RunMode, RunStatus, RunTrigger, labels_for
 from bcrm.segmentation.criteria import DEFAULTS, spec_of, validate_spec
 from bcrm.segmentation.feature_store import compute_features_incremental, store_usable
 from bcrm.segmentation.features import fetch, load_population
-from bcrm.segmentation.models import Assignment, ClientLabels, Criterion, Override, Run
+from bcrm.segmentation.models import Assignment, ClientLabels, Criterion, Override, Run, ScheduleState
+from bcrm.segmentation.selectors import effective_assignments, run_chain
 from bcrm.stats import ModelError
 from bcrm.stats.scorecard import DEFAULT_EXPERT_CONFIG, validate_expert_config
 
@@ -166,11 +168,106 @@ def _latest_run(dimension: str) -> Run | None:
     return Run.objects.filter(dimension=dimension, status=RunStatus.DONE).order_by("-started_at", "-id").first()
 
 
-def _engine_labels_of(run: Run | None) -> dict[int, str]:
-    """What the engine said for each client in ``run`` (a million rows: read raw, see features.fetch)."""
+#: A run builds on its predecessor's rows for at most this many runs; the next writes every row (a fresh
+#: base), so a run's assignments never come from more than this many runs.
+MAX_CHAIN = 30
+#: A run that would rewrite more than this share of the clients writes every row instead (a fresh base).
+FULL_WRITE_SHARE = 0.5
+
+
+@dataclass
+class Standing:
+    """The assignments in force in the run a new run builds on, aligned by client id (ascending)."""
+
+    ids: np.ndarray
+    run_ids: np.ndarray
+    results: changes.Results | None  # None when only the engine labels were read
+
+    def engine_labels(self) -> dict[int, str]:
+        if self.results is None:
+            return {}
+        return dict(zip(self.ids.tolist(), self.results.engine_label.tolist(), strict=True))
+
+
+def _standing(run: Run | None, *, detail: bool) -> tuple[Standing, dict[int, str]]:
+    """The assignments in force in ``run`` (its chain's latest row per client, read raw: a million rows) and
+    what the engine said for each client. ``detail`` reads what ``changes.unchanged`` compares as well."""
     if run is None:
-        return {}
-    return dict(fetch(Assignment.objects.filter(run=run).values_list("organization_id", "engine_label")))
+        return Standing(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), None), {}
+    qs = effective_assignments(run).order_by()
+    if not detail:
+        return (Standing(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), None),
+                dict(fetch(qs.values_list("organization_id", "engine_label"))))
+    gc.disable()  # a million row tuples: the cyclic collector would rescan them again and again (a third of it)
+    try:
+        rows = fetch(qs.values_list("organization_id", "run_id", "label", "engine_label", "previous_label", "score",
+                                    "completeness", "stability", "overridden", "held_by_hysteresis", "fingerprint"))
+        cols = list(zip(*rows, strict=True))  # transposed in C: a million rows, eleven columns
+    finally:
+        gc.enable()
+    n = len(rows)
+    del rows
+    if not n:
+        blank = np.zeros(0, dtype=object)
+        none = changes.Results(label=blank, engine_label=blank, previous=blank, overridden=np.zeros(0, bool),
+                               held=np.zeros(0, bool), score=np.zeros(0), completeness=np.zeros(0),
+                               stability=np.zeros(0), fingerprint=np.zeros((0, changes.WIDTH)))
+        return Standing(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), none), {}
+    ids = np.fromiter(cols[0], dtype=np.int64, count=n)
+    order = np.argsort(ids, kind="stable")
+
+    def objects(i: int) -> np.ndarray:
+        return np.array(cols[i], dtype=object)[order]
+
+    def floats(i: int) -> np.ndarray:
+        values = np.array(cols[i], dtype=object)
+        values[np.fromiter((v is None for v in cols[i]), dtype=bool, count=n)] = np.nan
+        return values.astype(np.float64)[order]
+
+    results = changes.Results(
+        label=objects(2), engine_label=objects(3), previous=objects(4),
+        overridden=np.array(cols[8], dtype=bool)[order], held=np.array(cols[9], dtype=bool)[order],
+        score=floats(5), completeness=floats(6), stability=floats(7), fingerprint=changes.unpack(cols[10])[order],
+    )
+    standing = Standing(ids[order], np.fromiter(cols[1], dtype=np.int64, count=n)[order], results)
+    return standing, standing.engine_labels()
+
+
+def _aligned(standing: Standing, ids: np.ndarray) -> changes.Results:
+    """The standing results lined up with ``ids`` (``present`` False for clients without a row)."""
+    n = ids.size
+    old = standing.results
+    assert old is not None
+    pos = np.searchsorted(standing.ids, ids)
+    pos_c = np.minimum(pos, max(standing.ids.size - 1, 0))
+    present = (standing.ids[pos_c] == ids) if standing.ids.size else np.zeros(n, bool)
+    # Two standing rows for one client (a merge moved the duplicate's rows onto the survivor): write it
+    # afresh, which replaces both.
+    twice = standing.ids[1:][standing.ids[1:] == standing.ids[:-1]]
+    if twice.size:
+        present &= ~np.isin(ids, twice)
+
+    def pick(values: np.ndarray, blank) -> np.ndarray:
+        if not standing.ids.size:
+            return np.full((n, *values.shape[1:]), blank, dtype=values.dtype)
+        out = values[pos_c].copy()
+        out[~present] = blank
+        return out
+
+    return changes.Results(
+        label=pick(old.label, ""), engine_label=pick(old.engine_label, ""), previous=pick(old.previous, ""),
+        overridden=pick(old.overridden, False), held=pick(old.held, False), score=pick(old.score, np.nan),
+        completeness=pick(old.completeness, np.nan), stability=pick(old.stability, np.nan),
+        fingerprint=pick(old.fingerprint, np.nan), present=present,
+    )
+
+
+def _builds_on(previous_run: Run | None, criterion: Criterion, method: str, params: dict[str, Any]) -> bool:
+    """Whether a run may write only what changed since ``previous_run``: same criterion version, method and
+    parameters (the rows' explanations and rules mean the same), and a chain not yet ``MAX_CHAIN`` long."""
+    return (previous_run is not None and previous_run.criterion_id == criterion.pk
+            and previous_run.method == method and previous_run.params == params
+            and len(run_chain(previous_run)) < MAX_CHAIN)
 
 
 def _current_labels(dimension: str) -> dict[int, str]:
@@ -241,7 +338,11 @@ def run_segmentation(
     started = timezone.now()
     clock = time.perf_counter()
     previous_run = _latest_run(dimension)
-    previous_engine, previous_current = _engine_labels_of(previous_run), _current_labels(dimension)
+    run_method = method or criterion.method
+    run_params = dict(criterion.params if params is None else params)
+    incremental = not full and not dry_run and _builds_on(previous_run, criterion, run_method, run_params)
+    standing, previous_engine = _standing(previous_run, detail=incremental)
+    previous_current = _current_labels(dimension)
     overrides = active_overrides(dimension)
     read_previous = time.perf_counter() - clock
     features, mode, recomputed = None, str(RunMode.FULL), None
@@ -268,16 +369,36 @@ def run_segmentation(
     if dry_run:
         return RunReport(outcome, None, int((time.perf_counter() - clock) * 1000))
     write_clock = time.perf_counter()
+    fingerprints = outcome.fingerprints()
+    rows: np.ndarray | None = None  # positions of the clients to write; None = every client
+    if incremental:
+        same = changes.unchanged(engine_results(outcome, fingerprints), _aligned(standing, outcome.population.ids),
+                                 outcome.threshold)
+        rows = np.flatnonzero(~same)
+        if rows.size > FULL_WRITE_SHARE * max(outcome.population.size, 1):
+            rows = None
+    outcome.timings["compare"] = time.perf_counter() - write_clock
     with transaction.atomic():
+        # One writer per dimension at a time; a run that finished meanwhile is not a base we compared with.
+        ScheduleState.objects.get_or_create(dimension=dimension)
+        ScheduleState.objects.select_for_update().filter(dimension=dimension).first()
+        latest = _latest_run(dimension)
+        if rows is not None and (latest is None or previous_run is None or latest.pk != previous_run.pk):
+            rows = None
+        base = previous_run if rows is not None else None
         run = Run.objects.create(
             criterion=criterion, dimension=dimension, as_of=as_of, method=outcome.method, params=outcome.params,
             threshold=outcome.threshold, diagnostics=outcome.diagnostics, counts=outcome.counts,
             migrations=outcome.migrations(), comparison=outcome.comparison, trigger=trigger,
             previous_run=previous_run, started_at=started, finished_at=started, duration_ms=0,
             timings={}, created_by=actor if getattr(actor, "pk", None) else None,
-            mode=outcome.mode, recomputed=outcome.recomputed,
+            mode=outcome.mode, recomputed=outcome.recomputed, base_run=base,
         )
-        _write_assignments(run, outcome)
+        run.chain = [run.pk, *run_chain(base)] if base is not None else [run.pk]
+        written = _write_assignments(run, outcome, fingerprints, rows)
+        if base is not None:
+            assert rows is not None
+            _supersede(run, standing, outcome.population.ids, rows)
         _move_current_labels(run)
         if LABEL_LISTENERS:
             _labels_changed(Assignment.objects.filter(run=run).exclude(label=F("previous_label"))
@@ -292,7 +413,7 @@ def run_segmentation(
         outcome.timings["write"] = time.perf_counter() - write_clock
         duration = int((time.perf_counter() - clock) * 1000)
         Run.objects.filter(pk=run.pk).update(
-            finished_at=timezone.now(), duration_ms=duration,
+            finished_at=timezone.now(), duration_ms=duration, chain=run.chain, written=written,
             timings={k: round(v, 3) for k, v in outcome.timings.items()})
         run.refresh_from_db()
         audit_record(actor=actor, action="create", instance=run, changes={
@@ -301,17 +422,26 @@ def run_segmentation(
     return RunReport(outcome, run, duration)
 
 
-def _write_assignments(run: Run, outcome: engine.Outcome) -> None:
-    """One row per client, straight into the table (executemany on SQLite, COPY on PostgreSQL): the
-    ORM's insert compiler would spend longer than the whole classification at a million clients."""
+def engine_results(outcome: engine.Outcome, fingerprints: np.ndarray) -> changes.Results:
+    """What a run computed for every client, in the shape ``changes.unchanged`` compares."""
+    return changes.Results(
+        label=outcome.label, engine_label=outcome.engine_label, previous=outcome.previous,
+        overridden=outcome.overridden, held=outcome.held, score=outcome.score,
+        completeness=np.nan_to_num(outcome.completeness), stability=outcome.stability, fingerprint=fingerprints)
+
+
+def _write_assignments(run: Run, outcome: engine.Outcome, fingerprints: np.ndarray,
+                       rows: np.ndarray | None = None) -> int:
+    """The rows of the clients at positions ``rows`` (every client when None), straight into the table
+    (executemany on SQLite, COPY on PostgreSQL): the ORM's insert compiler would spend longer than the
+    whole classification at a million clients. Returns the number of rows written."""
     table = connection.ops.quote_name(Assignment._meta.db_table)
-    cols = ["run_id", "organization_id", "label", "engine_label", "previous_label", "score", "margin",
-            "completeness", "stability", "overridden", "held_by_hysteresis", "explanation"]
+    cols = ["run_id", "organization_id", "label", "engine_label", "previous_label", "score",
+            "completeness", "stability", "overridden", "held_by_hysteresis", "explanation", "fingerprint"]
     quoted = ", ".join(connection.ops.quote_name(c) for c in cols)
-    threshold = outcome.threshold
+    positions = np.arange(outcome.population.size) if rows is None else np.asarray(rows, dtype=np.int64)
     ids = outcome.population.ids
     score = outcome.score
-    margin = score - threshold if threshold is not None else np.full(score.size, np.nan)
     completeness = np.nan_to_num(outcome.completeness)
 
     def floats(values: np.ndarray) -> list[float | None]:
@@ -319,22 +449,48 @@ def _write_assignments(run: Run, outcome: engine.Outcome) -> None:
 
     batch = 20_000  # converted slice by slice: a million Python rows at once would cost gigabytes
     with connection.cursor() as cursor:
-        for start in range(0, ids.size, batch):
-            stop = min(start + batch, ids.size)
-            rows = list(zip(
-                [run.pk] * (stop - start), ids[start:stop].tolist(), outcome.label[start:stop].tolist(),
-                outcome.engine_label[start:stop].tolist(), outcome.previous[start:stop].tolist(),
-                floats(score[start:stop]), floats(margin[start:stop]), completeness[start:stop].tolist(),
-                floats(outcome.stability[start:stop]), outcome.overridden[start:stop].tolist(),
-                outcome.held[start:stop].tolist(), outcome.explanations_json(start, stop),
+        for start in range(0, positions.size, batch):
+            at = positions[start:start + batch]
+            values = list(zip(
+                [run.pk] * at.size, ids[at].tolist(), outcome.label[at].tolist(),
+                outcome.engine_label[at].tolist(), outcome.previous[at].tolist(),
+                floats(score[at]), completeness[at].tolist(),
+                floats(outcome.stability[at]), outcome.overridden[at].tolist(),
+                outcome.held[at].tolist(), outcome.explanations_json_at(at), changes.pack(fingerprints[at]),
                 strict=True,
             ))
             if connection.vendor == "postgresql":
                 with cursor.cursor.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
-                    for row in rows:
+                    for row in values:
                         copy.write_row(row)
             else:
-                cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({', '.join(['%s'] * len(cols))})", rows)
+                cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({', '.join(['%s'] * len(cols))})",
+                                   values)
+    return int(positions.size)
+
+
+def _supersede(run: Run, standing: Standing, ids: np.ndarray, rows: np.ndarray) -> None:
+    """Mark the standing rows ``run`` replaced: those of the clients it wrote and of the clients that left
+    the population (they have no assignment in ``run``)."""
+    gone = ~np.isin(standing.ids, ids)
+    replaced = np.isin(standing.ids, ids[rows]) | gone
+    pairs = list(zip(standing.run_ids[replaced].tolist(), standing.ids[replaced].tolist(), strict=True))
+    if not pairs:
+        return
+    table = connection.ops.quote_name(Assignment._meta.db_table)
+    batch = 20_000
+    with connection.cursor() as cursor:
+        for start in range(0, len(pairs), batch):
+            chunk = pairs[start:start + batch]
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"UPDATE {table} AS t SET superseded_by_id = %s FROM unnest(%s::bigint[], %s::bigint[]) "
+                    f"AS u(run_id, organization_id) WHERE t.run_id = u.run_id "
+                    f"AND t.organization_id = u.organization_id",
+                    [run.pk, [p[0] for p in chunk], [p[1] for p in chunk]])
+            else:
+                cursor.executemany(f"UPDATE {table} SET superseded_by_id = %s WHERE run_id = %s AND organization_id = %s",
+                                   [(run.pk, r, o) for r, o in chunk])
 
 
 def _move_current_labels(run: Run) -> None:
@@ -436,7 +592,7 @@ def _engine_label_now(organization_id: int, dimension: str) -> str:
     run = _latest_run(dimension)
     if run is None:
         return ""
-    return (Assignment.objects.filter(run=run, organization_id=organization_id)
+    return (effective_assignments(run).filter(organization_id=organization_id)
             .values_list("engine_label", flat=True).first() or "")
 
 
