@@ -357,6 +357,16 @@ def test_the_audit_page_lists_and_filters_entries_in_both_languages(compliance, 
     assert refused.status_code == 422 and "model:id" in refused.content.decode()
     assert client.get("/audit/", {"from": "yesterday"}).status_code == 422
 
+def test_the_audit_page_names_an_export_in_the_readers_language(tmp_path: Path, compliance, lead, team):
+    make_org(legal_name="Export Co", team=team)
+    export_to_file(actor=lead, entity="organizations", path=tmp_path / "o.csv", filters={})
+    client = Client()
+    client.force_login(compliance)
+    english = client.get("/audit/", {"actor": "lead_user"}).content.decode()
+    chinese = client.get("/audit/", {"actor": "lead_user"}, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "Export of Organisations" in english
+    assert "导出：" in chinese and "export organizations" not in chinese and "Organisations" not in chinese
+
 # --- the fast check hashes the same bytes as the chain's definition ------------------------------------------
 
 _text = st.text(max_size=8)

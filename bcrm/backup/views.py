@@ -12,10 +12,12 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from bcrm.audit.models import AuditAction
 from bcrm.audit.services import batch_record, is_batch
 from bcrm.backup import services
 from bcrm.core.errors import InvalidInput
 from bcrm.core.pagination import paginate
+from bcrm.dataio.choices import Entity
 from bcrm.ui.shortcuts import page
 
 #: the filters of the entries list: query parameter → the service's argument
@@ -51,6 +53,18 @@ def _field_names(model, changes: dict[str, Any]) -> tuple[list[str], list[str]]:
     return fields, codes
 
 
+def entry_title(entry) -> str:
+    """What an entry names, in the reader's language: the record's name as it was when written (data, kept as
+    it was), or for an export — which names no record — what was exported (its stored text is a code)."""
+    changes = entry.changes if isinstance(entry.changes, dict) else {}
+    if entry.action == AuditAction.EXPORT and not entry.object_id and changes.get("entity"):
+        code = str(changes["entity"])
+        what = str(Entity(code).label) if code in Entity.values else (
+            _("data-quality report") if code == "data-quality" else code)
+        return _("Export of %(what)s") % {"what": what}
+    return entry.object_repr
+
+
 @page(access=services.can_view_audit)
 def audit_page(request: HttpRequest) -> HttpResponse:
     user = request.user
@@ -62,7 +76,8 @@ def audit_page(request: HttpRequest) -> HttpResponse:
         entries = services.audit_entries(actor=user, **{FILTERS[k]: v for k, v in filters.items()})
         number = int(request.GET["page"]) if request.GET.get("page", "").isdigit() else 1
         listed = paginate(entries, number=number, size=50)
-        context.update(page=listed, rows=[(e, entry_changes(e, filters["object"])) for e in listed.items])
+        context.update(page=listed, rows=[(e, entry_changes(e, filters["object"]), entry_title(e))
+                                          for e in listed.items])
     except InvalidInput as exc:
         context["filter_errors"] = exc.fields or {"object": [exc.message]}
     return render(request, "backup/audit.html", context, status=422 if "filter_errors" in context else 200)
