@@ -109,5 +109,7 @@ def test_a_fit_on_random_customers_has_the_central_difference_standard_errors(se
         return                                              # a and b without bound: no standard errors to compare
     data = _BGNBDData(x, tx, T, np.ones(x.size))
     numeric = optimiser._hessian_log(lambda p: _bgnbd_value_grad(p, data), np.log(params))
+    # central differences carry their own truncation error, largest where a and b are barely identified
+    # (seed 2990, n 300: 2.7e-5 relative on b's standard error); the exact Hessian is the reference here
     np.testing.assert_allclose([fit.se[name] for name in clv.BGNBD_PARAMS], standard_errors(numeric, params),
-                               rtol=1e-6)
+                               rtol=2e-4)
