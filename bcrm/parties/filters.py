@@ -124,17 +124,29 @@ class TooManyMatches(InvalidInput):
         super().__init__(message, fields={"q": [str(message)]})
 
 
+_FTS_HITS = "SELECT rowid FROM org_search WHERE org_search MATCH %s"
+
+
+def _prefix_end(needle: str) -> str:
+    """The first string after every string that starts with ``needle`` (the end of a prefix's index range)."""
+    return needle + "\U0010ffff"
+
+
+def _fts_phrase(needle: str) -> str:
+    """``needle`` as one FTS5 phrase (quotes doubled), so its words match in order and nothing in it is syntax."""
+    return '"' + needle.replace('"', '""') + '"'
+
+
 def _search_predicate(needle: str) -> tuple[str, list[Any]]:
     """The raw SQL of "clients whose names start with / whose search text contains ``needle``", one
     ``SELECT id`` over the organisation table, served by an index on both databases."""
     if len(needle) < TRIGRAM:
         # lower(...) is the expression the org_local_name_idx / org_legal_name_lower_idx indexes hold.
-        upper = needle + "\U0010ffff"
+        upper = _prefix_end(needle)
         return ("SELECT id FROM parties_organization WHERE (LOWER(legal_name) >= %s AND LOWER(legal_name) < %s) "
                 "OR (LOWER(local_name) >= %s AND LOWER(local_name) < %s)", [needle, upper, needle, upper])
     if connection.vendor == "sqlite":
-        phrase = '"' + needle.replace('"', '""') + '"'
-        return "SELECT rowid FROM org_search WHERE org_search MATCH %s", [phrase]
+        return _FTS_HITS, [_fts_phrase(needle)]
     escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return "SELECT id FROM parties_organization WHERE search_text LIKE %s", [f"%{escaped}%"]
 
@@ -178,12 +190,11 @@ def _hits_filter(hits: list[int], sql: str, params: list[Any]) -> Q:
 def _plain_search(needle: str) -> Q:
     """The same predicate written on the outer query, for the planner to combine with the list's order."""
     if len(needle) < TRIGRAM:
-        upper = needle + "\U0010ffff"
+        upper = _prefix_end(needle)
         return (Q(legal_name_lower__gte=needle, legal_name_lower__lt=upper)
                 | Q(local_name_lower__gte=needle, local_name_lower__lt=upper))
     if connection.vendor == "sqlite":
-        phrase = '"' + needle.replace('"', '""') + '"'
-        return Q(pk__in=RawSQL("SELECT rowid FROM org_search WHERE org_search MATCH %s", [phrase]))
+        return Q(pk__in=RawSQL(_FTS_HITS, [_fts_phrase(needle)]))
     return Q(search_text__contains=needle)
 
 
