@@ -77,3 +77,25 @@ def command(*args, stdin: str = "", **options) -> str:
     finally:
         sys.stdin = old_stdin
     return out.getvalue()
+
+
+def off_site_references(html: str) -> list[str]:
+    """The addresses a page would load from another origin: every ``src`` / ``href`` / ``action`` that
+    is absolute (``http:``, ``https:``) or protocol-relative (``//host``). An offline page has none.
+    Read with the standard HTML parser, so a random token that happens to contain "cdn" is no finding."""
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class _Refs(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            for name, value in attrs:
+                if name in ("src", "href", "action") and value:
+                    lowered = value.strip().lower()
+                    if lowered.startswith(("http:", "https:", "//")):
+                        found.append(value)
+
+    parser = _Refs()
+    parser.feed(html)
+    parser.close()
+    return found

@@ -15,6 +15,7 @@ from django.utils import timezone
 from bcrm.segmentation import services
 from bcrm.segmentation.models import Assignment, ClientLabels, Criterion, Override, Run
 from tests.factories import make_org, make_participation, make_project
+from tests.doors import off_site_references
 
 pytestmark = pytest.mark.django_db
 TODAY = timezone.localdate()
@@ -159,7 +160,7 @@ def test_overview_shows_distribution_value_share_methods_near_line_and_queue(cli
     for org in portfolio["thin"]:
         assert org.legal_name in page
     assert "Too little history" in page
-    assert "vega-bundle.js" in page and "cdn" not in page.lower()
+    assert "vega-bundle.js" in page and off_site_references(page) == []
 
 
 def test_the_insufficient_queue_pages_through_htmx(client, ran, analyst, settings):
