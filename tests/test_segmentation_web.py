@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from bcrm.segmentation import services
 from bcrm.segmentation.models import Assignment, ClientLabels, Criterion, Override, Run
-from tests.factories import make_org, make_participation, make_project
 from tests.doors import off_site_references
+from tests.factories import make_org, make_participation, make_project
 
 pytestmark = pytest.mark.django_db
 TODAY = timezone.localdate()
