@@ -3,6 +3,8 @@ uploads and downloads, sign-off. Parse, call a selector or service, redirect; th
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -15,6 +17,7 @@ from bcrm.accounts.permissions import can_write
 from bcrm.closing import selectors, services
 from bcrm.closing.models import ITEM_TRANSITIONS, ItemStatus
 from bcrm.core.errors import InvalidInput
+from bcrm.parties.pickers import person_pickers
 from bcrm.ui.forms import active_users
 from bcrm.ui.shortcuts import page
 
@@ -27,16 +30,19 @@ def checklist_page(request: HttpRequest, pk: int) -> HttpResponse:
     today = timezone.localdate()
     items = list(selectors.checklist_items(checklist)) if checklist else []
     lead = services.is_lead(user)
-    rows = [{"item": item, "overdue": bool(item.due_on and item.due_on < today
+    rows: list[dict[str, Any]] = [{"item": item, "overdue": bool(item.due_on and item.due_on < today
                                            and item.status not in (ItemStatus.SATISFIED, ItemStatus.WAIVED)),
              "moves": [(s, ItemStatus(s).label) for s in ITEM_TRANSITIONS[item.status]
                        if s != ItemStatus.WAIVED and (lead or item.status != ItemStatus.WAIVED)]}
             for item in items]
+    if can_write(user):  # each item's owner: a bounded picker of colleagues (one shared read for the page)
+        picker = person_pickers(actor=user, known={i.owner_user_id: i.owner_user for i in items if i.owner_user_id})
+        for row, item in zip(rows, items, strict=True):
+            row["owner_select"] = picker(f"owner-{item.pk}").render("owner_user", item.owner_user_id)
     return render(request, "closing/checklist.html", {
         "project": project, "checklist": checklist, "rows": rows,
         "state": selectors.checklist_readiness(checklist, today=today),
         "can_write": can_write(user) and not (checklist and checklist.signed_off_at), "is_lead": lead,
-        "users": active_users() if can_write(user) else [],
     })
 
 

@@ -29,6 +29,7 @@ from bcrm.engagement.forms import (
     TaskForm,
 )
 from bcrm.financing.selectors import project_list
+from bcrm.parties.pickers import use_person_picker
 from bcrm.parties.selectors import contact_list, organization_get_for_user
 from bcrm.ui.shortcuts import page, page_number, redirect_back, render_page, safe_next, submit_form
 
@@ -110,6 +111,7 @@ def service_request_create(request: HttpRequest, pk: int) -> HttpResponse:
     form = ServiceRequestForm(
         request.POST or None, contacts=contact_list(actor=user, organization=organization), initial={"owner": user},
     )
+    use_person_picker(form, "owner", actor=user)
     service_request = submit_form(request, form, lambda: services.service_request_create(
         actor=user, organization=organization, data=form.service_data(),
     ))
@@ -131,6 +133,7 @@ def service_request_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = ServiceRequestForm(
         request.POST or None, instance=service_request, contacts=contact_list(actor=user, organization=organization),
     )
+    use_person_picker(form, "owner", actor=user)
     updated = submit_form(request, form, lambda: services.service_request_update(
         actor=user, service_request=service_request, data=form.service_data(),
         expected_version=form.expected_version,
@@ -174,10 +177,13 @@ def task_list(request: HttpRequest) -> HttpResponse:
     filters = (filter_form.selector_filters(request.user) if filter_form.is_valid()
                else {"assignee": request.user.pk, "status": TaskStatus.OPEN})
     result = paginate(selectors.task_list(actor=request.user, filters=filters), number=page_number(request))
+    bulk_form = TaskBulkForm()
+    use_person_picker(bulk_form, "assignee", actor=request.user, empty_label=_("Choose a colleague"),
+                      select_id="bulk-assignee")
     context = {
         "filter_form": filter_form, "page": result, "can_create": can_write(request.user), "now": timezone.now(),
         "sort_headers": _sort_headers(request, filters.get("sort") or selectors.TASK_SORT_DEFAULT),
-        "bulk_form": TaskBulkForm(),
+        "bulk_form": bulk_form,
     }
     return render_page(request, "engagement/task_list.html", context,
                        partial="engagement/_task_results.html", target="task-results")
@@ -224,6 +230,7 @@ def task_create(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     else:
         require(can_write(user))
     form = TaskForm(request.POST or None, initial={"assignee": user})
+    use_person_picker(form, "assignee", actor=user)
     task = submit_form(request, form, lambda: services.task_create(
         actor=user, data={**form.service_data(), "organization": organization},
     ))
@@ -244,6 +251,7 @@ def task_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if task.organization is not None:
         require_organization_write(user, task.organization)
     form = TaskForm(request.POST or None, instance=task)
+    use_person_picker(form, "assignee", actor=user)
     updated = submit_form(request, form, lambda: services.task_update(
         actor=user, task=task, data=form.service_data(), expected_version=form.expected_version,
     ))

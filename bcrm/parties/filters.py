@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 from django import forms
-from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection, connections
 from django.db.models import (
     BooleanField,
@@ -34,7 +33,8 @@ from bcrm.accounts.models import Team
 from bcrm.core.errors import InvalidInput
 from bcrm.parties.choices import OrganizationKind
 from bcrm.parties.classes import Dimension, Tier, label_choices, labels_for
-from bcrm.ui.widgets import PlainSelect
+from bcrm.parties.pickers import FILTER, LOOKUP_MAX, manager_widget, relationship_managers, team_widget
+from bcrm.ui.widgets import LookupSelect, PlainSelect
 
 
 def _rank(path: str, codes: list[str]) -> Case:
@@ -314,7 +314,7 @@ class OrganizationFilterForm(forms.Form):
     team = forms.ModelChoiceField(label=_("Team"), required=False, queryset=Team.objects.all(), empty_label=_("All teams"))
     relationship_manager = forms.ModelChoiceField(
         label=_("Relationship manager"), required=False, empty_label=_("Anyone"),
-        queryset=get_user_model().objects.filter(groups__name="relationship_manager").order_by("username"),
+        queryset=relationship_managers(active_only=False),
     )
     value = forms.ChoiceField(label=Dimension.VALUE.label, required=False)
     risk = forms.ChoiceField(label=Dimension.RISK.label, required=False)
@@ -323,7 +323,9 @@ class OrganizationFilterForm(forms.Form):
                              choices=[("", _("Any tier")), *Tier.choices])
     sort = forms.ChoiceField(label=_("Sort"), required=False, choices=SORT_CHOICES)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, actor=None, **kwargs):
+        """``actor``: the reader the form is shown to; the team and manager filters then show a bounded list
+        (theirs first) with a lookup by name (``bcrm.parties.pickers``). Without, the form only validates."""
         super().__init__(*args, **kwargs)
         cast(forms.ChoiceField, self.fields["country"]).choices = country_choices(get_language())
         # The current label per dimension (segmentation's ClientLabels, the `labels` one-to-one).
@@ -332,6 +334,13 @@ class OrganizationFilterForm(forms.Form):
         for field in self.fields.values():
             if type(field.widget) is forms.Select:
                 field.widget = PlainSelect(attrs=field.widget.attrs, choices=field.widget.choices)
+        if actor is not None:
+            self.fields["team"].widget = team_widget(actor=actor, purpose=FILTER, empty_label=_("All teams"))
+            self.fields["relationship_manager"].widget = manager_widget(
+                actor=actor, purpose=FILTER, empty_label=_("Anyone"))
+            for name in ("team", "relationship_manager"):
+                widget = cast(LookupSelect, self.fields[name].widget)
+                widget.lookup_text = str(self.data.get(f"{name}_lookup", "") or "")[:LOOKUP_MAX]
 
     def filter(self, queryset: QuerySet) -> QuerySet:
         """Apply the validated filters; call only after is_valid(). The result slices with a late row lookup

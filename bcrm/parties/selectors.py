@@ -6,12 +6,11 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from bcrm.accounts.choices import Role
-from bcrm.accounts.models import Team
-from bcrm.accounts.permissions import EDIT_ALL, has_any, restrict_organizations, user_team_ids
+from bcrm.accounts.permissions import restrict_organizations, user_team_ids
 from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.parties.filters import OrganizationFilterForm
 from bcrm.parties.models import Contact, Organization, SavedView
+from bcrm.parties.pickers import assignable_teams, relationship_managers  # noqa: F401 (read here by the doors)
 
 
 def organization_base(*, actor) -> QuerySet[Organization]:
@@ -24,24 +23,6 @@ def organization_list(*, actor, filters: dict[str, Any] | None = None) -> QueryS
         raise InvalidInput(fields={k: [str(m) for m in v] for k, v in form.errors.items()})
     queryset = organization_base(actor=actor).select_related("team", "relationship_manager")
     return form.filter(queryset)
-
-
-def assignable_teams(*, actor, current_team_id: int | None = None) -> QuerySet[Team]:
-    """The teams ``actor`` may give a client: any for a lead or administrator, else their own (and the
-    client's current team, which keeping is no change)."""
-    teams = Team.objects.order_by("name")
-    if has_any(actor, EDIT_ALL):
-        return teams
-    return teams.filter(Q(pk__in=user_team_ids(actor)) | Q(pk=current_team_id))
-
-
-def relationship_managers() -> QuerySet:
-    """The users a client can be given as relationship manager: active users with that role, by username.
-    The bulk bar offers these and the bulk service accepts only these."""
-    from django.contrib.auth import get_user_model
-
-    return (get_user_model().objects.filter(groups__name=Role.RELATIONSHIP_MANAGER, is_active=True)
-            .order_by("username"))
 
 
 def organization_get_for_user(*, user, pk: int) -> Organization:

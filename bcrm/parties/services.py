@@ -32,7 +32,7 @@ from bcrm.core.errors import InvalidInput, NotFound, PermissionDenied, ServiceEr
 from bcrm.core.fields import only_fields
 from bcrm.core.services import create_instance, delete_instance, update_instance
 from bcrm.parties.models import Contact, Organization, SavedView, Tag
-from bcrm.parties.selectors import relationship_managers
+from bcrm.parties.pickers import relationship_managers
 
 ORGANIZATION_FIELDS = frozenset({
     "legal_name", "local_name", "kind", "country", "sector", "website", "rating_agency", "rating_grade",

@@ -7,6 +7,7 @@ app_name = "parties"
 urlpatterns = [
     path("clients/", views.organization_list, name="organization_list"),
     path("clients/bulk/", views.organization_bulk, name="organization_bulk"),
+    path("pickers/<slug:kind>/", views.picker, name="picker"),
     path("clients/views/", views.saved_view_create, name="saved_view_create"),
     path("clients/views/<int:pk>/delete/", views.saved_view_delete, name="saved_view_delete"),
     path("clients/new/", views.organization_create, name="organization_create"),

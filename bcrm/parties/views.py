@@ -3,12 +3,13 @@ render. The 360° page composes many apps and lives in :mod:`bcrm.web.client`.""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ObjectDoesNotExist
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -23,7 +24,7 @@ from bcrm.accounts.permissions import (
 )
 from bcrm.core.errors import InvalidInput, ServiceError
 from bcrm.core.pagination import paginate
-from bcrm.parties import selectors, services
+from bcrm.parties import pickers, selectors, services
 from bcrm.parties.classes import Dimension, label_display, upper_label
 from bcrm.parties.filters import FILTER_NAMES, HEADER_SORTS, OrganizationFilterForm, TooManyMatches
 from bcrm.parties.forms import ContactForm, OrganizationForm
@@ -51,7 +52,7 @@ def organization_list(request: HttpRequest) -> HttpResponse:
         last = request.session.get(LAST_FILTERS)
         if last:
             return redirect(_list_url(last))
-    filter_form = OrganizationFilterForm(request.GET)
+    filter_form = OrganizationFilterForm(request.GET, actor=user)
     query = services.saved_view_query(request.GET)
     search_note = ""
     try:
@@ -110,9 +111,55 @@ def sort_links(params, filter_form: OrganizationFilterForm) -> dict[str, dict[st
 
 def bulk_choices(user) -> dict[str, Any]:
     """What the bulk bar offers: the teams the user may assign (their own, unless lead or admin) and the
-    relationship managers."""
-    teams = selectors.assignable_teams(actor=user)
-    return {"teams": list(teams), "managers": list(selectors.relationship_managers())}
+    active relationship managers, each as a bounded picker with a lookup by name."""
+    return {
+        "team": pickers.team_widget(actor=user, purpose=pickers.ASSIGN, empty_label=_("Team…"),
+                                    attrs={"id": "bulk-team", "aria-label": _("Team")}).render("team", None),
+        "manager": pickers.manager_widget(
+            actor=user, purpose=pickers.ASSIGN, empty_label=_("Relationship manager…"),
+            attrs={"id": "bulk-relationship-manager", "aria-label": _("Relationship manager")},
+        ).render("relationship_manager", None),
+    }
+
+
+PICKER_KINDS = (pickers.MANAGERS, pickers.PEOPLE, "teams")
+PICKER_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,60}")
+PICKER_NAME = re.compile(r"[a-z][a-z_]{0,40}")
+
+
+@page
+@require_safe
+def picker(request: HttpRequest, kind: str) -> HttpResponse:
+    """A picker's lookup (htmx): the select ``id`` (field ``name``) of managers, colleagues or teams matching
+    the typed name (``<name>_lookup``), keeping the current choice (``bcrm.parties.pickers``). ``for``: filter
+    (the client list's filters) or assign (bulk bars and forms: active people, the teams the user may give)."""
+    name = request.GET.get("name", "")
+    purpose = request.GET.get("for", pickers.FILTER)
+    select_id = request.GET.get("id", "")
+    if (kind not in PICKER_KINDS or purpose not in (pickers.FILTER, pickers.ASSIGN)
+            or not PICKER_ID.fullmatch(select_id) or not PICKER_NAME.fullmatch(name)):
+        return HttpResponseBadRequest(_("Unknown picker."))
+    selected = request.GET.get(name, "")
+    if purpose == pickers.FILTER:
+        empty = _("All teams") if kind == "teams" else _("Anyone")
+    elif select_id.startswith("bulk-"):  # the bulk bars name what their select is for
+        empty = {"teams": _("Team…"), pickers.MANAGERS: _("Relationship manager…")}.get(
+            kind, _("Choose a colleague"))
+    else:
+        empty = "—"
+    attrs = {"id": select_id}
+    if select_id.startswith("bulk-"):
+        attrs["aria-label"] = {"teams": _("Team"), pickers.MANAGERS: _("Relationship manager")}.get(
+            kind, _("Reassign to"))
+    if kind == "teams":
+        current = int(selected) if selected.isdigit() else None
+        widget = pickers.team_widget(actor=request.user, purpose=purpose, empty_label=empty, attrs=attrs,
+                                     current_team_id=current)
+    else:
+        widget = pickers.person_widget(actor=request.user, purpose=purpose, empty_label=empty, attrs=attrs,
+                                       kind=kind)
+    widget.lookup_text = request.GET.get(f"{name}_lookup", "")[:pickers.LOOKUP_MAX]
+    return HttpResponse(widget.render_select(name, selected or None))
 
 
 def tier_badge(org) -> dict[str, str] | None:
@@ -188,12 +235,24 @@ def label_badges(org) -> list[dict[str, str]]:
     return badges
 
 
+def use_pickers(form: OrganizationForm, user, *, current_team_id: int | None = None) -> None:
+    """The client form's team (those ``user`` may give, and the current one) and relationship manager (the
+    active ones) as bounded pickers with a lookup by name; the fields still validate against the whole set."""
+    if "team" in form.fields:
+        team = form.limit_choices("team", selectors.assignable_teams(actor=user, current_team_id=current_team_id))
+        widget = pickers.team_widget(actor=user, purpose=pickers.ASSIGN, empty_label="—",
+                                     current_team_id=current_team_id)
+        widget.lookup_text = str(form.data.get("team_lookup", "") or "")[:pickers.LOOKUP_MAX]
+        team.widget = widget
+    pickers.use_person_picker(form, "relationship_manager", actor=user, kind=pickers.MANAGERS)
+
+
 @page
 def organization_create(request: HttpRequest) -> HttpResponse:
     user = request.user
     require(can_write(user))
     form = OrganizationForm(request.POST or None, show_compliance=can_see_compliance(user))
-    form.fields["team"].queryset = selectors.assignable_teams(actor=user)  # type: ignore[attr-defined]
+    use_pickers(form, user)
     organization = submit_form(request, form, lambda: services.organization_create(
         actor=user, data=form.service_data(), tags=form.tag_names(),
     ))
@@ -216,9 +275,7 @@ def organization_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = OrganizationForm(
         request.POST or None, instance=organization, show_compliance=show_compliance, compliance_only=not can_edit,
     )
-    if "team" in form.fields:
-        form.fields["team"].queryset = selectors.assignable_teams(  # type: ignore[attr-defined]
-            actor=user, current_team_id=organization.team_id)
+    use_pickers(form, user, current_team_id=organization.team_id)
     updated = submit_form(request, form, lambda: services.organization_update(
         actor=user, organization=organization, data=form.service_data(),
         expected_version=form.expected_version, tags=form.tag_names(),

@@ -67,6 +67,17 @@
       document.querySelectorAll(selector).forEach(function (row) { row.checked = box.checked; });
     });
 
+    // A picker's lookup box (bcrm.ui.widgets.LookupSelect) only refreshes its select: typing in it neither
+    // submits the form around it (Enter) nor counts as a change of the form (the filters reload on change).
+    document.addEventListener("change", function (event) {
+      if (event.target && event.target.matches && event.target.matches("input.lookup-q")) event.stopPropagation();
+    }, true);
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && event.target && event.target.matches && event.target.matches("input.lookup-q")) {
+        event.preventDefault();
+      }
+    });
+
     document.addEventListener("submit", function (event) {
       var form = event.target;
       var question = form && form.getAttribute && form.getAttribute("data-confirm");
