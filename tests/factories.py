@@ -62,3 +62,27 @@ def make_participation(project: Project, organization: Organization, **fields) -
     defaults = {"role": "equity", "amount": Decimal("100000"), "currency": "USD", "status_changed_at": timezone.now()}
     defaults.update(fields)
     return Participation.objects.create(project=project, organization=organization, **defaults)
+
+
+def make_staff(count: int, *, prefix: str = "desk", active: bool = True) -> list:
+    """``count`` relationship managers written in bulk (seed data, as the demo's scale staff), each on a desk
+    of their own named "<prefix> desk <n>"."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from bcrm.accounts.choices import Role
+    from bcrm.accounts.models import Team, TeamMembership
+    from bcrm.accounts.services import roles_ensure
+
+    roles_ensure()
+    User = get_user_model()
+    users = User.objects.bulk_create([
+        User(username=f"rm.{prefix}.{n:05d}", first_name="Manager", last_name=f"{prefix.title()}{n:05d}",
+             is_active=active) for n in range(count)])
+    users = list(User.objects.filter(username__startswith=f"rm.{prefix}.").order_by("username"))
+    group = Group.objects.get(name=Role.RELATIONSHIP_MANAGER)
+    group.user_set.add(*users)
+    teams = Team.objects.bulk_create([Team(name=f"{prefix.title()} desk {n:05d}") for n in range(count)])
+    teams = list(Team.objects.filter(name__startswith=f"{prefix.title()} desk ").order_by("name"))
+    TeamMembership.objects.bulk_create([TeamMembership(team=t, user=u) for t, u in zip(teams, users, strict=True)])
+    return users

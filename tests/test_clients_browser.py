@@ -9,7 +9,7 @@ import pytest
 from bcrm.parties.models import Organization, SavedView
 from bcrm.segmentation.models import ClientLabels
 from tests.browsing import BROWSER_MARKS, PASSWORD
-from tests.factories import make_org, make_team, make_user
+from tests.factories import make_org, make_staff, make_team, make_user
 
 pytestmark = BROWSER_MARKS
 WAIT = 30_000
@@ -83,3 +83,37 @@ def test_filter_sort_save_export_and_bulk_tag(live_server, browser, lead_with_bo
     page.wait_for_selector(".messages .alert:has-text('5 clients changed')", state="attached", timeout=WAIT)
     tagged = Organization.objects.filter(tags__name="priority")
     assert sorted(tagged.values_list("legal_name", flat=True)) == filtered
+
+
+def test_a_manager_beyond_the_picker_is_found_by_name_filtered_by_and_assigned(live_server, browser, lead_with_book):
+    """At a firm's size the manager filter lists a bounded set; typing a name in its lookup swaps in the
+    matches without reloading the list or submitting the form, and picking one filters; the bulk bar's picker
+    finds and assigns the same way (issue 19)."""
+    staff = make_staff(80)
+    far, other = staff[-1], staff[-2]
+    Organization.objects.filter(legal_name="Client 03").update(relationship_manager=far)
+    page = browser.new_page(locale="en-US")
+    page.set_default_timeout(WAIT)
+    page.goto(f"{live_server.url}/clients/")
+    page.fill("input[name=username]", "mei.chen")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Sign in')")
+    page.wait_for_selector("#org-results tbody tr")
+    assert page.locator("#id_relationship_manager option").count() <= 51
+    assert page.locator(f"#id_relationship_manager option[value='{far.pk}']").count() == 0
+
+    page.fill("input[name=relationship_manager_lookup]", "desk00079")
+    page.wait_for_function("() => document.querySelectorAll('#id_relationship_manager option').length === 2")
+    page.press("input[name=relationship_manager_lookup]", "Enter")  # refreshes the picker only
+    assert len(rows(page)) == 12 and "lookup" not in page.url
+    page.select_option("#id_relationship_manager", str(far.pk))
+    page.wait_for_function("() => document.querySelectorAll('#org-results tbody tr').length === 1")
+    assert rows(page) == ["Client 03"] and f"relationship_manager={far.pk}" in page.url
+
+    page.fill("#bulk-form input[name=relationship_manager_lookup]", "desk00078")
+    page.wait_for_function("() => document.querySelectorAll('#bulk-relationship-manager option').length === 2")
+    page.select_option("#bulk-relationship-manager", str(other.pk))
+    page.check("#select-all")
+    page.click("#bulk-form button[value=assign_relationship_manager]")
+    page.wait_for_selector(".messages .alert:has-text('1 client')", state="attached", timeout=WAIT)
+    assert Organization.objects.get(legal_name="Client 03").relationship_manager_id == other.pk

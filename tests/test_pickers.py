@@ -9,34 +9,15 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from bcrm.accounts.choices import Role
-from bcrm.accounts.models import Team, TeamMembership
-from bcrm.accounts.services import roles_ensure
+from bcrm.accounts.models import Team
 from bcrm.parties.models import Organization
 from bcrm.parties.pickers import PICKER_SHOWN, manager_options, team_options
 from tests.doors import signed_in
-from tests.factories import make_org, make_team, make_user
-
-
-def staff(count: int, *, prefix: str = "desk", active: bool = True) -> list:
-    """``count`` relationship managers written in bulk (seed data, as the demo's scale staff), each on a desk
-    of their own named "<prefix> desk <n>"."""
-    roles_ensure()
-    User = get_user_model()
-    users = User.objects.bulk_create([
-        User(username=f"rm.{prefix}.{n:05d}", first_name="Manager", last_name=f"{prefix.title()}{n:05d}",
-             is_active=active) for n in range(count)])
-    users = list(User.objects.filter(username__startswith=f"rm.{prefix}.").order_by("username"))
-    group = Group.objects.get(name=Role.RELATIONSHIP_MANAGER)
-    group.user_set.add(*users)
-    teams = Team.objects.bulk_create([Team(name=f"{prefix.title()} desk {n:05d}") for n in range(count)])
-    teams = list(Team.objects.filter(name__startswith=f"{prefix.title()} desk ").order_by("name"))
-    TeamMembership.objects.bulk_create([TeamMembership(team=t, user=u) for t, u in zip(teams, users, strict=True)])
-    return users
+from tests.factories import make_org, make_staff, make_team, make_user
 
 
 def select_options(page: str, select_id: str) -> list[tuple[str, str]]:
@@ -69,7 +50,7 @@ def test_the_client_list_shows_a_bounded_picker_at_any_size(client, lead_of_a_de
     browser = signed_in(lead, client)
     counts = []
     for size in (40, 400):
-        staff(size, prefix=f"s{size}")
+        make_staff(size, prefix=f"s{size}")
         with CaptureQueriesContext(connection) as queries:
             page = browser.get("/clients/").content.decode()
         managers = select_options(page, "id_relationship_manager")
@@ -93,7 +74,7 @@ def test_the_client_list_shows_a_bounded_picker_at_any_size(client, lead_of_a_de
 
 def test_lookup_finds_any_manager_and_the_list_filters_by_one_not_shown(client, lead_of_a_desk):
     lead, _desk, _mate = lead_of_a_desk
-    users = staff(300)
+    users = make_staff(300)
     far = users[-1]  # rm.desk.00299: beyond the first PICKER_SHOWN
     browser = signed_in(lead, client)
     page = browser.get("/clients/").content.decode()
@@ -122,8 +103,8 @@ def test_lookup_finds_any_manager_and_the_list_filters_by_one_not_shown(client, 
 
 
 def test_assign_pickers_offer_only_active_managers_and_the_actors_own_teams(client, rm, team, other_team):
-    staff(60)
-    gone = staff(1, prefix="gone", active=False)[0]
+    make_staff(60)
+    gone = make_staff(1, prefix="gone", active=False)[0]
     api = signed_in(rm, client)
     kwargs = {"name": "relationship_manager", "id": "bulk-relationship-manager",
               "relationship_manager_lookup": "gone"}
@@ -159,7 +140,7 @@ def test_an_unknown_picker_and_an_anonymous_lookup_are_refused(client, rm):
 
 def test_the_client_form_takes_a_manager_beyond_the_shown_list(client, lead_of_a_desk):
     lead, desk, _mate = lead_of_a_desk
-    far = staff(200)[-1]
+    far = make_staff(200)[-1]
     org = make_org(team=desk)
     browser = signed_in(lead, client)
     page = browser.get(f"/clients/{org.pk}/edit/").content.decode()
@@ -175,7 +156,7 @@ def test_the_client_form_takes_a_manager_beyond_the_shown_list(client, lead_of_a
 
 def test_options_put_the_selected_and_the_readers_own_first(db, lead_of_a_desk):
     lead, desk, mate = lead_of_a_desk
-    users = staff(120)
+    users = make_staff(120)
     shown, more = manager_options(actor=lead, selected=users[-1].pk)
     assert more and len(shown) == PICKER_SHOWN
     assert [u.pk for u in shown[:2]] == [users[-1].pk, mate.pk]
@@ -191,7 +172,7 @@ def test_options_put_the_selected_and_the_readers_own_first(db, lead_of_a_desk):
 
 def test_task_pages_show_bounded_colleague_pickers_that_accept_anyone_active(client, lead_of_a_desk):
     lead, _desk, mate = lead_of_a_desk
-    far = staff(150)[-1]
+    far = make_staff(150)[-1]
     browser = signed_in(lead, client)
     page = browser.get("/tasks/").content.decode()
     bulk = select_options(page, "bulk-assignee")
@@ -216,7 +197,7 @@ def test_the_closing_checklist_reads_colleagues_once_for_all_its_items(client, r
 
     project = make_project(name="Coastal Wind", sector="energy")
     checklist = closing.checklist_create(actor=rm, project=project)
-    far = staff(120)[-1]
+    far = make_staff(120)[-1]
     item = checklist.items.order_by("pk").last()
     item.owner_user = far
     item.save(update_fields=["owner_user"])

@@ -156,3 +156,19 @@ def test_api_list_shows_what_each_reader_may_see(clients, rm, viewer, compliance
     nobody = make_user("nobody")
     assert api_for(nobody).get("/api/v1/data-quality/clients").json()["count"] == 0
     assert Client().get("/api/v1/data-quality/clients").status_code == 401
+
+
+@pytest.mark.parametrize("as_of", ["0001-07-02", "1899-12-31", "9999-12-31"])
+def test_a_day_at_the_calendars_ends_is_refused_not_an_overflow(db, as_of):
+    """Found by schemathesis: as_of=0001-07-02 overflowed a year-long window (500); now a 422 that says the range,
+    on the reports and on a classification run alike, and nothing is written."""
+    from bcrm.segmentation.models import Run
+    from tests.doors import Api
+
+    api = Api(make_user("quality.admin", "admin"))
+    for path in ("/data-quality", "/data-quality/clients"):
+        status, body = api.call("get", f"{path}?as_of={as_of}")
+        assert status == 422 and "1900-01-01" in json.dumps(body, ensure_ascii=False), (path, body)
+    status, body = api.call("post", "/segmentation/runs", {"dimension": "value", "as_of": as_of})
+    assert status == 422 and "as_of" in json.dumps(body), body
+    assert not Run.objects.exists()

@@ -24,7 +24,7 @@ from bcrm.parties.models import Organization
 from bcrm.segmentation import compliance
 from bcrm.segmentation.choices import Dimension
 from bcrm.segmentation.classify import feature_names_for, today
-from bcrm.segmentation.features import FEATURES, FeatureMatrix, Population, compute_features
+from bcrm.segmentation.features import FEATURES, FeatureMatrix, Population, check_as_of, compute_features
 from bcrm.segmentation.scoring import evidence, score
 from bcrm.segmentation.selectors import feature_name
 from bcrm.segmentation.services import criterion_active
@@ -97,7 +97,7 @@ class QualityReport:
 def data_quality(*, actor, as_of: dt.date | None = None, organization_ids: list[int] | None = None) -> QualityReport:
     """The evidence per client and dimension, for the clients ``actor`` may see; features derived from KYC and
     sanctions fields appear only for the roles that may see those fields (``segmentation.compliance``)."""
-    as_of = as_of or today()
+    as_of = check_as_of(as_of or today())
     qs = Organization.objects.order_by("id")
     if not sees_all_organizations(actor):
         qs = restrict_organizations(actor, qs)

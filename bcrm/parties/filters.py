@@ -34,7 +34,7 @@ from bcrm.core.errors import InvalidInput
 from bcrm.parties.choices import OrganizationKind
 from bcrm.parties.classes import Dimension, Tier, label_choices, labels_for
 from bcrm.parties.pickers import FILTER, LOOKUP_MAX, manager_widget, relationship_managers, team_widget
-from bcrm.ui.widgets import LookupSelect, PlainSelect
+from bcrm.ui.widgets import FixedChoices, LookupSelect, PlainSelect
 
 
 def _rank(path: str, codes: list[str]) -> Case:
@@ -301,39 +301,49 @@ def _walk_ids(rest: QuerySet, text: str, needle: str, start: int, stop: int) -> 
 
 
 @functools.cache
-def country_choices(language: str | None) -> list[tuple[str, str]]:
+def country_choices(language: str | None) -> FixedChoices:
     """Countries sorted by their name in ``language``: sorting 250 translated names costs ~10 ms a page."""
     with translation.override(language):
-        return [("", str(_("All countries")))] + [(code, str(name)) for code, name in countries]
+        return FixedChoices([("", str(_("All countries")))] + [(code, str(name)) for code, name in countries])
+
+
+@functools.cache
+def label_filter_choices(dimension: str, language: str | None) -> FixedChoices:
+    """A dimension's label filter in ``language``: any label, then its two classes and "insufficient"."""
+    with translation.override(language):
+        return FixedChoices([("", str(_("Any label"))),
+                             *[(code, str(label)) for code, label in label_choices(dimension)]])
 
 
 class OrganizationFilterForm(forms.Form):
+    # Every select renders through PlainSelect (no template per option); the long and per-language choice lists
+    # (countries, labels) are FixedChoices built once per language and shared, not copied with each form.
     q = forms.CharField(label=_("Search"), required=False, max_length=100, strip=True)
-    kind = forms.ChoiceField(label=_("Kind"), required=False, choices=[("", _("All kinds"))] + OrganizationKind.choices)
-    country = forms.ChoiceField(label=_("Country"), required=False)
-    team = forms.ModelChoiceField(label=_("Team"), required=False, queryset=Team.objects.all(), empty_label=_("All teams"))
+    kind = forms.ChoiceField(label=_("Kind"), required=False, widget=PlainSelect,
+                             choices=[("", _("All kinds"))] + OrganizationKind.choices)
+    country = forms.ChoiceField(label=_("Country"), required=False, widget=PlainSelect)
+    team = forms.ModelChoiceField(label=_("Team"), required=False, queryset=Team.objects.all(),
+                                  empty_label=_("All teams"), widget=PlainSelect)
     relationship_manager = forms.ModelChoiceField(
-        label=_("Relationship manager"), required=False, empty_label=_("Anyone"),
+        label=_("Relationship manager"), required=False, empty_label=_("Anyone"), widget=PlainSelect,
         queryset=relationship_managers(active_only=False),
     )
-    value = forms.ChoiceField(label=Dimension.VALUE.label, required=False)
-    risk = forms.ChoiceField(label=Dimension.RISK.label, required=False)
-    relationship = forms.ChoiceField(label=Dimension.RELATIONSHIP.label, required=False)
-    tier = forms.ChoiceField(label=_("Service tier"), required=False,
+    value = forms.ChoiceField(label=Dimension.VALUE.label, required=False, widget=PlainSelect)
+    risk = forms.ChoiceField(label=Dimension.RISK.label, required=False, widget=PlainSelect)
+    relationship = forms.ChoiceField(label=Dimension.RELATIONSHIP.label, required=False, widget=PlainSelect)
+    tier = forms.ChoiceField(label=_("Service tier"), required=False, widget=PlainSelect,
                              choices=[("", _("Any tier")), *Tier.choices])
-    sort = forms.ChoiceField(label=_("Sort"), required=False, choices=SORT_CHOICES)
+    sort = forms.ChoiceField(label=_("Sort"), required=False, choices=SORT_CHOICES, widget=PlainSelect)
 
     def __init__(self, *args, actor=None, **kwargs):
         """``actor``: the reader the form is shown to; the team and manager filters then show a bounded list
         (theirs first) with a lookup by name (``bcrm.parties.pickers``). Without, the form only validates."""
         super().__init__(*args, **kwargs)
-        cast(forms.ChoiceField, self.fields["country"]).choices = country_choices(get_language())
+        language = get_language()
+        cast(forms.ChoiceField, self.fields["country"]).choices = country_choices(language)
         # The current label per dimension (segmentation's ClientLabels, the `labels` one-to-one).
         for dimension in LABEL_FILTERS:
-            cast(forms.ChoiceField, self.fields[dimension]).choices = [("", _("Any label")), *label_choices(dimension)]
-        for field in self.fields.values():
-            if type(field.widget) is forms.Select:
-                field.widget = PlainSelect(attrs=field.widget.attrs, choices=field.widget.choices)
+            cast(forms.ChoiceField, self.fields[dimension]).choices = label_filter_choices(dimension, language)
         if actor is not None:
             self.fields["team"].widget = team_widget(actor=actor, purpose=FILTER, empty_label=_("All teams"))
             self.fields["relationship_manager"].widget = manager_widget(

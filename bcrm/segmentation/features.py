@@ -46,6 +46,7 @@ from django.db.models.functions import Cast, Power
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from bcrm.core.errors import InvalidInput
 from bcrm.engagement.choices import InteractionKind
 from bcrm.engagement.models import Interaction, SurveyResponse
 from bcrm.financing.choices import COMMITTED_STATUSES, ParticipationStatus
@@ -74,14 +75,32 @@ class Feature:
     compliance: bool = False
 
 
+#: The days features can be computed as of: their windows reach years back from it and a day past it, so a
+#: day near the calendar's ends (a client's typo, a fuzzer's 0001-07-02) is refused, not an overflow.
+AS_OF_EARLIEST = dt.date(1900, 1, 1)
+AS_OF_LATEST = dt.date(9998, 12, 31)
+
+
+def check_as_of(as_of: dt.date) -> dt.date:
+    """``as_of`` if features can be computed as of it; InvalidInput (field ``as_of``) otherwise."""
+    if not AS_OF_EARLIEST <= as_of <= AS_OF_LATEST:
+        raise InvalidInput(fields={"as_of": [str(_("The date must be between %(earliest)s and %(latest)s.") % {
+            "earliest": AS_OF_EARLIEST.isoformat(), "latest": AS_OF_LATEST.isoformat()})]})
+    return as_of
+
+
 @dataclass
 class Population:
-    """The clients being classified: ids ascending, and the date the features are computed as of."""
+    """The clients being classified: ids ascending, and the date the features are computed as of (checked:
+    :func:`check_as_of`)."""
 
     ids: np.ndarray
     as_of: dt.date
     #: Only some of the clients (the incremental run's changed ones): queries are restricted to ``ids``.
     subset: bool = False
+
+    def __post_init__(self) -> None:
+        check_as_of(self.as_of)
 
     @property
     def size(self) -> int:

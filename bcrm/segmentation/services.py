@@ -30,7 +30,7 @@ from bcrm.segmentation import classify as engine
 from bcrm.segmentation.choices import INSUFFICIENT, Dimension, RunMode, RunStatus, RunTrigger, labels_for
 from bcrm.segmentation.criteria import DEFAULTS, spec_of, validate_spec
 from bcrm.segmentation.feature_store import compute_features_incremental, store_usable
-from bcrm.segmentation.features import fetch, load_population
+from bcrm.segmentation.features import check_as_of, fetch, load_population
 from bcrm.segmentation.models import Assignment, ClientLabels, Criterion, Override, Run, ScheduleState
 from bcrm.segmentation.selectors import effective_assignments, run_chain
 from bcrm.stats import ModelError
@@ -334,7 +334,7 @@ def run_segmentation(
             raise InvalidInput(split_message(exc), fields={"params": [split_message(exc)]}) from exc
     elif method is not None and method != criterion.method:
         params = {}
-    as_of = as_of or engine.today()
+    as_of = check_as_of(as_of or engine.today())
     started = timezone.now()
     clock = time.perf_counter()
     previous_run = _latest_run(dimension)

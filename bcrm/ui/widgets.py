@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.forms.utils import flatatt
+from django.utils.choices import BaseChoiceIterator
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -35,7 +36,8 @@ class LookupSelect(PlainSelect):
     out — for the current ``value`` and lookup ``text``. When more were left out (or a lookup is under way), a
     search box ``<name>_lookup`` follows the select: typing in it asks ``lookup_url`` (with the select's value
     and the text) for a new select, which htmx swaps in; without JavaScript, submitting the form does the same.
-    The form's field still validates against the whole set."""
+    The form's field still validates against the whole set. The box sets what htmx would otherwise inherit
+    from a form around it (the client list's filters push their URL into the address bar)."""
 
     def __init__(self, attrs=None, *, options, lookup_url: str = "", empty_label: str = "",
                  lookup_placeholder: str = "") -> None:
@@ -66,9 +68,30 @@ class LookupSelect(PlainSelect):
         lookup = format_html(
             '<input type="search" name="{}_lookup" value="{}" class="lookup-q" maxlength="60" autocomplete="off"'
             ' placeholder="{}" aria-label="{}" hx-get="{}" hx-trigger="input changed delay:300ms, search"'
-            ' hx-include="#{}" hx-target="#{}" hx-swap="outerHTML" hx-sync="this:replace">',
+            ' hx-include="#{}" hx-target="#{}" hx-swap="outerHTML" hx-sync="this:replace" hx-push-url="false">',
             name, self.lookup_text, self.lookup_placeholder, self.lookup_placeholder,
             f"{self.lookup_url}{'&' if '?' in self.lookup_url else '?'}name={name}&id={select_id}",
             select_id, select_id,
         )
         return format_html('<span class="lookup">{}{}</span>', select, lookup)
+
+
+class FixedChoices(BaseChoiceIterator):
+    """Choices built once and shared by every form (a cached, per-language list such as the 250 countries):
+    Django neither normalises them again on assignment nor deep-copies them with each form instance, which
+    cost the client list ~6 ms a request. Immutable: build a new one to change it."""
+
+    def __init__(self, items) -> None:
+        self.items = tuple(items)
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index):
+        return self.items[index]
+
+    def __deepcopy__(self, memo) -> FixedChoices:
+        return self
