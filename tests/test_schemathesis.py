@@ -45,14 +45,16 @@ def _token(role: str):
         signal.connect(close_old_connections)
 
 
-@pytest.fixture
-def admin_token(db):
-    yield from _token("admin")
+# Parametrized (one value each), as schemathesis needs to give each operation its own test under pytest-xdist:
+# a plain fixture there makes one test of all operations.
+@pytest.fixture(params=["admin"])
+def admin_token(request, db):
+    yield from _token(request.param)
 
 
-@pytest.fixture
-def viewer_token(db):
-    yield from _token("viewer")
+@pytest.fixture(params=["viewer"])
+def viewer_token(request, db):
+    yield from _token(request.param)
 
 
 # Each operation gets schemathesis' coverage cases (boundary and malformed values, missing and unexpected
