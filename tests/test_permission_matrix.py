@@ -233,6 +233,7 @@ PAGES = {
     "two_factor": "200 200 200 200 200 200 login",
     "parties:organization_list": "200 200 200 200 200 200 login",
     "parties:organization_bulk": "405 405 405 405 405 405 login",
+    "parties:picker": "400 400 400 400 400 400 login",
     "parties:saved_view_create": "405 405 405 405 405 405 login",
     "parties:saved_view_delete": "405 405 405 405 405 405 login",
     "parties:organization_create": "200 200 200 403 403 403 login",
