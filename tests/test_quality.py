@@ -172,3 +172,21 @@ def test_a_day_at_the_calendars_ends_is_refused_not_an_overflow(db, as_of):
     status, body = api.call("post", "/segmentation/runs", {"dimension": "value", "as_of": as_of})
     assert status == 422 and "as_of" in json.dumps(body), body
     assert not Run.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/projects", "/organizations", "/exports/organizations"])
+def test_a_search_with_a_nul_character_is_refused_not_a_database_error(db, path):
+    """Found by schemathesis on PostgreSQL: GET /projects?q=%00… was a 500 (its text cannot hold NUL)."""
+    from tests.doors import Api
+
+    api = Api(make_user("nul.admin", "admin"))
+    status, body = api.call("get", f"{path}?q=%00%29Z")
+    assert status == 422, (path, status, body)
+
+
+def test_the_project_list_selector_refuses_a_nul_from_any_door(db):
+    from bcrm.core.errors import InvalidInput
+    from bcrm.financing.selectors import project_list
+
+    with pytest.raises(InvalidInput):
+        list(project_list(actor=make_user("nul.lead", "lead"), filters={"q": "a\x00b"}))

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from django.db.models import Model, QuerySet
 from ninja import Schema
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from bcrm.core.errors import InvalidInput, NotFound
 from bcrm.core.pagination import MAX_PAGE, MAX_PAGE_SIZE, paginate
@@ -31,6 +31,10 @@ class ErrorOut(Schema):
 
 # A row id in a body or a query: past the databases' 64-bit integers it is a 422, not an overflow in the driver.
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+#: Free text a list is searched by: at most 100 characters and no NUL (PostgreSQL's text cannot hold one; the
+#: pages' forms refuse it the same way). ``q: SearchText | None = None``.
+SearchText = Annotated[str, StringConstraints(max_length=100, pattern=r"^[^\x00]*$")]
 
 ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 

@@ -12,7 +12,7 @@ from ninja.files import UploadedFile
 from pydantic import Field
 
 from bcrm.core.errors import NotFound
-from bcrm.core.schemas import ERRORS, PageIn, PageOut, page_response
+from bcrm.core.schemas import ERRORS, PageIn, PageOut, SearchText, page_response
 from bcrm.dataio import selectors, services
 from bcrm.dataio.choices import Entity, ImportMode, JobSource, Outcome
 from bcrm.dataio.exporters import export_response
@@ -126,7 +126,7 @@ class RerunIn(Schema):
 class ExportQuery(Schema):
     format: str = Field("csv", pattern="^(csv|xlsx)$")
     headers: str = Field("name", pattern="^(name|en|zh)$", description="field names, English or Chinese labels")
-    q: str | None = Field(None, max_length=100)
+    q: SearchText | None = None
     kind: str | None = None
     country: str | None = None
     team: int | None = None

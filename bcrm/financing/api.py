@@ -8,7 +8,7 @@ from decimal import Decimal
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from bcrm.core.schemas import ERRORS, PageIn, PageOut, page_response, resolve
+from bcrm.core.schemas import ERRORS, PageIn, PageOut, SearchText, page_response, resolve
 from bcrm.financing import selectors, services, walls
 from bcrm.financing.choices import ParticipationRole, ParticipationStatus, ProjectStage
 from bcrm.parties.choices import Sector
@@ -120,7 +120,7 @@ class ParticipationFilters(Schema):
 
 
 class ProjectFilters(Schema):
-    q: str | None = Field(None, max_length=100)
+    q: SearchText | None = None
     sector: Sector | None = None
     stage: ProjectStage | None = None
 

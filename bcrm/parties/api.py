@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, Field
 
 from bcrm.accounts.models import Team
 from bcrm.accounts.permissions import can_see_compliance
-from bcrm.core.schemas import ERRORS, PageIn, PageOut, page_response, resolve_model
+from bcrm.core.schemas import ERRORS, PageIn, PageOut, SearchText, page_response, resolve_model
 from bcrm.parties import selectors, services
 from bcrm.parties.choices import KycStatus, Language, OrganizationKind, RatingAgency, Sector, Seniority
 from bcrm.parties.filters import SORT_COLUMNS
@@ -20,7 +20,7 @@ router = Router(tags=["clients"])
 
 
 class OrganizationFilters(Schema):
-    q: str | None = Field(None, max_length=100, description="legal or local name, contact name or e-mail")
+    q: SearchText | None = Field(None, description="legal or local name, contact name or e-mail")
     kind: OrganizationKind | None = None
     country: str | None = Field(None, min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
     team: int | None = None
