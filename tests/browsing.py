@@ -48,3 +48,15 @@ def browser():
         chromium = launch(p)
         yield chromium
         chromium.close()
+
+
+def sign_in(browser, url: str, username: str, **page_options):
+    """A new page of ``browser`` signed in as ``username`` (password :data:`PASSWORD`) through the sign-in form
+    that ``url`` redirects to; returns the page, on ``url``."""
+    page = browser.new_page(locale="en-US", **page_options)
+    page.set_default_timeout(30_000)
+    page.goto(url)
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Sign in')")
+    return page

@@ -8,7 +8,7 @@ import pytest
 
 from bcrm.parties.models import Organization, SavedView
 from bcrm.segmentation.models import ClientLabels
-from tests.browsing import BROWSER_MARKS, PASSWORD
+from tests.browsing import BROWSER_MARKS, PASSWORD, sign_in
 from tests.factories import make_org, make_staff, make_team, make_user
 
 pytestmark = BROWSER_MARKS
@@ -32,12 +32,7 @@ def rows(page) -> list[str]:
 
 
 def test_filter_sort_save_export_and_bulk_tag(live_server, browser, lead_with_book, tmp_path):
-    page = browser.new_page(locale="en-US", accept_downloads=True)
-    page.set_default_timeout(WAIT)
-    page.goto(f"{live_server.url}/clients/")
-    page.fill("input[name=username]", "mei.chen")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('Sign in')")
+    page = sign_in(browser, f"{live_server.url}/clients/", "mei.chen", accept_downloads=True)
     page.wait_for_selector("#org-results tbody tr")
     assert len(rows(page)) == 12
 
@@ -92,18 +87,15 @@ def test_a_manager_beyond_the_picker_is_found_by_name_filtered_by_and_assigned(l
     staff = make_staff(80)
     far, other = staff[-1], staff[-2]
     Organization.objects.filter(legal_name="Client 03").update(relationship_manager=far)
-    page = browser.new_page(locale="en-US")
-    page.set_default_timeout(WAIT)
-    page.goto(f"{live_server.url}/clients/")
-    page.fill("input[name=username]", "mei.chen")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('Sign in')")
+    page = sign_in(browser, f"{live_server.url}/clients/", "mei.chen")
     page.wait_for_selector("#org-results tbody tr")
     assert page.locator("#id_relationship_manager option").count() <= 51
     assert page.locator(f"#id_relationship_manager option[value='{far.pk}']").count() == 0
 
     page.fill("input[name=relationship_manager_lookup]", "desk00079")
     page.wait_for_function("() => document.querySelectorAll('#id_relationship_manager option').length === 2")
+    if SCREENSHOT:
+        page.screenshot(path=SCREENSHOT.replace(".png", "-picker.png"), full_page=True)
     page.press("input[name=relationship_manager_lookup]", "Enter")  # refreshes the picker only
     assert len(rows(page)) == 12 and "lookup" not in page.url
     page.select_option("#id_relationship_manager", str(far.pk))

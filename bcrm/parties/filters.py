@@ -33,8 +33,8 @@ from bcrm.accounts.models import Team
 from bcrm.core.errors import InvalidInput
 from bcrm.parties.choices import OrganizationKind
 from bcrm.parties.classes import Dimension, Tier, label_choices, labels_for
-from bcrm.parties.pickers import FILTER, LOOKUP_MAX, manager_widget, relationship_managers, team_widget
-from bcrm.ui.widgets import FixedChoices, LookupSelect, PlainSelect
+from bcrm.parties.pickers import FILTER, manager_widget, relationship_managers, team_widget, with_lookup
+from bcrm.ui.widgets import FixedChoices, PlainSelect
 
 
 def _rank(path: str, codes: list[str]) -> Case:
@@ -345,12 +345,11 @@ class OrganizationFilterForm(forms.Form):
         for dimension in LABEL_FILTERS:
             cast(forms.ChoiceField, self.fields[dimension]).choices = label_filter_choices(dimension, language)
         if actor is not None:
-            self.fields["team"].widget = team_widget(actor=actor, purpose=FILTER, empty_label=_("All teams"))
-            self.fields["relationship_manager"].widget = manager_widget(
-                actor=actor, purpose=FILTER, empty_label=_("Anyone"))
-            for name in ("team", "relationship_manager"):
-                widget = cast(LookupSelect, self.fields[name].widget)
-                widget.lookup_text = str(self.data.get(f"{name}_lookup", "") or "")[:LOOKUP_MAX]
+            self.fields["team"].widget = with_lookup(
+                team_widget(actor=actor, purpose=FILTER, empty_label=_("All teams")), self.data, "team")
+            self.fields["relationship_manager"].widget = with_lookup(
+                manager_widget(actor=actor, purpose=FILTER, empty_label=_("Anyone")), self.data,
+                "relationship_manager")
 
     def filter(self, queryset: QuerySet) -> QuerySet:
         """Apply the validated filters; call only after is_valid(). The result slices with a late row lookup

@@ -83,12 +83,12 @@ def people_options(*, people: QuerySet, actor, q: str = "", selected: Any = None
     contains every word of it; without, the actor and the members of the actor's teams first, then the rest in
     ``people``'s order. At most ``limit``, the ``selected`` one always among them. Returns (users, more left
     out)."""
-    base = people
-    for word in _words(q):
+    base, words = people, _words(q)
+    for word in words:
         people = people.filter(Q(username__icontains=word) | Q(first_name__icontains=word)
                                | Q(last_name__icontains=word))
     own = None
-    if not _words(q) and actor is not None and getattr(actor, "pk", None):
+    if not words and actor is not None and getattr(actor, "pk", None):
         own = Q(pk=actor.pk)
         teams = user_team_ids(actor)
         if teams:
@@ -167,9 +167,16 @@ def use_person_picker(form: Any, name: str, *, actor, kind: str = PEOPLE, purpos
         return
     field = form.fields[name]
     attrs = {**field.widget.attrs, **({"id": select_id} if select_id else {})}
-    widget = person_widget(actor=actor, purpose=purpose or ASSIGN, kind=kind, attrs=attrs, empty_label=empty_label)
-    widget.lookup_text = str((form.data or {}).get(f"{name}_lookup", "") or "")[:LOOKUP_MAX]
-    field.widget = widget
+    field.widget = with_lookup(
+        person_widget(actor=actor, purpose=purpose or ASSIGN, kind=kind, attrs=attrs, empty_label=empty_label),
+        form.data, name)
+
+
+def with_lookup(widget: LookupSelect, data: Any, name: str) -> LookupSelect:
+    """``widget`` narrowed by the lookup text typed for field ``name`` (``<name>_lookup`` in ``data``: a form's
+    data or a request's query), at most :data:`LOOKUP_MAX` characters."""
+    widget.lookup_text = str((data or {}).get(f"{name}_lookup", "") or "")[:LOOKUP_MAX]
+    return widget
 
 
 def team_widget(*, actor, purpose: str, empty_label: Any, current_team_id: int | None = None,

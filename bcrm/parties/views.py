@@ -158,8 +158,7 @@ def picker(request: HttpRequest, kind: str) -> HttpResponse:
     else:
         widget = pickers.person_widget(actor=request.user, purpose=purpose, empty_label=empty, attrs=attrs,
                                        kind=kind)
-    widget.lookup_text = request.GET.get(f"{name}_lookup", "")[:pickers.LOOKUP_MAX]
-    return HttpResponse(widget.render_select(name, selected or None))
+    return HttpResponse(pickers.with_lookup(widget, request.GET, name).render_select(name, selected or None))
 
 
 def tier_badge(org) -> dict[str, str] | None:
@@ -240,10 +239,8 @@ def use_pickers(form: OrganizationForm, user, *, current_team_id: int | None = N
     active ones) as bounded pickers with a lookup by name; the fields still validate against the whole set."""
     if "team" in form.fields:
         team = form.limit_choices("team", selectors.assignable_teams(actor=user, current_team_id=current_team_id))
-        widget = pickers.team_widget(actor=user, purpose=pickers.ASSIGN, empty_label="—",
-                                     current_team_id=current_team_id)
-        widget.lookup_text = str(form.data.get("team_lookup", "") or "")[:pickers.LOOKUP_MAX]
-        team.widget = widget
+        team.widget = pickers.with_lookup(pickers.team_widget(
+            actor=user, purpose=pickers.ASSIGN, empty_label="—", current_team_id=current_team_id), form.data, "team")
     pickers.use_person_picker(form, "relationship_manager", actor=user, kind=pickers.MANAGERS)
 
 
