@@ -175,6 +175,22 @@ def test_a_change_of_playbook_makes_the_next_run_full_and_the_flag_forces_one(bo
     assert (run.mode, run.examined) == (RunMode.FULL, len(book["orgs"]) + 1)
 
 
+def test_a_step_being_phased_in_gives_the_daily_run_what_a_full_run_would(book):
+    """A phase-in puts clients' first tasks on days of their own: a day run that examines only the clients due
+    by date must make each of them on its day, as a full run would."""
+    start = book["start"]
+    _same_as_full(_at(start, 8))
+    for step in PlaybookStep.objects.filter(action="contact"):  # both tiers' contact steps, a month each way
+        step_update(actor=book["admin"], step=step, data={"phase_in_days": 30, "phase_in_from": start},
+                    expected_version=step.version)
+    modes = []
+    for days in (1, 2, 5, 9, 12, 16, 23, 31, 40):
+        modes.append(_same_as_full(_at(start + dt.timedelta(days=days))).mode)
+    assert modes[0] == RunMode.FULL and set(modes[1:]) == {RunMode.INCREMENTAL}
+    made = Task.objects.filter(source="playbook", action="contact")
+    assert len({t.due_at.date() for t in made}) >= 4  # spread over the window
+
+
 def test_the_run_record_says_its_mode_in_the_cli_the_api_and_the_page(book):
     start = book["start"]
     call_command("automate", "--as-of", start.isoformat(), "--full")

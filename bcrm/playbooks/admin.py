@@ -36,7 +36,7 @@ class PlaybookStepInline(ServiceOwnedInline):
     model = PlaybookStep
     extra = 0
     fields = ["position", "action", "trigger", "cadence_count", "cadence_unit", "channel", "owner_rule", "hours",
-              "lead_days", "only_dimension", "only_label", "is_active"]
+              "lead_days", "only_dimension", "only_label", "is_active", "phase_in_days", "phase_in_from"]
 
 
 @admin.register(Playbook)

@@ -77,7 +77,15 @@ class StepOut(Schema):
     only_dimension: str
     only_label: str
     is_active: bool
+    phase_in_days: int = Field(description="the first tasks of clients already due are spread over this many "
+                                           "days from phase_in_from (0: all at once)")
+    phase_in_from: dt.date | None
+    phase_in_until: dt.date | None = Field(description="the last day of the phase-in window (null: none)")
     version: int
+
+    @staticmethod
+    def resolve_phase_in_until(obj) -> dt.date | None:
+        return obj.phase_in_until
 
     @staticmethod
     def resolve_action_display(obj) -> str:
@@ -130,6 +138,8 @@ class StepIn(Schema):
     only_dimension: Literal["", "value", "risk", "relationship"] = ""
     only_label: str = ""
     is_active: bool = True
+    phase_in_days: int = Field(0, ge=0, le=365)
+    phase_in_from: dt.date | None = Field(None, description="default: today, when phase_in_days is set")
 
 
 class StepPatch(Schema):
@@ -146,6 +156,8 @@ class StepPatch(Schema):
     only_dimension: Literal["", "value", "risk", "relationship"] | None = None
     only_label: str | None = None
     is_active: bool | None = None
+    phase_in_days: int | None = Field(None, ge=0, le=365)
+    phase_in_from: dt.date | None = None
 
 
 class WorkTaskOut(Schema):

@@ -151,8 +151,8 @@ def config_digest() -> str:
                                                          "resolution_sla_hours", "version", "updated_at")),
         list(PlaybookStep.objects.order_by("id").values_list(
             "id", "playbook_id", "position", "action", "trigger", "cadence_count", "cadence_unit", "channel",
-            "owner_rule", "hours", "lead_days", "only_dimension", "only_label", "is_active", "version",
-            "updated_at")),
+            "owner_rule", "hours", "lead_days", "only_dimension", "only_label", "is_active", "phase_in_days",
+            "phase_in_from", "version", "updated_at")),
         list(WorkCalendar.objects.order_by("id").values_list("id", "timezone", "day_start", "day_end", "weekend",
                                                              "country", "is_default")),
         list(CalendarDay.objects.order_by("calendar_id", "date").values_list("calendar_id", "date", "kind")),

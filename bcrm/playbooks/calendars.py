@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Count, Q
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from bcrm.accounts.models import Team
@@ -61,6 +61,11 @@ def default_calendar() -> BusinessCalendar:
     ensure_defaults()
     row = WorkCalendar.objects.filter(is_default=True).first() or WorkCalendar.objects.first()
     return business_calendar(row) if row else BusinessCalendar()
+
+
+def firm_today() -> dt.date:
+    """Today in the default calendar's time zone: the day the automation counts from."""
+    return timezone.now().astimezone(default_calendar().tz).date()
 
 
 def team_calendar(team_id: int | None) -> BusinessCalendar:

@@ -17,7 +17,7 @@ from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.engagement.models import Interaction, Task
 from bcrm.playbooks.bulksql import _rows, _table
 from bcrm.playbooks.businesstime import BusinessCalendar
-from bcrm.playbooks.cadence import _add_cadence_days, _BusinessDays, _epoch_days
+from bcrm.playbooks.cadence import _add_cadence_days, _BusinessDays, _day_number, _epoch_days
 from bcrm.playbooks.choices import ACTION_KINDS, Action, Tier
 from bcrm.playbooks.models import ClientTier, PlaybookStep
 from bcrm.playbooks.population import _Population
@@ -149,6 +149,7 @@ class _DueSteps(_Population):
         last_days = np.where(never, self.today_n, _epoch_days(np.nan_to_num(last_sel), self.offset))
         due = np.where(never, self.today_n, _add_cadence_days(last_days, step.cadence_count, step.cadence_unit))
         due = self._forward(due, self.teams[idx])
+        due = self._phase_in(step, idx, due, never)
         ready = due <= self.today_n + step.lead_days
         # What the next run needs to know: the day this step falls due for the clients it is not due for now and
         # who have no open task for it (a task made now, or already open, changes only by a write).
@@ -184,6 +185,12 @@ class _DueSteps(_Population):
             return days
         out = days.copy()
         first, last = int(days.min()), int(days.max()) + 40
+        for cal, sel in self._by_calendar(teams):
+            out[sel] = _BusinessDays(cal, first, last).forward(days[sel])
+        return out
+
+    def _by_calendar(self, teams: np.ndarray):
+        """(calendar, mask of ``teams``) for each working calendar the teams use."""
         cal_ids: dict[int, BusinessCalendar] = {}
         for team in np.unique(teams).tolist():
             cal_ids[team] = self.calendar_of(team if team >= 0 else None)
@@ -191,10 +198,24 @@ class _DueSteps(_Population):
         for team, cal in cal_ids.items():
             by_cal[id(cal)].append(team)
         for teams_of_cal in by_cal.values():
-            cal = cal_ids[teams_of_cal[0]]
-            lookup = _BusinessDays(cal, first, last)
-            sel = np.isin(teams, teams_of_cal)
-            out[sel] = lookup.forward(days[sel])
+            yield cal_ids[teams_of_cal[0]], np.isin(teams, teams_of_cal)
+
+    def _phase_in(self, step: PlaybookStep, idx: np.ndarray, due: np.ndarray, never: np.ndarray) -> np.ndarray:
+        """A step phased in: the clients it applies to that were already due when the phase-in started (never
+        served, or overdue by the cadence) fall due on a working day of the phase-in window of their own; the
+        others keep their date. After the window every such day is past, so the step is as without one."""
+        if not step.phase_in_days or step.phase_in_from is None or idx.size == 0:
+            return due
+        start = _day_number(step.phase_in_from)
+        behind = never | (due <= start)
+        if not behind.any():
+            return due
+        out = due.copy()
+        at = np.nonzero(behind)[0]
+        teams = self.teams[idx[at]]
+        for cal, sel in self._by_calendar(teams):
+            days = working_days(cal, start, step.phase_in_days)
+            out[at[sel]] = days[phase_in_slot(self.ids[idx[at[sel]]], step.pk, days.size)]
         return out
 
     def _close_fulfilled(self, ids: list[int]) -> None:
@@ -259,6 +280,27 @@ class _DueSteps(_Population):
                                 key=f"pb:{step.pk}:p{pid}", participation=int(pid), project=int(project),
                                 tier_rank=int(self.tier_rank[p]), title=title, title_code=code))
         return out
+
+def phase_in_slot(orgs: np.ndarray, step: int, size: int) -> np.ndarray:
+    """Each client's place in a phase-in of ``size`` days: a stable hash of client and step (the same every run
+    and on every database, so an incremental run agrees with a full one), spread evenly over the places."""
+    h = orgs.astype(np.uint64) ^ (np.uint64(step) << np.uint64(32))  # splitmix64's finaliser, wrapping
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    return (h % np.uint64(max(size, 1))).astype(np.int64)
+
+
+def working_days(calendar: BusinessCalendar, start: int, length: int) -> np.ndarray:
+    """The working days (day numbers) among the ``length`` days from ``start``; the first working day on or
+    after ``start`` when none falls inside."""
+    lookup = _BusinessDays(calendar, start, start + length + 40)
+    days = np.unique(lookup.table[:length])
+    inside = days[days < start + length]
+    return inside if inside.size else days[:1]
+
 
 def _action_code(action: str) -> str:
     """A playbook task's title code: its action's English label, which is the label's message id."""

@@ -74,7 +74,8 @@ class StepForm(ServiceModelForm):
     class Meta(ServiceModelForm.Meta):
         model = PlaybookStep
         fields = ["action", "trigger", "cadence_count", "cadence_unit", "channel", "owner_rule", "hours",
-                  "lead_days", "only_dimension", "only_label", "position", "is_active"]
+                  "lead_days", "only_dimension", "only_label", "position", "is_active", "phase_in_days",
+                  "phase_in_from"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -116,6 +116,15 @@ class PlaybookStep(VersionedModel):
     only_label = models.CharField(_("has label"), max_length=16, choices=[(c, c) for c in ALL_LABEL_CODES],
                                   blank=True)
     is_active = models.BooleanField(_("active"), default=True)
+    # Phase-in (分批启动): the clients already due when a step starts (never served, or overdue by its cadence)
+    # get their first task spread over this many days from ``phase_in_from``, each on a working day of its own
+    # (a stable hash of client and step), instead of all on the first day. 0: all at once.
+    phase_in_days = models.PositiveSmallIntegerField(
+        _("phase in over (days)"), default=0,
+        help_text=_("Spread the first tasks of clients already due over this many days from the start date "
+                    "(0: all at once)."))
+    phase_in_from = models.DateField(_("phase-in starts"), null=True, blank=True,
+                                     help_text=_("Empty: today, when a phase-in is set."))
 
     class Meta:
         verbose_name = _("playbook step")
@@ -129,6 +138,8 @@ class PlaybookStep(VersionedModel):
                                    violation_error_message=_("Hours each time must be between 0 and 200.")),
             models.CheckConstraint(condition=Q(lead_days__lte=90), name="step_lead_days_range",
                                    violation_error_message=_("Tasks can be created at most 90 days ahead.")),
+            models.CheckConstraint(condition=Q(phase_in_days__lte=365), name="step_phase_in_range",
+                                   violation_error_message=_("A phase-in lasts at most 365 days.")),
             models.CheckConstraint(
                 condition=(Q(only_dimension="") & Q(only_label="")) | (~Q(only_dimension="") & ~Q(only_label="")),
                 name="step_condition_complete",
@@ -137,6 +148,13 @@ class PlaybookStep(VersionedModel):
 
     def __str__(self) -> str:
         return f"{self.playbook}: {self.get_action_display()}"
+
+    @property
+    def phase_in_until(self) -> dt.date | None:
+        """The last day of the phase-in window, if the step has one."""
+        if not self.phase_in_days or self.phase_in_from is None:
+            return None
+        return self.phase_in_from + dt.timedelta(days=self.phase_in_days - 1)
 
     @property
     def cadence_days(self) -> float:

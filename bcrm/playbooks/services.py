@@ -31,6 +31,7 @@ from bcrm.engagement.choices import TaskSource, TaskStatus
 from bcrm.engagement.models import Task
 from bcrm.engagement.services import interaction_create, lock_open_task, task_event
 from bcrm.playbooks import automation as engine
+from bcrm.playbooks.calendars import firm_today
 from bcrm.playbooks.choices import ACTION_KINDS, Action, CadenceUnit, Channel, OwnerRule, Tier, Trigger
 from bcrm.playbooks.models import ClientTier, Playbook, PlaybookStep, TierPolicy
 from bcrm.playbooks.policy import tier_table, validate_rules
@@ -40,7 +41,7 @@ from bcrm.segmentation.models import ClientLabels
 PLAYBOOK_FIELDS = frozenset({"description", "response_sla_hours", "resolution_sla_hours", "is_active"})
 STEP_FIELDS = frozenset({
     "position", "action", "trigger", "cadence_count", "cadence_unit", "channel", "owner_rule", "hours",
-    "lead_days", "only_dimension", "only_label", "is_active",
+    "lead_days", "only_dimension", "only_label", "is_active", "phase_in_days", "phase_in_from",
 })
 # Tasks the engine makes about the work itself: completing them logs no interaction.
 HOUSEKEEPING_ACTIONS = frozenset({Action.SLA_ESCALATION.value, Action.CAPACITY_OVERFLOW.value})
@@ -119,7 +120,8 @@ def step_rule_errors(step: PlaybookStep) -> dict[str, list[str]]:
     # the model's range constraints, checked here too so the message lands on its field
     ranges = [("cadence_count", 1, 365, _("The cadence must be between 1 and 365.")),
               ("hours", 0, 200, _("Hours each time must be between 0 and 200.")),
-              ("lead_days", 0, 90, _("Tasks can be created at most 90 days ahead."))]
+              ("lead_days", 0, 90, _("Tasks can be created at most 90 days ahead.")),
+              ("phase_in_days", 0, 365, _("A phase-in lasts at most 365 days."))]
     for name, low, high, message in ranges:
         value = getattr(step, name)
         try:
@@ -134,6 +136,9 @@ def step_rule_errors(step: PlaybookStep) -> dict[str, list[str]]:
         errors.setdefault("cadence_unit", []).append(_("Progress reports go out by the month."))
     if step.trigger == Trigger.NEW_PARTICIPATION and step.action != Action.DUE_DILIGENCE:
         errors.setdefault("trigger", []).append(_("Only a due-diligence review runs on each new participation."))
+    if step.phase_in_days and step.trigger == Trigger.NEW_PARTICIPATION:
+        errors.setdefault("phase_in_days", []).append(
+            _("Only a step on a cadence is phased in; a review of each new participation is due as it comes."))
     if bool(step.only_dimension) != bool(step.only_label):
         errors.setdefault("only_label" if step.only_dimension else "only_dimension", []).append(
             _("A condition needs both a dimension and a label."))
@@ -170,6 +175,7 @@ def step_create(*, actor, playbook: Playbook, data: dict[str, Any]) -> PlaybookS
         top = playbook.steps.aggregate(top=Max("position"))["top"]
         data["position"] = 0 if top is None else top + 1
     step = PlaybookStep(playbook=playbook, **data)
+    _start_phase_in(step, data, was_active=False, old_days=0)
     _validate_step(step)
     return create_instance(actor=actor, instance=step)
 
@@ -181,10 +187,29 @@ def step_update(*, actor, step: PlaybookStep, data: dict[str, Any], expected_ver
     locked = PlaybookStep.objects.select_for_update().get(pk=step.pk)
     if expected_version is not None and locked.version != expected_version:
         raise Conflict()
+    was_active, old_days = locked.is_active, locked.phase_in_days
     for key, value in data.items():
         setattr(locked, key, value)
+    _start_phase_in(locked, data, was_active=was_active, old_days=old_days)
     _validate_step(locked)
     return update_instance(actor=actor, instance=locked, data=data, expected_version=expected_version)
+
+
+def _start_phase_in(step: PlaybookStep, data: dict[str, Any], *, was_active: bool, old_days: int) -> None:
+    """A phase-in starts today (the firm's calendar) when a step is created or switched on with one, or when
+    one is asked for or lengthened, unless the start date is given; ``data`` gets the date, so the audit
+    entry records it. Without a phase-in the date is cleared."""
+    if not step.phase_in_days:
+        if step.phase_in_from is not None:
+            step.phase_in_from = None
+            data["phase_in_from"] = None
+        return
+    if data.get("phase_in_from") is not None:
+        return
+    starting = step.phase_in_from is None or (step.is_active and not was_active) or step.phase_in_days > old_days
+    if starting:
+        step.phase_in_from = firm_today()
+        data["phase_in_from"] = step.phase_in_from
 
 
 @transaction.atomic
