@@ -135,7 +135,8 @@ def test_the_api_sets_and_shows_a_phase_in_and_refuses_bad_values(cn, client, le
     assert answer.status_code == 200, answer.content
     body = answer.json()
     assert (body["phase_in_days"], body["phase_in_from"], body["phase_in_until"]) == (20, "2026-11-30", "2026-12-19")
-    for bad in ({"phase_in_days": -1}, {"phase_in_days": 400}, {"phase_in_from": "30/11/2026"}):
+    for bad in ({"phase_in_days": -1}, {"phase_in_days": 400}, {"phase_in_from": "30/11/2026"},
+                {"phase_in_from": "9999-12-31"}, {"phase_in_from": "0001-01-01"}):
         refused = api.patch(url, {"version": body["version"], **bad}, content_type="application/json")
         assert refused.status_code == 422, (bad, refused.content)
     assert PlaybookStep.objects.get(pk=step.pk).phase_in_days == 20

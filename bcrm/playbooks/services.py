@@ -24,7 +24,7 @@ from bcrm.accounts.permissions import (
 from bcrm.audit.services import audit_record
 from bcrm.core import events
 from bcrm.core.errors import Conflict, InvalidInput, PermissionDenied
-from bcrm.core.fields import only_fields
+from bcrm.core.fields import day_range_error, only_fields
 from bcrm.core.services import create_instance, delete_instance, update_instance
 from bcrm.core.texts import shown_as, text
 from bcrm.engagement.choices import TaskSource, TaskStatus
@@ -136,6 +136,8 @@ def step_rule_errors(step: PlaybookStep) -> dict[str, list[str]]:
         errors.setdefault("cadence_unit", []).append(_("Progress reports go out by the month."))
     if step.trigger == Trigger.NEW_PARTICIPATION and step.action != Action.DUE_DILIGENCE:
         errors.setdefault("trigger", []).append(_("Only a due-diligence review runs on each new participation."))
+    if (error := day_range_error(step.phase_in_from)) is not None:
+        errors.setdefault("phase_in_from", []).append(error)
     if step.phase_in_days and step.trigger == Trigger.NEW_PARTICIPATION:
         errors.setdefault("phase_in_days", []).append(
             _("Only a step on a cadence is phased in; a review of each new participation is due as it comes."))

@@ -47,6 +47,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from bcrm.core.errors import InvalidInput
+from bcrm.core.fields import day_range_error
 from bcrm.engagement.choices import InteractionKind
 from bcrm.engagement.models import Interaction, SurveyResponse
 from bcrm.financing.choices import COMMITTED_STATUSES, ParticipationStatus
@@ -75,17 +76,11 @@ class Feature:
     compliance: bool = False
 
 
-#: The days features can be computed as of: their windows reach years back from it and a day past it, so a
-#: day near the calendar's ends (a client's typo, a fuzzer's 0001-07-02) is refused, not an overflow.
-AS_OF_EARLIEST = dt.date(1900, 1, 1)
-AS_OF_LATEST = dt.date(9998, 12, 31)
-
-
 def check_as_of(as_of: dt.date) -> dt.date:
-    """``as_of`` if features can be computed as of it; InvalidInput (field ``as_of``) otherwise."""
-    if not AS_OF_EARLIEST <= as_of <= AS_OF_LATEST:
-        raise InvalidInput(fields={"as_of": [str(_("The date must be between %(earliest)s and %(latest)s.") % {
-            "earliest": AS_OF_EARLIEST.isoformat(), "latest": AS_OF_LATEST.isoformat()})]})
+    """``as_of`` if features can be computed as of it (their windows reach years back from it and a day past
+    it); InvalidInput (field ``as_of``) otherwise."""
+    if (error := day_range_error(as_of)) is not None:
+        raise InvalidInput(fields={"as_of": [error]})
     return as_of
 
 
