@@ -88,6 +88,40 @@ def _tasks_run_inline(settings):
     settings.BCRM_2FA_REQUIRED_ROLES = []
 
 
+# What WhiteNoise reads as it starts (its own settings are added by name).
+_STATIC_SETTINGS = ("DEBUG", "STATIC_ROOT", "STATIC_URL", "STATICFILES_DIRS", "STATICFILES_FINDERS", "STORAGES",
+                    "INSTALLED_APPS", "FORCE_SCRIPT_NAME")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _static_files_listed_once():
+    """Django's test client builds the middleware anew for every client — one or more per test — and WhiteNoise
+    lists and stats every static file as it starts (about 450: a tenth to a fifth of a second, most of a
+    typical page or API test). The suite keeps what it found per set of static settings, so it is listed once
+    per set, as a server does once per process; a test that changes one of them gets a fresh listing."""
+    from django.conf import settings as django_settings
+    from whitenoise.middleware import WhiteNoiseMiddleware
+
+    original = WhiteNoiseMiddleware.__init__
+    started: dict[tuple, dict] = {}
+
+    def __init__(self, get_response=None, settings=django_settings):
+        names = sorted({*_STATIC_SETTINGS, *(n for n in dir(settings) if n.startswith("WHITENOISE_"))})
+        key = tuple((name, repr(getattr(settings, name, None))) for name in names)
+        state = started.get(key)
+        if state is None:
+            original(self, get_response, settings)
+            started[key] = {**self.__dict__, "files": dict(self.files)}
+            return
+        self.__dict__.update(state)
+        self.files = dict(state["files"])
+        self.get_response = get_response
+
+    WhiteNoiseMiddleware.__init__ = __init__  # type: ignore[method-assign]
+    yield
+    WhiteNoiseMiddleware.__init__ = original  # type: ignore[method-assign]
+
+
 @pytest.fixture(autouse=True)
 def _default_language():
     """Each test starts in the default language: a test that switched to Chinese (a request through the

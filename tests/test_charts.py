@@ -70,6 +70,25 @@ def test_a_shared_definition_is_never_changed_by_a_later_chart():
     assert json.dumps(first.spec, sort_keys=True) == before
 
 
+def test_the_same_chart_is_drawn_once_and_other_figures_again(monkeypatch):
+    drawn = []
+    real = charts._vlc()
+
+    class Counting:
+        def vegalite_to_svg(self, spec, **kwargs):
+            drawn.append(spec)
+            return real.vegalite_to_svg(spec, **kwargs)
+
+    charts._svg.cache_clear()
+    monkeypatch.setattr(charts, "_vlc", Counting)
+    first = histogram().svg()
+    assert histogram().svg() == first and len(drawn) == 1  # the same figures: drawn once
+    other = histogram(upper=[1, 1, 1, 1], lower=[0, 0, 0, 0], threshold=0.1).svg()
+    assert other != first and len(drawn) == 2
+    assert histogram().svg(width=300) != first and len(drawn) == 3  # another width is another drawing
+    charts._svg.cache_clear()
+
+
 def test_svg_renders_with_the_chinese_labels():
     chart = histogram()
     svg = chart.svg()

@@ -197,10 +197,19 @@ def test_contacts_respect_consent_and_one_primary(portfolio):
     assert not Organization.objects.annotate(n=Count("contacts")).filter(Q(n=0) | Q(n__gt=4)).exists()
 
 
+def valid_fields(row) -> None:
+    """What ``full_clean`` checks that the database does not: each field's validators and choices (SQLite does not
+    even hold a text to its length) and the model's ``clean``. Foreign keys, unique and check constraints are the
+    database's own: it checks them as rows are written, and the foreign keys at the end of every test (Django's
+    TestCase), without the query per key and row that ``full_clean`` would add."""
+    row.clean_fields(exclude=[f.name for f in row._meta.concrete_fields if f.is_relation])
+    row.clean()
+
+
 def test_every_row_passes_model_validation(portfolio):
     for model in (Organization, Contact, Project, Participation, Interaction, ServiceRequest, Task, SurveyResponse):
         for row in model.objects.all()[:400]:
-            row.full_clean()
+            valid_fields(row)
 
 
 def test_search_text_matches_the_services(portfolio):
@@ -316,7 +325,7 @@ def test_scale_mode_loads_lean_valid_rows():
     for model in (Organization, Contact, Project, Participation, Interaction, ServiceRequest, SurveyResponse,
                   ParticipationStatusChange):
         for row in model.objects.all()[:300]:
-            row.full_clean()
+            valid_fields(row)
     for org in Organization.objects.prefetch_related("contacts")[:300]:
         assert same_words(org.search_text, organization_search_text(org))
     for p in Participation.objects.select_related("project")[:300]:

@@ -58,6 +58,13 @@ def _config() -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=128)
+def _svg(spec_json: str) -> str:
+    """A specification drawn as SVG, remembered by its text: vl-convert takes about 0.2 s a chart, and a
+    report sent to several readers, or again, draws the same charts from the same figures (a few MB at most)."""
+    return _vlc().vegalite_to_svg(json.loads(spec_json), vl_version=vl_version())
+
+
 @dataclass
 class Chart:
     """A Vega-Lite chart and the table of the same data."""
@@ -90,7 +97,7 @@ class Chart:
         return spec
 
     def svg(self, width: int = STATIC_WIDTH) -> str:
-        return _vlc().vegalite_to_svg(self.static_spec(width), vl_version=vl_version())
+        return _svg(json.dumps(self.static_spec(width), sort_keys=True))
 
     def svg_data_uri(self, width: int = STATIC_WIDTH) -> str:
         """The static SVG as a data: URI, for documents rendered without network access (report PDFs)."""
