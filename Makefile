@@ -48,8 +48,10 @@ check:
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
+# Bytecode written (where PYTHONDONTWRITEBYTECODE is set): each pytest worker would otherwise compile its own
+# assertion-rewritten copy of every test module; the first one that runs leaves it for the rest.
 pytest:
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 serve: install
 	$(BIN)/bcrm serve --port $(PORT)

@@ -117,9 +117,9 @@ def _static_files_listed_once():
         self.files = dict(state["files"])
         self.get_response = get_response
 
-    WhiteNoiseMiddleware.__init__ = __init__  # type: ignore[method-assign]
+    WhiteNoiseMiddleware.__init__ = __init__
     yield
-    WhiteNoiseMiddleware.__init__ = original  # type: ignore[method-assign]
+    WhiteNoiseMiddleware.__init__ = original
 
 
 @pytest.fixture(autouse=True)

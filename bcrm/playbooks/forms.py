@@ -83,6 +83,10 @@ class StepForm(ServiceModelForm):
         assert isinstance(only_label, forms.ChoiceField)
         only_label.choices = [("", "—"), *condition_label_choices()]
         self.fields["position"].required = False
+        self.fields["phase_in_days"].required = False  # empty: no phase-in
+
+    def clean_phase_in_days(self) -> int:
+        return self.cleaned_data.get("phase_in_days") or 0
 
 
 def condition_label_choices() -> list[tuple[str, str]]:
