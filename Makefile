@@ -4,9 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 CLIENTS ?= 300
-# Two pytest-xdist workers (one per core), by file;
+# Two pytest-xdist workers (one per core), by file, the slowest files first (tests/conftest.py);
 # each worker gets its own test database.
-PYTEST_ARGS ?= -n 2 --dist loadfile
+PYTEST_ARGS ?= -n 2 --dist loadfile --no-loadscope-reorder
 
 .PHONY: demo test install lock lint check pytest serve bench clean
 
