@@ -4,9 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 CLIENTS ?= 300
-# Two pytest-xdist workers (one per core), by file, the slowest files first (tests/conftest.py);
+# Two pytest-xdist workers (one per core), by file;
 # each worker gets its own test database.
-PYTEST_ARGS ?= -n 2 --dist loadfile --no-loadscope-reorder
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: demo test install lock lint check pytest serve bench clean
 

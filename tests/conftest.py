@@ -187,43 +187,14 @@ def _uses_database(item) -> bool:
 
 def pytest_collection_modifyitems(config, items):
     """``BCRM_TESTS=database`` keeps only the tests that reach a database (CI's PostgreSQL run: the rest cannot
-    depend on the database and already ran on SQLite); they are deselected, not skipped. Then the slowest files
-    first (below)."""
+    depend on the database and already ran on SQLite); they are deselected, not skipped."""
     import os
 
-    if os.environ.get("BCRM_TESTS") == "database":
-        keep, drop = [], []
-        for item in items:
-            (keep if _uses_database(item) else drop).append(item)
-        if drop:
-            config.hook.pytest_deselected(items=drop)
-            items[:] = keep
-    _slowest_files_first(items)
-
-
-# Seconds of a file not yet measured, per test.
-_UNMEASURED_PER_TEST = 0.5
-
-
-def _slowest_files_first(items) -> None:
-    """Files in the order of their measured cost, slowest first (``tests/durations.json``, written by
-    ``tools/test_durations.py`` from JUnit reports), each file's own tests in their order. pytest-xdist hands out
-    whole files in collection order (``--no-loadscope-reorder``, the Makefile): the long files — the backup round
-    trips, the browser tests, schemathesis — start at once, and a parallel run ends on short ones instead of
-    one worker finishing a long file while the others wait. Its own default put files with few tests last, and
-    those are the slowest."""
-    import json
-    from pathlib import Path
-
-    measured = json.loads((Path(__file__).parent / "durations.json").read_text())
-    root = Path(__file__).parent.parent
-    counts: dict[Path, int] = {}
+    if os.environ.get("BCRM_TESTS") != "database":
+        return
+    keep, drop = [], []
     for item in items:
-        counts[item.path] = counts.get(item.path, 0) + 1
-
-    def cost(path: Path) -> float:
-        name = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
-        return float(measured.get(name, counts[path] * _UNMEASURED_PER_TEST))
-
-    rank = {path: (-cost(path), str(path)) for path in counts}
-    items.sort(key=lambda item: rank[item.path])  # stable: each file's tests keep their order
+        (keep if _uses_database(item) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
