@@ -7,8 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db.models import Count, Q, QuerySet, Sum
-from django.utils.translation import gettext as _
 
 from bcrm.accounts.permissions import restrict_organizations
 from bcrm.core.errors import InvalidInput, NotFound
@@ -24,7 +24,7 @@ def project_list(*, actor, filters: dict[str, Any] | None = None) -> QuerySet[Pr
     queryset = restrict_projects(actor, Project.objects.select_related("sponsor"), "pk").order_by("name", "id")
     if filters.get("q"):
         if "\x00" in str(filters["q"]):
-            raise InvalidInput(fields={"q": [str(_("Null characters are not allowed."))]})
+            raise InvalidInput(fields={"q": [str(ProhibitNullCharactersValidator.message)]})
         queryset = queryset.filter(Q(name__icontains=filters["q"]) | Q(local_name__icontains=filters["q"]))
     if filters.get("sector"):
         queryset = queryset.filter(sector=filters["sector"])

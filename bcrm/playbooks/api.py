@@ -84,10 +84,6 @@ class StepOut(Schema):
     version: int
 
     @staticmethod
-    def resolve_phase_in_until(obj) -> dt.date | None:
-        return obj.phase_in_until
-
-    @staticmethod
     def resolve_action_display(obj) -> str:
         return str(obj.get_action_display())
 

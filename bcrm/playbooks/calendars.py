@@ -41,11 +41,15 @@ def parse_weekend(text: str) -> frozenset[int]:
     return days
 
 
-def business_calendar(calendar: WorkCalendar) -> BusinessCalendar:
+def _zone(calendar: WorkCalendar) -> ZoneInfo:
     try:
-        tz = ZoneInfo(calendar.timezone)
+        return ZoneInfo(calendar.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidInput(_("Unknown time zone: %(tz)s.") % {"tz": calendar.timezone}) from None
+
+
+def business_calendar(calendar: WorkCalendar) -> BusinessCalendar:
+    tz = _zone(calendar)
     holidays: set[dt.date] = set()
     workdays: set[dt.date] = set()
     for day, kind in calendar.days.values_list("date", "kind"):
@@ -59,20 +63,25 @@ def default_calendar() -> BusinessCalendar:
     from bcrm.playbooks.defaults import ensure_defaults
 
     ensure_defaults()
-    row = WorkCalendar.objects.filter(is_default=True).first() or WorkCalendar.objects.first()
+    row = _default_row()
     return business_calendar(row) if row else BusinessCalendar()
 
 
+def _default_row() -> WorkCalendar | None:
+    return WorkCalendar.objects.filter(is_default=True).first() or WorkCalendar.objects.first()
+
+
 def firm_today() -> dt.date:
-    """Today in the default calendar's time zone: the day the automation counts from."""
-    return timezone.now().astimezone(default_calendar().tz).date()
+    """Today in the default calendar's time zone: the day the automation counts from (its time zone only, not
+    its holidays)."""
+    row = _default_row()
+    return timezone.now().astimezone(_zone(row) if row else BusinessCalendar().tz).date()
 
 
 def team_calendar(team_id: int | None) -> BusinessCalendar:
     """One team's calendar (its own, else the default), for a page about one client: two queries."""
     link = TeamCalendar.objects.filter(team_id=team_id).select_related("calendar").first() if team_id else None
-    row = link.calendar if link is not None else (
-        WorkCalendar.objects.filter(is_default=True).first() or WorkCalendar.objects.first())
+    row = link.calendar if link is not None else _default_row()
     return business_calendar(row) if row is not None else BusinessCalendar()
 
 

@@ -281,6 +281,7 @@ class _DueSteps(_Population):
                                 tier_rank=int(self.tier_rank[p]), title=title, title_code=code))
         return out
 
+
 def phase_in_slot(orgs: np.ndarray, step: int, size: int) -> np.ndarray:
     """Each client's place in a phase-in of ``size`` days: a stable hash of client and step (the same every run
     and on every database, so an incremental run agrees with a full one), spread evenly over the places."""
