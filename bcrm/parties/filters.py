@@ -223,10 +223,12 @@ class OrganizationListQuerySet(QuerySet):
     # A search's hits as the probe counted them: (where, number of rows, exact?) — "not exact" is more than
     # SEARCH_HITS_LIMIT. The pager's count of these rows needs no second pass over the hits.
     _hits: tuple[WhereNode, int, bool] | None = None
+    # A search's hits in the list's order, as the probe read them: (where, order, ids). A page is a slice of the ids.
+    _ordered: tuple[WhereNode, tuple, list[int]] | None = None
 
     def _clone(self):
         clone = super()._clone()  # type: ignore[misc]
-        clone._walk, clone._hits = self._walk, self._hits
+        clone._walk, clone._hits, clone._ordered = self._walk, self._hits, self._ordered
         return clone
 
     def count(self) -> int:
@@ -249,6 +251,10 @@ class OrganizationListQuerySet(QuerySet):
         start, stop = k.start or 0, k.stop
         if start < 0 or stop <= start:
             return super().__getitem__(k)
+        if self._ordered is not None:
+            where, order_by, ids = self._ordered
+            if self.query.where == where and self.query.order_by == order_by:
+                return self._late_rows(ids[start:stop])
         if self._walk is not None:
             text, needle, rest, where = self._walk
             if self.query.where == where and self.query.order_by == rest.query.order_by:
@@ -261,7 +267,7 @@ class OrganizationListQuerySet(QuerySet):
         every filter), in this queryset's order, with its select_related and prefetches."""
         rows = self._chain()  # type: ignore[attr-defined]
         rows.__class__ = QuerySet
-        rows._walk = rows._hits = None
+        rows._walk = rows._hits = rows._ordered = None
         rows.query.where = WhereNode()  # the ids already passed every filter: do not make the planner weigh them again
         return rows.filter(pk__in=ids)
 
@@ -274,18 +280,12 @@ def _walk_ids(rest: QuerySet, text: str, needle: str, start: int, stop: int) -> 
     the same order, which the database knows the window already has, so it stops reading at the ``stop``-th hit
     — one query, at most ``rows + 1`` rows read whatever the size of the table."""
     rows = max(WALK_ROWS, WALK_ROWS_PER_ROW * stop)
-    order = [o for o in rest.query.order_by if isinstance(o, OrderBy)]
-    if len(order) != len(rest.query.order_by):
-        raise TypeError("the walk needs the list's order as expressions (sort_order)")
-    keys = {f"walk_k{i}": o.expression for i, o in enumerate(order)}
+    order, keys, outer_order = _sort_keys(rest.query.order_by, "walk_k")
     base: QuerySet = QuerySet(rest.model, query=rest.query.chain(), using=rest.db)
     window = (base.annotate(walk_hit=ExpressionWrapper(_row_predicate(needle), output_field=BooleanField()),
                             walk_rn=Window(RowNumber(), order_by=order), **keys)
               .values_list("walk_hit", "walk_rn", *keys)[:rows + 1])
     sql, params = window.query.sql_with_params()
-    outer_order = ", ".join(
-        f"w.{name} {'DESC' if o.descending else 'ASC'}{' NULLS LAST' if o.nulls_last else ''}"
-        for name, o in zip(keys, order, strict=True))
     id_key = list(keys)[-1]  # the order ends with the id
     with connections[rest.db].cursor() as cursor:
         # The hits among the first ``rows`` rows, and the row after them if the list goes on (it tells the window
@@ -298,6 +298,36 @@ def _walk_ids(rest: QuerySet, text: str, needle: str, start: int, stop: int) -> 
     if len(hits) < stop and any(rn > rows for _, _, rn in found):
         raise TooManyMatches(text)  # too few hits in a window the list goes beyond: the rest of the list is unknown
     return hits[start:stop]
+
+
+def _sort_keys(order_by, prefix: str) -> tuple[list[OrderBy], dict[str, Any], str]:
+    """The list's order (``sort_order``) as columns a subquery can select — ``{prefix}0``, ``{prefix}1``… (the
+    last is the id) — and the ORDER BY of an outer query over them (``w.…``), with each key's direction and
+    NULLS LAST. A selected column keeps its collation, so the outer query sorts text exactly as the list does."""
+    order = [o for o in order_by if isinstance(o, OrderBy)]
+    if not order or len(order) != len(order_by):
+        raise TypeError("the list's order must be expressions (sort_order)")
+    keys = {f"{prefix}{i}": o.expression for i, o in enumerate(order)}
+    outer = ", ".join(f"w.{name} {'DESC' if o.descending else 'ASC'}{' NULLS LAST' if o.nulls_last else ''}"
+                      for name, o in zip(keys, order, strict=True))
+    return order, keys, outer
+
+
+def _ordered_hits(probe: QuerySet, order_by) -> list[int]:
+    """The ids of a search's hits, up to ``SEARCH_HITS_LIMIT + 1``, in the list's order.
+
+    The probe reads each hit's sort key as it reads the hit (the index, then the hit's row once: its recheck and
+    its key), and the hits are put in order only after they are all read — the inner query has a LIMIT, so no
+    database flattens it into the outer ORDER BY and walks the name index instead. A page of the search is then a
+    slice of these ids: no second visit to each hit (at a million clients, 'riverstone' looked its 6,325 hits up
+    again by primary key to order them, 175 ms of its page)."""
+    _, keys, outer_order = _sort_keys(order_by, "hit_k")
+    inner = (QuerySet(probe.model, query=probe.query.chain(), using=probe.db)
+             .order_by().annotate(**keys).values_list(*keys)[:SEARCH_HITS_LIMIT + 1])
+    sql, params = inner.query.sql_with_params()
+    with connections[probe.db].cursor() as cursor:
+        cursor.execute(f"SELECT w.{list(keys)[-1]} FROM ({sql}) w ORDER BY {outer_order}", params)
+        return [row[0] for row in cursor.fetchall()]
 
 
 @functools.cache
@@ -388,11 +418,11 @@ def _search(queryset: QuerySet, text: str) -> QuerySet:
     probe = queryset.filter(pk__in=RawSQL(sql, params)) if connection.vendor == "sqlite" else queryset.filter(
         _plain_search(needle))
     with _through_the_index(probe.db):
-        hits = list(QuerySet(probe.model, query=probe.query.chain(), using=probe.db)
-                    .order_by().values_list("pk", flat=True)[:SEARCH_HITS_LIMIT + 1])
+        hits = _ordered_hits(probe, queryset.query.order_by)
     if len(hits) <= SEARCH_HITS_LIMIT:
         found = queryset.filter(_hits_filter(hits, sql, params))
         found._hits = (found.query.where, len(hits), True)  # type: ignore[attr-defined]
+        found._ordered = (found.query.where, found.query.order_by, hits)  # type: ignore[attr-defined]
         return found
     found = queryset.filter(_plain_search(needle))
     found._walk = (text, needle, queryset, found.query.where)  # type: ignore[attr-defined]
