@@ -230,6 +230,62 @@ def test_hysteresis_keeps_a_client_just_below_the_line_in_its_class(portfolio, a
     assert third.counts["high"] < first.counts["high"]
 
 
+def _labels_match(run) -> None:
+    """Every client of ``run`` has the run's label as its current one."""
+    current = dict(ClientLabels.objects.values_list("organization_id", run.dimension))
+    assert {a: current.get(a) for a, _ in run.assignments.values_list("organization_id", "label")} == dict(
+        run.assignments.values_list("organization_id", "label"))
+
+
+def test_a_run_sets_the_labels_it_moves_and_tells_the_listeners_exactly_those(portfolio, analyst, monkeypatch):
+    """The current labels a run moves are found from its own arrays (not by reading its assignments back): the
+    listeners (the tiers) and the class-change events get exactly the clients whose label moved, and every client
+    ends with the run's label."""
+    heard: list[list[int]] = []
+    monkeypatch.setattr(services, "LABEL_LISTENERS", [lambda ids: heard.append(list(ids))])
+    spec = {"features": [{"feature": "committed_amount", "transform": "pct_rank", "direction": "higher", "weight": 1}],
+            "method": "fixed", "params": {"threshold": 0.5}, "hysteresis_margin": 0, "min_history_months": 0,
+            "min_completeness": 0}
+    services.criterion_create_version(actor=analyst, dimension="value", spec=spec, note="fixed line")
+    first = services.run_segmentation(actor=analyst, dimension="value").run
+    assert heard == [sorted(first.assignments.values_list("organization_id", flat=True))]  # all new
+    _labels_match(first)
+    services.criterion_create_version(actor=analyst, dimension="value", spec={"params": {"threshold": 0.7}})
+    second = services.run_segmentation(actor=analyst, dimension="value").run
+    moved = sorted(second.assignments.exclude(label=models_f("previous_label")).values_list("organization_id",
+                                                                                            flat=True))
+    assert 0 < len(moved) < 43 and heard[1] == moved
+    _labels_match(second)
+    third = services.run_segmentation(actor=analyst, dimension="value").run  # nothing moves
+    assert heard[2] == [] and third.assignments.exclude(label=models_f("previous_label")).count() == 0
+    _labels_match(third)
+
+
+def test_a_run_that_another_run_overtook_still_leaves_its_own_labels(portfolio, analyst, monkeypatch):
+    """Another run of the dimension finishing between this run's read and its write: the labels read at the
+    start are stale, so the run sets every client's label from its assignments."""
+    spec = {"features": [{"feature": "committed_amount", "transform": "pct_rank", "direction": "higher", "weight": 1}],
+            "method": "fixed", "params": {"threshold": 0.5}, "hysteresis_margin": 0, "min_history_months": 0,
+            "min_completeness": 0}
+    services.criterion_create_version(actor=analyst, dimension="value", spec=spec, note="fixed line")
+    services.run_segmentation(actor=analyst, dimension="value")
+    classify = services.engine.classify
+    overtaken: list = []
+
+    def classify_then_another_run(*args, **kwargs):
+        outcome = classify(*args, **kwargs)
+        if not overtaken:
+            overtaken.append(None)  # the other run classifies through here too
+            overtaken[0] = services.run_segmentation(
+                actor=analyst, dimension="value", method="fixed", params={"threshold": "0.8"}).run
+        return outcome
+
+    monkeypatch.setattr(services.engine, "classify", classify_then_another_run)
+    run = services.run_segmentation(actor=analyst, dimension="value").run
+    assert overtaken and overtaken[0].counts["high"] < run.counts["high"]
+    _labels_match(run)
+
+
 def test_a_sanctions_hit_is_high_risk_whatever_the_score(portfolio, analyst):
     hit = portfolio["orgs"][0]
     type(hit).objects.filter(pk=hit.pk).update(sanctions_flag=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import F, Max
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -395,21 +395,30 @@ def run_segmentation(
             mode=outcome.mode, recomputed=outcome.recomputed, base_run=base,
         )
         run.chain = [run.pk, *run_chain(base)] if base is not None else [run.pk]
+        stage_clock = time.perf_counter()
         written = _write_assignments(run, outcome, fingerprints, rows)
+        outcome.timings["write_rows"] = time.perf_counter() - stage_clock
         if base is not None:
             assert rows is not None
             _supersede(run, standing, outcome.population.ids, rows)
-        _move_current_labels(run)
+        stage_clock = time.perf_counter()
+        moved = _moved(outcome, rows)
+        if _pk(latest) == _pk(previous_run):
+            _set_current_labels(dimension, outcome.population.ids[moved], outcome.label[moved])
+        else:  # a run finished meanwhile: the labels read at the start are not what is stored now
+            _move_current_labels(run)
+        outcome.timings["write_labels"] = time.perf_counter() - stage_clock
+        stage_clock = time.perf_counter()
         if LABEL_LISTENERS:
-            _labels_changed(Assignment.objects.filter(run=run).exclude(label=F("previous_label"))
-                            .values_list("organization_id", flat=True))
+            _labels_changed(outcome.population.ids[moved].tolist())
         if events.wanted("client.class_changed"):
             events.emit_many("client.class_changed", (
                 {"organization": org, "dimension": dimension, "from": before, "to": after, "source": "run",
                  "run": run.pk}
-                for org, before, after in Assignment.objects.filter(run=run).exclude(label=F("previous_label"))
-                .order_by("organization_id").values_list("organization_id", "previous_label", "label")
-                .iterator(chunk_size=5000)))
+                for org, before, after in zip(outcome.population.ids[moved].tolist(),
+                                              outcome.previous[moved].tolist(), outcome.label[moved].tolist(),
+                                              strict=True)))
+        outcome.timings["write_events"] = time.perf_counter() - stage_clock
         outcome.timings["write"] = time.perf_counter() - write_clock
         duration = int((time.perf_counter() - clock) * 1000)
         Run.objects.filter(pk=run.pk).update(
@@ -491,6 +500,45 @@ def _supersede(run: Run, standing: Standing, ids: np.ndarray, rows: np.ndarray) 
             else:
                 cursor.executemany(f"UPDATE {table} SET superseded_by_id = %s WHERE run_id = %s AND organization_id = %s",
                                    [(run.pk, r, o) for r, o in chunk])
+
+
+def _pk(row) -> int | None:
+    return None if row is None else row.pk
+
+
+def _moved(outcome: engine.Outcome, rows: np.ndarray | None) -> np.ndarray:
+    """The positions, in client-id order, of the clients whose label a run moves: among those it writes
+    (``rows``; every client when None), the label differs from the one users saw (the assignment's
+    ``previous_label``, "" for none)."""
+    positions = np.arange(outcome.population.size) if rows is None else np.asarray(rows, dtype=np.int64)
+    positions = positions[outcome.label[positions] != outcome.previous[positions]]
+    return positions[np.argsort(outcome.population.ids[positions], kind="stable")]
+
+
+def _set_current_labels(dimension: str, ids: np.ndarray, labels: np.ndarray) -> None:
+    """Set the current label of the clients ``ids`` for ``dimension`` (the ones a run moved, computed from its
+    arrays): an upsert of those rows only. Reading every assignment of a full run back to find them took most of
+    the run's write at a million clients (issue 19)."""
+    if not ids.size:
+        return
+    qn = connection.ops.quote_name
+    table = qn(ClientLabels._meta.db_table)
+    other = [qn(d) for d in Dimension.values if d != dimension]
+    dim = qn(dimension)
+    conflict = f"ON CONFLICT (organization_id) DO UPDATE SET {dim} = excluded.{dim} WHERE {table}.{dim} <> excluded.{dim}"
+    batch = 50_000
+    with connection.cursor() as cursor:
+        for start in range(0, ids.size, batch):
+            chunk_ids, chunk_labels = ids[start:start + batch].tolist(), labels[start:start + batch].tolist()
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"INSERT INTO {table} (organization_id, {dim}, {other[0]}, {other[1]}) "
+                    f"SELECT u.id, u.label, '', '' FROM unnest(%s::bigint[], %s::text[]) AS u(id, label) {conflict}",
+                    [chunk_ids, chunk_labels])
+            else:
+                cursor.executemany(
+                    f"INSERT INTO {table} (organization_id, {dim}, {other[0]}, {other[1]}) VALUES (%s, %s, '', '') "
+                    f"{conflict}", list(zip(chunk_ids, chunk_labels, strict=True)))
 
 
 def _move_current_labels(run: Run) -> None:
