@@ -128,7 +128,9 @@ def test_writers_mark_the_clients_they_change(portfolio, admin):
 
 
 @pytest.mark.parametrize("dimension", DIMENSIONS)
-def test_incremental_run_gives_the_full_runs_labels(portfolio, admin, dimension):
+def test_incremental_run_gives_the_full_runs_labels(portfolio, admin, dimension, monkeypatch):
+    # The standing assignments are read a piece at a time: pieces of 7 rows (30 clients: four whole, one part).
+    monkeypatch.setattr(services, "STANDING_CHUNK", 7)
     first = services.run_segmentation(actor=None, dimension=dimension, with_stability=False)
     assert first.outcome.mode == "full"  # no feature store yet: built for everyone
     assert FeatureStore.objects.get().as_of == TODAY

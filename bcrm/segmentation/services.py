@@ -30,7 +30,7 @@ from bcrm.segmentation import classify as engine
 from bcrm.segmentation.choices import INSUFFICIENT, Dimension, RunMode, RunStatus, RunTrigger, labels_for
 from bcrm.segmentation.criteria import DEFAULTS, spec_of, validate_spec
 from bcrm.segmentation.feature_store import compute_features_incremental, store_usable
-from bcrm.segmentation.features import check_as_of, fetch, load_population
+from bcrm.segmentation.features import check_as_of, fetch, fetch_chunks, load_population
 from bcrm.segmentation.models import Assignment, ClientLabels, Criterion, Override, Run, ScheduleState
 from bcrm.segmentation.selectors import effective_assignments, run_chain
 from bcrm.stats import ModelError
@@ -198,39 +198,55 @@ def _standing(run: Run | None, *, detail: bool) -> tuple[Standing, dict[int, str
     if not detail:
         return (Standing(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), None),
                 dict(fetch(qs.values_list("organization_id", "engine_label"))))
-    gc.disable()  # a million row tuples: the cyclic collector would rescan them again and again (a third of it)
+    # Read a piece at a time into arrays (a server-side cursor on PostgreSQL), each label text kept once: the
+    # million rows as Python tuples, then transposed, held 1.6 GB at a million clients (issue 19).
+    texts: dict[str, str] = {}
+
+    def strings(values) -> np.ndarray:
+        out = np.empty(len(values), dtype=object)
+        out[:] = [texts.setdefault(v, v) if v is not None else None for v in values]
+        return out
+
+    pieces: list[tuple[np.ndarray, ...]] = []
+    gc.disable()  # a piece's row tuples: the cyclic collector would rescan them again and again (a third of it)
     try:
-        rows = fetch(qs.values_list("organization_id", "run_id", "label", "engine_label", "previous_label", "score",
-                                    "completeness", "stability", "overridden", "held_by_hysteresis", "fingerprint"))
-        cols = list(zip(*rows, strict=True))  # transposed in C: a million rows, eleven columns
+        for rows in fetch_chunks(qs.values_list(
+                "organization_id", "run_id", "label", "engine_label", "previous_label", "score", "completeness",
+                "stability", "overridden", "held_by_hysteresis", "fingerprint"), STANDING_CHUNK):
+            cols = list(zip(*rows, strict=True))  # transposed in C
+            m = len(rows)
+            del rows
+            pieces.append((
+                np.fromiter(cols[0], dtype=np.int64, count=m), np.fromiter(cols[1], dtype=np.int64, count=m),
+                strings(cols[2]), strings(cols[3]), strings(cols[4]),
+                np.array(cols[5], dtype=np.float64), np.array(cols[6], dtype=np.float64),
+                np.array(cols[7], dtype=np.float64),  # None → NaN
+                np.array(cols[8], dtype=bool), np.array(cols[9], dtype=bool), changes.unpack(cols[10]),
+            ))
+            del cols
     finally:
         gc.enable()
-    n = len(rows)
-    del rows
-    if not n:
+    if not pieces:
         blank = np.zeros(0, dtype=object)
         none = changes.Results(label=blank, engine_label=blank, previous=blank, overridden=np.zeros(0, bool),
                                held=np.zeros(0, bool), score=np.zeros(0), completeness=np.zeros(0),
                                stability=np.zeros(0), fingerprint=np.zeros((0, changes.WIDTH)))
         return Standing(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), none), {}
-    ids = np.fromiter(cols[0], dtype=np.int64, count=n)
+    ids = np.concatenate([piece[0] for piece in pieces])
     order = np.argsort(ids, kind="stable")
 
-    def objects(i: int) -> np.ndarray:
-        return np.array(cols[i], dtype=object)[order]
-
-    def floats(i: int) -> np.ndarray:
-        values = np.array(cols[i], dtype=object)
-        values[np.fromiter((v is None for v in cols[i]), dtype=bool, count=n)] = np.nan
-        return values.astype(np.float64)[order]
+    def column(i: int) -> np.ndarray:
+        return np.concatenate([piece[i] for piece in pieces])[order]
 
     results = changes.Results(
-        label=objects(2), engine_label=objects(3), previous=objects(4),
-        overridden=np.array(cols[8], dtype=bool)[order], held=np.array(cols[9], dtype=bool)[order],
-        score=floats(5), completeness=floats(6), stability=floats(7), fingerprint=changes.unpack(cols[10])[order],
+        label=column(2), engine_label=column(3), previous=column(4), overridden=column(8), held=column(9),
+        score=column(5), completeness=column(6), stability=column(7), fingerprint=column(10),
     )
-    standing = Standing(ids[order], np.fromiter(cols[1], dtype=np.int64, count=n)[order], results)
+    standing = Standing(ids[order], column(1), results)
     return standing, standing.engine_labels()
+
+
+STANDING_CHUNK = 100_000  # standing assignments turned into arrays at a time
 
 
 def _aligned(standing: Standing, ids: np.ndarray) -> changes.Results:
