@@ -470,7 +470,9 @@ def _write_assignments(run: Run, outcome: engine.Outcome, fingerprints: np.ndarr
     completeness = np.nan_to_num(outcome.completeness)
 
     def floats(values: np.ndarray) -> list[float | None]:
-        return [v if v == v and v not in (np.inf, -np.inf) else None for v in values.tolist()]
+        out = values.astype(object)
+        out[~np.isfinite(values)] = None  # NaN and ±infinity are written as NULL
+        return out.tolist()
 
     batch = 20_000  # converted slice by slice: a million Python rows at once would cost gigabytes
     with connection.cursor() as cursor:
