@@ -238,11 +238,13 @@ def main() -> None:
               f"yesterday's run, not timed, {prep['seconds']:.1f} s, "
               f"store {'built' if prep['built'] else 'brought up to date'}): "
               + " ".join(f"{k} {v:.1f}" for k, v in inc["timings"].items()))
-        print(f"{'':<13}dry run stages: " + " ".join(f"{k} {v:.1f}" for k, v in dry["timings"].items()))
-        print(f"{'':<13}preview (dry incremental) stages: "
-              + " ".join(f"{k} {v:.1f}" for k, v in dry_inc["timings"].items()))
+        if not args.no_dry:
+            print(f"{'':<13}dry run stages: " + " ".join(f"{k} {v:.1f}" for k, v in dry["timings"].items()))
+            print(f"{'':<13}preview (dry incremental) stages: "
+                  + " ".join(f"{k} {v:.1f}" for k, v in dry_inc["timings"].items()))
         print(f"{'':<13}peak MiB: full {full['peak_mib']:.0f} (its arrays {full['arrays_mib']:.0f}), incremental "
-              f"{inc['peak_mib']:.0f}, dry {dry['peak_mib']:.0f}, preview {dry_inc['peak_mib']:.0f}; "
+              f"{inc['peak_mib']:.0f}, dry {dry.get('peak_mib', float('nan')):.0f}, "
+              f"preview {dry_inc.get('peak_mib', float('nan')):.0f}; "
               f"counts {full['counts']}")
 
 if __name__ == "__main__":
