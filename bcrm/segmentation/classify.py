@@ -153,30 +153,24 @@ class Outcome:
             contrib = self.contrib_value[rows].round(4)
         else:
             picked = picked_missing = contrib = np.zeros((b, 0))
-        names = [json.dumps(n) for n in self.feature_names]
-        idx_l, raw_l, miss_l, con_l = idx.tolist(), picked.tolist(), picked_missing.tolist(), contrib.tolist()
+        # Each contribution slot's text for the whole batch, column by column ("" where the slot is empty), then
+        # one join per client: a loop over clients and their slots cost 12 µs a client (9 s of a million).
+        prefix = [f"[{json.dumps(n)}," for n in self.feature_names]
+        slots = [
+            [prefix[j] + ("null" if m else v) + "," + c + "]" if j >= 0 else ""
+             for j, v, m, c in zip(idx[:, s].tolist(), map(repr, picked[:, s].tolist()),
+                                   picked_missing[:, s].tolist(), map(repr, contrib[:, s].tolist()), strict=True)]
+            for s in range(picked.shape[1])
+        ]
+        tails = [(f'],"r":{r}' if r >= 0 else "]") + (',"k":1}' if kept else "}")
+                 for r, kept in zip(self.ruled[rows].tolist(), self.held[rows].tolist(), strict=True)]
+        out = ['{"c":[' + ",".join([x for x in items if x]) + tail
+               for *items, tail in zip(*slots, tails, strict=True)] if slots else ['{"c":[' + t for t in tails]
         reason_names = list(self.reasons)
-        reason_mask = (np.column_stack([self.reasons[r][rows] for r in reason_names])
-                       if reason_names else np.zeros((b, 0), dtype=bool))
-        any_reason = [bool(v) for v in np.asarray(reason_mask.any(axis=1)).ravel()] if reason_names else [False] * b
-        ruled = self.ruled[rows].tolist()
-        held = self.held[rows].tolist()
-        positions = rows.tolist()
-        out = []
-        for row in range(b):
-            if any_reason[row]:  # the few clients without enough evidence: the general path
-                out.append(json.dumps(self.explanation(positions[row]), separators=(",", ":"), ensure_ascii=False))
-                continue
-            parts = []
-            for j, value, missing, c in zip(idx_l[row], raw_l[row], miss_l[row], con_l[row], strict=True):
-                if j >= 0:
-                    parts.append(f"[{names[j]},{'null' if missing else repr(float(value))},{float(c)!r}]")
-            text = '{"c":[' + ",".join(parts) + "]"
-            if ruled[row] >= 0:
-                text += f',"r":{ruled[row]}'
-            if held[row]:
-                text += ',"k":1'
-            out.append(text + "}")
+        if reason_names:  # the few clients without enough evidence: the general path
+            reason_mask = np.column_stack([self.reasons[r][rows] for r in reason_names]).any(axis=1)
+            for row in np.flatnonzero(reason_mask).tolist():
+                out[row] = json.dumps(self.explanation(int(rows[row])), separators=(",", ":"), ensure_ascii=False)
         return out
 
     def fingerprints(self) -> np.ndarray:
