@@ -317,8 +317,8 @@ def _ordered_hits(probe: QuerySet, order_by) -> list[int]:
     """The ids of a search's hits, up to ``SEARCH_HITS_LIMIT + 1``, in the list's order.
 
     The probe reads each hit's sort key as it reads the hit (the index, then the hit's row once: its recheck and
-    its key), and the hits are put in order only after they are all read — the inner query has a LIMIT, so no
-    database flattens it into the outer ORDER BY and walks the name index instead. A page of the search is then a
+    its key), and the hits are put in order only after they are all read — the inner query has a LIMIT and is a
+    materialized CTE, so no database folds it into the outer ORDER BY and walks the name index instead. A page of the search is then a
     slice of these ids: no second visit to each hit (at a million clients, 'riverstone' looked its 6,325 hits up
     again by primary key to order them, 175 ms of its page)."""
     _, keys, outer_order = _sort_keys(order_by, "hit_k")
@@ -326,7 +326,10 @@ def _ordered_hits(probe: QuerySet, order_by) -> list[int]:
              .order_by().annotate(**keys).values_list(*keys)[:SEARCH_HITS_LIMIT + 1])
     sql, params = inner.query.sql_with_params()
     with connections[probe.db].cursor() as cursor:
-        cursor.execute(f"SELECT w.{list(keys)[-1]} FROM ({sql}) w ORDER BY {outer_order}", params)
+        # A materialized CTE, not a subquery in FROM: SQLite sorted the subquery's rows three times slower (a term
+        # with 70,000 hits: 154 ms beside 43 ms for its first 10,001 at a million clients).
+        cursor.execute(f"WITH w AS MATERIALIZED ({sql}) SELECT w.{list(keys)[-1]} FROM w ORDER BY {outer_order}",
+                       params)
         return [row[0] for row in cursor.fetchall()]
 
 
