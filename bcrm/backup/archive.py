@@ -78,8 +78,12 @@ def _database_file() -> Path | None:
 
 def _skipped(relative: Path, database_file: Path | None, data_dir: Path, exclude: set[Path]) -> bool:
     absolute = data_dir / relative
-    if relative.parts and relative.parts[0] in {"static", "backups"}:
+    # Not the site's data: collected static files, earlier backups, and the heartbeats of the processes running
+    # now (bcrm.core.heartbeat: they come and go while the backup reads the folder, and mean nothing elsewhere).
+    if relative.parts and relative.parts[0] in {"static", "backups", "heartbeats"}:
         return True
+    if any(part.startswith(".bcrm-backup-") for part in relative.parts):
+        return True  # the scratch folder of a backup being written into the data folder (this one's included)
     if database_file is not None and absolute.name.startswith(database_file.name) and \
             absolute.parent == database_file.parent:
         return True  # the database and its -wal / -shm files: copied through the backup API instead
@@ -186,9 +190,13 @@ def backup(path: Path) -> dict[str, Any]:
         folder = Path(scratch)
         database_name, counts, audit = _dump_database(folder)
         members = {database_name: _sha256(folder / database_name)}
-        files = _data_files(exclude={path})
-        for relative in files:
-            members[f"files/{relative.as_posix()}"] = _sha256(data_dir / relative)
+        files = []
+        for relative in _data_files(exclude={path}):
+            try:
+                members[f"files/{relative.as_posix()}"] = _sha256(data_dir / relative)
+            except FileNotFoundError:
+                continue  # removed since the folder was listed (a finished import's upload): not in this backup
+            files.append(relative)
         manifest = {
             "format": FORMAT, "created_at": timezone.now().isoformat(), "vendor": connection.vendor,
             "migrations": _migrations(), "counts": counts, "audit": audit, "members": members,
