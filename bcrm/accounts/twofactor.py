@@ -221,7 +221,7 @@ def state(request: HttpRequest) -> str:
 
 
 @functools.lru_cache(maxsize=16)
-def _open_paths(prefix: str, urlconf: str) -> frozenset[str]:
+def _open_paths_for(prefix: str, urlconf: str) -> frozenset[str]:
     """Reversed once per script prefix and URLconf: six reverse() calls on every request cost 0.6 ms of it."""
     names = [name for name in OPEN_NAMES if name != "set_language"] + ["admin:logout"]
     return frozenset(reverse(name, urlconf=urlconf) for name in names)
@@ -250,7 +250,7 @@ class TwoFactorMiddleware:
     @staticmethod
     def _open_paths() -> frozenset[str]:
         """The sign-in's own pages."""
-        return _open_paths(get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF)
+        return _open_paths_for(get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF)
 
     @staticmethod
     def _refuse(request: HttpRequest, where: str) -> HttpResponse:

@@ -418,11 +418,12 @@ def run_segmentation(
             assert rows is not None
             _supersede(run, standing, outcome.population.ids, rows)
         stage_clock = time.perf_counter()
-        moved = _moved(outcome, rows)
-        if _pk(latest) == _pk(previous_run):
-            _set_current_labels(dimension, outcome.population.ids[moved], outcome.label[moved])
-        else:  # a run finished meanwhile: the labels read at the start are not what is stored now
-            _move_current_labels(run)
+        written_at = np.arange(outcome.population.size) if rows is None else np.asarray(rows, dtype=np.int64)
+        moved = _moved(outcome, written_at)
+        # A run that finished meanwhile makes the labels read at the start stale: then every written client's
+        # label goes through the upsert, which still rewrites only the rows whose label differs.
+        relabel = moved if _pk(latest) == _pk(previous_run) else written_at
+        _set_current_labels(dimension, outcome.population.ids[relabel], outcome.label[relabel])
         outcome.timings["write_labels"] = time.perf_counter() - stage_clock
         stage_clock = time.perf_counter()
         if LABEL_LISTENERS:
@@ -535,18 +536,17 @@ def _pk(row) -> int | None:
     return None if row is None else row.pk
 
 
-def _moved(outcome: engine.Outcome, rows: np.ndarray | None) -> np.ndarray:
+def _moved(outcome: engine.Outcome, positions: np.ndarray) -> np.ndarray:
     """The positions, in client-id order, of the clients whose label a run moves: among those it writes
-    (``rows``; every client when None), the label differs from the one users saw (the assignment's
-    ``previous_label``, "" for none)."""
-    positions = np.arange(outcome.population.size) if rows is None else np.asarray(rows, dtype=np.int64)
+    (``positions``), the label differs from the one users saw (the assignment's ``previous_label``, "" for
+    none)."""
     positions = positions[outcome.label[positions] != outcome.previous[positions]]
     return positions[np.argsort(outcome.population.ids[positions], kind="stable")]
 
 
 def _set_current_labels(dimension: str, ids: np.ndarray, labels: np.ndarray) -> None:
     """Set the current label of the clients ``ids`` for ``dimension`` (the ones a run moved, computed from its
-    arrays): an upsert of those rows only. Reading every assignment of a full run back to find them took most of
+    arrays): an upsert of those rows only, rewriting a row only where its label differs. Reading every assignment of a full run back to find them took most of
     the run's write at a million clients (issue 19)."""
     if not ids.size:
         return
@@ -568,24 +568,6 @@ def _set_current_labels(dimension: str, ids: np.ndarray, labels: np.ndarray) -> 
                 cursor.executemany(
                     f"INSERT INTO {table} (organization_id, {dim}, {other[0]}, {other[1]}) VALUES (%s, %s, '', '') "
                     f"{conflict}", list(zip(chunk_ids, chunk_labels, strict=True)))
-
-
-def _move_current_labels(run: Run) -> None:
-    """Set each client's current label for the run's dimension, in one statement that rewrites only the
-    rows whose label changed (an UPDATE of a million unchanged rows costs more than the whole run)."""
-    dim = run.dimension
-    qn = connection.ops.quote_name
-    labels = qn(ClientLabels._meta.db_table)
-    assignments = qn(Assignment._meta.db_table)
-    other = [d for d in Dimension.values if d != dim]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {labels} (organization_id, {qn(dim)}, {qn(other[0])}, {qn(other[1])}) "
-            f"SELECT organization_id, label, '', '' FROM {assignments} WHERE run_id = %s "
-            f"ON CONFLICT (organization_id) DO UPDATE SET {qn(dim)} = excluded.{qn(dim)} "
-            f"WHERE {labels}.{qn(dim)} <> excluded.{qn(dim)}",
-            [run.pk],
-        )
 
 
 def run_requested(*, actor, dimension: str) -> RunReport | None:
