@@ -7,12 +7,13 @@ import datetime as dt
 import io
 import json
 import random
+import threading
 from decimal import Decimal
 
 import numpy as np
 import pytest
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -125,6 +126,47 @@ def test_writers_mark_the_clients_they_change(portfolio, admin):
                                    expected_version=participation.version)
     marked = set(ClientChange.objects.filter(changed_at__gte=fresh).values_list("organization_id", flat=True))
     assert marked == {portfolio[4].pk}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a second, concurrent transaction needs PostgreSQL")
+def test_a_change_committed_after_a_run_read_the_changes_is_taken_by_the_next_run(team, admin, monkeypatch):
+    """A writer's transaction stamps its clients with its start; it is still open while a run reads the changes and
+    commits afterwards. However long it ran (here: no margin at all), the next run recomputes its client."""
+    monkeypatch.setattr(feature_store, "CHANGE_MARGIN", dt.timedelta(0))
+    monkeypatch.setattr(feature_store, "SUBSET_SHARE", 1.0)  # the changed clients alone, however few the clients
+    orgs = [make_org(legal_name=f"Client {i}", team=team, rating_score=5 + i) for i in range(3)]
+    services.run_segmentation(actor=None, dimension="relationship", with_stability=False)
+    written, run_done = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def writer() -> None:
+        from django.db import connection as thread_connection
+        try:
+            with transaction.atomic():
+                Interaction.objects.create(organization_id=orgs[1].pk, kind="senior_meeting", summary="board lunch",
+                                           occurred_at=timezone.now() - dt.timedelta(days=1), minutes_spent=90)
+                written.set()
+                assert run_done.wait(60)
+        except BaseException as exc:  # reported by the test below
+            failures.append(exc)
+            written.set()
+        finally:
+            thread_connection.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert written.wait(60)
+        during = services.run_segmentation(actor=None, dimension="relationship", with_stability=False)
+        assert during.run is not None and during.run.recomputed == 0  # the write is not visible yet
+    finally:
+        run_done.set()
+        thread.join()
+    assert not failures, failures
+    after = services.run_segmentation(actor=None, dimension="relationship", with_stability=False)
+    assert after.run is not None and after.run.mode == "incremental"
+    assert after.run.recomputed == 1  # the client of the late commit, not missed
 
 
 @pytest.mark.parametrize("dimension", DIMENSIONS)

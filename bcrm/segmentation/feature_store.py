@@ -164,10 +164,10 @@ def _copy_binary(cursor, select: str, ids: np.ndarray, data: np.ndarray, k: int)
 # --- a snapshot of the store in the data folder --------------------------------------------------
 #
 # Reading a million stored rows back from the database costs seconds on every run and preview. The run that
-# writes the store also leaves a copy of every row in the data folder (two .npy files, named after the store's
-# watermark); a later run or preview whose store state (watermark, as-of date, layout) is the same maps that
-# copy instead of reading the rows. The database stays the record: a copy whose watermark is not the stored
-# one (a rolled-back run, another database) is ignored. On with the file cache (BCRM_FEATURE_CACHE_SECONDS).
+# writes the store also leaves a copy of every row in the data folder (two .npy files, stamped with the store's
+# generation, watermark, as-of date and layout); a later run or preview whose store state is the same maps that
+# copy instead of reading the rows. The database stays the record: a copy whose stamp is not the stored state
+# (a rolled-back run, a run that could not write its copy, another database) is ignored. On with the file cache (BCRM_FEATURE_CACHE_SECONDS).
 
 
 def _snapshot_dir() -> Path:
@@ -175,8 +175,8 @@ def _snapshot_dir() -> Path:
     return Path(settings.DATA_DIR) / "cache" / f"feature-store-{key}"
 
 
-def _stamp(watermark: dt.datetime, as_of: dt.date, cols: list[str]) -> dict[str, Any]:
-    return {"watermark": watermark.isoformat(), "as_of": as_of.isoformat(),
+def _stamp(generation: int, watermark: dt.datetime, as_of: dt.date, cols: list[str]) -> dict[str, Any]:
+    return {"generation": generation, "watermark": watermark.isoformat(), "as_of": as_of.isoformat(),
             "layout": hashlib.sha256("|".join(cols).encode()).hexdigest()}
 
 
@@ -186,7 +186,7 @@ def _load_snapshot(state: FeatureStore, cols: list[str]) -> tuple[np.ndarray, np
     folder = _snapshot_dir()
     try:
         meta = json.loads((folder / "meta.json").read_text())
-        if meta.get("stamp") != _stamp(state.watermark, state.as_of, cols):
+        if meta.get("stamp") != _stamp(state.generation, state.watermark, state.as_of, cols):
             return None
         ids = np.load(folder / f"ids-{meta['token']}.npy")
         block = np.load(folder / f"block-{meta['token']}.npy", mmap_mode="c")  # pages read as used, private copy
@@ -197,7 +197,7 @@ def _load_snapshot(state: FeatureStore, cols: list[str]) -> tuple[np.ndarray, np
     return ids, block
 
 
-def _save_snapshot(ids: np.ndarray, block: np.ndarray, watermark: dt.datetime, as_of: dt.date,
+def _save_snapshot(ids: np.ndarray, block: np.ndarray, generation: int, watermark: dt.datetime, as_of: dt.date,
                    cols: list[str]) -> None:
     if float(settings.BCRM_FEATURE_CACHE_SECONDS) <= 0:
         return
@@ -208,7 +208,7 @@ def _save_snapshot(ids: np.ndarray, block: np.ndarray, watermark: dt.datetime, a
         np.save(folder / f"ids-{token}.npy", ids)
         np.save(folder / f"block-{token}.npy", np.asfortranarray(block))
         tmp = folder / "meta.json.tmp"
-        tmp.write_text(json.dumps({"token": token, "stamp": _stamp(watermark, as_of, cols)}))
+        tmp.write_text(json.dumps({"token": token, "stamp": _stamp(generation, watermark, as_of, cols)}))
         tmp.replace(folder / "meta.json")  # atomic: a reader sees the old copy or the new one
         for old in folder.glob("*.npy"):
             if token not in old.name:
@@ -246,6 +246,21 @@ def _write_rows(ids: np.ndarray, block: np.ndarray, *, replace_all: bool) -> Non
 def _delete_rows(ids: np.ndarray) -> None:
     for start in range(0, ids.size, WRITE_BATCH):
         FeatureRow.objects.filter(organization_id__in=ids[start:start + WRITE_BATCH].tolist()).delete()
+
+
+def change_watermark() -> dt.datetime:
+    """Where the next run starts reading the client changes. On PostgreSQL the triggers stamp a client with the
+    start of the transaction that changed it (migration 0007), so the watermark is now or, when earlier, the start
+    of the oldest transaction open in this database (this one included): a transaction still open while this run
+    reads commits stamps no earlier than that, and the next run takes them, however long the transaction ran.
+    (Another role's sessions show no start to an unprivileged role; ``CHANGE_MARGIN`` still covers a writer
+    there, and on SQLite, whose triggers stamp the clock.)"""
+    if connection.vendor != "postgresql":
+        return timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT LEAST(clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND backend_type = 'client backend'))")
+        return cursor.fetchone()[0]
 
 
 def _changed_ids(since: dt.datetime) -> np.ndarray:
@@ -317,7 +332,7 @@ def _bring_up_to_date(pop: Population, *, write: bool, timings: dict[str, float]
     usable store the numbers are computed for everyone — every family when the store is written, only the
     ``needed`` ones otherwise."""
     cols = layout()
-    watermark = timezone.now()  # taken before anything is read: later changes are the next run's
+    watermark = change_watermark()  # taken before anything is read: later changes are the next run's
     contexts = _contexts(pop)
     qs = FeatureStore.objects.filter(pk=1)
     state = (qs.select_for_update() if write else qs).first()
@@ -329,10 +344,11 @@ def _bring_up_to_date(pop: Population, *, write: bool, timings: dict[str, float]
         if write:
             clock = time.perf_counter()
             _write_rows(pop.ids, block, replace_all=True)
+            generation = state.generation + 1 if state is not None else 1
             FeatureStore.objects.update_or_create(pk=1, defaults={
                 "as_of": pop.as_of, "watermark": watermark, "layout": cols, "context": contexts,
-                "built_at": timezone.now()})
-            _save_snapshot(pop.ids, block, watermark, pop.as_of, cols)
+                "built_at": timezone.now(), "generation": generation})
+            _save_snapshot(pop.ids, block, generation, watermark, pop.as_of, cols)
             timings["store_write"] = time.perf_counter() - clock
         return "full", pop.size, block, cols
 
@@ -382,9 +398,11 @@ def _bring_up_to_date(pop: Population, *, write: bool, timings: dict[str, float]
             _write_rows(dirty, block[np.searchsorted(pop.ids, dirty)], replace_all=False)
             _delete_rows(gone)
             held = np.union1d(np.setdiff1d(stored_ids, gone), dirty)
-        FeatureStore.objects.filter(pk=1).update(as_of=pop.as_of, watermark=watermark, context=contexts)
+        generation = state.generation + 1
+        FeatureStore.objects.filter(pk=1).update(as_of=pop.as_of, watermark=watermark, context=contexts,
+                                                 generation=generation)
         if np.array_equal(held, pop.ids):  # the copy is exactly what the table now holds
-            _save_snapshot(pop.ids, block, watermark, pop.as_of, cols)
+            _save_snapshot(pop.ids, block, generation, watermark, pop.as_of, cols)
         else:
             _drop_snapshot()
         timings["store_write"] = time.perf_counter() - clock

@@ -291,6 +291,9 @@ class FeatureStore(models.Model):
     layout = models.JSONField(default=list)  # ["family:column", …], the order of the packed numbers
     context = models.JSONField(default=dict)  # family → what the raw numbers also depend on (rates)
     built_at = models.DateTimeField()
+    #: One more at every write of the rows: names the copy of the rows in the data folder, since two runs may
+    #: share a watermark (an older transaction still open holds it back; see ``feature_store.change_watermark``).
+    generation = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         verbose_name = _("feature store")
