@@ -151,8 +151,16 @@ def _same(value: Any) -> Any:
     return value
 
 
+# One encoder: json.dumps with options makes a new one per call (most of its time for a small value).
+_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
 def _json(value: Any) -> Any:
-    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+    if value is None:
+        return None
+    if not value and (value.__class__ is dict or value.__class__ is list):
+        return "{}" if value.__class__ is dict else "[]"  # the usual default, as the encoder writes it
+    return _JSON(value)
 
 
 def _iso_date(value: dt.date | None) -> str | None:

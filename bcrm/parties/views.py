@@ -12,6 +12,9 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
@@ -23,9 +26,11 @@ from bcrm.accounts.permissions import (
     require_organization_write,
 )
 from bcrm.core.errors import InvalidInput, ServiceError
+from bcrm.core.formatting import choice_name
 from bcrm.core.pagination import paginate
 from bcrm.parties import pickers, selectors, services
-from bcrm.parties.classes import Dimension, label_display, upper_label
+from bcrm.parties.choices import OrganizationKind
+from bcrm.parties.classes import Dimension, Tier, label_display, upper_label
 from bcrm.parties.filters import FILTER_NAMES, HEADER_SORTS, OrganizationFilterForm, TooManyMatches
 from bcrm.parties.forms import ContactForm, OrganizationForm
 from bcrm.parties.hooks import client_list_context
@@ -66,10 +71,10 @@ def organization_list(request: HttpRequest) -> HttpResponse:
             result = paginate(queryset, number=page_number(request))
         except TooManyMatches as exc:
             result, search_note = None, exc.message  # a common term: the user narrows it (no rows out of order)
+    writer = can_write(user)
     if result is not None:
         for org in result.items:
-            org.label_badges = label_badges(org)
-            org.tier_badge = tier_badge(org)
+            org.row_html = client_row(org, bulk=writer)
         if request.session.get(LAST_FILTERS, "") != query:
             if query:
                 request.session[LAST_FILTERS] = query
@@ -78,12 +83,12 @@ def organization_list(request: HttpRequest) -> HttpResponse:
     partial = bool(htmx and not htmx.history_restore_request and htmx.target == "org-results")
     export_url = reverse("dataio:export", args=["organizations"])
     context = {
-        "filter_form": filter_form, "page": result, "search_note": search_note, "can_create": can_write(user),
+        "filter_form": filter_form, "page": result, "search_note": search_note, "can_create": writer,
         "query": query, "has_filters": bool(query),
         "export_csv": f"{export_url}?{query}", "export_xlsx": f"{export_url}?{query}{'&' if query else ''}format=xlsx",
         "sort_links": sort_links(request.GET, filter_form),
         "saved_views": list(selectors.saved_view_list(actor=user, page=SavedView.Page.CLIENTS)),
-        "bulk": bulk_choices(user) if can_write(user) else None,
+        "bulk": bulk_choices(user) if writer else None,
         "oob": partial,
         # what the apps above add (playbooks: a very large classification run leaves the re-tiering to the next
         # automation run, and the list says when that is)
@@ -161,13 +166,55 @@ def picker(request: HttpRequest, kind: str) -> HttpResponse:
     return HttpResponse(pickers.with_lookup(widget, request.GET, name).render_select(name, selected or None))
 
 
+def client_row(org, *, bulk: bool) -> SafeString:
+    """One row of the client list's table, as HTML.
+
+    Built here rather than by the template: the template language resolves each of a row's forty-odd variables
+    through its lookup machinery, 10–15 ms of a 50-row page (issue 19: every list and search page pays it),
+    while these few format strings cost about a millisecond. Every value is escaped by ``format_html``."""
+    name = org.display_name
+    select = format_html(
+        '<td class="select-cell"><input type="checkbox" name="ids" value="{}" form="bulk-form" aria-label="{}"></td>',
+        org.pk, _("Select %(name)s") % {"name": name}) if bulk else ""
+    other = format_html('<div class="sub">{}</div>', org.other_name) if org.other_name else ""
+    country = org.country
+    team = org.team
+    manager = org.relationship_manager
+    badges = label_badges(org)
+    labels = format_html_join(
+        "", '<span class="seg-badge seg-{}" data-dimension="{}" data-label="{}" title="{}: {}">{}</span>',
+        ((b["tone"], b["dimension"], b["code"], b["dimension_label"], b["name"], b["name"]) for b in badges),
+    ) if badges else NONE_CELL
+    tier = tier_badge(org)
+    updated = timezone.localtime(org.updated_at).date().isoformat() if org.updated_at else ""
+    return format_html(
+        '<tr data-org="{}">{}<td><a class="strong" href="{}">{}</a>{}</td>'
+        '<td><span class="badge">{}</span></td>'
+        '<td><span class="country-code">{}</span> {}</td>'
+        "<td>{}</td><td>{}</td>"
+        '<td class="label-cell">{}</td><td>{}</td><td class="nowrap">{}</td></tr>',
+        org.pk, select, reverse("client_detail", args=[org.pk]), name, other,
+        choice_name(OrganizationKind, org.kind),
+        country.code or "", country.name or "",
+        team.name if team else NONE_CELL,
+        (manager.get_full_name() or manager.get_username()) if manager else NONE_CELL,
+        labels,
+        format_html('<span class="badge tier-{}" data-tier="{}">{}</span>', tier["code"], tier["code"], tier["name"])
+        if tier else NONE_CELL,
+        updated,
+    )
+
+
+NONE_CELL = mark_safe('<span class="muted">—</span>')  # a constant
+
+
 def tier_badge(org) -> dict[str, str] | None:
     """The client's current service tier for the list (None before the first automation or run)."""
     try:
         tier = org.service_tier
     except ObjectDoesNotExist:
         return None
-    return {"code": tier.tier, "name": str(tier.get_tier_display())}
+    return {"code": tier.tier, "name": choice_name(Tier, tier.tier)}
 
 
 @page
