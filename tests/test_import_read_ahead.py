@@ -49,9 +49,13 @@ def test_the_thread_parses_in_the_import_language():
 
 def test_an_error_in_the_file_is_raised_after_the_batches_before_it():
     taken = []
-    with pytest.raises(ValueError, match="batch 3 is not readable"):
+
+    def take():
         for rows in ParsedAhead(batches(10, fail_at=3), parse):
             taken.append(rows[0].number)
+
+    with pytest.raises(ValueError, match="batch 3 is not readable"):
+        take()
     assert taken == [1, 4, 7]
     assert not workers()
 
