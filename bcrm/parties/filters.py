@@ -280,8 +280,10 @@ def _walk_ids(rest: QuerySet, text: str, needle: str, start: int, stop: int) -> 
     the same order, which the database knows the window already has, so it stops reading at the ``stop``-th hit
     — one query, at most ``rows + 1`` rows read whatever the size of the table."""
     rows = max(WALK_ROWS, WALK_ROWS_PER_ROW * stop)
-    order, keys, outer_order = _sort_keys(rest.query.order_by, "walk_k")
     base: QuerySet = QuerySet(rest.model, query=rest.query.chain(), using=rest.db)
+    if connections[rest.db].vendor == "sqlite":
+        return _walk_ids_streamed(base, text, needle, start, stop, rows)
+    order, keys, outer_order = _sort_keys(rest.query.order_by, "walk_k")
     window = (base.annotate(walk_hit=ExpressionWrapper(_row_predicate(needle), output_field=BooleanField()),
                             walk_rn=Window(RowNumber(), order_by=order), **keys)
               .values_list("walk_hit", "walk_rn", *keys)[:rows + 1])
@@ -297,6 +299,30 @@ def _walk_ids(rest: QuerySet, text: str, needle: str, start: int, stop: int) -> 
     hits = [pk for pk, hit, rn in found if hit and rn <= rows]
     if len(hits) < stop and any(rn > rows for _, _, rn in found):
         raise TooManyMatches(text)  # too few hits in a window the list goes beyond: the rest of the list is unknown
+    return hits[start:stop]
+
+
+def _walk_ids_streamed(base: QuerySet, text: str, needle: str, start: int, stop: int, rows: int) -> list[int]:
+    """``_walk_ids`` on SQLite: the window's rows are read in the list's order, each with "is it a hit", and
+    reading stops at the ``stop``-th hit. SQLite computes a statement's rows as they are fetched, so the rows after
+    it are never read; the window query, whose outer ORDER BY SQLite did not know the window already had, read
+    and sorted all of them (a common term at a million clients: 42 ms, beside about 3 ms to its 50th hit)."""
+    window = (base.annotate(walk_hit=ExpressionWrapper(_row_predicate(needle), output_field=BooleanField()))
+              .values_list("pk", "walk_hit")[:rows + 1])
+    sql, params = window.query.sql_with_params()
+    hits: list[int] = []
+    position = 0
+    with connections[base.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        while len(hits) < stop and (chunk := cursor.fetchmany(256)):
+            for pk, hit in chunk:
+                position += 1
+                if position > rows:
+                    raise TooManyMatches(text)  # too few hits in a window the list goes beyond
+                if hit:
+                    hits.append(pk)
+                    if len(hits) == stop:
+                        break
     return hits[start:stop]
 
 
@@ -425,8 +451,16 @@ def _search(queryset: QuerySet, text: str) -> QuerySet:
     needle = text.lower()
     queryset = queryset.alias(legal_name_lower=Lower("legal_name"), local_name_lower=Lower("local_name"))
     sql, params = _search_predicate(needle)
-    probe = queryset.filter(pk__in=RawSQL(sql, params)) if connection.vendor == "sqlite" else queryset.filter(
-        _plain_search(needle))
+    if connection.vendor == "sqlite" and len(needle) >= TRIGRAM:
+        # The FTS5 table joined, not "id IN (its hits)": SQLite then reads the hits from FTS5 one by one and stops
+        # at the limit, where the IN list first copied every hit aside (a term with 70,000 hits at a million
+        # clients: 17 ms beside 37 ms).
+        probe = queryset.extra(tables=["org_search"], where=[
+            'org_search.rowid = "parties_organization"."id"', "org_search MATCH %s"], params=params)
+    elif connection.vendor == "sqlite":
+        probe = queryset.filter(pk__in=RawSQL(sql, params))
+    else:
+        probe = queryset.filter(_plain_search(needle))
     with _through_the_index(probe.db):
         number, hits = _ordered_hits(probe, queryset.query.order_by)
     if number <= SEARCH_HITS_LIMIT:
