@@ -177,18 +177,17 @@ class Importer(ReferenceResolver):
 
     # -- the batch -------------------------------------------------------------------------------
 
-    def process(self, rows: list[Row], *, parsed: bool = False) -> None:
-        """One batch, read and written at once (inside the import's transaction); ``parsed``: step 1 is done."""
-        self.stage(rows, parsed=parsed)
+    def process(self, rows: list[Row]) -> None:
+        """One batch, read and written at once (inside the import's transaction)."""
+        self.stage(rows)
         self.commit(rows)
 
-    def stage(self, rows: list[Row], *, parsed: bool = False) -> None:
-        """Steps 1–4 of a batch (2–4 when ``parsed``): everything but the write. With ``staged`` set, the batches
-        are all staged before any is written (the write transaction then only writes): the records this file
-        creates are remembered by their natural key, and those it changes by their primary key, across batches."""
+    def stage(self, rows: list[Row]) -> None:
+        """Steps 1–4 of a batch: everything but the write. With ``staged`` set, the batches are all staged
+        before any is written (the write transaction then only writes): the records this file creates are
+        remembered by their natural key, and those it changes by their primary key, across batches."""
         self.rows += len(rows)
-        if not parsed:
-            self.parse(rows)
+        self.parse(rows)
         live = [r for r in rows if not r.errors]
         self.resolve(live)
         live = [r for r in live if not r.errors]
@@ -226,8 +225,6 @@ class Importer(ReferenceResolver):
     # -- 1. parse --------------------------------------------------------------------------------
 
     def parse(self, rows: list[Row]) -> None:
-        """Step 1: each cell by its column's parser. No database and no state of the importer's but its
-        columns: it may run in a thread of its own, ahead of the batches being written (``ParsedAhead``)."""
         columns = self.ctx.columns
         for row in rows:
             raw = row.raw

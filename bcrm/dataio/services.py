@@ -24,9 +24,7 @@ import json
 import logging
 import os
 import pickle
-import queue
 import shutil
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -409,10 +407,8 @@ def _run(job_id: int, now, on_progress: ProgressHook | None, on_reject: RejectHo
                     logger.info("import job %s: %s rows staged in %.1f s, written in %.1f s", job.pk, importer.rows,
                                 write_started - stage_started, time.perf_counter() - write_started)
                 else:
-                    # The file is read and parsed a batch or two ahead in a thread, while this one waits for
-                    # the database to take the batch before (see ParsedAhead).
-                    for parsed in ParsedAhead(_batches(data_rows, batch_rows()), importer.parse):
-                        importer.process(parsed, parsed=True)
+                    for batch in _batches(data_rows, batch_rows()):
+                        importer.process([Row(number=n, raw=cells) for n, cells in batch])
                         fraction = table.fraction()
                         progress.write(importer.rows, fraction)
                         if on_progress:
@@ -475,65 +471,6 @@ def immediate_foreign_keys() -> Iterator[None]:
     if connection.savepoint_ids and not connection.needs_rollback:  # the import runs inside a caller's transaction
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-
-
-class ParsedAhead:
-    """The rows of ``batches``, parsed by ``parse`` (step 1 of the pipeline: no database), a batch or two ahead
-    of their use, in a thread of their own.
-
-    An import on PostgreSQL writes a batch, then waits for the server to store and index it (a third of its
-    time at 100,000 rows, issue 19); meanwhile the next batches are read from the file and parsed — Python's
-    lock is free while the import waits on the server's socket. The thread touches no database (Django gives
-    it none of the import's connection) and parses in the import's language, so messages read as before; the
-    batches come out in the file's order, and an error in reading or parsing (a file that is not CSV after
-    all) is raised where the import takes the batch it belongs to. At most ``depth`` batches wait parsed:
-    memory stays bounded. Leaving early (the import failed) stops the thread."""
-
-    _END = object()
-
-    def __init__(self, batches: Iterable[list[tuple[int, list[Any]]]], parse: Callable[[list[Row]], None], *,
-                 depth: int = 2):
-        self.batches, self.parse = batches, parse
-        self.queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
-        self.stopped = threading.Event()
-        self.language = translation.get_language()
-
-    def __iter__(self) -> Iterator[list[Row]]:
-        worker = threading.Thread(target=self._work, name="import-parse", daemon=True)
-        worker.start()
-        try:
-            while (item := self.queue.get()) is not self._END:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            self.stopped.set()
-            while worker.is_alive():  # unblock a worker waiting to put a batch nobody will take
-                with contextlib.suppress(queue.Empty):
-                    self.queue.get_nowait()
-                worker.join(timeout=0.05)
-
-    def _work(self) -> None:
-        try:
-            with translation.override(self.language):
-                for batch in self.batches:
-                    rows = [Row(number=n, raw=cells) for n, cells in batch]
-                    self.parse(rows)
-                    if not self._put(rows):
-                        return
-        except BaseException as exc:  # handed to the import, raised there
-            self._put(exc)
-            return
-        self._put(self._END)
-
-    def _put(self, item: Any) -> bool:
-        while not self.stopped.is_set():
-            try:
-                self.queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
 
 
 def _batches(rows: Iterable[tuple[int, list[Any]]], size: int) -> Iterator[list[tuple[int, list[Any]]]]:
