@@ -123,6 +123,24 @@ def test_a_step_never_done_is_due_on_the_next_business_day(cn, team, rm):
     assert task.organization == org and task.due_at == at(2026, 11, 30, 18) and task.basis_at is None
 
 
+def test_a_run_after_the_close_makes_tasks_due_at_the_next_close_not_overdue(cn, team, rm):
+    """Found by the demo's test in a session that ran after 18:00 Beijing time: the run's tasks due "today" were
+    due at today's close, already past — every new task was born overdue."""
+    only_steps(Action.DATA_COLLECTION)
+    org = labelled(value="insufficient", team=team, relationship_manager=rm)
+    run_automation(actor=None, as_of=at(2026, 11, 30, 18, 40))  # Monday, after the close
+    task = playbook_tasks(action=Action.DATA_COLLECTION).get()
+    assert task.organization == org and task.due_at == at(2026, 12, 1, 18)  # Tuesday's close
+    assert task.due_at > at(2026, 11, 30, 18, 40)
+
+
+def test_a_run_on_friday_evening_makes_tasks_due_on_monday(cn, team, rm):
+    only_steps(Action.DATA_COLLECTION)
+    labelled(value="insufficient", team=team, relationship_manager=rm)
+    run_automation(actor=None, as_of=at(2026, 12, 4, 20))  # Friday 4 December, 20:00
+    assert playbook_tasks(action=Action.DATA_COLLECTION).get().due_at == at(2026, 12, 7, 18)
+
+
 def test_a_condition_limits_a_step_to_strategic_partners(cn, team, rm):
     only_steps(Action.SENIOR_MEETING)
     strategic = labelled(relationship="strategic", team=team, relationship_manager=rm)

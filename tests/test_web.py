@@ -27,12 +27,14 @@ _seq = itertools.count(1)
 # relationship managers), and since issue 13: saved views, the bulk bar's teams and relationship managers
 # (the partial carries the toolbar too, so the filter swap keeps export links and views current); a partial
 # whose filters changed also saves them in the session as the user's last filters; +1 for the schedule row
-# that says whether tiers wait for the next automation run. The 360° page: session, user, roles, teams, the client, tags, contacts,
+# that says whether tiers wait for the next automation run; +2 since issue 19: each manager picker reads the
+# reader's own people and then the rest in login order, two small queries, where one query sorted every manager
+# of the firm "own first". The 360° page: session, user, roles, teams, the client, tags, contacts,
 # participations, timeline (interactions + their contacts, requests, surveys, commitment steps),
 # open requests, open tasks.
-LIST_PAGE_QUERIES = 11
+LIST_PAGE_QUERIES = 13
 # A search adds its hit probe; on PostgreSQL the probe is wrapped in SET / RESET enable_seqscan (through the index).
-LIST_PARTIAL_QUERIES = 12 + (2 if connection.vendor == "postgresql" else 0)
+LIST_PARTIAL_QUERIES = 14 + (2 if connection.vendor == "postgresql" else 0)
 # 360°: +1 for the segmentation card's current labels (a classified client adds its latest assignments and
 # active overrides: 2 more, pinned in tests/test_segmentation_web.py).
 DETAIL_PAGE_QUERIES = 27  # +4: the Models section (participations, interactions, contacts of this one client,

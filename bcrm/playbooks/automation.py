@@ -407,7 +407,13 @@ class _Engine(_DueSteps, _Capacity, _Escalations):
         def due_at(task: _NewTask) -> dt.datetime:
             key = (task.due_day, task.team)
             if key not in due_cache:
-                due_cache[key] = _db_datetime(self.calendar_of(task.team).closes(_day(task.due_day)))
+                calendar = self.calendar_of(task.team)
+                moment = calendar.closes(_day(task.due_day))
+                if moment <= self.now:
+                    # Due today, made after today's close (a run in the evening): due at the next working day's
+                    # close, not born overdue.
+                    moment = calendar.closes(calendar.next_business_day(_day(task.due_day), include=False))
+                due_cache[key] = _db_datetime(moment)
             return due_cache[key]
 
         with connection.cursor() as cursor:
