@@ -307,3 +307,38 @@ def test_a_preview_reuses_the_lifetime_value_fit_a_run_kept(history, settings, t
     with mock.patch.object(model_features, "fit_portfolio_clv", side_effect=model_features.ModelError("x")) as fit:
         services.run_segmentation(actor=None, dimension="value", as_of=TODAY, dry_run=True, with_stability=False)
     assert fit.called
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_one_clients_kept_figures_are_read_without_loading_the_portfolios(db, settings, tmp_path, compressed):
+    """The 360° page reads one client's lifetime value from the portfolio fit kept on disk: the arrays are mapped
+    from the file (a binary search and three values read), not loaded whole — 10 ms a page at a million clients,
+    growing with the portfolio. A file whose arrays are compressed is still read, the usual way."""
+    settings.DATA_DIR = tmp_path
+    settings.BCRM_FEATURE_CACHE_SECONDS = 900
+    ids = np.arange(10, 200_010, 2, dtype=np.int64)
+    clv = ids * 1.5
+    clv[3] = np.nan  # a client without a value
+    fit = {"ids": ids, "predicted_clv": clv, "expected_deals_12m": ids / 1e5, "p_alive": np.full(ids.size, 0.75),
+           "params": {"r": 1.0}, "notes": ["a note"], "unvalued": 1, "as_of": "2026-12-01"}
+    model_features._save_fit(fit)
+    path = model_features._fit_path()
+    if compressed:
+        with np.load(path) as data:
+            arrays = {name: data[name] for name in data.files}
+        np.savez_compressed(path.with_suffix(".tmp.npz"), **arrays)
+        path.with_suffix(".tmp.npz").replace(path)
+    mapped = model_features._stored_arrays(path, ["ids", "predicted_clv", "expected_deals_12m", "p_alive"])
+    if compressed:
+        assert mapped is None
+    else:
+        assert mapped is not None and all(isinstance(a, np.memmap) for a in mapped.values())
+        assert np.array_equal(mapped["ids"], ids)
+
+    found = model_features.cached_client_clv(20_010)
+    assert found == {"as_of": "2026-12-01", "params": {"r": 1.0}, "notes": ["a note"],
+                     "predicted_clv": 30_015.0, "expected_deals_12m": 0.2001, "p_alive": 0.75}
+    assert model_features.cached_client_clv(16)["predicted_clv"] is None  # NaN: no value
+    for absent in (11, 5, 300_000):  # between ids, before the first, after the last
+        figures = model_features.cached_client_clv(absent)
+        assert figures["predicted_clv"] is figures["p_alive"] is None and figures["as_of"] == "2026-12-01"

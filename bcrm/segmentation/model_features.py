@@ -27,6 +27,8 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import struct
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -263,20 +265,55 @@ def cached_client_clv(organization_id: int) -> dict[str, Any] | None:
     path = _fit_path()
     if not path.exists():
         return None
+    names = ("predicted_clv", "expected_deals_12m", "p_alive")
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
-            ids = data["ids"]
+            present = [name for name in ("ids", *names) if name in data.files]
+            # The client's own figures only: the arrays mapped from the file, a binary search and three values
+            # read — loading them whole read the portfolio's (16 MB, 10 ms a 360° page at a million clients).
+            arrays = _stored_arrays(path, present) or {name: data[name] for name in present}
+            ids = arrays["ids"]
             pos = int(np.searchsorted(ids, organization_id))
             found = pos < ids.size and int(ids[pos]) == organization_id
             out: dict[str, Any] = {"as_of": meta["as_of"], "params": meta["params"], "notes": meta["notes"]}
-            for name in ("predicted_clv", "expected_deals_12m", "p_alive"):
-                value = float(data[name][pos]) if found and name in data.files else float("nan")
+            for name in names:
+                value = float(arrays[name][pos]) if found and name in arrays else float("nan")
                 out[name] = value if np.isfinite(value) else None
             return out
     except (OSError, KeyError, ValueError) as exc:
         log.warning("portfolio fit %s unreadable: %s", path, exc)
         return None
+
+
+def _stored_arrays(path: Path, names: list[str]) -> dict[str, np.ndarray] | None:
+    """The members ``names`` of the ``.npz`` at ``path`` as read-only memory maps of the file, where the archive
+    stores them uncompressed (``np.savez``): an array member is a ``.npy`` file at a known offset in it. None when
+    a member is compressed or not a plain array (the caller reads the file the usual way)."""
+    out: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as archive, open(path, "rb") as raw:
+        for name in names:
+            info = archive.getinfo(f"{name}.npy")
+            if info.compress_type != zipfile.ZIP_STORED:
+                return None
+            raw.seek(info.header_offset)
+            local = raw.read(30)  # the member's local header: its name and extra field come next
+            if local[:4] != b"PK\x03\x04":
+                return None
+            name_length, extra_length = struct.unpack("<HH", local[26:30])
+            raw.seek(info.header_offset + 30 + name_length + extra_length)
+            version = np.lib.format.read_magic(raw)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(raw)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(raw)
+            else:
+                return None
+            if dtype.hasobject or not shape:
+                return None
+            out[name] = np.memmap(path, dtype=dtype, mode="r", offset=raw.tell(), shape=shape,
+                                  order="F" if fortran else "C")
+    return out
 
 
 # --- risk: the expert scorecard ---------------------------------------------------------------------
