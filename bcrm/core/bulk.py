@@ -156,11 +156,7 @@ _JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
 def _json(value: Any) -> Any:
-    if value is None:
-        return None
-    if not value and (value.__class__ is dict or value.__class__ is list):
-        return "{}" if value.__class__ is dict else "[]"  # the usual default, as the encoder writes it
-    return _JSON(value)
+    return None if value is None else _JSON(value)
 
 
 def _iso_date(value: dt.date | None) -> str | None:

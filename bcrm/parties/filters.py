@@ -362,10 +362,9 @@ def _ordered_hits(probe: QuerySet, order_by) -> tuple[int, list[int]]:
         cursor.execute(f"WITH w AS MATERIALIZED ({sql}), n AS MATERIALIZED (SELECT count(*) AS hits FROM w) "
                        f"SELECT w.{list(keys)[-1]}, n.hits FROM n LEFT JOIN w ON n.hits <= {SEARCH_HITS_LIMIT} "
                        f"ORDER BY {outer_order}", params)
-        rows = cursor.fetchall()
-    if not rows or rows[0][1] > SEARCH_HITS_LIMIT:
-        return (rows[0][1] if rows else 0), []
-    return rows[0][1], [row[0] for row in rows if row[0] is not None]
+        rows = cursor.fetchall()  # never empty: n has one row, (NULL, 0) when nothing matches
+    number = rows[0][1]
+    return number, ([row[0] for row in rows if row[0] is not None] if number <= SEARCH_HITS_LIMIT else [])
 
 
 @functools.cache

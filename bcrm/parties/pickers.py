@@ -64,25 +64,24 @@ def _bounded(base: QuerySet, queryset: QuerySet, own: Q | None, *, selected: Any
             rows = list(base.filter(pk=int(getattr(selected, "pk", selected))))
         except (TypeError, ValueError):
             rows = []
+    if rows:
+        queryset = queryset.exclude(pk__in=[r.pk for r in rows])
     room = max(0, limit - len(rows))
     if own is not None and split:
-        mine = list(queryset.filter(own).exclude(pk__in=[r.pk for r in rows])[:room + 1])
+        mine = list(queryset.filter(own)[:room + 1])
         if len(mine) > room:
             return rows + mine[:room], True
-        rows += mine
-        room -= len(mine)
+        if mine:
+            rows += mine
+            room -= len(mine)
+            queryset = queryset.exclude(pk__in=[r.pk for r in mine])
     elif own is not None:
-        if rows:
-            queryset = queryset.exclude(pk__in=[r.pk for r in rows])
         order = queryset.query.order_by
         queryset = queryset.annotate(
             picker_own=Case(When(own, then=Value(0)), default=Value(1), output_field=IntegerField()),
         ).order_by("picker_own", *order)
-        rest = list(queryset[:room + 1])
-        return rows + rest[:room], len(rest) > room
-    rest = list(queryset.exclude(pk__in=[r.pk for r in rows])[:room + 1]) if rows else list(queryset[:room + 1])
-    more = len(rest) > room
-    return rows + rest[:room], more
+    rest = list(queryset[:room + 1])
+    return rows + rest[:room], len(rest) > room
 
 
 def active_people() -> QuerySet:
