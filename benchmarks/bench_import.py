@@ -233,6 +233,8 @@ def main() -> None:
         profiler.enable()
         job = import_job_run(job)
         profiler.disable()
+        if os.environ.get("BENCH_PROFILE_FILE"):
+            profiler.dump_stats(os.environ["BENCH_PROFILE_FILE"])
         pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(45)
     else:
         job = import_job_run(job)

@@ -444,7 +444,7 @@ def test_other_users_may_not_delete_a_job(tmp_path, rm, other_rm):
 
 
 def test_unexpected_errors_fail_the_job_and_leave_nothing(tmp_path, lead, monkeypatch):
-    def boom(self, creates, updates):
+    def boom(self, creates, updates, **kwargs):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr("bcrm.dataio.importer.Importer.write_audit", boom)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -148,15 +149,18 @@ class EntityBatch:
 
     # -- the bulk write ------------------------------------------------------------------------------
 
-    def write(self, creates: list[BatchRow], updates: list[BatchRow]) -> None:
+    def write(self, creates: list[BatchRow], updates: list[BatchRow], *,
+              meanwhile: Callable[[], Any] | None = None) -> None:
         """Insert ``creates`` (``data`` complete) and apply ``updates`` (``data`` the changed columns) in bulk,
-        then the side rows (``after_write``). Audit entries are written by :meth:`write_audit`."""
+        then the side rows (``after_write``). Audit entries are written by :meth:`write_audit`. ``meanwhile``:
+        work without the database, done while it stores the new rows (their ``pk`` set by then; see
+        :meth:`bcrm.core.bulk.RowInserter.insert_prepared`)."""
         pk_name = self.inserter.pk
         for row, pk in zip(creates, self.inserter.reserve(len(creates)), strict=True):
             row.data[pk_name] = pk
             row.pk = pk
         self.before_insert(creates)
-        self.inserter.insert([r.data for r in creates])
+        self.inserter.insert([r.data for r in creates], meanwhile=meanwhile)
         if updates:
             fields: set[str] = set()
             for row in updates:
@@ -241,32 +245,41 @@ class EntityBatch:
         seal_after_commit()  # chained once the import's transaction commits
 
     def write_batch_audit(self, creates: list[BatchRow], *, action: str, object_repr: str,
-                          extra: dict[str, Any] | None = None) -> None:
-        """ONE entry for all of ``creates`` (an import's batch): no ``object_id``, the new ids as closed
-        ``ranges`` (with ``first_id`` / ``last_id``: what the object filters match, see
+                          extra: dict[str, Any] | None = None, entry: list[Any] | None = None) -> None:
+        """ONE entry for all of ``creates`` (an import's batch), as :meth:`batch_audit_entry` makes it (``entry``:
+        made already)."""
+        if not creates:
+            return
+        if entry is None:
+            entry = self.batch_audit_entry(creates, action=action, object_repr=object_repr, extra=extra)
+        self.audit.insert_prepared([entry])
+        seal_after_commit()
+
+    def batch_audit_entry(self, creates: list[BatchRow], *, action: str, object_repr: str,
+                          extra: dict[str, Any] | None = None) -> list[Any]:
+        """ONE entry for all of ``creates`` (an import's batch), as the audit table's row: no ``object_id``, the
+        new ids as closed ``ranges`` (with ``first_id`` / ``last_id``: what the object filters match, see
         :func:`bcrm.audit.selectors.ranged_entry_ids`), and the created values compactly — ``columns`` names each
         position once (``id``, the file's ``row``, the audited fields, then any side values such as an
         interaction's contacts) and ``rows`` holds one array per record — plus ``extra`` (the import's job, file
         name and digest). :func:`bcrm.audit.services.batch_record` reads one record back in the form a one-record
-        entry has."""
-        if not creates:
-            return
+        entry has. Needs no database (it may be made while the batch is stored)."""
         fields = self.audit_fields
         names = [name for name, _attname in fields]
         side = sorted({key for row in creates for key in row.changes} - set(names) - {"id", "row"})
-        converters = self.audit_converters
-        rows = []
-        for row in creates:
-            data = row.data
-            values: list[Any] = [row.pk, row.number]
-            for attname, convert in converters:
-                value = data.get(attname)
-                values.append(value if convert is None or value is None else convert(value))
-            if side:
-                sides = row.changes
-                # As the one-record entry held it: JSON as is (a list of contact ids stays a list).
-                values.extend(_side_value(sides[key][1]) if key in sides else None for key in side)
-            rows.append(values)
+        # Column by column: each audited field's values for the batch, converted where they are not plain.
+        columns: list[list[Any]] = [[row.pk for row in creates], [row.number for row in creates]]
+        datas = [row.data for row in creates]
+        for attname, convert in self.audit_converters:
+            values = [data.get(attname) for data in datas]
+            # A column whose values are all plain already (the usual case for text and numbers) stays as it is.
+            if convert is not None and not (convert is _plain_simple and set(map(type, values)) <= _PLAIN_TYPES):
+                values = [value if value is None else convert(value) for value in values]
+            columns.append(values)
+        for key in side:
+            # As the one-record entry held it: JSON as is (a list of contact ids stays a list).
+            columns.append([_side_value(row.changes[key][1]) if key in row.changes else None for row in creates])
+        rows = [list(values) for values in zip(*columns, strict=True)]
         ranges = id_ranges(row.pk for row in creates)  # type: ignore[misc]
         changes = {**(extra or {}), "created": len(creates), "first_id": ranges[0][0], "last_id": ranges[-1][1],
                    "ranges": ranges, "columns": ["id", "row", *names, *side], "rows": rows}
@@ -281,8 +294,7 @@ class EntityBatch:
         entry[slot["object_id"]] = ""
         entry[slot["object_repr"]] = object_repr[:255]
         entry[slot["changes"]] = AUDIT_JSON(changes)
-        audit.insert_prepared([entry])
-        seal_after_commit()
+        return entry
 
     @cached_property
     def audit_converters(self) -> list[tuple[str, Any]]:
@@ -358,6 +370,9 @@ def _side_value(value: Any) -> Any:
 
 def _isoformat(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date) else plain_value(value)
+
+
+_PLAIN_TYPES = frozenset({str, int, bool, type(None)})
 
 
 def _plain_simple(value: Any) -> Any:

@@ -16,6 +16,7 @@ import datetime as dt
 import gc
 import json
 import operator
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
@@ -35,6 +36,7 @@ class RowInserter:
         self.fields = fields
         self.attnames = [f.attname for f in fields]
         self.pk = pk.attname
+        self.sequence: int | None = None  # PostgreSQL: the oid of the primary key's sequence, once looked up
         self.auto_now = [f.attname for f in fields
                          if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
         self.defaults: dict[str, Any] = {}
@@ -82,10 +84,13 @@ class RowInserter:
             return []
         with connection.cursor() as cursor:
             if self.vendor == "postgresql":
-                cursor.execute(
-                    "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                    [self.table, self.model._meta.pk.column, n],
-                )
+                if self.sequence is None:
+                    cursor.execute("SELECT pg_get_serial_sequence(%s, %s)::regclass::oid",
+                                   [self.table, self.model._meta.pk.column])
+                    self.sequence = int(cursor.fetchone()[0])
+                # The sequence by its number, a constant: named by pg_get_serial_sequence() in the query, it was
+                # looked up again for every id (5 ms for 2,000 ids instead of 1).
+                cursor.execute(f"SELECT nextval({self.sequence}::regclass) FROM generate_series(1, %s)", [n])
                 return [row[0] for row in cursor.fetchall()]
             top = self.model._default_manager.aggregate(top=Max("pk"))["top"] or 0
             cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [self.table_name])
@@ -101,9 +106,12 @@ class RowInserter:
                 return convert(value)
         return value
 
-    def insert(self, rows: list[dict[str, Any]]) -> None:
-        """Write complete rows (``defaults_for`` merged with the values, pk included when ``with_pk``)."""
+    def insert(self, rows: list[dict[str, Any]], *, meanwhile: Callable[[], Any] | None = None) -> None:
+        """Write complete rows (``defaults_for`` merged with the values, pk included when ``with_pk``).
+        ``meanwhile``: see ``insert_prepared``."""
         if not rows:
+            if meanwhile is not None:
+                meanwhile()
             return
         getter = self.getter
         tuples = [list(getter(row)) for row in rows]
@@ -111,21 +119,66 @@ class RowInserter:
         for values in tuples:
             for index, convert in converters:
                 values[index] = convert(values[index])
-        self.insert_prepared(tuples)
+        self.insert_prepared(tuples, meanwhile=meanwhile)
 
-    def insert_prepared(self, tuples: list[list[Any]]) -> None:
-        """Write rows already in column order and already in the database's form (see ``to_db``)."""
+    def insert_prepared(self, tuples: list[list[Any]], *, meanwhile: Callable[[], Any] | None = None) -> None:
+        """Write rows already in column order and already in the database's form (see ``to_db``).
+
+        ``meanwhile``: work that does not touch the database, done while the database stores the rows. On
+        PostgreSQL most of a ``COPY``'s time comes after its last row — the key and foreign-key checks run as the
+        statement ends (the import makes them immediate) — and the client only waits for it: there the ``COPY``
+        is sent from a helper thread, and ``meanwhile`` runs once all the rows are sent, while the server works.
+        The thread holds the driver's connection lock, so a query made by mistake would wait its turn, not
+        interleave. An error of either is raised here, after both have ended (the database's as Django's)."""
         if not tuples:
+            if meanwhile is not None:
+                meanwhile()
             return
         with connection.cursor() as cursor:
-            if self.vendor == "postgresql":
-                # The driver's own cursor: wrap its errors into Django's (IntegrityError…) like any query.
-                with connection.wrap_database_errors, cursor.cursor.copy(
-                        f"COPY {self.table} ({self.columns}) FROM STDIN") as copy:
-                    for values in tuples:
-                        copy.write_row(values)
-            else:
+            if self.vendor != "postgresql":
                 cursor.executemany(self.insert_sql, tuples)
+                if meanwhile is not None:
+                    meanwhile()
+                return
+            sql = f"COPY {self.table} ({self.columns}) FROM STDIN"
+            # The driver's own cursor: wrap its errors into Django's (IntegrityError…) like any query.
+            with connection.wrap_database_errors:
+                if meanwhile is None:
+                    _copy_rows(cursor.cursor, sql, tuples)
+                else:
+                    _copy_rows_meanwhile(cursor.cursor, sql, tuples, meanwhile)
+
+
+def _copy_rows(raw: Any, sql: str, tuples: list[list[Any]], sent: threading.Event | None = None) -> None:
+    with raw.copy(sql) as copy:
+        write = copy.write_row
+        for values in tuples:
+            write(values)
+        if sent is not None:
+            sent.set()  # all rows handed to the driver: the end and the server's checks follow
+
+
+def _copy_rows_meanwhile(raw: Any, sql: str, tuples: list[list[Any]], meanwhile: Callable[[], Any]) -> None:
+    failure: list[BaseException] = []
+    sent = threading.Event()
+
+    def work() -> None:
+        try:
+            _copy_rows(raw, sql, tuples, sent)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            failure.append(exc)
+        finally:
+            sent.set()
+
+    worker = threading.Thread(target=work, name="bcrm-copy", daemon=True)
+    worker.start()
+    sent.wait()  # the rows first, at full speed (the two would otherwise share the interpreter's lock)
+    try:
+        meanwhile()
+    finally:
+        worker.join()
+    if failure:
+        raise failure[0]
 
 
 def datetime_converter() -> Callable[[dt.datetime | None], str | None]:

@@ -104,6 +104,14 @@ def is_blank(cell: Any) -> bool:
     return cell is None or (type(cell) is str and (not cell or cell.isspace()))
 
 
+def is_blank_row(cells: list[Any]) -> bool:
+    """Every cell blank. A CSV row is all text: joined, one strip answers."""
+    try:
+        return not "".join(cells).strip()
+    except TypeError:  # a spreadsheet's numbers, dates or empty cells
+        return all(is_blank(c) for c in cells)
+
+
 def current_value(obj: models.Model, attname: str) -> Any:
     value = getattr(obj, attname)
     code = getattr(value, "code", None)
@@ -151,6 +159,8 @@ class Importer(ReferenceResolver):
             self.checkers.setdefault(f.attname, field_checker(f))
         self.required_attnames = [a for a in self.checkers if a not in self.column_of]
         self.money = [c for _i, c in ctx.columns if c.currency_column]
+        self.width = max((index + 1 for index, _column in ctx.columns), default=0)  # cells a row must have
+        self.memos = [ParseMemo(column) for _index, column in ctx.columns]
         # Column name → the model field it sets, for every plain field column of the spec.
         self.value_fields = {c.name: self.fields_by_name[c.target] for c in self.spec.columns if c.kind == FIELD}
         self.decimal_places = {n: f.decimal_places for n, f in self.value_fields.items()
@@ -225,24 +235,32 @@ class Importer(ReferenceResolver):
     # -- 1. parse --------------------------------------------------------------------------------
 
     def parse(self, rows: list[Row]) -> None:
+        """Column by column: each column's cells of the batch through its parser. A column whose cells repeat
+        (kinds, organisations, owners, currencies) is parsed once per distinct cell (``ParseMemo``)."""
         columns = self.ctx.columns
+        if not rows:
+            return
+        width = self.width
+        raws = [raw if len(raw) >= width else raw + [None] * (width - len(raw)) for raw in (r.raw for r in rows)]
+        parsed: list[list[Any]] = []
+        for (index, column), memo in zip(columns, self.memos, strict=True):
+            cells = [raw[index] for raw in raws]
+            values = memo.parse_all(cells)
+            for i in memo.failed:
+                row, failure = rows[i], values[i]
+                values[i] = None
+                if failure is REQUIRED_BLANK:
+                    row.reject(column.name, _(REQUIRED), {"template": REQUIRED, "params": {}})
+                else:
+                    row.reject(column.name, failure.message, failure.text)
+            parsed.append(values)
+        names = [column.name for _index, column in columns]
+        for row, values in zip(rows, zip(*parsed, strict=True), strict=True):
+            row.values = dict(zip(names, values, strict=True))
+        if not self.money:
+            return
         for row in rows:
-            raw = row.raw
-            n = len(raw)
-            values: dict[str, Any] = {}
-            for index, column in columns:
-                cell = raw[index] if index < n else None
-                if is_blank(cell):
-                    values[column.name] = None
-                    if column.required:
-                        row.reject(column.name, _(REQUIRED), {"template": REQUIRED, "params": {}})
-                    continue
-                if type(cell) is str:
-                    cell = unneutralise(cell)
-                try:
-                    values[column.name] = column.parse(cell)  # type: ignore[misc]
-                except ParseError as exc:
-                    row.reject(column.name, exc.message, exc.text)
+            values = row.values
             for column in self.money:
                 value = values.get(column.name)
                 if isinstance(value, tuple):
@@ -255,7 +273,6 @@ class Importer(ReferenceResolver):
                         elif other != currency:
                             row.reject(column.name, _("The amount is in %(cell)s but the currency column says %(column)s.")
                                        % {"cell": currency, "column": other})
-            row.values = values
 
     # -- 2. references ---------------------------------------------------------------------------
 
@@ -462,22 +479,32 @@ class Importer(ReferenceResolver):
     def _write(self, rows: list[Row]) -> None:
         creates = [r for r in rows if r.outcome == Outcome.CREATED]
         updates = [r for r in rows if r.outcome == Outcome.UPDATED]
-        self.batch.write(creates, updates)  # type: ignore[arg-type]
-        self.write_audit(creates, updates)
+        made: list[list[Any]] = []
+        meanwhile = None
+        if creates and self.batch.batch_audit:
+            def meanwhile() -> None:  # while the database stores the rows and checks their keys
+                made.append(self.batch.batch_audit_entry(creates, **self.batch_audit_terms(creates)))  # type: ignore[arg-type]
+        self.batch.write(creates, updates, meanwhile=meanwhile)  # type: ignore[arg-type]
+        self.write_audit(creates, updates, entry=made[0] if made else None)
 
-    def write_audit(self, creates: list[Row], updates: list[Row]) -> None:
+    def batch_audit_terms(self, creates: list[Row]) -> dict[str, Any]:
+        """The batch entry's action, description (the file and its rows) and the import's job, name and digest."""
+        job = self.ctx.job
+        first, last = creates[0].number, creates[-1].number
+        return {"action": "import.create",
+                "object_repr": f"{job.file_name} #{first}–{last}" if last != first else f"{job.file_name} #{first}",
+                "extra": {"import_job": job.pk, "file_name": job.file_name, "file_sha256": job.file_sha256}}
+
+    def write_audit(self, creates: list[Row], updates: list[Row], *, entry: list[Any] | None = None) -> None:
         """The created rows in ONE entry for the batch where the entity allows it (``EntityBatch.batch_audit``:
         action ``import.create``, the new ids as ranges, each record's values as an array, the import's job, file
         name, digest and row numbers; see ``EntityBatch.write_batch_audit``), else one entry per created object;
         one entry per updated object with its fields' [before, after] (action ``import.update``). Written in bulk
-        by the batch form."""
+        by the batch form (``entry``: the batch's entry, made already)."""
         job = self.ctx.job
         if creates and self.batch.batch_audit:
-            first, last = creates[0].number, creates[-1].number
-            self.batch.write_batch_audit(
-                creates, action="import.create",  # type: ignore[arg-type]
-                object_repr=f"{job.file_name} #{first}–{last}" if last != first else f"{job.file_name} #{first}",
-                extra={"import_job": job.pk, "file_name": job.file_name, "file_sha256": job.file_sha256})
+            self.batch.write_batch_audit(creates, entry=entry,  # type: ignore[arg-type]
+                                         **self.batch_audit_terms(creates))
             creates = []
         for row in creates:
             row.label = row.label or self.describe(row)
@@ -490,6 +517,67 @@ class Importer(ReferenceResolver):
         if row.obj is not None:
             return str(row.obj)
         return ""
+
+
+REQUIRED_BLANK = object()  # a required column's blank cell, among a column's parsed values
+MEMO_TYPES = frozenset({str, int, bool, Decimal, dt.date, dt.datetime, tuple, type(None)})  # values safe to share
+
+
+class ParseMemo:
+    """One column's parser over a batch's cells, remembering what each distinct text cell gave — its value, or the
+    ParseError it raised — as long as the column repeats itself: once ``MEMO_CELLS`` distinct cells have been
+    seen (a column of summaries or times), the column is parsed cell by cell without looking anything up. Parsers
+    are pure functions of the cell (bcrm.dataio.parsers), and only immutable values are shared between rows."""
+
+    MEMO_CELLS = 4096
+
+    def __init__(self, column: Column):
+        self.parse = column.parse
+        self.required = column.required
+        self.memo: dict[str, Any] | None = {}
+        self.failed: list[int] = []  # positions, in the last batch, of the blank required cells and the refused ones
+
+    def parse_all(self, cells: list[Any]) -> list[Any]:
+        """The parsed values of ``cells`` (None: blank); at each position in ``failed``, REQUIRED_BLANK or the
+        ParseError."""
+        parse, required, memo = self.parse, self.required, self.memo
+        failed: list[int] = []
+        out: list[Any] = []
+        append = out.append
+        for i, cell in enumerate(cells):
+            kind = cell.__class__
+            if kind is str:
+                if memo is not None:
+                    found = memo.get(cell, memo)
+                    if found is not memo:
+                        if found is REQUIRED_BLANK or found.__class__ is ParseError:
+                            failed.append(i)
+                        append(found)
+                        continue
+                if not cell or cell.isspace():
+                    value: Any = REQUIRED_BLANK if required else None
+                else:
+                    try:
+                        value = parse(unneutralise(cell))  # type: ignore[misc]
+                    except ParseError as exc:
+                        value = exc.with_traceback(None)  # kept in the memo: not the batch's frames with it
+                if memo is not None:
+                    if value.__class__ in MEMO_TYPES or value is REQUIRED_BLANK or value.__class__ is ParseError:
+                        memo[cell] = value
+                    if len(memo) >= self.MEMO_CELLS:
+                        self.memo = memo = None
+            elif cell is None:
+                value = REQUIRED_BLANK if required else None
+            else:
+                try:
+                    value = parse(cell)  # type: ignore[misc]
+                except ParseError as exc:
+                    value = exc
+            if value is REQUIRED_BLANK or value.__class__ is ParseError:
+                failed.append(i)
+            append(value)
+        self.failed = failed
+        return out
 
 
 def _key_digest(key: Any) -> bytes:

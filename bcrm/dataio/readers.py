@@ -155,10 +155,13 @@ class Table:
             if len(cells) > limits.columns:
                 raise ImportFileError(_("Row %(row)s has more than %(max)s columns.")
                                       % {"row": number, "max": f"{limits.columns:,}"})
-        for cell in cells:
-            if isinstance(cell, str) and len(cell) > limits.cell_chars:
-                raise ImportFileError(_("A cell in row %(row)s is longer than %(max)s characters.")
-                                      % {"row": number, "max": f"{limits.cell_chars:,}"})
+        try:
+            widest = max(map(len, cells), default=0)  # a CSV row: all text
+        except TypeError:  # a spreadsheet's numbers and dates
+            widest = max((len(cell) for cell in cells if isinstance(cell, str)), default=0)
+        if widest > limits.cell_chars:
+            raise ImportFileError(_("A cell in row %(row)s is longer than %(max)s characters.")
+                                  % {"row": number, "max": f"{limits.cell_chars:,}"})
         return cells
 
     def rows(self) -> Iterator[tuple[int, list[Any]]]:

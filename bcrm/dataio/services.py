@@ -42,7 +42,7 @@ from bcrm.core.errors import InvalidInput, NotFound, PermissionDenied
 from bcrm.dataio.adapters import importer_for
 from bcrm.dataio.choices import Entity, FileFormat, ImportMode, JobSource, JobStatus, Outcome, entity_from
 from bcrm.dataio.headers import HEADER_SCAN_ROWS, find_header_row, match_headers
-from bcrm.dataio.importer import Context, Row, SystemOperator, actor_label, batch_rows, is_blank
+from bcrm.dataio.importer import Context, Row, SystemOperator, actor_label, batch_rows, is_blank_row
 from bcrm.dataio.models import ColumnMapping, ImportJob, ImportRow
 from bcrm.dataio.parsers import neutralise
 from bcrm.dataio.readers import ImportFileError, detect_format, open_table
@@ -357,7 +357,7 @@ def _run(job_id: int, now, on_progress: ProgressHook | None, on_reject: RejectHo
         spec = spec_for(job.entity)
         mapping = job.mapping.columns if job.mapping else None
         with open_table(job_file(job), job.file_format or FileFormat.CSV) as table:
-            rows = ((n, cells) for n, cells in table.rows() if not all(is_blank(c) for c in cells))
+            rows = ((n, cells) for n, cells in table.rows() if not is_blank_row(cells))
             head = list(itertools.islice(rows, HEADER_SCAN_ROWS))
             if not head:
                 raise ImportFileError(_("The file is empty."))
