@@ -57,7 +57,14 @@ class RowInserter:
         for i, f in enumerate(fields):
             if isinstance(f, models.JSONField):
                 self.converters.append((i, _json))
-            elif self.vendor != "postgresql":
+            elif self.vendor == "postgresql":
+                # Times as ISO text with their offset (what the server reads them as anyway): the driver's own
+                # conversion of an aware datetime cost 1.2 µs each, three quarters of writing an interaction.
+                if isinstance(f, models.DateTimeField):
+                    self.converters.append((i, pg_datetime_converter()))
+                elif isinstance(f, models.DateField):
+                    self.converters.append((i, _iso_date))
+            else:
                 if isinstance(f, models.DateTimeField):
                     self.converters.append((i, datetime_converter()))
                 elif isinstance(f, models.DateField):
@@ -194,6 +201,24 @@ def datetime_converter() -> Callable[[dt.datetime | None], str | None]:
             return last[1]
         naive = value.astimezone(zone).replace(tzinfo=None) if value.tzinfo is not None else value
         result = str(naive)
+        last[0], last[1] = value, result
+        return result
+
+    return convert
+
+
+def pg_datetime_converter() -> Callable[[Any], Any]:
+    """An aware datetime as PostgreSQL's ``COPY`` reads it: ISO text with its UTC offset (``2026-03-05 14:30:00+08:00``),
+    the same instant whatever the session's zone. A naive one (none is made with USE_TZ) is left to the driver. Rows
+    of a batch share their ``now``: the last value is remembered."""
+    last: list[Any] = [None, None]
+
+    def convert(value: Any) -> Any:
+        if value is None or value.__class__ is not dt.datetime or value.tzinfo is None:
+            return value
+        if value is last[0]:
+            return last[1]
+        result = value.isoformat(sep=" ")
         last[0], last[1] = value, result
         return result
 

@@ -61,7 +61,7 @@ from bcrm.core.batch import BatchRow, EntityBatch, reject_validation
 from bcrm.core.batch import actor_label as actor_label  # re-exported for the dataio doors
 from bcrm.core.bulk import PkSet
 from bcrm.core.services import plain_value
-from bcrm.dataio.checks import constraint_errors, database_error_message, field_checker
+from bcrm.dataio.checks import CACHED_TYPES, constraint_errors, database_error_message, field_checker
 from bcrm.dataio.choices import Outcome
 from bcrm.dataio.parsers import ParseError, unneutralise
 from bcrm.dataio.references import ReferenceResolver
@@ -180,6 +180,9 @@ class Importer(ReferenceResolver):
         self.reported = 0
         self.staged = False                     # all batches staged before any is written (see stage())
         self.staged_keys: set[bytes] = set()    # digests of the natural keys of the records staged batches create
+        # Work for the next batch without the database (reading and parsing it), set by the caller: done while the
+        # database stores this batch (run_ahead).
+        self.ahead: Callable[[], None] | None = None
 
     def make_batch(self) -> EntityBatch:
         """The entity's batch form, sharing the importer's organisation cache."""
@@ -187,26 +190,32 @@ class Importer(ReferenceResolver):
 
     # -- the batch -------------------------------------------------------------------------------
 
-    def process(self, rows: list[Row]) -> None:
-        """One batch, read and written at once (inside the import's transaction)."""
-        self.stage(rows)
+    def process(self, rows: list[Row], *, parsed: bool = False) -> None:
+        """One batch, read and written at once (inside the import's transaction). ``parsed``: step 1 is done."""
+        self.stage(rows, parsed=parsed)
         self.commit(rows)
 
-    def stage(self, rows: list[Row]) -> None:
+    def run_ahead(self) -> None:
+        """The work ``ahead`` holds (reading and parsing the next batch), once: done while the database stores
+        this batch (see ``_write``), or by the caller after the batch when it gave the database nothing to store."""
+        ahead, self.ahead = self.ahead, None
+        if ahead is not None:
+            ahead()
+
+    def stage(self, rows: list[Row], *, parsed: bool = False) -> None:
         """Steps 1–4 of a batch: everything but the write. With ``staged`` set, the batches are all staged
         before any is written (the write transaction then only writes): the records this file creates are
         remembered by their natural key, and those it changes by their primary key, across batches."""
         self.rows += len(rows)
-        self.parse(rows)
+        if not parsed:
+            self.parse(rows)
         live = [r for r in rows if not r.errors]
         self.resolve(live)
         live = [r for r in live if not r.errors]
         self.find_existing(live)
         live = [r for r in live if not r.errors]
         self.mark_duplicates(live)
-        for row in live:
-            if not row.errors:
-                self.prepare(row)
+        self.prepare_all([r for r in live if not r.errors])
         if self.staged:
             for row in live:
                 if not row.errors and row.obj is not None:
@@ -389,21 +398,64 @@ class Importer(ReferenceResolver):
             data[model_field.attname] = value
         return data
 
-    def prepare(self, row: Row) -> None:
-        creating = row.obj is None
-        data = self.assigned(row, creating)
-        if creating:
+    def prepare_all(self, rows: list[Row]) -> None:
+        """Step 4 for a batch: new rows have their field checks done a column at a time (``check_fields``), then
+        their constraints and ``clean()`` row by row; updates go through ``prepare`` one by one."""
+        creates: list[tuple[Row, dict[str, Any], dict[str, Any]]] = []
+        required = self.required_attnames
+        for row in rows:
+            if row.obj is not None:
+                self.prepare(row)
+                continue
+            data = self.assigned(row, True)
             full = self.inserter.defaults_for(self.ctx.now)
             full.update(data)
             self.on_create(row, full)
             if row.errors or not self.batch.apply_create(row, full):
-                return
-            self.check(row, full, {**{a: full.get(a) for a in self.required_attnames}, **data})
+                continue
+            creates.append((row, full, {**{a: full.get(a) for a in required}, **data} if required else data))
+        self.check_fields(creates)
+        for row, full, _data in creates:
             if row.errors:
-                return
+                continue
+            self.check_rules(row, full)
+            if row.errors:
+                continue
             row.data = full
             row.outcome = Outcome.CREATED
+
+    def check_fields(self, items: list[tuple[Row, dict[str, Any], dict[str, Any]]]) -> None:
+        """The field checks of ``check`` for many rows, a field at a time: a value that repeats down a column
+        (str, int, bool) is checked once per batch. A row's messages come in the order ``check`` gives them."""
+        attnames = list(dict.fromkeys(a for _row, _full, data in items for a in data))
+        checkers = self.checkers
+        for attname in attnames:
+            checker = checkers.get(attname)
+            if checker is None:
+                continue
+            column = self.column_of.get(attname, self.name_of.get(attname, attname))
+            seen: dict[tuple[type, Any], list[str]] = {}
+            for row, _full, data in items:
+                if attname not in data:
+                    continue
+                value = data[attname]
+                kind = value.__class__
+                if kind in CACHED_TYPES:
+                    key = (kind, value)
+                    messages = seen.get(key)
+                    if messages is None:
+                        messages = seen[key] = checker(value)
+                else:
+                    messages = checker(value)
+                for message in messages:
+                    row.reject(column, message)
+
+    def prepare(self, row: Row) -> None:
+        """Step 4 for one row: what it would create (see ``prepare_all``) or change."""
+        if row.obj is None:
+            self.prepare_all([row])
             return
+        data = self.assigned(row, False)
         obj = row.obj
         row.pk = obj.pk
         changed = {k: v for k, v in data.items() if current_value(obj, k) != v}
@@ -435,6 +487,10 @@ class Importer(ReferenceResolver):
                     row.reject(self.column_of.get(attname, self.name_of.get(attname, attname)), message)
         if row.errors:
             return
+        self.check_rules(row, full)
+
+    def check_rules(self, row: Row, full: dict[str, Any]) -> None:
+        """The model's check constraints, then its ``clean()``, on a row whose fields passed."""
         for message in constraint_errors(self.model, full):
             row.reject("", message)
         if not row.errors and self.cleans:
@@ -480,10 +536,12 @@ class Importer(ReferenceResolver):
         creates = [r for r in rows if r.outcome == Outcome.CREATED]
         updates = [r for r in rows if r.outcome == Outcome.UPDATED]
         made: list[list[Any]] = []
-        meanwhile = None
-        if creates and self.batch.batch_audit:
-            def meanwhile() -> None:  # while the database stores the rows and checks their keys
+
+        def meanwhile() -> None:  # while the database stores the rows and checks their keys: no queries here
+            if creates and self.batch.batch_audit:
                 made.append(self.batch.batch_audit_entry(creates, **self.batch_audit_terms(creates)))  # type: ignore[arg-type]
+            self.run_ahead()
+
         self.batch.write(creates, updates, meanwhile=meanwhile)  # type: ignore[arg-type]
         self.write_audit(creates, updates, entry=made[0] if made else None)
 

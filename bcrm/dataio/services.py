@@ -407,8 +407,22 @@ def _run(job_id: int, now, on_progress: ProgressHook | None, on_reject: RejectHo
                     logger.info("import job %s: %s rows staged in %.1f s, written in %.1f s", job.pk, importer.rows,
                                 write_started - stage_started, time.perf_counter() - write_started)
                 else:
-                    for batch in _batches(data_rows, batch_rows()):
-                        importer.process([Row(number=n, raw=cells) for n, cells in batch])
+                    # Each next batch is read and parsed while the database stores the one before (Importer.ahead).
+                    batches = _batches(data_rows, batch_rows())
+                    ahead: list[list[Row] | None] = []
+
+                    def read_ahead() -> None:
+                        batch = next(batches, None)
+                        rows = None if batch is None else [Row(number=n, raw=cells) for n, cells in batch]
+                        if rows is not None:
+                            importer.parse(rows)
+                        ahead.append(rows)
+
+                    read_ahead()
+                    while (parsed := ahead.pop()) is not None:
+                        importer.ahead = read_ahead
+                        importer.process(parsed, parsed=True)
+                        importer.run_ahead()  # when the batch gave the database nothing to store
                         fraction = table.fraction()
                         progress.write(importer.rows, fraction)
                         if on_progress:
