@@ -254,18 +254,18 @@ class Importer(ReferenceResolver):
         parsed: list[list[Any]] = []
         for (index, column), memo in zip(columns, self.memos, strict=True):
             cells = [raw[index] for raw in raws]
-            values = memo.parse_all(cells)
+            column_values = memo.parse_all(cells)
             for i in memo.failed:
-                row, failure = rows[i], values[i]
-                values[i] = None
+                row, failure = rows[i], column_values[i]
+                column_values[i] = None
                 if failure is REQUIRED_BLANK:
                     row.reject(column.name, _(REQUIRED), {"template": REQUIRED, "params": {}})
                 else:
                     row.reject(column.name, failure.message, failure.text)
-            parsed.append(values)
+            parsed.append(column_values)
         names = [column.name for _index, column in columns]
-        for row, values in zip(rows, zip(*parsed, strict=True), strict=True):
-            row.values = dict(zip(names, values, strict=True))
+        for row, row_values in zip(rows, zip(*parsed, strict=True), strict=True):
+            row.values = dict(zip(names, row_values, strict=True))
         if not self.money:
             return
         for row in rows:
