@@ -234,7 +234,14 @@ _JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
 def _json(value: Any) -> Any:
-    return None if value is None else _JSON(value)
+    if value is None:
+        return None
+    if not value and value.__class__ in _EMPTY_JSON:  # the usual {} of a message's parameters
+        return _EMPTY_JSON[value.__class__]
+    return _JSON(value)
+
+
+_EMPTY_JSON = {dict: "{}", list: "[]"}
 
 
 def _iso_date(value: dt.date | None) -> str | None:
@@ -318,6 +325,12 @@ def _pg_array(values: list[Any]) -> Any:
     """A list of ints, strings or times as one PostgreSQL array literal (``{1,2}``, ``{"a","b\\"c"}``): the driver
     dumps a list element by element in Python, which was a fifth of an import's natural-key look-up. Other
     element types are left to the driver."""
+    kinds = set(map(type, values))
+    if kinds == {int}:
+        return "{" + ",".join(map(int.__repr__, values)) + "}"
+    if kinds == {dt.datetime} and all(value.tzinfo is not None for value in values):
+        # Each with its own offset: the same instants, whatever the session's zone.
+        return '{"' + '","'.join(map(dt.datetime.isoformat, values)) + '"}'
     parts = []
     for value in values:
         kind = value.__class__

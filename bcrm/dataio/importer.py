@@ -183,6 +183,8 @@ class Importer(ReferenceResolver):
         # Work for the next batch without the database (reading and parsing it), set by the caller: done while the
         # database stores this batch (run_ahead).
         self.ahead: Callable[[], None] | None = None
+        self.unreported: list[Row] = []  # rows of written batches not yet counted and reported (flush_reports)
+        self.defer_reports = False
 
     def make_batch(self) -> EntityBatch:
         """The entity's batch form, sharing the importer's organisation cache."""
@@ -196,8 +198,11 @@ class Importer(ReferenceResolver):
         self.commit(rows)
 
     def run_ahead(self) -> None:
-        """The work ``ahead`` holds (reading and parsing the next batch), once: done while the database stores
-        this batch (see ``_write``), or by the caller after the batch when it gave the database nothing to store."""
+        """The work ``ahead`` holds (reading and parsing the next batch), once, and the reports of the batch
+        before: done while the database stores this batch (see ``_write``), or by the caller after the batch when
+        it gave the database nothing to store."""
+        if self.unreported and self.defer_reports:
+            self.flush_reports()
         ahead, self.ahead = self.ahead, None
         if ahead is not None:
             ahead()
@@ -233,6 +238,15 @@ class Importer(ReferenceResolver):
                 row.outcome = Outcome.REJECTED
             elif row.pk is not None:
                 self.touched.add(row.pk)
+        self.unreported.extend(rows)
+        if not self.defer_reports:
+            self.flush_reports()
+
+    def flush_reports(self) -> None:
+        """Count, describe and report the rows of the batches written so far. With ``defer_reports`` a batch's
+        rows are reported while the database stores the next batch (``run_ahead``); the caller flushes the last."""
+        rows, self.unreported = self.unreported, []
+        for row in rows:
             self.counts[row.outcome] += 1
             if row.outcome != Outcome.REJECTED:
                 self.reported += 1

@@ -419,6 +419,7 @@ def _run(job_id: int, now, on_progress: ProgressHook | None, on_reject: RejectHo
                         ahead.append(rows)
 
                     read_ahead()
+                    importer.defer_reports = True  # a batch's rows are reported while the next is stored
                     while (parsed := ahead.pop()) is not None:
                         importer.ahead = read_ahead
                         importer.process(parsed, parsed=True)
@@ -427,6 +428,7 @@ def _run(job_id: int, now, on_progress: ProgressHook | None, on_reject: RejectHo
                         progress.write(importer.rows, fraction)
                         if on_progress:
                             on_progress(importer.rows, fraction)
+                importer.flush_reports()
                 if importer.rows == 0:
                     raise ImportFileError(_("The file has column headers but no data rows."))
                 rejected = importer.counts[Outcome.REJECTED]
@@ -445,6 +447,8 @@ def _run(job_id: int, now, on_progress: ProgressHook | None, on_reject: RejectHo
         status, message = JobStatus.FAILED, _("The import stopped on an unexpected error (%(error)s); nothing was saved.") % {
             "error": f"{type(exc).__name__}: {exc}"}
     finally:
+        if importer is not None and importer.unreported:
+            importer.flush_reports()  # what was written before a failure, reported as before
         if errors is not None:
             errors.close()
         if stage is not None:
@@ -545,10 +549,17 @@ class ProgressFile:
     """Rows processed so far, for the progress page: a file, since the import's own transaction is not
     visible to other connections until it ends (and on SQLite no other connection may write meanwhile)."""
 
+    EVERY = 0.5  # seconds between writes: the page asks every second or two; a file per batch cost 1.5 ms each
+
     def __init__(self, path: Path):
         self.path = path
+        self.written = -self.EVERY
 
     def write(self, rows: int, fraction: float) -> None:
+        now = time.monotonic()
+        if now - self.written < self.EVERY:
+            return
+        self.written = now
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"rows": rows, "fraction": round(fraction, 4)}))
         os.replace(tmp, self.path)
