@@ -10,7 +10,7 @@ import zoneinfo
 
 import pytest
 from django.db import IntegrityError, connection, transaction
-from hypothesis import given
+from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
@@ -226,3 +226,36 @@ def test_audit_entries_are_compressed_with_lz4_on_postgresql(tmp_path, lead, set
         cursor.execute("SELECT pg_column_compression(changes) FROM audit_auditentry WHERE id = %s", [entry.pk])
         assert cursor.fetchone()[0] == "lz4"
     assert len(entry.changes["rows"]) == 200
+
+
+MINUTES = st.one_of(st.none(), st.integers(-5, 5), st.integers(10_000, 10_100), st.booleans())
+
+
+@hsettings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.fixed_dictionaries({"minutes_spent": MINUTES, "summary": st.sampled_from(["", "x", None]),
+                                            "version": st.integers(-2, 2)}), max_size=25))
+def test_constraints_checked_once_per_distinct_value_say_what_each_row_would(rows, lead, tmp_path):
+    """The check constraints of a batch's new rows, evaluated once per distinct value of the field they read:
+    every row gets the messages, in the order, that checking it alone gives."""
+    from bcrm.dataio.adapters import InteractionImporter
+    from bcrm.dataio.checks import constraint_errors
+    from bcrm.dataio.importer import Context, Row
+    from bcrm.dataio.specs import INTERACTIONS
+
+    ctx = Context(actor=lead, job=None, spec=INTERACTIONS, columns=[], present=set(), now=dt.datetime.now(dt.UTC))
+    importer = InteractionImporter(ctx, report=lambda row: None)
+    items = [(Row(n, []), dict(full)) for n, full in enumerate(rows, start=1)]
+    importer.check_rules_many(items)
+    for row, full in items:
+        assert row.errors == [("", m) for m in constraint_errors(Interaction, full)]
+
+
+def test_distinct_values_keep_apart_what_python_calls_equal():
+    from decimal import Decimal
+
+    from bcrm.dataio.checks import distinct_values
+
+    assert distinct_values(["a", "a", None, 3]) == {"a", None, 3}
+    assert distinct_values([True, 1]) is None  # True == 1, yet a field may take one and not the other
+    assert distinct_values([Decimal("1.0"), Decimal("1.00")]) is None
+    assert distinct_values([]) == set()

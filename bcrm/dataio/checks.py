@@ -104,14 +104,45 @@ def constraint_errors(model: type[models.Model], row: dict[str, Any]) -> list[st
 @functools.cache
 def compiled_constraints(model: type[models.Model]) -> list[tuple[Callable[[dict[str, Any]], bool | None], str]]:
     """Each evaluable check constraint as a function of the row (compiled once per model)."""
+    return [(test, message) for test, message, _reads in constraint_tests(model)]
+
+
+@functools.cache
+def constraint_tests(model: type[models.Model]) -> list[tuple[Callable[[dict[str, Any]], bool | None], str, tuple[str, ...]]]:
+    """Each evaluable check constraint as a function of the row, its message, and the attnames it reads."""
     compiled = []
     for constraint, _message in check_constraints(model):
         try:
             test = _compile(constraint.condition, model)
         except Unsupported:
             continue
-        compiled.append((test, str(constraint.get_violation_error_message())))
+        compiled.append((test, str(constraint.get_violation_error_message()), _reads(constraint.condition, model)))
     return compiled
+
+
+def _reads(q: Any, model: type[models.Model]) -> tuple[str, ...]:
+    names: list[str] = []
+    for child in q.children:
+        if isinstance(child, Q):
+            names.extend(_reads(child, model))
+            continue
+        lookup, expected = child
+        names.append(getattr(model._meta.get_field(lookup.split(LOOKUP_SEP)[0]), "attname", lookup))
+        if isinstance(expected, F):
+            names.append(getattr(model._meta.get_field(expected.name), "attname", expected.name))
+    return tuple(dict.fromkeys(names))
+
+
+def distinct_values(values: list[Any]) -> set[Any] | None:
+    """The distinct values of a column when equal values are the same value (text, whole numbers, None — not
+    True beside 1, not Decimal("1.0") beside Decimal("1.00")); else None: each value must be taken on its own."""
+    kinds = set(map(type, values))
+    if not kinds <= _DISTINCT_TYPES or {bool, int} <= kinds:
+        return None
+    return set(values)
+
+
+_DISTINCT_TYPES = frozenset({str, int, bool, type(None)})
 
 
 def _compile(q: Any, model: type[models.Model]) -> Callable[[dict[str, Any]], bool | None]:

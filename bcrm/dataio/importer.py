@@ -61,7 +61,13 @@ from bcrm.core.batch import BatchRow, EntityBatch, reject_validation
 from bcrm.core.batch import actor_label as actor_label  # re-exported for the dataio doors
 from bcrm.core.bulk import PkSet
 from bcrm.core.services import plain_value
-from bcrm.dataio.checks import CACHED_TYPES, constraint_errors, database_error_message, field_checker
+from bcrm.dataio.checks import (
+    constraint_errors,
+    constraint_tests,
+    database_error_message,
+    distinct_values,
+    field_checker,
+)
 from bcrm.dataio.choices import Outcome
 from bcrm.dataio.parsers import ParseError, unneutralise
 from bcrm.dataio.references import ReferenceResolver
@@ -429,18 +435,17 @@ class Importer(ReferenceResolver):
                 continue
             creates.append((row, full, {**{a: full.get(a) for a in required}, **data} if required else data))
         self.check_fields(creates)
-        for row, full, _data in creates:
-            if row.errors:
-                continue
-            self.check_rules(row, full)
-            if row.errors:
-                continue
-            row.data = full
-            row.outcome = Outcome.CREATED
+        passed = [(row, full) for row, full, _data in creates if not row.errors]
+        self.check_rules_many(passed)
+        for row, full in passed:
+            if not row.errors:
+                row.data = full
+                row.outcome = Outcome.CREATED
 
     def check_fields(self, items: list[tuple[Row, dict[str, Any], dict[str, Any]]]) -> None:
-        """The field checks of ``check`` for many rows, a field at a time: a value that repeats down a column
-        (str, int, bool) is checked once per batch. A row's messages come in the order ``check`` gives them."""
+        """The field checks of ``check`` for many rows, a field at a time: each distinct value of a column is
+        checked once (``distinct_values``), and only the rows holding a refused value are visited. A row's
+        messages come in the order ``check`` gives them."""
         attnames = list(dict.fromkeys(a for _row, _full, data in items for a in data))
         checkers = self.checkers
         for attname in attnames:
@@ -448,21 +453,39 @@ class Importer(ReferenceResolver):
             if checker is None:
                 continue
             column = self.column_of.get(attname, self.name_of.get(attname, attname))
-            seen: dict[tuple[type, Any], list[str]] = {}
-            for row, _full, data in items:
-                if attname not in data:
-                    continue
-                value = data[attname]
-                kind = value.__class__
-                if kind in CACHED_TYPES:
-                    key = (kind, value)
-                    messages = seen.get(key)
-                    if messages is None:
-                        messages = seen[key] = checker(value)
-                else:
-                    messages = checker(value)
-                for message in messages:
+            holders = [(row, data[attname]) for row, _full, data in items if attname in data]
+            distinct = distinct_values([value for _row, value in holders])
+            if distinct is None:  # values that must be checked one by one
+                for row, value in holders:
+                    for message in checker(value):
+                        row.reject(column, message)
+                continue
+            refused = {value: messages for value in distinct if (messages := checker(value))}
+            if not refused:
+                continue
+            for row, value in holders:
+                for message in refused.get(value, ()):
                     row.reject(column, message)
+
+    def check_rules_many(self, items: list[tuple[Row, dict[str, Any]]]) -> None:
+        """``check_rules`` for many rows: a constraint that reads one field is evaluated once per distinct value
+        of it; the others row by row. A row's messages come in the constraints' order, then ``clean()``."""
+        for test, message, reads in constraint_tests(self.model):
+            distinct = distinct_values([full.get(reads[0]) for _row, full in items]) if len(reads) == 1 else None
+            if distinct is None:
+                for row, full in items:
+                    if test(full) is False:
+                        row.reject("", message)
+                continue
+            attname = reads[0]
+            refused = {value for value in distinct if test({attname: value}) is False}
+            for row, full in items:
+                if refused and full.get(attname) in refused:
+                    row.reject("", message)
+        if self.cleans:
+            for row, full in items:
+                if not row.errors:
+                    self.clean(row, full)
 
     def prepare(self, row: Row) -> None:
         """Step 4 for one row: what it would create (see ``prepare_all``) or change."""
