@@ -6,7 +6,7 @@ importer knows no entity rule: those live with the entity's services.
 
 Per batch (``BCRM_IMPORT_BATCH_ROWS``, default 2,000 rows):
 
-1. parse each cell with its column's parser (bcrm.dataio.parsers);
+1. parse each column of the batch with its parser (bcrm.dataio.parsers), a repeating cell once (``ParseMemo``);
 2. resolve references with one query per referenced entity for the whole batch (not per row),
    restricted to the organisations the actor may see;
 3. find the rows that already exist — by bcrm id, external id or the entity's natural key — with one
@@ -22,6 +22,13 @@ Per batch (``BCRM_IMPORT_BATCH_ROWS``, default 2,000 rows):
    inside a savepoint. If the database still refuses the batch (a
    constraint the checks did not foresee, a concurrent writer), the batch is retried row by row, so
    only the offending rows are rejected, with the constraint's message.
+
+New rows' field checks and single-field check constraints run a column at a time, once per distinct value
+(bcrm.dataio.checks.distinct_values). On PostgreSQL most of a batch's write is the server's: after the last row
+of the ``COPY`` it checks every row's foreign keys (made immediate for the import). The ``COPY`` is sent from a
+helper thread and, while the server works, the import does what needs no database: it makes the batch's audit
+entry, reports the previous batch's rows and reads and parses the next batch (``Importer.ahead``; see
+``bcrm.core.bulk.RowInserter.insert_prepared``).
 
 Duplicates inside one file: a row whose record an earlier row already created or updated is rejected
 ("an earlier row …"); the primary keys touched so far are kept in a bitmap, so this costs no memory
