@@ -561,3 +561,23 @@ def test_a_client_with_neither_rating_nor_history_is_not_silently_given_a_risk_c
     run = services.run_segmentation(actor=analyst, dimension="risk").run
     a = run.assignments.get(organization=bare)
     assert a.label == "insufficient" and "completeness" in a.explanation["m"]
+
+
+# --- the last run's labels as arrays (issue 19: a dict of a million clients held ~130 MB) ----------------------
+
+@settings(max_examples=200, deadline=None)
+@given(mapping=st.dictionaries(st.integers(1, 60), st.sampled_from(["high_value", "general", "insufficient", ""]),
+                                max_size=40),
+       population=st.sets(st.integers(1, 60), max_size=40))
+def test_a_label_map_places_labels_as_the_dict_did(mapping, population):
+    from bcrm.segmentation.classify import LabelMap, _positions
+
+    ids = np.array(sorted(population), dtype=np.int64)
+    from_dict = _positions(mapping, ids)
+    from_map = _positions(LabelMap.of(mapping), ids)
+    # Keys in any order, as the database hands them over: the same positions and labels.
+    shuffled = dict(sorted(mapping.items(), reverse=True))
+    from_shuffled = _positions(LabelMap.of(shuffled), ids)
+    expected = sorted((int(np.searchsorted(ids, k)), v) for k, v in mapping.items() if k in population)
+    for positions, labels in (from_dict, from_map, from_shuffled):
+        assert sorted(zip(positions.tolist(), labels.tolist(), strict=True)) == expected

@@ -233,8 +233,8 @@ def classify(
     criterion,
     *,
     as_of: dt.date,
-    previous_engine: dict[int, str] | None = None,
-    previous_current: dict[int, str] | None = None,
+    previous_engine: dict[int, str] | LabelMap | None = None,
+    previous_current: dict[int, str] | LabelMap | None = None,
     overrides: dict[int, str] | None = None,
     method: str | None = None,
     params: dict[str, Any] | None = None,
@@ -352,22 +352,39 @@ def _stability(n: int, classifiable: np.ndarray, sub_scores: np.ndarray, method:
     return stability
 
 
-def _positions(mapping: dict[int, str], ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class LabelMap:
+    """Client id → label as two arrays: ``ids`` (int64) and ``labels`` (objects, the few label texts shared).
+    The last run's labels of a million clients as a dict held about 130 MB (an int and a str object per client
+    besides the table); as arrays 16 MB (issue 19)."""
+
+    ids: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+    @classmethod
+    def of(cls, mapping: dict[int, str]) -> LabelMap:
+        return cls(np.fromiter(mapping.keys(), dtype=np.int64, count=len(mapping)),
+                   np.array(list(mapping.values()), dtype=object))
+
+
+def _positions(mapping: dict[int, str] | LabelMap, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(positions in ``ids``, labels) of the entries of ``mapping`` (org id → label) whose client is in ``ids``."""
-    m_ids = np.fromiter(mapping.keys(), dtype=np.int64, count=len(mapping))
-    m_codes = np.array(list(mapping.values()), dtype=object)
-    inside = np.isin(m_ids, ids)
-    return np.searchsorted(ids, m_ids[inside]), m_codes[inside]
+    if not isinstance(mapping, LabelMap):
+        mapping = LabelMap.of(mapping)
+    inside = np.isin(mapping.ids, ids)
+    return np.searchsorted(ids, mapping.ids[inside]), mapping.labels[inside]
 
 
-def _engine_labels(criterion, pop: Population, previous_engine: dict[int, str] | None, method: str,
+def _engine_labels(criterion, pop: Population, previous_engine: dict[int, str] | LabelMap | None, method: str,
                    params: dict[str, Any], result: splits.SplitResult, sub_scores: np.ndarray,
                    classifiable: np.ndarray, ruled: np.ndarray, rule_upper: np.ndarray, up: str, low: str
                    ) -> tuple[np.ndarray, np.ndarray]:
     """The engine's label of every client (the split, held by hysteresis against the last run's labels, the
     rules, insufficient evidence) and whether hysteresis held it."""
     n = pop.size
-    previous_engine = previous_engine or {}
     prev = np.full(n, -1, dtype=np.int8)
     if previous_engine:
         pos, codes = _positions(previous_engine, pop.ids)
@@ -391,7 +408,7 @@ def _engine_labels(criterion, pop: Population, previous_engine: dict[int, str] |
 
 
 def _labels_seen(engine: np.ndarray, pop: Population, overrides: dict[int, str] | None,
-                 previous_current: dict[int, str] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 previous_current: dict[int, str] | LabelMap | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(the label users see: the engine's unless overridden; overridden; the label they saw before, "" for
     none)."""
     n = pop.size

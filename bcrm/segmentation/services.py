@@ -30,7 +30,7 @@ from bcrm.segmentation import classify as engine
 from bcrm.segmentation.choices import INSUFFICIENT, Dimension, RunMode, RunStatus, RunTrigger, labels_for
 from bcrm.segmentation.criteria import DEFAULTS, spec_of, validate_spec
 from bcrm.segmentation.feature_store import compute_features_incremental, store_usable
-from bcrm.segmentation.features import check_as_of, fetch, fetch_chunks, load_population
+from bcrm.segmentation.features import check_as_of, fetch_chunks, load_population
 from bcrm.segmentation.models import Assignment, ClientLabels, Criterion, Override, Run, ScheduleState
 from bcrm.segmentation.selectors import effective_assignments, run_chain
 from bcrm.stats import ModelError
@@ -183,29 +183,59 @@ class Standing:
     run_ids: np.ndarray
     results: changes.Results | None  # None when only the engine labels were read
 
-    def engine_labels(self) -> dict[int, str]:
+    def engine_labels(self) -> engine.LabelMap:
         if self.results is None:
-            return {}
-        return dict(zip(self.ids.tolist(), self.results.engine_label.tolist(), strict=True))
+            return _NO_LABELS
+        return engine.LabelMap(self.ids, self.results.engine_label)
 
 
-def _standing(run: Run | None, *, detail: bool) -> tuple[Standing, dict[int, str]]:
+_NO_LABELS = engine.LabelMap(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object))
+
+
+def _shared_strings(values, texts: dict[str, str]) -> np.ndarray:
+    """``values`` as an object array in which equal texts are one object (``texts`` remembers them)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = [texts.setdefault(v, v) if v is not None else None for v in values]
+    return out
+
+
+def _label_map(values_list) -> engine.LabelMap:
+    """(organisation id, label) rows read a piece at a time into arrays, each label text kept once: as a dict of
+    a million ints and strs they held about 130 MB (issue 19)."""
+    texts: dict[str, str] = {}
+    ids: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    gc.disable()  # a piece's row tuples: the cyclic collector would rescan them again and again
+    try:
+        for rows in fetch_chunks(values_list, STANDING_CHUNK):
+            cols = list(zip(*rows, strict=True))
+            m = len(rows)
+            del rows
+            ids.append(np.fromiter(cols[0], dtype=np.int64, count=m))
+            labels.append(_shared_strings(cols[1], texts))
+            del cols
+    finally:
+        gc.enable()
+    if not ids:
+        return _NO_LABELS
+    return engine.LabelMap(np.concatenate(ids), np.concatenate(labels))
+
+
+def _standing(run: Run | None, *, detail: bool) -> tuple[Standing, engine.LabelMap]:
     """The assignments in force in ``run`` (its chain's latest row per client, read raw: a million rows) and
     what the engine said for each client. ``detail`` reads what ``changes.unchanged`` compares as well."""
     if run is None:
-        return Standing(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), None), {}
+        return Standing(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), None), _NO_LABELS
     qs = effective_assignments(run).order_by()
     if not detail:
         return (Standing(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), None),
-                dict(fetch(qs.values_list("organization_id", "engine_label"))))
+                _label_map(qs.values_list("organization_id", "engine_label")))
     # Read a piece at a time into arrays (a server-side cursor on PostgreSQL), each label text kept once: the
     # million rows as Python tuples, then transposed, held 1.6 GB at a million clients (issue 19).
     texts: dict[str, str] = {}
 
     def strings(values) -> np.ndarray:
-        out = np.empty(len(values), dtype=object)
-        out[:] = [texts.setdefault(v, v) if v is not None else None for v in values]
-        return out
+        return _shared_strings(values, texts)
 
     pieces: list[tuple[np.ndarray, ...]] = []
     gc.disable()  # a piece's row tuples: the cyclic collector would rescan them again and again (a third of it)
@@ -231,7 +261,7 @@ def _standing(run: Run | None, *, detail: bool) -> tuple[Standing, dict[int, str
         none = changes.Results(label=blank, engine_label=blank, previous=blank, overridden=np.zeros(0, bool),
                                held=np.zeros(0, bool), score=np.zeros(0), completeness=np.zeros(0),
                                stability=np.zeros(0), fingerprint=np.zeros((0, changes.WIDTH)))
-        return Standing(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), none), {}
+        return Standing(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), none), _NO_LABELS
     ids = np.concatenate([piece[0] for piece in pieces])
     order = np.argsort(ids, kind="stable")
 
@@ -286,8 +316,8 @@ def _builds_on(previous_run: Run | None, criterion: Criterion, method: str, para
             and len(run_chain(previous_run)) < MAX_CHAIN)
 
 
-def _current_labels(dimension: str) -> dict[int, str]:
-    return dict(fetch(ClientLabels.objects.exclude(**{dimension: ""}).values_list("organization_id", dimension)))
+def _current_labels(dimension: str) -> engine.LabelMap:
+    return _label_map(ClientLabels.objects.exclude(**{dimension: ""}).order_by().values_list("organization_id", dimension))
 
 
 def active_overrides(dimension: str, now: dt.datetime | None = None) -> dict[int, str]:
