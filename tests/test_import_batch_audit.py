@@ -228,3 +228,48 @@ def test_the_contacts_present_are_in_the_batch_entry_beside_the_fields(tmp_path,
     met, alone = Interaction.objects.get(summary="Met the guest"), Interaction.objects.get(summary="Alone")
     assert batch_record(entry.changes, met.pk)["contacts"] == [None, [guest.pk]]
     assert "contacts" not in batch_record(entry.changes, alone.pk)
+
+
+def test_a_batch_entry_is_sealed_from_the_digest_made_as_it_was_written(tmp_path, lead, settings):
+    """Issue 19: the sealer links an import's batch entries by the content digest made as each was written,
+    without reading them back. That digest is the one the entry gives when read back and hashed, so the check,
+    which re-reads every entry, holds; entries written the usual way around them are sealed as before."""
+    from bcrm.audit import chain
+    from bcrm.audit.models import AuditDigest, AuditSeal
+
+    settings.BCRM_IMPORT_BATCH_ROWS = 25
+    orgs = [make_org(legal_name=f"Digest Client {i}", external_id=f"DG-{i}").external_id for i in range(2)]
+    job = run_import(lead, "interactions", write_csv(tmp_path / "digest.csv", [HEADER, *rows_for(orgs, 60)]))
+    assert (job.status, job.created) == ("done", 60), job.message
+    entries = import_entries()
+    digests = dict(AuditDigest.objects.values_list("entry_id", "content"))
+    assert sorted(digests) == [e.pk for e in entries]
+    for entry in entries:
+        assert digests[entry.pk] == chain.content_digest(trail._entry_row(entry.pk))
+    assert trail.verify().ok  # seals what is pending (the batch entries by their digests), then re-reads all
+    assert AuditSeal.objects.filter(entry_id__in=digests).count() == 3
+    make_org(legal_name="Written Later")  # an entry without a digest after them: sealed by reading it
+    assert trail.verify().ok and not AuditEntry.objects.exclude(pk__in=AuditSeal.objects.values("entry_id")).exists()
+
+
+def test_a_rolled_back_import_leaves_no_digest(tmp_path, lead, settings):
+    from bcrm.audit.models import AuditDigest
+
+    settings.BCRM_IMPORT_BATCH_ROWS = 5
+    orgs = [make_org(legal_name="Digest Rollback", external_id="DR-1").external_id]
+    rows = rows_for(orgs, 12)
+    rows[9][1] = "not a kind"
+    job = run_import(lead, "interactions", write_csv(tmp_path / "rb.csv", [HEADER, *rows]))
+    assert job.status == "rolled_back"
+    assert not AuditDigest.objects.exists() and not import_entries()
+
+
+def test_only_plain_json_gets_a_digest_before_it_is_written():
+    """A float may read back written otherwise (1e16 as 10000000000000000): such an entry is read back to be
+    sealed, as before."""
+    from bcrm.core.batch import _plain_json
+
+    assert _plain_json(["a", 1, True, None, [1, 2], ["x", None]])
+    assert not _plain_json([1.5])
+    assert not _plain_json([[1, 2.0]])
+    assert not _plain_json([{"a": 1}])

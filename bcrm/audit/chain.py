@@ -46,6 +46,23 @@ def utc_text(at: dt.datetime) -> str:
 ENCODE = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
 
 
+# For an entry about to be written: what is not JSON becomes its text, as the writer's encoder does
+# (bcrm.core.batch.AUDIT_JSON). Read back, such an entry gives the same bytes through ``canonical`` as long as
+# its changes hold only text, whole numbers, booleans, nulls and lists and objects of them with text keys: a
+# float may come back from the database written differently (1e16 as 10000000000000000), so a caller checks
+# for floats first (see ``written_digest``).
+ENCODE_WRITTEN = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
+def written_digest(entry: Mapping[str, Any]) -> str:
+    """The content digest an entry will have once written (``entry`` as ``canonical`` takes it, ``changes`` as
+    the writer holds them: text, whole numbers, booleans, nulls, lists; no floats, objects only with text keys)."""
+    values = {name: entry[name] for name in FIELDS}
+    if isinstance(values["at"], dt.datetime):
+        values["at"] = utc_text(values["at"])
+    return hashlib.sha256(ENCODE_WRITTEN(values).encode()).hexdigest()
+
+
 def canonical(entry: Mapping[str, Any]) -> bytes:
     """The bytes that are hashed for one entry (a mapping with :data:`FIELDS`; ``at`` a datetime or its
     :func:`utc_text`)."""

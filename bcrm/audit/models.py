@@ -58,6 +58,26 @@ class AuditEntry(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.object_repr}"
 
 
+class AuditDigest(models.Model):
+    """An entry's content digest (:func:`bcrm.audit.chain.content_digest`) made as the entry was written, from the
+    values it was written with, so that the sealer links it into the chain without reading the entry back: an
+    import's entry for a batch holds a few hundred kB of JSON, and reading and hashing them again after COMMIT
+    cost an import of a million rows about 3 s (issue 19). Written in the entry's own transaction (it goes
+    with the entry if that rolls back); the check (:func:`bcrm.audit.trail.verify`) re-reads and re-hashes
+    every entry as before, so a digest that did not match its entry would be named there."""
+
+    entry = models.OneToOneField(AuditEntry, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False,
+                                 related_name="+")
+    content = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = _("audit entry digest")
+        verbose_name_plural = _("audit entry digests")
+
+    def __str__(self) -> str:
+        return f"{self.entry_id} {self.content[:12]}"
+
+
 class AuditSeal(models.Model):
     """An entry's place in the hash chain (see :mod:`bcrm.audit.chain`). Written once, by the sealer only.
 

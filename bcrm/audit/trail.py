@@ -32,7 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bcrm.audit import chain
-from bcrm.audit.models import AuditCheck, AuditCheckpoint, AuditEntry, AuditRedaction, AuditSeal
+from bcrm.audit.models import AuditCheck, AuditCheckpoint, AuditDigest, AuditEntry, AuditRedaction, AuditSeal
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ AFTER_COMMIT_LIMIT = 5_000  # a commit seals at most this many; the worker seals
 ENTRY = AuditEntry._meta.db_table
 REDACTION_SETTING = "bcrm.audit_redaction"  # on PostgreSQL the append-only trigger lets an erasure through
 SEAL = AuditSeal._meta.db_table
+DIGEST = AuditDigest._meta.db_table
 COLUMNS = ", ".join(f"e.{name}" for name in chain.FIELDS)
 RESCAN = 100_000  # a commit's sealer looks this many ids back from the chain's end for entries committed late
 
@@ -94,14 +95,31 @@ def _within_budget(rows: list[tuple], id_at: int) -> tuple[list[tuple], bool]:
 
 def _unsealed(after_id: int, limit: int) -> tuple[list[dict[str, Any]], bool]:
     """Up to ``limit`` entries not yet sealed, in id order (fewer when their size says so), and whether more
-    may be pending beyond them."""
+    may be pending beyond them. An entry whose content digest was made as it was written (AuditDigest) comes
+    as ``{"id": …, "content": digest}``: its values are not read back."""
+    size = "pg_column_size(e.changes)" if connection.vendor == "postgresql" else "length(e.changes)"
+    head = ", ".join(f"e.{name}" for name in chain.FIELDS if name != "changes")
+    # ``changes`` only for the entries without a digest, and only while the chunk's running size of them stays
+    # under CHUNK_BYTES (the first always has it): see ``_budgeted``.
+    changes = (f"CASE WHEN d.content IS NULL AND SUM(CASE WHEN d.content IS NULL THEN {size} ELSE 0 END) "
+               f"OVER (ORDER BY e.id) - CASE WHEN d.content IS NULL THEN {size} ELSE 0 END < {CHUNK_BYTES} "
+               f"THEN e.changes END")
     with connection.cursor() as cursor:
-        cursor.execute(_budgeted(
-            f"SELECT {COLUMNS} FROM {ENTRY} e WHERE e.id > %s AND NOT EXISTS "
-            f"(SELECT 1 FROM {SEAL} s WHERE s.entry_id = e.id) ORDER BY e.id LIMIT %s", "e.id"), [after_id, limit])
+        cursor.execute(
+            f"SELECT {head}, d.content, {changes} FROM {ENTRY} e LEFT JOIN {DIGEST} d ON d.entry_id = e.id "
+            f"WHERE e.id > %s AND NOT EXISTS (SELECT 1 FROM {SEAL} s WHERE s.entry_id = e.id) ORDER BY e.id LIMIT %s",
+            [after_id, limit])
         rows = cursor.fetchall()
-    kept, cut = _within_budget(rows, 0)
-    return [_entry(row) for row in kept], cut or len(rows) == limit
+    kept: list[dict[str, Any]] = []
+    for row in rows:
+        *fields, content, values = row
+        if content is not None:
+            kept.append({"id": row[0], "content": content})
+        elif values is None:  # over the chunk's budget: the next chunk starts here
+            return kept, True
+        else:
+            kept.append(_entry((*fields, values)))
+    return kept, len(rows) == limit
 
 
 def _digest_before(position: int) -> str:
@@ -136,7 +154,10 @@ def seal_pending(*, limit: int | None = None) -> int:
                 rows = []
                 for entry in pending:
                     position += 1
-                    digest = chain.link(digest, entry)
+                    if "content" in entry:  # its content digest made as it was written
+                        digest = chain.link(digest, content=entry["content"])
+                    else:
+                        digest = chain.link(digest, entry)
                     rows.append((position, entry["id"], digest))
                 with connection.cursor() as cursor:
                     cursor.executemany(f"INSERT INTO {SEAL} (position, entry_id, digest) VALUES (%s, %s, %s)", rows)

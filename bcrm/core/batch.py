@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -28,7 +29,8 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from bcrm.audit.models import AuditEntry
+from bcrm.audit import chain
+from bcrm.audit.models import AuditDigest, AuditEntry
 from bcrm.audit.services import id_ranges
 from bcrm.audit.trail import seal_after_commit
 from bcrm.core.bulk import RowInserter
@@ -109,6 +111,8 @@ class EntityBatch:
         self.meta = self.model._meta
         self.inserter = RowInserter(self.model)
         self.audit = RowInserter(AuditEntry, with_pk=False)
+        self.audit_with_id = RowInserter(AuditEntry)  # an import's batch entries: their id reserved first
+        self.audit_digests = RowInserter(AuditDigest)
         self.content_type_id = ContentType.objects.get_for_model(self.model).pk
         self.fields_by_name = {f.name: f for f in self.meta.concrete_fields}
         self.name_of = {f.attname: f.name for f in self.meta.concrete_fields}
@@ -245,25 +249,31 @@ class EntityBatch:
         seal_after_commit()  # chained once the import's transaction commits
 
     def write_batch_audit(self, creates: list[BatchRow], *, action: str, object_repr: str,
-                          extra: dict[str, Any] | None = None, entry: list[Any] | None = None) -> None:
+                          extra: dict[str, Any] | None = None, entry: BatchEntry | None = None) -> None:
         """ONE entry for all of ``creates`` (an import's batch), as :meth:`batch_audit_entry` makes it (``entry``:
-        made already)."""
+        made already), with its content digest when it could be made as the entry was written (AuditDigest:
+        the sealer then does not read the entry back)."""
         if not creates:
             return
         if entry is None:
-            entry = self.batch_audit_entry(creates, action=action, object_repr=object_repr, extra=extra)
-        self.audit.insert_prepared([entry])
+            entry = self.batch_audit_entry(creates, action=action, object_repr=object_repr, extra=extra,
+                                           entry_id=self.audit_with_id.take_id())
+        self.audit_with_id.insert_prepared([entry.row])
+        if entry.digest is not None:
+            self.audit_digests.insert_prepared([[entry.entry_id, entry.digest]])
         seal_after_commit()
 
-    def batch_audit_entry(self, creates: list[BatchRow], *, action: str, object_repr: str,
-                          extra: dict[str, Any] | None = None) -> list[Any]:
-        """ONE entry for all of ``creates`` (an import's batch), as the audit table's row: no ``object_id``, the
+    def batch_audit_entry(self, creates: list[BatchRow], *, action: str, object_repr: str, entry_id: int,
+                          extra: dict[str, Any] | None = None) -> BatchEntry:
+        """ONE entry for all of ``creates`` (an import's batch), as the audit table's row with the id ``entry_id``
+        (reserved: ``self.audit_with_id.take_id()``): no ``object_id``, the
         new ids as closed ``ranges`` (with ``first_id`` / ``last_id``: what the object filters match, see
         :func:`bcrm.audit.selectors.ranged_entry_ids`), and the created values compactly — ``columns`` names each
         position once (``id``, the file's ``row``, the audited fields, then any side values such as an
         interaction's contacts) and ``rows`` holds one array per record — plus ``extra`` (the import's job, file
         name and digest). :func:`bcrm.audit.services.batch_record` reads one record back in the form a one-record
-        entry has. Needs no database (it may be made while the batch is stored)."""
+        entry has. Needs no database (it may be made while the batch is stored); its content digest is made too
+        when every value is plain JSON (text, whole numbers, booleans, nulls; see ``chain.written_digest``)."""
         fields = self.audit_fields
         names = [name for name, _attname in fields]
         side = sorted({key for row in creates for key in row.changes} - set(names) - {"id", "row"})
@@ -283,18 +293,18 @@ class EntityBatch:
         ranges = id_ranges(row.pk for row in creates)  # type: ignore[misc]
         changes = {**(extra or {}), "created": len(creates), "first_id": ranges[0][0], "last_id": ranges[-1][1],
                    "ranges": ranges, "columns": ["id", "row", *names, *side], "rows": rows}
-        audit = self.audit
+        audit = self.audit_with_id
         entry: list[Any] = [None] * len(audit.attnames)
         slot = {name: i for i, name in enumerate(audit.attnames)}
+        written = {"id": entry_id, "at": self.now, "actor_id": getattr(self.actor, "pk", None),
+                   "actor_label": actor_label(self.actor), "action": action, "content_type_id": self.content_type_id,
+                   "object_id": "", "object_repr": object_repr[:255], "changes": changes}
+        for name, value in written.items():
+            entry[slot[name]] = value
         entry[slot["at"]] = audit.to_db("at", self.now)
-        entry[slot["actor_id"]] = getattr(self.actor, "pk", None)
-        entry[slot["actor_label"]] = actor_label(self.actor)
-        entry[slot["content_type_id"]] = self.content_type_id
-        entry[slot["action"]] = action
-        entry[slot["object_id"]] = ""
-        entry[slot["object_repr"]] = object_repr[:255]
         entry[slot["changes"]] = AUDIT_JSON(changes)
-        return entry
+        plain = all(_plain_json(column) for column in columns) and _plain_json(list((extra or {}).values()))
+        return BatchEntry(entry_id, entry, chain.written_digest(written) if plain else None)
 
     @cached_property
     def audit_converters(self) -> list[tuple[str, Any]]:
@@ -373,6 +383,26 @@ def _isoformat(value: Any) -> Any:
 
 
 _PLAIN_TYPES = frozenset({str, int, bool, type(None)})
+
+
+def _plain_json(values: list[Any]) -> bool:
+    """Every value text, a whole number, a boolean, a null, or a list of those: JSON that reads back the same."""
+    kinds = set(map(type, values))
+    if kinds <= _PLAIN_TYPES:
+        return True
+    if not kinds <= _PLAIN_TYPES | {list}:
+        return False
+    return all(set(map(type, value)) <= _PLAIN_TYPES for value in values if type(value) is list)
+
+
+@dataclass
+class BatchEntry:
+    """An import batch's audit entry, made: its reserved id, its row for the audit table, and its content digest
+    (None when it must be read back to be sealed)."""
+
+    entry_id: int
+    row: list[Any]
+    digest: str | None
 
 
 def _plain_simple(value: Any) -> Any:

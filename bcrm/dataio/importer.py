@@ -579,11 +579,13 @@ class Importer(ReferenceResolver):
     def _write(self, rows: list[Row]) -> None:
         creates = [r for r in rows if r.outcome == Outcome.CREATED]
         updates = [r for r in rows if r.outcome == Outcome.UPDATED]
-        made: list[list[Any]] = []
+        made: list[Any] = []
+        entry_id = self.batch.audit_with_id.take_id() if creates and self.batch.batch_audit else None
 
         def meanwhile() -> None:  # while the database stores the rows and checks their keys: no queries here
-            if creates and self.batch.batch_audit:
-                made.append(self.batch.batch_audit_entry(creates, **self.batch_audit_terms(creates)))  # type: ignore[arg-type]
+            if entry_id is not None:
+                made.append(self.batch.batch_audit_entry(creates, entry_id=entry_id,  # type: ignore[arg-type]
+                                                         **self.batch_audit_terms(creates)))
             self.run_ahead()
 
         self.batch.write(creates, updates, meanwhile=meanwhile)  # type: ignore[arg-type]
@@ -597,7 +599,7 @@ class Importer(ReferenceResolver):
                 "object_repr": f"{job.file_name} #{first}–{last}" if last != first else f"{job.file_name} #{first}",
                 "extra": {"import_job": job.pk, "file_name": job.file_name, "file_sha256": job.file_sha256}}
 
-    def write_audit(self, creates: list[Row], updates: list[Row], *, entry: list[Any] | None = None) -> None:
+    def write_audit(self, creates: list[Row], updates: list[Row], *, entry: Any = None) -> None:
         """The created rows in ONE entry for the batch where the entity allows it (``EntityBatch.batch_audit``:
         action ``import.create``, the new ids as ranges, each record's values as an array, the import's job, file
         name, digest and row numbers; see ``EntityBatch.write_batch_audit``), else one entry per created object;
