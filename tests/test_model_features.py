@@ -342,3 +342,16 @@ def test_one_clients_kept_figures_are_read_without_loading_the_portfolios(db, se
     for absent in (11, 5, 300_000):  # between ids, before the first, after the last
         figures = model_features.cached_client_clv(absent)
         assert figures["predicted_clv"] is figures["p_alive"] is None and figures["as_of"] == "2026-12-01"
+
+
+def test_the_portfolio_fit_read_in_small_pieces_is_the_same_fit(history, monkeypatch):
+    """The commitments are read a piece at a time into arrays (issue 19: as tuples they were a run's largest
+    allocation); pieces of 7 rows — the history's hundreds of commitments cut into many — give the same fit."""
+    end = timezone.now()
+    whole = model_features.fit_portfolio_clv(TODAY, end=end)
+    monkeypatch.setattr(model_features, "CLV_CHUNK", 7)
+    pieces = model_features.fit_portfolio_clv(TODAY, end=end)
+    assert np.array_equal(whole["ids"], pieces["ids"])
+    for name in ("predicted_clv", "expected_deals_12m", "p_alive"):
+        assert np.allclose(whole[name], pieces[name], equal_nan=True)
+    assert whole["params"] == pytest.approx(pieces["params"])
