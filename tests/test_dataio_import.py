@@ -285,7 +285,7 @@ def test_ambiguous_name_asks_for_the_external_id(tmp_path, lead, deal):
 def test_database_constraints_are_the_last_line(tmp_path, lead, deal, monkeypatch):
     """Were a check missing in Python, the database refuses the row; the batch is retried row by row,
     so only that row is rejected, with the constraint's own message."""
-    monkeypatch.setattr("bcrm.dataio.importer.constraint_errors", lambda model, row: [])
+    monkeypatch.setattr("bcrm.dataio.importer.constraint_tests", lambda model: [])
     rows = [PART_HEADER, ["戈壁光伏", "华能资本", "equity", "", "-100", "USD", "", ""],
             ["戈壁光伏", "华能资本", "mezzanine", "", "100", "USD", "", ""]]
     job = run_import(lead, "participations", write_csv(tmp_path / "p.csv", rows), mode="skip_invalid")

@@ -102,7 +102,7 @@ def test_a_batch_the_database_refuses_is_retried_row_by_row(tmp_path, lead, sett
     check switched off, so the constraint is the last line): the batch is retried row by row, only that row is
     rejected, every other row of every batch is written once, and the next batch was read once."""
     settings.BCRM_IMPORT_BATCH_ROWS = 5
-    monkeypatch.setattr("bcrm.dataio.importer.constraint_errors", lambda model, row: [])
+    monkeypatch.setattr("bcrm.dataio.importer.constraint_tests", lambda model: [])
     make_org(legal_name="Kept Client", external_id="KC-1")
     rows = [["KC-1", "visit", f"2026-05-{i % 28 + 1:02d} 11:{i:02d}", "20000" if i == 7 else "60", f"Visit #{i}", ""]
             for i in range(12)]

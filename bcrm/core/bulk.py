@@ -129,10 +129,6 @@ class RowInserter:
     def insert(self, rows: list[dict[str, Any]], *, meanwhile: Callable[[], Any] | None = None) -> None:
         """Write complete rows (``defaults_for`` merged with the values, pk included when ``with_pk``).
         ``meanwhile``: see ``insert_prepared``."""
-        if not rows:
-            if meanwhile is not None:
-                meanwhile()
-            return
         getter = self.getter
         tuples = [list(getter(row)) for row in rows]
         converters = self.converters
@@ -201,41 +197,39 @@ def _copy_rows_meanwhile(raw: Any, sql: str, tuples: list[list[Any]], meanwhile:
         raise failure[0]
 
 
-def datetime_converter() -> Callable[[dt.datetime | None], str | None]:
-    """What Django's SQLite backend stores for an aware datetime (``adapt_datetimefield_value``): naive
-    text in the connection's zone. Rows of a batch share their ``now``: the last value is remembered."""
-    zone = connection.timezone
+def _remembering(convert: Callable[[dt.datetime], Any]) -> Callable[[Any], Any]:
+    """``convert`` for aware datetimes (None and naive ones pass as they are), the last result remembered: the
+    rows of a batch share their ``now``."""
     last: list[Any] = [None, None]
 
-    def convert(value: dt.datetime | None) -> str | None:
-        if value is None:
-            return None
+    def remembered(value: Any) -> Any:
+        if not isinstance(value, dt.datetime) or value.tzinfo is None:
+            return value
         if value is last[0]:
             return last[1]
-        naive = value.astimezone(zone).replace(tzinfo=None) if value.tzinfo is not None else value
-        result = str(naive)
+        result = convert(value)
         last[0], last[1] = value, result
         return result
+
+    return remembered
+
+
+def datetime_converter() -> Callable[[dt.datetime | None], str | None]:
+    """What Django's SQLite backend stores for an aware datetime (``adapt_datetimefield_value``): naive
+    text in the connection's zone."""
+    zone = connection.timezone
+    as_text = _remembering(lambda value: str(value.astimezone(zone).replace(tzinfo=None)))
+
+    def convert(value: dt.datetime | None) -> str | None:
+        return None if value is None else str(as_text(value))
 
     return convert
 
 
 def pg_datetime_converter() -> Callable[[Any], Any]:
     """An aware datetime as PostgreSQL's ``COPY`` reads it: ISO text with its UTC offset (``2026-03-05 14:30:00+08:00``),
-    the same instant whatever the session's zone. A naive one (none is made with USE_TZ) is left to the driver. Rows
-    of a batch share their ``now``: the last value is remembered."""
-    last: list[Any] = [None, None]
-
-    def convert(value: Any) -> Any:
-        if value is None or value.__class__ is not dt.datetime or value.tzinfo is None:
-            return value
-        if value is last[0]:
-            return last[1]
-        result = value.isoformat(sep=" ")
-        last[0], last[1] = value, result
-        return result
-
-    return convert
+    the same instant whatever the session's zone. A naive one (none is made with USE_TZ) is left to the driver."""
+    return _remembering(lambda value: value.isoformat(sep=" "))
 
 
 def _same(value: Any) -> Any:

@@ -69,7 +69,6 @@ from bcrm.core.batch import actor_label as actor_label  # re-exported for the da
 from bcrm.core.bulk import PkSet
 from bcrm.core.services import plain_value
 from bcrm.dataio.checks import (
-    constraint_errors,
     constraint_tests,
     database_error_message,
     distinct_values,
@@ -475,8 +474,9 @@ class Importer(ReferenceResolver):
                     row.reject(column, message)
 
     def check_rules_many(self, items: list[tuple[Row, dict[str, Any]]]) -> None:
-        """``check_rules`` for many rows: a constraint that reads one field is evaluated once per distinct value
-        of it; the others row by row. A row's messages come in the constraints' order, then ``clean()``."""
+        """The model's check constraints, then its ``clean()`` on the rows they pass, for rows whose fields passed:
+        a constraint that reads one field is evaluated once per distinct value of it, the others row by row. A
+        row's messages come in the constraints' order."""
         for test, message, reads in constraint_tests(self.model):
             distinct = distinct_values([full.get(reads[0]) for _row, full in items]) if len(reads) == 1 else None
             if distinct is None:
@@ -524,21 +524,10 @@ class Importer(ReferenceResolver):
         row.outcome = Outcome.UPDATED
 
     def check(self, row: Row, full: dict[str, Any], data: dict[str, Any]) -> None:
-        for attname, value in data.items():
-            checker = self.checkers.get(attname)
-            if checker is not None:
-                for message in checker(value):
-                    row.reject(self.column_of.get(attname, self.name_of.get(attname, attname)), message)
-        if row.errors:
-            return
-        self.check_rules(row, full)
-
-    def check_rules(self, row: Row, full: dict[str, Any]) -> None:
-        """The model's check constraints, then its ``clean()``, on a row whose fields passed."""
-        for message in constraint_errors(self.model, full):
-            row.reject("", message)
-        if not row.errors and self.cleans:
-            self.clean(row, full)
+        """One row's field checks (of ``data``'s fields), then, when they pass, its constraints and ``clean()``."""
+        self.check_fields([(row, full, data)])
+        if not row.errors:
+            self.check_rules_many([(row, full)])
 
     def clean(self, row: Row, full: dict[str, Any]) -> None:
         """Model.clean() for models that define one, by the entity's batch form."""

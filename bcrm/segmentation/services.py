@@ -233,10 +233,6 @@ def _standing(run: Run | None, *, detail: bool) -> tuple[Standing, engine.LabelM
     # Read a piece at a time into arrays (a server-side cursor on PostgreSQL), each label text kept once: the
     # million rows as Python tuples, then transposed, held 1.6 GB at a million clients (issue 19).
     texts: dict[str, str] = {}
-
-    def strings(values) -> np.ndarray:
-        return _shared_strings(values, texts)
-
     pieces: list[tuple[np.ndarray, ...]] = []
     gc.disable()  # a piece's row tuples: the cyclic collector would rescan them again and again (a third of it)
     try:
@@ -248,7 +244,7 @@ def _standing(run: Run | None, *, detail: bool) -> tuple[Standing, engine.LabelM
             del rows
             pieces.append((
                 np.fromiter(cols[0], dtype=np.int64, count=m), np.fromiter(cols[1], dtype=np.int64, count=m),
-                strings(cols[2]), strings(cols[3]), strings(cols[4]),
+                _shared_strings(cols[2], texts), _shared_strings(cols[3], texts), _shared_strings(cols[4], texts),
                 np.array(cols[5], dtype=np.float64), np.array(cols[6], dtype=np.float64),
                 np.array(cols[7], dtype=np.float64),  # None → NaN
                 np.array(cols[8], dtype=bool), np.array(cols[9], dtype=bool), changes.unpack(cols[10]),
