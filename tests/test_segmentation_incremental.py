@@ -24,7 +24,7 @@ from bcrm.financing import services as financing
 from bcrm.financing.models import ExchangeRate, Participation
 from bcrm.parties import services as parties
 from bcrm.parties.models import Contact, Organization
-from bcrm.segmentation import feature_store, services
+from bcrm.segmentation import feature_store, services, standing
 from bcrm.segmentation.feature_store import compute_features_incremental
 from bcrm.segmentation.features import INCREMENTAL, Population, compute_features, load_population
 from bcrm.segmentation.models import Assignment, ClientChange, FeatureStore, Run
@@ -172,7 +172,7 @@ def test_a_change_committed_after_a_run_read_the_changes_is_taken_by_the_next_ru
 @pytest.mark.parametrize("dimension", DIMENSIONS)
 def test_incremental_run_gives_the_full_runs_labels(portfolio, admin, dimension, monkeypatch):
     # The standing assignments are read a piece at a time: pieces of 7 rows (30 clients: four whole, one part).
-    monkeypatch.setattr(services, "STANDING_CHUNK", 7)
+    monkeypatch.setattr(standing, "STANDING_CHUNK", 7)
     first = services.run_segmentation(actor=None, dimension=dimension, with_stability=False)
     assert first.outcome.mode == "full"  # no feature store yet: built for everyone
     assert FeatureStore.objects.get().as_of == TODAY

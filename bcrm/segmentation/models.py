@@ -315,3 +315,20 @@ class FeatureRow(models.Model):
 
     def __str__(self) -> str:
         return f"features of {self.organization_id}"
+
+
+class AssignmentEpoch(models.Model):
+    """A counter that database triggers (migration ``0008``) move on every change to standing assignment rows
+    other than a run's own writes: rows deleted (a client erased or merged away) or moved to another client or
+    run (a merge), or put back in force (``superseded_by`` cleared). A run's copy of the assignments it leaves
+    in force (``standing``) is stamped with it, so a copy is used only while no such change happened."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    value = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("assignment epoch")
+        verbose_name_plural = _("assignment epochs")
+
+    def __str__(self) -> str:
+        return f"assignment epoch {self.value}"

@@ -8,7 +8,6 @@ client) and moves the current labels in one transaction; a dry run computes the 
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,12 +24,12 @@ from bcrm.audit.services import audit_record
 from bcrm.core import events
 from bcrm.core.errors import Conflict, InvalidInput, NotFound
 from bcrm.parties.models import Organization
-from bcrm.segmentation import changes, splits
+from bcrm.segmentation import changes, splits, standing
 from bcrm.segmentation import classify as engine
 from bcrm.segmentation.choices import INSUFFICIENT, Dimension, RunMode, RunStatus, RunTrigger, labels_for
 from bcrm.segmentation.criteria import DEFAULTS, spec_of, validate_spec
 from bcrm.segmentation.feature_store import compute_features_incremental, store_usable
-from bcrm.segmentation.features import check_as_of, fetch_chunks, load_population
+from bcrm.segmentation.features import check_as_of, load_population
 from bcrm.segmentation.models import Assignment, ClientLabels, Criterion, Override, Run, ScheduleState
 from bcrm.segmentation.selectors import effective_assignments, run_chain
 from bcrm.stats import ModelError
@@ -175,135 +174,6 @@ MAX_CHAIN = 30
 FULL_WRITE_SHARE = 0.5
 
 
-@dataclass
-class Standing:
-    """The assignments in force in the run a new run builds on, aligned by client id (ascending)."""
-
-    ids: np.ndarray
-    run_ids: np.ndarray
-    results: changes.Results | None  # None when only the engine labels were read
-
-    def engine_labels(self) -> engine.LabelMap:
-        if self.results is None:
-            return _NO_LABELS
-        return engine.LabelMap(self.ids, self.results.engine_label)
-
-
-_NO_LABELS = engine.LabelMap(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object))
-
-
-def _shared_strings(values, texts: dict[str, str]) -> np.ndarray:
-    """``values`` as an object array in which equal texts are one object (``texts`` remembers them)."""
-    out = np.empty(len(values), dtype=object)
-    out[:] = [texts.setdefault(v, v) if v is not None else None for v in values]
-    return out
-
-
-def _label_map(values_list) -> engine.LabelMap:
-    """(organisation id, label) rows read a piece at a time into arrays, each label text kept once: as a dict of
-    a million ints and strs they held about 130 MB (issue 19)."""
-    texts: dict[str, str] = {}
-    ids: list[np.ndarray] = []
-    labels: list[np.ndarray] = []
-    gc.disable()  # a piece's row tuples: the cyclic collector would rescan them again and again
-    try:
-        for rows in fetch_chunks(values_list, STANDING_CHUNK):
-            cols = list(zip(*rows, strict=True))
-            m = len(rows)
-            del rows
-            ids.append(np.fromiter(cols[0], dtype=np.int64, count=m))
-            labels.append(_shared_strings(cols[1], texts))
-            del cols
-    finally:
-        gc.enable()
-    if not ids:
-        return _NO_LABELS
-    return engine.LabelMap(np.concatenate(ids), np.concatenate(labels))
-
-
-def _standing(run: Run | None, *, detail: bool) -> tuple[Standing, engine.LabelMap]:
-    """The assignments in force in ``run`` (its chain's latest row per client, read raw: a million rows) and
-    what the engine said for each client. ``detail`` reads what ``changes.unchanged`` compares as well."""
-    if run is None:
-        return Standing(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), None), _NO_LABELS
-    qs = effective_assignments(run).order_by()
-    if not detail:
-        return (Standing(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), None),
-                _label_map(qs.values_list("organization_id", "engine_label")))
-    # Read a piece at a time into arrays (a server-side cursor on PostgreSQL), each label text kept once: the
-    # million rows as Python tuples, then transposed, held 1.6 GB at a million clients (issue 19).
-    texts: dict[str, str] = {}
-    pieces: list[tuple[np.ndarray, ...]] = []
-    gc.disable()  # a piece's row tuples: the cyclic collector would rescan them again and again (a third of it)
-    try:
-        for rows in fetch_chunks(qs.values_list(
-                "organization_id", "run_id", "label", "engine_label", "previous_label", "score", "completeness",
-                "stability", "overridden", "held_by_hysteresis", "fingerprint"), STANDING_CHUNK):
-            cols = list(zip(*rows, strict=True))  # transposed in C
-            m = len(rows)
-            del rows
-            pieces.append((
-                np.fromiter(cols[0], dtype=np.int64, count=m), np.fromiter(cols[1], dtype=np.int64, count=m),
-                _shared_strings(cols[2], texts), _shared_strings(cols[3], texts), _shared_strings(cols[4], texts),
-                np.array(cols[5], dtype=np.float64), np.array(cols[6], dtype=np.float64),
-                np.array(cols[7], dtype=np.float64),  # None → NaN
-                np.array(cols[8], dtype=bool), np.array(cols[9], dtype=bool), changes.unpack(cols[10]),
-            ))
-            del cols
-    finally:
-        gc.enable()
-    if not pieces:
-        blank = np.zeros(0, dtype=object)
-        none = changes.Results(label=blank, engine_label=blank, previous=blank, overridden=np.zeros(0, bool),
-                               held=np.zeros(0, bool), score=np.zeros(0), completeness=np.zeros(0),
-                               stability=np.zeros(0), fingerprint=np.zeros((0, changes.WIDTH)))
-        return Standing(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), none), _NO_LABELS
-    ids = np.concatenate([piece[0] for piece in pieces])
-    order = np.argsort(ids, kind="stable")
-
-    def column(i: int) -> np.ndarray:
-        return np.concatenate([piece[i] for piece in pieces])[order]
-
-    results = changes.Results(
-        label=column(2), engine_label=column(3), previous=column(4), overridden=column(8), held=column(9),
-        score=column(5), completeness=column(6), stability=column(7), fingerprint=column(10),
-    )
-    standing = Standing(ids[order], column(1), results)
-    return standing, standing.engine_labels()
-
-
-STANDING_CHUNK = 100_000  # standing assignments turned into arrays at a time
-
-
-def _aligned(standing: Standing, ids: np.ndarray) -> changes.Results:
-    """The standing results lined up with ``ids`` (``present`` False for clients without a row)."""
-    n = ids.size
-    old = standing.results
-    assert old is not None
-    pos = np.searchsorted(standing.ids, ids)
-    pos_c = np.minimum(pos, max(standing.ids.size - 1, 0))
-    present = (standing.ids[pos_c] == ids) if standing.ids.size else np.zeros(n, bool)
-    # Two standing rows for one client (a merge moved the duplicate's rows onto the survivor): write it
-    # afresh, which replaces both.
-    twice = standing.ids[1:][standing.ids[1:] == standing.ids[:-1]]
-    if twice.size:
-        present &= ~np.isin(ids, twice)
-
-    def pick(values: np.ndarray, blank) -> np.ndarray:
-        if not standing.ids.size:
-            return np.full((n, *values.shape[1:]), blank, dtype=values.dtype)
-        out = values[pos_c].copy()
-        out[~present] = blank
-        return out
-
-    return changes.Results(
-        label=pick(old.label, ""), engine_label=pick(old.engine_label, ""), previous=pick(old.previous, ""),
-        overridden=pick(old.overridden, False), held=pick(old.held, False), score=pick(old.score, np.nan),
-        completeness=pick(old.completeness, np.nan), stability=pick(old.stability, np.nan),
-        fingerprint=pick(old.fingerprint, np.nan), present=present,
-    )
-
-
 def _builds_on(previous_run: Run | None, criterion: Criterion, method: str, params: dict[str, Any]) -> bool:
     """Whether a run may write only what changed since ``previous_run``: same criterion version, method and
     parameters (the rows' explanations and rules mean the same), and a chain not yet ``MAX_CHAIN`` long."""
@@ -313,7 +183,7 @@ def _builds_on(previous_run: Run | None, criterion: Criterion, method: str, para
 
 
 def _current_labels(dimension: str) -> engine.LabelMap:
-    return _label_map(ClientLabels.objects.exclude(**{dimension: ""}).order_by().values_list("organization_id", dimension))
+    return standing.label_map(ClientLabels.objects.exclude(**{dimension: ""}).order_by().values_list("organization_id", dimension))
 
 
 def active_overrides(dimension: str, now: dt.datetime | None = None) -> dict[int, str]:
@@ -383,7 +253,10 @@ def run_segmentation(
     run_method = method or criterion.method
     run_params = dict(criterion.params if params is None else params)
     incremental = not full and not dry_run and _builds_on(previous_run, criterion, run_method, run_params)
-    standing, previous_engine = _standing(previous_run, detail=incremental)
+    # The copy the previous run left in the data folder when nothing else changed its rows since; else read.
+    epoch_read = standing.epoch()
+    standing_rows, previous_engine = (standing.load(previous_run, epoch_read, detail=incremental)
+                                      or standing.read(previous_run, detail=incremental))
     previous_current = _current_labels(dimension)
     overrides = active_overrides(dimension)
     read_previous = time.perf_counter() - clock
@@ -412,9 +285,10 @@ def run_segmentation(
         return RunReport(outcome, None, int((time.perf_counter() - clock) * 1000))
     write_clock = time.perf_counter()
     fingerprints = outcome.fingerprints()
+    new_results = engine_results(outcome, fingerprints)
     rows: np.ndarray | None = None  # positions of the clients to write; None = every client
     if incremental:
-        same = changes.unchanged(engine_results(outcome, fingerprints), _aligned(standing, outcome.population.ids),
+        same = changes.unchanged(new_results, standing.aligned(standing_rows, outcome.population.ids),
                                  outcome.threshold)
         rows = np.flatnonzero(~same)
         if rows.size > FULL_WRITE_SHARE * max(outcome.population.size, 1):
@@ -442,7 +316,7 @@ def run_segmentation(
         outcome.timings["write_rows"] = time.perf_counter() - stage_clock
         if base is not None:
             assert rows is not None
-            _supersede(run, standing, outcome.population.ids, rows)
+            _supersede(run, standing_rows, outcome.population.ids, rows)
         stage_clock = time.perf_counter()
         written_at = np.arange(outcome.population.size) if rows is None else np.asarray(rows, dtype=np.int64)
         moved = _moved(outcome, written_at)
@@ -468,6 +342,8 @@ def run_segmentation(
             finished_at=timezone.now(), duration_ms=duration, chain=run.chain, written=written,
             timings={k: round(v, 3) for k, v in outcome.timings.items()})
         run.refresh_from_db()
+        standing.keep(run, epoch_read, standing.compose(run.pk, standing_rows, outcome.population.ids, new_results,
+                                                        rows))
         audit_record(actor=actor, action="create", instance=run, changes={
             "dimension": [None, dimension], "criterion_version": [None, criterion.version],
             "threshold": [None, run.threshold], "counts": [None, run.counts]})
@@ -534,12 +410,12 @@ def _write_assignments(run: Run, outcome: engine.Outcome, fingerprints: np.ndarr
     return int(positions.size)
 
 
-def _supersede(run: Run, standing: Standing, ids: np.ndarray, rows: np.ndarray) -> None:
+def _supersede(run: Run, before: standing.Standing, ids: np.ndarray, rows: np.ndarray) -> None:
     """Mark the standing rows ``run`` replaced: those of the clients it wrote and of the clients that left
     the population (they have no assignment in ``run``)."""
-    gone = ~np.isin(standing.ids, ids)
-    replaced = np.isin(standing.ids, ids[rows]) | gone
-    pairs = list(zip(standing.run_ids[replaced].tolist(), standing.ids[replaced].tolist(), strict=True))
+    gone = ~np.isin(before.ids, ids)
+    replaced = np.isin(before.ids, ids[rows]) | gone
+    pairs = list(zip(before.run_ids[replaced].tolist(), before.ids[replaced].tolist(), strict=True))
     if not pairs:
         return
     table = connection.ops.quote_name(Assignment._meta.db_table)
