@@ -199,7 +199,7 @@ def test_a_copy_of_the_store_serves_previews_while_it_is_the_stored_one(seeded, 
     np.testing.assert_array_equal(preview.matrix["relationship_strength"].values,
                                   compute_features(names, pop)["relationship_strength"].values)
     # the store moves on without the copy (a run whose copy could not be written): the copy is ignored
-    with mock.patch.object(feature_store, "_save_snapshot"):
+    with mock.patch.object(feature_store, "_save_snapshot"), mock.patch.object(feature_store, "_save_delta"):
         services.run_segmentation(actor=None, dimension="relationship", with_stability=False)
     read = mock.Mock(wraps=feature_store._read_rows)
     with mock.patch.object(feature_store, "_read_rows", read):
@@ -207,6 +207,48 @@ def test_a_copy_of_the_store_serves_previews_while_it_is_the_stored_one(seeded, 
     assert read.called
     np.testing.assert_array_equal(again.matrix["interactions_12m"].values, direct["interactions_12m"].values + (
         np.isin(pop.ids, [seeded[0].pk])).astype(float))
+
+
+def test_the_copy_takes_each_runs_recomputed_rows_as_a_delta_and_reads_as_the_store(seeded, settings, tmp_path,
+                                                                                      monkeypatch):
+    settings.DATA_DIR = tmp_path
+    settings.BCRM_FEATURE_CACHE_SECONDS = 900
+    monkeypatch.setattr(feature_store, "DELTA_SHARE", 0.09)  # up to five of the sixty clients
+    cols = feature_store.layout()
+    folder = feature_store._snapshot_dir()
+
+    def meta() -> dict:
+        import json
+        return json.loads((folder / "meta.json").read_text())
+
+    def copy_is_the_store() -> None:
+        state = feature_store.FeatureStore.objects.get()
+        copy = feature_store._load_snapshot(state, cols)
+        assert copy is not None
+        ids, block = feature_store._read_rows(len(cols))
+        np.testing.assert_array_equal(copy[0], ids)
+        np.testing.assert_array_equal(copy[1], block)
+
+    services.run_segmentation(actor=None, dimension="risk", with_stability=False)  # builds the store: whole
+    base = meta()["token"]
+    assert meta()["deltas"] == []
+    copy_is_the_store()
+    for step in range(3):  # two clients change per run: two deltas, then past the share, written whole
+        ClientChange.objects.update(changed_at=timezone.now() - dt.timedelta(days=1))
+        for org in seeded[step * 2: step * 2 + 2]:
+            Interaction.objects.create(organization=org, kind="senior_meeting", occurred_at=aware(1), summary="x")
+        services.run_segmentation(actor=None, dimension="risk", with_stability=False)
+        copy_is_the_store()
+        if step < 2:
+            assert meta()["token"] == base and len(meta()["deltas"]) == step + 1
+            assert len(list(folder.glob("delta-*.npz"))) == step + 1
+    assert meta()["token"] != base and meta()["deltas"] == []
+    assert not list(folder.glob("delta-*.npz")) and len(list(folder.glob("block-*.npy"))) == 1
+    # a client added: the copy is written whole (its rows are not the stored clients' any more)
+    Organization.objects.create(legal_name="Newcomer", team=seeded[0].team, kind="fund")
+    services.run_segmentation(actor=None, dimension="risk", with_stability=False)
+    assert meta()["deltas"] == []
+    copy_is_the_store()
 
 
 def test_without_the_file_cache_no_copy_is_written(seeded, settings, tmp_path):

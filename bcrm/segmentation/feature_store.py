@@ -190,11 +190,24 @@ def _load_snapshot(state: FeatureStore, cols: list[str]) -> tuple[np.ndarray, np
             return None
         ids = np.load(folder / f"ids-{meta['token']}.npy")
         block = np.load(folder / f"block-{meta['token']}.npy", mmap_mode="c")  # pages read as used, private copy
+        if block.shape != (ids.size, len(cols)):
+            return None
+        for token in meta.get("deltas", []):  # the rows later runs recomputed, in order
+            with np.load(folder / f"delta-{token}.npz", allow_pickle=False) as delta:
+                at, rows = delta["ids"], delta["rows"]
+            positions = np.minimum(np.searchsorted(ids, at), max(ids.size - 1, 0))
+            if rows.shape != (at.size, len(cols)) or not np.array_equal(ids[positions], at):
+                return None
+            block[positions] = rows
     except (OSError, ValueError, KeyError):
         return None
-    if block.shape != (ids.size, len(cols)):
-        return None
     return ids, block
+
+
+#: A copy takes the rows a run recomputed as a small file beside it (a delta) while its deltas hold fewer rows
+#: than this share of the clients, and at most ``MAX_DELTAS`` of them; then it is written whole again.
+DELTA_SHARE = 0.2
+MAX_DELTAS = 30
 
 
 def _save_snapshot(ids: np.ndarray, block: np.ndarray, generation: int, watermark: dt.datetime, as_of: dt.date,
@@ -207,14 +220,49 @@ def _save_snapshot(ids: np.ndarray, block: np.ndarray, generation: int, watermar
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / f"ids-{token}.npy", ids)
         np.save(folder / f"block-{token}.npy", np.asfortranarray(block))
-        tmp = folder / "meta.json.tmp"
-        tmp.write_text(json.dumps({"token": token, "stamp": _stamp(generation, watermark, as_of, cols)}))
-        tmp.replace(folder / "meta.json")  # atomic: a reader sees the old copy or the new one
-        for old in folder.glob("*.npy"):
+        _write_meta(folder, {"token": token, "stamp": _stamp(generation, watermark, as_of, cols), "deltas": []})
+        for old in [*folder.glob("*.npy"), *folder.glob("*.npz")]:
             if token not in old.name:
                 old.unlink(missing_ok=True)
     except OSError as exc:  # no copy is only slower
         logger.warning("feature store copy not written in %s: %s", folder, exc)
+
+
+def _write_meta(folder: Path, meta: dict[str, Any]) -> None:
+    tmp = folder / "meta.json.tmp"
+    tmp.write_text(json.dumps(meta))
+    tmp.replace(folder / "meta.json")  # atomic: a reader sees the old copy or the new one
+
+
+def _save_delta(started_from: dict[str, Any], ids: np.ndarray, block: np.ndarray, changed: np.ndarray,
+                generation: int, watermark: dt.datetime, as_of: dt.date, cols: list[str]) -> None:
+    """Bring the copy to the new store state. While it is still the copy this run started from (stamped
+    ``started_from``) over the same clients ``ids``, only the ``changed`` rows are written, as a delta; else
+    every row. Rewriting every row was a quarter of a gigabyte per run at a million clients (issue 19)."""
+    if float(settings.BCRM_FEATURE_CACHE_SECONDS) <= 0:
+        return
+    folder = _snapshot_dir()
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        deltas = list(meta.get("deltas", []))
+        held = 0
+        for token in deltas:
+            with np.load(folder / f"delta-{token}.npz", allow_pickle=False) as delta:
+                held += int(delta["ids"].size)
+    except (OSError, ValueError, KeyError):
+        meta, deltas, held = {}, [], 0
+    if (meta.get("stamp") != started_from or len(deltas) >= MAX_DELTAS
+            or held + changed.size > DELTA_SHARE * max(ids.size, 1)):
+        _save_snapshot(ids, block, generation, watermark, as_of, cols)
+        return
+    token = f"{int(time.time() * 1e6):x}"
+    try:
+        rows = np.ascontiguousarray(block[np.searchsorted(ids, changed)])
+        np.savez(folder / f"delta-{token}.npz", ids=changed, rows=rows)
+        _write_meta(folder, {**meta, "stamp": _stamp(generation, watermark, as_of, cols), "deltas": [*deltas, token]})
+    except OSError as exc:  # the copy no longer says what is stored
+        logger.warning("feature store copy not written in %s: %s", folder, exc)
+        _drop_snapshot()
 
 
 def _drop_snapshot() -> None:
@@ -353,7 +401,8 @@ def _bring_up_to_date(pop: Population, *, write: bool, timings: dict[str, float]
         return "full", pop.size, block, cols
 
     clock = time.perf_counter()
-    stored_ids, stored = _load_snapshot(state, cols) or _read_rows(len(cols))
+    copy = _load_snapshot(state, cols)
+    stored_ids, stored = copy or _read_rows(len(cols))
     if np.array_equal(stored_ids, pop.ids):  # the usual case: the store holds exactly the population
         block, have = stored, np.ones(pop.size, dtype=bool)
     else:
@@ -402,7 +451,11 @@ def _bring_up_to_date(pop: Population, *, write: bool, timings: dict[str, float]
         FeatureStore.objects.filter(pk=1).update(as_of=pop.as_of, watermark=watermark, context=contexts,
                                                  generation=generation)
         if np.array_equal(held, pop.ids):  # the copy is exactly what the table now holds
-            _save_snapshot(pop.ids, block, generation, watermark, pop.as_of, cols)
+            if copy is not None and not redo and np.array_equal(stored_ids, pop.ids):
+                _save_delta(_stamp(state.generation, state.watermark, state.as_of, cols), pop.ids, block, dirty,
+                            generation, watermark, pop.as_of, cols)
+            else:
+                _save_snapshot(pop.ids, block, generation, watermark, pop.as_of, cols)
         else:
             _drop_snapshot()
         timings["store_write"] = time.perf_counter() - clock
