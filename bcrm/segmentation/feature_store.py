@@ -278,7 +278,9 @@ def _write_rows(ids: np.ndarray, block: np.ndarray, *, replace_all: bool) -> Non
             cursor.execute(f"DELETE FROM {table}")
         for start in range(0, ids.size, WRITE_BATCH):
             chunk = ids[start:start + WRITE_BATCH].tolist()
-            if not replace_all:
+            if not replace_all and connection.vendor == "postgresql":  # one array parameter, not 20,000
+                cursor.execute(f"DELETE FROM {table} WHERE organization_id = ANY(%s::bigint[])", [chunk])
+            elif not replace_all:
                 cursor.execute(f"DELETE FROM {table} WHERE organization_id IN ({', '.join(['%s'] * len(chunk))})",
                                chunk)
             buf = np.ascontiguousarray(block[start:start + WRITE_BATCH], dtype="<f8").tobytes()
@@ -419,7 +421,9 @@ def _bring_up_to_date(pop: Population, *, write: bool, timings: dict[str, float]
         parts.append(_crossed_ids(family, before, pop))
     dirty_all = np.unique(np.concatenate(parts))
     dirty = dirty_all[np.isin(dirty_all, pop.ids)]
-    gone = np.setdiff1d(stored_ids[np.isin(stored_ids, dirty_all)], pop.ids)  # deleted clients
+    same_clients = np.array_equal(stored_ids, pop.ids)  # the usual case: no client added or deleted
+    gone = (np.zeros(0, dtype=np.int64) if same_clients  # deleted clients
+            else np.setdiff1d(stored_ids[np.isin(stored_ids, dirty_all)], pop.ids))
     redo = [f for f in families if f in contexts and state.context.get(f) != contexts[f]]
     timings["changes"] = time.perf_counter() - clock
 
@@ -446,12 +450,13 @@ def _bring_up_to_date(pop: Population, *, write: bool, timings: dict[str, float]
         else:
             _write_rows(dirty, block[np.searchsorted(pop.ids, dirty)], replace_all=False)
             _delete_rows(gone)
-            held = np.union1d(np.setdiff1d(stored_ids, gone), dirty)
+            # what the table holds now: the population when it held the population (dirty ones are in it)
+            held = pop.ids if same_clients else np.union1d(np.setdiff1d(stored_ids, gone), dirty)
         generation = state.generation + 1
         FeatureStore.objects.filter(pk=1).update(as_of=pop.as_of, watermark=watermark, context=contexts,
                                                  generation=generation)
         if np.array_equal(held, pop.ids):  # the copy is exactly what the table now holds
-            if copy is not None and not redo and np.array_equal(stored_ids, pop.ids):
+            if copy is not None and not redo and same_clients:
                 _save_delta(_stamp(state.generation, state.watermark, state.as_of, cols), pop.ids, block, dirty,
                             generation, watermark, pop.as_of, cols)
             else:

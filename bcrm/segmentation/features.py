@@ -333,9 +333,18 @@ class Epoch(Func):
         return self.as_sql(compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::float8", **extra)
 
     def as_sqlite(self, compiler, connection, **extra):
-        # Django stores SQLite times as UTC text; julianday reads that text and dates alike
-        return self.as_sql(compiler, connection, template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)",
-                           **extra)
+        # Django stores SQLite times as UTC text, "YYYY-MM-DD HH:MM:SS[.ffffff]", and dates as "YYYY-MM-DD".
+        # julianday() of the whole text is a double of days, 13 µs off at today's dates: a time at midnight
+        # fell on the day before, where PostgreSQL's EXTRACT is exact. The date's days (exact) and the time of
+        # day read from the text instead.
+        sql, params = compiler.compile(self.source_expressions[0])
+        if params:  # not a column: the approximate form, which names the expression once
+            return self.as_sql(compiler, connection, template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)",
+                               **extra)
+        day = f"(julianday(substr({sql}, 1, 10)) - 2440587.5) * 86400.0"
+        clock = (f"CAST(substr({sql}, 12, 2) AS INTEGER) * 3600 + CAST(substr({sql}, 15, 2) AS INTEGER) * 60 "
+                 f"+ CAST(substr({sql}, 18) AS REAL)")
+        return f"({day} + {clock})", []
 
 
 ID_CHUNK = 5000  # ids per ``IN (…)`` list when a population is a subset (one query per chunk)

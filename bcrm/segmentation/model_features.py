@@ -46,6 +46,7 @@ from bcrm.segmentation.features import (
     KYC_CODES,
     KYC_VERIFIED,
     LEVELS,
+    Epoch,
     Feature,
     FeatureValues,
     Population,
@@ -60,7 +61,6 @@ from bcrm.segmentation.features import (
     incremental,
     no_raw,
     profile_raw_from_rows,
-    to_epoch,
     to_float,
 )
 from bcrm.stats import ModelError, gettext_noop
@@ -181,11 +181,13 @@ def fit_portfolio_clv(as_of: dt.date, *, end: dt.datetime) -> dict[str, Any]:
     # A piece at a time into arrays: the portfolio's commitments as Python tuples (an int, a datetime, a
     # Decimal and a str each) were a run's largest allocation, 310 MB at a million clients (issue 19).
     pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    # The time as seconds computed by the database: parsing three million aware datetimes in Python was
+    # half of the fit's time at a million clients (issue 19).
     for rows in fetch_chunks(Participation.objects.filter(status__in=COMMITTED_STATUSES, status_changed_at__lt=end)
-                             .order_by().values_list("organization_id", "status_changed_at", "amount", "currency"),
-                             CLV_CHUNK):
+                             .order_by().annotate(e_at=Epoch("status_changed_at"))
+                             .values_list("organization_id", "e_at", "amount", "currency"), CLV_CHUNK):
         rate = np.array([rates.get(c, np.nan) for c in column(rows, 3)], dtype=np.float64)
-        pieces.append((_ids(rows), to_epoch(column(rows, 1)), to_float(column(rows, 2)) * rate))
+        pieces.append((_ids(rows), to_float(column(rows, 1)), to_float(column(rows, 2)) * rate))
         del rows
     if not pieces:
         raise ModelError(gettext_noop("The portfolio has no committed participations yet."))

@@ -287,9 +287,10 @@ def run_segmentation(
     fingerprints = outcome.fingerprints()
     new_results = engine_results(outcome, fingerprints)
     rows: np.ndarray | None = None  # positions of the clients to write; None = every client
+    old_results: changes.Results | None = None
     if incremental:
-        same = changes.unchanged(new_results, standing.aligned(standing_rows, outcome.population.ids),
-                                 outcome.threshold)
+        old_results = standing.aligned(standing_rows, outcome.population.ids)
+        same = changes.unchanged(new_results, old_results, outcome.threshold)
         rows = np.flatnonzero(~same)
         if rows.size > FULL_WRITE_SHARE * max(outcome.population.size, 1):
             rows = None
@@ -343,7 +344,7 @@ def run_segmentation(
             timings={k: round(v, 3) for k, v in outcome.timings.items()})
         run.refresh_from_db()
         standing.keep(run, epoch_read, standing.compose(run.pk, standing_rows, outcome.population.ids, new_results,
-                                                        rows))
+                                                        rows, old_results))
         audit_record(actor=actor, action="create", instance=run, changes={
             "dimension": [None, dimension], "criterion_version": [None, criterion.version],
             "threshold": [None, run.threshold], "counts": [None, run.counts]})
