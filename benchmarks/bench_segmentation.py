@@ -179,8 +179,9 @@ def create_same_shape(cursor, table: str, scratch: str) -> None:
     if connection.vendor == "postgresql":
         cursor.execute(f"CREATE TABLE {scratch} (LIKE {table} INCLUDING ALL)")
         return
+    # the table and its indexes (its triggers fire on deletes and moves only, which the baseline does not do)
     cursor.execute("SELECT type, sql FROM sqlite_master WHERE tbl_name = %s AND sql IS NOT NULL "
-                   "ORDER BY type DESC", [table])
+                   "AND type IN ('table', 'index') ORDER BY type DESC", [table])
     for kind, sql in cursor.fetchall():  # "table" first, then its indexes
         sql = sql.replace(f'"{table}"', f'"{scratch}"')
         if kind == "index":
