@@ -257,6 +257,8 @@ def test_each_automation_run_lists_the_tasks_it_created_and_the_task_page_says_s
 
 @pytest.fixture
 def backup_dir(settings, tmp_path):
+    settings.DATA_DIR = tmp_path / "data"  # the backup reads the data folder: this test's own, not the checkout's
+    settings.DATA_DIR.mkdir()
     settings.BCRM_BACKUP_DIR = tmp_path / "backups"
     settings.BCRM_AUDIT_CHECKPOINTS = tmp_path / "checkpoints.jsonl"
     return settings.BCRM_BACKUP_DIR

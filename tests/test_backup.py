@@ -260,8 +260,11 @@ def test_the_heartbeats_of_running_processes_are_not_backed_up_and_a_vanished_fi
     (tmp_path / "imports").mkdir()
     (tmp_path / "imports" / "kept.csv").write_text("a,b\n")
     (tmp_path / "imports" / "gone.csv").write_text("a,b\n")
+    (tmp_path / "cache" / "feature-store-x").mkdir(parents=True)  # copies of the database's data: rebuilt
+    (tmp_path / "cache" / "feature-store-x" / "block-1.npy").write_bytes(b"\x93NUMPY")
     listed = archive._data_files(exclude=set())
     assert Path("heartbeats/automation-87") not in listed and Path("imports/gone.csv") in listed
+    assert not [p for p in listed if p.parts[0] == "cache"]
 
     hashed = archive._sha256
 

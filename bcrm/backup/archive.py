@@ -78,9 +78,11 @@ def _database_file() -> Path | None:
 
 def _skipped(relative: Path, database_file: Path | None, data_dir: Path, exclude: set[Path]) -> bool:
     absolute = data_dir / relative
-    # Not the site's data: collected static files, earlier backups, and the heartbeats of the processes running
-    # now (bcrm.core.heartbeat: they come and go while the backup reads the folder, and mean nothing elsewhere).
-    if relative.parts and relative.parts[0] in {"static", "backups", "heartbeats"}:
+    # Not the site's data: collected static files, earlier backups, the heartbeats of the processes running
+    # now (bcrm.core.heartbeat: they come and go while the backup reads the folder, and mean nothing elsewhere),
+    # and the cache (copies of what the database holds — the feature store, the assignments in force, the
+    # portfolio fit — hundreds of megabytes at a million clients, rebuilt by the next run).
+    if relative.parts and relative.parts[0] in {"static", "backups", "heartbeats", "cache"}:
         return True
     if any(part.startswith(".bcrm-backup-") for part in relative.parts):
         return True  # the scratch folder of a backup being written into the data folder (this one's included)
