@@ -42,6 +42,15 @@ from tests.factories import make_participation, make_project
 TODAY = timezone.localdate()
 
 
+@pytest.fixture(autouse=True)
+def _runs_as_of_today(monkeypatch):
+    """Runs without an as-of date take TODAY, the date the data above were drawn for: a suite that crosses local
+    midnight (16:00 UTC in Shanghai) would otherwise run as of the next day (CI, 2026-12-07)."""
+    from bcrm.segmentation import classify
+
+    monkeypatch.setattr(classify, "today", lambda: TODAY)
+
+
 def aware(days_ago: float) -> dt.datetime:
     return timezone.now() - dt.timedelta(days=days_ago)
 

@@ -32,6 +32,15 @@ from tests.doors import api_client
 from tests.factories import make_org, make_participation, make_project
 
 TODAY = timezone.localdate()
+
+
+@pytest.fixture(autouse=True)
+def _runs_as_of_today(monkeypatch):
+    """Runs without an as-of date take TODAY, the date the data above were drawn for: a suite that crosses local
+    midnight (16:00 UTC in Shanghai) would otherwise run as of the next day (CI, 2026-12-07)."""
+    from bcrm.segmentation import classify
+
+    monkeypatch.setattr(classify, "today", lambda: TODAY)
 DIMENSIONS = ["value", "risk", "relationship"]
 
 

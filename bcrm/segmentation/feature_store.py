@@ -41,6 +41,7 @@ from bcrm.segmentation.features import (
     INCREMENTAL,
     FeatureMatrix,
     Population,
+    cache_path,
     derive_family,
     families_for,
     fetch,
@@ -171,8 +172,7 @@ def _copy_binary(cursor, select: str, ids: np.ndarray, data: np.ndarray, k: int)
 
 
 def _snapshot_dir() -> Path:
-    key = hashlib.sha256(f"{connection.vendor}|{connection.settings_dict.get('NAME')}".encode()).hexdigest()[:16]
-    return Path(settings.DATA_DIR) / "cache" / f"feature-store-{key}"
+    return cache_path("feature-store-{key}")
 
 
 def _stamp(generation: int, watermark: dt.datetime, as_of: dt.date, cols: list[str]) -> dict[str, Any]:

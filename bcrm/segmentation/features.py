@@ -815,6 +815,15 @@ def compute_features(names: Iterable[str], population: Population) -> FeatureMat
     return FeatureMatrix(population, {n: matrix.columns[n] for n in names}, matrix.queries)
 
 
+def cache_path(name: str) -> Path:
+    """``name`` in the data folder's ``cache/``, for this database: copies of what the database holds (the feature
+    store, the assignments in force, the portfolio fit), named so that two databases never share one."""
+    import hashlib
+
+    key = hashlib.sha256(f"{connection.vendor}|{connection.settings_dict.get('NAME')}".encode()).hexdigest()[:16]
+    return Path(settings.DATA_DIR) / "cache" / name.format(key=key)
+
+
 def _cache_path(names: list[str], as_of: dt.date):
     import hashlib
 

@@ -24,7 +24,6 @@ For a small population (the 360° page's one client) every query is restricted t
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import struct
@@ -34,7 +33,6 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import connection
 from django.utils.translation import gettext_lazy as _
 
 from bcrm.financing.choices import COMMITTED_STATUSES
@@ -53,6 +51,7 @@ from bcrm.segmentation.features import (
     Raw,
     _ids,
     _scatter,
+    cache_path,
     column,
     depth_now,
     derive_family,
@@ -218,8 +217,7 @@ def fit_portfolio_clv(as_of: dt.date, *, end: dt.datetime) -> dict[str, Any]:
 # --- the portfolio fit, kept for the 360° page ------------------------------------------------------
 
 def _fit_path() -> Path:
-    key = hashlib.sha256(f"{connection.vendor}|{connection.settings_dict.get('NAME')}".encode()).hexdigest()[:16]
-    return Path(settings.DATA_DIR) / "cache" / f"model-clv-{key}.npz"
+    return cache_path("model-clv-{key}.npz")
 
 
 def _save_fit(fit: dict[str, Any]) -> None:

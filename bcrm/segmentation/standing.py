@@ -13,7 +13,6 @@ On with the file cache (``BCRM_FEATURE_CACHE_SECONDS`` above 0), as the feature 
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import logging
 import time
@@ -23,11 +22,10 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import connection
 
 from bcrm.segmentation import changes
 from bcrm.segmentation import classify as engine
-from bcrm.segmentation.features import fetch_chunks
+from bcrm.segmentation.features import cache_path, fetch_chunks
 from bcrm.segmentation.models import AssignmentEpoch, Run
 from bcrm.segmentation.selectors import effective_assignments
 
@@ -184,8 +182,7 @@ def _on() -> bool:
 
 
 def _path(dimension: str) -> Path:
-    key = hashlib.sha256(f"{connection.vendor}|{connection.settings_dict.get('NAME')}".encode()).hexdigest()[:16]
-    return Path(settings.DATA_DIR) / "cache" / f"standing-{key}-{dimension}.npz"
+    return cache_path(f"standing-{{key}}-{dimension}.npz")
 
 
 def _stamp(run: Run, at_epoch: int) -> dict[str, object]:
