@@ -824,12 +824,11 @@ def cache_path(name: str) -> Path:
     return Path(settings.DATA_DIR) / "cache" / name.format(key=key)
 
 
-def _cache_path(names: list[str], as_of: dt.date):
+def _cache_path(names: list[str], as_of: dt.date) -> Path:
     import hashlib
 
-    key = hashlib.sha256(("|".join(sorted(names)) + f"|{as_of.isoformat()}|{connection.vendor}|"
-                          f"{connection.settings_dict.get('NAME')}").encode()).hexdigest()[:20]
-    return Path(settings.DATA_DIR) / "cache" / f"features-{key}.npz"
+    asked = hashlib.sha256(("|".join(sorted(names)) + f"|{as_of.isoformat()}").encode()).hexdigest()[:20]
+    return cache_path(f"features-{{key}}-{asked}.npz")
 
 
 def compute_features_cached(names: Iterable[str], population: Population, *, refresh: bool = False,

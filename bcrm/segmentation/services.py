@@ -343,8 +343,8 @@ def run_segmentation(
             finished_at=timezone.now(), duration_ms=duration, chain=run.chain, written=written,
             timings={k: round(v, 3) for k, v in outcome.timings.items()})
         run.refresh_from_db()
-        standing.keep(run, epoch_read, standing.compose(run.pk, standing_rows, outcome.population.ids, new_results,
-                                                        rows, old_results))
+        standing.keep(run, epoch_read, lambda: standing.compose(run.pk, standing_rows, outcome.population.ids,
+                                                                new_results, rows, old_results))
         audit_record(actor=actor, action="create", instance=run, changes={
             "dimension": [None, dimension], "criterion_version": [None, criterion.version],
             "threshold": [None, run.threshold], "counts": [None, run.counts]})

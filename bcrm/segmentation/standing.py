@@ -16,12 +16,14 @@ import gc
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.db import transaction
 
 from bcrm.segmentation import changes
 from bcrm.segmentation import classify as engine
@@ -225,18 +227,17 @@ def compose(run_pk: int, before: Standing, ids: np.ndarray, new: changes.Results
     return Standing(ids.copy(), run_ids, written)
 
 
-def keep(run: Run, at_epoch: int, after: Standing) -> None:
-    """Leave ``after`` (the rows in force in ``run``) in the data folder once ``run``'s transaction commits,
-    when no other writer changed assignment rows since ``at_epoch`` was read (before the standing rows were)."""
-    if not _on() or after.results is None:
+def keep(run: Run, at_epoch: int, after: Callable[[], Standing]) -> None:
+    """Leave the rows in force in ``run`` (``after()``, composed then: nothing is done with the file cache off)
+    in the data folder once ``run``'s transaction commits, when no other writer changed assignment rows since
+    ``at_epoch`` was read (before the standing rows were)."""
+    if not _on():
         return
     now = epoch()
     if now != at_epoch:
         return
-    from django.db import transaction
-
     stamp = _stamp(run, now)
-    transaction.on_commit(lambda: _save(_path(run.dimension), stamp, after))
+    transaction.on_commit(lambda: _save(_path(run.dimension), stamp, after()))
 
 
 def _save(path: Path, stamp: dict[str, object], after: Standing) -> None:
@@ -244,9 +245,8 @@ def _save(path: Path, stamp: dict[str, object], after: Standing) -> None:
     assert results is not None
     vocab = sorted({str(v) for name in _TEXT for v in set(getattr(results, name).tolist())})
     index = {v: i for i, v in enumerate(vocab)}
-    arrays: dict[str, Any] = {"meta": np.array(json.dumps({"stamp": stamp, "vocab": vocab})),
-                                     "ids": after.ids, "run_ids": after.run_ids,
-                                     "fingerprint": results.fingerprint.astype(np.float32)}
+    arrays: dict[str, Any] = {"meta": np.array(json.dumps({"stamp": stamp, "vocab": vocab})), "ids": after.ids,
+                              "run_ids": after.run_ids, "fingerprint": results.fingerprint.astype(np.float32)}
     for name in _TEXT:
         arrays[name] = np.fromiter((index[v] for v in getattr(results, name).tolist()), dtype=np.int16,
                                    count=after.ids.size)
