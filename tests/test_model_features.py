@@ -234,6 +234,10 @@ def test_client_figures_show_a_cached_portfolio_fit(history, rm, lead, settings,
     assert 0 <= client_model_figures(actor=lead, organization=org)["risk"]["value"] <= 100
     idle = client_model_figures(actor=rm, organization=history["idle"][1])
     assert idle["clv"]["predicted_clv"] is None  # no commitment: no lifetime value, not zero
+    # a kept fit cut short (a partial copy): the page shows "not computed yet", not an error
+    kept = model_features._fit_path().read_bytes()
+    model_features._fit_path().write_bytes(kept[: len(kept) // 2])
+    assert client_model_figures(actor=rm, organization=org)["clv"] is None
 
 
 def test_client_figures_respect_who_may_see_the_client(foreign_org, rm):

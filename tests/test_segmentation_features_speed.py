@@ -253,6 +253,15 @@ def test_the_copy_takes_each_runs_recomputed_rows_as_a_delta_and_reads_as_the_st
             assert len(list(folder.glob("delta-*.npz"))) == step + 1
     assert meta()["token"] != base and meta()["deltas"] == []
     assert not list(folder.glob("delta-*.npz")) and len(list(folder.glob("block-*.npy"))) == 1
+    # a delta cut short: the copy is passed over (the stored rows are read), never an error
+    ClientChange.objects.update(changed_at=timezone.now() - dt.timedelta(days=1))
+    Interaction.objects.create(organization=seeded[9], kind="senior_meeting", occurred_at=aware(1), summary="x")
+    services.run_segmentation(actor=None, dimension="risk", with_stability=False)
+    (delta,) = folder.glob("delta-*.npz")
+    delta.write_bytes(delta.read_bytes()[:100])
+    assert feature_store._load_snapshot(feature_store.FeatureStore.objects.get(), cols) is None
+    services.run_segmentation(actor=None, dimension="risk", with_stability=False)
+    copy_is_the_store()
     # a client added: the copy is written whole (its rows are not the stored clients' any more)
     Organization.objects.create(legal_name="Newcomer", team=seeded[0].team, kind="fund")
     services.run_segmentation(actor=None, dimension="risk", with_stability=False)

@@ -211,3 +211,37 @@ def test_the_epoch_triggers_exist_after_all_migrations(db):
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'segmentation_assignment'")
         names = {row[0] for row in cursor.fetchall()}
     assert {"seg_assignment_epoch_d", "seg_assignment_epoch_u", "seg_assignment_epoch_r"} <= names
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign"])
+def test_a_damaged_copy_is_ignored_and_the_rows_are_read(portfolio, copies, damage, monkeypatch,  # noqa: F811
+                                                        django_capture_on_commit_callbacks):
+    """The data folder is not the record: a copy that is not a NumPy archive, one cut short, or another run's is
+    passed over (the rows are read) and the run still writes what the rows say."""
+    monkeypatch.setattr(services, "FULL_WRITE_SHARE", 1.0)  # build on the chain, however many rows move
+    capture = django_capture_on_commit_callbacks
+    run("value", capture, full=True)
+    latest = run("value", capture)
+    path = standing._path("value")
+    data = path.read_bytes()
+    if damage == "garbage":
+        path.write_bytes(b"not an archive at all")
+    elif damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    else:  # a well-formed copy, but stamped for another run (say, of a database restored from a backup)
+        import json
+
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+        meta = json.loads(str(arrays["meta"]))
+        meta["stamp"]["run"] = latest.pk + 1000
+        arrays["meta"] = np.array(json.dumps(meta))
+        with path.open("wb") as fh:
+            np.savez(fh, **arrays)
+    assert standing.load(latest, standing.epoch(), detail=True) is None
+    reads = []
+    real_read = standing.read
+    monkeypatch.setattr(standing, "read", lambda *args, **kwargs: reads.append(1) or real_read(*args, **kwargs))
+    after = run("value", capture)
+    assert reads == [1] and after.base_run_id == latest.pk
+    copy_matches_rows(after)

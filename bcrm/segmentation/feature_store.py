@@ -37,6 +37,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from bcrm.segmentation.features import (
+    DAMAGED_CACHE,
     FAMILIES,
     INCREMENTAL,
     FeatureMatrix,
@@ -199,7 +200,7 @@ def _load_snapshot(state: FeatureStore, cols: list[str]) -> tuple[np.ndarray, np
             if rows.shape != (at.size, len(cols)) or not np.array_equal(ids[positions], at):
                 return None
             block[positions] = rows
-    except (OSError, ValueError, KeyError):
+    except DAMAGED_CACHE:
         return None
     return ids, block
 
@@ -249,7 +250,7 @@ def _save_delta(started_from: dict[str, Any], ids: np.ndarray, block: np.ndarray
         for token in deltas:
             with np.load(folder / f"delta-{token}.npz", allow_pickle=False) as delta:
                 held += int(delta["ids"].size)
-    except (OSError, ValueError, KeyError):
+    except DAMAGED_CACHE:
         meta, deltas, held = {}, [], 0
     if (meta.get("stamp") != started_from or len(deltas) >= MAX_DELTAS
             or held + changed.size > DELTA_SHARE * max(ids.size, 1)):

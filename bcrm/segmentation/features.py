@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -815,6 +816,11 @@ def compute_features(names: Iterable[str], population: Population) -> FeatureMat
     return FeatureMatrix(population, {n: matrix.columns[n] for n in names}, matrix.queries)
 
 
+#: What reading a damaged, cut short or foreign file of the cache raises (``np.load`` of an ``.npz`` reads a zip
+#: archive): the caller then does without the copy and reads the database.
+DAMAGED_CACHE: tuple[type[Exception], ...] = (OSError, ValueError, KeyError, IndexError, EOFError, zipfile.BadZipFile)
+
+
 def cache_path(name: str) -> Path:
     """``name`` in the data folder's ``cache/``, for this database: copies of what the database holds (the feature
     store, the assignments in force, the portfolio fit), named so that two databases never share one."""
@@ -856,7 +862,7 @@ def compute_features_cached(names: Iterable[str], population: Population, *, ref
                     matrix = FeatureMatrix(population, {
                         name: FeatureValues(data[f"v:{name}"], data[f"m:{name}"]) for name in names})
                     return matrix, _time.time() - path.stat().st_mtime
-        except (OSError, KeyError, ValueError) as exc:  # a damaged or older cache file is recomputed below
+        except DAMAGED_CACHE as exc:  # a damaged or older cache file is recomputed below
             logger.warning("feature cache %s unreadable, recomputing: %s", path, exc)
     matrix = compute_features(names, population)
     try:

@@ -40,6 +40,7 @@ from bcrm.financing.models import Participation
 from bcrm.financing.selectors import rates_to_reporting
 from bcrm.parties.choices import KycStatus
 from bcrm.segmentation.features import (
+    DAMAGED_CACHE,
     INCREMENTAL,
     KYC_CODES,
     KYC_VERIFIED,
@@ -262,7 +263,7 @@ def kept_clv_features(pop: Population) -> dict[str, FeatureValues] | None:
                 aligned, present = _scatter(pop, ids, [data[name]], fill=np.nan)
                 known = present & ~np.isnan(aligned[0])
                 out[name] = FeatureValues(np.where(known, aligned[0], np.nan), ~known)
-    except (OSError, KeyError, ValueError):
+    except DAMAGED_CACHE:
         return None
     return out
 
@@ -290,7 +291,7 @@ def cached_client_clv(organization_id: int) -> dict[str, Any] | None:
                 value = float(arrays[name][pos]) if found and name in arrays else float("nan")
                 out[name] = value if np.isfinite(value) else None
             return out
-    except (OSError, KeyError, ValueError) as exc:
+    except DAMAGED_CACHE as exc:
         log.warning("portfolio fit %s unreadable: %s", path, exc)
         return None
 

@@ -27,7 +27,7 @@ from django.db import transaction
 
 from bcrm.segmentation import changes
 from bcrm.segmentation import classify as engine
-from bcrm.segmentation.features import cache_path, fetch_chunks
+from bcrm.segmentation.features import DAMAGED_CACHE, cache_path, fetch_chunks
 from bcrm.segmentation.models import AssignmentEpoch, Run
 from bcrm.segmentation.selectors import effective_assignments
 
@@ -283,7 +283,7 @@ def load(run: Run | None, at_epoch: int, *, detail: bool) -> tuple[Standing, eng
                 completeness=data["completeness"], stability=data["stability"],
                 fingerprint=data["fingerprint"].astype(np.float64))
             standing = Standing(ids, data["run_ids"], results)
-    except (OSError, ValueError, KeyError, IndexError) as exc:
+    except DAMAGED_CACHE as exc:
         if not isinstance(exc, FileNotFoundError):
             logger.warning("standing assignments copy not read: %s", exc)
         return None
