@@ -216,3 +216,18 @@ def test_only_leads_and_administrators_force_a_full_run(book):
 
     with pytest.raises(PermissionDenied):
         automation_run(actor=book["rm_east"], full=True)
+
+
+def test_a_cycle_cancelled_is_not_offered_again_nor_counted_against_capacity(book):
+    """A cancelled cycle keeps its key, so no run makes it again; nor may a run count it as work to assign:
+    a full run did, taking room from the week's real tasks and reporting it in the lead's overflow task,
+    while the daily run (which does not examine that client) did not (CI saw the two disagree)."""
+    start = book["start"]
+    first = run_automation(actor=None, as_of=_at(start, 8), full=True)
+    assert sum(first.counts["created"].values()) > 0
+    for task in Task.objects.filter(source="playbook", status="open", organization__isnull=False):
+        task_cancel(actor=book["admin"], task=task)
+    later = run_automation(actor=None, as_of=_at(start + dt.timedelta(days=1)), full=True)
+    assert later.counts["created"] == {}
+    assert later.counts["assigned"] == later.counts["overflow"] == 0  # nothing counted that is not made
+    assert later.overflow == []

@@ -310,6 +310,7 @@ class _Engine(_DueSteps, _Capacity, _Escalations):
                 new.extend(self._participation_step(step, due_counts))
             else:
                 new.extend(self._cadence_step(step, due_counts))
+        new = self._not_made(new)
         self.counts["due"] = dict(due_counts)
         self._stage("due")
         escalations = self._service_requests()

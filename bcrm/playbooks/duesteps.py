@@ -179,6 +179,28 @@ class _DueSteps(_Population):
                 tier_rank=int(self.tier_rank[i]), title=title, title_code=code))
         return created
 
+    def _not_made(self, tasks: list[_NewTask]) -> list[_NewTask]:
+        """The due tasks no task has the key of yet. A cycle done or cancelled keeps its key: it is not made again
+        (the insert would skip it), and it must not be counted against anyone's capacity or in a lead's overflow
+        task either, as a full run did while the daily run, which does not examine that client, did not."""
+        if not tasks:
+            return tasks
+        keys = [t.key for t in tasks]
+        made: set[str] = set()
+        table = _table(Task)
+        postgres = connection.vendor == "postgresql"
+        size = 20_000 if postgres else 900
+        with connection.cursor() as cursor:
+            for start in range(0, len(keys), size):
+                chunk = keys[start:start + size]
+                if postgres:
+                    cursor.execute(f"SELECT source_key FROM {table} WHERE source_key = ANY(%s)", [chunk])
+                else:
+                    cursor.execute(f"SELECT source_key FROM {table} WHERE source_key IN "
+                                   f"({', '.join(['%s'] * len(chunk))})", chunk)
+                made.update(row[0] for row in cursor.fetchall())
+        return [t for t in tasks if t.key not in made] if made else tasks
+
     def _forward(self, days: np.ndarray, teams: np.ndarray) -> np.ndarray:
         """Due days moved forward to business days of each client's team calendar."""
         if days.size == 0:
