@@ -40,6 +40,21 @@ def shot(folder: Path, page, name: str) -> None:
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
+def wait_for(page, selector: str) -> None:
+    """``page.wait_for_selector(selector)``; on a timeout the failure says where the page was and what it
+    showed (a sign-in that landed elsewhere is told apart from a slow page)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_selector(selector)
+    except PlaywrightTimeout as exc:
+        try:
+            shown = page.inner_text("body", timeout=5_000)[:600]
+        except PlaywrightTimeout:
+            shown = "(the page did not answer)"
+        raise AssertionError(f"{selector!r} did not appear; the page is {page.url}: {shown!r}") from exc
+
+
 @pytest.fixture
 def browser():
     from playwright.sync_api import sync_playwright

@@ -8,7 +8,7 @@ import base64
 import pytest
 from django_otp.oath import totp
 
-from tests.browsing import BROWSER_MARKS, TIMEOUT_MS
+from tests.browsing import BROWSER_MARKS, TIMEOUT_MS, wait_for
 from tests.factories import make_org, make_team, make_user
 
 pytestmark = BROWSER_MARKS
@@ -50,7 +50,7 @@ def test_enrol_then_sign_in_with_a_code(live_server, browser, officer):
     page.wait_for_selector("#recovery-codes")
     assert page.locator("#recovery-codes li").count() == 10
     page.click("a:has-text('Continue')")
-    page.wait_for_selector("main input[name=q]")
+    wait_for(page, "main input[name=q]")
     assert "/clients/" in page.url
     context.close()
 
@@ -65,6 +65,6 @@ def test_enrol_then_sign_in_with_a_code(live_server, browser, officer):
     page.wait_for_selector("#two-factor-verify .alert.error")
     page.fill("#id_code", code(secret, 1))
     page.click("button:has-text('Verify')")
-    page.wait_for_selector("main input[name=q]")
+    wait_for(page, "main input[name=q]")
     assert "/clients/" in page.url and "华能资本" in page.inner_text("main")
     again.close()
