@@ -536,3 +536,42 @@ def test_an_early_stop_of_the_quasi_newton_search_is_reported_not_hidden(monkeyp
     result = clv.predict_clv(data[:, 1], data[:, 2], data[:, 3], data[:, 4])
     assert sum("ended early" in n["message"] for n in result.notes) == 2        # both fits
     assert result.bgnbd.search_status == "line_search"
+
+
+def test_one_purchase_rate_for_everyone_is_a_fit_not_a_failure(monkeypatch):
+    """The other degenerate BG/NBD (r and α without bound, r/α fixed): every active customer buys at the same
+    rate, so the Gamma of rates is a point mass. ``bcrm demo`` portfolios are like that, and the fit used to be
+    refused ("alpha ran to the edge"), leaving every client without lifetime-value features. Now it stands,
+    says so, recovers the rate, and predicts in one vectorised step (no quadrature per customer) what a
+    Monte Carlo average over the posterior of the drop-out probability gives."""
+    rng = np.random.default_rng(7)
+    n, lam, a, b = 4000, 0.4, 1.6, 6.0
+    T = rng.uniform(24, 60, n)
+    drop = rng.beta(a, b, n)
+    x, tx = np.zeros(n), np.zeros(n)
+    for i in range(n):  # the first purchase at 0; repeats at one rate, each followed by a drop-out with p
+        t = 0.0
+        while True:
+            t += rng.exponential(1 / lam)
+            if t > T[i]:
+                break
+            x[i], tx[i] = x[i] + 1, t
+            if rng.random() < drop[i]:
+                break
+    fit = clv.fit_bgnbd(x, tx, T)
+    assert fit.r > 1e4 and fit.alpha > 1e4
+    assert fit.r / fit.alpha == pytest.approx(lam, rel=0.05)
+    assert fit.a == pytest.approx(a, rel=0.3) and fit.b == pytest.approx(b, rel=0.3)
+    assert any("same purchase rate" in w["message"] for w in fit.warnings)
+    calls = []
+    monkeypatch.setattr(expectations, "_expected_quadrature", lambda *args: calls.append(args) or 0.0)
+    expected = fit.expected_transactions(12, x, tx, T)
+    assert not calls and np.all(np.isfinite(expected)) and np.all(expected >= 0)
+    params = {"r": fit.r, "alpha": fit.alpha, "a": fit.a, "b": fit.b}
+    rows = np.array([0, 1, 2, int(np.argmax(x))])
+    given_alive = expectations._expected_given_alive(params, 12.0, x[rows], fit.alpha + T[rows])
+    for i, row in enumerate(rows):
+        p = rng.beta(fit.a, fit.b + x[row], size=400_000)
+        big_a = fit.r + x[row]
+        monte_carlo = np.mean(-np.expm1(-big_a * np.log1p(p * 12.0 / (fit.alpha + T[row]))) / p)
+        assert given_alive[i] == pytest.approx(monte_carlo, rel=2e-3)

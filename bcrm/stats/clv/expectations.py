@@ -8,7 +8,7 @@ import warnings
 from typing import Any
 
 import numpy as np
-from scipy.special import betainc, betaln, gammaln, hyp2f1
+from scipy.special import betainc, betaln, gammaln, hyp1f1, hyp2f1
 
 from bcrm.stats import ModelError, gettext_noop
 from bcrm.stats.clv.optimiser import _DEGENERATE
@@ -28,7 +28,8 @@ def _p_alive(r: float, al: float, a: float, b: float, x: np.ndarray, tx: np.ndar
     pos = x > 0
     out = np.ones(x.size)
     xp = x[pos]
-    log_odds = math.log(a) - np.log(b + xp - 1) + (r + xp) * (np.log(al + T[pos]) - np.log(al + tx[pos]))
+    # log((α+T)/(α+tx)) as log1p: exact where α dwarfs T (one purchase rate for all, r and α without bound)
+    log_odds = math.log(a) - np.log(b + xp - 1) + (r + xp) * np.log1p((T[pos] - tx[pos]) / (al + tx[pos]))
     out[pos] = np.exp(-np.logaddexp(0.0, log_odds))
     return out
 
@@ -46,7 +47,13 @@ def _expected_given_alive(params: dict[str, float], t: np.ndarray | float, x: np
     big_a = r + x
     c = a + b + x - 1
     with np.errstate(all="ignore"):
-        value = c / (a - 1) * (1 - hyp2f1(big_a, a - 1, c, -s))
+        if r > math.exp(_DEGENERATE):
+            # One purchase rate for all (r, α without bound): (1 + p·s)^−(r+x) = e^−(r+x)·p·s to O((r+x)·s²), and
+            # the Beta mean of (1 − e^−kp)/p is (a+b+x−1)/(a−1)·[1 − ₁F₁(a−1; a+b+x−1; −k)]. (SciPy's ₂F₁ returns
+            # NaN at such r, which sent every customer to the quadrature.)
+            value = c / (a - 1) * (1 - hyp1f1(a - 1, c, -big_a * np.log1p(s)))
+        else:
+            value = c / (a - 1) * (1 - hyp2f1(big_a, a - 1, c, -s))
     upper = big_a * s
     bad = ~np.isfinite(value) | (value < -1e-12 * upper) | (value > upper * (1 + 1e-9) + 1e-300)
     if abs(a - 1) < 1e-6:

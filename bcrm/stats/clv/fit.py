@@ -18,7 +18,7 @@ from bcrm.stats.clv.likelihood import (
     _gg_value_grad_hess,
     _GGData,
 )
-from bcrm.stats.clv.optimiser import _info_fields, _maximise, _note, _se
+from bcrm.stats.clv.optimiser import _DEGENERATE, _info_fields, _maximise, _note, _se
 from bcrm.stats.clv.results import BGNBDFit, GammaGammaFit
 
 
@@ -66,8 +66,17 @@ def _require_fit_data(x: np.ndarray, age: np.ndarray, w: np.ndarray) -> None:
         raise ModelError(gettext_noop("Every T is 0: customers must have been observed for some time."))
 
 
+#: r of the limit the BG/NBD takes when every active customer buys at the same rate (the Gamma of rates a
+#: point mass): r and α without bound, r/α the rate. At this r the rates' coefficient of variation is 1/√r,
+#: about 3e-4, and the formulas stay within floating point.
+RATE_LIMIT_R = math.exp(16.0)
+
+
 def _fit_bgnbd_groups(ux: np.ndarray, utx: np.ndarray, uT: np.ndarray, uw: np.ndarray) -> BGNBDFit:
-    """The fit itself, on checked, grouped rows with their weights."""
+    """The fit itself, on checked, grouped rows with their weights. When the data show one purchase rate for
+    every active customer, the likelihood rises along r, α → ∞ with r/α fixed, and no point of the four
+    parameters is its maximum: that limit is then fitted as a model of its own (the rate, a and b) and kept
+    when the four-parameter fit fails or the limit is at least as likely."""
     n = float(uw.sum())
     scale = float(np.max(uT)) / 10.0                         # time rescaled so the longest T is 10
     data = _BGNBDData(ux, utx / scale, uT / scale, uw, grouped=True)
@@ -78,8 +87,20 @@ def _fit_bgnbd_groups(ux: np.ndarray, utx: np.ndarray, uT: np.ndarray, uw: np.nd
     mean_x = float(uw @ ux) / n
     mean_T = float(uw @ (uT / scale)) / n
     start = np.log(np.array([1.0, max(mean_T / max(mean_x, 1e-3), 1e-3), 1.0, 1.0]))
-    theta, cov, info = _maximise(value_grad, start, BGNBD_PARAMS, "BG/NBD", unbounded_pair=(2, 3),
-                                 terms=int(ux.size), value_grad_hess=lambda params: _bgnbd_value_grad_hess(params, data))
+    try:
+        theta, cov, info = _maximise(value_grad, start, BGNBD_PARAMS, "BG/NBD", unbounded_pair=(2, 3),
+                                     terms=int(ux.size),
+                                     value_grad_hess=lambda params: _bgnbd_value_grad_hess(params, data))
+        failure: ModelError | None = None
+    except ModelError as exc:
+        failure = exc
+    if failure is not None or min(theta[0], theta[1]) > _DEGENERATE:
+        limit = _fit_one_rate(data, start, int(ux.size))
+        if limit is not None and (failure is not None or limit[3] >= _bgnbd_value_grad(np.exp(theta), data, False)[0]
+                                  - 1e-9 * abs(limit[3])):
+            theta, cov, info, _ll = limit
+        elif failure is not None:
+            raise failure
     params = np.exp(theta)
     params[1] *= scale                                         # α back in the data's time unit
     cov[1, :] *= scale
@@ -88,6 +109,11 @@ def _fit_bgnbd_groups(ux: np.ndarray, utx: np.ndarray, uT: np.ndarray, uw: np.nd
         ll = _bgnbd_value_grad(params, _BGNBDData(ux, utx, uT, uw, grouped=True), False)[0]
     se = {name: _se(cov, i) for i, name in enumerate(BGNBD_PARAMS)}
     notes = list(info["notes"])
+    if info.get("one_rate"):
+        notes.append(_note(gettext_noop("r and alpha are very large: the data show the same purchase rate for every "
+                                           "active customer (about %(rate)s per unit of time), so r and alpha have "
+                                           "no meaningful standard errors; the predictions stand."),
+                              rate=f"{params[0] / params[1]:.3g}"))
     if info["degenerate"]:
         notes.append(_note(gettext_noop("a and b are very large: the data show the same drop-out probability "
                                            "for every customer (about %(p)s after each purchase), so a and b "
@@ -96,6 +122,32 @@ def _fit_bgnbd_groups(ux: np.ndarray, utx: np.ndarray, uT: np.ndarray, uw: np.nd
     return BGNBDFit(r=float(params[0]), alpha=float(params[1]), a=float(params[2]), b=float(params[3]),
                     se=se, covariance=cov, log_likelihood=float(ll), n_customers=n, n_distinct=int(ux.size),
                     warnings=notes, **_info_fields(info))
+
+
+def _fit_one_rate(data: _BGNBDData, start: np.ndarray, terms: int
+                  ) -> tuple[np.ndarray, np.ndarray, dict, float] | None:
+    """The BG/NBD in its limit of one purchase rate λ for every active customer: r = :data:`RATE_LIMIT_R`,
+    α = r/λ; λ, a and b by maximum likelihood. Returns the four log-parameters, their covariance (r's and α's
+    rows not a number), the optimiser's info (``one_rate`` set) and the log-likelihood; None when even the
+    limit does not fit."""
+    big = RATE_LIMIT_R
+
+    def value_grad(params: np.ndarray) -> tuple[float, np.ndarray]:
+        rate, a, b = params
+        ll, grad = _bgnbd_value_grad(np.array([big, big / rate, a, b]), data)
+        return ll, np.array([grad[1] * (-big / rate ** 2), grad[2], grad[3]])
+
+    start3 = np.array([-start[1], start[2], start[3]])  # the four-parameter start's rate is 1/α
+    try:
+        theta3, cov3, info = _maximise(value_grad, start3, ("rate", "a", "b"), "BG/NBD", unbounded_pair=(1, 2),
+                                       terms=terms)
+    except ModelError:
+        return None
+    theta = np.array([math.log(big), math.log(big) - theta3[0], theta3[1], theta3[2]])
+    cov = np.full((4, 4), np.nan)
+    cov[2:, 2:] = cov3[1:, 1:]
+    ll = float(_bgnbd_value_grad(np.exp(theta), data, False)[0])
+    return theta, cov, {**info, "one_rate": True}, ll
 
 
 @_one_blas_thread
