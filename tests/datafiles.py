@@ -18,3 +18,6 @@ for _path in (SUMMARY, SPEND, LOG, MASTER):
 DONATIONS = DATA / "donations" / "donations.csv"
 if not DONATIONS.is_file():
     raise FileNotFoundError(f"test data missing from the repository: {DONATIONS}")
+DEMO_RFM = DATA / "demo_clv" / "demo_1m_rfm.csv"
+if not DEMO_RFM.is_file():
+    raise FileNotFoundError(f"test data missing from the repository: {DEMO_RFM}")

@@ -13,7 +13,7 @@ from scipy.special import betaln, gammaln, hyp2f1
 
 from bcrm.stats import ModelError, clv
 from bcrm.stats.clv import expectations, optimiser
-from tests.datafiles import LOG, SPEND, SUMMARY
+from tests.datafiles import DEMO_RFM, LOG, SPEND, SUMMARY
 
 # Fader, Hardie & Lee (2005), see tests/data/cdnow/README.md
 PUBLISHED_BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
@@ -575,3 +575,54 @@ def test_one_purchase_rate_for_everyone_is_a_fit_not_a_failure(monkeypatch):
         big_a = fit.r + x[row]
         monte_carlo = np.mean(-np.expm1(-big_a * np.log1p(p * 12.0 / (fit.alpha + T[row]))) / p)
         assert given_alive[i] == pytest.approx(monte_carlo, rel=2e-3)
+
+
+def test_one_rate_and_one_drop_out_probability_for_everyone_fits_as_the_demo_needs(monkeypatch):
+    """Both limits at once (every active customer buys at one rate and drops out with one probability), as
+    in a large ``bcrm demo`` portfolio, where the four-parameter search stops on the ridge ("alpha ran to the
+    edge", or "no clear maximum"): the fit stands in that limit, recovers the rate and the probability, says
+    both, and predicts without quadrature. Data where nobody ever drops out stay refused (the case above)."""
+    rng = np.random.default_rng(12)
+    n, lam, p = 5000, 0.3, 0.15
+    T = rng.uniform(12, 48, n)
+    x, tx = np.zeros(n), np.zeros(n)
+    for i in range(n):
+        t = 0.0
+        while True:
+            t += rng.exponential(1 / lam)
+            if t > T[i]:
+                break
+            x[i], tx[i] = x[i] + 1, t
+            if rng.random() < p:
+                break
+    fit = clv.fit_bgnbd(x, tx, T)
+    assert fit.r / fit.alpha == pytest.approx(lam, rel=0.05)
+    assert fit.a / (fit.a + fit.b) == pytest.approx(p, abs=0.02)
+    messages = " ".join(w["message"] for w in fit.warnings)
+    assert "same purchase rate" in messages and "same drop-out probability" in messages
+    calls = []
+    monkeypatch.setattr(expectations, "_expected_quadrature", lambda *args: calls.append(args) or 0.0)
+    expected = fit.expected_transactions(12, x, tx, T)
+    alive = fit.probability_alive(x, tx, T)
+    assert not calls and np.all(np.isfinite(expected)) and np.all((alive >= 0) & (alive <= 1))
+    # A customer seen buying just now stayed with probability 1 − p after that purchase, then buys at the rate
+    # and may drop out after each purchase: (1 − p)·(1 − e^−pλt)/p in the next t = 12.
+    recent = int(np.argmax(np.where(T - tx < 0.05, x, -1)))
+    assert alive[recent] == pytest.approx(1 - p, abs=0.03)
+    assert expected[recent] == pytest.approx((1 - p) * -np.expm1(-p * lam * 12) / p, rel=0.05)
+
+
+def test_the_million_client_demo_portfolio_fits_in_the_limit():
+    """The summary a 1M-client ``bcrm demo`` gives the value dimension's fit (tests/data/demo_clv): the
+    four-parameter search ran to the edge there, and so did the one-rate limit's own search for a and b (the
+    run logged "CLV features missing for everyone"). The fit stands, in the limit of one rate and one
+    drop-out probability, with the portfolio's rate and probability."""
+    rows = np.loadtxt(DEMO_RFM, delimiter=",", skiprows=1)
+    x, tx, T, customers = rows.T
+    fit = clv.fit_bgnbd(x, tx, T, weights=customers)
+    messages = " ".join(w["message"] for w in fit.warnings)
+    assert "same purchase rate" in messages
+    assert fit.r / fit.alpha == pytest.approx(0.052, rel=0.1)          # commitments a month while active
+    assert fit.a / (fit.a + fit.b) == pytest.approx(0.13, abs=0.02)    # drop-out after a commitment
+    prediction = clv.predict_clv(x, tx, T, None, horizon_months=12, units_per_month=1.0, weights=customers)
+    assert np.all(np.isfinite(prediction.expected_transactions)) and np.all(np.isfinite(prediction.p_alive))

@@ -40,20 +40,15 @@ def _expected_given_alive(params: dict[str, float], t: np.ndarray | float, x: np
     known to be active, whose rate has posterior Gamma(r+x, base). ``base`` = α+T (or α for a new one).
 
     Computed as (a+b+x−1)/(a−1)·[1 − ₂F₁(r+x, a−1; a+b+x−1; −t/base)]; where SciPy's ₂F₁ is not finite or
-    falls outside the bounds 0 ≤ E ≤ (r+x)·t/base, the integral itself is evaluated by quadrature."""
+    falls outside the bounds 0 ≤ E ≤ (r+x)·t/base: the concentrated expansion when a and b are without bound,
+    the Kummer limit when r is (one purchase rate for all), else the integral itself by quadrature."""
     r, a, b = params["r"], params["a"], params["b"]
     t_arr = np.broadcast_to(np.asarray(t, dtype=np.float64), x.shape)
     s = t_arr / base
     big_a = r + x
     c = a + b + x - 1
     with np.errstate(all="ignore"):
-        if r > math.exp(_DEGENERATE):
-            # One purchase rate for all (r, α without bound): (1 + p·s)^−(r+x) = e^−(r+x)·p·s to O((r+x)·s²), and
-            # the Beta mean of (1 − e^−kp)/p is (a+b+x−1)/(a−1)·[1 − ₁F₁(a−1; a+b+x−1; −k)]. (SciPy's ₂F₁ returns
-            # NaN at such r, which sent every customer to the quadrature.)
-            value = c / (a - 1) * (1 - hyp1f1(a - 1, c, -big_a * np.log1p(s)))
-        else:
-            value = c / (a - 1) * (1 - hyp2f1(big_a, a - 1, c, -s))
+        value = c / (a - 1) * (1 - hyp2f1(big_a, a - 1, c, -s))
     upper = big_a * s
     bad = ~np.isfinite(value) | (value < -1e-12 * upper) | (value > upper * (1 + 1e-9) + 1e-300)
     if abs(a - 1) < 1e-6:
@@ -67,9 +62,18 @@ def _expected_given_alive(params: dict[str, float], t: np.ndarray | float, x: np
             # 1/√a of its mean, so E[f(p)] = f(m) + ½·f''(m)·Var(p) + O(a^−2), evaluated for all rows at once
             # instead of one quadrature per customer.
             value[rows] = _expected_concentrated(big_a[rows], s[rows], a, b + x[rows])
-        else:
-            for i in rows:
-                value[i] = _expected_quadrature(float(big_a[i]), float(s[i]), a, float(b + x[i]))
+            rows = rows[:0]
+        elif r > math.exp(_DEGENERATE) and abs(a - 1) >= 1e-6:
+            # One purchase rate for all (r, α without bound; SciPy's ₂F₁ returns NaN there): (1 + p·s)^−(r+x) is
+            # e^−(r+x)·p·log1p(s) to within (r+x)·s²/8 in the exponent, and the Beta mean of (1 − e^−kp)/p is
+            # (a+b+x−1)/(a−1)·[1 − ₁F₁(a−1; a+b+x−1; −k)]: all rows at once, not one quadrature each.
+            with np.errstate(all="ignore"):
+                kummer = c[rows] / (a - 1) * (1 - hyp1f1(a - 1, c[rows], -big_a[rows] * np.log1p(s[rows])))
+            fine = np.isfinite(kummer) & (kummer >= -1e-12 * upper[rows]) & (kummer <= upper[rows] * (1 + 1e-9))
+            value[rows[fine]] = kummer[fine]
+            rows = rows[~fine]
+        for i in rows:
+            value[i] = _expected_quadrature(float(big_a[i]), float(s[i]), a, float(b + x[i]))
     return np.clip(value, 0.0, None)
 
 

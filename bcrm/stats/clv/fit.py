@@ -66,17 +66,20 @@ def _require_fit_data(x: np.ndarray, age: np.ndarray, w: np.ndarray) -> None:
         raise ModelError(gettext_noop("Every T is 0: customers must have been observed for some time."))
 
 
-#: r of the limit the BG/NBD takes when every active customer buys at the same rate (the Gamma of rates a
-#: point mass): r and α without bound, r/α the rate. At this r the rates' coefficient of variation is 1/√r,
-#: about 3e-4, and the formulas stay within floating point.
-RATE_LIMIT_R = math.exp(16.0)
+#: The size of r and α (and of a and b) in the BG/NBD's limits: one purchase rate for every active customer
+#: (the Gamma of rates a point mass: r, α without bound, r/α the rate) and one drop-out probability for every
+#: customer (the Beta a point mass: a, b without bound, a/(a+b) the probability). At this size the
+#: distributions' coefficient of variation is about 3e-4, and the formulas stay within floating point.
+LIMIT_SIZE = math.exp(12.0)
 
 
 def _fit_bgnbd_groups(ux: np.ndarray, utx: np.ndarray, uT: np.ndarray, uw: np.ndarray) -> BGNBDFit:
-    """The fit itself, on checked, grouped rows with their weights. When the data show one purchase rate for
-    every active customer, the likelihood rises along r, α → ∞ with r/α fixed, and no point of the four
-    parameters is its maximum: that limit is then fitted as a model of its own (the rate, a and b) and kept
-    when the four-parameter fit fails or the limit is at least as likely."""
+    """The fit itself, on checked, grouped rows with their weights. Where the data show one purchase rate for
+    every active customer, or one drop-out probability for all, the likelihood rises without end along a ridge
+    (r, α → ∞ with r/α fixed; a, b → ∞ with a/(a+b) fixed) and no point of the four parameters is its
+    maximum; the search then stops short of it or runs to the edge. So when the four-parameter fit fails or
+    ends on such a ridge, each limit (one rate, one drop-out probability, both) is fitted as a model of its own,
+    and the most likely fit that succeeded is kept."""
     n = float(uw.sum())
     scale = float(np.max(uT)) / 10.0                         # time rescaled so the longest T is 10
     data = _BGNBDData(ux, utx / scale, uT / scale, uw, grouped=True)
@@ -87,20 +90,25 @@ def _fit_bgnbd_groups(ux: np.ndarray, utx: np.ndarray, uT: np.ndarray, uw: np.nd
     mean_x = float(uw @ ux) / n
     mean_T = float(uw @ (uT / scale)) / n
     start = np.log(np.array([1.0, max(mean_T / max(mean_x, 1e-3), 1e-3), 1.0, 1.0]))
+    fits: list[tuple[float, np.ndarray, np.ndarray, dict]] = []
+    failure: ModelError | None = None
     try:
         theta, cov, info = _maximise(value_grad, start, BGNBD_PARAMS, "BG/NBD", unbounded_pair=(2, 3),
                                      terms=int(ux.size),
                                      value_grad_hess=lambda params: _bgnbd_value_grad_hess(params, data))
-        failure: ModelError | None = None
+        info = {**info, "one_rate": min(theta[0], theta[1]) > _DEGENERATE}
+        fits.append((_bgnbd_value_grad(np.exp(theta), data, False)[0], theta, cov, info))
     except ModelError as exc:
         failure = exc
-    if failure is not None or min(theta[0], theta[1]) > _DEGENERATE:
-        limit = _fit_one_rate(data, start, int(ux.size))
-        if limit is not None and (failure is not None or limit[3] >= _bgnbd_value_grad(np.exp(theta), data, False)[0]
-                                  - 1e-9 * abs(limit[3])):
-            theta, cov, info, _ll = limit
-        elif failure is not None:
-            raise failure
+    if failure is not None or fits[0][3]["one_rate"] or fits[0][3]["degenerate"]:
+        for rate, drop in ((True, False), (False, True), (True, True)):
+            limit = _fit_limit(data, start, int(ux.size), rate=rate, drop=drop)
+            if limit is not None:
+                fits.append(limit)
+    if not fits:
+        assert failure is not None
+        raise failure
+    _ll, theta, cov, info = max(fits, key=lambda fit: fit[0])
     params = np.exp(theta)
     params[1] *= scale                                         # α back in the data's time unit
     cov[1, :] *= scale
@@ -109,7 +117,7 @@ def _fit_bgnbd_groups(ux: np.ndarray, utx: np.ndarray, uT: np.ndarray, uw: np.nd
         ll = _bgnbd_value_grad(params, _BGNBDData(ux, utx, uT, uw, grouped=True), False)[0]
     se = {name: _se(cov, i) for i, name in enumerate(BGNBD_PARAMS)}
     notes = list(info["notes"])
-    if info.get("one_rate"):
+    if info["one_rate"]:
         notes.append(_note(gettext_noop("r and alpha are very large: the data show the same purchase rate for every "
                                            "active customer (about %(rate)s per unit of time), so r and alpha have "
                                            "no meaningful standard errors; the predictions stand."),
@@ -124,30 +132,43 @@ def _fit_bgnbd_groups(ux: np.ndarray, utx: np.ndarray, uT: np.ndarray, uw: np.nd
                     warnings=notes, **_info_fields(info))
 
 
-def _fit_one_rate(data: _BGNBDData, start: np.ndarray, terms: int
-                  ) -> tuple[np.ndarray, np.ndarray, dict, float] | None:
-    """The BG/NBD in its limit of one purchase rate λ for every active customer: r = :data:`RATE_LIMIT_R`,
-    α = r/λ; λ, a and b by maximum likelihood. Returns the four log-parameters, their covariance (r's and α's
-    rows not a number), the optimiser's info (``one_rate`` set) and the log-likelihood; None when even the
-    limit does not fit."""
-    big = RATE_LIMIT_R
+def _fit_limit(data: _BGNBDData, start: np.ndarray, terms: int, *, rate: bool, drop: bool
+               ) -> tuple[float, np.ndarray, np.ndarray, dict] | None:
+    """The BG/NBD in a limit: with ``rate``, one purchase rate λ for every active customer (r =
+    :data:`LIMIT_SIZE`, α = r/λ); with ``drop``, one drop-out probability for all (a = :data:`LIMIT_SIZE`,
+    b = a·o, o the odds of staying). The other parameters by maximum likelihood. Returns the log-likelihood,
+    the four log-parameters, their covariance (not a number in the limit's rows), the optimiser's info
+    (``one_rate``/``degenerate`` saying which limit); None when the limit does not fit either."""
+    big = LIMIT_SIZE
+    names = (["rate"] if rate else ["r", "alpha"]) + (["odds"] if drop else ["a", "b"])
 
-    def value_grad(params: np.ndarray) -> tuple[float, np.ndarray]:
-        rate, a, b = params
-        ll, grad = _bgnbd_value_grad(np.array([big, big / rate, a, b]), data)
-        return ll, np.array([grad[1] * (-big / rate ** 2), grad[2], grad[3]])
+    def four(free: np.ndarray) -> np.ndarray:
+        head = [big, big / free[0]] if rate else [free[0], free[1]]
+        tail = [big, big * free[-1]] if drop else [free[-2], free[-1]]
+        return np.array(head + tail)
 
-    start3 = np.array([-start[1], start[2], start[3]])  # the four-parameter start's rate is 1/α
+    def value_grad(free: np.ndarray) -> tuple[float, np.ndarray]:
+        ll, g = _bgnbd_value_grad(four(free), data)
+        head = [g[1] * (-big / free[0] ** 2)] if rate else [g[0], g[1]]
+        tail = [g[3] * big] if drop else [g[2], g[3]]
+        return ll, np.array(head + tail)
+
+    start_free = np.array(([-start[1]] if rate else [start[0], start[1]]) + ([0.0] if drop else [start[2], start[3]]))
     try:
-        theta3, cov3, info = _maximise(value_grad, start3, ("rate", "a", "b"), "BG/NBD", unbounded_pair=(1, 2),
-                                       terms=terms)
+        theta_free, cov_free, info = _maximise(value_grad, start_free, names, "BG/NBD", terms=terms,
+                                               unbounded_pair=None if drop else (len(names) - 2, len(names) - 1))
     except ModelError:
         return None
-    theta = np.array([math.log(big), math.log(big) - theta3[0], theta3[1], theta3[2]])
+    limits = ([0] if rate else []) + ([len(names) - 1] if drop else [])
+    if any(abs(theta_free[i]) > _DEGENERATE for i in limits):
+        return None  # the limit's own parameter running away (no one ever drops out, say): no fit either
+    theta = np.log(four(np.exp(theta_free)))
     cov = np.full((4, 4), np.nan)
-    cov[2:, 2:] = cov3[1:, 1:]
+    kept = ([] if rate else [0, 1]) + ([] if drop else [2, 3])
+    free_kept = ([] if rate else [0, 1]) + ([] if drop else [len(names) - 2, len(names) - 1])
+    cov[np.ix_(kept, kept)] = cov_free[np.ix_(free_kept, free_kept)]
     ll = float(_bgnbd_value_grad(np.exp(theta), data, False)[0])
-    return theta, cov, {**info, "one_rate": True}, ll
+    return ll, theta, cov, {**info, "one_rate": rate, "degenerate": drop or info["degenerate"]}
 
 
 @_one_blas_thread
