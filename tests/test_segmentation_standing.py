@@ -245,3 +245,34 @@ def test_a_damaged_copy_is_ignored_and_the_rows_are_read(portfolio, copies, dama
     after = run("value", capture)
     assert reads == [1] and after.base_run_id == latest.pk
     copy_matches_rows(after)
+
+
+def test_marking_replaced_rows_updates_them_in_place_on_postgresql(portfolio, admin, monkeypatch):  # noqa: F811
+    """A run marks the rows it replaces ``superseded_by``, a column no index holds; the assignments' pages keep
+    a quarter free (migration 0009), so PostgreSQL updates each such row in place (a heap-only tuple) instead of
+    writing a new version into every one of the table's six indexes (3.5-5x the time at a million rows)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("a page's fill factor and heap-only tuples are PostgreSQL's; SQLite's rows are rewritten")
+    monkeypatch.setattr(services, "FULL_WRITE_SHARE", 1.0)  # build on the chain, however many rows move
+    services.run_segmentation(actor=None, dimension="value", with_stability=False, full=True)
+    services.run_segmentation(actor=None, dimension="value", with_stability=False)  # each client's previous label
+    age_changes()
+    for org in portfolio[:6]:  # a fifth of the clients moved by hand: their rows are replaced
+        services.override_create(actor=admin, organization=org, dimension="value", label="high", reason="anchor",
+                                 expires_at=timezone.now() + dt.timedelta(days=30))
+
+    def updates() -> tuple[int, int]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
+                           "WHERE relname = 'segmentation_assignment'")
+            row = cursor.fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    before = updates()
+    report = services.run_segmentation(actor=None, dimension="value", with_stability=False)
+    assert report.run is not None and report.run.base_run_id is not None
+    replaced = Assignment.objects.filter(superseded_by=report.run).count()
+    assert 6 <= replaced <= 8
+    updated, in_place = (after - earlier for after, earlier in zip(updates(), before, strict=True))
+    assert updated == replaced
+    assert in_place == updated

@@ -313,11 +313,16 @@ def run_segmentation(
         )
         run.chain = [run.pk, *run_chain(base)] if base is not None else [run.pk]
         stage_clock = time.perf_counter()
-        written = _write_assignments(run, outcome, fingerprints, rows)
-        outcome.timings["write_rows"] = time.perf_counter() - stage_clock
         if base is not None:
+            # Before the new rows: the replaced rows' new versions that do not fit their own page go where there
+            # is room, and the new rows, written after, keep the room their pages leave for the next run's marks
+            # (migration 0009).
             assert rows is not None
             _supersede(run, standing_rows, outcome.population.ids, rows)
+        outcome.timings["supersede"] = time.perf_counter() - stage_clock
+        stage_clock = time.perf_counter()
+        written = _write_assignments(run, outcome, fingerprints, rows)
+        outcome.timings["write_rows"] = time.perf_counter() - stage_clock
         stage_clock = time.perf_counter()
         written_at = np.arange(outcome.population.size) if rows is None else np.asarray(rows, dtype=np.int64)
         moved = _moved(outcome, written_at)
