@@ -538,6 +538,22 @@ def test_an_early_stop_of_the_quasi_newton_search_is_reported_not_hidden(monkeyp
     assert result.bgnbd.search_status == "line_search"
 
 
+def one_rate_histories(rng, lam: float, T: np.ndarray, drop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Repeat purchases (x, t_x) of customers who all buy at rate ``lam``: the first purchase at 0, then each
+    repeat until T, after each of which customer i drops out with probability ``drop[i]``."""
+    x, tx = np.zeros(T.size), np.zeros(T.size)
+    for i in range(T.size):
+        t = 0.0
+        while True:
+            t += rng.exponential(1 / lam)
+            if t > T[i]:
+                break
+            x[i], tx[i] = x[i] + 1, t
+            if rng.random() < drop[i]:
+                break
+    return x, tx
+
+
 def test_one_purchase_rate_for_everyone_is_a_fit_not_a_failure(monkeypatch):
     """The other degenerate BG/NBD (r and α without bound, r/α fixed): every active customer buys at the same
     rate, so the Gamma of rates is a point mass. ``bcrm demo`` portfolios are like that, and the fit used to be
@@ -548,16 +564,7 @@ def test_one_purchase_rate_for_everyone_is_a_fit_not_a_failure(monkeypatch):
     n, lam, a, b = 4000, 0.4, 1.6, 6.0
     T = rng.uniform(24, 60, n)
     drop = rng.beta(a, b, n)
-    x, tx = np.zeros(n), np.zeros(n)
-    for i in range(n):  # the first purchase at 0; repeats at one rate, each followed by a drop-out with p
-        t = 0.0
-        while True:
-            t += rng.exponential(1 / lam)
-            if t > T[i]:
-                break
-            x[i], tx[i] = x[i] + 1, t
-            if rng.random() < drop[i]:
-                break
+    x, tx = one_rate_histories(rng, lam, T, drop)
     fit = clv.fit_bgnbd(x, tx, T)
     assert fit.r > 1e4 and fit.alpha > 1e4
     assert fit.r / fit.alpha == pytest.approx(lam, rel=0.05)
@@ -585,16 +592,7 @@ def test_one_rate_and_one_drop_out_probability_for_everyone_fits_as_the_demo_nee
     rng = np.random.default_rng(12)
     n, lam, p = 5000, 0.3, 0.15
     T = rng.uniform(12, 48, n)
-    x, tx = np.zeros(n), np.zeros(n)
-    for i in range(n):
-        t = 0.0
-        while True:
-            t += rng.exponential(1 / lam)
-            if t > T[i]:
-                break
-            x[i], tx[i] = x[i] + 1, t
-            if rng.random() < p:
-                break
+    x, tx = one_rate_histories(rng, lam, T, np.full(n, p))
     fit = clv.fit_bgnbd(x, tx, T)
     assert fit.r / fit.alpha == pytest.approx(lam, rel=0.05)
     assert fit.a / (fit.a + fit.b) == pytest.approx(p, abs=0.02)

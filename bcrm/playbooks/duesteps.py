@@ -186,19 +186,10 @@ class _DueSteps(_Population):
         if not tasks:
             return tasks
         keys = [t.key for t in tasks]
-        made: set[str] = set()
-        table = _table(Task)
-        postgres = connection.vendor == "postgresql"
-        size = 20_000 if postgres else 900
-        with connection.cursor() as cursor:
-            for start in range(0, len(keys), size):
-                chunk = keys[start:start + size]
-                if postgres:
-                    cursor.execute(f"SELECT source_key FROM {table} WHERE source_key = ANY(%s)", [chunk])
-                else:
-                    cursor.execute(f"SELECT source_key FROM {table} WHERE source_key IN "
-                                   f"({', '.join(['%s'] * len(chunk))})", chunk)
-                made.update(row[0] for row in cursor.fetchall())
+        made: set[str | None] = set()
+        size = 20_000 if connection.vendor == "postgresql" else 900  # SQLite's parameters per statement
+        for start in range(0, len(keys), size):
+            made.update(Task.objects.filter(source_key__in=keys[start:start + size]).values_list("source_key", flat=True))
         return [t for t in tasks if t.key not in made] if made else tasks
 
     def _forward(self, days: np.ndarray, teams: np.ndarray) -> np.ndarray:
