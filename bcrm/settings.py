@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -338,6 +339,11 @@ BCRM_TIER_INLINE_LIMIT = int(os.environ.get("BCRM_TIER_INLINE_LIMIT", "50000"))
 BCRM_AUTOMATION_SLACK_SECONDS = int(os.environ.get("BCRM_AUTOMATION_SLACK_SECONDS", "3600"))
 BCRM_FEATURE_CACHE_SECONDS = float(os.environ.get("BCRM_FEATURE_CACHE_SECONDS", str(15 * 60)))
 BCRM_COUNTRY_RISK_FILE = os.environ.get("BCRM_COUNTRY_RISK_FILE", "")
+# The portfolio lifetime-value model (value features) is refitted when the kept fit is this many days older
+# than a run's as-of date; in between, runs predict with the kept fit (bcrm.segmentation.model_features).
+BCRM_CLV_REFIT_DAYS = int(os.environ.get("BCRM_CLV_REFIT_DAYS", "7"))
+if BCRM_CLV_REFIT_DAYS < 1:
+    raise ImproperlyConfigured("BCRM_CLV_REFIT_DAYS must be a whole number of days, 1 or more.")
 
 # Background work (DESIGN.md section 4): Django's task API with the database backend, so no extra
 # server is needed; `bcrm worker` runs the queue and the schedules. BCRM_TASKS_IMMEDIATE=1 runs

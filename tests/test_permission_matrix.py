@@ -81,6 +81,7 @@ API = {
     "GET /api/v1/segmentation/criteria/{dimension}/{version}": "200 200 403 200 200 200 401",
     "POST /api/v1/segmentation/runs": "422 422 422 422 422 422 401",
     "GET /api/v1/segmentation/runs": "200 200 403 200 200 200 401",
+    "GET /api/v1/segmentation/clv-models": "200 200 403 200 200 200 401",
     "GET /api/v1/segmentation/runs/compare": "422 422 422 422 422 422 401",
     "GET /api/v1/segmentation/runs/compare/clients": "422 422 422 422 422 422 401",
     "GET /api/v1/segmentation/runs/{run_id}": "404 404 403 404 404 404 401",

@@ -92,6 +92,8 @@ class RunIn(Schema):
     params: dict[str, Any] | None = None
     dry_run: bool = False
     full: bool = Field(False, description="recompute every client's features (default: only the changed clients')")
+    refit_clv: bool = Field(False, description="fit the lifetime-value model anew (default: the kept model, "
+                                               "refitted every BCRM_CLV_REFIT_DAYS days)")
 
 
 class RunOut(Schema):
@@ -112,6 +114,8 @@ class RunOut(Schema):
                                                       "rows only for the clients whose result changed); null: "
                                                       "it wrote every client's row")
     written: int | None = Field(None, description="assignment rows this run wrote")
+    clv_fit_id: int | None = Field(None, description="the kept lifetime-value model the run predicted with "
+                                                     "(GET /segmentation/clv-models)")
     started_at: dt.datetime
     duration_ms: int
 
@@ -297,10 +301,31 @@ def create_criterion(request, payload: CriterionIn):
 def create_run(request, payload: RunIn):
     report = services.run_segmentation(actor=request.user, dimension=payload.dimension, as_of=payload.as_of,
                                        method=payload.method, params=payload.params, dry_run=payload.dry_run,
-                                       full=payload.full)
+                                       full=payload.full, refit_clv=payload.refit_clv)
     data = report.as_dict()
     data["diagnostics"] = compliance.visible_diagnostics(request.user, data["diagnostics"])
     return Status(200 if report.dry_run else 201, data)
+
+
+class ClvModelOut(Schema):
+    id: int
+    as_of: dt.date
+    fitted_at: dt.datetime
+    params: dict[str, float] = Field(..., description="BG/NBD r, alpha, a, b and, when the spend model held, "
+                                                      "Gamma-Gamma p, q, gamma")
+    customers: int
+    log_likelihood: float | None
+    notes: list[str]
+
+    @staticmethod
+    def resolve_notes(obj) -> list[str]:
+        return selectors.clv_fit_notes(obj)
+
+
+@router.get("/segmentation/clv-models", response={200: PageOut[ClvModelOut], **ERRORS},
+            summary="The kept lifetime-value models, newest first (runs predict with the newest recent one)")
+def list_clv_models(request, page: Query[PageIn] = None):  # type: ignore[assignment]  # ninja: no paging parameters, the defaults
+    return page_response(selectors.clv_fit_list(actor=request.user), page or PageIn(page=1, page_size=50))
 
 
 @router.get("/segmentation/runs", response={200: PageOut[RunOut], **ERRORS})

@@ -8,8 +8,14 @@ per client):
   value, 1 % a month), ``expected_deals_12m`` and ``p_alive``. Queries: the exchange rates and the
   commitments. Clients without a commitment are missing; a fit that fails (:class:`ModelError`, e.g. too
   few repeat clients on a small portfolio) leaves all three missing for everyone and says why in
-  :data:`LAST_NOTES`. A fit of the whole portfolio is kept in the data folder (when the feature file
-  cache is on) so the 360° page can show one client's figures without refitting.
+  :data:`LAST_NOTES`. The model is **kept** (:class:`~bcrm.segmentation.models.ClvFit`): a run predicts with
+  the newest fit made as of its date or up to ``BCRM_CLV_REFIT_DAYS`` − 1 days before, and fits anew (and keeps
+  the fit, when the run writes: :func:`clv_pinning`) only when there is none or when asked. A refit moves every
+  client's figures a little, so refitting daily would rewrite a quarter of the value assignments every day
+  (issue 19); with a kept model a client's figures change only with their own commitments and the date, and a
+  full run predicts with the same model as the daily run, so both give the same labels. The predictions of the
+  whole portfolio are kept in the data folder (when the feature file cache is on) so the 360° page can show
+  one client's figures without predicting.
 * ``risk_scorecard`` — the expert scorecard (:func:`bcrm.stats.scorecard.expert_points`, default
   configuration) scaled to 0–100, higher = safer. Queries: the organisation rows and the participation
   counts.
@@ -28,11 +34,16 @@ import json
 import logging
 import struct
 import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from bcrm.financing.choices import COMMITTED_STATUSES
@@ -63,8 +74,9 @@ from bcrm.segmentation.features import (
     profile_raw_from_rows,
     to_float,
 )
+from bcrm.segmentation.models import ClvFit
 from bcrm.stats import ModelError, gettext_noop
-from bcrm.stats.clv import predict_clv, rfm_summary
+from bcrm.stats.clv import BGNBDFit, GammaGammaFit, predict_clv, rfm_summary
 from bcrm.stats.relationship import DEFAULT_RELATIONSHIP_CONFIG, relationship_strength
 from bcrm.stats.scorecard import expert_points
 
@@ -173,10 +185,75 @@ def clv_family(pop: Population) -> dict[str, FeatureValues]:
 CLV_CHUNK = 200_000  # commitments read into arrays at a time
 
 
+@dataclass
+class ClvPinning:
+    """How the computations inside :func:`clv_pinning` treat the kept lifetime-value model."""
+
+    write: bool = False        # a fit made here is to be kept (a run that writes); a preview keeps nothing
+    refit: bool = False        # fit anew even when a kept fit is recent enough
+    used: int | None = None    # the kept fit the last prediction came from
+    #: A fit made here for the run to keep (the ClvFit's fields), saved with the run's own rows so a run that
+    #: fails keeps nothing: :func:`keep_clv_fit`.
+    made: dict[str, Any] | None = None
+
+
+_PINNING: ContextVar[ClvPinning | None] = ContextVar("clv_pinning", default=None)
+
+
+@contextmanager
+def clv_pinning(*, write: bool, refit: bool = False) -> Iterator[ClvPinning]:
+    """Within the block, a lifetime-value fit is kept when ``write``; ``refit`` fits anew whatever is kept.
+    Outside any such block (features computed for a page or an export), a kept fit is used when there is one
+    and a fit made for want of one is not kept."""
+    state = ClvPinning(write=write, refit=refit)
+    token = _PINNING.set(state)
+    try:
+        yield state
+    finally:
+        _PINNING.reset(token)
+
+
+def keep_clv_fit(pinning: ClvPinning) -> ClvFit | None:
+    """The fit the computations under ``pinning`` predicted with: the kept one, or the one they made, saved
+    now (call it in the transaction that writes the results; None when no lifetime value was predicted)."""
+    if pinning.made is not None:
+        fit = ClvFit.objects.create(**pinning.made)
+        log.info("lifetime-value model %s fitted as of %s and kept", fit.pk, fit.as_of)
+        pinning.used, pinning.made = fit.pk, None
+        return fit
+    return ClvFit.objects.filter(pk=pinning.used).first() if pinning.used is not None else None
+
+
+def kept_clv_fit(as_of: dt.date) -> ClvFit | None:
+    """The fit a run as of ``as_of`` predicts with: the newest made as of that date or fewer than
+    ``BCRM_CLV_REFIT_DAYS`` days before (never a later one: it saw commitments after ``as_of``)."""
+    since = as_of - dt.timedelta(days=int(settings.BCRM_CLV_REFIT_DAYS) - 1)
+    return ClvFit.objects.filter(as_of__lte=as_of, as_of__gte=since).order_by("-as_of", "-id").first()
+
+
+def _kept_models(kept: ClvFit) -> tuple[BGNBDFit, GammaGammaFit | None] | None:
+    try:
+        return BGNBDFit.from_params(kept.params), GammaGammaFit.from_params(kept.params) if kept.spend_model else None
+    except ModelError as exc:  # a row edited by hand: fit anew rather than fail the run
+        log.warning("lifetime-value model %s not usable (%s): fitting anew", kept.pk, exc.message)
+        return None
+
+
+def note_text(note: dict[str, Any], translate: Callable[[str], str] = str) -> str:
+    """A model's note kept as a message code ({"template", "params"}) as text, ``translate``-d (gettext: the
+    reader's language; by default as written, in English)."""
+    try:
+        return translate(str(note["template"])) % dict(note.get("params") or {})
+    except (KeyError, TypeError, ValueError):
+        return str(note.get("template", ""))
+
+
 def fit_portfolio_clv(as_of: dt.date, *, end: dt.datetime) -> dict[str, Any]:
-    """Fit BG/NBD + Gamma-Gamma on every committed participation before ``end``; per fitted client:
-    ``ids`` (ascending), ``predicted_clv`` (None when the spend model failed), ``expected_deals_12m``,
-    ``p_alive``, and ``notes``/``params``. Raises :class:`ModelError` when the fit is impossible."""
+    """Predict BG/NBD + Gamma-Gamma on every committed participation before ``end`` with the kept model
+    (:func:`kept_clv_fit`), or fit one when there is none (kept when inside ``clv_pinning(write=True)``); per
+    client with a commitment: ``ids`` (ascending), ``predicted_clv`` (None when the spend model failed),
+    ``expected_deals_12m``, ``p_alive``, and ``notes``/``params``/``kept`` (the ClvFit's id or None). Raises
+    :class:`ModelError` when the fit is impossible."""
     rates = {code: float(rate) for code, rate in rates_to_reporting(as_of).items()}
     # A piece at a time into arrays: the portfolio's commitments as Python tuples (an int, a datetime, a
     # Decimal and a str each) were a run's largest allocation, 310 MB at a million clients (issue 19).
@@ -199,15 +276,31 @@ def fit_portfolio_clv(as_of: dt.date, *, end: dt.datetime) -> dict[str, Any]:
     days = ((moments + shift) // DAY).astype(np.int64)
     rfm = rfm_summary(ids[keep], days[keep].astype("datetime64[D]"), amount[keep], period="month", unit="month",
                       calibration_end=as_of)
+    pinning = _PINNING.get() or ClvPinning()
+    kept = None if pinning.refit else kept_clv_fit(as_of)
+    models = _kept_models(kept) if kept is not None else None
+    if models is None:
+        kept = None
     result = predict_clv(rfm.frequency, rfm.recency, rfm.T, rfm.monetary_value,
-                         horizon_months=CLV_HORIZON_MONTHS, discount_rate=CLV_MONTHLY_DISCOUNT, units_per_month=1.0)
+                         horizon_months=CLV_HORIZON_MONTHS, discount_rate=CLV_MONTHLY_DISCOUNT, units_per_month=1.0,
+                         fitted=models)
+    params = {**result.bgnbd.params, **(result.gamma_gamma.params if result.gamma_gamma else {})}
+    pinning.used = kept.pk if kept is not None else None
+    pinning.made = None
+    if kept is None and pinning.write:
+        pinning.made = {
+            "as_of": as_of, "fitted_at": timezone.now(), "params": params, "customers": int(rfm.customers.size),
+            "log_likelihood": result.bgnbd.log_likelihood,
+            "notes": json.loads(json.dumps([{"template": note["template"], "params": note["params"]}
+                                            for note in result.notes], default=float))}
+    notes = kept.notes if kept is not None else result.notes
     fit = {
         "ids": rfm.customers.astype(np.int64),
         "predicted_clv": result.clv,
         "expected_deals_12m": result.expected_transactions,
         "p_alive": result.p_alive,
-        "params": {**result.bgnbd.params, **(result.gamma_gamma.params if result.gamma_gamma else {})},
-        "notes": [note["message"] for note in result.notes],
+        "params": params,
+        "notes": [note_text(note) for note in notes],
         "unvalued": int((~keep).sum()),
         "as_of": as_of.isoformat(),
     }
@@ -247,6 +340,9 @@ def kept_clv_features(pop: Population) -> dict[str, FeatureValues] | None:
 
     max_age = float(settings.BCRM_FEATURE_CACHE_SECONDS)
     path = _fit_path()
+    pinning = _PINNING.get()
+    if pinning is not None and pinning.refit:
+        return None  # a preview of a refit: the kept predictions came from the kept model
     try:
         if max_age <= 0 or time.time() - path.stat().st_mtime >= max_age:
             return None

@@ -95,6 +95,10 @@ class Run(models.Model):
     #: down to the run that wrote every row (``selectors.effective_assignments`` reads them).
     chain = models.JSONField(_("run chain"), default=list, blank=True)
     written = models.PositiveIntegerField(_("assignments written"), null=True, blank=True)
+    #: The portfolio lifetime-value model the run's value features were predicted with (None: the run used no
+    #: lifetime value, or its fit failed, or it fitted a model it could not keep — a back-dated run).
+    clv_fit = models.ForeignKey("ClvFit", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs",
+                                verbose_name=_("lifetime-value model"))
 
     class Meta:
         verbose_name = _("segmentation run")
@@ -279,6 +283,34 @@ class ClientChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organization_id} changed {self.changed_at}"
+
+
+class ClvFit(models.Model):
+    """A portfolio lifetime-value model (BG/NBD + Gamma-Gamma) kept for scoring: runs predict every client's
+    lifetime value with the newest fit no older than ``BCRM_CLV_REFIT_DAYS`` before their as-of date, so a
+    client whose commitments did not change keeps its figures from day to day (and a full run gives the daily
+    run's labels); a run refits when the kept fit is that old, or when asked (``model_features``)."""
+
+    as_of = models.DateField(_("fitted as of"))
+    fitted_at = models.DateTimeField(_("fitted at"))
+    #: {"r", "alpha", "a", "b"} and, when the spend model held, {"p", "q", "gamma"}.
+    params = models.JSONField(_("parameters"), default=dict)
+    customers = models.PositiveIntegerField(_("customers"))
+    log_likelihood = models.FloatField(_("log-likelihood"), null=True)
+    #: What the fit reported, as message codes with parameters ({"template", "params"}), shown per reader.
+    notes = models.JSONField(_("notes"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("lifetime-value model")
+        verbose_name_plural = _("lifetime-value models")
+        ordering = ["-as_of", "-id"]
+
+    def __str__(self) -> str:
+        return f"lifetime-value model as of {self.as_of}"
+
+    @property
+    def spend_model(self) -> bool:
+        return "p" in self.params
 
 
 class FeatureStore(models.Model):

@@ -24,7 +24,8 @@ from bcrm.segmentation.choices import (
     upper_label,
 )
 from bcrm.segmentation.features import FEATURES
-from bcrm.segmentation.models import Assignment, ClientLabels, Criterion, Override, Run
+from bcrm.segmentation.model_features import note_text
+from bcrm.segmentation.models import Assignment, ClientLabels, ClvFit, Criterion, Override, Run
 
 
 def can_view_portfolio(actor) -> bool:
@@ -52,10 +53,21 @@ def run_list(*, actor, dimension: str | None = None) -> QuerySet[Run]:
 
 def run_get(*, actor, pk: int) -> Run:
     require_portfolio_view(actor)
-    run = Run.objects.select_related("criterion").filter(pk=pk).first()
+    run = Run.objects.select_related("criterion", "clv_fit").filter(pk=pk).first()
     if run is None:
         raise NotFound()
     return run
+
+
+def clv_fit_list(*, actor):
+    """The kept lifetime-value models, newest first."""
+    require_portfolio_view(actor)
+    return ClvFit.objects.order_by("-as_of", "-id")
+
+
+def clv_fit_notes(fit: ClvFit) -> list[str]:
+    """What the fit reported, in the reader's language (the notes are kept as message codes)."""
+    return [note_text(note, _) for note in fit.notes or []]
 
 
 def latest_run_ids() -> dict[str, int]:

@@ -30,7 +30,8 @@ from bcrm.segmentation.choices import INSUFFICIENT, Dimension, RunMode, RunStatu
 from bcrm.segmentation.criteria import DEFAULTS, spec_of, validate_spec
 from bcrm.segmentation.feature_store import compute_features_incremental, store_usable
 from bcrm.segmentation.features import check_as_of, load_population
-from bcrm.segmentation.models import Assignment, ClientLabels, Criterion, Override, Run, ScheduleState
+from bcrm.segmentation.model_features import clv_pinning, keep_clv_fit
+from bcrm.segmentation.models import Assignment, ClientLabels, ClvFit, Criterion, Override, Run, ScheduleState
 from bcrm.segmentation.selectors import effective_assignments, run_chain
 from bcrm.stats import ModelError
 from bcrm.stats.scorecard import DEFAULT_EXPERT_CONFIG, validate_expert_config
@@ -160,7 +161,15 @@ class RunReport:
             "comparison": o.comparison,
             "duration_ms": self.duration_ms,
             "timings": {k: round(v, 3) for k, v in o.timings.items()},
+            "clv_model": clv_fit_summary(self.run.clv_fit) if self.run and self.run.clv_fit else None,
         }
+
+
+def clv_fit_summary(fit: ClvFit) -> dict[str, Any]:
+    """A kept lifetime-value model as the doors show it."""
+    return {"id": fit.pk, "as_of": fit.as_of.isoformat(), "fitted_at": fit.fitted_at.isoformat(),
+            "params": fit.params, "customers": fit.customers, "log_likelihood": fit.log_likelihood,
+            "spend_model": fit.spend_model}
 
 
 def _latest_run(dimension: str) -> Run | None:
@@ -221,6 +230,7 @@ def run_segmentation(
     trigger: str = RunTrigger.MANUAL,
     with_stability: bool = True,
     full: bool = False,
+    refit_clv: bool = False,
 ) -> RunReport:
     """Classify every client on one dimension; with ``dry_run`` nothing is written.
 
@@ -232,6 +242,10 @@ def run_segmentation(
     recent features when there is no store yet); ``full`` recomputes every
     client's features from the tables. Both give the same labels; the run records which mode ran and how
     many clients were recomputed.
+
+    Lifetime value is predicted with the kept portfolio model (``model_features.kept_clv_fit``); ``refit_clv``
+    fits it anew from today's commitments (as a run does when the kept fit is ``BCRM_CLV_REFIT_DAYS`` old).
+    A run that writes keeps the fit it made and records the model it used.
     """
     require(can_configure(actor), _("Only analysts, team leads and administrators run the segmentation."))
     check_dimension(dimension)
@@ -262,20 +276,22 @@ def run_segmentation(
     read_previous = time.perf_counter() - clock
     features, mode, recomputed = None, str(RunMode.FULL), None
     store_timings: dict[str, float] = {}
-    # A preview without a feature store yet uses the file cache of recent features (classify) instead.
-    if not full and (not dry_run or store_usable(as_of)):
-        pop = load_population(as_of)
-        stored = compute_features_incremental(engine.feature_names_for(criterion), pop, write=not dry_run)
-        features, mode, recomputed = stored.matrix, stored.mode, stored.recomputed  # "full" when the store was built
-        store_timings = {f"store_{k}" if not k.startswith("store") else k: v for k, v in stored.timings.items()}
-    try:
-        outcome = engine.classify(
-            criterion, as_of=as_of, previous_engine=previous_engine, previous_current=previous_current,
-            overrides=overrides, method=method, params=params, with_stability=with_stability,
-            cached_features=dry_run, features=features, population=features.population if features else None,
-        )
-    except splits.SplitError as exc:
-        raise InvalidInput(split_message(exc), fields={"params": [split_message(exc)]}) from exc
+    with clv_pinning(write=not dry_run, refit=refit_clv) as pinning:
+        # A preview without a feature store yet uses the file cache of recent features (classify) instead.
+        if not full and (not dry_run or store_usable(as_of)):
+            pop = load_population(as_of)
+            stored = compute_features_incremental(engine.feature_names_for(criterion), pop, write=not dry_run)
+            features, mode, recomputed = stored.matrix, stored.mode, stored.recomputed  # "full": the store was built
+            store_timings = {f"store_{k}" if not k.startswith("store") else k: v for k, v in stored.timings.items()}
+        try:
+            outcome = engine.classify(
+                criterion, as_of=as_of, previous_engine=previous_engine, previous_current=previous_current,
+                overrides=overrides, method=method, params=params, with_stability=with_stability,
+                cached_features=dry_run and not refit_clv, features=features,
+                population=features.population if features else None,
+            )
+        except splits.SplitError as exc:
+            raise InvalidInput(split_message(exc), fields={"params": [split_message(exc)]}) from exc
     if features is not None:
         outcome.timings["features"] = sum(store_timings.values())
     outcome.timings = {"previous": read_previous, **store_timings, **outcome.timings}
@@ -309,7 +325,7 @@ def run_segmentation(
             migrations=outcome.migrations(), comparison=outcome.comparison, trigger=trigger,
             previous_run=previous_run, started_at=started, finished_at=started, duration_ms=0,
             timings={}, created_by=actor if getattr(actor, "pk", None) else None,
-            mode=outcome.mode, recomputed=outcome.recomputed, base_run=base,
+            mode=outcome.mode, recomputed=outcome.recomputed, base_run=base, clv_fit=keep_clv_fit(pinning),
         )
         run.chain = [run.pk, *run_chain(base)] if base is not None else [run.pk]
         stage_clock = time.perf_counter()
@@ -478,9 +494,10 @@ def _set_current_labels(dimension: str, ids: np.ndarray, labels: np.ndarray) -> 
                     f"{conflict}", list(zip(chunk_ids, chunk_labels, strict=True)))
 
 
-def run_requested(*, actor, dimension: str) -> RunReport | None:
+def run_requested(*, actor, dimension: str, refit_clv: bool = False) -> RunReport | None:
     """A real run asked for from a page: computed now for a portfolio small enough to finish within the
-    request, otherwise queued for `bcrm worker` (None is returned; the run list shows it when done)."""
+    request, otherwise queued for `bcrm worker` (None is returned; the run list shows it when done).
+    ``refit_clv``: fit the lifetime-value model anew (``run_segmentation``)."""
     from django.conf import settings
 
     from bcrm.segmentation.tasks import requested_run
@@ -489,8 +506,8 @@ def run_requested(*, actor, dimension: str) -> RunReport | None:
     check_dimension(dimension)
     limit = settings.BCRM_INLINE_RUN_LIMIT
     if Organization.objects.order_by()[: limit + 1].count() <= limit:
-        return run_segmentation(actor=actor, dimension=dimension)
-    requested_run.enqueue(dimension, getattr(actor, "pk", None))
+        return run_segmentation(actor=actor, dimension=dimension, refit_clv=refit_clv)
+    requested_run.enqueue(dimension, getattr(actor, "pk", None), refit_clv)
     return None
 
 

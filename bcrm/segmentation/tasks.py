@@ -25,12 +25,12 @@ def schedule_tick() -> list[str]:
 
 
 @task()
-def requested_run(dimension: str, user_id: int | None) -> dict:
+def requested_run(dimension: str, user_id: int | None, refit_clv: bool = False) -> dict:
     """A run somebody asked for in the web UI, too big to compute inside the request."""
     from django.contrib.auth import get_user_model
 
     from bcrm.segmentation.services import run_segmentation
 
     actor = get_user_model().objects.filter(pk=user_id).first() if user_id else None
-    report = run_segmentation(actor=actor, dimension=dimension, trigger=RunTrigger.MANUAL)
+    report = run_segmentation(actor=actor, dimension=dimension, trigger=RunTrigger.MANUAL, refit_clv=refit_clv)
     return {"run_id": report.run.pk if report.run else None, "counts": report.outcome.counts}

@@ -70,6 +70,10 @@ def _class_names(dimension: str, criterion: Criterion | None) -> tuple[str, str]
     return up, low
 
 
+#: The models' parameters as the literature writes them (the same in both languages).
+GREEK = {"alpha": "α", "gamma": "γ"}
+
+
 def _frame(request: HttpRequest, dimension: str, section: str) -> dict[str, Any]:
     """What every segmentation page shows around its content: the dimension tabs and the sections."""
     user = request.user
@@ -239,7 +243,8 @@ def overview(request: HttpRequest, dimension: str) -> HttpResponse:
 def run_now(request: HttpRequest, dimension: str) -> HttpResponse:
     dimension = _dimension(dimension)
     try:
-        report = services.run_requested(actor=request.user, dimension=dimension)
+        report = services.run_requested(actor=request.user, dimension=dimension,
+                                        refit_clv=request.POST.get("refit_clv") == "1")
     except InvalidInput as exc:
         messages.error(request, exc.message)
         return redirect("segmentation:overview", dimension=dimension)
@@ -413,6 +418,9 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "method_name": method_name(run.method), "params_text": params_text(run.params),
         "value_share": (run.diagnostics or {}).get("portfolio_value_share_upper"),
         "compare_form": CompareForm(initial={"a": other, "b": run.pk}, runs=options),
+        "clv_refit_days": settings.BCRM_CLV_REFIT_DAYS,
+        "clv_params": ", ".join(f"{GREEK.get(name, name)} {value:.4g}" for name, value in (
+            run.clv_fit.params.items() if run.clv_fit else ())),
     })
     return render_page(request, "segmentation/run_detail.html", context,
                        partial="segmentation/_assignments.html", target="assignments")

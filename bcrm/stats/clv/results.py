@@ -49,6 +49,14 @@ class BGNBDFit:
     def params(self) -> dict[str, float]:
         return {"r": self.r, "alpha": self.alpha, "a": self.a, "b": self.b}
 
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> BGNBDFit:
+        """A fit kept from earlier (its ``params`` only): predicts exactly as the fit that found them; it has no
+        standard errors or log-likelihood of its own (NaN)."""
+        r, alpha, a, b = _positive_params(params, ("r", "alpha", "a", "b"))
+        return cls(r=r, alpha=alpha, a=a, b=b, se={}, covariance=np.full((4, 4), np.nan), log_likelihood=math.nan,
+                   n_customers=0, n_distinct=0, converged=True, iterations=0, evaluations=0, message="kept")
+
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable summary (no arrays but the covariance as nested lists)."""
         return {
@@ -92,6 +100,19 @@ class BGNBDFit:
         return np.append(expected, counts.sum() - expected.sum())
 
 
+def _positive_params(params: dict[str, Any], names: tuple[str, ...]) -> list[float]:
+    values = []
+    for name in names:
+        try:
+            value = float(params[name])
+        except (KeyError, TypeError, ValueError):
+            raise ModelError(gettext_noop("The kept model has no valid parameter %(name)s."), name=name) from None
+        if not math.isfinite(value) or value <= 0:
+            raise ModelError(gettext_noop("The kept model has no valid parameter %(name)s."), name=name)
+        values.append(value)
+    return values
+
+
 def _count(n: float) -> int | float:
     return int(n) if float(n).is_integer() else float(n)
 
@@ -127,6 +148,14 @@ class GammaGammaFit:
     @property
     def params(self) -> dict[str, float]:
         return {"p": self.p, "q": self.q, "gamma": self.gamma}
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> GammaGammaFit:
+        """A fit kept from earlier (its ``params`` only), as :meth:`BGNBDFit.from_params`."""
+        p, q, gamma = _positive_params(params, ("p", "q", "gamma"))
+        return cls(p=p, q=q, gamma=gamma, se={}, covariance=np.full((3, 3), np.nan), log_likelihood=math.nan, n_customers=0,
+                   n_excluded=0, frequency_spend_correlation=math.nan, converged=True, iterations=0,
+                   evaluations=0, message="kept")
 
     @property
     def population_mean_spend(self) -> float:

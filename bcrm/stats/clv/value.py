@@ -150,18 +150,23 @@ def _clenshaw(coefficients: np.ndarray, t: np.ndarray) -> np.ndarray:
 @_one_blas_thread
 def predict_clv(frequency: Any, recency: Any, T: Any, monetary_value: Any = None, *,
                 horizon_months: int = 12, discount_rate: float = 0.01,
-                units_per_month: float = UNITS_PER_MONTH["week"], weights: Any = None) -> CLVResult:
+                units_per_month: float = UNITS_PER_MONTH["week"], weights: Any = None,
+                fitted: tuple[BGNBDFit, GammaGammaFit | None] | None = None) -> CLVResult:
     """Fit the BG/NBD (and, with ``monetary_value``, the Gamma-Gamma) model and predict per customer:
     expected repeat transactions in the next ``horizon_months`` months, P(alive), expected spend per
     transaction and discounted lifetime value over the same horizon.
 
     A failure of the spend model (e.g. too few repeat buyers) does not stop the transaction model: it is
-    reported in ``notes``. A failure of the BG/NBD model raises :class:`ModelError`."""
+    reported in ``notes``. A failure of the BG/NBD model raises :class:`ModelError`.
+
+    ``fitted`` = (BG/NBD, Gamma-Gamma or None): predict with these fits instead of fitting (a model kept
+    from an earlier fit, :meth:`BGNBDFit.from_params`); no spend is predicted when the second is None."""
     months, rate, unit = _clv_settings(horizon_months, discount_rate, units_per_month)
     x, tx, age, w = check_rfm(frequency, recency, T, weights)
-    _require_fit_data(x, age, w)
+    if fitted is None:
+        _require_fit_data(x, age, w)
     (ux, utx, uT), uw, inverse = group_rows(x, tx, age, weights=w)   # grouped once for fit and predictions
-    bg = _fit_bgnbd_groups(ux, utx, uT, uw)
+    bg = _fit_bgnbd_groups(ux, utx, uT, uw) if fitted is None else fitted[0]
     horizon = months * unit
     expected = _expected_conditional(bg.params, horizon, ux, utx, uT)[inverse]
     alive = _p_alive(bg.r, bg.alpha, bg.a, bg.b, ux, utx, uT)[inverse]
@@ -170,7 +175,7 @@ def predict_clv(frequency: Any, recency: Any, T: Any, monetary_value: Any = None
     spend = clv = None
     if monetary_value is not None:
         try:
-            gg = fit_gamma_gamma(x, monetary_value, weights=weights)
+            gg = fit_gamma_gamma(x, monetary_value, weights=weights) if fitted is None else fitted[1]
         except ModelError as exc:
             notes.append({"template": exc.template, "params": exc.params, "message": exc.message})
         if gg is not None:

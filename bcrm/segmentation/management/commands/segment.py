@@ -1,7 +1,7 @@
 """`bcrm segment`: classify the portfolio on one dimension (or all three), or compare two runs.
 
     bcrm segment [--dimension value|risk|relationship] [--as-of DATE] [--method M] [--param k=v ...]
-                 [--dry-run] [--full] [--json] [--as USER]
+                 [--dry-run] [--full] [--refit-clv] [--json] [--as USER]
     bcrm segment compare RUN_A RUN_B [--json]
 """
 
@@ -40,6 +40,9 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="compute and report, write nothing")
         parser.add_argument("--full", action="store_true",
                             help="recompute every client's features (default: only the clients that changed)")
+        parser.add_argument("--refit-clv", action="store_true",
+                            help="fit the lifetime-value model anew (default: the kept model, refitted every "
+                                 "BCRM_CLV_REFIT_DAYS days)")
         parser.add_argument("--json", action="store_true", help="machine-readable output")
         parser.add_argument("--as", dest="as_user", help="act as this user (default: the system operator)")
 
@@ -70,7 +73,7 @@ class Command(BaseCommand):
         for dimension in dimensions:
             report = run_segmentation(actor=actor, dimension=dimension, as_of=options["as_of"],
                                       method=options["method"], params=params, dry_run=options["dry_run"],
-                                      full=options["full"])
+                                      full=options["full"], refit_clv=options["refit_clv"])
             data = report.as_dict()
             reports.append(data)
             if not options["json"]:
@@ -98,6 +101,10 @@ class Command(BaseCommand):
         self.stdout.write(f"  moved up {moved['up']['count']:,}, down {moved['down']['count']:,}, "
                           f"to insufficient {moved['to_insufficient']['count']:,}; {data['duration_ms']:,} ms")
         self.stdout.write(f"  features: {data['mode']}, {data['recomputed']:,} clients recomputed")
+        model = data["clv_model"]
+        if model:
+            params = ", ".join(f"{k} {v:.4g}" for k, v in model["params"].items())
+            self.stdout.write(f"  lifetime-value model #{model['id']} fitted as of {model['as_of']} ({params})")
         if data["comparison"]:
             self.stdout.write("  method comparison: " + "; ".join(
                 f"{c['method']} {'—' if c['threshold'] is None else format(c['threshold'], '.3f')} "
