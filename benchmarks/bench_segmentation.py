@@ -10,7 +10,9 @@ For each dimension, in a fresh child process (so peak memory is the run's own):
   store) and leaves the assignments the daily run builds on; then
   the interactions, commitment amounts (+10 %) and credit ratings (one notch) of 1 % of the clients are edited
   with raw UPDATEs (the triggers mark those clients),
-  older change stamps are aged by a day (as if the last run was yesterday), and the incremental run is timed;
+  older change stamps are aged by a day (as if the last run was yesterday), and the incremental run is timed.
+  By default both runs are as of today; with ``--next-day`` yesterday's run is as of yesterday, as in production,
+  where the date moving a day changes every client's time-based features;
 - **dry run**: the full computation without the write, features recomputed (no file cache); **incremental
   dry run**: a preview from the feature store (reads it, recomputes what changed, writes nothing);
 - **baseline**: the full run's own aggregate queries replayed raw (captured while the run computed its
@@ -42,6 +44,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bcrm.settings")
+#: ``--next-day``: yesterday's run is as of yesterday and the daily run as of today, as in production, where
+#: the date moves every client's time-based features (months since, years of relationship, the CLV's age T).
+NEXT_DAY = os.environ.get("BENCH_NEXT_DAY") == "1"
 
 
 def child(dimension: str, mode: str) -> dict:
@@ -79,8 +84,15 @@ def child(dimension: str, mode: str) -> dict:
                 "written": report.run.written}
     if mode == "prepare":  # yesterday's run (brings the store up to date, builds it the first time), then
         # change 1 % of clients. A real run, not a bare store update: the daily run builds on its assignments.
+        yesterday = None
+        if NEXT_DAY:  # as of yesterday, so the daily run is a day later: the lifetime-value model kept today is
+            # dropped (it was fitted after yesterday), as if the runs so far had been up to yesterday's
+            from bcrm.segmentation.models import ClvFit
+
+            yesterday = services.engine.today() - dt.timedelta(days=1)
+            ClvFit.objects.filter(as_of__gt=yesterday).delete()
         clock = time.perf_counter()
-        built = services.run_segmentation(actor=None, dimension=dimension).outcome
+        built = services.run_segmentation(actor=None, dimension=dimension, as_of=yesterday).outcome
         build_seconds = time.perf_counter() - clock
         with connection.cursor() as cursor:
             cursor.execute("UPDATE segmentation_clientchange SET changed_at = %s",
@@ -205,7 +217,11 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, metavar=("DIMENSION", "MODE"))
     parser.add_argument("--dimension", action="append", choices=["value", "risk", "relationship"])
     parser.add_argument("--no-dry", action="store_true", help="skip the two dry runs (shown as -)")
+    parser.add_argument("--next-day", action="store_true",
+                        help="yesterday's run as of yesterday, the daily run as of today (default: both as of today)")
     args = parser.parse_args()
+    if args.next_day:
+        os.environ["BENCH_NEXT_DAY"] = "1"  # the children read it
     if args.child:
         result = child(*args.child)
         result["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -216,7 +232,8 @@ def main() -> None:
     django.setup()
     from django.db import connection
 
-    print(f"database: {connection.vendor}  ({connection.settings_dict['NAME']})")
+    print(f"database: {connection.vendor}  ({connection.settings_dict['NAME']}); daily run "
+          + ("a day after yesterday's (--next-day)" if args.next_day else "as of the same date as yesterday's"))
     print(f"{'dimension':<13}{'clients':>10}{'baseline s':>12}{'full s':>9}{'ratio':>7}{'incr s':>8}"
           f"{'incr/full':>10}{'recomputed':>11}{'dry s':>8}{'dry incr s':>11}{'peak MiB':>10}")
     for dimension in args.dimension or ["value", "risk", "relationship"]:
