@@ -68,6 +68,23 @@ def test_a_daily_run_predicts_with_the_kept_model_so_unchanged_clients_keep_thei
     assert (refitted["predicted_clv"][others] != before["predicted_clv"][others]).sum() > others.sum() // 2
 
 
+def test_between_refits_the_date_moving_leaves_every_clients_figures_alone(history, settings):  # noqa: F811
+    """Predicted as of the kept model's date: a month later nobody is a month older in the model (ages are whole
+    months), so no value assignment is rewritten for the lifetime value alone; a commitment after the model's
+    date counts from the refit. (Predicted as of each run's date, every client's figures moved at each month's
+    turn.)"""
+    settings.BCRM_CLV_REFIT_DAYS = 40
+    first = value_run(as_of=TODAY - dt.timedelta(days=35))
+    late = history["committed"][5]
+    commit_again(late, days_ago=1)  # after the model's date
+    later = value_run(as_of=TODAY)
+    assert later.run.clv_fit_id == first.run.clv_fit_id
+    np.testing.assert_array_equal(figures(later)["predicted_clv"], figures(first)["predicted_clv"])
+    at = later.outcome.population.positions([late.pk])[0]
+    refitted = figures(value_run(as_of=TODAY, refit_clv=True))["predicted_clv"]
+    assert refitted[at] != figures(later)["predicted_clv"][at]  # the late commitment now counts
+
+
 def test_a_full_run_predicts_with_the_same_kept_model_and_gives_the_daily_runs_labels(history):  # noqa: F811
     value_run(as_of=TODAY)
     commit_again(history["committed"][3])

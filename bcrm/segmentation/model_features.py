@@ -252,8 +252,23 @@ def fit_portfolio_clv(as_of: dt.date, *, end: dt.datetime) -> dict[str, Any]:
     """Predict BG/NBD + Gamma-Gamma on every committed participation before ``end`` with the kept model
     (:func:`kept_clv_fit`), or fit one when there is none (kept when inside ``clv_pinning(write=True)``); per
     client with a commitment: ``ids`` (ascending), ``predicted_clv`` (None when the spend model failed),
-    ``expected_deals_12m``, ``p_alive``, and ``notes``/``params``/``kept`` (the ClvFit's id or None). Raises
-    :class:`ModelError` when the fit is impossible."""
+    ``expected_deals_12m``, ``p_alive``, and ``notes``/``params``/``as_of``/``run_as_of``. Raises
+    :class:`ModelError` when the fit is impossible.
+
+    With a kept model the figures are predicted **as of the model's date** (the commitments, exchange rates and
+    ages of that day), so they stay the same from one run to the next until the refit, unless the client's
+    commitments up to that date change: otherwise the date moving a day moved every client's lifetime value
+    (each client is a day older) and every value assignment showing it was rewritten daily (issue 19). A
+    commitment made after the model's date counts from the next refit, at most ``BCRM_CLV_REFIT_DAYS`` later."""
+    run_as_of = as_of
+    pinning = _PINNING.get() or ClvPinning()
+    kept = None if pinning.refit else kept_clv_fit(as_of)
+    models = _kept_models(kept) if kept is not None else None
+    if models is None:
+        kept = None
+    else:
+        as_of = kept.as_of
+        end = Population(np.zeros(0, dtype=np.int64), as_of).end
     rates = {code: float(rate) for code, rate in rates_to_reporting(as_of).items()}
     # A piece at a time into arrays: the portfolio's commitments as Python tuples (an int, a datetime, a
     # Decimal and a str each) were a run's largest allocation, 310 MB at a million clients (issue 19).
@@ -276,11 +291,6 @@ def fit_portfolio_clv(as_of: dt.date, *, end: dt.datetime) -> dict[str, Any]:
     days = ((moments + shift) // DAY).astype(np.int64)
     rfm = rfm_summary(ids[keep], days[keep].astype("datetime64[D]"), amount[keep], period="month", unit="month",
                       calibration_end=as_of)
-    pinning = _PINNING.get() or ClvPinning()
-    kept = None if pinning.refit else kept_clv_fit(as_of)
-    models = _kept_models(kept) if kept is not None else None
-    if models is None:
-        kept = None
     result = predict_clv(rfm.frequency, rfm.recency, rfm.T, rfm.monetary_value,
                          horizon_months=CLV_HORIZON_MONTHS, discount_rate=CLV_MONTHLY_DISCOUNT, units_per_month=1.0,
                          fitted=models)
@@ -302,7 +312,8 @@ def fit_portfolio_clv(as_of: dt.date, *, end: dt.datetime) -> dict[str, Any]:
         "params": params,
         "notes": [note_text(note) for note in notes],
         "unvalued": int((~keep).sum()),
-        "as_of": as_of.isoformat(),
+        "as_of": as_of.isoformat(),        # the figures' date: the kept model's, or the run's when it fitted
+        "run_as_of": run_as_of.isoformat(),  # the date of the run that asked
     }
     _save_fit(fit)
     return fit
@@ -324,7 +335,7 @@ def _save_fit(fit: dict[str, Any]) -> None:
                                   "p_alive": fit["p_alive"]}
         if fit["predicted_clv"] is not None:
             arrays["predicted_clv"] = fit["predicted_clv"]
-        meta = {k: fit[k] for k in ("params", "notes", "unvalued", "as_of")}
+        meta = {k: fit.get(k, fit["as_of"]) for k in ("params", "notes", "unvalued", "as_of", "run_as_of")}
         arrays["meta"] = np.array(json.dumps(meta, default=float))
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, **arrays)
@@ -348,7 +359,7 @@ def kept_clv_features(pop: Population) -> dict[str, FeatureValues] | None:
             return None
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
-            if meta["as_of"] != pop.as_of.isoformat():
+            if meta.get("run_as_of", meta["as_of"]) != pop.as_of.isoformat():
                 return None
             ids = data["ids"]
             out = {}
