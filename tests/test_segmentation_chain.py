@@ -301,3 +301,35 @@ def test_unchanged_compares_at_the_stated_precision(data, n, line):
     # a client without a standing row is written
     absent = changes.Results(**{**stored.__dict__, "present": np.zeros(n, dtype=bool)})
     assert not changes.unchanged(new, absent, line).any()
+
+
+UNITS = ["money", "count", "years", "months", "share", "score", "grade", "flag", ""]
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(st.data(), st.integers(min_value=1, max_value=8), st.floats(min_value=-1e6, max_value=1e6))
+def test_a_feature_value_is_compared_at_the_precision_its_unit_is_shown(data, n, value):
+    """Years and months are shown with one decimal and shares as whole percentages: a value within half the
+    last shown digit keeps the standing row (years of relationship grow every day for everyone), one beyond it,
+    or beyond four significant digits for the other units, is written."""
+    units = data.draw(st.lists(st.sampled_from(UNITS), min_size=13, max_size=13))
+    new = _results(n, data)
+    new.previous = new.label.copy()
+    i = data.draw(st.integers(min_value=0, max_value=n - 1))
+    slot = data.draw(st.integers(min_value=0, max_value=changes.TOP - 1))
+    feature = data.draw(st.integers(min_value=0, max_value=12))
+    new.fingerprint[i, slot] = feature
+    new.fingerprint[i, changes.TOP + slot] = value
+    stored = changes.Results(**{**new.__dict__, "fingerprint": new.fingerprint.copy()})
+    assert changes.unchanged(new, stored, 0.0, units)[i]
+    four_digits = changes.VALUE_TOLERANCE + changes.VALUE_RELATIVE * abs(value)
+    tolerance = max(changes.UNIT_TOLERANCE.get(units[feature], 0.0), four_digits)
+    for factor, same in ((0.9, True), (1.1, False)):
+        moved = stored.fingerprint.copy()
+        moved[i, changes.TOP + slot] = value + factor * tolerance
+        assert changes.unchanged(new, changes.Results(**{**stored.__dict__, "fingerprint": moved}), 0.0, units)[i] \
+            == same, (units[feature], value, factor)
+    if units[feature] in ("years", "months"):  # a day older is not a new row
+        older = stored.fingerprint.copy()
+        older[i, changes.TOP + slot] = value + 1 / 365.25
+        assert changes.unchanged(new, changes.Results(**{**stored.__dict__, "fingerprint": older}), 0.0, units)[i]

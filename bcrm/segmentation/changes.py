@@ -15,8 +15,10 @@ score             within 0.0005 (the pages show three decimals), **and** on the 
                   run's line as the new score (the margin, computed when read as score − line, never
                   shows a client on the wrong side)
 contributions     within 0.0005 each (shown with three decimals)
-feature values    within 0.0005 + 0.0001 × |value| (four significant digits; model outputs such as the
-                  predicted lifetime value move a little with every refit)
+feature values    years and months within 0.05, shares within 0.005 (half the last digit the pages show:
+                  one decimal, a whole percentage); others within 0.0005 + 0.0001 × |value| (four
+                  significant digits: money, counts, scores). Years of relationship grow for everyone
+                  every day: at four digits every client naming them was rewritten daily (issue 19)
 completeness      within 0.0005 (shown as a whole percentage)
 stability         within 0.005 (shown as a whole percentage)
 months of history within 0.05 (for the clients short of history)
@@ -40,6 +42,9 @@ VALUE_RELATIVE = 1e-4
 COMPLETENESS_TOLERANCE = 5e-4
 STABILITY_TOLERANCE = 5e-3
 HISTORY_TOLERANCE = 0.05
+#: Absolute tolerance of a feature value by its unit (``Feature.unit``), where the pages show fewer digits than
+#: four significant ones (``selectors.format_feature_value``); other units: VALUE_TOLERANCE + VALUE_RELATIVE.
+UNIT_TOLERANCE = {"years": 0.05, "months": 0.05, "share": 0.005}
 
 #: The explanation's numbers per client, in this order (float32 when stored: ``pack``/``unpack``).
 TOP = 3
@@ -78,10 +83,11 @@ def _close(a: np.ndarray, b: np.ndarray, tolerance: np.ndarray | float) -> np.nd
     return near | (np.isnan(a) & np.isnan(b))
 
 
-def unchanged(new: Results, old: Results, line: float | None) -> np.ndarray:
+def unchanged(new: Results, old: Results, line: float | None, units: Sequence[str] = ()) -> np.ndarray:
     """Clients whose standing row still says what ``new`` says, at the precision above (bool per client).
 
-    ``line`` is the new run's threshold (None: no line, so no side to keep)."""
+    ``line`` is the new run's threshold (None: no line, so no side to keep); ``units`` the unit of each of
+    the run's features, in the order the fingerprints number them (none: four significant digits for all)."""
     n = new.label.size
     same = np.ones(n, dtype=bool) if old.present is None else old.present.astype(bool).copy()
     same &= (new.label == old.label) & (new.engine_label == old.engine_label) & (new.previous == old.previous)
@@ -96,6 +102,11 @@ def unchanged(new: Results, old: Results, line: float | None) -> np.ndarray:
     a, b = new.fingerprint, old.fingerprint
     with np.errstate(invalid="ignore"):
         value_tolerance = VALUE_TOLERANCE + VALUE_RELATIVE * np.maximum(np.abs(a[:, VALUES]), np.abs(b[:, VALUES]))
+    if len(units):
+        by_feature = np.array([UNIT_TOLERANCE.get(unit, 0.0) for unit in units] + [0.0])  # [-1]: no feature
+        named = a[:, :TOP]
+        index = np.where(np.isfinite(named) & (named >= 0) & (named < len(units)), named, -1).astype(np.int64)
+        value_tolerance = np.maximum(value_tolerance, by_feature[index])
     same &= _close(a[:, EXACT], b[:, EXACT], 0.0).all(axis=1)
     same &= _close(a[:, VALUES], b[:, VALUES], np.nan_to_num(value_tolerance)).all(axis=1)
     same &= _close(a[:, CONTRIBUTIONS], b[:, CONTRIBUTIONS], CONTRIBUTION_TOLERANCE).all(axis=1)

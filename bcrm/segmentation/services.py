@@ -29,7 +29,7 @@ from bcrm.segmentation import classify as engine
 from bcrm.segmentation.choices import INSUFFICIENT, Dimension, RunMode, RunStatus, RunTrigger, labels_for
 from bcrm.segmentation.criteria import DEFAULTS, spec_of, validate_spec
 from bcrm.segmentation.feature_store import compute_features_incremental, store_usable
-from bcrm.segmentation.features import check_as_of, load_population
+from bcrm.segmentation.features import FEATURES, check_as_of, load_population
 from bcrm.segmentation.model_features import clv_pinning, keep_clv_fit
 from bcrm.segmentation.models import Assignment, ClientLabels, ClvFit, Criterion, Override, Run, ScheduleState
 from bcrm.segmentation.selectors import effective_assignments, run_chain
@@ -306,7 +306,8 @@ def run_segmentation(
     old_results: changes.Results | None = None
     if incremental:
         old_results = standing.aligned(standing_rows, outcome.population.ids)
-        same = changes.unchanged(new_results, old_results, outcome.threshold)
+        same = changes.unchanged(new_results, old_results, outcome.threshold,
+                                 units=[FEATURES[name].unit if name in FEATURES else "" for name in outcome.feature_names])
         rows = np.flatnonzero(~same)
         if rows.size > FULL_WRITE_SHARE * max(outcome.population.size, 1):
             rows = None
