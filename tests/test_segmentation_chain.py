@@ -309,9 +309,9 @@ UNITS = ["money", "count", "years", "months", "share", "score", "grade", "flag",
 @hsettings(max_examples=60, deadline=None)
 @given(st.data(), st.integers(min_value=1, max_value=8), st.floats(min_value=-1e6, max_value=1e6))
 def test_a_feature_value_is_compared_at_the_precision_its_unit_is_shown(data, n, value):
-    """Years and months are shown with one decimal and shares as whole percentages: a value within half the
-    last shown digit keeps the standing row (years of relationship grow every day for everyone), one beyond it,
-    or beyond four significant digits for the other units, is written."""
+    """Years, months and scores are shown with one decimal and shares as whole percentages: a value within half
+    the last shown digit keeps the standing row (years of relationship, and the strength with them, grow every
+    day for everyone), one beyond it, or beyond four significant digits for money and counts, is written."""
     units = data.draw(st.lists(st.sampled_from(UNITS), min_size=13, max_size=13))
     new = _results(n, data)
     new.previous = new.label.copy()
@@ -329,7 +329,7 @@ def test_a_feature_value_is_compared_at_the_precision_its_unit_is_shown(data, n,
         moved[i, changes.TOP + slot] = value + factor * tolerance
         assert changes.unchanged(new, changes.Results(**{**stored.__dict__, "fingerprint": moved}), 0.0, units)[i] \
             == same, (units[feature], value, factor)
-    if units[feature] in ("years", "months"):  # a day older is not a new row
+    if units[feature] in ("years", "months", "score"):  # a day older is not a new row
         older = stored.fingerprint.copy()
         older[i, changes.TOP + slot] = value + 1 / 365.25
         assert changes.unchanged(new, changes.Results(**{**stored.__dict__, "fingerprint": older}), 0.0, units)[i]

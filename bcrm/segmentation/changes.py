@@ -15,10 +15,11 @@ score             within 0.0005 (the pages show three decimals), **and** on the 
                   run's line as the new score (the margin, computed when read as score − line, never
                   shows a client on the wrong side)
 contributions     within 0.0005 each (shown with three decimals)
-feature values    years and months within 0.05, shares within 0.005 (half the last digit the pages show:
-                  one decimal, a whole percentage); others within 0.0005 + 0.0001 × |value| (four
-                  significant digits: money, counts, scores). Years of relationship grow for everyone
-                  every day: at four digits every client naming them was rewritten daily (issue 19)
+feature values    years, months and scores within 0.05, shares within 0.005 (half the last digit the
+                  pages show: one decimal, a whole percentage); others within 0.0005 + 0.0001 × |value|
+                  (four significant digits: money, counts). Years of relationship grow for everyone every
+                  day, and the relationship strength with them: at four digits a quarter of the 1M
+                  relationship rows were rewritten each day the as-of date moved (issue 19)
 completeness      within 0.0005 (shown as a whole percentage)
 stability         within 0.005 (shown as a whole percentage)
 months of history within 0.05 (for the clients short of history)
@@ -44,7 +45,7 @@ STABILITY_TOLERANCE = 5e-3
 HISTORY_TOLERANCE = 0.05
 #: Absolute tolerance of a feature value by its unit (``Feature.unit``), where the pages show fewer digits than
 #: four significant ones (``selectors.format_feature_value``); other units: VALUE_TOLERANCE + VALUE_RELATIVE.
-UNIT_TOLERANCE = {"years": 0.05, "months": 0.05, "share": 0.005}
+UNIT_TOLERANCE = {"years": 0.05, "months": 0.05, "score": 0.05, "share": 0.005}
 
 #: The explanation's numbers per client, in this order (float32 when stored: ``pack``/``unpack``).
 TOP = 3

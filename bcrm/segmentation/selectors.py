@@ -279,6 +279,8 @@ def format_feature_value(name: str, value: float | None) -> str:
         return f"{value:.1f}"
     if float(value).is_integer():
         return str(int(value))
+    if unit == "score":  # 0–100 or 0–10: a tenth is precise enough (and what a daily run compares at: changes.py)
+        return f"{value:.1f}"
     return f"{value:.2f}"
 
 
