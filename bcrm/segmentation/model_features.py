@@ -12,8 +12,9 @@ per client):
   the newest fit made as of its date or up to ``BCRM_CLV_REFIT_DAYS`` − 1 days before, and fits anew (and keeps
   the fit, when the run writes: :func:`clv_pinning`) only when there is none or when asked. A refit moves every
   client's figures a little, so refitting daily would rewrite a quarter of the value assignments every day
-  (issue 19); with a kept model a client's figures change only with their own commitments and the date, and a
-  full run predicts with the same model as the daily run, so both give the same labels. The predictions of the
+  (issue 19). The figures are predicted as of the kept model's date, so between refits a client's figures
+  change only with their own commitments up to that date (a client whose first commitment came later has
+  none until the refit), and a full run predicts with the same model as the daily run: the same labels. The predictions of the
   whole portfolio are kept in the data folder (when the feature file cache is on) so the 360° page can show
   one client's figures without predicting.
 * ``risk_scorecard`` — the expert scorecard (:func:`bcrm.stats.scorecard.expert_points`, default
@@ -257,8 +258,9 @@ def fit_portfolio_clv(as_of: dt.date, *, end: dt.datetime) -> dict[str, Any]:
 
     With a kept model the figures are predicted **as of the model's date** (the commitments, exchange rates and
     ages of that day), so they stay the same from one run to the next until the refit, unless the client's
-    commitments up to that date change: otherwise the date moving a day moved every client's lifetime value
-    (each client is a day older) and every value assignment showing it was rewritten daily (issue 19). A
+    commitments up to that date change: otherwise the date moving moved every client's lifetime value (ages
+    are whole months: at each month's turn everybody aged at once) and every value assignment showing it was
+    rewritten (issue 19). A
     commitment made after the model's date counts from the next refit, at most ``BCRM_CLV_REFIT_DAYS`` later."""
     run_as_of = as_of
     pinning = _PINNING.get() or ClvPinning()
