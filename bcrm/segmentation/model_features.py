@@ -260,17 +260,17 @@ def fit_portfolio_clv(as_of: dt.date, *, end: dt.datetime) -> dict[str, Any]:
     ages of that day), so they stay the same from one run to the next until the refit, unless the client's
     commitments up to that date change: otherwise the date moving moved every client's lifetime value (ages
     are whole months: at each month's turn everybody aged at once) and every value assignment showing it was
-    rewritten (issue 19). A
-    commitment made after the model's date counts from the next refit, at most ``BCRM_CLV_REFIT_DAYS`` later."""
+    rewritten (issue 19). A commitment made after the model's date counts from the next refit, at most
+    ``BCRM_CLV_REFIT_DAYS`` later."""
     run_as_of = as_of
     pinning = _PINNING.get() or ClvPinning()
     kept = None if pinning.refit else kept_clv_fit(as_of)
     models = _kept_models(kept) if kept is not None else None
-    if models is None:
-        kept = None
-    else:
+    if kept is not None and models is not None:
         as_of = kept.as_of
         end = Population(np.zeros(0, dtype=np.int64), as_of).end
+    else:
+        kept = None
     rates = {code: float(rate) for code, rate in rates_to_reporting(as_of).items()}
     # A piece at a time into arrays: the portfolio's commitments as Python tuples (an int, a datetime, a
     # Decimal and a str each) were a run's largest allocation, 310 MB at a million clients (issue 19).
