@@ -341,7 +341,8 @@ BCRM_FEATURE_CACHE_SECONDS = float(os.environ.get("BCRM_FEATURE_CACHE_SECONDS", 
 BCRM_COUNTRY_RISK_FILE = os.environ.get("BCRM_COUNTRY_RISK_FILE", "")
 # The portfolio lifetime-value model (value features) is refitted when the kept fit is this many days older
 # than a run's as-of date; in between, runs predict with the kept fit (bcrm.segmentation.model_features).
-BCRM_CLV_REFIT_DAYS = int(os.environ.get("BCRM_CLV_REFIT_DAYS", "7"))
+_refit_days = os.environ.get("BCRM_CLV_REFIT_DAYS", "7").strip()
+BCRM_CLV_REFIT_DAYS = int(_refit_days) if _refit_days.isdigit() else 0
 if BCRM_CLV_REFIT_DAYS < 1:
     raise ImproperlyConfigured("BCRM_CLV_REFIT_DAYS must be a whole number of days, 1 or more.")
 

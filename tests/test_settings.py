@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -90,3 +92,12 @@ def test_modules_read_settings_by_name_not_with_a_default_of_their_own():
                  for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
                  if re.search(r"getattr\(\s*settings\s*,", line)]
     assert not offenders
+
+
+def test_the_lifetime_value_refit_age_must_be_whole_days(tmp_path):
+    assert settings_value(tmp_path, "s.BCRM_CLV_REFIT_DAYS") == "7"
+    assert settings_value(tmp_path, "s.BCRM_CLV_REFIT_DAYS", BCRM_CLV_REFIT_DAYS="14") == "14"
+    for bad in ("0", "weekly"):  # 0 days, and not a number: refused at start-up, saying what it wants
+        with pytest.raises(subprocess.CalledProcessError) as refused:
+            settings_value(tmp_path, "s.BCRM_CLV_REFIT_DAYS", BCRM_CLV_REFIT_DAYS=bad)
+        assert "BCRM_CLV_REFIT_DAYS must be a whole number of days, 1 or more." in refused.value.stderr
