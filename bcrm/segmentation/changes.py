@@ -43,9 +43,12 @@ VALUE_RELATIVE = 1e-4
 COMPLETENESS_TOLERANCE = 5e-4
 STABILITY_TOLERANCE = 5e-3
 HISTORY_TOLERANCE = 0.05
-#: Absolute tolerance of a feature value by its unit (``Feature.unit``), where the pages show fewer digits than
-#: four significant ones (``selectors.format_feature_value``); other units: VALUE_TOLERANCE + VALUE_RELATIVE.
-UNIT_TOLERANCE = {"years": 0.05, "months": 0.05, "score": 0.05, "share": 0.005}
+#: Decimals the pages show a feature value with, by its unit (``Feature.unit``), where that is fewer digits than
+#: four significant ones (``selectors.format_feature_value`` reads it; a share shown as a whole percentage is two
+#: decimals of the fraction). A value is compared within half its last shown digit; other units:
+#: VALUE_TOLERANCE + VALUE_RELATIVE.
+SHOWN_DECIMALS = {"years": 1, "months": 1, "score": 1, "share": 2}
+UNIT_TOLERANCE = {unit: 0.5 * 10.0 ** -decimals for unit, decimals in SHOWN_DECIMALS.items()}
 
 #: The explanation's numbers per client, in this order (float32 when stored: ``pack``/``unpack``).
 TOP = 3

@@ -192,7 +192,7 @@ class ClvPinning:
 
     write: bool = False        # a fit made here is to be kept (a run that writes); a preview keeps nothing
     refit: bool = False        # fit anew even when a kept fit is recent enough
-    used: int | None = None    # the kept fit the last prediction came from
+    used: ClvFit | None = None  # the kept fit the last prediction came from
     #: A fit made here for the run to keep (the ClvFit's fields), saved with the run's own rows so a run that
     #: fails keeps nothing: :func:`keep_clv_fit`.
     made: dict[str, Any] | None = None
@@ -220,9 +220,9 @@ def keep_clv_fit(pinning: ClvPinning) -> ClvFit | None:
     if pinning.made is not None:
         fit = ClvFit.objects.create(**pinning.made)
         log.info("lifetime-value model %s fitted as of %s and kept", fit.pk, fit.as_of)
-        pinning.used, pinning.made = fit.pk, None
+        pinning.used, pinning.made = fit, None
         return fit
-    return ClvFit.objects.filter(pk=pinning.used).first() if pinning.used is not None else None
+    return pinning.used
 
 
 def kept_clv_fit(as_of: dt.date) -> ClvFit | None:
@@ -297,7 +297,7 @@ def fit_portfolio_clv(as_of: dt.date, *, end: dt.datetime) -> dict[str, Any]:
                          horizon_months=CLV_HORIZON_MONTHS, discount_rate=CLV_MONTHLY_DISCOUNT, units_per_month=1.0,
                          fitted=models)
     params = {**result.bgnbd.params, **(result.gamma_gamma.params if result.gamma_gamma else {})}
-    pinning.used = kept.pk if kept is not None else None
+    pinning.used = kept
     pinning.made = None
     if kept is None and pinning.write:
         pinning.made = {

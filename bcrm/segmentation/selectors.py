@@ -14,7 +14,7 @@ from bcrm.core.errors import InvalidInput, NotFound, PermissionDenied
 from bcrm.core.formatting import number
 from bcrm.financing.walls import organizations_behind_walls
 from bcrm.parties.models import Organization
-from bcrm.segmentation import compliance
+from bcrm.segmentation import changes, compliance
 from bcrm.segmentation.choices import (
     INSUFFICIENT,
     Dimension,
@@ -271,16 +271,17 @@ def format_feature_value(name: str, value: float | None) -> str:
     unit = FEATURES[name].unit if name in FEATURES else ""
     if unit == "money":
         return f"{settings.BCRM_REPORTING_CURRENCY} {number(round(value))}"
+    decimals = changes.SHOWN_DECIMALS.get(unit, 2)  # what a daily run compares the value at, too
     if unit == "share":
-        return f"{value * 100:.0f}%"
+        return f"{value * 100:.{decimals - 2}f}%"
     if unit == "flag":
         return _("yes") if value >= 0.5 else _("no")
     if unit in ("years", "months"):
-        return f"{value:.1f}"
+        return f"{value:.{decimals}f}"
     if float(value).is_integer():
         return str(int(value))
-    if unit == "score":  # 0–100 or 0–10: a tenth is precise enough (and what a daily run compares at: changes.py)
-        return f"{value:.1f}"
+    if unit == "score":  # 0–100 or 0–10: a tenth is precise enough
+        return f"{value:.{decimals}f}"
     return f"{value:.2f}"
 
 
