@@ -682,7 +682,7 @@ def test_the_demo_tells_the_story_of_a_team_that_works(served):
     assert not high.filter(Q(team=None) | Q(relationship_manager=None)).exists()
 
     # the lifetime-value model fits: predicted CLV (15 % of the value score) exists for the repeat clients
-    fit = fit_portfolio_clv(timezone.localdate(), end=now)
+    fit = fit_portfolio_clv(timezone.localdate())
     assert fit["predicted_clv"] is not None
     import numpy as np
     assert int(np.isfinite(fit["predicted_clv"]).sum()) >= 50

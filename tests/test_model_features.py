@@ -73,8 +73,9 @@ def test_the_model_features_are_registered_and_feed_the_default_criteria():
 
 def test_clv_features_exist_for_committers_and_are_missing_without_history(history, django_assert_max_num_queries):
     pop = load_population(TODAY)
-    # the kept model (none yet: fitted, not kept outside a run), the exchange rates and the commitments, whatever the size
-    with django_assert_max_num_queries(3):
+    # the kept model (none yet: fitted, not kept outside a run; asked by the summaries and by the prediction), the
+    # exchange rates and the commitments, whatever the size
+    with django_assert_max_num_queries(4):
         matrix = compute_features(["predicted_clv", "expected_deals_12m", "p_alive"], pop)
     positions = pop.positions([o.pk for o in history["committed"]])
     idle = pop.positions([o.pk for o in history["idle"]])
@@ -188,7 +189,7 @@ def test_family_queries_do_not_grow_with_clients(history, team, django_assert_ma
         Interaction.objects.create(organization=org, kind="meeting", occurred_at=aware(i + 1), summary="m")
         make_contact(org, seniority="senior")
     pop = load_population(TODAY)
-    with django_assert_max_num_queries(10):  # 3 (clv) + 3 (risk, with the scorecard in force) + 4 (relationship)
+    with django_assert_max_num_queries(11):  # 4 (clv) + 3 (risk, with the scorecard in force) + 4 (relationship)
         matrix = compute_features(MODEL_FEATURES, pop)
     assert matrix.queries == 3  # one call per family
 
@@ -290,28 +291,35 @@ def test_the_360_page_shows_the_models_with_explanations(client, history, rm, le
     assert "Not computed yet" not in page and "P(alive)" in page and "BG/NBD" in page
 
 
-def test_a_preview_reuses_the_lifetime_value_fit_a_run_kept(history, settings, tmp_path):
-    """The criterion editor's preview does not refit the portfolio's lifetime-value model: it reads the fit the
-    last run kept (same as-of date, younger than the file cache's age); a run always fits."""
+def test_a_preview_predicts_with_the_model_a_run_kept(history, settings, tmp_path):
+    """The criterion editor's preview does not refit the portfolio's lifetime-value model: it predicts with the
+    model the last run kept, from the stored summaries, and shows the run's figures; asked to refit, it fits."""
     from unittest import mock
 
     from bcrm.segmentation import services
 
     settings.DATA_DIR = tmp_path
-    settings.BCRM_FEATURE_CACHE_SECONDS = 900
     run = services.run_segmentation(actor=None, dimension="value", as_of=TODAY, with_stability=False)
     fitted = run.outcome.matrix["predicted_clv"]
-    assert not fitted.missing.all()
-    with mock.patch.object(model_features, "fit_portfolio_clv", side_effect=AssertionError("refitted")):
+    assert not fitted.missing.all() and run.run.clv_fit is not None
+    calls = []
+    real = model_features.predict_clv
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("fitted"))
+        return real(*args, **kwargs)
+
+    with mock.patch.object(model_features, "predict_clv", side_effect=spy):
         preview = services.run_segmentation(actor=None, dimension="value", as_of=TODAY, dry_run=True,
                                             with_stability=False)
+    assert calls and all(fitted_models is not None for fitted_models in calls)  # predicted, never fitted
     np.testing.assert_array_equal(preview.outcome.matrix["predicted_clv"].values, fitted.values)
     np.testing.assert_array_equal(preview.outcome.label, run.outcome.label)
-    # another as-of date, or the file cache off: the preview fits
-    settings.BCRM_FEATURE_CACHE_SECONDS = 0
-    with mock.patch.object(model_features, "fit_portfolio_clv", side_effect=model_features.ModelError("x")) as fit:
-        services.run_segmentation(actor=None, dimension="value", as_of=TODAY, dry_run=True, with_stability=False)
-    assert fit.called
+    calls.clear()
+    with mock.patch.object(model_features, "predict_clv", side_effect=spy):
+        services.run_segmentation(actor=None, dimension="value", as_of=TODAY, dry_run=True, with_stability=False,
+                                  refit_clv=True)
+    assert None in calls  # the refit's preview fits
 
 
 @pytest.mark.parametrize("compressed", [False, True])
@@ -352,10 +360,9 @@ def test_one_clients_kept_figures_are_read_without_loading_the_portfolios(db, se
 def test_the_portfolio_fit_read_in_small_pieces_is_the_same_fit(history, monkeypatch):
     """The commitments are read a piece at a time into arrays (issue 19: as tuples they were a run's largest
     allocation); pieces of 7 rows — the history's hundreds of commitments cut into many — give the same fit."""
-    end = timezone.now()
-    whole = model_features.fit_portfolio_clv(TODAY, end=end)
+    whole = model_features.fit_portfolio_clv(TODAY)
     monkeypatch.setattr(model_features, "CLV_CHUNK", 7)
-    pieces = model_features.fit_portfolio_clv(TODAY, end=end)
+    pieces = model_features.fit_portfolio_clv(TODAY)
     assert np.array_equal(whole["ids"], pieces["ids"])
     for name in ("predicted_clv", "expected_deals_12m", "p_alive"):
         assert np.allclose(whole[name], pieces[name], equal_nan=True)
@@ -382,7 +389,7 @@ def test_each_commitment_counts_on_its_calendar_day_even_at_midnight(history, mo
 
     monkeypatch.setattr(model_features, "rfm_summary", capture)
     end = Population(np.zeros(0, dtype=np.int64), TODAY).end  # as a run asks: the end of the as-of day
-    model_features.fit_portfolio_clv(TODAY, end=end)
+    model_features.fit_portfolio_clv(TODAY)
     expected = sorted((p.organization_id, timezone.localtime(p.status_changed_at).date())
                       for p in Participation.objects.filter(status="funded", status_changed_at__lt=end))
     assert seen["pairs"] == expected

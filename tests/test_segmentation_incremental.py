@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
@@ -27,7 +28,9 @@ from bcrm.parties.models import Contact, Organization
 from bcrm.segmentation import feature_store, services, standing
 from bcrm.segmentation.feature_store import compute_features_incremental
 from bcrm.segmentation.features import INCREMENTAL, Population, compute_features, load_population
-from bcrm.segmentation.models import Assignment, ClientChange, FeatureStore, Run
+from bcrm.segmentation.model_features import ClvBasis
+from bcrm.segmentation.models import Assignment, ClientChange, ClvFit, FeatureStore, Run
+from bcrm.stats.clv import BGNBDFit, GammaGammaFit
 from tests.doors import api_client
 from tests.factories import make_org, make_participation, make_project
 
@@ -207,6 +210,11 @@ def test_incremental_run_gives_the_full_runs_labels(portfolio, admin, dimension,
 
 def test_incremental_run_follows_the_date_and_new_clients(portfolio, admin, monkeypatch):
     monkeypatch.setattr(feature_store, "SUBSET_SHARE", 1.0)  # the id-list queries even when many clients moved
+    # a lifetime-value model kept as of today is still the one in use a month later: the summaries computed as of
+    # its date stay (a refit, a new model's date, recomputes everyone's: test_clv_kept_model)
+    monkeypatch.setattr(django_settings, "BCRM_CLV_REFIT_DAYS", 60)
+    ClvFit.objects.create(as_of=TODAY, fitted_at=timezone.now(), customers=20, log_likelihood=-50.0,
+                          params={"r": 0.8, "alpha": 4.0, "a": 0.6, "b": 2.5, "p": 6.0, "q": 4.0, "gamma": 15_000.0})
     services.run_segmentation(actor=None, dimension="relationship", with_stability=False)
     age_changes()
     newcomer = parties.organization_create(actor=admin, data={"legal_name": "Newcomer", "kind": "fund",
@@ -279,6 +287,23 @@ def test_run_mode_is_shown_in_the_cli_api_and_page(portfolio, admin, client):
 raw_number = st.one_of(st.just(float("nan")), st.floats(-1e6, 2e9, allow_nan=False, allow_infinity=False))
 
 
+def rfm_summaries(data, n: int) -> dict[str, np.ndarray]:
+    """``n`` clients' RFM summaries as ``clv_raw`` gives them: none (NaN), or months with a repeat commitment,
+    the months from the first to the last (0 without a repeat) and to the model's date, the mean repeat amount."""
+    out: dict[str, list[float]] = {name: [] for name in ("frequency", "recency", "T", "monetary", "unvalued")}
+    for _ in range(n):
+        frequency = data.draw(st.one_of(st.just(float("nan")), st.integers(0, 12).map(float)))
+        age = float(data.draw(st.integers(0, 120)))
+        recency = 0.0 if not frequency > 0 else float(data.draw(st.integers(0, int(age))))
+        money = 0.0 if not frequency > 0 else data.draw(st.floats(1.0, 1e9))
+        nan = np.isnan(frequency)
+        for name, value in (("frequency", frequency), ("recency", np.nan if nan else recency),
+                            ("T", np.nan if nan else age), ("monetary", np.nan if nan else money),
+                            ("unvalued", float(data.draw(st.integers(0, 2))))):
+            out[name].append(value)
+    return {name: np.array(values, dtype=np.float64) for name, values in out.items()}
+
+
 @given(st.data(), st.integers(1, 12), st.dates(dt.date(2000, 1, 1), dt.date(2040, 1, 1)))
 @settings(max_examples=60, deadline=None)
 def test_derived_features_of_a_subset_are_the_subset_of_the_derived_features(data, n, as_of):
@@ -293,14 +318,21 @@ def test_derived_features_of_a_subset_are_the_subset_of_the_derived_features(dat
     # the model families read other families' raw numbers (``uses``): counts, codes and dates, never negative
     # where the model requires it
     model_number = st.one_of(st.just(float("nan")), st.integers(0, 30).map(float))
+    # the lifetime value: each client's RFM summary (or none), predicted with a kept model
+    models = (BGNBDFit.from_params({"r": 0.8, "alpha": 4.0, "a": 0.6, "b": 2.5}),
+              GammaGammaFit.from_params({"p": 6.0, "q": 4.0, "gamma": 15_000.0}))
+    basis = ClvBasis(dt.date(2026, 1, 31), kept=ClvFit(as_of=dt.date(2026, 1, 31), params={}, notes=[]), models=models)
     for family, spec in INCREMENTAL.items():
         raw = {c: np.array(data.draw(st.lists(raw_number, min_size=n, max_size=n)), dtype=np.float64)
                for c in spec.columns}
         raw.update({u: np.array(data.draw(st.lists(model_number if spec.columns == () else raw_number,
                                                    min_size=n, max_size=n)), dtype=np.float64)
                     for u in spec.uses})
-        # the scorecard in force without a database: the default one
-        with mock.patch("bcrm.segmentation.services.expert_scorecard_active", return_value=(DEFAULT_EXPERT_CONFIG, 0)):
+        if family == "clv":
+            raw = rfm_summaries(data, n)
+        # the scorecard in force and the kept lifetime-value model without a database
+        with mock.patch("bcrm.segmentation.services.expert_scorecard_active", return_value=(DEFAULT_EXPERT_CONFIG, 0)), \
+                mock.patch("bcrm.segmentation.model_features.clv_basis", return_value=basis):
             whole = spec.derive(Population(ids, as_of), raw)
             part = spec.derive(Population(ids[keep], as_of, subset=True), {c: v[keep] for c, v in raw.items()})
         for name, fv in whole.items():

@@ -48,7 +48,6 @@ from bcrm.segmentation.features import (
     fetch,
     raw_dependencies,
 )
-from bcrm.segmentation.model_features import kept_clv_features
 from bcrm.segmentation.models import ClientChange, FeatureRow, FeatureStore
 
 logger = logging.getLogger(__name__)
@@ -366,11 +365,7 @@ def compute_features_incremental(names: list[str], pop: Population, *, write: bo
     clock = time.perf_counter()
     for family in wanted:
         if family not in INCREMENTAL:
-            # A preview reuses the lifetime-value fit a run left in the data folder (as of the same date and
-            # younger than the file cache's age), as previews reuse recent features: a portfolio fit is not
-            # per client, so it cannot be brought up to date client by client.
-            kept = kept_clv_features(pop) if family == "clv" and not write else None
-            matrix.columns.update(kept if kept is not None else FAMILIES[family](pop))
+            matrix.columns.update(FAMILIES[family](pop))
             matrix.queries += 1
     timings["model_families"] = time.perf_counter() - clock
     result = FeatureMatrix(pop, {n: matrix.columns[n] for n in names}, matrix.queries)

@@ -14,9 +14,11 @@ per client):
   client's figures a little, so refitting daily would rewrite a quarter of the value assignments every day
   (issue 19). The figures are predicted as of the kept model's date, so between refits a client's figures
   change only with their own commitments up to that date (a client whose first commitment came later has
-  none until the refit), and a full run predicts with the same model as the daily run: the same labels. The predictions of the
-  whole portfolio are kept in the data folder (when the feature file cache is on) so the 360° page can show
-  one client's figures without predicting.
+  none until the refit), and a full run predicts with the same model as the daily run: the same labels. Each
+  client's RFM summary as of the model's date is an incremental family's raw numbers (``clv_raw``): the daily
+  run reads the commitments of the clients whose rows changed, not the portfolio's, and predicts everyone
+  from the stored summaries. The predictions of the whole portfolio are kept in the data folder (when the
+  feature file cache is on) so the 360° page can show one client's figures without predicting.
 * ``risk_scorecard`` — the expert scorecard (:func:`bcrm.stats.scorecard.expert_points`, default
   configuration) scaled to 0–100, higher = safer. Queries: the organisation rows and the participation
   counts.
@@ -63,6 +65,7 @@ from bcrm.segmentation.features import (
     Population,
     Raw,
     _ids,
+    _row_chunks,
     _scatter,
     cache_path,
     column,
@@ -71,6 +74,7 @@ from bcrm.segmentation.features import (
     feature,
     fetch_chunks,
     incremental,
+    load_population,
     no_raw,
     profile_raw_from_rows,
     to_float,
@@ -148,42 +152,15 @@ def strength_inputs(pop: Population, raw: Raw) -> dict[str, np.ndarray]:
 
 
 # --- value: customer lifetime value ----------------------------------------------------------------
-
-@feature(
-    Feature("predicted_clv", "clv", _("Predicted lifetime value, 12 months"), "money",
-            _("Discounted value of the commitments expected in the next 12 months (BG/NBD and Gamma-Gamma models "
-              "fitted on the portfolio), in the reporting currency.")),
-    Feature("expected_deals_12m", "clv", _("Expected deals, next 12 months"), "count",
-            _("Months with a new commitment the BG/NBD model expects in the next 12 months.")),
-    Feature("p_alive", "clv", _("Probability still active"), "share",
-            _("The BG/NBD model's probability that the client still commits to new deals.")),
-)
-def clv_family(pop: Population) -> dict[str, FeatureValues]:
-    n = pop.size
-    out = {name: FeatureValues.empty(n) for name in ("predicted_clv", "expected_deals_12m", "p_alive")}
-    try:
-        fit = fit_portfolio_clv(pop.as_of, end=pop.end)
-    except ModelError as exc:
-        LAST_NOTES["clv"] = {"template": exc.template, "params": exc.params, "message": exc.message}
-        log.info("CLV features missing for everyone: %s", exc.message)
-        return out
-    LAST_NOTES.pop("clv", None)
-    if fit["predicted_clv"] is None:  # the transaction model held, the spend model did not
-        LAST_NOTES["clv"] = {"template": "%(notes)s", "params": {"notes": " ".join(fit["notes"])},
-                             "message": " ".join(fit["notes"])}
-        log.info("Predicted lifetime value missing for everyone: %s", LAST_NOTES["clv"]["message"])
-    ids = fit["ids"]
-    for name in out:
-        values = fit[name]
-        if values is None:
-            continue
-        aligned, present = _scatter(pop, ids, [values], fill=np.nan)
-        known = present & ~np.isnan(aligned[0])
-        out[name] = FeatureValues(np.where(known, aligned[0], np.nan), ~known)
-    return out
-
+#
+# An incremental family like the others: ``clv_raw`` is each client's RFM summary (months with a commitment,
+# recency, age, mean repeat amount) as of the model's date, ``clv_derive`` predicts with the kept model (or fits
+# one from everyone's summaries when there is none). Between refits the model's date does not move, so the store
+# recomputes the summary only of the clients whose rows changed (issue 19: reading every commitment was 3 s of
+# each daily run at a million clients); a new model's date is a new context and every summary is computed again.
 
 CLV_CHUNK = 200_000  # commitments read into arrays at a time
+CLV_RAW = ("frequency", "recency", "T", "monetary", "unvalued")
 
 
 @dataclass
@@ -240,21 +217,129 @@ def _kept_models(kept: ClvFit) -> tuple[BGNBDFit, GammaGammaFit | None] | None:
         return None
 
 
-def note_text(note: dict[str, Any], translate: Callable[[str], str] = str) -> str:
-    """A model's note kept as a message code ({"template", "params"}) as text, ``translate``-d (gettext: the
-    reader's language; by default as written, in English)."""
+@dataclass(frozen=True)
+class ClvBasis:
+    """What a run as of some date predicts lifetime value with: the kept fit and its models, and the date the
+    figures are computed as of — the kept model's, or the run's own when it fits anew (``kept`` None)."""
+
+    as_of: dt.date
+    kept: ClvFit | None = None
+    models: tuple[BGNBDFit, GammaGammaFit | None] | None = None
+
+
+def clv_basis(as_of: dt.date) -> ClvBasis:
+    """The kept model a run as of ``as_of`` predicts with (:func:`kept_clv_fit`), unless the run refits
+    (:func:`clv_pinning`) or the kept parameters are unusable."""
+    pinning = _PINNING.get() or ClvPinning()
+    kept = None if pinning.refit else kept_clv_fit(as_of)
+    models = _kept_models(kept) if kept is not None else None
+    if kept is None or models is None:
+        return ClvBasis(as_of)
+    return ClvBasis(kept.as_of, kept, models)
+
+
+def clv_context(pop: Population) -> dict[str, Any]:
+    """What every client's RFM summary depends on besides their own rows: the model's date and the exchange
+    rates of that day. When it changes (a refit) the store computes every summary again."""
+    basis = clv_basis(pop.as_of)
+    return {"as_of": basis.as_of.isoformat(),
+            "rates": {code: float(rate) for code, rate in sorted(rates_to_reporting(basis.as_of).items())}}
+
+
+def clv_raw(pop: Population) -> Raw:
+    """Each client's RFM summary of the committed participations up to the end of the model's date (monthly
+    periods, amounts in the reporting currency at that day's rates; NaN without a commitment) and the number of
+    commitments in a currency without a rate (left out)."""
+    basis = clv_basis(pop.as_of)
+    end = Population(np.zeros(0, dtype=np.int64), basis.as_of).end
+    rates = {code: float(rate) for code, rate in rates_to_reporting(basis.as_of).items()}
+    out = {name: np.full(pop.size, np.nan) for name in CLV_RAW}
+    out["unvalued"] = np.zeros(pop.size)
+    queryset = (Participation.objects.filter(status__in=COMMITTED_STATUSES, status_changed_at__lt=end).order_by()
+                .annotate(e_at=Epoch("status_changed_at")).values_list("organization_id", "e_at", "amount", "currency"))
+    # A piece at a time into arrays: the portfolio's commitments as Python tuples (an int, a datetime, a
+    # Decimal and a str each) were a run's largest allocation, 310 MB at a million clients (issue 19). The time
+    # as seconds computed by the database: parsing three million aware datetimes in Python was half of the fit's
+    # time at a million clients.
+    pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for rows in (_row_chunks(queryset, pop, "organization_id") if pop.subset else fetch_chunks(queryset, CLV_CHUNK)):
+        rate = np.array([rates.get(c, np.nan) for c in column(rows, 3)], dtype=np.float64)
+        pieces.append((_ids(rows), to_float(column(rows, 1)), to_float(column(rows, 2)) * rate))
+        del rows
+    if not pieces:
+        return out
+    ids, moments, amount = (np.concatenate([piece[i] for piece in pieces]) for i in range(3))
+    del pieces
+    inside = np.isin(ids, pop.ids)
+    ids, moments, amount = ids[inside], moments[inside], amount[inside]
+    keep = ~np.isnan(amount)  # a currency without a rate: the commitment cannot be valued
+    np.add.at(out["unvalued"], np.searchsorted(pop.ids, ids[~keep]), 1.0)
+    if not keep.any():
+        return out
+    offset = end.utcoffset()  # the commitment's calendar day in the display time zone, as ``as_of`` is
+    shift = offset.total_seconds() if offset is not None else 0.0
+    days = ((moments + shift) // DAY).astype(np.int64)
+    rfm = rfm_summary(ids[keep], days[keep].astype("datetime64[D]"), amount[keep], period="month", unit="month",
+                      calibration_end=basis.as_of)
+    at = np.searchsorted(pop.ids, rfm.customers)
+    for name, values in (("frequency", rfm.frequency), ("recency", rfm.recency), ("T", rfm.T),
+                         ("monetary", rfm.monetary_value)):
+        out[name][at] = values
+    return out
+
+
+@feature(
+    Feature("predicted_clv", "clv", _("Predicted lifetime value, 12 months"), "money",
+            _("Discounted value of the commitments expected in the next 12 months (BG/NBD and Gamma-Gamma models "
+              "fitted on the portfolio), in the reporting currency.")),
+    Feature("expected_deals_12m", "clv", _("Expected deals, next 12 months"), "count",
+            _("Months with a new commitment the BG/NBD model expects in the next 12 months.")),
+    Feature("p_alive", "clv", _("Probability still active"), "share",
+            _("The BG/NBD model's probability that the client still commits to new deals.")),
+)
+@incremental("clv", CLV_RAW, clv_raw, context=clv_context)
+def clv_derive(pop: Population, raw: Raw) -> dict[str, FeatureValues]:
+    n = pop.size
+    out = {name: FeatureValues.empty(n) for name in ("predicted_clv", "expected_deals_12m", "p_alive")}
     try:
-        return translate(str(note["template"])) % dict(note.get("params") or {})
-    except (KeyError, TypeError, ValueError):
-        return str(note.get("template", ""))
+        fit = portfolio_clv(pop, raw)
+    except ModelError as exc:
+        LAST_NOTES["clv"] = {"template": exc.template, "params": exc.params, "message": exc.message}
+        log.info("CLV features missing for everyone: %s", exc.message)
+        return out
+    LAST_NOTES.pop("clv", None)
+    if fit["predicted_clv"] is None:  # the transaction model held, the spend model did not
+        LAST_NOTES["clv"] = {"template": "%(notes)s", "params": {"notes": " ".join(fit["notes"])},
+                             "message": " ".join(fit["notes"])}
+        log.info("Predicted lifetime value missing for everyone: %s", LAST_NOTES["clv"]["message"])
+    ids = fit["ids"]
+    for name in out:
+        values = fit[name]
+        if values is None:
+            continue
+        aligned, present = _scatter(pop, ids, [values], fill=np.nan)
+        known = present & ~np.isnan(aligned[0])
+        out[name] = FeatureValues(np.where(known, aligned[0], np.nan), ~known)
+    return out
 
 
-def fit_portfolio_clv(as_of: dt.date, *, end: dt.datetime) -> dict[str, Any]:
-    """Predict BG/NBD + Gamma-Gamma on every committed participation before ``end`` with the kept model
-    (:func:`kept_clv_fit`), or fit one when there is none (kept when inside ``clv_pinning(write=True)``); per
-    client with a commitment: ``ids`` (ascending), ``predicted_clv`` (None when the spend model failed),
-    ``expected_deals_12m``, ``p_alive``, and ``notes``/``params``/``as_of``/``run_as_of``. Raises
-    :class:`ModelError` when the fit is impossible.
+def _predict(raw: Raw, models: tuple[BGNBDFit, GammaGammaFit | None] | None) -> tuple[np.ndarray, Any]:
+    """(positions of the clients with a commitment, :func:`predict_clv`'s result for them: with ``models``, or
+    fitted on them when None)."""
+    has = np.flatnonzero(~np.isnan(raw["frequency"]))
+    if models is None and not has.size:
+        raise ModelError(gettext_noop("The portfolio has no committed participations yet."))
+    return has, predict_clv(raw["frequency"][has], raw["recency"][has], raw["T"][has], raw["monetary"][has],
+                            horizon_months=CLV_HORIZON_MONTHS, discount_rate=CLV_MONTHLY_DISCOUNT,
+                            units_per_month=1.0, fitted=models)
+
+
+def portfolio_clv(pop: Population, raw: Raw) -> dict[str, Any]:
+    """Lifetime value of ``pop`` from its clients' RFM summaries (:func:`clv_raw`), predicted with the kept model
+    (:func:`clv_basis`), or with one fitted on the whole portfolio when there is none (kept when inside
+    ``clv_pinning(write=True)``); per client with a commitment: ``ids`` (ascending), ``predicted_clv`` (None
+    when the spend model failed), ``expected_deals_12m``, ``p_alive``, and ``notes``/``params``/``as_of``/
+    ``run_as_of``. Raises :class:`ModelError` when the fit is impossible.
 
     With a kept model the figures are predicted **as of the model's date** (the commitments, exchange rates and
     ages of that day), so they stay the same from one run to the next until the refit, unless the client's
@@ -262,63 +347,56 @@ def fit_portfolio_clv(as_of: dt.date, *, end: dt.datetime) -> dict[str, Any]:
     are whole months: at each month's turn everybody aged at once) and every value assignment showing it was
     rewritten (issue 19). A commitment made after the model's date counts from the next refit, at most
     ``BCRM_CLV_REFIT_DAYS`` later."""
-    run_as_of = as_of
+    basis = clv_basis(pop.as_of)
     pinning = _PINNING.get() or ClvPinning()
-    kept = None if pinning.refit else kept_clv_fit(as_of)
-    models = _kept_models(kept) if kept is not None else None
-    if kept is not None and models is not None:
-        as_of = kept.as_of
-        end = Population(np.zeros(0, dtype=np.int64), as_of).end
-    else:
-        kept = None
-    rates = {code: float(rate) for code, rate in rates_to_reporting(as_of).items()}
-    # A piece at a time into arrays: the portfolio's commitments as Python tuples (an int, a datetime, a
-    # Decimal and a str each) were a run's largest allocation, 310 MB at a million clients (issue 19).
-    pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    # The time as seconds computed by the database: parsing three million aware datetimes in Python was
-    # half of the fit's time at a million clients (issue 19).
-    for rows in fetch_chunks(Participation.objects.filter(status__in=COMMITTED_STATUSES, status_changed_at__lt=end)
-                             .order_by().annotate(e_at=Epoch("status_changed_at"))
-                             .values_list("organization_id", "e_at", "amount", "currency"), CLV_CHUNK):
-        rate = np.array([rates.get(c, np.nan) for c in column(rows, 3)], dtype=np.float64)
-        pieces.append((_ids(rows), to_float(column(rows, 1)), to_float(column(rows, 2)) * rate))
-        del rows
-    if not pieces:
-        raise ModelError(gettext_noop("The portfolio has no committed participations yet."))
-    ids, moments, amount = (np.concatenate([piece[i] for piece in pieces]) for i in range(3))
-    del pieces
-    keep = ~np.isnan(amount)  # a currency without a rate: the commitment cannot be valued
-    offset = end.utcoffset()  # the commitment's calendar day in the display time zone, as ``as_of`` is
-    shift = offset.total_seconds() if offset is not None else 0.0
-    days = ((moments + shift) // DAY).astype(np.int64)
-    rfm = rfm_summary(ids[keep], days[keep].astype("datetime64[D]"), amount[keep], period="month", unit="month",
-                      calibration_end=as_of)
-    result = predict_clv(rfm.frequency, rfm.recency, rfm.T, rfm.monetary_value,
-                         horizon_months=CLV_HORIZON_MONTHS, discount_rate=CLV_MONTHLY_DISCOUNT, units_per_month=1.0,
-                         fitted=models)
-    params = {**result.bgnbd.params, **(result.gamma_gamma.params if result.gamma_gamma else {})}
-    pinning.used = kept
+    models = basis.models
+    customers = None  # clients the model is fitted on, when fitted here
+    if models is None and pop.subset:  # a fit is the portfolio's, whoever it predicts for
+        fitted_on, whole = _predict(clv_raw(load_population(pop.as_of)), None)
+        models, customers = (whole.bgnbd, whole.gamma_gamma), int(fitted_on.size)
+    has, result = _predict(raw, models)
+    if models is None:
+        models, customers = (result.bgnbd, result.gamma_gamma), int(has.size)
+    params = {**models[0].params, **(models[1].params if models[1] is not None else {})}
+    pinning.used = basis.kept
     pinning.made = None
-    if kept is None and pinning.write:
+    if basis.kept is None and pinning.write:
         pinning.made = {
-            "as_of": as_of, "fitted_at": timezone.now(), "params": params, "customers": int(rfm.customers.size),
-            "log_likelihood": result.bgnbd.log_likelihood,
+            "as_of": basis.as_of, "fitted_at": timezone.now(), "params": params,
+            "customers": customers,
+            "log_likelihood": models[0].log_likelihood,
             "notes": json.loads(json.dumps([{"template": note["template"], "params": note["params"]}
                                             for note in result.notes], default=float))}
-    notes = kept.notes if kept is not None else result.notes
+    notes = basis.kept.notes if basis.kept is not None else result.notes
     fit = {
-        "ids": rfm.customers.astype(np.int64),
+        "ids": pop.ids[has],
         "predicted_clv": result.clv,
         "expected_deals_12m": result.expected_transactions,
         "p_alive": result.p_alive,
         "params": params,
         "notes": [note_text(note) for note in notes],
-        "unvalued": int((~keep).sum()),
-        "as_of": as_of.isoformat(),        # the figures' date: the kept model's, or the run's when it fitted
-        "run_as_of": run_as_of.isoformat(),  # the date of the run that asked
+        "unvalued": int(raw["unvalued"].sum()),
+        "as_of": basis.as_of.isoformat(),  # the figures' date: the kept model's, or the run's when it fitted
+        "run_as_of": pop.as_of.isoformat(),  # the date of the run that asked
     }
-    _save_fit(fit)
+    if not pop.subset:  # the portfolio's figures, for the 360° page
+        _save_fit(fit)
     return fit
+
+
+def fit_portfolio_clv(as_of: dt.date) -> dict[str, Any]:
+    """:func:`portfolio_clv` of every client as of ``as_of``."""
+    pop = load_population(as_of)
+    return portfolio_clv(pop, clv_raw(pop))
+
+
+def note_text(note: dict[str, Any], translate: Callable[[str], str] = str) -> str:
+    """A model's note kept as a message code ({"template", "params"}) as text, ``translate``-d (gettext: the
+    reader's language; by default as written, in English)."""
+    try:
+        return translate(str(note["template"])) % dict(note.get("params") or {})
+    except (KeyError, TypeError, ValueError):
+        return str(note.get("template", ""))
 
 
 # --- the portfolio fit, kept for the 360° page ------------------------------------------------------
@@ -344,37 +422,6 @@ def _save_fit(fit: dict[str, Any]) -> None:
         tmp.replace(path)
     except OSError as exc:  # no kept fit: the 360° page shows none until the next run
         log.warning("portfolio fit not kept in %s: %s", path, exc)
-
-
-def kept_clv_features(pop: Population) -> dict[str, FeatureValues] | None:
-    """The lifetime-value features of ``pop`` from the portfolio fit kept on disk, when it was fitted as of
-    ``pop.as_of`` less than ``BCRM_FEATURE_CACHE_SECONDS`` ago (None otherwise: the caller fits)."""
-    import time
-
-    max_age = float(settings.BCRM_FEATURE_CACHE_SECONDS)
-    path = _fit_path()
-    pinning = _PINNING.get()
-    if pinning is not None and pinning.refit:
-        return None  # a preview of a refit: the kept predictions came from the kept model
-    try:
-        if max_age <= 0 or time.time() - path.stat().st_mtime >= max_age:
-            return None
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            if meta.get("run_as_of", meta["as_of"]) != pop.as_of.isoformat():
-                return None
-            ids = data["ids"]
-            out = {}
-            for name in ("predicted_clv", "expected_deals_12m", "p_alive"):
-                if name not in data.files:
-                    out[name] = FeatureValues.empty(pop.size)
-                    continue
-                aligned, present = _scatter(pop, ids, [data[name]], fill=np.nan)
-                known = present & ~np.isnan(aligned[0])
-                out[name] = FeatureValues(np.where(known, aligned[0], np.nan), ~known)
-    except DAMAGED_CACHE:
-        return None
-    return out
 
 
 def cached_client_clv(organization_id: int) -> dict[str, Any] | None:
