@@ -247,9 +247,12 @@ class Command(BaseCommand):
                 counts = generate_portfolio(clients=clients, seed=seed, progress=progress)
             except ServiceError as exc:
                 raise command_error(exc) from exc
-        # Fresh planner statistics: without them SQLite picks poor indexes on a freshly bulk-loaded book.
+        # Fresh planner statistics: without them SQLite picks poor indexes on a freshly bulk-loaded book. On
+        # PostgreSQL also the visibility map autovacuum sets after a bulk load (index-only scans then skip the
+        # table's rows), which a server with autovacuum off never gets (seen on the benchmark machine, issue 19).
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+            vacuum = connection.vendor == "postgresql" and not connection.in_atomic_block
+            cursor.execute("VACUUM (ANALYZE)" if vacuum else "ANALYZE")
         return counts
 
 
