@@ -369,12 +369,18 @@ class AmongIds(Func):
         super().__init__(F(column))
         self.ids = ids
 
-    def as_sql(self, compiler, connection, **extra):
-        sql, params = compiler.compile(self.source_expressions[0])
+    def _column(self, compiler) -> tuple[str, list]:
         if not self.ids:
             raise EmptyResultSet
-        if connection.vendor == "postgresql":
-            return f"{sql} = ANY(%s::bigint[])", [*params, self.ids]
+        sql, params = compiler.compile(self.source_expressions[0])
+        return sql, list(params)
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = self._column(compiler)
+        return f"{sql} = ANY(%s::bigint[])", [*params, self.ids]
+
+    def as_sqlite(self, compiler, connection, **extra):
+        sql, params = self._column(compiler)
         return f"{sql} IN ({', '.join(['%s'] * len(self.ids))})", [*params, *self.ids]
 
 
