@@ -40,7 +40,12 @@ class Interaction(VersionedModel):
             models.CheckConstraint(condition=~Q(summary=""), name="interaction_summary_not_empty",
                                    violation_error_message=_("A summary is required.")),
         ]
-        indexes = [models.Index(fields=["organization", "-occurred_at"], name="interaction_org_idx")]
+        indexes = [
+            models.Index(fields=["organization", "-occurred_at"], name="interaction_org_idx"),
+            # the daily classification finds the clients whose interactions crossed a date line (a day's worth)
+            # by this index, not by reading the table (issue 19)
+            models.Index(fields=["occurred_at", "organization"], name="interaction_date_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d} – {self.organization}"
@@ -212,7 +217,10 @@ class SurveyResponse(TimestampedModel):
                                    name="survey_has_score",
                                    violation_error_message=_("A survey response needs an NPS or a CSAT score.")),
         ]
-        indexes = [models.Index(fields=["organization", "-responded_at"], name="survey_org_idx")]
+        indexes = [
+            models.Index(fields=["organization", "-responded_at"], name="survey_org_idx"),
+            models.Index(fields=["responded_at", "organization"], name="survey_date_idx"),  # as interaction_date_idx
+        ]
 
     def __str__(self) -> str:
         return f"NPS {self.nps} / CSAT {self.csat} – {self.organization}"

@@ -93,6 +93,9 @@ class Participation(VersionedModel):
         indexes = [
             models.Index(fields=["organization", "status"], name="participation_org_idx"),
             models.Index(fields=["project", "status"], name="participation_project_idx"),
+            # the daily classification finds the clients whose commitments crossed a date line (a day's worth)
+            # by this index, not by reading the table (issue 19)
+            models.Index(fields=["status_changed_at", "organization"], name="participation_date_idx"),
         ]
 
     def __str__(self) -> str:
@@ -113,7 +116,10 @@ class ParticipationStatusChange(models.Model):
         verbose_name = _("participation status change")
         verbose_name_plural = _("participation status changes")
         ordering = ["participation", "changed_at", "id"]
-        indexes = [models.Index(fields=["participation", "changed_at"], name="pstatus_idx")]
+        indexes = [
+            models.Index(fields=["participation", "changed_at"], name="pstatus_idx"),
+            models.Index(fields=["changed_at", "participation"], name="pstatus_date_idx"),  # as participation_date_idx
+        ]
         constraints = [models.CheckConstraint(condition=~Q(from_status=F("to_status")), name="pstatus_changes")]
 
     def __str__(self) -> str:
