@@ -5,8 +5,8 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 CLIENTS ?= 300
 # Two pytest-xdist workers (one per core), by file;
-# each worker gets its own test database.
-PYTEST_ARGS ?= -n 2 --dist loadfile
+# each worker gets its own test database. The slowest tests are listed at the end (CI's time budget).
+PYTEST_ARGS ?= -n 2 --dist loadfile --durations=15
 
 .PHONY: demo test install lock lint check pytest serve bench clean
 
