@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from bcrm.engagement.models import Interaction
 from bcrm.financing.models import ExchangeRate, Participation
-from bcrm.segmentation import model_features
+from bcrm.segmentation import features, model_features
 from bcrm.segmentation.criteria import DEFAULTS
 from bcrm.segmentation.features import FEATURES, Population, compute_features, load_population
 from bcrm.segmentation.model_selectors import client_model_figures
@@ -361,7 +361,7 @@ def test_the_portfolio_fit_read_in_small_pieces_is_the_same_fit(history, monkeyp
     """The commitments are read a piece at a time into arrays (issue 19: as tuples they were a run's largest
     allocation); pieces of 7 rows — the history's hundreds of commitments cut into many — give the same fit."""
     whole = model_features.fit_portfolio_clv(TODAY)
-    monkeypatch.setattr(model_features, "CLV_CHUNK", 7)
+    monkeypatch.setattr(features, "ROW_CHUNK", 7)
     pieces = model_features.fit_portfolio_clv(TODAY)
     assert np.array_equal(whole["ids"], pieces["ids"])
     for name in ("predicted_clv", "expected_deals_12m", "p_alive"):

@@ -395,10 +395,7 @@ def fetch_for(queryset, pop: Population, org: str = "organization_id") -> list[t
     clients (the incremental run's changed clients), chunk by chunk."""
     if not pop.subset:
         return fetch(queryset)
-    rows: list[tuple] = []
-    for ids in _id_chunks(pop):
-        rows += fetch(queryset.filter(AmongIds(org, ids)))
-    return rows
+    return [row for rows in _row_chunks(queryset, pop, org) for row in rows]
 
 
 def _row_chunks(queryset, pop: Population, org: str):

@@ -51,7 +51,6 @@ from django.utils.translation import gettext_lazy as _
 
 from bcrm.financing.choices import COMMITTED_STATUSES
 from bcrm.financing.models import Participation
-from bcrm.financing.selectors import rates_to_reporting
 from bcrm.parties.choices import KycStatus
 from bcrm.segmentation.features import (
     DAMAGED_CACHE,
@@ -65,6 +64,7 @@ from bcrm.segmentation.features import (
     Population,
     Raw,
     _ids,
+    _rates,
     _row_chunks,
     _scatter,
     cache_path,
@@ -72,7 +72,6 @@ from bcrm.segmentation.features import (
     depth_now,
     derive_family,
     feature,
-    fetch_chunks,
     incremental,
     load_population,
     no_raw,
@@ -159,7 +158,6 @@ def strength_inputs(pop: Population, raw: Raw) -> dict[str, np.ndarray]:
 # recomputes the summary only of the clients whose rows changed (issue 19: reading every commitment was 3 s of
 # each daily run at a million clients); a new model's date is a new context and every summary is computed again.
 
-CLV_CHUNK = 200_000  # commitments read into arrays at a time
 CLV_RAW = ("frequency", "recency", "T", "monetary", "unvalued")
 
 
@@ -241,18 +239,21 @@ def clv_basis(as_of: dt.date) -> ClvBasis:
 def clv_context(pop: Population) -> dict[str, Any]:
     """What every client's RFM summary depends on besides their own rows: the model's date and the exchange
     rates of that day. When it changes (a refit) the store computes every summary again."""
-    basis = clv_basis(pop.as_of)
-    return {"as_of": basis.as_of.isoformat(),
-            "rates": {code: float(rate) for code, rate in sorted(rates_to_reporting(basis.as_of).items())}}
+    day = _model_day(pop)
+    return {"as_of": day.as_of.isoformat(), "rates": _rates(day)}
+
+
+def _model_day(pop: Population) -> Population:
+    """No clients, as of the date the figures are computed as of (:func:`clv_basis`): its end and rates."""
+    return Population(np.zeros(0, dtype=np.int64), clv_basis(pop.as_of).as_of)
 
 
 def clv_raw(pop: Population) -> Raw:
     """Each client's RFM summary of the committed participations up to the end of the model's date (monthly
     periods, amounts in the reporting currency at that day's rates; NaN without a commitment) and the number of
     commitments in a currency without a rate (left out)."""
-    basis = clv_basis(pop.as_of)
-    end = Population(np.zeros(0, dtype=np.int64), basis.as_of).end
-    rates = {code: float(rate) for code, rate in rates_to_reporting(basis.as_of).items()}
+    day = _model_day(pop)
+    end, rates = day.end, _rates(day)
     out = {name: np.full(pop.size, np.nan) for name in CLV_RAW}
     out["unvalued"] = np.zeros(pop.size)
     queryset = (Participation.objects.filter(status__in=COMMITTED_STATUSES, status_changed_at__lt=end).order_by()
@@ -262,7 +263,7 @@ def clv_raw(pop: Population) -> Raw:
     # as seconds computed by the database: parsing three million aware datetimes in Python was half of the fit's
     # time at a million clients.
     pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for rows in (_row_chunks(queryset, pop, "organization_id") if pop.subset else fetch_chunks(queryset, CLV_CHUNK)):
+    for rows in _row_chunks(queryset, pop, "organization_id"):
         rate = np.array([rates.get(c, np.nan) for c in column(rows, 3)], dtype=np.float64)
         pieces.append((_ids(rows), to_float(column(rows, 1)), to_float(column(rows, 2)) * rate))
         del rows
@@ -280,7 +281,7 @@ def clv_raw(pop: Population) -> Raw:
     shift = offset.total_seconds() if offset is not None else 0.0
     days = ((moments + shift) // DAY).astype(np.int64)
     rfm = rfm_summary(ids[keep], days[keep].astype("datetime64[D]"), amount[keep], period="month", unit="month",
-                      calibration_end=basis.as_of)
+                      calibration_end=day.as_of)
     at = np.searchsorted(pop.ids, rfm.customers)
     for name, values in (("frequency", rfm.frequency), ("recency", rfm.recency), ("T", rfm.T),
                          ("monetary", rfm.monetary_value)):
